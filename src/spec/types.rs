@@ -1,0 +1,135 @@
+//! The experiment file as written (`experiments/NAME.yaml`).
+//!
+//! Field names are kebab-case, unknown fields are errors (a misspelt `timout` must not be
+//! silently ignored), and everything optional has a default a new user would expect.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExperimentFile {
+    /// Used in file names, workflow names, artifact names: `[a-z0-9][a-z0-9._-]*`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The issue the results are reported on.
+    #[serde(default)]
+    pub issue: Option<u64>,
+    #[serde(default)]
+    pub runner: Runner,
+    #[serde(default)]
+    pub setup: Setup,
+    /// Parameter lists plus GitHub's `include` / `exclude`; kept raw so that every problem in it
+    /// can be reported with its own position.
+    pub matrix: serde_yaml::Mapping,
+    /// Run by `bash -c` from the repository root, with the parameters in the environment.
+    pub command: String,
+    /// Per-cell time limit, e.g. `90s`, `30m`, `6h`.
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    pub results: Results,
+    #[serde(default)]
+    pub dataset: DatasetSpec,
+    #[serde(default)]
+    pub compare: Option<Compare>,
+}
+
+fn default_timeout() -> String {
+    "30m".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Runner {
+    /// `runs-on` labels, e.g. `[self-hosted, gpu]`.
+    #[serde(default = "default_labels", deserialize_with = "one_or_many")]
+    pub labels: Vec<String>,
+    /// A job container image, e.g. `timeloopaccelergy/accelergy-timeloop-infrastructure:latest`.
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner { labels: default_labels(), container: None }
+    }
+}
+
+fn default_labels() -> Vec<String> {
+    vec!["ubuntu-latest".into()]
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Setup {
+    /// A Python version for `actions/setup-python`, e.g. `"3.11"`.
+    #[serde(default)]
+    pub python: Option<String>,
+    /// Shell commands run once per job before the cells (on GitHub; locally the machine is
+    /// assumed to be set up already).
+    #[serde(default)]
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Results {
+    /// `results.csv` or `results.jsonl`, relative to `$OUTRUN_OUT`.
+    #[serde(default = "default_results_file")]
+    pub file: String,
+    /// Columns that identify a row; parameters count as columns.
+    pub keys: Vec<String>,
+}
+
+fn default_results_file() -> String {
+    "results.csv".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One row per result row, one column per value.
+    #[default]
+    Wide,
+    /// One row per (key, metric): columns `metric` and `value`.
+    Long,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DatasetSpec {
+    /// Defaults to `data/evaluation/NAME.csv`.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Compare {
+    /// A CSV of measurements, relative to the repository root.
+    pub measured: String,
+    /// Columns present in both the results and the measurements.
+    pub on: Vec<String>,
+    /// The results column holding the prediction.
+    pub predicted: String,
+    /// The measured column it is compared with.
+    pub actual: String,
+    /// Error statistics are given per group of these columns (and over all rows).
+    #[serde(default)]
+    pub group_by: Vec<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
