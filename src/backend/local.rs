@@ -1,0 +1,261 @@
+//! The local backend: cells as child processes under the cell contract.
+//!
+//! Each cell runs `bash -c COMMAND` in its own process group, so that a timeout or Ctrl-C can
+//! kill everything it started (a simulator the script forked included), not just the shell.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::contract::{CellRecord, CellStatus, Source, CELL_SCHEMA, STDERR_LOG, STDOUT_LOG, now_rfc3339};
+use crate::spec::{Cell, Plan};
+
+/// Time a cell gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot create {}: {source}", path.display())]
+    Prepare { path: PathBuf, source: std::io::Error },
+    #[error("cannot start `bash` for cell {cell}: {source}")]
+    Spawn { cell: String, source: std::io::Error },
+    #[error(transparent)]
+    Record(#[from] crate::contract::ContractError),
+}
+
+pub struct LocalOptions {
+    /// The project root: the command's working directory.
+    pub root: PathBuf,
+    /// The run's directory; each cell gets `run_dir/CELL_ID/`.
+    pub run_dir: PathBuf,
+    pub run_id: String,
+    /// How many cells run at once.
+    pub jobs: usize,
+}
+
+/// What happened to one cell, as it happens (for progress display).
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { cell: String },
+    Finished { record: CellRecord },
+}
+
+#[derive(Debug)]
+pub struct LocalRun {
+    /// One record per selected cell, in plan order.
+    pub records: Vec<CellRecord>,
+    /// Ctrl-C arrived: the records of cells that had not finished say `cancelled`.
+    pub interrupted: bool,
+}
+
+/// A fresh, time-sortable local run id: `local-20261126T010203Z-1a2b3c`.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now).to_string().replace([':', '-'], "");
+    let nanos = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("local-{stamp}-{:06x}", (nanos ^ std::process::id().rotate_left(16)) & 0xff_ffff)
+}
+
+/// Runs `cells` of `plan` with at most `opts.jobs` at once. `cancel` turning true (Ctrl-C)
+/// kills every running cell and starts no more. `events` receives progress.
+pub async fn run(
+    plan: &Plan,
+    cells: &[Cell],
+    opts: &LocalOptions,
+    cancel: watch::Receiver<bool>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<LocalRun, LocalError> {
+    std::fs::create_dir_all(&opts.run_dir).map_err(|source| LocalError::Prepare { path: opts.run_dir.clone(), source })?;
+    let commit = git_head(&opts.root).await;
+    let runner = hostname();
+    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, cell) in cells.iter().cloned().enumerate() {
+        let ctx = CellCtx {
+            experiment: plan.name().to_string(),
+            command: plan.file.command.clone(),
+            timeout: plan.timeout,
+            root: opts.root.clone(),
+            dir: opts.run_dir.join(&cell.id),
+            run_id: opts.run_id.clone(),
+            commit: commit.clone(),
+            runner: runner.clone(),
+        };
+        let sem = sem.clone();
+        let mut cancel = cancel.clone();
+        let events = events.clone();
+        tasks.spawn(async move {
+            // Wait for a slot, unless Ctrl-C comes first.
+            let permit = tokio::select! {
+                p = sem.acquire_owned() => Some(p.expect("semaphore is never closed")),
+                _ = cancel.wait_for(|c| *c) => None,
+            };
+            let result = match permit {
+                Some(_permit) => {
+                    let _ = events.send(Event::Started { cell: cell.id.clone() });
+                    run_cell(&ctx, &cell, cancel).await
+                }
+                None => Ok(ctx.record(&cell, CellStatus::Cancelled, None, Some("not started: interrupted".into()), now_rfc3339(), Duration::ZERO)),
+            };
+            if let Ok(rec) = &result {
+                let _ = events.send(Event::Finished { record: rec.clone() });
+            }
+            (index, result)
+        });
+    }
+    let mut records: Vec<Option<CellRecord>> = vec![None; cells.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (index, result) = joined.expect("cell task panicked");
+        records[index] = Some(result?);
+    }
+    let interrupted = *cancel.borrow();
+    Ok(LocalRun { records: records.into_iter().map(|r| r.expect("every cell reported")).collect(), interrupted })
+}
+
+struct CellCtx {
+    experiment: String,
+    command: String,
+    timeout: Duration,
+    root: PathBuf,
+    dir: PathBuf,
+    run_id: String,
+    commit: Option<String>,
+    runner: String,
+}
+
+impl CellCtx {
+    fn record(&self, cell: &Cell, status: CellStatus, exit_code: Option<i32>, error: Option<String>, started_at: String, took: Duration) -> CellRecord {
+        CellRecord {
+            schema: CELL_SCHEMA.into(),
+            experiment: self.experiment.clone(),
+            cell: cell.id.clone(),
+            params: cell.params.iter().cloned().collect(),
+            status,
+            exit_code,
+            error,
+            started_at,
+            finished_at: now_rfc3339(),
+            duration_s: (took.as_secs_f64() * 1000.0).round() / 1000.0,
+            source: Source::Local,
+            runner: self.runner.clone(),
+            commit: self.commit.clone(),
+            run_id: self.run_id.clone(),
+            attempt: 1,
+        }
+    }
+}
+
+async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>) -> Result<CellRecord, LocalError> {
+    let prepare = |source| LocalError::Prepare { path: ctx.dir.clone(), source };
+    // The contract promises an empty directory: a leftover from an earlier attempt is removed.
+    if ctx.dir.exists() {
+        std::fs::remove_dir_all(&ctx.dir).map_err(prepare)?;
+    }
+    std::fs::create_dir_all(&ctx.dir).map_err(prepare)?;
+    let stdout = std::fs::File::create(ctx.dir.join(STDOUT_LOG)).map_err(prepare)?;
+    let stderr = std::fs::File::create(ctx.dir.join(STDERR_LOG)).map_err(prepare)?;
+    let abs_out = std::path::absolute(&ctx.dir).map_err(prepare)?;
+
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(&ctx.command)
+        .current_dir(&ctx.root)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .envs(cell.env())
+        .env("OUTRUN_EXPERIMENT", &ctx.experiment)
+        .env("OUTRUN_CELL", &cell.id)
+        .env("OUTRUN_OUT", &abs_out)
+        // Its own process group: the terminal's Ctrl-C reaches outrun only, and outrun decides.
+        .process_group(0);
+    let started_at = now_rfc3339();
+    let t0 = Instant::now();
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| LocalError::Spawn { cell: cell.id.clone(), source })?;
+    let pgid = child.id().map(|p| p as i32);
+
+    enum End {
+        Exited(std::process::ExitStatus),
+        TimedOut,
+        Cancelled,
+    }
+    let end = tokio::select! {
+        s = child.wait() => End::Exited(s.map_err(|source| LocalError::Spawn { cell: cell.id.clone(), source })?),
+        _ = tokio::time::sleep(ctx.timeout) => End::TimedOut,
+        _ = cancel.wait_for(|c| *c) => End::Cancelled,
+    };
+    let took = t0.elapsed();
+    let (status, code, error) = match end {
+        End::Exited(s) => {
+            // Whatever the command left running in the background goes with it.
+            kill_group(pgid, libc::SIGKILL);
+            match s.code() {
+                Some(0) => (CellStatus::Ok, Some(0), None),
+                Some(c) => (CellStatus::Failed, Some(c), Some(format!("exit status {c}"))),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let sig = s.signal().unwrap_or(0);
+                    (CellStatus::Failed, None, Some(format!("killed by signal {sig}")))
+                }
+            }
+        }
+        End::TimedOut => {
+            terminate(&mut child, pgid).await;
+            (CellStatus::TimedOut, None, Some(format!("killed after the {} timeout", humantime::format_duration(ctx.timeout))))
+        }
+        End::Cancelled => {
+            terminate(&mut child, pgid).await;
+            (CellStatus::Cancelled, None, Some("interrupted".into()))
+        }
+    };
+    let rec = ctx.record(cell, status, code, error, started_at, took);
+    rec.write(&ctx.dir)?;
+    Ok(rec)
+}
+
+/// SIGTERM to the whole group, SIGKILL after a grace period.
+async fn terminate(child: &mut tokio::process::Child, pgid: Option<i32>) {
+    kill_group(pgid, libc::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+        kill_group(pgid, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
+    // The shell may be gone while its children ignore SIGTERM.
+    kill_group(pgid, libc::SIGKILL);
+}
+
+fn kill_group(pgid: Option<i32>, sig: i32) {
+    if let Some(p) = pgid.filter(|p| *p > 0) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is shared.
+        unsafe {
+            libc::kill(-p, sig);
+        }
+    }
+}
+
+async fn git_head(root: &Path) -> Option<String> {
+    let out = tokio::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let name = if ok { String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned() } else { String::new() };
+    if name.is_empty() { "localhost".into() } else { name }
+}

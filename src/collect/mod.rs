@@ -1,0 +1,212 @@
+//! Cell output directories → checked outcomes with their result rows.
+//!
+//! The same code reads a local run directory and a folder of unpacked GitHub artifacts: both
+//! hold one directory per cell with a `cell.json` (artifacts add one level: artifact → cells).
+//! A cell whose results are missing, malformed or lack a key column is failed here, with the
+//! reason, and contributes no rows; the other cells are unaffected.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError};
+use crate::spec::Plan;
+
+/// One result row: column → value (text, as in the CSV dataset).
+pub type Row = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Record(#[from] ContractError),
+    #[error("no cell outputs (directories with a cell.json) under {}", .0.display())]
+    Empty(PathBuf),
+}
+
+/// A cell as collected: its record, its rows (empty unless it succeeded), and the columns its
+/// results declared, in their order.
+#[derive(Debug, Clone)]
+pub struct CellOutcome {
+    pub record: CellRecord,
+    pub dir: PathBuf,
+    pub rows: Vec<Row>,
+    pub columns: Vec<String>,
+}
+
+impl CellOutcome {
+    pub fn ok(&self) -> bool {
+        self.record.status == CellStatus::Ok
+    }
+}
+
+/// Every cell output of `plan` under `dir` (depth 1 or 2), checked. Outputs of other
+/// experiments are ignored; of two outputs of one cell the later attempt wins.
+pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, CollectError> {
+    let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
+    for cell_dir in cell_dirs(dir)? {
+        let record = CellRecord::read(&cell_dir)?;
+        if record.experiment != plan.name() {
+            continue;
+        }
+        let newer = match found.get(&record.cell) {
+            Some(prev) => (record.attempt, &record.finished_at) > (prev.record.attempt, &prev.record.finished_at),
+            None => true,
+        };
+        if newer {
+            let outcome = check(plan, cell_dir, record);
+            found.insert(outcome.record.cell.clone(), outcome);
+        }
+    }
+    if found.is_empty() {
+        return Err(CollectError::Empty(dir.to_path_buf()));
+    }
+    // Plan order, so reports list cells as the matrix declares them; unknown cells last.
+    let order: BTreeMap<&str, usize> = plan.cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let mut out: Vec<CellOutcome> = found.into_values().collect();
+    out.sort_by_key(|o| (order.get(o.record.cell.as_str()).copied().unwrap_or(usize::MAX), o.record.cell.clone()));
+    Ok(out)
+}
+
+fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
+    let read = |d: &Path| -> Result<Vec<PathBuf>, CollectError> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|source| CollectError::Read { path: d.to_path_buf(), source })?
+            .filter_map(|e| e.ok())
+            // Links are not followed: an output directory is data, not a pointer elsewhere.
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for d in read(dir)? {
+        if d.join(CELL_JSON).is_file() {
+            out.push(d);
+        } else {
+            out.extend(read(&d)?.into_iter().filter(|c| c.join(CELL_JSON).is_file()));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and checks the results of a cell that exited successfully.
+fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
+    let mut outcome = CellOutcome { record: record.clone(), dir: dir.clone(), rows: Vec::new(), columns: Vec::new() };
+    if record.status != CellStatus::Ok {
+        return outcome;
+    }
+    let file = &plan.file.results.file;
+    match parse_results(&dir.join(file), file) {
+        Ok((columns, rows)) => match with_params(plan, &record, columns, rows) {
+            Ok((columns, rows)) => {
+                outcome.rows = rows;
+                outcome.columns = columns;
+            }
+            Err(msg) => fail(&mut record, msg),
+        },
+        Err(msg) => fail(&mut record, msg),
+    }
+    outcome.record = record;
+    outcome
+}
+
+fn fail(record: &mut CellRecord, msg: String) {
+    record.status = CellStatus::Failed;
+    record.error = Some(msg);
+}
+
+/// Adds the cell's parameters as columns the results do not have themselves (so key columns
+/// may be parameters), then checks the key columns are present and unique.
+fn with_params(plan: &Plan, record: &CellRecord, mut columns: Vec<String>, mut rows: Vec<Row>) -> Result<(Vec<String>, Vec<Row>), String> {
+    for (k, v) in &record.params {
+        if !columns.contains(k) {
+            columns.push(k.clone());
+            for r in &mut rows {
+                r.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let keys = &plan.file.results.keys;
+    let missing: Vec<&String> = keys.iter().filter(|k| !columns.contains(k)).collect();
+    if !missing.is_empty() {
+        let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        return Err(format!("{} lacks the key column(s) {}", plan.file.results.file, missing.join(", ")));
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let key: Vec<&str> = keys.iter().map(|k| r.get(k).map(String::as_str).unwrap_or("")).collect();
+        if key.iter().any(|v| v.is_empty()) {
+            return Err(format!("{} row {}: empty key column", plan.file.results.file, i + 1));
+        }
+        if !seen.insert(key.clone()) {
+            return Err(format!("{} row {}: key ({}) appears twice", plan.file.results.file, i + 1, key.join(", ")));
+        }
+    }
+    Ok((columns, rows))
+}
+
+/// Parses `results.csv` (header + rows) or `results.jsonl` (one flat object a line).
+pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<Row>), String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("the command wrote no {name}")),
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    };
+    let (columns, rows) = if name.ends_with(".jsonl") { parse_jsonl(&text, name)? } else { parse_csv(&text, name)? };
+    if rows.is_empty() {
+        return Err(format!("{name} has no rows"));
+    }
+    Ok((columns, rows))
+}
+
+fn parse_csv(text: &str, name: &str) -> Result<(Vec<String>, Vec<Row>), String> {
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().map_err(|e| format!("{name}: {e}"))?.iter().map(|h| h.trim().to_string()).collect();
+    if header.iter().all(|h| h.is_empty()) {
+        return Err(format!("{name} has no header row"));
+    }
+    let mut seen = HashSet::new();
+    for h in &header {
+        if h.is_empty() || !seen.insert(h) {
+            return Err(format!("{name}: header has an empty or repeated column `{h}`"));
+        }
+    }
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| format!("{name}: {e}"))?;
+        rows.push(header.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+    }
+    Ok((header, rows))
+}
+
+fn parse_jsonl(text: &str, name: &str) -> Result<(Vec<String>, Vec<Row>), String> {
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
+        let serde_json::Value::Object(obj) = value else {
+            return Err(format!("{name} line {}: expected a JSON object", i + 1));
+        };
+        let mut row = Row::new();
+        for (k, v) in obj {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                _ => return Err(format!("{name} line {}: `{k}` is not a scalar", i + 1)),
+            };
+            if !columns.contains(&k) {
+                columns.push(k.clone());
+            }
+            row.insert(k, text);
+        }
+        rows.push(row);
+    }
+    Ok((columns, rows))
+}

@@ -1,0 +1,301 @@
+//! The versioned dataset: `data/evaluation/NAME.csv`, one CSV per experiment.
+//!
+//! Merging is an upsert: the rows of a (cell, run) replace that cell's earlier rows from the
+//! same run, so merging the same run twice changes nothing, while a newer run adds rows next to
+//! the old ones (reports pick the newest run per key). Every row carries its provenance. The file
+//! is rewritten sorted, so diffs stay small, and replaced atomically (temp file, fsync, rename)
+//! while an exclusive lock on `NAME.csv.lock` is held, so concurrent merges never lose rows and a
+//! kill at any moment leaves the old file or the new one.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::collect::{CellOutcome, Row};
+use crate::spec::{Layout, Plan};
+
+/// Provenance columns, always last and in this order.
+pub const PROVENANCE: &[&str] = &[
+    "outrun_experiment",
+    "outrun_cell",
+    "outrun_source",
+    "outrun_run_id",
+    "outrun_attempt",
+    "outrun_commit",
+    "outrun_started_at",
+    "outrun_finished_at",
+];
+pub const RUN_ID: &str = "outrun_run_id";
+pub const CELL: &str = "outrun_cell";
+pub const FINISHED: &str = "outrun_finished_at";
+pub const METRIC: &str = "metric";
+pub const VALUE: &str = "value";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error("{}: the file lacks the column `{column}`; was it written by outrun for this experiment?", path.display())]
+    Foreign { path: PathBuf, column: String },
+}
+
+/// A dataset in memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+/// What one merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MergeSummary {
+    pub path: String,
+    pub cells_merged: usize,
+    pub cells_skipped: usize,
+    pub rows_added: usize,
+    pub rows_replaced: usize,
+    pub rows_total: usize,
+    pub changed: bool,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
+    move |source| DatasetError::Io { path: path.to_path_buf(), source }
+}
+
+/// Reads a dataset; a missing file is an empty dataset.
+pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dataset::default()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
+    let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
+    let columns: Vec<String> = r.headers().map_err(csv_err)?.iter().map(str::to_string).collect();
+    for c in [RUN_ID, CELL] {
+        if !columns.iter().any(|h| h == c) && !columns.is_empty() {
+            return Err(DatasetError::Foreign { path: path.to_path_buf(), column: c.into() });
+        }
+    }
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(csv_err)?;
+        rows.push(columns.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+    }
+    Ok(Dataset { columns, rows })
+}
+
+/// The rows a set of outcomes contributes, in the experiment's layout, with provenance.
+pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome]) -> (Vec<String>, Vec<Row>) {
+    let keys = &plan.file.results.keys;
+    let mut columns: Vec<String> = keys.clone();
+    let mut rows = Vec::new();
+    let long = plan.file.dataset.layout == Layout::Long;
+    if long {
+        columns.extend([METRIC.to_string(), VALUE.to_string()]);
+    }
+    for o in outcomes.iter().filter(|o| o.ok()) {
+        let r = &o.record;
+        let prov: Vec<(&str, String)> = vec![
+            ("outrun_experiment", r.experiment.clone()),
+            ("outrun_cell", r.cell.clone()),
+            ("outrun_source", r.source.as_str().into()),
+            ("outrun_run_id", r.run_id.clone()),
+            ("outrun_attempt", r.attempt.to_string()),
+            ("outrun_commit", r.commit.clone().unwrap_or_default()),
+            ("outrun_started_at", r.started_at.clone()),
+            ("outrun_finished_at", r.finished_at.clone()),
+        ];
+        if !long {
+            for c in &o.columns {
+                if !columns.contains(c) {
+                    columns.push(c.clone());
+                }
+            }
+        }
+        for row in &o.rows {
+            let mut base: Row = keys.iter().map(|k| (k.clone(), row.get(k).cloned().unwrap_or_default())).collect();
+            base.extend(prov.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            if long {
+                for c in o.columns.iter().filter(|c| !keys.contains(c)) {
+                    let mut m = base.clone();
+                    m.insert(METRIC.into(), c.clone());
+                    m.insert(VALUE.into(), row.get(c).cloned().unwrap_or_default());
+                    rows.push(m);
+                }
+            } else {
+                let mut full = row.clone();
+                full.extend(base);
+                rows.push(full);
+            }
+        }
+    }
+    columns.extend(PROVENANCE.iter().map(|s| s.to_string()));
+    (columns, rows)
+}
+
+/// Merges the successful cells of `outcomes` into the dataset at `root/plan.dataset_path()`.
+pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome]) -> Result<MergeSummary, DatasetError> {
+    let rel = plan.dataset_path();
+    let path = root.join(&rel);
+    let dir = path.parent().unwrap_or(root).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let lock_path = path.with_extension("csv.lock");
+    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+    // Held until `lock` drops at the end of this function (the kernel also drops it if we die).
+    lock.lock().map_err(io(&lock_path))?;
+
+    let old = read(&path)?;
+    let (new_columns, incoming) = rows_of(plan, outcomes);
+    let replaced_cells: HashSet<(String, String)> = incoming.iter().map(|r| (r[CELL].clone(), r[RUN_ID].clone())).collect();
+    let mut summary = MergeSummary {
+        path: rel.display().to_string(),
+        cells_merged: outcomes.iter().filter(|o| o.ok()).count(),
+        cells_skipped: outcomes.iter().filter(|o| !o.ok()).count(),
+        ..MergeSummary::default()
+    };
+    let mut rows: Vec<Row> = Vec::with_capacity(old.rows.len() + incoming.len());
+    for r in &old.rows {
+        let k = (r.get(CELL).cloned().unwrap_or_default(), r.get(RUN_ID).cloned().unwrap_or_default());
+        if replaced_cells.contains(&k) {
+            summary.rows_replaced += 1;
+        } else {
+            rows.push(r.clone());
+        }
+    }
+    summary.rows_added = incoming.len().saturating_sub(summary.rows_replaced);
+    rows.extend(incoming);
+
+    let mut columns = old.columns.clone();
+    if columns.is_empty() {
+        columns = new_columns;
+    } else {
+        // New result columns go before the provenance block; nothing is ever dropped.
+        let first_prov = columns.iter().position(|c| c == PROVENANCE[0]).unwrap_or(columns.len());
+        let extra: Vec<String> = new_columns.into_iter().filter(|c| !columns.contains(c)).collect();
+        columns.splice(first_prov..first_prov, extra);
+    }
+    let sort_cols = sort_columns(plan, &columns);
+    rows.sort_by(|a, b| compare_rows(a, b, &sort_cols));
+    summary.rows_total = rows.len();
+    let new = Dataset { columns, rows };
+    summary.changed = new != old;
+    if summary.changed {
+        write_atomic(&path, &new)?;
+    }
+    Ok(summary)
+}
+
+fn sort_columns(plan: &Plan, columns: &[String]) -> Vec<String> {
+    let mut s: Vec<String> = plan.file.results.keys.clone();
+    if columns.iter().any(|c| c == METRIC) {
+        s.push(METRIC.into());
+    }
+    s.extend([FINISHED.to_string(), RUN_ID.to_string(), CELL.to_string()]);
+    s
+}
+
+/// Numbers compare as numbers (so batch 8 sorts before 32), everything else as text.
+pub fn compare_values(a: &str, b: &str) -> Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal).then_with(|| a.cmp(b)),
+        _ => a.cmp(b),
+    }
+}
+
+fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
+    for c in cols {
+        let o = compare_values(a.get(c).map(String::as_str).unwrap_or(""), b.get(c).map(String::as_str).unwrap_or(""));
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Temp file in the same directory, fsync, rename over, fsync the directory.
+fn write_atomic(path: &Path, data: &Dataset) -> Result<(), DatasetError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".outrun-").suffix(".csv.tmp").tempfile_in(dir).map_err(io(dir))?;
+    {
+        let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file_mut()));
+        w.write_record(&data.columns).map_err(csv_err)?;
+        for r in &data.rows {
+            w.write_record(data.columns.iter().map(|c| r.get(c).map(String::as_str).unwrap_or(""))).map_err(csv_err)?;
+        }
+        w.flush().map_err(io(path))?;
+    }
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// For each key (and metric, in the long layout), the rows of the newest run: the one that
+/// finished last (run id breaks ties).
+pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
+    let mut key_cols: Vec<String> = plan.file.results.keys.clone();
+    if data.columns.iter().any(|c| c == METRIC) {
+        key_cols.push(METRIC.into());
+    }
+    let mut best: BTreeMap<Vec<String>, &Row> = BTreeMap::new();
+    for r in &data.rows {
+        let k: Vec<String> = key_cols.iter().map(|c| r.get(c).cloned().unwrap_or_default()).collect();
+        let stamp = |r: &Row| (r.get(FINISHED).cloned().unwrap_or_default(), r.get(RUN_ID).cloned().unwrap_or_default());
+        match best.get(&k) {
+            Some(b) if stamp(b) >= stamp(r) => {}
+            _ => {
+                best.insert(k, r);
+            }
+        }
+    }
+    let mut rows: Vec<Row> = best.into_values().cloned().collect();
+    rows.sort_by(|a, b| compare_rows(a, b, &key_cols));
+    rows
+}
+
+/// The distinct run ids in a dataset.
+pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
+    data.rows.iter().filter_map(|r| r.get(RUN_ID).cloned()).collect()
+}
+
+/// Pivots long rows back to one row per key (for reports and comparisons).
+pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
+    if !rows.iter().any(|r| r.contains_key(METRIC)) {
+        return rows.to_vec();
+    }
+    let keys = &plan.file.results.keys;
+    let mut by_key: BTreeMap<Vec<String>, Row> = BTreeMap::new();
+    for r in rows {
+        let k: Vec<String> = keys.iter().map(|c| r.get(c).cloned().unwrap_or_default()).collect();
+        let entry = by_key.entry(k).or_insert_with(|| {
+            r.iter().filter(|(c, _)| *c != METRIC && *c != VALUE).map(|(c, v)| (c.clone(), v.clone())).collect()
+        });
+        if let (Some(m), Some(v)) = (r.get(METRIC), r.get(VALUE)) {
+            entry.insert(m.clone(), v.clone());
+        }
+    }
+    let mut out: Vec<Row> = by_key.into_values().collect();
+    out.sort_by(|a, b| compare_rows(a, b, keys));
+    out
+}
+
+/// Writes `text` to `path` atomically (used for report files as well).
+pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), DatasetError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(text.as_bytes()).map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    Ok(())
+}

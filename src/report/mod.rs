@@ -1,0 +1,314 @@
+//! The report: what a person reads on the issue (Markdown) and what an agent reads (`--json`).
+//!
+//! Built from the run's cell outcomes and the dataset (newest run per key), so a local run and
+//! a collected GitHub run report the same way. Markdown cells are escaped so a result value
+//! cannot break the table, inject HTML or mention anyone, and the whole text is cut to fit
+//! GitHub's 65,536-character comment limit, pointing at the dataset for the rest.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::collect::{CellOutcome, Row};
+use crate::compare::Comparison;
+use crate::contract::CellStatus;
+use crate::dataset::PROVENANCE;
+use crate::spec::Plan;
+
+/// GitHub's limit on a comment body, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+pub const REPORT_SCHEMA: &str = "outrun.report/v1";
+
+/// The hidden marker that identifies an experiment's report comment (for updating it in place).
+pub fn marker(experiment: &str) -> String {
+    format!("<!-- outrun:report:{experiment} -->")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub experiment: String,
+    pub description: String,
+    pub issue: Option<u64>,
+    pub dataset: String,
+    pub run: Option<RunInfo>,
+    pub summary: Summary,
+    pub cells: Vec<CellReport>,
+    /// Columns of `results`, keys first, provenance excluded.
+    pub columns: Vec<String>,
+    /// The newest row per key across all runs in the dataset.
+    pub results: Vec<Row>,
+    pub comparison: Option<Comparison>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub source: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub cells: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellReport {
+    pub id: String,
+    pub params: BTreeMap<String, String>,
+    pub status: CellStatus,
+    pub exit_code: Option<i32>,
+    pub duration_s: f64,
+    pub error: Option<String>,
+}
+
+impl Summary {
+    pub fn all_ok(&self) -> bool {
+        self.cells > 0 && self.ok == self.cells
+    }
+}
+
+/// Assembles a report. `outcomes` is empty when only the dataset is reported.
+pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, dataset_columns: &[String], results: Vec<Row>, comparison: Option<Comparison>) -> Report {
+    let mut summary = Summary { cells: outcomes.len(), ..Summary::default() };
+    for o in outcomes {
+        match o.record.status {
+            CellStatus::Ok => summary.ok += 1,
+            CellStatus::Failed => summary.failed += 1,
+            CellStatus::TimedOut => summary.timed_out += 1,
+            CellStatus::Cancelled => summary.cancelled += 1,
+        }
+    }
+    let keys = &plan.file.results.keys;
+    // Keys first, then the dataset's own column order (the order the results declared).
+    let mut columns: Vec<String> = keys.clone();
+    let present = |c: &String| results.iter().any(|r| r.contains_key(c));
+    for c in dataset_columns.iter().chain(results.iter().flat_map(|r| r.keys())) {
+        if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && c != crate::dataset::METRIC && c != crate::dataset::VALUE && present(c) {
+            columns.push(c.clone());
+        }
+    }
+    let results = results
+        .into_iter()
+        .map(|mut r| {
+            r.retain(|c, _| !PROVENANCE.contains(&c.as_str()));
+            r
+        })
+        .collect();
+    Report {
+        schema: REPORT_SCHEMA,
+        experiment: plan.name().into(),
+        description: plan.file.description.trim().into(),
+        issue: plan.file.issue,
+        dataset: plan.dataset_path().display().to_string(),
+        run,
+        summary,
+        cells: outcomes
+            .iter()
+            .map(|o| CellReport {
+                id: o.record.cell.clone(),
+                params: o.record.params.clone(),
+                status: o.record.status,
+                exit_code: o.record.exit_code,
+                duration_s: o.record.duration_s,
+                error: o.record.error.clone(),
+            })
+            .collect(),
+        columns,
+        results,
+        comparison,
+    }
+}
+
+/// Escapes text for a Markdown table cell: no `|` or newline can end the cell, no HTML, no
+/// @-mention, no emphasis or code spans leaking across cells.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '@' => out.push_str("&#64;"),
+            '`' | '*' | '[' | ']' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A number for people: four significant digits at most, no trailing zeros.
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let digits = if x.abs() >= 1000.0 { 0 } else if x.abs() >= 100.0 { 1 } else if x.abs() >= 10.0 { 2 } else { 3 };
+    let s = format!("{x:.digits$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+fn duration(s: f64) -> String {
+    if s < 60.0 { format!("{s:.1} s") } else { humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string() }
+}
+
+/// A Markdown table that stops adding rows when its budget is spent.
+struct Table {
+    text: String,
+    shown: usize,
+    total: usize,
+}
+
+fn table(header: &[String], rows: &[Vec<String>], budget: usize) -> Table {
+    let mut text = String::new();
+    let _ = writeln!(text, "| {} |", header.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(text, "|{}", header.iter().map(|_| " --- |").collect::<String>());
+    let mut shown = 0;
+    for r in rows {
+        let line = format!("| {} |\n", r.join(" | "));
+        if text.len() + line.len() > budget {
+            break;
+        }
+        text.push_str(&line);
+        shown += 1;
+    }
+    Table { text, shown, total: rows.len() }
+}
+
+/// Renders the report as Markdown that fits in one GitHub comment.
+pub fn markdown(r: &Report) -> String {
+    markdown_with_limit(r, COMMENT_LIMIT)
+}
+
+pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "{}", marker(&r.experiment));
+    let _ = writeln!(head, "## outrun · {}\n", escape(&r.experiment));
+    if !r.description.is_empty() {
+        let _ = writeln!(head, "{}\n", r.description.lines().map(escape).collect::<Vec<_>>().join("<br>\n"));
+    }
+    let s = &r.summary;
+    if let Some(run) = &r.run {
+        let run_text = match &run.url {
+            Some(u) => format!("[{}]({})", escape(&run.id), u),
+            None => format!("`{}`", run.id.replace('`', "'")),
+        };
+        let verdict = if s.all_ok() { "✅ all cells ok" } else { "❌ some cells did not succeed" };
+        let _ = writeln!(
+            head,
+            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
+            run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
+        );
+    }
+    let _ = writeln!(head, "Dataset: `{}` ({} rows, newest run per key)\n", r.dataset.replace('`', "'"), r.results.len());
+
+    let mut stats = String::new();
+    if let Some(c) = &r.comparison {
+        let _ = writeln!(
+            stats,
+            "### Predicted vs measured\n\n`{}` against `{}` in `{}`, joined on {}. APE = absolute percentage error.\n",
+            escape(&c.predicted_column),
+            escape(&c.actual_column),
+            c.measured.replace('`', "'"),
+            c.on.iter().map(|o| format!("`{}`", o.replace('`', "'"))).collect::<Vec<_>>().join(", ")
+        );
+        let rows: Vec<Vec<String>> = c
+            .groups
+            .iter()
+            .map(|g| vec![escape(&g.group), g.rows.to_string(), format!("{} %", num(g.mape_pct)), format!("{} %", num(g.median_ape_pct)), format!("{} %", num(g.max_ape_pct))])
+            .collect();
+        let header: Vec<String> = ["group", "rows", "MAPE", "median APE", "max APE"].map(String::from).to_vec();
+        stats.push_str(&table(&header, &rows, usize::MAX).text);
+        if c.unmatched > 0 {
+            let _ = writeln!(stats, "\n{} result rows had no measurement to compare with.", c.unmatched);
+        }
+        stats.push('\n');
+    }
+
+    let tail = format!("\n<sub>Generated by outrun {}.</sub>\n", env!("CARGO_PKG_VERSION"));
+    // What remains for the tables, with room for the <details> wrappers and "more rows" notes.
+    let fixed = head.len() + stats.len() + tail.len() + 1024;
+    let mut budget = limit.saturating_sub(fixed);
+    let more = |t: &Table, out: &mut String| {
+        if t.shown < t.total {
+            let _ = writeln!(out, "\n… {} more rows not shown (comment size limit): see `{}`.", t.total - t.shown, r.dataset.replace('`', "'"));
+        }
+    };
+
+    let mut body = String::new();
+    // Cells that did not succeed come first and in full: they are what a reader must act on.
+    let bad: Vec<&CellReport> = r.cells.iter().filter(|c| c.status != CellStatus::Ok).collect();
+    if !bad.is_empty() {
+        let rows: Vec<Vec<String>> = bad
+            .iter()
+            .map(|c| vec![format!("`{}`", c.id), params(c), c.status.as_str().into(), duration(c.duration_s), escape(c.error.as_deref().unwrap_or(""))])
+            .collect();
+        let header: Vec<String> = ["cell", "parameters", "status", "duration", "why"].map(String::from).to_vec();
+        let t = table(&header, &rows, budget / 3);
+        let _ = writeln!(body, "### Cells that did not succeed\n");
+        body.push_str(&t.text);
+        more(&t, &mut body);
+        body.push('\n');
+        budget = budget.saturating_sub(t.text.len());
+    }
+    if let Some(c) = &r.comparison {
+        let mut header: Vec<String> = c.on.clone();
+        header.extend(["predicted", "measured", "error"].map(String::from));
+        let rows: Vec<Vec<String>> = c
+            .rows
+            .iter()
+            .map(|row| {
+                let mut v: Vec<String> = row.key.iter().map(|k| escape(k)).collect();
+                v.extend([num(row.predicted), num(row.measured), format!("{:+.1} %", row.error_pct)]);
+                v
+            })
+            .collect();
+        let t = table(&header, &rows, budget / 2);
+        let _ = writeln!(body, "<details><summary>Per row: predicted vs measured ({} rows)</summary>\n", rows.len());
+        body.push_str(&t.text);
+        more(&t, &mut body);
+        let _ = writeln!(body, "\n</details>\n");
+        budget = budget.saturating_sub(t.text.len());
+    }
+    if !r.results.is_empty() {
+        const MAX_COLS: usize = 12;
+        let cols: Vec<String> = r.columns.iter().take(MAX_COLS).cloned().collect();
+        let rows: Vec<Vec<String>> = r.results.iter().map(|row| cols.iter().map(|c| escape(row.get(c).map(String::as_str).unwrap_or(""))).collect()).collect();
+        let t = table(&cols, &rows, budget);
+        let _ = writeln!(body, "<details><summary>Results ({} rows)</summary>\n", rows.len());
+        body.push_str(&t.text);
+        more(&t, &mut body);
+        if r.columns.len() > MAX_COLS {
+            let _ = writeln!(body, "\n{} more columns are in the dataset.", r.columns.len() - MAX_COLS);
+        }
+        let _ = writeln!(body, "\n</details>\n");
+    }
+    if !r.cells.is_empty() && bad.len() < r.cells.len() {
+        let ok: Vec<&CellReport> = r.cells.iter().filter(|c| c.status == CellStatus::Ok).collect();
+        let total: f64 = ok.iter().map(|c| c.duration_s).sum();
+        let _ = writeln!(body, "{} cells succeeded in {} of cell time in all.\n", ok.len(), duration(total));
+    }
+    let mut out = head + &stats + &body + &tail;
+    if out.chars().count() > limit {
+        // Only reachable with a pathological description or header; never exceed the limit.
+        let cut: String = out.chars().take(limit.saturating_sub(80)).collect();
+        out = cut + "\n\n… report cut to fit the comment size limit.\n";
+    }
+    out
+}
+
+fn params(c: &CellReport) -> String {
+    c.params.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect::<Vec<_>>().join(", ")
+}
