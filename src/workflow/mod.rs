@@ -1,0 +1,210 @@
+//! Experiment → `.github/workflows/outrun-NAME.yml`, rendered from minijinja templates.
+//!
+//! The templates ship inside the binary (an installed `outrun` works in any repository); a
+//! `workflow-templates/` folder in the project overrides them file by file. As in cargo-dist,
+//! delimiters are `{{{ }}}` / `{{% %}}` so GitHub's `${{ }}` stays literal, undefined variables
+//! are errors, and the context is a typed struct so the output is byte-for-byte stable.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::spec::Plan;
+
+pub const TEMPLATE_DIR: &str = "workflow-templates";
+pub const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
+pub const CELL_SCRIPT: &str = "outrun_cell.py";
+
+const EMBEDDED: &[(&str, &str)] = &[
+    (WORKFLOW_TEMPLATE, include_str!("../../workflow-templates/experiment.yml.j2")),
+    (CELL_SCRIPT, include_str!("../../workflow-templates/outrun_cell.py")),
+];
+
+/// Actions are pinned to full commit SHAs (a tag can be moved); the comment keeps the version
+/// readable for people and for Dependabot.
+pub const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
+pub const SETUP_PYTHON: &str = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0";
+pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2";
+
+/// How many matrix jobs a run may have; more cells are packed several to a job.
+pub const MAX_JOBS: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("cannot read template {}: {source}", path.display())]
+    ReadTemplate { path: PathBuf, source: std::io::Error },
+    #[error("template {name}: {source}")]
+    Render { name: String, source: minijinja::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Where the workflow for `name` lives, relative to the project root.
+pub fn workflow_path(name: &str) -> PathBuf {
+    Path::new(".github/workflows").join(format!("outrun-{name}.yml"))
+}
+
+#[derive(Serialize)]
+struct Actions {
+    checkout: &'static str,
+    setup_python: &'static str,
+    upload_artifact: &'static str,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    version: &'static str,
+    name: &'a str,
+    source: String,
+    description_lines: Vec<&'a str>,
+    issue: String,
+    cell_count: usize,
+    labels: serde_json::Value,
+    container: Option<&'a str>,
+    python: Option<&'a str>,
+    setup_steps: &'a [String],
+    job_timeout_minutes: u64,
+    config: String,
+    script: String,
+    actions: Actions,
+}
+
+/// What the cell wrapper reads from `OUTRUN_CONFIG`.
+#[derive(Serialize)]
+struct CellConfig<'a> {
+    experiment: &'a str,
+    command: &'a str,
+    timeout_s: u64,
+    cells: Vec<CellEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct CellEntry<'a> {
+    id: &'a str,
+    params: &'a [(String, String)],
+}
+
+/// A string as a YAML scalar: JSON's quoting is valid YAML and escapes every control character.
+fn yaml_quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// JSON text with every `$` written as `\u0024`, so the YAML value never contains `${{` that
+/// GitHub would evaluate, whatever the parameter values hold.
+fn expression_free_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("config serialises").replace('$', "\\u0024")
+}
+
+fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
+    let local = root.join(TEMPLATE_DIR).join(name);
+    match std::fs::read_to_string(&local) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).unwrap_or_default())
+        }
+        Err(source) => Err(WorkflowError::ReadTemplate { path: local, source }),
+    }
+}
+
+/// Renders the workflow for `plan`, using templates from `root/workflow-templates/` where present.
+pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
+    let f = &plan.file;
+    let template = load_template(root, WORKFLOW_TEMPLATE)?;
+    let script = load_template(root, CELL_SCRIPT)?;
+    let timeout_s = plan.timeout.as_secs();
+    let per_job = plan.cells.len().div_ceil(MAX_JOBS) as u64;
+    // The wrapper enforces each cell's timeout; the job's limit is a backstop that leaves room
+    // for checkout, setup and upload.
+    let job_timeout_minutes = (per_job * timeout_s).div_ceil(60) + 15;
+    let config = CellConfig {
+        experiment: &f.name,
+        command: &f.command,
+        timeout_s,
+        cells: plan.cells.iter().map(|c| CellEntry { id: &c.id, params: &c.params }).collect(),
+    };
+    let labels = if f.runner.labels.len() == 1 {
+        serde_json::Value::String(f.runner.labels[0].clone())
+    } else {
+        serde_json::json!(f.runner.labels)
+    };
+    let ctx = Context {
+        version: env!("CARGO_PKG_VERSION"),
+        name: &f.name,
+        source: plan.path.display().to_string(),
+        description_lines: f.description.lines().collect(),
+        issue: f.issue.map(|i| i.to_string()).unwrap_or_default(),
+        cell_count: plan.cells.len(),
+        labels,
+        container: f.runner.container.as_deref(),
+        python: f.setup.python.as_deref(),
+        setup_steps: &f.setup.steps,
+        job_timeout_minutes,
+        config: expression_free_json(&config),
+        script,
+        actions: Actions { checkout: CHECKOUT, setup_python: SETUP_PYTHON, upload_artifact: UPLOAD_ARTIFACT },
+    };
+    let mut env = Environment::new();
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .block_delimiters("{{%", "%}}")
+            .variable_delimiters("{{{", "}}}")
+            .comment_delimiters("{{#", "#}}")
+            .build()
+            .expect("delimiters are valid"),
+    );
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.add_filter("yaml", |v: minijinja::Value| -> Result<String, minijinja::Error> {
+        if let Some(s) = v.as_str() {
+            return Ok(yaml_quote(s));
+        }
+        // Sequences and numbers: JSON is YAML's flow style.
+        serde_json::to_string(&v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+    });
+    let render_err = |source| WorkflowError::Render { name: WORKFLOW_TEMPLATE.into(), source };
+    env.add_template_owned(WORKFLOW_TEMPLATE, template).map_err(render_err)?;
+    let out = env.get_template(WORKFLOW_TEMPLATE).and_then(|t| t.render(&ctx)).map_err(render_err)?;
+    Ok(out)
+}
+
+/// The result of comparing a rendered workflow with the file on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Drift {
+    UpToDate,
+    Missing,
+    Stale { diff: String },
+}
+
+/// Compares `rendered` with what is committed at `path`.
+pub fn check(root: &Path, path: &Path, rendered: &str) -> Result<Drift, WorkflowError> {
+    match std::fs::read_to_string(root.join(path)) {
+        Ok(on_disk) if on_disk == rendered => Ok(Drift::UpToDate),
+        Ok(on_disk) => {
+            let diff = similar::TextDiff::from_lines(on_disk.as_str(), rendered)
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("{} (committed)", path.display()), &format!("{} (generated)", path.display()))
+                .to_string();
+            Ok(Drift::Stale { diff })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Drift::Missing),
+        Err(source) => Err(WorkflowError::ReadTemplate { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Writes `rendered` to `root/path` atomically (a reader never sees half a workflow).
+pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowError> {
+    let full = root.join(path);
+    let err = |source| WorkflowError::Write { path: full.clone(), source };
+    let dir = full.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, rendered.as_bytes()).map_err(err)?;
+    tmp.persist(&full).map_err(|e| err(e.error))?;
+    Ok(())
+}

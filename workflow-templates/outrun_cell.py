@@ -1,0 +1,130 @@
+# outrun's cell wrapper for GitHub Actions: the same cell contract that `outrun run --local` keeps.
+# Python standard library only, so that it runs on any runner or container that has python3.
+#
+#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`)
+#                                       and packs them into at most 256 matrix jobs
+#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells named in OUTRUN_SHARD_CELLS, each with its parameters in
+#                                       OUTRUN_P_*, its own empty $OUTRUN_OUT, logs and a cell.json
+#
+# Everything arrives through the environment (never pasted into this text by an expression):
+# OUTRUN_CONFIG is JSON whose dollar signs are written as \u0024, so that no GitHub expression
+# can survive in the YAML whatever the parameter values hold.
+import datetime, json, os, signal, socket, subprocess, sys, time
+
+MAX_JOBS = 256
+CFG = json.loads(os.environ["OUTRUN_CONFIG"])
+
+
+def glob(pattern, s):
+    import fnmatch
+    return fnmatch.fnmatchcase(s, pattern.replace("[", "[[]"))
+
+
+def matches(alternatives, cell):
+    if not alternatives:
+        return True
+    params = dict(cell["params"])
+    for alt in alternatives:
+        ok = True
+        for cond in alt:
+            if "=" in cond:
+                k, v = (x.strip() for x in cond.split("=", 1))
+                ok = ok and k in params and glob(v, params[k])
+            else:
+                ok = ok and glob(cond, cell["id"])
+        if ok:
+            return True
+    return False
+
+
+def plan():
+    text = os.environ.get("OUTRUN_SELECT", "")
+    alternatives = [[c.strip() for c in a.split("&")] for a in text.split(",") if a.strip()]
+    known = {k for c in CFG["cells"] for k, _ in c["params"]}
+    for alt in alternatives:
+        for cond in alt:
+            if not cond:
+                sys.exit(f"outrun: cells filter {text!r}: empty condition")
+            if "=" in cond and cond.split("=", 1)[0].strip() not in known:
+                sys.exit(f"outrun: cells filter {text!r}: no parameter {cond.split('=', 1)[0].strip()!r}")
+    cells = [c for c in CFG["cells"] if matches(alternatives, c)]
+    if not cells:
+        sys.exit(f"outrun: cells filter {text!r} selects no cell")
+    per_job = -(-len(cells) // MAX_JOBS)
+    shards = []
+    for i in range(0, len(cells), per_job):
+        group = cells[i:i + per_job]
+        name = group[0]["id"] if per_job == 1 else "shard-%03d" % (i // per_job)
+        shards.append({"shard": name, "cells": " ".join(c["id"] for c in group)})
+    with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
+        out.write("matrix=" + json.dumps({"include": shards}, separators=(",", ":")) + "\n")
+        out.write(f"count={len(cells)}\n")
+    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(shards)} jobs")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def run_cell(cell, root):
+    out = os.path.join(root, cell["id"])
+    os.makedirs(out, exist_ok=False)
+    env = dict(os.environ)
+    env.pop("OUTRUN_CONFIG", None)
+    env.pop("OUTRUN_SHARD_CELLS", None)
+    for k, v in cell["params"]:
+        env["OUTRUN_P_" + k.upper()] = v
+    env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
+    started, t0 = now(), time.monotonic()
+    status, code, error = "ok", None, None
+    with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
+        # A session of its own, so that a timeout kills the whole process group.
+        p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            code = p.wait(timeout=CFG["timeout_s"])
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
+    if status == "ok" and code != 0:
+        status, error = "failed", f"exit status {code}"
+    record = {
+        "schema": "outrun.cell/v1",
+        "experiment": CFG["experiment"],
+        "cell": cell["id"],
+        "params": dict(cell["params"]),
+        "status": status,
+        "exit_code": code if status != "timed_out" else None,
+        "error": error,
+        "started_at": started,
+        "finished_at": now(),
+        "duration_s": round(time.monotonic() - t0, 3),
+        "source": "github",
+        "runner": os.environ.get("RUNNER_NAME") or socket.gethostname(),
+        "commit": os.environ.get("GITHUB_SHA"),
+        "run_id": os.environ.get("GITHUB_RUN_ID", ""),
+        "attempt": int(os.environ.get("GITHUB_RUN_ATTEMPT", "1")),
+    }
+    with open(os.path.join(out, "cell.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+        f.write("\n")
+    print(f"outrun: {cell['id']}: {status}" + (f" ({error})" if error else ""), flush=True)
+    return status == "ok"
+
+
+def run():
+    by_id = {c["id"]: c for c in CFG["cells"]}
+    root = os.environ["OUTRUN_OUT_ROOT"]
+    os.makedirs(root, exist_ok=True)
+    ok = True
+    for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
+        ok = run_cell(by_id[cid], root) and ok
+    sys.exit(0 if ok else 1)
+
+
+{"plan": plan, "run": run}[sys.argv[1]]()
