@@ -1,0 +1,392 @@
+//! One function per subcommand: load, call the library, print human or JSON output.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use outrun::backend::{self, local};
+use outrun::contract::CellStatus;
+use outrun::report::{self, Report};
+use outrun::spec::{self, Plan, SpecError, filter::Filter};
+use outrun::{ops, workflow};
+
+use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::exit;
+
+pub async fn dispatch(root: &Path, cli: Cli) -> anyhow::Result<u8> {
+    let json = cli.json;
+    match cli.command {
+        Command::List => list(root, json),
+        Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
+        Command::Validate { names } => validate(root, &names, json),
+        Command::Generate { names, check } => generate(root, &names, check, json),
+        Command::Run(args) => run(root, args, json, cli.quiet).await,
+        Command::Merge { name, from } => merge(root, &name, from.as_deref(), json),
+        Command::Report { name, run, format, output } => {
+            let format = if json { Format::Json } else { format };
+            report_cmd(root, &name, run.as_deref(), format, output.as_deref())
+        }
+    }
+}
+
+/// The positioned problems of an experiment-file error, for `--json` output.
+pub fn problems_json(e: &anyhow::Error) -> serde_json::Value {
+    match e.downcast_ref::<SpecError>() {
+        Some(SpecError::Invalid(f)) => invalid_json(f),
+        _ => json!([]),
+    }
+}
+
+fn invalid_json(f: &spec::InvalidFile) -> serde_json::Value {
+    f.problems
+        .iter()
+        .map(|p| json!({"file": f.path, "line": p.pos.line, "column": p.pos.column, "message": p.message, "help": p.help}))
+        .collect()
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+}
+
+fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
+    let mut items = Vec::new();
+    for path in spec::experiment_files(root)? {
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        match spec::load(root, &path) {
+            Ok(p) => items.push(json!({
+                "name": p.name(),
+                "path": rel,
+                "valid": true,
+                "description": p.file.description.lines().next().unwrap_or(""),
+                "cells": p.cells.len(),
+                "issue": p.file.issue,
+                "workflow": workflow::workflow_path(p.name()),
+                "dataset": p.dataset_path(),
+            })),
+            Err(e) => items.push(json!({
+                "name": rel.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                "path": rel,
+                "valid": false,
+                "error": e.to_string(),
+            })),
+        }
+    }
+    if json {
+        print_json(&json!({"schema": "outrun.list/v1", "experiments": items}));
+    } else if items.is_empty() {
+        println!("no experiments: add one as experiments/NAME.yaml (see README.md)");
+    } else {
+        for i in &items {
+            if i["valid"] == true {
+                println!("{:<32} {:>5} cells  {}", i["name"].as_str().unwrap_or(""), i["cells"], i["description"].as_str().unwrap_or(""));
+            } else {
+                println!("{:<32}  invalid  (outrun validate shows why)", i["name"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn select(plan: &Plan, filter: Option<&str>) -> anyhow::Result<Vec<spec::Cell>> {
+    Ok(match filter {
+        Some(f) => Filter::parse(f)?.select(&plan.cells, &plan.param_names())?,
+        None => plan.cells.clone(),
+    })
+}
+
+fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    let p = spec::load_named(root, name)?;
+    let cells = select(&p, filter)?;
+    let wf = workflow::workflow_path(p.name());
+    let rendered = workflow::render(root, &p)?;
+    let drift = workflow::check(root, &wf, &rendered)?;
+    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
+    let jobs = p.cells.len().div_ceil(per_job);
+    if json {
+        print_json(&json!({
+            "schema": "outrun.plan/v1",
+            "experiment": p.name(),
+            "path": p.path,
+            "timeout_s": p.timeout.as_secs(),
+            "dataset": p.dataset_path(),
+            "workflow": {"path": wf, "state": drift_name(&drift), "jobs": jobs, "cells_per_job": per_job},
+            "cells": cells.iter().map(|c| json!({"id": c.id, "params": c.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>()})).collect::<Vec<_>>(),
+        }));
+        return Ok(exit::OK);
+    }
+    println!("experiment  {} ({})", p.name(), p.path.display());
+    if !p.file.description.trim().is_empty() {
+        for l in p.file.description.trim().lines() {
+            println!("            {l}");
+        }
+    }
+    println!("command     {}", p.file.command.trim());
+    println!("timeout     {} per cell", humantime::format_duration(p.timeout));
+    println!("dataset     {}", p.dataset_path().display());
+    println!("workflow    {} ({}; {jobs} jobs of {per_job} cell(s) on {})", wf.display(), drift_name(&drift), p.file.runner.labels.join(", "));
+    println!("cells       {} of {}\n", cells.len(), p.cells.len());
+    let names = p.param_names();
+    let width = cells.iter().map(|c| c.id.len()).max().unwrap_or(4).max(4);
+    println!("{:<width$}  {}", "id", names.join("  "));
+    for c in &cells {
+        let vals: Vec<String> = names.iter().map(|n| c.get(n).unwrap_or("-").escape_debug().to_string()).collect();
+        println!("{:<width$}  {}", c.id, vals.join("  "));
+    }
+    Ok(exit::OK)
+}
+
+fn drift_name(d: &workflow::Drift) -> &'static str {
+    match d {
+        workflow::Drift::UpToDate => "up to date",
+        workflow::Drift::Missing => "not generated yet",
+        workflow::Drift::Stale { .. } => "stale",
+    }
+}
+
+/// The named experiments' files, or every experiment file.
+fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    if names.is_empty() {
+        return Ok(spec::experiment_files(root)?);
+    }
+    let all = spec::experiment_files(root)?;
+    names
+        .iter()
+        .map(|n| match all.iter().find(|p| p.file_stem().is_some_and(|s| s == n.as_str())) {
+            Some(p) => Ok(p.clone()),
+            None => Err(spec::load_named(root, n).err().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`"))),
+        })
+        .collect()
+}
+
+fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
+    let paths = files(root, names)?;
+    if paths.is_empty() {
+        bail!("no experiment files in {}", root.join(spec::EXPERIMENTS_DIR).display());
+    }
+    let mut results = Vec::new();
+    let mut bad = 0;
+    for path in &paths {
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        match spec::load(root, path) {
+            Ok(p) => results.push(json!({"path": rel, "ok": true, "cells": p.cells.len(), "problems": []})),
+            Err(e) => {
+                bad += 1;
+                let problems = match &e {
+                    SpecError::Invalid(f) => invalid_json(f),
+                    other => json!([{"file": rel, "line": null, "column": null, "message": other.to_string(), "help": null}]),
+                };
+                results.push(json!({"path": rel, "ok": false, "problems": problems}));
+                if !json {
+                    eprintln!("{:?}", miette::Report::new(e));
+                }
+            }
+        }
+    }
+    if json {
+        print_json(&json!({"schema": "outrun.validate/v1", "ok": bad == 0, "files": results}));
+    } else {
+        println!("{} experiment file(s) checked: {} valid, {} invalid", paths.len(), paths.len() - bad, bad);
+    }
+    Ok(if bad == 0 { exit::OK } else { exit::FAILED })
+}
+
+fn generate(root: &Path, names: &[String], check: bool, json: bool) -> anyhow::Result<u8> {
+    let mut out = Vec::new();
+    let mut drifted = 0;
+    let mut expected = Vec::new();
+    for path in files(root, names)? {
+        let p = spec::load(root, &path)?;
+        let wf = workflow::workflow_path(p.name());
+        expected.push(wf.clone());
+        let rendered = workflow::render(root, &p)?;
+        let drift = workflow::check(root, &wf, &rendered)?;
+        if check {
+            let (state, diff) = match &drift {
+                workflow::Drift::UpToDate => ("up_to_date", None),
+                workflow::Drift::Missing => ("missing", None),
+                workflow::Drift::Stale { diff } => ("stale", Some(diff.clone())),
+            };
+            if drift != workflow::Drift::UpToDate {
+                drifted += 1;
+                if !json {
+                    match &diff {
+                        Some(d) => eprint!("{d}"),
+                        None => eprintln!("{} is missing", wf.display()),
+                    }
+                }
+            }
+            out.push(json!({"experiment": p.name(), "path": wf, "state": state, "diff": diff}));
+        } else {
+            let state = if drift == workflow::Drift::UpToDate {
+                "unchanged"
+            } else {
+                workflow::write(root, &wf, &rendered)?;
+                "written"
+            };
+            if !json {
+                println!("{state:<9} {}", wf.display());
+            }
+            out.push(json!({"experiment": p.name(), "path": wf, "state": state}));
+        }
+    }
+    // A generated workflow whose experiment is gone would still run on GitHub: flag it.
+    if check && names.is_empty() {
+        if let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let rel = Path::new(".github/workflows").join(&name);
+                if name.starts_with("outrun-") && name.ends_with(".yml") && !expected.contains(&rel) {
+                    drifted += 1;
+                    if !json {
+                        eprintln!("{} has no experiment file any more: delete it", rel.display());
+                    }
+                    out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
+                }
+            }
+        }
+    }
+    if json {
+        print_json(&json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}));
+    } else if check && drifted > 0 {
+        eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+    } else if check {
+        println!("{} workflow(s) up to date", out.len());
+    }
+    Ok(if drifted == 0 { exit::OK } else { exit::FAILED })
+}
+
+async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Result<u8> {
+    if !args.local {
+        bail!("say where to run: `outrun run {} --local` runs the cells on this machine", args.name);
+    }
+    let plan = spec::load_named(root, &args.name)?;
+    let cells = select(&plan, args.cells.as_deref())?;
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let run_id = local::new_run_id();
+    let run_dir = backend::runs_dir(root, plan.name()).join(&run_id);
+    let opts = local::LocalOptions { root: root.to_path_buf(), run_dir: run_dir.clone(), run_id: run_id.clone(), jobs };
+
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
+    let result = local::run(&plan, &cells, &opts, cancel_rx, ev_tx).await;
+    let _ = progress.await;
+    let local_run = result?;
+
+    if local_run.interrupted {
+        let done = local_run.records.iter().filter(|r| r.status != CellStatus::Cancelled).count();
+        eprintln!("interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}", cells.len(), run_dir.display());
+        if json {
+            print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": true, "merge": null, "report": null}));
+        }
+        return Ok(exit::INTERRUPTED);
+    }
+    let (outcomes, merge) = if args.no_merge {
+        (outrun::collect::read_outputs(&run_dir, &plan)?, None)
+    } else {
+        let (o, m) = ops::merge_outputs(root, &plan, &run_dir)?;
+        (o, Some(m))
+    };
+    let report = ops::build_report(root, &plan, &outcomes, ops::run_info(&outcomes))?;
+    let md = report::markdown(&report);
+    outrun::dataset::write_text_atomic(&run_dir.join("report.md"), &md)?;
+    if json {
+        print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}));
+    } else {
+        print!("{md}");
+        if let Some(m) = &merge {
+            eprintln!(
+                "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
+                m.cells_merged, m.path, m.rows_added, m.rows_replaced, m.rows_total,
+                if m.cells_skipped > 0 { format!("; {} cell(s) not merged (see the report)", m.cells_skipped) } else { String::new() }
+            );
+        }
+    }
+    Ok(if report.summary.all_ok() { exit::OK } else { exit::FAILED })
+}
+
+async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usize, quiet: bool) {
+    let bar = (!quiet && crate::stderr_is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+                .expect("template is valid"),
+        );
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    });
+    let (mut done, mut failed, mut running) = (0usize, 0usize, 0usize);
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            local::Event::Started { .. } => running += 1,
+            local::Event::Finished { record } => {
+                if record.status != CellStatus::Cancelled || record.started_at != record.finished_at {
+                    running = running.saturating_sub(1);
+                }
+                done += 1;
+                if record.status != CellStatus::Ok {
+                    failed += 1;
+                }
+                if bar.is_none() && !quiet {
+                    let why = record.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                    eprintln!("[{done}/{total}] {} {} in {:.1} s{why}", record.status.as_str(), record.cell, record.duration_s);
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+            b.set_message(format!("ok {} · failed {failed} · running {running}", done - failed));
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+}
+
+fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+    let plan = spec::load_named(root, name)?;
+    let dir = ops::run_dir_or_latest(root, &plan, from)?;
+    let (outcomes, summary) = ops::merge_outputs(root, &plan, &dir).with_context(|| format!("merging {}", dir.display()))?;
+    let cells: Vec<_> = outcomes.iter().map(|o| json!({"id": o.record.cell, "status": o.record.status, "error": o.record.error})).collect();
+    if json {
+        print_json(&json!({"schema": "outrun.merge/v1", "from": dir, "summary": summary, "cells": cells}));
+    } else {
+        for o in outcomes.iter().filter(|o| !o.ok()) {
+            eprintln!("not merged: {} ({}): {}", o.record.cell, o.record.status.as_str(), o.record.error.as_deref().unwrap_or(""));
+        }
+        println!(
+            "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
+            summary.path, summary.cells_merged, summary.cells_skipped, summary.rows_added, summary.rows_replaced, summary.rows_total,
+            if summary.changed { "" } else { " (unchanged)" }
+        );
+    }
+    Ok(if summary.cells_skipped == 0 { exit::OK } else { exit::FAILED })
+}
+
+fn report_cmd(root: &Path, name: &str, run: Option<&Path>, format: Format, output: Option<&Path>) -> anyhow::Result<u8> {
+    let plan = spec::load_named(root, name)?;
+    // Without a run folder (none named, none local) the report covers the dataset alone.
+    let outcomes = match ops::run_dir_or_latest(root, &plan, run) {
+        Ok(dir) => outrun::collect::read_outputs(&dir, &plan).with_context(|| format!("reading {}", dir.display()))?,
+        Err(_) if run.is_none() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let report: Report = ops::build_report(root, &plan, &outcomes, ops::run_info(&outcomes))?;
+    let text = match format {
+        Format::Markdown => report::markdown(&report),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    match output {
+        Some(path) => outrun::dataset::write_text_atomic(path, &text)?,
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,69 @@
+//! The `outrun` binary: parse the command line, call the library, choose the exit status.
+
+mod cli;
+mod commands;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// Exit statuses, documented in README.md and `outrun --help`; stable for scripts and agents.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const INTERRUPTED: u8 = 2;
+    pub const USAGE: u8 = 64;
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return ExitCode::from(code);
+        }
+    };
+    let json = cli.json;
+    let root = match find_root(cli.root.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return ExitCode::from(report_error(json, e)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+    match rt.block_on(commands::dispatch(&root, cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => ExitCode::from(report_error(json, e)),
+    }
+}
+
+/// Errors go to stderr, rendered by miette (with the file's text and the problem underlined
+/// for experiment files); with `--json` they are also one JSON object on stdout.
+fn report_error(json: bool, e: anyhow::Error) -> u8 {
+    if json {
+        let problems = commands::problems_json(&e);
+        let v = serde_json::json!({"schema": "outrun.error/v1", "error": format!("{e:#}"), "problems": problems});
+        println!("{v}");
+    }
+    match e.downcast::<outrun::spec::SpecError>() {
+        Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
+        Err(e) => eprintln!("error: {e:#}"),
+    }
+    exit::FAILED
+}
+
+/// The given root, or the nearest folder upwards that holds `experiments/` (else the current one).
+fn find_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(r) = given {
+        anyhow::ensure!(r.is_dir(), "--root {}: not a directory", r.display());
+        return Ok(r.to_path_buf());
+    }
+    let cwd = std::env::current_dir()?;
+    Ok(cwd.ancestors().find(|d| d.join(outrun::spec::EXPERIMENTS_DIR).is_dir()).unwrap_or(&cwd).to_path_buf())
+}
+
+/// Progress goes to stderr, as a live bar only when stderr is a terminal.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
