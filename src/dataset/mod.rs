@@ -183,7 +183,8 @@ pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome]) -> Result<Merge
     rows.sort_by(|a, b| compare_rows(a, b, &sort_cols));
     summary.rows_total = rows.len();
     let new = Dataset { columns, rows };
-    summary.changed = new != old;
+    // Nothing to add to a dataset that does not exist yet: don't create an empty file.
+    summary.changed = new != old && !(old.columns.is_empty() && new.rows.is_empty());
     if summary.changed {
         write_atomic(&path, &new)?;
     }

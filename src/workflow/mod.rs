@@ -92,9 +92,47 @@ fn yaml_quote(s: &str) -> String {
 }
 
 /// JSON text with every `$` written as `\u0024`, so the YAML value never contains `${{` that
-/// GitHub would evaluate, whatever the parameter values hold.
-fn expression_free_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("config serialises").replace('$', "\\u0024")
+/// GitHub would evaluate, whatever the parameter values hold. One cell a line, so that a
+/// maintainer can read the workflow and a diff shows which cells changed.
+fn expression_free_json(config: &CellConfig) -> String {
+    let j = |v: &dyn erased::Ser| v.json().replace('$', "\\u0024");
+    let mut out = format!(
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"cells\": [\n",
+        j(&config.experiment),
+        j(&config.command),
+        config.timeout_s
+    );
+    for (i, c) in config.cells.iter().enumerate() {
+        let sep = if i + 1 < config.cells.len() { "," } else { "" };
+        out.push_str(&format!("    {}{sep}\n", j(c)));
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
+mod erased {
+    /// Lets one closure serialise values of different types.
+    pub trait Ser {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).expect("config serialises")
+        }
+    }
+}
+
+/// Multi-line text as a YAML literal block (readable), anything else as a quoted scalar.
+fn yaml_block(s: &str, indent: usize) -> String {
+    let plain_lines = s.lines().all(|l| !l.chars().any(|c| c.is_control() && c != '\t'));
+    if s.contains('\n') && !s.starts_with([' ', '\t', '\n']) && plain_lines && !s.contains('\r') {
+        let pad = " ".repeat(indent);
+        let keep = if s.ends_with("\n\n") { "+" } else if s.ends_with('\n') { "" } else { "-" };
+        let body: Vec<String> = s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect();
+        format!("|{keep}\n{}", body.join("\n"))
+    } else {
+        yaml_quote(s)
+    }
 }
 
 fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
@@ -158,6 +196,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.add_filter("yaml_block", |v: String, indent: usize| yaml_block(&v, indent));
     env.add_filter("yaml", |v: minijinja::Value| -> Result<String, minijinja::Error> {
         if let Some(s) = v.as_str() {
             return Ok(yaml_quote(s));

@@ -1,0 +1,212 @@
+//! `outrun run --local`: the cell contract, timeouts, parallelism, Ctrl-C, and the shipped
+//! experiment end to end.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Project, WRITE_ROW, tiny_experiment};
+
+#[test]
+fn runs_cells_merges_and_reports() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-j", "3"]));
+    assert_eq!(code, 0, "{err}");
+    // Not a terminal: plain progress lines on stderr, the report on stdout.
+    assert_eq!(err.matches("] ok ").count(), 6, "{err}");
+    assert!(out.contains("<!-- outrun:report:tiny -->"), "{out}");
+    assert!(out.contains("6 cells: 6 ok, 0 failed"), "{out}");
+    let data = p.read("data/evaluation/tiny.csv");
+    let mut lines = data.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "n,mode,value,outrun_experiment,outrun_cell,outrun_source,outrun_run_id,outrun_attempt,outrun_commit,outrun_started_at,outrun_finished_at"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows[0].starts_with("1,a,10,tiny,"), "{}", rows[0]);
+    assert!(rows[5].starts_with("3,b,30,tiny,"), "{}", rows[5]);
+    assert!(rows.iter().all(|r| r.contains(",local,local-")), "{data}");
+
+    // Every cell has its contract files.
+    let runs = p.root().join(".outrun/runs/tiny");
+    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let cells: Vec<_> = std::fs::read_dir(&run_dir).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    assert_eq!(cells.len(), 6);
+    for c in cells {
+        for f in ["cell.json", "stdout.log", "stderr.log", "results.csv"] {
+            assert!(c.path().join(f).is_file(), "{:?} lacks {f}", c.path());
+        }
+        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.path().join("cell.json")).unwrap()).unwrap();
+        assert_eq!(rec["schema"], "outrun.cell/v1");
+        assert_eq!(rec["status"], "ok");
+        assert_eq!(rec["source"], "local");
+        assert_eq!(rec["experiment"], "tiny");
+        assert!(rec["params"]["n"].is_string() && rec["duration_s"].is_number());
+    }
+    assert!(run_dir.join("report.md").is_file());
+}
+
+#[test]
+fn cells_filter_selects_and_rejects() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--cells", "n=2&mode=b,n=3&mode=a", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cells: Vec<String> = v["report"]["cells"].as_array().unwrap().iter().map(|c| format!("{}{}", c["params"]["n"].as_str().unwrap(), c["params"]["mode"].as_str().unwrap())).collect();
+    // Plan order (n, then mode), whatever order the filter names them in.
+    assert_eq!(cells, ["2b", "3a"]);
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--cells", "nn=2"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("no parameter `nn`") && err.contains("did you mean `n`"), "{err}");
+}
+
+#[test]
+fn logs_go_to_files_and_exit_status_reflects_failures() {
+    let p = Project::new();
+    let cmd = r#"'echo "to stdout $OUTRUN_CELL"; echo "to stderr" >&2; if [ "$OUTRUN_P_N" = 2 ]; then exit 7; fi; printf "n,mode,value\n%s,%s,1\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"'"#;
+    p.experiment("tiny", &tiny_experiment("tiny", cmd));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("4 ok, 2 failed"), "{out}");
+    assert!(out.contains("exit status 7"), "{out}");
+    let run_dir = std::fs::read_dir(p.root().join(".outrun/runs/tiny")).unwrap().next().unwrap().unwrap().path();
+    let some_cell = std::fs::read_dir(&run_dir).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    let so = std::fs::read_to_string(some_cell.join("stdout.log")).unwrap();
+    assert!(so.starts_with("to stdout ") && so.contains(&some_cell.file_name().unwrap().to_string_lossy().to_string()), "{so}");
+    assert_eq!(std::fs::read_to_string(some_cell.join("stderr.log")).unwrap(), "to stderr\n");
+    assert_eq!(p.read("data/evaluation/tiny.csv").lines().count(), 1 + 4);
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let p = Project::new();
+    p.experiment(
+        "slow",
+        r#"name: slow
+matrix: {n: [1]}
+command: 'sleep 300 & echo $! > "$OUTRUN_OUT/child.pid"; wait'
+timeout: 1s
+results: {keys: [n]}
+"#,
+    );
+    let t0 = Instant::now();
+    let (code, out, err) = common::run(p.cmd().args(["run", "slow", "--local", "--json"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["report"]["cells"][0]["status"], "timed_out");
+    assert_eq!(v["report"]["summary"]["timed_out"], 1);
+    let run_dir = v["run_dir"].as_str().unwrap();
+    let cell = &v["report"]["cells"][0]["id"];
+    let pid: i32 = std::fs::read_to_string(format!("{run_dir}/{}/child.pid", cell.as_str().unwrap())).unwrap().trim().parse().unwrap();
+    // The background `sleep` was in the cell's process group: it must be gone too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(pid), "the cell's background child {pid} survived the timeout");
+    assert!(!p.root().join("data/evaluation/slow.csv").exists(), "a timed-out cell merged rows");
+}
+
+#[test]
+fn parallelism_is_bounded_by_jobs() {
+    let p = Project::new();
+    // Each cell records when it started and ended; overlapping intervals show concurrency.
+    let cmd = r#"'date +%s%N > "$OUTRUN_OUT/start"; sleep 0.4; date +%s%N > "$OUTRUN_OUT/end"; printf "n,mode\n%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"'"#;
+    p.experiment("tiny", &tiny_experiment("tiny", cmd));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-j", "2", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run_dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
+    let mut events = Vec::new();
+    for e in std::fs::read_dir(&run_dir).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).unwrap().trim().parse::<u128>().unwrap();
+        events.push((read("start"), 1i32));
+        events.push((read("end"), -1i32));
+    }
+    events.sort();
+    let (mut now, mut max) = (0, 0);
+    for (_, d) in events {
+        now += d;
+        max = max.max(now);
+    }
+    assert!(max <= 2, "{max} cells ran at once with -j 2");
+}
+
+#[test]
+fn ctrl_c_stops_children_and_leaves_the_dataset_alone() {
+    let p = Project::new();
+    let cmd = r#"'echo $$ > "$OUTRUN_OUT/pid"; sleep 60; printf "n,mode\n1,a\n" > "$OUTRUN_OUT/results.csv"'"#;
+    p.experiment("tiny", &tiny_experiment("tiny", cmd));
+    p.write("data/evaluation/tiny.csv", "n,mode,outrun_cell,outrun_run_id\n9,z,old,old\n");
+    let before = p.read("data/evaluation/tiny.csv");
+    let mut child = p.cmd().args(["run", "tiny", "--local", "-j", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait until two cells are running.
+    let runs = p.root().join(".outrun/runs/tiny");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pids = loop {
+        let pids: Vec<i32> = std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|run| std::fs::read_dir(run.path()).into_iter().flatten().flatten())
+            .filter_map(|c| std::fs::read_to_string(c.path().join("pid")).ok())
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if pids.len() >= 2 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(pids.len(), 2, "cells did not start");
+    // SAFETY: sends SIGINT to the child we spawned, as a terminal's Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "outrun did not stop after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted") && err.contains("dataset was not changed"), "{err}");
+    assert_eq!(p.read("data/evaluation/tiny.csv"), before);
+    for pid in pids {
+        assert!(!alive(pid), "cell process {pid} survived Ctrl-C");
+    }
+}
+
+#[test]
+fn shipped_experiment_runs_on_a_copy_of_the_repository() {
+    let p = Project::new();
+    let repo = common::repo_root();
+    for rel in ["experiments/roofline-h200-resnet50.yaml", "scripts/roofline.py", "data/measured/h200/peaks.csv", "data/measured/h200/resnet50_conv_latency.csv"] {
+        p.write(rel, &std::fs::read_to_string(repo.join(rel)).unwrap());
+    }
+    let (code, out, err) = common::run(p.cmd().args(["run", "roofline-h200-resnet50", "--local"]));
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.contains("8 cells: 8 ok"), "{out}");
+    assert!(out.contains("| dtype=float16 | 92 |") && out.contains("| all | 184 |"), "{out}");
+    assert!(out.len() <= outrun::report::COMMENT_LIMIT);
+    let data = p.read("data/evaluation/roofline-h200-resnet50.csv");
+    assert_eq!(data.lines().count(), 1 + 184);
+    let (code, json, _) = common::run(p.cmd().args(["report", "roofline-h200-resnet50", "--format", "json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema"], "outrun.report/v1");
+    assert_eq!(v["comparison"]["rows"].as_array().unwrap().len(), 184);
+    assert_eq!(v["comparison"]["unmatched"], 0);
+    let all = v["comparison"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == "all").unwrap();
+    // Hand-checked figure for the roofline model on these measurements (see BENCHMARKS.md / README).
+    let mape = all["mape_pct"].as_f64().unwrap();
+    assert!((mape - 60.63).abs() < 0.01, "MAPE {mape}");
+}
