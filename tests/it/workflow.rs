@@ -299,3 +299,228 @@ results: {file: results.jsonl, keys: [k]}
     assert_eq!(v["summary"]["cells_merged"], 4);
     assert!(p.read("data/evaluation/wf.csv").contains(",github,123456,2,abc123,"));
 }
+
+/// The pinned `owner/name@sha` of one of outrun's action constants (without its `# vX` comment).
+fn pinned(action: &str) -> &str {
+    action.split('#').next().unwrap().trim()
+}
+
+/// `git init` + commit everything in `dir` (act reads the commit, and wants actions as repositories).
+fn git_commit_all(dir: &Path) {
+    let steps: [&[&str]; 3] = [&["init", "-q"], &["add", "-A"], &["commit", "-q", "-m", "outrun test"]];
+    for args in steps {
+        let out = Command::new("git")
+            .args(["-c", "init.defaultBranch=main", "-c", "user.name=outrun test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("git starts");
+        assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A local action (a git repository holding `action.yml`) for act's `--local-repository`.
+fn stand_in_action(dir: &Path, action_yml: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("action.yml"), action_yml).unwrap();
+    git_commit_all(dir);
+}
+
+/// Stands in for actions/setup-python: python3 must be there; the version asked for is recorded.
+const SETUP_PYTHON_STAND_IN: &str = r#"name: setup-python (outrun test stand-in)
+description: Checks that python3 exists and records the python-version input.
+inputs:
+  python-version:
+    required: true
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        VERSION: ${{ inputs.python-version }}
+      run: python3 --version && printf '%s\n' "$VERSION" >> "$OUTRUN_TEST_SETUP"
+"#;
+
+/// Stands in for actions/upload-artifact: copies `path` into `$OUTRUN_TEST_ARTIFACTS/<name>/`,
+/// refusing a name used twice (like v4) and an empty folder under `if-no-files-found: error`.
+const UPLOAD_ARTIFACT_STAND_IN: &str = r#"name: upload-artifact (outrun test stand-in)
+description: Copies the uploaded folder to a shared folder.
+inputs:
+  name:
+    required: true
+  path:
+    required: true
+  if-no-files-found:
+    default: warn
+  retention-days:
+    default: "0"
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{ inputs.name }}
+        SRC: ${{ inputs.path }}
+        IF_NONE: ${{ inputs.if-no-files-found }}
+      run: |
+        if [ -z "$(ls -A "$SRC" 2>/dev/null)" ]; then
+          echo "no files in $SRC"
+          [ "$IF_NONE" != error ] || exit 1
+          exit 0
+        fi
+        mkdir "$OUTRUN_TEST_ARTIFACTS/$NAME"
+        cp -R "$SRC"/. "$OUTRUN_TEST_ARTIFACTS/$NAME/"
+"#;
+
+/// Runs `act workflow_dispatch` on the host (no Docker) with the stand-in actions, a private HOME,
+/// no GitHub settings from the machine and a hard time limit. Returns (success, log).
+fn run_act(root: &Path, workflow: &Path, cells: &str, actions: &Path, artifacts: &Path, setup_log: &Path) -> (bool, String) {
+    use std::os::unix::process::CommandExt;
+    let home = tempfile::tempdir().unwrap();
+    let log_path = home.path().join("act.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut c = Command::new("act");
+    for (k, _) in std::env::vars() {
+        if ["GH_", "GITHUB_", "OUTRUN_", "ACT_", "RUNNER_"].iter().any(|p| k.starts_with(p)) {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .env("ACT_DISABLE_VERSION_CHECK", "1")
+        .current_dir(root)
+        .arg("workflow_dispatch")
+        .arg("-W")
+        .arg(workflow)
+        .arg("--input")
+        .arg(format!("cells={cells}"))
+        .args(["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server"])
+        .arg("--local-repository")
+        .arg(format!("{}={}", pinned(outrun::workflow::SETUP_PYTHON), actions.join("setup-python").display()))
+        .arg("--local-repository")
+        .arg(format!("{}={}", pinned(outrun::workflow::UPLOAD_ARTIFACT), actions.join("upload-artifact").display()))
+        .arg("--env")
+        .arg(format!("OUTRUN_TEST_ARTIFACTS={}", artifacts.display()))
+        .arg("--env")
+        .arg(format!("OUTRUN_TEST_SETUP={}", setup_log.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    let mut child = c.spawn().expect("act starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            // act and the steps it started share its process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("act still running after 240 s:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    (status.success(), std::fs::read_to_string(&log_path).unwrap_or_default())
+}
+
+/// The generated workflow, executed for real by act on the host: the plan job selects cells (all,
+/// then a subset through the `cells` input), each matrix job checks out, sets up Python, runs its
+/// cell through the wrapper and uploads the outputs (local stand-ins for the two remote actions);
+/// the hostile values arrive as data, and what was uploaded merges with `outrun merge`.
+#[test]
+fn act_executes_the_generated_workflow() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    let pwned = p.root().join("pwned");
+    let hostile = format!("$(touch {})", pwned.display());
+    p.experiment(
+        "wf",
+        &r#"name: wf
+setup:
+  python: "3.11"
+matrix:
+  x: ["${{ github.token }}", HOSTILE, plain]
+command: 'printf "%s" "$OUTRUN_P_X" > "$OUTRUN_OUT/x.txt"; printf "k,v\n%s,1\n" "$OUTRUN_CELL" > "$OUTRUN_OUT/results.csv"'
+timeout: 30s
+results: {file: results.csv, keys: [k]}
+"#
+        .replace("HOSTILE", &serde_json::to_string(&hostile).unwrap()),
+    );
+    let (code, _, err) = common::run(p.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    let workflow = p.root().join(".github/workflows/outrun-wf.yml");
+    let yaml = std::fs::read_to_string(&workflow).unwrap();
+    // Only these actions are provided offline (act handles checkout itself); a new one needs a stand-in here.
+    let known = [outrun::workflow::CHECKOUT, outrun::workflow::SETUP_PYTHON, outrun::workflow::UPLOAD_ARTIFACT].map(pinned);
+    for line in yaml.lines().filter_map(|l| l.trim().strip_prefix("uses:")) {
+        assert!(known.contains(&pinned(line)), "no offline stand-in for {line}");
+    }
+    git_commit_all(p.root());
+
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_action(&actions.join("setup-python"), SETUP_PYTHON_STAND_IN);
+    stand_in_action(&actions.join("upload-artifact"), UPLOAD_ARTIFACT_STAND_IN);
+
+    let cfg: serde_json::Value = serde_json::from_str(serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
+    let cells: Vec<(String, String)> = cfg["cells"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["params"][0][1].as_str().unwrap().to_string())).collect();
+    assert_eq!(cells.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["${{ github.token }}", hostile.as_str(), "plain"]);
+    let artifact = |id: &str| format!("outrun-wf-{id}-a1");
+    let uploaded = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+
+    // Every cell.
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let setup_log = scratch.path().join("setup-python.log");
+    let (ok, log) = run_act(p.root(), &workflow, "", &actions, &artifacts, &setup_log);
+    assert!(ok, "act failed:\n{log}");
+    let mut expected: Vec<String> = cells.iter().map(|(id, _)| artifact(id)).collect();
+    expected.sort();
+    assert_eq!(uploaded(&artifacts), expected, "{log}");
+    for (id, x) in &cells {
+        let dir = artifacts.join(artifact(id)).join(id);
+        assert_eq!(&std::fs::read_to_string(dir.join("x.txt")).unwrap(), x, "{id}");
+        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap();
+        assert_eq!((rec["status"].as_str(), rec["source"].as_str(), rec["params"]["x"].as_str()), (Some("ok"), Some("github"), Some(x.as_str())), "{id}: {rec}");
+    }
+    assert!(!pwned.exists(), "a parameter value was executed");
+    assert_eq!(std::fs::read_to_string(&setup_log).unwrap(), "3.11\n".repeat(cells.len()), "setup-python stand-in once per job");
+
+    let (code, out, err) = common::run(p.cmd().arg("merge").arg("wf").arg("--from").arg(&artifacts).arg("--json"));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["summary"]["cells_merged"], cells.len());
+    let mut rdr = csv::Reader::from_path(p.root().join("data/evaluation/wf.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {headers:?}"));
+    let (source, xcol) = (col("outrun_source"), col("x"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), cells.len());
+    assert!(rows.iter().all(|r| &r[source] == "github"), "{rows:?}");
+    let mut xs: Vec<&str> = rows.iter().map(|r| &r[xcol]).collect();
+    xs.sort();
+    let mut want: Vec<&str> = cells.iter().map(|c| c.1.as_str()).collect();
+    want.sort();
+    assert_eq!(xs, want);
+
+    // A subset, chosen through the `cells` input: by parameter, or by id.
+    let subset = scratch.path().join("subset");
+    std::fs::create_dir(&subset).unwrap();
+    let (ok, log) = run_act(p.root(), &workflow, &format!("x=plain,{}", cells[0].0), &actions, &subset, &setup_log);
+    assert!(ok, "act failed:\n{log}");
+    let mut expected = vec![artifact(&cells[0].0), artifact(&cells[2].0)];
+    expected.sort();
+    assert_eq!(uploaded(&subset), expected, "{log}");
+    assert!(!pwned.exists(), "a parameter value was executed");
+}
