@@ -193,7 +193,7 @@ pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome]) -> Result<Merge
 
 fn sort_columns(plan: &Plan, columns: &[String]) -> Vec<String> {
     let mut s: Vec<String> = plan.file.results.keys.clone();
-    if columns.iter().any(|c| c == METRIC) {
+    if plan.file.dataset.layout == Layout::Long && columns.iter().any(|c| c == METRIC) {
         s.push(METRIC.into());
     }
     s.extend([FINISHED.to_string(), RUN_ID.to_string(), CELL.to_string()]);
@@ -218,10 +218,22 @@ fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
     Ordering::Equal
 }
 
+/// The mode a plain write would leave: the file's own, or 0666 less the umask for a new file
+/// (tempfile's default, 0600, would make a shared dataset unreadable to everyone else).
+fn plain_file_mode(path: &Path) -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
+}
+
 /// Temp file in the same directory, fsync, rename over, fsync the directory.
 fn write_atomic(path: &Path, data: &Dataset) -> Result<(), DatasetError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".outrun-").suffix(".csv.tmp").tempfile_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".outrun-")
+        .suffix(".csv.tmp")
+        .permissions(plain_file_mode(path))
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     {
         let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file_mut()));
@@ -243,7 +255,7 @@ fn write_atomic(path: &Path, data: &Dataset) -> Result<(), DatasetError> {
 /// finished last (run id breaks ties).
 pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
     let mut key_cols: Vec<String> = plan.file.results.keys.clone();
-    if data.columns.iter().any(|c| c == METRIC) {
+    if plan.file.dataset.layout == Layout::Long {
         key_cols.push(METRIC.into());
     }
     let mut best: BTreeMap<Vec<String>, &Row> = BTreeMap::new();
@@ -269,7 +281,8 @@ pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
 
 /// Pivots long rows back to one row per key (for reports and comparisons).
 pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
-    if !rows.iter().any(|r| r.contains_key(METRIC)) {
+    // By the declared layout: a wide result may well have a column called `metric`.
+    if plan.file.dataset.layout != Layout::Long {
         return rows.to_vec();
     }
     let keys = &plan.file.results.keys;
@@ -295,7 +308,7 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), DatasetError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new().permissions(plain_file_mode(path)).tempfile_in(dir).map_err(io(dir))?;
     tmp.write_all(text.as_bytes()).map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
     Ok(())

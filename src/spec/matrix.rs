@@ -99,7 +99,7 @@ type Combo = Vec<(String, String)>;
 pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     let mut include: Vec<(Combo, Vec<Seg>)> = Vec::new();
-    let mut exclude: Vec<Combo> = Vec::new();
+    let mut exclude: Vec<(Combo, Vec<Seg>)> = Vec::new();
     let before = v.problems.len();
 
     for (k, val) in m {
@@ -120,7 +120,7 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                         if key == "include" {
                             include.push((combo, at.clone()));
                         } else {
-                            exclude.push(combo);
+                            exclude.push((combo, at.clone()));
                         }
                     }
                     at.pop();
@@ -159,18 +159,22 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
             }
         }
     }
-    for e in &exclude {
+    for (e, at) in &exclude {
         for (k, _) in e {
             if !axes.iter().any(|(a, _)| a == k) {
-                v.at_key(&path(&["matrix", "exclude"]), format!("exclude names `{k}`, which is not a matrix parameter"), None);
+                let mut p = at.clone();
+                p.push(Seg::Key(k.clone()));
+                let help = super::closest(k, axes.iter().map(|(a, _)| a.as_str())).map(|c| format!("did you mean `{c}`?"));
+                v.at_key(&p, format!("exclude names `{k}`, which is not a matrix parameter"), help);
             }
         }
     }
-    if axes.is_empty() && include.is_empty() {
-        v.at_key(&path(&["matrix"]), "the matrix is empty", Some("give at least one parameter with a list of values".into()));
+    // A parameter that was rejected above must not also make the matrix "empty".
+    if v.problems.len() > before {
         return Vec::new();
     }
-    if v.problems.len() > before {
+    if axes.is_empty() && include.is_empty() {
+        v.at_key(&path(&["matrix"]), "the matrix is empty", Some("give at least one parameter with a list of values".into()));
         return Vec::new();
     }
 
@@ -190,7 +194,7 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
             }))
             .collect();
     }
-    combos.retain(|c| !exclude.iter().any(|e| e.iter().all(|(k, val)| lookup(c, k) == Some(val))));
+    combos.retain(|c| !exclude.iter().any(|(e, _)| e.iter().all(|(k, val)| lookup(c, k) == Some(val))));
 
     // Which combinations came from `include` alone, to point duplicates at their entry.
     let mut origin: Vec<Option<Vec<Seg>>> = vec![None; combos.len()];

@@ -325,9 +325,12 @@ fn yaml_problem(text: &str, e: &serde_yaml::Error) -> Problem {
         None => (1, 1, 0),
     };
     let mut message = e.to_string();
-    // serde_yaml appends " at line L column C"; the position is given separately.
+    // serde_yaml appends " at line L column C" (given separately), and for syntax errors
+    // ", while parsing a flow sequence at line L column C": that context says where the broken
+    // construct began (the unclosed `[`), so only the first position is removed.
     if let Some(i) = message.find(" at line ") {
-        message.truncate(i);
+        let end = message[i..].find(',').map_or(message.len(), |j| i + j);
+        message.replace_range(i..end, "");
     }
     let mut help = None;
     if let Some(rest) = message.split("unknown field `").nth(1) {
