@@ -89,8 +89,10 @@ pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, datase
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
     let present = |c: &String| results.iter().any(|r| r.contains_key(c));
+    let long = plan.file.dataset.layout == crate::spec::Layout::Long;
     for c in dataset_columns.iter().chain(results.iter().flat_map(|r| r.keys())) {
-        if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && c != crate::dataset::METRIC && c != crate::dataset::VALUE && present(c) {
+        let long_only = long && (c == crate::dataset::METRIC || c == crate::dataset::VALUE);
+        if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
             columns.push(c.clone());
         }
     }

@@ -15,6 +15,8 @@ fn runs_cells_merges_and_reports() {
     assert_eq!(err.matches("] ok ").count(), 6, "{err}");
     assert!(out.contains("<!-- outrun:report:tiny -->"), "{out}");
     assert!(out.contains("6 cells: 6 ok, 0 failed"), "{out}");
+    // A wide result column called `value` is a column like any other.
+    assert!(out.contains("| n | mode | value |"), "{out}");
     let data = p.read("data/evaluation/tiny.csv");
     let mut lines = data.lines();
     assert_eq!(
