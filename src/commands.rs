@@ -323,14 +323,16 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
         b.enable_steady_tick(Duration::from_millis(200));
         b
     });
-    let (mut done, mut failed, mut running) = (0usize, 0usize, 0usize);
+    let (mut done, mut failed) = (0usize, 0usize);
+    // Cells cancelled before they started finish without having run.
+    let mut running = std::collections::HashSet::new();
     while let Some(ev) = rx.recv().await {
         match ev {
-            local::Event::Started { .. } => running += 1,
+            local::Event::Started { cell } => {
+                running.insert(cell);
+            }
             local::Event::Finished { record } => {
-                if record.status != CellStatus::Cancelled || record.started_at != record.finished_at {
-                    running = running.saturating_sub(1);
-                }
+                running.remove(&record.cell);
                 done += 1;
                 if record.status != CellStatus::Ok {
                     failed += 1;
@@ -343,7 +345,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
         }
         if let Some(b) = &bar {
             b.set_position(done as u64);
-            b.set_message(format!("ok {} · failed {failed} · running {running}", done - failed));
+            b.set_message(format!("ok {} · failed {failed} · running {}", done - failed, running.len()));
         }
     }
     if let Some(b) = bar {
