@@ -10,4 +10,4 @@ export OUTRUN_REQUIRE_TOOLS=1
 if command -v pyenv >/dev/null 2>&1; then
   export PATH="$(pyenv root)/shims:$PATH"
 fi
-cargo test --locked "$@"
+cargo test --locked --workspace "$@"
