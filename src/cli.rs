@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "outrun", version, about = "Run declared experiments locally or on GitHub Actions; merge results into a dataset; report them")]
-#[command(after_help = "Exit status: 0 ok, 1 failed (a cell failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 4 authentication needed, 64 usage.\nDocumentation: README.md")]
+#[command(after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md")]
 pub struct Cli {
     /// The project root (the folder holding experiments/); default: the nearest one upwards.
     #[arg(long, global = true, value_name = "DIR")]
@@ -17,6 +17,12 @@ pub struct Cli {
     /// No progress output on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The GitHub repository (default: from the git remote).
+    #[arg(short = 'R', long = "repo", global = true, value_name = "OWNER/REPO")]
+    pub repo: Option<String>,
+    /// The REST API root, e.g. https://ghe.example.com/api/v3 (default: from GH_HOST, else api.github.com).
+    #[arg(long, global = true, value_name = "URL")]
+    pub api_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +67,54 @@ pub enum Command {
         /// Write the report here instead of stdout.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Trigger the experiment's workflow on GitHub Actions; returns at once with the run.
+    Dispatch {
+        name: String,
+        /// Only these cells (the workflow's `cells` input).
+        #[arg(long, value_name = "FILTER")]
+        cells: Option<String>,
+        /// The issue to report on (default: the experiment's `issue`).
+        #[arg(long, value_name = "N")]
+        issue: Option<u64>,
+        /// The branch or tag to run (default: the current branch).
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: Option<String>,
+        /// Then watch the run and collect it (dispatch + watch + collect).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: stop waiting after this long (e.g. 20m); the run goes on.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+        timeout: Option<std::time::Duration>,
+        /// With --wait: post or update the report comment on the issue.
+        #[arg(long, requires = "wait")]
+        comment: bool,
+    },
+    /// Show runs: of one experiment (NAME), one run with its jobs (RUN), or of every experiment.
+    Status { target: Option<String> },
+    /// Follow a run until it ends or --timeout passes (exit 3: still running; call again later).
+    Watch {
+        /// Run id or URL.
+        run: String,
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// Download a finished run's artifacts, merge them into the dataset, render the report.
+    Collect {
+        /// Run id or URL.
+        run: String,
+        /// Post the report on the issue, updating outrun's earlier comment there.
+        #[arg(long)]
+        comment: bool,
+        /// The issue to comment on (default: from the dispatch record, else the experiment's `issue`).
+        #[arg(long, value_name = "N")]
+        issue: Option<u64>,
+    },
+    /// Collect every finished outrun run not collected yet and report on the rest; for resuming.
+    Sync {
+        /// Do not post or update report comments.
+        #[arg(long)]
+        no_comment: bool,
     },
 }
 

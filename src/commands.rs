@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use outrun::backend::{self, local};
+use outrun::backend::{self, github, local};
 use outrun::contract::CellStatus;
 use outrun::report::{self, Report};
 use outrun::spec::{self, Plan, SpecError, filter::Filter};
@@ -16,7 +16,7 @@ use outrun::{ops, workflow};
 use crate::cli::{Cli, Command, Format, RunArgs};
 use crate::exit;
 
-pub async fn dispatch(root: &Path, cli: Cli) -> anyhow::Result<u8> {
+pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
     let json = cli.json;
     match cli.command {
         Command::List => list(root, json),
@@ -29,7 +29,240 @@ pub async fn dispatch(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
         }
+        Command::Dispatch { name, cells, issue, git_ref, wait, timeout, comment } => {
+            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            dispatch(root, &gh, &name, cells.as_deref(), issue, git_ref, wait, timeout, comment, json, cli.quiet).await
+        }
+        Command::Status { target } => status(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, target.as_deref(), json).await,
+        Command::Watch { run, timeout } => {
+            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let (code, _) = watch(&gh, parse_run(&run)?, timeout, json, cli.quiet).await?;
+            Ok(code)
+        }
+        Command::Collect { run, comment, issue } => {
+            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            collect(root, &gh, parse_run(&run)?, comment, issue, json).await
+        }
+        Command::Sync { no_comment } => sync(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, !no_comment, json).await,
     }
+}
+
+/// A connected GitHub client and the clock it waits with.
+struct Gh {
+    client: outrun::github::Client,
+    clock: std::sync::Arc<dyn outrun::github::Clock>,
+}
+
+impl Gh {
+    fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> anyhow::Result<Gh> {
+        use outrun::github::{Client, Config, RealClock, Repo, auth};
+        let (api_url, host) = auth::api_url(api_url.as_deref());
+        let (token, _source) = auth::find_token(&host)?;
+        let repo = Repo::infer(repo.as_deref(), root)?;
+        // Tests and benchmarks shrink every wait (poll intervals, backoffs) by this factor.
+        let scale = std::env::var("OUTRUN_POLL_SCALE").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
+        let clock: std::sync::Arc<dyn outrun::github::Clock> = std::sync::Arc::new(RealClock { scale });
+        let client = Client::new(Config { api_url, token, repo, clock: clock.clone(), timeout: Duration::from_secs(30) })?;
+        Ok(Gh { client, clock })
+    }
+}
+
+/// A run id, or a run's URL (`…/actions/runs/ID`).
+fn parse_run(s: &str) -> anyhow::Result<u64> {
+    let tail = s.trim().trim_end_matches('/').rsplit("/runs/").next().unwrap_or("");
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().map_err(|_| anyhow::anyhow!("`{s}` is not a run id or run URL"))
+}
+
+fn current_branch(root: &Path) -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "--abbrev-ref", "HEAD"]).current_dir(root).stderr(std::process::Stdio::null()).output().ok()?;
+    let b = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !b.is_empty() && b != "HEAD").then_some(b)
+}
+
+/// Exit status for a completed run's conclusion.
+fn conclusion_code(conclusion: Option<&str>) -> u8 {
+    match conclusion {
+        Some("success") => exit::OK,
+        Some("cancelled") => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(root: &Path, gh: &Gh, name: &str, cells: Option<&str>, issue: Option<u64>, git_ref: Option<String>, wait: bool, timeout: Option<Duration>, comment: bool, json: bool, quiet: bool) -> anyhow::Result<u8> {
+    let plan = spec::load_named(root, name)?;
+    if let Some(f) = cells {
+        select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
+    }
+    let git_ref = git_ref.or_else(|| current_branch(root)).unwrap_or_else(|| "main".into());
+    let rec = github::dispatch(root, &gh.client, gh.clock.as_ref(), &plan, cells, issue, &git_ref).await?;
+    let run_id = rec.run_id.expect("dispatch returns with a run");
+    if !wait {
+        if json {
+            print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec}));
+        } else {
+            println!("dispatched {} on {}: run {} {}", rec.experiment, rec.git_ref, run_id, rec.html_url.as_deref().unwrap_or(""));
+            println!("follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`");
+        }
+        return Ok(exit::OK);
+    }
+    if !quiet {
+        eprintln!("dispatched run {run_id} {}", rec.html_url.as_deref().unwrap_or(""));
+    }
+    let (code, run) = watch(gh, run_id, timeout, false, true).await?;
+    let Some(run) = run.filter(|r| r.completed()) else {
+        if json {
+            print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec, "state": "running"}));
+        } else {
+            println!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
+        }
+        return Ok(code);
+    };
+    let issue = if comment { rec.issue } else { None };
+    let c = github::collect(root, &gh.client, &run, rec.cells.as_deref(), issue).await?;
+    github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
+    print_collected(&c, json);
+    Ok(collected_code(&c))
+}
+
+fn collected_code(c: &github::Collected) -> u8 {
+    let all_ok = c.report.as_ref().is_some_and(|r| r.summary.all_ok());
+    if c.conclusion.as_deref() == Some("cancelled") {
+        exit::INTERRUPTED
+    } else if all_ok && c.expired.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+fn print_collected(c: &github::Collected, json: bool) {
+    if json {
+        print_json(&json!({"schema": "outrun.collect/v1", "collected": c, "report": c.report}));
+        return;
+    }
+    if let Some(r) = &c.report {
+        print!("{}", report::markdown(r));
+    }
+    for e in &c.expired {
+        eprintln!("artifact {e} has expired: its cells could not be collected");
+    }
+    eprintln!(
+        "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
+        c.run_id,
+        c.conclusion.as_deref().unwrap_or("?"),
+        c.artifacts,
+        c.merge.path,
+        c.merge.rows_added,
+        c.merge.rows_total,
+        c.comment_url.as_deref().map(|u| format!("; comment {u}")).unwrap_or_default()
+    );
+}
+
+/// Follows a run; returns the exit status and the last state seen.
+async fn watch(gh: &Gh, run_id: u64, timeout: Option<Duration>, json: bool, quiet: bool) -> anyhow::Result<(u8, Option<outrun::github::Run>)> {
+    let show = !quiet;
+    let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
+        if show {
+            eprintln!("run {}: {}{}", r.id, r.status.as_deref().unwrap_or("?"), r.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+        }
+    })
+    .await?;
+    let (code, run, state) = match watched {
+        github::Watched::Completed(r) => (conclusion_code(r.conclusion.as_deref()), r, "completed"),
+        github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, "running"),
+    };
+    if json {
+        print_json(&json!({"schema": "outrun.watch/v1", "state": state, "run": run, "requests": gh.client.stats()}));
+    } else if !quiet {
+        println!("run {}: {}{} {}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), run.html_url);
+    }
+    Ok((code, Some(run)))
+}
+
+async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option<u64>, json: bool) -> anyhow::Result<u8> {
+    let run = gh.client.run(run_id).await?;
+    if !run.completed() {
+        if json {
+            print_json(&json!({"schema": "outrun.collect/v1", "state": "running", "run": run}));
+        } else {
+            println!("run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)", run.status.as_deref().unwrap_or("not finished"));
+        }
+        return Ok(exit::STILL_RUNNING);
+    }
+    let plan = github::plan_of(root, &run)?;
+    let rec = github::DispatchRecord::for_run(root, run_id);
+    let issue = if comment { issue.or(rec.as_ref().and_then(|r| r.issue)).or(plan.file.issue) } else { None };
+    if comment && issue.is_none() {
+        bail!("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment");
+    }
+    let c = github::collect(root, &gh.client, &run, rec.as_ref().and_then(|r| r.cells.as_deref()), issue).await?;
+    github::mark_collected(root, &plan, &run, rec)?;
+    print_collected(&c, json);
+    Ok(collected_code(&c))
+}
+
+async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result<u8> {
+    let items = github::sync(root, &gh.client, gh.clock.as_ref(), comment).await?;
+    let running = items.iter().filter(|i| i.state == "running").count();
+    let bad = items.iter().filter(|i| i.state == "failed" || i.state == "lost" || i.cells_failed.unwrap_or(0) > 0).count();
+    if json {
+        print_json(&json!({"schema": "outrun.sync/v1", "runs": items, "requests": gh.client.stats()}));
+    } else if items.is_empty() {
+        println!("nothing to collect: every outrun run is in its dataset");
+    } else {
+        for i in &items {
+            let what = match i.state.as_str() {
+                "collected" => format!("collected: {} ok, {} failed, {} rows added{}", i.cells_ok.unwrap_or(0), i.cells_failed.unwrap_or(0), i.rows_added.unwrap_or(0), i.comment_url.as_deref().map(|u| format!(", comment {u}")).unwrap_or_default()),
+                "running" => format!("still {}", i.status.as_deref().unwrap_or("running")),
+                _ => format!("{}: {}", i.state, i.error.as_deref().unwrap_or("")),
+            };
+            println!("{} run {} — {what}", i.experiment, i.run_id.map(|r| r.to_string()).unwrap_or_else(|| "?".into()));
+        }
+    }
+    Ok(if bad > 0 { exit::FAILED } else if running > 0 { exit::STILL_RUNNING } else { exit::OK })
+}
+
+async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    if let Some(run_id) = target.and_then(|t| parse_run(t).ok()) {
+        let run = gh.client.run(run_id).await?;
+        let jobs = gh.client.jobs(run_id).await?;
+        if json {
+            print_json(&json!({"schema": "outrun.status/v1", "run": run, "jobs": jobs}));
+        } else {
+            println!("run {} {}: {}{} {}", run.id, run.display_title, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), run.html_url);
+            for j in &jobs {
+                println!("  {:<40} {}{}", j.name, j.status, j.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let names: Vec<String> = match target {
+        Some(n) => vec![spec::load_named(root, n)?.name().to_string()],
+        None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).map(|p| p.name().to_string()).collect(),
+    };
+    let mut all = Vec::new();
+    for name in names {
+        if !root.join(workflow::workflow_path(&name)).is_file() {
+            continue;
+        }
+        let plan = spec::load_named(root, &name)?;
+        let in_dataset = outrun::dataset::run_ids(&outrun::dataset::read(&root.join(plan.dataset_path()))?);
+        for run in gh.client.runs(&github::workflow_file(&name), None, 10).await? {
+            let collected = in_dataset.contains(&run.id.to_string()) || github::DispatchRecord::for_run(root, run.id).is_some_and(|r| r.collected_at.is_some());
+            if !json {
+                println!("{name:<28} run {:<12} {:<12} {:<10} {}{}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().unwrap_or(""), if collected { "collected" } else { "" }, if run.completed() && !collected { "not collected: `outrun sync`" } else { "" });
+            }
+            all.push(json!({"experiment": name, "run": run, "collected": collected}));
+        }
+    }
+    if json {
+        print_json(&json!({"schema": "outrun.status/v1", "runs": all}));
+    } else if all.is_empty() {
+        println!("no outrun runs on GitHub yet");
+    }
+    Ok(exit::OK)
 }
 
 /// The positioned problems of an experiment-file error, for `--json` output.

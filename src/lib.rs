@@ -11,6 +11,7 @@ pub mod collect;
 pub mod compare;
 pub mod contract;
 pub mod dataset;
+pub mod github;
 pub mod ops;
 pub mod report;
 pub mod spec;

@@ -13,7 +13,11 @@ use clap::Parser as _;
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
+    /// Ctrl-C, or a cancelled run.
     pub const INTERRUPTED: u8 = 2;
+    /// `watch --timeout` (or `dispatch --wait --timeout`) ended with the run still going.
+    pub const STILL_RUNNING: u8 = 3;
+    pub const AUTH: u8 = 4;
     pub const USAGE: u8 = 64;
 }
 
@@ -32,7 +36,7 @@ fn main() -> ExitCode {
         Err(e) => return ExitCode::from(report_error(json, e)),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
-    match rt.block_on(commands::dispatch(&root, cli)) {
+    match rt.block_on(commands::run_command(&root, cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => ExitCode::from(report_error(json, e)),
     }
@@ -46,11 +50,13 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
         let v = serde_json::json!({"schema": "outrun.error/v1", "error": format!("{e:#}"), "problems": problems});
         println!("{v}");
     }
+    let auth = e.downcast_ref::<outrun::github::GithubError>().is_some_and(|g| g.is_auth())
+        || e.downcast_ref::<outrun::backend::github::RemoteError>().is_some_and(|r| r.is_auth());
     match e.downcast::<outrun::spec::SpecError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
         Err(e) => eprintln!("error: {e:#}"),
     }
-    exit::FAILED
+    if auth { exit::AUTH } else { exit::FAILED }
 }
 
 /// The given root, or the nearest folder upwards that holds `experiments/` (else the current one).

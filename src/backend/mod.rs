@@ -1,6 +1,7 @@
 //! Where cells run. Both backends leave the same thing behind: one directory per cell holding
 //! `cell.json`, the logs and the results file (see `crate::contract`).
 
+pub mod github;
 pub mod local;
 
 use std::path::{Path, PathBuf};

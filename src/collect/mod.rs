@@ -5,6 +5,7 @@
 //! A cell whose results are missing, malformed or lack a key column is failed here, with the
 //! reason, and contributes no rows; the other cells are unaffected.
 
+pub mod unzip;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 

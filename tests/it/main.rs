@@ -2,6 +2,8 @@
 
 mod common;
 mod dataset;
+mod github;
 mod local_run;
+mod prism;
 mod spec_errors;
 mod workflow;
