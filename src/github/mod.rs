@@ -267,8 +267,9 @@ impl Client {
                 return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
             }
             let mut v: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
-            let items: Vec<T> = serde_json::from_value(v.get_mut(field).map(serde_json::Value::take).unwrap_or_default())
-                .map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+            // Most lists come wrapped (`{"total_count", "jobs": […]}`); issue comments come bare.
+            let list = if field.is_empty() { v.take() } else { v.get_mut(field).map(serde_json::Value::take).unwrap_or_default() };
+            let items: Vec<T> = serde_json::from_value(list).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
             out.extend(items);
             next = next_link(&resp.headers);
         }
@@ -401,23 +402,7 @@ impl Client {
     // ---- comments ----
 
     pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, GithubError> {
-        self.comment_pages(issue).await
-    }
-
-    async fn comment_pages(&self, issue: u64) -> Result<Vec<Comment>, GithubError> {
-        // The comments endpoint answers a bare JSON array, not an object.
-        let mut out = Vec::new();
-        let mut next = Some(self.repo_path(&format!("issues/{issue}/comments?per_page=100")));
-        while let Some(path) = next.take() {
-            let resp = self.request(Method::GET, &path, None, true).await?;
-            if !resp.status.is_success() {
-                return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
-            }
-            let page: Vec<Comment> = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
-            out.extend(page);
-            next = next_link(&resp.headers);
-        }
-        Ok(out)
+        self.get_pages(&self.repo_path(&format!("issues/{issue}/comments?per_page=100")), "").await
     }
 
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.
