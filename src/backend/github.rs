@@ -198,20 +198,23 @@ pub enum Watched {
     StillRunning(Run),
 }
 
-/// Polls run `id` until it completes or `timeout` (of waiting) passes. Polls are conditional
-/// (unchanged → 304, free) and the interval doubles with the run's age, from 10 s to 5 min:
-/// the requests spent grow with what happens in the run, not with how long it takes.
+/// Follows run `id` until it completes or `timeout` (of waiting) passes, spending requests on
+/// what happens rather than on how long it takes. Every poll is conditional (unchanged → 304,
+/// free) and the interval doubles with the time waited, from 10 s to 5 min:
+/// - while the run is queued, the run itself is polled: it does not change until it starts;
+/// - once it runs, its jobs change it every few minutes, so instead the workflow's list of
+///   *completed* runs for the run's commit is polled (newest 20: an older run of the same
+///   commit finishing meanwhile costs one request, the run fetch stays exact): that list stays the same — 304 — until
+///   the run finishes, whatever its length or number of jobs; then the run is fetched once.
 pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<Duration>, mut on_change: impl FnMut(&Run)) -> Result<Watched, RemoteError> {
     const MIN: Duration = Duration::from_secs(10);
     const MAX: Duration = Duration::from_secs(300);
     let mut waited = Duration::ZERO;
-    let mut last: Option<Run> = None;
+    let mut run = client.run(id).await?;
+    on_change(&run);
+    let workflow = run.path.rsplit('/').next().unwrap_or("").to_string();
+    let mut last_ids: Option<Vec<u64>> = None;
     loop {
-        let run = client.run(id).await?;
-        if last.as_ref() != Some(&run) {
-            on_change(&run);
-            last = Some(run.clone());
-        }
         if run.completed() {
             return Ok(Watched::Completed(run));
         }
@@ -224,6 +227,24 @@ pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<
         }
         clock.sleep(interval).await;
         waited += interval;
+        let queued = run.status.as_deref() != Some("in_progress");
+        let changed = if queued || workflow.is_empty() || run.head_sha.is_empty() {
+            true
+        } else {
+            // Any change to the list (ours finished, or another run of the commit did and may
+            // have pushed ours off the page) is worth one look at the run itself.
+            let ids: Vec<u64> = client.completed_runs(&workflow, &run.head_sha).await?.iter().map(|r| r.id).collect();
+            let changed = ids.contains(&id) || last_ids.as_ref().is_some_and(|l| *l != ids);
+            last_ids = Some(ids);
+            changed
+        };
+        if changed {
+            let now = client.run(id).await?;
+            if now.status != run.status || now.conclusion != run.conclusion {
+                on_change(&now);
+            }
+            run = now;
+        }
     }
 }
 

@@ -317,6 +317,15 @@ impl Client {
         Ok(list.workflow_runs)
     }
 
+    /// Completed runs of `workflow` for one commit, newest first. While a run of that commit
+    /// goes on this list stays the same, so polling it conditionally is free. (GitHub also takes
+    /// a `created` range here, but its published description types that as a single date-time.)
+    pub async fn completed_runs(&self, workflow: &str, head_sha: &str) -> Result<Vec<Run>, GithubError> {
+        let q = format!("actions/workflows/{workflow}/runs?status=completed&head_sha={}&per_page=20", urlencode(head_sha));
+        let list: models::RunList = self.get_json(&self.repo_path(&q)).await?;
+        Ok(list.workflow_runs)
+    }
+
     pub async fn jobs(&self, run: u64) -> Result<Vec<Job>, GithubError> {
         self.get_pages(&self.repo_path(&format!("actions/runs/{run}/jobs?filter=latest&per_page=100")), "jobs").await
     }
