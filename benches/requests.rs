@@ -402,4 +402,15 @@ fn main() {
     for (m, _, g) in &rows {
         println!("| {m} min | {} | {} | {} + {GH_GRAPHQL_WATCH} GraphQL | {} | {GH_GRAPHQL_COMMENT} GraphQL |", g.workflow_run.counted, g.run_list.counted, g.run_watch.counted, g.run_download.counted);
     }
+
+    // The targets, checked every time this runs (scripts/test.sh runs it too): outrun's
+    // count does not grow with the run's duration, and is at least 20 times smaller than the
+    // GitHub CLI's for the 10-minute run.
+    let (first_m, first_o, first_g) = &rows[0];
+    assert_eq!(*first_m, 10);
+    for (m, o, _) in &rows {
+        assert_eq!(o.total().counted, first_o.total().counted, "outrun's count grew from 10 to {m} minutes");
+    }
+    let ratio = first_g.total() as f64 / first_o.total().counted as f64;
+    assert!(ratio >= 20.0, "outrun is only {ratio:.1}x cheaper than gh on the 10-minute run");
 }

@@ -10,4 +10,5 @@ export OUTRUN_REQUIRE_TOOLS=1
 if command -v pyenv >/dev/null 2>&1; then
   export PATH="$(pyenv root)/shims:$PATH"
 fi
-cargo test --locked --workspace "$@"
+# --all-targets: the request-count benchmark (benches/requests.rs) checks its targets too.
+cargo test --locked --workspace --all-targets "$@"
