@@ -180,16 +180,25 @@ fn watch_timeout_says_still_running() {
 
 #[test]
 fn enterprise_server_without_run_details_is_found_by_name() {
-    let mut env = Env::new(FakeConfig { enterprise_mode: true, list_lag: Duration::from_secs(5), ..FakeConfig::default() });
+    // GitHub Enterprise Server: the API under /api/v3, `return_run_details` refused, lists lagging.
+    let mut env = Env::new(FakeConfig { enterprise_mode: true, api_prefix: "/api/v3".into(), list_lag: Duration::from_secs(5), ..FakeConfig::default() });
     env.run_clock();
+    assert!(env.fake.api_url().ends_with("/api/v3"));
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
-    assert!(d["record"]["run_id"].as_u64().is_some(), "{d}");
-    let st = env.fake.state();
-    let st = st.lock().unwrap();
-    assert_eq!(st.runs.len(), 1, "exactly one run was created");
-    // The refused request, then one without the field, and nothing more.
-    let dispatches = st.requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/dispatches")).count();
-    assert_eq!(dispatches, 2);
+    let run = d["record"]["run_id"].as_u64().unwrap().to_string();
+    {
+        let st = env.fake.state();
+        let st = st.lock().unwrap();
+        assert_eq!(st.runs.len(), 1, "exactly one run was created");
+        // The refused request, then one without the field, and nothing more.
+        let dispatches = st.requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/dispatches")).count();
+        assert_eq!(dispatches, 2);
+    }
+    // The whole cycle works under the path prefix, artifact redirects included.
+    env.json(env.outrun().args(["watch", &run]), 0);
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
+    assert_eq!(c["report"]["summary"]["ok"], 8);
+    assert_eq!(env.comments().len(), 1);
 }
 
 #[test]
@@ -285,9 +294,21 @@ fn hostile_artifacts_are_refused_and_write_nothing_outside() {
 fn a_new_session_without_records_resumes_with_sync() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
-    // Session 1 dispatches, then dies.
-    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
-    let run = d["record"]["run_id"].as_u64().unwrap();
+    // Session 1 dispatches and waits, and is killed (-9) while it waits.
+    let mut waiting = env.outrun().args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let records = env.project.root().join(".outrun/dispatches");
+    let mut run = None;
+    for _ in 0..200 {
+        run = std::fs::read_dir(&records).into_iter().flatten().flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).filter_map(|t| serde_json::from_str::<Value>(&t).ok()).find_map(|v| v["run_id"].as_u64());
+        if run.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = run.expect("the dispatch recorded its run");
+    waiting.kill().unwrap();
+    waiting.wait().unwrap();
+    assert_eq!(env.comments().len(), 0, "session 1 died before collecting");
 
     // Session 2: a fresh checkout, without .outrun/ — only what is committed.
     let fresh = Project::new();
