@@ -10,5 +10,10 @@ export OUTRUN_REQUIRE_TOOLS=1
 if command -v pyenv >/dev/null 2>&1; then
   export PATH="$(pyenv root)/shims:$PATH"
 fi
-# --all-targets: the request-count benchmark (benches/requests.rs) checks its targets too.
-cargo test --locked --workspace --all-targets "$@"
+# The request-count benchmark (benches/requests.rs) asserts its targets: run it first (a debug
+# build), so that the test runner's summary stays the last thing printed.
+if [ "$#" -eq 0 ]; then
+  cargo test --locked --bench requests
+fi
+# No doc tests (there are none): the last summary line is then the integration suite's.
+cargo test --locked --workspace --lib --bins --tests "$@"
