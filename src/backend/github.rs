@@ -277,8 +277,12 @@ pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
     }
 }
 
-/// `outrun-NAME-SHARD-aN` → (SHARD, N).
+/// `outrun-NAME-SHARD-aN` → (SHARD, N). Only names of `[A-Za-z0-9._-]` qualify: the name
+/// becomes a directory and a file name here, so nothing from the API may steer a path.
 fn artifact_shard<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u32)> {
+    if name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return None;
+    }
     let rest = name.strip_prefix("outrun-")?.strip_prefix(experiment)?.strip_prefix('-')?;
     let (shard, attempt) = rest.rsplit_once("-a")?;
     Some((shard, attempt.parse().ok()?))
@@ -565,4 +569,19 @@ pub fn mark_collected(root: &Path, plan: &Plan, run: &Run, rec: Option<DispatchR
     }
     rec.collected_at = Some(crate::contract::now_rfc3339());
     rec.save(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_are_parsed_and_hostile_ones_ignored() {
+        assert_eq!(artifact_shard("sweep", "outrun-sweep-1-a-0f3e2a1b-a2"), Some(("1-a-0f3e2a1b", 2)));
+        assert_eq!(artifact_shard("sweep", "outrun-sweep-shard-003-a1"), Some(("shard-003", 1)));
+        assert_eq!(artifact_shard("sweep", "outrun-other-x-a1"), None);
+        assert_eq!(artifact_shard("sweep", "outrun-sweep-../../evil-a1"), None);
+        assert_eq!(artifact_shard("sweep", "outrun-sweep-x/y-a1"), None);
+        assert_eq!(artifact_shard("sweep", "outrun-sweep-x-a"), None);
+    }
 }
