@@ -56,8 +56,10 @@ struct Gh {
 impl Gh {
     fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> anyhow::Result<Gh> {
         use outrun::github::{Client, Config, RealClock, Repo, auth};
+        let explicit = api_url.is_some();
         let (api_url, host) = auth::api_url(api_url.as_deref());
-        let (token, _source) = auth::find_token(&host)?;
+        auth::check_transport(&api_url)?;
+        let (token, _source) = auth::find_token(&host, explicit)?;
         let repo = Repo::infer(repo.as_deref(), root)?;
         // Tests and benchmarks shrink every wait (poll intervals, backoffs) by this factor.
         let scale = std::env::var("OUTRUN_POLL_SCALE").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
@@ -67,11 +69,17 @@ impl Gh {
     }
 }
 
-/// A run id, or a run's URL (`…/actions/runs/ID`).
+/// A run id, or a run's URL (`…/actions/runs/ID`, maybe followed by `/job/…` or `/attempts/…`).
 fn parse_run(s: &str) -> anyhow::Result<u64> {
-    let tail = s.trim().trim_end_matches('/').rsplit("/runs/").next().unwrap_or("");
-    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().map_err(|_| anyhow::anyhow!("`{s}` is not a run id or run URL"))
+    let s = s.trim();
+    let id = match s.split_once("/runs/") {
+        Some((_, tail)) => tail.split(['/', '?', '#']).next().unwrap_or(""),
+        None => s,
+    };
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("`{s}` is not a run id or run URL");
+    }
+    Ok(id.parse()?)
 }
 
 fn current_branch(root: &Path) -> Option<String> {
@@ -120,6 +128,7 @@ async fn dispatch(root: &Path, gh: &Gh, name: &str, cells: Option<&str>, issue: 
         return Ok(code);
     };
     let issue = if comment { rec.issue } else { None };
+    let _lock = github::lock(root)?;
     let c = github::collect(root, &gh.client, &run, rec.cells.as_deref(), issue).await?;
     github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
     print_collected(&c, json);
@@ -192,6 +201,7 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option
         return Ok(exit::STILL_RUNNING);
     }
     let plan = github::plan_of(root, &run)?;
+    let _lock = github::lock(root)?;
     let rec = github::DispatchRecord::for_run(root, run_id);
     let issue = if comment { issue.or(rec.as_ref().and_then(|r| r.issue)).or(plan.file.issue) } else { None };
     if comment && issue.is_none() {

@@ -38,7 +38,7 @@ pub fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Resu
 
 /// The run's id and source, from its cells' records.
 pub fn run_info(outcomes: &[CellOutcome]) -> Option<RunInfo> {
-    let first = outcomes.first()?;
+    let first = outcomes.iter().find(|o| !o.record.run_id.is_empty())?;
     Some(RunInfo { id: first.record.run_id.clone(), source: first.record.source.as_str().into(), url: None })
 }
 

@@ -62,6 +62,13 @@ def plan():
     print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(shards)} jobs")
 
 
+def kill_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -84,13 +91,15 @@ def run_cell(cell, root):
         try:
             code = p.wait(timeout=CFG["timeout_s"])
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGTERM)
+            kill_group(p.pid, signal.SIGTERM)
             try:
-                p.wait(timeout=5)
+                p.wait(timeout=3)
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+                pass
             status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
+        # Whatever the command left running in the background goes with it (as locally).
+        kill_group(p.pid, signal.SIGKILL)
+        p.wait()
     if status == "ok" and code != 0:
         status, error = "failed", f"exit status {code}"
     record = {

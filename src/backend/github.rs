@@ -169,10 +169,26 @@ pub async fn dispatch(
                 None => return Err(RemoteError::LostDispatch { experiment: plan.name().into(), id }),
             }
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // A definite refusal (no such workflow on GitHub, no permission): nothing was
+            // started, so no record is left for sync to look for.
+            let _ = std::fs::remove_file(DispatchRecord::path(root, &rec.outrun_id));
+            return Err(e.into());
+        }
     }
     rec.save(root)?;
     Ok(rec)
+}
+
+/// Serialises everything that downloads and merges GitHub runs in one checkout (`collect`,
+/// `dispatch --wait`, `sync`): two of them on the same run would fight over its files and
+/// could both create the comment. Held until the returned file is dropped.
+pub fn lock(root: &Path) -> Result<File, RemoteError> {
+    let lock_path = root.join(".outrun/github.lock");
+    std::fs::create_dir_all(lock_path.parent().expect("has parent")).map_err(io(&lock_path))?;
+    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
+    Ok(lock)
 }
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
@@ -432,9 +448,19 @@ pub async fn collect(root: &Path, client: &Client, run: &Run, cells: Option<&str
 
 /// Updates the experiment's report comment on `issue` (found by its hidden marker), or creates
 /// it. A create that got no clear answer is checked by listing again, never blindly resent.
+///
+/// Only a comment outrun's own user wrote is updated: anyone can paste the marker into a
+/// comment. Where the token may not ask who it is (a workflow's `GITHUB_TOKEN`), a bot's comment
+/// with the marker counts as ours.
 pub async fn upsert_comment(client: &Client, issue: u64, experiment: &str, body: &str) -> Result<String, RemoteError> {
     let marker = report::marker(experiment);
-    let find = |cs: Vec<crate::github::Comment>| cs.into_iter().find(|c| c.body.as_deref().is_some_and(|b| b.starts_with(&marker)));
+    let me = client.viewer_login().await?;
+    let ours = |c: &crate::github::Comment| match (&me, &c.user) {
+        (Some(me), Some(u)) => &u.login == me,
+        (None, Some(u)) => u.kind == "Bot",
+        _ => false,
+    };
+    let find = |cs: Vec<crate::github::Comment>| cs.into_iter().find(|c| ours(c) && c.body.as_deref().is_some_and(|b| b.starts_with(&marker)));
     if let Some(c) = find(client.comments(issue).await?) {
         if c.body.as_deref() == Some(body) {
             return Ok(c.html_url);
@@ -473,10 +499,7 @@ pub struct SyncItem {
 /// those that have finished and says where the rest stand. Serialised by a lock, and
 /// idempotent: the dataset upsert and the comment upsert make a second pass change nothing.
 pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool) -> Result<Vec<SyncItem>, RemoteError> {
-    let lock_path = root.join(".outrun/sync.lock");
-    std::fs::create_dir_all(lock_path.parent().expect("has parent")).map_err(io(&lock_path))?;
-    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
-    lock.lock().map_err(io(&lock_path))?;
+    let _lock = lock(root)?;
 
     let mut records = DispatchRecord::all(root);
     let mut items = Vec::new();
@@ -499,13 +522,26 @@ pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool
                 items.push(SyncItem { experiment: rec.experiment.clone(), run_id: None, outrun_id: Some(rec.outrun_id.clone()), html_url: None, state: "lost".into(), status: None, conclusion: None, cells_ok: None, cells_failed: None, rows_added: None, comment_url: None, error: Some("no run with this dispatch id was found".into()) });
             }
         }
-        let runs = client.runs(&workflow_file(plan.name()), None, 30).await?;
+        let mut runs = client.runs(&workflow_file(plan.name()), None, 30).await?;
+        // Recorded runs that have dropped off that page are still this machine's to collect.
+        for rec in records.iter().filter(|r| r.experiment == plan.name() && r.collected_at.is_none()) {
+            if let Some(id) = rec.run_id.filter(|id| !runs.iter().any(|r| r.id == *id)) {
+                runs.push(client.run(id).await?);
+            }
+        }
+        // Oldest first, so that the comment ends up showing the newest run.
+        runs.sort_by_key(|r| (r.created_at.clone(), r.id));
         for run in runs {
             if !seen.insert(run.id) {
                 continue;
             }
             let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
-            let collected = in_dataset.contains(&run.id.to_string()) || rec.as_ref().is_some_and(|r| r.collected_at.is_some());
+            // A record knows whether the comment went out too; without one (a fresh clone),
+            // the dataset is the memory.
+            let collected = match &rec {
+                Some(r) => r.collected_at.is_some(),
+                None => in_dataset.contains(&run.id.to_string()),
+            };
             if collected {
                 continue;
             }

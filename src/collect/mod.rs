@@ -45,9 +45,19 @@ impl CellOutcome {
 /// experiments are ignored; of two outputs of one cell the later attempt wins.
 pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, CollectError> {
     let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
+    let cells: BTreeMap<&str, &crate::spec::Cell> = plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     for cell_dir in cell_dirs(dir)? {
-        let record = CellRecord::read(&cell_dir)?;
-        if record.experiment != plan.name() {
+        let dir_name = cell_dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let record = match CellRecord::read(&cell_dir) {
+            Ok(r) => r,
+            // A cell.json cut short (a job killed while writing it) fails that cell only.
+            Err(e) => match cells.get(dir_name.as_str()) {
+                Some(cell) => unreadable(plan, cell, &e),
+                None => continue,
+            },
+        };
+        // Only this experiment's cells, as planned: anything else in the folder is not merged.
+        if record.experiment != plan.name() || !cells.contains_key(record.cell.as_str()) {
             continue;
         }
         let newer = match found.get(&record.cell) {
@@ -67,6 +77,27 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Collect
     let mut out: Vec<CellOutcome> = found.into_values().collect();
     out.sort_by_key(|o| (order.get(o.record.cell.as_str()).copied().unwrap_or(usize::MAX), o.record.cell.clone()));
     Ok(out)
+}
+
+/// The record of a cell whose `cell.json` could not be read.
+fn unreadable(plan: &Plan, cell: &crate::spec::Cell, e: &ContractError) -> CellRecord {
+    CellRecord {
+        schema: crate::contract::CELL_SCHEMA.into(),
+        experiment: plan.name().into(),
+        cell: cell.id.clone(),
+        params: cell.params.iter().cloned().collect(),
+        status: CellStatus::Failed,
+        exit_code: None,
+        error: Some(e.to_string()),
+        started_at: String::new(),
+        finished_at: String::new(),
+        duration_s: 0.0,
+        source: crate::contract::Source::Local,
+        runner: String::new(),
+        commit: None,
+        run_id: String::new(),
+        attempt: 0,
+    }
 }
 
 fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {

@@ -36,9 +36,11 @@ pub enum TokenSource {
     GhCliCommand,
 }
 
-/// `GH_TOKEN`, `GITHUB_TOKEN` (for an Enterprise host `GH_ENTERPRISE_TOKEN` /
-/// `GITHUB_ENTERPRISE_TOKEN` first), then the GitHub CLI's stored login.
-pub fn find_token(host: &str) -> Result<(Token, TokenSource), GithubError> {
+/// As the GitHub CLI does: for github.com `GH_TOKEN`, then `GITHUB_TOKEN`; for an Enterprise
+/// host named by `GH_HOST`, `GH_ENTERPRISE_TOKEN`, then `GITHUB_ENTERPRISE_TOKEN` — a github.com
+/// token is not sent to another host unless the user named that host with `--api-url`; then
+/// the GitHub CLI's stored login for the host.
+pub fn find_token(host: &str, explicit_api_url: bool) -> Result<(Token, TokenSource), GithubError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     if host != "github.com" {
         for k in ["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"] {
@@ -47,11 +49,13 @@ pub fn find_token(host: &str) -> Result<(Token, TokenSource), GithubError> {
             }
         }
     }
-    if let Some(t) = env("GH_TOKEN") {
-        return Ok((Token::new(t.trim()), TokenSource::GhToken));
-    }
-    if let Some(t) = env("GITHUB_TOKEN") {
-        return Ok((Token::new(t.trim()), TokenSource::GithubToken));
+    if host == "github.com" || explicit_api_url {
+        if let Some(t) = env("GH_TOKEN") {
+            return Ok((Token::new(t.trim()), TokenSource::GhToken));
+        }
+        if let Some(t) = env("GITHUB_TOKEN") {
+            return Ok((Token::new(t.trim()), TokenSource::GithubToken));
+        }
     }
     if let Some(t) = gh_config_token(host) {
         return Ok((t, TokenSource::GhCliConfig));
@@ -95,6 +99,18 @@ pub fn api_url(explicit: Option<&str>) -> (String, String) {
     match std::env::var("GH_HOST").ok().filter(|h| !h.is_empty() && h != "github.com") {
         Some(h) => (format!("https://{h}/api/v3"), h),
         None => ("https://api.github.com".into(), "github.com".into()),
+    }
+}
+
+/// A token travels in clear over `http://`: allowed only to this machine (tests, a local proxy).
+pub fn check_transport(api_url: &str) -> Result<(), GithubError> {
+    let Some(rest) = api_url.strip_prefix("http://") else { return Ok(()) };
+    let host = rest.split(['/']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        Ok(())
+    } else {
+        Err(GithubError::Insecure(api_url.to_string()))
     }
 }
 

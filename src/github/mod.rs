@@ -41,6 +41,8 @@ pub enum GithubError {
     NoRepo,
     #[error("`{0}` is not OWNER/REPO")]
     BadRepo(String),
+    #[error("{0}: refusing to send a token over plain http to another machine; use https")]
+    Insecure(String),
     #[error("{method} {path}: {status} {message}")]
     Http { method: String, path: String, status: u16, message: String },
     #[error("{method} {path}: {message}")]
@@ -114,6 +116,7 @@ pub struct Client {
     timeout: Duration,
     etags: Mutex<HashMap<String, (HeaderValue, bytes::Bytes)>>,
     stats: Mutex<Stats>,
+    viewer: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// Attempts for a request whose repetition is harmless.
@@ -146,7 +149,7 @@ impl Client {
             .add_header(http::HeaderName::from_static("x-github-api-version"), "2022-11-28".into())
             .build()
             .map_err(|e| GithubError::Transport { method: "configure".into(), path: cfg.api_url.clone(), message: e.to_string() })?;
-        Ok(Client { api, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default() })
+        Ok(Client { api, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new() })
     }
 
     pub fn repo(&self) -> &Repo {
@@ -412,6 +415,23 @@ impl Client {
 
     pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, GithubError> {
         self.get_pages(&self.repo_path(&format!("issues/{issue}/comments?per_page=100")), "").await
+    }
+
+    /// The token's user (`GET /user`, asked once); `None` where the token may not ask, as a
+    /// workflow's `GITHUB_TOKEN` may not.
+    pub async fn viewer_login(&self) -> Result<Option<String>, GithubError> {
+        let v = self
+            .viewer
+            .get_or_try_init(|| async {
+                let resp = self.request(Method::GET, "/user", None, true).await?;
+                match resp.status.as_u16() {
+                    200 => Ok(serde_json::from_slice::<models::User>(&resp.body).ok().map(|u| u.login)),
+                    401 => Err(api_error(&Method::GET, "/user", resp.status, &resp.body)),
+                    _ => Ok(None),
+                }
+            })
+            .await?;
+        Ok(v.clone())
     }
 
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.

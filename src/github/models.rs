@@ -38,10 +38,12 @@ impl Run {
         self.status.as_deref() == Some("completed")
     }
 
-    /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template).
+    /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template). The
+    /// id is anyone's free text (a workflow input), so one that is not a safe name reads as "".
     pub fn outrun_title(&self) -> Option<(&str, &str)> {
         let rest = self.display_title.strip_prefix("outrun ")?;
         let (name, id) = rest.split_once(' ').unwrap_or((rest, ""));
+        let id = if crate::spec::is_safe_name(id) { id } else { "" };
         crate::spec::is_safe_name(name).then_some((name, id))
     }
 }
@@ -101,6 +103,16 @@ pub struct Comment {
     pub body: Option<String>,
     #[serde(default)]
     pub html_url: String,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct User {
+    pub login: String,
+    /// `User` or `Bot`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
 }
 
 /// `POST …/dispatches` with `return_run_details: true` (github.com since 2026-02).

@@ -77,8 +77,11 @@ fn cell_id(params: &[(String, String)]) -> String {
     if slug.is_empty() { format!("c-{hash}") } else { format!("{slug}-{hash}") }
 }
 
+/// A parameter value as text. A NUL cannot travel in an environment variable, so a string
+/// holding one is refused like a non-scalar.
 fn scalar(v: &Value) -> Option<String> {
     match v {
+        Value::String(s) if s.contains('\0') => None,
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
@@ -147,7 +150,7 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                 for (i, item) in items.iter().enumerate() {
                     at.push(Seg::Index(i));
                     match scalar(item) {
-                        None => v.at_value(&at, format!("values of `{key}` must be strings, numbers or booleans"), None),
+                        None => v.at_value(&at, format!("values of `{key}` must be strings (without NUL), numbers or booleans"), None),
                         Some(s) if values.contains(&s) => {
                             v.at_value(&at, format!("duplicate cell: value `{}` appears twice in `{key}`", s.escape_debug()), None)
                         }
@@ -178,7 +181,11 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         return Vec::new();
     }
 
-    let total: usize = axes.iter().map(|(_, vals)| vals.len()).product();
+    let total = axes.iter().try_fold(1usize, |acc, (_, vals)| acc.checked_mul(vals.len()).filter(|t| *t <= MAX_CELLS));
+    let Some(total) = total else {
+        v.at_key(&path(&["matrix"]), format!("the matrix has more than {MAX_CELLS} combinations, the most supported"), None);
+        return Vec::new();
+    };
     if total > MAX_CELLS {
         v.at_key(&path(&["matrix"]), format!("the matrix has {total} combinations; at most {MAX_CELLS} are supported"), None);
         return Vec::new();
@@ -223,6 +230,10 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
     }
     if combos.is_empty() {
         v.at_key(&path(&["matrix"]), "the matrix has no cells: `exclude` removes every combination", None);
+        return Vec::new();
+    }
+    if combos.len() > MAX_CELLS {
+        v.at_key(&path(&["matrix", "include"]), format!("with `include` the matrix has {} cells; at most {MAX_CELLS} are supported", combos.len()), None);
         return Vec::new();
     }
     let mut cells: Vec<Cell> = Vec::with_capacity(combos.len());

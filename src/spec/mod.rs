@@ -283,6 +283,9 @@ impl Validator<'_> {
     /// Text that becomes shell on the runner must not carry GitHub expressions: they would be
     /// expanded into the script before bash sees it (template injection).
     fn check_shell_text(&mut self, p: &[Seg], s: &str) {
+        if s.contains('\0') {
+            self.at_value(p, "shell text must not contain a NUL character", None);
+        }
         if s.contains("${{") {
             self.at_value(
                 p,

@@ -58,7 +58,7 @@ struct Context<'a> {
     version: &'static str,
     name: &'a str,
     source: String,
-    description_lines: Vec<&'a str>,
+    description_lines: Vec<String>,
     issue: String,
     cell_count: usize,
     labels: serde_json::Value,
@@ -88,14 +88,38 @@ struct CellEntry<'a> {
 
 /// A string as a YAML scalar: JSON's quoting is valid YAML and escapes every control character.
 fn yaml_quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
+    ascii_only(&serde_json::to_string(s).expect("strings serialise"))
+}
+
+/// JSON text with every non-ASCII character written as `\uXXXX`: YAML parsers disagree about
+/// U+0085, U+2028 and U+2029 (GitHub's treats them as line breaks), so none may appear raw.
+/// Only valid inside JSON strings, which is the only place JSON text has non-ASCII.
+fn ascii_only(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// A free-text line that is pasted into a YAML comment: no character that could end the
+/// comment (CR, NEL, line and paragraph separators, other controls) survives.
+fn comment_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c }).collect()
 }
 
 /// JSON text with every `$` written as `\u0024`, so the YAML value never contains `${{` that
 /// GitHub would evaluate, whatever the parameter values hold. One cell a line, so that a
 /// maintainer can read the workflow and a diff shows which cells changed.
 fn expression_free_json(config: &CellConfig) -> String {
-    let j = |v: &dyn erased::Ser| v.json().replace('$', "\\u0024");
+    let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
         "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"cells\": [\n",
         j(&config.experiment),
@@ -171,7 +195,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         version: env!("CARGO_PKG_VERSION"),
         name: &f.name,
         source: plan.path.display().to_string(),
-        description_lines: f.description.lines().collect(),
+        description_lines: f.description.lines().map(comment_line).collect(),
         issue: f.issue.map(|i| i.to_string()).unwrap_or_default(),
         cell_count: plan.cells.len(),
         labels,

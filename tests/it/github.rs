@@ -157,10 +157,16 @@ fn dispatch_watch_collect_and_one_comment() {
 fn dispatch_wait_does_the_whole_cycle_and_status_shows_jobs() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
+    // Someone else's comment carrying outrun's marker is not outrun's to overwrite.
+    let decoy = "<!-- outrun:report:sweep -->\nnot yours";
+    env.fake.state().lock().unwrap().seed_comment(REPO, 7, "mallory", decoy);
     let v = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"]), 0);
     assert_eq!(v["report"]["summary"]["ok"], 8);
     let run = v["collected"]["run_id"].as_u64().unwrap();
-    assert_eq!(env.comments().len(), 1);
+    let comments = env.comments();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0], decoy);
+    assert!(comments[1].contains("8 cells: 8 ok"));
     let s = env.json(env.outrun().args(["status", &run.to_string()]), 0);
     assert_eq!(s["jobs"].as_array().unwrap().len(), 9, "plan + 8 cells: {s}");
     let s = env.json(env.outrun().args(["status", "sweep"]), 0);

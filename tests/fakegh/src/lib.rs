@@ -8,7 +8,7 @@
 //!
 //! API host (all need `Authorization: Bearer|token <cfg.token>`; lists take `per_page`/`page` and
 //! answer with a `Link` header when there is more than one page):
-//! - `GET  /rate_limit` (free)
+//! - `GET  /rate_limit` (free), `GET /user`
 //! - `GET  /repos/{o}/{r}/actions/workflows`, `GET .../workflows/{id|file}`
 //! - `POST .../workflows/{id|file}/dispatches` → 204, or 200 with `return_run_details: true`
 //! - `GET  .../workflows/{id|file}/runs`, `GET /repos/{o}/{r}/actions/runs`

@@ -26,6 +26,7 @@ pub(crate) fn api_router(app: App, prefix: &str) -> Router {
     let p = |path: &str| format!("{prefix}{path}");
     Router::new()
         .route(&p("/rate_limit"), get(rate_limit))
+        .route(&p("/user"), get(authenticated_user))
         .route(
             &p("/repos/{owner}/{repo}/actions/workflows"),
             get(list_workflows),
@@ -255,6 +256,33 @@ async fn rate_limit(Ax(app): Ax<App>) -> Response {
         StatusCode::OK,
         &json::rate_limit(st.cfg.rate_limit, st.rate.used, st.rate.reset_wall),
     )
+}
+
+/// `GET /user`: the token's user, as GitHub's `public-user` schema has it.
+async fn authenticated_user(Ax(app): Ax<App>) -> Response {
+    let st = app.lock();
+    let mut u = json::simple_user(&st.api_url, &st.cfg.user);
+    if let Some(o) = u.as_object_mut() {
+        for (k, v) in [
+            ("user_view_type", serde_json::json!("public")),
+            ("name", serde_json::Value::Null),
+            ("company", serde_json::Value::Null),
+            ("blog", serde_json::json!("")),
+            ("location", serde_json::Value::Null),
+            ("email", serde_json::Value::Null),
+            ("hireable", serde_json::Value::Null),
+            ("bio", serde_json::Value::Null),
+            ("public_repos", serde_json::json!(1)),
+            ("public_gists", serde_json::json!(0)),
+            ("followers", serde_json::json!(0)),
+            ("following", serde_json::json!(0)),
+            ("created_at", serde_json::json!("2020-01-01T00:00:00Z")),
+            ("updated_at", serde_json::json!("2026-01-01T00:00:00Z")),
+        ] {
+            o.insert(k.to_string(), v);
+        }
+    }
+    json_response(StatusCode::OK, &u)
 }
 
 // ---------- workflows ----------
