@@ -248,19 +248,20 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
         }
         return Ok(exit::OK);
     }
-    let names: Vec<String> = match target {
-        Some(n) => vec![spec::load_named(root, n)?.name().to_string()],
-        None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).map(|p| p.name().to_string()).collect(),
+    let plans: Vec<Plan> = match target {
+        Some(n) => vec![spec::load_named(root, n)?],
+        None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).collect(),
     };
+    let records = github::DispatchRecord::all(root);
     let mut all = Vec::new();
-    for name in names {
-        if !root.join(workflow::workflow_path(&name)).is_file() {
+    for plan in plans {
+        let name = plan.name();
+        if !root.join(workflow::workflow_path(name)).is_file() {
             continue;
         }
-        let plan = spec::load_named(root, &name)?;
         let in_dataset = outrun::dataset::run_ids(&outrun::dataset::read(&root.join(plan.dataset_path()))?);
-        for run in gh.client.runs(&github::workflow_file(&name), None, 10).await? {
-            let collected = in_dataset.contains(&run.id.to_string()) || github::DispatchRecord::for_run(root, run.id).is_some_and(|r| r.collected_at.is_some());
+        for run in gh.client.runs(&github::workflow_file(name), None, 10).await? {
+            let collected = github::is_collected(records.iter().find(|r| r.run_id == Some(run.id)), &in_dataset, run.id);
             if !json {
                 println!("{name:<28} run {:<12} {:<12} {:<10} {}{}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().unwrap_or(""), if collected { "collected" } else { "" }, if run.completed() && !collected { "not collected: `outrun sync`" } else { "" });
             }

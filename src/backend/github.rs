@@ -379,9 +379,17 @@ pub async fn collect(root: &Path, client: &Client, run: &Run, cells: Option<&str
             Some(f) => spec::filter::Filter::parse(f).and_then(|f| f.select(&plan.cells, &plan.param_names())).unwrap_or_else(|_| plan.cells.clone()),
             None => plan.cells.clone(),
         };
-        let has_output = |id: &str| std::fs::read_dir(&unpacked).into_iter().flatten().flatten().any(|a| a.path().join(id).join(crate::contract::CELL_JSON).is_file());
+        // Cell ids with an output under any unpacked artifact, read once.
+        let with_output: BTreeSet<String> = std::fs::read_dir(&unpacked)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|a| std::fs::read_dir(a.path()).into_iter().flatten().flatten())
+            .filter(|c| c.path().join(crate::contract::CELL_JSON).is_file())
+            .map(|c| c.file_name().to_string_lossy().into_owned())
+            .collect();
         for c in &selected {
-            let seen = jobs.iter().any(|j| j.name == c.id) || has_output(&c.id);
+            let seen = jobs.iter().any(|j| j.name == c.id) || with_output.contains(&c.id);
             if !seen {
                 let why = format!("not run: the run ended {}", run.conclusion.as_deref().unwrap_or("early"));
                 missing.push((cell_ids[c.id.as_str()], status_of(run.conclusion.as_deref()), why, None));
@@ -536,13 +544,7 @@ pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool
                 continue;
             }
             let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
-            // A record knows whether the comment went out too; without one (a fresh clone),
-            // the dataset is the memory.
-            let collected = match &rec {
-                Some(r) => r.collected_at.is_some(),
-                None => in_dataset.contains(&run.id.to_string()),
-            };
-            if collected {
+            if is_collected(rec.as_ref(), &in_dataset, run.id) {
                 continue;
             }
             let mut item = SyncItem {
@@ -580,6 +582,15 @@ pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool
         }
     }
     Ok(items)
+}
+
+/// Whether run `run` is done with. A record knows whether the comment went out too; without
+/// one (a fresh clone), the dataset's run ids are the memory.
+pub fn is_collected(rec: Option<&DispatchRecord>, in_dataset: &BTreeSet<String>, run: u64) -> bool {
+    match rec {
+        Some(r) => r.collected_at.is_some(),
+        None => in_dataset.contains(&run.to_string()),
+    }
 }
 
 /// Notes a collected run in its record (creating one for runs this machine did not dispatch),
