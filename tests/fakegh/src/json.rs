@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::state::{Artifact, Comment, Job, JobView, Run, State, Workflow};
+use super::state::{Artifact, Comment, IdentityKind, Job, JobView, Run, State, Workflow};
 use super::util::{iso8601, sha256, sha256_hex};
 
 const WEB: &str = "https://github.com";
@@ -26,8 +26,13 @@ fn node_id(prefix: &str, id: u64) -> String {
     format!("{prefix}_kwDO{id:X}")
 }
 
-/// `simple-user` (all 18 required fields).
+/// `simple-user` (all 18 required fields); a `…[bot]` login is a Bot.
 pub fn simple_user(api: &str, login: &str) -> Value {
+    simple_user_as(api, login, IdentityKind::of_login(login))
+}
+
+/// `simple-user` of a given kind.
+pub fn simple_user_as(api: &str, login: &str, kind: IdentityKind) -> Value {
     let id = id_of(&format!("user:{login}"));
     let u = format!("{api}/users/{login}");
     json!({
@@ -47,7 +52,7 @@ pub fn simple_user(api: &str, login: &str) -> Value {
         "repos_url": format!("{u}/repos"),
         "events_url": format!("{u}/events{{/privacy}}"),
         "received_events_url": format!("{u}/received_events"),
-        "type": if login.ends_with("[bot]") { "Bot" } else { "User" },
+        "type": kind.as_str(),
         "user_view_type": "public",
         "site_admin": false
     })
@@ -127,6 +132,56 @@ pub fn minimal_repository(api: &str, full_name: &str) -> Value {
     v
 }
 
+/// `full-repository`, filled as its `full-repository-default-response` example is, with the
+/// organization/parent/source/template parts left out (a plain, non-fork user repository).
+pub fn full_repository(api: &str, full_name: &str, default_branch: &str) -> Value {
+    let mut v = minimal_repository(api, full_name);
+    let obj = v.as_object_mut().expect("object");
+    let extra = json!({
+        "svn_url": format!("{WEB}/{full_name}"),
+        "homepage": null,
+        "mirror_url": null,
+        "language": null,
+        "forks_count": 0,
+        "forks": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "watchers": 0,
+        "size": 108,
+        "default_branch": default_branch,
+        "open_issues_count": 0,
+        "open_issues": 0,
+        "is_template": false,
+        "topics": [],
+        "has_issues": true,
+        "has_projects": true,
+        "has_wiki": true,
+        "has_pages": false,
+        "has_downloads": true,
+        "has_discussions": false,
+        "archived": false,
+        "disabled": false,
+        "visibility": "public",
+        "pushed_at": "2026-01-01T00:00:00Z",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "permissions": { "admin": true, "maintain": true, "push": true, "triage": true, "pull": true },
+        "allow_rebase_merge": true,
+        "allow_squash_merge": true,
+        "allow_auto_merge": false,
+        "delete_branch_on_merge": false,
+        "allow_merge_commit": true,
+        "allow_forking": true,
+        "subscribers_count": 1,
+        "network_count": 0,
+        "license": null,
+    });
+    for (k, x) in extra.as_object().expect("object") {
+        obj.insert(k.clone(), x.clone());
+    }
+    v
+}
+
 pub fn workflow(api: &str, repo: &str, wf: &Workflow) -> Value {
     json!({
         "id": wf.id,
@@ -144,15 +199,27 @@ pub fn workflow(api: &str, repo: &str, wf: &Workflow) -> Value {
 
 /// `workflow-run` as it looks at simulated time `now`.
 pub fn workflow_run(st: &State, run: &Run) -> Value {
+    workflow_run_attempt(st, run, run.run_attempt)
+}
+
+/// `workflow-run` as of attempt `n` (<= the latest), at simulated time `now`.
+pub fn workflow_run_attempt(st: &State, run: &Run, n: u32) -> Value {
     let (api, now) = (st.api_url.as_str(), st.now_ms());
-    let (status, conclusion) = run.status_at(now);
+    let (status, conclusion) = run.status_of(n, now);
+    let attempt = &run.attempts[n as usize - 1];
+    // An earlier attempt stopped changing when the next one started.
+    let updated = match run.attempts.get(n as usize) {
+        Some(next) => run.updated_ms(next.started_ms.saturating_sub(1).min(now)),
+        None => run.updated_ms(now),
+    };
     let wf = st
         .workflows
         .iter()
         .find(|w| w.id == run.workflow_id)
         .expect("workflow");
     let r = format!("{api}/repos/{}/actions/runs/{}", run.repo, run.id);
-    let actor = simple_user(api, &st.cfg.user);
+    let actor = simple_user_as(api, &run.actor, run.actor_kind);
+    let triggering = simple_user_as(api, &attempt.triggering_actor, attempt.triggering_kind);
     let repo = minimal_repository(api, &run.repo);
     json!({
         "id": run.id,
@@ -164,7 +231,7 @@ pub fn workflow_run(st: &State, run: &Run) -> Value {
         "head_sha": run.head_sha,
         "path": format!(".github/workflows/{}", wf.file_name),
         "run_number": run.run_number,
-        "run_attempt": run.run_attempt,
+        "run_attempt": n,
         "referenced_workflows": [],
         "event": run.event,
         "status": status,
@@ -174,17 +241,17 @@ pub fn workflow_run(st: &State, run: &Run) -> Value {
         "html_url": format!("{WEB}/{}/actions/runs/{}", run.repo, run.id),
         "pull_requests": [],
         "created_at": ts(run.created_ms),
-        "updated_at": ts(run.updated_ms(now)),
+        "updated_at": ts(updated),
         "actor": actor,
-        "triggering_actor": actor,
-        "run_started_at": ts(run.run_started_ms()),
+        "triggering_actor": triggering,
+        "run_started_at": ts(attempt.started_ms),
         "jobs_url": format!("{r}/jobs"),
         "logs_url": format!("{r}/logs"),
         "check_suite_url": format!("{api}/repos/{}/check-suites/{}", run.repo, run.check_suite_id),
         "artifacts_url": format!("{r}/artifacts"),
         "cancel_url": format!("{r}/cancel"),
         "rerun_url": format!("{r}/rerun"),
-        "previous_attempt_url": null,
+        "previous_attempt_url": if n > 1 { Value::String(format!("{r}/attempts/{}", n - 1)) } else { Value::Null },
         "workflow_url": format!("{api}/repos/{}/actions/workflows/{}", run.repo, run.workflow_id),
         "head_commit": {
             "id": run.head_sha,
@@ -253,7 +320,7 @@ pub fn job(st: &State, run: &Run, job: &Job, view: &JobView) -> Value {
         "id": job.id,
         "run_id": run.id,
         "run_url": format!("{api}/repos/{}/actions/runs/{}", run.repo, run.id),
-        "run_attempt": run.run_attempt,
+        "run_attempt": job.attempt,
         "node_id": node_id("CR", job.id),
         "head_sha": run.head_sha,
         "url": format!("{api}/repos/{}/actions/jobs/{}", run.repo, job.id),
@@ -313,11 +380,11 @@ pub fn issue_comment(st: &State, c: &Comment) -> Value {
         "url": url,
         "html_url": format!("{WEB}/{}/issues/{}#issuecomment-{}", c.repo, c.issue, c.id),
         "body": c.body,
-        "user": simple_user(api, &c.user_login),
+        "user": simple_user_as(api, &c.user_login, c.user_kind),
         "created_at": ts(c.created_ms),
         "updated_at": ts(c.updated_ms),
         "issue_url": format!("{api}/repos/{}/issues/{}", c.repo, c.issue),
-        "author_association": if c.user_login == st.cfg.user { "OWNER" } else { "CONTRIBUTOR" },
+        "author_association": c.association,
         "performed_via_github_app": null,
         "reactions": {
             "url": format!("{url}/reactions"),

@@ -6,9 +6,10 @@
 //! Time is SIMULATED: runs move queued → in_progress → completed only when a test calls
 //! [`FakeGithub::advance`]. Response bodies follow GitHub's OpenAPI description (see `json.rs`).
 //!
-//! API host (all need `Authorization: Bearer|token <cfg.token>`; lists take `per_page`/`page` and
-//! answer with a `Link` header when there is more than one page):
-//! - `GET  /rate_limit` (free), `GET /user`
+//! API host (all need `Authorization: Bearer|token <token>` of the default identity or one of
+//! `cfg.identities`; lists take `per_page`/`page` and answer with a `Link` header when there is
+//! more than one page):
+//! - `GET  /rate_limit` (free), `GET /user` (403 for an installation token), `GET /repos/{o}/{r}`
 //! - `GET  /repos/{o}/{r}/actions/workflows`, `GET .../workflows/{id|file}`
 //! - `POST .../workflows/{id|file}/dispatches` → 204, or 200 with `return_run_details: true`
 //! - `GET  .../workflows/{id|file}/runs`, `GET /repos/{o}/{r}/actions/runs`
@@ -17,7 +18,13 @@
 //!   `GET .../actions/jobs/{id}`, `GET .../runs/{id}/artifacts` (`name`, `direction`)
 //! - `GET  .../actions/artifacts/{id}`, `GET .../actions/artifacts/{id}/zip` → 302 to storage, 410 expired
 //! - `GET|POST /repos/{o}/{r}/issues/{n}/comments`, `GET|PATCH /repos/{o}/{r}/issues/comments/{id}`
-//!   (any other method there: 404, as on GitHub)
+//!   `DELETE .../issues/comments/{id}` (any other method there: 404, as on GitHub)
+//! - `POST .../runs/{id}/rerun-failed-jobs` (403 while running), `GET .../runs/{id}/attempts/{n}`,
+//!   `GET .../runs/{id}/jobs?filter=latest|all`
+//! - Git Data API (`gitapi.rs`): `GET .../git/ref/{ref}`, `POST .../git/refs`,
+//!   `PATCH .../git/refs/{ref}`, `GET|POST .../git/commits`, `.../git/trees`, `.../git/blobs`,
+//!   `GET .../contents/{path}` (JSON or raw)
+//! - `GET|POST /repos/{o}/{r}/pulls`, `GET|PATCH .../pulls/{n}`
 //!
 //! Storage host: `GET /blob/{id}?se=&sp=r&sig=` → the zip; 400 if an `Authorization` header is
 //! sent, 403 if the signature is wrong or expired (in simulated time).
@@ -27,6 +34,8 @@
 
 mod artifacts;
 mod faults;
+mod git;
+mod gitapi;
 mod json;
 mod routes;
 mod state;
@@ -54,8 +63,8 @@ pub use artifacts::{BOMB_SIZE, CellFiles};
 pub use faults::{Fault, Hostile, Match};
 pub use routes::MAX_COMMENT_CHARS;
 pub use state::{
-    Artifact, CellSpec, Comment, Conclusion, Host, Job, JobView, RecordedRequest, Run, State,
-    Workflow,
+    Artifact, Attempt, CellSpec, Comment, Conclusion, Host, Identity, IdentityKind, Job, JobView,
+    Pull, RecordedRequest, Run, State, Workflow,
 };
 
 use faults::take_matching;
@@ -88,6 +97,15 @@ pub struct FakeConfig {
     pub epoch: Option<u64>,
     /// Login of the token's user: the author of comments the client creates.
     pub user: String,
+    /// More tokens, each acting as its own identity (e.g. `Identity::github_actions(..)` for a
+    /// workflow's GITHUB_TOKEN). `token`/`user` stay the default identity.
+    pub identities: Vec<Identity>,
+    /// The repository's default branch (`GET /repos/{o}/{r}`, and the branch that gets an
+    /// initial commit when a repository's git store is first used).
+    pub default_branch: String,
+    /// Off = the repository setting "Allow GitHub Actions to create and approve pull requests"
+    /// is unchecked: an installation token's `POST /pulls` answers 403.
+    pub actions_can_create_prs: bool,
 }
 
 impl Default for FakeConfig {
@@ -104,6 +122,9 @@ impl Default for FakeConfig {
             url_ttl: Duration::from_secs(60),
             epoch: None,
             user: "outrun-tester".into(),
+            identities: Vec::new(),
+            default_branch: "main".into(),
+            actions_can_create_prs: true,
         }
     }
 }
@@ -505,7 +526,8 @@ async fn apply_fault(app: &App, seen: &Seen, local_path: &str) -> Option<Early> 
     }
 }
 
-fn authorized(seen: &Seen, token: &str) -> Option<bool> {
+/// `None` without an Authorization header; `Some(None)` for a token nobody has.
+fn authorized(seen: &Seen, st: &State) -> Option<Option<Identity>> {
     let value = seen
         .headers
         .iter()
@@ -515,7 +537,7 @@ fn authorized(seen: &Seen, token: &str) -> Option<bool> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("token "))
         .unwrap_or("");
-    Some(given == token)
+    Some(st.identity_for_token(given).filter(|_| !given.is_empty()))
 }
 
 /// Weak comparison, as If-None-Match uses: `W/"x"` matches `"x"`; `*` matches anything.
@@ -526,15 +548,9 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
-async fn api_layer(Ax(app): Ax<App>, req: Request, next: Next) -> Response {
+async fn api_layer(Ax(app): Ax<App>, mut req: Request, next: Next) -> Response {
     let seen = Seen::of(&req, Host::Api);
-    let (token, prefix) = {
-        let st = app.lock();
-        (
-            st.cfg.token.clone(),
-            st.cfg.api_prefix.trim_end_matches('/').to_string(),
-        )
-    };
+    let prefix = app.lock().cfg.api_prefix.trim_end_matches('/').to_string();
     let local_path = seen
         .path
         .strip_prefix(prefix.as_str())
@@ -550,9 +566,13 @@ async fn api_layer(Ax(app): Ax<App>, req: Request, next: Next) -> Response {
         Some(Early::LoseAnswer(replace_with)) => lose_answer = Some(replace_with),
         None => {}
     }
-    match authorized(&seen, &token) {
-        Some(true) => {}
-        Some(false) => {
+    let who = authorized(&seen, &app.lock());
+    match who {
+        // Handlers learn who is asking from this extension (comment authors, run actors, ...).
+        Some(Some(identity)) => {
+            req.extensions_mut().insert(identity);
+        }
+        Some(None) => {
             let resp = gh_error(
                 StatusCode::UNAUTHORIZED,
                 "Bad credentials",

@@ -5,17 +5,17 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as Ax};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde_json::{Value, json};
 
 use super::App;
 use super::json;
-use super::state::{Comment, Run, State};
+use super::state::{Comment, Identity, Run, State};
 use super::util::{parse_iso8601, sha256_hex};
 
 const DOCS: &str = "https://docs.github.com/rest";
@@ -27,6 +27,7 @@ pub(crate) fn api_router(app: App, prefix: &str) -> Router {
     Router::new()
         .route(&p("/rate_limit"), get(rate_limit))
         .route(&p("/user"), get(authenticated_user))
+        .route(&p("/repos/{owner}/{repo}"), get(get_repository))
         .route(
             &p("/repos/{owner}/{repo}/actions/workflows"),
             get(list_workflows),
@@ -48,6 +49,14 @@ pub(crate) fn api_router(app: App, prefix: &str) -> Router {
         .route(
             &p("/repos/{owner}/{repo}/actions/runs/{id}/cancel"),
             axum::routing::post(cancel_run),
+        )
+        .route(
+            &p("/repos/{owner}/{repo}/actions/runs/{id}/rerun-failed-jobs"),
+            axum::routing::post(rerun_failed_jobs),
+        )
+        .route(
+            &p("/repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}"),
+            get(get_run_attempt),
         )
         .route(
             &p("/repos/{owner}/{repo}/actions/runs/{id}/jobs"),
@@ -72,8 +81,11 @@ pub(crate) fn api_router(app: App, prefix: &str) -> Router {
         )
         .route(
             &p("/repos/{owner}/{repo}/issues/comments/{id}"),
-            get(get_comment).patch(update_comment),
+            get(get_comment)
+                .patch(update_comment)
+                .delete(delete_comment),
         )
+        .merge(super::gitapi::router(prefix))
         // GitHub has no route for other methods (e.g. POST to a comment URL): it answers 404, not 405.
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
@@ -103,7 +115,7 @@ pub(crate) fn gh_error(status: StatusCode, message: &str, doc: &str) -> Response
     json_response(status, &json::error(status.as_u16(), message, doc, None))
 }
 
-fn gh_not_found() -> Response {
+pub(crate) fn gh_not_found() -> Response {
     gh_error(StatusCode::NOT_FOUND, "Not Found", DOCS)
 }
 
@@ -111,7 +123,7 @@ async fn not_found() -> Response {
     gh_not_found()
 }
 
-fn validation_failed(message: &str, doc: &str, errors: Value) -> Response {
+pub(crate) fn validation_failed(message: &str, doc: &str, errors: Value) -> Response {
     json_response(
         StatusCode::UNPROCESSABLE_ENTITY,
         &json::error(422, message, doc, Some(errors)),
@@ -153,13 +165,13 @@ pub(crate) fn parse_query(raw: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-fn same_repo(a: &str, owner: &str, repo: &str) -> bool {
+pub(crate) fn same_repo(a: &str, owner: &str, repo: &str) -> bool {
     a.eq_ignore_ascii_case(&format!("{owner}/{repo}"))
 }
 
 /// Applies `per_page`/`page` and builds GitHub's `Link` header (prev, next, last, first) when
 /// there is more than one page.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     st: &State,
     uri: &Uri,
     q: &HashMap<String, String>,
@@ -209,7 +221,7 @@ fn paginate<T>(
     (slice, Some(links.join(", ")))
 }
 
-fn with_link(mut resp: Response, link: Option<String>) -> Response {
+pub(crate) fn with_link(mut resp: Response, link: Option<String>) -> Response {
     if let Some(link) = link {
         resp.headers_mut().insert(
             header::LINK,
@@ -258,10 +270,18 @@ async fn rate_limit(Ax(app): Ax<App>) -> Response {
     )
 }
 
-/// `GET /user`: the token's user, as GitHub's `public-user` schema has it.
-async fn authenticated_user(Ax(app): Ax<App>) -> Response {
+/// `GET /user`: the token's user, as GitHub's `public-user` schema has it. An installation token
+/// (a workflow's GITHUB_TOKEN) has no user: GitHub answers 403.
+async fn authenticated_user(Ax(app): Ax<App>, Extension(who): Extension<Identity>) -> Response {
     let st = app.lock();
-    let mut u = json::simple_user(&st.api_url, &st.cfg.user);
+    if who.installation {
+        return gh_error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+            "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+        );
+    }
+    let mut u = json::simple_user_as(&st.api_url, &who.login, who.kind);
     if let Some(o) = u.as_object_mut() {
         for (k, v) in [
             ("user_view_type", serde_json::json!("public")),
@@ -283,6 +303,17 @@ async fn authenticated_user(Ax(app): Ax<App>) -> Response {
         }
     }
     json_response(StatusCode::OK, &u)
+}
+
+/// `GET /repos/{o}/{r}`: any repository exists, named as the path says.
+async fn get_repository(Ax(app): Ax<App>, Path((owner, repo)): Path<(String, String)>) -> Response {
+    let st = app.lock();
+    let body = json::full_repository(
+        &st.api_url,
+        &format!("{owner}/{repo}"),
+        &st.cfg.default_branch,
+    );
+    json_response(StatusCode::OK, &body)
 }
 
 // ---------- workflows ----------
@@ -328,6 +359,7 @@ async fn get_workflow(
 
 async fn dispatch(
     Ax(app): Ax<App>,
+    Extension(who): Extension<Identity>,
     Path((owner, repo, wf)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
@@ -389,7 +421,7 @@ async fn dispatch(
         .or_else(|| git_ref.strip_prefix("refs/tags/"))
         .unwrap_or(git_ref);
     let repo_full = format!("{owner}/{repo}");
-    let run_id = st.create_run(&repo_full, wf_id, branch, inputs.clone());
+    let run_id = st.create_run(&repo_full, wf_id, branch, inputs.clone(), &who);
     if body.get("return_run_details") == Some(&Value::Bool(true)) {
         let body = json!({
             "workflow_run_id": run_id,
@@ -506,6 +538,44 @@ async fn cancel_run(
     json_response(StatusCode::ACCEPTED, &json!({}))
 }
 
+/// `POST .../runs/{id}/rerun-failed-jobs`: 201 `{}`. A run that is not completed cannot be
+/// re-run: GitHub answers 403 "This workflow is already running" (cli/cli#9221 shows the 403).
+async fn rerun_failed_jobs(
+    Ax(app): Ax<App>,
+    Extension(who): Extension<Identity>,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = app.lock();
+    let Some(run_id) = find_run(&st, &owner, &repo, &id).map(|r| r.id) else {
+        return gh_not_found();
+    };
+    match st.rerun_failed_jobs(run_id, &who) {
+        Ok(_) => json_response(StatusCode::CREATED, &json!({})),
+        Err(message) => gh_error(
+            StatusCode::FORBIDDEN,
+            message,
+            "https://docs.github.com/rest/actions/workflow-runs#re-run-failed-jobs-from-a-workflow-run",
+        ),
+    }
+}
+
+/// `GET .../runs/{id}/attempts/{n}`: the run as it was (or is) in attempt n.
+async fn get_run_attempt(
+    Ax(app): Ax<App>,
+    Path((owner, repo, id, n)): Path<(String, String, String, String)>,
+) -> Response {
+    let st = app.lock();
+    let Some(run) = find_run(&st, &owner, &repo, &id) else {
+        return gh_not_found();
+    };
+    match n.parse::<u32>() {
+        Ok(n) if n >= 1 && n <= run.run_attempt => {
+            json_response(StatusCode::OK, &json::workflow_run_attempt(&st, run, n))
+        }
+        _ => gh_not_found(),
+    }
+}
+
 // ---------- jobs ----------
 
 async fn list_jobs(
@@ -519,11 +589,15 @@ async fn list_jobs(
     let Some(run) = find_run(&st, &owner, &repo, &id) else {
         return gh_not_found();
     };
-    // `filter=latest` (default) and `all` agree: the fake has one attempt per run.
+    // `filter=latest` (the default): per job name its most recent execution; `all`: every
+    // execution of every attempt.
     let now = st.now_ms();
-    let jobs: Vec<Value> = run
-        .jobs
-        .iter()
+    let chosen: Vec<&super::Job> = match q.get("filter").map(String::as_str) {
+        Some("all") => run.jobs.iter().collect(),
+        _ => run.jobs_of(run.run_attempt),
+    };
+    let jobs: Vec<Value> = chosen
+        .into_iter()
         .filter_map(|j| run.job_view(j, now).map(|v| json::job(&st, run, j, &v)))
         .collect();
     let total = jobs.len();
@@ -737,6 +811,7 @@ async fn list_comments(
 
 async fn create_comment(
     Ax(app): Ax<App>,
+    Extension(who): Extension<Identity>,
     Path((owner, repo, number)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
@@ -749,8 +824,14 @@ async fn create_comment(
         Err(resp) => return *resp,
     };
     let mut st = app.lock();
-    let user = st.cfg.user.clone();
-    let id = st.create_comment(&format!("{owner}/{repo}"), number, &user, &text);
+    let id = st.create_comment(
+        &format!("{owner}/{repo}"),
+        number,
+        &who.login,
+        who.kind,
+        &who.association,
+        &text,
+    );
     let comment = st.comments.iter().find(|c| c.id == id).expect("comment");
     let body = json::issue_comment(&st, comment);
     let mut resp = json_response(StatusCode::CREATED, &body);
@@ -799,6 +880,19 @@ async fn update_comment(
     comment.body = text;
     comment.updated_ms = now;
     json_response(StatusCode::OK, &json::issue_comment(&st, &st.comments[i]))
+}
+
+/// `DELETE .../issues/comments/{id}`: 204 with no body.
+async fn delete_comment(
+    Ax(app): Ax<App>,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = app.lock();
+    let Some(i) = find_comment_idx(&st, &owner, &repo, &id) else {
+        return gh_not_found();
+    };
+    st.comments.remove(i);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 // ---------- storage host ----------

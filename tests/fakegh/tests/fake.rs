@@ -6,7 +6,10 @@ use std::io::{Cursor, Read};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fakegh::{BOMB_SIZE, CellSpec, Conclusion, FakeConfig, Fault, Host, Hostile, Match};
+use fakegh::{
+    BOMB_SIZE, CellSpec, Conclusion, FakeConfig, Fault, Host, Hostile, Identity, IdentityKind,
+    Match,
+};
 use serde_json::{Value, json};
 
 const MIN: Duration = Duration::from_secs(60);
@@ -95,8 +98,8 @@ async fn dispatch_progress_jobs_artifacts_and_download() {
     assert_eq!(jobs["total_count"], 3);
     let s = statuses(&jobs);
     assert_eq!(s[0], ("plan".into(), "completed".into(), json!("success")));
-    assert_eq!(s[1].0, "run (s0)");
-    assert_eq!(s[2].0, "run (s1)");
+    assert_eq!(s[1].0, "s0");
+    assert_eq!(s[2].0, "s1");
     let artifacts = c.get(&format!("{run_path}/artifacts")).await.json();
     assert_eq!(
         artifacts["total_count"], 0,
@@ -108,7 +111,7 @@ async fn dispatch_progress_jobs_artifacts_and_download() {
     let jobs = c.get(&format!("{run_path}/jobs")).await.json();
     assert_eq!(
         statuses(&jobs)[1],
-        ("run (s0)".into(), "completed".into(), json!("success"))
+        ("s0".into(), "completed".into(), json!("success"))
     );
     assert_eq!(statuses(&jobs)[2].1, "in_progress");
     let artifacts = c.get(&format!("{run_path}/artifacts")).await.json();
@@ -1245,4 +1248,850 @@ async fn lost_response_fault_runs_the_handler_then_loses_the_answer() {
     let log = fake.requests();
     assert_eq!((log[0].status, log[0].counted), (0, true));
     assert_eq!((log[1].status, log[1].counted), (502, true));
+}
+
+// ---------- identities, repository, re-runs ----------
+
+const GHS: &str = "ghs_workflow_token";
+const PAT2: &str = "pat_collaborator";
+
+async fn start_with_identities(cfg: FakeConfig) -> (fakegh::FakeGithub, Client) {
+    start_with(FakeConfig {
+        identities: vec![
+            Identity::github_actions(GHS),
+            Identity::user(PAT2, "collab", "COLLABORATOR"),
+        ],
+        ..cfg
+    })
+    .await
+}
+
+#[tokio::test]
+async fn identities_author_comments_and_installation_tokens_cannot_read_user() {
+    let (fake, c) = start_with_identities(FakeConfig::default()).await;
+    let (bot, collab) = (c.as_token(GHS), c.as_token(PAT2));
+    let base = format!("/repos/{REPO}/issues/5/comments");
+
+    let by_bot = bot
+        .post(&base, &json!({ "body": "from the workflow" }))
+        .await;
+    assert_eq!(by_bot.status, 201);
+    let by_bot = by_bot.json();
+    assert_eq!(by_bot["user"]["login"], "github-actions[bot]");
+    assert_eq!(by_bot["user"]["type"], "Bot");
+    assert_eq!(by_bot["author_association"], "NONE");
+    assert_openapi(
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "post",
+        201,
+        &by_bot,
+    );
+    let by_collab = collab
+        .post(&base, &json!({ "body": "me too" }))
+        .await
+        .json();
+    assert_eq!(
+        (&by_collab["user"]["login"], &by_collab["user"]["type"]),
+        (&json!("collab"), &json!("User"))
+    );
+    assert_eq!(by_collab["author_association"], "COLLABORATOR");
+    let by_owner = c.post(&base, &json!({ "body": "owner" })).await.json();
+    assert_eq!(by_owner["author_association"], "OWNER");
+
+    // Seeded comments: as a bot with its own association, or the old way.
+    {
+        let state = fake.state();
+        let mut st = state.lock().unwrap();
+        st.seed_comment_as(
+            REPO,
+            5,
+            "other-app[bot]",
+            IdentityKind::Bot,
+            "NONE",
+            "lookalike",
+        );
+        st.seed_comment(REPO, 5, "someone", "hello");
+    }
+    let listed = c.get(&base).await.json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "get",
+        200,
+        &listed,
+    );
+    let who: Vec<(String, String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["user"]["login"].as_str().unwrap().into(),
+                c["user"]["type"].as_str().unwrap().into(),
+                c["author_association"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who[3..],
+        [
+            ("other-app[bot]".into(), "Bot".into(), "NONE".into()),
+            ("someone".into(), "User".into(), "CONTRIBUTOR".into())
+        ]
+    );
+
+    // GET /user: each token's own user; an installation token has none.
+    let me = c.get("/user").await.json();
+    assert_eq!(me["login"], "outrun-tester");
+    assert_openapi("/user", "get", 200, &me);
+    assert_eq!(collab.get("/user").await.json()["login"], "collab");
+    let refused = bot.get("/user").await;
+    assert_eq!(refused.status, 403);
+    let refused = refused.json();
+    assert_eq!(refused["message"], "Resource not accessible by integration");
+    assert_openapi("/user", "get", 403, &refused);
+    assert_eq!(c.as_token("unknown").get("/user").await.status, 401);
+
+    // DELETE a comment: 204 without a body, then it is gone (404 on GET and on a second DELETE).
+    let url = format!("/repos/{REPO}/issues/comments/{}", by_collab["id"]);
+    let deleted = c.delete(&url).await;
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    assert_eq!(c.get(&url).await.status, 404);
+    let again = c.delete(&url).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(again.json()["message"], "Not Found");
+    assert_eq!(fake.state().lock().unwrap().comments_on(REPO, 5).len(), 4);
+}
+
+#[tokio::test]
+async fn repository_reports_the_configured_default_branch() {
+    let (_fake, c) = start_with(FakeConfig {
+        default_branch: "trunk".into(),
+        ..Default::default()
+    })
+    .await;
+    let repo = c.get("/repos/someone/project").await;
+    assert_eq!(repo.status, 200);
+    let repo = repo.json();
+    assert_eq!(repo["default_branch"], "trunk");
+    assert_eq!(repo["full_name"], "someone/project");
+    assert_eq!(repo["name"], "project");
+    assert_eq!(repo["owner"]["login"], "someone");
+    assert_openapi("/repos/{owner}/{repo}", "get", 200, &repo);
+    let (_fake, c) = start().await;
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}")).await.json()["default_branch"],
+        "main"
+    );
+}
+
+#[tokio::test]
+async fn seeded_runs_chosen_run_ids_and_actors() {
+    let (fake, c) = start_with_identities(FakeConfig::default()).await;
+    let pr_run = {
+        let state = fake.state();
+        let mut st = state.lock().unwrap();
+        let id = st.add_run(
+            REPO,
+            "outrun-demo.yml",
+            "pull_request",
+            "feature/x",
+            "Add x",
+        );
+        assert!(st.set_head_sha(id, &"ab".repeat(20)));
+        st.next_run_id = Some(42_000_000_001);
+        id
+    };
+    // A dispatch by the workflow token gets the chosen id and is acted by github-actions[bot].
+    let dispatched = c
+        .as_token(GHS)
+        .post(
+            &format!("/repos/{REPO}/actions/workflows/outrun-demo.yml/dispatches"),
+            &json!({ "ref": "main", "inputs": { "outrun_id": "n" }, "return_run_details": true }),
+        )
+        .await
+        .json();
+    assert_eq!(dispatched["workflow_run_id"], 42_000_000_001u64);
+    let run = c
+        .get(&format!("/repos/{REPO}/actions/runs/42000000001"))
+        .await
+        .json();
+    assert_eq!(run["actor"]["login"], "github-actions[bot]");
+    assert_eq!(run["triggering_actor"]["type"], "Bot");
+    assert_eq!(run["run_attempt"], 1);
+    assert_eq!(run["run_started_at"], run["created_at"]);
+    assert_openapi(
+        "/repos/{owner}/{repo}/actions/runs/{run_id}",
+        "get",
+        200,
+        &run,
+    );
+
+    let seeded = c
+        .get(&format!("/repos/{REPO}/actions/runs/{pr_run}"))
+        .await
+        .json();
+    assert_eq!(seeded["event"], "pull_request");
+    assert_eq!(seeded["head_branch"], "feature/x");
+    assert_eq!(seeded["head_sha"], "ab".repeat(20));
+    assert_eq!(seeded["display_title"], "Add x");
+    assert_eq!(seeded["actor"]["login"], "outrun-tester");
+    assert_openapi(
+        "/repos/{owner}/{repo}/actions/runs/{run_id}",
+        "get",
+        200,
+        &seeded,
+    );
+    // Same timeline as a dispatch: it completes with its jobs and artifacts.
+    fake.advance(Duration::from_secs(700));
+    let arts = c
+        .get(&format!("/repos/{REPO}/actions/runs/{pr_run}/artifacts"))
+        .await
+        .json();
+    assert_eq!(arts["total_count"], 2);
+    let listed = c
+        .get(&format!("/repos/{REPO}/actions/runs?event=pull_request"))
+        .await
+        .json();
+    assert_eq!(listed["total_count"], 1);
+    assert_eq!(listed["workflow_runs"][0]["id"], pr_run);
+}
+
+fn job_rows(jobs: &Value) -> Vec<(String, u64, String, Value)> {
+    jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap().into(),
+                j["run_attempt"].as_u64().unwrap(),
+                j["status"].as_str().unwrap().into(),
+                j["conclusion"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rerun_failed_jobs_starts_a_new_attempt() {
+    let (fake, c) = start_with_identities(FakeConfig::default()).await;
+    let run_id = dispatch(&c, "rr").await;
+    let run_path = format!("/repos/{REPO}/actions/runs/{run_id}");
+    let rerun_path = format!("{run_path}/rerun-failed-jobs");
+
+    // Not completed yet: GitHub refuses with 403.
+    let early = c.post(&rerun_path, &json!({})).await;
+    assert_eq!(early.status, 403);
+    assert_eq!(early.json()["message"], "This workflow is already running");
+    assert_eq!(
+        c.post(
+            &format!("/repos/{REPO}/actions/runs/1/rerun-failed-jobs"),
+            &json!({})
+        )
+        .await
+        .status,
+        404
+    );
+
+    fake.advance(Duration::from_secs(700));
+    let first = c.get(&run_path).await.json();
+    assert_eq!(first["conclusion"], "failure");
+    let first_started = first["run_started_at"].clone();
+
+    // s1 failed in attempt 1; it fails once more, then succeeds.
+    fake.state()
+        .lock()
+        .unwrap()
+        .set_rerun_conclusion("s1", Conclusion::Failure);
+    fake.advance(Duration::from_secs(100));
+    let rerun = c.as_token(PAT2).post(&rerun_path, &json!({})).await;
+    assert_eq!(rerun.status, 201);
+    let rerun = rerun.json();
+    assert_eq!(rerun, json!({}));
+    assert_openapi(
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+        "post",
+        201,
+        &rerun,
+    );
+    let run = c.get(&run_path).await.json();
+    assert_eq!(run["run_attempt"], 2);
+    assert_eq!(run["status"], "queued");
+    assert_eq!(run["conclusion"], Value::Null);
+    assert_ne!(run["run_started_at"], first_started);
+    assert_eq!(run["actor"]["login"], "outrun-tester");
+    assert_eq!(run["triggering_actor"]["login"], "collab");
+    assert!(
+        run["previous_attempt_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/attempts/1")
+    );
+    assert_openapi(
+        "/repos/{owner}/{repo}/actions/runs/{run_id}",
+        "get",
+        200,
+        &run,
+    );
+
+    // latest: plan and s0 from attempt 1, s1 from attempt 2; all: every execution.
+    let latest = c.get(&format!("{run_path}/jobs")).await.json();
+    assert_eq!(
+        job_rows(&latest),
+        vec![
+            ("plan".into(), 1, "completed".into(), json!("success")),
+            ("s0".into(), 1, "completed".into(), json!("success")),
+            ("s1".into(), 2, "queued".into(), Value::Null),
+        ]
+    );
+    assert_openapi(
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+        "get",
+        200,
+        &latest,
+    );
+    let all = c.get(&format!("{run_path}/jobs?filter=all")).await.json();
+    assert_eq!(all["total_count"], 4);
+    assert_eq!(
+        job_rows(&all)[2],
+        ("s1".into(), 1, "completed".into(), json!("failure"))
+    );
+    assert_ne!(
+        latest["jobs"][2]["id"], all["jobs"][2]["id"],
+        "a re-run job has a new id"
+    );
+
+    fake.advance(Duration::from_secs(30));
+    assert_eq!(c.get(&run_path).await.json()["status"], "in_progress");
+    fake.advance(Duration::from_secs(300));
+    let run = c.get(&run_path).await.json();
+    assert_eq!(
+        (run["status"].as_str(), run["conclusion"].as_str()),
+        (Some("completed"), Some("failure"))
+    );
+    let arts = c
+        .get(&format!("{run_path}/artifacts?per_page=100"))
+        .await
+        .json();
+    let mut names: Vec<&str> = arts["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "outrun-demo-s0-a1",
+            "outrun-demo-s1-a1",
+            "outrun-demo-s1-a2"
+        ]
+    );
+
+    // Attempt 3: s1 succeeds now, so the run does.
+    fake.state()
+        .lock()
+        .unwrap()
+        .set_rerun_conclusion("s1", Conclusion::Success);
+    assert_eq!(c.post(&rerun_path, &json!({})).await.status, 201);
+    fake.advance(Duration::from_secs(400));
+    let run = c.get(&run_path).await.json();
+    assert_eq!(
+        (run["run_attempt"].as_u64(), run["conclusion"].as_str()),
+        (Some(3), Some("success"))
+    );
+    let arts = c
+        .get(&format!("{run_path}/artifacts?name=outrun-demo-s1-a3"))
+        .await
+        .json();
+    assert_eq!(arts["total_count"], 1);
+    // Nothing failed any more: 201, and no new attempt.
+    assert_eq!(c.post(&rerun_path, &json!({})).await.status, 201);
+    assert_eq!(c.get(&run_path).await.json()["run_attempt"], 3);
+
+    // Each attempt as it was.
+    for (n, conclusion) in [(1, "failure"), (2, "failure"), (3, "success")] {
+        let a = c.get(&format!("{run_path}/attempts/{n}")).await.json();
+        assert_eq!(a["run_attempt"], n);
+        assert_eq!(a["id"], run_id);
+        assert_eq!(
+            (a["status"].as_str(), a["conclusion"].as_str()),
+            (Some("completed"), Some(conclusion))
+        );
+        assert_openapi(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}",
+            "get",
+            200,
+            &a,
+        );
+    }
+    assert_eq!(
+        c.get(&format!("{run_path}/attempts/1")).await.json()["run_started_at"],
+        first_started
+    );
+    assert_eq!(c.get(&format!("{run_path}/attempts/4")).await.status, 404);
+}
+
+#[tokio::test]
+async fn rerun_after_a_cancel_reruns_the_cut_jobs() {
+    let (fake, c) = start().await;
+    let run_id = dispatch(&c, "cx").await;
+    let run_path = format!("/repos/{REPO}/actions/runs/{run_id}");
+    // Cancel while the plan job runs: no shard job ever existed.
+    fake.advance(Duration::from_secs(40));
+    assert_eq!(
+        c.post(&format!("{run_path}/cancel"), &json!({}))
+            .await
+            .status,
+        202
+    );
+    assert_eq!(c.get(&run_path).await.json()["conclusion"], "cancelled");
+    assert_eq!(
+        c.post(&format!("{run_path}/rerun-failed-jobs"), &json!({}))
+            .await
+            .status,
+        201
+    );
+    fake.advance(Duration::from_secs(700));
+    let run = c.get(&run_path).await.json();
+    assert_eq!(
+        (run["run_attempt"].as_u64(), run["conclusion"].as_str()),
+        (Some(2), Some("success"))
+    );
+    let latest = job_rows(&c.get(&format!("{run_path}/jobs")).await.json());
+    assert_eq!(latest.len(), 3);
+    assert!(
+        latest.iter().all(|j| j.1 == 2 && j.3 == "success"),
+        "{latest:?}"
+    );
+    let first = c.get(&format!("{run_path}/attempts/1")).await.json();
+    assert_eq!(first["conclusion"], "cancelled");
+}
+
+// ---------- git data API, contents, pull requests ----------
+
+#[tokio::test]
+async fn a_commit_lands_through_the_git_data_api() {
+    let (fake, c) = start().await;
+    let seeded = fake.state().lock().unwrap().seed_files(
+        REPO,
+        "main",
+        &[("results/a.csv", b"x\n1\n"), ("docs/keep.md", b"keep")],
+    );
+    let head = c.get(&format!("/repos/{REPO}/git/ref/heads/main")).await;
+    assert_eq!(head.status, 200);
+    let head = head.json();
+    assert_eq!(head["object"]["sha"], seeded);
+    assert_openapi("/repos/{owner}/{repo}/git/ref/{ref}", "get", 200, &head);
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}/git/ref/heads/nope/x"))
+            .await
+            .status,
+        404
+    );
+
+    let parent = c
+        .get(&format!("/repos/{REPO}/git/commits/{seeded}"))
+        .await
+        .json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/git/commits/{commit_sha}",
+        "get",
+        200,
+        &parent,
+    );
+    let base_tree = parent["tree"]["sha"].as_str().unwrap().to_string();
+
+    let blob = c
+        .post(
+            &format!("/repos/{REPO}/git/blobs"),
+            &json!({ "content": "AAEC/w==", "encoding": "base64" }),
+        )
+        .await;
+    assert_eq!(blob.status, 201);
+    let blob = blob.json();
+    assert_openapi("/repos/{owner}/{repo}/git/blobs", "post", 201, &blob);
+    let blob_sha = blob["sha"].as_str().unwrap().to_string();
+    assert_eq!(blob_sha.len(), 40);
+    let got = c
+        .get(&format!("/repos/{REPO}/git/blobs/{blob_sha}"))
+        .await
+        .json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/git/blobs/{file_sha}",
+        "get",
+        200,
+        &got,
+    );
+    assert_eq!(got["content"], "AAEC/w==\n");
+
+    let tree = c
+        .post(
+            &format!("/repos/{REPO}/git/trees"),
+            &json!({ "base_tree": base_tree, "tree": [
+                { "path": "results/b.bin", "mode": "100644", "type": "blob", "sha": blob_sha },
+                { "path": "results/c.txt", "mode": "100644", "type": "blob", "content": "hello\n" },
+                { "path": "docs/keep.md", "mode": "100644", "type": "blob", "sha": null },
+            ]}),
+        )
+        .await;
+    assert_eq!(tree.status, 201);
+    let tree = tree.json();
+    assert_openapi("/repos/{owner}/{repo}/git/trees", "post", 201, &tree);
+    let top: Vec<(&str, &str)> = tree["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap(), e["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(top, [("README.md", "blob"), ("results", "tree")]);
+    let tree_sha = tree["sha"].as_str().unwrap().to_string();
+    let rec = c
+        .get(&format!("/repos/{REPO}/git/trees/{tree_sha}?recursive=1"))
+        .await
+        .json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+        "get",
+        200,
+        &rec,
+    );
+    let paths: Vec<&str> = rec["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "README.md",
+            "results",
+            "results/a.csv",
+            "results/b.bin",
+            "results/c.txt"
+        ]
+    );
+    // A subtree's sha reads back.
+    let sub = top_sha(&tree, "results");
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}/git/trees/{sub}"))
+            .await
+            .json()["tree"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let commit = c
+        .post(
+            &format!("/repos/{REPO}/git/commits"),
+            &json!({ "message": "Add results", "tree": tree_sha, "parents": [seeded] }),
+        )
+        .await;
+    assert_eq!(commit.status, 201);
+    let commit = commit.json();
+    assert_openapi("/repos/{owner}/{repo}/git/commits", "post", 201, &commit);
+    let commit_sha = commit["sha"].as_str().unwrap().to_string();
+
+    // A commit that does not descend from main's head is not a fast forward, unless forced.
+    let stray = c
+        .post(
+            &format!("/repos/{REPO}/git/commits"),
+            &json!({ "message": "stray", "tree": tree_sha, "parents": [] }),
+        )
+        .await
+        .json()["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = c
+        .patch(
+            &format!("/repos/{REPO}/git/refs/heads/main"),
+            &json!({ "sha": stray }),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let refused = refused.json();
+    assert_eq!(refused["message"], "Update is not a fast forward");
+    assert_openapi(
+        "/repos/{owner}/{repo}/git/refs/{ref}",
+        "patch",
+        422,
+        &refused,
+    );
+    let moved = c
+        .patch(
+            &format!("/repos/{REPO}/git/refs/heads/main"),
+            &json!({ "sha": commit_sha }),
+        )
+        .await;
+    assert_eq!(moved.status, 200);
+    assert_openapi(
+        "/repos/{owner}/{repo}/git/refs/{ref}",
+        "patch",
+        200,
+        &moved.json(),
+    );
+
+    // A branch with a slash in its name.
+    let made = c
+        .post(
+            &format!("/repos/{REPO}/git/refs"),
+            &json!({ "ref": "refs/heads/outrun/results-1", "sha": stray }),
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    assert_openapi("/repos/{owner}/{repo}/git/refs", "post", 201, &made.json());
+    let dup = c
+        .post(
+            &format!("/repos/{REPO}/git/refs"),
+            &json!({ "ref": "refs/heads/outrun/results-1", "sha": stray }),
+        )
+        .await;
+    assert_eq!(dup.status, 422);
+    assert_eq!(dup.json()["message"], "Reference already exists");
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}/git/ref/heads/outrun/results-1"))
+            .await
+            .json()["object"]["sha"],
+        stray
+    );
+    let forced = c
+        .patch(
+            &format!("/repos/{REPO}/git/refs/heads/outrun/results-1"),
+            &json!({ "sha": seeded, "force": true }),
+        )
+        .await;
+    assert_eq!(forced.status, 200);
+
+    // What landed, through the state and through /contents.
+    {
+        let st = fake.state();
+        let st = st.lock().unwrap();
+        assert_eq!(
+            st.branch_head(REPO, "main").as_deref(),
+            Some(commit_sha.as_str())
+        );
+        assert_eq!(
+            st.file_at(REPO, "main", "results/b.bin").unwrap(),
+            [0, 1, 2, 255]
+        );
+        assert_eq!(
+            st.file_at(REPO, "main", "results/c.txt").unwrap(),
+            b"hello\n"
+        );
+        assert!(st.file_at(REPO, "main", "docs/keep.md").is_none());
+        assert_eq!(st.file_at(REPO, &seeded, "docs/keep.md").unwrap(), b"keep");
+    }
+    let file = c
+        .get(&format!("/repos/{REPO}/contents/results/c.txt?ref=main"))
+        .await
+        .json();
+    assert_openapi("/repos/{owner}/{repo}/contents/{path}", "get", 200, &file);
+    assert_eq!(file["content"], "aGVsbG8K\n");
+    assert_eq!(file["encoding"], "base64");
+    let raw = c
+        .send(
+            c.authed(
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/contents/results/b.bin"),
+            )
+            .header("accept", "application/vnd.github.raw+json"),
+        )
+        .await;
+    assert_eq!((raw.status, raw.body.clone()), (200, vec![0, 1, 2, 255]));
+    let missing = c
+        .get(&format!("/repos/{REPO}/contents/docs/keep.md?ref=main"))
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_openapi(
+        "/repos/{owner}/{repo}/contents/{path}",
+        "get",
+        404,
+        &missing.json(),
+    );
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}/contents/docs/keep.md?ref={seeded}"))
+            .await
+            .status,
+        200
+    );
+
+    // A dispatched run checks out the branch head.
+    let run_id = dispatch(&c, "sha").await;
+    assert_eq!(
+        c.get(&format!("/repos/{REPO}/actions/runs/{run_id}"))
+            .await
+            .json()["head_sha"],
+        commit_sha
+    );
+}
+
+fn top_sha(tree: &Value, path: &str) -> String {
+    tree["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == path)
+        .unwrap()["sha"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn pull_requests_create_list_close_and_refusals() {
+    let (fake, c) = start_with_identities(FakeConfig::default()).await;
+    let pulls = format!("/repos/{REPO}/pulls");
+    let no_branch = c
+        .post(
+            &pulls,
+            &json!({ "title": "t", "head": "outrun/r1", "base": "main" }),
+        )
+        .await;
+    assert_eq!(no_branch.status, 422);
+    assert_openapi(
+        "/repos/{owner}/{repo}/pulls",
+        "post",
+        422,
+        &no_branch.json(),
+    );
+    let head_sha = fake
+        .state()
+        .lock()
+        .unwrap()
+        .seed_files(REPO, "outrun/r1", &[("r.csv", b"1")]);
+
+    let made = c
+        .as_token(GHS)
+        .post(&pulls, &json!({ "title": "Results r1", "head": "octo:outrun/r1", "base": "main", "body": "table" }))
+        .await;
+    assert_eq!(made.status, 201);
+    let pr = made.json();
+    assert_openapi("/repos/{owner}/{repo}/pulls", "post", 201, &pr);
+    assert_eq!(
+        made.header("location").unwrap(),
+        pr["url"].as_str().unwrap()
+    );
+    assert_eq!(
+        (pr["number"].as_u64(), pr["state"].as_str()),
+        (Some(1), Some("open"))
+    );
+    assert_eq!(pr["head"]["ref"], "outrun/r1");
+    assert_eq!(pr["head"]["sha"], head_sha);
+    assert_eq!(pr["base"]["ref"], "main");
+    assert_eq!(pr["user"]["login"], "github-actions[bot]");
+    assert!(
+        pr["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{REPO}/pull/1"))
+    );
+
+    let dup = c
+        .post(
+            &pulls,
+            &json!({ "title": "again", "head": "outrun/r1", "base": "main" }),
+        )
+        .await;
+    assert_eq!(dup.status, 422);
+    assert_eq!(
+        dup.json()["errors"][0]["message"],
+        "A pull request already exists for octo:outrun/r1."
+    );
+
+    let listed = c
+        .get(&format!("{pulls}?state=open&head=octo:outrun/r1"))
+        .await
+        .json();
+    assert_openapi("/repos/{owner}/{repo}/pulls", "get", 200, &listed);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        c.get(&format!("{pulls}?head=octo:other")).await.json(),
+        json!([])
+    );
+    let one = c.get(&format!("{pulls}/1")).await.json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        "get",
+        200,
+        &one,
+    );
+
+    let closed = c
+        .patch(
+            &format!("{pulls}/1"),
+            &json!({ "state": "closed", "title": "Old results" }),
+        )
+        .await;
+    assert_eq!(closed.status, 200);
+    let closed = closed.json();
+    assert_openapi(
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        "patch",
+        200,
+        &closed,
+    );
+    assert_eq!(
+        (closed["state"].as_str(), closed["title"].as_str()),
+        (Some("closed"), Some("Old results"))
+    );
+    assert!(closed["closed_at"].is_string());
+    assert_eq!(
+        c.get(&format!("{pulls}?state=open")).await.json(),
+        json!([])
+    );
+    assert_eq!(
+        c.get(&format!("{pulls}?state=all"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        fake.state().lock().unwrap().pulls_of(REPO)[0].state,
+        "closed"
+    );
+    assert_eq!(c.get(&format!("{pulls}/9")).await.status, 404);
+
+    // With "Allow GitHub Actions to create and approve pull requests" off.
+    let (fake, c) = start_with_identities(FakeConfig {
+        actions_can_create_prs: false,
+        ..Default::default()
+    })
+    .await;
+    fake.state()
+        .lock()
+        .unwrap()
+        .seed_files(REPO, "outrun/r2", &[("r.csv", b"2")]);
+    let refused = c
+        .as_token(GHS)
+        .post(
+            &pulls,
+            &json!({ "title": "t", "head": "outrun/r2", "base": "main" }),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = refused.json();
+    assert_eq!(
+        refused["message"],
+        "GitHub Actions is not permitted to create or approve pull requests."
+    );
+    assert_openapi("/repos/{owner}/{repo}/pulls", "post", 403, &refused);
+    // A person's token still may.
+    assert_eq!(
+        c.post(
+            &pulls,
+            &json!({ "title": "t", "head": "outrun/r2", "base": "main" })
+        )
+        .await
+        .status,
+        201
+    );
 }

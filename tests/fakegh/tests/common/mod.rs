@@ -40,6 +40,8 @@ impl Resp {
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub token: String,
 }
 
 impl Client {
@@ -53,6 +55,16 @@ impl Client {
         Client {
             http,
             base: fake.api_url(),
+            token: TOKEN.to_string(),
+        }
+    }
+
+    /// The same client, authenticating with another token (another identity).
+    pub fn as_token(&self, token: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: token.to_string(),
         }
     }
 
@@ -78,7 +90,7 @@ impl Client {
     pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
-            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("authorization", format!("Bearer {}", self.token))
             .header("accept", "application/vnd.github+json")
             .header("user-agent", "fakegh-tests")
     }
@@ -111,6 +123,10 @@ impl Client {
                 .body(body.to_string()),
         )
         .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.authed(reqwest::Method::DELETE, path)).await
     }
 
     /// Follows a storage Location without any Authorization header, as a client must.
@@ -185,11 +201,19 @@ pub fn openapi() -> Option<&'static Value> {
         let candidates = [
             std::env::var("FAKEGH_OPENAPI").unwrap_or_default(),
             // Installed by scripts/install-test-tools.sh.
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../node/node_modules/@octokit/openapi/generated/api.github.com.json").into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../node/node_modules/@octokit/openapi/generated/api.github.com.json"
+            )
+            .into(),
         ];
-        let found = candidates.iter().find(|p| !p.is_empty() && std::path::Path::new(p).exists());
+        let found = candidates
+            .iter()
+            .find(|p| !p.is_empty() && std::path::Path::new(p).exists());
         if found.is_none() && std::env::var_os("OUTRUN_REQUIRE_TOOLS").is_some() {
-            panic!("GitHub's OpenAPI description is not installed; run scripts/install-test-tools.sh");
+            panic!(
+                "GitHub's OpenAPI description is not installed; run scripts/install-test-tools.sh"
+            );
         }
         let path = found?;
         let text = std::fs::read(path).ok()?;
@@ -307,6 +331,19 @@ pub fn check_response(
     let mut errs = Vec::new();
     check_schema(spec, schema, body, "$", &mut errs);
     errs
+}
+
+/// Asserts that `body` matches the description of `method path` answering `status` (when the
+/// description is installed; otherwise checks nothing, as `openapi()` explains).
+pub fn assert_openapi(path: &str, method: &str, status: u16, body: &Value) {
+    if let Some(spec) = openapi() {
+        let errs = check_response(spec, path, method, status, body);
+        assert!(
+            errs.is_empty(),
+            "{method} {path} {status}:\n{}",
+            errs.join("\n")
+        );
+    }
 }
 
 pub fn query_map(url: &str) -> HashMap<String, String> {
