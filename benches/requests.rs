@@ -179,7 +179,8 @@ async fn outrun_cycle(fake: &Arc<FakeGithub>, clock: &Arc<SimClock>, root: &Path
     };
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     let watched = mark(fake);
-    let collected = gh_backend::collect(root, &client, &run, None, Some(ISSUE)).await.expect("collect");
+    let opts = gh_backend::CollectOptions { issue: Some(ISSUE), ..Default::default() };
+    let collected = gh_backend::collect(root, &client, &run, &opts).await.expect("collect");
     assert_eq!(collected.artifacts, 8);
     assert_eq!(collected.merge.rows_added, 8);
     assert!(collected.comment_url.is_some());

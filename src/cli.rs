@@ -109,6 +109,15 @@ pub enum Command {
         /// The issue to comment on (default: from the dispatch record, else the experiment's `issue`).
         #[arg(long, value_name = "N")]
         issue: Option<u64>,
+        /// Read the artifacts from this folder (one sub-folder per artifact, as
+        /// actions/download-artifact leaves them) instead of downloading them: the workflow's
+        /// final job.
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+        /// The cells the run was asked for (its `cells` input), so cells it never started are
+        /// reported too.
+        #[arg(long, value_name = "FILTER")]
+        cells: Option<String>,
     },
     /// Collect every finished outrun run not collected yet and report on the rest; for resuming.
     Sync {

@@ -7,11 +7,11 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use outrun::backend::{self, github, local};
-use outrun::contract::CellStatus;
+use outrun::backend::{github, local};
+use outrun::contract::{CellStatus, RunProvenance};
 use outrun::report::{self, Report};
 use outrun::spec::{self, Plan, SpecError, filter::Filter};
-use outrun::{ops, workflow};
+use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, RunArgs};
 use crate::exit;
@@ -24,7 +24,7 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
         Command::Validate { names } => validate(root, &names, json),
         Command::Generate { names, check } => generate(root, &names, check, json),
         Command::Run(args) => run(root, args, json, cli.quiet).await,
-        Command::Merge { name, from } => merge(root, &name, from.as_deref(), json),
+        Command::Merge { name, from } => merge(root, &name, from.as_deref(), json).await,
         Command::Report { name, run, format, output } => {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
@@ -39,9 +39,9 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             let (code, _) = watch(&gh, parse_run(&run)?, timeout, json, cli.quiet).await?;
             Ok(code)
         }
-        Command::Collect { run, comment, issue } => {
+        Command::Collect { run, comment, issue, artifacts, cells } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
-            collect(root, &gh, parse_run(&run)?, comment, issue, json).await
+            collect(root, &gh, parse_run(&run)?, comment, issue, artifacts.as_deref(), cells.as_deref(), json).await
         }
         Command::Sync { no_comment } => sync(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, !no_comment, json).await,
     }
@@ -127,9 +127,10 @@ async fn dispatch(root: &Path, gh: &Gh, name: &str, cells: Option<&str>, issue: 
         }
         return Ok(code);
     };
-    let issue = if comment { rec.issue } else { None };
+    let issue = if comment { pipeline::comment_issue(&plan, rec.issue) } else { None };
     let _lock = github::lock(root)?;
-    let c = github::collect(root, &gh.client, &run, rec.cells.as_deref(), issue).await?;
+    let opts = github::CollectOptions { cells: rec.cells.as_deref(), issue, ..Default::default() };
+    let c = github::collect(root, &gh.client, &run, &opts).await?;
     github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
     print_collected(&c, json);
     Ok(collected_code(&c))
@@ -139,7 +140,7 @@ fn collected_code(c: &github::Collected) -> u8 {
     let all_ok = c.report.as_ref().is_some_and(|r| r.summary.all_ok());
     if c.conclusion.as_deref() == Some("cancelled") {
         exit::INTERRUPTED
-    } else if all_ok && c.expired.is_empty() {
+    } else if all_ok && c.refused.is_empty() {
         exit::OK
     } else {
         exit::FAILED
@@ -151,11 +152,9 @@ fn print_collected(c: &github::Collected, json: bool) {
         print_json(&json!({"schema": "outrun.collect/v1", "collected": c, "report": c.report}));
         return;
     }
-    if let Some(r) = &c.report {
-        print!("{}", report::markdown(r));
-    }
-    for e in &c.expired {
-        eprintln!("artifact {e} has expired: its cells could not be collected");
+    print!("{}", c.markdown);
+    for r in &c.refused {
+        eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
     }
     eprintln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
@@ -190,9 +189,12 @@ async fn watch(gh: &Gh, run_id: u64, timeout: Option<Duration>, json: bool, quie
     Ok((code, Some(run)))
 }
 
-async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option<u64>, json: bool) -> anyhow::Result<u8> {
+#[allow(clippy::too_many_arguments)]
+async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option<u64>, artifacts: Option<&Path>, cells: Option<&str>, json: bool) -> anyhow::Result<u8> {
     let run = gh.client.run(run_id).await?;
-    if !run.completed() {
+    // The workflow's own final job collects its run while the run is still going.
+    let in_run = artifacts.is_some() && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
+    if !run.completed() && !in_run {
         if json {
             print_json(&json!({"schema": "outrun.collect/v1", "state": "running", "run": run}));
         } else {
@@ -203,30 +205,38 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option
     let plan = github::plan_of(root, &run)?;
     let _lock = github::lock(root)?;
     let rec = github::DispatchRecord::for_run(root, run_id);
-    let issue = if comment { issue.or(rec.as_ref().and_then(|r| r.issue)).or(plan.file.issue) } else { None };
+    if let Some(reason) = github::untrusted(&gh.client, &plan, &run, rec.is_some()).await? {
+        return Err(github::RemoteError::Untrusted { run: run_id, reason }.into());
+    }
+    let issue = if comment { pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue))) } else { None };
     if comment && issue.is_none() {
         bail!("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment");
     }
-    let c = github::collect(root, &gh.client, &run, rec.as_ref().and_then(|r| r.cells.as_deref()), issue).await?;
+    let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
+    let opts = github::CollectOptions { cells, issue, artifacts_dir: artifacts, in_run };
+    let c = github::collect(root, &gh.client, &run, &opts).await?;
     github::mark_collected(root, &plan, &run, rec)?;
     print_collected(&c, json);
     Ok(collected_code(&c))
 }
 
 async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result<u8> {
-    let items = github::sync(root, &gh.client, gh.clock.as_ref(), comment).await?;
-    let running = items.iter().filter(|i| i.state == "running").count();
-    let bad = items.iter().filter(|i| i.state == "failed" || i.state == "lost" || i.cells_failed.unwrap_or(0) > 0).count();
+    use github::SyncState;
+    let items = github::sync(root, &gh.client, comment).await?;
+    let running = items.iter().filter(|i| i.state == SyncState::Running).count();
+    let bad = items.iter().filter(|i| matches!(i.state, SyncState::Failed | SyncState::Lost) || i.cells_failed.unwrap_or(0) > 0).count();
     if json {
         print_json(&json!({"schema": "outrun.sync/v1", "runs": items, "requests": gh.client.stats()}));
     } else if items.is_empty() {
-        println!("nothing to collect: every outrun run is in its dataset");
+        println!("nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)");
     } else {
         for i in &items {
-            let what = match i.state.as_str() {
-                "collected" => format!("collected: {} ok, {} failed, {} rows added{}", i.cells_ok.unwrap_or(0), i.cells_failed.unwrap_or(0), i.rows_added.unwrap_or(0), i.comment_url.as_deref().map(|u| format!(", comment {u}")).unwrap_or_default()),
-                "running" => format!("still {}", i.status.as_deref().unwrap_or("running")),
-                _ => format!("{}: {}", i.state, i.error.as_deref().unwrap_or("")),
+            let what = match i.state {
+                SyncState::Collected => format!("collected: {} ok, {} failed, {} rows added{}", i.cells_ok.unwrap_or(0), i.cells_failed.unwrap_or(0), i.rows_added.unwrap_or(0), i.comment_url.as_deref().map(|u| format!(", comment {u}")).unwrap_or_default()),
+                SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
+                SyncState::Skipped => format!("skipped, never merged: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
             };
             println!("{} run {} — {what}", i.experiment, i.run_id.map(|r| r.to_string()).unwrap_or_else(|| "?".into()));
         }
@@ -252,16 +262,16 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
         Some(n) => vec![spec::load_named(root, n)?],
         None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).collect(),
     };
-    let records = github::DispatchRecord::all(root);
     let mut all = Vec::new();
+    let pulls = gh.client.open_pulls().await?;
     for plan in plans {
         let name = plan.name();
-        if !root.join(workflow::workflow_path(name)).is_file() {
+        if !root.join(names::workflow_path(name)).is_file() {
             continue;
         }
-        let in_dataset = outrun::dataset::run_ids(&outrun::dataset::read(&root.join(plan.dataset_path()))?);
-        for run in gh.client.runs(&github::workflow_file(name), None, 10).await? {
-            let collected = github::is_collected(records.iter().find(|r| r.run_id == Some(run.id)), &in_dataset, run.id);
+        let collected_runs = github::CollectedRuns::load(root, &gh.client, &plan, &pulls).await?;
+        for run in gh.client.runs(&names::workflow_file(name), None, 10).await? {
+            let collected = collected_runs.contains(&run);
             if !json {
                 println!("{name:<28} run {:<12} {:<12} {:<10} {}{}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().unwrap_or(""), if collected { "collected" } else { "" }, if run.completed() && !collected { "not collected: `outrun sync`" } else { "" });
             }
@@ -510,7 +520,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     let cells = select(&plan, args.cells.as_deref())?;
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let run_id = local::new_run_id();
-    let run_dir = backend::runs_dir(root, plan.name()).join(&run_id);
+    let run_dir = local::runs_dir(root, plan.name()).join(&run_id);
     let opts = local::LocalOptions { root: root.to_path_buf(), run_dir: run_dir.clone(), run_id: run_id.clone(), jobs };
 
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -533,15 +543,19 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
         }
         return Ok(exit::INTERRUPTED);
     }
-    let (outcomes, merge) = if args.no_merge {
-        (outrun::collect::read_outputs(&run_dir, &plan)?, None)
-    } else {
-        let (o, m) = ops::merge_outputs(root, &plan, &run_dir)?;
-        (o, Some(m))
-    };
-    let report = ops::build_report(root, &plan, &outcomes, ops::run_info(&outcomes))?;
-    let md = report::markdown(&report);
-    outrun::dataset::write_text_atomic(&run_dir.join("report.md"), &md)?;
+    let done = pipeline::finish(pipeline::Finish {
+        root,
+        plan: &plan,
+        outputs: outrun::collect::cell_dirs(&run_dir)?,
+        provenance: &RunProvenance::from_records(&local_run.records),
+        missing: Vec::new(),
+        refused: Vec::new(),
+        merge: !args.no_merge,
+        report_file: Some(run_dir.join("report.md")),
+        comment: None,
+    })
+    .await?;
+    let (merge, report, md) = (done.merge, done.report, done.markdown);
     if json {
         print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}));
     } else {
@@ -597,10 +611,39 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
     }
 }
 
-fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+/// The folder of the run to merge or report on: the one named, or the newest local run.
+fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match named {
+        Some(p) => Ok(p.to_path_buf()),
+        None => local::latest_run_dir(root, plan.name())
+            .ok_or_else(|| anyhow::anyhow!("no local run of `{0}` yet: run `outrun run {0} --local` first, or name a folder", plan.name())),
+    }
+}
+
+async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Result<u8> {
     let plan = spec::load_named(root, name)?;
-    let dir = ops::run_dir_or_latest(root, &plan, from)?;
-    let (outcomes, summary) = ops::merge_outputs(root, &plan, &dir).with_context(|| format!("merging {}", dir.display()))?;
+    let dir = run_dir_or_latest(root, &plan, from)?;
+    let outputs = outrun::collect::cell_dirs(&dir)?;
+    let records: Vec<_> = outrun::collect::read_cells(&outputs, &plan).into_iter().map(|o| o.record).collect();
+    if records.is_empty() {
+        bail!("no cell outputs of `{name}` (folders with a cell.json) under {}", dir.display());
+    }
+    // Cell outputs merged by hand carry the provenance their own records give: only the user
+    // can vouch for where they came from.
+    let done = pipeline::finish(pipeline::Finish {
+        root,
+        plan: &plan,
+        outputs,
+        provenance: &RunProvenance::from_records(&records),
+        missing: Vec::new(),
+        refused: Vec::new(),
+        merge: true,
+        report_file: None,
+        comment: None,
+    })
+    .await
+    .with_context(|| format!("merging {}", dir.display()))?;
+    let (outcomes, summary) = (done.outcomes, done.merge.unwrap_or_default());
     let cells: Vec<_> = outcomes.iter().map(|o| json!({"id": o.record.cell, "status": o.record.status, "error": o.record.error})).collect();
     if json {
         print_json(&json!({"schema": "outrun.merge/v1", "from": dir, "summary": summary, "cells": cells}));
@@ -620,18 +663,20 @@ fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Re
 fn report_cmd(root: &Path, name: &str, run: Option<&Path>, format: Format, output: Option<&Path>) -> anyhow::Result<u8> {
     let plan = spec::load_named(root, name)?;
     // Without a run folder (none named, none local) the report covers the dataset alone.
-    let outcomes = match ops::run_dir_or_latest(root, &plan, run) {
+    let outcomes = match run_dir_or_latest(root, &plan, run) {
         Ok(dir) => outrun::collect::read_outputs(&dir, &plan).with_context(|| format!("reading {}", dir.display()))?,
         Err(_) if run.is_none() => Vec::new(),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
-    let report: Report = ops::build_report(root, &plan, &outcomes, ops::run_info(&outcomes))?;
+    let records: Vec<_> = outcomes.iter().map(|o| o.record.clone()).collect();
+    let info = (!records.is_empty()).then(|| report::RunInfo::of(&RunProvenance::from_records(&records)));
+    let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
     let text = match format {
         Format::Markdown => report::markdown(&report),
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
     };
     match output {
-        Some(path) => outrun::dataset::write_text_atomic(path, &text)?,
+        Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(exit::OK)

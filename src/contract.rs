@@ -34,9 +34,10 @@ impl CellStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    #[default]
     Local,
     Github,
 }
@@ -88,11 +89,117 @@ impl CellRecord {
         serde_json::from_str(&text).map_err(|source| ContractError::Parse { path, source })
     }
 
+    /// The record of a cell that wrote none itself: it timed out or was cancelled before its
+    /// wrapper could, its job uploaded nothing, its artifact expired or was refused. The only
+    /// constructor of such records, so every backend reports them alike.
+    pub fn missing(experiment: &str, cell: &crate::spec::Cell, status: CellStatus, error: String, prov: &RunProvenance) -> CellRecord {
+        let mut rec = CellRecord {
+            schema: CELL_SCHEMA.into(),
+            experiment: experiment.into(),
+            cell: cell.id.clone(),
+            params: cell.params.iter().cloned().collect(),
+            status,
+            exit_code: None,
+            error: Some(error),
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_s: 0.0,
+            source: prov.source,
+            runner: String::new(),
+            commit: None,
+            run_id: String::new(),
+            attempt: 0,
+        };
+        prov.stamp(&mut rec);
+        rec
+    }
+
     pub fn write(&self, dir: &Path) -> Result<(), ContractError> {
         let path = dir.join(CELL_JSON);
         let mut text = serde_json::to_string_pretty(self).expect("record serialises");
         text.push('\n');
         std::fs::write(&path, text).map_err(|source| ContractError::Write { path, source })
+    }
+}
+
+/// Where a run came from and when it ran, as told by the party that ran it — outrun itself for
+/// a local run, GitHub's run and jobs for a workflow run — and never by a cell's own files,
+/// which the cell's command could have written. It overrides what a `cell.json` says about
+/// these fields, and orders runs: the newer run's rows are the ones reports show.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunProvenance {
+    pub source: Source,
+    pub run_id: String,
+    pub url: Option<String>,
+    /// When the run (its latest attempt) started, RFC 3339: runs are ordered by this.
+    pub run_started_at: String,
+    /// The run's attempt (GitHub's `run_attempt`; 1 locally).
+    pub attempt: u32,
+    pub commit: Option<String>,
+    /// What started it (`workflow_dispatch`, …; `local`), and on which branch.
+    pub event: Option<String>,
+    pub git_ref: Option<String>,
+    /// `success`, `failure`, `cancelled`, … when it has ended.
+    pub conclusion: Option<String>,
+    /// Per cell id: the attempt, runner and times of the job that ran it.
+    pub cells: BTreeMap<String, JobProvenance>,
+}
+
+/// One cell's job, as the runner's side saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobProvenance {
+    pub attempt: u32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub runner: String,
+}
+
+impl RunProvenance {
+    /// Overwrites what `rec` says about where and when it ran with what the run says.
+    pub fn stamp(&self, rec: &mut CellRecord) {
+        rec.source = self.source;
+        rec.run_id = self.run_id.clone();
+        rec.commit = self.commit.clone();
+        match self.cells.get(&rec.cell) {
+            Some(job) => {
+                rec.attempt = job.attempt;
+                rec.started_at = job.started_at.clone();
+                rec.finished_at = job.finished_at.clone();
+                rec.runner = job.runner.clone();
+            }
+            None => {
+                rec.attempt = self.attempt;
+                if self.source == Source::Github {
+                    // Nothing trusted is known of this cell's times: claim none.
+                    rec.started_at.clear();
+                    rec.finished_at.clear();
+                }
+            }
+        }
+    }
+
+    /// The provenance the records themselves give: right for a local run (outrun wrote every
+    /// record itself), and for cell outputs a user merges by hand (`outrun merge --from`),
+    /// whose origin only the user can vouch for.
+    pub fn from_records(records: &[CellRecord]) -> RunProvenance {
+        let started = records.iter().map(|r| r.started_at.as_str()).filter(|s| !s.is_empty()).min().unwrap_or("").to_string();
+        let first = records.iter().find(|r| !r.run_id.is_empty());
+        let source = first.map(|r| r.source).unwrap_or_default();
+        RunProvenance {
+            source,
+            run_id: first.map(|r| r.run_id.clone()).unwrap_or_default(),
+            url: None,
+            run_started_at: started,
+            attempt: records.iter().map(|r| r.attempt).max().unwrap_or(1).max(1),
+            commit: records.iter().find_map(|r| r.commit.clone()),
+            event: (source == Source::Local).then(|| "local".into()),
+            git_ref: None,
+            conclusion: None,
+            cells: records
+                .iter()
+                .map(|r| (r.cell.clone(), JobProvenance { attempt: r.attempt, started_at: r.started_at.clone(), finished_at: r.finished_at.clone(), runner: r.runner.clone() }))
+                .collect(),
+        }
     }
 }
 

@@ -50,8 +50,11 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
         let v = serde_json::json!({"schema": "outrun.error/v1", "error": format!("{e:#}"), "problems": problems});
         println!("{v}");
     }
-    let auth = e.downcast_ref::<outrun::github::GithubError>().is_some_and(|g| g.is_auth())
-        || e.downcast_ref::<outrun::backend::github::RemoteError>().is_some_and(|r| r.is_auth());
+    // The cause may sit anywhere in the chain (a comment's failure is wrapped by the pipeline).
+    let auth = e.chain().any(|c| {
+        c.downcast_ref::<outrun::github::GithubError>().is_some_and(|g| g.is_auth())
+            || c.downcast_ref::<outrun::backend::github::RemoteError>().is_some_and(|r| r.is_auth())
+    });
     match e.downcast::<outrun::spec::SpecError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
         Err(e) => eprintln!("error: {e:#}"),

@@ -1,9 +1,11 @@
-//! The GitHub backend: dispatch a generated workflow, follow its run, collect its artifacts
-//! into the same cell-output layout a local run leaves, merge, report, comment.
+//! The GitHub backend: dispatch a generated workflow, follow its run, decide whether it is one
+//! outrun should merge, fetch its artifacts into cell-output folders with the run's own
+//! provenance, and hand them to the one collect path (`crate::pipeline`).
 //!
 //! Nothing here needs the machine that dispatched: a run is found again from GitHub by its
 //! name (`outrun NAME ID`, see the workflow template), and "already collected" is read from the
-//! dataset in the repository (its `outrun_run_id` column) as well as from the local record.
+//! repository — the run ledger beside the dataset, on this checkout and on the default branch —
+//! and from GitHub (an open outrun pull request for the run), never from one machine's `.outrun/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -13,16 +15,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::CellOutcome;
-use crate::contract::{CellRecord, CellStatus, Source, CELL_SCHEMA};
-use crate::dataset::{self, MergeSummary};
+use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
+use crate::dataset::{self, MergeSummary, ledger};
 use crate::github::{Artifact, Client, Clock, GithubError, Job, Run};
-use crate::report::{self, Report, RunInfo};
+use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
+use crate::pipeline::{self, BoxError, Commenter};
+use crate::report::{CommentStamp, Refused, Report};
 use crate::spec::{self, Plan};
-use crate::{ops, workflow};
 
-pub const RECORDS_DIR: &str = ".outrun/dispatches";
-pub const DOWNLOADS_DIR: &str = ".outrun/github";
 pub const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
+/// A dispatch whose run has not appeared this long after it was sent is lost for good.
+pub const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Largest artifact zip outrun downloads (GitHub's own limit per artifact is far higher; a cell's
 /// outputs are results and logs).
@@ -35,7 +38,11 @@ pub enum RemoteError {
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
     #[error(transparent)]
-    Ops(#[from] ops::OpsError),
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
     #[error(transparent)]
     Unzip(#[from] crate::collect::unzip::UnzipError),
     #[error("{}: {source}", path.display())]
@@ -46,11 +53,19 @@ pub enum RemoteError {
     LostDispatch { experiment: String, id: String },
     #[error("{workflow} is not committed here: run `outrun generate {experiment}`, commit and push it first")]
     NoWorkflow { experiment: String, workflow: String },
+    #[error("run {run} is not one outrun merges: {reason}")]
+    Untrusted { run: u64, reason: String },
 }
 
 impl RemoteError {
     pub fn is_auth(&self) -> bool {
         matches!(self, RemoteError::Github(g) if g.is_auth())
+    }
+}
+
+impl From<crate::contract::ContractError> for RemoteError {
+    fn from(e: crate::contract::ContractError) -> Self {
+        RemoteError::Pipeline(pipeline::PipelineError::Collect(e.into()))
     }
 }
 
@@ -73,6 +88,9 @@ pub struct DispatchRecord {
     pub html_url: Option<String>,
     pub dispatched_at: String,
     pub collected_at: Option<String>,
+    /// Set once `sync` has given up looking for the run (see [`LOST_AFTER`]).
+    #[serde(default)]
+    pub lost_at: Option<String>,
 }
 
 impl DispatchRecord {
@@ -81,9 +99,8 @@ impl DispatchRecord {
     }
 
     pub fn save(&self, root: &Path) -> Result<(), RemoteError> {
-        let path = Self::path(root, &self.outrun_id);
         let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
-        dataset::write_text_atomic(&path, &text).map_err(|e| RemoteError::Io { path, source: std::io::Error::other(e.to_string()) })
+        Ok(crate::fsutil::write_atomic(&Self::path(root, &self.outrun_id), text.as_bytes())?)
     }
 
     pub fn all(root: &Path) -> Vec<DispatchRecord> {
@@ -107,15 +124,6 @@ pub fn new_dispatch_id() -> String {
     crate::backend::local::new_run_id().trim_start_matches("local-").to_ascii_lowercase()
 }
 
-/// The run name the template gives: `outrun NAME ID`.
-pub fn run_title(experiment: &str, id: &str) -> String {
-    format!("outrun {experiment} {id}")
-}
-
-pub fn workflow_file(experiment: &str) -> String {
-    format!("outrun-{experiment}.yml")
-}
-
 /// Dispatches `plan`'s workflow. The record is written before the request, so that even a
 /// crash in between leaves a trace `sync` can resolve by the run's name.
 pub async fn dispatch(
@@ -127,7 +135,7 @@ pub async fn dispatch(
     issue: Option<u64>,
     git_ref: &str,
 ) -> Result<DispatchRecord, RemoteError> {
-    let wf = workflow::workflow_path(plan.name());
+    let wf = names::workflow_path(plan.name());
     if !root.join(&wf).is_file() {
         return Err(RemoteError::NoWorkflow { experiment: plan.name().into(), workflow: wf.display().to_string() });
     }
@@ -145,13 +153,14 @@ pub async fn dispatch(
         html_url: None,
         dispatched_at: crate::contract::now_rfc3339(),
         collected_at: None,
+        lost_at: None,
     };
     rec.save(root)?;
     let mut inputs = serde_json::Map::new();
     inputs.insert("outrun_id".into(), id.clone().into());
     inputs.insert("cells".into(), cells.unwrap_or("").into());
     inputs.insert("issue".into(), issue.map(|i| i.to_string()).unwrap_or_default().into());
-    let file = workflow_file(plan.name());
+    let file = names::workflow_file(plan.name());
     match client.dispatch(&file, git_ref, &inputs).await {
         Ok(Some((run_id, url))) => {
             rec.run_id = Some(run_id);
@@ -160,7 +169,7 @@ pub async fn dispatch(
         // Accepted without details (older Enterprise Server), or no clear answer: never send
         // again — look for the run by its distinct name instead.
         Ok(None) | Err(GithubError::Ambiguous { .. }) => {
-            let title = run_title(plan.name(), &id);
+            let title = names::run_title(plan.name(), &id);
             match find_run(client, clock, &file, git_ref, &title).await? {
                 Some(run) => {
                     rec.run_id = Some(run.id);
@@ -184,11 +193,7 @@ pub async fn dispatch(
 /// `dispatch --wait`, `sync`): two of them on the same run would fight over its files and
 /// could both create the comment. Held until the returned file is dropped.
 pub fn lock(root: &Path) -> Result<File, RemoteError> {
-    let lock_path = root.join(".outrun/github.lock");
-    std::fs::create_dir_all(lock_path.parent().expect("has parent")).map_err(io(&lock_path))?;
-    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
-    lock.lock().map_err(io(&lock_path))?;
-    Ok(lock)
+    Ok(crate::fsutil::lock(&root.join(names::STATE_DIR).join("github.lock"))?)
 }
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
@@ -207,6 +212,9 @@ pub async fn find_run(client: &Client, clock: &dyn Clock, workflow: &str, git_re
     Ok(None)
 }
 
+/// How often `watch` looks: GitHub answers an unchanged resource with a free 304.
+pub const POLL: Duration = Duration::from_secs(12);
+
 /// How `watch` ended.
 #[derive(Debug, Clone)]
 pub enum Watched {
@@ -216,15 +224,14 @@ pub enum Watched {
 
 /// Follows run `id` until it completes or `timeout` (of waiting) passes, spending requests on
 /// what happens rather than on how long it takes. Every poll is conditional (unchanged → 304,
-/// free) and the interval doubles with the time waited, from 10 s to 5 min:
+/// which GitHub does not count against the rate limit), so it can afford to look every
+/// [`POLL`] and notice the end within that:
 /// - while the run is queued, the run itself is polled: it does not change until it starts;
 /// - once it runs, its jobs change it every few minutes, so instead the workflow's list of
 ///   *completed* runs for the run's commit is polled (newest 20: an older run of the same
 ///   commit finishing meanwhile costs one request, the run fetch stays exact): that list stays the same — 304 — until
 ///   the run finishes, whatever its length or number of jobs; then the run is fetched once.
 pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<Duration>, mut on_change: impl FnMut(&Run)) -> Result<Watched, RemoteError> {
-    const MIN: Duration = Duration::from_secs(10);
-    const MAX: Duration = Duration::from_secs(300);
     let mut waited = Duration::ZERO;
     let mut run = client.run(id).await?;
     on_change(&run);
@@ -234,7 +241,7 @@ pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<
         if run.completed() {
             return Ok(Watched::Completed(run));
         }
-        let mut interval = waited.clamp(MIN, MAX);
+        let mut interval = POLL;
         if let Some(t) = timeout {
             if waited >= t {
                 return Ok(Watched::StillRunning(run));
@@ -264,225 +271,454 @@ pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<
     }
 }
 
-/// What `collect` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Collected {
-    pub experiment: String,
-    pub run_id: u64,
-    pub html_url: String,
-    pub conclusion: Option<String>,
-    pub artifacts: usize,
-    pub expired: Vec<String>,
-    pub merge: MergeSummary,
-    pub comment_url: Option<String>,
-    #[serde(skip)]
-    pub report: Option<Report>,
-    #[serde(skip)]
-    pub outcomes: Vec<CellOutcome>,
-}
-
 /// The plan of the experiment a run belongs to (by its name, else by its workflow file).
 pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
     if let Some((name, _)) = run.outrun_title() {
         return Ok(spec::load_named(root, name)?);
     }
-    let file = run.path.rsplit('/').next().unwrap_or("");
-    match file.strip_prefix("outrun-").and_then(|f| f.strip_suffix(".yml")) {
+    match names::experiment_of_workflow(&run.path) {
         Some(name) => Ok(spec::load_named(root, name)?),
         None => Err(RemoteError::NotOutrun(run.id)),
     }
 }
 
-/// `outrun-NAME-SHARD-aN` → (SHARD, N). Only names of `[A-Za-z0-9._-]` qualify: the name
-/// becomes a directory and a file name here, so nothing from the API may steer a path.
-fn artifact_shard<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u32)> {
-    if name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return None;
+// ---------------------------------------------------------------------------------------------
+// Trust: which runs outrun merges.
+
+/// Why `run` is not one outrun merges, or `None` if it is: a `workflow_dispatch` run (or one
+/// this machine dispatched and recorded) from a branch the experiment allows — its
+/// `github.refs`, by default the repository's default branch. A `pull_request` or `push` run,
+/// or one from another branch, ran code outrun's users have not vouched for.
+pub async fn untrusted(client: &Client, plan: &Plan, run: &Run, recorded: bool) -> Result<Option<String>, RemoteError> {
+    if run.event != "workflow_dispatch" && !recorded {
+        return Ok(Some(format!("started by `{}`; only `workflow_dispatch` runs are merged", run.event)));
     }
-    let rest = name.strip_prefix("outrun-")?.strip_prefix(experiment)?.strip_prefix('-')?;
-    let (shard, attempt) = rest.rsplit_once("-a")?;
-    Some((shard, attempt.parse().ok()?))
+    let branch = run.head_branch.clone().unwrap_or_default();
+    let allowed = if plan.file.github.refs.is_empty() { vec![client.default_branch().await?] } else { plan.file.github.refs.clone() };
+    if !allowed.iter().any(|pattern| spec::filter::glob(pattern, &branch)) {
+        return Ok(Some(format!("ran on branch `{branch}`; the experiment merges runs of {} (its `github.refs`)", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))));
+    }
+    Ok(None)
 }
 
-/// Downloads, unpacks, merges and reports a completed run; `comment_on` upserts the report as
-/// the experiment's one comment on that issue.
-/// `cells` is the dispatch's cell filter when known (from the local record): cells it selected
-/// that left no output at all are reported as not run.
-pub async fn collect(root: &Path, client: &Client, run: &Run, cells: Option<&str>, comment_on: Option<u64>) -> Result<Collected, RemoteError> {
-    let plan = plan_of(root, run)?;
+// ---------------------------------------------------------------------------------------------
+// Fetch: artifacts → cell output folders, with the run's provenance.
+
+/// A run's outputs as fetched, ready for [`pipeline::finish`].
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The cell folders to read, one per cell, from the newest attempt of each job.
+    pub cell_dirs: Vec<PathBuf>,
+    pub provenance: RunProvenance,
+    /// Cells whose job left nothing usable, with the reason.
+    pub missing: Vec<CellRecord>,
+    pub refused: Vec<Refused>,
+    /// Artifact names that had expired.
+    pub expired: Vec<String>,
+    pub artifacts: usize,
+}
+
+/// The run's conclusion while its final job is still running: from the cells' jobs.
+fn conclusion_from_jobs(jobs: &[Job]) -> String {
+    let c = |j: &&Job| j.conclusion.clone().unwrap_or_default();
+    if jobs.iter().any(|j| c(&j) == "cancelled") {
+        "cancelled".into()
+    } else if jobs.iter().any(|j| !matches!(c(&j).as_str(), "success" | "skipped" | "")) {
+        "failure".into()
+    } else {
+        "success".into()
+    }
+}
+
+/// Where the run came from and when it ran, from GitHub's run and jobs: the commit, the
+/// attempt and the times no artifact can change. Jobs are matched to cells by their name (the
+/// matrix shard, which is the cell id when a job runs one cell).
+fn provenance(run: &Run, jobs: &[Job], in_run: bool) -> (RunProvenance, BTreeMap<String, JobProvenance>) {
+    let by_shard = jobs
+        .iter()
+        .map(|j| {
+            let p = JobProvenance {
+                attempt: j.run_attempt.unwrap_or(run.attempt()),
+                started_at: j.started_at.clone().unwrap_or_default(),
+                finished_at: j.completed_at.clone().unwrap_or_default(),
+                runner: j.runner_name.clone().unwrap_or_default(),
+            };
+            (j.name.clone(), p)
+        })
+        .collect();
+    let prov = RunProvenance {
+        source: Source::Github,
+        run_id: run.id.to_string(),
+        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+        run_started_at: run.started_at().to_string(),
+        attempt: run.attempt(),
+        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
+        event: Some(run.event.clone()),
+        git_ref: run.head_branch.clone(),
+        conclusion: if in_run { Some(conclusion_from_jobs(jobs)) } else { run.conclusion.clone() },
+        cells: BTreeMap::new(),
+    };
+    (prov, by_shard)
+}
+
+/// Cell folders (with a `cell.json`) directly inside an unpacked artifact.
+fn cells_in(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.path().join(crate::contract::CELL_JSON).is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Fetches the outputs of `run`: the newest attempt's artifact of each job, downloaded and
+/// unpacked safely (or, in the workflow's final job, already downloaded into `artifacts_dir`).
+/// A hostile or broken artifact is refused with its reason and the others go on; an artifact
+/// may only hold the cells of its own job.
+pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &[Job], cells: Option<&str>, artifacts_dir: Option<&Path>, in_run: bool) -> Result<Fetched, RemoteError> {
+    let (mut prov, job_prov) = provenance(run, jobs, in_run);
+    let name = plan.name();
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
     let unpacked = base.join("artifacts");
-    let downloads = base.join("downloads");
-    std::fs::create_dir_all(&unpacked).map_err(io(&unpacked))?;
-    std::fs::create_dir_all(&downloads).map_err(io(&downloads))?;
 
     // The newest attempt's artifact per shard (a re-run uploads `-a2` beside `-a1`).
-    let mut newest: BTreeMap<String, Artifact> = BTreeMap::new();
-    for a in client.artifacts(run.id).await? {
-        if let Some((shard, attempt)) = artifact_shard(plan.name(), &a.name) {
-            let better = newest.get(shard).and_then(|b| artifact_shard(plan.name(), &b.name)).is_none_or(|(_, old)| attempt > old);
-            if better {
-                newest.insert(shard.to_string(), a);
+    let mut newest: BTreeMap<String, (u32, Option<Artifact>)> = BTreeMap::new();
+    match artifacts_dir {
+        Some(dir) => {
+            for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some((shard, attempt)) = names::parse_artifact(name, &file) {
+                    if newest.get(shard).is_none_or(|(a, _)| attempt > *a) {
+                        newest.insert(shard.into(), (attempt, None));
+                    }
+                }
             }
         }
-    }
-    let mut expired = Vec::new();
-    for a in newest.values() {
-        let dest = unpacked.join(&a.name);
-        if dest.is_dir() {
-            continue; // unpacked by an earlier, interrupted collect
-        }
-        if a.expired {
-            expired.push(a.name.clone());
-            continue;
-        }
-        let zip = downloads.join(format!("{}.zip", a.name));
-        match client.download_artifact(a, &zip, MAX_ARTIFACT_BYTES).await {
-            Ok(_) => {}
-            Err(GithubError::Expired { .. }) => {
-                expired.push(a.name.clone());
-                continue;
+        None => {
+            for a in client.artifacts(run.id).await? {
+                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name) {
+                    if newest.get(shard).is_none_or(|(old, _)| attempt > *old) {
+                        newest.insert(shard.to_string(), (attempt, Some(a.clone())));
+                    }
+                }
             }
-            Err(e) => return Err(e.into()),
         }
-        crate::collect::unzip::extract(&zip, &dest, &crate::collect::unzip::Limits::default())?;
-        let _ = std::fs::remove_file(&zip);
     }
 
-    // Cells whose job ended without uploading anything (cancelled, timed out, runner lost) are
-    // reported from the job list, so they show as such instead of vanishing.
-    let shards_with_output: BTreeSet<String> = newest.keys().filter(|s| unpacked.join(&newest[*s].name).is_dir()).cloned().collect();
+    let mut out = Fetched::default();
+    out.artifacts = newest.len();
     let cell_ids: BTreeMap<&str, &spec::Cell> = plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    let missing_dir = unpacked.join("_missing");
-    let jobs: Vec<Job> = if shards_with_output.len() < newest.len().max(1) || run.conclusion.as_deref() != Some("success") {
-        client.jobs(run.id).await?
-    } else {
-        Vec::new()
-    };
+    // Shard → why its artifact gave nothing (expired, refused).
+    let mut lost: BTreeMap<String, String> = BTreeMap::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for (shard, (attempt, artifact)) in &newest {
+        let artifact_name = names::artifact_name(name, shard, *attempt);
+        let dir = match (artifacts_dir, artifact) {
+            (Some(d), _) => d.join(&artifact_name),
+            (None, Some(a)) => {
+                let dest = unpacked.join(&a.name);
+                if !dest.is_dir() {
+                    if let Some(why) = download(client, a, &base, &dest).await? {
+                        if why == EXPIRED {
+                            out.expired.push(a.name.clone());
+                        }
+                        out.refused.push(Refused { artifact: a.name.clone(), reason: why.clone() });
+                        lost.insert(shard.clone(), why);
+                        continue;
+                    }
+                }
+                dest
+            }
+            (None, None) => continue,
+        };
+        // Only the cells this job ran: its own cell, or — for a job that runs several — cells
+        // of the plan no other job has delivered. Anything else is a forgery.
+        let found = cells_in(&dir);
+        let own_cell = cell_ids.contains_key(shard.as_str());
+        let strangers: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).filter(|c| if own_cell { *c != shard } else { !cell_ids.contains_key(c) || taken.contains(*c) }).collect();
+        if !strangers.is_empty() {
+            let why = format!("holds outputs of cells its job did not run ({})", strangers.join(", "));
+            out.refused.push(Refused { artifact: artifact_name, reason: why.clone() });
+            lost.insert(shard.clone(), why);
+            continue;
+        }
+        for (cell, path) in found {
+            if let Some(j) = job_prov.get(shard) {
+                prov.cells.insert(cell.clone(), JobProvenance { attempt: j.attempt.max(*attempt), ..j.clone() });
+            }
+            taken.insert(cell);
+            out.cell_dirs.push(path);
+        }
+    }
+
+    // Cells whose job ended without output that could be used (cancelled, timed out, runner
+    // lost, artifact expired or refused) are reported, not left out.
     let status_of = |conclusion: Option<&str>| match conclusion {
         Some("cancelled") | Some("skipped") => CellStatus::Cancelled,
         Some("timed_out") => CellStatus::TimedOut,
         _ => CellStatus::Failed,
     };
-    let mut missing: Vec<(&spec::Cell, CellStatus, String, Option<&Job>)> = Vec::new();
-    for job in &jobs {
+    for job in jobs {
         let Some(cell) = cell_ids.get(job.name.as_str()) else { continue };
-        if shards_with_output.contains(&job.name) || job.status != "completed" {
+        if taken.contains(&cell.id) || job.status != "completed" {
             continue;
         }
-        missing.push((cell, status_of(job.conclusion.as_deref()), format!("no output uploaded: job {}", job.conclusion.as_deref().unwrap_or("ended")), Some(job)));
+        let why = match lost.get(&job.name) {
+            Some(w) if w == EXPIRED => "artifact expired: GitHub no longer keeps its outputs".to_string(),
+            Some(w) => format!("artifact refused: {w}"),
+            None => format!("no output uploaded: job {}", job.conclusion.as_deref().unwrap_or("ended")),
+        };
+        let mut p = prov.clone();
+        if let Some(j) = job_prov.get(&job.name) {
+            p.cells.insert(cell.id.clone(), j.clone());
+        }
+        out.missing.push(CellRecord::missing(name, cell, status_of(job.conclusion.as_deref()), why, &p));
     }
     // A run that ended early may never have created some cells' jobs: those cells are reported
-    // too (all cells the dispatch selected; all cells when this machine did not dispatch it).
-    if run.completed() && run.conclusion.as_deref() != Some("success") {
+    // too (the cells the dispatch selected when known, else all).
+    let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
+    if ended_badly {
         let selected: Vec<spec::Cell> = match cells {
-            Some(f) => spec::filter::Filter::parse(f).and_then(|f| f.select(&plan.cells, &plan.param_names())).unwrap_or_else(|_| plan.cells.clone()),
-            None => plan.cells.clone(),
+            Some(f) if !f.trim().is_empty() => spec::filter::Filter::parse(f).and_then(|f| f.select(&plan.cells, &plan.param_names())).unwrap_or_else(|_| plan.cells.clone()),
+            _ => plan.cells.clone(),
         };
-        // Cell ids with an output under any unpacked artifact, read once.
-        let with_output: BTreeSet<String> = std::fs::read_dir(&unpacked)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|a| std::fs::read_dir(a.path()).into_iter().flatten().flatten())
-            .filter(|c| c.path().join(crate::contract::CELL_JSON).is_file())
-            .map(|c| c.file_name().to_string_lossy().into_owned())
-            .collect();
         for c in &selected {
-            let seen = jobs.iter().any(|j| j.name == c.id) || with_output.contains(&c.id);
+            let seen = jobs.iter().any(|j| j.name == c.id) || taken.contains(&c.id) || out.missing.iter().any(|m| m.cell == c.id);
             if !seen {
-                let why = format!("not run: the run ended {}", run.conclusion.as_deref().unwrap_or("early"));
-                missing.push((cell_ids[c.id.as_str()], status_of(run.conclusion.as_deref()), why, None));
+                let why = format!("not run: the run ended {}", prov.conclusion.as_deref().unwrap_or("early"));
+                out.missing.push(CellRecord::missing(name, c, status_of(prov.conclusion.as_deref()), why, &prov));
             }
         }
     }
-    for (cell, status, error, job) in missing {
-        let dir = missing_dir.join(&cell.id);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let rec = CellRecord {
-            schema: CELL_SCHEMA.into(),
-            experiment: plan.name().into(),
-            cell: cell.id.clone(),
-            params: cell.params.iter().cloned().collect(),
-            status,
-            exit_code: None,
-            error: Some(error),
-            started_at: job.and_then(|j| j.started_at.clone()).unwrap_or_default(),
-            finished_at: job.and_then(|j| j.completed_at.clone()).unwrap_or_default(),
-            duration_s: 0.0,
-            source: Source::Github,
-            runner: String::new(),
-            commit: Some(run.head_sha.clone()),
-            run_id: run.id.to_string(),
-            attempt: run.run_attempt.unwrap_or(1),
-        };
-        rec.write(&dir).map_err(|e| RemoteError::Io { path: dir.clone(), source: std::io::Error::other(e.to_string()) })?;
-    }
+    out.provenance = prov;
+    Ok(out)
+}
 
-    let mut outcomes = match crate::collect::read_outputs(&unpacked, &plan) {
-        Ok(o) => o,
-        // Nothing at all came back (every artifact expired, or the run died before any job).
-        Err(crate::collect::CollectError::Empty(_)) => Vec::new(),
-        Err(e) => return Err(ops::OpsError::from(e).into()),
-    };
-    // GitHub's run is the authority on provenance: the rows carry this run's id whatever the
-    // wrapper wrote, so "already collected" can be read back from the dataset.
-    for o in &mut outcomes {
-        o.record.run_id = run.id.to_string();
-        o.record.source = Source::Github;
+/// The reason an artifact gave nothing because GitHub no longer has it.
+const EXPIRED: &str = "expired";
+
+/// Downloads and unpacks one artifact into `dest`. `Ok(Some(reason))`: the artifact is refused
+/// (or expired), and that is the artifact's fault, not the collection's.
+async fn download(client: &Client, a: &Artifact, base: &Path, dest: &Path) -> Result<Option<String>, RemoteError> {
+    if a.expired {
+        return Ok(Some(EXPIRED.into()));
     }
-    let merge = dataset::merge(root, &plan, &outcomes).map_err(ops::OpsError::from)?;
-    let info = RunInfo { id: run.id.to_string(), source: "github".into(), url: Some(run.html_url.clone()).filter(|u| !u.is_empty()) };
-    let report = ops::build_report(root, &plan, &outcomes, Some(info))?;
-    let md = report::markdown(&report);
-    dataset::write_text_atomic(&base.join("report.md"), &md).map_err(|e| RemoteError::Io { path: base.join("report.md"), source: std::io::Error::other(e.to_string()) })?;
-    let comment_url = match comment_on {
-        Some(issue) => Some(upsert_comment(client, issue, plan.name(), &md).await?),
-        None => None,
+    let downloads = base.join("downloads");
+    std::fs::create_dir_all(&downloads).map_err(io(&downloads))?;
+    let zip = downloads.join(format!("{}.zip", a.name));
+    let result = match client.download_artifact(a, &zip, MAX_ARTIFACT_BYTES).await {
+        Ok(_) => match crate::collect::unzip::extract(&zip, dest, &crate::collect::unzip::Limits::default()) {
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        },
+        Err(GithubError::Expired { .. }) => Some(EXPIRED.into()),
+        Err(GithubError::Download { message, .. }) => Some(message),
+        Err(e) => return Err(e.into()),
     };
+    let _ = std::fs::remove_file(&zip);
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collect: fetch + the one collect path.
+
+/// What `collect` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collected {
+    pub experiment: String,
+    pub run_id: u64,
+    pub attempt: u32,
+    pub html_url: String,
+    pub conclusion: Option<String>,
+    pub artifacts: usize,
+    pub expired: Vec<String>,
+    pub refused: Vec<Refused>,
+    pub merge: MergeSummary,
+    pub comment_url: Option<String>,
+    #[serde(skip)]
+    pub report: Option<Report>,
+    #[serde(skip)]
+    pub markdown: String,
+    #[serde(skip)]
+    pub outcomes: Vec<CellOutcome>,
+}
+
+/// How to collect a run.
+#[derive(Debug, Clone, Default)]
+pub struct CollectOptions<'a> {
+    /// The cells the run was asked to run (its `cells` input), when known.
+    pub cells: Option<&'a str>,
+    /// The issue to put the report on.
+    pub issue: Option<u64>,
+    /// Artifacts already downloaded and unpacked here (the workflow's final job).
+    pub artifacts_dir: Option<&'a Path>,
+    /// The run is the caller's own and still going (its final job): its conclusion comes from
+    /// the cells' jobs.
+    pub in_run: bool,
+}
+
+/// Fetches a run's outputs and puts them through the one collect path.
+pub async fn collect(root: &Path, client: &Client, run: &Run, opts: &CollectOptions<'_>) -> Result<Collected, RemoteError> {
+    let plan = plan_of(root, run)?;
+    let jobs = client.jobs(run.id).await?;
+    let fetched = fetch(root, client, &plan, run, &jobs, opts.cells, opts.artifacts_dir, opts.in_run).await?;
+    let commenter = IssueComments { client };
+    let done = pipeline::finish(pipeline::Finish {
+        root,
+        plan: &plan,
+        outputs: fetched.cell_dirs.clone(),
+        provenance: &fetched.provenance,
+        missing: fetched.missing,
+        refused: fetched.refused.clone(),
+        merge: true,
+        report_file: Some(root.join(DOWNLOADS_DIR).join(run.id.to_string()).join("report.md")),
+        comment: opts.issue.map(|i| (&commenter as &dyn Commenter, i)),
+    })
+    .await?;
     Ok(Collected {
         experiment: plan.name().into(),
         run_id: run.id,
+        attempt: run.attempt(),
         html_url: run.html_url.clone(),
-        conclusion: run.conclusion.clone(),
-        artifacts: newest.len(),
-        expired,
-        merge,
-        comment_url,
-        report: Some(report),
-        outcomes,
+        conclusion: fetched.provenance.conclusion.clone(),
+        artifacts: fetched.artifacts,
+        expired: fetched.expired,
+        refused: fetched.refused,
+        merge: done.merge.unwrap_or_default(),
+        comment_url: done.comment_url,
+        report: Some(done.report),
+        markdown: done.markdown,
+        outcomes: done.outcomes,
     })
 }
 
-/// Updates the experiment's report comment on `issue` (found by its hidden marker), or creates
-/// it. A create that got no clear answer is checked by listing again, never blindly resent.
+// ---------------------------------------------------------------------------------------------
+// The experiment's one comment.
+
+/// [`Commenter`] over the issue-comment API.
+pub struct IssueComments<'a> {
+    pub client: &'a Client,
+}
+
+impl Commenter for IssueComments<'_> {
+    fn upsert<'a>(&'a self, issue: u64, experiment: &'a str, body: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>> {
+        Box::pin(async move { upsert_comment(self.client, issue, experiment, body).await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
+
+/// The login workflows' `GITHUB_TOKEN` writes as.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// Whether a comment can be outrun's: its author is the token's own user, the repository's
+/// workflows (`github-actions[bot]`, which only this repository's workflows write as), or a
+/// person with write access (owner, member, collaborator). Anyone else — another app's bot, a
+/// passer-by — may paste the marker, and their comment is never touched.
+fn trusted_author(c: &crate::github::Comment, me: Option<&str>) -> bool {
+    let Some(u) = &c.user else { return false };
+    me == Some(u.login.as_str())
+        || (u.login == ACTIONS_BOT && u.kind == "Bot")
+        || (u.kind == "User" && matches!(c.author_association.as_str(), "OWNER" | "MEMBER" | "COLLABORATOR"))
+}
+
+/// Puts `body` on `issue` as the experiment's one comment, and returns its URL — or `None` when
+/// the comment shows a newer run (or a later phase of this one) and was left as it is.
 ///
-/// Only a comment outrun's own user wrote is updated: anyone can paste the marker into a
-/// comment. Where the token may not ask who it is (a workflow's `GITHUB_TOKEN`), a bot's comment
-/// with the marker counts as ours.
-pub async fn upsert_comment(client: &Client, issue: u64, experiment: &str, body: &str) -> Result<String, RemoteError> {
-    let marker = report::marker(experiment);
+/// Across machines: any number of clients (and the workflow's own jobs) may do this at once.
+/// Each creates only when it sees no comment of outrun's, then lists again; whenever outrun's
+/// comments number more than one, every client keeps the oldest and deletes the others. All of
+/// them agree on which is oldest, deleting is idempotent, and a comment is only ever replaced
+/// by one about the same or a newer run, so however the requests interleave they end with one
+/// comment showing the newest run.
+pub async fn upsert_comment(client: &Client, issue: u64, experiment: &str, body: &str) -> Result<Option<String>, RemoteError> {
+    let marker = names::comment_marker(experiment);
     let me = client.viewer_login().await?;
-    let ours = |c: &crate::github::Comment| match (&me, &c.user) {
-        (Some(me), Some(u)) => &u.login == me,
-        (None, Some(u)) => u.kind == "Bot",
-        _ => false,
+    let ours = CommentStamp::parse(body);
+    let list = |cs: Vec<crate::github::Comment>| {
+        let mut v: Vec<crate::github::Comment> = cs.into_iter().filter(|c| trusted_author(c, me.as_deref()) && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))).collect();
+        v.sort_by_key(|c| c.id);
+        v
     };
-    let find = |cs: Vec<crate::github::Comment>| cs.into_iter().find(|c| ours(c) && c.body.as_deref().is_some_and(|b| b.starts_with(&marker)));
-    if let Some(c) = find(client.comments(issue).await?) {
-        if c.body.as_deref() == Some(body) {
-            return Ok(c.html_url);
+    let mut found = list(client.comments(issue).await?);
+    if found.is_empty() {
+        match client.create_comment(issue, body).await {
+            Ok(_) | Err(GithubError::Ambiguous { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
-        return Ok(client.update_comment(c.id, body).await?.html_url);
+        found = list(client.comments(issue).await?);
     }
-    match client.create_comment(issue, body).await {
-        Ok(c) => Ok(c.html_url),
-        Err(GithubError::Ambiguous { .. }) => match find(client.comments(issue).await?) {
-            Some(c) => Ok(c.html_url),
-            None => Ok(client.create_comment(issue, body).await?.html_url),
-        },
-        Err(e) => Err(e.into()),
+    let Some(keep) = found.first().cloned() else {
+        // Created, yet not listed (or not as ours): nothing more to do safely.
+        return Ok(None);
+    };
+    for extra in &found[1..] {
+        // A comment another machine created at the same moment; if it is not ours to delete
+        // (another person's), GitHub says no and it stays.
+        match client.delete_comment(extra.id).await {
+            Ok(()) | Err(GithubError::Http { status: 403, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    let shown = keep.body.as_deref().and_then(CommentStamp::parse);
+    let may = match (&ours, &shown) {
+        (Some(o), Some(s)) => o.may_replace(s),
+        _ => true,
+    };
+    if !may {
+        return Ok(None);
+    }
+    if keep.body.as_deref() == Some(body) {
+        return Ok(Some(keep.html_url));
+    }
+    Ok(Some(client.update_comment(keep.id, body).await?.html_url))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collected: read from the repository and GitHub.
+
+/// Which runs of an experiment are collected: those in its ledger (in this checkout, and on the
+/// branch results land on) and those with an open outrun pull request.
+#[derive(Debug, Default)]
+pub struct CollectedRuns {
+    ledger: Vec<ledger::LedgerEntry>,
+    pulls: BTreeSet<u64>,
+}
+
+impl CollectedRuns {
+    pub async fn load(root: &Path, client: &Client, plan: &Plan, open_pulls: &[crate::github::PullRequest]) -> Result<CollectedRuns, RemoteError> {
+        let rel = ledger::path_for(&plan.dataset_path());
+        let mut entries = ledger::read(&root.join(&rel))?;
+        let branch = match (plan.file.github.land, &plan.file.github.branch) {
+            (spec::Land::Branch, Some(b)) => b.clone(),
+            _ => client.default_branch().await?,
+        };
+        if let Some(bytes) = client.file_at(&rel.to_string_lossy(), &branch).await? {
+            entries.extend(ledger::parse(bytes.as_slice(), &rel)?);
+        }
+        let pulls = open_pulls.iter().filter_map(|p| names::parse_landing_branch(plan.name(), &p.head.name)).collect();
+        Ok(CollectedRuns { ledger: entries, pulls })
+    }
+
+    pub fn contains(&self, run: &Run) -> bool {
+        ledger::has(&self.ledger, &run.id.to_string(), run.attempt()) || self.pulls.contains(&run.id)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sync.
+
+/// What `sync` found for one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Collected,
+    Running,
+    Skipped,
+    Lost,
+    Failed,
 }
 
 /// One run `sync` looked at.
@@ -492,8 +728,7 @@ pub struct SyncItem {
     pub run_id: Option<u64>,
     pub outrun_id: Option<String>,
     pub html_url: Option<String>,
-    /// collected, running, lost, failed
-    pub state: String,
+    pub state: SyncState,
     pub status: Option<String>,
     pub conclusion: Option<String>,
     pub cells_ok: Option<usize>,
@@ -503,79 +738,123 @@ pub struct SyncItem {
     pub error: Option<String>,
 }
 
-/// Finds every outrun run not collected yet — from local records and from GitHub — collects
-/// those that have finished and says where the rest stand. Serialised by a lock, and
-/// idempotent: the dataset upsert and the comment upsert make a second pass change nothing.
-pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool) -> Result<Vec<SyncItem>, RemoteError> {
-    let _lock = lock(root)?;
+impl SyncItem {
+    fn new(experiment: &str, state: SyncState) -> SyncItem {
+        SyncItem { experiment: experiment.into(), run_id: None, outrun_id: None, html_url: None, state, status: None, conclusion: None, cells_ok: None, cells_failed: None, rows_added: None, comment_url: None, error: None }
+    }
 
+    fn of_run(experiment: &str, run: &Run, state: SyncState) -> SyncItem {
+        SyncItem {
+            run_id: Some(run.id),
+            outrun_id: run.outrun_title().map(|(_, id)| id.to_string()),
+            html_url: Some(run.html_url.clone()),
+            status: run.status.clone(),
+            conclusion: run.conclusion.clone(),
+            ..SyncItem::new(experiment, state)
+        }
+    }
+}
+
+fn age(rfc3339: &str) -> Option<Duration> {
+    let t = humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z')).ok()?;
+    std::time::SystemTime::now().duration_since(t).ok()
+}
+
+/// Finds every outrun run not collected yet, collects those that finished and that outrun
+/// merges, and says where the rest stand (running, skipped and why, lost). Idempotent: the
+/// dataset and ledger upserts and the comment upsert make a second pass change nothing.
+pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<SyncItem>, RemoteError> {
+    let _lock = lock(root)?;
     let mut records = DispatchRecord::all(root);
     let mut items = Vec::new();
-    let mut seen: BTreeSet<u64> = BTreeSet::new();
+    let mut open_pulls: Option<Vec<crate::github::PullRequest>> = None;
     for path in spec::experiment_files(root)? {
         let Ok(plan) = spec::load(root, &path) else { continue };
-        if !root.join(workflow::workflow_path(plan.name())).is_file() {
+        let name = plan.name().to_string();
+        if !root.join(names::workflow_path(&name)).is_file() {
             continue;
         }
-        let data = dataset::read(&root.join(plan.dataset_path())).map_err(ops::OpsError::from)?;
-        let in_dataset = dataset::run_ids(&data);
-        // Records whose dispatch got no run id: look for the run by its name once more.
-        for rec in records.iter_mut().filter(|r| r.experiment == plan.name() && r.run_id.is_none()) {
-            let title = run_title(&rec.experiment, &rec.outrun_id);
-            if let Some(run) = find_run(client, clock, &workflow_file(&rec.experiment), &rec.git_ref, &title).await? {
+        let wf = names::workflow_file(&name);
+        // Dispatches that never got a run id: look once more, without waiting; give up for good
+        // after LOST_AFTER, and say so once.
+        for rec in records.iter_mut().filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none()) {
+            let branch = rec.git_ref.strip_prefix("refs/heads/").unwrap_or(&rec.git_ref).to_string();
+            let title = names::run_title(&rec.experiment, &rec.outrun_id);
+            let found = match client.runs(&wf, Some(&branch), 30).await {
+                Ok(runs) => runs.into_iter().find(|r| r.display_title == title),
+                Err(GithubError::Http { status: 404, .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(run) = found {
                 rec.run_id = Some(run.id);
                 rec.html_url = Some(run.html_url.clone());
                 rec.save(root)?;
-            } else {
-                items.push(SyncItem { experiment: rec.experiment.clone(), run_id: None, outrun_id: Some(rec.outrun_id.clone()), html_url: None, state: "lost".into(), status: None, conclusion: None, cells_ok: None, cells_failed: None, rows_added: None, comment_url: None, error: Some("no run with this dispatch id was found".into()) });
+                continue;
             }
+            let mut item = SyncItem::new(&name, SyncState::Running);
+            item.outrun_id = Some(rec.outrun_id.clone());
+            if age(&rec.dispatched_at).is_none_or(|a| a > LOST_AFTER) {
+                rec.lost_at = Some(crate::contract::now_rfc3339());
+                rec.save(root)?;
+                item.state = SyncState::Lost;
+                item.error = Some(format!("no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)", humantime::format_duration(LOST_AFTER)));
+            } else {
+                item.status = Some("dispatched, not listed yet".into());
+            }
+            items.push(item);
         }
-        let mut runs = client.runs(&workflow_file(plan.name()), None, 30).await?;
-        // Recorded runs that have dropped off that page are still this machine's to collect.
-        for rec in records.iter().filter(|r| r.experiment == plan.name() && r.collected_at.is_none()) {
+        let mut runs = match client.runs(&wf, None, 30).await {
+            Ok(r) => r,
+            Err(GithubError::Http { status: 404, .. }) => {
+                let mut item = SyncItem::new(&name, SyncState::Failed);
+                item.error = Some(format!("{wf} is not on GitHub yet: commit and push it (`outrun generate {name}`)"));
+                items.push(item);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Recorded runs that have dropped off that page are still to be collected.
+        for rec in records.iter().filter(|r| r.experiment == name && r.collected_at.is_none()) {
             if let Some(id) = rec.run_id.filter(|id| !runs.iter().any(|r| r.id == *id)) {
                 runs.push(client.run(id).await?);
             }
         }
+        if open_pulls.is_none() {
+            open_pulls = Some(client.open_pulls().await?);
+        }
+        let collected = CollectedRuns::load(root, client, &plan, open_pulls.as_deref().unwrap_or_default()).await?;
         // Oldest first, so that the comment ends up showing the newest run.
-        runs.sort_by_key(|r| (r.created_at.clone(), r.id));
+        runs.sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id.cmp(&b.id)));
+        let mut seen = BTreeSet::new();
         for run in runs {
-            if !seen.insert(run.id) {
+            if !seen.insert(run.id) || collected.contains(&run) {
                 continue;
             }
             let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
-            if is_collected(rec.as_ref(), &in_dataset, run.id) {
+            if let Some(reason) = untrusted(client, &plan, &run, rec.is_some()).await? {
+                let mut item = SyncItem::of_run(&name, &run, SyncState::Skipped);
+                item.error = Some(reason);
+                items.push(item);
                 continue;
             }
-            let mut item = SyncItem {
-                experiment: plan.name().into(),
-                run_id: Some(run.id),
-                outrun_id: run.outrun_title().map(|(_, id)| id.to_string()),
-                html_url: Some(run.html_url.clone()),
-                state: "running".into(),
-                status: run.status.clone(),
-                conclusion: run.conclusion.clone(),
-                cells_ok: None,
-                cells_failed: None,
-                rows_added: None,
-                comment_url: None,
-                error: None,
-            };
-            if run.completed() {
-                let issue = rec.as_ref().and_then(|r| r.issue).or(plan.file.issue).filter(|_| comment);
-                match collect(root, client, &run, rec.as_ref().and_then(|r| r.cells.as_deref()), issue).await {
-                    Ok(c) => {
-                        item.state = "collected".into();
-                        item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
-                        item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
-                        item.rows_added = Some(c.merge.rows_added);
-                        item.comment_url = c.comment_url;
-                        mark_collected(root, &plan, &run, rec)?;
-                    }
-                    Err(e) => {
-                        item.state = "failed".into();
-                        item.error = Some(e.to_string());
-                    }
+            if !run.completed() {
+                items.push(SyncItem::of_run(&name, &run, SyncState::Running));
+                continue;
+            }
+            let issue = if comment { pipeline::comment_issue(&plan, rec.as_ref().and_then(|r| r.issue)) } else { None };
+            let opts = CollectOptions { cells: rec.as_ref().and_then(|r| r.cells.as_deref()), issue, ..CollectOptions::default() };
+            let mut item = SyncItem::of_run(&name, &run, SyncState::Collected);
+            match collect(root, client, &run, &opts).await {
+                Ok(c) => {
+                    item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
+                    item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
+                    item.rows_added = Some(c.merge.rows_added);
+                    item.comment_url = c.comment_url;
+                    mark_collected(root, &plan, &run, rec)?;
+                }
+                Err(e) => {
+                    item.state = SyncState::Failed;
+                    item.error = Some(e.to_string());
                 }
             }
             items.push(item);
@@ -584,18 +863,9 @@ pub async fn sync(root: &Path, client: &Client, clock: &dyn Clock, comment: bool
     Ok(items)
 }
 
-/// Whether run `run` is done with. A record knows whether the comment went out too; without
-/// one (a fresh clone), the dataset's run ids are the memory.
-pub fn is_collected(rec: Option<&DispatchRecord>, in_dataset: &BTreeSet<String>, run: u64) -> bool {
-    match rec {
-        Some(r) => r.collected_at.is_some(),
-        None => in_dataset.contains(&run.to_string()),
-    }
-}
-
-/// Notes a collected run in its record (creating one for runs this machine did not dispatch),
-/// so that a run with no successful cell — which adds nothing to the dataset — is not collected
-/// again by every sync.
+/// Notes a collected run in this machine's dispatch record (creating one for runs it did not
+/// dispatch). The record is a convenience for this machine; what counts as collected is the
+/// ledger in the repository.
 pub fn mark_collected(root: &Path, plan: &Plan, run: &Run, rec: Option<DispatchRecord>) -> Result<(), RemoteError> {
     let mut rec = rec.unwrap_or_else(|| DispatchRecord {
         schema: RECORD_SCHEMA.into(),
@@ -609,10 +879,11 @@ pub fn mark_collected(root: &Path, plan: &Plan, run: &Run, rec: Option<DispatchR
         html_url: Some(run.html_url.clone()),
         dispatched_at: run.created_at.clone(),
         collected_at: None,
+        lost_at: None,
     });
     // Two dispatch ids could collide only by name; keep records apart by run id.
-    if rec.outrun_id == "manual" {
-        rec.outrun_id = format!("manual-{}", run.id);
+    if rec.outrun_id == names::MANUAL_ID {
+        rec.outrun_id = format!("{}-{}", names::MANUAL_ID, run.id);
     }
     rec.collected_at = Some(crate::contract::now_rfc3339());
     rec.save(root)
@@ -622,13 +893,25 @@ pub fn mark_collected(root: &Path, plan: &Plan, run: &Run, rec: Option<DispatchR
 mod tests {
     use super::*;
 
+    fn comment(login: &str, kind: &str, assoc: &str) -> crate::github::Comment {
+        crate::github::Comment {
+            id: 1,
+            body: Some(names::comment_marker("x")),
+            html_url: String::new(),
+            user: Some(crate::github::models::User { login: login.into(), kind: kind.into() }),
+            author_association: assoc.into(),
+        }
+    }
+
     #[test]
-    fn artifact_names_are_parsed_and_hostile_ones_ignored() {
-        assert_eq!(artifact_shard("sweep", "outrun-sweep-1-a-0f3e2a1b-a2"), Some(("1-a-0f3e2a1b", 2)));
-        assert_eq!(artifact_shard("sweep", "outrun-sweep-shard-003-a1"), Some(("shard-003", 1)));
-        assert_eq!(artifact_shard("sweep", "outrun-other-x-a1"), None);
-        assert_eq!(artifact_shard("sweep", "outrun-sweep-../../evil-a1"), None);
-        assert_eq!(artifact_shard("sweep", "outrun-sweep-x/y-a1"), None);
-        assert_eq!(artifact_shard("sweep", "outrun-sweep-x-a"), None);
+    fn only_trusted_authors_own_the_marker() {
+        assert!(trusted_author(&comment("alice", "User", "NONE"), Some("alice")));
+        assert!(trusted_author(&comment(ACTIONS_BOT, "Bot", "NONE"), None));
+        assert!(trusted_author(&comment("bob", "User", "COLLABORATOR"), None));
+        assert!(!trusted_author(&comment("mallory", "User", "NONE"), Some("alice")));
+        assert!(!trusted_author(&comment("evil-app[bot]", "Bot", "NONE"), None));
+        assert!(!trusted_author(&comment("evil-app[bot]", "Bot", "MEMBER"), None));
+        // A user who calls themselves like the bot is still a user.
+        assert!(!trusted_author(&comment(ACTIONS_BOT, "User", "NONE"), None));
     }
 }

@@ -52,6 +52,23 @@ pub struct LocalRun {
     pub interrupted: bool,
 }
 
+/// Where a local run of `experiment` keeps its cell outputs: `.outrun/runs/NAME/`.
+pub fn runs_dir(root: &Path, experiment: &str) -> PathBuf {
+    root.join(crate::names::RUNS_DIR).join(experiment)
+}
+
+/// The newest local run directory of `experiment`, if any (run ids sort by time).
+pub fn latest_run_dir(root: &Path, experiment: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs_dir(root, experiment))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
 /// A fresh, time-sortable local run id: `local-20261126T010203Z-1a2b3c`.
 pub fn new_run_id() -> String {
     let now = std::time::SystemTime::now();

@@ -44,9 +44,18 @@ impl CellOutcome {
 /// Every cell output of `plan` under `dir` (depth 1 or 2), checked. Outputs of other
 /// experiments are ignored; of two outputs of one cell the later attempt wins.
 pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, CollectError> {
+    let out = read_cells(&cell_dirs(dir)?, plan);
+    if out.is_empty() {
+        return Err(CollectError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+/// The outcomes of the given cell folders, checked, in plan order.
+pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
     let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
     let cells: BTreeMap<&str, &crate::spec::Cell> = plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    for cell_dir in cell_dirs(dir)? {
+    for cell_dir in dirs.iter().cloned() {
         let dir_name = cell_dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         let record = match CellRecord::read(&cell_dir) {
             Ok(r) => r,
@@ -69,38 +78,24 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Collect
             found.insert(outcome.record.cell.clone(), outcome);
         }
     }
-    if found.is_empty() {
-        return Err(CollectError::Empty(dir.to_path_buf()));
-    }
-    // Plan order, so reports list cells as the matrix declares them; unknown cells last.
-    let order: BTreeMap<&str, usize> = plan.cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
     let mut out: Vec<CellOutcome> = found.into_values().collect();
+    sort_by_plan(&mut out, plan);
+    out
+}
+
+/// Plan order, so reports list cells as the matrix declares them; unknown cells last.
+pub fn sort_by_plan(out: &mut [CellOutcome], plan: &Plan) {
+    let order: BTreeMap<&str, usize> = plan.cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
     out.sort_by_key(|o| (order.get(o.record.cell.as_str()).copied().unwrap_or(usize::MAX), o.record.cell.clone()));
-    Ok(out)
 }
 
 /// The record of a cell whose `cell.json` could not be read.
 fn unreadable(plan: &Plan, cell: &crate::spec::Cell, e: &ContractError) -> CellRecord {
-    CellRecord {
-        schema: crate::contract::CELL_SCHEMA.into(),
-        experiment: plan.name().into(),
-        cell: cell.id.clone(),
-        params: cell.params.iter().cloned().collect(),
-        status: CellStatus::Failed,
-        exit_code: None,
-        error: Some(e.to_string()),
-        started_at: String::new(),
-        finished_at: String::new(),
-        duration_s: 0.0,
-        source: crate::contract::Source::Local,
-        runner: String::new(),
-        commit: None,
-        run_id: String::new(),
-        attempt: 0,
-    }
+    CellRecord::missing(plan.name(), cell, CellStatus::Failed, e.to_string(), &crate::contract::RunProvenance::default())
 }
 
-fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
+/// The cell folders (holding a `cell.json`) under `dir`, at depth 1 or 2.
+pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
     let read = |d: &Path| -> Result<Vec<PathBuf>, CollectError> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
             .map_err(|source| CollectError::Read { path: d.to_path_buf(), source })?
@@ -181,6 +176,10 @@ fn with_params(plan: &Plan, record: &CellRecord, mut columns: Vec<String>, mut r
 
 /// Parses `results.csv` (header + rows) or `results.jsonl` (one flat object a line).
 pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<Row>), String> {
+    // An output folder is data: a results "file" that is a link could point anywhere.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        return Err(format!("{name} is not a regular file"));
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("the command wrote no {name}")),

@@ -7,10 +7,11 @@
 //! while an exclusive lock on `NAME.csv.lock` is held, so concurrent merges never lose rows and a
 //! kill at any moment leaves the old file or the new one.
 
+pub mod ledger;
+
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::collect::{CellOutcome, Row};
@@ -24,12 +25,17 @@ pub const PROVENANCE: &[&str] = &[
     "outrun_run_id",
     "outrun_attempt",
     "outrun_commit",
+    "outrun_run_started_at",
     "outrun_started_at",
     "outrun_finished_at",
 ];
 pub const RUN_ID: &str = "outrun_run_id";
 pub const CELL: &str = "outrun_cell";
 pub const FINISHED: &str = "outrun_finished_at";
+pub const STARTED: &str = "outrun_started_at";
+pub const ATTEMPT: &str = "outrun_attempt";
+/// When the run the row came from started (as the run's side says): orders runs.
+pub const RUN_STARTED: &str = "outrun_run_started_at";
 pub const METRIC: &str = "metric";
 pub const VALUE: &str = "value";
 
@@ -41,6 +47,8 @@ pub enum DatasetError {
     Csv { path: PathBuf, source: csv::Error },
     #[error("{}: the file lacks the column `{column}`; was it written by outrun for this experiment?", path.display())]
     Foreign { path: PathBuf, column: String },
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
 }
 
 /// A dataset in memory.
@@ -82,15 +90,22 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
         }
     }
     let mut rows = Vec::new();
+    // Datasets written before rows carried their run's start: the cell's start stands in.
+    let backfill = !columns.is_empty() && !columns.iter().any(|c| c == RUN_STARTED);
     for rec in r.records() {
         let rec = rec.map_err(csv_err)?;
-        rows.push(columns.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+        let mut row: Row = columns.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
+        if backfill {
+            let started = row.get(STARTED).cloned().unwrap_or_default();
+            row.insert(RUN_STARTED.into(), started);
+        }
+        rows.push(row);
     }
     Ok(Dataset { columns, rows })
 }
 
 /// The rows a set of outcomes contributes, in the experiment's layout, with provenance.
-pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome]) -> (Vec<String>, Vec<Row>) {
+pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> (Vec<String>, Vec<Row>) {
     let keys = &plan.file.results.keys;
     let mut columns: Vec<String> = keys.clone();
     let mut rows = Vec::new();
@@ -107,6 +122,7 @@ pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome]) -> (Vec<String>, Vec<Row>)
             ("outrun_run_id", r.run_id.clone()),
             ("outrun_attempt", r.attempt.to_string()),
             ("outrun_commit", r.commit.clone().unwrap_or_default()),
+            ("outrun_run_started_at", run_started_at.to_string()),
             ("outrun_started_at", r.started_at.clone()),
             ("outrun_finished_at", r.finished_at.clone()),
         ];
@@ -138,19 +154,18 @@ pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome]) -> (Vec<String>, Vec<Row>)
     (columns, rows)
 }
 
-/// Merges the successful cells of `outcomes` into the dataset at `root/plan.dataset_path()`.
-pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome]) -> Result<MergeSummary, DatasetError> {
+/// The lock every writer of `plan`'s dataset (and its ledger) holds.
+pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
+    Ok(crate::fsutil::lock(&root.join(plan.dataset_path()).with_extension("csv.lock"))?)
+}
+
+/// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)
+/// into the dataset at `root/plan.dataset_path()`. The caller holds [`lock`].
+pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> Result<MergeSummary, DatasetError> {
     let rel = plan.dataset_path();
     let path = root.join(&rel);
-    let dir = path.parent().unwrap_or(root).to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let lock_path = path.with_extension("csv.lock");
-    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
-    // Held until `lock` drops at the end of this function (the kernel also drops it if we die).
-    lock.lock().map_err(io(&lock_path))?;
-
     let old = read(&path)?;
-    let (new_columns, incoming) = rows_of(plan, outcomes);
+    let (new_columns, incoming) = rows_of(plan, outcomes, run_started_at);
     let replaced_cells: HashSet<(String, String)> = incoming.iter().map(|r| (r[CELL].clone(), r[RUN_ID].clone())).collect();
     let mut summary = MergeSummary {
         path: rel.display().to_string(),
@@ -170,15 +185,15 @@ pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome]) -> Result<Merge
     summary.rows_added = incoming.len().saturating_sub(summary.rows_replaced);
     rows.extend(incoming);
 
-    let mut columns = old.columns.clone();
-    if columns.is_empty() {
-        columns = new_columns;
-    } else {
-        // New result columns go before the provenance block; nothing is ever dropped.
-        let first_prov = columns.iter().position(|c| c == PROVENANCE[0]).unwrap_or(columns.len());
-        let extra: Vec<String> = new_columns.into_iter().filter(|c| !columns.contains(c)).collect();
-        columns.splice(first_prov..first_prov, extra);
+    // Result columns in the order first seen (nothing is ever dropped), then the provenance
+    // block in its current order — which also upgrades a dataset from an older outrun.
+    let mut columns: Vec<String> = Vec::new();
+    for c in old.columns.iter().chain(new_columns.iter()) {
+        if !PROVENANCE.contains(&c.as_str()) && !columns.contains(c) {
+            columns.push(c.clone());
+        }
     }
+    columns.extend(PROVENANCE.iter().map(|s| s.to_string()));
     let sort_cols = sort_columns(plan, &columns);
     rows.sort_by(|a, b| compare_rows(a, b, &sort_cols));
     summary.rows_total = rows.len();
@@ -196,7 +211,7 @@ fn sort_columns(plan: &Plan, columns: &[String]) -> Vec<String> {
     if plan.file.dataset.layout == Layout::Long && columns.iter().any(|c| c == METRIC) {
         s.push(METRIC.into());
     }
-    s.extend([FINISHED.to_string(), RUN_ID.to_string(), CELL.to_string()]);
+    s.extend([RUN_STARTED.to_string(), RUN_ID.to_string(), ATTEMPT.to_string(), CELL.to_string()]);
     s
 }
 
@@ -218,41 +233,31 @@ fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
     Ordering::Equal
 }
 
-/// The mode a plain write would leave: the file's own, or 0666 less the umask for a new file
-/// (tempfile's default, 0600, would make a shared dataset unreadable to everyone else).
-fn plain_file_mode(path: &Path) -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
-}
-
-/// Temp file in the same directory, fsync, rename over, fsync the directory.
+/// Writes the dataset through [`crate::fsutil::write_atomic_with`].
 fn write_atomic(path: &Path, data: &Dataset) -> Result<(), DatasetError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".outrun-")
-        .suffix(".csv.tmp")
-        .permissions(plain_file_mode(path))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    {
-        let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file_mut()));
-        w.write_record(&data.columns).map_err(csv_err)?;
+    crate::fsutil::write_atomic_with(path, |out| {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(&data.columns)?;
         for r in &data.rows {
-            w.write_record(data.columns.iter().map(|c| r.get(c).map(String::as_str).unwrap_or(""))).map_err(csv_err)?;
+            w.write_record(data.columns.iter().map(|c| r.get(c).map(String::as_str).unwrap_or("")))?;
         }
-        w.flush().map_err(io(path))?;
-    }
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+        w.flush()
+    })?;
     Ok(())
 }
 
-/// For each key (and metric, in the long layout), the rows of the newest run: the one that
-/// finished last (run id breaks ties).
+/// How runs are ordered: by when the run started (as the run's side says — GitHub's run, or
+/// outrun's own local record; never a cell's own files), then run id, then attempt.
+pub fn run_order(r: &Row) -> (String, String, u32) {
+    let g = |c: &str| r.get(c).cloned().unwrap_or_default();
+    (g(RUN_STARTED), g(RUN_ID), g(ATTEMPT).parse().unwrap_or(0))
+}
+
+fn cmp_run_order(a: &(String, String, u32), b: &(String, String, u32)) -> Ordering {
+    a.0.cmp(&b.0).then_with(|| compare_values(&a.1, &b.1)).then(a.2.cmp(&b.2))
+}
+
+/// For each key (and metric, in the long layout), the row of the newest run (see [`run_order`]).
 pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
     let mut key_cols: Vec<String> = plan.file.results.keys.clone();
     if plan.file.dataset.layout == Layout::Long {
@@ -261,9 +266,8 @@ pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
     let mut best: BTreeMap<Vec<String>, &Row> = BTreeMap::new();
     for r in &data.rows {
         let k: Vec<String> = key_cols.iter().map(|c| r.get(c).cloned().unwrap_or_default()).collect();
-        let stamp = |r: &Row| (r.get(FINISHED).cloned().unwrap_or_default(), r.get(RUN_ID).cloned().unwrap_or_default());
         match best.get(&k) {
-            Some(b) if stamp(b) >= stamp(r) => {}
+            Some(b) if cmp_run_order(&run_order(b), &run_order(r)) != Ordering::Less => {}
             _ => {
                 best.insert(k, r);
             }
@@ -299,17 +303,4 @@ pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
     let mut out: Vec<Row> = by_key.into_values().collect();
     out.sort_by(|a, b| compare_rows(a, b, keys));
     out
-}
-
-/// Writes `text` to `path` atomically (used for report files as well).
-pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), DatasetError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut tmp = tempfile::Builder::new().permissions(plain_file_mode(path)).tempfile_in(dir).map_err(io(dir))?;
-    tmp.write_all(text.as_bytes()).map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    Ok(())
 }

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 pub use auth::{Repo, Token, TokenSource};
-pub use models::{Artifact, Comment, Job, Run};
+pub use models::{Artifact, Comment, Job, PullRequest, Run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -117,8 +117,11 @@ pub struct Client {
     etags: Mutex<HashMap<String, (HeaderValue, bytes::Bytes)>>,
     stats: Mutex<Stats>,
     viewer: tokio::sync::OnceCell<Option<String>>,
+    default_branch: tokio::sync::OnceCell<String>,
 }
 
+/// The most pages of one list outrun follows (100 items a page).
+const MAX_PAGES: usize = 100;
 /// Attempts for a request whose repetition is harmless.
 const MAX_ATTEMPTS: u32 = 6;
 /// The longest single wait for a rate limit before giving up (GitHub resets hourly).
@@ -149,7 +152,7 @@ impl Client {
             .add_header(http::HeaderName::from_static("x-github-api-version"), "2022-11-28".into())
             .build()
             .map_err(|e| GithubError::Transport { method: "configure".into(), path: cfg.api_url.clone(), message: e.to_string() })?;
-        Ok(Client { api, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new() })
+        Ok(Client { api, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new(), default_branch: tokio::sync::OnceCell::new() })
     }
 
     pub fn repo(&self) -> &Repo {
@@ -174,7 +177,9 @@ impl Client {
             Method::GET => self.api._get_with_headers(path, Some(headers)).await,
             Method::POST => self.api._post(path, body).await,
             Method::PATCH => self.api._patch(path, body).await,
-            _ => unreachable!("outrun sends GET, POST and PATCH only"),
+            Method::PUT => self.api._put(path, body).await,
+            Method::DELETE => self.api._delete(path, body).await,
+            _ => return Err(format!("outrun does not send {method} requests")),
         };
         let res = res.map_err(|e| transport_message(&e))?;
         let (parts, b) = res.into_parts();
@@ -260,11 +265,17 @@ impl Client {
         serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.into(), message: e.to_string() })
     }
 
-    /// Every page of a list endpoint (`per_page=100`), following `Link: rel="next"`.
+    /// Every page of a list endpoint (`per_page=100`), following `Link: rel="next"` — at most
+    /// [`MAX_PAGES`] of them: a `Link` that loops must not keep outrun busy forever.
     async fn get_pages<T: DeserializeOwned>(&self, first: &str, field: &str) -> Result<Vec<T>, GithubError> {
         let mut out = Vec::new();
         let mut next = Some(first.to_string());
+        let mut pages = 0;
         while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(GithubError::Decode { path: first.into(), message: format!("more than {MAX_PAGES} pages") });
+            }
             let resp = self.request(Method::GET, &path, None, true).await?;
             if !resp.status.is_success() {
                 return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
@@ -415,6 +426,159 @@ impl Client {
 
     pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, GithubError> {
         self.get_pages(&self.repo_path(&format!("issues/{issue}/comments?per_page=100")), "").await
+    }
+
+    /// Deletes a comment; one already gone counts as deleted (a second machine may have been first).
+    pub async fn delete_comment(&self, id: u64) -> Result<(), GithubError> {
+        let path = self.repo_path(&format!("issues/comments/{id}"));
+        let resp = self.request(Method::DELETE, &path, None, true).await?;
+        match resp.status.as_u16() {
+            204 | 404 => Ok(()),
+            _ => Err(api_error(&Method::DELETE, &path, resp.status, &resp.body)),
+        }
+    }
+
+    /// The repository's default branch (asked once).
+    pub async fn default_branch(&self) -> Result<String, GithubError> {
+        let b = self
+            .default_branch
+            .get_or_try_init(|| async {
+                let r: models::Repository = self.get_json(&format!("/repos/{}/{}", self.repo.owner, self.repo.name)).await?;
+                Ok::<_, GithubError>(r.default_branch)
+            })
+            .await?;
+        Ok(b.clone())
+    }
+
+    /// A file's bytes at `git_ref`, or `None` if it is not there.
+    pub async fn file_at(&self, file: &str, git_ref: &str) -> Result<Option<Vec<u8>>, GithubError> {
+        use base64::Engine as _;
+        let path = self.repo_path(&format!("contents/{}?ref={}", urlencode(file), urlencode(git_ref)));
+        let resp = self.request(Method::GET, &path, None, true).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status.is_success() {
+            return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
+        }
+        let c: models::Contents = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+        let b64 = if c.encoding == "base64" && !c.content.is_empty() {
+            c.content
+        } else {
+            // Over 1 MB the contents API leaves the content out; the blob API has it.
+            let blob: models::Contents = self.get_json(&self.repo_path(&format!("git/blobs/{}", c.sha))).await?;
+            blob.content
+        };
+        let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(clean).map(Some).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+    }
+
+    /// Open pull requests (every page).
+    pub async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
+        self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "").await
+    }
+
+    /// Opens a pull request. Never resent: on an ambiguous failure the caller re-lists.
+    pub async fn create_pull(&self, title: &str, head: &str, base: &str, body: &str) -> Result<PullRequest, GithubError> {
+        let path = self.repo_path("pulls");
+        let req = serde_json::json!({"title": title, "head": head, "base": base, "body": body});
+        let resp = self.request(Method::POST, &path, Some(&req), false).await?;
+        if resp.status != StatusCode::CREATED {
+            return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
+        }
+        serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+    }
+
+    /// Closes a pull request (one superseded by a newer one that holds its rows too).
+    pub async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
+        let path = self.repo_path(&format!("pulls/{number}"));
+        let resp = self.request(Method::PATCH, &path, Some(&serde_json::json!({"state": "closed"})), true).await?;
+        if !resp.status.is_success() {
+            return Err(api_error(&Method::PATCH, &path, resp.status, &resp.body));
+        }
+        Ok(())
+    }
+
+    /// The commit a branch points at, or `None` if there is no such branch.
+    pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GithubError> {
+        let path = self.repo_path(&format!("git/ref/heads/{}", urlencode(branch)));
+        let resp = self.request(Method::GET, &path, None, true).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status.is_success() {
+            return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
+        }
+        let r: models::GitRef = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        Ok(Some(r.object.sha))
+    }
+
+    /// A commit's tree.
+    pub async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
+        let c: models::GitCommit = self.get_json(&self.repo_path(&format!("git/commits/{sha}"))).await?;
+        Ok(c.tree.sha)
+    }
+
+    /// POSTs that create a git object: creating the same content twice makes the same object,
+    /// so these may be retried.
+    async fn create_object(&self, rest: &str, body: serde_json::Value) -> Result<String, GithubError> {
+        let path = self.repo_path(rest);
+        let resp = self.request(Method::POST, &path, Some(&body), true).await?;
+        if resp.status != StatusCode::CREATED {
+            return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
+        }
+        let c: models::Created = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        Ok(c.sha)
+    }
+
+    pub async fn create_blob(&self, bytes: &[u8]) -> Result<String, GithubError> {
+        use base64::Engine as _;
+        self.create_object("git/blobs", serde_json::json!({"content": base64::engine::general_purpose::STANDARD.encode(bytes), "encoding": "base64"})).await
+    }
+
+    /// A tree: `base` with `files` (path → blob sha) put in.
+    pub async fn create_tree(&self, base: &str, files: &[(String, String)]) -> Result<String, GithubError> {
+        let tree: Vec<serde_json::Value> = files.iter().map(|(p, sha)| serde_json::json!({"path": p, "mode": "100644", "type": "blob", "sha": sha})).collect();
+        self.create_object("git/trees", serde_json::json!({"base_tree": base, "tree": tree})).await
+    }
+
+    pub async fn create_commit(&self, message: &str, tree: &str, parent: &str) -> Result<String, GithubError> {
+        self.create_object("git/commits", serde_json::json!({"message": message, "tree": tree, "parents": [parent]})).await
+    }
+
+    /// Creates `refs/heads/BRANCH` at `sha`; `Ok(false)` if the branch exists already.
+    pub async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+        let path = self.repo_path("git/refs");
+        let body = serde_json::json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
+        let resp = self.request(Method::POST, &path, Some(&body), false).await?;
+        match resp.status.as_u16() {
+            201 => Ok(true),
+            422 => Ok(false),
+            _ => Err(api_error(&Method::POST, &path, resp.status, &resp.body)),
+        }
+    }
+
+    /// Moves a branch to `sha` if that is a fast-forward; `Ok(false)` if it is not (someone
+    /// else moved the branch first: start again from its new head).
+    pub async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+        let path = self.repo_path(&format!("git/refs/heads/{}", urlencode(branch)));
+        let resp = self.request(Method::PATCH, &path, Some(&serde_json::json!({"sha": sha, "force": false})), true).await?;
+        match resp.status.as_u16() {
+            200 => Ok(true),
+            422 => Ok(false),
+            _ => Err(api_error(&Method::PATCH, &path, resp.status, &resp.body)),
+        }
+    }
+
+    /// GitHub's "Re-run failed jobs": a new attempt of `run` for its failed and cancelled jobs
+    /// (and the jobs that depend on them).
+    pub async fn rerun_failed_jobs(&self, run: u64) -> Result<(), GithubError> {
+        let path = self.repo_path(&format!("actions/runs/{run}/rerun-failed-jobs"));
+        let resp = self.request(Method::POST, &path, Some(&serde_json::json!({})), false).await?;
+        if resp.status != StatusCode::CREATED {
+            return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
+        }
+        Ok(())
     }
 
     /// The token's user (`GET /user`, asked once); `None` where the token may not ask, as a

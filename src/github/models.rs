@@ -31,6 +31,11 @@ pub struct Run {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+    /// When the latest attempt started.
+    #[serde(default)]
+    pub run_started_at: Option<String>,
+    #[serde(default)]
+    pub triggering_actor: Option<User>,
 }
 
 impl Run {
@@ -38,13 +43,18 @@ impl Run {
         self.status.as_deref() == Some("completed")
     }
 
-    /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template). The
-    /// id is anyone's free text (a workflow input), so one that is not a safe name reads as "".
+    /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template).
     pub fn outrun_title(&self) -> Option<(&str, &str)> {
-        let rest = self.display_title.strip_prefix("outrun ")?;
-        let (name, id) = rest.split_once(' ').unwrap_or((rest, ""));
-        let id = if crate::spec::is_safe_name(id) { id } else { "" };
-        crate::spec::is_safe_name(name).then_some((name, id))
+        crate::names::parse_run_title(&self.display_title)
+    }
+
+    pub fn attempt(&self) -> u32 {
+        self.run_attempt.unwrap_or(1).max(1)
+    }
+
+    /// When this attempt started: `run_started_at`, or the run's creation on servers without it.
+    pub fn started_at(&self) -> &str {
+        self.run_started_at.as_deref().filter(|s| !s.is_empty()).unwrap_or(&self.created_at)
     }
 }
 
@@ -67,13 +77,10 @@ pub struct Job {
     pub started_at: Option<String>,
     #[serde(default)]
     pub completed_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobList {
     #[serde(default)]
-    pub total_count: u64,
-    pub jobs: Vec<Job>,
+    pub run_attempt: Option<u32>,
+    #[serde(default)]
+    pub runner_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -89,13 +96,6 @@ pub struct Artifact {
     pub digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ArtifactList {
-    #[serde(default)]
-    pub total_count: u64,
-    pub artifacts: Vec<Artifact>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Comment {
     pub id: u64,
@@ -105,6 +105,58 @@ pub struct Comment {
     pub html_url: String,
     #[serde(default)]
     pub user: Option<User>,
+    /// OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, …
+    #[serde(default)]
+    pub author_association: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Repository {
+    #[serde(default)]
+    pub default_branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PullRequest {
+    pub number: u64,
+    #[serde(default)]
+    pub html_url: String,
+    #[serde(default)]
+    pub state: String,
+    pub head: GitRefName,
+    #[serde(default)]
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct GitRefName {
+    #[serde(rename = "ref")]
+    pub name: String,
+    #[serde(default)]
+    pub sha: String,
+}
+
+/// `GET /repos/{o}/{r}/git/ref/…`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitRef {
+    pub object: GitObject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitObject {
+    pub sha: String,
+}
+
+/// A created blob, tree or commit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Created {
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitCommit {
+    pub sha: String,
+    pub tree: GitObject,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -121,4 +173,15 @@ pub struct DispatchDetails {
     pub workflow_run_id: u64,
     #[serde(default)]
     pub html_url: String,
+}
+
+/// `GET …/contents/{path}` (and `GET …/git/blobs/{sha}`, which has the same fields).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Contents {
+    #[serde(default)]
+    pub sha: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub encoding: String,
 }

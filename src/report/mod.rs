@@ -20,9 +20,51 @@ use crate::spec::Plan;
 pub const COMMENT_LIMIT: usize = 65_536;
 pub const REPORT_SCHEMA: &str = "outrun.report/v1";
 
-/// The hidden marker that identifies an experiment's report comment (for updating it in place).
-pub fn marker(experiment: &str) -> String {
-    format!("<!-- outrun:report:{experiment} -->")
+pub use crate::names::comment_marker as marker;
+
+/// What a comment shows, for ordering: a comment is only ever replaced by one about the same
+/// run or a newer one (never moved back to an older run's report), and within a run, by a
+/// later phase. Written as a hidden line under the marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CommentStamp {
+    pub run_started_at: String,
+    pub run_id: String,
+    pub attempt: u32,
+    pub phase: Phase,
+}
+
+/// Where in its life a run was when the comment was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Started,
+    Running,
+    Finished,
+}
+
+const STAMP_PREFIX: &str = "<!-- outrun:stamp ";
+
+impl CommentStamp {
+    pub fn line(&self) -> String {
+        format!("{STAMP_PREFIX}{} -->", serde_json::to_string(self).expect("stamp serialises"))
+    }
+
+    /// The stamp in a comment body, if it has one.
+    pub fn parse(body: &str) -> Option<CommentStamp> {
+        let line = body.lines().take(3).find_map(|l| l.strip_prefix(STAMP_PREFIX))?;
+        serde_json::from_str(line.strip_suffix(" -->")?).ok()
+    }
+
+    fn key(&self) -> (&str, &str, u32, Phase) {
+        (&self.run_started_at, &self.run_id, self.attempt, self.phase)
+    }
+
+    /// Whether a comment stamped `self` may replace one stamped `shown`.
+    pub fn may_replace(&self, shown: &CommentStamp) -> bool {
+        let (a, b) = (self.key(), shown.key());
+        let run = a.0.cmp(b.0).then_with(|| crate::dataset::compare_values(a.1, b.1)).then(a.2.cmp(&b.2));
+        run.then(a.3.cmp(&b.3)) != std::cmp::Ordering::Less
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,13 +82,46 @@ pub struct Report {
     /// The newest row per key across all runs in the dataset.
     pub results: Vec<Row>,
     pub comparison: Option<Comparison>,
+    /// Artifacts refused or gone (expired) when collecting, with the reason.
+    pub refused: Vec<Refused>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunInfo {
     pub id: String,
     pub source: String,
     pub url: Option<String>,
+    pub attempt: u32,
+    pub started_at: String,
+    pub event: Option<String>,
+    pub git_ref: Option<String>,
+    pub conclusion: Option<String>,
+}
+
+impl RunInfo {
+    pub fn of(p: &crate::contract::RunProvenance) -> RunInfo {
+        RunInfo {
+            id: p.run_id.clone(),
+            source: p.source.as_str().into(),
+            url: p.url.clone(),
+            attempt: p.attempt,
+            started_at: p.run_started_at.clone(),
+            event: p.event.clone(),
+            git_ref: p.git_ref.clone(),
+            conclusion: p.conclusion.clone(),
+        }
+    }
+
+    pub fn stamp(&self, phase: Phase) -> CommentStamp {
+        CommentStamp { run_started_at: self.started_at.clone(), run_id: self.id.clone(), attempt: self.attempt, phase }
+    }
+}
+
+/// An artifact that was not unpacked, and why (its cells are reported failed where known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub artifact: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -75,7 +150,7 @@ impl Summary {
 }
 
 /// Assembles a report. `outcomes` is empty when only the dataset is reported.
-pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, dataset_columns: &[String], results: Vec<Row>, comparison: Option<Comparison>) -> Report {
+pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, dataset_columns: &[String], results: Vec<Row>, comparison: Option<Comparison>, refused: Vec<Refused>) -> Report {
     let mut summary = Summary { cells: outcomes.len(), ..Summary::default() };
     for o in outcomes {
         match o.record.status {
@@ -125,21 +200,49 @@ pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, datase
         columns,
         results,
         comparison,
+        refused,
     }
 }
 
+/// U+2060 WORD JOINER: invisible, and no letter or digit, so it breaks what GitHub would turn
+/// into a mention, a cross-reference or a link.
+const JOIN: char = '\u{2060}';
+
 /// Escapes text for a Markdown table cell: no `|` or newline can end the cell, no HTML, no
-/// @-mention, no emphasis or code spans leaking across cells.
+/// emphasis or code spans leaking across cells — and nothing GitHub would autolink: an
+/// @-mention, `#12`, `owner/repo#3`, `GH-4`, a bare `http://`, `https://` or `www.` link. A
+/// result value comes from an artifact, which anyone who can run the workflow can shape; in a
+/// maintainer's comment it must stay text.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        // `GH-4` (any case) → `GH⁠-4`; `://` → `:⁠//`; `www.` → `www⁠.`
+        if c == '-' && i >= 2 && chars[i - 2].eq_ignore_ascii_case(&'g') && chars[i - 1].eq_ignore_ascii_case(&'h') && next.is_some_and(|n| n.is_ascii_digit()) {
+            out.push(JOIN);
+        }
+        if c == '.' && i >= 3 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w')) {
+            out.push(JOIN);
+        }
         match c {
+            '#' => {
+                out.push('#');
+                out.push(JOIN);
+            }
+            ':' if next == Some('/') => {
+                out.push(':');
+                out.push(JOIN);
+            }
             '|' => out.push_str("\\|"),
             '\\' => out.push_str("\\\\"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '@' => out.push_str("&#64;"),
+            '@' => {
+                out.push('@');
+                out.push(JOIN);
+            }
             '`' | '*' | '[' | ']' | '~' => {
                 out.push('\\');
                 out.push(c);
@@ -197,6 +300,9 @@ pub fn markdown(r: &Report) -> String {
 pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "{}", marker(&r.experiment));
+    if let Some(run) = &r.run {
+        let _ = writeln!(head, "{}", run.stamp(Phase::Finished).line());
+    }
     let _ = writeln!(head, "## outrun · {}\n", escape(&r.experiment));
     if !r.description.is_empty() {
         let _ = writeln!(head, "{}\n", r.description.lines().map(escape).collect::<Vec<_>>().join("<br>\n"));
@@ -207,7 +313,14 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
             Some(u) => format!("[{}]({})", escape(&run.id), u),
             None => format!("`{}`", run.id.replace('`', "'")),
         };
-        let verdict = if s.all_ok() { "✅ all cells ok" } else { "❌ some cells did not succeed" };
+        let verdict = if run.conclusion.as_deref() == Some("cancelled") {
+            "⏹️ run cancelled"
+        } else if s.all_ok() && r.refused.is_empty() {
+            "✅ all cells ok"
+        } else {
+            "❌ some cells did not succeed"
+        };
+        let run_text = if run.attempt > 1 { format!("{run_text} attempt {}", run.attempt) } else { run_text };
         let _ = writeln!(
             head,
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
@@ -250,6 +363,13 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
     };
 
     let mut body = String::new();
+    if !r.refused.is_empty() {
+        let _ = writeln!(body, "### Artifacts not merged\n");
+        for a in &r.refused {
+            let _ = writeln!(body, "- `{}`: {}", a.artifact.replace('`', "'"), escape(&a.reason));
+        }
+        body.push('\n');
+    }
     // Cells that did not succeed come first and in full: they are what a reader must act on.
     let bad: Vec<&CellReport> = r.cells.iter().filter(|c| c.status != CellStatus::Ok).collect();
     if !bad.is_empty() {
@@ -313,4 +433,61 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
 
 fn params(c: &CellReport) -> String {
     c.params.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub's autolinks, roughly as GitHub recognises them: none may survive `escape`.
+    fn autolinks(s: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let chars: Vec<char> = s.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            if *c == '#' && next.is_ascii_digit() {
+                found.push(format!("#{next}"));
+            }
+            if *c == '@' && (next.is_ascii_alphanumeric() || next == '-') {
+                found.push(format!("@{next}"));
+            }
+        }
+        let lower = s.to_ascii_lowercase();
+        for pat in ["http://", "https://", "www."] {
+            if lower.contains(pat) {
+                found.push(pat.into());
+            }
+        }
+        for (i, _) in lower.match_indices("gh-") {
+            if lower[i + 3..].starts_with(|c: char| c.is_ascii_digit()) {
+                found.push("GH-n".into());
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn values_cannot_mention_reference_or_link() {
+        for v in ["#12", "owner/repo#3", "GH-4", "gh-42", "see https://evil.example/x", "http://a", "www.evil.example", "@octocat", "a@b.example", "x|y", "<b>"] {
+            let e = escape(v);
+            assert!(autolinks(&e).is_empty(), "{v:?} → {e:?} still autolinks: {:?}", autolinks(&e));
+            assert!(!autolinks(v).is_empty() || v.contains('|') || v.contains('<'), "the check must see {v:?}");
+            // Only invisible joiners were added to the text a reader sees.
+            assert_eq!(e.replace('\u{2060}', "").replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">"), v);
+        }
+        assert_eq!(escape("1.5"), "1.5");
+        assert_eq!(escape("GHz-4"), "GHz-4");
+    }
+
+    #[test]
+    fn stamps_never_move_a_comment_back() {
+        let s = |at: &str, id: &str, attempt: u32, phase: Phase| CommentStamp { run_started_at: at.into(), run_id: id.into(), attempt, phase };
+        let old = s("2026-11-26T10:00:00Z", "100", 1, Phase::Finished);
+        let new = s("2026-11-26T11:00:00Z", "105", 1, Phase::Started);
+        assert!(new.may_replace(&old) && !old.may_replace(&new));
+        assert!(s("2026-11-26T11:00:00Z", "105", 1, Phase::Finished).may_replace(&new));
+        assert!(!s("2026-11-26T11:00:00Z", "105", 1, Phase::Running).may_replace(&s("2026-11-26T11:00:00Z", "105", 1, Phase::Finished)));
+        assert!(old.may_replace(&old), "the same report may be written again");
+        assert_eq!(CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())), Some(new));
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use error::{InvalidFile, Problem, SpecError};
 pub use matrix::Cell;
-pub use types::{Compare, DatasetSpec, ExperimentFile, Layout, Results, Runner, Setup};
+pub use types::{Compare, DatasetSpec, ExperimentFile, GithubSpec, Land, Layout, Results, Runner, Setup};
 
 use locate::{Locator, Pos, Seg};
 
@@ -214,6 +214,7 @@ impl Validator<'_> {
         if let Some(c) = &f.compare {
             self.check_compare(c, root);
         }
+        self.check_github(&f.github);
 
         let t = match humantime::parse_duration(f.timeout.trim()) {
             Ok(t) if t.as_secs() >= 1 && t <= Duration::from_secs(5 * 24 * 3600) => Some(t),
@@ -227,6 +228,26 @@ impl Validator<'_> {
             }
         };
         t
+    }
+
+    fn check_github(&mut self, g: &GithubSpec) {
+        for (i, r) in g.refs.iter().enumerate() {
+            if !is_branch_name(r) {
+                let mut p = path(&["github", "refs"]);
+                p.push(Seg::Index(i));
+                self.at_value(&p, format!("`{}` is not a branch name (globs `*` and `?` allowed)", r.escape_debug()), None);
+            }
+        }
+        match (&g.land, &g.branch) {
+            (Land::Branch, None) => self.at_key(&path(&["github", "land"]), "`land: branch` needs `branch:`, the branch to commit to", None),
+            (_, Some(b)) if !is_branch_name(b) || b.contains(['*', '?']) => {
+                self.at_value(&path(&["github", "branch"]), format!("`{}` is not a branch name", b.escape_debug()), None)
+            }
+            _ => {}
+        }
+        if let Some(cmd) = &g.install {
+            self.check_shell_text(&path(&["github", "install"]), cmd);
+        }
     }
 
     fn check_columns(&mut self, at: &[&str], cols: &[String]) {
@@ -302,6 +323,17 @@ pub fn is_safe_name(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.len() <= 63
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+/// A git branch name of the usual characters (letters, digits, `._/-`, and `*`/`?` as globs).
+pub fn is_branch_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with(['/', '-', '.'])
+        && !s.ends_with(['/', '.'])
+        && !s.contains("..")
+        && !s.contains("//")
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/-*?".contains(c))
 }
 
 /// A relative path that stays inside the directory it is relative to.

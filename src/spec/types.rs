@@ -32,6 +32,8 @@ pub struct ExperimentFile {
     pub dataset: DatasetSpec,
     #[serde(default)]
     pub compare: Option<Compare>,
+    #[serde(default)]
+    pub github: GithubSpec,
 }
 
 fn default_timeout() -> String {
@@ -132,4 +134,37 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         OneOrMany::One(s) => vec![s],
         OneOrMany::Many(v) => v,
     })
+}
+
+/// How runs on GitHub are trusted and how the workflow lands its results.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GithubSpec {
+    /// Branches (globs) whose `workflow_dispatch` runs are merged; default: the repository's
+    /// default branch. Runs of other events or branches are never merged.
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// How the workflow's final job lands the dataset change.
+    #[serde(default)]
+    pub land: Land,
+    /// The branch `land: branch` commits to.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// A shell command that puts `outrun` on the final job's PATH (into `$OUTRUN_BIN`), instead
+    /// of `cargo install --locked outrun@VERSION` — for Enterprise runners without a public
+    /// network, or for tests.
+    #[serde(default)]
+    pub install: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Land {
+    /// A pull request from `outrun/NAME/RUN_ID` to the default branch.
+    #[default]
+    PullRequest,
+    /// A commit on `github.branch`.
+    Branch,
+    /// Nothing committed: the merged dataset and report are uploaded as an artifact.
+    Artifact,
 }

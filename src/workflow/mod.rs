@@ -37,14 +37,11 @@ pub enum WorkflowError {
     ReadTemplate { path: PathBuf, source: std::io::Error },
     #[error("template {name}: {source}")]
     Render { name: String, source: minijinja::Error },
-    #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::FsError),
 }
 
-/// Where the workflow for `name` lives, relative to the project root.
-pub fn workflow_path(name: &str) -> PathBuf {
-    Path::new(".github/workflows").join(format!("outrun-{name}.yml"))
-}
+pub use crate::names::workflow_path;
 
 #[derive(Serialize)]
 struct Actions {
@@ -260,14 +257,8 @@ pub fn check(root: &Path, path: &Path, rendered: &str) -> Result<Drift, Workflow
     }
 }
 
-/// Writes `rendered` to `root/path` atomically (a reader never sees half a workflow).
+/// Writes `rendered` to `root/path` atomically (a reader never sees half a workflow), with the
+/// mode a plain write would give it.
 pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowError> {
-    let full = root.join(path);
-    let err = |source| WorkflowError::Write { path: full.clone(), source };
-    let dir = full.parent().unwrap_or(root);
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    std::io::Write::write_all(&mut tmp, rendered.as_bytes()).map_err(err)?;
-    tmp.persist(&full).map_err(|e| err(e.error))?;
-    Ok(())
+    Ok(crate::fsutil::write_atomic(&root.join(path), rendered.as_bytes())?)
 }

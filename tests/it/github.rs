@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fakegh::{CellSpec, Conclusion, FakeConfig, FakeGithub, Fault, Hostile, Match};
+use fakegh::{CellSpec, Conclusion, FakeConfig, FakeGithub, Fault, Hostile, IdentityKind, Match};
 use serde_json::Value;
 
 use crate::common::{self, Project};
@@ -54,15 +54,21 @@ fn cells(p: &Project) -> Vec<(String, Value)> {
 }
 
 fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
+    shard_with(id, params, conclusion, 10, "2026-11-26T00:01:00Z")
+}
+
+/// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
+/// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
+fn shard_with(id: &str, params: &Value, conclusion: Conclusion, factor: u32, finished_at: &str) -> CellSpec {
     let rec = serde_json::json!({
         "schema": "outrun.cell/v1", "experiment": "sweep", "cell": id, "params": params,
         "status": if conclusion == Conclusion::Success { "ok" } else { "failed" },
         "exit_code": if conclusion == Conclusion::Success { 0 } else { 1 },
-        "error": null, "started_at": "2026-11-26T00:00:00Z", "finished_at": "2026-11-26T00:01:00Z",
-        "duration_s": 60.0, "source": "github", "runner": "GitHub Actions 1", "commit": "abc",
+        "error": null, "started_at": "2026-11-26T00:00:00Z", "finished_at": finished_at,
+        "duration_s": 60.0, "source": "github", "runner": "GitHub Actions 1", "commit": "forged",
         "run_id": "0", "attempt": 1,
     });
-    let results = format!("n,mode,value\n{},{},{}\n", params["n"].as_str().unwrap(), params["mode"].as_str().unwrap(), params["n"].as_str().unwrap().parse::<u32>().unwrap() * 10);
+    let results = format!("n,mode,value\n{},{},{}\n", params["n"].as_str().unwrap(), params["mode"].as_str().unwrap(), params["n"].as_str().unwrap().parse::<u32>().unwrap() * factor);
     CellSpec::new(id, conclusion).cell(id, &[("cell.json", rec.to_string().as_bytes()), ("results.csv", results.as_bytes()), ("stdout.log", b"hello\n")])
 }
 
@@ -118,6 +124,41 @@ impl Env {
     pub fn dataset(&self) -> String {
         self.project.read("data/evaluation/sweep.csv")
     }
+
+    /// From now on the workflow's jobs upload results `n * factor` with a `cell.json` that
+    /// claims `finished_at` (runs already listed keep what they uploaded).
+    pub fn forge(&self, factor: u32, finished_at: &str) {
+        let specs: Vec<CellSpec> = cells(&self.project).iter().map(|(id, p)| shard_with(id, p, Conclusion::Success, factor, finished_at)).collect();
+        let st = self.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows.iter_mut().find(|w| w.file_name == "outrun-sweep.yml").unwrap().shards = specs;
+    }
+
+    /// A fresh clone: only what is committed (the experiment and its workflow), no `.outrun/`.
+    pub fn clone_project(&self) -> Project {
+        let fresh = Project::new();
+        for rel in ["experiments/sweep.yaml", ".github/workflows/outrun-sweep.yml"] {
+            fresh.write(rel, &self.project.read(rel));
+        }
+        fresh
+    }
+
+    /// Dispatches on main and waits for the run's end (not collecting it); returns its id.
+    pub fn finished_run(&self) -> String {
+        let d = self.json(self.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+        let run = d["record"]["run_id"].as_u64().unwrap().to_string();
+        self.json(self.outrun().args(["watch", &run]), 0);
+        run
+    }
+}
+
+/// The `value` column of the dataset's rows, as a sorted list.
+fn values(csv_text: &str) -> Vec<String> {
+    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+    let i = rdr.headers().unwrap().iter().position(|h| h == "value").unwrap();
+    let mut v: Vec<String> = rdr.records().map(|r| r.unwrap()[i].to_string()).collect();
+    v.sort();
+    v
 }
 
 #[test]
@@ -257,8 +298,16 @@ fn cancelled_and_timed_out_runs_report_their_cells_and_merge_the_rest() {
         let ok = s["ok"].as_u64().unwrap();
         assert!(ok < 8 && s["cells"] == 8, "{s}");
         assert_eq!(env.dataset().lines().count() as u64, 1 + ok);
-        let (_, md, _) = common::run(env.outrun().args(["report", "sweep", "--run", &format!(".outrun/github/{run}/artifacts")]));
+        let md = env.project.read(&format!(".outrun/github/{run}/report.md"));
         assert!(md.contains(word) && (md.contains("no output uploaded") || md.contains("not run: the run ended")), "{md}");
+        if word == "cancelled" {
+            assert!(md.contains("run cancelled"), "{md}");
+        }
+        // The run is collected in the repository's ledger, rows or not: sync leaves it alone.
+        let ledger = env.project.read("data/evaluation/sweep.runs.csv");
+        assert!(ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")), "{ledger}");
+        let s = env.json(env.outrun().args(["sync"]), 0);
+        assert_eq!(s["runs"].as_array().unwrap().len(), 0, "{s}");
     }
 }
 
@@ -274,6 +323,8 @@ fn an_expired_artifact_is_reported() {
     let c = env.json(env.outrun().args(["collect", &run]), 1);
     assert_eq!(c["collected"]["expired"][0], format!("outrun-sweep-{first}-a1"));
     assert_eq!(env.dataset().lines().count(), 1 + 7);
+    let cell = c["report"]["cells"].as_array().unwrap().iter().find(|x| x["id"] == first.as_str()).unwrap().clone();
+    assert!(cell["error"].as_str().unwrap().starts_with("artifact expired"), "{cell}");
 }
 
 #[test]
@@ -286,13 +337,24 @@ fn hostile_artifacts_are_refused_and_write_nothing_outside() {
         let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
         let run = d["record"]["run_id"].as_u64().unwrap().to_string();
         env.json(env.outrun().args(["watch", &run]), 0);
-        let (code, out, err) = common::run(env.outrun().args(["collect", &run]));
-        assert_eq!(code, 1, "{entry:?} was accepted: {out}{err}");
-        assert!(err.contains("artifact") || err.contains("zip"), "{entry:?}: {err}");
+        // One hostile artifact among eight: it is refused with its reason, the seven good
+        // cells are merged, the bad one is reported — and the run counts as collected, so no
+        // later sync downloads it again.
+        let c = env.json(env.outrun().args(["collect", &run]), 1);
+        assert_eq!(c["collected"]["refused"].as_array().unwrap().len(), 1, "{entry:?}: {c}");
+        assert_eq!(c["report"]["summary"]["ok"], 7, "{entry:?}: {c}");
+        let bad = &c["report"]["cells"].as_array().unwrap().iter().find(|x| x["status"] != "ok").unwrap()["error"];
+        assert!(bad.as_str().unwrap().starts_with("artifact refused: "), "{entry:?}: {bad}");
         let root = env.project.root();
         assert!(!root.join(".outrun/github/evil").exists() && !root.join(".outrun/evil").exists() && !root.join("evil").exists());
         assert!(!std::path::Path::new("/abs/evil").exists());
-        assert!(!root.join("data/evaluation/sweep.csv").exists(), "{entry:?}: rows were merged from a refused run");
+        assert_eq!(env.dataset().lines().count(), 1 + 7, "{entry:?}");
+        let md = env.project.read(&format!(".outrun/github/{run}/report.md"));
+        assert!(md.contains("Artifacts not merged") && md.contains("artifact refused"), "{md}");
+        let before = env.fake.requests().len();
+        let s = env.json(env.outrun().args(["sync"]), 0);
+        assert_eq!(s["runs"].as_array().unwrap().len(), 0, "{entry:?}: {s}");
+        assert!(!env.fake.requests()[before..].iter().any(|r| r.path.contains("/artifacts")), "sync fetched the refused run again");
     }
 }
 
@@ -384,6 +446,137 @@ fn every_exchange_conforms_to_githubs_description() {
     env.json(env.outrun_at(&via, &env.project).args(["collect", &run, "--comment"]), 0);
     env.json(env.outrun_at(&via, &env.project).args(["sync"]), 0);
     assert_eq!(env.comments().len(), 1);
-    let v = proxy.violations();
+    // Prism's router cannot match a path parameter that spans segments, as `{path}` of
+    // `GET /repos/{owner}/{repo}/contents/{path}` does for `data/evaluation/sweep.runs.csv`
+    // (GitHub takes the slashes as they are; so do Octokit's clients). Prism answers those 404
+    // without forwarding them, which outrun reads as "no ledger on the default branch": that
+    // request alone is not checked here (the fake's own tests check its response shape).
+    let v: Vec<String> = proxy.violations().into_iter().filter(|v| !(v.contains("/contents/data/evaluation/") && v.contains("NO_PATH_MATCHED_ERROR"))).collect();
     assert!(v.is_empty(), "requests or responses that break GitHub's description:\n{}", v.join("\n"));
+}
+
+/// Runs of other events and branches are listed as skipped and never merged; provenance (the
+/// commit, times, which run is newest) comes from GitHub's run and jobs, whatever an artifact's
+/// `cell.json` claims; the comment never moves back to an older run.
+#[test]
+fn only_trusted_runs_merge_and_provenance_comes_from_github() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let a = env.finished_run();
+    env.json(env.outrun().args(["collect", &a, "--comment"]), 0);
+    let before = env.dataset();
+    assert_eq!(values(&before).len(), 8);
+    let comment = env.comments()[0].clone();
+
+    // A pull_request run, and a dispatch from another branch, whose cells claim to have
+    // finished in 2099 with other values.
+    env.forge(1000, "2099-01-01T00:00:00Z");
+    let (pr, side) = {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        (st.add_run(REPO, "outrun-sweep.yml", "pull_request", "feature", "outrun sweep pr"), st.add_run(REPO, "outrun-sweep.yml", "workflow_dispatch", "feature", "outrun sweep side"))
+    };
+    env.json(env.outrun().args(["watch", &pr.to_string()]), 0);
+    env.json(env.outrun().args(["watch", &side.to_string()]), 0);
+    let s = env.json(env.outrun().args(["sync"]), 0);
+    let runs = s["runs"].as_array().unwrap();
+    let item = |id: u64| runs.iter().find(|r| r["run_id"] == id).unwrap_or_else(|| panic!("{id} not listed: {s}"));
+    assert_eq!(item(pr)["state"], "skipped");
+    assert!(item(pr)["error"].as_str().unwrap().contains("pull_request"), "{s}");
+    assert_eq!(item(side)["state"], "skipped");
+    assert!(item(side)["error"].as_str().unwrap().contains("`feature`"), "{s}");
+    assert_eq!(env.dataset(), before, "an untrusted run was merged");
+    assert_eq!(env.comments(), vec![comment.clone()]);
+    // Asked for by name, it is refused too.
+    let (code, _, err) = common::run(env.outrun().args(["collect", &pr.to_string()]));
+    assert_eq!(code, 1);
+    assert!(err.contains("not one outrun merges"), "{err}");
+
+    // A trusted run whose cells forge their times: the run's order decides, and the rows carry
+    // GitHub's commit and job times, not the claims.
+    let d = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &d, "--comment"]), 0);
+    assert_eq!(c["collected"]["run_id"].as_u64().unwrap().to_string(), d);
+    let data = env.dataset();
+    assert!(!data.contains("forged") && !data.contains("2099-"), "{data}");
+    let newest: Vec<String> = c["report"]["results"].as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap().to_string()).collect();
+    assert!(newest.iter().all(|v| v.len() >= 4), "the newest run's values are shown: {newest:?}");
+    let shown = env.comments();
+    assert_eq!(shown.len(), 1);
+    assert!(shown[0].contains(&format!("\"run_id\":\"{d}\"")), "{}", shown[0]);
+    // Collecting the older run again does not move the comment back.
+    env.json(env.outrun().args(["collect", &a, "--comment"]), 0);
+    assert_eq!(env.comments(), shown);
+}
+
+/// Two fresh clones that sync the same finished run at the same moment end with one comment;
+/// another bot's comment carrying the marker is never touched; the comment the workflow's own
+/// jobs wrote (as github-actions[bot]) is the one updated.
+#[test]
+fn one_comment_across_machines_and_other_bots_are_left_alone() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let marker = "<!-- outrun:report:sweep -->";
+    let decoy = format!("{marker}\nanother app's bot");
+    env.fake.state().lock().unwrap().seed_comment_as(REPO, 7, "evil-app[bot]", IdentityKind::Bot, "NONE", &decoy);
+    for round in 0..4 {
+        let run = env.finished_run();
+        let (x, y) = (env.clone_project(), env.clone_project());
+        let mut a = env.outrun_at(&env.fake.api_url(), &x);
+        let mut b = env.outrun_at(&env.fake.api_url(), &y);
+        let (a, b) = (a.args(["sync", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap(), b.args(["sync", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap());
+        for c in [a, b] {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        let comments = env.comments();
+        assert_eq!(comments.len(), 2, "round {round}: {comments:#?}");
+        assert_eq!(comments[0], decoy);
+        assert!(comments[1].contains(&format!("\"run_id\":\"{run}\"")), "round {round}: the comment shows the newest run\n{}", comments[1]);
+    }
+    // A comment the workflow's final job wrote is outrun's own and gets updated in place.
+    let env = Env::new(FakeConfig::default());
+    let ours = format!("{marker}\nwritten by the workflow");
+    let id = env.fake.state().lock().unwrap().seed_comment_as(REPO, 7, "github-actions[bot]", IdentityKind::Bot, "NONE", &ours);
+    let mut env = env;
+    env.run_clock();
+    let run = env.finished_run();
+    env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
+    let st = env.fake.state();
+    let st = st.lock().unwrap();
+    let all = st.comments_on(REPO, 7);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, id);
+    assert!(all[0].body.contains("8 cells: 8 ok"));
+}
+
+/// An experiment whose workflow is not on GitHub yet does not stop sync for the others; a
+/// dispatch whose run never appeared is reported lost once, then no longer paid for.
+#[test]
+fn sync_goes_on_past_a_missing_workflow_and_gives_up_on_a_lost_dispatch() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    env.project.experiment("other", &EXPERIMENT.replace("name: sweep", "name: other"));
+    let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    let lost = serde_json::json!({
+        "schema": "outrun.dispatch/v1", "outrun_id": "20261126t000000z-dead00", "experiment": "sweep",
+        "repo": REPO, "git_ref": "main", "cells": null, "issue": 7, "run_id": null, "html_url": null,
+        "dispatched_at": "2026-01-01T00:00:00Z", "collected_at": null,
+    });
+    env.project.write(".outrun/dispatches/20261126t000000z-dead00.json", &lost.to_string());
+    let run = env.finished_run();
+    let s = env.json(env.outrun().args(["sync"]), 1);
+    let runs = s["runs"].as_array().unwrap();
+    let state_of = |pred: &dyn Fn(&Value) -> bool| runs.iter().find(|r| pred(r)).map(|r| r["state"].clone());
+    assert_eq!(state_of(&|r| r["experiment"] == "other"), Some(Value::from("failed")), "{s}");
+    assert!(runs.iter().any(|r| r["experiment"] == "other" && r["error"].as_str().unwrap().contains("not on GitHub yet")), "{s}");
+    assert_eq!(state_of(&|r| r["outrun_id"] == "20261126t000000z-dead00"), Some(Value::from("lost")), "{s}");
+    assert_eq!(state_of(&|r| r["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone())), Some(Value::from("collected")), "{s}");
+    // Next time: the lost dispatch is not looked for again.
+    let before = env.fake.requests().len();
+    let s = env.json(env.outrun().args(["sync"]), 1);
+    assert!(!s["runs"].as_array().unwrap().iter().any(|r| r["state"] == "lost"), "{s}");
+    let searches = env.fake.requests()[before..].iter().filter(|r| r.query.contains("event=workflow_dispatch")).count();
+    assert_eq!(searches, 0, "a lost dispatch is still being searched for");
 }

@@ -21,7 +21,7 @@ fn runs_cells_merges_and_reports() {
     let mut lines = data.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "n,mode,value,outrun_experiment,outrun_cell,outrun_source,outrun_run_id,outrun_attempt,outrun_commit,outrun_started_at,outrun_finished_at"
+        "n,mode,value,outrun_experiment,outrun_cell,outrun_source,outrun_run_id,outrun_attempt,outrun_commit,outrun_run_started_at,outrun_started_at,outrun_finished_at"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 6);

@@ -117,13 +117,13 @@ fn unknown_field_suggests_the_right_one() {
     insta::assert_snapshot!(err, @r"
      × experiments/typo.yaml:4:1: unknown field `comand`, expected one of `name`,
      │ `description`, `issue`, `runner`, `setup`, `matrix`, `command`, `timeout`,
-     │ `results`, `dataset`, `compare`
+     │ `results`, `dataset`, `compare`, `github`
      │   help: did you mean `command`?
       ╭─[4:1]
     3 │   n: [1]
     4 │ comand: 'true'
       · ───┬──
-      ·    ╰── unknown field `comand`, expected one of `name`, `description`, `issue`, `runner`, `setup`, `matrix`, `command`, `timeout`, `results`, `dataset`, `compare`
+      ·    ╰── unknown field `comand`, expected one of `name`, `description`, `issue`, `runner`, `setup`, `matrix`, `command`, `timeout`, `results`, `dataset`, `compare`, `github`
     5 │ results: {keys: [n]}
       ╰────
     ");

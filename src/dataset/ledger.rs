@@ -1,0 +1,128 @@
+//! The run ledger: `NAME.runs.csv` beside the dataset, one line per collected run attempt.
+//!
+//! "Collected" has to be readable by any clone — and by the workflow's own final job — for runs
+//! that added no rows too (every cell failed, the run was cancelled, its artifacts expired or
+//! were refused), so it lives in the repository beside the data, not in one machine's
+//! `.outrun/`. The ledger also keeps which cells failed in each attempt, which is what
+//! `outrun dispatch --failed-from RUN` re-runs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::DatasetError;
+use crate::contract::RunProvenance;
+
+/// One collected run attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub run_id: String,
+    pub attempt: u32,
+    pub source: String,
+    pub event: String,
+    pub git_ref: String,
+    pub commit: String,
+    pub run_started_at: String,
+    pub conclusion: String,
+    pub cells: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    /// Artifacts refused when unpacking (hostile or broken): their cells were not merged.
+    pub refused: usize,
+    pub rows: usize,
+    /// Cells that did not succeed in this attempt, space-separated.
+    pub failed_cells: String,
+    pub url: String,
+    pub collected_at: String,
+}
+
+impl LedgerEntry {
+    pub fn new(prov: &RunProvenance) -> LedgerEntry {
+        LedgerEntry {
+            run_id: prov.run_id.clone(),
+            attempt: prov.attempt,
+            source: prov.source.as_str().into(),
+            event: prov.event.clone().unwrap_or_default(),
+            git_ref: prov.git_ref.clone().unwrap_or_default(),
+            commit: prov.commit.clone().unwrap_or_default(),
+            run_started_at: prov.run_started_at.clone(),
+            conclusion: prov.conclusion.clone().unwrap_or_default(),
+            cells: 0,
+            ok: 0,
+            failed: 0,
+            timed_out: 0,
+            cancelled: 0,
+            refused: 0,
+            rows: 0,
+            failed_cells: String::new(),
+            url: prov.url.clone().unwrap_or_default(),
+            collected_at: String::new(),
+        }
+    }
+
+    /// Everything but the time it was written: two collections of one attempt that found the
+    /// same thing are the same entry.
+    fn same_as(&self, other: &LedgerEntry) -> bool {
+        LedgerEntry { collected_at: String::new(), ..self.clone() } == LedgerEntry { collected_at: String::new(), ..other.clone() }
+    }
+}
+
+/// `data/evaluation/NAME.csv` → `data/evaluation/NAME.runs.csv`.
+pub fn path_for(dataset: &Path) -> PathBuf {
+    let stem = dataset.file_stem().and_then(|s| s.to_str()).unwrap_or("dataset");
+    dataset.with_file_name(format!("{stem}.runs.csv"))
+}
+
+/// The ledger's entries, oldest run first; a missing file is an empty ledger.
+pub fn read(path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(DatasetError::Io { path: path.to_path_buf(), source }),
+    };
+    parse(std::io::BufReader::new(file), path)
+}
+
+/// Parses ledger text (from a file, or from another branch through the API).
+pub fn parse(r: impl std::io::Read, path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
+    let mut rdr = csv::Reader::from_reader(r);
+    rdr.deserialize().collect::<Result<Vec<LedgerEntry>, _>>().map_err(|source| DatasetError::Csv { path: path.to_path_buf(), source })
+}
+
+/// Whether attempt `attempt` (or a later one) of run `run_id` is in `entries`.
+pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
+    entries.iter().any(|e| e.run_id == run_id && e.attempt >= attempt)
+}
+
+/// Adds or replaces the entry for (run, attempt), under the dataset's lock (the caller holds
+/// it). Returns whether the file changed: collecting the same attempt twice with the same
+/// result leaves the file byte for byte as it was.
+pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError> {
+    let mut entries = read(path)?;
+    match entries.iter_mut().find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt) {
+        Some(e) if e.same_as(&entry) => return Ok(false),
+        Some(e) => {
+            entry.collected_at = e.collected_at.clone();
+            *e = entry;
+        }
+        None => entries.push(entry),
+    }
+    entries.sort_by(|a, b| {
+        (a.run_started_at.as_str(), a.source.as_str())
+            .cmp(&(b.run_started_at.as_str(), b.source.as_str()))
+            .then_with(|| super::compare_values(&a.run_id, &b.run_id))
+            .then(a.attempt.cmp(&b.attempt))
+    });
+    let mut out = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        for e in &entries {
+            w.serialize(e).map_err(|source| DatasetError::Csv { path: path.to_path_buf(), source })?;
+        }
+        w.flush().map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    }
+    crate::fsutil::write_atomic(path, &out)?;
+    Ok(true)
+}

@@ -1,0 +1,103 @@
+//! Files outrun writes in a user's repository: atomically, durably, with the mode a plain write
+//! would have left, under a lock where several writers may meet.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Prefix and suffix of the temporary files [`write_atomic`] leaves only if it is killed.
+pub const TMP_PREFIX: &str = ".outrun-";
+pub const TMP_SUFFIX: &str = ".tmp";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FsError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+pub(crate) fn err(path: &Path) -> impl Fn(std::io::Error) -> FsError + '_ {
+    move |source| FsError { path: path.to_path_buf(), source }
+}
+
+/// The mode a plain write would leave: the file's own, or 0666 less the umask for a new file
+/// (a temporary file's 0600 would make a committed dataset or workflow differ in mode from
+/// what git checks out for everyone else).
+fn plain_file_mode(path: &Path) -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
+}
+
+/// Writes `path` through `fill` atomically: a temporary file in the same folder, fsync, rename
+/// over, fsync the folder. A reader (or a kill at any moment) sees the old file or the new one.
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), FsError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .suffix(TMP_SUFFIX)
+        .permissions(plain_file_mode(path))
+        .tempfile_in(dir)
+        .map_err(err(dir))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(err(path))?;
+        w.flush().map_err(err(path))?;
+    }
+    tmp.as_file().sync_all().map_err(err(path))?;
+    tmp.persist(path).map_err(|e| err(path)(e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// [`write_atomic_with`] for bytes in memory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// An exclusive lock on `path` (created if missing), held until the returned file is dropped;
+/// the kernel releases it if the process dies.
+pub fn lock(path: &Path) -> Result<File, FsError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err(dir))?;
+    }
+    let f = File::options().create(true).truncate(false).write(true).open(path).map_err(err(path))?;
+    f.lock().map_err(err(path))?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn new_files_get_the_umask_mode_and_existing_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b.txt");
+        write_atomic(&p, b"one").unwrap();
+        let umask = unsafe_free_umask();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        // Nothing is left behind.
+        let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    /// The process umask, read from a file created with 0666.
+    fn unsafe_free_umask() -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("probe");
+        std::fs::write(&p, b"").unwrap();
+        !std::fs::metadata(&p).unwrap().permissions().mode() & 0o666
+    }
+}

@@ -1,0 +1,139 @@
+//! The one collect path: a folder of cell outputs plus the provenance of the run that made them
+//! → checked outcomes → merged rows and a ledger entry → a report → the experiment's one comment.
+//!
+//! Every way a run ends goes through [`finish`]: `run --local`, `merge`, `collect`,
+//! `dispatch --wait`, `sync` and the workflow's own final job. Fetching the outputs is the
+//! backend's business (a local run leaves them on disk, the GitHub backend downloads and
+//! unpacks artifacts); so is the comment's transport, reached through [`Commenter`].
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use crate::collect::{self, CellOutcome};
+use crate::compare;
+use crate::contract::{CellRecord, RunProvenance};
+use crate::dataset::{self, MergeSummary, ledger};
+use crate::report::{self, Refused, Report, RunInfo};
+use crate::spec::Plan;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Collect(#[from] collect::CollectError),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Compare(#[from] compare::CompareError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
+    #[error("the report was not posted on issue #{issue}")]
+    Comment {
+        issue: u64,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Puts a report on an issue as the experiment's one comment (see `backend::github`).
+pub trait Commenter: Sync {
+    /// Creates or updates the comment; returns its URL, or `None` when the comment already
+    /// shows a newer run and was left alone.
+    fn upsert<'a>(&'a self, issue: u64, experiment: &'a str, body: &'a str) -> Pin<Box<dyn Future<Output = Result<Option<String>, BoxError>> + Send + 'a>>;
+}
+
+/// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the
+/// workflow's `issue` input, or the dispatch's record), else the experiment's own `issue`.
+pub fn comment_issue(plan: &Plan, for_this_run: Option<u64>) -> Option<u64> {
+    for_this_run.or(plan.file.issue)
+}
+
+/// What [`finish`] is given.
+pub struct Finish<'a> {
+    pub root: &'a Path,
+    pub plan: &'a Plan,
+    /// The cell output folders to read (see `collect::cell_dirs`); none when nothing came back.
+    pub outputs: Vec<PathBuf>,
+    pub provenance: &'a RunProvenance,
+    /// Cells that left no output, from the backend's own account of the run.
+    pub missing: Vec<CellRecord>,
+    pub refused: Vec<Refused>,
+    /// Merge into the dataset and the ledger (`false`: report only, e.g. `run --no-merge`).
+    pub merge: bool,
+    /// Where to keep the Markdown report as a file, besides returning it.
+    pub report_file: Option<PathBuf>,
+    pub comment: Option<(&'a dyn Commenter, u64)>,
+}
+
+/// What [`finish`] did.
+#[derive(Debug)]
+pub struct Finished {
+    pub outcomes: Vec<CellOutcome>,
+    pub merge: Option<MergeSummary>,
+    pub ledger_changed: bool,
+    pub report: Report,
+    pub markdown: String,
+    pub comment_url: Option<String>,
+}
+
+pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
+    let mut outcomes = collect::read_cells(&f.outputs, f.plan);
+    // What the run's side says about where and when each cell ran overrides the cell's files.
+    for o in &mut outcomes {
+        f.provenance.stamp(&mut o.record);
+    }
+    for rec in f.missing {
+        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
+            outcomes.push(CellOutcome { record: rec, dir: PathBuf::new(), rows: Vec::new(), columns: Vec::new() });
+        }
+    }
+    collect::sort_by_plan(&mut outcomes, f.plan);
+
+    let (merge, ledger_changed) = if f.merge {
+        let _lock = dataset::lock(f.root, f.plan)?;
+        let summary = dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)?;
+        let mut entry = ledger::LedgerEntry::new(f.provenance);
+        for o in &outcomes {
+            entry.cells += 1;
+            match o.record.status {
+                crate::contract::CellStatus::Ok => entry.ok += 1,
+                crate::contract::CellStatus::Failed => entry.failed += 1,
+                crate::contract::CellStatus::TimedOut => entry.timed_out += 1,
+                crate::contract::CellStatus::Cancelled => entry.cancelled += 1,
+            }
+        }
+        entry.refused = f.refused.len();
+        entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
+        entry.failed_cells = outcomes.iter().filter(|o| !o.ok()).map(|o| o.record.cell.as_str()).collect::<Vec<_>>().join(" ");
+        entry.collected_at = crate::contract::now_rfc3339();
+        let changed = ledger::record(&ledger::path_for(&f.root.join(f.plan.dataset_path())), entry)?;
+        (Some(summary), changed)
+    } else {
+        (None, false)
+    };
+
+    let report = build_report(f.root, f.plan, &outcomes, Some(RunInfo::of(f.provenance)), f.refused)?;
+    let markdown = report::markdown(&report);
+    if let Some(path) = &f.report_file {
+        crate::fsutil::write_atomic(path, markdown.as_bytes())?;
+    }
+    let comment_url = match f.comment {
+        Some((c, issue)) => c.upsert(issue, f.plan.name(), &markdown).await.map_err(|source| PipelineError::Comment { issue, source })?,
+        None => None,
+    };
+    Ok(Finished { outcomes, merge, ledger_changed, report, markdown, comment_url })
+}
+
+/// The report: cell statuses from `outcomes` (may be empty), results from the dataset.
+pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, refused: Vec<Refused>) -> Result<Report, PipelineError> {
+    let data = dataset::read(&root.join(plan.dataset_path()))?;
+    let newest = dataset::widen(plan, &dataset::newest_per_key(plan, &data));
+    let comparison = match &plan.file.compare {
+        Some(spec) => Some(compare::compare(root, spec, &newest)?),
+        None => None,
+    };
+    Ok(report::build(plan, outcomes, run, &data.columns, newest, comparison, refused))
+}
+
