@@ -89,6 +89,10 @@ pub enum Command {
         /// With --wait: post or update the report comment on the issue.
         #[arg(long, requires = "wait")]
         comment: bool,
+        /// Run again exactly the cells that failed, timed out or were cancelled in this run
+        /// (from the run ledger, else from the run's jobs).
+        #[arg(long, value_name = "RUN", conflicts_with = "cells")]
+        failed_from: Option<String>,
     },
     /// Show runs: of one experiment (NAME), one run with its jobs (RUN), or of every experiment.
     Status { target: Option<String> },
@@ -96,8 +100,15 @@ pub enum Command {
     Watch {
         /// Run id or URL.
         run: String,
+        /// Stop waiting after this long (e.g. 20m); the run goes on.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Keep the experiment's comment on its issue up to date: k of n cells done.
+        #[arg(long)]
+        comment: bool,
+        /// The issue for --comment (default: the dispatch record's, else the experiment's).
+        #[arg(long, value_name = "N", requires = "comment")]
+        issue: Option<u64>,
     },
     /// Download a finished run's artifacts, merge them into the dataset, render the report.
     Collect {
@@ -118,6 +129,36 @@ pub enum Command {
         /// reported too.
         #[arg(long, value_name = "FILTER")]
         cells: Option<String>,
+        /// Land the dataset change as the experiment's `github.land` says (a pull request by
+        /// default), merged on top of what already waits to land: the workflow's final job.
+        #[arg(long)]
+        land: bool,
+        /// Also append the report to this file (the job summary, `$GITHUB_STEP_SUMMARY`).
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
+    },
+    /// Post the "run started" comment on the issue (the workflow's status job).
+    Announce {
+        /// Run id or URL.
+        run: String,
+        /// The issue to comment on.
+        #[arg(long, value_name = "N")]
+        issue: u64,
+        /// The cells the run was asked for (its `cells` input; empty = all).
+        #[arg(long, value_name = "FILTER")]
+        cells: Option<String>,
+        /// Who started the run (shown, never mentioned).
+        #[arg(long, value_name = "LOGIN", default_value = "")]
+        actor: String,
+    },
+    /// Re-run a finished run's failed, timed-out and cancelled jobs (GitHub's "Re-run failed
+    /// jobs"): a new attempt of the same run, whose results merge with the first attempt's.
+    Rerun {
+        /// Run id or URL.
+        run: String,
+        /// Only the failed jobs (required: re-running a whole run is `outrun dispatch`).
+        #[arg(long, required = true)]
+        failed: bool,
     },
     /// Collect every finished outrun run not collected yet and report on the rest; for resuming.
     Sync {

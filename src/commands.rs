@@ -29,19 +29,33 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
         }
-        Command::Dispatch { name, cells, issue, git_ref, wait, timeout, comment } => {
+        Command::Dispatch { name, cells, issue, git_ref, wait, timeout, comment, failed_from } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let cells = match failed_from {
+                Some(run) => Some(failed_cells(root, &gh, &name, parse_run(&run)?).await?),
+                None => cells,
+            };
             dispatch(root, &gh, &name, cells.as_deref(), issue, git_ref, wait, timeout, comment, json, cli.quiet).await
         }
-        Command::Status { target } => status(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, target.as_deref(), json).await,
-        Command::Watch { run, timeout } => {
+        Command::Rerun { run, failed: _ } => rerun(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, parse_run(&run)?, json).await,
+        Command::Announce { run, issue, cells, actor } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
-            let (code, _) = watch(&gh, parse_run(&run)?, timeout, json, cli.quiet).await?;
+            announce(root, &gh, parse_run(&run)?, issue, cells.as_deref(), &actor, json).await
+        }
+        Command::Status { target } => status(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, target.as_deref(), json).await,
+        Command::Watch { run, timeout, comment, issue } => {
+            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let run = parse_run(&run)?;
+            if comment {
+                watch_comment(root, &gh, run, issue, timeout, cli.quiet).await?;
+            }
+            let (code, _) = watch(&gh, run, timeout, json, cli.quiet).await?;
             Ok(code)
         }
-        Command::Collect { run, comment, issue, artifacts, cells } => {
+        Command::Collect { run, comment, issue, artifacts, cells, land, summary } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
-            collect(root, &gh, parse_run(&run)?, comment, issue, artifacts.as_deref(), cells.as_deref(), json).await
+            let how = CollectHow { comment, issue, artifacts: artifacts.as_deref(), cells: cells.as_deref(), land, summary: summary.as_deref() };
+            collect(root, &gh, parse_run(&run)?, &how, json).await
         }
         Command::Sync { no_comment } => sync(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, !no_comment, json).await,
     }
@@ -56,8 +70,14 @@ struct Gh {
 impl Gh {
     fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> anyhow::Result<Gh> {
         use outrun::github::{Client, Config, RealClock, Repo, auth};
-        let explicit = api_url.is_some();
-        let (api_url, host) = auth::api_url(api_url.as_deref());
+        // Inside a workflow the runner names its own API (and repository): the workflow's
+        // token belongs to that host, so it counts as named explicitly.
+        let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+        let runner_api = std::env::var("GITHUB_API_URL").ok().filter(|u| in_actions && !u.is_empty());
+        let explicit = api_url.is_some() || runner_api.is_some();
+        let (api_url, host) = auth::api_url(api_url.as_deref().or(runner_api.as_deref()));
+        let runner_repo = std::env::var("GITHUB_REPOSITORY").ok().filter(|r| in_actions && !r.is_empty());
+        let repo = repo.clone().or(runner_repo);
         auth::check_transport(&api_url)?;
         let (token, _source) = auth::find_token(&host, explicit)?;
         let repo = Repo::infer(repo.as_deref(), root)?;
@@ -189,8 +209,18 @@ async fn watch(gh: &Gh, run_id: u64, timeout: Option<Duration>, json: bool, quie
     Ok((code, Some(run)))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option<u64>, artifacts: Option<&Path>, cells: Option<&str>, json: bool) -> anyhow::Result<u8> {
+/// What `outrun collect` was asked to do.
+struct CollectHow<'a> {
+    comment: bool,
+    issue: Option<u64>,
+    artifacts: Option<&'a Path>,
+    cells: Option<&'a str>,
+    land: bool,
+    summary: Option<&'a Path>,
+}
+
+async fn collect(root: &Path, gh: &Gh, run_id: u64, how: &CollectHow<'_>, json: bool) -> anyhow::Result<u8> {
+    let CollectHow { comment, issue, artifacts, cells, land, summary } = *how;
     let run = gh.client.run(run_id).await?;
     // The workflow's own final job collects its run while the run is still going.
     let in_run = artifacts.is_some() && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
@@ -214,10 +244,147 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, comment: bool, issue: Option
     }
     let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
     let opts = github::CollectOptions { cells, issue, artifacts_dir: artifacts, in_run };
-    let c = github::collect(root, &gh.client, &run, &opts).await?;
+    let (c, landed) = if land {
+        let (c, l) = github::collect_and_land(root, &gh.client, &run, &opts).await?;
+        (c, Some(l))
+    } else {
+        (github::collect(root, &gh.client, &run, &opts).await?, None)
+    };
     github::mark_collected(root, &plan, &run, rec)?;
-    print_collected(&c, json);
-    Ok(collected_code(&c))
+    if let Some(path) = summary {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("appending to {}", path.display()))?;
+        f.write_all(c.markdown.as_bytes())?;
+    }
+    if json {
+        print_json(&json!({"schema": "outrun.collect/v1", "collected": c, "landed": landed, "report": c.report}));
+    } else {
+        print_collected(&c, false);
+        if let Some(l) = &landed {
+            match (&l.pull_url, &l.action_needed, &l.branch) {
+                (_, Some(a), _) => eprintln!("{a}"),
+                (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+                (None, None, Some(b)) if l.how != "none" => eprintln!("landed: {} on branch {b}", l.how),
+                _ => eprintln!("landed: nothing new ({})", l.how),
+            }
+        }
+    }
+    // The final job's own status says whether it landed the results; failed cells already
+    // show as failed jobs of the run.
+    match &landed {
+        Some(l) if l.action_needed.is_some() => Ok(exit::FAILED),
+        Some(_) => Ok(exit::OK),
+        None => Ok(collected_code(&c)),
+    }
+}
+
+/// The cells of `run` to run again: those the run ledger lists as not succeeded in its newest
+/// collected attempt, else the cells whose jobs did not succeed.
+async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::Result<String> {
+    let plan = spec::load_named(root, name)?;
+    let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(&root.join(plan.dataset_path())))?;
+    let from_ledger = entries.iter().filter(|e| e.run_id == run_id.to_string()).max_by_key(|e| e.attempt).map(|e| e.failed_cells.clone());
+    let ids: Vec<String> = match from_ledger {
+        Some(cells) => cells.split_whitespace().map(str::to_string).collect(),
+        None => {
+            let ids: std::collections::BTreeSet<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
+            gh.client.jobs(run_id).await?.into_iter().filter(|j| ids.contains(j.name.as_str()) && j.status == "completed" && j.conclusion.as_deref() != Some("success")).map(|j| j.name).collect()
+        }
+    };
+    if ids.is_empty() {
+        bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
+    }
+    eprintln!("running again {} cell(s) that did not succeed in run {run_id}", ids.len());
+    Ok(ids.join(","))
+}
+
+async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> anyhow::Result<u8> {
+    let run = gh.client.run(run_id).await?;
+    let plan = github::plan_of(root, &run)?;
+    if !run.completed() {
+        bail!("run {run_id} is still {}: only a finished run can be re-run", run.status.as_deref().unwrap_or("going"));
+    }
+    gh.client.rerun_failed_jobs(run_id).await?;
+    if json {
+        print_json(&json!({"schema": "outrun.rerun/v1", "experiment": plan.name(), "run_id": run_id, "attempt": run.attempt() + 1, "html_url": run.html_url}));
+    } else {
+        println!("re-running the failed jobs of {} run {run_id} as attempt {}: {}", plan.name(), run.attempt() + 1, run.html_url);
+        println!("follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected");
+    }
+    Ok(exit::OK)
+}
+
+/// The run as the workflow's environment describes it (no API call: the status job holds
+/// `issues: write` and nothing else).
+fn run_info_from_env(run_id: u64) -> report::RunInfo {
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
+        (s, r) if !s.is_empty() && !r.is_empty() => Some(format!("{s}/{r}/actions/runs/{run_id}")),
+        _ => None,
+    };
+    report::RunInfo {
+        id: run_id.to_string(),
+        source: "github".into(),
+        url,
+        attempt: env("GITHUB_RUN_ATTEMPT").parse().unwrap_or(1),
+        started_at: outrun::contract::now_rfc3339(),
+        ..Default::default()
+    }
+}
+
+async fn announce(root: &Path, gh: &Gh, run_id: u64, issue: u64, cells: Option<&str>, actor: &str, json: bool) -> anyhow::Result<u8> {
+    let name = std::env::var("OUTRUN_EXPERIMENT").ok();
+    let plan = match name {
+        Some(n) => spec::load_named(root, &n)?,
+        None => github::plan_of(root, &gh.client.run(run_id).await?)?,
+    };
+    let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
+    let info = run_info_from_env(run_id);
+    let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, report::Phase::Started, None).await?;
+    if json {
+        print_json(&json!({"schema": "outrun.announce/v1", "experiment": plan.name(), "run_id": run_id, "issue": issue, "comment_url": url}));
+    } else {
+        println!("{}", url.as_deref().unwrap_or("the comment shows a newer run: left as it is"));
+    }
+    Ok(exit::OK)
+}
+
+/// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends
+/// (or `timeout` passes); the run's report replaces it when the run is collected.
+async fn watch_comment(root: &Path, gh: &Gh, run_id: u64, issue: Option<u64>, timeout: Option<Duration>, quiet: bool) -> anyhow::Result<()> {
+    let run = gh.client.run(run_id).await?;
+    let plan = github::plan_of(root, &run)?;
+    let rec = github::DispatchRecord::for_run(root, run_id);
+    let Some(issue) = pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue))) else {
+        bail!("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment");
+    };
+    let selected = select(&plan, rec.as_ref().and_then(|r| r.cells.as_deref()))?;
+    let ids: std::collections::BTreeSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+    let info = report::RunInfo { id: run.id.to_string(), source: "github".into(), url: Some(run.html_url.clone()), attempt: run.attempt(), started_at: run.started_at().to_string(), ..Default::default() };
+    let actor = run.triggering_actor.as_ref().map(|u| u.login.clone()).unwrap_or_default();
+    let start = std::time::Instant::now();
+    let mut shown = None;
+    loop {
+        let run = gh.client.run(run_id).await?;
+        if run.completed() {
+            return Ok(());
+        }
+        let jobs = gh.client.jobs(run_id).await?;
+        let done: Vec<_> = jobs.iter().filter(|j| ids.contains(j.name.as_str()) && j.status == "completed").collect();
+        let failed = done.iter().filter(|j| j.conclusion.as_deref() != Some("success")).count();
+        let now = (done.len(), failed);
+        if shown != Some(now) {
+            github::announce(&gh.client, &plan, &info, issue, &actor, selected.len(), report::Phase::Running, Some(now)).await?;
+            if !quiet {
+                eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
+            }
+            shown = Some(now);
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return Ok(());
+        }
+        gh.clock.sleep(github::POLL).await;
+    }
 }
 
 async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result<u8> {
@@ -263,13 +430,12 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
         None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).collect(),
     };
     let mut all = Vec::new();
-    let pulls = gh.client.open_pulls().await?;
     for plan in plans {
         let name = plan.name();
         if !root.join(names::workflow_path(name)).is_file() {
             continue;
         }
-        let collected_runs = github::CollectedRuns::load(root, &gh.client, &plan, &pulls).await?;
+        let collected_runs = github::CollectedRuns::load(root, &gh.client, &plan).await?;
         for run in gh.client.runs(&names::workflow_file(name), None, 10).await? {
             let collected = collected_runs.contains(&run);
             if !json {

@@ -126,13 +126,59 @@ def run_cell(cell, root):
     return status == "ok"
 
 
+def md(value):
+    """A value for a Markdown table cell: nothing can end the cell, open HTML, mention anyone
+    or become a link (a U+2060 word joiner breaks @name, #12, GH-4 and URLs)."""
+    out = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("&", "&amp;")
+    out = out.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
+    for a, b in (("@", "@\u2060"), ("#", "#\u2060"), ("://", ":\u2060//"), ("www.", "www\u2060."), ("GH-", "GH\u2060-"), ("gh-", "gh\u2060-")):
+        out = out.replace(a, b)
+    return " ".join(out.split())[:200]
+
+
+def summary(records, root, rows_per_cell=3):
+    """This job's cells for the job summary: status, duration, why, and a few result rows."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    lines = ["### outrun: " + md(CFG["experiment"]), "", "| cell | status | duration | why |", "| --- | --- | --- | --- |"]
+    for r in records:
+        lines.append("| `%s` | %s | %.1f s | %s |" % (r["cell"], r["status"].replace("_", " "), r["duration_s"], md(r["error"] or "")))
+    for r in records:
+        results = os.path.join(root, r["cell"], CFG["results_file"])
+        if r["status"] != "ok" or not os.path.isfile(results) or os.path.islink(results):
+            continue
+        try:
+            with open(results, encoding="utf-8", errors="replace") as f:
+                if results.endswith(".jsonl"):
+                    rows = [json.loads(l) for l in f if l.strip()][:rows_per_cell]
+                    header = list(rows[0]) if rows else []
+                    rows = [[row.get(h, "") for h in header] for row in rows]
+                else:
+                    import csv
+                    reader = csv.reader(f)
+                    header = next(reader, [])
+                    rows = [row for _, row in zip(range(rows_per_cell), reader)]
+        except (OSError, ValueError, AttributeError, IndexError):
+            continue
+        if header:
+            lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:8]) + " |", "|" + " --- |" * len(header[:8])]
+            lines += ["| " + " | ".join(md(v) for v in row[:8]) + " |" for row in rows]
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n\n")
+
+
 def run():
     by_id = {c["id"]: c for c in CFG["cells"]}
     root = os.environ["OUTRUN_OUT_ROOT"]
     os.makedirs(root, exist_ok=True)
     ok = True
+    records = []
     for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
         ok = run_cell(by_id[cid], root) and ok
+        with open(os.path.join(root, cid, "cell.json"), encoding="utf-8") as f:
+            records.append(json.load(f))
+    summary(records, root)
     sys.exit(0 if ok else 1)
 
 

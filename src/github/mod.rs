@@ -473,6 +473,21 @@ impl Client {
         base64::engine::general_purpose::STANDARD.decode(clean).map(Some).map_err(|e| GithubError::Decode { path, message: e.to_string() })
     }
 
+    /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`).
+    pub async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
+        let path = self.repo_path(&format!("git/matching-refs/heads/{}", urlencode(prefix)));
+        let resp = self.request(Method::GET, &path, None, true).await?;
+        // An empty repository (or a proxy that cannot route a ref with slashes) has none.
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !resp.status.is_success() {
+            return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
+        }
+        let refs: Vec<models::GitRefFull> = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        Ok(refs.into_iter().filter_map(|r| r.name.strip_prefix("refs/heads/").map(str::to_string)).collect())
+    }
+
     /// Open pull requests (every page).
     pub async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
         self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "").await

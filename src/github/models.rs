@@ -142,6 +142,13 @@ pub struct GitRef {
     pub object: GitObject,
 }
 
+/// A ref with its name (`GET …/git/matching-refs/…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitRefFull {
+    #[serde(rename = "ref")]
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct GitObject {
     pub sha: String,

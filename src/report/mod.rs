@@ -16,6 +16,7 @@ use crate::contract::CellStatus;
 use crate::dataset::PROVENANCE;
 use crate::spec::Plan;
 
+
 /// GitHub's limit on a comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 pub const REPORT_SCHEMA: &str = "outrun.report/v1";
@@ -60,10 +61,15 @@ impl CommentStamp {
     }
 
     /// Whether a comment stamped `self` may replace one stamped `shown`.
+    ///
+    /// Within one run attempt only the phase counts (the workflow's "started" comment knows the
+    /// run's start only roughly); between runs, the run's start, then its id, then the attempt.
     pub fn may_replace(&self, shown: &CommentStamp) -> bool {
         let (a, b) = (self.key(), shown.key());
-        let run = a.0.cmp(b.0).then_with(|| crate::dataset::compare_values(a.1, b.1)).then(a.2.cmp(&b.2));
-        run.then(a.3.cmp(&b.3)) != std::cmp::Ordering::Less
+        if (a.1, a.2) == (b.1, b.2) {
+            return a.3 >= b.3;
+        }
+        a.0.cmp(b.0).then_with(|| crate::dataset::compare_values(a.1, b.1)).then(a.2.cmp(&b.2)) != std::cmp::Ordering::Less
     }
 }
 
@@ -428,6 +434,41 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
         let cut: String = out.chars().take(limit.saturating_sub(80)).collect();
         out = cut + "\n\n… report cut to fit the comment size limit.\n";
     }
+    out
+}
+
+/// A report with a note (where the results went) under its verdict line, still within the
+/// comment size limit.
+pub fn with_note(markdown: &str, note: &str) -> String {
+    let note = format!("{note}\n\n");
+    match markdown.find("Dataset: `") {
+        Some(i) if markdown.len() + note.len() <= COMMENT_LIMIT => format!("{}{note}{}", &markdown[..i], &markdown[i..]),
+        _ => markdown.to_string(),
+    }
+}
+
+/// The comment while a run goes on: started (who, which cells, where to follow it), or running
+/// with `done` = (cells finished, cells that failed so far).
+pub fn status_comment(plan: &Plan, run: &RunInfo, actor: &str, cells: usize, phase: Phase, done: Option<(usize, usize)>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", marker(plan.name()));
+    let _ = writeln!(out, "{}", run.stamp(phase).line());
+    let _ = writeln!(out, "## outrun · {}\n", escape(plan.name()));
+    let link = match &run.url {
+        Some(u) => format!("[run {}]({u})", escape(&run.id)),
+        None => format!("run `{}`", run.id.replace('`', "'")),
+    };
+    let attempt = if run.attempt > 1 { format!(" (attempt {})", run.attempt) } else { String::new() };
+    let who = if actor.is_empty() { String::new() } else { format!(", started by {}", escape(actor)) };
+    match (phase, done) {
+        (Phase::Running, Some((k, failed))) => {
+            let _ = writeln!(out, "⏳ {link}{attempt} is running{who}: **{k} of {cells} cells done**{}.\n", if failed > 0 { format!(", {failed} did not succeed") } else { String::new() });
+        }
+        _ => {
+            let _ = writeln!(out, "🚀 {link}{attempt} started{who}: {cells} cell(s) selected. The report replaces this comment when the run ends.\n");
+        }
+    }
+    let _ = writeln!(out, "Dataset: `{}`", plan.dataset_path().display().to_string().replace('`', "'"));
     out
 }
 

@@ -27,6 +27,13 @@ const EMBEDDED: &[(&str, &str)] = &[
 pub const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
 pub const SETUP_PYTHON: &str = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0";
 pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2";
+pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
+pub const CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3";
+
+/// How the final and status jobs get outrun when the experiment does not say: the exact
+/// version that generated the workflow, from crates.io, built against the lock file it was
+/// published with (`--locked`; crates.io's index pins every crate's checksum).
+const DEFAULT_INSTALL: &str = "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
 
 /// How many matrix jobs a run may have; more cells are packed several to a job.
 pub const MAX_JOBS: usize = 256;
@@ -48,6 +55,8 @@ struct Actions {
     checkout: &'static str,
     setup_python: &'static str,
     upload_artifact: &'static str,
+    download_artifact: &'static str,
+    cache: &'static str,
 }
 
 #[derive(Serialize)]
@@ -66,6 +75,13 @@ struct Context<'a> {
     config: String,
     script: String,
     actions: Actions,
+    artifact_prefix: String,
+    install_script: String,
+    /// Part of the cache key: a changed install command must not reuse another's binary.
+    install_key: String,
+    land_artifact: bool,
+    dataset: String,
+    ledger: String,
 }
 
 /// What the cell wrapper reads from `OUTRUN_CONFIG`.
@@ -74,6 +90,7 @@ struct CellConfig<'a> {
     experiment: &'a str,
     command: &'a str,
     timeout_s: u64,
+    results_file: &'a str,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -118,10 +135,11 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
-        config.timeout_s
+        config.timeout_s,
+        j(&config.results_file)
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -181,7 +199,12 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         experiment: &f.name,
         command: &f.command,
         timeout_s,
+        results_file: &f.results.file,
         cells: plan.cells.iter().map(|c| CellEntry { id: &c.id, params: &c.params }).collect(),
+    };
+    let install_script = match &f.github.install {
+        Some(cmd) => format!("{}\n", cmd.trim_end()),
+        None => DEFAULT_INSTALL.to_string(),
     };
     let labels = if f.runner.labels.len() == 1 {
         serde_json::Value::String(f.runner.labels[0].clone())
@@ -202,7 +225,16 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         job_timeout_minutes,
         config: expression_free_json(&config),
         script,
-        actions: Actions { checkout: CHECKOUT, setup_python: SETUP_PYTHON, upload_artifact: UPLOAD_ARTIFACT },
+        actions: Actions { checkout: CHECKOUT, setup_python: SETUP_PYTHON, upload_artifact: UPLOAD_ARTIFACT, download_artifact: DOWNLOAD_ARTIFACT, cache: CACHE },
+        artifact_prefix: crate::names::artifact_prefix(&f.name),
+        install_script: install_script.clone(),
+        install_key: {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(install_script.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
+        },
+        land_artifact: f.github.land == crate::spec::Land::Artifact,
+        dataset: plan.dataset_path().display().to_string(),
+        ledger: crate::dataset::ledger::path_for(&plan.dataset_path()).display().to_string(),
     };
     let mut env = Environment::new();
     env.set_syntax(

@@ -447,11 +447,13 @@ fn every_exchange_conforms_to_githubs_description() {
     env.json(env.outrun_at(&via, &env.project).args(["sync"]), 0);
     assert_eq!(env.comments().len(), 1);
     // Prism's router cannot match a path parameter that spans segments, as `{path}` of
-    // `GET /repos/{owner}/{repo}/contents/{path}` does for `data/evaluation/sweep.runs.csv`
-    // (GitHub takes the slashes as they are; so do Octokit's clients). Prism answers those 404
-    // without forwarding them, which outrun reads as "no ledger on the default branch": that
-    // request alone is not checked here (the fake's own tests check its response shape).
-    let v: Vec<String> = proxy.violations().into_iter().filter(|v| !(v.contains("/contents/data/evaluation/") && v.contains("NO_PATH_MATCHED_ERROR"))).collect();
+    // `GET /repos/{owner}/{repo}/contents/{path}` does for `data/evaluation/sweep.runs.csv`, and
+    // `{ref}` of `GET …/git/matching-refs/{ref}` for `heads/outrun/sweep/` (GitHub takes the
+    // slashes as they are; so do Octokit's clients). Prism answers those 404 without forwarding
+    // them, which outrun reads as "no ledger on the default branch" and "no landing branches":
+    // those two requests alone are not checked here (the fake's own tests check its answers).
+    let spans = |v: &String| (v.contains("/contents/data/evaluation/") || v.contains("/git/matching-refs/heads/outrun/")) && v.contains("NO_PATH_MATCHED_ERROR");
+    let v: Vec<String> = proxy.violations().into_iter().filter(|v| !spans(v)).collect();
     assert!(v.is_empty(), "requests or responses that break GitHub's description:\n{}", v.join("\n"));
 }
 
@@ -579,4 +581,56 @@ fn sync_goes_on_past_a_missing_workflow_and_gives_up_on_a_lost_dispatch() {
     assert!(!s["runs"].as_array().unwrap().iter().any(|r| r["state"] == "lost"), "{s}");
     let searches = env.fake.requests()[before..].iter().filter(|r| r.query.contains("event=workflow_dispatch")).count();
     assert_eq!(searches, 0, "a lost dispatch is still being searched for");
+}
+
+/// Retry only what failed: `dispatch --failed-from RUN` asks for exactly the cells that did not
+/// succeed; `rerun RUN --failed` (GitHub's "Re-run failed jobs") makes attempt 2, whose `-a2`
+/// artifacts merge with attempt 1's into a complete dataset and report.
+#[test]
+fn only_the_failed_cells_run_again() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let all = cells(&env.project);
+    let failing: Vec<String> = all.iter().take(2).map(|(id, _)| id.clone()).collect();
+    let set = |conclusion_of: &dyn Fn(&str) -> Conclusion| {
+        let specs: Vec<CellSpec> = all.iter().map(|(id, p)| shard(id, p, conclusion_of(id))).collect();
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows.iter_mut().find(|w| w.file_name == "outrun-sweep.yml").unwrap().shards = specs;
+    };
+    set(&|id| if failing.iter().any(|f| f == id) { Conclusion::Failure } else { Conclusion::Success });
+    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+    let run = d["record"]["run_id"].as_u64().unwrap().to_string();
+    env.json(env.outrun().args(["watch", &run]), 1);
+    let c = env.json(env.outrun().args(["collect", &run]), 1);
+    assert_eq!(c["report"]["summary"]["failed"], 2, "{c}");
+
+    // A new dispatch of just those two cells (which succeed this time).
+    set(&|_| Conclusion::Success);
+    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main", "--failed-from", &run]), 0);
+    let mut asked: Vec<String> = d["record"]["cells"].as_str().unwrap().split(',').map(str::to_string).collect();
+    asked.sort();
+    let mut want = failing.clone();
+    want.sort();
+    assert_eq!(asked, want);
+    let new_run = d["record"]["run_id"].as_u64().unwrap();
+    let inputs = env.fake.state().lock().unwrap().run(new_run).unwrap().inputs.clone();
+    assert_eq!(inputs["cells"], d["record"]["cells"], "the workflow got the same filter");
+
+    // GitHub's re-run of the failed jobs: attempt 2 uploads -a2 artifacts for them alone.
+    let r = env.json(env.outrun().args(["rerun", &run, "--failed"]), 0);
+    assert_eq!(r["attempt"], 2);
+    env.json(env.outrun().args(["watch", &run]), 0);
+    env.json(env.outrun().args(["watch", &new_run.to_string()]), 0);
+    // sync sees attempt 2 is not collected yet (the ledger has attempt 1) and collects it.
+    let s = env.json(env.outrun().args(["sync", "--no-comment"]), 0);
+    let item = s["runs"].as_array().unwrap().iter().find(|i| i["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone())).cloned().unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(item["state"], "collected", "{s}");
+    assert_eq!((item["cells_ok"].as_u64(), item["cells_failed"].as_u64()), (Some(8), Some(0)), "{s}");
+    let data = env.dataset();
+    let rows_of_run: Vec<&str> = data.lines().filter(|l| l.contains(&format!(",github,{run},"))).collect();
+    assert_eq!(rows_of_run.len(), 8, "{data}");
+    assert_eq!(rows_of_run.iter().filter(|l| l.contains(&format!(",github,{run},2,"))).count(), 2, "the re-run cells carry attempt 2:\n{data}");
+    let ledger = env.project.read("data/evaluation/sweep.runs.csv");
+    assert!(ledger.contains(&format!("\n{run},1,")) && ledger.contains(&format!("\n{run},2,")), "{ledger}");
 }

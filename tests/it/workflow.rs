@@ -121,6 +121,15 @@ fn hostile_values_travel_as_data() {
         "${{ runner.temp }}",
         "${{ always() }}",
         "${{ github.run_attempt }}",
+        "${{ inputs.outrun_id != 'manual' && inputs.outrun_id || github.run_id }}",
+        "${{ inputs.issue != '' }}",
+        "${{ inputs.issue }}",
+        "${{ github.token }}",
+        "${{ github.triggering_actor }}",
+        "${{ steps.outrun-cache.outputs.cache-hit != 'true' }}",
+        "${{ runner.os }}",
+        "${{ runner.arch }}",
+        "${{ always() && needs.plan.result == 'success' }}",
     ];
     let mut rest = yaml.as_str();
     while let Some(i) = rest.find("${{") {
@@ -324,6 +333,14 @@ fn git_commit_all(dir: &Path) {
     }
 }
 
+/// Every remote action the generated workflows use, as local stand-ins.
+fn stand_in_actions(actions: &Path) {
+    stand_in_action(&actions.join("setup-python"), SETUP_PYTHON_STAND_IN);
+    stand_in_action(&actions.join("upload-artifact"), UPLOAD_ARTIFACT_STAND_IN);
+    stand_in_action(&actions.join("download-artifact"), DOWNLOAD_ARTIFACT_STAND_IN);
+    stand_in_action(&actions.join("cache"), CACHE_STAND_IN);
+}
+
 /// A local action (a git repository holding `action.yml`) for act's `--local-repository`.
 fn stand_in_action(dir: &Path, action_yml: &str) {
     std::fs::create_dir_all(dir).unwrap();
@@ -377,9 +394,55 @@ runs:
         cp -R "$SRC"/. "$OUTRUN_TEST_ARTIFACTS/$NAME/"
 "#;
 
+/// Stands in for actions/download-artifact: copies the artifacts matching `pattern` from
+/// `$OUTRUN_TEST_ARTIFACTS` into `path`, one folder each, as v4 does for several artifacts.
+const DOWNLOAD_ARTIFACT_STAND_IN: &str = r#"name: download-artifact (outrun test stand-in)
+description: Copies artifacts from the shared folder.
+inputs:
+  pattern:
+    required: true
+  path:
+    required: true
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        PATTERN: ${{ inputs.pattern }}
+        DEST: ${{ inputs.path }}
+      run: |
+        mkdir -p "$DEST"
+        for d in "$OUTRUN_TEST_ARTIFACTS"/$PATTERN; do
+          [ -d "$d" ] && cp -R "$d" "$DEST/"
+        done
+        ls "$DEST"
+"#;
+
+/// Stands in for actions/cache: always a miss (so the install step runs).
+const CACHE_STAND_IN: &str = r#"name: cache (outrun test stand-in)
+description: Always a cache miss.
+inputs:
+  path:
+    required: true
+  key:
+    required: true
+outputs:
+  cache-hit:
+    value: "false"
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "cache miss (stand-in)"
+"#;
+
 /// Runs `act workflow_dispatch` on the host (no Docker) with the stand-in actions, a private HOME,
 /// no GitHub settings from the machine and a hard time limit. Returns (success, log).
 fn run_act(root: &Path, workflow: &Path, cells: &str, actions: &Path, artifacts: &Path, setup_log: &Path) -> (bool, String) {
+    run_act_with(root, workflow, cells, actions, artifacts, setup_log, &[])
+}
+
+fn run_act_with(root: &Path, workflow: &Path, cells: &str, actions: &Path, artifacts: &Path, setup_log: &Path, extra: &[String]) -> (bool, String) {
     use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
     let log_path = home.path().join("act.log");
@@ -405,6 +468,11 @@ fn run_act(root: &Path, workflow: &Path, cells: &str, actions: &Path, artifacts:
         .arg(format!("{}={}", pinned(outrun::workflow::SETUP_PYTHON), actions.join("setup-python").display()))
         .arg("--local-repository")
         .arg(format!("{}={}", pinned(outrun::workflow::UPLOAD_ARTIFACT), actions.join("upload-artifact").display()))
+        .arg("--local-repository")
+        .arg(format!("{}={}", pinned(outrun::workflow::DOWNLOAD_ARTIFACT), actions.join("download-artifact").display()))
+        .arg("--local-repository")
+        .arg(format!("{}={}", pinned(outrun::workflow::CACHE), actions.join("cache").display()))
+        .args(extra)
         .arg("--env")
         .arg(format!("OUTRUN_TEST_ARTIFACTS={}", artifacts.display()))
         .arg("--env")
@@ -452,6 +520,8 @@ matrix:
 command: 'printf "%s" "$OUTRUN_P_X" > "$OUTRUN_OUT/x.txt"; printf "k,v\n%s,1\n" "$OUTRUN_CELL" > "$OUTRUN_OUT/results.csv"'
 timeout: 30s
 results: {file: results.csv, keys: [k]}
+github:
+  install: mkdir -p "$HOME/.outrun/bin" && cp "$OUTRUN_TEST_BIN" "$HOME/.outrun/bin/outrun"
 "#
         .replace("HOSTILE", &serde_json::to_string(&hostile).unwrap()),
     );
@@ -460,7 +530,7 @@ results: {file: results.csv, keys: [k]}
     let workflow = p.root().join(".github/workflows/outrun-wf.yml");
     let yaml = std::fs::read_to_string(&workflow).unwrap();
     // Only these actions are provided offline (act handles checkout itself); a new one needs a stand-in here.
-    let known = [outrun::workflow::CHECKOUT, outrun::workflow::SETUP_PYTHON, outrun::workflow::UPLOAD_ARTIFACT].map(pinned);
+    let known = [outrun::workflow::CHECKOUT, outrun::workflow::SETUP_PYTHON, outrun::workflow::UPLOAD_ARTIFACT, outrun::workflow::DOWNLOAD_ARTIFACT, outrun::workflow::CACHE].map(pinned);
     for line in yaml.lines().filter_map(|l| l.trim().strip_prefix("uses:")) {
         assert!(known.contains(&pinned(line)), "no offline stand-in for {line}");
     }
@@ -468,12 +538,14 @@ results: {file: results.csv, keys: [k]}
 
     let scratch = tempfile::tempdir().unwrap();
     let actions = scratch.path().join("actions");
-    stand_in_action(&actions.join("setup-python"), SETUP_PYTHON_STAND_IN);
-    stand_in_action(&actions.join("upload-artifact"), UPLOAD_ARTIFACT_STAND_IN);
+    stand_in_actions(&actions);
 
     let cfg: serde_json::Value = serde_json::from_str(serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
     let cells: Vec<(String, String)> = cfg["cells"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["params"][0][1].as_str().unwrap().to_string())).collect();
     assert_eq!(cells.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["${{ github.token }}", hostile.as_str(), "plain"]);
+    // The final job lands each run through the fake GitHub: it must know the runs act plays.
+    let ids: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect();
+    let fake = LoopFake::start("wf", &ids.iter().map(|id| (*id, fakegh::Conclusion::Success)).collect::<Vec<_>>());
     let artifact = |id: &str| format!("outrun-wf-{id}-a1");
     let uploaded = |dir: &Path| {
         let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -485,7 +557,8 @@ results: {file: results.csv, keys: [k]}
     let artifacts = scratch.path().join("artifacts");
     std::fs::create_dir(&artifacts).unwrap();
     let setup_log = scratch.path().join("setup-python.log");
-    let (ok, log) = run_act(p.root(), &workflow, "", &actions, &artifacts, &setup_log);
+    let first = fake.run(1);
+    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &setup_log, &fake.act_args(first));
     assert!(ok, "act failed:\n{log}");
     let mut expected: Vec<String> = cells.iter().map(|(id, _)| artifact(id)).collect();
     expected.sort();
@@ -519,10 +592,167 @@ results: {file: results.csv, keys: [k]}
     // A subset, chosen through the `cells` input: by parameter, or by id.
     let subset = scratch.path().join("subset");
     std::fs::create_dir(&subset).unwrap();
-    let (ok, log) = run_act(p.root(), &workflow, &format!("x=plain,{}", cells[0].0), &actions, &subset, &setup_log);
+    let second = fake.run(2);
+    let (ok, log) = run_act_with(p.root(), &workflow, &format!("x=plain,{}", cells[0].0), &actions, &subset, &setup_log, &fake.act_args(second));
     assert!(ok, "act failed:\n{log}");
     let mut expected = vec![artifact(&cells[0].0), artifact(&cells[2].0)];
     expected.sort();
     assert_eq!(uploaded(&subset), expected, "{log}");
     assert!(!pwned.exists(), "a parameter value was executed");
+
+    // Each run landed on its own branch; the second was built on the first's open pull request
+    // (so it holds both runs' rows) and closed it as superseded: no waiting rows are lost.
+    let st = fake.fake.state();
+    let st = st.lock().unwrap();
+    let pulls = st.pulls_of(LoopFake::REPO);
+    assert_eq!(pulls.len(), 2, "{pulls:#?}");
+    assert_eq!((pulls[0].head.as_str(), pulls[0].state.as_str()), (format!("outrun/wf/{first}").as_str(), "closed"));
+    assert_eq!((pulls[1].head.as_str(), pulls[1].state.as_str()), (format!("outrun/wf/{second}").as_str(), "open"));
+    let data = String::from_utf8(st.file_at(LoopFake::REPO, &pulls[1].head, "data/evaluation/wf.csv").unwrap()).unwrap();
+    assert!(data.contains(&format!(",github,{first},")) && data.contains(&format!(",github,{second},")), "{data}");
+    assert_eq!(data.lines().count(), 1 + 3 + 2, "{data}");
+}
+
+/// A fake GitHub that knows the runs act is about to play: the same run ids and jobs (all
+/// finished), with the workflow's own token as github-actions[bot].
+struct LoopFake {
+    _rt: tokio::runtime::Runtime,
+    fake: fakegh::FakeGithub,
+    experiment: String,
+}
+
+impl LoopFake {
+    const REPO: &str = "octo/lab";
+    const USER_TOKEN: &str = "ghp_outrunLoopUser0123456789";
+    const ACTIONS_TOKEN: &str = "ghs_outrunLoopActions0123456789";
+
+    fn start(experiment: &str, jobs: &[(&str, fakegh::Conclusion)]) -> LoopFake {
+        use fakegh::{CellSpec, FakeConfig, FakeGithub, Identity};
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let fake = rt.block_on(FakeGithub::start(FakeConfig { token: Self::USER_TOKEN.into(), identities: vec![Identity::github_actions(Self::ACTIONS_TOKEN)], ..FakeConfig::default() }));
+        let specs: Vec<CellSpec> = jobs.iter().map(|(id, c)| CellSpec::new(id, *c)).collect();
+        fake.state().lock().unwrap().add_workflow(&format!("outrun-{experiment}.yml"), specs);
+        LoopFake { _rt: rt, fake, experiment: experiment.into() }
+    }
+
+    /// Registers run number `n` (a dispatch on main, all its jobs finished); returns its id.
+    fn run(&self, n: u64) -> u64 {
+        let id = 21_000_777_000 + n;
+        let st = self.fake.state();
+        let mut st = st.lock().unwrap();
+        st.next_run_id = Some(id);
+        let wf = format!("outrun-{}.yml", self.experiment);
+        st.add_run(Self::REPO, &wf, "workflow_dispatch", "main", &format!("outrun {} manual", self.experiment));
+        st.advance(std::time::Duration::from_secs(3600));
+        id
+    }
+
+    /// What act needs to play run `id` against this fake.
+    fn act_args(&self, id: u64) -> Vec<String> {
+        [
+            ("--env", format!("GITHUB_RUN_ID={id}")),
+            ("--env", format!("GITHUB_REPOSITORY={}", Self::REPO)),
+            ("--env", format!("GITHUB_API_URL={}", self.fake.api_url())),
+            ("--env", format!("OUTRUN_TEST_BIN={}", env!("CARGO_BIN_EXE_outrun"))),
+            ("-s", format!("GITHUB_TOKEN={}", Self::ACTIONS_TOKEN)),
+        ]
+        .into_iter()
+        .flat_map(|(a, b)| [a.to_string(), b])
+        .collect()
+    }
+}
+
+/// The whole loop on the host, as GitHub would run it, against the fake GitHub: act runs the
+/// generated workflow for an experiment with a good, a failing and a timed-out cell; the cell
+/// jobs really run the command and upload; the status job posts "started"; the final job
+/// downloads the artifacts, takes the run's provenance from the (fake) API, merges, pushes
+/// `outrun/loop/RUN` through the Git Data API, opens the pull request and replaces the
+/// comment with the report. Then a fresh clone's `sync` sees the run as collected.
+///
+/// Replaced under act (no github.com here): actions/checkout (act's own), setup-python,
+/// upload-artifact and download-artifact (copies through a shared folder), cache (always a
+/// miss), and the install of outrun (the experiment's `github.install` copies this build).
+#[test]
+fn act_runs_the_whole_loop_against_the_fake_github() {
+    if !common::require_tool("act") {
+        return;
+    }
+    const REPO: &str = LoopFake::REPO;
+    const USER_TOKEN: &str = LoopFake::USER_TOKEN;
+    let p = Project::new();
+    p.experiment(
+        "loop",
+        r#"name: loop
+description: a good, a failing and a timed-out cell
+issue: 7
+matrix:
+  x: [good, fails, slow]
+command: 'if [ "$OUTRUN_P_X" = fails ]; then exit 3; fi; if [ "$OUTRUN_P_X" = slow ]; then sleep 30; fi; printf "x,v\n%s,42\n" "$OUTRUN_P_X" > "$OUTRUN_OUT/results.csv"'
+timeout: 3s
+results: {keys: [x]}
+github:
+  install: mkdir -p "$HOME/.outrun/bin" && cp "$OUTRUN_TEST_BIN" "$HOME/.outrun/bin/outrun"
+"#,
+    );
+    let (code, _, err) = common::run(p.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    assert_eq!(code, 0);
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<(String, String)> = plan["cells"].as_array().unwrap().iter().map(|c| (c["params"]["x"].as_str().unwrap().to_string(), c["id"].as_str().unwrap().to_string())).collect();
+    git_commit_all(p.root());
+
+    let jobs: Vec<(&str, fakegh::Conclusion)> = ids.iter().map(|(x, id)| (id.as_str(), if x == "good" { fakegh::Conclusion::Success } else { fakegh::Conclusion::Failure })).collect();
+    let lf = LoopFake::start("loop", &jobs);
+    let run = lf.run(1);
+    let fake = &lf.fake;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let setup_log = scratch.path().join("setup.log");
+    let workflow = p.root().join(".github/workflows/outrun-loop.yml");
+    let mut extra = lf.act_args(run);
+    extra.extend(["--input".to_string(), "issue=7".to_string()]);
+    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &setup_log, &extra);
+    assert!(!ok, "the failing cells fail the run:\n{log}");
+    assert!(log.contains("Success - Main Merge, report and land the results"), "the final job did its work:\n{log}");
+    assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
+    assert!(log.contains("Success - Main Post the \"run started\" comment on the issue"), "the status job did its work:\n{log}");
+
+    let st = fake.state();
+    let st = st.lock().unwrap();
+    // One comment, by the workflow, now the report: 1 ok, 1 failed, 1 timed out, with the PR.
+    let comments = st.comments_on(REPO, 7);
+    assert_eq!(comments.len(), 1, "{:#?}", comments.iter().map(|c| &c.body).collect::<Vec<_>>());
+    let c = &comments[0];
+    assert_eq!(c.user_login, "github-actions[bot]");
+    assert!(c.body.contains("3 cells: 1 ok, 1 failed, 1 timed out"), "{}", c.body);
+    assert!(c.body.contains("pull request"), "{}", c.body);
+    // The dataset change, on its own branch, with GitHub's provenance; and its pull request.
+    let branch = format!("outrun/loop/{run}");
+    let data = String::from_utf8(st.file_at(REPO, &branch, "data/evaluation/loop.csv").expect("the dataset landed on the branch")).unwrap();
+    assert_eq!(data.lines().count(), 2, "{data}");
+    assert!(data.lines().nth(1).unwrap().starts_with("good,42,loop,") && data.contains(&format!(",github,{run},1,")), "{data}");
+    let ledger = String::from_utf8(st.file_at(REPO, &branch, "data/evaluation/loop.runs.csv").unwrap()).unwrap();
+    assert!(ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")), "{ledger}");
+    let pulls = st.pulls_of(REPO);
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].head, branch);
+    assert!(pulls[0].body.as_deref().unwrap_or("").contains("For #7."), "{:?}", pulls[0].body);
+    assert!(st.file_at(REPO, "main", "data/evaluation/loop.csv").is_none(), "main itself is untouched");
+    drop(st);
+
+    // A fresh clone's sync sees the run collected (its landing branch) and adds nothing.
+    let fresh = Project::new();
+    for rel in ["experiments/loop.yaml", ".github/workflows/outrun-loop.yml"] {
+        fresh.write(rel, &p.read(rel));
+    }
+    let (code, out, err) = common::run(fresh.cmd().env("GH_TOKEN", USER_TOKEN).args(["-R", REPO, "--api-url", &fake.api_url(), "sync", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(fake.state().lock().unwrap().comments_on(REPO, 7).len(), 1);
 }

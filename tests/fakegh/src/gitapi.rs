@@ -23,6 +23,7 @@ pub(crate) fn router(prefix: &str) -> Router<App> {
     let p = |path: &str| format!("{prefix}/repos/{{owner}}/{{repo}}{path}");
     Router::new()
         .route(&p("/git/ref/{*name}"), get(get_ref))
+        .route(&p("/git/matching-refs/{*name}"), get(matching_refs))
         .route(&p("/git/refs"), post(create_ref))
         .route(&p("/git/refs/{*name}"), axum::routing::patch(update_ref))
         .route(&p("/git/commits"), post(create_commit))
@@ -272,6 +273,28 @@ async fn get_ref(
         Some(sha) => json_response(StatusCode::OK, &ref_json(&st, &full, &name, &sha)),
         None => gh_not_found(),
     }
+}
+
+/// `GET …/git/matching-refs/{ref}`: every ref that starts with `refs/{ref}` (a plain array).
+async fn matching_refs(
+    Ax(app): Ax<App>,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = app.lock();
+    let full = format!("{owner}/{repo}");
+    let prefix = format!("refs/{}", name.trim_start_matches('/'));
+    let found: Vec<(String, String)> = st
+        .git_mut(&full)
+        .refs
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let body: Vec<Value> = found
+        .iter()
+        .map(|(k, v)| ref_json(&st, &full, k, v))
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(body))
 }
 
 async fn create_ref(
