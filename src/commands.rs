@@ -689,11 +689,17 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     let run_dir = local::runs_dir(root, plan.name()).join(&run_id);
     let opts = local::LocalOptions { root: root.to_path_buf(), run_dir: run_dir.clone(), run_id: run_id.clone(), jobs };
 
+    // Ctrl-C, and what `timeout`, a CI cancel, `docker stop` or a closed terminal send
+    // (SIGTERM, SIGHUP): each stops every cell's process group and leaves the dataset alone.
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    let mut signals = Vec::new();
+    for kind in [tokio::signal::unix::SignalKind::interrupt(), tokio::signal::unix::SignalKind::terminate(), tokio::signal::unix::SignalKind::hangup()] {
+        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
+    }
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-        }
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_any(waits).await;
+        let _ = cancel_tx.send(true);
     });
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
@@ -735,6 +741,20 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
         }
     }
     Ok(if report.summary.all_ok() { exit::OK } else { exit::FAILED })
+}
+
+/// Waits for the first of several futures.
+async fn futures_select_any<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) -> F::Output {
+    let mut futs: Vec<F> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usize, quiet: bool) {

@@ -87,6 +87,10 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<LocalRun, LocalError> {
     std::fs::create_dir_all(&opts.run_dir).map_err(|source| LocalError::Prepare { path: opts.run_dir.clone(), source })?;
+    // Whatever a cell starts and then abandons — even a process that left the cell's process
+    // group with `setsid` — becomes outrun's child rather than init's, so it can be stopped
+    // when the run ends (see `stop_adopted`).
+    become_subreaper();
     let commit = git_head(&opts.root).await;
     let runner = hostname();
     let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
@@ -129,6 +133,7 @@ pub async fn run(
         let (index, result) = joined.expect("cell task panicked");
         records[index] = Some(result?);
     }
+    stop_adopted();
     let interrupted = *cancel.borrow();
     Ok(LocalRun { records: records.into_iter().map(|r| r.expect("every cell reported")).collect(), interrupted })
 }
@@ -260,6 +265,53 @@ fn kill_group(pgid: Option<i32>, sig: i32) {
             libc::kill(-p, sig);
         }
     }
+}
+
+/// Makes this process the reaper of its orphaned descendants (Linux; elsewhere a no-op, and a
+/// process that leaves its cell's group with `setsid` is out of outrun's reach there).
+fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Kills every process still parented to outrun once all cells have ended: descendants the
+/// cells abandoned (a `setsid` daemon, a double fork), adopted thanks to [`become_subreaper`].
+/// Their own children are adopted in turn when they die, so this repeats until none is left.
+fn stop_adopted() {
+    #[cfg(target_os = "linux")]
+    {
+        let me = std::process::id() as i32;
+        for _ in 0..20 {
+            let adopted = children_of(me);
+            if adopted.is_empty() {
+                return;
+            }
+            for pid in &adopted {
+                // SAFETY: kill(2) and waitpid(2) on a pid that is our own child; no memory shared.
+                unsafe {
+                    libc::kill(*pid, libc::SIGKILL);
+                    libc::waitpid(*pid, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+}
+
+/// The pids whose parent is `parent`, from /proc.
+#[cfg(target_os = "linux")]
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())) == Some(parent)
+        })
+        .collect()
 }
 
 async fn git_head(root: &Path) -> Option<String> {

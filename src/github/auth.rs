@@ -102,15 +102,24 @@ pub fn api_url(explicit: Option<&str>) -> (String, String) {
     }
 }
 
-/// A token travels in clear over `http://`: allowed only to this machine (tests, a local proxy).
+/// The API URL must be `https://HOST…`, or `http://` to this machine only (tests, a local
+/// proxy): a token travels in clear over http. Parsed as a URL, not by string cutting: a user
+/// part (`http://localhost:@evil.example/`) names no host of ours and is refused outright.
 pub fn check_transport(api_url: &str) -> Result<(), GithubError> {
-    let Some(rest) = api_url.strip_prefix("http://") else { return Ok(()) };
-    let host = rest.split(['/']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        Ok(())
-    } else {
-        Err(GithubError::Insecure(api_url.to_string()))
+    let bad = |why: &str| GithubError::BadApiUrl { url: api_url.to_string(), why: why.to_string() };
+    let uri: http::Uri = api_url.parse().map_err(|_| bad("not a URL"))?;
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("a user name or password in the URL is not allowed (the token is sent as a header)"));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") => {
+            let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback { Ok(()) } else { Err(GithubError::Insecure(api_url.to_string())) }
+        }
+        _ => Err(bad("the scheme must be https (or http to this machine)")),
     }
 }
 
@@ -128,15 +137,35 @@ impl fmt::Display for Repo {
 }
 
 impl Repo {
+    /// `OWNER/REPO` exactly, with GitHub's own rules for both names: an owner is 1–39 letters,
+    /// digits or single hyphens, not at either end; a repository name is 1–100 letters, digits,
+    /// `-`, `_` or `.`, and not `.` or `..`. Anything else (`a/b/c`, `../..`) would steer the
+    /// API path, so it is refused.
     pub fn parse(s: &str) -> Result<Repo, GithubError> {
-        let s = s.trim().trim_end_matches(".git");
-        let mut parts = s.rsplit('/');
-        let (name, owner) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if ok(owner) && ok(name) {
-            Ok(Repo { owner: owner.into(), name: name.into() })
-        } else {
-            Err(GithubError::BadRepo(s.into()))
+        let t = s.trim();
+        let t = t.strip_suffix(".git").unwrap_or(t);
+        let bad = || GithubError::BadRepo(s.trim().into());
+        let (owner, name) = t.split_once('/').ok_or_else(bad)?;
+        let owner_ok = (1..=39).contains(&owner.len())
+            && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !owner.starts_with('-')
+            && !owner.ends_with('-')
+            && !owner.contains("--");
+        let name_ok = (1..=100).contains(&name.len()) && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if owner_ok && name_ok { Ok(Repo { owner: owner.into(), name: name.into() }) } else { Err(bad()) }
+    }
+
+    /// The `OWNER/REPO` at the end of a git remote URL: `git@github.com:owner/repo.git`,
+    /// `https://github.com/owner/repo(.git)`, `ssh://git@host:22/owner/repo.git`.
+    fn from_remote(url: &str) -> Result<Repo, GithubError> {
+        let path = match url.split_once("://") {
+            Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or(""),
+            None => url.rsplit_once(':').map(|(_, p)| p).unwrap_or(url),
+        };
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            [.., owner, name] => Repo::parse(&format!("{owner}/{name}")),
+            _ => Err(GithubError::BadRepo(url.into())),
         }
     }
 
@@ -155,8 +184,7 @@ impl Repo {
             git(&["remote", "get-url", &first])
         });
         match url {
-            // git@github.com:owner/repo.git, https://github.com/owner/repo(.git), ssh://…/owner/repo
-            Some(u) => Repo::parse(u.rsplit_once(':').filter(|(a, _)| !a.contains("//")).map(|(_, b)| b).unwrap_or(&u)),
+            Some(u) => Repo::from_remote(&u),
             None => Err(GithubError::NoRepo),
         }
     }
@@ -174,11 +202,23 @@ mod tests {
 
     #[test]
     fn repos_from_remote_urls() {
-        for u in ["git@github.com:octo/hello.git", "https://github.com/octo/hello", "ssh://git@ghe.corp:22/octo/hello.git", "octo/hello"] {
-            let r = Repo::parse(u.rsplit_once(':').filter(|(a, _)| !a.contains("//")).map(|(_, b)| b).unwrap_or(u)).unwrap();
-            assert_eq!(r.to_string(), "octo/hello", "{u}");
+        for u in ["git@github.com:octo/hello.git", "https://github.com/octo/hello", "ssh://git@ghe.corp:22/octo/hello.git", "https://ghe.corp/octo/hello/"] {
+            assert_eq!(Repo::from_remote(u).unwrap().to_string(), "octo/hello", "{u}");
         }
-        assert!(Repo::parse("nope").is_err());
+        assert_eq!(Repo::parse("octo/hello.git").unwrap().to_string(), "octo/hello");
+        for bad in ["nope", "a/b/c", "../..", "octo/paper/../../x", "octo/..", "-octo/x", "oc--to/x", "octo/", "/x", "octo/a b"] {
+            assert!(Repo::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        for ok in ["https://api.github.com", "https://ghe.corp/api/v3", "http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80/x", "http://127.1.2.3/"] {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://localhost:@evil.example/", "http://127.0.0.1@evil.example", "https://user:pw@api.github.com", "http://evil.example", "http://127.0.0.1.evil.example/", "ftp://x", "localhost"] {
+            assert!(check_transport(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -33,14 +33,18 @@ pub use models::{Artifact, Comment, Job, PullRequest, Run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
-    #[error("no GitHub token for {host}: set GH_TOKEN (or GITHUB_TOKEN), or log in with `gh auth login`")]
+    #[error("{}", no_token_message(host))]
     NoToken { host: String },
     #[error("GitHub refused the token ({status}): {message}")]
     Auth { status: u16, message: String },
     #[error("cannot tell the repository: pass -R OWNER/REPO (no git remote found)")]
     NoRepo,
-    #[error("`{0}` is not OWNER/REPO")]
+    #[error("`{0}` is not OWNER/REPO (GitHub's owner and repository name rules)")]
     BadRepo(String),
+    #[error("--api-url {url}: {why}")]
+    BadApiUrl { url: String, why: String },
+    #[error("{method} {path}: the answer is larger than {limit} bytes; refusing to read more")]
+    TooLarge { method: String, path: String, limit: usize },
     #[error("{0}: refusing to send a token over plain http to another machine; use https")]
     Insecure(String),
     #[error("{method} {path}: {status} {message}")]
@@ -58,6 +62,14 @@ pub enum GithubError {
     Download { name: String, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: std::path::PathBuf, source: std::io::Error },
+}
+
+fn no_token_message(host: &str) -> String {
+    if host == "github.com" {
+        "no GitHub token for github.com: set GH_TOKEN (or GITHUB_TOKEN), or log in with `gh auth login`".into()
+    } else {
+        format!("no GitHub token for {host}: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or log in with `gh auth login --hostname {host}`; a GH_TOKEN is for github.com and is not sent to another host unless you name it with --api-url")
+    }
 }
 
 impl GithubError {
@@ -111,6 +123,8 @@ struct Resp {
 
 pub struct Client {
     api: Octocrab,
+    /// `scheme://host[:port]` of the API: the only place the token is sent.
+    origin: String,
     repo: Repo,
     clock: Arc<dyn Clock>,
     timeout: Duration,
@@ -119,6 +133,11 @@ pub struct Client {
     viewer: tokio::sync::OnceCell<Option<String>>,
     default_branch: tokio::sync::OnceCell<String>,
 }
+
+/// The largest API answer outrun reads (a page of 100 runs is well under 1 MB; a ledger file
+/// through the contents API is the largest thing it fetches).
+const MAX_BODY: usize = 64 << 20;
+const TOO_LARGE: &str = "answer larger than ";
 
 /// The most pages of one list outrun follows (100 items a page).
 const MAX_PAGES: usize = 100;
@@ -152,7 +171,8 @@ impl Client {
             .add_header(http::HeaderName::from_static("x-github-api-version"), "2022-11-28".into())
             .build()
             .map_err(|e| GithubError::Transport { method: "configure".into(), path: cfg.api_url.clone(), message: e.to_string() })?;
-        Ok(Client { api, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new(), default_branch: tokio::sync::OnceCell::new() })
+        let origin = cfg.api_url.parse::<http::Uri>().ok().and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?))).unwrap_or_default();
+        Ok(Client { api, origin, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new(), default_branch: tokio::sync::OnceCell::new() })
     }
 
     pub fn repo(&self) -> &Repo {
@@ -182,13 +202,23 @@ impl Client {
             _ => return Err(format!("outrun does not send {method} requests")),
         };
         let res = res.map_err(|e| transport_message(&e))?;
-        let (parts, b) = res.into_parts();
-        let body = tokio::time::timeout(self.timeout, b.collect())
-            .await
-            .map_err(|_| "timed out reading the response".to_string())?
-            .map_err(|e| transport_message(&e))?
-            .to_bytes();
-        Ok(Resp { status: parts.status, headers: parts.headers, body })
+        let (parts, mut b) = res.into_parts();
+        // Read at most MAX_BODY bytes: a runaway or hostile answer must not fill the memory.
+        let mut body = bytes::BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(self.timeout, b.frame()).await {
+                Err(_) => return Err("timed out reading the response".into()),
+                Ok(None) => break,
+                Ok(Some(f)) => f.map_err(|e| transport_message(&e))?,
+            };
+            if let Ok(data) = frame.into_data() {
+                if body.len() + data.len() > MAX_BODY {
+                    return Err(format!("{TOO_LARGE}{MAX_BODY}"));
+                }
+                body.extend_from_slice(&data);
+            }
+        }
+        Ok(Resp { status: parts.status, headers: parts.headers, body: body.freeze() })
     }
 
     /// Sends a request with outrun's rules: conditional GETs, rate-limit waits, and retries
@@ -202,6 +232,9 @@ impl Client {
             let outcome = self.exchange(&method, path, body, etag.as_ref()).await;
             let resp = match outcome {
                 Ok(r) => r,
+                Err(message) if message.starts_with(TOO_LARGE) => {
+                    return Err(GithubError::TooLarge { method: method.to_string(), path: path.into(), limit: MAX_BODY });
+                }
                 Err(message) => {
                     if repeatable && attempt < MAX_ATTEMPTS {
                         self.note_retry();
@@ -262,7 +295,7 @@ impl Client {
         if !resp.status.is_success() {
             return Err(api_error(&Method::GET, path, resp.status, &resp.body));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.into(), message: e.to_string() })
+        decode(path, &resp)
     }
 
     /// Every page of a list endpoint (`per_page=100`), following `Link: rel="next"` — at most
@@ -280,12 +313,18 @@ impl Client {
             if !resp.status.is_success() {
                 return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
             }
-            let mut v: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+            let mut v: serde_json::Value = decode(&path, &resp)?;
             // Most lists come wrapped (`{"total_count", "jobs": […]}`); issue comments come bare.
             let list = if field.is_empty() { v.take() } else { v.get_mut(field).map(serde_json::Value::take).unwrap_or_default() };
             let items: Vec<T> = serde_json::from_value(list).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
             out.extend(items);
             next = next_link(&resp.headers);
+            // A `Link` elsewhere would take the token with it.
+            if let Some(n) = &next {
+                if n.contains("://") && !n.starts_with(&format!("{}/", self.origin)) {
+                    return Err(GithubError::Decode { path, message: format!("the next page's link leaves the API host ({n}); not followed") });
+                }
+            }
         }
         Ok(out)
     }
@@ -309,7 +348,7 @@ impl Client {
         };
         match resp.status.as_u16() {
             200 => {
-                let d: models::DispatchDetails = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+                let d: models::DispatchDetails = decode(&path, &resp)?;
                 Ok(Some((d.workflow_run_id, d.html_url)))
             }
             204 => Ok(None),
@@ -461,7 +500,7 @@ impl Client {
         if !resp.status.is_success() {
             return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
         }
-        let c: models::Contents = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+        let c: models::Contents = decode(&path, &resp)?;
         let b64 = if c.encoding == "base64" && !c.content.is_empty() {
             c.content
         } else {
@@ -484,7 +523,7 @@ impl Client {
         if !resp.status.is_success() {
             return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
         }
-        let refs: Vec<models::GitRefFull> = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        let refs: Vec<models::GitRefFull> = decode(&path, &resp)?;
         Ok(refs.into_iter().filter_map(|r| r.name.strip_prefix("refs/heads/").map(str::to_string)).collect())
     }
 
@@ -501,7 +540,7 @@ impl Client {
         if resp.status != StatusCode::CREATED {
             return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+        decode(&path, &resp)
     }
 
     /// Closes a pull request (one superseded by a newer one that holds its rows too).
@@ -524,7 +563,7 @@ impl Client {
         if !resp.status.is_success() {
             return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
         }
-        let r: models::GitRef = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        let r: models::GitRef = decode(&path, &resp)?;
         Ok(Some(r.object.sha))
     }
 
@@ -542,7 +581,7 @@ impl Client {
         if resp.status != StatusCode::CREATED {
             return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
         }
-        let c: models::Created = serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })?;
+        let c: models::Created = decode(&path, &resp)?;
         Ok(c.sha)
     }
 
@@ -620,7 +659,7 @@ impl Client {
         if resp.status != StatusCode::CREATED {
             return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+        decode(&path, &resp)
     }
 
     /// Replaces a comment's body (PATCH, as the API says; octocrab 0.54 sends POST here).
@@ -631,8 +670,18 @@ impl Client {
         if resp.status != StatusCode::OK {
             return Err(api_error(&Method::PATCH, &path, resp.status, &resp.body));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+        decode(&path, &resp)
     }
+}
+
+/// A JSON answer as `T`, or an error that names the request and says what came instead (an
+/// HTML page from a proxy, a truncated body, another shape).
+fn decode<T: DeserializeOwned>(path: &str, resp: &Resp) -> Result<T, GithubError> {
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        let kind = resp.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("no content type");
+        let start: String = String::from_utf8_lossy(&resp.body[..resp.body.len().min(80)]).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        GithubError::Decode { path: path.into(), message: format!("{e} (a {}-byte {kind} answer starting `{start}`)", resp.body.len()) }
+    })
 }
 
 /// 1, 2, 4, 8, 16 s … capped at 60 s.

@@ -634,3 +634,112 @@ fn only_the_failed_cells_run_again() {
     let ledger = env.project.read("data/evaluation/sweep.runs.csv");
     assert!(ledger.contains(&format!("\n{run},1,")) && ledger.contains(&format!("\n{run},2,")), "{ledger}");
 }
+
+/// A tiny HTTP server on 127.0.0.1 that answers every request with `answer(path)`; counts them.
+struct Stub {
+    url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn stub(answer: impl Fn(&str) -> (u16, &'static str, Vec<u8>, Vec<(String, String)>) + Send + 'static) -> Stub {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                    break;
+                }
+            }
+            h.fetch_add(1, Ordering::SeqCst);
+            let (status, kind, body, headers) = answer(&path);
+            let mut conn = conn;
+            let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    Stub { url, hits }
+}
+
+/// Hostile or broken servers and arguments: a user part that hides another host, repositories
+/// that would steer the API path, an answer too large to read, an HTML page where JSON was
+/// expected, a `Link` that points at itself. Each is a clear error; no panic, nothing written.
+#[test]
+fn hostile_urls_repositories_and_answers_are_refused() {
+    let p = Project::new();
+    p.experiment("sweep", EXPERIMENT);
+    let run = |args: &[&str]| common::run(p.cmd().env("GH_TOKEN", TOKEN).args(args));
+    let s = stub(|_| (200, "application/json", b"{}".to_vec(), vec![]));
+    let sneaky = s.url.replace("http://", "http://localhost:@");
+    let (code, _, err) = run(&["-R", REPO, "--api-url", &sneaky, "status", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("user name or password") && !err.contains(TOKEN), "{err}");
+    for bad in ["a/b/c", "../..", "octo/paper/../../x"] {
+        let (code, _, err) = run(&["-R", bad, "--api-url", &s.url, "status", "1"]);
+        assert_eq!(code, 1, "{bad}: {err}");
+        assert!(err.contains("is not OWNER/REPO"), "{bad}: {err}");
+    }
+    assert_eq!(s.hits.load(Ordering::SeqCst), 0, "a refused URL or repository was still asked");
+
+    let big = stub(|_| (200, "application/json", vec![b' '; 65 << 20], vec![]));
+    let (code, _, err) = run(&["-R", REPO, "--api-url", &big.url, "status", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than 67108864 bytes"), "{err}");
+
+    let html = stub(|_| (200, "text/html", b"<html><body>Proxy says hello</body></html>".to_vec(), vec![]));
+    let (code, _, err) = run(&["-R", REPO, "--api-url", &html.url, "status", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/repos/octo/lab/actions/runs/1") && err.contains("text/html") && err.contains("Proxy says hello"), "{err}");
+
+    let run_json = serde_json::json!({"id": 1, "display_title": "outrun sweep x", "status": "completed", "html_url": "https://github.com/octo/lab/actions/runs/1", "path": ".github/workflows/outrun-sweep.yml"}).to_string();
+    let looping = stub(move |path| {
+        if path.contains("/jobs") {
+            // Relative, so it stays on this server: the page that points at itself.
+            (200, "application/json", br#"{"total_count": 1, "jobs": []}"#.to_vec(), vec![("Link".into(), format!("<{path}>; rel=\"next\""))])
+        } else {
+            (200, "application/json", run_json.clone().into_bytes(), vec![])
+        }
+    });
+    let (code, _, err) = run(&["-R", REPO, "--api-url", &looping.url, "status", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("more than 100 pages"), "{err}");
+    assert!(looping.hits.load(Ordering::SeqCst) <= 102, "{} requests", looping.hits.load(Ordering::SeqCst));
+    // A next page on another host is not followed: the token would go with it.
+    let elsewhere = stub(|path| {
+        if path.contains("/jobs") {
+            (200, "application/json", br#"{"total_count": 1, "jobs": []}"#.to_vec(), vec![("Link".into(), "<http://127.0.0.1:9/steal?x=1>; rel=\"next\"".into())])
+        } else {
+            (200, "application/json", serde_json::json!({"id": 1, "display_title": "x", "status": "completed"}).to_string().into_bytes(), vec![])
+        }
+    });
+    let (code, _, err) = run(&["-R", REPO, "--api-url", &elsewhere.url, "status", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("leaves the API host"), "{err}");
+    assert!(!p.root().join("data").exists());
+}
+
+/// With GH_HOST naming an Enterprise host and only a github.com token, the message names the
+/// variable to set.
+#[test]
+fn an_enterprise_host_without_its_token_names_gh_enterprise_token() {
+    let p = Project::new();
+    p.experiment("sweep", EXPERIMENT);
+    let (code, _, err) = common::run(p.cmd().env("GH_TOKEN", TOKEN).env("GH_HOST", "ghe.example.com").env("HOME", p.root()).env("PATH", "/usr/bin:/bin").args(["-R", REPO, "status", "1"]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("GH_ENTERPRISE_TOKEN") && !err.contains(TOKEN), "{err}");
+}

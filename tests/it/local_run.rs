@@ -141,10 +141,19 @@ fn parallelism_is_bounded_by_jobs() {
     assert!(max <= 2, "{max} cells ran at once with -j 2");
 }
 
+/// Ctrl-C (SIGINT), and what `timeout`, a CI cancel or `docker stop` (SIGTERM) and a closed
+/// terminal (SIGHUP) send: each stops every cell and what it started, leaves the dataset alone
+/// and exits 2.
 #[test]
-fn ctrl_c_stops_children_and_leaves_the_dataset_alone() {
+fn ctrl_c_term_and_hup_stop_children_and_leave_the_dataset_alone() {
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
+        interrupted_by(signal, name);
+    }
+}
+
+fn interrupted_by(signal: i32, name: &str) {
     let p = Project::new();
-    let cmd = r#"'echo $$ > "$OUTRUN_OUT/pid"; sleep 60; printf "n,mode\n1,a\n" > "$OUTRUN_OUT/results.csv"'"#;
+    let cmd = r#"'sleep 60 & echo $! > "$OUTRUN_OUT/child"; echo $$ > "$OUTRUN_OUT/pid"; wait; printf "n,mode\n1,a\n" > "$OUTRUN_OUT/results.csv"'"#;
     p.experiment("tiny", &tiny_experiment("tiny", cmd));
     p.write("data/evaluation/tiny.csv", "n,mode,outrun_cell,outrun_run_id\n9,z,old,old\n");
     let before = p.read("data/evaluation/tiny.csv");
@@ -167,23 +176,42 @@ fn ctrl_c_stops_children_and_leaves_the_dataset_alone() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(pids.len(), 2, "cells did not start");
-    // SAFETY: sends SIGINT to the child we spawned, as a terminal's Ctrl-C would.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let children: Vec<i32> = std::fs::read_dir(&runs).unwrap().flatten().flat_map(|run| std::fs::read_dir(run.path()).into_iter().flatten().flatten()).filter_map(|c| std::fs::read_to_string(c.path().join("child")).ok()).filter_map(|s| s.trim().parse().ok()).collect();
+    // SAFETY: sends the signal to the child we spawned, as a terminal, `timeout` or a CI would.
+    unsafe { libc::kill(child.id() as i32, signal) };
     let t0 = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "outrun did not stop after Ctrl-C");
+        assert!(t0.elapsed() < Duration::from_secs(20), "outrun did not stop after {name}");
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(2), "{err}");
-    assert!(err.contains("interrupted") && err.contains("dataset was not changed"), "{err}");
+    assert_eq!(status.code(), Some(2), "{name}: {err}");
+    assert!(err.contains("interrupted") && err.contains("dataset was not changed"), "{name}: {err}");
     assert_eq!(p.read("data/evaluation/tiny.csv"), before);
-    for pid in pids {
-        assert!(!alive(pid), "cell process {pid} survived Ctrl-C");
+    for pid in pids.into_iter().chain(children) {
+        assert!(!alive(pid), "cell process {pid} survived {name}");
+    }
+}
+
+/// A cell that leaves its process group with `setsid` is still stopped when the run ends:
+/// outrun adopts what its cells abandon (a child subreaper) and kills it.
+#[test]
+fn processes_that_escape_with_setsid_are_stopped_at_the_end() {
+    let p = Project::new();
+    let cmd = r#"'setsid sleep 300 & echo $! > "$OUTRUN_OUT/escaped"; printf "n,mode\n%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"'"#;
+    p.experiment("tiny", &tiny_experiment("tiny", cmd));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run_dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
+    let escaped: Vec<i32> = std::fs::read_dir(&run_dir).unwrap().flatten().filter_map(|c| std::fs::read_to_string(c.path().join("escaped")).ok()).filter_map(|s| s.trim().parse().ok()).collect();
+    assert_eq!(escaped.len(), 6);
+    for pid in escaped {
+        assert!(!alive(pid), "{pid} escaped with setsid and outlived the run");
     }
 }
 
