@@ -42,10 +42,14 @@ pub enum Command {
     Validate { names: Vec<String> },
     /// Write .github/workflows/outrun-NAME.yml for every experiment (or the named ones).
     Generate {
+        /// Experiments to generate (default: every one).
         names: Vec<String>,
         /// Write nothing; exit 1 with a diff when a committed workflow is missing or stale.
         #[arg(long)]
         check: bool,
+        /// Also delete generated workflows whose experiment file is gone.
+        #[arg(long, conflicts_with = "check")]
+        prune: bool,
     },
     /// Run an experiment's cells, merge the results into the dataset and print the report.
     Run(RunArgs),

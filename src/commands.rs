@@ -22,7 +22,7 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
-        Command::Generate { names, check } => generate(root, &names, check, json),
+        Command::Generate { names, check, prune } => generate(root, &names, check, prune, json),
         Command::Run(args) => run(root, args, json, cli.quiet).await,
         Command::Merge { name, from } => merge(root, &name, from.as_deref(), json).await,
         Command::Report { name, run, format, output } => {
@@ -548,12 +548,19 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> anyhow::Re
     println!("dataset     {}", p.dataset_path().display());
     println!("workflow    {} ({}; {jobs} jobs of {per_job} cell(s) on {})", wf.display(), drift_name(&drift), p.file.runner.labels.join(", "));
     println!("cells       {} of {}\n", cells.len(), p.cells.len());
+    // One column per parameter, each as wide as its widest value (in characters), so the table
+    // lines up whatever the values are.
     let names = p.param_names();
-    let width = cells.iter().map(|c| c.id.len()).max().unwrap_or(4).max(4);
-    println!("{:<width$}  {}", "id", names.join("  "));
-    for c in &cells {
-        let vals: Vec<String> = names.iter().map(|n| c.get(n).unwrap_or("-").escape_debug().to_string()).collect();
-        println!("{:<width$}  {}", c.id, vals.join("  "));
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|c| std::iter::once(c.id.clone()).chain(names.iter().map(|n| c.get(n).unwrap_or("-").escape_debug().to_string())).collect())
+        .collect();
+    let header: Vec<String> = std::iter::once("id".to_string()).chain(names.iter().cloned()).collect();
+    let widths: Vec<usize> = (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0)).collect();
+    let line = |r: &[String]| r.iter().zip(&widths).map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count()))).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    println!("{}", line(&header));
+    for r in &rows {
+        println!("{}", line(r));
     }
     Ok(exit::OK)
 }
@@ -613,7 +620,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     Ok(if bad == 0 { exit::OK } else { exit::FAILED })
 }
 
-fn generate(root: &Path, names: &[String], check: bool, json: bool) -> anyhow::Result<u8> {
+fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> anyhow::Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
@@ -652,19 +659,34 @@ fn generate(root: &Path, names: &[String], check: bool, json: bool) -> anyhow::R
             out.push(json!({"experiment": p.name(), "path": wf, "state": state}));
         }
     }
-    // A generated workflow whose experiment is gone would still run on GitHub: flag it.
-    if check && names.is_empty() {
+    // A generated workflow whose experiment is gone would still run on GitHub: say so (a
+    // failure under --check), or delete it with --prune.
+    if names.is_empty() {
         if let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let rel = Path::new(".github/workflows").join(&name);
-                if name.starts_with("outrun-") && name.ends_with(".yml") && !expected.contains(&rel) {
-                    drifted += 1;
+            let mut orphans: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| names::experiment_of_workflow(n).is_some())
+                .map(|n| Path::new(".github/workflows").join(n))
+                .filter(|rel| !expected.contains(rel))
+                .collect();
+            orphans.sort();
+            for rel in orphans {
+                if prune {
+                    std::fs::remove_file(root.join(&rel)).with_context(|| format!("removing {}", rel.display()))?;
                     if !json {
-                        eprintln!("{} has no experiment file any more: delete it", rel.display());
+                        println!("{:<9} {}", "removed", rel.display());
                     }
-                    out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
+                    out.push(json!({"experiment": null, "path": rel, "state": "removed"}));
+                    continue;
                 }
+                if check {
+                    drifted += 1;
+                }
+                if !json {
+                    eprintln!("{} has no experiment file any more: delete it, or run `outrun generate --prune`", rel.display());
+                }
+                out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
             }
         }
     }
@@ -732,7 +754,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
         print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}));
     } else {
         print!("{md}");
-        if let Some(m) = &merge {
+        if let Some(m) = merge.as_ref().filter(|_| !quiet) {
             eprintln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged, m.path, m.rows_added, m.rows_replaced, m.rows_total,

@@ -72,6 +72,35 @@ pub fn lock(path: &Path) -> Result<File, FsError> {
     Ok(f)
 }
 
+/// `.outrun/` under `root`, created with a `.gitignore` that ignores all of it (as cargo does
+/// in `target/`): local runs, downloads, dispatch records and locks never show up as untracked
+/// files in a user's repository.
+pub fn state_dir(root: &Path) -> Result<PathBuf, FsError> {
+    let dir = root.join(crate::names::STATE_DIR);
+    std::fs::create_dir_all(&dir).map_err(err(&dir))?;
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        write_atomic(&ignore, b"# outrun's scratch (local runs, downloads, dispatch records, locks): never committed.\n*\n")?;
+    }
+    Ok(dir)
+}
+
+/// Removes the temporary files of writers that died (killed mid-write) from `dir`: ours, and
+/// older than `age` — a live writer's is seconds old, and writers of one file hold its lock.
+pub fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)) {
+            continue;
+        }
+        let stale = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a >= age);
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

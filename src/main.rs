@@ -47,7 +47,7 @@ fn main() -> ExitCode {
 fn report_error(json: bool, e: anyhow::Error) -> u8 {
     if json {
         let problems = commands::problems_json(&e);
-        let v = serde_json::json!({"schema": "outrun.error/v1", "error": format!("{e:#}"), "problems": problems});
+        let v = serde_json::json!({"schema": "outrun.error/v1", "error": message(&e), "problems": problems});
         println!("{v}");
     }
     // The cause may sit anywhere in the chain (a comment's failure is wrapped by the pipeline).
@@ -57,9 +57,25 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
     });
     match e.downcast::<outrun::spec::SpecError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
-        Err(e) => eprintln!("error: {e:#}"),
+        Err(e) => eprintln!("error: {}", message(&e)),
     }
     if auth { exit::AUTH } else { exit::FAILED }
+}
+
+/// The error and its causes on one line, each cause only once: most of outrun's errors already
+/// name their cause in their own message, which `{:#}` would then print a second time.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// The given root, or the nearest folder upwards that holds `experiments/` (else the current one).

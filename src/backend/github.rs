@@ -99,6 +99,7 @@ impl DispatchRecord {
     }
 
     pub fn save(&self, root: &Path) -> Result<(), RemoteError> {
+        crate::fsutil::state_dir(root)?;
         let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
         Ok(crate::fsutil::write_atomic(&Self::path(root, &self.outrun_id), text.as_bytes())?)
     }
@@ -193,7 +194,7 @@ pub async fn dispatch(
 /// `dispatch --wait`, `sync`): two of them on the same run would fight over its files and
 /// could both create the comment. Held until the returned file is dropped.
 pub fn lock(root: &Path) -> Result<File, RemoteError> {
-    Ok(crate::fsutil::lock(&root.join(names::STATE_DIR).join("github.lock"))?)
+    Ok(crate::fsutil::lock(&crate::fsutil::state_dir(root)?.join("github.lock"))?)
 }
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,

@@ -86,6 +86,7 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<LocalRun, LocalError> {
+    crate::fsutil::state_dir(&opts.root).map_err(|e| LocalError::Prepare { path: e.path, source: e.source })?;
     std::fs::create_dir_all(&opts.run_dir).map_err(|source| LocalError::Prepare { path: opts.run_dir.clone(), source })?;
     // Whatever a cell starts and then abandons — even a process that left the cell's process
     // group with `setsid` — becomes outrun's child rather than init's, so it can be stopped
@@ -94,6 +95,7 @@ pub async fn run(
     let commit = git_head(&opts.root).await;
     let runner = hostname();
     let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let shared_plan = Arc::new(plan.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for (index, cell) in cells.iter().cloned().enumerate() {
         let ctx = CellCtx {
@@ -109,6 +111,7 @@ pub async fn run(
         let sem = sem.clone();
         let mut cancel = cancel.clone();
         let events = events.clone();
+        let plan = shared_plan.clone();
         tasks.spawn(async move {
             // Wait for a slot, unless Ctrl-C comes first.
             let permit = tokio::select! {
@@ -123,7 +126,10 @@ pub async fn run(
                 None => Ok(ctx.record(&cell, CellStatus::Cancelled, None, Some("not started: interrupted".into()), now_rfc3339(), Duration::ZERO)),
             };
             if let Ok(rec) = &result {
-                let _ = events.send(Event::Finished { record: rec.clone() });
+                // Progress shows what the merge will see: a cell whose command succeeded but whose
+                // results are missing or malformed is failed there, so it is shown failed here.
+                let checked = if rec.status == CellStatus::Ok { crate::collect::read_cells(&[ctx.dir.clone()], &plan).pop().map(|o| o.record) } else { None };
+                let _ = events.send(Event::Finished { record: checked.unwrap_or_else(|| rec.clone()) });
             }
             (index, result)
         });

@@ -4,7 +4,7 @@
 //! same run, so merging the same run twice changes nothing, while a newer run adds rows next to
 //! the old ones (reports pick the newest run per key). Every row carries its provenance. The file
 //! is rewritten sorted, so diffs stay small, and replaced atomically (temp file, fsync, rename)
-//! while an exclusive lock on `NAME.csv.lock` is held, so concurrent merges never lose rows and a
+//! while an exclusive lock (in `.outrun/locks/`) is held, so concurrent merges never lose rows and a
 //! kill at any moment leaves the old file or the new one.
 
 pub mod ledger;
@@ -154,9 +154,17 @@ pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> (
     (columns, rows)
 }
 
-/// The lock every writer of `plan`'s dataset (and its ledger) holds.
+/// The lock every writer of `plan`'s dataset (and its ledger) holds. It lives in `.outrun/locks/`
+/// (git-ignored), not beside the dataset, so it never shows up as an untracked file. Once held,
+/// the temporary files of writers that were killed mid-write are removed.
 pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
-    Ok(crate::fsutil::lock(&root.join(plan.dataset_path()).with_extension("csv.lock"))?)
+    let rel = plan.dataset_path();
+    let name: String = rel.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '%' }).collect();
+    let file = crate::fsutil::lock(&crate::fsutil::state_dir(root)?.join("locks").join(format!("{name}.lock")))?;
+    if let Some(dir) = root.join(&rel).parent() {
+        crate::fsutil::remove_stale_temps(dir, std::time::Duration::from_secs(60));
+    }
+    Ok(file)
 }
 
 /// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)

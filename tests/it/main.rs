@@ -3,6 +3,7 @@
 mod common;
 mod dataset;
 mod github;
+mod hardening;
 mod local_run;
 mod prism;
 mod spec_errors;
