@@ -1,5 +1,6 @@
 //! outrun's one integration-test binary: the CLI, end to end, on throw-away projects.
 
+mod act_support;
 mod common;
 mod dataset;
 mod github;

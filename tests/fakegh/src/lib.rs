@@ -439,6 +439,7 @@ impl Seen {
             conditional: self.if_none_match.is_some(),
             status,
             counted,
+            at: SystemTime::now(),
         });
     }
 }

@@ -444,6 +444,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Counted against the core rate limit (API host, authenticated, not 304, not /rate_limit).
     pub counted: bool,
+    /// When it was answered (wall clock), for latency measurements.
+    pub at: std::time::SystemTime,
 }
 
 impl RecordedRequest {
