@@ -207,9 +207,15 @@ impl LoopFake {
     pub const ACTIONS_TOKEN: &str = "ghs_outrunLoopActions0123456789";
 
     pub fn start(experiment: &str, jobs: &[(&str, fakegh::Conclusion)]) -> LoopFake {
+        Self::start_with(experiment, jobs, true)
+    }
+
+    /// `actions_can_create_prs`: the repository setting "Allow GitHub Actions to create and
+    /// approve pull requests".
+    pub fn start_with(experiment: &str, jobs: &[(&str, fakegh::Conclusion)], actions_can_create_prs: bool) -> LoopFake {
         use fakegh::{CellSpec, FakeConfig, FakeGithub, Identity};
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let fake = rt.block_on(FakeGithub::start(FakeConfig { token: Self::USER_TOKEN.into(), identities: vec![Identity::github_actions(Self::ACTIONS_TOKEN)], ..FakeConfig::default() }));
+        let fake = rt.block_on(FakeGithub::start(FakeConfig { token: Self::USER_TOKEN.into(), identities: vec![Identity::github_actions(Self::ACTIONS_TOKEN)], actions_can_create_prs, ..FakeConfig::default() }));
         let specs: Vec<CellSpec> = jobs.iter().map(|(id, c)| CellSpec::new(id, *c)).collect();
         fake.state().lock().unwrap().add_workflow(&format!("outrun-{experiment}.yml"), specs);
         LoopFake { _rt: rt, fake, experiment: experiment.into() }

@@ -743,3 +743,23 @@ fn an_enterprise_host_without_its_token_names_gh_enterprise_token() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("GH_ENTERPRISE_TOKEN") && !err.contains(TOKEN), "{err}");
 }
+
+/// `watch --comment` keeps the experiment's one comment at "k of n cells done" while the run
+/// goes on; the report replaces it when the run is collected.
+#[test]
+fn watch_comment_shows_progress_then_the_report_replaces_it() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+    let run = d["record"]["run_id"].as_u64().unwrap().to_string();
+    env.json(env.outrun().args(["watch", &run, "--comment"]), 0);
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(comments[0].contains("of 8 cells done") && comments[0].contains("\"phase\":\"running\""), "{}", comments[0]);
+    let patches = env.fake.requests().iter().filter(|r| r.method == "PATCH" && r.path.contains("/issues/comments/")).count();
+    assert!(patches >= 1, "the count was updated as cells finished");
+    env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains("8 cells: 8 ok") && comments[0].contains("\"phase\":\"finished\""), "{}", comments[0]);
+}

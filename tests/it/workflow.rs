@@ -495,6 +495,11 @@ github:
 
     let st = fake.state();
     let st = st.lock().unwrap();
+    // The status job created the comment ("started"); the final job replaced it with the report.
+    let writes: Vec<(String, String)> = st.requests.iter().filter(|r| r.path.contains("/issues/") && matches!(r.method.as_str(), "POST" | "PATCH")).map(|r| (r.method.clone(), r.header("authorization").unwrap_or("").to_string())).collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0].0, "POST");
+    assert_eq!(writes[1].0, "PATCH");
     // One comment, by the workflow, now the report: 1 ok, 1 failed, 1 timed out, with the PR.
     let comments = st.comments_on(REPO, 7);
     assert_eq!(comments.len(), 1, "{:#?}", comments.iter().map(|c| &c.body).collect::<Vec<_>>());
@@ -526,4 +531,41 @@ github:
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
     assert_eq!(fake.state().lock().unwrap().comments_on(REPO, 7).len(), 1);
+}
+
+/// When the repository does not let Actions open pull requests, the final job still pushes the
+/// branch and posts the report, which says exactly which setting to change; the job fails so a
+/// maintainer sees it.
+#[test]
+fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"].as_str().unwrap().to_string();
+    git_commit_all(p.root());
+    let lf = LoopFake::start_with("loop", &[(id.as_str(), fakegh::Conclusion::Success)], false);
+    let run = lf.run(1);
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let mut extra = lf.act_args(run);
+    extra.extend(["--input".to_string(), "issue=7".to_string()]);
+    let (ok, log) = run_act_with(p.root(), &p.root().join(".github/workflows/outrun-loop.yml"), "", &actions, &artifacts, &scratch.path().join("setup.log"), &extra);
+    assert!(!ok, "the final job must fail visibly:\n{log}");
+    assert!(log.contains("collect and land] 🏁  Job failed"), "{log}");
+    let st = lf.fake.state();
+    let st = st.lock().unwrap();
+    assert!(st.pulls_of(LoopFake::REPO).is_empty());
+    let branch = format!("outrun/loop/{run}");
+    assert!(st.file_at(LoopFake::REPO, &branch, "data/evaluation/loop.csv").is_some(), "the branch was pushed");
+    let comments = st.comments_on(LoopFake::REPO, 7);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("Allow GitHub Actions to create and approve pull requests") && comments[0].body.contains(&branch), "{}", comments[0].body);
+    assert!(comments[0].body.contains("1 cells: 1 ok"), "{}", comments[0].body);
 }
