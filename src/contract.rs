@@ -14,6 +14,18 @@ pub const STDOUT_LOG: &str = "stdout.log";
 pub const STDERR_LOG: &str = "stderr.log";
 pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 
+/// Time a cell gets between SIGTERM and SIGKILL, at its timeout or on an interrupt (both
+/// wrappers: the local backend, and `outrun_cell.py` through `OUTRUN_CONFIG`).
+pub const KILL_GRACE_S: u64 = 3;
+
+/// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
+pub const MAX_JOBS: usize = 256;
+
+/// The `error` of a cell killed at its timeout (both wrappers word it alike).
+pub fn timeout_error(timeout_s: u64) -> String {
+    format!("killed after the {timeout_s} s timeout")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {

@@ -11,8 +11,10 @@
 # can survive in the YAML whatever the parameter values hold.
 import datetime, json, os, signal, socket, subprocess, sys, time
 
-MAX_JOBS = 256
 CFG = json.loads(os.environ["OUTRUN_CONFIG"])
+# The contract's constants come from outrun itself (src/contract.rs), through the config.
+MAX_JOBS = CFG["max_jobs"]
+KILL_GRACE_S = CFG["kill_grace_s"]
 
 
 def glob(pattern, s):
@@ -93,14 +95,17 @@ def run_cell(cell, root):
         except subprocess.TimeoutExpired:
             kill_group(p.pid, signal.SIGTERM)
             try:
-                p.wait(timeout=3)
+                p.wait(timeout=KILL_GRACE_S)
             except subprocess.TimeoutExpired:
                 pass
             status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
         # Whatever the command left running in the background goes with it (as locally).
         kill_group(p.pid, signal.SIGKILL)
         p.wait()
-    if status == "ok" and code != 0:
+    if status == "ok" and code is not None and code < 0:
+        # Killed by a signal: no exit status, as the local wrapper reports it.
+        status, code, error = "failed", None, f"killed by signal {-code}"
+    elif status == "ok" and code != 0:
         status, error = "failed", f"exit status {code}"
     record = {
         "schema": "outrun.cell/v1",

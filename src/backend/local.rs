@@ -15,7 +15,7 @@ use crate::contract::{CellRecord, CellStatus, Source, CELL_SCHEMA, STDERR_LOG, S
 use crate::spec::{Cell, Plan};
 
 /// Time a cell gets between SIGTERM and SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(3);
+const KILL_GRACE: Duration = Duration::from_secs(crate::contract::KILL_GRACE_S);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -241,7 +241,7 @@ async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>)
         }
         End::TimedOut => {
             terminate(&mut child, pgid).await;
-            (CellStatus::TimedOut, None, Some(format!("killed after the {} timeout", humantime::format_duration(ctx.timeout))))
+            (CellStatus::TimedOut, None, Some(crate::contract::timeout_error(ctx.timeout.as_secs())))
         }
         End::Cancelled => {
             terminate(&mut child, pgid).await;

@@ -35,8 +35,7 @@ pub const CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 
 /// published with (`--locked`; crates.io's index pins every crate's checksum).
 const DEFAULT_INSTALL: &str = "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
 
-/// How many matrix jobs a run may have; more cells are packed several to a job.
-pub const MAX_JOBS: usize = 256;
+pub use crate::contract::MAX_JOBS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -90,6 +89,8 @@ struct CellConfig<'a> {
     experiment: &'a str,
     command: &'a str,
     timeout_s: u64,
+    kill_grace_s: u64,
+    max_jobs: usize,
     results_file: &'a str,
     cells: Vec<CellEntry<'a>>,
 }
@@ -135,10 +136,12 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
+        config.kill_grace_s,
+        config.max_jobs,
         j(&config.results_file)
     );
     for (i, c) in config.cells.iter().enumerate() {
@@ -199,6 +202,8 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         experiment: &f.name,
         command: &f.command,
         timeout_s,
+        kill_grace_s: crate::contract::KILL_GRACE_S,
+        max_jobs: MAX_JOBS,
         results_file: &f.results.file,
         cells: plan.cells.iter().map(|c| CellEntry { id: &c.id, params: &c.params }).collect(),
     };

@@ -2,6 +2,7 @@
 
 mod act_support;
 mod common;
+mod contract;
 mod dataset;
 mod github;
 mod hardening;
