@@ -569,3 +569,46 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
     assert!(comments[0].body.contains("Allow GitHub Actions to create and approve pull requests") && comments[0].body.contains(&branch), "{}", comments[0].body);
     assert!(comments[0].body.contains("1 cells: 1 ok"), "{}", comments[0].body);
 }
+
+/// The shipped experiment's generated workflow, end to end under act against the fake GitHub:
+/// its 8 cells compute the roofline, the final job lands the 184 predictions and comments the
+/// comparison with the H200 measurements. (Only `github.install` is added, to copy this build.)
+#[test]
+fn act_runs_the_shipped_experiment_end_to_end() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    let shipped = std::fs::read_to_string(repo_root().join("experiments/roofline-h200-resnet50.yaml")).unwrap();
+    p.write("experiments/roofline-h200-resnet50.yaml", &format!("{shipped}github:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n"));
+    p.write("scripts/roofline.py", &std::fs::read_to_string(repo_root().join("scripts/roofline.py")).unwrap());
+    for f in ["peaks.csv", "resnet50_conv_latency.csv"] {
+        p.write(&format!("data/measured/h200/{f}"), &std::fs::read_to_string(repo_root().join("data/measured/h200").join(f)).unwrap());
+    }
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "roofline-h200-resnet50", "--json"]));
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<String> = plan["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    git_commit_all(p.root());
+    let lf = LoopFake::start("roofline-h200-resnet50", &ids.iter().map(|i| (i.as_str(), fakegh::Conclusion::Success)).collect::<Vec<_>>());
+    let run = lf.run(1);
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let mut extra = lf.act_args(run);
+    extra.extend(["--input".to_string(), "issue=2".to_string()]);
+    let workflow = p.root().join(".github/workflows/outrun-roofline-h200-resnet50.yml");
+    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &scratch.path().join("setup.log"), &extra);
+    assert!(ok, "act failed:\n{log}");
+    let st = lf.fake.state();
+    let st = st.lock().unwrap();
+    let branch = format!("outrun/roofline-h200-resnet50/{run}");
+    let data = String::from_utf8(st.file_at(LoopFake::REPO, &branch, "data/evaluation/roofline-h200-resnet50.csv").unwrap()).unwrap();
+    assert_eq!(data.lines().count(), 1 + 184, "{data}");
+    let comments = st.comments_on(LoopFake::REPO, 2);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("8 cells: 8 ok") && comments[0].body.contains("Predicted vs measured") && comments[0].body.contains("MAPE"), "{}", comments[0].body);
+    assert_eq!(st.pulls_of(LoopFake::REPO).len(), 1);
+}
