@@ -61,6 +61,11 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// A mistake in how outrun was called that clap cannot see: exit 64, like clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// A connected GitHub client and the clock it waits with.
 struct Gh {
     client: outrun::github::Client,
@@ -702,7 +707,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
 
 async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Result<u8> {
     if !args.local {
-        bail!("say where to run: `outrun run {} --local` runs the cells on this machine", args.name);
+        return Err(Usage(format!("say where to run: `outrun run {0} --local` runs the cells on this machine; `outrun dispatch {0}` runs them on GitHub Actions", args.name)).into());
     }
     let plan = spec::load_named(root, &args.name)?;
     let cells = select(&plan, args.cells.as_deref())?;

@@ -55,11 +55,18 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
         c.downcast_ref::<outrun::github::GithubError>().is_some_and(|g| g.is_auth())
             || c.downcast_ref::<outrun::backend::github::RemoteError>().is_some_and(|r| r.is_auth())
     });
+    let usage = e.downcast_ref::<commands::Usage>().is_some();
     match e.downcast::<outrun::spec::SpecError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
         Err(e) => eprintln!("error: {}", message(&e)),
     }
-    if auth { exit::AUTH } else { exit::FAILED }
+    if auth {
+        exit::AUTH
+    } else if usage {
+        exit::USAGE
+    } else {
+        exit::FAILED
+    }
 }
 
 /// The error and its causes on one line, each cause only once: most of outrun's errors already

@@ -121,3 +121,13 @@ fn error_messages_do_not_repeat_themselves() {
         }
     }
 }
+
+/// `outrun run NAME` without saying where is a usage error (64) that says what to do.
+#[test]
+fn run_without_local_is_a_usage_error() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny"]));
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("outrun run tiny --local") && err.contains("outrun dispatch tiny"), "{err}");
+}
