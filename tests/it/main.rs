@@ -2,6 +2,7 @@
 
 mod common;
 mod dataset;
+mod dataset_history;
 mod github;
 mod local_run;
 mod prism;
