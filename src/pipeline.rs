@@ -162,7 +162,7 @@ pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Opt
         Err(dataset::DatasetError::Unsorted { .. }) => {
             let (columns, rows) = dataset::newest_in_memory(&path, plan)?;
             acc = Results::new(root, plan)?;
-            rows.into_iter().for_each(|row| acc.feed(row));
+            rows.into_iter().for_each(|row| acc.feed(dataset::Newest::Row(row)));
             columns
         }
         Err(e) => return Err(e.into()),
@@ -184,13 +184,13 @@ impl<'a> Results<'a> {
         Ok(Results { joiner, first: Vec::new(), total: 0 })
     }
 
-    fn feed(&mut self, row: dataset::Row) {
+    fn feed(&mut self, row: dataset::Newest<'_>) {
         self.total += 1;
         if let Some(j) = &mut self.joiner {
-            j.feed(&row);
+            j.feed_with(|c| row.get(c));
         }
         if self.first.len() < report::RESULT_ROWS {
-            self.first.push(row);
+            self.first.push(row.into_row());
         }
     }
 }

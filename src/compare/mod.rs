@@ -99,12 +99,17 @@ impl<'a> Joiner<'a> {
 
     /// One result row (the newest of its key).
     pub fn feed(&mut self, row: &Row) {
+        self.feed_with(|c| row.get(c).map(String::as_str));
+    }
+
+    /// One result row, read through `get` (so a streamed row need not become a map).
+    pub fn feed_with<'r>(&mut self, get: impl Fn(&str) -> Option<&'r str>) {
         let spec = self.spec;
-        let key: Vec<String> = spec.on.iter().map(|c| norm(row.get(c).map(String::as_str).unwrap_or(""))).collect();
-        let pred = row.get(&spec.predicted).and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| p.is_finite());
+        let key: Vec<String> = spec.on.iter().map(|c| norm(get(c).unwrap_or(""))).collect();
+        let pred = get(&spec.predicted).and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| p.is_finite());
         match (pred, self.measured.get(&key)) {
             (Some(p), Some(&m)) => {
-                let group = spec.group_by.iter().map(|g| format!("{g}={}", row.get(g).map(String::as_str).unwrap_or(""))).collect::<Vec<_>>().join(", ");
+                let group = spec.group_by.iter().map(|g| format!("{g}={}", get(g).unwrap_or(""))).collect::<Vec<_>>().join(", ");
                 let error_pct = (m != 0.0).then(|| (p - m) / m * 100.0);
                 self.rows.push(CompareRow { key, group, predicted: p, measured: m, error_pct });
             }

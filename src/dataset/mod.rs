@@ -14,7 +14,7 @@ pub mod ledger;
 mod stream;
 
 pub use crate::collect::Row;
-pub use stream::{Mode, for_each_newest, key_clashes};
+pub use stream::{Mode, Newest, for_each_newest, key_clashes};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};

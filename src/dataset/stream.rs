@@ -322,9 +322,12 @@ fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str,
             (prov_at("outrun_finished_at"), r.finished_at.as_str()),
         ];
         let metrics: Vec<&String> = if long { o.columns.iter().filter(|c| !keys.contains(c)).collect() } else { Vec::new() };
+        // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
+        let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
         for row in &o.rows {
-            let mut fill = |metric: Option<&String>| {
-                let mut fields: Vec<&str> = vec![""; columns.len()];
+            let mut fill = |metric: Option<usize>| {
+                fields.clear();
+                fields.resize(columns.len(), "");
                 for (i, c) in columns.iter().enumerate() {
                     if !long || keys.contains(c) {
                         if let Some(v) = row.get(c) {
@@ -332,7 +335,7 @@ fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str,
                         }
                     }
                 }
-                if let (Some(m), Some(mi), Some(vi)) = (metric, m_at, v_at) {
+                if let (Some(m), Some(mi), Some(vi)) = (metric.map(|k| metrics[k]), m_at, v_at) {
                     fields[mi] = m.as_str();
                     fields[vi] = row.get(m).map(String::as_str).unwrap_or("");
                 }
@@ -341,13 +344,13 @@ fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str,
                         fields[*i] = *v;
                     }
                 }
-                let mut rec = Rec { fields: ByteRecord::from(fields), nums: Vec::new() };
+                let mut rec = Rec { fields: ByteRecord::from(&fields[..]), nums: Vec::new() };
                 rec.index(order);
                 out.push(rec);
             };
             if long {
-                for m in &metrics {
-                    fill(Some(m));
+                for k in 0..metrics.len() {
+                    fill(Some(k));
                 }
             } else {
                 fill(None);
@@ -650,12 +653,36 @@ fn csv_io(path: &Path, e: csv::Error) -> DatasetError {
     DatasetError::Csv { path: path.to_path_buf(), source: e }
 }
 
+/// One newest row as [`for_each_newest`] hands it over: read straight from the file's record
+/// (the wide layout: no map is built for a row nobody keeps), or gathered (the long layout).
+pub enum Newest<'a> {
+    Fields { columns: &'a [String], fields: &'a ByteRecord },
+    Row(Row),
+}
+
+impl Newest<'_> {
+    /// A column's value (`None` when missing or not UTF-8).
+    pub fn get(&self, column: &str) -> Option<&str> {
+        match self {
+            Newest::Fields { columns, fields } => columns.iter().position(|c| c == column).and_then(|i| fields.get(i)).and_then(|v| std::str::from_utf8(v).ok()),
+            Newest::Row(r) => r.get(column).map(String::as_str),
+        }
+    }
+
+    pub fn into_row(self) -> Row {
+        match self {
+            Newest::Fields { columns, fields } => columns.iter().cloned().zip(fields.iter().map(|v| String::from_utf8_lossy(v).into_owned())).collect(),
+            Newest::Row(r) => r,
+        }
+    }
+}
+
 /// Streams the newest row per key (per key and metric, widened back to one row per key in the
 /// long layout), in key order, to `f`. Returns the dataset's columns (none for no dataset).
 ///
 /// Memory does not grow with the file: the newest row of a key is the last of its run of equal
 /// keys. A file out of order is read whole once instead (as a hand-edited one may be).
-pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Row)) -> Result<Vec<String>, DatasetError> {
+pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Newest<'_>)) -> Result<Vec<String>, DatasetError> {
     let Some(header) = header(path)? else { return Ok(Vec::new()) };
     let mut columns = header.clone();
     if !columns.iter().any(|c| c == RUN_STARTED) {
@@ -664,9 +691,9 @@ pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Row)) -> Resu
     let order = Order::new(plan, &columns);
     let long = plan.file.dataset.layout == Layout::Long;
     let (m_at, v_at) = (columns.iter().position(|c| c == METRIC), columns.iter().position(|c| c == VALUE));
-    let to_row = |r: &Rec, wide: &mut Option<(Rec, Row)>, f: &mut dyn FnMut(Row)| {
+    let to_row = |r: &Rec, wide: &mut Option<(Rec, Row)>, f: &mut dyn FnMut(Newest<'_>)| {
         if !long {
-            f(columns.iter().cloned().zip(r.fields.iter().map(|v| String::from_utf8_lossy(v).into_owned())).collect());
+            f(Newest::Fields { columns: &columns, fields: &r.fields });
             return;
         }
         // Rows of one key are together (sorted by key, then metric): gather their metrics.
@@ -674,7 +701,7 @@ pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Row)) -> Resu
             && !k.same_key_upto(r, &order, order.wide_key)
         {
             let (_, row) = wide.take().expect("checked");
-            f(row);
+            f(Newest::Row(row));
         }
         let entry = wide.get_or_insert_with(|| {
             let row: Row = columns
@@ -731,7 +758,7 @@ pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Row)) -> Resu
     }
     if sorted {
         if let Some((_, row)) = wide.take() {
-            f(row);
+            f(Newest::Row(row));
         }
         return Ok(header);
     }
