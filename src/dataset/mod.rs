@@ -248,6 +248,17 @@ pub fn newest_in_memory(path: &Path, plan: &Plan) -> Result<(Vec<String>, Vec<Ro
     Ok((data.columns, rows))
 }
 
+/// Dataset files named by more than one experiment, with the experiments' names: their rows
+/// would replace each other's (same keys) or mix two layouts in one file. For `validate` (and
+/// anything else that loads all experiments) to refuse.
+pub fn shared_paths(plans: &[Plan]) -> Vec<(PathBuf, Vec<String>)> {
+    let mut by_path: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    for p in plans {
+        by_path.entry(p.dataset_path()).or_default().push(p.name().to_string());
+    }
+    by_path.into_iter().filter(|(_, names)| names.len() > 1).collect()
+}
+
 /// The distinct run ids in a dataset.
 pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
     data.rows.iter().filter_map(|r| r.get(RUN_ID).cloned()).collect()
@@ -273,4 +284,19 @@ pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
     let mut out: Vec<Row> = by_key.into_values().collect();
     out.sort_by(|a, b| compare_rows(a, b, keys));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_experiments_naming_one_dataset_are_found() {
+        let plan = |name: &str, path: &str| {
+            let yaml = format!("name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{path}");
+            crate::spec::parse(Path::new("."), Path::new(&format!("experiments/{name}.yaml")), yaml).unwrap()
+        };
+        let plans = [plan("a", "dataset:\n  path: data/shared.csv\n"), plan("b", "dataset:\n  path: data/shared.csv\n"), plan("c", "")];
+        assert_eq!(shared_paths(&plans), [(PathBuf::from("data/shared.csv"), vec!["a".to_string(), "b".to_string()])]);
+    }
 }

@@ -448,7 +448,9 @@ pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcom
     if old_header.is_none() && incoming.is_empty() {
         return Ok(summary);
     }
-    let replaced: HashSet<(Vec<u8>, Vec<u8>)> = incoming.iter().map(|r| (r.field(order.cell()).to_vec(), r.field(order.run_id()).to_vec())).collect();
+    // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
+    let replaced: HashSet<(Vec<u8>, Vec<u8>)> =
+        outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()).map(|o| (o.record.cell.as_bytes().to_vec(), o.record.run_id.as_bytes().to_vec())).collect();
     let newest = plan.file.dataset.history == History::Newest || mode == Mode::Migrate;
     let pass = Pass { order: &order, columns: &columns, incoming: &incoming, replaced: &replaced, newest, migrate: mode == Mode::Migrate };
 
