@@ -59,6 +59,10 @@ pub enum Command {
         /// A folder of cell outputs (a run folder, or unpacked artifacts); default: the newest local run.
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
+        /// Rewrite the dataset to the experiment's `history: newest`: keep only the newest
+        /// run's row of every key (no cell outputs are read).
+        #[arg(long, conflicts_with = "from")]
+        migrate: bool,
     },
     /// Render the report from the dataset and a run's cell outputs.
     Report {

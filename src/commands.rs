@@ -24,7 +24,8 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
         Command::Validate { names } => validate(root, &names, json),
         Command::Generate { names, check, prune } => generate(root, &names, check, prune, json),
         Command::Run(args) => run(root, args, json, cli.quiet).await,
-        Command::Merge { name, from } => merge(root, &name, from.as_deref(), json).await,
+        Command::Merge { name, migrate: true, .. } => migrate(root, &name, json),
+        Command::Merge { name, from, migrate: false } => merge(root, &name, from.as_deref(), json).await,
         Command::Report { name, run, format, output } => {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
@@ -758,13 +759,20 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     if json {
         print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}));
     } else {
-        print!("{md}");
+        // A terminal gets the short form; the full report is in the run folder's report.md.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            print!("{}", report::markdown_for_terminal(&report));
+            println!("\nFull report: {}", run_dir.join("report.md").display());
+        } else {
+            print!("{md}");
+        }
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
             eprintln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged, m.path, m.rows_added, m.rows_replaced, m.rows_total,
                 if m.cells_skipped > 0 { format!("; {} cell(s) not merged (see the report)", m.cells_skipped) } else { String::new() }
             );
+            merge_notes(plan.name(), m);
         }
     }
     Ok(if report.summary.all_ok() { exit::OK } else { exit::FAILED })
@@ -869,8 +877,40 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyh
             summary.path, summary.cells_merged, summary.cells_skipped, summary.rows_added, summary.rows_replaced, summary.rows_total,
             if summary.changed { "" } else { " (unchanged)" }
         );
+        merge_notes(name, &summary);
     }
     Ok(if summary.cells_skipped == 0 { exit::OK } else { exit::FAILED })
+}
+
+/// What a merge summary's numbers do not say by themselves.
+fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
+    if summary.rows_older_ignored > 0 {
+        eprintln!("{} row(s) not merged: the dataset has a newer run's row for their key", summary.rows_older_ignored);
+    }
+    if summary.several_runs_per_key {
+        eprintln!("{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`", summary.path);
+    }
+}
+
+/// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
+fn migrate(root: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
+    let plan = spec::load_named(root, name)?;
+    let summary = {
+        let _lock = outrun::dataset::lock(root, &plan)?;
+        outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
+    };
+    if json {
+        print_json(&json!({"schema": "outrun.merge/v1", "migrate": true, "summary": summary}));
+    } else {
+        println!(
+            "{}: {} older row(s) dropped, {} in all{}",
+            summary.path,
+            summary.rows_replaced,
+            summary.rows_total,
+            if summary.changed { "" } else { " (unchanged)" }
+        );
+    }
+    Ok(exit::OK)
 }
 
 fn report_cmd(root: &Path, name: &str, run: Option<&Path>, format: Format, output: Option<&Path>) -> anyhow::Result<u8> {
@@ -884,7 +924,11 @@ fn report_cmd(root: &Path, name: &str, run: Option<&Path>, format: Format, outpu
     let records: Vec<_> = outcomes.iter().map(|o| o.record.clone()).collect();
     let info = (!records.is_empty()).then(|| report::RunInfo::of(&RunProvenance::from_records(&records)));
     let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
+    // A terminal gets the short form (a 2 M-row dataset must not scroll by); a file or a pipe
+    // (`| gh issue comment`) the full comment.
+    let terminal = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let text = match format {
+        Format::Markdown if terminal => report::markdown_for_terminal(&report),
         Format::Markdown => report::markdown(&report),
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
     };

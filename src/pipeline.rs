@@ -90,10 +90,20 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         }
     }
     collect::sort_by_plan(&mut outcomes, f.plan);
+    if !f.merge {
+        fail_key_clashes(f.plan, &mut outcomes);
+    }
 
     let (merge, ledger_changed) = if f.merge {
         let _lock = dataset::lock(f.root, f.plan)?;
-        let summary = dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)?;
+        // The merge finds cells whose keys clash as it sorts; only then are they looked for.
+        let summary = match dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at) {
+            Err(dataset::DatasetError::KeyClash { .. }) => {
+                fail_key_clashes(f.plan, &mut outcomes);
+                dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)?
+            }
+            other => other?,
+        };
         let mut entry = ledger::LedgerEntry::new(f.provenance);
         for o in &outcomes {
             entry.cells += 1;
@@ -126,14 +136,61 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     Ok(Finished { outcomes, merge, ledger_changed, report, markdown, comment_url })
 }
 
-/// The report: cell statuses from `outcomes` (may be empty), results from the dataset.
-pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, refused: Vec<Refused>) -> Result<Report, PipelineError> {
-    let data = dataset::read(&root.join(plan.dataset_path()))?;
-    let newest = dataset::widen(plan, &dataset::newest_per_key(plan, &data));
-    let comparison = match &plan.file.compare {
-        Some(spec) => Some(compare::compare(root, spec, &newest)?),
-        None => None,
-    };
-    Ok(report::build(plan, outcomes, run, &data.columns, newest, comparison, refused))
+/// Cells of one run that produce the same key would hide each other in the dataset: both fail,
+/// each naming the other, rather than one silently winning.
+fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
+    for (a, b, key) in dataset::key_clashes(plan, outcomes) {
+        for o in outcomes.iter_mut() {
+            let other = if o.record.cell == a { &b } else if o.record.cell == b { &a } else { continue };
+            o.record.status = crate::contract::CellStatus::Failed;
+            o.record.error = Some(format!(
+                "produces the key ({key}) that cell `{other}` of the same run produces too: add the parameter that tells them apart to `results.keys`"
+            ));
+        }
+    }
 }
 
+/// The report: cell statuses from `outcomes` (may be empty), results from the dataset — read
+/// in one pass (see `dataset::for_each_newest`): the count, the comparison's join and the
+/// first rows that can fit a comment, never the whole file in memory.
+pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, refused: Vec<Refused>) -> Result<Report, PipelineError> {
+    let path = root.join(plan.dataset_path());
+    let mut acc = Results::new(root, plan)?;
+    let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
+        Ok(columns) => columns,
+        // A file out of order (edited by hand): start over, reading it whole once.
+        Err(dataset::DatasetError::Unsorted { .. }) => {
+            let (columns, rows) = dataset::newest_in_memory(&path, plan)?;
+            acc = Results::new(root, plan)?;
+            rows.into_iter().for_each(|row| acc.feed(dataset::Newest::Row(row)));
+            columns
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let comparison = acc.joiner.map(compare::Joiner::finish);
+    Ok(report::build(plan, outcomes, run, &columns, acc.first, acc.total, comparison, refused))
+}
+
+/// What a report keeps of the newest rows as they stream by.
+struct Results<'a> {
+    joiner: Option<compare::Joiner<'a>>,
+    first: Vec<dataset::Row>,
+    total: usize,
+}
+
+impl<'a> Results<'a> {
+    fn new(root: &Path, plan: &'a Plan) -> Result<Results<'a>, PipelineError> {
+        let joiner = plan.file.compare.as_ref().map(|spec| compare::Joiner::new(root, spec)).transpose()?;
+        Ok(Results { joiner, first: Vec::new(), total: 0 })
+    }
+
+    fn feed(&mut self, row: dataset::Newest<'_>) {
+        self.total += 1;
+        if let Some(j) = &mut self.joiner {
+            j.feed_with(|c| row.get(c));
+        }
+        if self.first.len() < report::RESULT_ROWS {
+            self.first.push(row.into_row());
+        }
+    }
+}

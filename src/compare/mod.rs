@@ -2,6 +2,11 @@
 //!
 //! "The tool predicted X, we measured Y": per row the signed percentage error
 //! (X − Y) / Y, and per group the mean, median and maximum absolute percentage error.
+//!
+//! The measured side is small (a file of measurements) and is held; result rows stream through
+//! [`Joiner::feed`] one at a time, so only joined rows are kept — at most as many as the
+//! measurements they match. A measured value of 0 has no percentage error: such a row is
+//! reported as joined with its error undefined, not as unmatched.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +29,8 @@ pub struct CompareRow {
     pub group: String,
     pub predicted: f64,
     pub measured: f64,
-    /// (predicted − measured) / measured × 100.
-    pub error_pct: f64,
+    /// (predicted − measured) / measured × 100; `None` when the measured value is 0.
+    pub error_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -48,6 +53,9 @@ pub struct Comparison {
     pub groups: Vec<GroupStats>,
     /// Result rows with no measurement to compare with (or a non-numeric value).
     pub unmatched: usize,
+    /// Joined rows whose measured value is 0: the percentage error is undefined (not in the
+    /// statistics, shown per row).
+    pub error_undefined: usize,
 }
 
 /// `8`, `8.0` and ` 8` join as the same value.
@@ -59,64 +67,97 @@ fn norm(v: &str) -> String {
     }
 }
 
-pub fn compare(root: &Path, spec: &Compare, rows: &[Row]) -> Result<Comparison, CompareError> {
-    let path = root.join(&spec.measured);
-    let err = |source| CompareError::Read { path: path.clone(), source };
-    let mut r = csv::Reader::from_path(&path).map_err(err)?;
-    let header: Vec<String> = r.headers().map_err(err)?.iter().map(str::to_string).collect();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let on_idx: Vec<Option<usize>> = spec.on.iter().map(|c| col(c)).collect();
-    let actual_idx = col(&spec.actual);
-    let mut measured: HashMap<Vec<String>, f64> = HashMap::new();
-    for rec in r.records() {
-        let rec = rec.map_err(err)?;
-        let key: Option<Vec<String>> = on_idx.iter().map(|i| i.and_then(|i| rec.get(i)).map(norm)).collect();
-        let val = actual_idx.and_then(|i| rec.get(i)).and_then(|v| v.trim().parse::<f64>().ok());
-        if let (Some(k), Some(v)) = (key, val) {
-            measured.entry(k).or_insert(v);
+/// Joins result rows to the measurements as they stream by.
+pub struct Joiner<'a> {
+    spec: &'a Compare,
+    measured: HashMap<Vec<String>, f64>,
+    rows: Vec<CompareRow>,
+    unmatched: usize,
+}
+
+impl<'a> Joiner<'a> {
+    /// Reads the measured file (the small side of the join).
+    pub fn new(root: &Path, spec: &'a Compare) -> Result<Joiner<'a>, CompareError> {
+        let path = root.join(&spec.measured);
+        let err = |source| CompareError::Read { path: path.clone(), source };
+        let mut r = csv::Reader::from_path(&path).map_err(err)?;
+        let header: Vec<String> = r.headers().map_err(err)?.iter().map(str::to_string).collect();
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let on_idx: Vec<Option<usize>> = spec.on.iter().map(|c| col(c)).collect();
+        let actual_idx = col(&spec.actual);
+        let mut measured: HashMap<Vec<String>, f64> = HashMap::new();
+        for rec in r.records() {
+            let rec = rec.map_err(err)?;
+            let key: Option<Vec<String>> = on_idx.iter().map(|i| i.and_then(|i| rec.get(i)).map(norm)).collect();
+            let val = actual_idx.and_then(|i| rec.get(i)).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            if let (Some(k), Some(v)) = (key, val) {
+                measured.entry(k).or_insert(v);
+            }
+        }
+        Ok(Joiner { spec, measured, rows: Vec::new(), unmatched: 0 })
+    }
+
+    /// One result row (the newest of its key).
+    pub fn feed(&mut self, row: &Row) {
+        self.feed_with(|c| row.get(c).map(String::as_str));
+    }
+
+    /// One result row, read through `get` (so a streamed row need not become a map).
+    pub fn feed_with<'r>(&mut self, get: impl Fn(&str) -> Option<&'r str>) {
+        let spec = self.spec;
+        let key: Vec<String> = spec.on.iter().map(|c| norm(get(c).unwrap_or(""))).collect();
+        let pred = get(&spec.predicted).and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| p.is_finite());
+        match (pred, self.measured.get(&key)) {
+            (Some(p), Some(&m)) => {
+                let group = spec.group_by.iter().map(|g| format!("{g}={}", get(g).unwrap_or(""))).collect::<Vec<_>>().join(", ");
+                let error_pct = (m != 0.0).then(|| (p - m) / m * 100.0);
+                self.rows.push(CompareRow { key, group, predicted: p, measured: m, error_pct });
+            }
+            _ => self.unmatched += 1,
         }
     }
 
-    let mut out = Vec::new();
-    let mut unmatched = 0;
-    for row in rows {
-        let key: Vec<String> = spec.on.iter().map(|c| norm(row.get(c).map(String::as_str).unwrap_or(""))).collect();
-        let pred = row.get(&spec.predicted).and_then(|v| v.trim().parse::<f64>().ok());
-        match (pred, measured.get(&key)) {
-            (Some(p), Some(&m)) if m != 0.0 && p.is_finite() => {
-                let group = spec
-                    .group_by
-                    .iter()
-                    .map(|g| format!("{g}={}", row.get(g).map(String::as_str).unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                out.push(CompareRow { key, group, predicted: p, measured: m, error_pct: (p - m) / m * 100.0 });
+    pub fn finish(self) -> Comparison {
+        let spec = self.spec;
+        let out = self.rows;
+        let mut groups = Vec::new();
+        if !spec.group_by.is_empty() {
+            let mut by: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
+            for r in &out {
+                let e = by.entry(r.group.as_str()).or_default();
+                if let Some(x) = r.error_pct {
+                    e.push(x.abs());
+                }
             }
-            _ => unmatched += 1,
+            let mut names: Vec<(&str, Vec<f64>)> = by.into_iter().collect();
+            names.sort_by(|a, b| crate::dataset::compare_values(a.0, b.0));
+            for (g, errs) in names {
+                groups.push(stats(g.to_string(), errs));
+            }
+        }
+        if !out.is_empty() {
+            groups.push(stats("all".into(), out.iter().filter_map(|r| r.error_pct).map(f64::abs).collect()));
+        }
+        Comparison {
+            measured: spec.measured.clone(),
+            on: spec.on.clone(),
+            predicted_column: spec.predicted.clone(),
+            actual_column: spec.actual.clone(),
+            error_undefined: out.iter().filter(|r| r.error_pct.is_none()).count(),
+            rows: out,
+            groups,
+            unmatched: self.unmatched,
         }
     }
-    let mut groups = Vec::new();
-    if !spec.group_by.is_empty() {
-        let mut names: Vec<String> = out.iter().map(|r| r.group.clone()).collect();
-        names.sort_by(|a, b| crate::dataset::compare_values(a, b));
-        names.dedup();
-        for g in names {
-            let errs: Vec<f64> = out.iter().filter(|r| r.group == g).map(|r| r.error_pct.abs()).collect();
-            groups.push(stats(g, errs));
-        }
+}
+
+/// The comparison of `rows` (all in memory) with the measurements.
+pub fn compare(root: &Path, spec: &Compare, rows: &[Row]) -> Result<Comparison, CompareError> {
+    let mut j = Joiner::new(root, spec)?;
+    for r in rows {
+        j.feed(r);
     }
-    if !out.is_empty() {
-        groups.push(stats("all".into(), out.iter().map(|r| r.error_pct.abs()).collect()));
-    }
-    Ok(Comparison {
-        measured: spec.measured.clone(),
-        on: spec.on.clone(),
-        predicted_column: spec.predicted.clone(),
-        actual_column: spec.actual.clone(),
-        rows: out,
-        groups,
-        unmatched,
-    })
+    Ok(j.finish())
 }
 
 fn stats(group: String, mut ape: Vec<f64>) -> GroupStats {
@@ -150,5 +191,19 @@ mod tests {
         assert_eq!((s.mape_pct, s.median_ape_pct, s.max_ape_pct), (3.0, 3.0, 5.0));
         assert_eq!(norm(" 8.0"), "8");
         assert_eq!(norm("float16"), "float16");
+    }
+
+    #[test]
+    fn a_measured_zero_is_an_undefined_error_not_unmatched() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.csv"), "n,t\n1,0\n2,10\n").unwrap();
+        let spec = Compare { measured: "m.csv".into(), on: vec!["n".into()], predicted: "p".into(), actual: "t".into(), group_by: Vec::new() };
+        let row = |n: &str, p: &str| -> Row { [("n".to_string(), n.to_string()), ("p".to_string(), p.to_string())].into_iter().collect() };
+        let c = compare(dir.path(), &spec, &[row("1", "3"), row("2", "12"), row("3", "1")]).unwrap();
+        assert_eq!((c.rows.len(), c.error_undefined, c.unmatched), (2, 1, 1));
+        assert_eq!(c.rows[0].error_pct, None);
+        assert_eq!(c.rows[1].error_pct, Some(20.0));
+        // The statistics are over the defined errors only.
+        assert_eq!((c.groups[0].rows, c.groups[0].mape_pct), (1, 20.0));
     }
 }

@@ -1,20 +1,27 @@
 //! The versioned dataset: `data/evaluation/NAME.csv`, one CSV per experiment.
 //!
-//! Merging is an upsert: the rows of a (cell, run) replace that cell's earlier rows from the
-//! same run, so merging the same run twice changes nothing, while a newer run adds rows next to
-//! the old ones (reports pick the newest run per key). Every row carries its provenance. The file
-//! is rewritten sorted, so diffs stay small, and replaced atomically (temp file, fsync, rename)
-//! while an exclusive lock (in `.outrun/locks/`) is held, so concurrent merges never lose rows and a
-//! kill at any moment leaves the old file or the new one.
+//! With `history: newest` (the default) the file holds one row per key (and metric, in the long
+//! layout): a newer run's row replaces the older one, an older run merged late replaces
+//! nothing. With `history: all` every run's rows stay and reports pick the newest run per key.
+//! Either way the rows of a (cell, run) replace that cell's earlier rows from the same run, so
+//! merging the same run twice changes nothing. Every row carries its provenance. The file is
+//! kept sorted, so diffs stay small and a merge is one streaming pass (see `stream`), and is
+//! replaced atomically (temp file, fsync, rename) while an exclusive lock (in `.outrun/locks/`) is
+//! held, so concurrent merges never lose rows and a kill at any moment leaves the old file or
+//! the new one.
 
 pub mod ledger;
+mod stream;
+
+pub use crate::collect::Row;
+pub use stream::{Mode, Newest, for_each_newest, key_clashes};
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::collect::{CellOutcome, Row};
+use crate::collect::CellOutcome;
 use crate::spec::{Layout, Plan};
 
 /// Provenance columns, always last and in this order.
@@ -47,6 +54,14 @@ pub enum DatasetError {
     Csv { path: PathBuf, source: csv::Error },
     #[error("{}: the file lacks the column `{column}`; was it written by outrun for this experiment?", path.display())]
     Foreign { path: PathBuf, column: String },
+    #[error("{}{}: {reason}; fix or remove that line (nothing was written)", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Malformed { path: PathBuf, line: Option<u64>, reason: String },
+    #[error("{}: the dataset was written in the {was} layout and the experiment now declares `layout: {now}`; move the file aside (or set `dataset.path` to a new file) rather than mix both layouts' columns in one file", path.display())]
+    LayoutChanged { path: PathBuf, was: String, now: String },
+    #[error("cells `{a}` and `{b}` of one run both produce the key ({key}): one row would hide the other; add the parameter that tells them apart to `results.keys`")]
+    KeyClash { a: String, b: String, key: String },
+    #[error("{}: the rows are not in the dataset's order", path.display())]
+    Unsorted { path: PathBuf },
     #[error(transparent)]
     Fs(#[from] crate::fsutil::FsError),
 }
@@ -66,7 +81,13 @@ pub struct MergeSummary {
     pub cells_skipped: usize,
     pub rows_added: usize,
     pub rows_replaced: usize,
+    /// Incoming rows of an older run than the dataset's row for their key (`history: newest`):
+    /// not merged, as an older run merged late never replaces a newer one.
+    pub rows_older_ignored: usize,
     pub rows_total: usize,
+    /// The dataset keeps several runs' rows of some key although `history` is `newest` (it was
+    /// written before that was the rule): `merge --migrate` keeps only the newest.
+    pub several_runs_per_key: bool,
     pub changed: bool,
 }
 
@@ -168,67 +189,22 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
 }
 
 /// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)
-/// into the dataset at `root/plan.dataset_path()`. The caller holds [`lock`].
+/// into the dataset at `root/plan.dataset_path()`, in one streaming pass (see `stream`). The
+/// caller holds [`lock`].
 pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> Result<MergeSummary, DatasetError> {
+    merge_with(root, plan, outcomes, run_started_at, Mode::Merge)
+}
+
+/// [`merge`], or with [`Mode::Migrate`] also keeping only the newest run's row of every key.
+pub fn merge_with(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, mode: Mode) -> Result<MergeSummary, DatasetError> {
     let rel = plan.dataset_path();
-    let path = root.join(&rel);
-    let old = read(&path)?;
-    let (new_columns, incoming) = rows_of(plan, outcomes, run_started_at);
-    let replaced_cells: HashSet<(String, String)> = incoming.iter().map(|r| (r[CELL].clone(), r[RUN_ID].clone())).collect();
-    let mut summary = MergeSummary {
-        path: rel.display().to_string(),
-        cells_merged: outcomes.iter().filter(|o| o.ok()).count(),
-        cells_skipped: outcomes.iter().filter(|o| !o.ok()).count(),
-        ..MergeSummary::default()
-    };
-    let mut rows: Vec<Row> = Vec::with_capacity(old.rows.len() + incoming.len());
-    for r in &old.rows {
-        let k = (r.get(CELL).cloned().unwrap_or_default(), r.get(RUN_ID).cloned().unwrap_or_default());
-        if replaced_cells.contains(&k) {
-            summary.rows_replaced += 1;
-        } else {
-            rows.push(r.clone());
-        }
-    }
-    summary.rows_added = incoming.len().saturating_sub(summary.rows_replaced);
-    rows.extend(incoming);
-
-    // Result columns in the order first seen (nothing is ever dropped), then the provenance
-    // block in its current order — which also upgrades a dataset from an older outrun.
-    let mut columns: Vec<String> = Vec::new();
-    for c in old.columns.iter().chain(new_columns.iter()) {
-        if !PROVENANCE.contains(&c.as_str()) && !columns.contains(c) {
-            columns.push(c.clone());
-        }
-    }
-    columns.extend(PROVENANCE.iter().map(|s| s.to_string()));
-    let sort_cols = sort_columns(plan, &columns);
-    rows.sort_by(|a, b| compare_rows(a, b, &sort_cols));
-    summary.rows_total = rows.len();
-    let new = Dataset { columns, rows };
-    // Nothing to add to a dataset that does not exist yet: don't create an empty file.
-    summary.changed = new != old && !(old.columns.is_empty() && new.rows.is_empty());
-    if summary.changed {
-        write_atomic(&path, &new)?;
-    }
-    Ok(summary)
+    stream::merge(&root.join(&rel), &rel, plan, outcomes, run_started_at, mode)
 }
 
-fn sort_columns(plan: &Plan, columns: &[String]) -> Vec<String> {
-    let mut s: Vec<String> = plan.file.results.keys.clone();
-    if plan.file.dataset.layout == Layout::Long && columns.iter().any(|c| c == METRIC) {
-        s.push(METRIC.into());
-    }
-    s.extend([RUN_STARTED.to_string(), RUN_ID.to_string(), ATTEMPT.to_string(), CELL.to_string()]);
-    s
-}
-
-/// Numbers compare as numbers (so batch 8 sorts before 32), everything else as text.
+/// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a
+/// total order, the one the dataset file is sorted by.
 pub fn compare_values(a: &str, b: &str) -> Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal).then_with(|| a.cmp(b)),
-        _ => a.cmp(b),
-    }
+    stream::compare_str(a, b)
 }
 
 fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
@@ -239,19 +215,6 @@ fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
         }
     }
     Ordering::Equal
-}
-
-/// Writes the dataset through [`crate::fsutil::write_atomic_with`].
-fn write_atomic(path: &Path, data: &Dataset) -> Result<(), DatasetError> {
-    crate::fsutil::write_atomic_with(path, |out| {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(&data.columns)?;
-        for r in &data.rows {
-            w.write_record(data.columns.iter().map(|c| r.get(c).map(String::as_str).unwrap_or("")))?;
-        }
-        w.flush()
-    })?;
-    Ok(())
 }
 
 /// How runs are ordered: by when the run started (as the run's side says — GitHub's run, or
@@ -286,6 +249,24 @@ pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
     rows
 }
 
+/// The newest row per key of a file out of order, widened, in key order: read whole.
+pub fn newest_in_memory(path: &Path, plan: &Plan) -> Result<(Vec<String>, Vec<Row>), DatasetError> {
+    let data = read(path)?;
+    let rows = widen(plan, &newest_per_key(plan, &data));
+    Ok((data.columns, rows))
+}
+
+/// Dataset files named by more than one experiment, with the experiments' names: their rows
+/// would replace each other's (same keys) or mix two layouts in one file. For `validate` (and
+/// anything else that loads all experiments) to refuse.
+pub fn shared_paths(plans: &[Plan]) -> Vec<(PathBuf, Vec<String>)> {
+    let mut by_path: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    for p in plans {
+        by_path.entry(p.dataset_path()).or_default().push(p.name().to_string());
+    }
+    by_path.into_iter().filter(|(_, names)| names.len() > 1).collect()
+}
+
 /// The distinct run ids in a dataset.
 pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
     data.rows.iter().filter_map(|r| r.get(RUN_ID).cloned()).collect()
@@ -311,4 +292,19 @@ pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
     let mut out: Vec<Row> = by_key.into_values().collect();
     out.sort_by(|a, b| compare_rows(a, b, keys));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_experiments_naming_one_dataset_are_found() {
+        let plan = |name: &str, path: &str| {
+            let yaml = format!("name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{path}");
+            crate::spec::parse(Path::new("."), Path::new(&format!("experiments/{name}.yaml")), yaml).unwrap()
+        };
+        let plans = [plan("a", "dataset:\n  path: data/shared.csv\n"), plan("b", "dataset:\n  path: data/shared.csv\n"), plan("c", "")];
+        assert_eq!(shared_paths(&plans), [(PathBuf::from("data/shared.csv"), vec!["a".to_string(), "b".to_string()])]);
+    }
 }

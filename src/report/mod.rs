@@ -20,6 +20,11 @@ use crate::spec::Plan;
 /// GitHub's limit on a comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 pub const REPORT_SCHEMA: &str = "outrun.report/v1";
+/// At most this many result rows are kept in a report (more cannot fit a comment); the
+/// dataset file has them all, and `results_total` says how many there are.
+pub const RESULT_ROWS: usize = 7_000;
+/// Rows per table in the terminal's short form of the report.
+pub const TERMINAL_ROWS: usize = 20;
 
 pub use crate::names::comment_marker as marker;
 
@@ -85,8 +90,11 @@ pub struct Report {
     pub cells: Vec<CellReport>,
     /// Columns of `results`, keys first, provenance excluded.
     pub columns: Vec<String>,
-    /// The newest row per key across all runs in the dataset.
+    /// The newest row per key across all runs in the dataset: the first [`RESULT_ROWS`] of
+    /// them, in key order.
     pub results: Vec<Row>,
+    /// How many newest rows (keys) the dataset has in all.
+    pub results_total: usize,
     pub comparison: Option<Comparison>,
     /// Artifacts refused or gone (expired) when collecting, with the reason.
     pub refused: Vec<Refused>,
@@ -155,8 +163,19 @@ impl Summary {
     }
 }
 
-/// Assembles a report. `outcomes` is empty when only the dataset is reported.
-pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, dataset_columns: &[String], results: Vec<Row>, comparison: Option<Comparison>, refused: Vec<Refused>) -> Report {
+/// Assembles a report. `outcomes` is empty when only the dataset is reported; `results` are the
+/// first of `results_total` newest rows.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run: Option<RunInfo>,
+    dataset_columns: &[String],
+    results: Vec<Row>,
+    results_total: usize,
+    comparison: Option<Comparison>,
+    refused: Vec<Refused>,
+) -> Report {
     let mut summary = Summary { cells: outcomes.len(), ..Summary::default() };
     for o in outcomes {
         match o.record.status {
@@ -205,6 +224,7 @@ pub fn build(plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, datase
             .collect(),
         columns,
         results,
+        results_total,
         comparison,
         refused,
     }
@@ -271,6 +291,11 @@ pub fn num(x: f64) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
+/// A percentage: always one decimal, so a column of them lines up and never mixes precisions.
+pub fn pct(x: f64) -> String {
+    if x.is_finite() { format!("{x:.1} %") } else { format!("{x} %") }
+}
+
 fn duration(s: f64) -> String {
     if s < 60.0 { format!("{s:.1} s") } else { humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string() }
 }
@@ -282,14 +307,14 @@ struct Table {
     total: usize,
 }
 
-fn table(header: &[String], rows: &[Vec<String>], budget: usize) -> Table {
+fn table(header: &[String], rows: &[Vec<String>], budget: usize, max_rows: usize) -> Table {
     let mut text = String::new();
     let _ = writeln!(text, "| {} |", header.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(text, "|{}", header.iter().map(|_| " --- |").collect::<String>());
     let mut shown = 0;
     for r in rows {
         let line = format!("| {} |\n", r.join(" | "));
-        if text.len() + line.len() > budget {
+        if text.len() + line.len() > budget || shown >= max_rows {
             break;
         }
         text.push_str(&line);
@@ -304,6 +329,17 @@ pub fn markdown(r: &Report) -> String {
 }
 
 pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
+    render(r, limit, usize::MAX)
+}
+
+/// The report for a terminal: the verdict, counts and statistics in full, but only the first
+/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset.
+pub fn markdown_for_terminal(r: &Report) -> String {
+    render(r, COMMENT_LIMIT, TERMINAL_ROWS)
+}
+
+fn render(r: &Report, limit: usize, max_rows: usize) -> String {
+    let short = max_rows != usize::MAX;
     let mut head = String::new();
     let _ = writeln!(head, "{}", marker(&r.experiment));
     if let Some(run) = &r.run {
@@ -333,7 +369,7 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
     }
-    let _ = writeln!(head, "Dataset: `{}` ({} rows, newest run per key)\n", r.dataset.replace('`', "'"), r.results.len());
+    let _ = writeln!(head, "Dataset: `{}` ({} rows, newest run per key)\n", r.dataset.replace('`', "'"), r.results_total);
 
     let mut stats = String::new();
     if let Some(c) = &r.comparison {
@@ -348,10 +384,17 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
         let rows: Vec<Vec<String>> = c
             .groups
             .iter()
-            .map(|g| vec![escape(&g.group), g.rows.to_string(), format!("{} %", num(g.mape_pct)), format!("{} %", num(g.median_ape_pct)), format!("{} %", num(g.max_ape_pct))])
+            .map(|g| vec![escape(&g.group), g.rows.to_string(), pct(g.mape_pct), pct(g.median_ape_pct), pct(g.max_ape_pct)])
             .collect();
         let header: Vec<String> = ["group", "rows", "MAPE", "median APE", "max APE"].map(String::from).to_vec();
-        stats.push_str(&table(&header, &rows, usize::MAX).text);
+        stats.push_str(&table(&header, &rows, usize::MAX, usize::MAX).text);
+        if c.error_undefined > 0 {
+            let _ = writeln!(
+                stats,
+                "\n{} joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.",
+                c.error_undefined
+            );
+        }
         if c.unmatched > 0 {
             let _ = writeln!(stats, "\n{} result rows had no measurement to compare with.", c.unmatched);
         }
@@ -362,9 +405,14 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
     // What remains for the tables, with room for the <details> wrappers and "more rows" notes.
     let fixed = head.len() + stats.len() + tail.len() + 1024;
     let mut budget = limit.saturating_sub(fixed);
+    let dataset = r.dataset.replace('`', "'");
     let more = |t: &Table, out: &mut String| {
         if t.shown < t.total {
-            let _ = writeln!(out, "\n… {} more rows not shown (comment size limit): see `{}`.", t.total - t.shown, r.dataset.replace('`', "'"));
+            if short {
+                let _ = writeln!(out, "\n… {} more rows: `outrun report {} --output FILE` writes the full report; all rows are in `{dataset}`.", t.total - t.shown, r.experiment.replace('`', "'"));
+            } else {
+                let _ = writeln!(out, "\n… {} more rows not shown (comment size limit): see `{dataset}`.", t.total - t.shown);
+            }
         }
     };
 
@@ -384,7 +432,7 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
             .map(|c| vec![format!("`{}`", c.id), params(c), c.status.as_str().into(), duration(c.duration_s), escape(c.error.as_deref().unwrap_or(""))])
             .collect();
         let header: Vec<String> = ["cell", "parameters", "status", "duration", "why"].map(String::from).to_vec();
-        let t = table(&header, &rows, budget / 3);
+        let t = table(&header, &rows, budget / 3, max_rows);
         let _ = writeln!(body, "### Cells that did not succeed\n");
         body.push_str(&t.text);
         more(&t, &mut body);
@@ -399,11 +447,15 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
             .iter()
             .map(|row| {
                 let mut v: Vec<String> = row.key.iter().map(|k| escape(k)).collect();
-                v.extend([num(row.predicted), num(row.measured), format!("{:+.1} %", row.error_pct)]);
+                let error = match row.error_pct {
+                    Some(e) => format!("{e:+.1} %"),
+                    None => "undefined (measured 0)".into(),
+                };
+                v.extend([num(row.predicted), num(row.measured), error]);
                 v
             })
             .collect();
-        let t = table(&header, &rows, budget / 2);
+        let t = table(&header, &rows, budget / 2, max_rows);
         let _ = writeln!(body, "<details><summary>Per row: predicted vs measured ({} rows)</summary>\n", rows.len());
         body.push_str(&t.text);
         more(&t, &mut body);
@@ -414,8 +466,10 @@ pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
         const MAX_COLS: usize = 12;
         let cols: Vec<String> = r.columns.iter().take(MAX_COLS).cloned().collect();
         let rows: Vec<Vec<String>> = r.results.iter().map(|row| cols.iter().map(|c| escape(row.get(c).map(String::as_str).unwrap_or(""))).collect()).collect();
-        let t = table(&cols, &rows, budget);
-        let _ = writeln!(body, "<details><summary>Results ({} rows)</summary>\n", rows.len());
+        let mut t = table(&cols, &rows, budget, max_rows);
+        // The report holds the first rows only; the count is the dataset's.
+        t.total = r.results_total.max(rows.len());
+        let _ = writeln!(body, "<details><summary>Results ({} rows)</summary>\n", t.total);
         body.push_str(&t.text);
         more(&t, &mut body);
         if r.columns.len() > MAX_COLS {
@@ -518,6 +572,13 @@ mod tests {
         }
         assert_eq!(escape("1.5"), "1.5");
         assert_eq!(escape("GHz-4"), "GHz-4");
+    }
+
+    #[test]
+    fn percentages_have_one_decimal_everywhere() {
+        for (x, want) in [(12.345, "12.3 %"), (5.0, "5.0 %"), (123.456, "123.5 %"), (0.04, "0.0 %"), (1234.5, "1234.5 %")] {
+            assert_eq!(pct(x), want);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use error::{InvalidFile, Problem, SpecError};
 pub use matrix::Cell;
-pub use types::{Compare, DatasetSpec, ExperimentFile, GithubSpec, Land, Layout, Results, Runner, Setup};
+pub use types::{Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner, Setup};
 
 use locate::{Locator, Pos, Seg};
 

@@ -105,6 +105,20 @@ pub struct DatasetSpec {
     pub path: Option<String>,
     #[serde(default)]
     pub layout: Layout,
+    /// Whether a newer run's rows replace the older ones with the same key.
+    #[serde(default)]
+    pub history: History,
+}
+
+/// What the dataset keeps of earlier runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum History {
+    /// One row per key (and metric): the newest run's.
+    #[default]
+    Newest,
+    /// Every run's rows; reports use the newest per key.
+    All,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use crate::common::{self, Project, WRITE_ROW, tiny_experiment};
 
-type Row = BTreeMap<String, String>;
+pub(crate) type Row = BTreeMap<String, String>;
 
 /// Parses a dataset strictly (every record as long as the header): (header, rows).
-fn parse_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Row>), csv::Error> {
+pub(crate) fn parse_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Row>), csv::Error> {
     let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let header: Vec<String> = r.headers()?.iter().map(String::from).collect();
     let mut rows = Vec::new();
@@ -25,20 +25,20 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Row>), csv::Error> {
     Ok((header, rows))
 }
 
-fn dataset_path(p: &Project, name: &str) -> PathBuf {
+pub(crate) fn dataset_path(p: &Project, name: &str) -> PathBuf {
     p.root().join(format!("data/evaluation/{name}.csv"))
 }
 
-fn dataset_bytes(p: &Project, name: &str) -> Vec<u8> {
+pub(crate) fn dataset_bytes(p: &Project, name: &str) -> Vec<u8> {
     std::fs::read(dataset_path(p, name)).unwrap_or_else(|e| panic!("{name}.csv: {e}"))
 }
 
-fn dataset_rows(p: &Project, name: &str) -> (Vec<String>, Vec<Row>) {
+pub(crate) fn dataset_rows(p: &Project, name: &str) -> (Vec<String>, Vec<Row>) {
     parse_csv(&dataset_bytes(p, name)).expect("the dataset parses")
 }
 
 /// `run NAME --local --json` with extra environment: (exit code, its JSON, stderr).
-fn run_local(p: &Project, name: &str, env: &[(&str, &str)]) -> (i32, Value, String) {
+pub(crate) fn run_local(p: &Project, name: &str, env: &[(&str, &str)]) -> (i32, Value, String) {
     let mut cmd = p.cmd();
     cmd.args(["run", name, "--local", "--json"]);
     for (k, v) in env {
@@ -49,19 +49,20 @@ fn run_local(p: &Project, name: &str, env: &[(&str, &str)]) -> (i32, Value, Stri
     (code, v, err)
 }
 
-fn report_json(p: &Project, name: &str) -> Value {
+pub(crate) fn report_json(p: &Project, name: &str) -> Value {
     let (code, out, err) = common::run(p.cmd().args(["report", name, "--format", "json"]));
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 /// Like [`WRITE_ROW`], plus `$BUMP` (from the environment outrun passes on) in the value.
-const WRITE_ROW_BUMPED: &str = r#"'printf "n,mode,value\n%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$((OUTRUN_P_N * 10 + ${BUMP:-0}))" > "$OUTRUN_OUT/results.csv"'"#;
+pub(crate) const WRITE_ROW_BUMPED: &str = r#"'printf "n,mode,value\n%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$((OUTRUN_P_N * 10 + ${BUMP:-0}))" > "$OUTRUN_OUT/results.csv"'"#;
 
 #[test]
 fn merge_is_idempotent_and_reports_use_the_newest_run() {
+    // `history: all`: every run's rows stay (see tests/it/dataset_history.rs for `newest`).
     let p = Project::new();
-    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW_BUMPED));
+    p.experiment("tiny", &format!("{}dataset:\n  history: all\n", tiny_experiment("tiny", WRITE_ROW_BUMPED)));
     let (code, first, err) = run_local(&p, "tiny", &[("BUMP", "0")]);
     assert_eq!(code, 0, "{err}");
     let run1 = first["run_id"].as_str().unwrap().to_string();
@@ -244,7 +245,7 @@ fn long_layout_has_metric_and_value_rows() {
 #[test]
 fn rows_are_sorted_numerically_by_key() {
     let p = Project::new();
-    let yaml = "name: sorted\nmatrix:\n  n: [10, 9, 100, 1, 2.5, 20]\ncommand: 'printf \"n,value\\n%s,1\\n\" \"$OUTRUN_P_N\" > \"$OUTRUN_OUT/results.csv\"'\ntimeout: 20s\nresults:\n  keys: [n]\n";
+    let yaml = "name: sorted\nmatrix:\n  n: [10, 9, 100, 1, 2.5, 20]\ncommand: 'printf \"n,value\\n%s,1\\n\" \"$OUTRUN_P_N\" > \"$OUTRUN_OUT/results.csv\"'\ntimeout: 20s\nresults:\n  keys: [n]\ndataset:\n  history: all\n";
     p.experiment("sorted", yaml);
     let (code, _, err) = run_local(&p, "sorted", &[]);
     assert_eq!(code, 0, "{err}");
@@ -270,13 +271,13 @@ fn rows_are_sorted_numerically_by_key() {
 // --- Cell outputs written directly, following src/contract.rs -------------------------------
 
 /// An experiment with `cells` cells (n = 0.., mode = a) whose rows are keyed by (n, mode, i).
-fn big_experiment(name: &str, cells: usize) -> String {
+pub(crate) fn big_experiment(name: &str, cells: usize, history: &str) -> String {
     let ns: Vec<String> = (0..cells).map(|n| n.to_string()).collect();
-    format!("name: {name}\nmatrix:\n  n: [{}]\n  mode: [a]\ncommand: 'true'\ntimeout: 20s\nresults:\n  keys: [n, mode, i]\n", ns.join(", "))
+    format!("name: {name}\nmatrix:\n  n: [{}]\n  mode: [a]\ncommand: 'true'\ntimeout: 20s\nresults:\n  keys: [n, mode, i]\ndataset:\n  history: {history}\n", ns.join(", "))
 }
 
 /// The cells of an experiment as `plan --json` lists them: (id, params).
-fn plan_cells(p: &Project, name: &str) -> Vec<(String, Value)> {
+pub(crate) fn plan_cells(p: &Project, name: &str) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", name, "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -285,7 +286,7 @@ fn plan_cells(p: &Project, name: &str) -> Vec<(String, Value)> {
 
 /// A run folder as a backend leaves it: one directory per cell with `cell.json` and
 /// `results.csv` (`rows` rows; values depend on `salt`).
-fn write_run(dir: &Path, experiment: &str, cells: &[(String, Value)], run_id: &str, day: u32, rows: usize, salt: usize) {
+pub(crate) fn write_run(dir: &Path, experiment: &str, cells: &[(String, Value)], run_id: &str, day: u32, rows: usize, salt: usize) {
     for (k, (id, params)) in cells.iter().enumerate() {
         let cell = dir.join(id);
         std::fs::create_dir_all(&cell).unwrap();
@@ -332,7 +333,7 @@ fn spawn_merge(p: &Project, name: &str, from: &str) -> Child {
     p.cmd().args(["merge", name, "--from", from]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("outrun starts")
 }
 
-fn merge_ok(p: &Project, name: &str, from: &str) {
+pub(crate) fn merge_ok(p: &Project, name: &str, from: &str) {
     let (code, out, err) = common::run(p.cmd().args(["merge", name, "--from", from]));
     assert_eq!(code, 0, "{out}\n{err}");
 }
@@ -342,7 +343,7 @@ fn kill_9_mid_merge_leaves_old_or_new() {
     const CELLS: usize = 20;
     const ROWS: usize = 500;
     let p = Project::new();
-    p.experiment("big", &big_experiment("big", CELLS));
+    p.experiment("big", &big_experiment("big", CELLS, "all"));
     let cells = plan_cells(&p, "big");
     assert_eq!(cells.len(), CELLS);
     write_run(&p.root().join("incoming/old"), "big", &cells, "1001", 1, 100, 0);
@@ -416,10 +417,10 @@ fn concurrent_merges_lose_no_rows() {
     const CELLS: usize = 8;
     const ROWS: usize = 500;
     let reference = Project::new();
-    reference.experiment("race", &big_experiment("race", CELLS));
+    reference.experiment("race", &big_experiment("race", CELLS, "newest"));
     let cells = plan_cells(&reference, "race");
     let setup = |p: &Project| {
-        p.experiment("race", &big_experiment("race", CELLS));
+        p.experiment("race", &big_experiment("race", CELLS, "newest"));
         write_run(&p.root().join("incoming/a"), "race", &cells, "2001", 3, ROWS, 1);
         write_run(&p.root().join("incoming/b"), "race", &cells[..CELLS - 2], "2002", 4, ROWS, 2);
     };
@@ -428,8 +429,9 @@ fn concurrent_merges_lose_no_rows() {
     merge_ok(&reference, "race", "incoming/b");
     let expected = dataset_bytes(&reference, "race");
     let (_, rows) = parse_csv(&expected).unwrap();
-    assert_eq!(rows.len(), (2 * CELLS - 2) * ROWS);
-    // The order of merges does not matter.
+    // One row per key: run b (newer) for its cells, run a for the two b lacks.
+    assert_eq!(rows.len(), CELLS * ROWS);
+    // The order of merges does not matter: the older run merged last replaces nothing.
     let other = Project::new();
     setup(&other);
     merge_ok(&other, "race", "incoming/b");

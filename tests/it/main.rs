@@ -4,6 +4,7 @@ mod act_support;
 mod common;
 mod contract;
 mod dataset;
+mod dataset_history;
 mod github;
 mod hardening;
 mod local_run;

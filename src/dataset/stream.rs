@@ -1,0 +1,794 @@
+//! The dataset, record by record: merging in one pass and reading the newest row per key.
+//!
+//! The file is kept sorted by [`Order`] (keys, numbers as numbers; then run order; then cell),
+//! so a merge is a merge of two sorted streams — the incoming rows, sorted in memory, and the
+//! existing file, read one record at a time — and the newest row of a key is the last of its
+//! run of equal keys. Memory grows with the incoming rows, never with the dataset. A file that
+//! is not in that order (edited by hand, or written by an outrun whose order differed) is
+//! sorted in memory once; the merge writes it back in order, so the next one streams again.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+
+use csv::ByteRecord;
+
+use super::{ATTEMPT, CELL, DatasetError, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED, STARTED, VALUE};
+use crate::collect::{CellOutcome, Row};
+use crate::spec::{History, Layout, Plan};
+
+/// A field read as a number when it is one (NaN is not: it would break the order's totality).
+fn number(b: &[u8]) -> Option<f64> {
+    // Only something that can start a number is worth a parse.
+    match b.first() {
+        Some(c) if c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'i' | b'I') => {}
+        _ => return None,
+    }
+    std::str::from_utf8(b).ok()?.parse::<f64>().ok().filter(|x| !x.is_nan())
+}
+
+/// The one comparison of values: numbers as numbers (8 before 32; `8` before `8.0`), numbers
+/// before text, text by its bytes. A total order, so sorting can neither panic nor depend on
+/// the order rows arrived in.
+pub(super) fn cmp_field(a: &[u8], na: Option<f64>, b: &[u8], nb: Option<f64>) -> Ordering {
+    match (na, nb) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal).then_with(|| a.cmp(b)),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+pub(super) fn compare_str(a: &str, b: &str) -> Ordering {
+    cmp_field(a.as_bytes(), number(a.as_bytes()), b.as_bytes(), number(b.as_bytes()))
+}
+
+/// Where the sort columns are in a record: the key (keys, plus `metric` in the long layout),
+/// then run start, run id, attempt and cell.
+#[derive(Debug, Clone)]
+pub(super) struct Order {
+    cols: Vec<usize>,
+    /// How many of `cols` form the key.
+    key: usize,
+    /// How many of `cols` form the row's key for widening (the keys without `metric`).
+    wide_key: usize,
+}
+
+impl Order {
+    pub(super) fn new(plan: &Plan, columns: &[String]) -> Order {
+        let at = |c: &str| columns.iter().position(|h| h == c);
+        let mut cols: Vec<usize> = plan.file.results.keys.iter().filter_map(|k| at(k)).collect();
+        let wide_key = cols.len();
+        if plan.file.dataset.layout == Layout::Long
+            && let Some(m) = at(METRIC)
+        {
+            cols.push(m);
+        }
+        let key = cols.len();
+        cols.extend([RUN_STARTED, RUN_ID, ATTEMPT, CELL].iter().filter_map(|c| at(c)));
+        Order { cols, key, wide_key }
+    }
+
+    fn run_id(&self) -> Option<usize> {
+        self.cols.get(self.key + 1).copied()
+    }
+
+    fn cell(&self) -> Option<usize> {
+        self.cols.get(self.key + 3).copied()
+    }
+}
+
+/// A record in the output's column order, with its sort columns read as numbers once.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Rec {
+    pub(super) fields: ByteRecord,
+    nums: Vec<Option<f64>>,
+}
+
+impl Rec {
+    fn index(&mut self, order: &Order) {
+        self.nums.clear();
+        self.nums.extend(order.cols.iter().map(|&c| number(self.fields.get(c).unwrap_or(b""))));
+    }
+
+    fn field(&self, c: Option<usize>) -> &[u8] {
+        c.and_then(|c| self.fields.get(c)).unwrap_or(b"")
+    }
+
+    fn cmp_from(&self, other: &Rec, order: &Order, from: usize, to: usize) -> Ordering {
+        for j in from..to {
+            let c = order.cols[j];
+            let o = cmp_field(self.fields.get(c).unwrap_or(b""), self.nums[j], other.fields.get(c).unwrap_or(b""), other.nums[j]);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+
+    fn cmp(&self, other: &Rec, order: &Order) -> Ordering {
+        self.cmp_from(other, order, 0, order.cols.len())
+    }
+
+    /// The same key: byte for byte (`8` and `8.0` are different keys, as they always were).
+    fn same_key_upto(&self, other: &Rec, order: &Order, n: usize) -> bool {
+        order.cols[..n].iter().all(|&c| self.fields.get(c) == other.fields.get(c))
+    }
+
+    fn same_key(&self, other: &Rec, order: &Order) -> bool {
+        self.same_key_upto(other, order, order.key)
+    }
+
+    /// Run start, run id, attempt: which run is newer.
+    fn cmp_run(&self, other: &Rec, order: &Order) -> Ordering {
+        self.cmp_from(other, order, order.key, (order.key + 3).min(order.cols.len()))
+    }
+
+    fn key_text(&self, order: &Order) -> String {
+        order.cols[..order.key].iter().map(|&c| String::from_utf8_lossy(self.fields.get(c).unwrap_or(b"")).into_owned()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The dataset's header; `None` for a missing or empty file.
+pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(DatasetError::Io { path: path.to_path_buf(), source }),
+    };
+    let mut r = csv::Reader::from_reader(BufReader::new(file));
+    let h = r.byte_headers().map_err(|e| malformed(path, e))?;
+    if h.is_empty() {
+        return Ok(None);
+    }
+    let columns: Vec<String> = h.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    for c in [RUN_ID, CELL] {
+        if !columns.iter().any(|h| h == c) {
+            return Err(DatasetError::Foreign { path: path.to_path_buf(), column: c.into() });
+        }
+    }
+    Ok(Some(columns))
+}
+
+pub(super) fn malformed(path: &Path, e: csv::Error) -> DatasetError {
+    let line = e.position().map(|p| p.line());
+    let reason = match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Io(io) => return DatasetError::Io { path: path.to_path_buf(), source: std::io::Error::new(io.kind(), io.to_string()) },
+        _ => e.to_string(),
+    };
+    DatasetError::Malformed { path: path.to_path_buf(), line, reason }
+}
+
+/// For each wanted column, where it is in the file: by name, so reordered columns read right;
+/// a dataset from before rows carried their run's start gets the cell's start in its place.
+fn column_map(header: &[String], wanted: &[String]) -> Vec<Option<usize>> {
+    let at = |c: &str| header.iter().position(|h| h == c);
+    wanted.iter().map(|w| at(w).or_else(|| if w == RUN_STARTED { at(STARTED) } else { None })).collect()
+}
+
+/// The existing file, record by record, in the output's columns.
+struct FileRows {
+    path: std::path::PathBuf,
+    reader: csv::Reader<BufReader<File>>,
+    map: Vec<Option<usize>>,
+    raw: ByteRecord,
+    /// Whether the records must come in [`Order`] (a merge's streaming pass).
+    check_order: bool,
+    prev: Option<Rec>,
+}
+
+/// Why a streaming pass stopped early.
+enum Stop {
+    /// The file is not in order: sort it in memory and start again.
+    Unsorted,
+    /// The merged file would be byte for byte the old one: leave it alone.
+    Unchanged(Counts),
+    Err(DatasetError),
+}
+
+impl From<DatasetError> for Stop {
+    fn from(e: DatasetError) -> Stop {
+        Stop::Err(e)
+    }
+}
+
+impl FileRows {
+    fn open(path: &Path, columns: &[String], check_order: bool) -> Result<Option<FileRows>, DatasetError> {
+        let Some(header) = header(path)? else { return Ok(None) };
+        let file = File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+        let mut reader = csv::Reader::from_reader(BufReader::with_capacity(1 << 16, file));
+        reader.byte_headers().map_err(|e| malformed(path, e))?;
+        Ok(Some(FileRows { path: path.to_path_buf(), reader, map: column_map(&header, columns), raw: ByteRecord::new(), check_order, prev: None }))
+    }
+
+    /// The next record into `out` (reusing its buffers); `false` at the end.
+    fn next_into(&mut self, out: &mut Rec, order: &Order) -> Result<bool, Stop> {
+        if !self.reader.read_byte_record(&mut self.raw).map_err(|e| malformed(&self.path, e))? {
+            return Ok(false);
+        }
+        out.fields.clear();
+        for m in &self.map {
+            out.fields.push_field(m.and_then(|i| self.raw.get(i)).unwrap_or(b""));
+        }
+        out.index(order);
+        if self.check_order {
+            if let Some(p) = &self.prev
+                && p.cmp(out, order) == Ordering::Greater
+            {
+                return Err(Stop::Unsorted);
+            }
+            match &mut self.prev {
+                Some(p) => p.clone_from(out),
+                None => self.prev = Some(out.clone()),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The existing rows: streamed from the file, or sorted in memory when the file was not.
+enum OldRows {
+    File(Box<FileRows>),
+    Memory(std::vec::IntoIter<Rec>),
+    None,
+}
+
+impl OldRows {
+    fn next(&mut self, out: &mut Rec, order: &Order) -> Result<bool, Stop> {
+        match self {
+            OldRows::File(f) => f.next_into(out, order),
+            OldRows::Memory(it) => Ok(it.next().map(|r| *out = r).is_some()),
+            OldRows::None => Ok(false),
+        }
+    }
+}
+
+/// Compares what is written with the old file as it goes, so an unchanged merge is known at
+/// the end without a second pass or holding either file.
+struct SameAs<'a> {
+    inner: &'a mut dyn Write,
+    old: Option<BufReader<File>>,
+    same: bool,
+    buf: Vec<u8>,
+}
+
+impl Write for SameAs<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        if self.same {
+            match &mut self.old {
+                Some(old) => {
+                    self.buf.resize(n, 0);
+                    self.same = old.read_exact(&mut self.buf).is_ok() && self.buf[..] == data[..n];
+                }
+                None => self.same = false,
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl SameAs<'_> {
+    fn finished_same(&mut self) -> bool {
+        self.same && self.old.as_mut().is_some_and(|o| o.read(&mut [0u8; 1]).is_ok_and(|n| n == 0))
+    }
+}
+
+/// The columns a set of outcomes contributes: keys, then `metric,value` (long) or the results'
+/// own columns in the order first seen (wide).
+pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<String> {
+    let keys = &plan.file.results.keys;
+    let mut columns: Vec<String> = keys.clone();
+    if plan.file.dataset.layout == Layout::Long {
+        columns.extend([METRIC.to_string(), VALUE.to_string()]);
+    } else {
+        for o in outcomes.iter().filter(|o| o.ok()) {
+            for c in &o.columns {
+                if !columns.contains(c) {
+                    columns.push(c.clone());
+                }
+            }
+        }
+    }
+    columns
+}
+
+/// The incoming rows as records in `columns`' order (no map per row: 1 M rows stay cheap).
+fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, columns: &[String], order: &Order) -> Vec<Rec> {
+    let keys = &plan.file.results.keys;
+    let long = plan.file.dataset.layout == Layout::Long;
+    let prov_at = |c: &str| columns.iter().position(|h| h == c);
+    let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
+    let mut out = Vec::new();
+    for o in outcomes.iter().filter(|o| o.ok()) {
+        let r = &o.record;
+        let attempt = r.attempt.to_string();
+        let prov: Vec<(Option<usize>, &str)> = vec![
+            (prov_at("outrun_experiment"), r.experiment.as_str()),
+            (prov_at("outrun_cell"), r.cell.as_str()),
+            (prov_at("outrun_source"), r.source.as_str()),
+            (prov_at("outrun_run_id"), r.run_id.as_str()),
+            (prov_at("outrun_attempt"), attempt.as_str()),
+            (prov_at("outrun_commit"), r.commit.as_deref().unwrap_or("")),
+            (prov_at(RUN_STARTED), run_started_at),
+            (prov_at(STARTED), r.started_at.as_str()),
+            (prov_at("outrun_finished_at"), r.finished_at.as_str()),
+        ];
+        let metrics: Vec<&String> = if long { o.columns.iter().filter(|c| !keys.contains(c)).collect() } else { Vec::new() };
+        // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
+        let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
+        for row in &o.rows {
+            let mut fill = |metric: Option<usize>| {
+                fields.clear();
+                fields.resize(columns.len(), "");
+                for (i, c) in columns.iter().enumerate() {
+                    if !long || keys.contains(c) {
+                        if let Some(v) = row.get(c) {
+                            fields[i] = v.as_str();
+                        }
+                    }
+                }
+                if let (Some(m), Some(mi), Some(vi)) = (metric.map(|k| metrics[k]), m_at, v_at) {
+                    fields[mi] = m.as_str();
+                    fields[vi] = row.get(m).map(String::as_str).unwrap_or("");
+                }
+                for (i, v) in &prov {
+                    if let Some(i) = i {
+                        fields[*i] = *v;
+                    }
+                }
+                let mut rec = Rec { fields: ByteRecord::from(&fields[..]), nums: Vec::new() };
+                rec.index(order);
+                out.push(rec);
+            };
+            if long {
+                for k in 0..metrics.len() {
+                    fill(Some(k));
+                }
+            } else {
+                fill(None);
+            }
+        }
+    }
+    out
+}
+
+/// The output's columns: result columns in the order first seen (nothing is ever dropped, so a
+/// column added by hand stays), then the provenance block in its current order.
+fn output_columns(old: &[String], incoming: &[String]) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    for c in old.iter().chain(incoming.iter()) {
+        if !PROVENANCE.contains(&c.as_str()) && !columns.contains(c) {
+            columns.push(c.clone());
+        }
+    }
+    columns.extend(PROVENANCE.iter().map(|s| s.to_string()));
+    columns
+}
+
+/// A layout switch on an existing dataset would leave a file with both layouts' columns.
+fn check_layout(path: &Path, plan: &Plan, old: &[String], incoming: &[String]) -> Result<(), DatasetError> {
+    let has = |cols: &[String], c: &str| cols.iter().any(|h| h == c);
+    let old_long = has(old, METRIC) && has(old, VALUE);
+    let layout = plan.file.dataset.layout;
+    let clash = match layout {
+        Layout::Long => !old_long,
+        // A wide result may have its own `metric` and `value` columns.
+        Layout::Wide => old_long && !(has(incoming, METRIC) && has(incoming, VALUE)),
+    };
+    if clash {
+        let (was, now) = if layout == Layout::Long { ("wide", "long") } else { ("long", "wide") };
+        return Err(DatasetError::LayoutChanged { path: path.to_path_buf(), was: was.into(), now: now.into() });
+    }
+    Ok(())
+}
+
+/// Cells of one run that produce the same key (their parameters are not key columns): with
+/// both merged, one would hide the other. Returns (cell, other cell, key) per clash.
+pub fn key_clashes(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<(String, String, String)> {
+    let columns = output_columns(&[], &incoming_columns(plan, outcomes));
+    let order = Order::new(plan, &columns);
+    let mut recs = incoming_records(plan, outcomes, "", &columns, &order);
+    recs.sort_by(|a, b| a.cmp_from(b, &order, 0, order.key));
+    let mut clashes: Vec<(String, String, String)> = Vec::new();
+    for w in recs.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if a.same_key(b, &order) && a.field(order.cell()) != b.field(order.cell()) {
+            let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
+            let (x, y) = (cell(a), cell(b));
+            if !clashes.iter().any(|(p, q, _)| (p, q) == (&x, &y)) {
+                clashes.push((x, y, a.key_text(&order)));
+            }
+        }
+    }
+    clashes
+}
+
+/// What a merge does with the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Merge the incoming rows by the experiment's `dataset.history`.
+    Merge,
+    /// Also keep only the newest run's row of every key already in the file (`--migrate`).
+    Migrate,
+}
+
+/// Merges the successful cells of `outcomes` into the dataset at `path` in one pass; see the
+/// module's comment. The caller holds the dataset's lock.
+pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, mode: Mode) -> Result<MergeSummary, DatasetError> {
+    let old_header = header(path)?;
+    let in_cols = incoming_columns(plan, outcomes);
+    if let Some(h) = &old_header {
+        check_layout(path, plan, h, &in_cols)?;
+    }
+    let columns = output_columns(old_header.as_deref().unwrap_or(&[]), &in_cols);
+    let order = Order::new(plan, &columns);
+    let mut incoming = incoming_records(plan, outcomes, run_started_at, &columns, &order);
+    incoming.sort_by(|a, b| a.cmp(b, &order));
+    for w in incoming.windows(2) {
+        if w[0].same_key(&w[1], &order) {
+            let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
+            return Err(DatasetError::KeyClash { a: cell(&w[0]), b: cell(&w[1]), key: w[0].key_text(&order) });
+        }
+    }
+    let mut summary = MergeSummary {
+        path: rel.display().to_string(),
+        cells_merged: outcomes.iter().filter(|o| o.ok()).count(),
+        cells_skipped: outcomes.iter().filter(|o| !o.ok()).count(),
+        ..MergeSummary::default()
+    };
+    // Nothing to add to a dataset that does not exist yet: don't create an empty file.
+    if old_header.is_none() && incoming.is_empty() {
+        return Ok(summary);
+    }
+    // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
+    let replaced: HashSet<(Vec<u8>, Vec<u8>)> =
+        outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()).map(|o| (o.record.cell.as_bytes().to_vec(), o.record.run_id.as_bytes().to_vec())).collect();
+    let newest = plan.file.dataset.history == History::Newest || mode == Mode::Migrate;
+    let pass = Pass { order: &order, columns: &columns, incoming: &incoming, replaced: &replaced, newest, migrate: mode == Mode::Migrate };
+
+    let old = match FileRows::open(path, &columns, true)? {
+        Some(f) => OldRows::File(Box::new(f)),
+        None => OldRows::None,
+    };
+    let mut result = pass.run(path, old);
+    if matches!(result, Err(Stop::Unsorted)) {
+        // Not in order: sort what is there once (memory for this merge only), write it in order.
+        let mut all = Vec::new();
+        if let Some(mut f) = FileRows::open(path, &columns, false)? {
+            let mut r = Rec::default();
+            while f.next_into(&mut r, &order).map_err(stop_err)? {
+                all.push(std::mem::take(&mut r));
+            }
+        }
+        all.sort_by(|a, b| a.cmp(b, &order));
+        result = pass.run(path, OldRows::Memory(all.into_iter()));
+    }
+    match result {
+        Ok(counts) => {
+            summary.changed = true;
+            counts.into_summary(&mut summary);
+        }
+        Err(Stop::Unchanged(counts)) => counts.into_summary(&mut summary),
+        Err(Stop::Unsorted) => return Err(DatasetError::Unsorted { path: path.to_path_buf() }),
+        Err(Stop::Err(e)) => return Err(e),
+    }
+    // Worth a word only where one row per key is the rule and `--migrate` would make it so.
+    summary.several_runs_per_key &= newest && mode != Mode::Migrate;
+    Ok(summary)
+}
+
+fn stop_err(s: Stop) -> DatasetError {
+    match s {
+        Stop::Err(e) => e,
+        _ => DatasetError::Io { path: Default::default(), source: std::io::Error::other("unexpected stop") },
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    added: usize,
+    replaced: usize,
+    older_ignored: usize,
+    total: usize,
+    several_per_key: bool,
+}
+
+impl Counts {
+    fn into_summary(self, s: &mut MergeSummary) {
+        s.rows_replaced = self.replaced;
+        s.rows_added = self.added;
+        s.rows_older_ignored = self.older_ignored;
+        s.rows_total = self.total;
+        s.several_runs_per_key = self.several_per_key;
+    }
+}
+
+struct Pass<'a> {
+    order: &'a Order,
+    columns: &'a [String],
+    incoming: &'a [Rec],
+    /// (cell, run id) of every incoming row: the rows they replace from the same run.
+    replaced: &'a HashSet<(Vec<u8>, Vec<u8>)>,
+    newest: bool,
+    migrate: bool,
+}
+
+impl Pass<'_> {
+    /// Writes the merged file (temp, fsync, rename) unless it would be the old one.
+    fn run(&self, path: &Path, old: OldRows) -> Result<Counts, Stop> {
+        let mut stop: Option<Stop> = None;
+        let mut counts = Counts::default();
+        let written = crate::fsutil::write_atomic_with(path, |out| {
+            let old_file = File::open(path).ok().map(|f| BufReader::with_capacity(1 << 16, f));
+            let mut same = SameAs { inner: out, old: old_file, same: true, buf: Vec::new() };
+            let res = {
+                let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(&mut same);
+                let r = w.write_record(self.columns).map_err(|e| Stop::Err(csv_io(path, e))).and_then(|_| self.stream(old, |rec| w.write_byte_record(&rec.fields).map_err(|e| Stop::Err(csv_io(path, e)))));
+                let flushed = w.flush();
+                r.and_then(|c| flushed.map(|_| c).map_err(|source| Stop::Err(DatasetError::Io { path: path.to_path_buf(), source })))
+            };
+            let unchanged = res.is_ok() && same.finished_same();
+            match res {
+                Ok(c) if unchanged => {
+                    stop = Some(Stop::Unchanged(c));
+                    Err(std::io::Error::other("unchanged"))
+                }
+                Ok(c) => {
+                    counts = c;
+                    Ok(())
+                }
+                Err(s) => {
+                    stop = Some(s);
+                    Err(std::io::Error::other("stopped"))
+                }
+            }
+        });
+        match (written, stop) {
+            (Ok(()), _) => Ok(counts),
+            (Err(_), Some(s)) => Err(s),
+            (Err(e), None) => Err(Stop::Err(e.into())),
+        }
+    }
+
+    /// The merge of the two sorted streams; `emit` gets the output's records in order.
+    fn stream(&self, mut old: OldRows, mut emit: impl FnMut(&Rec) -> Result<(), Stop>) -> Result<Counts, Stop> {
+        let order = self.order;
+        let mut c = Counts::default();
+        let mut inc = self.incoming.iter().peekable();
+        let (mut o, mut next) = (Rec::default(), Rec::default());
+        let mut have_o = old.next(&mut o, order)?;
+        // With `--migrate`, one record of look-ahead: an older row of the same key goes.
+        let mut have_next = have_o && self.migrate && old.next(&mut next, order)?;
+        let mut last_old_key: Option<Rec> = None;
+        let mut emitted_incoming = 0usize;
+        loop {
+            if have_o {
+                let from_replaced_run = self.replaced.contains(&(o.field(order.cell()).to_vec(), o.field(order.run_id()).to_vec()));
+                let superseded = self.migrate && have_next && o.same_key(&next, order) && {
+                    if o.cmp_run(&next, order) == Ordering::Equal && o.field(order.cell()) != next.field(order.cell()) {
+                        return Err(Stop::Err(clash(&o, &next, order)));
+                    }
+                    true
+                };
+                let decision = if from_replaced_run || superseded {
+                    Some(false)
+                } else {
+                    match inc.peek() {
+                        None => Some(true),
+                        Some(i) => {
+                            let same = o.same_key(i, order);
+                            if same && o.field(order.run_id()) == i.field(order.run_id()) && o.field(order.cell()) != i.field(order.cell()) {
+                                return Err(Stop::Err(clash(&o, i, order)));
+                            }
+                            if o.cmp(i, order) != Ordering::Greater {
+                                // Older (or the same) run: replaced by the newer row in newest mode.
+                                Some(!(self.newest && same))
+                            } else if self.newest && same {
+                                // The dataset's row is from a newer run than the incoming one:
+                                // an older run merged late never replaces it.
+                                c.older_ignored += 1;
+                                inc.next();
+                                continue;
+                            } else {
+                                None
+                            }
+                        }
+                    }
+                };
+                match decision {
+                    Some(keep) => {
+                        if keep {
+                            if let Some(prev) = &last_old_key
+                                && prev.same_key(&o, order)
+                            {
+                                c.several_per_key = true;
+                            }
+                            emit(&o)?;
+                            c.total += 1;
+                            match &mut last_old_key {
+                                Some(p) => p.clone_from(&o),
+                                None => last_old_key = Some(o.clone()),
+                            }
+                        } else {
+                            c.replaced += 1;
+                        }
+                        if self.migrate {
+                            std::mem::swap(&mut o, &mut next);
+                            have_o = have_next;
+                            have_next = have_o && old.next(&mut next, order)?;
+                        } else {
+                            have_o = old.next(&mut o, order)?;
+                        }
+                        continue;
+                    }
+                    None => {}
+                }
+            }
+            match inc.next() {
+                Some(i) => {
+                    emit(i)?;
+                    c.total += 1;
+                    emitted_incoming += 1;
+                }
+                None => break,
+            }
+        }
+        c.added = emitted_incoming.saturating_sub(c.replaced);
+        Ok(c)
+    }
+}
+
+fn clash(a: &Rec, b: &Rec, order: &Order) -> DatasetError {
+    let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
+    DatasetError::KeyClash { a: cell(a), b: cell(b), key: a.key_text(order) }
+}
+
+fn csv_io(path: &Path, e: csv::Error) -> DatasetError {
+    DatasetError::Csv { path: path.to_path_buf(), source: e }
+}
+
+/// One newest row as [`for_each_newest`] hands it over: read straight from the file's record
+/// (the wide layout: no map is built for a row nobody keeps), or gathered (the long layout).
+pub enum Newest<'a> {
+    Fields { columns: &'a [String], fields: &'a ByteRecord },
+    Row(Row),
+}
+
+impl Newest<'_> {
+    /// A column's value (`None` when missing or not UTF-8).
+    pub fn get(&self, column: &str) -> Option<&str> {
+        match self {
+            Newest::Fields { columns, fields } => columns.iter().position(|c| c == column).and_then(|i| fields.get(i)).and_then(|v| std::str::from_utf8(v).ok()),
+            Newest::Row(r) => r.get(column).map(String::as_str),
+        }
+    }
+
+    pub fn into_row(self) -> Row {
+        match self {
+            Newest::Fields { columns, fields } => columns.iter().cloned().zip(fields.iter().map(|v| String::from_utf8_lossy(v).into_owned())).collect(),
+            Newest::Row(r) => r,
+        }
+    }
+}
+
+/// Streams the newest row per key (per key and metric, widened back to one row per key in the
+/// long layout), in key order, to `f`. Returns the dataset's columns (none for no dataset).
+///
+/// Memory does not grow with the file: the newest row of a key is the last of its run of equal
+/// keys. A file out of order is read whole once instead (as a hand-edited one may be).
+pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Newest<'_>)) -> Result<Vec<String>, DatasetError> {
+    let Some(header) = header(path)? else { return Ok(Vec::new()) };
+    let mut columns = header.clone();
+    if !columns.iter().any(|c| c == RUN_STARTED) {
+        columns.push(RUN_STARTED.into());
+    }
+    let order = Order::new(plan, &columns);
+    let long = plan.file.dataset.layout == Layout::Long;
+    let (m_at, v_at) = (columns.iter().position(|c| c == METRIC), columns.iter().position(|c| c == VALUE));
+    let to_row = |r: &Rec, wide: &mut Option<(Rec, Row)>, f: &mut dyn FnMut(Newest<'_>)| {
+        if !long {
+            f(Newest::Fields { columns: &columns, fields: &r.fields });
+            return;
+        }
+        // Rows of one key are together (sorted by key, then metric): gather their metrics.
+        if let Some((k, _)) = wide
+            && !k.same_key_upto(r, &order, order.wide_key)
+        {
+            let (_, row) = wide.take().expect("checked");
+            f(Newest::Row(row));
+        }
+        let entry = wide.get_or_insert_with(|| {
+            let row: Row = columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != m_at && Some(*i) != v_at)
+                .map(|(i, c)| (c.clone(), String::from_utf8_lossy(r.fields.get(i).unwrap_or(b"")).into_owned()))
+                .collect();
+            (r.clone(), row)
+        });
+        if let (Some(m), Some(v)) = (m_at, v_at) {
+            entry.1.insert(String::from_utf8_lossy(r.fields.get(m).unwrap_or(b"")).into_owned(), String::from_utf8_lossy(r.fields.get(v).unwrap_or(b"")).into_owned());
+        }
+    };
+
+    let Some(mut rows) = FileRows::open(path, &columns, false)? else { return Ok(Vec::new()) };
+    // Pass 1 (streaming): the newest of each run of equal keys. Stops if the keys go backwards.
+    let mut best: Option<Rec> = None;
+    let mut cur = Rec::default();
+    let mut wide: Option<(Rec, Row)> = None;
+    let mut sorted = true;
+    loop {
+        let more = rows.next_into(&mut cur, &order).map_err(stop_err)?;
+        let flush = match (&best, more) {
+            (Some(b), true) if b.same_key(&cur, &order) => {
+                // Of one run's rows the first stands (as `newest_per_key` has it).
+                if b.cmp_run(&cur, &order) == Ordering::Less {
+                    best = Some(cur.clone());
+                }
+                false
+            }
+            (Some(b), true) => {
+                if b.cmp_from(&cur, &order, 0, order.key) == Ordering::Greater {
+                    sorted = false;
+                    break;
+                }
+                true
+            }
+            (Some(_), false) => true,
+            (None, true) => {
+                best = Some(cur.clone());
+                false
+            }
+            (None, false) => break,
+        };
+        if flush {
+            let b = best.take().expect("checked");
+            to_row(&b, &mut wide, &mut |r| f(r));
+            if !more {
+                break;
+            }
+            best = Some(cur.clone());
+        }
+    }
+    if sorted {
+        if let Some((_, row)) = wide.take() {
+            f(Newest::Row(row));
+        }
+        return Ok(header);
+    }
+    // Out of order: `f` has seen keys the rest of the file may repeat. The caller starts over
+    // with [`newest_in_memory`].
+    Err(DatasetError::Unsorted { path: path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_is_total() {
+        // Mixed numbers and text once made a cycle (2 < 10 < 1x < 2): numbers now come first.
+        let vals = ["10", "2", "1x", "-1", "abc", "8", "8.0", "1e1", "inf", "NaN", "", " 3", "-0", "0"];
+        for a in vals {
+            for b in vals {
+                assert_eq!(compare_str(a, b), compare_str(b, a).reverse(), "{a:?} {b:?}");
+                for c in vals {
+                    if compare_str(a, b).is_le() && compare_str(b, c).is_le() {
+                        assert!(compare_str(a, c).is_le(), "{a:?} ≤ {b:?} ≤ {c:?}");
+                    }
+                }
+            }
+        }
+        let mut v = vals.to_vec();
+        v.sort_by(|a, b| compare_str(a, b));
+        assert_eq!(v, ["-1", "-0", "0", "2", "8", "8.0", "10", "1e1", "inf", "", " 3", "1x", "NaN", "abc"]);
+    }
+}
