@@ -618,6 +618,23 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
             }
         }
     }
+    // Two experiments writing one dataset would replace each other's rows (or mix two layouts in
+    // one file): checked across every experiment of the project, whichever were named.
+    let all: Vec<Plan> = spec::experiment_files(root)?.iter().filter_map(|f| spec::load(root, f).ok()).collect();
+    for (dataset, experiments) in outrun::dataset::shared_paths(&all) {
+        let message = format!("experiments {} all write {}: their rows would replace each other's; give each its own `dataset.path`", experiments.join(", "), dataset.display());
+        for r in results.iter_mut() {
+            let stem = r["path"].as_str().and_then(|p| Path::new(p).file_stem()).and_then(|s| s.to_str()).unwrap_or("").to_string();
+            if experiments.contains(&stem) && r["ok"] == true {
+                bad += 1;
+                r["ok"] = json!(false);
+                r["problems"] = json!([{"file": r["path"].clone(), "line": null, "column": null, "message": message.clone(), "help": null}]);
+                if !json {
+                    eprintln!("error: {}: {message}", r["path"].as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
     if json {
         print_json(&json!({"schema": "outrun.validate/v1", "ok": bad == 0, "files": results}));
     } else {

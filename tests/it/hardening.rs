@@ -131,3 +131,18 @@ fn run_without_local_is_a_usage_error() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("outrun run tiny --local") && err.contains("outrun dispatch tiny"), "{err}");
 }
+
+/// Two experiments that name the same dataset would hide each other's rows: validate refuses.
+#[test]
+fn two_experiments_may_not_share_a_dataset() {
+    let p = Project::new();
+    p.experiment("one", &format!("{}dataset: {{path: data/evaluation/shared.csv}}\n", tiny_experiment("one", WRITE_ROW)));
+    p.experiment("two", &format!("{}dataset: {{path: data/evaluation/shared.csv}}\n", tiny_experiment("two", WRITE_ROW)));
+    p.experiment("three", &tiny_experiment("three", WRITE_ROW));
+    let (code, out, err) = common::run(p.cmd().args(["validate"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("experiments one, two all write data/evaluation/shared.csv"), "{err}");
+    assert!(out.contains("1 valid, 2 invalid"), "{out}");
+    let (code, _, _) = common::run(p.cmd().args(["validate", "three"]));
+    assert_eq!(code, 0);
+}
