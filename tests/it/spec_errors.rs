@@ -466,3 +466,18 @@ fn hostile_parameter_values_are_data() {
     expected.sort();
     assert_eq!(stored, expected);
 }
+
+#[test]
+fn the_largest_matrix_validates_in_linear_time() {
+    let p = Project::new();
+    // 256 × 256 = 65,536 cells, the documented maximum.
+    let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let yaml = format!("name: big\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\nresults: {{keys: [a, b]}}\n", values(256), values(256));
+    p.experiment("big", &yaml);
+    let started = std::time::Instant::now();
+    let (code, problems) = json_problems(&p, "big");
+    assert_eq!(code, 0, "{problems:?}");
+    // Comparing every cell with every earlier one took minutes here; hashing takes well under
+    // a second even in a debug build on a busy machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
