@@ -29,10 +29,18 @@ pub struct Pos {
 pub struct Locator {
     values: HashMap<Vec<Seg>, Pos>,
     keys: HashMap<Vec<Seg>, Pos>,
+    /// Keys written twice in one mapping: the path of the repeat, where it is, and where the
+    /// first one is. serde_yaml refuses them too, but without a position for struct fields.
+    pub duplicates: Vec<(Vec<Seg>, Pos, Pos)>,
+    /// Where the first alias (`*name`) is: an alias bomb is reported there.
+    pub first_alias: Option<Pos>,
 }
 
+/// Deeper than serde_yaml's recursion limit, so every readable document is located whole.
+const MAX_DEPTH: usize = 256;
+
 enum Frame {
-    Map { path: Vec<Seg>, pending_key: Option<String> },
+    Map { path: Vec<Seg>, pending_key: Option<String>, seen: HashMap<String, Pos> },
     Seq { path: Vec<Seg>, next: usize },
 }
 
@@ -45,6 +53,11 @@ impl Locator {
         let mut stack: Vec<Frame> = Vec::new();
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
+            // Every node keeps its whole path, so a document nested a million deep (`[[[[…`)
+            // would take quadratic memory; serde_yaml refuses it anyway (recursion limit 128).
+            if stack.len() > MAX_DEPTH {
+                break;
+            }
             let start = span.start;
             let offset = byte_of(start.index());
             let end = byte_of(span.end.index().max(start.index()));
@@ -52,11 +65,17 @@ impl Locator {
             match event {
                 Event::Scalar(value, ..) => {
                     // A scalar is either a key awaiting its value, or a value.
-                    if let Some(Frame::Map { path, pending_key }) = stack.last_mut() {
+                    if let Some(Frame::Map { path, pending_key, seen }) = stack.last_mut() {
                         if pending_key.is_none() {
                             let mut key_path = path.clone();
                             key_path.push(Seg::Key(value.to_string()));
-                            loc.keys.insert(key_path, pos);
+                            match seen.get(value.as_ref()) {
+                                Some(first) => loc.duplicates.push((key_path, pos, *first)),
+                                None => {
+                                    seen.insert(value.to_string(), pos);
+                                    loc.keys.insert(key_path, pos);
+                                }
+                            }
                             *pending_key = Some(value.to_string());
                             continue;
                         }
@@ -67,7 +86,7 @@ impl Locator {
                 Event::MappingStart(..) => {
                     let path = child_path(&mut stack);
                     loc.values.insert(path.clone(), pos);
-                    stack.push(Frame::Map { path, pending_key: None });
+                    stack.push(Frame::Map { path, pending_key: None, seen: HashMap::new() });
                 }
                 Event::SequenceStart(..) => {
                     let path = child_path(&mut stack);
@@ -78,6 +97,7 @@ impl Locator {
                     stack.pop();
                 }
                 Event::Alias(_) => {
+                    loc.first_alias.get_or_insert(pos);
                     child_path(&mut stack);
                 }
                 _ => {}
@@ -106,7 +126,7 @@ impl Locator {
 fn child_path(stack: &mut [Frame]) -> Vec<Seg> {
     match stack.last_mut() {
         None => Vec::new(),
-        Some(Frame::Map { path, pending_key }) => {
+        Some(Frame::Map { path, pending_key, .. }) => {
             let mut p = path.clone();
             p.push(Seg::Key(pending_key.take().unwrap_or_default()));
             p
