@@ -34,10 +34,12 @@ pub struct Locator {
     pub duplicates: Vec<(Vec<Seg>, Pos, Pos)>,
     /// Where the first alias (`*name`) is: an alias bomb is reported there.
     pub first_alias: Option<Pos>,
+    /// Where the nesting first went deeper than [`MAX_DEPTH`]; the walk stopped there.
+    pub too_deep: Option<Pos>,
 }
 
 /// Deeper than serde_yaml's recursion limit, so every readable document is located whole.
-const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 256;
 
 enum Frame {
     Map { path: Vec<Seg>, pending_key: Option<String>, seen: HashMap<String, Pos> },
@@ -53,15 +55,17 @@ impl Locator {
         let mut stack: Vec<Frame> = Vec::new();
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
-            // Every node keeps its whole path, so a document nested a million deep (`[[[[…`)
-            // would take quadratic memory; serde_yaml refuses it anyway (recursion limit 128).
-            if stack.len() > MAX_DEPTH {
-                break;
-            }
             let start = span.start;
             let offset = byte_of(start.index());
             let end = byte_of(span.end.index().max(start.index()));
             let pos = Pos { offset, len: end - offset, line: start.line(), column: start.col() + 1 };
+            // Every node keeps its whole path, so a document nested a million deep (`[[[[…`)
+            // would take quadratic memory here, and libyaml's scanner takes quadratic time on it
+            // (half a megabyte of `[`: nine minutes); the caller refuses it before serde_yaml.
+            if stack.len() > MAX_DEPTH {
+                loc.too_deep = Some(pos);
+                break;
+            }
             match event {
                 Event::Scalar(value, ..) => {
                     // A scalar is either a key awaiting its value, or a value.

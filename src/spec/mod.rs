@@ -158,6 +158,14 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
         SpecError::Invalid(Box::new(InvalidFile { path: rel.to_path_buf(), text, problems }))
     };
     let loc = Locator::new(&text);
+    if let Some(pos) = too_deep(&text).or(loc.too_deep) {
+        let problem = Problem {
+            pos,
+            message: format!("refused: the document is nested more than {} levels deep", locate::MAX_DEPTH),
+            help: Some("an experiment file needs a few levels; check for unclosed `[` or `{`".into()),
+        };
+        return Err(invalid(text, vec![problem]));
+    }
     let value: serde_yaml::Value = match serde_yaml::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
@@ -451,6 +459,29 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(d, c)| *d <= 2.max(word.len().min(c.len()) / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Where `[` and `{` first stand more than [`locate::MAX_DEPTH`] deep. Both YAML scanners
+/// (libyaml's and saphyr's) take time quadratic in the depth of flow nesting before their first
+/// event — 200,000 `[` took most of a minute — so it is counted on the raw text, first. Quotes
+/// and comments are not skipped: a file would need hundreds of unclosed brackets in its text to
+/// be refused wrongly, while skipping them would let an attacker hide the brackets.
+fn too_deep(text: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    let (mut line, mut line_start) = (1, 0);
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => (line, line_start) = (line + 1, i + 1),
+            _ => {}
+        }
+        if depth > locate::MAX_DEPTH {
+            let column = text[line_start..i].chars().count() + 1;
+            return Some(Pos { offset: i, len: 1, line, column });
+        }
+    }
+    None
 }
 
 /// The problems of a document serde_yaml could not read as YAML at all.

@@ -671,3 +671,18 @@ fn the_largest_matrix_validates_in_linear_time() {
     // a second even in a debug build on a busy machine.
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
 }
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let p = Project::new();
+    // libyaml's scanner is quadratic in flow nesting: half a megabyte of `[` took nine minutes.
+    let yaml = format!("name: deep\nmatrix:\n  n: {}\n", "[".repeat(200_000));
+    p.experiment("deep", &yaml);
+    let started = std::time::Instant::now();
+    let (code, problems) = json_problems(&p, "deep");
+    assert_eq!(code, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0]["message"].as_str().unwrap().contains("nested more than 256 levels"), "{problems:#?}");
+    assert_eq!(problems[0]["line"].as_u64(), Some(3));
+}
