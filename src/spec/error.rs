@@ -6,8 +6,11 @@ use super::locate::Pos;
 /// Everything that can be wrong with experiment files.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // The io error is part of the message, not a `source`: miette would print it twice.
+    #[error("cannot read {}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{}: the file is {size} bytes; an experiment file may have at most {} (1 MiB)", path.display(), super::MAX_FILE_BYTES)]
+    TooLarge { path: PathBuf, size: u64 },
     #[error(transparent)]
     Invalid(Box<InvalidFile>),
     #[error("no experiment named `{name}` in {}{hint}", dir.display())]

@@ -29,10 +29,20 @@ pub struct Pos {
 pub struct Locator {
     values: HashMap<Vec<Seg>, Pos>,
     keys: HashMap<Vec<Seg>, Pos>,
+    /// Keys written twice in one mapping: the path of the repeat, where it is, and where the
+    /// first one is. serde_yaml refuses them too, but without a position for struct fields.
+    pub duplicates: Vec<(Vec<Seg>, Pos, Pos)>,
+    /// Where the first alias (`*name`) is: an alias bomb is reported there.
+    pub first_alias: Option<Pos>,
+    /// Where the nesting first went deeper than [`MAX_DEPTH`]; the walk stopped there.
+    pub too_deep: Option<Pos>,
 }
 
+/// Deeper than serde_yaml's recursion limit, so every readable document is located whole.
+pub const MAX_DEPTH: usize = 256;
+
 enum Frame {
-    Map { path: Vec<Seg>, pending_key: Option<String> },
+    Map { path: Vec<Seg>, pending_key: Option<String>, seen: HashMap<String, Pos> },
     Seq { path: Vec<Seg>, next: usize },
 }
 
@@ -49,14 +59,27 @@ impl Locator {
             let offset = byte_of(start.index());
             let end = byte_of(span.end.index().max(start.index()));
             let pos = Pos { offset, len: end - offset, line: start.line(), column: start.col() + 1 };
+            // Every node keeps its whole path, so a document nested a million deep (`[[[[…`)
+            // would take quadratic memory here, and libyaml's scanner takes quadratic time on it
+            // (half a megabyte of `[`: nine minutes); the caller refuses it before serde_yaml.
+            if stack.len() > MAX_DEPTH {
+                loc.too_deep = Some(pos);
+                break;
+            }
             match event {
                 Event::Scalar(value, ..) => {
                     // A scalar is either a key awaiting its value, or a value.
-                    if let Some(Frame::Map { path, pending_key }) = stack.last_mut() {
+                    if let Some(Frame::Map { path, pending_key, seen }) = stack.last_mut() {
                         if pending_key.is_none() {
                             let mut key_path = path.clone();
                             key_path.push(Seg::Key(value.to_string()));
-                            loc.keys.insert(key_path, pos);
+                            match seen.get(value.as_ref()) {
+                                Some(first) => loc.duplicates.push((key_path, pos, *first)),
+                                None => {
+                                    seen.insert(value.to_string(), pos);
+                                    loc.keys.insert(key_path, pos);
+                                }
+                            }
                             *pending_key = Some(value.to_string());
                             continue;
                         }
@@ -67,7 +90,7 @@ impl Locator {
                 Event::MappingStart(..) => {
                     let path = child_path(&mut stack);
                     loc.values.insert(path.clone(), pos);
-                    stack.push(Frame::Map { path, pending_key: None });
+                    stack.push(Frame::Map { path, pending_key: None, seen: HashMap::new() });
                 }
                 Event::SequenceStart(..) => {
                     let path = child_path(&mut stack);
@@ -78,6 +101,7 @@ impl Locator {
                     stack.pop();
                 }
                 Event::Alias(_) => {
+                    loc.first_alias.get_or_insert(pos);
                     child_path(&mut stack);
                 }
                 _ => {}
@@ -106,7 +130,7 @@ impl Locator {
 fn child_path(stack: &mut [Frame]) -> Vec<Seg> {
     match stack.last_mut() {
         None => Vec::new(),
-        Some(Frame::Map { path, pending_key }) => {
+        Some(Frame::Map { path, pending_key, .. }) => {
             let mut p = path.clone();
             p.push(Seg::Key(pending_key.take().unwrap_or_default()));
             p

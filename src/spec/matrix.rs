@@ -5,6 +5,8 @@
 //! `include` entry is merged into every combination whose original values it does not change;
 //! an entry that fits no combination becomes a combination of its own.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
@@ -147,11 +149,13 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                     continue;
                 }
                 let mut values = Vec::new();
+                // A set beside the list: a list of 65,536 values must not be searched per value.
+                let mut seen = HashSet::new();
                 for (i, item) in items.iter().enumerate() {
                     at.push(Seg::Index(i));
                     match scalar(item) {
                         None => v.at_value(&at, format!("values of `{key}` must be strings (without NUL), numbers or booleans"), None),
-                        Some(s) if values.contains(&s) => {
+                        Some(s) if !seen.insert(s.clone()) => {
                             v.at_value(&at, format!("duplicate cell: value `{}` appears twice in `{key}`", s.escape_debug()), None)
                         }
                         Some(s) => values.push(s),
@@ -237,10 +241,14 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         return Vec::new();
     }
     let mut cells: Vec<Cell> = Vec::with_capacity(combos.len());
+    // Each cell's parameters, sorted (the same cell whatever the order they were written in),
+    // hashed: comparing each new cell with every earlier one made 65,536 cells take minutes.
+    let mut seen: HashSet<Combo> = HashSet::with_capacity(combos.len());
     for (c, from) in combos.into_iter().zip(origin) {
+        let mut key = c.clone();
+        key.sort();
         let cell = Cell::new(c);
-        let dup = cells.iter().any(|o| same_params(o, &cell));
-        if dup {
+        if !seen.insert(key) {
             let at = from.unwrap_or_else(|| path(&["matrix", "include"]));
             v.at_value(&at, format!("duplicate cell: {} is already in the matrix", describe(&cell)), None);
         } else {
@@ -248,14 +256,6 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         }
     }
     cells
-}
-
-fn same_params(a: &Cell, b: &Cell) -> bool {
-    let mut x = a.params.clone();
-    let mut y = b.params.clone();
-    x.sort();
-    y.sort();
-    x == y
 }
 
 fn describe(c: &Cell) -> String {

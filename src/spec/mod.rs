@@ -4,8 +4,10 @@ mod error;
 pub mod filter;
 pub mod locate;
 mod matrix;
+mod schema;
 mod types;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +22,16 @@ pub const EXPERIMENTS_DIR: &str = "experiments";
 
 /// Most cells one experiment may have: 256 jobs of at most 256 cells each.
 pub const MAX_CELLS: usize = 256 * 256;
+
+/// Largest experiment file read (1 MiB). A file this size already holds the largest matrix
+/// written out by hand many times over; without a limit a 50 MB file took seconds and half a
+/// gigabyte to validate and became a 50 MB workflow.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Longest description, in characters. It heads the report comment, which GitHub cuts at
+/// 65,536 characters: the verdict and the table that follow it must keep their room, even after
+/// the description's HTML escaping.
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 
 /// A validated experiment and its cells, in matrix order.
 #[derive(Debug, Clone)]
@@ -64,7 +76,7 @@ pub fn experiment_files(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(SpecError::Io { path: dir, source }),
+        Err(error) => return Err(SpecError::Io { path: dir, error }),
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -92,27 +104,95 @@ pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
 
 /// Reads, parses and validates one experiment file, reporting every problem it can find.
 pub fn load(root: &Path, path: &Path) -> Result<Plan, SpecError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
     let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-    parse(root, &rel, text)
+    let io = |error| SpecError::Io { path: path.to_path_buf(), error };
+    // Read at most one byte past the limit: a huge file is refused without being read whole.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(SpecError::TooLarge { path: rel, size });
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(root, &rel, text),
+        Err(e) => Err(not_utf8(&rel, e)),
+    }
 }
+
+/// A file that is not UTF-8, positioned at its first bad byte.
+fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> SpecError {
+    let bad = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    // Positions count from after a byte-order mark, as they do for valid files.
+    let start = if bytes.starts_with(BOM.as_bytes()) && bad >= BOM.len() { BOM.len() } else { 0 };
+    let prefix = std::str::from_utf8(&bytes[start..bad]).unwrap_or_default();
+    let line = prefix.matches('\n').count() + 1;
+    let column = prefix.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    // The lossy text agrees with the file up to the bad byte, which becomes one U+FFFD.
+    let text = String::from_utf8_lossy(&bytes[start..]).into_owned();
+    let offset = bad - start;
+    let problem = Problem {
+        pos: Pos { offset, len: char::REPLACEMENT_CHARACTER.len_utf8(), line, column },
+        message: format!("the file is not UTF-8: byte 0x{:02X} cannot be part of a character here", bytes[bad]),
+        help: Some("save the file as UTF-8".into()),
+    };
+    SpecError::Invalid(Box::new(InvalidFile { path: rel.to_path_buf(), text, problems: vec![problem] }))
+}
+
+/// A UTF-8 byte-order mark, which some Windows editors write at the start of a file.
+const BOM: &str = "\u{feff}";
 
 /// Parses and validates experiment text; `rel` names it in messages.
 pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
-    let invalid = |text: String, problems: Vec<Problem>| {
+    // The mark is not part of the document: serde_yaml would read it as the start of the first
+    // key (`missing field`) and every column on line 1 would be one off.
+    let text = match text.strip_prefix(BOM) {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(SpecError::TooLarge { path: rel.to_path_buf(), size: text.len() as u64 });
+    }
+    let invalid = |text: String, mut problems: Vec<Problem>| {
+        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
         SpecError::Invalid(Box::new(InvalidFile { path: rel.to_path_buf(), text, problems }))
     };
-    let file: ExperimentFile = match serde_yaml::from_str(&text) {
-        Ok(f) => f,
+    let loc = Locator::new(&text);
+    if let Some(pos) = too_deep(&text).or(loc.too_deep) {
+        let problem = Problem {
+            pos,
+            message: format!("refused: the document is nested more than {} levels deep", locate::MAX_DEPTH),
+            help: Some("an experiment file needs a few levels; check for unclosed `[` or `{`".into()),
+        };
+        return Err(invalid(text, vec![problem]));
+    }
+    let value: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(v) => v,
         Err(e) => {
-            let problem = yaml_problem(&text, &e);
-            return Err(invalid(text, vec![problem]));
+            let problems = syntax_problems(&text, &e, &loc);
+            return Err(invalid(text, problems));
         }
     };
-    let loc = Locator::new(&text);
-    let mut v = Validator { loc: &loc, problems: Vec::new() };
     let stem = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    // The shape first, field by field, so that every unknown field and wrong type is reported
+    // in one run; serde would stop at the first.
+    let checked = schema::check(value, &loc, stem);
+    let file: ExperimentFile = if checked.problems.is_empty() {
+        match serde_yaml::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                let problem = yaml_problem(&text, &e);
+                return Err(invalid(text, vec![problem]));
+            }
+        }
+    } else {
+        // The repaired document lets the checks below find the problems in everything else.
+        match serde_yaml::to_string(&checked.value).ok().and_then(|t| serde_yaml::from_str(&t).ok()) {
+            Some(f) => f,
+            None => return Err(invalid(text, checked.problems)),
+        }
+    };
+    let mut v = Validator { loc: &loc, problems: checked.problems, placeholders: checked.placeholders };
     let timeout = v.check_fields(&file, stem, root);
     let cells = matrix::expand(&file.matrix, &mut v);
     if v.problems.is_empty() {
@@ -120,15 +200,16 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
             return Ok(Plan { file, path: rel.to_path_buf(), timeout, cells });
         }
     }
-    let mut problems = v.problems;
-    problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-    Err(invalid(text, problems))
+    Err(invalid(text, v.problems))
 }
 
 /// Collects problems with their positions.
 pub(crate) struct Validator<'a> {
     loc: &'a Locator,
     pub problems: Vec<Problem>,
+    /// Values that stand in for missing or mistyped ones (already reported): problems found in
+    /// them would only repeat that.
+    placeholders: Vec<Vec<Seg>>,
 }
 
 pub(crate) fn path(parts: &[&str]) -> Vec<Seg> {
@@ -136,11 +217,20 @@ pub(crate) fn path(parts: &[&str]) -> Vec<Seg> {
 }
 
 impl Validator<'_> {
+    fn in_placeholder(&self, p: &[Seg]) -> bool {
+        self.placeholders.iter().any(|ph| p.starts_with(ph))
+    }
     pub fn at_value(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
+        if self.in_placeholder(p) {
+            return;
+        }
         let pos = self.loc.value(p);
         self.problems.push(Problem { pos, message: message.into(), help });
     }
     pub fn at_key(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
+        if self.in_placeholder(p) {
+            return;
+        }
         let pos = self.loc.key(p);
         self.problems.push(Problem { pos, message: message.into(), help });
     }
@@ -158,6 +248,14 @@ impl Validator<'_> {
                 &path(&["name"]),
                 format!("the name `{}` differs from the file name `{stem}`", f.name),
                 Some(format!("rename the file to `{}.yaml` or the experiment to `{stem}`", f.name)),
+            );
+        }
+        let chars = f.description.chars().count();
+        if chars > MAX_DESCRIPTION_CHARS {
+            self.at_value(
+                &path(&["description"]),
+                format!("the description is {chars} characters long; at most {MAX_DESCRIPTION_CHARS} are allowed"),
+                Some("it heads the report on the issue, which must keep room for the verdict; link to a longer text instead".into()),
             );
         }
         if f.issue == Some(0) {
@@ -223,7 +321,17 @@ impl Validator<'_> {
                 None
             }
             Err(e) => {
-                self.at_value(&path(&["timeout"]), format!("`{}` is not a duration: {e}", f.timeout), Some("for example 90s, 30m or 6h".into()));
+                // humantime's own words ("expected number at 0") point into its parser.
+                let why = match e {
+                    humantime::DurationError::UnknownUnit { unit, .. } => format!(": unknown unit `{}`", unit.escape_debug()),
+                    humantime::DurationError::NumberOverflow => ": the number is too large".into(),
+                    _ => String::new(),
+                };
+                self.at_value(
+                    &path(&["timeout"]),
+                    format!("`{}` is not a duration{why}", f.timeout.escape_debug()),
+                    Some("write a number and a unit, for example 90s, 30m, 6h or 1h30m".into()),
+                );
                 None
             }
         };
@@ -351,6 +459,86 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(d, c)| *d <= 2.max(word.len().min(c.len()) / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Where `[` and `{` first stand more than [`locate::MAX_DEPTH`] deep. Both YAML scanners
+/// (libyaml's and saphyr's) take time quadratic in the depth of flow nesting before their first
+/// event — 200,000 `[` took most of a minute — so it is counted on the raw text, first. Quotes
+/// and comments are not skipped: a file would need hundreds of unclosed brackets in its text to
+/// be refused wrongly, while skipping them would let an attacker hide the brackets.
+fn too_deep(text: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    let (mut line, mut line_start) = (1, 0);
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => (line, line_start) = (line + 1, i + 1),
+            _ => {}
+        }
+        if depth > locate::MAX_DEPTH {
+            let column = text[line_start..i].chars().count() + 1;
+            return Some(Pos { offset: i, len: 1, line, column });
+        }
+    }
+    None
+}
+
+/// The problems of a document serde_yaml could not read as YAML at all.
+fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Problem> {
+    let message = e.to_string();
+    // serde_yaml places a repeated struct field at 1:1; the span-keeping pass knows where each
+    // repeat is, in every mapping.
+    if message.contains("duplicate entry") && !loc.duplicates.is_empty() {
+        return loc
+            .duplicates
+            .iter()
+            .map(|(p, pos, first)| {
+                let key = match p.last() {
+                    Some(Seg::Key(k)) => k.escape_debug().to_string(),
+                    _ => String::new(),
+                };
+                let within = if p.len() > 1 { format!(" in `{}`", locate::display_path(&p[..p.len() - 1])) } else { String::new() };
+                Problem {
+                    pos: *pos,
+                    message: format!("duplicate key `{key}`{within}: it is already given at line {}", first.line),
+                    help: Some("give each key once; remove or merge one of them".into()),
+                }
+            })
+            .collect();
+    }
+    // Aliases that expand to more than serde_yaml's repetition limit: an alias bomb ("billion
+    // laughs"), refused before it takes the memory it asks for.
+    if message.starts_with("repetition limit exceeded") {
+        let pos = loc.first_alias.unwrap_or(Pos { line: 1, column: 1, ..Pos::default() });
+        return vec![Problem {
+            pos,
+            message: "refused: the YAML aliases (`*name`) in this file expand to too much data".into(),
+            help: Some("anchors (`&name`) and aliases (`*name`) repeat values; write the values out instead of nesting aliases".into()),
+        }];
+    }
+    let mut p = yaml_problem(text, e);
+    // libyaml says "found character that cannot start any token" for a tab in indentation,
+    // without naming the character.
+    if message.contains("cannot start any token")
+        && let Some(tab) = tab_in_indentation(text, p.pos.line)
+    {
+        p = Problem {
+            pos: tab,
+            message: "a tab in the indentation: YAML indents with spaces only".into(),
+            help: Some("replace the tab with spaces".into()),
+        };
+    }
+    vec![p]
+}
+
+/// The first tab in the leading whitespace of `line` (1-based).
+fn tab_in_indentation(text: &str, line: usize) -> Option<Pos> {
+    let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let l = text.get(start..)?.lines().next()?;
+    let i = l.find(|c: char| c != ' ' && c != '\t')?;
+    let tab = l[..i].find('\t')?;
+    Some(Pos { offset: start + tab, len: 1, line, column: l[..tab].chars().count() + 1 })
 }
 
 /// Turns a serde_yaml error into a positioned problem, with "did you mean" for unknown fields.

@@ -466,3 +466,223 @@ fn hostile_parameter_values_are_data() {
     expected.sort();
     assert_eq!(stored, expected);
 }
+
+// ---- issue 7: hardening ----
+
+#[test]
+fn byte_order_mark_is_accepted_and_positions_stay_right() {
+    let p = Project::new();
+    p.experiment("good", &format!("\u{feff}{GOOD}"));
+    let (code, out, err) = common::run(p.cmd().args(["validate", "good"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A problem on line 1 is placed by what the user sees, not one column off.
+    one_problem(
+        &p,
+        "bomname",
+        "\u{feff}name: \"../evil\"\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {keys: [n]}\n",
+        1,
+        7,
+        &["unsafe experiment name `../evil`"],
+        Some("a-z, 0-9"),
+    );
+}
+
+#[test]
+fn duplicate_key_is_placed_at_the_repeat() {
+    let p = Project::new();
+    one_problem(
+        &p,
+        "dupkey",
+        "name: dupkey\nmatrix:\n  n: [1]\ncommand: 'true'\ncommand: 'false'\nresults: {keys: [n]}\n",
+        5,
+        1,
+        &["duplicate key `command`", "line 4"],
+        Some("give each key once"),
+    );
+    // Inside the matrix too, with the mapping named.
+    one_problem(
+        &p,
+        "dupparam",
+        "name: dupparam\nmatrix:\n  n: [1]\n  n: [2]\ncommand: 'true'\nresults: {keys: [n]}\n",
+        4,
+        3,
+        &["duplicate key `n` in `matrix`", "line 3"],
+        Some("give each key once"),
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_placed_and_reported_once() {
+    let p = Project::new();
+    let mut bytes = b"name: latin\ndescription: caf".to_vec();
+    bytes.push(0xE9); // é in Latin-1
+    bytes.extend_from_slice(b"\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {keys: [n]}\n");
+    std::fs::write(p.root().join("experiments/latin.yaml"), &bytes).unwrap();
+    let (code, problems) = json_problems(&p, "latin");
+    assert_eq!(code, 1);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!((problems[0]["line"].as_u64(), problems[0]["column"].as_u64()), (Some(2), Some(17)), "{problems:#?}");
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(message.contains("not UTF-8") && message.contains("0xE9"), "{message}");
+    let (code, _, err) = common::run(p.cmd().args(["validate", "latin"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("experiments/latin.yaml:2:17: the file is not UTF-8"), "{err}");
+    assert_eq!(err.matches("not UTF-8").count(), 2, "the message and its label, nothing more:\n{err}");
+    assert!(!err.contains("stream did not contain valid UTF-8"), "{err}");
+}
+
+#[test]
+fn alias_bomb_is_refused_naming_aliases() {
+    let p = Project::new();
+    let mut yaml = String::from("name: lol\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        yaml.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    yaml.push_str("matrix:\n  n: [1]\ncommand: 'true'\nresults: {keys: [n]}\n");
+    // At the first alias, saying what was refused and why.
+    one_problem(&p, "lol", &yaml, 3, 10, &["refused", "aliases", "expand to too much"], Some("anchors (`&name`) and aliases"));
+}
+
+#[test]
+fn tab_in_indentation_is_named() {
+    let p = Project::new();
+    one_problem(
+        &p,
+        "tab",
+        "name: tab\nmatrix:\n\tn: [1]\ncommand: 'true'\nresults: {keys: [n]}\n",
+        3,
+        1,
+        &["a tab in the indentation", "spaces only"],
+        Some("replace the tab with spaces"),
+    );
+}
+
+#[test]
+fn timeout_banana_says_what_a_duration_is() {
+    let p = Project::new();
+    let (pr, _) = one_problem(
+        &p,
+        "banana",
+        "name: banana\nmatrix:\n  n: [1]\ncommand: 'true'\ntimeout: banana\nresults: {keys: [n]}\n",
+        5,
+        10,
+        &["`banana` is not a duration"],
+        Some("for example 90s, 30m, 6h"),
+    );
+    // No wording from inside the duration parser.
+    assert!(!pr["message"].as_str().unwrap().contains(" at 0"), "{pr}");
+}
+
+#[test]
+fn every_schema_problem_is_reported_in_one_run() {
+    let p = Project::new();
+    // The file from the issue: four mistakes took four fix-and-rerun rounds.
+    let yaml = "name: four\nrunner:\n  lables: [gpu]\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  file: results.txt\n  keys: [n]\ndataset:\n  layout: tall\ncompare:\n  measured: m.csv\n  on: [n]\n  predicted: p\n  actual: a\n  group_by: [n]\n";
+    p.write("m.csv", "n,a\n1,2\n");
+    p.experiment("four", yaml);
+    let (code, problems) = json_problems(&p, "four");
+    assert_eq!(code, 1);
+    let got: Vec<(u64, u64, &str, &str)> = problems
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap(), p["message"].as_str().unwrap(), p["help"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!((got[0].0, got[0].1, got[0].3), (3, 3, "did you mean `labels`?"));
+    assert!(got[0].2.starts_with("runner: unknown field `lables`, expected `labels` or `container`"), "{}", got[0].2);
+    assert_eq!((got[1].0, got[1].1), (8, 9));
+    assert!(got[1].2.contains("results file `results.txt`"), "{}", got[1].2);
+    assert_eq!((got[2].0, got[2].1, got[2].2), (11, 11, "dataset.layout: unknown variant `tall`, expected `wide` or `long`"));
+    assert_eq!((got[3].0, got[3].1, got[3].3), (17, 3, "did you mean `group-by`?"));
+    assert!(got[3].2.starts_with("compare: unknown field `group_by`"), "{}", got[3].2);
+
+    // Wrong types and missing fields, also together, each at its place.
+    let yaml = "name: types\nissue: abc\nrunner: {labels: {a: 1}}\nmatrix: [n]\ntimeout: [1]\ngithub: {land: merge, refs: main}\n";
+    p.experiment("types", yaml);
+    let (code, problems) = json_problems(&p, "types");
+    assert_eq!(code, 1);
+    let got: Vec<(u64, u64, &str)> = problems.iter().map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap(), p["message"].as_str().unwrap())).collect();
+    assert_eq!(
+        got,
+        [
+            (1, 1, "missing field `command`"),
+            (1, 1, "missing field `results`"),
+            (2, 8, "issue: invalid type: string \"abc\", expected u64"),
+            (3, 18, "runner.labels: invalid type: map, expected a string or a list of strings"),
+            (4, 9, "matrix: invalid type: sequence, expected a mapping"),
+            (5, 10, "timeout: invalid type: sequence, expected a string"),
+            (6, 16, "github.land: unknown variant `merge`, expected one of `pull-request`, `branch`, `artifact`"),
+            (6, 29, "github.refs: invalid type: string \"main\", expected a list of strings"),
+        ],
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_huge_file_is_refused_naming_the_limit() {
+    let p = Project::new();
+    let mut yaml = String::from("name: huge\nmatrix:\n  n:\n");
+    while yaml.len() <= 1024 * 1024 {
+        yaml.push_str("    - a-value-that-is-long-enough-to-fill-a-megabyte-quickly\n");
+    }
+    yaml.push_str("command: 'true'\nresults: {keys: [n]}\n");
+    p.experiment("huge", &yaml);
+    let (code, problems) = json_problems(&p, "huge");
+    assert_eq!(code, 1);
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("the file is {} bytes", yaml.len())) && message.contains("at most 1048576 (1 MiB)"), "{message}");
+    let (code, _, err) = common::run(p.cmd().args(["generate", "huge"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("at most 1048576 (1 MiB)"), "{err}");
+    assert!(!p.root().join(".github/workflows/outrun-huge.yml").exists());
+}
+
+#[test]
+fn a_long_description_is_refused() {
+    let p = Project::new();
+    let description = "word ".repeat(801);
+    one_problem(
+        &p,
+        "long",
+        &format!("name: long\ndescription: {description}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {{keys: [n]}}\n"),
+        2,
+        14,
+        &["the description is 4004 characters long", "at most 4000"],
+        Some("room for the verdict"),
+    );
+    // 4,000 is fine.
+    let ok = "x".repeat(4000);
+    p.experiment("fits", &format!("name: fits\ndescription: {ok}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {{keys: [n]}}\n"));
+    let (code, out, err) = common::run(p.cmd().args(["validate", "fits"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn the_largest_matrix_validates_in_linear_time() {
+    let p = Project::new();
+    // 256 × 256 = 65,536 cells, the documented maximum.
+    let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let yaml = format!("name: big\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\nresults: {{keys: [a, b]}}\n", values(256), values(256));
+    p.experiment("big", &yaml);
+    let started = std::time::Instant::now();
+    let (code, problems) = json_problems(&p, "big");
+    assert_eq!(code, 0, "{problems:?}");
+    // Comparing every cell with every earlier one took minutes here; hashing takes well under
+    // a second even in a debug build on a busy machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let p = Project::new();
+    // libyaml's scanner is quadratic in flow nesting: half a megabyte of `[` took nine minutes.
+    let yaml = format!("name: deep\nmatrix:\n  n: {}\n", "[".repeat(200_000));
+    p.experiment("deep", &yaml);
+    let started = std::time::Instant::now();
+    let (code, problems) = json_problems(&p, "deep");
+    assert_eq!(code, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0]["message"].as_str().unwrap().contains("nested more than 256 levels"), "{problems:#?}");
+    assert_eq!(problems[0]["line"].as_u64(), Some(3));
+}
