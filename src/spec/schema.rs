@@ -67,7 +67,7 @@ const TOP: &[Field] = &[
 const RUNNER: &[Field] = &[opt("labels", TextOrList), opt("container", Text)];
 const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
-const DATASET: &[Field] = &[opt("path", Text), opt("layout", Choice(&["wide", "long"]))];
+const DATASET: &[Field] = &[opt("path", Text), opt("layout", Choice(&["wide", "long"])), opt("history", Choice(&["newest", "all"]))];
 const COMPARE: &[Field] = &[req("measured", Text), req("on", TextList), req("predicted", Text), req("actual", Text), opt("group-by", TextList)];
 const GITHUB: &[Field] = &[
     opt("refs", TextList),
@@ -354,6 +354,12 @@ mod tests {
         }
         let Kind::Choice(w) = DATASET[1].kind else { panic!() };
         assert_eq!(w, ["wide", "long"]);
+        for text in ["newest", "all"] {
+            let d: crate::spec::types::DatasetSpec = serde_yaml::from_str(&format!("history: {text}")).unwrap();
+            assert_eq!(serde_yaml::to_value(d.history).unwrap(), Value::String(text.into()));
+        }
+        let Kind::Choice(w) = DATASET[2].kind else { panic!() };
+        assert_eq!(w, ["newest", "all"]);
         let Kind::Choice(w) = GITHUB[1].kind else { panic!() };
         assert_eq!(w, ["pull-request", "branch", "artifact"]);
     }
