@@ -121,8 +121,18 @@ impl Count {
 
 /// The files one cell's job uploads (as tests/it/github.rs's `shard`).
 fn shard(cell: &spec::Cell) -> CellSpec {
-    let params: serde_json::Map<String, Value> = cell.params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    let p = |k: &str| cell.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).expect("param");
+    let params: serde_json::Map<String, Value> = cell
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let p = |k: &str| {
+        cell.params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .expect("param")
+    };
     let rec = serde_json::json!({
         "schema": "outrun.cell/v1", "experiment": "sweep", "cell": cell.id, "params": params,
         "status": "ok", "exit_code": 0, "error": null,
@@ -130,8 +140,20 @@ fn shard(cell: &spec::Cell) -> CellSpec {
         "duration_s": 60.0, "source": "github", "runner": "GitHub Actions 1", "commit": "abc",
         "run_id": "0", "attempt": 1,
     });
-    let results = format!("n,mode,value\n{},{},{}\n", p("n"), p("mode"), p("n").parse::<u32>().expect("n") * 10);
-    CellSpec::new(&cell.id, Conclusion::Success).cell(&cell.id, &[("cell.json", rec.to_string().as_bytes()), ("results.csv", results.as_bytes()), ("stdout.log", b"hello\n")])
+    let results = format!(
+        "n,mode,value\n{},{},{}\n",
+        p("n"),
+        p("mode"),
+        p("n").parse::<u32>().expect("n") * 10
+    );
+    CellSpec::new(&cell.id, Conclusion::Success).cell(
+        &cell.id,
+        &[
+            ("cell.json", rec.to_string().as_bytes()),
+            ("results.csv", results.as_bytes()),
+            ("stdout.log", b"hello\n"),
+        ],
+    )
 }
 
 /// A temporary project with the experiment and its generated workflow; returns its plan.
@@ -140,7 +162,8 @@ fn project(root: &Path) -> spec::Plan {
     std::fs::write(root.join("experiments/sweep.yaml"), EXPERIMENT).expect("experiment file");
     let plan = spec::load_named(root, "sweep").expect("the experiment loads");
     let rendered = workflow::render(root, &plan).expect("the workflow renders");
-    workflow::write(root, &workflow::workflow_path(plan.name()), &rendered).expect("the workflow is written");
+    workflow::write(root, &workflow::workflow_path(plan.name()), &rendered)
+        .expect("the workflow is written");
     plan
 }
 
@@ -157,11 +180,19 @@ struct Outrun {
 impl Outrun {
     fn total(&self) -> Count {
         let all = [self.dispatch, self.watch, self.collect, self.comment];
-        Count { counted: all.iter().map(|c| c.counted).sum(), not_modified: all.iter().map(|c| c.not_modified).sum() }
+        Count {
+            counted: all.iter().map(|c| c.counted).sum(),
+            not_modified: all.iter().map(|c| c.not_modified).sum(),
+        }
     }
 }
 
-async fn outrun_cycle(fake: &Arc<FakeGithub>, clock: &Arc<SimClock>, root: &Path, plan: &spec::Plan) -> Outrun {
+async fn outrun_cycle(
+    fake: &Arc<FakeGithub>,
+    clock: &Arc<SimClock>,
+    root: &Path,
+    plan: &spec::Plan,
+) -> Outrun {
     let client = Client::new(Config {
         api_url: fake.api_url(),
         token: Token::new(TOKEN),
@@ -172,28 +203,55 @@ async fn outrun_cycle(fake: &Arc<FakeGithub>, clock: &Arc<SimClock>, root: &Path
     .expect("client");
     let mark = |f: &FakeGithub| f.requests().len();
     let start = mark(fake);
-    let rec = gh_backend::dispatch(root, &client, clock.as_ref(), plan, None, None, "main").await.expect("dispatch");
+    let rec = gh_backend::dispatch(root, &client, clock.as_ref(), plan, None, None, "main")
+        .await
+        .expect("dispatch");
     let run_id = rec.run_id.expect("the dispatch returned the run id");
     let dispatched = mark(fake);
-    let run = match gh_backend::watch(&client, clock.as_ref(), run_id, None, |_| {}).await.expect("watch") {
+    let run = match gh_backend::watch(&client, clock.as_ref(), run_id, None, |_| {})
+        .await
+        .expect("watch")
+    {
         Watched::Completed(run) => run,
-        Watched::StillRunning(_) => unreachable!("watch without a timeout returns only when the run completes"),
+        Watched::StillRunning(_) => {
+            unreachable!("watch without a timeout returns only when the run completes")
+        }
     };
     assert_eq!(run.conclusion.as_deref(), Some("success"));
     let watched = mark(fake);
-    let opts = gh_backend::CollectOptions { issue: Some(ISSUE), ..Default::default() };
-    let collected = gh_backend::collect(root, &client, &run, &opts).await.expect("collect");
+    let opts = gh_backend::CollectOptions {
+        issue: Some(ISSUE),
+        ..Default::default()
+    };
+    let collected = gh_backend::collect(root, &client, &run, &opts)
+        .await
+        .expect("collect");
     let commented_at = fake.state().lock().expect("fake state").now();
-    let ended_at = humantime::parse_rfc3339(&run.updated_at).expect("updated_at").duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let ended_at = humantime::parse_rfc3339(&run.updated_at)
+        .expect("updated_at")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
     assert_eq!(collected.artifacts, 8);
     assert_eq!(collected.merge.rows_added, 8);
     assert!(collected.comment_url.is_some());
     let log = fake.requests();
-    let (coll, comm): (Vec<&RecordedRequest>, Vec<&RecordedRequest>) = log[watched..].iter().partition(|r| !r.path.contains("/issues/"));
+    let (coll, comm): (Vec<&RecordedRequest>, Vec<&RecordedRequest>) = log[watched..]
+        .iter()
+        .partition(|r| !r.path.contains("/issues/"));
     let stats = client.stats();
-    let out = Outrun { dispatch: Count::of(&log[start..dispatched]), watch: Count::of(&log[dispatched..watched]), collect: Count::of(coll), comment: Count::of(comm), end_to_comment: commented_at.saturating_sub(ended_at) };
+    let out = Outrun {
+        dispatch: Count::of(&log[start..dispatched]),
+        watch: Count::of(&log[dispatched..watched]),
+        collect: Count::of(coll),
+        comment: Count::of(comm),
+        end_to_comment: commented_at.saturating_sub(ended_at),
+    };
     // The client's own count agrees with the fake's.
-    assert_eq!((stats.counted as usize, stats.not_modified as usize), (out.total().counted, out.total().not_modified));
+    assert_eq!(
+        (stats.counted as usize, stats.not_modified as usize),
+        (out.total().counted, out.total().not_modified)
+    );
     out
 }
 
@@ -215,7 +273,18 @@ impl Answer {
     /// The `rel="next"` URL of the `Link` header.
     fn next(&self) -> Option<String> {
         let link = self.headers.get(http::header::LINK)?.to_str().ok()?;
-        link.split(',').find(|p| p.contains("rel=\"next\"")).and_then(|p| Some(p.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>').to_string()))
+        link.split(',')
+            .find(|p| p.contains("rel=\"next\""))
+            .and_then(|p| {
+                Some(
+                    p.split(';')
+                        .next()?
+                        .trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string(),
+                )
+            })
     }
 }
 
@@ -232,9 +301,15 @@ impl Plain {
         Plain { api }
     }
 
-    async fn collect(res: http::Response<http_body_util::combinators::BoxBody<Bytes, octocrab::Error>>) -> Answer {
+    async fn collect(
+        res: http::Response<http_body_util::combinators::BoxBody<Bytes, octocrab::Error>>,
+    ) -> Answer {
         let (parts, body) = res.into_parts();
-        Answer { status: parts.status, headers: parts.headers, body: body.collect().await.expect("body").to_bytes() }
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.expect("body").to_bytes(),
+        }
     }
 
     async fn get(&self, url: &str) -> Answer {
@@ -270,7 +345,15 @@ struct GhCli {
 
 impl GhCli {
     fn rest(&self) -> usize {
-        [self.workflow_run, self.run_list, self.run_watch, self.run_download].iter().map(|c| c.counted).sum()
+        [
+            self.workflow_run,
+            self.run_list,
+            self.run_watch,
+            self.run_download,
+        ]
+        .iter()
+        .map(|c| c.counted)
+        .sum()
     }
     fn total(&self) -> usize {
         self.rest() + self.graphql
@@ -284,23 +367,49 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
 
     // 1. gh workflow run outrun-sweep.yml --ref main -f outrun_id=… -f cells= -f issue=7
     let start = mark(fake);
-    let wf = gh.get(&format!("{repo}/actions/workflows/outrun-sweep.yml")).await.json();
+    let wf = gh
+        .get(&format!("{repo}/actions/workflows/outrun-sweep.yml"))
+        .await
+        .json();
     let wf_id = wf["id"].as_u64().expect("workflow id");
-    let inputs = serde_json::json!({"outrun_id": "gh-baseline", "cells": "", "issue": ISSUE.to_string()});
-    let d = gh.post(&format!("{repo}/actions/workflows/{wf_id}/dispatches"), &serde_json::json!({"ref": "main", "inputs": inputs})).await;
+    let inputs =
+        serde_json::json!({"outrun_id": "gh-baseline", "cells": "", "issue": ISSUE.to_string()});
+    let d = gh
+        .post(
+            &format!("{repo}/actions/workflows/{wf_id}/dispatches"),
+            &serde_json::json!({"ref": "main", "inputs": inputs}),
+        )
+        .await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
     let dispatched = mark(fake);
 
     // 2. gh run list --workflow outrun-sweep.yml --limit 1 --json databaseId
-    let wf = gh.get(&format!("{repo}/actions/workflows/outrun-sweep.yml")).await.json();
-    let runs = gh.get(&format!("{repo}/actions/workflows/{}/runs?per_page=1&exclude_pull_requests=true", wf["id"])).await.json();
-    let run_id = runs["workflow_runs"][0]["id"].as_u64().expect("the new run is listed");
+    let wf = gh
+        .get(&format!("{repo}/actions/workflows/outrun-sweep.yml"))
+        .await
+        .json();
+    let runs = gh
+        .get(&format!(
+            "{repo}/actions/workflows/{}/runs?per_page=1&exclude_pull_requests=true",
+            wf["id"]
+        ))
+        .await
+        .json();
+    let run_id = runs["workflow_runs"][0]["id"]
+        .as_u64()
+        .expect("the new run is listed");
     let listed = mark(fake);
 
     // 3. gh run watch RUN_ID (interval 3 s)
     let get_run = async || {
-        let run = gh.get(&format!("{repo}/actions/runs/{run_id}?exclude_pull_requests=true")).await.json();
-        gh.get(&format!("{repo}/actions/workflows/{}", run["workflow_id"])).await; // the workflow's name
+        let run = gh
+            .get(&format!(
+                "{repo}/actions/runs/{run_id}?exclude_pull_requests=true"
+            ))
+            .await
+            .json();
+        gh.get(&format!("{repo}/actions/workflows/{}", run["workflow_id"]))
+            .await; // the workflow's name
         run
     };
     let mut run = get_run().await;
@@ -308,14 +417,21 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
     let mut annotation_cache = std::collections::HashSet::new();
     while run["status"] != "completed" {
         run = get_run().await;
-        let jobs_url = format!("{}?per_page=100", run["jobs_url"].as_str().expect("jobs_url"));
+        let jobs_url = format!(
+            "{}?per_page=100",
+            run["jobs_url"].as_str().expect("jobs_url")
+        );
         for job in gh.pages(&jobs_url, "jobs").await {
             let id = job["id"].as_u64().expect("job id");
             if annotation_cache.contains(&id) {
                 continue;
             }
             let a = gh.get(&format!("{repo}/check-runs/{id}/annotations")).await;
-            assert!(a.status.is_success() || a.status == StatusCode::NOT_FOUND, "annotations: {}", a.status);
+            assert!(
+                a.status.is_success() || a.status == StatusCode::NOT_FOUND,
+                "annotations: {}",
+                a.status
+            );
             if job["status"] != "in_progress" {
                 annotation_cache.insert(id);
             }
@@ -329,17 +445,38 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
     let watched = mark(fake);
 
     // 4. gh run download RUN_ID
-    let artifacts = gh.pages(&format!("{repo}/actions/runs/{run_id}/artifacts?per_page=100"), "artifacts").await;
-    let storage = Octocrab::builder().base_uri(fake.storage_url()).expect("base").add_retry_config(RetryConfig::None).build().expect("storage client");
+    let artifacts = gh
+        .pages(
+            &format!("{repo}/actions/runs/{run_id}/artifacts?per_page=100"),
+            "artifacts",
+        )
+        .await;
+    let storage = Octocrab::builder()
+        .base_uri(fake.storage_url())
+        .expect("base")
+        .add_retry_config(RetryConfig::None)
+        .build()
+        .expect("storage client");
     let mut names = std::collections::HashSet::new();
     for a in artifacts.iter().filter(|a| a["expired"] != true) {
         if !names.insert(a["name"].as_str().unwrap_or_default().to_string()) {
             continue;
         }
-        let r = gh.get(a["archive_download_url"].as_str().expect("archive_download_url")).await;
+        let r = gh
+            .get(
+                a["archive_download_url"]
+                    .as_str()
+                    .expect("archive_download_url"),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::FOUND);
         // Go's client follows the redirect (to another host, without the token): not counted.
-        let loc = r.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok()).expect("Location").to_string();
+        let loc = r
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .expect("Location")
+            .to_string();
         let zip = Plain::collect(storage._get(loc).await.expect("storage GET")).await;
         assert!(zip.status.is_success());
     }
@@ -359,7 +496,11 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument is a filter this bench does not take.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut rows = Vec::new();
     for minutes in DURATIONS {
         let (o, g) = rt.block_on(async {
@@ -378,34 +519,66 @@ fn main() {
             let plan = project(dir.path());
             let specs: Vec<CellSpec> = plan.cells.iter().map(shard).collect();
             assert_eq!(specs.len(), 8);
-            fake.state().lock().expect("fake state").add_workflow("outrun-sweep.yml", specs);
+            fake.state()
+                .lock()
+                .expect("fake state")
+                .add_workflow("outrun-sweep.yml", specs);
             let o = outrun_cycle(&fake, &clock, dir.path(), &plan).await;
             let g = gh_cycle(&fake, &clock).await;
             (o, g)
         });
-        eprintln!("{minutes} min: outrun {} counted, gh {} counted", o.total().counted, g.total());
+        eprintln!(
+            "{minutes} min: outrun {} counted, gh {} counted",
+            o.total().counted,
+            g.total()
+        );
         rows.push((minutes, o, g));
     }
 
-    println!("Whole cycle (dispatch, watch, collect 8 artifacts, one comment); queue time {} s.\n", QUEUE_TIME.as_secs());
-    println!("| run time | outrun: counted | outrun: 304s (free) | gh CLI: counted (REST + GraphQL) | gh ÷ outrun |");
+    println!(
+        "Whole cycle (dispatch, watch, collect 8 artifacts, one comment); queue time {} s.\n",
+        QUEUE_TIME.as_secs()
+    );
+    println!(
+        "| run time | outrun: counted | outrun: 304s (free) | gh CLI: counted (REST + GraphQL) | gh ÷ outrun |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: |");
     for (m, o, g) in &rows {
         let t = o.total();
-        println!("| {m} min | {} | {} | {} ({} + {}) | {:.1} |", t.counted, t.not_modified, g.total(), g.rest(), g.graphql, g.total() as f64 / t.counted as f64);
+        println!(
+            "| {m} min | {} | {} | {} ({} + {}) | {:.1} |",
+            t.counted,
+            t.not_modified,
+            g.total(),
+            g.rest(),
+            g.graphql,
+            g.total() as f64 / t.counted as f64
+        );
     }
-    println!("\noutrun per phase, counted (304s), and the simulated time from the run's end to its comment:\n");
+    println!(
+        "\noutrun per phase, counted (304s), and the simulated time from the run's end to its comment:\n"
+    );
     println!("| run time | dispatch | watch | collect | comment | end → comment |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for (m, o, _) in &rows {
         let f = |c: Count| format!("{} ({})", c.counted, c.not_modified);
-        println!("| {m} min | {} | {} | {} | {} | {} s |", f(o.dispatch), f(o.watch), f(o.collect), f(o.comment), o.end_to_comment);
+        println!(
+            "| {m} min | {} | {} | {} | {} | {} s |",
+            f(o.dispatch),
+            f(o.watch),
+            f(o.collect),
+            f(o.comment),
+            o.end_to_comment
+        );
     }
     println!("\ngh CLI per command, counted:\n");
     println!("| run time | workflow run | run list | run watch | run download | issue comment |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for (m, _, g) in &rows {
-        println!("| {m} min | {} | {} | {} + {GH_GRAPHQL_WATCH} GraphQL | {} | {GH_GRAPHQL_COMMENT} GraphQL |", g.workflow_run.counted, g.run_list.counted, g.run_watch.counted, g.run_download.counted);
+        println!(
+            "| {m} min | {} | {} | {} + {GH_GRAPHQL_WATCH} GraphQL | {} | {GH_GRAPHQL_COMMENT} GraphQL |",
+            g.workflow_run.counted, g.run_list.counted, g.run_watch.counted, g.run_download.counted
+        );
     }
 
     // The issue's targets, checked every time this runs (scripts/test.sh runs it too): outrun's
@@ -414,14 +587,29 @@ fn main() {
     let (first_m, first_o, first_g) = &rows[0];
     assert_eq!(*first_m, 10);
     for (m, o, _) in &rows {
-        assert_eq!(o.total().counted, first_o.total().counted, "outrun's count grew from 10 to {m} minutes");
+        assert_eq!(
+            o.total().counted,
+            first_o.total().counted,
+            "outrun's count grew from 10 to {m} minutes"
+        );
     }
     let ratio = first_g.total() as f64 / first_o.total().counted as f64;
-    assert!(ratio >= 20.0, "outrun is only {ratio:.1}x cheaper than gh on the 10-minute run");
+    assert!(
+        ratio >= 20.0,
+        "outrun is only {ratio:.1}x cheaper than gh on the 10-minute run"
+    );
     // Issue 6's targets: at most 25 counted requests for a whole cycle, and the comment within
     // 30 s of the run's end.
     for (m, o, _) in &rows {
-        assert!(o.total().counted <= 25, "{m} min: {} counted requests", o.total().counted);
-        assert!(o.end_to_comment <= 30, "{m} min: the comment came {} s after the run ended", o.end_to_comment);
+        assert!(
+            o.total().counted <= 25,
+            "{m} min: {} counted requests",
+            o.total().counted
+        );
+        assert!(
+            o.end_to_comment <= 30,
+            "{m} min: the comment came {} s after the run ended",
+            o.end_to_comment
+        );
     }
 }

@@ -5,8 +5,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "outrun", version, about = "Run declared experiments locally or on GitHub Actions; merge results into a dataset; report them")]
-#[command(after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md")]
+#[command(
+    name = "outrun",
+    version,
+    about = "Run declared experiments locally or on GitHub Actions; merge results into a dataset; report them"
+)]
+#[command(
+    after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md"
+)]
 pub struct Cli {
     /// The project root (the folder holding experiments/); default: the nearest one upwards.
     #[arg(long, global = true, value_name = "DIR")]

@@ -22,29 +22,103 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
-        Command::Generate { names, check, prune } => generate(root, &names, check, prune, json),
+        Command::Generate {
+            names,
+            check,
+            prune,
+        } => generate(root, &names, check, prune, json),
         Command::Run(args) => run(root, args, json, cli.quiet).await,
-        Command::Merge { name, migrate: true, .. } => migrate(root, &name, json),
-        Command::Merge { name, from, migrate: false } => merge(root, &name, from.as_deref(), json).await,
-        Command::Report { name, run, format, output } => {
+        Command::Merge {
+            name,
+            migrate: true,
+            ..
+        } => migrate(root, &name, json),
+        Command::Merge {
+            name,
+            from,
+            migrate: false,
+        } => merge(root, &name, from.as_deref(), json).await,
+        Command::Report {
+            name,
+            run,
+            format,
+            output,
+        } => {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
         }
-        Command::Dispatch { name, cells, issue, git_ref, wait, timeout, comment, failed_from } => {
+        Command::Dispatch {
+            name,
+            cells,
+            issue,
+            git_ref,
+            wait,
+            timeout,
+            comment,
+            failed_from,
+        } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
             let cells = match failed_from {
                 Some(run) => Some(failed_cells(root, &gh, &name, parse_run(&run)?).await?),
                 None => cells,
             };
-            dispatch(root, &gh, &name, cells.as_deref(), issue, git_ref, wait, timeout, comment, json, cli.quiet).await
+            dispatch(
+                root,
+                &gh,
+                &name,
+                cells.as_deref(),
+                issue,
+                git_ref,
+                wait,
+                timeout,
+                comment,
+                json,
+                cli.quiet,
+            )
+            .await
         }
-        Command::Rerun { run, failed: _ } => rerun(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, parse_run(&run)?, json).await,
-        Command::Announce { run, issue, cells, actor } => {
+        Command::Rerun { run, failed: _ } => {
+            rerun(
+                root,
+                &Gh::connect(root, &cli.repo, &cli.api_url)?,
+                parse_run(&run)?,
+                json,
+            )
+            .await
+        }
+        Command::Announce {
+            run,
+            issue,
+            cells,
+            actor,
+        } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
-            announce(root, &gh, parse_run(&run)?, issue, cells.as_deref(), &actor, json).await
+            announce(
+                root,
+                &gh,
+                parse_run(&run)?,
+                issue,
+                cells.as_deref(),
+                &actor,
+                json,
+            )
+            .await
         }
-        Command::Status { target } => status(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, target.as_deref(), json).await,
-        Command::Watch { run, timeout, comment, issue } => {
+        Command::Status { target } => {
+            status(
+                root,
+                &Gh::connect(root, &cli.repo, &cli.api_url)?,
+                target.as_deref(),
+                json,
+            )
+            .await
+        }
+        Command::Watch {
+            run,
+            timeout,
+            comment,
+            issue,
+        } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
             let run = parse_run(&run)?;
             if comment {
@@ -53,12 +127,35 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             let (code, _) = watch(&gh, run, timeout, json, cli.quiet).await?;
             Ok(code)
         }
-        Command::Collect { run, comment, issue, artifacts, cells, land, summary } => {
+        Command::Collect {
+            run,
+            comment,
+            issue,
+            artifacts,
+            cells,
+            land,
+            summary,
+        } => {
             let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
-            let how = CollectHow { comment, issue, artifacts: artifacts.as_deref(), cells: cells.as_deref(), land, summary: summary.as_deref() };
+            let how = CollectHow {
+                comment,
+                issue,
+                artifacts: artifacts.as_deref(),
+                cells: cells.as_deref(),
+                land,
+                summary: summary.as_deref(),
+            };
             collect(root, &gh, parse_run(&run)?, &how, json).await
         }
-        Command::Sync { no_comment } => sync(root, &Gh::connect(root, &cli.repo, &cli.api_url)?, !no_comment, json).await,
+        Command::Sync { no_comment } => {
+            sync(
+                root,
+                &Gh::connect(root, &cli.repo, &cli.api_url)?,
+                !no_comment,
+                json,
+            )
+            .await
+        }
     }
 }
 
@@ -79,18 +176,33 @@ impl Gh {
         // Inside a workflow the runner names its own API (and repository): the workflow's
         // token belongs to that host, so it counts as named explicitly.
         let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
-        let runner_api = std::env::var("GITHUB_API_URL").ok().filter(|u| in_actions && !u.is_empty());
+        let runner_api = std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|u| in_actions && !u.is_empty());
         let explicit = api_url.is_some() || runner_api.is_some();
         let (api_url, host) = auth::api_url(api_url.as_deref().or(runner_api.as_deref()));
-        let runner_repo = std::env::var("GITHUB_REPOSITORY").ok().filter(|r| in_actions && !r.is_empty());
+        let runner_repo = std::env::var("GITHUB_REPOSITORY")
+            .ok()
+            .filter(|r| in_actions && !r.is_empty());
         let repo = repo.clone().or(runner_repo);
         auth::check_transport(&api_url)?;
         let (token, _source) = auth::find_token(&host, explicit)?;
         let repo = Repo::infer(repo.as_deref(), root)?;
         // Tests and benchmarks shrink every wait (poll intervals, backoffs) by this factor.
-        let scale = std::env::var("OUTRUN_POLL_SCALE").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(1.0);
-        let clock: std::sync::Arc<dyn outrun::github::Clock> = std::sync::Arc::new(RealClock { scale });
-        let client = Client::new(Config { api_url, token, repo, clock: clock.clone(), timeout: Duration::from_secs(30) })?;
+        let scale = std::env::var("OUTRUN_POLL_SCALE")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(1.0);
+        let clock: std::sync::Arc<dyn outrun::github::Clock> =
+            std::sync::Arc::new(RealClock { scale });
+        let client = Client::new(Config {
+            api_url,
+            token,
+            repo,
+            clock: clock.clone(),
+            timeout: Duration::from_secs(30),
+        })?;
         Ok(Gh { client, clock })
     }
 }
@@ -109,7 +221,12 @@ fn parse_run(s: &str) -> anyhow::Result<u64> {
 }
 
 fn current_branch(root: &Path) -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "--abbrev-ref", "HEAD"]).current_dir(root).stderr(std::process::Stdio::null()).output().ok()?;
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--abbrev-ref", "HEAD"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
     let b = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !b.is_empty() && b != "HEAD").then_some(b)
 }
@@ -124,38 +241,82 @@ fn conclusion_code(conclusion: Option<&str>) -> u8 {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn dispatch(root: &Path, gh: &Gh, name: &str, cells: Option<&str>, issue: Option<u64>, git_ref: Option<String>, wait: bool, timeout: Option<Duration>, comment: bool, json: bool, quiet: bool) -> anyhow::Result<u8> {
+async fn dispatch(
+    root: &Path,
+    gh: &Gh,
+    name: &str,
+    cells: Option<&str>,
+    issue: Option<u64>,
+    git_ref: Option<String>,
+    wait: bool,
+    timeout: Option<Duration>,
+    comment: bool,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<u8> {
     let plan = spec::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
     }
-    let git_ref = git_ref.or_else(|| current_branch(root)).unwrap_or_else(|| "main".into());
-    let rec = github::dispatch(root, &gh.client, gh.clock.as_ref(), &plan, cells, issue, &git_ref).await?;
+    let git_ref = git_ref
+        .or_else(|| current_branch(root))
+        .unwrap_or_else(|| "main".into());
+    let rec = github::dispatch(
+        root,
+        &gh.client,
+        gh.clock.as_ref(),
+        &plan,
+        cells,
+        issue,
+        &git_ref,
+    )
+    .await?;
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
             print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec}));
         } else {
-            println!("dispatched {} on {}: run {} {}", rec.experiment, rec.git_ref, run_id, rec.html_url.as_deref().unwrap_or(""));
-            println!("follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`");
+            println!(
+                "dispatched {} on {}: run {} {}",
+                rec.experiment,
+                rec.git_ref,
+                run_id,
+                rec.html_url.as_deref().unwrap_or("")
+            );
+            println!(
+                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+            );
         }
         return Ok(exit::OK);
     }
     if !quiet {
-        eprintln!("dispatched run {run_id} {}", rec.html_url.as_deref().unwrap_or(""));
+        eprintln!(
+            "dispatched run {run_id} {}",
+            rec.html_url.as_deref().unwrap_or("")
+        );
     }
     let (code, run) = watch(gh, run_id, timeout, false, true).await?;
     let Some(run) = run.filter(|r| r.completed()) else {
         if json {
             print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec, "state": "running"}));
         } else {
-            println!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
+            println!(
+                "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
+            );
         }
         return Ok(code);
     };
-    let issue = if comment { pipeline::comment_issue(&plan, rec.issue) } else { None };
+    let issue = if comment {
+        pipeline::comment_issue(&plan, rec.issue)
+    } else {
+        None
+    };
     let _lock = github::lock(root)?;
-    let opts = github::CollectOptions { cells: rec.cells.as_deref(), issue, ..Default::default() };
+    let opts = github::CollectOptions {
+        cells: rec.cells.as_deref(),
+        issue,
+        ..Default::default()
+    };
     let c = github::collect(root, &gh.client, &run, &opts).await?;
     github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
     print_collected(&c, json);
@@ -190,16 +351,33 @@ fn print_collected(c: &github::Collected, json: bool) {
         c.merge.path,
         c.merge.rows_added,
         c.merge.rows_total,
-        c.comment_url.as_deref().map(|u| format!("; comment {u}")).unwrap_or_default()
+        c.comment_url
+            .as_deref()
+            .map(|u| format!("; comment {u}"))
+            .unwrap_or_default()
     );
 }
 
 /// Follows a run; returns the exit status and the last state seen.
-async fn watch(gh: &Gh, run_id: u64, timeout: Option<Duration>, json: bool, quiet: bool) -> anyhow::Result<(u8, Option<outrun::github::Run>)> {
+async fn watch(
+    gh: &Gh,
+    run_id: u64,
+    timeout: Option<Duration>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<(u8, Option<outrun::github::Run>)> {
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!("run {}: {}{}", r.id, r.status.as_deref().unwrap_or("?"), r.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+            eprintln!(
+                "run {}: {}{}",
+                r.id,
+                r.status.as_deref().unwrap_or("?"),
+                r.conclusion
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            );
         }
     })
     .await?;
@@ -208,9 +386,20 @@ async fn watch(gh: &Gh, run_id: u64, timeout: Option<Duration>, json: bool, quie
         github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, "running"),
     };
     if json {
-        print_json(&json!({"schema": "outrun.watch/v1", "state": state, "run": run, "requests": gh.client.stats()}));
+        print_json(
+            &json!({"schema": "outrun.watch/v1", "state": state, "run": run, "requests": gh.client.stats()}),
+        );
     } else if !quiet {
-        println!("run {}: {}{} {}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), run.html_url);
+        println!(
+            "run {}: {}{} {}",
+            run.id,
+            run.status.as_deref().unwrap_or("?"),
+            run.conclusion
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            run.html_url
+        );
     }
     Ok((code, Some(run)))
 }
@@ -225,16 +414,33 @@ struct CollectHow<'a> {
     summary: Option<&'a Path>,
 }
 
-async fn collect(root: &Path, gh: &Gh, run_id: u64, how: &CollectHow<'_>, json: bool) -> anyhow::Result<u8> {
-    let CollectHow { comment, issue, artifacts, cells, land, summary } = *how;
+async fn collect(
+    root: &Path,
+    gh: &Gh,
+    run_id: u64,
+    how: &CollectHow<'_>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let CollectHow {
+        comment,
+        issue,
+        artifacts,
+        cells,
+        land,
+        summary,
+    } = *how;
     let run = gh.client.run(run_id).await?;
     // The workflow's own final job collects its run while the run is still going.
-    let in_run = artifacts.is_some() && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
+    let in_run = artifacts.is_some()
+        && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
     if !run.completed() && !in_run {
         if json {
             print_json(&json!({"schema": "outrun.collect/v1", "state": "running", "run": run}));
         } else {
-            println!("run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)", run.status.as_deref().unwrap_or("not finished"));
+            println!(
+                "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
+                run.status.as_deref().unwrap_or("not finished")
+            );
         }
         return Ok(exit::STILL_RUNNING);
     }
@@ -242,14 +448,29 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, how: &CollectHow<'_>, json: 
     let _lock = github::lock(root)?;
     let rec = github::DispatchRecord::for_run(root, run_id);
     if let Some(reason) = github::untrusted(&gh.client, &plan, &run, rec.is_some()).await? {
-        return Err(github::RemoteError::Untrusted { run: run_id, reason }.into());
+        return Err(github::RemoteError::Untrusted {
+            run: run_id,
+            reason,
+        }
+        .into());
     }
-    let issue = if comment { pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue))) } else { None };
+    let issue = if comment {
+        pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
+    } else {
+        None
+    };
     if comment && issue.is_none() {
-        bail!("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment");
+        bail!(
+            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
+        );
     }
     let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
-    let opts = github::CollectOptions { cells, issue, artifacts_dir: artifacts, in_run };
+    let opts = github::CollectOptions {
+        cells,
+        issue,
+        artifacts_dir: artifacts,
+        in_run,
+    };
     let (c, landed) = if land {
         let (c, l) = github::collect_and_land(root, &gh.client, &run, &opts).await?;
         (c, Some(l))
@@ -259,18 +480,26 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, how: &CollectHow<'_>, json: 
     github::mark_collected(root, &plan, &run, rec)?;
     if let Some(path) = summary {
         use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("appending to {}", path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("appending to {}", path.display()))?;
         f.write_all(c.markdown.as_bytes())?;
     }
     if json {
-        print_json(&json!({"schema": "outrun.collect/v1", "collected": c, "landed": landed, "report": c.report}));
+        print_json(
+            &json!({"schema": "outrun.collect/v1", "collected": c, "landed": landed, "report": c.report}),
+        );
     } else {
         print_collected(&c, false);
         if let Some(l) = &landed {
             match (&l.pull_url, &l.action_needed, &l.branch) {
                 (_, Some(a), _) => eprintln!("{a}"),
                 (Some(u), _, _) => eprintln!("landed: pull request {u}"),
-                (None, None, Some(b)) if l.how != "none" => eprintln!("landed: {} on branch {b}", l.how),
+                (None, None, Some(b)) if l.how != "none" => {
+                    eprintln!("landed: {} on branch {b}", l.how)
+                }
                 _ => eprintln!("landed: nothing new ({})", l.how),
             }
         }
@@ -288,19 +517,39 @@ async fn collect(root: &Path, gh: &Gh, run_id: u64, how: &CollectHow<'_>, json: 
 /// collected attempt, else the cells whose jobs did not succeed.
 async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::Result<String> {
     let plan = spec::load_named(root, name)?;
-    let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(&root.join(plan.dataset_path())))?;
-    let from_ledger = entries.iter().filter(|e| e.run_id == run_id.to_string()).max_by_key(|e| e.attempt).map(|e| e.failed_cells.clone());
+    let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(
+        &root.join(plan.dataset_path()),
+    ))?;
+    let from_ledger = entries
+        .iter()
+        .filter(|e| e.run_id == run_id.to_string())
+        .max_by_key(|e| e.attempt)
+        .map(|e| e.failed_cells.clone());
     let ids: Vec<String> = match from_ledger {
         Some(cells) => cells.split_whitespace().map(str::to_string).collect(),
         None => {
-            let ids: std::collections::BTreeSet<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
-            gh.client.jobs(run_id).await?.into_iter().filter(|j| ids.contains(j.name.as_str()) && j.status == "completed" && j.conclusion.as_deref() != Some("success")).map(|j| j.name).collect()
+            let ids: std::collections::BTreeSet<&str> =
+                plan.cells.iter().map(|c| c.id.as_str()).collect();
+            gh.client
+                .jobs(run_id)
+                .await?
+                .into_iter()
+                .filter(|j| {
+                    ids.contains(j.name.as_str())
+                        && j.status == "completed"
+                        && j.conclusion.as_deref() != Some("success")
+                })
+                .map(|j| j.name)
+                .collect()
         }
     };
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
-    eprintln!("running again {} cell(s) that did not succeed in run {run_id}", ids.len());
+    eprintln!(
+        "running again {} cell(s) that did not succeed in run {run_id}",
+        ids.len()
+    );
     Ok(ids.join(","))
 }
 
@@ -308,14 +557,26 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> anyhow::Result<
     let run = gh.client.run(run_id).await?;
     let plan = github::plan_of(root, &run)?;
     if !run.completed() {
-        bail!("run {run_id} is still {}: only a finished run can be re-run", run.status.as_deref().unwrap_or("going"));
+        bail!(
+            "run {run_id} is still {}: only a finished run can be re-run",
+            run.status.as_deref().unwrap_or("going")
+        );
     }
     gh.client.rerun_failed_jobs(run_id).await?;
     if json {
-        print_json(&json!({"schema": "outrun.rerun/v1", "experiment": plan.name(), "run_id": run_id, "attempt": run.attempt() + 1, "html_url": run.html_url}));
+        print_json(
+            &json!({"schema": "outrun.rerun/v1", "experiment": plan.name(), "run_id": run_id, "attempt": run.attempt() + 1, "html_url": run.html_url}),
+        );
     } else {
-        println!("re-running the failed jobs of {} run {run_id} as attempt {}: {}", plan.name(), run.attempt() + 1, run.html_url);
-        println!("follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected");
+        println!(
+            "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
+            plan.name(),
+            run.attempt() + 1,
+            run.html_url
+        );
+        println!(
+            "follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected"
+        );
     }
     Ok(exit::OK)
 }
@@ -338,7 +599,15 @@ fn run_info_from_env(run_id: u64) -> report::RunInfo {
     }
 }
 
-async fn announce(root: &Path, gh: &Gh, run_id: u64, issue: u64, cells: Option<&str>, actor: &str, json: bool) -> anyhow::Result<u8> {
+async fn announce(
+    root: &Path,
+    gh: &Gh,
+    run_id: u64,
+    issue: u64,
+    cells: Option<&str>,
+    actor: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
     let name = std::env::var("OUTRUN_EXPERIMENT").ok();
     let plan = match name {
         Some(n) => spec::load_named(root, &n)?,
@@ -346,28 +615,65 @@ async fn announce(root: &Path, gh: &Gh, run_id: u64, issue: u64, cells: Option<&
     };
     let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
     let info = run_info_from_env(run_id);
-    let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, report::Phase::Started, None).await?;
+    let url = github::announce(
+        &gh.client,
+        &plan,
+        &info,
+        issue,
+        actor,
+        selected,
+        report::Phase::Started,
+        None,
+    )
+    .await?;
     if json {
-        print_json(&json!({"schema": "outrun.announce/v1", "experiment": plan.name(), "run_id": run_id, "issue": issue, "comment_url": url}));
+        print_json(
+            &json!({"schema": "outrun.announce/v1", "experiment": plan.name(), "run_id": run_id, "issue": issue, "comment_url": url}),
+        );
     } else {
-        println!("{}", url.as_deref().unwrap_or("the comment shows a newer run: left as it is"));
+        println!(
+            "{}",
+            url.as_deref()
+                .unwrap_or("the comment shows a newer run: left as it is")
+        );
     }
     Ok(exit::OK)
 }
 
 /// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends
 /// (or `timeout` passes); the run's report replaces it when the run is collected.
-async fn watch_comment(root: &Path, gh: &Gh, run_id: u64, issue: Option<u64>, timeout: Option<Duration>, quiet: bool) -> anyhow::Result<()> {
+async fn watch_comment(
+    root: &Path,
+    gh: &Gh,
+    run_id: u64,
+    issue: Option<u64>,
+    timeout: Option<Duration>,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let run = gh.client.run(run_id).await?;
     let plan = github::plan_of(root, &run)?;
     let rec = github::DispatchRecord::for_run(root, run_id);
-    let Some(issue) = pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue))) else {
-        bail!("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment");
+    let Some(issue) = pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
+    else {
+        bail!(
+            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
+        );
     };
     let selected = select(&plan, rec.as_ref().and_then(|r| r.cells.as_deref()))?;
     let ids: std::collections::BTreeSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
-    let info = report::RunInfo { id: run.id.to_string(), source: "github".into(), url: Some(run.html_url.clone()), attempt: run.attempt(), started_at: run.started_at().to_string(), ..Default::default() };
-    let actor = run.triggering_actor.as_ref().map(|u| u.login.clone()).unwrap_or_default();
+    let info = report::RunInfo {
+        id: run.id.to_string(),
+        source: "github".into(),
+        url: Some(run.html_url.clone()),
+        attempt: run.attempt(),
+        started_at: run.started_at().to_string(),
+        ..Default::default()
+    };
+    let actor = run
+        .triggering_actor
+        .as_ref()
+        .map(|u| u.login.clone())
+        .unwrap_or_default();
     let start = std::time::Instant::now();
     let mut shown = None;
     loop {
@@ -376,11 +682,27 @@ async fn watch_comment(root: &Path, gh: &Gh, run_id: u64, issue: Option<u64>, ti
             return Ok(());
         }
         let jobs = gh.client.jobs(run_id).await?;
-        let done: Vec<_> = jobs.iter().filter(|j| ids.contains(j.name.as_str()) && j.status == "completed").collect();
-        let failed = done.iter().filter(|j| j.conclusion.as_deref() != Some("success")).count();
+        let done: Vec<_> = jobs
+            .iter()
+            .filter(|j| ids.contains(j.name.as_str()) && j.status == "completed")
+            .collect();
+        let failed = done
+            .iter()
+            .filter(|j| j.conclusion.as_deref() != Some("success"))
+            .count();
         let now = (done.len(), failed);
         if shown != Some(now) {
-            github::announce(&gh.client, &plan, &info, issue, &actor, selected.len(), report::Phase::Running, Some(now)).await?;
+            github::announce(
+                &gh.client,
+                &plan,
+                &info,
+                issue,
+                &actor,
+                selected.len(),
+                report::Phase::Running,
+                Some(now),
+            )
+            .await?;
             if !quiet {
                 eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
             }
@@ -396,25 +718,62 @@ async fn watch_comment(root: &Path, gh: &Gh, run_id: u64, issue: Option<u64>, ti
 async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result<u8> {
     use github::SyncState;
     let items = github::sync(root, &gh.client, comment).await?;
-    let running = items.iter().filter(|i| i.state == SyncState::Running).count();
-    let bad = items.iter().filter(|i| matches!(i.state, SyncState::Failed | SyncState::Lost) || i.cells_failed.unwrap_or(0) > 0).count();
+    let running = items
+        .iter()
+        .filter(|i| i.state == SyncState::Running)
+        .count();
+    let bad = items
+        .iter()
+        .filter(|i| {
+            matches!(i.state, SyncState::Failed | SyncState::Lost)
+                || i.cells_failed.unwrap_or(0) > 0
+        })
+        .count();
     if json {
-        print_json(&json!({"schema": "outrun.sync/v1", "runs": items, "requests": gh.client.stats()}));
+        print_json(
+            &json!({"schema": "outrun.sync/v1", "runs": items, "requests": gh.client.stats()}),
+        );
     } else if items.is_empty() {
-        println!("nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)");
+        println!(
+            "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
+        );
     } else {
         for i in &items {
             let what = match i.state {
-                SyncState::Collected => format!("collected: {} ok, {} failed, {} rows added{}", i.cells_ok.unwrap_or(0), i.cells_failed.unwrap_or(0), i.rows_added.unwrap_or(0), i.comment_url.as_deref().map(|u| format!(", comment {u}")).unwrap_or_default()),
+                SyncState::Collected => format!(
+                    "collected: {} ok, {} failed, {} rows added{}",
+                    i.cells_ok.unwrap_or(0),
+                    i.cells_failed.unwrap_or(0),
+                    i.rows_added.unwrap_or(0),
+                    i.comment_url
+                        .as_deref()
+                        .map(|u| format!(", comment {u}"))
+                        .unwrap_or_default()
+                ),
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
-                SyncState::Skipped => format!("skipped, never merged: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Skipped => format!(
+                    "skipped, never merged: {}",
+                    i.error.as_deref().unwrap_or("")
+                ),
                 SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
                 SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
             };
-            println!("{} run {} — {what}", i.experiment, i.run_id.map(|r| r.to_string()).unwrap_or_else(|| "?".into()));
+            println!(
+                "{} run {} — {what}",
+                i.experiment,
+                i.run_id
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "?".into())
+            );
         }
     }
-    Ok(if bad > 0 { exit::FAILED } else if running > 0 { exit::STILL_RUNNING } else { exit::OK })
+    Ok(if bad > 0 {
+        exit::FAILED
+    } else if running > 0 {
+        exit::STILL_RUNNING
+    } else {
+        exit::OK
+    })
 }
 
 async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyhow::Result<u8> {
@@ -424,16 +783,37 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
         if json {
             print_json(&json!({"schema": "outrun.status/v1", "run": run, "jobs": jobs}));
         } else {
-            println!("run {} {}: {}{} {}", run.id, run.display_title, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(), run.html_url);
+            println!(
+                "run {} {}: {}{} {}",
+                run.id,
+                run.display_title,
+                run.status.as_deref().unwrap_or("?"),
+                run.conclusion
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default(),
+                run.html_url
+            );
             for j in &jobs {
-                println!("  {:<40} {}{}", j.name, j.status, j.conclusion.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+                println!(
+                    "  {:<40} {}{}",
+                    j.name,
+                    j.status,
+                    j.conclusion
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                );
             }
         }
         return Ok(exit::OK);
     }
     let plans: Vec<Plan> = match target {
         Some(n) => vec![spec::load_named(root, n)?],
-        None => spec::experiment_files(root)?.iter().filter_map(|p| spec::load(root, p).ok()).collect(),
+        None => spec::experiment_files(root)?
+            .iter()
+            .filter_map(|p| spec::load(root, p).ok())
+            .collect(),
     };
     let mut all = Vec::new();
     for plan in plans {
@@ -442,10 +822,25 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
             continue;
         }
         let collected_runs = github::CollectedRuns::load(root, &gh.client, &plan).await?;
-        for run in gh.client.runs(&names::workflow_file(name), None, 10).await? {
+        for run in gh
+            .client
+            .runs(&names::workflow_file(name), None, 10)
+            .await?
+        {
             let collected = collected_runs.contains(&run);
             if !json {
-                println!("{name:<28} run {:<12} {:<12} {:<10} {}{}", run.id, run.status.as_deref().unwrap_or("?"), run.conclusion.as_deref().unwrap_or(""), if collected { "collected" } else { "" }, if run.completed() && !collected { "not collected: `outrun sync`" } else { "" });
+                println!(
+                    "{name:<28} run {:<12} {:<12} {:<10} {}{}",
+                    run.id,
+                    run.status.as_deref().unwrap_or("?"),
+                    run.conclusion.as_deref().unwrap_or(""),
+                    if collected { "collected" } else { "" },
+                    if run.completed() && !collected {
+                        "not collected: `outrun sync`"
+                    } else {
+                        ""
+                    }
+                );
             }
             all.push(json!({"experiment": name, "run": run, "collected": collected}));
         }
@@ -474,7 +869,10 @@ fn invalid_json(f: &spec::InvalidFile) -> serde_json::Value {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON values serialise")
+    );
 }
 
 fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
@@ -507,9 +905,17 @@ fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
     } else {
         for i in &items {
             if i["valid"] == true {
-                println!("{:<32} {:>5} cells  {}", i["name"].as_str().unwrap_or(""), i["cells"], i["description"].as_str().unwrap_or(""));
+                println!(
+                    "{:<32} {:>5} cells  {}",
+                    i["name"].as_str().unwrap_or(""),
+                    i["cells"],
+                    i["description"].as_str().unwrap_or("")
+                );
             } else {
-                println!("{:<32}  invalid  (outrun validate shows why)", i["name"].as_str().unwrap_or(""));
+                println!(
+                    "{:<32}  invalid  (outrun validate shows why)",
+                    i["name"].as_str().unwrap_or("")
+                );
             }
         }
     }
@@ -550,20 +956,54 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> anyhow::Re
         }
     }
     println!("command     {}", p.file.command.trim());
-    println!("timeout     {} per cell", humantime::format_duration(p.timeout));
+    println!(
+        "timeout     {} per cell",
+        humantime::format_duration(p.timeout)
+    );
     println!("dataset     {}", p.dataset_path().display());
-    println!("workflow    {} ({}; {jobs} jobs of {per_job} cell(s) on {})", wf.display(), drift_name(&drift), p.file.runner.labels.join(", "));
+    println!(
+        "workflow    {} ({}; {jobs} jobs of {per_job} cell(s) on {})",
+        wf.display(),
+        drift_name(&drift),
+        p.file.runner.labels.join(", ")
+    );
     println!("cells       {} of {}\n", cells.len(), p.cells.len());
     // One column per parameter, each as wide as its widest value (in characters), so the table
     // lines up whatever the values are.
     let names = p.param_names();
     let rows: Vec<Vec<String>> = cells
         .iter()
-        .map(|c| std::iter::once(c.id.clone()).chain(names.iter().map(|n| c.get(n).unwrap_or("-").escape_debug().to_string())).collect())
+        .map(|c| {
+            std::iter::once(c.id.clone())
+                .chain(
+                    names
+                        .iter()
+                        .map(|n| c.get(n).unwrap_or("-").escape_debug().to_string()),
+                )
+                .collect()
+        })
         .collect();
-    let header: Vec<String> = std::iter::once("id".to_string()).chain(names.iter().cloned()).collect();
-    let widths: Vec<usize> = (0..header.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0)).collect();
-    let line = |r: &[String]| r.iter().zip(&widths).map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count()))).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let header: Vec<String> = std::iter::once("id".to_string())
+        .chain(names.iter().cloned())
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |r: &[String]| {
+        r.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
     println!("{}", line(&header));
     for r in &rows {
         println!("{}", line(r));
@@ -587,9 +1027,17 @@ fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     let all = spec::experiment_files(root)?;
     names
         .iter()
-        .map(|n| match all.iter().find(|p| p.file_stem().is_some_and(|s| s == n.as_str())) {
-            Some(p) => Ok(p.clone()),
-            None => Err(spec::load_named(root, n).err().map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`"))),
+        .map(|n| {
+            match all
+                .iter()
+                .find(|p| p.file_stem().is_some_and(|s| s == n.as_str()))
+            {
+                Some(p) => Ok(p.clone()),
+                None => Err(spec::load_named(root, n)
+                    .err()
+                    .map(anyhow::Error::from)
+                    .unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`"))),
+            }
         })
         .collect()
 }
@@ -597,19 +1045,25 @@ fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
 fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     let paths = files(root, names)?;
     if paths.is_empty() {
-        bail!("no experiment files in {}", root.join(spec::EXPERIMENTS_DIR).display());
+        bail!(
+            "no experiment files in {}",
+            root.join(spec::EXPERIMENTS_DIR).display()
+        );
     }
     let mut results = Vec::new();
     let mut bad = 0;
     for path in &paths {
         let rel = path.strip_prefix(root).unwrap_or(path);
         match spec::load(root, path) {
-            Ok(p) => results.push(json!({"path": rel, "ok": true, "cells": p.cells.len(), "problems": []})),
+            Ok(p) => results
+                .push(json!({"path": rel, "ok": true, "cells": p.cells.len(), "problems": []})),
             Err(e) => {
                 bad += 1;
                 let problems = match &e {
                     SpecError::Invalid(f) => invalid_json(f),
-                    other => json!([{"file": rel, "line": null, "column": null, "message": other.to_string(), "help": null}]),
+                    other => {
+                        json!([{"file": rel, "line": null, "column": null, "message": other.to_string(), "help": null}])
+                    }
                 };
                 results.push(json!({"path": rel, "ok": false, "problems": problems}));
                 if !json {
@@ -620,11 +1074,23 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     }
     // Two experiments writing one dataset would replace each other's rows (or mix two layouts in
     // one file): checked across every experiment of the project, whichever were named.
-    let all: Vec<Plan> = spec::experiment_files(root)?.iter().filter_map(|f| spec::load(root, f).ok()).collect();
+    let all: Vec<Plan> = spec::experiment_files(root)?
+        .iter()
+        .filter_map(|f| spec::load(root, f).ok())
+        .collect();
     for (dataset, experiments) in outrun::dataset::shared_paths(&all) {
-        let message = format!("experiments {} all write {}: their rows would replace each other's; give each its own `dataset.path`", experiments.join(", "), dataset.display());
+        let message = format!(
+            "experiments {} all write {}: their rows would replace each other's; give each its own `dataset.path`",
+            experiments.join(", "),
+            dataset.display()
+        );
         for r in results.iter_mut() {
-            let stem = r["path"].as_str().and_then(|p| Path::new(p).file_stem()).and_then(|s| s.to_str()).unwrap_or("").to_string();
+            let stem = r["path"]
+                .as_str()
+                .and_then(|p| Path::new(p).file_stem())
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
             if experiments.contains(&stem) && r["ok"] == true {
                 bad += 1;
                 r["ok"] = json!(false);
@@ -638,12 +1104,23 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     if json {
         print_json(&json!({"schema": "outrun.validate/v1", "ok": bad == 0, "files": results}));
     } else {
-        println!("{} experiment file(s) checked: {} valid, {} invalid", paths.len(), paths.len() - bad, bad);
+        println!(
+            "{} experiment file(s) checked: {} valid, {} invalid",
+            paths.len(),
+            paths.len() - bad,
+            bad
+        );
     }
     Ok(if bad == 0 { exit::OK } else { exit::FAILED })
 }
 
-fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> anyhow::Result<u8> {
+fn generate(
+    root: &Path,
+    names: &[String],
+    check: bool,
+    prune: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
@@ -696,7 +1173,8 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             orphans.sort();
             for rel in orphans {
                 if prune {
-                    std::fs::remove_file(root.join(&rel)).with_context(|| format!("removing {}", rel.display()))?;
+                    std::fs::remove_file(root.join(&rel))
+                        .with_context(|| format!("removing {}", rel.display()))?;
                     if !json {
                         println!("{:<9} {}", "removed", rel.display());
                     }
@@ -707,14 +1185,21 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                     drifted += 1;
                 }
                 if !json {
-                    eprintln!("{} has no experiment file any more: delete it, or run `outrun generate --prune`", rel.display());
+                    eprintln!(
+                        "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
+                        rel.display()
+                    );
                 }
-                out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
+                out.push(
+                    json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}),
+                );
             }
         }
     }
     if json {
-        print_json(&json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}));
+        print_json(
+            &json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}),
+        );
     } else if check && drifted > 0 {
         eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
@@ -729,16 +1214,29 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     }
     let plan = spec::load_named(root, &args.name)?;
     let cells = select(&plan, args.cells.as_deref())?;
-    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let run_id = local::new_run_id();
     let run_dir = local::runs_dir(root, plan.name()).join(&run_id);
-    let opts = local::LocalOptions { root: root.to_path_buf(), run_dir: run_dir.clone(), run_id: run_id.clone(), jobs };
+    let opts = local::LocalOptions {
+        root: root.to_path_buf(),
+        run_dir: run_dir.clone(),
+        run_id: run_id.clone(),
+        jobs,
+    };
 
     // Ctrl-C, and what `timeout`, a CI cancel, `docker stop` or a closed terminal send
     // (SIGTERM, SIGHUP): each stops every cell's process group and leaves the dataset alone.
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let mut signals = Vec::new();
-    for kind in [tokio::signal::unix::SignalKind::interrupt(), tokio::signal::unix::SignalKind::terminate(), tokio::signal::unix::SignalKind::hangup()] {
+    for kind in [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
         signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
     }
     tokio::spawn(async move {
@@ -753,10 +1251,20 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     let local_run = result?;
 
     if local_run.interrupted {
-        let done = local_run.records.iter().filter(|r| r.status != CellStatus::Cancelled).count();
-        eprintln!("interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}", cells.len(), run_dir.display());
+        let done = local_run
+            .records
+            .iter()
+            .filter(|r| r.status != CellStatus::Cancelled)
+            .count();
+        eprintln!(
+            "interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}",
+            cells.len(),
+            run_dir.display()
+        );
         if json {
-            print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": true, "merge": null, "report": null}));
+            print_json(
+                &json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": true, "merge": null, "report": null}),
+            );
         }
         return Ok(exit::INTERRUPTED);
     }
@@ -774,7 +1282,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
     if json {
-        print_json(&json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}));
+        print_json(
+            &json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}),
+        );
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -786,17 +1296,31 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
             eprintln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
-                m.cells_merged, m.path, m.rows_added, m.rows_replaced, m.rows_total,
-                if m.cells_skipped > 0 { format!("; {} cell(s) not merged (see the report)", m.cells_skipped) } else { String::new() }
+                m.cells_merged,
+                m.path,
+                m.rows_added,
+                m.rows_replaced,
+                m.rows_total,
+                if m.cells_skipped > 0 {
+                    format!("; {} cell(s) not merged (see the report)", m.cells_skipped)
+                } else {
+                    String::new()
+                }
             );
             merge_notes(plan.name(), m);
         }
     }
-    Ok(if report.summary.all_ok() { exit::OK } else { exit::FAILED })
+    Ok(if report.summary.all_ok() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 /// Waits for the first of several futures.
-async fn futures_select_any<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) -> F::Output {
+async fn futures_select_any<F: std::future::Future + Unpin>(
+    futs: impl Iterator<Item = F>,
+) -> F::Output {
     let mut futs: Vec<F> = futs.collect();
     std::future::poll_fn(move |cx| {
         for f in futs.iter_mut() {
@@ -813,8 +1337,10 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
     let bar = (!quiet && crate::stderr_is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .expect("template is valid"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .expect("template is valid"),
         );
         b.enable_steady_tick(Duration::from_millis(200));
         b
@@ -834,14 +1360,27 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                     failed += 1;
                 }
                 if bar.is_none() && !quiet {
-                    let why = record.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-                    eprintln!("[{done}/{total}] {} {} in {:.1} s{why}", record.status.as_str(), record.cell, record.duration_s);
+                    let why = record
+                        .error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "[{done}/{total}] {} {} in {:.1} s{why}",
+                        record.status.as_str(),
+                        record.cell,
+                        record.duration_s
+                    );
                 }
             }
         }
         if let Some(b) = &bar {
             b.set_position(done as u64);
-            b.set_message(format!("ok {} · failed {failed} · running {}", done - failed, running.len()));
+            b.set_message(format!(
+                "ok {} · failed {failed} · running {}",
+                done - failed,
+                running.len()
+            ));
         }
     }
     if let Some(b) = bar {
@@ -853,8 +1392,12 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
 fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> anyhow::Result<PathBuf> {
     match named {
         Some(p) => Ok(p.to_path_buf()),
-        None => local::latest_run_dir(root, plan.name())
-            .ok_or_else(|| anyhow::anyhow!("no local run of `{0}` yet: run `outrun run {0} --local` first, or name a folder", plan.name())),
+        None => local::latest_run_dir(root, plan.name()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no local run of `{0}` yet: run `outrun run {0} --local` first, or name a folder",
+                plan.name()
+            )
+        }),
     }
 }
 
@@ -862,9 +1405,15 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyh
     let plan = spec::load_named(root, name)?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     let outputs = outrun::collect::cell_dirs(&dir)?;
-    let records: Vec<_> = outrun::collect::read_cells(&outputs, &plan).into_iter().map(|o| o.record).collect();
+    let records: Vec<_> = outrun::collect::read_cells(&outputs, &plan)
+        .into_iter()
+        .map(|o| o.record)
+        .collect();
     if records.is_empty() {
-        bail!("no cell outputs of `{name}` (folders with a cell.json) under {}", dir.display());
+        bail!(
+            "no cell outputs of `{name}` (folders with a cell.json) under {}",
+            dir.display()
+        );
     }
     // Cell outputs merged by hand carry the provenance their own records give: only the user
     // can vouch for where they came from.
@@ -882,30 +1431,55 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyh
     .await
     .with_context(|| format!("merging {}", dir.display()))?;
     let (outcomes, summary) = (done.outcomes, done.merge.unwrap_or_default());
-    let cells: Vec<_> = outcomes.iter().map(|o| json!({"id": o.record.cell, "status": o.record.status, "error": o.record.error})).collect();
+    let cells: Vec<_> = outcomes
+        .iter()
+        .map(|o| json!({"id": o.record.cell, "status": o.record.status, "error": o.record.error}))
+        .collect();
     if json {
-        print_json(&json!({"schema": "outrun.merge/v1", "from": dir, "summary": summary, "cells": cells}));
+        print_json(
+            &json!({"schema": "outrun.merge/v1", "from": dir, "summary": summary, "cells": cells}),
+        );
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            eprintln!("not merged: {} ({}): {}", o.record.cell, o.record.status.as_str(), o.record.error.as_deref().unwrap_or(""));
+            eprintln!(
+                "not merged: {} ({}): {}",
+                o.record.cell,
+                o.record.status.as_str(),
+                o.record.error.as_deref().unwrap_or("")
+            );
         }
         println!(
             "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
-            summary.path, summary.cells_merged, summary.cells_skipped, summary.rows_added, summary.rows_replaced, summary.rows_total,
+            summary.path,
+            summary.cells_merged,
+            summary.cells_skipped,
+            summary.rows_added,
+            summary.rows_replaced,
+            summary.rows_total,
             if summary.changed { "" } else { " (unchanged)" }
         );
         merge_notes(name, &summary);
     }
-    Ok(if summary.cells_skipped == 0 { exit::OK } else { exit::FAILED })
+    Ok(if summary.cells_skipped == 0 {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 /// What a merge summary's numbers do not say by themselves.
 fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
     if summary.rows_older_ignored > 0 {
-        eprintln!("{} row(s) not merged: the dataset has a newer run's row for their key", summary.rows_older_ignored);
+        eprintln!(
+            "{} row(s) not merged: the dataset has a newer run's row for their key",
+            summary.rows_older_ignored
+        );
     }
     if summary.several_runs_per_key {
-        eprintln!("{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`", summary.path);
+        eprintln!(
+            "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",
+            summary.path
+        );
     }
 }
 
@@ -930,16 +1504,24 @@ fn migrate(root: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn report_cmd(root: &Path, name: &str, run: Option<&Path>, format: Format, output: Option<&Path>) -> anyhow::Result<u8> {
+fn report_cmd(
+    root: &Path,
+    name: &str,
+    run: Option<&Path>,
+    format: Format,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
     let plan = spec::load_named(root, name)?;
     // Without a run folder (none named, none local) the report covers the dataset alone.
     let outcomes = match run_dir_or_latest(root, &plan, run) {
-        Ok(dir) => outrun::collect::read_outputs(&dir, &plan).with_context(|| format!("reading {}", dir.display()))?,
+        Ok(dir) => outrun::collect::read_outputs(&dir, &plan)
+            .with_context(|| format!("reading {}", dir.display()))?,
         Err(_) if run.is_none() => Vec::new(),
         Err(e) => return Err(e),
     };
     let records: Vec<_> = outcomes.iter().map(|o| o.record.clone()).collect();
-    let info = (!records.is_empty()).then(|| report::RunInfo::of(&RunProvenance::from_records(&records)));
+    let info =
+        (!records.is_empty()).then(|| report::RunInfo::of(&RunProvenance::from_records(&records)));
     let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
     // A terminal gets the short form (a 2 M-row dataset must not scroll by); a file or a pipe
     // (`| gh issue comment`) the full comment.

@@ -87,24 +87,42 @@ pub struct CellRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     #[error("{}: cannot read: {source}", path.display())]
-    Read { path: std::path::PathBuf, source: std::io::Error },
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not a valid cell.json: {source}", path.display())]
-    Parse { path: std::path::PathBuf, source: serde_json::Error },
+    Parse {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{}: cannot write: {source}", path.display())]
-    Write { path: std::path::PathBuf, source: std::io::Error },
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl CellRecord {
     pub fn read(dir: &Path) -> Result<CellRecord, ContractError> {
         let path = dir.join(CELL_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| ContractError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ContractError::Read {
+            path: path.clone(),
+            source,
+        })?;
         serde_json::from_str(&text).map_err(|source| ContractError::Parse { path, source })
     }
 
     /// The record of a cell that wrote none itself: it timed out or was cancelled before its
     /// wrapper could, its job uploaded nothing, its artifact expired or was refused. The only
     /// constructor of such records, so every backend reports them alike.
-    pub fn missing(experiment: &str, cell: &crate::spec::Cell, status: CellStatus, error: String, prov: &RunProvenance) -> CellRecord {
+    pub fn missing(
+        experiment: &str,
+        cell: &crate::spec::Cell,
+        status: CellStatus,
+        error: String,
+        prov: &RunProvenance,
+    ) -> CellRecord {
         let mut rec = CellRecord {
             schema: CELL_SCHEMA.into(),
             experiment: experiment.into(),
@@ -194,7 +212,13 @@ impl RunProvenance {
     /// record itself), and for cell outputs a user merges by hand (`outrun merge --from`),
     /// whose origin only the user can vouch for.
     pub fn from_records(records: &[CellRecord]) -> RunProvenance {
-        let started = records.iter().map(|r| r.started_at.as_str()).filter(|s| !s.is_empty()).min().unwrap_or("").to_string();
+        let started = records
+            .iter()
+            .map(|r| r.started_at.as_str())
+            .filter(|s| !s.is_empty())
+            .min()
+            .unwrap_or("")
+            .to_string();
         let first = records.iter().find(|r| !r.run_id.is_empty());
         let source = first.map(|r| r.source).unwrap_or_default();
         RunProvenance {
@@ -209,7 +233,17 @@ impl RunProvenance {
             conclusion: None,
             cells: records
                 .iter()
-                .map(|r| (r.cell.clone(), JobProvenance { attempt: r.attempt, started_at: r.started_at.clone(), finished_at: r.finished_at.clone(), runner: r.runner.clone() }))
+                .map(|r| {
+                    (
+                        r.cell.clone(),
+                        JobProvenance {
+                            attempt: r.attempt,
+                            started_at: r.started_at.clone(),
+                            finished_at: r.finished_at.clone(),
+                            runner: r.runner.clone(),
+                        },
+                    )
+                })
                 .collect(),
         }
     }

@@ -18,7 +18,10 @@ pub struct FsError {
 }
 
 pub(crate) fn err(path: &Path) -> impl Fn(std::io::Error) -> FsError + '_ {
-    move |source| FsError { path: path.to_path_buf(), source }
+    move |source| FsError {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The mode a plain write would leave: the file's own, or 0666 less the umask for a new file
@@ -26,12 +29,17 @@ pub(crate) fn err(path: &Path) -> impl Fn(std::io::Error) -> FsError + '_ {
 /// what git checks out for everyone else).
 fn plain_file_mode(path: &Path) -> std::fs::Permissions {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
+    std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
 }
 
 /// Writes `path` through `fill` atomically: a temporary file in the same folder, fsync, rename
 /// over, fsync the folder. A reader (or a kill at any moment) sees the old file or the new one.
-pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), FsError> {
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), FsError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -67,7 +75,12 @@ pub fn lock(path: &Path) -> Result<File, FsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err(dir))?;
     }
-    let f = File::options().create(true).truncate(false).write(true).open(path).map_err(err(path))?;
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(err(path))?;
     f.lock().map_err(err(path))?;
     Ok(f)
 }
@@ -88,13 +101,20 @@ pub fn state_dir(root: &Path) -> Result<PathBuf, FsError> {
 /// Removes the temporary files of writers that died (killed mid-write) from `dir`: ours, and
 /// older than `age` — a live writer's is seconds old, and writers of one file hold its lock.
 pub fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !(name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)) {
             continue;
         }
-        let stale = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a >= age);
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a >= age);
         if stale {
             let _ = std::fs::remove_file(e.path());
         }
@@ -112,13 +132,23 @@ mod tests {
         let p = dir.path().join("a/b.txt");
         write_atomic(&p, b"one").unwrap();
         let umask = unsafe_free_umask();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o666 & !umask
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         // Nothing is left behind.
-        let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(left.len(), 1, "{left:?}");
     }
 

@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             return ExitCode::from(code);
         }
     };
@@ -35,7 +39,10 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return ExitCode::from(report_error(json, e)),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
     match rt.block_on(commands::run_command(&root, cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => ExitCode::from(report_error(json, e)),
@@ -52,8 +59,10 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
     }
     // The cause may sit anywhere in the chain (a comment's failure is wrapped by the pipeline).
     let auth = e.chain().any(|c| {
-        c.downcast_ref::<outrun::github::GithubError>().is_some_and(|g| g.is_auth())
-            || c.downcast_ref::<outrun::backend::github::RemoteError>().is_some_and(|r| r.is_auth())
+        c.downcast_ref::<outrun::github::GithubError>()
+            .is_some_and(|g| g.is_auth())
+            || c.downcast_ref::<outrun::backend::github::RemoteError>()
+                .is_some_and(|r| r.is_auth())
     });
     let usage = e.downcast_ref::<commands::Usage>().is_some();
     match e.downcast::<outrun::spec::SpecError>() {
@@ -92,7 +101,11 @@ fn find_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         return Ok(r.to_path_buf());
     }
     let cwd = std::env::current_dir()?;
-    Ok(cwd.ancestors().find(|d| d.join(outrun::spec::EXPERIMENTS_DIR).is_dir()).unwrap_or(&cwd).to_path_buf())
+    Ok(cwd
+        .ancestors()
+        .find(|d| d.join(outrun::spec::EXPERIMENTS_DIR).is_dir())
+        .unwrap_or(&cwd)
+        .to_path_buf())
 }
 
 /// Progress goes to stderr, as a live bar only when stderr is a terminal.

@@ -30,7 +30,9 @@ pub fn workflow_path(experiment: &str) -> PathBuf {
 /// The experiment a workflow path (`.github/workflows/outrun-NAME.yml`) belongs to.
 pub fn experiment_of_workflow(path: &str) -> Option<&str> {
     let file = path.rsplit('/').next()?;
-    file.strip_prefix("outrun-")?.strip_suffix(".yml").filter(|n| crate::spec::is_safe_name(n))
+    file.strip_prefix("outrun-")?
+        .strip_suffix(".yml")
+        .filter(|n| crate::spec::is_safe_name(n))
 }
 
 /// The prefix of every artifact a run of `experiment` uploads: `outrun-NAME-`.
@@ -47,7 +49,11 @@ pub fn artifact_name(experiment: &str, shard: &str, attempt: u32) -> String {
 /// `outrun-NAME-SHARD-aN` → (SHARD, N). Only names of `[A-Za-z0-9._-]` qualify: the name
 /// becomes a directory here, so nothing from the API may steer a path.
 pub fn parse_artifact<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u32)> {
-    if name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    if name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
         return None;
     }
     let rest = name.strip_prefix(&artifact_prefix(experiment))?;
@@ -68,7 +74,11 @@ pub fn run_title(experiment: &str, id: &str) -> String {
 pub fn parse_run_title(title: &str) -> Option<(&str, &str)> {
     let rest = title.strip_prefix("outrun ")?;
     let (name, id) = rest.split_once(' ').unwrap_or((rest, ""));
-    let id = if crate::spec::is_safe_name(id) { id } else { "" };
+    let id = if crate::spec::is_safe_name(id) {
+        id
+    } else {
+        ""
+    };
     crate::spec::is_safe_name(name).then_some((name, id))
 }
 
@@ -84,7 +94,12 @@ pub fn landing_branch(experiment: &str, run_id: u64) -> String {
 
 /// The run id of a landing branch of `experiment`, if `branch` is one.
 pub fn parse_landing_branch(experiment: &str, branch: &str) -> Option<u64> {
-    branch.strip_prefix("outrun/")?.strip_prefix(experiment)?.strip_prefix('/')?.parse().ok()
+    branch
+        .strip_prefix("outrun/")?
+        .strip_prefix(experiment)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -93,19 +108,34 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_hostile_ones_are_refused() {
-        assert_eq!(parse_artifact("sweep", &artifact_name("sweep", "1-a-0f3e2a1b", 2)), Some(("1-a-0f3e2a1b", 2)));
-        assert_eq!(parse_artifact("sweep", "outrun-sweep-shard-003-a1"), Some(("shard-003", 1)));
+        assert_eq!(
+            parse_artifact("sweep", &artifact_name("sweep", "1-a-0f3e2a1b", 2)),
+            Some(("1-a-0f3e2a1b", 2))
+        );
+        assert_eq!(
+            parse_artifact("sweep", "outrun-sweep-shard-003-a1"),
+            Some(("shard-003", 1))
+        );
         assert_eq!(parse_artifact("sweep", "outrun-other-x-a1"), None);
         assert_eq!(parse_artifact("sweep", "outrun-sweep-../../evil-a1"), None);
         assert_eq!(parse_artifact("sweep", "outrun-sweep-x/y-a1"), None);
         assert_eq!(parse_artifact("sweep", "outrun-sweep-x-a"), None);
         assert_eq!(parse_artifact("sweep", "outrun-sweep--a1"), None);
-        assert_eq!(parse_run_title(&run_title("sweep", "20261126t010203z-1a2b3c")), Some(("sweep", "20261126t010203z-1a2b3c")));
+        assert_eq!(
+            parse_run_title(&run_title("sweep", "20261126t010203z-1a2b3c")),
+            Some(("sweep", "20261126t010203z-1a2b3c"))
+        );
         assert_eq!(parse_run_title("outrun sweep ../../x"), Some(("sweep", "")));
         assert_eq!(parse_run_title("CI"), None);
-        assert_eq!(experiment_of_workflow(".github/workflows/outrun-sweep.yml"), Some("sweep"));
+        assert_eq!(
+            experiment_of_workflow(".github/workflows/outrun-sweep.yml"),
+            Some("sweep")
+        );
         assert_eq!(experiment_of_workflow(".github/workflows/ci.yml"), None);
-        assert_eq!(parse_landing_branch("sweep", &landing_branch("sweep", 42)), Some(42));
+        assert_eq!(
+            parse_landing_branch("sweep", &landing_branch("sweep", 42)),
+            Some(42)
+        );
         assert_eq!(parse_landing_branch("sweep", "outrun/sweeper/42"), None);
     }
 }

@@ -41,7 +41,12 @@ pub enum PipelineError {
 pub trait Commenter: Sync {
     /// Creates or updates the comment; returns its URL, or `None` when the comment already
     /// shows a newer run and was left alone.
-    fn upsert<'a>(&'a self, issue: u64, experiment: &'a str, body: &'a str) -> Pin<Box<dyn Future<Output = Result<Option<String>, BoxError>> + Send + 'a>>;
+    fn upsert<'a>(
+        &'a self,
+        issue: u64,
+        experiment: &'a str,
+        body: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, BoxError>> + Send + 'a>>;
 }
 
 /// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the
@@ -86,7 +91,12 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     }
     for rec in f.missing {
         if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
-            outcomes.push(CellOutcome { record: rec, dir: PathBuf::new(), rows: Vec::new(), columns: Vec::new() });
+            outcomes.push(CellOutcome {
+                record: rec,
+                dir: PathBuf::new(),
+                rows: Vec::new(),
+                columns: Vec::new(),
+            });
         }
     }
     collect::sort_by_plan(&mut outcomes, f.plan);
@@ -97,7 +107,8 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     let (merge, ledger_changed) = if f.merge {
         let _lock = dataset::lock(f.root, f.plan)?;
         // The merge finds cells whose keys clash as it sorts; only then are they looked for.
-        let summary = match dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at) {
+        let summary = match dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)
+        {
             Err(dataset::DatasetError::KeyClash { .. }) => {
                 fail_key_clashes(f.plan, &mut outcomes);
                 dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)?
@@ -116,24 +127,48 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         }
         entry.refused = f.refused.len();
         entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
-        entry.failed_cells = outcomes.iter().filter(|o| !o.ok()).map(|o| o.record.cell.as_str()).collect::<Vec<_>>().join(" ");
+        entry.failed_cells = outcomes
+            .iter()
+            .filter(|o| !o.ok())
+            .map(|o| o.record.cell.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         entry.collected_at = crate::contract::now_rfc3339();
-        let changed = ledger::record(&ledger::path_for(&f.root.join(f.plan.dataset_path())), entry)?;
+        let changed = ledger::record(
+            &ledger::path_for(&f.root.join(f.plan.dataset_path())),
+            entry,
+        )?;
         (Some(summary), changed)
     } else {
         (None, false)
     };
 
-    let report = build_report(f.root, f.plan, &outcomes, Some(RunInfo::of(f.provenance)), f.refused)?;
+    let report = build_report(
+        f.root,
+        f.plan,
+        &outcomes,
+        Some(RunInfo::of(f.provenance)),
+        f.refused,
+    )?;
     let markdown = report::markdown(&report);
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;
     }
     let comment_url = match f.comment {
-        Some((c, issue)) => c.upsert(issue, f.plan.name(), &markdown).await.map_err(|source| PipelineError::Comment { issue, source })?,
+        Some((c, issue)) => c
+            .upsert(issue, f.plan.name(), &markdown)
+            .await
+            .map_err(|source| PipelineError::Comment { issue, source })?,
         None => None,
     };
-    Ok(Finished { outcomes, merge, ledger_changed, report, markdown, comment_url })
+    Ok(Finished {
+        outcomes,
+        merge,
+        ledger_changed,
+        report,
+        markdown,
+        comment_url,
+    })
 }
 
 /// Cells of one run that produce the same key would hide each other in the dataset: both fail,
@@ -141,7 +176,13 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
 fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
     for (a, b, key) in dataset::key_clashes(plan, outcomes) {
         for o in outcomes.iter_mut() {
-            let other = if o.record.cell == a { &b } else if o.record.cell == b { &a } else { continue };
+            let other = if o.record.cell == a {
+                &b
+            } else if o.record.cell == b {
+                &a
+            } else {
+                continue;
+            };
             o.record.status = crate::contract::CellStatus::Failed;
             o.record.error = Some(format!(
                 "produces the key ({key}) that cell `{other}` of the same run produces too: add the parameter that tells them apart to `results.keys`"
@@ -153,7 +194,13 @@ fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
 /// The report: cell statuses from `outcomes` (may be empty), results from the dataset — read
 /// in one pass (see `dataset::for_each_newest`): the count, the comparison's join and the
 /// first rows that can fit a comment, never the whole file in memory.
-pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Option<RunInfo>, refused: Vec<Refused>) -> Result<Report, PipelineError> {
+pub fn build_report(
+    root: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run: Option<RunInfo>,
+    refused: Vec<Refused>,
+) -> Result<Report, PipelineError> {
     let path = root.join(plan.dataset_path());
     let mut acc = Results::new(root, plan)?;
     let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
@@ -162,13 +209,16 @@ pub fn build_report(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run: Opt
         Err(dataset::DatasetError::Unsorted { .. }) => {
             let (columns, rows) = dataset::newest_in_memory(&path, plan)?;
             acc = Results::new(root, plan)?;
-            rows.into_iter().for_each(|row| acc.feed(dataset::Newest::Row(row)));
+            rows.into_iter()
+                .for_each(|row| acc.feed(dataset::Newest::Row(row)));
             columns
         }
         Err(e) => return Err(e.into()),
     };
     let comparison = acc.joiner.map(compare::Joiner::finish);
-    Ok(report::build(plan, outcomes, run, &columns, acc.first, acc.total, comparison, refused))
+    Ok(report::build(
+        plan, outcomes, run, &columns, acc.first, acc.total, comparison, refused,
+    ))
 }
 
 /// What a report keeps of the newest rows as they stream by.
@@ -180,8 +230,17 @@ struct Results<'a> {
 
 impl<'a> Results<'a> {
     fn new(root: &Path, plan: &'a Plan) -> Result<Results<'a>, PipelineError> {
-        let joiner = plan.file.compare.as_ref().map(|spec| compare::Joiner::new(root, spec)).transpose()?;
-        Ok(Results { joiner, first: Vec::new(), total: 0 })
+        let joiner = plan
+            .file
+            .compare
+            .as_ref()
+            .map(|spec| compare::Joiner::new(root, spec))
+            .transpose()?;
+        Ok(Results {
+            joiner,
+            first: Vec::new(),
+            total: 0,
+        })
     }
 
     fn feed(&mut self, row: dataset::Newest<'_>) {

@@ -46,13 +46,23 @@ pub enum RemoteError {
     #[error(transparent)]
     Unzip(#[from] crate::collect::unzip::UnzipError),
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("run {0} is not an outrun run (its name is not `outrun NAME ID`)")]
     NotOutrun(u64),
-    #[error("the dispatch of {experiment} ({id}) got no clear answer and no run named `outrun {experiment} {id}` appeared; check the Actions tab, then dispatch again if it is not there")]
+    #[error(
+        "the dispatch of {experiment} ({id}) got no clear answer and no run named `outrun {experiment} {id}` appeared; check the Actions tab, then dispatch again if it is not there"
+    )]
     LostDispatch { experiment: String, id: String },
-    #[error("{workflow} is not committed here: run `outrun generate {experiment}`, commit and push it first")]
-    NoWorkflow { experiment: String, workflow: String },
+    #[error(
+        "{workflow} is not committed here: run `outrun generate {experiment}`, commit and push it first"
+    )]
+    NoWorkflow {
+        experiment: String,
+        workflow: String,
+    },
     #[error("run {run} is not one outrun merges: {reason}")]
     Untrusted { run: u64, reason: String },
 }
@@ -70,7 +80,10 @@ impl From<crate::contract::ContractError> for RemoteError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> RemoteError + '_ {
-    move |source| RemoteError::Io { path: path.to_path_buf(), source }
+    move |source| RemoteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What a dispatch leaves on disk (`.outrun/dispatches/ID.json`), so a later session on this
@@ -101,11 +114,16 @@ impl DispatchRecord {
     pub fn save(&self, root: &Path) -> Result<(), RemoteError> {
         crate::fsutil::state_dir(root)?;
         let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
-        Ok(crate::fsutil::write_atomic(&Self::path(root, &self.outrun_id), text.as_bytes())?)
+        Ok(crate::fsutil::write_atomic(
+            &Self::path(root, &self.outrun_id),
+            text.as_bytes(),
+        )?)
     }
 
     pub fn all(root: &Path) -> Vec<DispatchRecord> {
-        let Ok(entries) = std::fs::read_dir(root.join(RECORDS_DIR)) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(root.join(RECORDS_DIR)) else {
+            return Vec::new();
+        };
         let mut v: Vec<DispatchRecord> = entries
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
@@ -122,7 +140,9 @@ impl DispatchRecord {
 
 /// A distinct, sortable dispatch id: `20261126t010203z-1a2b3c` (lower case: it travels in a run name).
 pub fn new_dispatch_id() -> String {
-    crate::backend::local::new_run_id().trim_start_matches("local-").to_ascii_lowercase()
+    crate::backend::local::new_run_id()
+        .trim_start_matches("local-")
+        .to_ascii_lowercase()
 }
 
 /// Dispatches `plan`'s workflow. The record is written before the request, so that even a
@@ -138,7 +158,10 @@ pub async fn dispatch(
 ) -> Result<DispatchRecord, RemoteError> {
     let wf = names::workflow_path(plan.name());
     if !root.join(&wf).is_file() {
-        return Err(RemoteError::NoWorkflow { experiment: plan.name().into(), workflow: wf.display().to_string() });
+        return Err(RemoteError::NoWorkflow {
+            experiment: plan.name().into(),
+            workflow: wf.display().to_string(),
+        });
     }
     let id = new_dispatch_id();
     let issue = issue.or(plan.file.issue);
@@ -160,7 +183,10 @@ pub async fn dispatch(
     let mut inputs = serde_json::Map::new();
     inputs.insert("outrun_id".into(), id.clone().into());
     inputs.insert("cells".into(), cells.unwrap_or("").into());
-    inputs.insert("issue".into(), issue.map(|i| i.to_string()).unwrap_or_default().into());
+    inputs.insert(
+        "issue".into(),
+        issue.map(|i| i.to_string()).unwrap_or_default().into(),
+    );
     let file = names::workflow_file(plan.name());
     match client.dispatch(&file, git_ref, &inputs).await {
         Ok(Some((run_id, url))) => {
@@ -176,7 +202,12 @@ pub async fn dispatch(
                     rec.run_id = Some(run.id);
                     rec.html_url = Some(run.html_url);
                 }
-                None => return Err(RemoteError::LostDispatch { experiment: plan.name().into(), id }),
+                None => {
+                    return Err(RemoteError::LostDispatch {
+                        experiment: plan.name().into(),
+                        id,
+                    });
+                }
             }
         }
         Err(e) => {
@@ -194,12 +225,20 @@ pub async fn dispatch(
 /// `dispatch --wait`, `sync`): two of them on the same run would fight over its files and
 /// could both create the comment. Held until the returned file is dropped.
 pub fn lock(root: &Path) -> Result<File, RemoteError> {
-    Ok(crate::fsutil::lock(&crate::fsutil::state_dir(root)?.join("github.lock"))?)
+    Ok(crate::fsutil::lock(
+        &crate::fsutil::state_dir(root)?.join("github.lock"),
+    )?)
 }
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
 /// waiting a while: a new run takes a few seconds to be listed.
-pub async fn find_run(client: &Client, clock: &dyn Clock, workflow: &str, git_ref: &str, title: &str) -> Result<Option<Run>, RemoteError> {
+pub async fn find_run(
+    client: &Client,
+    clock: &dyn Clock,
+    workflow: &str,
+    git_ref: &str,
+    title: &str,
+) -> Result<Option<Run>, RemoteError> {
     let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
     let mut wait = Duration::from_secs(2);
     for _ in 0..8 {
@@ -232,7 +271,13 @@ pub enum Watched {
 ///   *completed* runs for the run's commit is polled (newest 20: an older run of the same
 ///   commit finishing meanwhile costs one request, the run fetch stays exact): that list stays the same — 304 — until
 ///   the run finishes, whatever its length or number of jobs; then the run is fetched once.
-pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<Duration>, mut on_change: impl FnMut(&Run)) -> Result<Watched, RemoteError> {
+pub async fn watch(
+    client: &Client,
+    clock: &dyn Clock,
+    id: u64,
+    timeout: Option<Duration>,
+    mut on_change: impl FnMut(&Run),
+) -> Result<Watched, RemoteError> {
     let mut waited = Duration::ZERO;
     let mut run = client.run(id).await?;
     on_change(&run);
@@ -257,7 +302,12 @@ pub async fn watch(client: &Client, clock: &dyn Clock, id: u64, timeout: Option<
         } else {
             // Any change to the list (ours finished, or another run of the commit did and may
             // have pushed ours off the page) is worth one look at the run itself.
-            let ids: Vec<u64> = client.completed_runs(&workflow, &run.head_sha).await?.iter().map(|r| r.id).collect();
+            let ids: Vec<u64> = client
+                .completed_runs(&workflow, &run.head_sha)
+                .await?
+                .iter()
+                .map(|r| r.id)
+                .collect();
             let changed = ids.contains(&id) || last_ids.as_ref().is_some_and(|l| *l != ids);
             last_ids = Some(ids);
             changed
@@ -290,14 +340,36 @@ pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
 /// this machine dispatched and recorded) from a branch the experiment allows — its
 /// `github.refs`, by default the repository's default branch. A `pull_request` or `push` run,
 /// or one from another branch, ran code outrun's users have not vouched for.
-pub async fn untrusted(client: &Client, plan: &Plan, run: &Run, recorded: bool) -> Result<Option<String>, RemoteError> {
+pub async fn untrusted(
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    recorded: bool,
+) -> Result<Option<String>, RemoteError> {
     if run.event != "workflow_dispatch" && !recorded {
-        return Ok(Some(format!("started by `{}`; only `workflow_dispatch` runs are merged", run.event)));
+        return Ok(Some(format!(
+            "started by `{}`; only `workflow_dispatch` runs are merged",
+            run.event
+        )));
     }
     let branch = run.head_branch.clone().unwrap_or_default();
-    let allowed = if plan.file.github.refs.is_empty() { vec![client.default_branch().await?] } else { plan.file.github.refs.clone() };
-    if !allowed.iter().any(|pattern| spec::filter::glob(pattern, &branch)) {
-        return Ok(Some(format!("ran on branch `{branch}`; the experiment merges runs of {} (its `github.refs`)", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))));
+    let allowed = if plan.file.github.refs.is_empty() {
+        vec![client.default_branch().await?]
+    } else {
+        plan.file.github.refs.clone()
+    };
+    if !allowed
+        .iter()
+        .any(|pattern| spec::filter::glob(pattern, &branch))
+    {
+        return Ok(Some(format!(
+            "ran on branch `{branch}`; the experiment merges runs of {} (its `github.refs`)",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     Ok(None)
 }
@@ -324,7 +396,10 @@ fn conclusion_from_jobs(jobs: &[Job]) -> String {
     let c = |j: &&Job| j.conclusion.clone().unwrap_or_default();
     if jobs.iter().any(|j| c(&j) == "cancelled") {
         "cancelled".into()
-    } else if jobs.iter().any(|j| !matches!(c(&j).as_str(), "success" | "skipped" | "")) {
+    } else if jobs
+        .iter()
+        .any(|j| !matches!(c(&j).as_str(), "success" | "skipped" | ""))
+    {
         "failure".into()
     } else {
         "success".into()
@@ -334,7 +409,11 @@ fn conclusion_from_jobs(jobs: &[Job]) -> String {
 /// Where the run came from and when it ran, from GitHub's run and jobs: the commit, the
 /// attempt and the times no artifact can change. Jobs are matched to cells by their name (the
 /// matrix shard, which is the cell id when a job runs one cell).
-fn provenance(run: &Run, jobs: &[Job], in_run: bool) -> (RunProvenance, BTreeMap<String, JobProvenance>) {
+fn provenance(
+    run: &Run,
+    jobs: &[Job],
+    in_run: bool,
+) -> (RunProvenance, BTreeMap<String, JobProvenance>) {
     let by_shard = jobs
         .iter()
         .map(|j| {
@@ -356,7 +435,11 @@ fn provenance(run: &Run, jobs: &[Job], in_run: bool) -> (RunProvenance, BTreeMap
         commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
         event: Some(run.event.clone()),
         git_ref: run.head_branch.clone(),
-        conclusion: if in_run { Some(conclusion_from_jobs(jobs)) } else { run.conclusion.clone() },
+        conclusion: if in_run {
+            Some(conclusion_from_jobs(jobs))
+        } else {
+            run.conclusion.clone()
+        },
         cells: BTreeMap::new(),
     };
     (prov, by_shard)
@@ -380,7 +463,16 @@ fn cells_in(dir: &Path) -> Vec<(String, PathBuf)> {
 /// unpacked safely (or, in the workflow's final job, already downloaded into `artifacts_dir`).
 /// A hostile or broken artifact is refused with its reason and the others go on; an artifact
 /// may only hold the cells of its own job.
-pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &[Job], cells: Option<&str>, artifacts_dir: Option<&Path>, in_run: bool) -> Result<Fetched, RemoteError> {
+pub async fn fetch(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    jobs: &[Job],
+    cells: Option<&str>,
+    artifacts_dir: Option<&Path>,
+    in_run: bool,
+) -> Result<Fetched, RemoteError> {
     let (mut prov, job_prov) = provenance(run, jobs, in_run);
     let name = plan.name();
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
@@ -412,7 +504,8 @@ pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &
 
     let mut out = Fetched::default();
     out.artifacts = newest.len();
-    let cell_ids: BTreeMap<&str, &spec::Cell> = plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let cell_ids: BTreeMap<&str, &spec::Cell> =
+        plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     // Shard → why its artifact gave nothing (expired, refused).
     let mut lost: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -427,7 +520,10 @@ pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &
                         if why == EXPIRED {
                             out.expired.push(a.name.clone());
                         }
-                        out.refused.push(Refused { artifact: a.name.clone(), reason: why.clone() });
+                        out.refused.push(Refused {
+                            artifact: a.name.clone(),
+                            reason: why.clone(),
+                        });
                         lost.insert(shard.clone(), why);
                         continue;
                     }
@@ -440,16 +536,38 @@ pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &
         // of the plan no other job has delivered. Anything else is a forgery.
         let found = cells_in(&dir);
         let own_cell = cell_ids.contains_key(shard.as_str());
-        let strangers: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).filter(|c| if own_cell { *c != shard } else { !cell_ids.contains_key(c) || taken.contains(*c) }).collect();
+        let strangers: Vec<&str> = found
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .filter(|c| {
+                if own_cell {
+                    *c != shard
+                } else {
+                    !cell_ids.contains_key(c) || taken.contains(*c)
+                }
+            })
+            .collect();
         if !strangers.is_empty() {
-            let why = format!("holds outputs of cells its job did not run ({})", strangers.join(", "));
-            out.refused.push(Refused { artifact: artifact_name, reason: why.clone() });
+            let why = format!(
+                "holds outputs of cells its job did not run ({})",
+                strangers.join(", ")
+            );
+            out.refused.push(Refused {
+                artifact: artifact_name,
+                reason: why.clone(),
+            });
             lost.insert(shard.clone(), why);
             continue;
         }
         for (cell, path) in found {
             if let Some(j) = job_prov.get(shard) {
-                prov.cells.insert(cell.clone(), JobProvenance { attempt: j.attempt.max(*attempt), ..j.clone() });
+                prov.cells.insert(
+                    cell.clone(),
+                    JobProvenance {
+                        attempt: j.attempt.max(*attempt),
+                        ..j.clone()
+                    },
+                );
             }
             taken.insert(cell);
             out.cell_dirs.push(path);
@@ -464,34 +582,60 @@ pub async fn fetch(root: &Path, client: &Client, plan: &Plan, run: &Run, jobs: &
         _ => CellStatus::Failed,
     };
     for job in jobs {
-        let Some(cell) = cell_ids.get(job.name.as_str()) else { continue };
+        let Some(cell) = cell_ids.get(job.name.as_str()) else {
+            continue;
+        };
         if taken.contains(&cell.id) || job.status != "completed" {
             continue;
         }
         let why = match lost.get(&job.name) {
-            Some(w) if w == EXPIRED => "artifact expired: GitHub no longer keeps its outputs".to_string(),
+            Some(w) if w == EXPIRED => {
+                "artifact expired: GitHub no longer keeps its outputs".to_string()
+            }
             Some(w) => format!("artifact refused: {w}"),
-            None => format!("no output uploaded: job {}", job.conclusion.as_deref().unwrap_or("ended")),
+            None => format!(
+                "no output uploaded: job {}",
+                job.conclusion.as_deref().unwrap_or("ended")
+            ),
         };
         let mut p = prov.clone();
         if let Some(j) = job_prov.get(&job.name) {
             p.cells.insert(cell.id.clone(), j.clone());
         }
-        out.missing.push(CellRecord::missing(name, cell, status_of(job.conclusion.as_deref()), why, &p));
+        out.missing.push(CellRecord::missing(
+            name,
+            cell,
+            status_of(job.conclusion.as_deref()),
+            why,
+            &p,
+        ));
     }
     // A run that ended early may never have created some cells' jobs: those cells are reported
     // too (the cells the dispatch selected when known, else all).
     let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
     if ended_badly {
         let selected: Vec<spec::Cell> = match cells {
-            Some(f) if !f.trim().is_empty() => spec::filter::Filter::parse(f).and_then(|f| f.select(&plan.cells, &plan.param_names())).unwrap_or_else(|_| plan.cells.clone()),
+            Some(f) if !f.trim().is_empty() => spec::filter::Filter::parse(f)
+                .and_then(|f| f.select(&plan.cells, &plan.param_names()))
+                .unwrap_or_else(|_| plan.cells.clone()),
             _ => plan.cells.clone(),
         };
         for c in &selected {
-            let seen = jobs.iter().any(|j| j.name == c.id) || taken.contains(&c.id) || out.missing.iter().any(|m| m.cell == c.id);
+            let seen = jobs.iter().any(|j| j.name == c.id)
+                || taken.contains(&c.id)
+                || out.missing.iter().any(|m| m.cell == c.id);
             if !seen {
-                let why = format!("not run: the run ended {}", prov.conclusion.as_deref().unwrap_or("early"));
-                out.missing.push(CellRecord::missing(name, c, status_of(prov.conclusion.as_deref()), why, &prov));
+                let why = format!(
+                    "not run: the run ended {}",
+                    prov.conclusion.as_deref().unwrap_or("early")
+                );
+                out.missing.push(CellRecord::missing(
+                    name,
+                    c,
+                    status_of(prov.conclusion.as_deref()),
+                    why,
+                    &prov,
+                ));
             }
         }
     }
@@ -504,7 +648,12 @@ const EXPIRED: &str = "expired";
 
 /// Downloads and unpacks one artifact into `dest`. `Ok(Some(reason))`: the artifact is refused
 /// (or expired), and that is the artifact's fault, not the collection's.
-async fn download(client: &Client, a: &Artifact, base: &Path, dest: &Path) -> Result<Option<String>, RemoteError> {
+async fn download(
+    client: &Client,
+    a: &Artifact,
+    base: &Path,
+    dest: &Path,
+) -> Result<Option<String>, RemoteError> {
     if a.expired {
         return Ok(Some(EXPIRED.into()));
     }
@@ -512,7 +661,11 @@ async fn download(client: &Client, a: &Artifact, base: &Path, dest: &Path) -> Re
     std::fs::create_dir_all(&downloads).map_err(io(&downloads))?;
     let zip = downloads.join(format!("{}.zip", a.name));
     let result = match client.download_artifact(a, &zip, MAX_ARTIFACT_BYTES).await {
-        Ok(_) => match crate::collect::unzip::extract(&zip, dest, &crate::collect::unzip::Limits::default()) {
+        Ok(_) => match crate::collect::unzip::extract(
+            &zip,
+            dest,
+            &crate::collect::unzip::Limits::default(),
+        ) {
             Ok(_) => None,
             Err(e) => Some(e.to_string()),
         },
@@ -563,10 +716,25 @@ pub struct CollectOptions<'a> {
 }
 
 /// Fetches a run's outputs and puts them through the one collect path.
-pub async fn collect(root: &Path, client: &Client, run: &Run, opts: &CollectOptions<'_>) -> Result<Collected, RemoteError> {
+pub async fn collect(
+    root: &Path,
+    client: &Client,
+    run: &Run,
+    opts: &CollectOptions<'_>,
+) -> Result<Collected, RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts.cells, opts.artifacts_dir, opts.in_run).await?;
+    let fetched = fetch(
+        root,
+        client,
+        &plan,
+        run,
+        &jobs,
+        opts.cells,
+        opts.artifacts_dir,
+        opts.in_run,
+    )
+    .await?;
     let commenter = IssueComments { client };
     let done = pipeline::finish(pipeline::Finish {
         root,
@@ -576,7 +744,11 @@ pub async fn collect(root: &Path, client: &Client, run: &Run, opts: &CollectOpti
         missing: fetched.missing,
         refused: fetched.refused.clone(),
         merge: true,
-        report_file: Some(root.join(DOWNLOADS_DIR).join(run.id.to_string()).join("report.md")),
+        report_file: Some(
+            root.join(DOWNLOADS_DIR)
+                .join(run.id.to_string())
+                .join("report.md"),
+        ),
         comment: opts.issue.map(|i| (&commenter as &dyn Commenter, i)),
     })
     .await?;
@@ -634,10 +806,25 @@ fn landed_files(plan: &Plan) -> Vec<PathBuf> {
 /// supersedes, so no waiting rows are lost), else on the default branch; for `branch`, on the
 /// branch's head. The new commit only ever fast-forwards: when someone moved the branch in
 /// between, the merge is redone on the new head (rebase and retry).
-pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &CollectOptions<'_>) -> Result<(Collected, Landed), RemoteError> {
+pub async fn collect_and_land(
+    root: &Path,
+    client: &Client,
+    run: &Run,
+    opts: &CollectOptions<'_>,
+) -> Result<(Collected, Landed), RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts.cells, opts.artifacts_dir, opts.in_run).await?;
+    let fetched = fetch(
+        root,
+        client,
+        &plan,
+        run,
+        &jobs,
+        opts.cells,
+        opts.artifacts_dir,
+        opts.in_run,
+    )
+    .await?;
     let files = landed_files(&plan);
     let default = client.default_branch().await?;
     let mut landed = Landed::default();
@@ -647,7 +834,12 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
         let (branch, base, stacked_on) = match plan.file.github.land {
             spec::Land::Artifact => (None, None, None),
             spec::Land::Branch => {
-                let b = plan.file.github.branch.clone().unwrap_or_else(|| default.clone());
+                let b = plan
+                    .file
+                    .github
+                    .branch
+                    .clone()
+                    .unwrap_or_else(|| default.clone());
                 let head = client.branch_sha(&b).await?;
                 (Some(b), head.map(|h| (h, false)), None)
             }
@@ -656,11 +848,25 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
                 match client.branch_sha(&own).await? {
                     Some(h) => (Some(own), Some((h, false)), None),
                     None => {
-                        let open: Vec<crate::github::PullRequest> = client.open_pulls().await?.into_iter().filter(|p| names::parse_landing_branch(plan.name(), &p.head.name).is_some_and(|id| id != run.id)).collect();
-                        let newest = open.into_iter().max_by_key(|p| names::parse_landing_branch(plan.name(), &p.head.name));
+                        let open: Vec<crate::github::PullRequest> = client
+                            .open_pulls()
+                            .await?
+                            .into_iter()
+                            .filter(|p| {
+                                names::parse_landing_branch(plan.name(), &p.head.name)
+                                    .is_some_and(|id| id != run.id)
+                            })
+                            .collect();
+                        let newest = open
+                            .into_iter()
+                            .max_by_key(|p| names::parse_landing_branch(plan.name(), &p.head.name));
                         match newest {
                             Some(p) => (Some(own), Some((p.head.sha.clone(), true)), Some(p)),
-                            None => (Some(own), client.branch_sha(&default).await?.map(|h| (h, true)), None),
+                            None => (
+                                Some(own),
+                                client.branch_sha(&default).await?.map(|h| (h, true)),
+                                None,
+                            ),
                         }
                     }
                 }
@@ -700,7 +906,11 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
         .await?;
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
-            landed.how = if plan.file.github.land == spec::Land::Artifact { "artifact".into() } else { "none".into() };
+            landed.how = if plan.file.github.land == spec::Land::Artifact {
+                "artifact".into()
+            } else {
+                "none".into()
+            };
             done = Some(finished);
             break;
         };
@@ -713,21 +923,52 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
         let mut tree_files = Vec::new();
         for f in &files {
             let bytes = std::fs::read(root.join(f)).map_err(io(&root.join(f)))?;
-            tree_files.push((f.to_string_lossy().into_owned(), client.create_blob(&bytes).await?));
+            tree_files.push((
+                f.to_string_lossy().into_owned(),
+                client.create_blob(&bytes).await?,
+            ));
         }
-        let tree = client.create_tree(&client.commit_tree(&base_sha).await?, &tree_files).await?;
-        let message = format!("outrun: {} run {} ({} of {} cells ok)\n\n{}", plan.name(), run.id, finished.report.summary.ok, finished.report.summary.cells, run.html_url);
+        let tree = client
+            .create_tree(&client.commit_tree(&base_sha).await?, &tree_files)
+            .await?;
+        let message = format!(
+            "outrun: {} run {} ({} of {} cells ok)\n\n{}",
+            plan.name(),
+            run.id,
+            finished.report.summary.ok,
+            finished.report.summary.cells,
+            run.html_url
+        );
         let commit = client.create_commit(&message, &tree, &base_sha).await?;
-        let pushed = if create { client.create_branch(&branch, &commit).await? } else { client.fast_forward(&branch, &commit).await? };
+        let pushed = if create {
+            client.create_branch(&branch, &commit).await?
+        } else {
+            client.fast_forward(&branch, &commit).await?
+        };
         if !pushed {
             continue; // the branch moved (or appeared) meanwhile: merge again on its new head
         }
         landed.branch = Some(branch.clone());
         landed.commit = Some(commit);
-        landed.how = if plan.file.github.land == spec::Land::Branch { "branch".into() } else { "pull_request".into() };
+        landed.how = if plan.file.github.land == spec::Land::Branch {
+            "branch".into()
+        } else {
+            "pull_request".into()
+        };
         if plan.file.github.land == spec::Land::PullRequest {
             let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
-            open_pull(client, &plan, run, &branch, &default, &finished.report, opts.issue, &stacked, &mut landed).await?;
+            open_pull(
+                client,
+                &plan,
+                run,
+                &branch,
+                &default,
+                &finished.report,
+                opts.issue,
+                &stacked,
+                &mut landed,
+            )
+            .await?;
             for n in stacked {
                 client.close_pull(n).await?;
                 landed.superseded.push(n);
@@ -737,7 +978,10 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
         break;
     }
     let Some(finished) = done else {
-        return Err(RemoteError::Github(GithubError::Decode { path: format!("branch of run {}", run.id), message: "it kept moving while the results were being landed (5 tries)".into() }));
+        return Err(RemoteError::Github(GithubError::Decode {
+            path: format!("branch of run {}", run.id),
+            message: "it kept moving while the results were being landed (5 tries)".into(),
+        }));
     };
     let mut markdown = finished.markdown.clone();
     if let Some(note) = landing_note(&landed) {
@@ -767,31 +1011,70 @@ pub async fn collect_and_land(root: &Path, client: &Client, run: &Run, opts: &Co
 
 /// Opens the pull request for a landed branch (unless one is open already).
 #[allow(clippy::too_many_arguments)]
-async fn open_pull(client: &Client, plan: &Plan, run: &Run, branch: &str, base: &str, report: &Report, issue: Option<u64>, stacked: &[u64], landed: &mut Landed) -> Result<(), RemoteError> {
-    if let Some(p) = client.open_pulls().await?.into_iter().find(|p| p.head.name == branch) {
+async fn open_pull(
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    branch: &str,
+    base: &str,
+    report: &Report,
+    issue: Option<u64>,
+    stacked: &[u64],
+    landed: &mut Landed,
+) -> Result<(), RemoteError> {
+    if let Some(p) = client
+        .open_pulls()
+        .await?
+        .into_iter()
+        .find(|p| p.head.name == branch)
+    {
         landed.pull_url = Some(p.html_url);
         return Ok(());
     }
     let s = &report.summary;
-    let title = format!("outrun: {} results of run {} ({} of {} cells ok)", plan.name(), run.id, s.ok, s.cells);
-    let mut body = format!("Results of [run {}]({}) of `{}`, merged into `{}` by outrun.\n\n", run.id, run.html_url, plan.name(), plan.dataset_path().display());
+    let title = format!(
+        "outrun: {} results of run {} ({} of {} cells ok)",
+        plan.name(),
+        run.id,
+        s.ok,
+        s.cells
+    );
+    let mut body = format!(
+        "Results of [run {}]({}) of `{}`, merged into `{}` by outrun.\n\n",
+        run.id,
+        run.html_url,
+        plan.name(),
+        plan.dataset_path().display()
+    );
     if let Some(i) = issue {
         body.push_str(&format!("For #{i}.\n\n"));
     }
     if !stacked.is_empty() {
         let list: Vec<String> = stacked.iter().map(|n| format!("#{n}")).collect();
-        body.push_str(&format!("Also holds the rows of {}, which it supersedes (closed).\n\n", list.join(", ")));
+        body.push_str(&format!(
+            "Also holds the rows of {}, which it supersedes (closed).\n\n",
+            list.join(", ")
+        ));
     }
     body.push_str(&crate::report::markdown_with_limit(report, 60_000));
     match client.create_pull(&title, branch, base, &body).await {
         Ok(p) => landed.pull_url = Some(p.html_url),
-        Err(GithubError::Http { status: 403, message, .. }) if message.contains(NO_PRS_FOR_ACTIONS) => {
+        Err(GithubError::Http {
+            status: 403,
+            message,
+            ..
+        }) if message.contains(NO_PRS_FOR_ACTIONS) => {
             landed.action_needed = Some(format!(
                 "GitHub does not let this repository's workflows open pull requests. The results are on branch `{branch}`: open its pull request by hand, or allow it once for all runs in Settings → Actions → General → Workflow permissions → \"Allow GitHub Actions to create and approve pull requests\"."
             ));
         }
         Err(GithubError::Ambiguous { .. }) => {
-            landed.pull_url = client.open_pulls().await?.into_iter().find(|p| p.head.name == branch).map(|p| p.html_url);
+            landed.pull_url = client
+                .open_pulls()
+                .await?
+                .into_iter()
+                .find(|p| p.head.name == branch)
+                .map(|p| p.html_url);
         }
         Err(e) => return Err(e.into()),
     }
@@ -803,12 +1086,16 @@ fn landing_note(l: &Landed) -> Option<String> {
     let branch = l.branch.as_deref().unwrap_or("");
     Some(match l.how.as_str() {
         "pull_request" => match (&l.pull_url, &l.action_needed) {
-            (Some(u), _) => format!("📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."),
+            (Some(u), _) => format!(
+                "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."
+            ),
             (None, Some(a)) => format!("⚠️ {a}"),
             _ => format!("📥 The dataset change is on branch `{branch}`."),
         },
         "branch" => format!("📥 The dataset change was committed to branch `{branch}`."),
-        "artifact" => "📦 The merged dataset is uploaded as this run's `outrun-dataset` artifact.".into(),
+        "artifact" => {
+            "📦 The merged dataset is uploaded as this run's `outrun-dataset` artifact.".into()
+        }
         _ => return None,
     })
 }
@@ -816,7 +1103,16 @@ fn landing_note(l: &Landed) -> Option<String> {
 /// The "run started" comment: who started it, which cells, and where to follow it. Posted by
 /// the workflow's status job as soon as the cells are chosen, and replaced by the report when
 /// the run ends (a comment is never moved back to an earlier phase or an older run).
-pub async fn announce(client: &Client, plan: &Plan, info: &crate::report::RunInfo, issue: u64, actor: &str, cells: usize, phase: crate::report::Phase, done: Option<(usize, usize)>) -> Result<Option<String>, RemoteError> {
+pub async fn announce(
+    client: &Client,
+    plan: &Plan,
+    info: &crate::report::RunInfo,
+    issue: u64,
+    actor: &str,
+    cells: usize,
+    phase: crate::report::Phase,
+    done: Option<(usize, usize)>,
+) -> Result<Option<String>, RemoteError> {
     let body = crate::report::status_comment(plan, info, actor, cells, phase, done);
     upsert_comment(client, issue, plan.name(), &body).await
 }
@@ -830,8 +1126,19 @@ pub struct IssueComments<'a> {
 }
 
 impl Commenter for IssueComments<'_> {
-    fn upsert<'a>(&'a self, issue: u64, experiment: &'a str, body: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>> {
-        Box::pin(async move { upsert_comment(self.client, issue, experiment, body).await.map_err(|e| Box::new(e) as BoxError) })
+    fn upsert<'a>(
+        &'a self,
+        issue: u64,
+        experiment: &'a str,
+        body: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            upsert_comment(self.client, issue, experiment, body)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
     }
 }
 
@@ -846,7 +1153,11 @@ fn trusted_author(c: &crate::github::Comment, me: Option<&str>) -> bool {
     let Some(u) = &c.user else { return false };
     me == Some(u.login.as_str())
         || (u.login == ACTIONS_BOT && u.kind == "Bot")
-        || (u.kind == "User" && matches!(c.author_association.as_str(), "OWNER" | "MEMBER" | "COLLABORATOR"))
+        || (u.kind == "User"
+            && matches!(
+                c.author_association.as_str(),
+                "OWNER" | "MEMBER" | "COLLABORATOR"
+            ))
 }
 
 /// Puts `body` on `issue` as the experiment's one comment, and returns its URL — or `None` when
@@ -858,12 +1169,23 @@ fn trusted_author(c: &crate::github::Comment, me: Option<&str>) -> bool {
 /// them agree on which is oldest, deleting is idempotent, and a comment is only ever replaced
 /// by one about the same or a newer run, so however the requests interleave they end with one
 /// comment showing the newest run.
-pub async fn upsert_comment(client: &Client, issue: u64, experiment: &str, body: &str) -> Result<Option<String>, RemoteError> {
+pub async fn upsert_comment(
+    client: &Client,
+    issue: u64,
+    experiment: &str,
+    body: &str,
+) -> Result<Option<String>, RemoteError> {
     let marker = names::comment_marker(experiment);
     let me = client.viewer_login().await?;
     let ours = CommentStamp::parse(body);
     let list = |cs: Vec<crate::github::Comment>| {
-        let mut v: Vec<crate::github::Comment> = cs.into_iter().filter(|c| trusted_author(c, me.as_deref()) && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))).collect();
+        let mut v: Vec<crate::github::Comment> = cs
+            .into_iter()
+            .filter(|c| {
+                trusted_author(c, me.as_deref())
+                    && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+            })
+            .collect();
         v.sort_by_key(|c| c.id);
         v
     };
@@ -916,19 +1238,35 @@ pub struct CollectedRuns {
 }
 
 impl CollectedRuns {
-    pub async fn load(root: &Path, client: &Client, plan: &Plan) -> Result<CollectedRuns, RemoteError> {
+    pub async fn load(
+        root: &Path,
+        client: &Client,
+        plan: &Plan,
+    ) -> Result<CollectedRuns, RemoteError> {
         let rel = ledger::path_for(&plan.dataset_path());
         let mut entries = ledger::read(&root.join(&rel))?;
-        if let Some(bytes) = client.file_at(&rel.to_string_lossy(), &landing_base(client, plan).await?).await? {
+        if let Some(bytes) = client
+            .file_at(&rel.to_string_lossy(), &landing_base(client, plan).await?)
+            .await?
+        {
             entries.extend(ledger::parse(bytes.as_slice(), &rel)?);
         }
         let prefix = format!("outrun/{}/", plan.name());
-        let landing = client.branches_starting(&prefix).await?.iter().filter_map(|b| names::parse_landing_branch(plan.name(), b)).collect();
-        Ok(CollectedRuns { ledger: entries, landing })
+        let landing = client
+            .branches_starting(&prefix)
+            .await?
+            .iter()
+            .filter_map(|b| names::parse_landing_branch(plan.name(), b))
+            .collect();
+        Ok(CollectedRuns {
+            ledger: entries,
+            landing,
+        })
     }
 
     pub fn contains(&self, run: &Run) -> bool {
-        ledger::has(&self.ledger, &run.id.to_string(), run.attempt()) || self.landing.contains(&run.id)
+        ledger::has(&self.ledger, &run.id.to_string(), run.attempt())
+            || self.landing.contains(&run.id)
     }
 }
 
@@ -974,7 +1312,20 @@ pub struct SyncItem {
 
 impl SyncItem {
     fn new(experiment: &str, state: SyncState) -> SyncItem {
-        SyncItem { experiment: experiment.into(), run_id: None, outrun_id: None, html_url: None, state, status: None, conclusion: None, cells_ok: None, cells_failed: None, rows_added: None, comment_url: None, error: None }
+        SyncItem {
+            experiment: experiment.into(),
+            run_id: None,
+            outrun_id: None,
+            html_url: None,
+            state,
+            status: None,
+            conclusion: None,
+            cells_ok: None,
+            cells_failed: None,
+            rows_added: None,
+            comment_url: None,
+            error: None,
+        }
     }
 
     fn of_run(experiment: &str, run: &Run, state: SyncState) -> SyncItem {
@@ -997,12 +1348,18 @@ fn age(rfc3339: &str) -> Option<Duration> {
 /// Finds every outrun run not collected yet, collects those that finished and that outrun
 /// merges, and says where the rest stand (running, skipped and why, lost). Idempotent: the
 /// dataset and ledger upserts and the comment upsert make a second pass change nothing.
-pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<SyncItem>, RemoteError> {
+pub async fn sync(
+    root: &Path,
+    client: &Client,
+    comment: bool,
+) -> Result<Vec<SyncItem>, RemoteError> {
     let _lock = lock(root)?;
     let mut records = DispatchRecord::all(root);
     let mut items = Vec::new();
     for path in spec::experiment_files(root)? {
-        let Ok(plan) = spec::load(root, &path) else { continue };
+        let Ok(plan) = spec::load(root, &path) else {
+            continue;
+        };
         let name = plan.name().to_string();
         if !root.join(names::workflow_path(&name)).is_file() {
             continue;
@@ -1010,8 +1367,15 @@ pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<Syn
         let wf = names::workflow_file(&name);
         // Dispatches that never got a run id: look once more, without waiting; give up for good
         // after LOST_AFTER, and say so once.
-        for rec in records.iter_mut().filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none()) {
-            let branch = rec.git_ref.strip_prefix("refs/heads/").unwrap_or(&rec.git_ref).to_string();
+        for rec in records
+            .iter_mut()
+            .filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none())
+        {
+            let branch = rec
+                .git_ref
+                .strip_prefix("refs/heads/")
+                .unwrap_or(&rec.git_ref)
+                .to_string();
             let title = names::run_title(&rec.experiment, &rec.outrun_id);
             let found = match client.runs(&wf, Some(&branch), 30).await {
                 Ok(runs) => runs.into_iter().find(|r| r.display_title == title),
@@ -1030,7 +1394,10 @@ pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<Syn
                 rec.lost_at = Some(crate::contract::now_rfc3339());
                 rec.save(root)?;
                 item.state = SyncState::Lost;
-                item.error = Some(format!("no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)", humantime::format_duration(LOST_AFTER)));
+                item.error = Some(format!(
+                    "no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)",
+                    humantime::format_duration(LOST_AFTER)
+                ));
             } else {
                 item.status = Some("dispatched, not listed yet".into());
             }
@@ -1040,14 +1407,19 @@ pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<Syn
             Ok(r) => r,
             Err(GithubError::Http { status: 404, .. }) => {
                 let mut item = SyncItem::new(&name, SyncState::Failed);
-                item.error = Some(format!("{wf} is not on GitHub yet: commit and push it (`outrun generate {name}`)"));
+                item.error = Some(format!(
+                    "{wf} is not on GitHub yet: commit and push it (`outrun generate {name}`)"
+                ));
                 items.push(item);
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
         // Recorded runs that have dropped off that page are still to be collected.
-        for rec in records.iter().filter(|r| r.experiment == name && r.collected_at.is_none()) {
+        for rec in records
+            .iter()
+            .filter(|r| r.experiment == name && r.collected_at.is_none())
+        {
             if let Some(id) = rec.run_id.filter(|id| !runs.iter().any(|r| r.id == *id)) {
                 runs.push(client.run(id).await?);
             }
@@ -1071,8 +1443,16 @@ pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<Syn
                 items.push(SyncItem::of_run(&name, &run, SyncState::Running));
                 continue;
             }
-            let issue = if comment { pipeline::comment_issue(&plan, rec.as_ref().and_then(|r| r.issue)) } else { None };
-            let opts = CollectOptions { cells: rec.as_ref().and_then(|r| r.cells.as_deref()), issue, ..CollectOptions::default() };
+            let issue = if comment {
+                pipeline::comment_issue(&plan, rec.as_ref().and_then(|r| r.issue))
+            } else {
+                None
+            };
+            let opts = CollectOptions {
+                cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
+                issue,
+                ..CollectOptions::default()
+            };
             let mut item = SyncItem::of_run(&name, &run, SyncState::Collected);
             match collect(root, client, &run, &opts).await {
                 Ok(c) => {
@@ -1096,10 +1476,19 @@ pub async fn sync(root: &Path, client: &Client, comment: bool) -> Result<Vec<Syn
 /// Notes a collected run in this machine's dispatch record (creating one for runs it did not
 /// dispatch). The record is a convenience for this machine; what counts as collected is the
 /// ledger in the repository.
-pub fn mark_collected(root: &Path, plan: &Plan, run: &Run, rec: Option<DispatchRecord>) -> Result<(), RemoteError> {
+pub fn mark_collected(
+    root: &Path,
+    plan: &Plan,
+    run: &Run,
+    rec: Option<DispatchRecord>,
+) -> Result<(), RemoteError> {
     let mut rec = rec.unwrap_or_else(|| DispatchRecord {
         schema: RECORD_SCHEMA.into(),
-        outrun_id: run.outrun_title().map(|(_, id)| id.to_string()).filter(|id| !id.is_empty()).unwrap_or_else(|| format!("run-{}", run.id)),
+        outrun_id: run
+            .outrun_title()
+            .map(|(_, id)| id.to_string())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("run-{}", run.id)),
         experiment: plan.name().into(),
         repo: String::new(),
         git_ref: run.head_branch.clone().unwrap_or_default(),
@@ -1128,19 +1517,37 @@ mod tests {
             id: 1,
             body: Some(names::comment_marker("x")),
             html_url: String::new(),
-            user: Some(crate::github::models::User { login: login.into(), kind: kind.into() }),
+            user: Some(crate::github::models::User {
+                login: login.into(),
+                kind: kind.into(),
+            }),
             author_association: assoc.into(),
         }
     }
 
     #[test]
     fn only_trusted_authors_own_the_marker() {
-        assert!(trusted_author(&comment("alice", "User", "NONE"), Some("alice")));
+        assert!(trusted_author(
+            &comment("alice", "User", "NONE"),
+            Some("alice")
+        ));
         assert!(trusted_author(&comment(ACTIONS_BOT, "Bot", "NONE"), None));
-        assert!(trusted_author(&comment("bob", "User", "COLLABORATOR"), None));
-        assert!(!trusted_author(&comment("mallory", "User", "NONE"), Some("alice")));
-        assert!(!trusted_author(&comment("evil-app[bot]", "Bot", "NONE"), None));
-        assert!(!trusted_author(&comment("evil-app[bot]", "Bot", "MEMBER"), None));
+        assert!(trusted_author(
+            &comment("bob", "User", "COLLABORATOR"),
+            None
+        ));
+        assert!(!trusted_author(
+            &comment("mallory", "User", "NONE"),
+            Some("alice")
+        ));
+        assert!(!trusted_author(
+            &comment("evil-app[bot]", "Bot", "NONE"),
+            None
+        ));
+        assert!(!trusted_author(
+            &comment("evil-app[bot]", "Bot", "MEMBER"),
+            None
+        ));
         // A user who calls themselves like the bot is still a user.
         assert!(!trusted_author(&comment(ACTIONS_BOT, "User", "NONE"), None));
     }

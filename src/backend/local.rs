@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::contract::{CellRecord, CellStatus, Source, CELL_SCHEMA, STDERR_LOG, STDOUT_LOG, now_rfc3339};
+use crate::contract::{
+    CELL_SCHEMA, CellRecord, CellStatus, STDERR_LOG, STDOUT_LOG, Source, now_rfc3339,
+};
 use crate::spec::{Cell, Plan};
 
 /// Time a cell gets between SIGTERM and SIGKILL.
@@ -20,9 +22,15 @@ const KILL_GRACE: Duration = Duration::from_secs(crate::contract::KILL_GRACE_S);
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error("cannot create {}: {source}", path.display())]
-    Prepare { path: PathBuf, source: std::io::Error },
+    Prepare {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start `bash` for cell {cell}: {source}")]
-    Spawn { cell: String, source: std::io::Error },
+    Spawn {
+        cell: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Record(#[from] crate::contract::ContractError),
 }
@@ -72,9 +80,17 @@ pub fn latest_run_dir(root: &Path, experiment: &str) -> Option<PathBuf> {
 /// A fresh, time-sortable local run id: `local-20261126T010203Z-1a2b3c`.
 pub fn new_run_id() -> String {
     let now = std::time::SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(now).to_string().replace([':', '-'], "");
-    let nanos = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("local-{stamp}-{:06x}", (nanos ^ std::process::id().rotate_left(16)) & 0xff_ffff)
+    let stamp = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .replace([':', '-'], "");
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "local-{stamp}-{:06x}",
+        (nanos ^ std::process::id().rotate_left(16)) & 0xff_ffff
+    )
 }
 
 /// Runs `cells` of `plan` with at most `opts.jobs` at once. `cancel` turning true (Ctrl-C)
@@ -86,8 +102,14 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<LocalRun, LocalError> {
-    crate::fsutil::state_dir(&opts.root).map_err(|e| LocalError::Prepare { path: e.path, source: e.source })?;
-    std::fs::create_dir_all(&opts.run_dir).map_err(|source| LocalError::Prepare { path: opts.run_dir.clone(), source })?;
+    crate::fsutil::state_dir(&opts.root).map_err(|e| LocalError::Prepare {
+        path: e.path,
+        source: e.source,
+    })?;
+    std::fs::create_dir_all(&opts.run_dir).map_err(|source| LocalError::Prepare {
+        path: opts.run_dir.clone(),
+        source,
+    })?;
     // Whatever a cell starts and then abandons — even a process that left the cell's process
     // group with `setsid` — becomes outrun's child rather than init's, so it can be stopped
     // when the run ends (see `stop_adopted`).
@@ -120,16 +142,33 @@ pub async fn run(
             };
             let result = match permit {
                 Some(_permit) => {
-                    let _ = events.send(Event::Started { cell: cell.id.clone() });
+                    let _ = events.send(Event::Started {
+                        cell: cell.id.clone(),
+                    });
                     run_cell(&ctx, &cell, cancel).await
                 }
-                None => Ok(ctx.record(&cell, CellStatus::Cancelled, None, Some("not started: interrupted".into()), now_rfc3339(), Duration::ZERO)),
+                None => Ok(ctx.record(
+                    &cell,
+                    CellStatus::Cancelled,
+                    None,
+                    Some("not started: interrupted".into()),
+                    now_rfc3339(),
+                    Duration::ZERO,
+                )),
             };
             if let Ok(rec) = &result {
                 // Progress shows what the merge will see: a cell whose command succeeded but whose
                 // results are missing or malformed is failed there, so it is shown failed here.
-                let checked = if rec.status == CellStatus::Ok { crate::collect::read_cells(&[ctx.dir.clone()], &plan).pop().map(|o| o.record) } else { None };
-                let _ = events.send(Event::Finished { record: checked.unwrap_or_else(|| rec.clone()) });
+                let checked = if rec.status == CellStatus::Ok {
+                    crate::collect::read_cells(&[ctx.dir.clone()], &plan)
+                        .pop()
+                        .map(|o| o.record)
+                } else {
+                    None
+                };
+                let _ = events.send(Event::Finished {
+                    record: checked.unwrap_or_else(|| rec.clone()),
+                });
             }
             (index, result)
         });
@@ -141,7 +180,13 @@ pub async fn run(
     }
     stop_adopted();
     let interrupted = *cancel.borrow();
-    Ok(LocalRun { records: records.into_iter().map(|r| r.expect("every cell reported")).collect(), interrupted })
+    Ok(LocalRun {
+        records: records
+            .into_iter()
+            .map(|r| r.expect("every cell reported"))
+            .collect(),
+        interrupted,
+    })
 }
 
 struct CellCtx {
@@ -156,7 +201,15 @@ struct CellCtx {
 }
 
 impl CellCtx {
-    fn record(&self, cell: &Cell, status: CellStatus, exit_code: Option<i32>, error: Option<String>, started_at: String, took: Duration) -> CellRecord {
+    fn record(
+        &self,
+        cell: &Cell,
+        status: CellStatus,
+        exit_code: Option<i32>,
+        error: Option<String>,
+        started_at: String,
+        took: Duration,
+    ) -> CellRecord {
         CellRecord {
             schema: CELL_SCHEMA.into(),
             experiment: self.experiment.clone(),
@@ -177,8 +230,15 @@ impl CellCtx {
     }
 }
 
-async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>) -> Result<CellRecord, LocalError> {
-    let prepare = |source| LocalError::Prepare { path: ctx.dir.clone(), source };
+async fn run_cell(
+    ctx: &CellCtx,
+    cell: &Cell,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<CellRecord, LocalError> {
+    let prepare = |source| LocalError::Prepare {
+        path: ctx.dir.clone(),
+        source,
+    };
     // The contract promises an empty directory: a leftover from an earlier attempt is removed.
     if ctx.dir.exists() {
         std::fs::remove_dir_all(&ctx.dir).map_err(prepare)?;
@@ -211,7 +271,10 @@ async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>)
     let mut child = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| LocalError::Spawn { cell: cell.id.clone(), source })?;
+        .map_err(|source| LocalError::Spawn {
+            cell: cell.id.clone(),
+            source,
+        })?;
     let pgid = child.id().map(|p| p as i32);
 
     enum End {
@@ -231,17 +294,29 @@ async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>)
             kill_group(pgid, libc::SIGKILL);
             match s.code() {
                 Some(0) => (CellStatus::Ok, Some(0), None),
-                Some(c) => (CellStatus::Failed, Some(c), Some(format!("exit status {c}"))),
+                Some(c) => (
+                    CellStatus::Failed,
+                    Some(c),
+                    Some(format!("exit status {c}")),
+                ),
                 None => {
                     use std::os::unix::process::ExitStatusExt;
                     let sig = s.signal().unwrap_or(0);
-                    (CellStatus::Failed, None, Some(format!("killed by signal {sig}")))
+                    (
+                        CellStatus::Failed,
+                        None,
+                        Some(format!("killed by signal {sig}")),
+                    )
                 }
             }
         }
         End::TimedOut => {
             terminate(&mut child, pgid).await;
-            (CellStatus::TimedOut, None, Some(crate::contract::timeout_error(ctx.timeout.as_secs())))
+            (
+                CellStatus::TimedOut,
+                None,
+                Some(crate::contract::timeout_error(ctx.timeout.as_secs())),
+            )
         }
         End::Cancelled => {
             terminate(&mut child, pgid).await;
@@ -256,7 +331,10 @@ async fn run_cell(ctx: &CellCtx, cell: &Cell, mut cancel: watch::Receiver<bool>)
 /// SIGTERM to the whole group, SIGKILL after a grace period.
 async fn terminate(child: &mut tokio::process::Child, pgid: Option<i32>) {
     kill_group(pgid, libc::SIGTERM);
-    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
         kill_group(pgid, libc::SIGKILL);
         let _ = child.wait().await;
     }
@@ -309,13 +387,21 @@ fn stop_adopted() {
 /// The pids whose parent is `parent`, from /proc.
 #[cfg(target_os = "linux")]
 fn children_of(parent: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())) == Some(parent)
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                })
+                == Some(parent)
         })
         .collect()
 }
@@ -336,6 +422,14 @@ fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it.
     let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let name = if ok { String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned() } else { String::new() };
-    if name.is_empty() { "localhost".into() } else { name }
+    let name = if ok {
+        String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned()
+    } else {
+        String::new()
+    };
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
 }

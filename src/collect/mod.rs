@@ -18,7 +18,10 @@ pub type Row = BTreeMap<String, String>;
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Record(#[from] ContractError),
     #[error("no cell outputs (directories with a cell.json) under {}", .0.display())]
@@ -54,9 +57,14 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Collect
 /// The outcomes of the given cell folders, checked, in plan order.
 pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
     let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
-    let cells: BTreeMap<&str, &crate::spec::Cell> = plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let cells: BTreeMap<&str, &crate::spec::Cell> =
+        plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     for cell_dir in dirs.iter().cloned() {
-        let dir_name = cell_dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let dir_name = cell_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let record = match CellRecord::read(&cell_dir) {
             Ok(r) => r,
             // A cell.json cut short (a job killed while writing it) fails that cell only.
@@ -70,7 +78,10 @@ pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
             continue;
         }
         let newer = match found.get(&record.cell) {
-            Some(prev) => (record.attempt, &record.finished_at) > (prev.record.attempt, &prev.record.finished_at),
+            Some(prev) => {
+                (record.attempt, &record.finished_at)
+                    > (prev.record.attempt, &prev.record.finished_at)
+            }
             None => true,
         };
         if newer {
@@ -85,20 +96,42 @@ pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
 
 /// Plan order, so reports list cells as the matrix declares them; unknown cells last.
 pub fn sort_by_plan(out: &mut [CellOutcome], plan: &Plan) {
-    let order: BTreeMap<&str, usize> = plan.cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
-    out.sort_by_key(|o| (order.get(o.record.cell.as_str()).copied().unwrap_or(usize::MAX), o.record.cell.clone()));
+    let order: BTreeMap<&str, usize> = plan
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    out.sort_by_key(|o| {
+        (
+            order
+                .get(o.record.cell.as_str())
+                .copied()
+                .unwrap_or(usize::MAX),
+            o.record.cell.clone(),
+        )
+    });
 }
 
 /// The record of a cell whose `cell.json` could not be read.
 fn unreadable(plan: &Plan, cell: &crate::spec::Cell, e: &ContractError) -> CellRecord {
-    CellRecord::missing(plan.name(), cell, CellStatus::Failed, e.to_string(), &crate::contract::RunProvenance::default())
+    CellRecord::missing(
+        plan.name(),
+        cell,
+        CellStatus::Failed,
+        e.to_string(),
+        &crate::contract::RunProvenance::default(),
+    )
 }
 
 /// The cell folders (holding a `cell.json`) under `dir`, at depth 1 or 2.
 pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
     let read = |d: &Path| -> Result<Vec<PathBuf>, CollectError> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-            .map_err(|source| CollectError::Read { path: d.to_path_buf(), source })?
+            .map_err(|source| CollectError::Read {
+                path: d.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok())
             // Links are not followed: an output directory is data, not a pointer elsewhere.
             .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
@@ -112,7 +145,11 @@ pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
         if d.join(CELL_JSON).is_file() {
             out.push(d);
         } else {
-            out.extend(read(&d)?.into_iter().filter(|c| c.join(CELL_JSON).is_file()));
+            out.extend(
+                read(&d)?
+                    .into_iter()
+                    .filter(|c| c.join(CELL_JSON).is_file()),
+            );
         }
     }
     Ok(out)
@@ -120,7 +157,12 @@ pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
 
 /// Reads and checks the results of a cell that exited successfully.
 fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
-    let mut outcome = CellOutcome { record: record.clone(), dir: dir.clone(), rows: Vec::new(), columns: Vec::new() };
+    let mut outcome = CellOutcome {
+        record: record.clone(),
+        dir: dir.clone(),
+        rows: Vec::new(),
+        columns: Vec::new(),
+    };
     if record.status != CellStatus::Ok {
         return outcome;
     }
@@ -146,7 +188,12 @@ fn fail(record: &mut CellRecord, msg: String) {
 
 /// Adds the cell's parameters as columns the results do not have themselves (so key columns
 /// may be parameters), then checks the key columns are present and unique.
-fn with_params(plan: &Plan, record: &CellRecord, mut columns: Vec<String>, mut rows: Vec<Row>) -> Result<(Vec<String>, Vec<Row>), String> {
+fn with_params(
+    plan: &Plan,
+    record: &CellRecord,
+    mut columns: Vec<String>,
+    mut rows: Vec<Row>,
+) -> Result<(Vec<String>, Vec<Row>), String> {
     for (k, v) in &record.params {
         if !columns.contains(k) {
             columns.push(k.clone());
@@ -159,16 +206,32 @@ fn with_params(plan: &Plan, record: &CellRecord, mut columns: Vec<String>, mut r
     let missing: Vec<&String> = keys.iter().filter(|k| !columns.contains(k)).collect();
     if !missing.is_empty() {
         let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        return Err(format!("{} lacks the key column(s) {}", plan.file.results.file, missing.join(", ")));
+        return Err(format!(
+            "{} lacks the key column(s) {}",
+            plan.file.results.file,
+            missing.join(", ")
+        ));
     }
     let mut seen = HashSet::new();
     for (i, r) in rows.iter().enumerate() {
-        let key: Vec<&str> = keys.iter().map(|k| r.get(k).map(String::as_str).unwrap_or("")).collect();
+        let key: Vec<&str> = keys
+            .iter()
+            .map(|k| r.get(k).map(String::as_str).unwrap_or(""))
+            .collect();
         if key.iter().any(|v| v.is_empty()) {
-            return Err(format!("{} row {}: empty key column", plan.file.results.file, i + 1));
+            return Err(format!(
+                "{} row {}: empty key column",
+                plan.file.results.file,
+                i + 1
+            ));
         }
         if !seen.insert(key.clone()) {
-            return Err(format!("{} row {}: key ({}) appears twice", plan.file.results.file, i + 1, key.join(", ")));
+            return Err(format!(
+                "{} row {}: key ({}) appears twice",
+                plan.file.results.file,
+                i + 1,
+                key.join(", ")
+            ));
         }
     }
     Ok((columns, rows))
@@ -182,10 +245,16 @@ pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<Row>),
     }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("the command wrote no {name}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("the command wrote no {name}"));
+        }
         Err(e) => return Err(format!("cannot read {name}: {e}")),
     };
-    let (columns, rows) = if name.ends_with(".jsonl") { parse_jsonl(&text, name)? } else { parse_csv(&text, name)? };
+    let (columns, rows) = if name.ends_with(".jsonl") {
+        parse_jsonl(&text, name)?
+    } else {
+        parse_csv(&text, name)?
+    };
     if rows.is_empty() {
         return Err(format!("{name} has no rows"));
     }
@@ -193,21 +262,36 @@ pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<Row>),
 }
 
 fn parse_csv(text: &str, name: &str) -> Result<(Vec<String>, Vec<Row>), String> {
-    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
-    let header: Vec<String> = r.headers().map_err(|e| format!("{name}: {e}"))?.iter().map(|h| h.trim().to_string()).collect();
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = r
+        .headers()
+        .map_err(|e| format!("{name}: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     if header.iter().all(|h| h.is_empty()) {
         return Err(format!("{name} has no header row"));
     }
     let mut seen = HashSet::new();
     for h in &header {
         if h.is_empty() || !seen.insert(h) {
-            return Err(format!("{name}: header has an empty or repeated column `{h}`"));
+            return Err(format!(
+                "{name}: header has an empty or repeated column `{h}`"
+            ));
         }
     }
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| format!("{name}: {e}"))?;
-        rows.push(header.iter().cloned().zip(rec.iter().map(str::to_string)).collect());
+        rows.push(
+            header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(str::to_string))
+                .collect(),
+        );
     }
     Ok((header, rows))
 }
@@ -219,7 +303,8 @@ fn parse_jsonl(text: &str, name: &str) -> Result<(Vec<String>, Vec<Row>), String
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
         let serde_json::Value::Object(obj) = value else {
             return Err(format!("{name} line {}: expected a JSON object", i + 1));
         };

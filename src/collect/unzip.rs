@@ -37,7 +37,11 @@ impl Default for Limits {
     /// artifact cannot fill a laptop's disk; 20 000 entries is far more than one directory per
     /// cell needs, and bounds the inodes (and time) an archive of empty files could cost.
     fn default() -> Self {
-        Limits { max_total_bytes: 1 << 30, max_files: 20_000, max_file_bytes: 512 << 20 }
+        Limits {
+            max_total_bytes: 1 << 30,
+            max_files: 20_000,
+            max_file_bytes: 512 << 20,
+        }
     }
 }
 
@@ -59,29 +63,77 @@ pub enum UnzipError {
     #[error("cannot read {} as a zip archive: {source}", zip.display())]
     Archive { zip: PathBuf, source: ZipError },
     #[error("{}: entry {entry:?} is refused: {reason}", zip.display())]
-    UnsafeName { zip: PathBuf, entry: String, reason: &'static str },
+    UnsafeName {
+        zip: PathBuf,
+        entry: String,
+        reason: &'static str,
+    },
     #[error("{}: entry {entry:?} is {kind}; only regular files and directories are extracted", zip.display())]
-    NotRegular { zip: PathBuf, entry: String, kind: &'static str },
+    NotRegular {
+        zip: PathBuf,
+        entry: String,
+        kind: &'static str,
+    },
     #[error("{}: entry {entry:?} is encrypted", zip.display())]
     Encrypted { zip: PathBuf, entry: String },
     #[error("{}: entry {entry:?} is listed twice (also as {first:?}); one copy would overwrite the other", zip.display())]
-    Duplicate { zip: PathBuf, entry: String, first: String },
+    Duplicate {
+        zip: PathBuf,
+        entry: String,
+        first: String,
+    },
     #[error("{}: entry {entry:?} needs {conflict:?} to be both a file and a directory", zip.display())]
-    FileDirConflict { zip: PathBuf, entry: String, conflict: String },
+    FileDirConflict {
+        zip: PathBuf,
+        entry: String,
+        conflict: String,
+    },
     #[error("{} has {count} entries, more than the limit of {limit} (max_files)", zip.display())]
-    TooManyFiles { zip: PathBuf, count: usize, limit: usize },
+    TooManyFiles {
+        zip: PathBuf,
+        count: usize,
+        limit: usize,
+    },
     #[error("{}: entry {entry:?} {how} the limit of {limit} bytes for one file (max_file_bytes)", zip.display())]
-    FileTooLarge { zip: PathBuf, entry: String, how: &'static str, limit: u64 },
+    FileTooLarge {
+        zip: PathBuf,
+        entry: String,
+        how: &'static str,
+        limit: u64,
+    },
     #[error("{}: entry {entry:?} {how} the limit of {limit} bytes for the whole artifact (max_total_bytes)", zip.display())]
-    TotalTooLarge { zip: PathBuf, entry: String, how: &'static str, limit: u64 },
+    TotalTooLarge {
+        zip: PathBuf,
+        entry: String,
+        how: &'static str,
+        limit: u64,
+    },
     #[error("{}: cannot open entry {entry:?}: {source}", zip.display())]
-    Entry { zip: PathBuf, entry: String, source: ZipError },
+    Entry {
+        zip: PathBuf,
+        entry: String,
+        source: ZipError,
+    },
     #[error("{}: cannot decompress entry {entry:?}: {source}", zip.display())]
-    Read { zip: PathBuf, entry: String, source: io::Error },
+    Read {
+        zip: PathBuf,
+        entry: String,
+        source: io::Error,
+    },
     #[error("{}: cannot write entry {entry:?} to {}: {source}", zip.display(), path.display())]
-    Write { zip: PathBuf, entry: String, path: PathBuf, source: io::Error },
+    Write {
+        zip: PathBuf,
+        entry: String,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("cannot extract {}: cannot {action} {}: {source}", zip.display(), path.display())]
-    Io { zip: PathBuf, action: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        zip: PathBuf,
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// `how` for the size errors: what told us the entry is too large.
@@ -116,13 +168,25 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
     let io_err = |action: &'static str, path: &Path| {
         let zip = zip.clone();
         let path = path.to_path_buf();
-        move |source| UnzipError::Io { zip, action, path, source }
+        move |source| UnzipError::Io {
+            zip,
+            action,
+            path,
+            source,
+        }
     };
     if dest.symlink_metadata().is_ok() {
-        return Err(UnzipError::DestExists { zip: zip.clone(), dest: dest.to_path_buf() });
+        return Err(UnzipError::DestExists {
+            zip: zip.clone(),
+            dest: dest.to_path_buf(),
+        });
     }
     let file = File::open(zip_path).map_err(io_err("open", zip_path))?;
-    let mut archive = ZipArchive::new(io::BufReader::new(file)).map_err(|source| UnzipError::Archive { zip: zip.clone(), source })?;
+    let mut archive =
+        ZipArchive::new(io::BufReader::new(file)).map_err(|source| UnzipError::Archive {
+            zip: zip.clone(),
+            source,
+        })?;
 
     // Pass 1: names, kinds and declared sizes, before anything touches the disk.
     let plan = check_entries(&zip, &mut archive, limits)?;
@@ -134,8 +198,10 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
         _ => Path::new("."),
     };
     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-    let tmp =
-        tempfile::Builder::new().prefix(".outrun-unzip-").tempdir_in(parent).map_err(io_err("create a temporary directory in", parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".outrun-unzip-")
+        .tempdir_in(parent)
+        .map_err(io_err("create a temporary directory in", parent))?;
     let root = tmp.path();
     set_mode(root, DIR_MODE).map_err(io_err("set the mode of", root))?;
 
@@ -152,21 +218,52 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
             continue;
         }
         let (dirs, _) = entry.parts.split_at(entry.parts.len() - 1);
-        make_dirs(root, dirs).map_err(|(path, source)| UnzipError::Write { zip: zip.clone(), entry: entry.name.clone(), path, source })?;
-        let path = entry.parts.iter().fold(root.to_path_buf(), |p, c| p.join(c));
-        let write_err = |source| UnzipError::Write { zip: zip.clone(), entry: entry.name.clone(), path: path.clone(), source };
-        let mut reader =
-            archive.by_index(index).map_err(|source| UnzipError::Entry { zip: zip.clone(), entry: entry.name.clone(), source })?;
+        make_dirs(root, dirs).map_err(|(path, source)| UnzipError::Write {
+            zip: zip.clone(),
+            entry: entry.name.clone(),
+            path,
+            source,
+        })?;
+        let path = entry
+            .parts
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c));
+        let write_err = |source| UnzipError::Write {
+            zip: zip.clone(),
+            entry: entry.name.clone(),
+            path: path.clone(),
+            source,
+        };
+        let mut reader = archive
+            .by_index(index)
+            .map_err(|source| UnzipError::Entry {
+                zip: zip.clone(),
+                entry: entry.name.clone(),
+                source,
+            })?;
         let mut out = create_file(&path).map_err(write_err)?;
-        let budget = Budget { file: limits.max_file_bytes, total: limits.max_total_bytes.saturating_sub(done.bytes) };
+        let budget = Budget {
+            file: limits.max_file_bytes,
+            total: limits.max_total_bytes.saturating_sub(done.bytes),
+        };
         let n = copy_limited(&mut reader, &mut out, budget, &mut buf).map_err(|e| match e {
-            CopyError::FileLimit => {
-                UnzipError::FileTooLarge { zip: zip.clone(), entry: entry.name.clone(), how: DECOMPRESSED, limit: limits.max_file_bytes }
-            }
-            CopyError::TotalLimit => {
-                UnzipError::TotalTooLarge { zip: zip.clone(), entry: entry.name.clone(), how: DECOMPRESSED, limit: limits.max_total_bytes }
-            }
-            CopyError::Read(source) => UnzipError::Read { zip: zip.clone(), entry: entry.name.clone(), source },
+            CopyError::FileLimit => UnzipError::FileTooLarge {
+                zip: zip.clone(),
+                entry: entry.name.clone(),
+                how: DECOMPRESSED,
+                limit: limits.max_file_bytes,
+            },
+            CopyError::TotalLimit => UnzipError::TotalTooLarge {
+                zip: zip.clone(),
+                entry: entry.name.clone(),
+                how: DECOMPRESSED,
+                limit: limits.max_total_bytes,
+            },
+            CopyError::Read(source) => UnzipError::Read {
+                zip: zip.clone(),
+                entry: entry.name.clone(),
+                source,
+            },
             CopyError::Write(source) => write_err(source),
         })?;
         out.flush().map_err(write_err)?;
@@ -179,23 +276,44 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
     if let Err(source) = rename_noreplace(&kept, dest) {
         let _ = fs::remove_dir_all(&kept);
         if source.kind() == io::ErrorKind::AlreadyExists {
-            return Err(UnzipError::DestExists { zip, dest: dest.to_path_buf() });
+            return Err(UnzipError::DestExists {
+                zip,
+                dest: dest.to_path_buf(),
+            });
         }
-        return Err(UnzipError::Io { zip, action: "move the extracted files to", path: dest.to_path_buf(), source });
+        return Err(UnzipError::Io {
+            zip,
+            action: "move the extracted files to",
+            path: dest.to_path_buf(),
+            source,
+        });
     }
     Ok(done)
 }
 
 /// The first pass: every entry's name, kind and declared size, and the entry count.
-fn check_entries<R: Read + io::Seek>(zip: &Path, archive: &mut ZipArchive<R>, limits: &Limits) -> Result<Vec<Planned>, UnzipError> {
+fn check_entries<R: Read + io::Seek>(
+    zip: &Path,
+    archive: &mut ZipArchive<R>,
+    limits: &Limits,
+) -> Result<Vec<Planned>, UnzipError> {
     // The zip crate keeps one entry per raw name, silently: a repeated name would be extracted
     // from whichever copy it kept. Refuse it, naming it.
     if archive.has_duplicate_names() {
-        let entry = repeated_raw_name(zip, archive.central_directory_start()).unwrap_or_else(|| "?".to_string());
-        return Err(UnzipError::Duplicate { zip: zip.to_path_buf(), entry: entry.clone(), first: entry });
+        let entry = repeated_raw_name(zip, archive.central_directory_start())
+            .unwrap_or_else(|| "?".to_string());
+        return Err(UnzipError::Duplicate {
+            zip: zip.to_path_buf(),
+            entry: entry.clone(),
+            first: entry,
+        });
     }
     if archive.len() > limits.max_files {
-        return Err(UnzipError::TooManyFiles { zip: zip.to_path_buf(), count: archive.len(), limit: limits.max_files });
+        return Err(UnzipError::TooManyFiles {
+            zip: zip.to_path_buf(),
+            count: archive.len(),
+            limit: limits.max_files,
+        });
     }
     let mut plan = Vec::with_capacity(archive.len());
     // Normalised path → (the entry that named it, is it a file).
@@ -204,15 +322,28 @@ fn check_entries<R: Read + io::Seek>(zip: &Path, archive: &mut ZipArchive<R>, li
     let mut dirs_needed: HashMap<String, String> = HashMap::new();
     let mut declared_total: u64 = 0;
     for index in 0..archive.len() {
-        let entry = archive.by_index_data(index).map_err(|source| UnzipError::Archive { zip: zip.to_path_buf(), source })?;
+        let entry = archive
+            .by_index_data(index)
+            .map_err(|source| UnzipError::Archive {
+                zip: zip.to_path_buf(),
+                source,
+            })?;
         let name = match entry.name() {
             Ok(n) => n.into_owned(),
             Err(_) => {
                 let entry = String::from_utf8_lossy(entry.name_raw()).into_owned();
-                return Err(UnzipError::UnsafeName { zip: zip.to_path_buf(), entry, reason: "its name cannot be decoded" });
+                return Err(UnzipError::UnsafeName {
+                    zip: zip.to_path_buf(),
+                    entry,
+                    reason: "its name cannot be decoded",
+                });
             }
         };
-        let unsafe_name = |reason| UnzipError::UnsafeName { zip: zip.to_path_buf(), entry: name.clone(), reason };
+        let unsafe_name = |reason| UnzipError::UnsafeName {
+            zip: zip.to_path_buf(),
+            entry: name.clone(),
+            reason,
+        };
         let parts = check_name(&name).map_err(unsafe_name)?;
         // The zip crate's own check must agree (it also knows Windows-specific tricks).
         match entry.enclosed_name() {
@@ -225,18 +356,36 @@ fn check_entries<R: Read + io::Seek>(zip: &Path, archive: &mut ZipArchive<R>, li
             // No type recorded, or a regular file: a trailing `/` marks a directory (DOS
             // attributes of directory entries often lack the directory bit).
             0 | S_IFREG => name.ends_with('/'),
-            S_IFLNK => return Err(UnzipError::NotRegular { zip: zip.to_path_buf(), entry: name, kind: "a symbolic link" }),
+            S_IFLNK => {
+                return Err(UnzipError::NotRegular {
+                    zip: zip.to_path_buf(),
+                    entry: name,
+                    kind: "a symbolic link",
+                });
+            }
             _ => {
-                return Err(UnzipError::NotRegular { zip: zip.to_path_buf(), entry: name, kind: "a special file (device, FIFO or socket)" });
+                return Err(UnzipError::NotRegular {
+                    zip: zip.to_path_buf(),
+                    entry: name,
+                    kind: "a special file (device, FIFO or socket)",
+                });
             }
         };
         if entry.encrypted() {
-            return Err(UnzipError::Encrypted { zip: zip.to_path_buf(), entry: name });
+            return Err(UnzipError::Encrypted {
+                zip: zip.to_path_buf(),
+                entry: name,
+            });
         }
         if !is_dir {
             let size = entry.size();
             if size > limits.max_file_bytes {
-                return Err(UnzipError::FileTooLarge { zip: zip.to_path_buf(), entry: name, how: DECLARED, limit: limits.max_file_bytes });
+                return Err(UnzipError::FileTooLarge {
+                    zip: zip.to_path_buf(),
+                    entry: name,
+                    how: DECLARED,
+                    limit: limits.max_file_bytes,
+                });
             }
             declared_total = declared_total.saturating_add(size);
             if declared_total > limits.max_total_bytes {
@@ -251,21 +400,37 @@ fn check_entries<R: Read + io::Seek>(zip: &Path, archive: &mut ZipArchive<R>, li
 
         let key = parts.join("/");
         if let Some((first, _)) = seen.get(&key) {
-            return Err(UnzipError::Duplicate { zip: zip.to_path_buf(), entry: name, first: first.clone() });
+            return Err(UnzipError::Duplicate {
+                zip: zip.to_path_buf(),
+                entry: name,
+                first: first.clone(),
+            });
         }
         // A file where another entry needs a directory, or the reverse.
         let parents = (1..parts.len()).map(|i| parts[..i].join("/"));
         for p in parents.chain(is_dir.then(|| key.clone())) {
             if let Some((_, true)) = seen.get(&p) {
-                return Err(UnzipError::FileDirConflict { zip: zip.to_path_buf(), entry: name, conflict: p });
+                return Err(UnzipError::FileDirConflict {
+                    zip: zip.to_path_buf(),
+                    entry: name,
+                    conflict: p,
+                });
             }
             dirs_needed.entry(p).or_insert_with(|| name.clone());
         }
         if !is_dir && dirs_needed.contains_key(&key) {
-            return Err(UnzipError::FileDirConflict { zip: zip.to_path_buf(), entry: name, conflict: key });
+            return Err(UnzipError::FileDirConflict {
+                zip: zip.to_path_buf(),
+                entry: name,
+                conflict: key,
+            });
         }
         seen.insert(key, (name.clone(), !is_dir));
-        plan.push(Planned { name, parts, is_dir });
+        plan.push(Planned {
+            name,
+            parts,
+            is_dir,
+        });
     }
     Ok(plan)
 }
@@ -343,7 +508,12 @@ enum CopyError {
 
 /// Copies `from` into `to` through `buf`, counting the bytes actually read, and stops (before
 /// writing them) as soon as they exceed either budget — the declared size is never trusted.
-fn copy_limited(from: &mut impl Read, to: &mut impl Write, budget: Budget, buf: &mut [u8]) -> Result<u64, CopyError> {
+fn copy_limited(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    budget: Budget,
+    buf: &mut [u8],
+) -> Result<u64, CopyError> {
     let mut copied: u64 = 0;
     loop {
         let n = match from.read(buf) {
@@ -374,7 +544,13 @@ fn make_dirs(root: &Path, parts: &[String]) -> Result<(), (PathBuf, io::Error)> 
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let meta = fs::symlink_metadata(&path).map_err(|e| (path.clone(), e))?;
                 if !meta.is_dir() {
-                    return Err((path, io::Error::new(io::ErrorKind::AlreadyExists, "a file is in the way of a directory")));
+                    return Err((
+                        path,
+                        io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "a file is in the way of a directory",
+                        ),
+                    ));
                 }
             }
             Err(e) => return Err((path, e)),
@@ -390,10 +566,21 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+        };
         let (f, t) = (c(from)?, c(to)?);
         // SAFETY: both are valid NUL-terminated paths that outlive the call.
-        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) };
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
         if rc == 0 {
             return Ok(());
         }
@@ -404,7 +591,10 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         }
     }
     if to.symlink_metadata().is_ok() {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "destination exists"));
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "destination exists",
+        ));
     }
     fs::rename(from, to)
 }
@@ -490,7 +680,10 @@ mod tests {
             let msg = err.to_string();
             assert!(!self.dest().exists(), "dest left behind after: {msg}");
             assert_eq!(self.tree(), before, "files written after: {msg}");
-            assert!(msg.contains(&zip.display().to_string()), "message does not name the zip: {msg}");
+            assert!(
+                msg.contains(&zip.display().to_string()),
+                "message does not name the zip: {msg}"
+            );
             (err, msg)
         }
     }
@@ -516,7 +709,10 @@ mod tests {
                 hits += 1;
             }
         }
-        assert_eq!(hits, 2, "{from} should appear in the local header and the central directory");
+        assert_eq!(
+            hits, 2,
+            "{from} should appear in the local header and the central directory"
+        );
         fs::write(zip, bytes).unwrap();
     }
 
@@ -546,17 +742,29 @@ mod tests {
         let log: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let zip = sb.zip("normal.zip", |w| {
             add(w, "cellA/cell.json", &json);
-            w.start_file("cellA/results.csv", opts().compression_method(CompressionMethod::Stored)).unwrap();
+            w.start_file(
+                "cellA/results.csv",
+                opts().compression_method(CompressionMethod::Stored),
+            )
+            .unwrap();
             w.write_all(&csv).unwrap();
-            w.add_directory("cellA/logs/", opts().unix_permissions(0o777)).unwrap();
+            w.add_directory("cellA/logs/", opts().unix_permissions(0o777))
+                .unwrap();
             // Setuid and executable bits in the archive must not survive.
-            w.start_file("cellA/logs/deep/run.log", opts().unix_permissions(0o4755)).unwrap();
+            w.start_file("cellA/logs/deep/run.log", opts().unix_permissions(0o4755))
+                .unwrap();
             w.write_all(&log).unwrap();
             w.add_directory("cellB/", opts()).unwrap();
         });
         let dest = sb.dest();
         let got = extract(&zip, &dest, &Limits::default()).unwrap();
-        assert_eq!(got, Extracted { files: 3, bytes: (json.len() + csv.len() + log.len()) as u64 });
+        assert_eq!(
+            got,
+            Extracted {
+                files: 3,
+                bytes: (json.len() + csv.len() + log.len()) as u64
+            }
+        );
         assert_eq!(fs::read(dest.join("cellA/cell.json")).unwrap(), json);
         assert_eq!(fs::read(dest.join("cellA/results.csv")).unwrap(), csv);
         assert_eq!(fs::read(dest.join("cellA/logs/deep/run.log")).unwrap(), log);
@@ -566,12 +774,22 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &str| fs::symlink_metadata(dest.join(p)).unwrap().permissions().mode() & 0o7777;
+            let mode = |p: &str| {
+                fs::symlink_metadata(dest.join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777
+            };
             assert_eq!(mode(""), 0o755);
             for d in ["cellA", "cellA/logs", "cellA/logs/deep", "cellB"] {
                 assert_eq!(mode(d), 0o755, "{d}");
             }
-            for f in ["cellA/cell.json", "cellA/results.csv", "cellA/logs/deep/run.log"] {
+            for f in [
+                "cellA/cell.json",
+                "cellA/results.csv",
+                "cellA/logs/deep/run.log",
+            ] {
                 assert_eq!(mode(f), 0o644, "{f}");
             }
         }
@@ -591,7 +809,10 @@ mod tests {
     fn unzip_empty_archive_gives_empty_dest() {
         let sb = Sandbox::new();
         let zip = sb.zip("empty.zip", |_| {});
-        assert_eq!(extract(&zip, &sb.dest(), &Limits::default()).unwrap(), Extracted { files: 0, bytes: 0 });
+        assert_eq!(
+            extract(&zip, &sb.dest(), &Limits::default()).unwrap(),
+            Extracted { files: 0, bytes: 0 }
+        );
         assert!(sb.dest().is_dir());
     }
 
@@ -633,8 +854,14 @@ mod tests {
                 add(w, name, b"pwned");
             });
             let (err, msg) = sb.refused(&zip, &Limits::default());
-            assert!(matches!(err, UnzipError::UnsafeName { .. }), "{name:?}: {msg}");
-            assert!(msg.contains(&format!("{name:?}")), "message does not name the entry {name:?}: {msg}");
+            assert!(
+                matches!(err, UnzipError::UnsafeName { .. }),
+                "{name:?}: {msg}"
+            );
+            assert!(
+                msg.contains(&format!("{name:?}")),
+                "message does not name the entry {name:?}: {msg}"
+            );
         }
         assert!(!Path::new("/abs").exists());
     }
@@ -644,12 +871,16 @@ mod tests {
         let sb = Sandbox::new();
         let zip = sb.zip("link.zip", |w| {
             add(w, "cellA/cell.json", b"{}");
-            w.add_symlink("cellA/passwd", "/etc/passwd", opts()).unwrap();
+            w.add_symlink("cellA/passwd", "/etc/passwd", opts())
+                .unwrap();
             add(w, "cellA/zz.txt", b"after");
         });
         let (err, msg) = sb.refused(&zip, &Limits::default());
         assert!(matches!(err, UnzipError::NotRegular { .. }), "{msg}");
-        assert!(msg.contains("\"cellA/passwd\"") && msg.contains("symbolic link"), "{msg}");
+        assert!(
+            msg.contains("\"cellA/passwd\"") && msg.contains("symbolic link"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -665,7 +896,10 @@ mod tests {
         fs::write(&zip, bytes).unwrap();
         let (err, msg) = sb.refused(&zip, &Limits::default());
         assert!(matches!(err, UnzipError::NotRegular { .. }), "{msg}");
-        assert!(msg.contains("\"cellA/fifo\"") && msg.contains("special file"), "{msg}");
+        assert!(
+            msg.contains("\"cellA/fifo\"") && msg.contains("special file"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -698,13 +932,19 @@ mod tests {
             add(w, "a/b", b"under it");
         });
         let (err, msg) = sb.refused(&zip, &Limits::default());
-        assert!(matches!(err, UnzipError::FileDirConflict { .. }) && msg.contains("\"a/b\""), "{msg}");
+        assert!(
+            matches!(err, UnzipError::FileDirConflict { .. }) && msg.contains("\"a/b\""),
+            "{msg}"
+        );
         let zip = sb.zip("conflict2.zip", |w| {
             add(w, "a/b", b"under it");
             add(w, "a", b"file");
         });
         let (err, msg) = sb.refused(&zip, &Limits::default());
-        assert!(matches!(err, UnzipError::FileDirConflict { .. }) && msg.contains("\"a\""), "{msg}");
+        assert!(
+            matches!(err, UnzipError::FileDirConflict { .. }) && msg.contains("\"a\""),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -720,31 +960,58 @@ mod tests {
         drop(chunk);
         let compressed = fs::metadata(&zip).unwrap().len();
         assert!(compressed < 256 * 1024, "bomb is {compressed} bytes");
-        let limits = Limits { max_total_bytes: MIB, ..Limits::default() };
+        let limits = Limits {
+            max_total_bytes: MIB,
+            ..Limits::default()
+        };
 
         // Honest sizes: refused from the declared size, before reading anything.
         #[cfg(target_os = "linux")]
         let rss = peak_rss_kib();
         let start = Instant::now();
         let (err, msg) = sb.refused(&zip, &limits);
-        assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
-        assert!(matches!(err, UnzipError::TotalTooLarge { how: DECLARED, .. }), "{msg}");
-        assert!(msg.contains("max_total_bytes") && msg.contains("\"cellA/zeros.bin\""), "{msg}");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            matches!(err, UnzipError::TotalTooLarge { how: DECLARED, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("max_total_bytes") && msg.contains("\"cellA/zeros.bin\""),
+            "{msg}"
+        );
 
         // Lying sizes (declares 100 bytes): refused while decompressing, after ~1 MiB at most.
         patch_declared_size(&zip, 100);
-        let limits = Limits { max_total_bytes: MIB, max_file_bytes: MIB, ..Limits::default() };
+        let limits = Limits {
+            max_total_bytes: MIB,
+            max_file_bytes: MIB,
+            ..Limits::default()
+        };
         let start = Instant::now();
         let (err, msg) = sb.refused(&zip, &limits);
-        assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
         // The zip crate notices the lie itself once past 100 bytes; our counter is the
         // backstop (see `unzip_copy_limited_counts_real_bytes`).
         assert!(
             matches!(
                 err,
                 UnzipError::Read { .. }
-                    | UnzipError::TotalTooLarge { how: DECOMPRESSED, .. }
-                    | UnzipError::FileTooLarge { how: DECOMPRESSED, .. }
+                    | UnzipError::TotalTooLarge {
+                        how: DECOMPRESSED,
+                        ..
+                    }
+                    | UnzipError::FileTooLarge {
+                        how: DECOMPRESSED,
+                        ..
+                    }
             ),
             "{msg}"
         );
@@ -752,7 +1019,10 @@ mod tests {
         #[cfg(target_os = "linux")]
         {
             let grew = peak_rss_kib().saturating_sub(rss);
-            assert!(grew < 16 * 1024, "peak RSS grew by {grew} KiB while refusing the bomb");
+            assert!(
+                grew < 16 * 1024,
+                "peak RSS grew by {grew} KiB while refusing the bomb"
+            );
         }
     }
 
@@ -762,15 +1032,33 @@ mod tests {
         let data = vec![b'x'; 100_000];
         for method in [CompressionMethod::Stored, CompressionMethod::Deflated] {
             let zip = sb.zip(&format!("lie-{method:?}.zip"), |w| {
-                w.start_file("cellA/results.csv", opts().compression_method(method)).unwrap();
+                w.start_file("cellA/results.csv", opts().compression_method(method))
+                    .unwrap();
                 w.write_all(&data).unwrap();
             });
             patch_declared_size(&zip, 10);
             // The zip crate stops reading past the declared size (or fails the CRC): an error
             // naming the entry, and nothing left behind.
-            for limits in [Limits::default(), Limits { max_file_bytes: 1000, max_total_bytes: 1000, ..Limits::default() }] {
+            for limits in [
+                Limits::default(),
+                Limits {
+                    max_file_bytes: 1000,
+                    max_total_bytes: 1000,
+                    ..Limits::default()
+                },
+            ] {
                 let (err, msg) = sb.refused(&zip, &limits);
-                assert!(matches!(err, UnzipError::Read { .. } | UnzipError::FileTooLarge { how: DECOMPRESSED, .. }), "{method:?}: {msg}");
+                assert!(
+                    matches!(
+                        err,
+                        UnzipError::Read { .. }
+                            | UnzipError::FileTooLarge {
+                                how: DECOMPRESSED,
+                                ..
+                            }
+                    ),
+                    "{method:?}: {msg}"
+                );
                 assert!(msg.contains("\"cellA/results.csv\""), "{msg}");
             }
         }
@@ -783,9 +1071,21 @@ mod tests {
             add(w, "small.txt", b"ok");
             add(w, "big.bin", &vec![7u8; 2 * MIB as usize]);
         });
-        let (err, msg) = sb.refused(&zip, &Limits { max_file_bytes: MIB, ..Limits::default() });
-        assert!(matches!(err, UnzipError::FileTooLarge { how: DECLARED, .. }), "{msg}");
-        assert!(msg.contains("max_file_bytes") && msg.contains("\"big.bin\""), "{msg}");
+        let (err, msg) = sb.refused(
+            &zip,
+            &Limits {
+                max_file_bytes: MIB,
+                ..Limits::default()
+            },
+        );
+        assert!(
+            matches!(err, UnzipError::FileTooLarge { how: DECLARED, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("max_file_bytes") && msg.contains("\"big.bin\""),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -796,9 +1096,18 @@ mod tests {
                 add(w, &format!("f{i}.bin"), &vec![1u8; 400 * 1024]);
             }
         });
-        let (err, msg) = sb.refused(&zip, &Limits { max_total_bytes: MIB, ..Limits::default() });
+        let (err, msg) = sb.refused(
+            &zip,
+            &Limits {
+                max_total_bytes: MIB,
+                ..Limits::default()
+            },
+        );
         assert!(matches!(err, UnzipError::TotalTooLarge { .. }), "{msg}");
-        assert!(msg.contains("max_total_bytes") && msg.contains("\"f2.bin\""), "{msg}");
+        assert!(
+            msg.contains("max_total_bytes") && msg.contains("\"f2.bin\""),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -809,11 +1118,35 @@ mod tests {
                 add(w, &format!("cell{i}/cell.json"), b"{}");
             }
         });
-        let (err, msg) = sb.refused(&zip, &Limits { max_files: 4, ..Limits::default() });
-        assert!(matches!(err, UnzipError::TooManyFiles { count: 5, limit: 4, .. }), "{msg}");
+        let (err, msg) = sb.refused(
+            &zip,
+            &Limits {
+                max_files: 4,
+                ..Limits::default()
+            },
+        );
+        assert!(
+            matches!(
+                err,
+                UnzipError::TooManyFiles {
+                    count: 5,
+                    limit: 4,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
         assert!(msg.contains("max_files"), "{msg}");
         // Exactly at the limit is fine.
-        let got = extract(&zip, &sb.dest(), &Limits { max_files: 5, ..Limits::default() }).unwrap();
+        let got = extract(
+            &zip,
+            &sb.dest(),
+            &Limits {
+                max_files: 5,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
         assert_eq!(got.files, 5);
     }
 
@@ -833,15 +1166,45 @@ mod tests {
         let mut buf = vec![0u8; CHUNK];
         let mut out = Vec::new();
         let mut src = io::repeat(0).take(64 * MIB);
-        let err = copy_limited(&mut src, &mut out, Budget { file: 2 * MIB, total: MIB }, &mut buf).unwrap_err();
+        let err = copy_limited(
+            &mut src,
+            &mut out,
+            Budget {
+                file: 2 * MIB,
+                total: MIB,
+            },
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(err, CopyError::TotalLimit), "{err:?}");
         assert!(out.len() as u64 <= MIB, "wrote {} bytes", out.len());
         let mut src = io::repeat(0).take(64 * MIB);
-        let err = copy_limited(&mut src, &mut io::sink(), Budget { file: MIB, total: 8 * MIB }, &mut buf).unwrap_err();
+        let err = copy_limited(
+            &mut src,
+            &mut io::sink(),
+            Budget {
+                file: MIB,
+                total: 8 * MIB,
+            },
+            &mut buf,
+        )
+        .unwrap_err();
         assert!(matches!(err, CopyError::FileLimit), "{err:?}");
         // At the limit exactly is fine.
         let mut src = io::repeat(1).take(MIB);
-        assert_eq!(copy_limited(&mut src, &mut io::sink(), Budget { file: MIB, total: MIB }, &mut buf).unwrap(), MIB);
+        assert_eq!(
+            copy_limited(
+                &mut src,
+                &mut io::sink(),
+                Budget {
+                    file: MIB,
+                    total: MIB
+                },
+                &mut buf
+            )
+            .unwrap(),
+            MIB
+        );
     }
 
     #[test]
@@ -850,7 +1213,10 @@ mod tests {
         let (from, to) = (tmp.path().join("from"), tmp.path().join("to"));
         fs::create_dir(&from).unwrap();
         fs::create_dir(&to).unwrap(); // empty: plain rename(2) would replace it
-        assert_eq!(rename_noreplace(&from, &to).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            rename_noreplace(&from, &to).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
         assert!(from.is_dir());
         fs::remove_dir(&to).unwrap();
         rename_noreplace(&from, &to).unwrap();

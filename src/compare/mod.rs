@@ -79,22 +79,41 @@ impl<'a> Joiner<'a> {
     /// Reads the measured file (the small side of the join).
     pub fn new(root: &Path, spec: &'a Compare) -> Result<Joiner<'a>, CompareError> {
         let path = root.join(&spec.measured);
-        let err = |source| CompareError::Read { path: path.clone(), source };
+        let err = |source| CompareError::Read {
+            path: path.clone(),
+            source,
+        };
         let mut r = csv::Reader::from_path(&path).map_err(err)?;
-        let header: Vec<String> = r.headers().map_err(err)?.iter().map(str::to_string).collect();
+        let header: Vec<String> = r
+            .headers()
+            .map_err(err)?
+            .iter()
+            .map(str::to_string)
+            .collect();
         let col = |name: &str| header.iter().position(|h| h == name);
         let on_idx: Vec<Option<usize>> = spec.on.iter().map(|c| col(c)).collect();
         let actual_idx = col(&spec.actual);
         let mut measured: HashMap<Vec<String>, f64> = HashMap::new();
         for rec in r.records() {
             let rec = rec.map_err(err)?;
-            let key: Option<Vec<String>> = on_idx.iter().map(|i| i.and_then(|i| rec.get(i)).map(norm)).collect();
-            let val = actual_idx.and_then(|i| rec.get(i)).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            let key: Option<Vec<String>> = on_idx
+                .iter()
+                .map(|i| i.and_then(|i| rec.get(i)).map(norm))
+                .collect();
+            let val = actual_idx
+                .and_then(|i| rec.get(i))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite());
             if let (Some(k), Some(v)) = (key, val) {
                 measured.entry(k).or_insert(v);
             }
         }
-        Ok(Joiner { spec, measured, rows: Vec::new(), unmatched: 0 })
+        Ok(Joiner {
+            spec,
+            measured,
+            rows: Vec::new(),
+            unmatched: 0,
+        })
     }
 
     /// One result row (the newest of its key).
@@ -106,12 +125,25 @@ impl<'a> Joiner<'a> {
     pub fn feed_with<'r>(&mut self, get: impl Fn(&str) -> Option<&'r str>) {
         let spec = self.spec;
         let key: Vec<String> = spec.on.iter().map(|c| norm(get(c).unwrap_or(""))).collect();
-        let pred = get(&spec.predicted).and_then(|v| v.trim().parse::<f64>().ok()).filter(|p| p.is_finite());
+        let pred = get(&spec.predicted)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|p| p.is_finite());
         match (pred, self.measured.get(&key)) {
             (Some(p), Some(&m)) => {
-                let group = spec.group_by.iter().map(|g| format!("{g}={}", get(g).unwrap_or(""))).collect::<Vec<_>>().join(", ");
+                let group = spec
+                    .group_by
+                    .iter()
+                    .map(|g| format!("{g}={}", get(g).unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let error_pct = (m != 0.0).then(|| (p - m) / m * 100.0);
-                self.rows.push(CompareRow { key, group, predicted: p, measured: m, error_pct });
+                self.rows.push(CompareRow {
+                    key,
+                    group,
+                    predicted: p,
+                    measured: m,
+                    error_pct,
+                });
             }
             _ => self.unmatched += 1,
         }
@@ -122,7 +154,8 @@ impl<'a> Joiner<'a> {
         let out = self.rows;
         let mut groups = Vec::new();
         if !spec.group_by.is_empty() {
-            let mut by: std::collections::BTreeMap<&str, Vec<f64>> = std::collections::BTreeMap::new();
+            let mut by: std::collections::BTreeMap<&str, Vec<f64>> =
+                std::collections::BTreeMap::new();
             for r in &out {
                 let e = by.entry(r.group.as_str()).or_default();
                 if let Some(x) = r.error_pct {
@@ -136,7 +169,13 @@ impl<'a> Joiner<'a> {
             }
         }
         if !out.is_empty() {
-            groups.push(stats("all".into(), out.iter().filter_map(|r| r.error_pct).map(f64::abs).collect()));
+            groups.push(stats(
+                "all".into(),
+                out.iter()
+                    .filter_map(|r| r.error_pct)
+                    .map(f64::abs)
+                    .collect(),
+            ));
         }
         Comparison {
             measured: spec.measured.clone(),
@@ -173,7 +212,11 @@ fn stats(group: String, mut ape: Vec<f64>) -> GroupStats {
     GroupStats {
         group,
         rows: n,
-        mape_pct: if n == 0 { 0.0 } else { ape.iter().sum::<f64>() / n as f64 },
+        mape_pct: if n == 0 {
+            0.0
+        } else {
+            ape.iter().sum::<f64>() / n as f64
+        },
         median_ape_pct: median,
         max_ape_pct: ape.last().copied().unwrap_or(0.0),
     }
@@ -186,9 +229,15 @@ mod tests {
     #[test]
     fn statistics_by_hand() {
         let s = stats("g".into(), vec![10.0, 30.0, 20.0, 40.0]);
-        assert_eq!((s.rows, s.mape_pct, s.median_ape_pct, s.max_ape_pct), (4, 25.0, 25.0, 40.0));
+        assert_eq!(
+            (s.rows, s.mape_pct, s.median_ape_pct, s.max_ape_pct),
+            (4, 25.0, 25.0, 40.0)
+        );
         let s = stats("g".into(), vec![5.0, 1.0, 3.0]);
-        assert_eq!((s.mape_pct, s.median_ape_pct, s.max_ape_pct), (3.0, 3.0, 5.0));
+        assert_eq!(
+            (s.mape_pct, s.median_ape_pct, s.max_ape_pct),
+            (3.0, 3.0, 5.0)
+        );
         assert_eq!(norm(" 8.0"), "8");
         assert_eq!(norm("float16"), "float16");
     }
@@ -197,9 +246,27 @@ mod tests {
     fn a_measured_zero_is_an_undefined_error_not_unmatched() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("m.csv"), "n,t\n1,0\n2,10\n").unwrap();
-        let spec = Compare { measured: "m.csv".into(), on: vec!["n".into()], predicted: "p".into(), actual: "t".into(), group_by: Vec::new() };
-        let row = |n: &str, p: &str| -> Row { [("n".to_string(), n.to_string()), ("p".to_string(), p.to_string())].into_iter().collect() };
-        let c = compare(dir.path(), &spec, &[row("1", "3"), row("2", "12"), row("3", "1")]).unwrap();
+        let spec = Compare {
+            measured: "m.csv".into(),
+            on: vec!["n".into()],
+            predicted: "p".into(),
+            actual: "t".into(),
+            group_by: Vec::new(),
+        };
+        let row = |n: &str, p: &str| -> Row {
+            [
+                ("n".to_string(), n.to_string()),
+                ("p".to_string(), p.to_string()),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let c = compare(
+            dir.path(),
+            &spec,
+            &[row("1", "3"), row("2", "12"), row("3", "1")],
+        )
+        .unwrap();
         assert_eq!((c.rows.len(), c.error_undefined, c.unmatched), (2, 1, 1));
         assert_eq!(c.rows[0].error_pct, None);
         assert_eq!(c.rows[1].error_pct, Some(20.0));

@@ -65,13 +65,22 @@ impl LedgerEntry {
     /// Everything but the time it was written: two collections of one attempt that found the
     /// same thing are the same entry.
     fn same_as(&self, other: &LedgerEntry) -> bool {
-        LedgerEntry { collected_at: String::new(), ..self.clone() } == LedgerEntry { collected_at: String::new(), ..other.clone() }
+        LedgerEntry {
+            collected_at: String::new(),
+            ..self.clone()
+        } == LedgerEntry {
+            collected_at: String::new(),
+            ..other.clone()
+        }
     }
 }
 
 /// `data/evaluation/NAME.csv` → `data/evaluation/NAME.runs.csv`.
 pub fn path_for(dataset: &Path) -> PathBuf {
-    let stem = dataset.file_stem().and_then(|s| s.to_str()).unwrap_or("dataset");
+    let stem = dataset
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("dataset");
     dataset.with_file_name(format!("{stem}.runs.csv"))
 }
 
@@ -80,7 +89,12 @@ pub fn read(path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(DatasetError::Io { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DatasetError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     parse(std::io::BufReader::new(file), path)
 }
@@ -88,12 +102,19 @@ pub fn read(path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
 /// Parses ledger text (from a file, or from another branch through the API).
 pub fn parse(r: impl std::io::Read, path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
     let mut rdr = csv::Reader::from_reader(r);
-    rdr.deserialize().collect::<Result<Vec<LedgerEntry>, _>>().map_err(|source| DatasetError::Csv { path: path.to_path_buf(), source })
+    rdr.deserialize()
+        .collect::<Result<Vec<LedgerEntry>, _>>()
+        .map_err(|source| DatasetError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Whether attempt `attempt` (or a later one) of run `run_id` is in `entries`.
 pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
-    entries.iter().any(|e| e.run_id == run_id && e.attempt >= attempt)
+    entries
+        .iter()
+        .any(|e| e.run_id == run_id && e.attempt >= attempt)
 }
 
 /// Adds or replaces the entry for (run, attempt), under the dataset's lock (the caller holds
@@ -101,7 +122,10 @@ pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
 /// result leaves the file byte for byte as it was.
 pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError> {
     let mut entries = read(path)?;
-    match entries.iter_mut().find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt) {
+    match entries
+        .iter_mut()
+        .find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt)
+    {
         Some(e) if e.same_as(&entry) => return Ok(false),
         Some(e) => {
             entry.collected_at = e.collected_at.clone();
@@ -119,9 +143,15 @@ pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError>
     {
         let mut w = csv::Writer::from_writer(&mut out);
         for e in &entries {
-            w.serialize(e).map_err(|source| DatasetError::Csv { path: path.to_path_buf(), source })?;
+            w.serialize(e).map_err(|source| DatasetError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
-        w.flush().map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+        w.flush().map_err(|source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     crate::fsutil::write_atomic(path, &out)?;
     Ok(true)

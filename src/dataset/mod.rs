@@ -49,16 +49,29 @@ pub const VALUE: &str = "value";
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {source}", path.display())]
     Csv { path: PathBuf, source: csv::Error },
     #[error("{}: the file lacks the column `{column}`; was it written by outrun for this experiment?", path.display())]
     Foreign { path: PathBuf, column: String },
     #[error("{}{}: {reason}; fix or remove that line (nothing was written)", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
-    Malformed { path: PathBuf, line: Option<u64>, reason: String },
+    Malformed {
+        path: PathBuf,
+        line: Option<u64>,
+        reason: String,
+    },
     #[error("{}: the dataset was written in the {was} layout and the experiment now declares `layout: {now}`; move the file aside (or set `dataset.path` to a new file) rather than mix both layouts' columns in one file", path.display())]
-    LayoutChanged { path: PathBuf, was: String, now: String },
-    #[error("cells `{a}` and `{b}` of one run both produce the key ({key}): one row would hide the other; add the parameter that tells them apart to `results.keys`")]
+    LayoutChanged {
+        path: PathBuf,
+        was: String,
+        now: String,
+    },
+    #[error(
+        "cells `{a}` and `{b}` of one run both produce the key ({key}): one row would hide the other; add the parameter that tells them apart to `results.keys`"
+    )]
     KeyClash { a: String, b: String, key: String },
     #[error("{}: the rows are not in the dataset's order", path.display())]
     Unsorted { path: PathBuf },
@@ -92,7 +105,10 @@ pub struct MergeSummary {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Reads a dataset; a missing file is an empty dataset.
@@ -102,12 +118,23 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dataset::default()),
         Err(e) => return Err(io(path)(e)),
     };
-    let csv_err = |source| DatasetError::Csv { path: path.to_path_buf(), source };
+    let csv_err = |source| DatasetError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
-    let columns: Vec<String> = r.headers().map_err(csv_err)?.iter().map(str::to_string).collect();
+    let columns: Vec<String> = r
+        .headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(str::to_string)
+        .collect();
     for c in [RUN_ID, CELL] {
         if !columns.iter().any(|h| h == c) && !columns.is_empty() {
-            return Err(DatasetError::Foreign { path: path.to_path_buf(), column: c.into() });
+            return Err(DatasetError::Foreign {
+                path: path.to_path_buf(),
+                column: c.into(),
+            });
         }
     }
     let mut rows = Vec::new();
@@ -115,7 +142,11 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
     let backfill = !columns.is_empty() && !columns.iter().any(|c| c == RUN_STARTED);
     for rec in r.records() {
         let rec = rec.map_err(csv_err)?;
-        let mut row: Row = columns.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
+        let mut row: Row = columns
+            .iter()
+            .cloned()
+            .zip(rec.iter().map(str::to_string))
+            .collect();
         if backfill {
             let started = row.get(STARTED).cloned().unwrap_or_default();
             row.insert(RUN_STARTED.into(), started);
@@ -126,7 +157,11 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
 }
 
 /// The rows a set of outcomes contributes, in the experiment's layout, with provenance.
-pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> (Vec<String>, Vec<Row>) {
+pub fn rows_of(
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+) -> (Vec<String>, Vec<Row>) {
     let keys = &plan.file.results.keys;
     let mut columns: Vec<String> = keys.clone();
     let mut rows = Vec::new();
@@ -155,7 +190,10 @@ pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> (
             }
         }
         for row in &o.rows {
-            let mut base: Row = keys.iter().map(|k| (k.clone(), row.get(k).cloned().unwrap_or_default())).collect();
+            let mut base: Row = keys
+                .iter()
+                .map(|k| (k.clone(), row.get(k).cloned().unwrap_or_default()))
+                .collect();
             base.extend(prov.iter().map(|(k, v)| (k.to_string(), v.clone())));
             if long {
                 for c in o.columns.iter().filter(|c| !keys.contains(c)) {
@@ -180,8 +218,22 @@ pub fn rows_of(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> (
 /// the temporary files of writers that were killed mid-write are removed.
 pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
     let rel = plan.dataset_path();
-    let name: String = rel.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '%' }).collect();
-    let file = crate::fsutil::lock(&crate::fsutil::state_dir(root)?.join("locks").join(format!("{name}.lock")))?;
+    let name: String = rel
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '%'
+            }
+        })
+        .collect();
+    let file = crate::fsutil::lock(
+        &crate::fsutil::state_dir(root)?
+            .join("locks")
+            .join(format!("{name}.lock")),
+    )?;
     if let Some(dir) = root.join(&rel).parent() {
         crate::fsutil::remove_stale_temps(dir, std::time::Duration::from_secs(60));
     }
@@ -191,12 +243,23 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
 /// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)
 /// into the dataset at `root/plan.dataset_path()`, in one streaming pass (see `stream`). The
 /// caller holds [`lock`].
-pub fn merge(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str) -> Result<MergeSummary, DatasetError> {
+pub fn merge(
+    root: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+) -> Result<MergeSummary, DatasetError> {
     merge_with(root, plan, outcomes, run_started_at, Mode::Merge)
 }
 
 /// [`merge`], or with [`Mode::Migrate`] also keeping only the newest run's row of every key.
-pub fn merge_with(root: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, mode: Mode) -> Result<MergeSummary, DatasetError> {
+pub fn merge_with(
+    root: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+    mode: Mode,
+) -> Result<MergeSummary, DatasetError> {
     let rel = plan.dataset_path();
     stream::merge(&root.join(&rel), &rel, plan, outcomes, run_started_at, mode)
 }
@@ -209,7 +272,10 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
 
 fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
     for c in cols {
-        let o = compare_values(a.get(c).map(String::as_str).unwrap_or(""), b.get(c).map(String::as_str).unwrap_or(""));
+        let o = compare_values(
+            a.get(c).map(String::as_str).unwrap_or(""),
+            b.get(c).map(String::as_str).unwrap_or(""),
+        );
         if o != Ordering::Equal {
             return o;
         }
@@ -225,7 +291,9 @@ pub fn run_order(r: &Row) -> (String, String, u32) {
 }
 
 fn cmp_run_order(a: &(String, String, u32), b: &(String, String, u32)) -> Ordering {
-    a.0.cmp(&b.0).then_with(|| compare_values(&a.1, &b.1)).then(a.2.cmp(&b.2))
+    a.0.cmp(&b.0)
+        .then_with(|| compare_values(&a.1, &b.1))
+        .then(a.2.cmp(&b.2))
 }
 
 /// For each key (and metric, in the long layout), the row of the newest run (see [`run_order`]).
@@ -236,7 +304,10 @@ pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
     }
     let mut best: BTreeMap<Vec<String>, &Row> = BTreeMap::new();
     for r in &data.rows {
-        let k: Vec<String> = key_cols.iter().map(|c| r.get(c).cloned().unwrap_or_default()).collect();
+        let k: Vec<String> = key_cols
+            .iter()
+            .map(|c| r.get(c).cloned().unwrap_or_default())
+            .collect();
         match best.get(&k) {
             Some(b) if cmp_run_order(&run_order(b), &run_order(r)) != Ordering::Less => {}
             _ => {
@@ -262,14 +333,23 @@ pub fn newest_in_memory(path: &Path, plan: &Plan) -> Result<(Vec<String>, Vec<Ro
 pub fn shared_paths(plans: &[Plan]) -> Vec<(PathBuf, Vec<String>)> {
     let mut by_path: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
     for p in plans {
-        by_path.entry(p.dataset_path()).or_default().push(p.name().to_string());
+        by_path
+            .entry(p.dataset_path())
+            .or_default()
+            .push(p.name().to_string());
     }
-    by_path.into_iter().filter(|(_, names)| names.len() > 1).collect()
+    by_path
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .collect()
 }
 
 /// The distinct run ids in a dataset.
 pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
-    data.rows.iter().filter_map(|r| r.get(RUN_ID).cloned()).collect()
+    data.rows
+        .iter()
+        .filter_map(|r| r.get(RUN_ID).cloned())
+        .collect()
 }
 
 /// Pivots long rows back to one row per key (for reports and comparisons).
@@ -281,9 +361,15 @@ pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
     let keys = &plan.file.results.keys;
     let mut by_key: BTreeMap<Vec<String>, Row> = BTreeMap::new();
     for r in rows {
-        let k: Vec<String> = keys.iter().map(|c| r.get(c).cloned().unwrap_or_default()).collect();
+        let k: Vec<String> = keys
+            .iter()
+            .map(|c| r.get(c).cloned().unwrap_or_default())
+            .collect();
         let entry = by_key.entry(k).or_insert_with(|| {
-            r.iter().filter(|(c, _)| *c != METRIC && *c != VALUE).map(|(c, v)| (c.clone(), v.clone())).collect()
+            r.iter()
+                .filter(|(c, _)| *c != METRIC && *c != VALUE)
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect()
         });
         if let (Some(m), Some(v)) = (r.get(METRIC), r.get(VALUE)) {
             entry.insert(m.clone(), v.clone());
@@ -301,10 +387,27 @@ mod tests {
     #[test]
     fn two_experiments_naming_one_dataset_are_found() {
         let plan = |name: &str, path: &str| {
-            let yaml = format!("name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{path}");
-            crate::spec::parse(Path::new("."), Path::new(&format!("experiments/{name}.yaml")), yaml).unwrap()
+            let yaml = format!(
+                "name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{path}"
+            );
+            crate::spec::parse(
+                Path::new("."),
+                Path::new(&format!("experiments/{name}.yaml")),
+                yaml,
+            )
+            .unwrap()
         };
-        let plans = [plan("a", "dataset:\n  path: data/shared.csv\n"), plan("b", "dataset:\n  path: data/shared.csv\n"), plan("c", "")];
-        assert_eq!(shared_paths(&plans), [(PathBuf::from("data/shared.csv"), vec!["a".to_string(), "b".to_string()])]);
+        let plans = [
+            plan("a", "dataset:\n  path: data/shared.csv\n"),
+            plan("b", "dataset:\n  path: data/shared.csv\n"),
+            plan("c", ""),
+        ];
+        assert_eq!(
+            shared_paths(&plans),
+            [(
+                PathBuf::from("data/shared.csv"),
+                vec!["a".to_string(), "b".to_string()]
+            )]
+        );
     }
 }

@@ -15,7 +15,10 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
-use super::{ATTEMPT, CELL, DatasetError, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED, STARTED, VALUE};
+use super::{
+    ATTEMPT, CELL, DatasetError, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED, STARTED,
+    VALUE,
+};
 use crate::collect::{CellOutcome, Row};
 use crate::spec::{History, Layout, Plan};
 
@@ -26,7 +29,11 @@ fn number(b: &[u8]) -> Option<f64> {
         Some(c) if c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'i' | b'I') => {}
         _ => return None,
     }
-    std::str::from_utf8(b).ok()?.parse::<f64>().ok().filter(|x| !x.is_nan())
+    std::str::from_utf8(b)
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|x| !x.is_nan())
 }
 
 /// The one comparison of values: numbers as numbers (8 before 32; `8` before `8.0`), numbers
@@ -34,7 +41,10 @@ fn number(b: &[u8]) -> Option<f64> {
 /// the order rows arrived in.
 pub(super) fn cmp_field(a: &[u8], na: Option<f64>, b: &[u8], nb: Option<f64>) -> Ordering {
     match (na, nb) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal).then_with(|| a.cmp(b)),
+        (Some(x), Some(y)) => x
+            .partial_cmp(&y)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.cmp(b)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.cmp(b),
@@ -42,7 +52,12 @@ pub(super) fn cmp_field(a: &[u8], na: Option<f64>, b: &[u8], nb: Option<f64>) ->
 }
 
 pub(super) fn compare_str(a: &str, b: &str) -> Ordering {
-    cmp_field(a.as_bytes(), number(a.as_bytes()), b.as_bytes(), number(b.as_bytes()))
+    cmp_field(
+        a.as_bytes(),
+        number(a.as_bytes()),
+        b.as_bytes(),
+        number(b.as_bytes()),
+    )
 }
 
 /// Where the sort columns are in a record: the key (keys, plus `metric` in the long layout),
@@ -59,7 +74,13 @@ pub(super) struct Order {
 impl Order {
     pub(super) fn new(plan: &Plan, columns: &[String]) -> Order {
         let at = |c: &str| columns.iter().position(|h| h == c);
-        let mut cols: Vec<usize> = plan.file.results.keys.iter().filter_map(|k| at(k)).collect();
+        let mut cols: Vec<usize> = plan
+            .file
+            .results
+            .keys
+            .iter()
+            .filter_map(|k| at(k))
+            .collect();
         let wide_key = cols.len();
         if plan.file.dataset.layout == Layout::Long
             && let Some(m) = at(METRIC)
@@ -67,8 +88,16 @@ impl Order {
             cols.push(m);
         }
         let key = cols.len();
-        cols.extend([RUN_STARTED, RUN_ID, ATTEMPT, CELL].iter().filter_map(|c| at(c)));
-        Order { cols, key, wide_key }
+        cols.extend(
+            [RUN_STARTED, RUN_ID, ATTEMPT, CELL]
+                .iter()
+                .filter_map(|c| at(c)),
+        );
+        Order {
+            cols,
+            key,
+            wide_key,
+        }
     }
 
     fn run_id(&self) -> Option<usize> {
@@ -90,7 +119,12 @@ pub(super) struct Rec {
 impl Rec {
     fn index(&mut self, order: &Order) {
         self.nums.clear();
-        self.nums.extend(order.cols.iter().map(|&c| number(self.fields.get(c).unwrap_or(b""))));
+        self.nums.extend(
+            order
+                .cols
+                .iter()
+                .map(|&c| number(self.fields.get(c).unwrap_or(b""))),
+        );
     }
 
     fn field(&self, c: Option<usize>) -> &[u8] {
@@ -100,7 +134,12 @@ impl Rec {
     fn cmp_from(&self, other: &Rec, order: &Order, from: usize, to: usize) -> Ordering {
         for j in from..to {
             let c = order.cols[j];
-            let o = cmp_field(self.fields.get(c).unwrap_or(b""), self.nums[j], other.fields.get(c).unwrap_or(b""), other.nums[j]);
+            let o = cmp_field(
+                self.fields.get(c).unwrap_or(b""),
+                self.nums[j],
+                other.fields.get(c).unwrap_or(b""),
+                other.nums[j],
+            );
             if o != Ordering::Equal {
                 return o;
             }
@@ -114,7 +153,9 @@ impl Rec {
 
     /// The same key: byte for byte (`8` and `8.0` are different keys, as they always were).
     fn same_key_upto(&self, other: &Rec, order: &Order, n: usize) -> bool {
-        order.cols[..n].iter().all(|&c| self.fields.get(c) == other.fields.get(c))
+        order.cols[..n]
+            .iter()
+            .all(|&c| self.fields.get(c) == other.fields.get(c))
     }
 
     fn same_key(&self, other: &Rec, order: &Order) -> bool {
@@ -123,11 +164,20 @@ impl Rec {
 
     /// Run start, run id, attempt: which run is newer.
     fn cmp_run(&self, other: &Rec, order: &Order) -> Ordering {
-        self.cmp_from(other, order, order.key, (order.key + 3).min(order.cols.len()))
+        self.cmp_from(
+            other,
+            order,
+            order.key,
+            (order.key + 3).min(order.cols.len()),
+        )
     }
 
     fn key_text(&self, order: &Order) -> String {
-        order.cols[..order.key].iter().map(|&c| String::from_utf8_lossy(self.fields.get(c).unwrap_or(b"")).into_owned()).collect::<Vec<_>>().join(", ")
+        order.cols[..order.key]
+            .iter()
+            .map(|&c| String::from_utf8_lossy(self.fields.get(c).unwrap_or(b"")).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -136,17 +186,28 @@ pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(DatasetError::Io { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DatasetError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut r = csv::Reader::from_reader(BufReader::new(file));
     let h = r.byte_headers().map_err(|e| malformed(path, e))?;
     if h.is_empty() {
         return Ok(None);
     }
-    let columns: Vec<String> = h.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    let columns: Vec<String> = h
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
     for c in [RUN_ID, CELL] {
         if !columns.iter().any(|h| h == c) {
-            return Err(DatasetError::Foreign { path: path.to_path_buf(), column: c.into() });
+            return Err(DatasetError::Foreign {
+                path: path.to_path_buf(),
+                column: c.into(),
+            });
         }
     }
     Ok(Some(columns))
@@ -155,18 +216,32 @@ pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
 pub(super) fn malformed(path: &Path, e: csv::Error) -> DatasetError {
     let line = e.position().map(|p| p.line());
     let reason = match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("{len} fields where the header has {expected_len}"),
-        csv::ErrorKind::Io(io) => return DatasetError::Io { path: path.to_path_buf(), source: std::io::Error::new(io.kind(), io.to_string()) },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Io(io) => {
+            return DatasetError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(io.kind(), io.to_string()),
+            };
+        }
         _ => e.to_string(),
     };
-    DatasetError::Malformed { path: path.to_path_buf(), line, reason }
+    DatasetError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    }
 }
 
 /// For each wanted column, where it is in the file: by name, so reordered columns read right;
 /// a dataset from before rows carried their run's start gets the cell's start in its place.
 fn column_map(header: &[String], wanted: &[String]) -> Vec<Option<usize>> {
     let at = |c: &str| header.iter().position(|h| h == c);
-    wanted.iter().map(|w| at(w).or_else(|| if w == RUN_STARTED { at(STARTED) } else { None })).collect()
+    wanted
+        .iter()
+        .map(|w| at(w).or_else(|| if w == RUN_STARTED { at(STARTED) } else { None }))
+        .collect()
 }
 
 /// The existing file, record by record, in the output's columns.
@@ -196,22 +271,43 @@ impl From<DatasetError> for Stop {
 }
 
 impl FileRows {
-    fn open(path: &Path, columns: &[String], check_order: bool) -> Result<Option<FileRows>, DatasetError> {
-        let Some(header) = header(path)? else { return Ok(None) };
-        let file = File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    fn open(
+        path: &Path,
+        columns: &[String],
+        check_order: bool,
+    ) -> Result<Option<FileRows>, DatasetError> {
+        let Some(header) = header(path)? else {
+            return Ok(None);
+        };
+        let file = File::open(path).map_err(|source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut reader = csv::Reader::from_reader(BufReader::with_capacity(1 << 16, file));
         reader.byte_headers().map_err(|e| malformed(path, e))?;
-        Ok(Some(FileRows { path: path.to_path_buf(), reader, map: column_map(&header, columns), raw: ByteRecord::new(), check_order, prev: None }))
+        Ok(Some(FileRows {
+            path: path.to_path_buf(),
+            reader,
+            map: column_map(&header, columns),
+            raw: ByteRecord::new(),
+            check_order,
+            prev: None,
+        }))
     }
 
     /// The next record into `out` (reusing its buffers); `false` at the end.
     fn next_into(&mut self, out: &mut Rec, order: &Order) -> Result<bool, Stop> {
-        if !self.reader.read_byte_record(&mut self.raw).map_err(|e| malformed(&self.path, e))? {
+        if !self
+            .reader
+            .read_byte_record(&mut self.raw)
+            .map_err(|e| malformed(&self.path, e))?
+        {
             return Ok(false);
         }
         out.fields.clear();
         for m in &self.map {
-            out.fields.push_field(m.and_then(|i| self.raw.get(i)).unwrap_or(b""));
+            out.fields
+                .push_field(m.and_then(|i| self.raw.get(i)).unwrap_or(b""));
         }
         out.index(order);
         if self.check_order {
@@ -277,7 +373,11 @@ impl Write for SameAs<'_> {
 
 impl SameAs<'_> {
     fn finished_same(&mut self) -> bool {
-        self.same && self.old.as_mut().is_some_and(|o| o.read(&mut [0u8; 1]).is_ok_and(|n| n == 0))
+        self.same
+            && self
+                .old
+                .as_mut()
+                .is_some_and(|o| o.read(&mut [0u8; 1]).is_ok_and(|n| n == 0))
     }
 }
 
@@ -301,7 +401,13 @@ pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<Str
 }
 
 /// The incoming rows as records in `columns`' order (no map per row: 1 M rows stay cheap).
-fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, columns: &[String], order: &Order) -> Vec<Rec> {
+fn incoming_records(
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+    columns: &[String],
+    order: &Order,
+) -> Vec<Rec> {
     let keys = &plan.file.results.keys;
     let long = plan.file.dataset.layout == Layout::Long;
     let prov_at = |c: &str| columns.iter().position(|h| h == c);
@@ -321,7 +427,11 @@ fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str,
             (prov_at(STARTED), r.started_at.as_str()),
             (prov_at("outrun_finished_at"), r.finished_at.as_str()),
         ];
-        let metrics: Vec<&String> = if long { o.columns.iter().filter(|c| !keys.contains(c)).collect() } else { Vec::new() };
+        let metrics: Vec<&String> = if long {
+            o.columns.iter().filter(|c| !keys.contains(c)).collect()
+        } else {
+            Vec::new()
+        };
         // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
         let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
         for row in &o.rows {
@@ -344,7 +454,10 @@ fn incoming_records(plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str,
                         fields[*i] = *v;
                     }
                 }
-                let mut rec = Rec { fields: ByteRecord::from(&fields[..]), nums: Vec::new() };
+                let mut rec = Rec {
+                    fields: ByteRecord::from(&fields[..]),
+                    nums: Vec::new(),
+                };
                 rec.index(order);
                 out.push(rec);
             };
@@ -374,7 +487,12 @@ fn output_columns(old: &[String], incoming: &[String]) -> Vec<String> {
 }
 
 /// A layout switch on an existing dataset would leave a file with both layouts' columns.
-fn check_layout(path: &Path, plan: &Plan, old: &[String], incoming: &[String]) -> Result<(), DatasetError> {
+fn check_layout(
+    path: &Path,
+    plan: &Plan,
+    old: &[String],
+    incoming: &[String],
+) -> Result<(), DatasetError> {
     let has = |cols: &[String], c: &str| cols.iter().any(|h| h == c);
     let old_long = has(old, METRIC) && has(old, VALUE);
     let layout = plan.file.dataset.layout;
@@ -384,8 +502,16 @@ fn check_layout(path: &Path, plan: &Plan, old: &[String], incoming: &[String]) -
         Layout::Wide => old_long && !(has(incoming, METRIC) && has(incoming, VALUE)),
     };
     if clash {
-        let (was, now) = if layout == Layout::Long { ("wide", "long") } else { ("long", "wide") };
-        return Err(DatasetError::LayoutChanged { path: path.to_path_buf(), was: was.into(), now: now.into() });
+        let (was, now) = if layout == Layout::Long {
+            ("wide", "long")
+        } else {
+            ("long", "wide")
+        };
+        return Err(DatasetError::LayoutChanged {
+            path: path.to_path_buf(),
+            was: was.into(),
+            now: now.into(),
+        });
     }
     Ok(())
 }
@@ -422,7 +548,14 @@ pub enum Mode {
 
 /// Merges the successful cells of `outcomes` into the dataset at `path` in one pass; see the
 /// module's comment. The caller holds the dataset's lock.
-pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcome], run_started_at: &str, mode: Mode) -> Result<MergeSummary, DatasetError> {
+pub(super) fn merge(
+    path: &Path,
+    rel: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+    mode: Mode,
+) -> Result<MergeSummary, DatasetError> {
     let old_header = header(path)?;
     let in_cols = incoming_columns(plan, outcomes);
     if let Some(h) = &old_header {
@@ -435,7 +568,11 @@ pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcom
     for w in incoming.windows(2) {
         if w[0].same_key(&w[1], &order) {
             let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
-            return Err(DatasetError::KeyClash { a: cell(&w[0]), b: cell(&w[1]), key: w[0].key_text(&order) });
+            return Err(DatasetError::KeyClash {
+                a: cell(&w[0]),
+                b: cell(&w[1]),
+                key: w[0].key_text(&order),
+            });
         }
     }
     let mut summary = MergeSummary {
@@ -449,10 +586,25 @@ pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcom
         return Ok(summary);
     }
     // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
-    let replaced: HashSet<(Vec<u8>, Vec<u8>)> =
-        outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()).map(|o| (o.record.cell.as_bytes().to_vec(), o.record.run_id.as_bytes().to_vec())).collect();
+    let replaced: HashSet<(Vec<u8>, Vec<u8>)> = outcomes
+        .iter()
+        .filter(|o| o.ok() && !o.rows.is_empty())
+        .map(|o| {
+            (
+                o.record.cell.as_bytes().to_vec(),
+                o.record.run_id.as_bytes().to_vec(),
+            )
+        })
+        .collect();
     let newest = plan.file.dataset.history == History::Newest || mode == Mode::Migrate;
-    let pass = Pass { order: &order, columns: &columns, incoming: &incoming, replaced: &replaced, newest, migrate: mode == Mode::Migrate };
+    let pass = Pass {
+        order: &order,
+        columns: &columns,
+        incoming: &incoming,
+        replaced: &replaced,
+        newest,
+        migrate: mode == Mode::Migrate,
+    };
 
     let old = match FileRows::open(path, &columns, true)? {
         Some(f) => OldRows::File(Box::new(f)),
@@ -477,7 +629,11 @@ pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcom
             counts.into_summary(&mut summary);
         }
         Err(Stop::Unchanged(counts)) => counts.into_summary(&mut summary),
-        Err(Stop::Unsorted) => return Err(DatasetError::Unsorted { path: path.to_path_buf() }),
+        Err(Stop::Unsorted) => {
+            return Err(DatasetError::Unsorted {
+                path: path.to_path_buf(),
+            });
+        }
         Err(Stop::Err(e)) => return Err(e),
     }
     // Worth a word only where one row per key is the rule and `--migrate` would make it so.
@@ -488,7 +644,10 @@ pub(super) fn merge(path: &Path, rel: &Path, plan: &Plan, outcomes: &[CellOutcom
 fn stop_err(s: Stop) -> DatasetError {
     match s {
         Stop::Err(e) => e,
-        _ => DatasetError::Io { path: Default::default(), source: std::io::Error::other("unexpected stop") },
+        _ => DatasetError::Io {
+            path: Default::default(),
+            source: std::io::Error::other("unexpected stop"),
+        },
     }
 }
 
@@ -527,13 +686,37 @@ impl Pass<'_> {
         let mut stop: Option<Stop> = None;
         let mut counts = Counts::default();
         let written = crate::fsutil::write_atomic_with(path, |out| {
-            let old_file = File::open(path).ok().map(|f| BufReader::with_capacity(1 << 16, f));
-            let mut same = SameAs { inner: out, old: old_file, same: true, buf: Vec::new() };
+            let old_file = File::open(path)
+                .ok()
+                .map(|f| BufReader::with_capacity(1 << 16, f));
+            let mut same = SameAs {
+                inner: out,
+                old: old_file,
+                same: true,
+                buf: Vec::new(),
+            };
             let res = {
-                let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(&mut same);
-                let r = w.write_record(self.columns).map_err(|e| Stop::Err(csv_io(path, e))).and_then(|_| self.stream(old, |rec| w.write_byte_record(&rec.fields).map_err(|e| Stop::Err(csv_io(path, e)))));
+                let mut w = csv::WriterBuilder::new()
+                    .buffer_capacity(1 << 16)
+                    .from_writer(&mut same);
+                let r = w
+                    .write_record(self.columns)
+                    .map_err(|e| Stop::Err(csv_io(path, e)))
+                    .and_then(|_| {
+                        self.stream(old, |rec| {
+                            w.write_byte_record(&rec.fields)
+                                .map_err(|e| Stop::Err(csv_io(path, e)))
+                        })
+                    });
                 let flushed = w.flush();
-                r.and_then(|c| flushed.map(|_| c).map_err(|source| Stop::Err(DatasetError::Io { path: path.to_path_buf(), source })))
+                r.and_then(|c| {
+                    flushed.map(|_| c).map_err(|source| {
+                        Stop::Err(DatasetError::Io {
+                            path: path.to_path_buf(),
+                            source,
+                        })
+                    })
+                })
             };
             let unchanged = res.is_ok() && same.finished_same();
             match res {
@@ -559,7 +742,11 @@ impl Pass<'_> {
     }
 
     /// The merge of the two sorted streams; `emit` gets the output's records in order.
-    fn stream(&self, mut old: OldRows, mut emit: impl FnMut(&Rec) -> Result<(), Stop>) -> Result<Counts, Stop> {
+    fn stream(
+        &self,
+        mut old: OldRows,
+        mut emit: impl FnMut(&Rec) -> Result<(), Stop>,
+    ) -> Result<Counts, Stop> {
         let order = self.order;
         let mut c = Counts::default();
         let mut inc = self.incoming.iter().peekable();
@@ -571,9 +758,14 @@ impl Pass<'_> {
         let mut emitted_incoming = 0usize;
         loop {
             if have_o {
-                let from_replaced_run = self.replaced.contains(&(o.field(order.cell()).to_vec(), o.field(order.run_id()).to_vec()));
+                let from_replaced_run = self.replaced.contains(&(
+                    o.field(order.cell()).to_vec(),
+                    o.field(order.run_id()).to_vec(),
+                ));
                 let superseded = self.migrate && have_next && o.same_key(&next, order) && {
-                    if o.cmp_run(&next, order) == Ordering::Equal && o.field(order.cell()) != next.field(order.cell()) {
+                    if o.cmp_run(&next, order) == Ordering::Equal
+                        && o.field(order.cell()) != next.field(order.cell())
+                    {
                         return Err(Stop::Err(clash(&o, &next, order)));
                     }
                     true
@@ -585,7 +777,10 @@ impl Pass<'_> {
                         None => Some(true),
                         Some(i) => {
                             let same = o.same_key(i, order);
-                            if same && o.field(order.run_id()) == i.field(order.run_id()) && o.field(order.cell()) != i.field(order.cell()) {
+                            if same
+                                && o.field(order.run_id()) == i.field(order.run_id())
+                                && o.field(order.cell()) != i.field(order.cell())
+                            {
                                 return Err(Stop::Err(clash(&o, i, order)));
                             }
                             if o.cmp(i, order) != Ordering::Greater {
@@ -648,17 +843,27 @@ impl Pass<'_> {
 
 fn clash(a: &Rec, b: &Rec, order: &Order) -> DatasetError {
     let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
-    DatasetError::KeyClash { a: cell(a), b: cell(b), key: a.key_text(order) }
+    DatasetError::KeyClash {
+        a: cell(a),
+        b: cell(b),
+        key: a.key_text(order),
+    }
 }
 
 fn csv_io(path: &Path, e: csv::Error) -> DatasetError {
-    DatasetError::Csv { path: path.to_path_buf(), source: e }
+    DatasetError::Csv {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 /// One newest row as [`for_each_newest`] hands it over: read straight from the file's record
 /// (the wide layout: no map is built for a row nobody keeps), or gathered (the long layout).
 pub enum Newest<'a> {
-    Fields { columns: &'a [String], fields: &'a ByteRecord },
+    Fields {
+        columns: &'a [String],
+        fields: &'a ByteRecord,
+    },
     Row(Row),
 }
 
@@ -666,14 +871,26 @@ impl Newest<'_> {
     /// A column's value (`None` when missing or not UTF-8).
     pub fn get(&self, column: &str) -> Option<&str> {
         match self {
-            Newest::Fields { columns, fields } => columns.iter().position(|c| c == column).and_then(|i| fields.get(i)).and_then(|v| std::str::from_utf8(v).ok()),
+            Newest::Fields { columns, fields } => columns
+                .iter()
+                .position(|c| c == column)
+                .and_then(|i| fields.get(i))
+                .and_then(|v| std::str::from_utf8(v).ok()),
             Newest::Row(r) => r.get(column).map(String::as_str),
         }
     }
 
     pub fn into_row(self) -> Row {
         match self {
-            Newest::Fields { columns, fields } => columns.iter().cloned().zip(fields.iter().map(|v| String::from_utf8_lossy(v).into_owned())).collect(),
+            Newest::Fields { columns, fields } => columns
+                .iter()
+                .cloned()
+                .zip(
+                    fields
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned()),
+                )
+                .collect(),
             Newest::Row(r) => r,
         }
     }
@@ -684,18 +901,30 @@ impl Newest<'_> {
 ///
 /// Memory does not grow with the file: the newest row of a key is the last of its run of equal
 /// keys. A file out of order is read whole once instead (as a hand-edited one may be).
-pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Newest<'_>)) -> Result<Vec<String>, DatasetError> {
-    let Some(header) = header(path)? else { return Ok(Vec::new()) };
+pub fn for_each_newest(
+    path: &Path,
+    plan: &Plan,
+    mut f: impl FnMut(Newest<'_>),
+) -> Result<Vec<String>, DatasetError> {
+    let Some(header) = header(path)? else {
+        return Ok(Vec::new());
+    };
     let mut columns = header.clone();
     if !columns.iter().any(|c| c == RUN_STARTED) {
         columns.push(RUN_STARTED.into());
     }
     let order = Order::new(plan, &columns);
     let long = plan.file.dataset.layout == Layout::Long;
-    let (m_at, v_at) = (columns.iter().position(|c| c == METRIC), columns.iter().position(|c| c == VALUE));
+    let (m_at, v_at) = (
+        columns.iter().position(|c| c == METRIC),
+        columns.iter().position(|c| c == VALUE),
+    );
     let to_row = |r: &Rec, wide: &mut Option<(Rec, Row)>, f: &mut dyn FnMut(Newest<'_>)| {
         if !long {
-            f(Newest::Fields { columns: &columns, fields: &r.fields });
+            f(Newest::Fields {
+                columns: &columns,
+                fields: &r.fields,
+            });
             return;
         }
         // Rows of one key are together (sorted by key, then metric): gather their metrics.
@@ -710,16 +939,26 @@ pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Newest<'_>)) 
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| Some(*i) != m_at && Some(*i) != v_at)
-                .map(|(i, c)| (c.clone(), String::from_utf8_lossy(r.fields.get(i).unwrap_or(b"")).into_owned()))
+                .map(|(i, c)| {
+                    (
+                        c.clone(),
+                        String::from_utf8_lossy(r.fields.get(i).unwrap_or(b"")).into_owned(),
+                    )
+                })
                 .collect();
             (r.clone(), row)
         });
         if let (Some(m), Some(v)) = (m_at, v_at) {
-            entry.1.insert(String::from_utf8_lossy(r.fields.get(m).unwrap_or(b"")).into_owned(), String::from_utf8_lossy(r.fields.get(v).unwrap_or(b"")).into_owned());
+            entry.1.insert(
+                String::from_utf8_lossy(r.fields.get(m).unwrap_or(b"")).into_owned(),
+                String::from_utf8_lossy(r.fields.get(v).unwrap_or(b"")).into_owned(),
+            );
         }
     };
 
-    let Some(mut rows) = FileRows::open(path, &columns, false)? else { return Ok(Vec::new()) };
+    let Some(mut rows) = FileRows::open(path, &columns, false)? else {
+        return Ok(Vec::new());
+    };
     // Pass 1 (streaming): the newest of each run of equal keys. Stops if the keys go backwards.
     let mut best: Option<Rec> = None;
     let mut cur = Rec::default();
@@ -766,7 +1005,9 @@ pub fn for_each_newest(path: &Path, plan: &Plan, mut f: impl FnMut(Newest<'_>)) 
     }
     // Out of order: `f` has seen keys the rest of the file may repeat. The caller starts over
     // with [`newest_in_memory`].
-    Err(DatasetError::Unsorted { path: path.to_path_buf() })
+    Err(DatasetError::Unsorted {
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(test)]
@@ -776,10 +1017,16 @@ mod tests {
     #[test]
     fn the_order_is_total() {
         // Mixed numbers and text once made a cycle (2 < 10 < 1x < 2): numbers now come first.
-        let vals = ["10", "2", "1x", "-1", "abc", "8", "8.0", "1e1", "inf", "NaN", "", " 3", "-0", "0"];
+        let vals = [
+            "10", "2", "1x", "-1", "abc", "8", "8.0", "1e1", "inf", "NaN", "", " 3", "-0", "0",
+        ];
         for a in vals {
             for b in vals {
-                assert_eq!(compare_str(a, b), compare_str(b, a).reverse(), "{a:?} {b:?}");
+                assert_eq!(
+                    compare_str(a, b),
+                    compare_str(b, a).reverse(),
+                    "{a:?} {b:?}"
+                );
                 for c in vals {
                     if compare_str(a, b).is_le() && compare_str(b, c).is_le() {
                         assert!(compare_str(a, c).is_le(), "{a:?} ≤ {b:?} ≤ {c:?}");
@@ -789,6 +1036,11 @@ mod tests {
         }
         let mut v = vals.to_vec();
         v.sort_by(|a, b| compare_str(a, b));
-        assert_eq!(v, ["-1", "-0", "0", "2", "8", "8.0", "10", "1e1", "inf", "", " 3", "1x", "NaN", "abc"]);
+        assert_eq!(
+            v,
+            [
+                "-1", "-0", "0", "2", "8", "8.0", "10", "1e1", "inf", "", " 3", "1x", "NaN", "abc"
+            ]
+        );
     }
 }

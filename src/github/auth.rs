@@ -77,13 +77,22 @@ fn gh_config_token(host: &str) -> Option<Token> {
     };
     let text = std::fs::read_to_string(dir.join("hosts.yml")).ok()?;
     let v: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    let t = v.get(host)?.get("oauth_token")?.as_str()?.trim().to_string();
+    let t = v
+        .get(host)?
+        .get("oauth_token")?
+        .as_str()?
+        .trim()
+        .to_string();
     (!t.is_empty()).then(|| Token::new(t))
 }
 
 /// Newer ones keep it in the system keyring, reachable through `gh auth token`.
 fn gh_command_token(host: &str) -> Option<Token> {
-    let out = Command::new("gh").args(["auth", "token", "--hostname", host]).stderr(std::process::Stdio::null()).output().ok()?;
+    let out = Command::new("gh")
+        .args(["auth", "token", "--hostname", host])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
     let t = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !t.is_empty()).then(|| Token::new(t))
 }
@@ -92,11 +101,25 @@ fn gh_command_token(host: &str) -> Option<Token> {
 /// else `https://api.github.com`. Returns (api url, host name for token lookup).
 pub fn api_url(explicit: Option<&str>) -> (String, String) {
     if let Some(u) = explicit {
-        let host = u.split("://").nth(1).unwrap_or(u).split(['/', ':']).next().unwrap_or("").to_string();
-        let host = if host == "api.github.com" { "github.com".to_string() } else { host };
+        let host = u
+            .split("://")
+            .nth(1)
+            .unwrap_or(u)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let host = if host == "api.github.com" {
+            "github.com".to_string()
+        } else {
+            host
+        };
         return (u.trim_end_matches('/').to_string(), host);
     }
-    match std::env::var("GH_HOST").ok().filter(|h| !h.is_empty() && h != "github.com") {
+    match std::env::var("GH_HOST")
+        .ok()
+        .filter(|h| !h.is_empty() && h != "github.com")
+    {
         Some(h) => (format!("https://{h}/api/v3"), h),
         None => ("https://api.github.com".into(), "github.com".into()),
     }
@@ -106,18 +129,33 @@ pub fn api_url(explicit: Option<&str>) -> (String, String) {
 /// proxy): a token travels in clear over http. Parsed as a URL, not by string cutting: a user
 /// part (`http://localhost:@evil.example/`) names no host of ours and is refused outright.
 pub fn check_transport(api_url: &str) -> Result<(), GithubError> {
-    let bad = |why: &str| GithubError::BadApiUrl { url: api_url.to_string(), why: why.to_string() };
+    let bad = |why: &str| GithubError::BadApiUrl {
+        url: api_url.to_string(),
+        why: why.to_string(),
+    };
     let uri: http::Uri = api_url.parse().map_err(|_| bad("not a URL"))?;
     let authority = uri.authority().ok_or_else(|| bad("no host"))?;
     if authority.as_str().contains('@') {
-        return Err(bad("a user name or password in the URL is not allowed (the token is sent as a header)"));
+        return Err(bad(
+            "a user name or password in the URL is not allowed (the token is sent as a header)",
+        ));
     }
     match uri.scheme_str() {
         Some("https") => Ok(()),
         Some("http") => {
-            let host = authority.host().trim_start_matches('[').trim_end_matches(']');
-            let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback { Ok(()) } else { Err(GithubError::Insecure(api_url.to_string())) }
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(GithubError::Insecure(api_url.to_string()))
+            }
         }
         _ => Err(bad("the scheme must be https (or http to this machine)")),
     }
@@ -151,8 +189,20 @@ impl Repo {
             && !owner.starts_with('-')
             && !owner.ends_with('-')
             && !owner.contains("--");
-        let name_ok = (1..=100).contains(&name.len()) && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if owner_ok && name_ok { Ok(Repo { owner: owner.into(), name: name.into() }) } else { Err(bad()) }
+        let name_ok = (1..=100).contains(&name.len())
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if owner_ok && name_ok {
+            Ok(Repo {
+                owner: owner.into(),
+                name: name.into(),
+            })
+        } else {
+            Err(bad())
+        }
     }
 
     /// The `OWNER/REPO` at the end of a git remote URL: `git@github.com:owner/repo.git`,
@@ -175,8 +225,15 @@ impl Repo {
             return Repo::parse(r);
         }
         let git = |args: &[&str]| -> Option<String> {
-            let out = Command::new("git").args(args).current_dir(root).stderr(std::process::Stdio::null()).output().ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         };
         let url = git(&["remote", "get-url", "origin"]).or_else(|| {
             let remotes = git(&["remote"])?;
@@ -202,28 +259,69 @@ mod tests {
 
     #[test]
     fn repos_from_remote_urls() {
-        for u in ["git@github.com:octo/hello.git", "https://github.com/octo/hello", "ssh://git@ghe.corp:22/octo/hello.git", "https://ghe.corp/octo/hello/"] {
-            assert_eq!(Repo::from_remote(u).unwrap().to_string(), "octo/hello", "{u}");
+        for u in [
+            "git@github.com:octo/hello.git",
+            "https://github.com/octo/hello",
+            "ssh://git@ghe.corp:22/octo/hello.git",
+            "https://ghe.corp/octo/hello/",
+        ] {
+            assert_eq!(
+                Repo::from_remote(u).unwrap().to_string(),
+                "octo/hello",
+                "{u}"
+            );
         }
-        assert_eq!(Repo::parse("octo/hello.git").unwrap().to_string(), "octo/hello");
-        for bad in ["nope", "a/b/c", "../..", "octo/paper/../../x", "octo/..", "-octo/x", "oc--to/x", "octo/", "/x", "octo/a b"] {
+        assert_eq!(
+            Repo::parse("octo/hello.git").unwrap().to_string(),
+            "octo/hello"
+        );
+        for bad in [
+            "nope",
+            "a/b/c",
+            "../..",
+            "octo/paper/../../x",
+            "octo/..",
+            "-octo/x",
+            "oc--to/x",
+            "octo/",
+            "/x",
+            "octo/a b",
+        ] {
             assert!(Repo::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn plain_http_only_to_this_machine() {
-        for ok in ["https://api.github.com", "https://ghe.corp/api/v3", "http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80/x", "http://127.1.2.3/"] {
+        for ok in [
+            "https://api.github.com",
+            "https://ghe.corp/api/v3",
+            "http://127.0.0.1:8080",
+            "http://localhost:9",
+            "http://[::1]:80/x",
+            "http://127.1.2.3/",
+        ] {
             assert!(check_transport(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://localhost:@evil.example/", "http://127.0.0.1@evil.example", "https://user:pw@api.github.com", "http://evil.example", "http://127.0.0.1.evil.example/", "ftp://x", "localhost"] {
+        for bad in [
+            "http://localhost:@evil.example/",
+            "http://127.0.0.1@evil.example",
+            "https://user:pw@api.github.com",
+            "http://evil.example",
+            "http://127.0.0.1.evil.example/",
+            "ftp://x",
+            "localhost",
+        ] {
             assert!(check_transport(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn api_urls() {
-        assert_eq!(api_url(Some("http://127.0.0.1:8080/")), ("http://127.0.0.1:8080".into(), "127.0.0.1".into()));
+        assert_eq!(
+            api_url(Some("http://127.0.0.1:8080/")),
+            ("http://127.0.0.1:8080".into(), "127.0.0.1".into())
+        );
         assert_eq!(api_url(Some("https://api.github.com")).1, "github.com");
     }
 }

@@ -44,16 +44,33 @@ pub enum GithubError {
     #[error("--api-url {url}: {why}")]
     BadApiUrl { url: String, why: String },
     #[error("{method} {path}: the answer is larger than {limit} bytes; refusing to read more")]
-    TooLarge { method: String, path: String, limit: usize },
+    TooLarge {
+        method: String,
+        path: String,
+        limit: usize,
+    },
     #[error("{0}: refusing to send a token over plain http to another machine; use https")]
     Insecure(String),
     #[error("{method} {path}: {status} {message}")]
-    Http { method: String, path: String, status: u16, message: String },
+    Http {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
     #[error("{method} {path}: {message}")]
-    Transport { method: String, path: String, message: String },
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
     /// The request may or may not have taken effect (timeout, reset, 5xx after sending).
     #[error("{method} {path}: no answer ({message}); it may or may not have been carried out")]
-    Ambiguous { method: String, path: String, message: String },
+    Ambiguous {
+        method: String,
+        path: String,
+        message: String,
+    },
     #[error("{path}: unexpected response: {message}")]
     Decode { path: String, message: String },
     #[error("artifact {name} has expired (GitHub answered 410)")]
@@ -61,14 +78,19 @@ pub enum GithubError {
     #[error("artifact {name}: {message}")]
     Download { name: String, message: String },
     #[error("{}: {source}", path.display())]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn no_token_message(host: &str) -> String {
     if host == "github.com" {
         "no GitHub token for github.com: set GH_TOKEN (or GITHUB_TOKEN), or log in with `gh auth login`".into()
     } else {
-        format!("no GitHub token for {host}: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or log in with `gh auth login --hostname {host}`; a GH_TOKEN is for github.com and is not sent to another host unless you name it with --api-url")
+        format!(
+            "no GitHub token for {host}: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or log in with `gh auth login --hostname {host}`; a GH_TOKEN is for github.com and is not sent to another host unless you name it with --api-url"
+        )
     }
 }
 
@@ -149,30 +171,68 @@ const MAX_RATE_WAIT: Duration = Duration::from_secs(3600);
 fn api_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> GithubError {
     let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
     if status == StatusCode::UNAUTHORIZED {
-        return GithubError::Auth { status: status.as_u16(), message };
+        return GithubError::Auth {
+            status: status.as_u16(),
+            message,
+        };
     }
-    GithubError::Http { method: method.to_string(), path: path.into(), status: status.as_u16(), message }
+    GithubError::Http {
+        method: method.to_string(),
+        path: path.into(),
+        status: status.as_u16(),
+        message,
+    }
 }
 
 impl Client {
     pub fn new(cfg: Config) -> Result<Client, GithubError> {
         let api = Octocrab::builder()
             .base_uri(cfg.api_url.as_str())
-            .map_err(|e| GithubError::Transport { method: "configure".into(), path: cfg.api_url.clone(), message: e.to_string() })?
+            .map_err(|e| GithubError::Transport {
+                method: "configure".into(),
+                path: cfg.api_url.clone(),
+                message: e.to_string(),
+            })?
             .personal_token(cfg.token.expose().to_string())
             // octocrab's own retry would resend POSTs; outrun decides per request.
             .add_retry_config(RetryConfig::None)
             .set_connect_timeout(Some(cfg.timeout))
             .set_read_timeout(Some(cfg.timeout))
             .add_header(header::ACCEPT, "application/vnd.github+json".into())
-            .add_header(http::HeaderName::from_static("x-github-api-version"), "2022-11-28".into())
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".into(),
+            )
             .build()
-            .map_err(|e| GithubError::Transport { method: "configure".into(), path: cfg.api_url.clone(), message: e.to_string() })?;
-        let origin = cfg.api_url.parse::<http::Uri>().ok().and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?))).unwrap_or_default();
-        Ok(Client { api, origin, repo: cfg.repo, clock: cfg.clock, timeout: cfg.timeout, etags: Mutex::default(), stats: Mutex::default(), viewer: tokio::sync::OnceCell::new(), default_branch: tokio::sync::OnceCell::new() })
+            .map_err(|e| GithubError::Transport {
+                method: "configure".into(),
+                path: cfg.api_url.clone(),
+                message: e.to_string(),
+            })?;
+        let origin = cfg
+            .api_url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?)))
+            .unwrap_or_default();
+        Ok(Client {
+            api,
+            origin,
+            repo: cfg.repo,
+            clock: cfg.clock,
+            timeout: cfg.timeout,
+            etags: Mutex::default(),
+            stats: Mutex::default(),
+            viewer: tokio::sync::OnceCell::new(),
+            default_branch: tokio::sync::OnceCell::new(),
+        })
     }
 
     pub fn repo(&self) -> &Repo {
@@ -188,7 +248,13 @@ impl Client {
     }
 
     /// One HTTP exchange through octocrab, body collected.
-    async fn exchange(&self, method: &Method, path: &str, body: Option<&serde_json::Value>, etag: Option<&HeaderValue>) -> Result<Resp, String> {
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        etag: Option<&HeaderValue>,
+    ) -> Result<Resp, String> {
         let mut headers = HeaderMap::new();
         if let Some(e) = etag {
             headers.insert(header::IF_NONE_MATCH, e.clone());
@@ -218,22 +284,44 @@ impl Client {
                 body.extend_from_slice(&data);
             }
         }
-        Ok(Resp { status: parts.status, headers: parts.headers, body: body.freeze() })
+        Ok(Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.freeze(),
+        })
     }
 
     /// Sends a request with outrun's rules: conditional GETs, rate-limit waits, and retries
     /// only when `repeatable`.
-    async fn request(&self, method: Method, path: &str, body: Option<&serde_json::Value>, repeatable: bool) -> Result<Resp, GithubError> {
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        repeatable: bool,
+    ) -> Result<Resp, GithubError> {
         let mut attempt = 0;
         let mut rate_waits = 0;
         loop {
             attempt += 1;
-            let etag = if method == Method::GET { self.etags.lock().expect("etag lock").get(path).map(|(e, _)| e.clone()) } else { None };
+            let etag = if method == Method::GET {
+                self.etags
+                    .lock()
+                    .expect("etag lock")
+                    .get(path)
+                    .map(|(e, _)| e.clone())
+            } else {
+                None
+            };
             let outcome = self.exchange(&method, path, body, etag.as_ref()).await;
             let resp = match outcome {
                 Ok(r) => r,
                 Err(message) if message.starts_with(TOO_LARGE) => {
-                    return Err(GithubError::TooLarge { method: method.to_string(), path: path.into(), limit: MAX_BODY });
+                    return Err(GithubError::TooLarge {
+                        method: method.to_string(),
+                        path: path.into(),
+                        limit: MAX_BODY,
+                    });
                 }
                 Err(message) => {
                     if repeatable && attempt < MAX_ATTEMPTS {
@@ -242,14 +330,35 @@ impl Client {
                         continue;
                     }
                     let (m, p) = (method.to_string(), path.to_string());
-                    return Err(if repeatable { GithubError::Transport { method: m, path: p, message } } else { GithubError::Ambiguous { method: m, path: p, message } });
+                    return Err(if repeatable {
+                        GithubError::Transport {
+                            method: m,
+                            path: p,
+                            message,
+                        }
+                    } else {
+                        GithubError::Ambiguous {
+                            method: m,
+                            path: p,
+                            message,
+                        }
+                    });
                 }
             };
             if resp.status == StatusCode::NOT_MODIFIED {
                 self.stats.lock().expect("stats lock").not_modified += 1;
-                let cached = self.etags.lock().expect("etag lock").get(path).map(|(_, b)| b.clone());
+                let cached = self
+                    .etags
+                    .lock()
+                    .expect("etag lock")
+                    .get(path)
+                    .map(|(_, b)| b.clone());
                 if let Some(body) = cached {
-                    return Ok(Resp { status: StatusCode::OK, headers: resp.headers, body });
+                    return Ok(Resp {
+                        status: StatusCode::OK,
+                        headers: resp.headers,
+                        body,
+                    });
                 }
                 // A 304 without a cached body cannot happen unless the cache was lost; ask again plainly.
                 self.etags.lock().expect("etag lock").remove(path);
@@ -274,12 +383,19 @@ impl Client {
                     continue;
                 }
                 if !repeatable {
-                    return Err(GithubError::Ambiguous { method: method.to_string(), path: path.into(), message: format!("HTTP {}", resp.status.as_u16()) });
+                    return Err(GithubError::Ambiguous {
+                        method: method.to_string(),
+                        path: path.into(),
+                        message: format!("HTTP {}", resp.status.as_u16()),
+                    });
                 }
             }
             if method == Method::GET && resp.status == StatusCode::OK {
                 if let Some(e) = resp.headers.get(header::ETAG) {
-                    self.etags.lock().expect("etag lock").insert(path.to_string(), (e.clone(), resp.body.clone()));
+                    self.etags
+                        .lock()
+                        .expect("etag lock")
+                        .insert(path.to_string(), (e.clone(), resp.body.clone()));
                 }
             }
             return Ok(resp);
@@ -300,14 +416,21 @@ impl Client {
 
     /// Every page of a list endpoint (`per_page=100`), following `Link: rel="next"` — at most
     /// [`MAX_PAGES`] of them: a `Link` that loops must not keep outrun busy forever.
-    async fn get_pages<T: DeserializeOwned>(&self, first: &str, field: &str) -> Result<Vec<T>, GithubError> {
+    async fn get_pages<T: DeserializeOwned>(
+        &self,
+        first: &str,
+        field: &str,
+    ) -> Result<Vec<T>, GithubError> {
         let mut out = Vec::new();
         let mut next = Some(first.to_string());
         let mut pages = 0;
         while let Some(path) = next.take() {
             pages += 1;
             if pages > MAX_PAGES {
-                return Err(GithubError::Decode { path: first.into(), message: format!("more than {MAX_PAGES} pages") });
+                return Err(GithubError::Decode {
+                    path: first.into(),
+                    message: format!("more than {MAX_PAGES} pages"),
+                });
             }
             let resp = self.request(Method::GET, &path, None, true).await?;
             if !resp.status.is_success() {
@@ -315,14 +438,28 @@ impl Client {
             }
             let mut v: serde_json::Value = decode(&path, &resp)?;
             // Most lists come wrapped (`{"total_count", "jobs": […]}`); issue comments come bare.
-            let list = if field.is_empty() { v.take() } else { v.get_mut(field).map(serde_json::Value::take).unwrap_or_default() };
-            let items: Vec<T> = serde_json::from_value(list).map_err(|e| GithubError::Decode { path: path.clone(), message: e.to_string() })?;
+            let list = if field.is_empty() {
+                v.take()
+            } else {
+                v.get_mut(field)
+                    .map(serde_json::Value::take)
+                    .unwrap_or_default()
+            };
+            let items: Vec<T> = serde_json::from_value(list).map_err(|e| GithubError::Decode {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             out.extend(items);
             next = next_link(&resp.headers);
             // A `Link` elsewhere would take the token with it.
             if let Some(n) = &next {
                 if n.contains("://") && !n.starts_with(&format!("{}/", self.origin)) {
-                    return Err(GithubError::Decode { path, message: format!("the next page's link leaves the API host ({n}); not followed") });
+                    return Err(GithubError::Decode {
+                        path,
+                        message: format!(
+                            "the next page's link leaves the API host ({n}); not followed"
+                        ),
+                    });
                 }
             }
         }
@@ -334,15 +471,28 @@ impl Client {
     /// Triggers `workflow` on `git_ref`. Returns the run's id and URL when the server says
     /// (`return_run_details`); `Ok(None)` when it accepted the dispatch without saying (older
     /// GitHub Enterprise Server: the caller finds the run by its distinct id).
-    pub async fn dispatch(&self, workflow: &str, git_ref: &str, inputs: &serde_json::Map<String, serde_json::Value>) -> Result<Option<(u64, String)>, GithubError> {
+    pub async fn dispatch(
+        &self,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<(u64, String)>, GithubError> {
         let path = self.repo_path(&format!("actions/workflows/{workflow}/dispatches"));
-        let mut body = serde_json::json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
-        let resp = self.request(Method::POST, &path, Some(&body), false).await?;
-        let resp = if matches!(resp.status.as_u16(), 400 | 422) && String::from_utf8_lossy(&resp.body).contains("return_run_details") {
+        let mut body =
+            serde_json::json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
+        let resp = self
+            .request(Method::POST, &path, Some(&body), false)
+            .await?;
+        let resp = if matches!(resp.status.as_u16(), 400 | 422)
+            && String::from_utf8_lossy(&resp.body).contains("return_run_details")
+        {
             // The server refused the field, so no run was created: sending again without it is
             // not a second dispatch.
-            body.as_object_mut().expect("object").remove("return_run_details");
-            self.request(Method::POST, &path, Some(&body), false).await?
+            body.as_object_mut()
+                .expect("object")
+                .remove("return_run_details");
+            self.request(Method::POST, &path, Some(&body), false)
+                .await?
         } else {
             resp
         };
@@ -357,11 +507,17 @@ impl Client {
     }
 
     pub async fn run(&self, id: u64) -> Result<Run, GithubError> {
-        self.get_json(&self.repo_path(&format!("actions/runs/{id}"))).await
+        self.get_json(&self.repo_path(&format!("actions/runs/{id}")))
+            .await
     }
 
     /// The newest runs of `workflow` (one page: outrun looks for recent runs only).
-    pub async fn runs(&self, workflow: &str, branch: Option<&str>, per_page: u32) -> Result<Vec<Run>, GithubError> {
+    pub async fn runs(
+        &self,
+        workflow: &str,
+        branch: Option<&str>,
+        per_page: u32,
+    ) -> Result<Vec<Run>, GithubError> {
         let mut q = format!("actions/workflows/{workflow}/runs?per_page={per_page}");
         if let Some(b) = branch {
             q.push_str(&format!("&event=workflow_dispatch&branch={}", urlencode(b)));
@@ -373,36 +529,73 @@ impl Client {
     /// Completed runs of `workflow` for one commit, newest first. While a run of that commit
     /// goes on this list stays the same, so polling it conditionally is free. (GitHub also takes
     /// a `created` range here, but its published description types that as a single date-time.)
-    pub async fn completed_runs(&self, workflow: &str, head_sha: &str) -> Result<Vec<Run>, GithubError> {
-        let q = format!("actions/workflows/{workflow}/runs?status=completed&head_sha={}&per_page=20", urlencode(head_sha));
+    pub async fn completed_runs(
+        &self,
+        workflow: &str,
+        head_sha: &str,
+    ) -> Result<Vec<Run>, GithubError> {
+        let q = format!(
+            "actions/workflows/{workflow}/runs?status=completed&head_sha={}&per_page=20",
+            urlencode(head_sha)
+        );
         let list: models::RunList = self.get_json(&self.repo_path(&q)).await?;
         Ok(list.workflow_runs)
     }
 
     pub async fn jobs(&self, run: u64) -> Result<Vec<Job>, GithubError> {
-        self.get_pages(&self.repo_path(&format!("actions/runs/{run}/jobs?filter=latest&per_page=100")), "jobs").await
+        self.get_pages(
+            &self.repo_path(&format!(
+                "actions/runs/{run}/jobs?filter=latest&per_page=100"
+            )),
+            "jobs",
+        )
+        .await
     }
 
     pub async fn artifacts(&self, run: u64) -> Result<Vec<Artifact>, GithubError> {
-        self.get_pages(&self.repo_path(&format!("actions/runs/{run}/artifacts?per_page=100")), "artifacts").await
+        self.get_pages(
+            &self.repo_path(&format!("actions/runs/{run}/artifacts?per_page=100")),
+            "artifacts",
+        )
+        .await
     }
 
     /// Streams an artifact's zip to `dest`, checking its digest when GitHub gives one.
     /// Returns the number of bytes written.
-    pub async fn download_artifact(&self, artifact: &Artifact, dest: &Path, max_bytes: u64) -> Result<u64, GithubError> {
+    pub async fn download_artifact(
+        &self,
+        artifact: &Artifact,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, GithubError> {
         let path = self.repo_path(&format!("actions/artifacts/{}/zip", artifact.id));
-        let dl = |message: String| GithubError::Download { name: artifact.name.clone(), message };
+        let dl = |message: String| GithubError::Download {
+            name: artifact.name.clone(),
+            message,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             // The signed URL lives about a minute: ask for a fresh one on every attempt.
             let resp = self.request(Method::GET, &path, None, true).await?;
             let location = match resp.status.as_u16() {
-                302 | 301 | 307 => resp.headers.get(header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string).ok_or_else(|| dl("redirect without a Location".into()))?,
-                410 => return Err(GithubError::Expired { name: artifact.name.clone() }),
+                302 | 301 | 307 => resp
+                    .headers
+                    .get(header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| dl("redirect without a Location".into()))?,
+                410 => {
+                    return Err(GithubError::Expired {
+                        name: artifact.name.clone(),
+                    });
+                }
                 _ => return Err(api_error(&Method::GET, &path, resp.status, &resp.body)),
             };
-            match self.fetch_storage(&location, dest, max_bytes, artifact.digest.as_deref()).await {
+            match self
+                .fetch_storage(&location, dest, max_bytes, artifact.digest.as_deref())
+                .await
+            {
                 Ok(n) => return Ok(n),
                 Err(e) if attempt < MAX_ATTEMPTS && !e.starts_with("refused:") => {
                     self.note_retry();
@@ -414,9 +607,21 @@ impl Client {
     }
 
     /// GETs a storage URL with no credentials and streams it to `dest`.
-    async fn fetch_storage(&self, url: &str, dest: &Path, max_bytes: u64, digest: Option<&str>) -> Result<u64, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("refused: bad storage URL: {e}"))?;
-        let origin = format!("{}://{}", uri.scheme_str().unwrap_or("https"), uri.authority().map(|a| a.as_str()).unwrap_or(""));
+    async fn fetch_storage(
+        &self,
+        url: &str,
+        dest: &Path,
+        max_bytes: u64,
+        digest: Option<&str>,
+    ) -> Result<u64, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("refused: bad storage URL: {e}"))?;
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map(|a| a.as_str()).unwrap_or("")
+        );
         // A client of its own, without the token: storage refuses `Authorization`, and the token
         // must never travel to another host.
         let storage = Octocrab::builder()
@@ -430,9 +635,14 @@ impl Client {
         let res = storage._get(uri).await.map_err(|e| transport_message(&e))?;
         if !res.status().is_success() {
             let s = res.status();
-            return Err(if s.is_server_error() { format!("storage answered {s}") } else { format!("refused: storage answered {s}") });
+            return Err(if s.is_server_error() {
+                format!("storage answered {s}")
+            } else {
+                format!("refused: storage answered {s}")
+            });
         }
-        let mut file = std::fs::File::create(dest).map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        let mut file =
+            std::fs::File::create(dest).map_err(|e| format!("refused: {}: {e}", dest.display()))?;
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
         let mut body = res.into_body();
@@ -448,14 +658,22 @@ impl Client {
                     return Err(format!("refused: larger than the {max_bytes}-byte limit"));
                 }
                 hasher.update(&data);
-                file.write_all(&data).map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+                file.write_all(&data)
+                    .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
             }
         }
-        file.sync_all().map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        file.sync_all()
+            .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
         if let Some(want) = digest.and_then(|d| d.strip_prefix("sha256:")) {
-            let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let got: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             if !got.eq_ignore_ascii_case(want) {
-                return Err(format!("digest mismatch: expected sha256:{want}, got sha256:{got}"));
+                return Err(format!(
+                    "digest mismatch: expected sha256:{want}, got sha256:{got}"
+                ));
             }
         }
         Ok(written)
@@ -464,7 +682,11 @@ impl Client {
     // ---- comments ----
 
     pub async fn comments(&self, issue: u64) -> Result<Vec<Comment>, GithubError> {
-        self.get_pages(&self.repo_path(&format!("issues/{issue}/comments?per_page=100")), "").await
+        self.get_pages(
+            &self.repo_path(&format!("issues/{issue}/comments?per_page=100")),
+            "",
+        )
+        .await
     }
 
     /// Deletes a comment; one already gone counts as deleted (a second machine may have been first).
@@ -482,7 +704,9 @@ impl Client {
         let b = self
             .default_branch
             .get_or_try_init(|| async {
-                let r: models::Repository = self.get_json(&format!("/repos/{}/{}", self.repo.owner, self.repo.name)).await?;
+                let r: models::Repository = self
+                    .get_json(&format!("/repos/{}/{}", self.repo.owner, self.repo.name))
+                    .await?;
                 Ok::<_, GithubError>(r.default_branch)
             })
             .await?;
@@ -492,7 +716,11 @@ impl Client {
     /// A file's bytes at `git_ref`, or `None` if it is not there.
     pub async fn file_at(&self, file: &str, git_ref: &str) -> Result<Option<Vec<u8>>, GithubError> {
         use base64::Engine as _;
-        let path = self.repo_path(&format!("contents/{}?ref={}", urlencode(file), urlencode(git_ref)));
+        let path = self.repo_path(&format!(
+            "contents/{}?ref={}",
+            urlencode(file),
+            urlencode(git_ref)
+        ));
         let resp = self.request(Method::GET, &path, None, true).await?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -505,11 +733,19 @@ impl Client {
             c.content
         } else {
             // Over 1 MB the contents API leaves the content out; the blob API has it.
-            let blob: models::Contents = self.get_json(&self.repo_path(&format!("git/blobs/{}", c.sha))).await?;
+            let blob: models::Contents = self
+                .get_json(&self.repo_path(&format!("git/blobs/{}", c.sha)))
+                .await?;
             blob.content
         };
         let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD.decode(clean).map(Some).map_err(|e| GithubError::Decode { path, message: e.to_string() })
+        base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .map(Some)
+            .map_err(|e| GithubError::Decode {
+                path,
+                message: e.to_string(),
+            })
     }
 
     /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`).
@@ -524,16 +760,26 @@ impl Client {
             return Err(api_error(&Method::GET, &path, resp.status, &resp.body));
         }
         let refs: Vec<models::GitRefFull> = decode(&path, &resp)?;
-        Ok(refs.into_iter().filter_map(|r| r.name.strip_prefix("refs/heads/").map(str::to_string)).collect())
+        Ok(refs
+            .into_iter()
+            .filter_map(|r| r.name.strip_prefix("refs/heads/").map(str::to_string))
+            .collect())
     }
 
     /// Open pull requests (every page).
     pub async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
-        self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "").await
+        self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "")
+            .await
     }
 
     /// Opens a pull request. Never resent: on an ambiguous failure the caller re-lists.
-    pub async fn create_pull(&self, title: &str, head: &str, base: &str, body: &str) -> Result<PullRequest, GithubError> {
+    pub async fn create_pull(
+        &self,
+        title: &str,
+        head: &str,
+        base: &str,
+        body: &str,
+    ) -> Result<PullRequest, GithubError> {
         let path = self.repo_path("pulls");
         let req = serde_json::json!({"title": title, "head": head, "base": base, "body": body});
         let resp = self.request(Method::POST, &path, Some(&req), false).await?;
@@ -546,7 +792,14 @@ impl Client {
     /// Closes a pull request (one superseded by a newer one that holds its rows too).
     pub async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("pulls/{number}"));
-        let resp = self.request(Method::PATCH, &path, Some(&serde_json::json!({"state": "closed"})), true).await?;
+        let resp = self
+            .request(
+                Method::PATCH,
+                &path,
+                Some(&serde_json::json!({"state": "closed"})),
+                true,
+            )
+            .await?;
         if !resp.status.is_success() {
             return Err(api_error(&Method::PATCH, &path, resp.status, &resp.body));
         }
@@ -569,13 +822,19 @@ impl Client {
 
     /// A commit's tree.
     pub async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
-        let c: models::GitCommit = self.get_json(&self.repo_path(&format!("git/commits/{sha}"))).await?;
+        let c: models::GitCommit = self
+            .get_json(&self.repo_path(&format!("git/commits/{sha}")))
+            .await?;
         Ok(c.tree.sha)
     }
 
     /// POSTs that create a git object: creating the same content twice makes the same object,
     /// so these may be retried.
-    async fn create_object(&self, rest: &str, body: serde_json::Value) -> Result<String, GithubError> {
+    async fn create_object(
+        &self,
+        rest: &str,
+        body: serde_json::Value,
+    ) -> Result<String, GithubError> {
         let path = self.repo_path(rest);
         let resp = self.request(Method::POST, &path, Some(&body), true).await?;
         if resp.status != StatusCode::CREATED {
@@ -591,20 +850,39 @@ impl Client {
     }
 
     /// A tree: `base` with `files` (path → blob sha) put in.
-    pub async fn create_tree(&self, base: &str, files: &[(String, String)]) -> Result<String, GithubError> {
+    pub async fn create_tree(
+        &self,
+        base: &str,
+        files: &[(String, String)],
+    ) -> Result<String, GithubError> {
         let tree: Vec<serde_json::Value> = files.iter().map(|(p, sha)| serde_json::json!({"path": p, "mode": "100644", "type": "blob", "sha": sha})).collect();
-        self.create_object("git/trees", serde_json::json!({"base_tree": base, "tree": tree})).await
+        self.create_object(
+            "git/trees",
+            serde_json::json!({"base_tree": base, "tree": tree}),
+        )
+        .await
     }
 
-    pub async fn create_commit(&self, message: &str, tree: &str, parent: &str) -> Result<String, GithubError> {
-        self.create_object("git/commits", serde_json::json!({"message": message, "tree": tree, "parents": [parent]})).await
+    pub async fn create_commit(
+        &self,
+        message: &str,
+        tree: &str,
+        parent: &str,
+    ) -> Result<String, GithubError> {
+        self.create_object(
+            "git/commits",
+            serde_json::json!({"message": message, "tree": tree, "parents": [parent]}),
+        )
+        .await
     }
 
     /// Creates `refs/heads/BRANCH` at `sha`; `Ok(false)` if the branch exists already.
     pub async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path("git/refs");
         let body = serde_json::json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
-        let resp = self.request(Method::POST, &path, Some(&body), false).await?;
+        let resp = self
+            .request(Method::POST, &path, Some(&body), false)
+            .await?;
         match resp.status.as_u16() {
             201 => Ok(true),
             422 => Ok(false),
@@ -616,7 +894,14 @@ impl Client {
     /// else moved the branch first: start again from its new head).
     pub async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path(&format!("git/refs/heads/{}", urlencode(branch)));
-        let resp = self.request(Method::PATCH, &path, Some(&serde_json::json!({"sha": sha, "force": false})), true).await?;
+        let resp = self
+            .request(
+                Method::PATCH,
+                &path,
+                Some(&serde_json::json!({"sha": sha, "force": false})),
+                true,
+            )
+            .await?;
         match resp.status.as_u16() {
             200 => Ok(true),
             422 => Ok(false),
@@ -628,7 +913,9 @@ impl Client {
     /// (and the jobs that depend on them).
     pub async fn rerun_failed_jobs(&self, run: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("actions/runs/{run}/rerun-failed-jobs"));
-        let resp = self.request(Method::POST, &path, Some(&serde_json::json!({})), false).await?;
+        let resp = self
+            .request(Method::POST, &path, Some(&serde_json::json!({})), false)
+            .await?;
         if resp.status != StatusCode::CREATED {
             return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
         }
@@ -643,7 +930,9 @@ impl Client {
             .get_or_try_init(|| async {
                 let resp = self.request(Method::GET, "/user", None, true).await?;
                 match resp.status.as_u16() {
-                    200 => Ok(serde_json::from_slice::<models::User>(&resp.body).ok().map(|u| u.login)),
+                    200 => Ok(serde_json::from_slice::<models::User>(&resp.body)
+                        .ok()
+                        .map(|u| u.login)),
                     401 => Err(api_error(&Method::GET, "/user", resp.status, &resp.body)),
                     _ => Ok(None),
                 }
@@ -655,7 +944,14 @@ impl Client {
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.
     pub async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/{issue}/comments"));
-        let resp = self.request(Method::POST, &path, Some(&serde_json::json!({"body": body})), false).await?;
+        let resp = self
+            .request(
+                Method::POST,
+                &path,
+                Some(&serde_json::json!({"body": body})),
+                false,
+            )
+            .await?;
         if resp.status != StatusCode::CREATED {
             return Err(api_error(&Method::POST, &path, resp.status, &resp.body));
         }
@@ -666,7 +962,14 @@ impl Client {
     /// The same body twice is harmless, so this one is retried.
     pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/comments/{id}"));
-        let resp = self.request(Method::PATCH, &path, Some(&serde_json::json!({"body": body})), true).await?;
+        let resp = self
+            .request(
+                Method::PATCH,
+                &path,
+                Some(&serde_json::json!({"body": body})),
+                true,
+            )
+            .await?;
         if resp.status != StatusCode::OK {
             return Err(api_error(&Method::PATCH, &path, resp.status, &resp.body));
         }
@@ -678,9 +981,22 @@ impl Client {
 /// HTML page from a proxy, a truncated body, another shape).
 fn decode<T: DeserializeOwned>(path: &str, resp: &Resp) -> Result<T, GithubError> {
     serde_json::from_slice(&resp.body).map_err(|e| {
-        let kind = resp.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("no content type");
-        let start: String = String::from_utf8_lossy(&resp.body[..resp.body.len().min(80)]).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        GithubError::Decode { path: path.into(), message: format!("{e} (a {}-byte {kind} answer starting `{start}`)", resp.body.len()) }
+        let kind = resp
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type");
+        let start: String = String::from_utf8_lossy(&resp.body[..resp.body.len().min(80)])
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        GithubError::Decode {
+            path: path.into(),
+            message: format!(
+                "{e} (a {}-byte {kind} answer starting `{start}`)",
+                resp.body.len()
+            ),
+        }
     })
 }
 
@@ -694,34 +1010,57 @@ fn rate_limit_wait(resp: &Resp) -> Option<Duration> {
     if !matches!(resp.status.as_u16(), 403 | 429) {
         return None;
     }
-    let h = |k: &str| resp.headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
+    let h = |k: &str| {
+        resp.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(s) = h("retry-after").and_then(|s| s.parse::<u64>().ok()) {
         return Some(Duration::from_secs(s.max(1)));
     }
     if h("x-ratelimit-remaining") == Some("0") {
         let reset = h("x-ratelimit-reset").and_then(|s| s.parse::<u64>().ok())?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
     }
     if resp.status.as_u16() == 429 {
         return Some(Duration::from_secs(60));
     }
     // A secondary rate limit: a 403 whose message says so, without headers.
-    String::from_utf8_lossy(&resp.body).contains("secondary rate limit").then_some(Duration::from_secs(60))
+    String::from_utf8_lossy(&resp.body)
+        .contains("secondary rate limit")
+        .then_some(Duration::from_secs(60))
 }
 
 /// The `rel="next"` URL of a `Link` header, as a path (the client adds the base).
 fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(header::LINK)?.to_str().ok()?;
-    link.split(',').find(|p| p.contains("rel=\"next\"")).and_then(|p| {
-        let url = p.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>');
-        Some(url.to_string())
-    })
+    link.split(',')
+        .find(|p| p.contains("rel=\"next\""))
+        .and_then(|p| {
+            let url = p
+                .split(';')
+                .next()?
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            Some(url.to_string())
+        })
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

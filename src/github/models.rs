@@ -54,7 +54,10 @@ impl Run {
 
     /// When this attempt started: `run_started_at`, or the run's creation on servers without it.
     pub fn started_at(&self) -> &str {
-        self.run_started_at.as_deref().filter(|s| !s.is_empty()).unwrap_or(&self.created_at)
+        self.run_started_at
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.created_at)
     }
 }
 

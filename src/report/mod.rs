@@ -16,7 +16,6 @@ use crate::contract::CellStatus;
 use crate::dataset::PROVENANCE;
 use crate::spec::Plan;
 
-
 /// GitHub's limit on a comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 pub const REPORT_SCHEMA: &str = "outrun.report/v1";
@@ -52,12 +51,18 @@ const STAMP_PREFIX: &str = "<!-- outrun:stamp ";
 
 impl CommentStamp {
     pub fn line(&self) -> String {
-        format!("{STAMP_PREFIX}{} -->", serde_json::to_string(self).expect("stamp serialises"))
+        format!(
+            "{STAMP_PREFIX}{} -->",
+            serde_json::to_string(self).expect("stamp serialises")
+        )
     }
 
     /// The stamp in a comment body, if it has one.
     pub fn parse(body: &str) -> Option<CommentStamp> {
-        let line = body.lines().take(3).find_map(|l| l.strip_prefix(STAMP_PREFIX))?;
+        let line = body
+            .lines()
+            .take(3)
+            .find_map(|l| l.strip_prefix(STAMP_PREFIX))?;
         serde_json::from_str(line.strip_suffix(" -->")?).ok()
     }
 
@@ -74,7 +79,10 @@ impl CommentStamp {
         if (a.1, a.2) == (b.1, b.2) {
             return a.3 >= b.3;
         }
-        a.0.cmp(b.0).then_with(|| crate::dataset::compare_values(a.1, b.1)).then(a.2.cmp(&b.2)) != std::cmp::Ordering::Less
+        a.0.cmp(b.0)
+            .then_with(|| crate::dataset::compare_values(a.1, b.1))
+            .then(a.2.cmp(&b.2))
+            != std::cmp::Ordering::Less
     }
 }
 
@@ -127,7 +135,12 @@ impl RunInfo {
     }
 
     pub fn stamp(&self, phase: Phase) -> CommentStamp {
-        CommentStamp { run_started_at: self.started_at.clone(), run_id: self.id.clone(), attempt: self.attempt, phase }
+        CommentStamp {
+            run_started_at: self.started_at.clone(),
+            run_id: self.id.clone(),
+            attempt: self.attempt,
+            phase,
+        }
     }
 }
 
@@ -176,7 +189,10 @@ pub fn build(
     comparison: Option<Comparison>,
     refused: Vec<Refused>,
 ) -> Report {
-    let mut summary = Summary { cells: outcomes.len(), ..Summary::default() };
+    let mut summary = Summary {
+        cells: outcomes.len(),
+        ..Summary::default()
+    };
     for o in outcomes {
         match o.record.status {
             CellStatus::Ok => summary.ok += 1,
@@ -190,7 +206,10 @@ pub fn build(
     let mut columns: Vec<String> = keys.clone();
     let present = |c: &String| results.iter().any(|r| r.contains_key(c));
     let long = plan.file.dataset.layout == crate::spec::Layout::Long;
-    for c in dataset_columns.iter().chain(results.iter().flat_map(|r| r.keys())) {
+    for c in dataset_columns
+        .iter()
+        .chain(results.iter().flat_map(|r| r.keys()))
+    {
         let long_only = long && (c == crate::dataset::METRIC || c == crate::dataset::VALUE);
         if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
             columns.push(c.clone());
@@ -245,7 +264,12 @@ pub fn escape(s: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         let next = chars.get(i + 1).copied();
         // `GH-4` (any case) → `GH⁠-4`; `://` → `:⁠//`; `www.` → `www⁠.`
-        if c == '-' && i >= 2 && chars[i - 2].eq_ignore_ascii_case(&'g') && chars[i - 1].eq_ignore_ascii_case(&'h') && next.is_some_and(|n| n.is_ascii_digit()) {
+        if c == '-'
+            && i >= 2
+            && chars[i - 2].eq_ignore_ascii_case(&'g')
+            && chars[i - 1].eq_ignore_ascii_case(&'h')
+            && next.is_some_and(|n| n.is_ascii_digit())
+        {
             out.push(JOIN);
         }
         if c == '.' && i >= 3 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w')) {
@@ -286,18 +310,38 @@ pub fn num(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }
-    let digits = if x.abs() >= 1000.0 { 0 } else if x.abs() >= 100.0 { 1 } else if x.abs() >= 10.0 { 2 } else { 3 };
+    let digits = if x.abs() >= 1000.0 {
+        0
+    } else if x.abs() >= 100.0 {
+        1
+    } else if x.abs() >= 10.0 {
+        2
+    } else {
+        3
+    };
     let s = format!("{x:.digits$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// A percentage: always one decimal, so a column of them lines up and never mixes precisions.
 pub fn pct(x: f64) -> String {
-    if x.is_finite() { format!("{x:.1} %") } else { format!("{x} %") }
+    if x.is_finite() {
+        format!("{x:.1} %")
+    } else {
+        format!("{x} %")
+    }
 }
 
 fn duration(s: f64) -> String {
-    if s < 60.0 { format!("{s:.1} s") } else { humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string() }
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else {
+        humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string()
+    }
 }
 
 /// A Markdown table that stops adding rows when its budget is spent.
@@ -309,8 +353,20 @@ struct Table {
 
 fn table(header: &[String], rows: &[Vec<String>], budget: usize, max_rows: usize) -> Table {
     let mut text = String::new();
-    let _ = writeln!(text, "| {} |", header.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | "));
-    let _ = writeln!(text, "|{}", header.iter().map(|_| " --- |").collect::<String>());
+    let _ = writeln!(
+        text,
+        "| {} |",
+        header
+            .iter()
+            .map(|h| escape(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        text,
+        "|{}",
+        header.iter().map(|_| " --- |").collect::<String>()
+    );
     let mut shown = 0;
     for r in rows {
         let line = format!("| {} |\n", r.join(" | "));
@@ -320,7 +376,11 @@ fn table(header: &[String], rows: &[Vec<String>], budget: usize, max_rows: usize
         text.push_str(&line);
         shown += 1;
     }
-    Table { text, shown, total: rows.len() }
+    Table {
+        text,
+        shown,
+        total: rows.len(),
+    }
 }
 
 /// Renders the report as Markdown that fits in one GitHub comment.
@@ -347,7 +407,15 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     }
     let _ = writeln!(head, "## outrun · {}\n", escape(&r.experiment));
     if !r.description.is_empty() {
-        let _ = writeln!(head, "{}\n", r.description.lines().map(escape).collect::<Vec<_>>().join("<br>\n"));
+        let _ = writeln!(
+            head,
+            "{}\n",
+            r.description
+                .lines()
+                .map(escape)
+                .collect::<Vec<_>>()
+                .join("<br>\n")
+        );
     }
     let s = &r.summary;
     if let Some(run) = &r.run {
@@ -362,14 +430,23 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         } else {
             "❌ some cells did not succeed"
         };
-        let run_text = if run.attempt > 1 { format!("{run_text} attempt {}", run.attempt) } else { run_text };
+        let run_text = if run.attempt > 1 {
+            format!("{run_text} attempt {}", run.attempt)
+        } else {
+            run_text
+        };
         let _ = writeln!(
             head,
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
     }
-    let _ = writeln!(head, "Dataset: `{}` ({} rows, newest run per key)\n", r.dataset.replace('`', "'"), r.results_total);
+    let _ = writeln!(
+        head,
+        "Dataset: `{}` ({} rows, newest run per key)\n",
+        r.dataset.replace('`', "'"),
+        r.results_total
+    );
 
     let mut stats = String::new();
     if let Some(c) = &r.comparison {
@@ -379,14 +456,27 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             escape(&c.predicted_column),
             escape(&c.actual_column),
             c.measured.replace('`', "'"),
-            c.on.iter().map(|o| format!("`{}`", o.replace('`', "'"))).collect::<Vec<_>>().join(", ")
+            c.on.iter()
+                .map(|o| format!("`{}`", o.replace('`', "'")))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let rows: Vec<Vec<String>> = c
             .groups
             .iter()
-            .map(|g| vec![escape(&g.group), g.rows.to_string(), pct(g.mape_pct), pct(g.median_ape_pct), pct(g.max_ape_pct)])
+            .map(|g| {
+                vec![
+                    escape(&g.group),
+                    g.rows.to_string(),
+                    pct(g.mape_pct),
+                    pct(g.median_ape_pct),
+                    pct(g.max_ape_pct),
+                ]
+            })
             .collect();
-        let header: Vec<String> = ["group", "rows", "MAPE", "median APE", "max APE"].map(String::from).to_vec();
+        let header: Vec<String> = ["group", "rows", "MAPE", "median APE", "max APE"]
+            .map(String::from)
+            .to_vec();
         stats.push_str(&table(&header, &rows, usize::MAX, usize::MAX).text);
         if c.error_undefined > 0 {
             let _ = writeln!(
@@ -396,12 +486,19 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             );
         }
         if c.unmatched > 0 {
-            let _ = writeln!(stats, "\n{} result rows had no measurement to compare with.", c.unmatched);
+            let _ = writeln!(
+                stats,
+                "\n{} result rows had no measurement to compare with.",
+                c.unmatched
+            );
         }
         stats.push('\n');
     }
 
-    let tail = format!("\n<sub>Generated by outrun {}.</sub>\n", env!("CARGO_PKG_VERSION"));
+    let tail = format!(
+        "\n<sub>Generated by outrun {}.</sub>\n",
+        env!("CARGO_PKG_VERSION")
+    );
     // What remains for the tables, with room for the <details> wrappers and "more rows" notes.
     let fixed = head.len() + stats.len() + tail.len() + 1024;
     let mut budget = limit.saturating_sub(fixed);
@@ -409,9 +506,18 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     let more = |t: &Table, out: &mut String| {
         if t.shown < t.total {
             if short {
-                let _ = writeln!(out, "\n… {} more rows: `outrun report {} --output FILE` writes the full report; all rows are in `{dataset}`.", t.total - t.shown, r.experiment.replace('`', "'"));
+                let _ = writeln!(
+                    out,
+                    "\n… {} more rows: `outrun report {} --output FILE` writes the full report; all rows are in `{dataset}`.",
+                    t.total - t.shown,
+                    r.experiment.replace('`', "'")
+                );
             } else {
-                let _ = writeln!(out, "\n… {} more rows not shown (comment size limit): see `{dataset}`.", t.total - t.shown);
+                let _ = writeln!(
+                    out,
+                    "\n… {} more rows not shown (comment size limit): see `{dataset}`.",
+                    t.total - t.shown
+                );
             }
         }
     };
@@ -420,18 +526,37 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     if !r.refused.is_empty() {
         let _ = writeln!(body, "### Artifacts not merged\n");
         for a in &r.refused {
-            let _ = writeln!(body, "- `{}`: {}", a.artifact.replace('`', "'"), escape(&a.reason));
+            let _ = writeln!(
+                body,
+                "- `{}`: {}",
+                a.artifact.replace('`', "'"),
+                escape(&a.reason)
+            );
         }
         body.push('\n');
     }
     // Cells that did not succeed come first and in full: they are what a reader must act on.
-    let bad: Vec<&CellReport> = r.cells.iter().filter(|c| c.status != CellStatus::Ok).collect();
+    let bad: Vec<&CellReport> = r
+        .cells
+        .iter()
+        .filter(|c| c.status != CellStatus::Ok)
+        .collect();
     if !bad.is_empty() {
         let rows: Vec<Vec<String>> = bad
             .iter()
-            .map(|c| vec![format!("`{}`", c.id), params(c), c.status.as_str().into(), duration(c.duration_s), escape(c.error.as_deref().unwrap_or(""))])
+            .map(|c| {
+                vec![
+                    format!("`{}`", c.id),
+                    params(c),
+                    c.status.as_str().into(),
+                    duration(c.duration_s),
+                    escape(c.error.as_deref().unwrap_or("")),
+                ]
+            })
             .collect();
-        let header: Vec<String> = ["cell", "parameters", "status", "duration", "why"].map(String::from).to_vec();
+        let header: Vec<String> = ["cell", "parameters", "status", "duration", "why"]
+            .map(String::from)
+            .to_vec();
         let t = table(&header, &rows, budget / 3, max_rows);
         let _ = writeln!(body, "### Cells that did not succeed\n");
         body.push_str(&t.text);
@@ -456,7 +581,11 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             })
             .collect();
         let t = table(&header, &rows, budget / 2, max_rows);
-        let _ = writeln!(body, "<details><summary>Per row: predicted vs measured ({} rows)</summary>\n", rows.len());
+        let _ = writeln!(
+            body,
+            "<details><summary>Per row: predicted vs measured ({} rows)</summary>\n",
+            rows.len()
+        );
         body.push_str(&t.text);
         more(&t, &mut body);
         let _ = writeln!(body, "\n</details>\n");
@@ -465,22 +594,47 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     if !r.results.is_empty() {
         const MAX_COLS: usize = 12;
         let cols: Vec<String> = r.columns.iter().take(MAX_COLS).cloned().collect();
-        let rows: Vec<Vec<String>> = r.results.iter().map(|row| cols.iter().map(|c| escape(row.get(c).map(String::as_str).unwrap_or(""))).collect()).collect();
+        let rows: Vec<Vec<String>> = r
+            .results
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .map(|c| escape(row.get(c).map(String::as_str).unwrap_or("")))
+                    .collect()
+            })
+            .collect();
         let mut t = table(&cols, &rows, budget, max_rows);
         // The report holds the first rows only; the count is the dataset's.
         t.total = r.results_total.max(rows.len());
-        let _ = writeln!(body, "<details><summary>Results ({} rows)</summary>\n", t.total);
+        let _ = writeln!(
+            body,
+            "<details><summary>Results ({} rows)</summary>\n",
+            t.total
+        );
         body.push_str(&t.text);
         more(&t, &mut body);
         if r.columns.len() > MAX_COLS {
-            let _ = writeln!(body, "\n{} more columns are in the dataset.", r.columns.len() - MAX_COLS);
+            let _ = writeln!(
+                body,
+                "\n{} more columns are in the dataset.",
+                r.columns.len() - MAX_COLS
+            );
         }
         let _ = writeln!(body, "\n</details>\n");
     }
     if !r.cells.is_empty() && bad.len() < r.cells.len() {
-        let ok: Vec<&CellReport> = r.cells.iter().filter(|c| c.status == CellStatus::Ok).collect();
+        let ok: Vec<&CellReport> = r
+            .cells
+            .iter()
+            .filter(|c| c.status == CellStatus::Ok)
+            .collect();
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
-        let _ = writeln!(body, "{} cells succeeded in {} of cell time in all.\n", ok.len(), duration(total));
+        let _ = writeln!(
+            body,
+            "{} cells succeeded in {} of cell time in all.\n",
+            ok.len(),
+            duration(total)
+        );
     }
     let mut out = head + &stats + &body + &tail;
     if out.chars().count() > limit {
@@ -496,14 +650,23 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
 pub fn with_note(markdown: &str, note: &str) -> String {
     let note = format!("{note}\n\n");
     match markdown.find("Dataset: `") {
-        Some(i) if markdown.len() + note.len() <= COMMENT_LIMIT => format!("{}{note}{}", &markdown[..i], &markdown[i..]),
+        Some(i) if markdown.len() + note.len() <= COMMENT_LIMIT => {
+            format!("{}{note}{}", &markdown[..i], &markdown[i..])
+        }
         _ => markdown.to_string(),
     }
 }
 
 /// The comment while a run goes on: started (who, which cells, where to follow it), or running
 /// with `done` = (cells finished, cells that failed so far).
-pub fn status_comment(plan: &Plan, run: &RunInfo, actor: &str, cells: usize, phase: Phase, done: Option<(usize, usize)>) -> String {
+pub fn status_comment(
+    plan: &Plan,
+    run: &RunInfo,
+    actor: &str,
+    cells: usize,
+    phase: Phase,
+    done: Option<(usize, usize)>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", marker(plan.name()));
     let _ = writeln!(out, "{}", run.stamp(phase).line());
@@ -512,22 +675,49 @@ pub fn status_comment(plan: &Plan, run: &RunInfo, actor: &str, cells: usize, pha
         Some(u) => format!("[run {}]({u})", escape(&run.id)),
         None => format!("run `{}`", run.id.replace('`', "'")),
     };
-    let attempt = if run.attempt > 1 { format!(" (attempt {})", run.attempt) } else { String::new() };
-    let who = if actor.is_empty() { String::new() } else { format!(", started by {}", escape(actor)) };
+    let attempt = if run.attempt > 1 {
+        format!(" (attempt {})", run.attempt)
+    } else {
+        String::new()
+    };
+    let who = if actor.is_empty() {
+        String::new()
+    } else {
+        format!(", started by {}", escape(actor))
+    };
     match (phase, done) {
         (Phase::Running, Some((k, failed))) => {
-            let _ = writeln!(out, "⏳ {link}{attempt} is running{who}: **{k} of {cells} cells done**{}.\n", if failed > 0 { format!(", {failed} did not succeed") } else { String::new() });
+            let _ = writeln!(
+                out,
+                "⏳ {link}{attempt} is running{who}: **{k} of {cells} cells done**{}.\n",
+                if failed > 0 {
+                    format!(", {failed} did not succeed")
+                } else {
+                    String::new()
+                }
+            );
         }
         _ => {
-            let _ = writeln!(out, "🚀 {link}{attempt} started{who}: {cells} cell(s) selected. The report replaces this comment when the run ends.\n");
+            let _ = writeln!(
+                out,
+                "🚀 {link}{attempt} started{who}: {cells} cell(s) selected. The report replaces this comment when the run ends.\n"
+            );
         }
     }
-    let _ = writeln!(out, "Dataset: `{}`", plan.dataset_path().display().to_string().replace('`', "'"));
+    let _ = writeln!(
+        out,
+        "Dataset: `{}`",
+        plan.dataset_path().display().to_string().replace('`', "'")
+    );
     out
 }
 
 fn params(c: &CellReport) -> String {
-    c.params.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect::<Vec<_>>().join(", ")
+    c.params
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -563,12 +753,37 @@ mod tests {
 
     #[test]
     fn values_cannot_mention_reference_or_link() {
-        for v in ["#12", "owner/repo#3", "GH-4", "gh-42", "see https://evil.example/x", "http://a", "www.evil.example", "@octocat", "a@b.example", "x|y", "<b>"] {
+        for v in [
+            "#12",
+            "owner/repo#3",
+            "GH-4",
+            "gh-42",
+            "see https://evil.example/x",
+            "http://a",
+            "www.evil.example",
+            "@octocat",
+            "a@b.example",
+            "x|y",
+            "<b>",
+        ] {
             let e = escape(v);
-            assert!(autolinks(&e).is_empty(), "{v:?} → {e:?} still autolinks: {:?}", autolinks(&e));
-            assert!(!autolinks(v).is_empty() || v.contains('|') || v.contains('<'), "the check must see {v:?}");
+            assert!(
+                autolinks(&e).is_empty(),
+                "{v:?} → {e:?} still autolinks: {:?}",
+                autolinks(&e)
+            );
+            assert!(
+                !autolinks(v).is_empty() || v.contains('|') || v.contains('<'),
+                "the check must see {v:?}"
+            );
             // Only invisible joiners were added to the text a reader sees.
-            assert_eq!(e.replace('\u{2060}', "").replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">"), v);
+            assert_eq!(
+                e.replace('\u{2060}', "")
+                    .replace("\\|", "|")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">"),
+                v
+            );
         }
         assert_eq!(escape("1.5"), "1.5");
         assert_eq!(escape("GHz-4"), "GHz-4");
@@ -576,20 +791,44 @@ mod tests {
 
     #[test]
     fn percentages_have_one_decimal_everywhere() {
-        for (x, want) in [(12.345, "12.3 %"), (5.0, "5.0 %"), (123.456, "123.5 %"), (0.04, "0.0 %"), (1234.5, "1234.5 %")] {
+        for (x, want) in [
+            (12.345, "12.3 %"),
+            (5.0, "5.0 %"),
+            (123.456, "123.5 %"),
+            (0.04, "0.0 %"),
+            (1234.5, "1234.5 %"),
+        ] {
             assert_eq!(pct(x), want);
         }
     }
 
     #[test]
     fn stamps_never_move_a_comment_back() {
-        let s = |at: &str, id: &str, attempt: u32, phase: Phase| CommentStamp { run_started_at: at.into(), run_id: id.into(), attempt, phase };
+        let s = |at: &str, id: &str, attempt: u32, phase: Phase| CommentStamp {
+            run_started_at: at.into(),
+            run_id: id.into(),
+            attempt,
+            phase,
+        };
         let old = s("2026-11-26T10:00:00Z", "100", 1, Phase::Finished);
         let new = s("2026-11-26T11:00:00Z", "105", 1, Phase::Started);
         assert!(new.may_replace(&old) && !old.may_replace(&new));
         assert!(s("2026-11-26T11:00:00Z", "105", 1, Phase::Finished).may_replace(&new));
-        assert!(!s("2026-11-26T11:00:00Z", "105", 1, Phase::Running).may_replace(&s("2026-11-26T11:00:00Z", "105", 1, Phase::Finished)));
-        assert!(old.may_replace(&old), "the same report may be written again");
-        assert_eq!(CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())), Some(new));
+        assert!(
+            !s("2026-11-26T11:00:00Z", "105", 1, Phase::Running).may_replace(&s(
+                "2026-11-26T11:00:00Z",
+                "105",
+                1,
+                Phase::Finished
+            ))
+        );
+        assert!(
+            old.may_replace(&old),
+            "the same report may be written again"
+        );
+        assert_eq!(
+            CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())),
+            Some(new)
+        );
     }
 }

@@ -8,13 +8,20 @@ use super::locate::Pos;
 pub enum SpecError {
     // The io error is part of the message, not a `source`: miette would print it twice.
     #[error("cannot read {}: {error}", path.display())]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{}: the file is {size} bytes; an experiment file may have at most {} (1 MiB)", path.display(), super::MAX_FILE_BYTES)]
     TooLarge { path: PathBuf, size: u64 },
     #[error(transparent)]
     Invalid(Box<InvalidFile>),
     #[error("no experiment named `{name}` in {}{hint}", dir.display())]
-    NotFound { name: String, dir: PathBuf, hint: String },
+    NotFound {
+        name: String,
+        dir: PathBuf,
+        hint: String,
+    },
     #[error("--cells `{filter}`: {message}")]
     Filter { filter: String, message: String },
 }
@@ -40,7 +47,14 @@ impl fmt::Display for InvalidFile {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: {}", self.path.display(), p.pos.line, p.pos.column, p.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                p.pos.line,
+                p.pos.column,
+                p.message
+            )?;
             if let Some(h) = &p.help {
                 write!(f, "\n  help: {h}")?;
             }

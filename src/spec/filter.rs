@@ -22,7 +22,10 @@ pub struct Filter {
 
 impl Filter {
     pub fn parse(text: &str) -> Result<Filter, SpecError> {
-        let err = |message: String| SpecError::Filter { filter: text.into(), message };
+        let err = |message: String| SpecError::Filter {
+            filter: text.into(),
+            message,
+        };
         let mut alternatives = Vec::new();
         for alt in text.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             let mut conds = Vec::new();
@@ -37,7 +40,10 @@ impl Filter {
             }
             alternatives.push(conds);
         }
-        Ok(Filter { text: text.into(), alternatives })
+        Ok(Filter {
+            text: text.into(),
+            alternatives,
+        })
     }
 
     pub fn matches(&self, cell: &Cell) -> bool {
@@ -60,14 +66,20 @@ impl Filter {
                         let hint = super::closest(k, params.iter().map(String::as_str))
                             .map(|s| format!(" (did you mean `{s}`?)"))
                             .unwrap_or_else(|| format!(" (parameters: {})", params.join(", ")));
-                        return Err(SpecError::Filter { filter: self.text.clone(), message: format!("no parameter `{k}`{hint}") });
+                        return Err(SpecError::Filter {
+                            filter: self.text.clone(),
+                            message: format!("no parameter `{k}`{hint}"),
+                        });
                     }
                 }
             }
         }
         let out: Vec<Cell> = cells.iter().filter(|c| self.matches(c)).cloned().collect();
         if out.is_empty() {
-            return Err(SpecError::Filter { filter: self.text.clone(), message: "selects no cell".into() });
+            return Err(SpecError::Filter {
+                filter: self.text.clone(),
+                message: "selects no cell".into(),
+            });
         }
         Ok(out)
     }
@@ -108,17 +120,41 @@ mod tests {
 
     #[test]
     fn alternatives_and_conditions() {
-        let cells = vec![cell("conv1", "1"), cell("conv1", "8"), cell("layer1.0.conv1", "1")];
+        let cells = vec![
+            cell("conv1", "1"),
+            cell("conv1", "8"),
+            cell("layer1.0.conv1", "1"),
+        ];
         let params = vec!["layer".to_string(), "N".to_string()];
         let f = Filter::parse("layer=conv1&N=8, layer=layer1*").unwrap();
-        let got: Vec<_> = f.select(&cells, &params).unwrap().into_iter().map(|c| c.params).collect();
+        let got: Vec<_> = f
+            .select(&cells, &params)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.params)
+            .collect();
         assert_eq!(got, vec![cells[1].params.clone(), cells[2].params.clone()]);
         let by_id = Filter::parse(&cells[0].id).unwrap();
         assert_eq!(by_id.select(&cells, &params).unwrap().len(), 1);
-        assert!(Filter::parse("").unwrap().select(&cells, &params).unwrap().len() == 3);
-        let e = Filter::parse("lyer=conv1").unwrap().select(&cells, &params).unwrap_err();
+        assert!(
+            Filter::parse("")
+                .unwrap()
+                .select(&cells, &params)
+                .unwrap()
+                .len()
+                == 3
+        );
+        let e = Filter::parse("lyer=conv1")
+            .unwrap()
+            .select(&cells, &params)
+            .unwrap_err();
         assert!(e.to_string().contains("did you mean `layer`"), "{e}");
-        assert!(Filter::parse("N=3").unwrap().select(&cells, &params).is_err());
+        assert!(
+            Filter::parse("N=3")
+                .unwrap()
+                .select(&cells, &params)
+                .is_err()
+        );
     }
 
     #[test]

@@ -42,8 +42,15 @@ pub struct Locator {
 pub const MAX_DEPTH: usize = 256;
 
 enum Frame {
-    Map { path: Vec<Seg>, pending_key: Option<String>, seen: HashMap<String, Pos> },
-    Seq { path: Vec<Seg>, next: usize },
+    Map {
+        path: Vec<Seg>,
+        pending_key: Option<String>,
+        seen: HashMap<String, Pos>,
+    },
+    Seq {
+        path: Vec<Seg>,
+        next: usize,
+    },
 }
 
 impl Locator {
@@ -58,7 +65,12 @@ impl Locator {
             let start = span.start;
             let offset = byte_of(start.index());
             let end = byte_of(span.end.index().max(start.index()));
-            let pos = Pos { offset, len: end - offset, line: start.line(), column: start.col() + 1 };
+            let pos = Pos {
+                offset,
+                len: end - offset,
+                line: start.line(),
+                column: start.col() + 1,
+            };
             // Every node keeps its whole path, so a document nested a million deep (`[[[[…`)
             // would take quadratic memory here, and libyaml's scanner takes quadratic time on it
             // (half a megabyte of `[`: nine minutes); the caller refuses it before serde_yaml.
@@ -69,7 +81,12 @@ impl Locator {
             match event {
                 Event::Scalar(value, ..) => {
                     // A scalar is either a key awaiting its value, or a value.
-                    if let Some(Frame::Map { path, pending_key, seen }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        path,
+                        pending_key,
+                        seen,
+                    }) = stack.last_mut()
+                    {
                         if pending_key.is_none() {
                             let mut key_path = path.clone();
                             key_path.push(Seg::Key(value.to_string()));
@@ -90,7 +107,11 @@ impl Locator {
                 Event::MappingStart(..) => {
                     let path = child_path(&mut stack);
                     loc.values.insert(path.clone(), pos);
-                    stack.push(Frame::Map { path, pending_key: None, seen: HashMap::new() });
+                    stack.push(Frame::Map {
+                        path,
+                        pending_key: None,
+                        seen: HashMap::new(),
+                    });
                 }
                 Event::SequenceStart(..) => {
                     let path = child_path(&mut stack);
@@ -117,12 +138,19 @@ impl Locator {
                 return *p;
             }
         }
-        Pos { line: 1, column: 1, ..Pos::default() }
+        Pos {
+            line: 1,
+            column: 1,
+            ..Pos::default()
+        }
     }
 
     /// The position of the key that names `path` (falls back to the value's position).
     pub fn key(&self, path: &[Seg]) -> Pos {
-        self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.value(path))
     }
 }
 
@@ -130,7 +158,9 @@ impl Locator {
 fn child_path(stack: &mut [Frame]) -> Vec<Seg> {
     match stack.last_mut() {
         None => Vec::new(),
-        Some(Frame::Map { path, pending_key, .. }) => {
+        Some(Frame::Map {
+            path, pending_key, ..
+        }) => {
             let mut p = path.clone();
             p.push(Seg::Key(pending_key.take().unwrap_or_default()));
             p
@@ -173,7 +203,8 @@ mod tests {
 
     #[test]
     fn finds_keys_values_and_sequence_items() {
-        let text = "name: x\nmatrix:\n  layer: [a, b]\n  include:\n    - layer: c\n      extra: é\n";
+        let text =
+            "name: x\nmatrix:\n  layer: [a, b]\n  include:\n    - layer: c\n      extra: é\n";
         let loc = Locator::new(text);
         let k = |s: &str| Seg::Key(s.into());
         let p = loc.key(&[k("matrix"), k("layer")]);
@@ -186,6 +217,9 @@ mod tests {
         // Unknown paths fall back to the nearest ancestor.
         let p = loc.value(&[k("matrix"), k("include"), Seg::Index(0), k("nope")]);
         assert_eq!(p.line, 5);
-        assert_eq!(display_path(&[k("matrix"), k("include"), Seg::Index(0)]), "matrix.include[0]");
+        assert_eq!(
+            display_path(&[k("matrix"), k("include"), Seg::Index(0)]),
+            "matrix.include[0]"
+        );
     }
 }

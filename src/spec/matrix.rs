@@ -25,16 +25,25 @@ pub struct Cell {
 
 impl Cell {
     pub fn new(params: Vec<(String, String)>) -> Self {
-        Cell { id: cell_id(&params), params }
+        Cell {
+            id: cell_id(&params),
+            params,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `OUTRUN_P_<NAME>` → value, the parameters as the cell contract passes them.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.params.iter().map(|(k, v)| (env_name(k), v.clone())).collect()
+        self.params
+            .iter()
+            .map(|(k, v)| (env_name(k), v.clone()))
+            .collect()
     }
 }
 
@@ -55,12 +64,23 @@ fn cell_id(params: &[(String, String)]) -> String {
         h.update(v.as_bytes());
         h.update([0]);
     }
-    let hash: String = h.finalize().iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash: String = h
+        .finalize()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut slug = String::new();
     for (_, v) in params {
         let part: String = v
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let part = part.trim_matches('_');
         if part.is_empty() {
@@ -76,7 +96,11 @@ fn cell_id(params: &[(String, String)]) -> String {
         }
     }
     let slug = slug.trim_matches(|c| c == '_' || c == '-' || c == '.');
-    if slug.is_empty() { format!("c-{hash}") } else { format!("{slug}-{hash}") }
+    if slug.is_empty() {
+        format!("c-{hash}")
+    } else {
+        format!("{slug}-{hash}")
+    }
 }
 
 /// A parameter value as text. A NUL cannot travel in an environment variable, so a string
@@ -137,11 +161,22 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                     continue;
                 }
                 if let Some((other, _)) = axes.iter().find(|(o, _)| env_name(o) == env_name(key)) {
-                    v.at_key(&at, format!("parameters `{other}` and `{key}` would share the variable {}", env_name(key)), None);
+                    v.at_key(
+                        &at,
+                        format!(
+                            "parameters `{other}` and `{key}` would share the variable {}",
+                            env_name(key)
+                        ),
+                        None,
+                    );
                     continue;
                 }
                 let Value::Sequence(items) = val else {
-                    v.at_value(&at, format!("parameter `{key}` must be a list of values"), Some(format!("write `{key}: [a, b]`")));
+                    v.at_value(
+                        &at,
+                        format!("parameter `{key}` must be a list of values"),
+                        Some(format!("write `{key}: [a, b]`")),
+                    );
                     continue;
                 };
                 if items.is_empty() {
@@ -171,8 +206,13 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
             if !axes.iter().any(|(a, _)| a == k) {
                 let mut p = at.clone();
                 p.push(Seg::Key(k.clone()));
-                let help = super::closest(k, axes.iter().map(|(a, _)| a.as_str())).map(|c| format!("did you mean `{c}`?"));
-                v.at_key(&p, format!("exclude names `{k}`, which is not a matrix parameter"), help);
+                let help = super::closest(k, axes.iter().map(|(a, _)| a.as_str()))
+                    .map(|c| format!("did you mean `{c}`?"));
+                v.at_key(
+                    &p,
+                    format!("exclude names `{k}`, which is not a matrix parameter"),
+                    help,
+                );
             }
         }
     }
@@ -181,31 +221,55 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         return Vec::new();
     }
     if axes.is_empty() && include.is_empty() {
-        v.at_key(&path(&["matrix"]), "the matrix is empty", Some("give at least one parameter with a list of values".into()));
+        v.at_key(
+            &path(&["matrix"]),
+            "the matrix is empty",
+            Some("give at least one parameter with a list of values".into()),
+        );
         return Vec::new();
     }
 
-    let total = axes.iter().try_fold(1usize, |acc, (_, vals)| acc.checked_mul(vals.len()).filter(|t| *t <= MAX_CELLS));
+    let total = axes.iter().try_fold(1usize, |acc, (_, vals)| {
+        acc.checked_mul(vals.len()).filter(|t| *t <= MAX_CELLS)
+    });
     let Some(total) = total else {
-        v.at_key(&path(&["matrix"]), format!("the matrix has more than {MAX_CELLS} combinations, the most supported"), None);
+        v.at_key(
+            &path(&["matrix"]),
+            format!("the matrix has more than {MAX_CELLS} combinations, the most supported"),
+            None,
+        );
         return Vec::new();
     };
     if total > MAX_CELLS {
-        v.at_key(&path(&["matrix"]), format!("the matrix has {total} combinations; at most {MAX_CELLS} are supported"), None);
+        v.at_key(
+            &path(&["matrix"]),
+            format!("the matrix has {total} combinations; at most {MAX_CELLS} are supported"),
+            None,
+        );
         return Vec::new();
     }
-    let mut combos: Vec<Combo> = if axes.is_empty() { Vec::new() } else { vec![Vec::new()] };
+    let mut combos: Vec<Combo> = if axes.is_empty() {
+        Vec::new()
+    } else {
+        vec![Vec::new()]
+    };
     for (k, vals) in &axes {
         combos = combos
             .into_iter()
-            .flat_map(|c| vals.iter().map(move |val| {
-                let mut c = c.clone();
-                c.push((k.clone(), val.clone()));
-                c
-            }))
+            .flat_map(|c| {
+                vals.iter().map(move |val| {
+                    let mut c = c.clone();
+                    c.push((k.clone(), val.clone()));
+                    c
+                })
+            })
             .collect();
     }
-    combos.retain(|c| !exclude.iter().any(|(e, _)| e.iter().all(|(k, val)| lookup(c, k) == Some(val))));
+    combos.retain(|c| {
+        !exclude
+            .iter()
+            .any(|(e, _)| e.iter().all(|(k, val)| lookup(c, k) == Some(val)))
+    });
 
     // Which combinations came from `include` alone, to point duplicates at their entry.
     let mut origin: Vec<Option<Vec<Seg>>> = vec![None; combos.len()];
@@ -233,11 +297,22 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         }
     }
     if combos.is_empty() {
-        v.at_key(&path(&["matrix"]), "the matrix has no cells: `exclude` removes every combination", None);
+        v.at_key(
+            &path(&["matrix"]),
+            "the matrix has no cells: `exclude` removes every combination",
+            None,
+        );
         return Vec::new();
     }
     if combos.len() > MAX_CELLS {
-        v.at_key(&path(&["matrix", "include"]), format!("with `include` the matrix has {} cells; at most {MAX_CELLS} are supported", combos.len()), None);
+        v.at_key(
+            &path(&["matrix", "include"]),
+            format!(
+                "with `include` the matrix has {} cells; at most {MAX_CELLS} are supported",
+                combos.len()
+            ),
+            None,
+        );
         return Vec::new();
     }
     let mut cells: Vec<Cell> = Vec::with_capacity(combos.len());
@@ -250,7 +325,14 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
         let cell = Cell::new(c);
         if !seen.insert(key) {
             let at = from.unwrap_or_else(|| path(&["matrix", "include"]));
-            v.at_value(&at, format!("duplicate cell: {} is already in the matrix", describe(&cell)), None);
+            v.at_value(
+                &at,
+                format!(
+                    "duplicate cell: {} is already in the matrix",
+                    describe(&cell)
+                ),
+                None,
+            );
         } else {
             cells.push(cell);
         }
@@ -259,7 +341,11 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
 }
 
 fn describe(c: &Cell) -> String {
-    c.params.iter().map(|(k, v)| format!("{k}={}", v.escape_debug())).collect::<Vec<_>>().join(", ")
+    c.params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.escape_debug()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn lookup<'a>(c: &'a Combo, k: &str) -> Option<&'a String> {
@@ -269,7 +355,11 @@ fn lookup<'a>(c: &'a Combo, k: &str) -> Option<&'a String> {
 /// One `include` / `exclude` entry: a mapping of parameter names to scalar values.
 fn entry(item: &Value, at: &[Seg], v: &mut Validator) -> Option<Combo> {
     let Value::Mapping(map) = item else {
-        v.at_value(at, "each entry must be a mapping of parameter names to values", None);
+        v.at_value(
+            at,
+            "each entry must be a mapping of parameter names to values",
+            None,
+        );
         return None;
     };
     let mut combo = Vec::new();
@@ -285,7 +375,11 @@ fn entry(item: &Value, at: &[Seg], v: &mut Validator) -> Option<Combo> {
         match scalar(val) {
             Some(s) => combo.push((key.to_string(), s)),
             None => {
-                v.at_value(&p, format!("the value of `{key}` must be a string, number or boolean"), None);
+                v.at_value(
+                    &p,
+                    format!("the value of `{key}` must be a string, number or boolean"),
+                    None,
+                );
                 ok = false;
             }
         }
@@ -303,12 +397,28 @@ mod tests {
 
     #[test]
     fn ids_are_stable_readable_and_safe() {
-        let c = Cell::new(vec![("layer".into(), "conv1".into()), ("N".into(), "8".into())]);
+        let c = Cell::new(vec![
+            ("layer".into(), "conv1".into()),
+            ("N".into(), "8".into()),
+        ]);
         assert_eq!(c.id, Cell::new(c.params.clone()).id);
         assert!(c.id.starts_with("conv1-8-"), "{}", c.id);
-        let hostile = Cell::new(vec![("x".into(), "${{ github.token }}\n$(rm -rf /) ü".into())]);
-        assert!(hostile.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)), "{}", hostile.id);
-        let other = Cell::new(vec![("x".into(), "${{ github.token }}\n$(rm -rf /) u".into())]);
+        let hostile = Cell::new(vec![(
+            "x".into(),
+            "${{ github.token }}\n$(rm -rf /) ü".into(),
+        )]);
+        assert!(
+            hostile
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)),
+            "{}",
+            hostile.id
+        );
+        let other = Cell::new(vec![(
+            "x".into(),
+            "${{ github.token }}\n$(rm -rf /) u".into(),
+        )]);
         assert_ne!(hostile.id, other.id);
     }
 }

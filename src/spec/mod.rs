@@ -13,7 +13,9 @@ use std::time::Duration;
 
 pub use error::{InvalidFile, Problem, SpecError};
 pub use matrix::Cell;
-pub use types::{Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner, Setup};
+pub use types::{
+    Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner, Setup,
+};
 
 use locate::{Locator, Pos, Seg};
 
@@ -89,7 +91,12 @@ pub fn experiment_files(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
 /// Finds and loads the experiment called `name`.
 pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
     let files = experiment_files(root)?;
-    let stem = |p: &PathBuf| p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string()
+    };
     if let Some(p) = files.iter().find(|p| stem(p) == name) {
         return load(root, p);
     }
@@ -99,16 +106,25 @@ pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
         None if names.is_empty() => " (the folder has no experiment files)".into(),
         None => format!(" (there are: {})", names.join(", ")),
     };
-    Err(SpecError::NotFound { name: name.into(), dir: root.join(EXPERIMENTS_DIR), hint })
+    Err(SpecError::NotFound {
+        name: name.into(),
+        dir: root.join(EXPERIMENTS_DIR),
+        hint,
+    })
 }
 
 /// Reads, parses and validates one experiment file, reporting every problem it can find.
 pub fn load(root: &Path, path: &Path) -> Result<Plan, SpecError> {
     let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-    let io = |error| SpecError::Io { path: path.to_path_buf(), error };
+    let io = |error| SpecError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
     // Read at most one byte past the limit: a huge file is refused without being read whole.
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(io)?;
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
         return Err(SpecError::TooLarge { path: rel, size });
@@ -124,19 +140,41 @@ fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> SpecError {
     let bad = e.utf8_error().valid_up_to();
     let bytes = e.into_bytes();
     // Positions count from after a byte-order mark, as they do for valid files.
-    let start = if bytes.starts_with(BOM.as_bytes()) && bad >= BOM.len() { BOM.len() } else { 0 };
+    let start = if bytes.starts_with(BOM.as_bytes()) && bad >= BOM.len() {
+        BOM.len()
+    } else {
+        0
+    };
     let prefix = std::str::from_utf8(&bytes[start..bad]).unwrap_or_default();
     let line = prefix.matches('\n').count() + 1;
-    let column = prefix.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    let column = prefix
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
     // The lossy text agrees with the file up to the bad byte, which becomes one U+FFFD.
     let text = String::from_utf8_lossy(&bytes[start..]).into_owned();
     let offset = bad - start;
     let problem = Problem {
-        pos: Pos { offset, len: char::REPLACEMENT_CHARACTER.len_utf8(), line, column },
-        message: format!("the file is not UTF-8: byte 0x{:02X} cannot be part of a character here", bytes[bad]),
+        pos: Pos {
+            offset,
+            len: char::REPLACEMENT_CHARACTER.len_utf8(),
+            line,
+            column,
+        },
+        message: format!(
+            "the file is not UTF-8: byte 0x{:02X} cannot be part of a character here",
+            bytes[bad]
+        ),
         help: Some("save the file as UTF-8".into()),
     };
-    SpecError::Invalid(Box::new(InvalidFile { path: rel.to_path_buf(), text, problems: vec![problem] }))
+    SpecError::Invalid(Box::new(InvalidFile {
+        path: rel.to_path_buf(),
+        text,
+        problems: vec![problem],
+    }))
 }
 
 /// A UTF-8 byte-order mark, which some Windows editors write at the start of a file.
@@ -151,18 +189,30 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
         None => text,
     };
     if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(SpecError::TooLarge { path: rel.to_path_buf(), size: text.len() as u64 });
+        return Err(SpecError::TooLarge {
+            path: rel.to_path_buf(),
+            size: text.len() as u64,
+        });
     }
     let invalid = |text: String, mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        SpecError::Invalid(Box::new(InvalidFile { path: rel.to_path_buf(), text, problems }))
+        SpecError::Invalid(Box::new(InvalidFile {
+            path: rel.to_path_buf(),
+            text,
+            problems,
+        }))
     };
     let loc = Locator::new(&text);
     if let Some(pos) = too_deep(&text).or(loc.too_deep) {
         let problem = Problem {
             pos,
-            message: format!("refused: the document is nested more than {} levels deep", locate::MAX_DEPTH),
-            help: Some("an experiment file needs a few levels; check for unclosed `[` or `{`".into()),
+            message: format!(
+                "refused: the document is nested more than {} levels deep",
+                locate::MAX_DEPTH
+            ),
+            help: Some(
+                "an experiment file needs a few levels; check for unclosed `[` or `{`".into(),
+            ),
         };
         return Err(invalid(text, vec![problem]));
     }
@@ -187,17 +237,29 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
         }
     } else {
         // The repaired document lets the checks below find the problems in everything else.
-        match serde_yaml::to_string(&checked.value).ok().and_then(|t| serde_yaml::from_str(&t).ok()) {
+        match serde_yaml::to_string(&checked.value)
+            .ok()
+            .and_then(|t| serde_yaml::from_str(&t).ok())
+        {
             Some(f) => f,
             None => return Err(invalid(text, checked.problems)),
         }
     };
-    let mut v = Validator { loc: &loc, problems: checked.problems, placeholders: checked.placeholders };
+    let mut v = Validator {
+        loc: &loc,
+        problems: checked.problems,
+        placeholders: checked.placeholders,
+    };
     let timeout = v.check_fields(&file, stem, root);
     let cells = matrix::expand(&file.matrix, &mut v);
     if v.problems.is_empty() {
         if let Some(timeout) = timeout {
-            return Ok(Plan { file, path: rel.to_path_buf(), timeout, cells });
+            return Ok(Plan {
+                file,
+                path: rel.to_path_buf(),
+                timeout,
+                cells,
+            });
         }
     }
     Err(invalid(text, v.problems))
@@ -225,14 +287,22 @@ impl Validator<'_> {
             return;
         }
         let pos = self.loc.value(p);
-        self.problems.push(Problem { pos, message: message.into(), help });
+        self.problems.push(Problem {
+            pos,
+            message: message.into(),
+            help,
+        });
     }
     pub fn at_key(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
         if self.in_placeholder(p) {
             return;
         }
         let pos = self.loc.key(p);
-        self.problems.push(Problem { pos, message: message.into(), help });
+        self.problems.push(Problem {
+            pos,
+            message: message.into(),
+            help,
+        });
     }
 
     /// Checks everything but the matrix; returns the parsed timeout when it is valid.
@@ -247,7 +317,10 @@ impl Validator<'_> {
             self.at_value(
                 &path(&["name"]),
                 format!("the name `{}` differs from the file name `{stem}`", f.name),
-                Some(format!("rename the file to `{}.yaml` or the experiment to `{stem}`", f.name)),
+                Some(format!(
+                    "rename the file to `{}.yaml` or the experiment to `{stem}`",
+                    f.name
+                )),
             );
         }
         let chars = f.description.chars().count();
@@ -262,23 +335,57 @@ impl Validator<'_> {
             self.at_value(&path(&["issue"]), "issue numbers start at 1", None);
         }
         if f.runner.labels.is_empty() {
-            self.at_key(&path(&["runner", "labels"]), "give at least one runner label", None);
+            self.at_key(
+                &path(&["runner", "labels"]),
+                "give at least one runner label",
+                None,
+            );
         }
         for (i, l) in f.runner.labels.iter().enumerate() {
-            if l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            if l.is_empty()
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
                 let mut p = path(&["runner", "labels"]);
                 p.push(Seg::Index(i));
-                self.at_value(&p, format!("runner label `{}` has characters outside a-z, 0-9, `.`, `_`, `-`", l.escape_debug()), None);
+                self.at_value(
+                    &p,
+                    format!(
+                        "runner label `{}` has characters outside a-z, 0-9, `.`, `_`, `-`",
+                        l.escape_debug()
+                    ),
+                    None,
+                );
             }
         }
         if let Some(img) = &f.runner.container {
-            if img.is_empty() || !img.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c)) {
-                self.at_value(&path(&["runner", "container"]), format!("`{}` is not a container image reference", img.escape_debug()), None);
+            if img.is_empty()
+                || !img
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+            {
+                self.at_value(
+                    &path(&["runner", "container"]),
+                    format!(
+                        "`{}` is not a container image reference",
+                        img.escape_debug()
+                    ),
+                    None,
+                );
             }
         }
         if let Some(py) = &f.setup.python {
-            if py.is_empty() || !py.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) {
-                self.at_value(&path(&["setup", "python"]), format!("`{}` is not a Python version", py.escape_debug()), Some("for example \"3.11\"".into()));
+            if py.is_empty()
+                || !py
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+            {
+                self.at_value(
+                    &path(&["setup", "python"]),
+                    format!("`{}` is not a Python version", py.escape_debug()),
+                    Some("for example \"3.11\"".into()),
+                );
             }
         }
         for (i, s) in f.setup.steps.iter().enumerate() {
@@ -296,12 +403,19 @@ impl Validator<'_> {
         if !is_results || !is_relative_inside(&res.file) {
             self.at_value(
                 &path(&["results", "file"]),
-                format!("results file `{}` must be a relative path ending in .csv or .jsonl", res.file.escape_debug()),
+                format!(
+                    "results file `{}` must be a relative path ending in .csv or .jsonl",
+                    res.file.escape_debug()
+                ),
                 None,
             );
         }
         if res.keys.is_empty() {
-            self.at_key(&path(&["results", "keys"]), "name at least one key column", Some("key columns identify a row: e.g. [layer, batch]".into()));
+            self.at_key(
+                &path(&["results", "keys"]),
+                "name at least one key column",
+                Some("key columns identify a row: e.g. [layer, batch]".into()),
+            );
         }
         self.check_columns(&["results", "keys"], &res.keys);
         if let Some(p) = &f.dataset.path {
@@ -317,13 +431,19 @@ impl Validator<'_> {
         let t = match humantime::parse_duration(f.timeout.trim()) {
             Ok(t) if t.as_secs() >= 1 && t <= Duration::from_secs(5 * 24 * 3600) => Some(t),
             Ok(_) => {
-                self.at_value(&path(&["timeout"]), "the timeout must be between 1s and 5 days (a self-hosted job's limit)", None);
+                self.at_value(
+                    &path(&["timeout"]),
+                    "the timeout must be between 1s and 5 days (a self-hosted job's limit)",
+                    None,
+                );
                 None
             }
             Err(e) => {
                 // humantime's own words ("expected number at 0") point into its parser.
                 let why = match e {
-                    humantime::DurationError::UnknownUnit { unit, .. } => format!(": unknown unit `{}`", unit.escape_debug()),
+                    humantime::DurationError::UnknownUnit { unit, .. } => {
+                        format!(": unknown unit `{}`", unit.escape_debug())
+                    }
                     humantime::DurationError::NumberOverflow => ": the number is too large".into(),
                     _ => String::new(),
                 };
@@ -343,14 +463,27 @@ impl Validator<'_> {
             if !is_branch_name(r) {
                 let mut p = path(&["github", "refs"]);
                 p.push(Seg::Index(i));
-                self.at_value(&p, format!("`{}` is not a branch name (globs `*` and `?` allowed)", r.escape_debug()), None);
+                self.at_value(
+                    &p,
+                    format!(
+                        "`{}` is not a branch name (globs `*` and `?` allowed)",
+                        r.escape_debug()
+                    ),
+                    None,
+                );
             }
         }
         match (&g.land, &g.branch) {
-            (Land::Branch, None) => self.at_key(&path(&["github", "land"]), "`land: branch` needs `branch:`, the branch to commit to", None),
-            (_, Some(b)) if !is_branch_name(b) || b.contains(['*', '?']) => {
-                self.at_value(&path(&["github", "branch"]), format!("`{}` is not a branch name", b.escape_debug()), None)
-            }
+            (Land::Branch, None) => self.at_key(
+                &path(&["github", "land"]),
+                "`land: branch` needs `branch:`, the branch to commit to",
+                None,
+            ),
+            (_, Some(b)) if !is_branch_name(b) || b.contains(['*', '?']) => self.at_value(
+                &path(&["github", "branch"]),
+                format!("`{}` is not a branch name", b.escape_debug()),
+                None,
+            ),
             _ => {}
         }
         if let Some(cmd) = &g.install {
@@ -372,30 +505,41 @@ impl Validator<'_> {
 
     fn check_compare(&mut self, c: &Compare, root: &Path) {
         if c.on.is_empty() {
-            self.at_key(&path(&["compare", "on"]), "name the columns that join predictions to measurements", None);
+            self.at_key(
+                &path(&["compare", "on"]),
+                "name the columns that join predictions to measurements",
+                None,
+            );
         }
         self.check_columns(&["compare", "on"], &c.on);
         if !is_relative_inside(&c.measured) {
-            self.at_value(&path(&["compare", "measured"]), "the measured file must be a relative path inside the repository", None);
+            self.at_value(
+                &path(&["compare", "measured"]),
+                "the measured file must be a relative path inside the repository",
+                None,
+            );
             return;
         }
         // The measured file is checked now so that a typo surfaces at `validate`, not after a
         // six-hour run.
         let file = root.join(&c.measured);
         match csv::Reader::from_path(&file).and_then(|mut r| r.headers().cloned()) {
-            Err(e) => self.at_value(&path(&["compare", "measured"]), format!("cannot read `{}`: {e}", c.measured), None),
+            Err(e) => self.at_value(
+                &path(&["compare", "measured"]),
+                format!("cannot read `{}`: {e}", c.measured),
+                None,
+            ),
             Ok(h) => {
                 let have: Vec<&str> = h.iter().collect();
-                let mut need: Vec<(Vec<Seg>, &String)> = c
-                    .on
-                    .iter()
-                    .enumerate()
-                    .map(|(i, col)| {
-                        let mut p = path(&["compare", "on"]);
-                        p.push(Seg::Index(i));
-                        (p, col)
-                    })
-                    .collect();
+                let mut need: Vec<(Vec<Seg>, &String)> =
+                    c.on.iter()
+                        .enumerate()
+                        .map(|(i, col)| {
+                            let mut p = path(&["compare", "on"]);
+                            p.push(Seg::Index(i));
+                            (p, col)
+                        })
+                        .collect();
                 need.push((path(&["compare", "actual"]), &c.actual));
                 for (p, col) in need {
                     if !have.contains(&col.as_str()) {
@@ -441,14 +585,20 @@ pub fn is_branch_name(s: &str) -> bool {
         && !s.ends_with(['/', '.'])
         && !s.contains("..")
         && !s.contains("//")
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._/-*?".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-*?".contains(c))
 }
 
 /// A relative path that stays inside the directory it is relative to.
 pub fn is_relative_inside(p: &str) -> bool {
     let path = Path::new(p);
     !p.is_empty()
-        && path.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
 }
 
 /// The closest candidate within a small edit distance, for "did you mean".
@@ -478,7 +628,12 @@ fn too_deep(text: &str) -> Option<Pos> {
         }
         if depth > locate::MAX_DEPTH {
             let column = text[line_start..i].chars().count() + 1;
-            return Some(Pos { offset: i, len: 1, line, column });
+            return Some(Pos {
+                offset: i,
+                len: 1,
+                line,
+                column,
+            });
         }
     }
     None
@@ -498,10 +653,17 @@ fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Prob
                     Some(Seg::Key(k)) => k.escape_debug().to_string(),
                     _ => String::new(),
                 };
-                let within = if p.len() > 1 { format!(" in `{}`", locate::display_path(&p[..p.len() - 1])) } else { String::new() };
+                let within = if p.len() > 1 {
+                    format!(" in `{}`", locate::display_path(&p[..p.len() - 1]))
+                } else {
+                    String::new()
+                };
                 Problem {
                     pos: *pos,
-                    message: format!("duplicate key `{key}`{within}: it is already given at line {}", first.line),
+                    message: format!(
+                        "duplicate key `{key}`{within}: it is already given at line {}",
+                        first.line
+                    ),
                     help: Some("give each key once; remove or merge one of them".into()),
                 }
             })
@@ -510,7 +672,11 @@ fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Prob
     // Aliases that expand to more than serde_yaml's repetition limit: an alias bomb ("billion
     // laughs"), refused before it takes the memory it asks for.
     if message.starts_with("repetition limit exceeded") {
-        let pos = loc.first_alias.unwrap_or(Pos { line: 1, column: 1, ..Pos::default() });
+        let pos = loc.first_alias.unwrap_or(Pos {
+            line: 1,
+            column: 1,
+            ..Pos::default()
+        });
         return vec![Problem {
             pos,
             message: "refused: the YAML aliases (`*name`) in this file expand to too much data".into(),
@@ -534,11 +700,20 @@ fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Prob
 
 /// The first tab in the leading whitespace of `line` (1-based).
 fn tab_in_indentation(text: &str, line: usize) -> Option<Pos> {
-    let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
     let l = text.get(start..)?.lines().next()?;
     let i = l.find(|c: char| c != ' ' && c != '\t')?;
     let tab = l[..i].find('\t')?;
-    Some(Pos { offset: start + tab, len: 1, line, column: l[..tab].chars().count() + 1 })
+    Some(Pos {
+        offset: start + tab,
+        len: 1,
+        line,
+        column: l[..tab].chars().count() + 1,
+    })
 }
 
 /// Turns a serde_yaml error into a positioned problem, with "did you mean" for unknown fields.
@@ -558,13 +733,33 @@ fn yaml_problem(text: &str, e: &serde_yaml::Error) -> Problem {
     let mut help = None;
     if let Some(rest) = message.split("unknown field `").nth(1) {
         let field = rest.split('`').next().unwrap_or("");
-        let expected: Vec<&str> = rest.split("expected ").nth(1).unwrap_or("").split('`').skip(1).step_by(2).collect();
+        let expected: Vec<&str> = rest
+            .split("expected ")
+            .nth(1)
+            .unwrap_or("")
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
         help = match closest(field, expected.iter().copied()) {
             Some(c) => Some(format!("did you mean `{c}`?")),
             None if !expected.is_empty() => Some(format!("known fields: {}", expected.join(", "))),
             None => None,
         };
     }
-    let len = text[offset.min(text.len())..].chars().take_while(|c| !c.is_whitespace() && *c != ':').map(char::len_utf8).sum();
-    Problem { pos: Pos { offset: offset.min(text.len()), len, line, column }, message, help }
+    let len = text[offset.min(text.len())..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ':')
+        .map(char::len_utf8)
+        .sum();
+    Problem {
+        pos: Pos {
+            offset: offset.min(text.len()),
+            len,
+            line,
+            column,
+        },
+        message,
+        help,
+    }
 }

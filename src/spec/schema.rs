@@ -42,10 +42,18 @@ struct Field {
 }
 
 const fn opt(name: &'static str, kind: Kind) -> Field {
-    Field { name, kind, required: false }
+    Field {
+        name,
+        kind,
+        required: false,
+    }
 }
 const fn req(name: &'static str, kind: Kind) -> Field {
-    Field { name, kind, required: true }
+    Field {
+        name,
+        kind,
+        required: true,
+    }
 }
 
 use Kind::*;
@@ -67,8 +75,18 @@ const TOP: &[Field] = &[
 const RUNNER: &[Field] = &[opt("labels", TextOrList), opt("container", Text)];
 const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
-const DATASET: &[Field] = &[opt("path", Text), opt("layout", Choice(&["wide", "long"])), opt("history", Choice(&["newest", "all"]))];
-const COMPARE: &[Field] = &[req("measured", Text), req("on", TextList), req("predicted", Text), req("actual", Text), opt("group-by", TextList)];
+const DATASET: &[Field] = &[
+    opt("path", Text),
+    opt("layout", Choice(&["wide", "long"])),
+    opt("history", Choice(&["newest", "all"])),
+];
+const COMPARE: &[Field] = &[
+    req("measured", Text),
+    req("on", TextList),
+    req("predicted", Text),
+    req("actual", Text),
+    opt("group-by", TextList),
+];
 const GITHUB: &[Field] = &[
     opt("refs", TextList),
     opt("land", Choice(&["pull-request", "branch", "artifact"])),
@@ -88,16 +106,32 @@ pub(crate) struct Checked {
 
 /// Checks the whole document against the experiment file's shape.
 pub(crate) fn check(value: Value, loc: &Locator, stem: &str) -> Checked {
-    let mut c = Checker { loc, stem, problems: Vec::new(), placeholders: Vec::new() };
+    let mut c = Checker {
+        loc,
+        stem,
+        problems: Vec::new(),
+        placeholders: Vec::new(),
+    };
     let value = match value {
         Value::Mapping(m) => Value::Mapping(c.fields(&[], m, TOP)),
         Value::Null => Value::Mapping(c.fields(&[], Mapping::new(), TOP)),
         other => {
-            c.at_value(&[], format!("invalid type: {}, expected a mapping of the experiment's fields", unexpected(&other)), None);
+            c.at_value(
+                &[],
+                format!(
+                    "invalid type: {}, expected a mapping of the experiment's fields",
+                    unexpected(&other)
+                ),
+                None,
+            );
             Value::Mapping(c.fields(&[], Mapping::new(), TOP))
         }
     };
-    Checked { value, problems: c.problems, placeholders: c.placeholders }
+    Checked {
+        value,
+        problems: c.problems,
+        placeholders: c.placeholders,
+    }
 }
 
 struct Checker<'a> {
@@ -110,11 +144,19 @@ struct Checker<'a> {
 impl Checker<'_> {
     /// serde_yaml's message style: the dotted path, then what is wrong.
     fn message(path: &[Seg], m: String) -> String {
-        if path.is_empty() { m } else { format!("{}: {m}", display_path(path)) }
+        if path.is_empty() {
+            m
+        } else {
+            format!("{}: {m}", display_path(path))
+        }
     }
     fn at_value(&mut self, path: &[Seg], m: String, help: Option<String>) {
         let pos = self.loc.value(path);
-        self.problems.push(Problem { pos, message: Self::message(path, m), help });
+        self.problems.push(Problem {
+            pos,
+            message: Self::message(path, m),
+            help,
+        });
     }
 
     /// The fields of one struct: unknown keys, each known field's value, then missing fields.
@@ -142,7 +184,10 @@ impl Checker<'_> {
                     None => Some(format!("known fields: {}", names.join(", "))),
                 };
                 let pos = self.loc.key(&path);
-                let message = Self::message(at, format!("unknown field `{key}`, {}", one_of(&names, "fields")));
+                let message = Self::message(
+                    at,
+                    format!("unknown field `{key}`, {}", one_of(&names, "fields")),
+                );
                 self.problems.push(Problem { pos, message, help });
                 continue;
             };
@@ -159,8 +204,16 @@ impl Checker<'_> {
         for f in fields.iter().filter(|f| f.required) {
             if !out.contains_key(f.name) {
                 if !suggested.contains(&f.name) {
-                    let pos = if at.is_empty() { self.loc.value(at) } else { self.loc.key(at) };
-                    self.problems.push(Problem { pos, message: Self::message(at, format!("missing field `{}`", f.name)), help: None });
+                    let pos = if at.is_empty() {
+                        self.loc.value(at)
+                    } else {
+                        self.loc.key(at)
+                    };
+                    self.problems.push(Problem {
+                        pos,
+                        message: Self::message(at, format!("missing field `{}`", f.name)),
+                        help: None,
+                    });
                 }
                 let mut path = at.to_vec();
                 path.push(Seg::Key(f.name.into()));
@@ -182,18 +235,30 @@ impl Checker<'_> {
                 if is_scalar(&v) {
                     return Some(v);
                 }
-                self.at_value(path, format!("invalid type: {}, expected a string", unexpected(&v)), None);
+                self.at_value(
+                    path,
+                    format!("invalid type: {}, expected a string", unexpected(&v)),
+                    None,
+                );
                 None
             }
             Count => match &v {
                 Value::Null => Some(v),
                 Value::Number(n) if n.as_u64().is_some() => Some(v),
                 Value::Number(_) => {
-                    self.at_value(path, format!("invalid value: {}, expected u64", unexpected(&v)), None);
+                    self.at_value(
+                        path,
+                        format!("invalid value: {}, expected u64", unexpected(&v)),
+                        None,
+                    );
                     None
                 }
                 _ => {
-                    self.at_value(path, format!("invalid type: {}, expected u64", unexpected(&v)), None);
+                    self.at_value(
+                        path,
+                        format!("invalid type: {}, expected u64", unexpected(&v)),
+                        None,
+                    );
                     None
                 }
             },
@@ -209,7 +274,11 @@ impl Checker<'_> {
                         if is_scalar(&item) || matches!(item, Value::Tagged(_)) {
                             ok.push(item);
                         } else {
-                            self.at_value(&p, format!("invalid type: {}, expected a string", unexpected(&item)), None);
+                            self.at_value(
+                                &p,
+                                format!("invalid type: {}, expected a string", unexpected(&item)),
+                                None,
+                            );
                             bad = true;
                         }
                     }
@@ -217,8 +286,16 @@ impl Checker<'_> {
                 }
                 v if matches!(kind, TextOrList) && is_scalar(&v) => Some(v),
                 v => {
-                    let want = if matches!(kind, TextOrList) { "a string or a list of strings" } else { "a list of strings" };
-                    self.at_value(path, format!("invalid type: {}, expected {want}", unexpected(&v)), None);
+                    let want = if matches!(kind, TextOrList) {
+                        "a string or a list of strings"
+                    } else {
+                        "a list of strings"
+                    };
+                    self.at_value(
+                        path,
+                        format!("invalid type: {}, expected {want}", unexpected(&v)),
+                        None,
+                    );
                     None
                 }
             },
@@ -226,7 +303,11 @@ impl Checker<'_> {
                 Value::Mapping(_) => Some(v),
                 Value::Null => Some(Value::Mapping(Mapping::new())),
                 v => {
-                    self.at_value(path, format!("invalid type: {}, expected a mapping", unexpected(&v)), None);
+                    self.at_value(
+                        path,
+                        format!("invalid type: {}, expected a mapping", unexpected(&v)),
+                        None,
+                    );
                     None
                 }
             },
@@ -241,12 +322,25 @@ impl Checker<'_> {
                         Value::Bool(b) => b.to_string(),
                         _ => String::new(),
                     };
-                    let help = closest(&word, words.iter().copied()).map(|c| format!("did you mean `{c}`?"));
-                    self.at_value(path, format!("unknown variant `{word}`, {}", one_of(words, "variants")), help);
+                    let help = closest(&word, words.iter().copied())
+                        .map(|c| format!("did you mean `{c}`?"));
+                    self.at_value(
+                        path,
+                        format!("unknown variant `{word}`, {}", one_of(words, "variants")),
+                        help,
+                    );
                     None
                 }
                 _ => {
-                    self.at_value(path, format!("invalid type: {}, {}", unexpected(&v), one_of(words, "variants")), None);
+                    self.at_value(
+                        path,
+                        format!(
+                            "invalid type: {}, {}",
+                            unexpected(&v),
+                            one_of(words, "variants")
+                        ),
+                        None,
+                    );
                     None
                 }
             },
@@ -257,7 +351,11 @@ impl Checker<'_> {
                 Value::Null if matches!(kind, OptStruct(_)) => None,
                 Value::Null => Some(Value::Mapping(self.fields(path, Mapping::new(), fields))),
                 v => {
-                    self.at_value(path, format!("invalid type: {}, expected a mapping", unexpected(&v)), None);
+                    self.at_value(
+                        path,
+                        format!("invalid type: {}, expected a mapping", unexpected(&v)),
+                        None,
+                    );
                     None
                 }
             },
@@ -275,7 +373,9 @@ impl Checker<'_> {
             TextList | TextOrList => Value::Sequence(Vec::new()),
             AnyMapping => Value::Mapping(Mapping::new()),
             Choice(words) => Value::String(words[0].into()),
-            Struct(fields) | OptStruct(fields) => Value::Mapping(self.fields_placeholder(path, fields)),
+            Struct(fields) | OptStruct(fields) => {
+                Value::Mapping(self.fields_placeholder(path, fields))
+            }
         }
     }
 
@@ -292,7 +392,10 @@ impl Checker<'_> {
 }
 
 fn is_scalar(v: &Value) -> bool {
-    matches!(v, Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_))
+    matches!(
+        v,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)
+    )
 }
 
 /// serde's words for what was found (`serde::de::Unexpected`).
@@ -315,7 +418,14 @@ fn one_of(names: &[&str], what: &str) -> String {
         [] => format!("there are no {what}"),
         [a] => format!("expected `{a}`"),
         [a, b] => format!("expected `{a}` or `{b}`"),
-        _ => format!("expected one of {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "expected one of {}",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -332,7 +442,9 @@ mod tests {
         let f: ExperimentFile = serde_yaml::from_str(text).unwrap();
         let v = serde_yaml::to_value(&f).unwrap();
         fn walk(v: &Value, fields: &[Field], at: &str) {
-            let Value::Mapping(m) = v else { panic!("{at} is not a mapping") };
+            let Value::Mapping(m) = v else {
+                panic!("{at} is not a mapping")
+            };
             let keys: Vec<&str> = m.keys().map(|k| k.as_str().unwrap()).collect();
             let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, names, "at {at}");
@@ -345,22 +457,40 @@ mod tests {
         walk(&v, TOP, "top");
         // The choices are the enums' variants.
         for (text, field) in [("wide", "layout"), ("long", "layout")] {
-            let d: crate::spec::types::DatasetSpec = serde_yaml::from_str(&format!("{field}: {text}")).unwrap();
-            assert_eq!(serde_yaml::to_value(d.layout).unwrap(), Value::String(text.into()));
+            let d: crate::spec::types::DatasetSpec =
+                serde_yaml::from_str(&format!("{field}: {text}")).unwrap();
+            assert_eq!(
+                serde_yaml::to_value(d.layout).unwrap(),
+                Value::String(text.into())
+            );
         }
         for text in ["pull-request", "branch", "artifact"] {
-            let g: crate::spec::types::GithubSpec = serde_yaml::from_str(&format!("land: {text}")).unwrap();
-            assert_eq!(serde_yaml::to_value(g.land).unwrap(), Value::String(text.into()));
+            let g: crate::spec::types::GithubSpec =
+                serde_yaml::from_str(&format!("land: {text}")).unwrap();
+            assert_eq!(
+                serde_yaml::to_value(g.land).unwrap(),
+                Value::String(text.into())
+            );
         }
-        let Kind::Choice(w) = DATASET[1].kind else { panic!() };
+        let Kind::Choice(w) = DATASET[1].kind else {
+            panic!()
+        };
         assert_eq!(w, ["wide", "long"]);
         for text in ["newest", "all"] {
-            let d: crate::spec::types::DatasetSpec = serde_yaml::from_str(&format!("history: {text}")).unwrap();
-            assert_eq!(serde_yaml::to_value(d.history).unwrap(), Value::String(text.into()));
+            let d: crate::spec::types::DatasetSpec =
+                serde_yaml::from_str(&format!("history: {text}")).unwrap();
+            assert_eq!(
+                serde_yaml::to_value(d.history).unwrap(),
+                Value::String(text.into())
+            );
         }
-        let Kind::Choice(w) = DATASET[2].kind else { panic!() };
+        let Kind::Choice(w) = DATASET[2].kind else {
+            panic!()
+        };
         assert_eq!(w, ["newest", "all"]);
-        let Kind::Choice(w) = GITHUB[1].kind else { panic!() };
+        let Kind::Choice(w) = GITHUB[1].kind else {
+            panic!()
+        };
         assert_eq!(w, ["pull-request", "branch", "artifact"]);
     }
 
@@ -369,13 +499,34 @@ mod tests {
         let text = "name: x\nrunner:\n  lables: [gpu]\nmatrix: {n: [1]}\ncommand: c\nresults: {keys: [n]}\ndataset: {layout: tall}\ncompare: {measured: m.csv, on: [n], predicted: p, actual: a, group_by: [n]}\n";
         let loc = Locator::new(text);
         let c = check(serde_yaml::from_str(text).unwrap(), &loc, "x");
-        let got: Vec<(usize, usize, &str)> = c.problems.iter().map(|p| (p.pos.line, p.pos.column, p.message.as_str())).collect();
+        let got: Vec<(usize, usize, &str)> = c
+            .problems
+            .iter()
+            .map(|p| (p.pos.line, p.pos.column, p.message.as_str()))
+            .collect();
         assert_eq!(got.len(), 3, "{got:#?}");
         assert_eq!((got[0].0, got[0].1), (3, 3));
-        assert!(got[0].2.starts_with("runner: unknown field `lables`"), "{}", got[0].2);
-        assert_eq!(c.problems[0].help.as_deref(), Some("did you mean `labels`?"));
-        assert_eq!(got[1], (7, 19, "dataset.layout: unknown variant `tall`, expected `wide` or `long`"));
-        assert_eq!(c.problems[2].help.as_deref(), Some("did you mean `group-by`?"));
+        assert!(
+            got[0].2.starts_with("runner: unknown field `lables`"),
+            "{}",
+            got[0].2
+        );
+        assert_eq!(
+            c.problems[0].help.as_deref(),
+            Some("did you mean `labels`?")
+        );
+        assert_eq!(
+            got[1],
+            (
+                7,
+                19,
+                "dataset.layout: unknown variant `tall`, expected `wide` or `long`"
+            )
+        );
+        assert_eq!(
+            c.problems[2].help.as_deref(),
+            Some("did you mean `group-by`?")
+        );
         assert!(c.placeholders.is_empty());
     }
 }

@@ -53,7 +53,10 @@ pub struct Runner {
 
 impl Default for Runner {
     fn default() -> Self {
-        Runner { labels: default_labels(), container: None }
+        Runner {
+            labels: default_labels(),
+            container: None,
+        }
     }
 }
 

@@ -18,31 +18,47 @@ pub const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
 pub const CELL_SCRIPT: &str = "outrun_cell.py";
 
 const EMBEDDED: &[(&str, &str)] = &[
-    (WORKFLOW_TEMPLATE, include_str!("../../workflow-templates/experiment.yml.j2")),
-    (CELL_SCRIPT, include_str!("../../workflow-templates/outrun_cell.py")),
+    (
+        WORKFLOW_TEMPLATE,
+        include_str!("../../workflow-templates/experiment.yml.j2"),
+    ),
+    (
+        CELL_SCRIPT,
+        include_str!("../../workflow-templates/outrun_cell.py"),
+    ),
 ];
 
 /// Actions are pinned to full commit SHAs (a tag can be moved); the comment keeps the version
 /// readable for people and for Dependabot.
 pub const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
-pub const SETUP_PYTHON: &str = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0";
-pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2";
-pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
+pub const SETUP_PYTHON: &str =
+    "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0";
+pub const UPLOAD_ARTIFACT: &str =
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2";
+pub const DOWNLOAD_ARTIFACT: &str =
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
 pub const CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3";
 
 /// How the final and status jobs get outrun when the experiment does not say: the exact
 /// version that generated the workflow, from crates.io, built against the lock file it was
 /// published with (`--locked`; crates.io's index pins every crate's checksum).
-const DEFAULT_INSTALL: &str = "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
+const DEFAULT_INSTALL: &str =
+    "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
 
 pub use crate::contract::MAX_JOBS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     #[error("cannot read template {}: {source}", path.display())]
-    ReadTemplate { path: PathBuf, source: std::io::Error },
+    ReadTemplate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("template {name}: {source}")]
-    Render { name: String, source: minijinja::Error },
+    Render {
+        name: String,
+        source: minijinja::Error,
+    },
     #[error(transparent)]
     Write(#[from] crate::fsutil::FsError),
 }
@@ -127,7 +143,15 @@ fn ascii_only(json: &str) -> String {
 /// A free-text line that is pasted into a YAML comment: no character that could end the
 /// comment (CR, NEL, line and paragraph separators, other controls) survives.
 fn comment_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// JSON text with every `$` written as `\u0024`, so the YAML value never contains `${{` that
@@ -166,11 +190,28 @@ mod erased {
 
 /// Multi-line text as a YAML literal block (readable), anything else as a quoted scalar.
 fn yaml_block(s: &str, indent: usize) -> String {
-    let plain_lines = s.lines().all(|l| !l.chars().any(|c| c.is_control() && c != '\t'));
+    let plain_lines = s
+        .lines()
+        .all(|l| !l.chars().any(|c| c.is_control() && c != '\t'));
     if s.contains('\n') && !s.starts_with([' ', '\t', '\n']) && plain_lines && !s.contains('\r') {
         let pad = " ".repeat(indent);
-        let keep = if s.ends_with("\n\n") { "+" } else if s.ends_with('\n') { "" } else { "-" };
-        let body: Vec<String> = s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect();
+        let keep = if s.ends_with("\n\n") {
+            "+"
+        } else if s.ends_with('\n') {
+            ""
+        } else {
+            "-"
+        };
+        let body: Vec<String> = s
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{pad}{l}")
+                }
+            })
+            .collect();
         format!("|{keep}\n{}", body.join("\n"))
     } else {
         yaml_quote(s)
@@ -181,10 +222,15 @@ fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
     let local = root.join(TEMPLATE_DIR).join(name);
     match std::fs::read_to_string(&local) {
         Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).unwrap_or_default())
-        }
-        Err(source) => Err(WorkflowError::ReadTemplate { path: local, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default()),
+        Err(source) => Err(WorkflowError::ReadTemplate {
+            path: local,
+            source,
+        }),
     }
 }
 
@@ -205,7 +251,14 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         kill_grace_s: crate::contract::KILL_GRACE_S,
         max_jobs: MAX_JOBS,
         results_file: &f.results.file,
-        cells: plan.cells.iter().map(|c| CellEntry { id: &c.id, params: &c.params }).collect(),
+        cells: plan
+            .cells
+            .iter()
+            .map(|c| CellEntry {
+                id: &c.id,
+                params: &c.params,
+            })
+            .collect(),
     };
     let install_script = match &f.github.install {
         Some(cmd) => format!("{}\n", cmd.trim_end()),
@@ -230,16 +283,28 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         job_timeout_minutes,
         config: expression_free_json(&config),
         script,
-        actions: Actions { checkout: CHECKOUT, setup_python: SETUP_PYTHON, upload_artifact: UPLOAD_ARTIFACT, download_artifact: DOWNLOAD_ARTIFACT, cache: CACHE },
+        actions: Actions {
+            checkout: CHECKOUT,
+            setup_python: SETUP_PYTHON,
+            upload_artifact: UPLOAD_ARTIFACT,
+            download_artifact: DOWNLOAD_ARTIFACT,
+            cache: CACHE,
+        },
         artifact_prefix: crate::names::artifact_prefix(&f.name),
         install_script: install_script.clone(),
         install_key: {
             use sha2::Digest as _;
-            sha2::Sha256::digest(install_script.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
+            sha2::Sha256::digest(install_script.as_bytes())
+                .iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect()
         },
         land_artifact: f.github.land == crate::spec::Land::Artifact,
         dataset: plan.dataset_path().display().to_string(),
-        ledger: crate::dataset::ledger::path_for(&plan.dataset_path()).display().to_string(),
+        ledger: crate::dataset::ledger::path_for(&plan.dataset_path())
+            .display()
+            .to_string(),
     };
     let mut env = Environment::new();
     env.set_syntax(
@@ -254,17 +319,31 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_filter("yaml_block", |v: String, indent: usize| yaml_block(&v, indent));
-    env.add_filter("yaml", |v: minijinja::Value| -> Result<String, minijinja::Error> {
-        if let Some(s) = v.as_str() {
-            return Ok(yaml_quote(s));
-        }
-        // Sequences and numbers: JSON is YAML's flow style.
-        serde_json::to_string(&v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+    env.add_filter("yaml_block", |v: String, indent: usize| {
+        yaml_block(&v, indent)
     });
-    let render_err = |source| WorkflowError::Render { name: WORKFLOW_TEMPLATE.into(), source };
-    env.add_template_owned(WORKFLOW_TEMPLATE, template).map_err(render_err)?;
-    let out = env.get_template(WORKFLOW_TEMPLATE).and_then(|t| t.render(&ctx)).map_err(render_err)?;
+    env.add_filter(
+        "yaml",
+        |v: minijinja::Value| -> Result<String, minijinja::Error> {
+            if let Some(s) = v.as_str() {
+                return Ok(yaml_quote(s));
+            }
+            // Sequences and numbers: JSON is YAML's flow style.
+            serde_json::to_string(&v).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+            })
+        },
+    );
+    let render_err = |source| WorkflowError::Render {
+        name: WORKFLOW_TEMPLATE.into(),
+        source,
+    };
+    env.add_template_owned(WORKFLOW_TEMPLATE, template)
+        .map_err(render_err)?;
+    let out = env
+        .get_template(WORKFLOW_TEMPLATE)
+        .and_then(|t| t.render(&ctx))
+        .map_err(render_err)?;
     Ok(out)
 }
 
@@ -285,17 +364,26 @@ pub fn check(root: &Path, path: &Path, rendered: &str) -> Result<Drift, Workflow
             let diff = similar::TextDiff::from_lines(on_disk.as_str(), rendered)
                 .unified_diff()
                 .context_radius(3)
-                .header(&format!("{} (committed)", path.display()), &format!("{} (generated)", path.display()))
+                .header(
+                    &format!("{} (committed)", path.display()),
+                    &format!("{} (generated)", path.display()),
+                )
                 .to_string();
             Ok(Drift::Stale { diff })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Drift::Missing),
-        Err(source) => Err(WorkflowError::ReadTemplate { path: path.to_path_buf(), source }),
+        Err(source) => Err(WorkflowError::ReadTemplate {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Writes `rendered` to `root/path` atomically (a reader never sees half a workflow), with the
 /// mode a plain write would give it.
 pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowError> {
-    Ok(crate::fsutil::write_atomic(&root.join(path), rendered.as_bytes())?)
+    Ok(crate::fsutil::write_atomic(
+        &root.join(path),
+        rendered.as_bytes(),
+    )?)
 }

@@ -15,10 +15,23 @@ pub fn pinned(action: &str) -> &str {
 
 /// `git init` + commit everything in `dir` (act reads the commit, and wants actions as repositories).
 pub fn git_commit_all(dir: &Path) {
-    let steps: [&[&str]; 3] = [&["init", "-q"], &["add", "-A"], &["commit", "-q", "-m", "outrun test"]];
+    let steps: [&[&str]; 3] = [
+        &["init", "-q"],
+        &["add", "-A"],
+        &["commit", "-q", "-m", "outrun test"],
+    ];
     for args in steps {
         let out = Command::new("git")
-            .args(["-c", "init.defaultBranch=main", "-c", "user.name=outrun test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "user.name=outrun test",
+                "-c",
+                "user.email=test@example.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .current_dir(dir)
             .env_remove("GIT_DIR")
@@ -26,7 +39,12 @@ pub fn git_commit_all(dir: &Path) {
             .env_remove("GIT_INDEX_FILE")
             .output()
             .expect("git starts");
-        assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -34,7 +52,10 @@ pub fn git_commit_all(dir: &Path) {
 pub fn stand_in_actions(actions: &Path) {
     stand_in_action(&actions.join("setup-python"), SETUP_PYTHON_STAND_IN);
     stand_in_action(&actions.join("upload-artifact"), UPLOAD_ARTIFACT_STAND_IN);
-    stand_in_action(&actions.join("download-artifact"), DOWNLOAD_ARTIFACT_STAND_IN);
+    stand_in_action(
+        &actions.join("download-artifact"),
+        DOWNLOAD_ARTIFACT_STAND_IN,
+    );
     stand_in_action(&actions.join("cache"), CACHE_STAND_IN);
 }
 
@@ -137,14 +158,25 @@ runs:
 
 /// Runs `act workflow_dispatch` on the host (no Docker) with the stand-in actions, a private HOME,
 /// no GitHub settings from the machine and a hard time limit. Returns (success, log).
-pub fn run_act_with(root: &Path, workflow: &Path, cells: &str, actions: &Path, artifacts: &Path, setup_log: &Path, extra: &[String]) -> (bool, String) {
+pub fn run_act_with(
+    root: &Path,
+    workflow: &Path,
+    cells: &str,
+    actions: &Path,
+    artifacts: &Path,
+    setup_log: &Path,
+    extra: &[String],
+) -> (bool, String) {
     use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
     let log_path = home.path().join("act.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut c = Command::new("act");
     for (k, _) in std::env::vars() {
-        if ["GH_", "GITHUB_", "OUTRUN_", "ACT_", "RUNNER_"].iter().any(|p| k.starts_with(p)) {
+        if ["GH_", "GITHUB_", "OUTRUN_", "ACT_", "RUNNER_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
             c.env_remove(k);
         }
     }
@@ -158,15 +190,36 @@ pub fn run_act_with(root: &Path, workflow: &Path, cells: &str, actions: &Path, a
         .arg(workflow)
         .arg("--input")
         .arg(format!("cells={cells}"))
-        .args(["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server"])
+        .args([
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--action-offline-mode",
+            "--no-cache-server",
+        ])
         .arg("--local-repository")
-        .arg(format!("{}={}", pinned(outrun::workflow::SETUP_PYTHON), actions.join("setup-python").display()))
+        .arg(format!(
+            "{}={}",
+            pinned(outrun::workflow::SETUP_PYTHON),
+            actions.join("setup-python").display()
+        ))
         .arg("--local-repository")
-        .arg(format!("{}={}", pinned(outrun::workflow::UPLOAD_ARTIFACT), actions.join("upload-artifact").display()))
+        .arg(format!(
+            "{}={}",
+            pinned(outrun::workflow::UPLOAD_ARTIFACT),
+            actions.join("upload-artifact").display()
+        ))
         .arg("--local-repository")
-        .arg(format!("{}={}", pinned(outrun::workflow::DOWNLOAD_ARTIFACT), actions.join("download-artifact").display()))
+        .arg(format!(
+            "{}={}",
+            pinned(outrun::workflow::DOWNLOAD_ARTIFACT),
+            actions.join("download-artifact").display()
+        ))
         .arg("--local-repository")
-        .arg(format!("{}={}", pinned(outrun::workflow::CACHE), actions.join("cache").display()))
+        .arg(format!(
+            "{}={}",
+            pinned(outrun::workflow::CACHE),
+            actions.join("cache").display()
+        ))
         .args(extra)
         .arg("--env")
         .arg(format!("OUTRUN_TEST_ARTIFACTS={}", artifacts.display()))
@@ -186,11 +239,17 @@ pub fn run_act_with(root: &Path, workflow: &Path, cells: &str, actions: &Path, a
             // act and the steps it started share its process group.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
-            panic!("act still running after 240 s:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            panic!(
+                "act still running after 240 s:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    (status.success(), std::fs::read_to_string(&log_path).unwrap_or_default())
+    (
+        status.success(),
+        std::fs::read_to_string(&log_path).unwrap_or_default(),
+    )
 }
 
 /// A fake GitHub that knows the runs act is about to play: the same run ids and jobs (all
@@ -212,13 +271,33 @@ impl LoopFake {
 
     /// `actions_can_create_prs`: the repository setting "Allow GitHub Actions to create and
     /// approve pull requests".
-    pub fn start_with(experiment: &str, jobs: &[(&str, fakegh::Conclusion)], actions_can_create_prs: bool) -> LoopFake {
+    pub fn start_with(
+        experiment: &str,
+        jobs: &[(&str, fakegh::Conclusion)],
+        actions_can_create_prs: bool,
+    ) -> LoopFake {
         use fakegh::{CellSpec, FakeConfig, FakeGithub, Identity};
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let fake = rt.block_on(FakeGithub::start(FakeConfig { token: Self::USER_TOKEN.into(), identities: vec![Identity::github_actions(Self::ACTIONS_TOKEN)], actions_can_create_prs, ..FakeConfig::default() }));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(FakeGithub::start(FakeConfig {
+            token: Self::USER_TOKEN.into(),
+            identities: vec![Identity::github_actions(Self::ACTIONS_TOKEN)],
+            actions_can_create_prs,
+            ..FakeConfig::default()
+        }));
         let specs: Vec<CellSpec> = jobs.iter().map(|(id, c)| CellSpec::new(id, *c)).collect();
-        fake.state().lock().unwrap().add_workflow(&format!("outrun-{experiment}.yml"), specs);
-        LoopFake { _rt: rt, fake, experiment: experiment.into() }
+        fake.state()
+            .lock()
+            .unwrap()
+            .add_workflow(&format!("outrun-{experiment}.yml"), specs);
+        LoopFake {
+            _rt: rt,
+            fake,
+            experiment: experiment.into(),
+        }
     }
 
     /// Registers run number `n` (a dispatch on main, all its jobs finished); returns its id.
@@ -228,7 +307,13 @@ impl LoopFake {
         let mut st = st.lock().unwrap();
         st.next_run_id = Some(id);
         let wf = format!("outrun-{}.yml", self.experiment);
-        st.add_run(Self::REPO, &wf, "workflow_dispatch", "main", &format!("outrun {} manual", self.experiment));
+        st.add_run(
+            Self::REPO,
+            &wf,
+            "workflow_dispatch",
+            "main",
+            &format!("outrun {} manual", self.experiment),
+        );
         st.advance(std::time::Duration::from_secs(3600));
         id
     }
@@ -239,7 +324,10 @@ impl LoopFake {
             ("--env", format!("GITHUB_RUN_ID={id}")),
             ("--env", format!("GITHUB_REPOSITORY={}", Self::REPO)),
             ("--env", format!("GITHUB_API_URL={}", self.fake.api_url())),
-            ("--env", format!("OUTRUN_TEST_BIN={}", env!("CARGO_BIN_EXE_outrun"))),
+            (
+                "--env",
+                format!("OUTRUN_TEST_BIN={}", env!("CARGO_BIN_EXE_outrun")),
+            ),
             ("-s", format!("GITHUB_TOKEN={}", Self::ACTIONS_TOKEN)),
         ]
         .into_iter()
@@ -247,4 +335,3 @@ impl LoopFake {
         .collect()
     }
 }
-

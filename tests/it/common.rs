@@ -19,14 +19,26 @@ pub fn outrun(root: &Path) -> Command {
             c.env_remove(k);
         }
     }
-    c.env("NO_COLOR", "1").env("CLICOLOR", "0").arg("--root").arg(root).current_dir(root);
+    c.env("NO_COLOR", "1")
+        .env("CLICOLOR", "0")
+        .arg("--root")
+        .arg(root)
+        .current_dir(root);
     c
 }
 
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("outrun starts");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("outrun starts");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// A temporary project with an `experiments/` folder.
@@ -90,7 +102,12 @@ pub const WRITE_ROW: &str = r#"'printf "n,mode,value\n%s,%s,%s\n" "$OUTRUN_P_N" 
 
 /// Whether an external tool is on PATH (the test command installs them; see scripts/test.sh).
 pub fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// External checkers must run in CI: `OUTRUN_REQUIRE_TOOLS=1` (set by scripts/test.sh) turns a

@@ -32,19 +32,44 @@ type Seen = BTreeMap<String, (String, serde_json::Value, serde_json::Value, u64,
 
 fn read_cells(dir: &Path) -> Seen {
     let mut out = Seen::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.path().join("cell.json").is_file()) {
-        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e.path().join("cell.json")).unwrap()).unwrap();
-        let log = std::fs::metadata(e.path().join("stdout.log")).map(|m| m.len()).unwrap_or(0);
+    for e in std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("cell.json").is_file())
+    {
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(e.path().join("cell.json")).unwrap())
+                .unwrap();
+        let log = std::fs::metadata(e.path().join("stdout.log"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let quick = rec["duration_s"].as_f64().unwrap() < 10.0;
-        out.insert(rec["params"]["case"].as_str().unwrap().to_string(), (rec["status"].as_str().unwrap().to_string(), rec["exit_code"].clone(), rec["error"].clone(), log, quick));
+        out.insert(
+            rec["params"]["case"].as_str().unwrap().to_string(),
+            (
+                rec["status"].as_str().unwrap().to_string(),
+                rec["exit_code"].clone(),
+                rec["error"].clone(),
+                log,
+                quick,
+            ),
+        );
     }
     out
 }
 
 /// What the merge makes of a folder of outputs: (case → status, error).
 fn merged(p: &Project, dir: &Path) -> BTreeMap<String, (String, String)> {
-    let (_, out, err) = common::run(p.cmd().arg("merge").arg("contract").arg("--from").arg(dir).arg("--json"));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let (_, out, err) = common::run(
+        p.cmd()
+            .arg("merge")
+            .arg("contract")
+            .arg("--from")
+            .arg(dir)
+            .arg("--json"),
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     v["cells"]
         .as_array()
         .unwrap()
@@ -52,7 +77,13 @@ fn merged(p: &Project, dir: &Path) -> BTreeMap<String, (String, String)> {
         .map(|c| {
             let id = c["id"].as_str().unwrap();
             let case = id.split('-').next().unwrap().to_string();
-            (case, (c["status"].as_str().unwrap().to_string(), c["error"].as_str().unwrap_or("").to_string()))
+            (
+                case,
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["error"].as_str().unwrap_or("").to_string(),
+                ),
+            )
         })
         .collect()
 }
@@ -63,18 +94,33 @@ fn both_wrappers_keep_the_same_contract() {
     p.experiment("contract", EXPERIMENT);
 
     // The local backend.
-    let (_, out, err) = common::run(p.cmd().args(["run", "contract", "--local", "--no-merge", "--json", "-j", "8"]));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let (_, out, err) = common::run(p.cmd().args([
+        "run",
+        "contract",
+        "--local",
+        "--no-merge",
+        "--json",
+        "-j",
+        "8",
+    ]));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
     let local_dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
     let local = read_cells(&local_dir);
 
     // The workflow's wrapper, as its `run` step calls it, on the same cells.
     let (code, _, err) = common::run(p.cmd().args(["generate"]));
     assert_eq!(code, 0, "{err}");
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&p.read(".github/workflows/outrun-contract.yml")).unwrap();
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&p.read(".github/workflows/outrun-contract.yml")).unwrap();
     let config = yaml["env"]["OUTRUN_CONFIG"].as_str().unwrap();
     let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
-    let ids: Vec<&str> = cfg["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = cfg["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     let gh_dir = p.root().join("github-outputs");
     let status = Command::new("python3")
         .arg("-c")
@@ -91,21 +137,36 @@ fn both_wrappers_keep_the_same_contract() {
     let github = read_cells(&gh_dir);
 
     assert_eq!(local.len(), 8);
-    assert_eq!(local, github, "the two wrappers disagree:\nlocal:  {local:#?}\ngithub: {github:#?}");
+    assert_eq!(
+        local, github,
+        "the two wrappers disagree:\nlocal:  {local:#?}\ngithub: {github:#?}"
+    );
     // The cases say what they should.
     assert_eq!(local["exit3"].2, "exit status 3");
-    assert_eq!((local["signal"].1.clone(), local["signal"].2.clone()), (serde_json::Value::Null, serde_json::json!("killed by signal 15")));
+    assert_eq!(
+        (local["signal"].1.clone(), local["signal"].2.clone()),
+        (
+            serde_json::Value::Null,
+            serde_json::json!("killed by signal 15")
+        )
+    );
     assert_eq!(local["timeout"].0, "timed_out");
     assert_eq!(local["timeout"].2, "killed after the 2 s timeout");
     assert_eq!(local["huge"].3, 5_000_000);
-    assert!(local.values().all(|c| c.4), "a cell waited for a lingering child");
+    assert!(
+        local.values().all(|c| c.4),
+        "a cell waited for a lingering child"
+    );
 
     // And the merge reads both the same way (missing and malformed results fail the cell).
     let from_local = merged(&p, &local_dir);
     let from_github = merged(&p, &gh_dir);
     assert_eq!(from_local, from_github);
     assert_eq!(from_local["missing"].0, "failed");
-    assert!(from_local["missing"].1.contains("wrote no results.csv"), "{from_local:?}");
+    assert!(
+        from_local["missing"].1.contains("wrote no results.csv"),
+        "{from_local:?}"
+    );
     assert_eq!(from_local["malformed"].0, "failed");
     assert_eq!(from_local["ok"], ("ok".to_string(), String::new()));
 }

@@ -20,7 +20,13 @@ pub(crate) fn parse_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Row>), csv::Er
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec?;
-        rows.push(header.iter().cloned().zip(rec.iter().map(String::from)).collect());
+        rows.push(
+            header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(String::from))
+                .collect(),
+        );
     }
     Ok((header, rows))
 }
@@ -62,7 +68,13 @@ pub(crate) const WRITE_ROW_BUMPED: &str = r#"'printf "n,mode,value\n%s,%s,%s\n" 
 fn merge_is_idempotent_and_reports_use_the_newest_run() {
     // `history: all`: every run's rows stay (see tests/it/dataset_history.rs for `newest`).
     let p = Project::new();
-    p.experiment("tiny", &format!("{}dataset:\n  history: all\n", tiny_experiment("tiny", WRITE_ROW_BUMPED)));
+    p.experiment(
+        "tiny",
+        &format!(
+            "{}dataset:\n  history: all\n",
+            tiny_experiment("tiny", WRITE_ROW_BUMPED)
+        ),
+    );
     let (code, first, err) = run_local(&p, "tiny", &[("BUMP", "0")]);
     assert_eq!(code, 0, "{err}");
     let run1 = first["run_id"].as_str().unwrap().to_string();
@@ -104,10 +116,20 @@ fn merge_is_idempotent_and_reports_use_the_newest_run() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["n"].as_str().unwrap().into(), r["mode"].as_str().unwrap().into(), r["value"].as_str().unwrap().into()))
+            .map(|r| {
+                (
+                    r["n"].as_str().unwrap().into(),
+                    r["mode"].as_str().unwrap().into(),
+                    r["value"].as_str().unwrap().into(),
+                )
+            })
             .collect();
-        let want: Vec<(String, String, String)> =
-            [1, 2, 3].iter().flat_map(|n| ["a", "b"].map(|m| (n.to_string(), m.to_string(), (n * 10 + 5).to_string()))).collect();
+        let want: Vec<(String, String, String)> = [1, 2, 3]
+            .iter()
+            .flat_map(|n| {
+                ["a", "b"].map(|m| (n.to_string(), m.to_string(), (n * 10 + 5).to_string()))
+            })
+            .collect();
         assert_eq!(got, want, "{rep}");
     };
     newest(&p);
@@ -130,9 +152,17 @@ fn dataset_file_has_an_ordinary_mode() {
     // What any other tool writing a new file here would get (0666 less the umask).
     let probe = p.write("data/evaluation/probe.txt", "x");
     let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&dataset_path(&p, "tiny")), mode(&probe), "a dataset others cannot read");
+    assert_eq!(
+        mode(&dataset_path(&p, "tiny")),
+        mode(&probe),
+        "a dataset others cannot read"
+    );
     // A mode the user chose survives a merge that rewrites the file.
-    std::fs::set_permissions(dataset_path(&p, "tiny"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        dataset_path(&p, "tiny"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     let (code, _, _) = run_local(&p, "tiny", &[]);
     assert_eq!(code, 0);
     assert_eq!(mode(&dataset_path(&p, "tiny")), 0o640);
@@ -145,7 +175,8 @@ fn failed_cells_are_reported_not_merged(bad: &str, reason: &str) {
     let command = format!(
         r#"'if [ "$OUTRUN_P_N" = 2 ]; then {bad}; else printf "step,value\n1,%s\n" "$((OUTRUN_P_N * 10))" > "$OUTRUN_OUT/results.csv"; fi'"#
     );
-    let yaml = tiny_experiment("flaky", &command).replace("keys: [n, mode]", "keys: [n, mode, step]");
+    let yaml =
+        tiny_experiment("flaky", &command).replace("keys: [n, mode]", "keys: [n, mode, step]");
     p.experiment("flaky", &yaml);
     let (code, v, err) = run_local(&p, "flaky", &[]);
     assert_eq!(code, 1, "{v}\n{err}");
@@ -157,7 +188,10 @@ fn failed_cells_are_reported_not_merged(bad: &str, reason: &str) {
             let n = c["params"]["n"].as_str().unwrap();
             if n == "2" {
                 assert_eq!(c["status"], "failed", "{c}");
-                assert!(c["error"].as_str().is_some_and(|e| e.contains(reason)), "`{reason}` not in {c}");
+                assert!(
+                    c["error"].as_str().is_some_and(|e| e.contains(reason)),
+                    "`{reason}` not in {c}"
+                );
             } else {
                 assert_eq!(c["status"], "ok", "{c}");
             }
@@ -170,7 +204,10 @@ fn failed_cells_are_reported_not_merged(bad: &str, reason: &str) {
 
     let rep = report_json(&p, "flaky");
     check_cells(&rep["cells"]);
-    assert_eq!(rep["summary"], json!({"cells": 6, "ok": 4, "failed": 2, "timed_out": 0, "cancelled": 0}));
+    assert_eq!(
+        rep["summary"],
+        json!({"cells": 6, "ok": 4, "failed": 2, "timed_out": 0, "cancelled": 0})
+    );
     let (code, md, err) = common::run(p.cmd().args(["report", "flaky"]));
     assert_eq!(code, 0, "{err}");
     assert!(md.contains("### Cells that did not succeed"), "{md}");
@@ -181,7 +218,10 @@ fn failed_cells_are_reported_not_merged(bad: &str, reason: &str) {
     }
 
     let (_, rows) = dataset_rows(&p, "flaky");
-    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r["n"].as_str(), r["mode"].as_str())).collect();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["n"].as_str(), r["mode"].as_str()))
+        .collect();
     assert_eq!(got, [("1", "a"), ("1", "b"), ("3", "a"), ("3", "b")]);
 
     // `merge` of that run says the same, and still exits 1.
@@ -198,7 +238,10 @@ fn failed_cell_exit_status() {
 
 #[test]
 fn failed_cell_results_lack_a_key_column() {
-    failed_cells_are_reported_not_merged(r#"printf "value\n5\n" > "$OUTRUN_OUT/results.csv""#, "results.csv lacks the key column(s) step");
+    failed_cells_are_reported_not_merged(
+        r#"printf "value\n5\n" > "$OUTRUN_OUT/results.csv""#,
+        "results.csv lacks the key column(s) step",
+    );
 }
 
 #[test]
@@ -218,13 +261,32 @@ fn failed_cell_writes_no_results() {
 fn long_layout_has_metric_and_value_rows() {
     let p = Project::new();
     let command = r#"'printf "n,mode,latency,energy\n%s,%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$((OUTRUN_P_N * 10))" "$((OUTRUN_P_N * 7))" > "$OUTRUN_OUT/results.csv"'"#;
-    p.experiment("long", &format!("{}dataset:\n  layout: long\n", tiny_experiment("long", command)));
+    p.experiment(
+        "long",
+        &format!(
+            "{}dataset:\n  layout: long\n",
+            tiny_experiment("long", command)
+        ),
+    );
     let (code, _, err) = run_local(&p, "long", &[]);
     assert_eq!(code, 0, "{err}");
     let (header, rows) = dataset_rows(&p, "long");
     assert_eq!(&header[..4], ["n", "mode", "metric", "value"]);
-    assert!(header[4..].iter().all(|h| h.starts_with("outrun_")), "{header:?}");
-    let got: Vec<(&str, &str, &str, &str)> = rows.iter().map(|r| (r["n"].as_str(), r["mode"].as_str(), r["metric"].as_str(), r["value"].as_str())).collect();
+    assert!(
+        header[4..].iter().all(|h| h.starts_with("outrun_")),
+        "{header:?}"
+    );
+    let got: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["n"].as_str(),
+                r["mode"].as_str(),
+                r["metric"].as_str(),
+                r["value"].as_str(),
+            )
+        })
+        .collect();
     let mut want = Vec::new();
     for n in [1, 2, 3] {
         for m in ["a", "b"] {
@@ -233,13 +295,23 @@ fn long_layout_has_metric_and_value_rows() {
             want.push((n.to_string(), m, "latency", (n * 10).to_string()));
         }
     }
-    let want: Vec<(&str, &str, &str, &str)> = want.iter().map(|(n, m, k, v)| (n.as_str(), *m, *k, v.as_str())).collect();
+    let want: Vec<(&str, &str, &str, &str)> = want
+        .iter()
+        .map(|(n, m, k, v)| (n.as_str(), *m, *k, v.as_str()))
+        .collect();
     assert_eq!(got, want);
     // Reports pivot it back to one row per key.
     let rep = report_json(&p, "long");
     let results = rep["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
-    assert_eq!((&results[5]["n"], &results[5]["latency"], &results[5]["energy"]), (&json!("3"), &json!("30"), &json!("21")));
+    assert_eq!(
+        (
+            &results[5]["n"],
+            &results[5]["latency"],
+            &results[5]["energy"]
+        ),
+        (&json!("3"), &json!("30"), &json!("21"))
+    );
 }
 
 #[test]
@@ -260,7 +332,12 @@ fn rows_are_sorted_numerically_by_key() {
     assert_eq!(code, 0, "{err}");
     let (_, rows) = dataset_rows(&p, "sorted");
     let ns: Vec<&str> = rows.iter().map(|r| r["n"].as_str()).collect();
-    assert_eq!(ns, ["1", "1", "2.5", "2.5", "9", "9", "10", "10", "20", "20", "100", "100"]);
+    assert_eq!(
+        ns,
+        [
+            "1", "1", "2.5", "2.5", "9", "9", "10", "10", "20", "20", "100", "100"
+        ]
+    );
     let second = String::from_utf8(dataset_bytes(&p, "sorted")).unwrap();
     let mut new_lines = second.lines();
     for old in first.lines() {
@@ -273,7 +350,10 @@ fn rows_are_sorted_numerically_by_key() {
 /// An experiment with `cells` cells (n = 0.., mode = a) whose rows are keyed by (n, mode, i).
 pub(crate) fn big_experiment(name: &str, cells: usize, history: &str) -> String {
     let ns: Vec<String> = (0..cells).map(|n| n.to_string()).collect();
-    format!("name: {name}\nmatrix:\n  n: [{}]\n  mode: [a]\ncommand: 'true'\ntimeout: 20s\nresults:\n  keys: [n, mode, i]\ndataset:\n  history: {history}\n", ns.join(", "))
+    format!(
+        "name: {name}\nmatrix:\n  n: [{}]\n  mode: [a]\ncommand: 'true'\ntimeout: 20s\nresults:\n  keys: [n, mode, i]\ndataset:\n  history: {history}\n",
+        ns.join(", ")
+    )
 }
 
 /// The cells of an experiment as `plan --json` lists them: (id, params).
@@ -281,12 +361,25 @@ pub(crate) fn plan_cells(p: &Project, name: &str) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", name, "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    v["cells"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["params"].clone())).collect()
+    v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["params"].clone()))
+        .collect()
 }
 
 /// A run folder as a backend leaves it: one directory per cell with `cell.json` and
 /// `results.csv` (`rows` rows; values depend on `salt`).
-pub(crate) fn write_run(dir: &Path, experiment: &str, cells: &[(String, Value)], run_id: &str, day: u32, rows: usize, salt: usize) {
+pub(crate) fn write_run(
+    dir: &Path,
+    experiment: &str,
+    cells: &[(String, Value)],
+    run_id: &str,
+    day: u32,
+    rows: usize,
+    salt: usize,
+) {
     for (k, (id, params)) in cells.iter().enumerate() {
         let cell = dir.join(id);
         std::fs::create_dir_all(&cell).unwrap();
@@ -307,10 +400,17 @@ pub(crate) fn write_run(dir: &Path, experiment: &str, cells: &[(String, Value)],
             "run_id": run_id,
             "attempt": 1
         });
-        std::fs::write(cell.join("cell.json"), serde_json::to_string_pretty(&record).unwrap()).unwrap();
+        std::fs::write(
+            cell.join("cell.json"),
+            serde_json::to_string_pretty(&record).unwrap(),
+        )
+        .unwrap();
         let mut csv = String::from("i,value,note\n");
         for i in 0..rows {
-            csv.push_str(&format!("{i},{},\"run {run_id}, row {i}\"\n", i * (k + 1) + salt));
+            csv.push_str(&format!(
+                "{i},{},\"run {run_id}, row {i}\"\n",
+                i * (k + 1) + salt
+            ));
         }
         std::fs::write(cell.join("results.csv"), csv).unwrap();
     }
@@ -330,7 +430,12 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn spawn_merge(p: &Project, name: &str, from: &str) -> Child {
-    p.cmd().args(["merge", name, "--from", from]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("outrun starts")
+    p.cmd()
+        .args(["merge", name, "--from", from])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("outrun starts")
 }
 
 pub(crate) fn merge_ok(p: &Project, name: &str, from: &str) {
@@ -346,8 +451,24 @@ fn kill_9_mid_merge_leaves_old_or_new() {
     p.experiment("big", &big_experiment("big", CELLS, "all"));
     let cells = plan_cells(&p, "big");
     assert_eq!(cells.len(), CELLS);
-    write_run(&p.root().join("incoming/old"), "big", &cells, "1001", 1, 100, 0);
-    write_run(&p.root().join("incoming/new"), "big", &cells, "1002", 2, ROWS, 7);
+    write_run(
+        &p.root().join("incoming/old"),
+        "big",
+        &cells,
+        "1001",
+        1,
+        100,
+        0,
+    );
+    write_run(
+        &p.root().join("incoming/new"),
+        "big",
+        &cells,
+        "1002",
+        2,
+        ROWS,
+        7,
+    );
     merge_ok(&p, "big", "incoming/old");
     let old = dataset_bytes(&p, "big");
     assert_eq!(parse_csv(&old).unwrap().1.len(), CELLS * 100);
@@ -366,7 +487,11 @@ fn kill_9_mid_merge_leaves_old_or_new() {
     let path = dataset_path(&p, "big");
     let (mut saw_old, mut saw_new, mut killed_running, mut left_tmp) = (0, 0, 0, 0);
     let tmp_files = || -> BTreeSet<String> {
-        std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".tmp")).collect()
+        std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
     };
     for i in 0..32u32 {
         // Spread over the whole merge and a little past it: golden-ratio steps, deterministic.
@@ -385,7 +510,9 @@ fn kill_9_mid_merge_leaves_old_or_new() {
         }
 
         let now = std::fs::read(&path).expect("the dataset still exists");
-        let (header, _) = parse_csv(&now).unwrap_or_else(|e| panic!("iteration {i} (after {delay:?}): the dataset does not parse: {e}"));
+        let (header, _) = parse_csv(&now).unwrap_or_else(|e| {
+            panic!("iteration {i} (after {delay:?}): the dataset does not parse: {e}")
+        });
         assert!(header.iter().any(|h| h == "outrun_run_id"), "{header:?}");
         if now == old {
             saw_old += 1;
@@ -394,17 +521,27 @@ fn kill_9_mid_merge_leaves_old_or_new() {
             // Back to the old state, so that later kills land in a merge that writes.
             std::fs::write(&path, &old).unwrap();
         } else {
-            panic!("iteration {i} (killed after {delay:?}): the dataset is neither the old nor the merged file ({} bytes)", now.len());
+            panic!(
+                "iteration {i} (killed after {delay:?}): the dataset is neither the old nor the merged file ({} bytes)",
+                now.len()
+            );
         }
     }
-    eprintln!("kill -9: {saw_old} old, {saw_new} new, {killed_running} killed while running, {left_tmp} left a temp file; full merge {full:?}");
-    assert!(killed_running >= 8, "too few kills landed mid-merge: {killed_running}");
+    eprintln!(
+        "kill -9: {saw_old} old, {saw_new} new, {killed_running} killed while running, {left_tmp} left a temp file; full merge {full:?}"
+    );
+    assert!(
+        killed_running >= 8,
+        "too few kills landed mid-merge: {killed_running}"
+    );
 
     // What a kill leaves beside the dataset: hidden `.outrun-*.tmp` files, none of which is
     // named like a dataset (the lock is in .outrun/locks/).
     for e in std::fs::read_dir(path.parent().unwrap()).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        let ok = name == "big.csv" || name == "big.runs.csv" || (name.starts_with(".outrun-") && name.ends_with(".tmp"));
+        let ok = name == "big.csv"
+            || name == "big.runs.csv"
+            || (name.starts_with(".outrun-") && name.ends_with(".tmp"));
         assert!(ok, "unexpected file beside the dataset: {name}");
     }
     // No lock outlives a killed merge: the next one completes and gives the same result.
@@ -421,8 +558,24 @@ fn concurrent_merges_lose_no_rows() {
     let cells = plan_cells(&reference, "race");
     let setup = |p: &Project| {
         p.experiment("race", &big_experiment("race", CELLS, "newest"));
-        write_run(&p.root().join("incoming/a"), "race", &cells, "2001", 3, ROWS, 1);
-        write_run(&p.root().join("incoming/b"), "race", &cells[..CELLS - 2], "2002", 4, ROWS, 2);
+        write_run(
+            &p.root().join("incoming/a"),
+            "race",
+            &cells,
+            "2001",
+            3,
+            ROWS,
+            1,
+        );
+        write_run(
+            &p.root().join("incoming/b"),
+            "race",
+            &cells[..CELLS - 2],
+            "2002",
+            4,
+            ROWS,
+            2,
+        );
     };
     setup(&reference);
     merge_ok(&reference, "race", "incoming/a");
@@ -441,9 +594,25 @@ fn concurrent_merges_lose_no_rows() {
     for round in 0..10 {
         let p = Project::new();
         setup(&p);
-        let (first, second) = if round % 2 == 0 { ("incoming/a", "incoming/b") } else { ("incoming/b", "incoming/a") };
-        let mut x = p.cmd().args(["merge", "race", "--from", first]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut y = p.cmd().args(["merge", "race", "--from", second]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let (first, second) = if round % 2 == 0 {
+            ("incoming/a", "incoming/b")
+        } else {
+            ("incoming/b", "incoming/a")
+        };
+        let mut x = p
+            .cmd()
+            .args(["merge", "race", "--from", first])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut y = p
+            .cmd()
+            .args(["merge", "race", "--from", second])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         for c in [&mut x, &mut y] {
             while c.try_wait().unwrap().is_none() {
@@ -451,7 +620,10 @@ fn concurrent_merges_lose_no_rows() {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        assert!(x.wait().unwrap().success() && y.wait().unwrap().success(), "round {round}: a merge failed");
+        assert!(
+            x.wait().unwrap().success() && y.wait().unwrap().success(),
+            "round {round}: a merge failed"
+        );
         let got = dataset_bytes(&p, "race");
         if got != expected {
             let (_, rows) = parse_csv(&got).unwrap();

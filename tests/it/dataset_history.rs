@@ -5,16 +5,34 @@
 use serde_json::Value;
 
 use crate::common::{self, Project, WRITE_ROW, tiny_experiment};
-use crate::dataset::{WRITE_ROW_BUMPED, dataset_bytes, dataset_path, dataset_rows, report_json, run_local};
+use crate::dataset::{
+    WRITE_ROW_BUMPED, dataset_bytes, dataset_path, dataset_rows, report_json, run_local,
+};
 
 /// (n, mode, value) of the report's results.
 fn results(p: &Project, name: &str) -> Vec<(String, String, String)> {
     let rep = report_json(p, name);
-    rep["results"].as_array().unwrap().iter().map(|r| (r["n"].as_str().unwrap().into(), r["mode"].as_str().unwrap().into(), r["value"].as_str().unwrap().into())).collect()
+    rep["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["n"].as_str().unwrap().into(),
+                r["mode"].as_str().unwrap().into(),
+                r["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
 }
 
 fn expected(bump: u32) -> Vec<(String, String, String)> {
-    [1, 2, 3].iter().flat_map(|n| ["a", "b"].map(|m| (n.to_string(), m.to_string(), (n * 10 + bump).to_string()))).collect()
+    [1, 2, 3]
+        .iter()
+        .flat_map(|n| {
+            ["a", "b"].map(|m| (n.to_string(), m.to_string(), (n * 10 + bump).to_string()))
+        })
+        .collect()
 }
 
 fn run_ok(p: &Project, name: &str, bump: &str) -> String {
@@ -31,7 +49,15 @@ fn dataset_newest_history_keeps_one_row_per_key() {
     let (code, second, err) = run_local(&p, "tiny", &[("BUMP", "5")]);
     assert_eq!(code, 0, "{err}");
     let run2 = second["run_id"].as_str().unwrap().to_string();
-    assert_eq!((&second["merge"]["rows_replaced"], &second["merge"]["rows_added"], &second["merge"]["rows_total"]), (&Value::from(6), &Value::from(0), &Value::from(6)), "{second}");
+    assert_eq!(
+        (
+            &second["merge"]["rows_replaced"],
+            &second["merge"]["rows_added"],
+            &second["merge"]["rows_total"]
+        ),
+        (&Value::from(6), &Value::from(0), &Value::from(6)),
+        "{second}"
+    );
     let (_, rows) = dataset_rows(&p, "tiny");
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r["outrun_run_id"] == run2), "{rows:?}");
@@ -43,23 +69,44 @@ fn dataset_newest_history_keeps_one_row_per_key() {
     let (code, out, err) = common::run(p.cmd().args(["merge", "tiny", "--from", &from]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(unchanged)"), "{out}");
-    assert!(err.contains("6 row(s) not merged: the dataset has a newer run's row for their key"), "{err}");
+    assert!(
+        err.contains("6 row(s) not merged: the dataset has a newer run's row for their key"),
+        "{err}"
+    );
     let (_, out, _) = common::run(p.cmd().args(["merge", "tiny", "--from", &from, "--json"]));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((&v["summary"]["rows_older_ignored"], &v["summary"]["changed"]), (&Value::from(6), &Value::from(false)), "{v}");
+    assert_eq!(
+        (
+            &v["summary"]["rows_older_ignored"],
+            &v["summary"]["changed"]
+        ),
+        (&Value::from(6), &Value::from(false)),
+        "{v}"
+    );
     assert_eq!(dataset_bytes(&p, "tiny"), after);
 
     // The newest run merged again: byte for byte the same file.
-    let (code, out, _) = common::run(p.cmd().args(["merge", "tiny", "--from", &format!(".outrun/runs/tiny/{run2}")]));
+    let (code, out, _) = common::run(p.cmd().args([
+        "merge",
+        "tiny",
+        "--from",
+        &format!(".outrun/runs/tiny/{run2}"),
+    ]));
     assert_eq!(code, 0);
-    assert!(out.contains("0 rows added, 6 replaced, 6 in all (unchanged)"), "{out}");
+    assert!(
+        out.contains("0 rows added, 6 replaced, 6 in all (unchanged)"),
+        "{out}"
+    );
     assert_eq!(dataset_bytes(&p, "tiny"), after);
 }
 
 #[test]
 fn dataset_migrate_keeps_the_newest_run_per_key() {
     let p = Project::new();
-    let all = format!("{}dataset:\n  history: all\n", tiny_experiment("tiny", WRITE_ROW_BUMPED));
+    let all = format!(
+        "{}dataset:\n  history: all\n",
+        tiny_experiment("tiny", WRITE_ROW_BUMPED)
+    );
     p.experiment("tiny", &all);
     run_ok(&p, "tiny", "0");
     let run2 = run_ok(&p, "tiny", "5");
@@ -101,12 +148,31 @@ fn dataset_from_an_earlier_outrun_is_upgraded() {
     );
     run_ok(&p, "tiny", "0");
     let (header, rows) = dataset_rows(&p, "tiny");
-    assert_eq!(header.iter().filter(|h| h.starts_with("outrun_")).count(), 9, "{header:?}");
+    assert_eq!(
+        header.iter().filter(|h| h.starts_with("outrun_")).count(),
+        9,
+        "{header:?}"
+    );
     let at = |h: &str| header.iter().position(|c| c == h).unwrap();
     assert_eq!(at("outrun_run_started_at") + 1, at("outrun_started_at"));
     assert_eq!(rows.len(), 8);
-    let old: Vec<(&str, &str)> = rows.iter().filter(|r| r["n"] == "9").map(|r| (r["outrun_run_started_at"].as_str(), r["outrun_started_at"].as_str())).collect();
-    assert_eq!(old, [("2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z"), ("2025-01-01T00:00:05Z", "2025-01-01T00:00:05Z")]);
+    let old: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["n"] == "9")
+        .map(|r| {
+            (
+                r["outrun_run_started_at"].as_str(),
+                r["outrun_started_at"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        old,
+        [
+            ("2025-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
+            ("2025-01-01T00:00:05Z", "2025-01-01T00:00:05Z")
+        ]
+    );
     // Sorted by key, numbers as numbers: the n=9 rows last.
     let ns: Vec<&str> = rows.iter().map(|r| r["n"].as_str()).collect();
     assert_eq!(ns, ["1", "1", "2", "2", "3", "3", "9", "9"]);
@@ -128,24 +194,58 @@ fn dataset_edited_by_hand_keeps_its_columns_and_is_sorted_again() {
     extra.insert("n".into(), "7".into());
     extra.insert("note".into(), "checked by hand, see lab book".into());
     for r in std::iter::once(&extra).chain(rows.iter().rev()) {
-        w.write_record(cols.iter().map(|c| r.get(c).map(String::as_str).unwrap_or(""))).unwrap();
+        w.write_record(
+            cols.iter()
+                .map(|c| r.get(c).map(String::as_str).unwrap_or("")),
+        )
+        .unwrap();
     }
     std::fs::write(dataset_path(&p, "tiny"), w.into_inner().unwrap()).unwrap();
 
     let run2 = run_ok(&p, "tiny", "5");
     let (header, rows) = dataset_rows(&p, "tiny");
-    assert_eq!(&header[..4], ["note", "mode", "n", "value"], "the file's own column order stays");
-    let got: Vec<(&str, &str, &str, &str)> = rows.iter().map(|r| (r["n"].as_str(), r["mode"].as_str(), r["value"].as_str(), r["note"].as_str())).collect();
-    let mut want: Vec<(String, &str, String, &str)> = expected(5).into_iter().map(|(n, m, v)| (n, if m == "a" { "a" } else { "b" }, v, "")).collect();
-    want.push(("7".into(), "a", "10".into(), "checked by hand, see lab book"));
-    let want: Vec<(&str, &str, &str, &str)> = want.iter().map(|(n, m, v, o)| (n.as_str(), *m, v.as_str(), *o)).collect();
+    assert_eq!(
+        &header[..4],
+        ["note", "mode", "n", "value"],
+        "the file's own column order stays"
+    );
+    let got: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["n"].as_str(),
+                r["mode"].as_str(),
+                r["value"].as_str(),
+                r["note"].as_str(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, &str, String, &str)> = expected(5)
+        .into_iter()
+        .map(|(n, m, v)| (n, if m == "a" { "a" } else { "b" }, v, ""))
+        .collect();
+    want.push((
+        "7".into(),
+        "a",
+        "10".into(),
+        "checked by hand, see lab book",
+    ));
+    let want: Vec<(&str, &str, &str, &str)> = want
+        .iter()
+        .map(|(n, m, v, o)| (n.as_str(), *m, v.as_str(), *o))
+        .collect();
     assert_eq!(got, want);
 
     // Sorted now: the same run merged again leaves the bytes alone.
     let before = dataset_bytes(&p, "tiny");
     let run = report_json(&p, "tiny");
     assert_eq!(run["results_total"], 7);
-    let (code, out, err) = common::run(p.cmd().args(["merge", "tiny", "--from", &format!(".outrun/runs/tiny/{run2}")]));
+    let (code, out, err) = common::run(p.cmd().args([
+        "merge",
+        "tiny",
+        "--from",
+        &format!(".outrun/runs/tiny/{run2}"),
+    ]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(unchanged)"), "{out}");
     assert_eq!(dataset_bytes(&p, "tiny"), before);
@@ -164,7 +264,10 @@ fn dataset_malformed_line_is_named_and_nothing_is_written() {
     std::fs::write(dataset_path(&p, "tiny"), &text).unwrap();
     let (code, v, err) = run_local(&p, "tiny", &[("BUMP", "5")]);
     assert_ne!(code, 0, "{v}");
-    assert!(err.contains("tiny.csv, line 5: 3 fields where the header has 12"), "{err}");
+    assert!(
+        err.contains("tiny.csv, line 5: 3 fields where the header has 12"),
+        "{err}"
+    );
     assert_eq!(dataset_bytes(&p, "tiny"), text.as_bytes());
 }
 
@@ -174,7 +277,9 @@ fn dataset_cells_producing_the_same_key_both_fail() {
     // Keyed by `n` alone, but mode b writes n=7 whatever its own n: cells (1, b) and (2, b)
     // produce the same key.
     let command = r#"'if [ "$OUTRUN_P_MODE" = b ]; then n=7; else n=$OUTRUN_P_N; fi; printf "n,value\n%s,1\n" "$n" > "$OUTRUN_OUT/results.csv"'"#;
-    let yaml = tiny_experiment("clash", command).replace("n: [1, 2, 3]", "n: [1, 2]").replace("keys: [n, mode]", "keys: [n]");
+    let yaml = tiny_experiment("clash", command)
+        .replace("n: [1, 2, 3]", "n: [1, 2]")
+        .replace("keys: [n, mode]", "keys: [n]");
     p.experiment("clash", &yaml);
     let (code, v, err) = run_local(&p, "clash", &[]);
     assert_eq!(code, 1, "{v}\n{err}");
@@ -185,7 +290,10 @@ fn dataset_cells_producing_the_same_key_both_fail() {
     for (c, other) in failed.iter().zip(ids.iter().rev()) {
         assert_eq!(c["params"]["mode"], "b");
         let e = c["error"].as_str().unwrap();
-        assert!(e.contains("produces the key (7)") && e.contains(&format!("cell `{other}`")), "{e}");
+        assert!(
+            e.contains("produces the key (7)") && e.contains(&format!("cell `{other}`")),
+            "{e}"
+        );
     }
     let (_, rows) = dataset_rows(&p, "clash");
     let ns: Vec<&str> = rows.iter().map(|r| r["n"].as_str()).collect();
@@ -198,9 +306,20 @@ fn dataset_layout_switch_is_refused() {
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
     run_ok(&p, "tiny", "0");
     let before = dataset_bytes(&p, "tiny");
-    p.experiment("tiny", &format!("{}dataset:\n  layout: long\n", tiny_experiment("tiny", WRITE_ROW)));
+    p.experiment(
+        "tiny",
+        &format!(
+            "{}dataset:\n  layout: long\n",
+            tiny_experiment("tiny", WRITE_ROW)
+        ),
+    );
     let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local"]));
     assert_ne!(code, 0);
-    assert!(err.contains("was written in the wide layout and the experiment now declares `layout: long`"), "{err}");
+    assert!(
+        err.contains(
+            "was written in the wide layout and the experiment now declares `layout: long`"
+        ),
+        "{err}"
+    );
     assert_eq!(dataset_bytes(&p, "tiny"), before);
 }

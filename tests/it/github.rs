@@ -50,7 +50,12 @@ fn cells(p: &Project) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", "sweep", "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    v["cells"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["params"].clone())).collect()
+    v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["params"].clone()))
+        .collect()
 }
 
 fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
@@ -59,7 +64,13 @@ fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
 
 /// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
 /// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
-fn shard_with(id: &str, params: &Value, conclusion: Conclusion, factor: u32, finished_at: &str) -> CellSpec {
+fn shard_with(
+    id: &str,
+    params: &Value,
+    conclusion: Conclusion,
+    factor: u32,
+    finished_at: &str,
+) -> CellSpec {
     let rec = serde_json::json!({
         "schema": "outrun.cell/v1", "experiment": "sweep", "cell": id, "params": params,
         "status": if conclusion == Conclusion::Success { "ok" } else { "failed" },
@@ -68,21 +79,53 @@ fn shard_with(id: &str, params: &Value, conclusion: Conclusion, factor: u32, fin
         "duration_s": 60.0, "source": "github", "runner": "GitHub Actions 1", "commit": "forged",
         "run_id": "0", "attempt": 1,
     });
-    let results = format!("n,mode,value\n{},{},{}\n", params["n"].as_str().unwrap(), params["mode"].as_str().unwrap(), params["n"].as_str().unwrap().parse::<u32>().unwrap() * factor);
-    CellSpec::new(id, conclusion).cell(id, &[("cell.json", rec.to_string().as_bytes()), ("results.csv", results.as_bytes()), ("stdout.log", b"hello\n")])
+    let results = format!(
+        "n,mode,value\n{},{},{}\n",
+        params["n"].as_str().unwrap(),
+        params["mode"].as_str().unwrap(),
+        params["n"].as_str().unwrap().parse::<u32>().unwrap() * factor
+    );
+    CellSpec::new(id, conclusion).cell(
+        id,
+        &[
+            ("cell.json", rec.to_string().as_bytes()),
+            ("results.csv", results.as_bytes()),
+            ("stdout.log", b"hello\n"),
+        ],
+    )
 }
 
 impl Env {
     pub fn new(cfg: FakeConfig) -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let fake = rt.block_on(FakeGithub::start(FakeConfig { token: TOKEN.into(), ..cfg }));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(FakeGithub::start(FakeConfig {
+            token: TOKEN.into(),
+            ..cfg
+        }));
         let project = Project::new();
         project.experiment("sweep", EXPERIMENT);
         let (code, _, err) = common::run(project.cmd().args(["generate"]));
         assert_eq!(code, 0, "{err}");
-        let env = Env { _rt: rt, fake, project, stop: Arc::new(AtomicBool::new(false)), ticker: None };
-        let specs: Vec<CellSpec> = cells(&env.project).iter().map(|(id, p)| shard(id, p, Conclusion::Success)).collect();
-        env.fake.state().lock().unwrap().add_workflow("outrun-sweep.yml", specs);
+        let env = Env {
+            _rt: rt,
+            fake,
+            project,
+            stop: Arc::new(AtomicBool::new(false)),
+            ticker: None,
+        };
+        let specs: Vec<CellSpec> = cells(&env.project)
+            .iter()
+            .map(|(id, p)| shard(id, p, Conclusion::Success))
+            .collect();
+        env.fake
+            .state()
+            .lock()
+            .unwrap()
+            .add_workflow("outrun-sweep.yml", specs);
         env
     }
 
@@ -102,7 +145,9 @@ impl Env {
     /// and waits shrunk to match the fake's clock.
     pub fn outrun_at(&self, api: &str, p: &Project) -> Command {
         let mut c = p.cmd();
-        c.env("GH_TOKEN", TOKEN).env("OUTRUN_POLL_SCALE", "0.005").args(["-R", REPO, "--api-url", api]);
+        c.env("GH_TOKEN", TOKEN)
+            .env("OUTRUN_POLL_SCALE", "0.005")
+            .args(["-R", REPO, "--api-url", api]);
         c
     }
 
@@ -112,13 +157,23 @@ impl Env {
 
     pub fn json(&self, cmd: &mut Command, want: i32) -> Value {
         let (code, out, err) = common::run(cmd.arg("--json"));
-        assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "the token was printed");
+        assert!(
+            !out.contains(TOKEN) && !err.contains(TOKEN),
+            "the token was printed"
+        );
         assert_eq!(code, want, "stdout: {out}\nstderr: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
     }
 
     pub fn comments(&self) -> Vec<String> {
-        self.fake.state().lock().unwrap().comments_on(REPO, 7).iter().map(|c| c.body.clone()).collect()
+        self.fake
+            .state()
+            .lock()
+            .unwrap()
+            .comments_on(REPO, 7)
+            .iter()
+            .map(|c| c.body.clone())
+            .collect()
     }
 
     pub fn dataset(&self) -> String {
@@ -128,16 +183,26 @@ impl Env {
     /// From now on the workflow's jobs upload results `n * factor` with a `cell.json` that
     /// claims `finished_at` (runs already listed keep what they uploaded).
     pub fn forge(&self, factor: u32, finished_at: &str) {
-        let specs: Vec<CellSpec> = cells(&self.project).iter().map(|(id, p)| shard_with(id, p, Conclusion::Success, factor, finished_at)).collect();
+        let specs: Vec<CellSpec> = cells(&self.project)
+            .iter()
+            .map(|(id, p)| shard_with(id, p, Conclusion::Success, factor, finished_at))
+            .collect();
         let st = self.fake.state();
         let mut st = st.lock().unwrap();
-        st.workflows.iter_mut().find(|w| w.file_name == "outrun-sweep.yml").unwrap().shards = specs;
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
     }
 
     /// A fresh clone: only what is committed (the experiment and its workflow), no `.outrun/`.
     pub fn clone_project(&self) -> Project {
         let fresh = Project::new();
-        for rel in ["experiments/sweep.yaml", ".github/workflows/outrun-sweep.yml"] {
+        for rel in [
+            "experiments/sweep.yaml",
+            ".github/workflows/outrun-sweep.yml",
+        ] {
             fresh.write(rel, &self.project.read(rel));
         }
         fresh
@@ -145,7 +210,10 @@ impl Env {
 
     /// Dispatches on main and waits for the run's end (not collecting it); returns its id.
     pub fn finished_run(&self) -> String {
-        let d = self.json(self.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+        let d = self.json(
+            self.outrun().args(["dispatch", "sweep", "--ref", "main"]),
+            0,
+        );
         let run = d["record"]["run_id"].as_u64().unwrap().to_string();
         self.json(self.outrun().args(["watch", &run]), 0);
         run
@@ -155,7 +223,12 @@ impl Env {
 /// The `value` column of the dataset's rows, as a sorted list.
 fn values(csv_text: &str) -> Vec<String> {
     let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
-    let i = rdr.headers().unwrap().iter().position(|h| h == "value").unwrap();
+    let i = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "value")
+        .unwrap();
     let mut v: Vec<String> = rdr.records().map(|r| r.unwrap()[i].to_string()).collect();
     v.sort();
     v
@@ -167,25 +240,53 @@ fn dispatch_watch_collect_and_one_comment() {
     env.run_clock();
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
     let run = d["record"]["run_id"].as_u64().unwrap();
-    assert!(d["record"]["html_url"].as_str().unwrap().contains(&run.to_string()));
+    assert!(
+        d["record"]["html_url"]
+            .as_str()
+            .unwrap()
+            .contains(&run.to_string())
+    );
     // The record of the dispatch is on disk for a later session on this machine.
     let id = d["record"]["outrun_id"].as_str().unwrap();
-    assert!(env.project.root().join(format!(".outrun/dispatches/{id}.json")).is_file());
+    assert!(
+        env.project
+            .root()
+            .join(format!(".outrun/dispatches/{id}.json"))
+            .is_file()
+    );
 
     let w = env.json(env.outrun().args(["watch", &run.to_string()]), 0);
     assert_eq!(w["run"]["conclusion"], "success");
-    let c = env.json(env.outrun().args(["collect", &run.to_string(), "--comment"]), 0);
+    let c = env.json(
+        env.outrun()
+            .args(["collect", &run.to_string(), "--comment"]),
+        0,
+    );
     assert_eq!(c["report"]["summary"]["ok"], 8);
     assert_eq!(c["collected"]["merge"]["rows_added"], 8);
     let data = env.dataset();
     assert_eq!(data.lines().count(), 9, "{data}");
-    assert!(data.lines().skip(1).all(|l| l.contains(&format!(",github,{run},1,"))), "{data}");
+    assert!(
+        data.lines()
+            .skip(1)
+            .all(|l| l.contains(&format!(",github,{run},1,"))),
+        "{data}"
+    );
     let comments = env.comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].starts_with("<!-- outrun:report:sweep -->") && comments[0].contains("8 cells: 8 ok"), "{}", comments[0]);
+    assert!(
+        comments[0].starts_with("<!-- outrun:report:sweep -->")
+            && comments[0].contains("8 cells: 8 ok"),
+        "{}",
+        comments[0]
+    );
 
     // Again: the same rows, the same single comment.
-    let c = env.json(env.outrun().args(["collect", &run.to_string(), "--comment"]), 0);
+    let c = env.json(
+        env.outrun()
+            .args(["collect", &run.to_string(), "--comment"]),
+        0,
+    );
     assert_eq!(c["collected"]["merge"]["changed"], false);
     assert_eq!(env.dataset(), data);
     assert_eq!(env.comments().len(), 1);
@@ -200,8 +301,16 @@ fn dispatch_wait_does_the_whole_cycle_and_status_shows_jobs() {
     env.run_clock();
     // Someone else's comment carrying outrun's marker is not outrun's to overwrite.
     let decoy = "<!-- outrun:report:sweep -->\nnot yours";
-    env.fake.state().lock().unwrap().seed_comment(REPO, 7, "mallory", decoy);
-    let v = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"]), 0);
+    env.fake
+        .state()
+        .lock()
+        .unwrap()
+        .seed_comment(REPO, 7, "mallory", decoy);
+    let v = env.json(
+        env.outrun()
+            .args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"]),
+        0,
+    );
     assert_eq!(v["report"]["summary"]["ok"], 8);
     let run = v["collected"]["run_id"].as_u64().unwrap();
     let comments = env.comments();
@@ -209,7 +318,11 @@ fn dispatch_wait_does_the_whole_cycle_and_status_shows_jobs() {
     assert_eq!(comments[0], decoy);
     assert!(comments[1].contains("8 cells: 8 ok"));
     let s = env.json(env.outrun().args(["status", &run.to_string()]), 0);
-    assert_eq!(s["jobs"].as_array().unwrap().len(), 9, "plan + 8 cells: {s}");
+    assert_eq!(
+        s["jobs"].as_array().unwrap().len(),
+        9,
+        "plan + 8 cells: {s}"
+    );
     let s = env.json(env.outrun().args(["status", "sweep"]), 0);
     assert_eq!(s["runs"][0]["collected"], true);
 }
@@ -228,7 +341,12 @@ fn watch_timeout_says_still_running() {
 #[test]
 fn enterprise_server_without_run_details_is_found_by_name() {
     // GitHub Enterprise Server: the API under /api/v3, `return_run_details` refused, lists lagging.
-    let mut env = Env::new(FakeConfig { enterprise_mode: true, api_prefix: "/api/v3".into(), list_lag: Duration::from_secs(5), ..FakeConfig::default() });
+    let mut env = Env::new(FakeConfig {
+        enterprise_mode: true,
+        api_prefix: "/api/v3".into(),
+        list_lag: Duration::from_secs(5),
+        ..FakeConfig::default()
+    });
     env.run_clock();
     assert!(env.fake.api_url().ends_with("/api/v3"));
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
@@ -238,7 +356,11 @@ fn enterprise_server_without_run_details_is_found_by_name() {
         let st = st.lock().unwrap();
         assert_eq!(st.runs.len(), 1, "exactly one run was created");
         // The refused request, then one without the field, and nothing more.
-        let dispatches = st.requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/dispatches")).count();
+        let dispatches = st
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/dispatches"))
+            .count();
         assert_eq!(dispatches, 2);
     }
     // The whole cycle works under the path prefix, artifact redirects included.
@@ -252,14 +374,23 @@ fn enterprise_server_without_run_details_is_found_by_name() {
 fn a_lost_dispatch_answer_is_never_resent() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
-    env.fake.inject(Fault::LostResponse { on: Match::post("/repos/octo/lab/actions/workflows/outrun-sweep.yml/dispatches"), replace_with: Some(502) });
+    env.fake.inject(Fault::LostResponse {
+        on: Match::post("/repos/octo/lab/actions/workflows/outrun-sweep.yml/dispatches"),
+        replace_with: Some(502),
+    });
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
     let run = d["record"]["run_id"].as_u64().unwrap();
     let st = env.fake.state();
     let st = st.lock().unwrap();
     assert_eq!(st.runs.len(), 1);
     assert_eq!(st.runs[0].id, run);
-    assert_eq!(st.requests.iter().filter(|r| r.method == "POST" && r.path.ends_with("/dispatches")).count(), 1);
+    assert_eq!(
+        st.requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/dispatches"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -269,13 +400,24 @@ fn transient_faults_and_rate_limits_are_ridden_out() {
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
     let run = d["record"]["run_id"].as_u64().unwrap().to_string();
     let runs = "/repos/octo/lab/actions/runs/";
-    env.fake.inject(Fault::status(Match::get(runs).times(2), 500));
-    env.fake.inject(Fault::status(Match::get(runs).times(1), 502));
-    env.fake.inject(Fault::forbidden_rate_limit(Match::get(runs).times(1), 3));
-    env.fake.inject(Fault::too_many_requests(Match::get(runs).times(1), 2));
-    env.fake.inject(Fault::disconnect(Match::get(runs).times(1)));
-    env.fake.inject(Fault::Disconnect { on: Match::get("/repos/octo/lab/actions/artifacts/").times(1), reset: true });
-    env.fake.inject(Fault::slow(Match::get("/repos/octo/lab/issues/").times(1), Duration::from_millis(300)));
+    env.fake
+        .inject(Fault::status(Match::get(runs).times(2), 500));
+    env.fake
+        .inject(Fault::status(Match::get(runs).times(1), 502));
+    env.fake
+        .inject(Fault::forbidden_rate_limit(Match::get(runs).times(1), 3));
+    env.fake
+        .inject(Fault::too_many_requests(Match::get(runs).times(1), 2));
+    env.fake
+        .inject(Fault::disconnect(Match::get(runs).times(1)));
+    env.fake.inject(Fault::Disconnect {
+        on: Match::get("/repos/octo/lab/actions/artifacts/").times(1),
+        reset: true,
+    });
+    env.fake.inject(Fault::slow(
+        Match::get("/repos/octo/lab/issues/").times(1),
+        Duration::from_millis(300),
+    ));
     let w = env.json(env.outrun().args(["watch", &run]), 0);
     assert!(w["requests"]["retries"].as_u64().unwrap() >= 5, "{w}");
     let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
@@ -285,7 +427,10 @@ fn transient_faults_and_rate_limits_are_ridden_out() {
 
 #[test]
 fn cancelled_and_timed_out_runs_report_their_cells_and_merge_the_rest() {
-    for (fault, code, word) in [(Fault::cancel_next_run(), 2, "cancelled"), (Fault::time_out_next_run(), 1, "timed out")] {
+    for (fault, code, word) in [
+        (Fault::cancel_next_run(), 2, "cancelled"),
+        (Fault::time_out_next_run(), 1, "timed out"),
+    ] {
         let mut env = Env::new(FakeConfig::default());
         env.run_clock();
         env.fake.inject(fault);
@@ -299,13 +444,20 @@ fn cancelled_and_timed_out_runs_report_their_cells_and_merge_the_rest() {
         assert!(ok < 8 && s["cells"] == 8, "{s}");
         assert_eq!(env.dataset().lines().count() as u64, 1 + ok);
         let md = env.project.read(&format!(".outrun/github/{run}/report.md"));
-        assert!(md.contains(word) && (md.contains("no output uploaded") || md.contains("not run: the run ended")), "{md}");
+        assert!(
+            md.contains(word)
+                && (md.contains("no output uploaded") || md.contains("not run: the run ended")),
+            "{md}"
+        );
         if word == "cancelled" {
             assert!(md.contains("run cancelled"), "{md}");
         }
         // The run is collected in the repository's ledger, rows or not: sync leaves it alone.
         let ledger = env.project.read("data/evaluation/sweep.runs.csv");
-        assert!(ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")), "{ledger}");
+        assert!(
+            ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")),
+            "{ledger}"
+        );
         let s = env.json(env.outrun().args(["sync"]), 0);
         assert_eq!(s["runs"].as_array().unwrap().len(), 0, "{s}");
     }
@@ -316,24 +468,49 @@ fn an_expired_artifact_is_reported() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
     let first = cells(&env.project)[0].0.clone();
-    env.fake.inject(Fault::ArtifactGone { shard: first.clone() });
+    env.fake.inject(Fault::ArtifactGone {
+        shard: first.clone(),
+    });
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
     let run = d["record"]["run_id"].as_u64().unwrap().to_string();
     env.json(env.outrun().args(["watch", &run]), 0);
     let c = env.json(env.outrun().args(["collect", &run]), 1);
-    assert_eq!(c["collected"]["expired"][0], format!("outrun-sweep-{first}-a1"));
+    assert_eq!(
+        c["collected"]["expired"][0],
+        format!("outrun-sweep-{first}-a1")
+    );
     assert_eq!(env.dataset().lines().count(), 1 + 7);
-    let cell = c["report"]["cells"].as_array().unwrap().iter().find(|x| x["id"] == first.as_str()).unwrap().clone();
-    assert!(cell["error"].as_str().unwrap().starts_with("artifact expired"), "{cell}");
+    let cell = c["report"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == first.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        cell["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("artifact expired"),
+        "{cell}"
+    );
 }
 
 #[test]
 fn hostile_artifacts_are_refused_and_write_nothing_outside() {
-    for entry in [Hostile::ParentDir, Hostile::Absolute, Hostile::Symlink, Hostile::Bomb] {
+    for entry in [
+        Hostile::ParentDir,
+        Hostile::Absolute,
+        Hostile::Symlink,
+        Hostile::Bomb,
+    ] {
         let mut env = Env::new(FakeConfig::default());
         env.run_clock();
         let first = cells(&env.project)[0].0.clone();
-        env.fake.inject(Fault::HostileZip { shard: first, entry });
+        env.fake.inject(Fault::HostileZip {
+            shard: first,
+            entry,
+        });
         let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
         let run = d["record"]["run_id"].as_u64().unwrap().to_string();
         env.json(env.outrun().args(["watch", &run]), 0);
@@ -341,20 +518,44 @@ fn hostile_artifacts_are_refused_and_write_nothing_outside() {
         // cells are merged, the bad one is reported — and the run counts as collected, so no
         // later sync downloads it again.
         let c = env.json(env.outrun().args(["collect", &run]), 1);
-        assert_eq!(c["collected"]["refused"].as_array().unwrap().len(), 1, "{entry:?}: {c}");
+        assert_eq!(
+            c["collected"]["refused"].as_array().unwrap().len(),
+            1,
+            "{entry:?}: {c}"
+        );
         assert_eq!(c["report"]["summary"]["ok"], 7, "{entry:?}: {c}");
-        let bad = &c["report"]["cells"].as_array().unwrap().iter().find(|x| x["status"] != "ok").unwrap()["error"];
-        assert!(bad.as_str().unwrap().starts_with("artifact refused: "), "{entry:?}: {bad}");
+        let bad = &c["report"]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["status"] != "ok")
+            .unwrap()["error"];
+        assert!(
+            bad.as_str().unwrap().starts_with("artifact refused: "),
+            "{entry:?}: {bad}"
+        );
         let root = env.project.root();
-        assert!(!root.join(".outrun/github/evil").exists() && !root.join(".outrun/evil").exists() && !root.join("evil").exists());
+        assert!(
+            !root.join(".outrun/github/evil").exists()
+                && !root.join(".outrun/evil").exists()
+                && !root.join("evil").exists()
+        );
         assert!(!std::path::Path::new("/abs/evil").exists());
         assert_eq!(env.dataset().lines().count(), 1 + 7, "{entry:?}");
         let md = env.project.read(&format!(".outrun/github/{run}/report.md"));
-        assert!(md.contains("Artifacts not merged") && md.contains("artifact refused"), "{md}");
+        assert!(
+            md.contains("Artifacts not merged") && md.contains("artifact refused"),
+            "{md}"
+        );
         let before = env.fake.requests().len();
         let s = env.json(env.outrun().args(["sync"]), 0);
         assert_eq!(s["runs"].as_array().unwrap().len(), 0, "{entry:?}: {s}");
-        assert!(!env.fake.requests()[before..].iter().any(|r| r.path.contains("/artifacts")), "sync fetched the refused run again");
+        assert!(
+            !env.fake.requests()[before..]
+                .iter()
+                .any(|r| r.path.contains("/artifacts")),
+            "sync fetched the refused run again"
+        );
     }
 }
 
@@ -363,11 +564,23 @@ fn a_new_session_without_records_resumes_with_sync() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
     // Session 1 dispatches and waits, and is killed (-9) while it waits.
-    let mut waiting = env.outrun().args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut waiting = env
+        .outrun()
+        .args(["dispatch", "sweep", "--ref", "main", "--wait", "--comment"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let records = env.project.root().join(".outrun/dispatches");
     let mut run = None;
     for _ in 0..200 {
-        run = std::fs::read_dir(&records).into_iter().flatten().flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).filter_map(|t| serde_json::from_str::<Value>(&t).ok()).find_map(|v| v["run_id"].as_u64());
+        run = std::fs::read_dir(&records)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .find_map(|v| v["run_id"].as_u64());
         if run.is_some() {
             break;
         }
@@ -380,13 +593,19 @@ fn a_new_session_without_records_resumes_with_sync() {
 
     // Session 2: a fresh checkout, without .outrun/ — only what is committed.
     let fresh = Project::new();
-    for rel in ["experiments/sweep.yaml", ".github/workflows/outrun-sweep.yml"] {
+    for rel in [
+        "experiments/sweep.yaml",
+        ".github/workflows/outrun-sweep.yml",
+    ] {
         fresh.write(rel, &env.project.read(rel));
     }
     // Until the run finishes, sync says so (exit 3) and collects nothing.
     let mut waited = 0;
     loop {
-        let (code, out, _) = common::run(env.outrun_at(&env.fake.api_url(), &fresh).args(["sync", "--json"]));
+        let (code, out, _) = common::run(
+            env.outrun_at(&env.fake.api_url(), &fresh)
+                .args(["sync", "--json"]),
+        );
         let v: Value = serde_json::from_str(&out).unwrap();
         if code == 0 {
             assert_eq!(v["runs"][0]["state"], "collected", "{v}");
@@ -405,11 +624,22 @@ fn a_new_session_without_records_resumes_with_sync() {
     let (code, _, _) = common::run(env.outrun_at(&env.fake.api_url(), &fresh).args(["sync"]));
     assert_eq!(code, 0);
     let third = Project::new();
-    for rel in ["experiments/sweep.yaml", ".github/workflows/outrun-sweep.yml"] {
+    for rel in [
+        "experiments/sweep.yaml",
+        ".github/workflows/outrun-sweep.yml",
+    ] {
         third.write(rel, &env.project.read(rel));
     }
-    let a = env.outrun_at(&env.fake.api_url(), &third).arg("sync").spawn().unwrap();
-    let b = env.outrun_at(&env.fake.api_url(), &third).arg("sync").spawn().unwrap();
+    let a = env
+        .outrun_at(&env.fake.api_url(), &third)
+        .arg("sync")
+        .spawn()
+        .unwrap();
+    let b = env
+        .outrun_at(&env.fake.api_url(), &third)
+        .arg("sync")
+        .spawn()
+        .unwrap();
     for mut c in [a, b] {
         assert!(c.wait().unwrap().success());
     }
@@ -420,10 +650,23 @@ fn a_new_session_without_records_resumes_with_sync() {
 #[test]
 fn authentication_problems_exit_4_and_never_print_the_token() {
     let env = Env::new(FakeConfig::default());
-    let (code, out, err) = common::run(env.outrun().env("GH_TOKEN", "ghp_wrongTokenValue42").args(["status", "sweep"]));
+    let (code, out, err) = common::run(
+        env.outrun()
+            .env("GH_TOKEN", "ghp_wrongTokenValue42")
+            .args(["status", "sweep"]),
+    );
     assert_eq!(code, 4, "{out}{err}");
-    assert!(err.contains("Bad credentials") && !err.contains("ghp_wrongTokenValue42"), "{err}");
-    let (code, _, err) = common::run(env.outrun().env_remove("GH_TOKEN").env("HOME", env.project.root()).env("PATH", "/usr/bin:/bin").args(["status", "sweep", "--json"]));
+    assert!(
+        err.contains("Bad credentials") && !err.contains("ghp_wrongTokenValue42"),
+        "{err}"
+    );
+    let (code, _, err) = common::run(
+        env.outrun()
+            .env_remove("GH_TOKEN")
+            .env("HOME", env.project.root())
+            .env("PATH", "/usr/bin:/bin")
+            .args(["status", "sweep", "--json"]),
+    );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("GH_TOKEN"), "{err}");
 }
@@ -432,9 +675,15 @@ fn authentication_problems_exit_4_and_never_print_the_token() {
 fn every_exchange_conforms_to_githubs_description() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
-    let Some(proxy) = crate::prism::PrismProxy::start(&env.fake.api_url()) else { return };
+    let Some(proxy) = crate::prism::PrismProxy::start(&env.fake.api_url()) else {
+        return;
+    };
     let via = proxy.url();
-    let d = env.json(env.outrun_at(&via, &env.project).args(["dispatch", "sweep", "--ref", "main"]), 0);
+    let d = env.json(
+        env.outrun_at(&via, &env.project)
+            .args(["dispatch", "sweep", "--ref", "main"]),
+        0,
+    );
     let run = d["record"]["run_id"].as_u64().unwrap().to_string();
     env.json(env.outrun_at(&via, &env.project).args(["watch", &run]), 0);
     env.json(env.outrun_at(&via, &env.project).args(["status", &run]), 0);
@@ -442,8 +691,16 @@ fn every_exchange_conforms_to_githubs_description() {
     // Prism follows the artifact's 302 itself and forwards the token to storage, which refuses
     // it; so the zips are fetched straight from the fake, and everything else goes through Prism.
     env.json(env.outrun().args(["collect", &run]), 0);
-    env.json(env.outrun_at(&via, &env.project).args(["collect", &run, "--comment"]), 0);
-    env.json(env.outrun_at(&via, &env.project).args(["collect", &run, "--comment"]), 0);
+    env.json(
+        env.outrun_at(&via, &env.project)
+            .args(["collect", &run, "--comment"]),
+        0,
+    );
+    env.json(
+        env.outrun_at(&via, &env.project)
+            .args(["collect", &run, "--comment"]),
+        0,
+    );
     env.json(env.outrun_at(&via, &env.project).args(["sync"]), 0);
     assert_eq!(env.comments().len(), 1);
     // Prism's router cannot match a path parameter that spans segments, as `{path}` of
@@ -452,9 +709,20 @@ fn every_exchange_conforms_to_githubs_description() {
     // slashes as they are; so do Octokit's clients). Prism answers those 404 without forwarding
     // them, which outrun reads as "no ledger on the default branch" and "no landing branches":
     // those two requests alone are not checked here (the fake's own tests check its answers).
-    let spans = |v: &String| (v.contains("/contents/data/evaluation/") || v.contains("/git/matching-refs/heads/outrun/")) && v.contains("NO_PATH_MATCHED_ERROR");
-    let v: Vec<String> = proxy.violations().into_iter().filter(|v| !spans(v)).collect();
-    assert!(v.is_empty(), "requests or responses that break GitHub's description:\n{}", v.join("\n"));
+    let spans = |v: &String| {
+        (v.contains("/contents/data/evaluation/") || v.contains("/git/matching-refs/heads/outrun/"))
+            && v.contains("NO_PATH_MATCHED_ERROR")
+    };
+    let v: Vec<String> = proxy
+        .violations()
+        .into_iter()
+        .filter(|v| !spans(v))
+        .collect();
+    assert!(
+        v.is_empty(),
+        "requests or responses that break GitHub's description:\n{}",
+        v.join("\n")
+    );
 }
 
 /// Runs of other events and branches are listed as skipped and never merged; provenance (the
@@ -476,17 +744,42 @@ fn only_trusted_runs_merge_and_provenance_comes_from_github() {
     let (pr, side) = {
         let st = env.fake.state();
         let mut st = st.lock().unwrap();
-        (st.add_run(REPO, "outrun-sweep.yml", "pull_request", "feature", "outrun sweep pr"), st.add_run(REPO, "outrun-sweep.yml", "workflow_dispatch", "feature", "outrun sweep side"))
+        (
+            st.add_run(
+                REPO,
+                "outrun-sweep.yml",
+                "pull_request",
+                "feature",
+                "outrun sweep pr",
+            ),
+            st.add_run(
+                REPO,
+                "outrun-sweep.yml",
+                "workflow_dispatch",
+                "feature",
+                "outrun sweep side",
+            ),
+        )
     };
     env.json(env.outrun().args(["watch", &pr.to_string()]), 0);
     env.json(env.outrun().args(["watch", &side.to_string()]), 0);
     let s = env.json(env.outrun().args(["sync"]), 0);
     let runs = s["runs"].as_array().unwrap();
-    let item = |id: u64| runs.iter().find(|r| r["run_id"] == id).unwrap_or_else(|| panic!("{id} not listed: {s}"));
+    let item = |id: u64| {
+        runs.iter()
+            .find(|r| r["run_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {s}"))
+    };
     assert_eq!(item(pr)["state"], "skipped");
-    assert!(item(pr)["error"].as_str().unwrap().contains("pull_request"), "{s}");
+    assert!(
+        item(pr)["error"].as_str().unwrap().contains("pull_request"),
+        "{s}"
+    );
     assert_eq!(item(side)["state"], "skipped");
-    assert!(item(side)["error"].as_str().unwrap().contains("`feature`"), "{s}");
+    assert!(
+        item(side)["error"].as_str().unwrap().contains("`feature`"),
+        "{s}"
+    );
     assert_eq!(env.dataset(), before, "an untrusted run was merged");
     assert_eq!(env.comments(), vec![comment.clone()]);
     // Asked for by name, it is refused too.
@@ -500,12 +793,27 @@ fn only_trusted_runs_merge_and_provenance_comes_from_github() {
     let c = env.json(env.outrun().args(["collect", &d, "--comment"]), 0);
     assert_eq!(c["collected"]["run_id"].as_u64().unwrap().to_string(), d);
     let data = env.dataset();
-    assert!(!data.contains("forged") && !data.contains("2099-"), "{data}");
-    let newest: Vec<String> = c["report"]["results"].as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap().to_string()).collect();
-    assert!(newest.iter().all(|v| v.len() >= 4), "the newest run's values are shown: {newest:?}");
+    assert!(
+        !data.contains("forged") && !data.contains("2099-"),
+        "{data}"
+    );
+    let newest: Vec<String> = c["report"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        newest.iter().all(|v| v.len() >= 4),
+        "the newest run's values are shown: {newest:?}"
+    );
     let shown = env.comments();
     assert_eq!(shown.len(), 1);
-    assert!(shown[0].contains(&format!("\"run_id\":\"{d}\"")), "{}", shown[0]);
+    assert!(
+        shown[0].contains(&format!("\"run_id\":\"{d}\"")),
+        "{}",
+        shown[0]
+    );
     // Collecting the older run again does not move the comment back.
     env.json(env.outrun().args(["collect", &a, "--comment"]), 0);
     assert_eq!(env.comments(), shown);
@@ -520,26 +828,57 @@ fn one_comment_across_machines_and_other_bots_are_left_alone() {
     env.run_clock();
     let marker = "<!-- outrun:report:sweep -->";
     let decoy = format!("{marker}\nanother app's bot");
-    env.fake.state().lock().unwrap().seed_comment_as(REPO, 7, "evil-app[bot]", IdentityKind::Bot, "NONE", &decoy);
+    env.fake.state().lock().unwrap().seed_comment_as(
+        REPO,
+        7,
+        "evil-app[bot]",
+        IdentityKind::Bot,
+        "NONE",
+        &decoy,
+    );
     for round in 0..4 {
         let run = env.finished_run();
         let (x, y) = (env.clone_project(), env.clone_project());
         let mut a = env.outrun_at(&env.fake.api_url(), &x);
         let mut b = env.outrun_at(&env.fake.api_url(), &y);
-        let (a, b) = (a.args(["sync", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap(), b.args(["sync", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap());
+        let (a, b) = (
+            a.args(["sync", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            b.args(["sync", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         for c in [a, b] {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stdout));
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         let comments = env.comments();
         assert_eq!(comments.len(), 2, "round {round}: {comments:#?}");
         assert_eq!(comments[0], decoy);
-        assert!(comments[1].contains(&format!("\"run_id\":\"{run}\"")), "round {round}: the comment shows the newest run\n{}", comments[1]);
+        assert!(
+            comments[1].contains(&format!("\"run_id\":\"{run}\"")),
+            "round {round}: the comment shows the newest run\n{}",
+            comments[1]
+        );
     }
     // A comment the workflow's final job wrote is outrun's own and gets updated in place.
     let env = Env::new(FakeConfig::default());
     let ours = format!("{marker}\nwritten by the workflow");
-    let id = env.fake.state().lock().unwrap().seed_comment_as(REPO, 7, "github-actions[bot]", IdentityKind::Bot, "NONE", &ours);
+    let id = env.fake.state().lock().unwrap().seed_comment_as(
+        REPO,
+        7,
+        "github-actions[bot]",
+        IdentityKind::Bot,
+        "NONE",
+        &ours,
+    );
     let mut env = env;
     env.run_clock();
     let run = env.finished_run();
@@ -558,7 +897,8 @@ fn one_comment_across_machines_and_other_bots_are_left_alone() {
 fn sync_goes_on_past_a_missing_workflow_and_gives_up_on_a_lost_dispatch() {
     let mut env = Env::new(FakeConfig::default());
     env.run_clock();
-    env.project.experiment("other", &EXPERIMENT.replace("name: sweep", "name: other"));
+    env.project
+        .experiment("other", &EXPERIMENT.replace("name: sweep", "name: other"));
     let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
     assert_eq!(code, 0, "{err}");
     let lost = serde_json::json!({
@@ -566,20 +906,50 @@ fn sync_goes_on_past_a_missing_workflow_and_gives_up_on_a_lost_dispatch() {
         "repo": REPO, "git_ref": "main", "cells": null, "issue": 7, "run_id": null, "html_url": null,
         "dispatched_at": "2026-01-01T00:00:00Z", "collected_at": null,
     });
-    env.project.write(".outrun/dispatches/20261126t000000z-dead00.json", &lost.to_string());
+    env.project.write(
+        ".outrun/dispatches/20261126t000000z-dead00.json",
+        &lost.to_string(),
+    );
     let run = env.finished_run();
     let s = env.json(env.outrun().args(["sync"]), 1);
     let runs = s["runs"].as_array().unwrap();
-    let state_of = |pred: &dyn Fn(&Value) -> bool| runs.iter().find(|r| pred(r)).map(|r| r["state"].clone());
-    assert_eq!(state_of(&|r| r["experiment"] == "other"), Some(Value::from("failed")), "{s}");
-    assert!(runs.iter().any(|r| r["experiment"] == "other" && r["error"].as_str().unwrap().contains("not on GitHub yet")), "{s}");
-    assert_eq!(state_of(&|r| r["outrun_id"] == "20261126t000000z-dead00"), Some(Value::from("lost")), "{s}");
-    assert_eq!(state_of(&|r| r["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone())), Some(Value::from("collected")), "{s}");
+    let state_of =
+        |pred: &dyn Fn(&Value) -> bool| runs.iter().find(|r| pred(r)).map(|r| r["state"].clone());
+    assert_eq!(
+        state_of(&|r| r["experiment"] == "other"),
+        Some(Value::from("failed")),
+        "{s}"
+    );
+    assert!(
+        runs.iter().any(|r| r["experiment"] == "other"
+            && r["error"].as_str().unwrap().contains("not on GitHub yet")),
+        "{s}"
+    );
+    assert_eq!(
+        state_of(&|r| r["outrun_id"] == "20261126t000000z-dead00"),
+        Some(Value::from("lost")),
+        "{s}"
+    );
+    assert_eq!(
+        state_of(&|r| r["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone())),
+        Some(Value::from("collected")),
+        "{s}"
+    );
     // Next time: the lost dispatch is not looked for again.
     let before = env.fake.requests().len();
     let s = env.json(env.outrun().args(["sync"]), 1);
-    assert!(!s["runs"].as_array().unwrap().iter().any(|r| r["state"] == "lost"), "{s}");
-    let searches = env.fake.requests()[before..].iter().filter(|r| r.query.contains("event=workflow_dispatch")).count();
+    assert!(
+        !s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["state"] == "lost"),
+        "{s}"
+    );
+    let searches = env.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.query.contains("event=workflow_dispatch"))
+        .count();
     assert_eq!(searches, 0, "a lost dispatch is still being searched for");
 }
 
@@ -593,12 +963,25 @@ fn only_the_failed_cells_run_again() {
     let all = cells(&env.project);
     let failing: Vec<String> = all.iter().take(2).map(|(id, _)| id.clone()).collect();
     let set = |conclusion_of: &dyn Fn(&str) -> Conclusion| {
-        let specs: Vec<CellSpec> = all.iter().map(|(id, p)| shard(id, p, conclusion_of(id))).collect();
+        let specs: Vec<CellSpec> = all
+            .iter()
+            .map(|(id, p)| shard(id, p, conclusion_of(id)))
+            .collect();
         let st = env.fake.state();
         let mut st = st.lock().unwrap();
-        st.workflows.iter_mut().find(|w| w.file_name == "outrun-sweep.yml").unwrap().shards = specs;
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
     };
-    set(&|id| if failing.iter().any(|f| f == id) { Conclusion::Failure } else { Conclusion::Success });
+    set(&|id| {
+        if failing.iter().any(|f| f == id) {
+            Conclusion::Failure
+        } else {
+            Conclusion::Success
+        }
+    });
     let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
     let run = d["record"]["run_id"].as_u64().unwrap().to_string();
     env.json(env.outrun().args(["watch", &run]), 1);
@@ -607,15 +990,35 @@ fn only_the_failed_cells_run_again() {
 
     // A new dispatch of just those two cells (which succeed this time).
     set(&|_| Conclusion::Success);
-    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main", "--failed-from", &run]), 0);
-    let mut asked: Vec<String> = d["record"]["cells"].as_str().unwrap().split(',').map(str::to_string).collect();
+    let d = env.json(
+        env.outrun()
+            .args(["dispatch", "sweep", "--ref", "main", "--failed-from", &run]),
+        0,
+    );
+    let mut asked: Vec<String> = d["record"]["cells"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
     asked.sort();
     let mut want = failing.clone();
     want.sort();
     assert_eq!(asked, want);
     let new_run = d["record"]["run_id"].as_u64().unwrap();
-    let inputs = env.fake.state().lock().unwrap().run(new_run).unwrap().inputs.clone();
-    assert_eq!(inputs["cells"], d["record"]["cells"], "the workflow got the same filter");
+    let inputs = env
+        .fake
+        .state()
+        .lock()
+        .unwrap()
+        .run(new_run)
+        .unwrap()
+        .inputs
+        .clone();
+    assert_eq!(
+        inputs["cells"], d["record"]["cells"],
+        "the workflow got the same filter"
+    );
 
     // GitHub's re-run of the failed jobs: attempt 2 uploads -a2 artifacts for them alone.
     let r = env.json(env.outrun().args(["rerun", &run, "--failed"]), 0);
@@ -624,15 +1027,38 @@ fn only_the_failed_cells_run_again() {
     env.json(env.outrun().args(["watch", &new_run.to_string()]), 0);
     // sync sees attempt 2 is not collected yet (the ledger has attempt 1) and collects it.
     let s = env.json(env.outrun().args(["sync", "--no-comment"]), 0);
-    let item = s["runs"].as_array().unwrap().iter().find(|i| i["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone())).cloned().unwrap_or_else(|| panic!("{s}"));
+    let item = s["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["run_id"].as_u64().map(|x| x.to_string()) == Some(run.clone()))
+        .cloned()
+        .unwrap_or_else(|| panic!("{s}"));
     assert_eq!(item["state"], "collected", "{s}");
-    assert_eq!((item["cells_ok"].as_u64(), item["cells_failed"].as_u64()), (Some(8), Some(0)), "{s}");
+    assert_eq!(
+        (item["cells_ok"].as_u64(), item["cells_failed"].as_u64()),
+        (Some(8), Some(0)),
+        "{s}"
+    );
     let data = env.dataset();
-    let rows_of_run: Vec<&str> = data.lines().filter(|l| l.contains(&format!(",github,{run},"))).collect();
+    let rows_of_run: Vec<&str> = data
+        .lines()
+        .filter(|l| l.contains(&format!(",github,{run},")))
+        .collect();
     assert_eq!(rows_of_run.len(), 8, "{data}");
-    assert_eq!(rows_of_run.iter().filter(|l| l.contains(&format!(",github,{run},2,"))).count(), 2, "the re-run cells carry attempt 2:\n{data}");
+    assert_eq!(
+        rows_of_run
+            .iter()
+            .filter(|l| l.contains(&format!(",github,{run},2,")))
+            .count(),
+        2,
+        "the re-run cells carry attempt 2:\n{data}"
+    );
     let ledger = env.project.read("data/evaluation/sweep.runs.csv");
-    assert!(ledger.contains(&format!("\n{run},1,")) && ledger.contains(&format!("\n{run},2,")), "{ledger}");
+    assert!(
+        ledger.contains(&format!("\n{run},1,")) && ledger.contains(&format!("\n{run},2,")),
+        "{ledger}"
+    );
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers every request with `answer(path)`; counts them.
@@ -641,7 +1067,9 @@ struct Stub {
     hits: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-fn stub(answer: impl Fn(&str) -> (u16, &'static str, Vec<u8>, Vec<(String, String)>) + Send + 'static) -> Stub {
+fn stub(
+    answer: impl Fn(&str) -> (u16, &'static str, Vec<u8>, Vec<(String, String)>) + Send + 'static,
+) -> Stub {
     use std::io::{BufRead, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -664,7 +1092,10 @@ fn stub(answer: impl Fn(&str) -> (u16, &'static str, Vec<u8>, Vec<(String, Strin
             h.fetch_add(1, Ordering::SeqCst);
             let (status, kind, body, headers) = answer(&path);
             let mut conn = conn;
-            let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -688,43 +1119,91 @@ fn hostile_urls_repositories_and_answers_are_refused() {
     let sneaky = s.url.replace("http://", "http://localhost:@");
     let (code, _, err) = run(&["-R", REPO, "--api-url", &sneaky, "status", "1"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("user name or password") && !err.contains(TOKEN), "{err}");
+    assert!(
+        err.contains("user name or password") && !err.contains(TOKEN),
+        "{err}"
+    );
     for bad in ["a/b/c", "../..", "octo/paper/../../x"] {
         let (code, _, err) = run(&["-R", bad, "--api-url", &s.url, "status", "1"]);
         assert_eq!(code, 1, "{bad}: {err}");
         assert!(err.contains("is not OWNER/REPO"), "{bad}: {err}");
     }
-    assert_eq!(s.hits.load(Ordering::SeqCst), 0, "a refused URL or repository was still asked");
+    assert_eq!(
+        s.hits.load(Ordering::SeqCst),
+        0,
+        "a refused URL or repository was still asked"
+    );
 
     let big = stub(|_| (200, "application/json", vec![b' '; 65 << 20], vec![]));
     let (code, _, err) = run(&["-R", REPO, "--api-url", &big.url, "status", "1"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("larger than 67108864 bytes"), "{err}");
 
-    let html = stub(|_| (200, "text/html", b"<html><body>Proxy says hello</body></html>".to_vec(), vec![]));
+    let html = stub(|_| {
+        (
+            200,
+            "text/html",
+            b"<html><body>Proxy says hello</body></html>".to_vec(),
+            vec![],
+        )
+    });
     let (code, _, err) = run(&["-R", REPO, "--api-url", &html.url, "status", "1"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("/repos/octo/lab/actions/runs/1") && err.contains("text/html") && err.contains("Proxy says hello"), "{err}");
+    assert!(
+        err.contains("/repos/octo/lab/actions/runs/1")
+            && err.contains("text/html")
+            && err.contains("Proxy says hello"),
+        "{err}"
+    );
 
     let run_json = serde_json::json!({"id": 1, "display_title": "outrun sweep x", "status": "completed", "html_url": "https://github.com/octo/lab/actions/runs/1", "path": ".github/workflows/outrun-sweep.yml"}).to_string();
     let looping = stub(move |path| {
         if path.contains("/jobs") {
             // Relative, so it stays on this server: the page that points at itself.
-            (200, "application/json", br#"{"total_count": 1, "jobs": []}"#.to_vec(), vec![("Link".into(), format!("<{path}>; rel=\"next\""))])
+            (
+                200,
+                "application/json",
+                br#"{"total_count": 1, "jobs": []}"#.to_vec(),
+                vec![("Link".into(), format!("<{path}>; rel=\"next\""))],
+            )
         } else {
-            (200, "application/json", run_json.clone().into_bytes(), vec![])
+            (
+                200,
+                "application/json",
+                run_json.clone().into_bytes(),
+                vec![],
+            )
         }
     });
     let (code, _, err) = run(&["-R", REPO, "--api-url", &looping.url, "status", "1"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("more than 100 pages"), "{err}");
-    assert!(looping.hits.load(Ordering::SeqCst) <= 102, "{} requests", looping.hits.load(Ordering::SeqCst));
+    assert!(
+        looping.hits.load(Ordering::SeqCst) <= 102,
+        "{} requests",
+        looping.hits.load(Ordering::SeqCst)
+    );
     // A next page on another host is not followed: the token would go with it.
     let elsewhere = stub(|path| {
         if path.contains("/jobs") {
-            (200, "application/json", br#"{"total_count": 1, "jobs": []}"#.to_vec(), vec![("Link".into(), "<http://127.0.0.1:9/steal?x=1>; rel=\"next\"".into())])
+            (
+                200,
+                "application/json",
+                br#"{"total_count": 1, "jobs": []}"#.to_vec(),
+                vec![(
+                    "Link".into(),
+                    "<http://127.0.0.1:9/steal?x=1>; rel=\"next\"".into(),
+                )],
+            )
         } else {
-            (200, "application/json", serde_json::json!({"id": 1, "display_title": "x", "status": "completed"}).to_string().into_bytes(), vec![])
+            (
+                200,
+                "application/json",
+                serde_json::json!({"id": 1, "display_title": "x", "status": "completed"})
+                    .to_string()
+                    .into_bytes(),
+                vec![],
+            )
         }
     });
     let (code, _, err) = run(&["-R", REPO, "--api-url", &elsewhere.url, "status", "1"]);
@@ -739,9 +1218,19 @@ fn hostile_urls_repositories_and_answers_are_refused() {
 fn an_enterprise_host_without_its_token_names_gh_enterprise_token() {
     let p = Project::new();
     p.experiment("sweep", EXPERIMENT);
-    let (code, _, err) = common::run(p.cmd().env("GH_TOKEN", TOKEN).env("GH_HOST", "ghe.example.com").env("HOME", p.root()).env("PATH", "/usr/bin:/bin").args(["-R", REPO, "status", "1"]));
+    let (code, _, err) = common::run(
+        p.cmd()
+            .env("GH_TOKEN", TOKEN)
+            .env("GH_HOST", "ghe.example.com")
+            .env("HOME", p.root())
+            .env("PATH", "/usr/bin:/bin")
+            .args(["-R", REPO, "status", "1"]),
+    );
     assert_eq!(code, 4, "{err}");
-    assert!(err.contains("GH_ENTERPRISE_TOKEN") && !err.contains(TOKEN), "{err}");
+    assert!(
+        err.contains("GH_ENTERPRISE_TOKEN") && !err.contains(TOKEN),
+        "{err}"
+    );
 }
 
 /// `watch --comment` keeps the experiment's one comment at "k of n cells done" while the run
@@ -755,11 +1244,24 @@ fn watch_comment_shows_progress_then_the_report_replaces_it() {
     env.json(env.outrun().args(["watch", &run, "--comment"]), 0);
     let comments = env.comments();
     assert_eq!(comments.len(), 1, "{comments:#?}");
-    assert!(comments[0].contains("of 8 cells done") && comments[0].contains("\"phase\":\"running\""), "{}", comments[0]);
-    let patches = env.fake.requests().iter().filter(|r| r.method == "PATCH" && r.path.contains("/issues/comments/")).count();
+    assert!(
+        comments[0].contains("of 8 cells done") && comments[0].contains("\"phase\":\"running\""),
+        "{}",
+        comments[0]
+    );
+    let patches = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/issues/comments/"))
+        .count();
     assert!(patches >= 1, "the count was updated as cells finished");
     env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
     let comments = env.comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].contains("8 cells: 8 ok") && comments[0].contains("\"phase\":\"finished\""), "{}", comments[0]);
+    assert!(
+        comments[0].contains("8 cells: 8 ok") && comments[0].contains("\"phase\":\"finished\""),
+        "{}",
+        comments[0]
+    );
 }

@@ -7,12 +7,25 @@ use crate::common::{self, Project, WRITE_ROW, tiny_experiment};
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "init.defaultBranch=main", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -27,9 +40,18 @@ fn a_run_leaves_nothing_untracked_but_the_dataset() {
     git(p.root(), &["commit", "-q", "-m", "experiment"]);
     let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-q"]));
     assert_eq!(code, 0, "{err}");
-    let mut untracked: Vec<String> = git(p.root(), &["status", "--porcelain", "--untracked-files=all"]).lines().map(|l| l[3..].to_string()).collect();
+    let mut untracked: Vec<String> = git(
+        p.root(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    )
+    .lines()
+    .map(|l| l[3..].to_string())
+    .collect();
     untracked.sort();
-    assert_eq!(untracked, ["data/evaluation/tiny.csv", "data/evaluation/tiny.runs.csv"]);
+    assert_eq!(
+        untracked,
+        ["data/evaluation/tiny.csv", "data/evaluation/tiny.runs.csv"]
+    );
 }
 
 /// Temporary files of merges that were killed (kill -9) are removed by the next merge.
@@ -40,11 +62,22 @@ fn stale_temporary_files_of_dead_writers_are_removed() {
     let stale = p.write("data/evaluation/.outrun-dead01.tmp", &"x".repeat(1000));
     let fresh = p.write("data/evaluation/.outrun-live02.tmp", "being written");
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-q"]));
     assert_eq!(code, 0, "{err}");
-    assert!(!stale.exists(), "a dead writer's temporary file is still there");
-    assert!(fresh.exists(), "a file a live writer may be writing was removed");
+    assert!(
+        !stale.exists(),
+        "a dead writer's temporary file is still there"
+    );
+    assert!(
+        fresh.exists(),
+        "a file a live writer may be writing was removed"
+    );
 }
 
 /// `generate` says when a workflow's experiment is gone, and `--prune` removes it.
@@ -57,11 +90,17 @@ fn generate_reports_and_prunes_workflows_of_deleted_experiments() {
     std::fs::remove_file(p.root().join("experiments/gone.yaml")).unwrap();
     let (code, _, err) = common::run(p.cmd().args(["generate"]));
     assert_eq!(code, 0);
-    assert!(err.contains("outrun-gone.yml has no experiment file any more") && err.contains("--prune"), "{err}");
+    assert!(
+        err.contains("outrun-gone.yml has no experiment file any more") && err.contains("--prune"),
+        "{err}"
+    );
     assert!(p.root().join(".github/workflows/outrun-gone.yml").exists());
     let (code, out, _) = common::run(p.cmd().args(["generate", "--prune"]));
     assert_eq!(code, 0);
-    assert!(out.contains("removed") && out.contains("outrun-gone.yml"), "{out}");
+    assert!(
+        out.contains("removed") && out.contains("outrun-gone.yml"),
+        "{out}"
+    );
     assert!(!p.root().join(".github/workflows/outrun-gone.yml").exists());
     assert!(p.root().join(".github/workflows/outrun-tiny.yml").exists());
     assert_eq!(common::run(p.cmd().args(["generate", "--check"])).0, 0);
@@ -75,10 +114,17 @@ fn generated_workflows_are_not_private_files() {
     let p = Project::new();
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
     assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
-    let mode = std::fs::metadata(p.root().join(".github/workflows/outrun-tiny.yml")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(p.root().join(".github/workflows/outrun-tiny.yml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     let probe = p.write("probe", "");
     let plain = std::fs::metadata(probe).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, plain, "workflow mode {mode:o}, a plain file {plain:o}");
+    assert_eq!(
+        mode, plain,
+        "workflow mode {mode:o}, a plain file {plain:o}"
+    );
 }
 
 /// The progress line says `failed` for a cell whose command succeeded but whose results are
@@ -101,9 +147,19 @@ fn progress_quiet_and_plan_say_what_is_true() {
     assert_eq!(table.len(), 5, "{out}");
     let col = |l: &str, word: &str| l.find(word).unwrap_or_else(|| panic!("{word} not in {l}"));
     let at = col(table[0], "long_name");
-    assert!(table[1..].iter().all(|l| l[at..].starts_with('a') || l[at..].starts_with('b')), "{out}");
+    assert!(
+        table[1..]
+            .iter()
+            .all(|l| l[at..].starts_with('a') || l[at..].starts_with('b')),
+        "{out}"
+    );
     let at = col(table[0], " n") + 1;
-    assert!(table[1..].iter().all(|l| l[at..].starts_with('1') || l[at..].starts_with("22")), "{out}");
+    assert!(
+        table[1..]
+            .iter()
+            .all(|l| l[at..].starts_with('1') || l[at..].starts_with("22")),
+        "{out}"
+    );
 }
 
 /// An error's cause is printed once, not repeated by every layer that wraps it.
@@ -111,13 +167,20 @@ fn progress_quiet_and_plan_say_what_is_true() {
 fn error_messages_do_not_repeat_themselves() {
     let p = Project::new();
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
-    p.write("data/evaluation/tiny.csv", "n,mode,outrun_cell,outrun_run_id\n\"1,a\n");
+    p.write(
+        "data/evaluation/tiny.csv",
+        "n,mode,outrun_cell,outrun_run_id\n\"1,a\n",
+    );
     let (code, _, err) = common::run(p.cmd().args(["report", "tiny"]));
     assert_eq!(code, 1);
     let first = err.lines().next().unwrap();
     for piece in first.split(": ") {
         if piece.len() > 12 {
-            assert_eq!(first.matches(piece).count(), 1, "`{piece}` repeats in: {first}");
+            assert_eq!(
+                first.matches(piece).count(),
+                1,
+                "`{piece}` repeats in: {first}"
+            );
         }
     }
 }
@@ -129,19 +192,37 @@ fn run_without_local_is_a_usage_error() {
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
     let (code, _, err) = common::run(p.cmd().args(["run", "tiny"]));
     assert_eq!(code, 64, "{err}");
-    assert!(err.contains("outrun run tiny --local") && err.contains("outrun dispatch tiny"), "{err}");
+    assert!(
+        err.contains("outrun run tiny --local") && err.contains("outrun dispatch tiny"),
+        "{err}"
+    );
 }
 
 /// Two experiments that name the same dataset would hide each other's rows: validate refuses.
 #[test]
 fn two_experiments_may_not_share_a_dataset() {
     let p = Project::new();
-    p.experiment("one", &format!("{}dataset: {{path: data/evaluation/shared.csv}}\n", tiny_experiment("one", WRITE_ROW)));
-    p.experiment("two", &format!("{}dataset: {{path: data/evaluation/shared.csv}}\n", tiny_experiment("two", WRITE_ROW)));
+    p.experiment(
+        "one",
+        &format!(
+            "{}dataset: {{path: data/evaluation/shared.csv}}\n",
+            tiny_experiment("one", WRITE_ROW)
+        ),
+    );
+    p.experiment(
+        "two",
+        &format!(
+            "{}dataset: {{path: data/evaluation/shared.csv}}\n",
+            tiny_experiment("two", WRITE_ROW)
+        ),
+    );
     p.experiment("three", &tiny_experiment("three", WRITE_ROW));
     let (code, out, err) = common::run(p.cmd().args(["validate"]));
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("experiments one, two all write data/evaluation/shared.csv"), "{err}");
+    assert!(
+        err.contains("experiments one, two all write data/evaluation/shared.csv"),
+        "{err}"
+    );
     assert!(out.contains("1 valid, 2 invalid"), "{out}");
     let (code, _, _) = common::run(p.cmd().args(["validate", "three"]));
     assert_eq!(code, 0);

@@ -31,14 +31,25 @@ fn runs_cells_merges_and_reports() {
 
     // Every cell has its contract files.
     let runs = p.root().join(".outrun/runs/tiny");
-    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    let cells: Vec<_> = std::fs::read_dir(&run_dir).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cells: Vec<_> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
     assert_eq!(cells.len(), 6);
     for c in cells {
         for f in ["cell.json", "stdout.log", "stderr.log", "results.csv"] {
             assert!(c.path().join(f).is_file(), "{:?} lacks {f}", c.path());
         }
-        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.path().join("cell.json")).unwrap()).unwrap();
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(c.path().join("cell.json")).unwrap())
+                .unwrap();
         assert_eq!(rec["schema"], "outrun.cell/v1");
         assert_eq!(rec["status"], "ok");
         assert_eq!(rec["source"], "local");
@@ -52,15 +63,36 @@ fn runs_cells_merges_and_reports() {
 fn cells_filter_selects_and_rejects() {
     let p = Project::new();
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
-    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--cells", "n=2&mode=b,n=3&mode=a", "--json"]));
+    let (code, out, err) = common::run(p.cmd().args([
+        "run",
+        "tiny",
+        "--local",
+        "--cells",
+        "n=2&mode=b,n=3&mode=a",
+        "--json",
+    ]));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let cells: Vec<String> = v["report"]["cells"].as_array().unwrap().iter().map(|c| format!("{}{}", c["params"]["n"].as_str().unwrap(), c["params"]["mode"].as_str().unwrap())).collect();
+    let cells: Vec<String> = v["report"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}{}",
+                c["params"]["n"].as_str().unwrap(),
+                c["params"]["mode"].as_str().unwrap()
+            )
+        })
+        .collect();
     // Plan order (n, then mode), whatever order the filter names them in.
     assert_eq!(cells, ["2b", "3a"]);
     let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--cells", "nn=2"]));
     assert_eq!(code, 1);
-    assert!(err.contains("no parameter `nn`") && err.contains("did you mean `n`"), "{err}");
+    assert!(
+        err.contains("no parameter `nn`") && err.contains("did you mean `n`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,11 +104,28 @@ fn logs_go_to_files_and_exit_status_reflects_failures() {
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("4 ok, 2 failed"), "{out}");
     assert!(out.contains("exit status 7"), "{out}");
-    let run_dir = std::fs::read_dir(p.root().join(".outrun/runs/tiny")).unwrap().next().unwrap().unwrap().path();
-    let some_cell = std::fs::read_dir(&run_dir).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    let run_dir = std::fs::read_dir(p.root().join(".outrun/runs/tiny"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let some_cell = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
     let so = std::fs::read_to_string(some_cell.join("stdout.log")).unwrap();
-    assert!(so.starts_with("to stdout ") && so.contains(&some_cell.file_name().unwrap().to_string_lossy().to_string()), "{so}");
-    assert_eq!(std::fs::read_to_string(some_cell.join("stderr.log")).unwrap(), "to stderr\n");
+    assert!(
+        so.starts_with("to stdout ")
+            && so.contains(&some_cell.file_name().unwrap().to_string_lossy().to_string()),
+        "{so}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(some_cell.join("stderr.log")).unwrap(),
+        "to stderr\n"
+    );
     assert_eq!(p.read("data/evaluation/tiny.csv").lines().count(), 1 + 4);
 }
 
@@ -100,20 +149,35 @@ results: {keys: [n]}
     let t0 = Instant::now();
     let (code, out, err) = common::run(p.cmd().args(["run", "slow", "--local", "--json"]));
     assert_eq!(code, 1, "{err}");
-    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["report"]["cells"][0]["status"], "timed_out");
     assert_eq!(v["report"]["summary"]["timed_out"], 1);
     let run_dir = v["run_dir"].as_str().unwrap();
     let cell = &v["report"]["cells"][0]["id"];
-    let pid: i32 = std::fs::read_to_string(format!("{run_dir}/{}/child.pid", cell.as_str().unwrap())).unwrap().trim().parse().unwrap();
+    let pid: i32 =
+        std::fs::read_to_string(format!("{run_dir}/{}/child.pid", cell.as_str().unwrap()))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
     // The background `sleep` was in the cell's process group: it must be gone too.
     let deadline = Instant::now() + Duration::from_secs(5);
     while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!alive(pid), "the cell's background child {pid} survived the timeout");
-    assert!(!p.root().join("data/evaluation/slow.csv").exists(), "a timed-out cell merged rows");
+    assert!(
+        !alive(pid),
+        "the cell's background child {pid} survived the timeout"
+    );
+    assert!(
+        !p.root().join("data/evaluation/slow.csv").exists(),
+        "a timed-out cell merged rows"
+    );
 }
 
 #[test]
@@ -122,13 +186,26 @@ fn parallelism_is_bounded_by_jobs() {
     // Each cell records when it started and ended; overlapping intervals show concurrency.
     let cmd = r#"'date +%s%N > "$OUTRUN_OUT/start"; sleep 0.4; date +%s%N > "$OUTRUN_OUT/end"; printf "n,mode\n%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"'"#;
     p.experiment("tiny", &tiny_experiment("tiny", cmd));
-    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-j", "2", "--json"]));
+    let (code, out, err) = common::run(
+        p.cmd()
+            .args(["run", "tiny", "--local", "-j", "2", "--json"]),
+    );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let run_dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
     let mut events = Vec::new();
-    for e in std::fs::read_dir(&run_dir).unwrap().flatten().filter(|e| e.path().is_dir()) {
-        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).unwrap().trim().parse::<u128>().unwrap();
+    for e in std::fs::read_dir(&run_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+    {
+        let read = |f: &str| {
+            std::fs::read_to_string(e.path().join(f))
+                .unwrap()
+                .trim()
+                .parse::<u128>()
+                .unwrap()
+        };
         events.push((read("start"), 1i32));
         events.push((read("end"), -1i32));
     }
@@ -146,7 +223,11 @@ fn parallelism_is_bounded_by_jobs() {
 /// and exits 2.
 #[test]
 fn ctrl_c_term_and_hup_stop_children_and_leave_the_dataset_alone() {
-    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
+    for (signal, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
         interrupted_by(signal, name);
     }
 }
@@ -155,9 +236,18 @@ fn interrupted_by(signal: i32, name: &str) {
     let p = Project::new();
     let cmd = r#"'sleep 60 & echo $! > "$OUTRUN_OUT/child"; echo $$ > "$OUTRUN_OUT/pid"; wait; printf "n,mode\n1,a\n" > "$OUTRUN_OUT/results.csv"'"#;
     p.experiment("tiny", &tiny_experiment("tiny", cmd));
-    p.write("data/evaluation/tiny.csv", "n,mode,outrun_cell,outrun_run_id\n9,z,old,old\n");
+    p.write(
+        "data/evaluation/tiny.csv",
+        "n,mode,outrun_cell,outrun_run_id\n9,z,old,old\n",
+    );
     let before = p.read("data/evaluation/tiny.csv");
-    let mut child = p.cmd().args(["run", "tiny", "--local", "-j", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = p
+        .cmd()
+        .args(["run", "tiny", "--local", "-j", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until two cells are running.
     let runs = p.root().join(".outrun/runs/tiny");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -166,7 +256,12 @@ fn interrupted_by(signal: i32, name: &str) {
             .into_iter()
             .flatten()
             .flatten()
-            .flat_map(|run| std::fs::read_dir(run.path()).into_iter().flatten().flatten())
+            .flat_map(|run| {
+                std::fs::read_dir(run.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
             .filter_map(|c| std::fs::read_to_string(c.path().join("pid")).ok())
             .filter_map(|s| s.trim().parse().ok())
             .collect();
@@ -176,7 +271,18 @@ fn interrupted_by(signal: i32, name: &str) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(pids.len(), 2, "cells did not start");
-    let children: Vec<i32> = std::fs::read_dir(&runs).unwrap().flatten().flat_map(|run| std::fs::read_dir(run.path()).into_iter().flatten().flatten()).filter_map(|c| std::fs::read_to_string(c.path().join("child")).ok()).filter_map(|s| s.trim().parse().ok()).collect();
+    let children: Vec<i32> = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .flat_map(|run| {
+            std::fs::read_dir(run.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|c| std::fs::read_to_string(c.path().join("child")).ok())
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     // SAFETY: sends the signal to the child we spawned, as a terminal, `timeout` or a CI would.
     unsafe { libc::kill(child.id() as i32, signal) };
     let t0 = Instant::now();
@@ -184,13 +290,19 @@ fn interrupted_by(signal: i32, name: &str) {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "outrun did not stop after {name}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "outrun did not stop after {name}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(2), "{name}: {err}");
-    assert!(err.contains("interrupted") && err.contains("dataset was not changed"), "{name}: {err}");
+    assert!(
+        err.contains("interrupted") && err.contains("dataset was not changed"),
+        "{name}: {err}"
+    );
     assert_eq!(p.read("data/evaluation/tiny.csv"), before);
     for pid in pids.into_iter().chain(children) {
         assert!(!alive(pid), "cell process {pid} survived {name}");
@@ -208,10 +320,18 @@ fn processes_that_escape_with_setsid_are_stopped_at_the_end() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let run_dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
-    let escaped: Vec<i32> = std::fs::read_dir(&run_dir).unwrap().flatten().filter_map(|c| std::fs::read_to_string(c.path().join("escaped")).ok()).filter_map(|s| s.trim().parse().ok()).collect();
+    let escaped: Vec<i32> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|c| std::fs::read_to_string(c.path().join("escaped")).ok())
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     assert_eq!(escaped.len(), 6);
     for pid in escaped {
-        assert!(!alive(pid), "{pid} escaped with setsid and outlived the run");
+        assert!(
+            !alive(pid),
+            "{pid} escaped with setsid and outlived the run"
+        );
     }
 }
 
@@ -219,23 +339,40 @@ fn processes_that_escape_with_setsid_are_stopped_at_the_end() {
 fn shipped_experiment_runs_on_a_copy_of_the_repository() {
     let p = Project::new();
     let repo = common::repo_root();
-    for rel in ["experiments/roofline-h200-resnet50.yaml", "scripts/roofline.py", "data/measured/h200/peaks.csv", "data/measured/h200/resnet50_conv_latency.csv"] {
+    for rel in [
+        "experiments/roofline-h200-resnet50.yaml",
+        "scripts/roofline.py",
+        "data/measured/h200/peaks.csv",
+        "data/measured/h200/resnet50_conv_latency.csv",
+    ] {
         p.write(rel, &std::fs::read_to_string(repo.join(rel)).unwrap());
     }
     let (code, out, err) = common::run(p.cmd().args(["run", "roofline-h200-resnet50", "--local"]));
     assert_eq!(code, 0, "{err}\n{out}");
     assert!(out.contains("8 cells: 8 ok"), "{out}");
-    assert!(out.contains("| dtype=float16 | 92 |") && out.contains("| all | 184 |"), "{out}");
+    assert!(
+        out.contains("| dtype=float16 | 92 |") && out.contains("| all | 184 |"),
+        "{out}"
+    );
     assert!(out.len() <= outrun::report::COMMENT_LIMIT);
     let data = p.read("data/evaluation/roofline-h200-resnet50.csv");
     assert_eq!(data.lines().count(), 1 + 184);
-    let (code, json, _) = common::run(p.cmd().args(["report", "roofline-h200-resnet50", "--format", "json"]));
+    let (code, json, _) =
+        common::run(
+            p.cmd()
+                .args(["report", "roofline-h200-resnet50", "--format", "json"]),
+        );
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema"], "outrun.report/v1");
     assert_eq!(v["comparison"]["rows"].as_array().unwrap().len(), 184);
     assert_eq!(v["comparison"]["unmatched"], 0);
-    let all = v["comparison"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == "all").unwrap();
+    let all = v["comparison"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "all")
+        .unwrap();
     // Hand-checked figure for the roofline model on these measurements (see BENCHMARKS.md / README).
     let mape = all["mape_pct"].as_f64().unwrap();
     assert!((mape - 60.63).abs() < 0.01, "MAPE {mape}");

