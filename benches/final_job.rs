@@ -9,6 +9,10 @@
 //! measurable here). Times are wall-clock on a shared 2-core machine: read them as the order of
 //! magnitude of outrun's own work, not of GitHub's queueing.
 
+// Tests and benchmarks stop at the first surprise (unwrap) and signal the processes they
+// start (unsafe libc::kill); the library itself does neither. Their items are their own.
+#![allow(clippy::unwrap_used, unsafe_code, unreachable_pub)]
+
 #[path = "../tests/it/act_support.rs"]
 mod act_support;
 

@@ -10,6 +10,11 @@ export OUTRUN_REQUIRE_TOOLS=1
 if command -v pyenv >/dev/null 2>&1; then
   export PATH="$(pyenv root)/shims:$PATH"
 fi
+# The gate: formatted, and no clippy warning (the lints are in Cargo.toml and clippy.toml).
+if [ "$#" -eq 0 ]; then
+  cargo fmt --all --check
+  cargo clippy --locked --workspace --all-targets -- -D warnings
+fi
 # The request-count benchmark (benches/requests.rs) asserts its targets: run it first (a debug
 # build), so that the test runner's summary stays the last thing printed.
 if [ "$#" -eq 0 ]; then

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The project root (the folder holding experiments/); default: the nearest one upwards.
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -34,7 +34,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// List the experiments.
     List,
     /// Show an experiment's cells (with their ids) and what would be generated.
@@ -183,7 +183,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     pub name: String,
     /// Run the cells here, as child processes.
     #[arg(long)]
@@ -200,7 +200,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Markdown,
     Json,
 }

@@ -16,7 +16,7 @@ use outrun::{names, pipeline, workflow};
 use crate::cli::{Cli, Command, Format, RunArgs};
 use crate::exit;
 
-pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
+pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
     let json = cli.json;
     match cli.command {
         Command::List => list(root, json),
@@ -162,7 +162,7 @@ pub async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
 /// A mistake in how outrun was called that clap cannot see: exit 64, like clap's own.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Usage(pub String);
+pub(crate) struct Usage(pub(crate) String);
 
 /// A connected GitHub client and the clock it waits with.
 struct Gh {
@@ -622,7 +622,6 @@ async fn announce(
         issue,
         actor,
         selected,
-        report::Phase::Started,
         None,
     )
     .await?;
@@ -699,7 +698,6 @@ async fn watch_comment(
                 issue,
                 &actor,
                 selected.len(),
-                report::Phase::Running,
                 Some(now),
             )
             .await?;
@@ -854,7 +852,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
 }
 
 /// The positioned problems of an experiment-file error, for `--json` output.
-pub fn problems_json(e: &anyhow::Error) -> serde_json::Value {
+pub(crate) fn problems_json(e: &anyhow::Error) -> serde_json::Value {
     match e.downcast_ref::<SpecError>() {
         Some(SpecError::Invalid(f)) => invalid_json(f),
         _ => json!([]),
@@ -1161,8 +1159,8 @@ fn generate(
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
-    if names.is_empty() {
-        if let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
+    if names.is_empty()
+        && let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
             let mut orphans: Vec<PathBuf> = entries
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -1195,7 +1193,6 @@ fn generate(
                 );
             }
         }
-    }
     if json {
         print_json(
             &json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}),

@@ -469,11 +469,10 @@ pub async fn fetch(
     plan: &Plan,
     run: &Run,
     jobs: &[Job],
-    cells: Option<&str>,
-    artifacts_dir: Option<&Path>,
-    in_run: bool,
+    opts: &CollectOptions<'_>,
 ) -> Result<Fetched, RemoteError> {
-    let (mut prov, job_prov) = provenance(run, jobs, in_run);
+    let (cells, artifacts_dir) = (opts.cells, opts.artifacts_dir);
+    let (mut prov, job_prov) = provenance(run, jobs, opts.in_run);
     let name = plan.name();
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
     let unpacked = base.join("artifacts");
@@ -484,26 +483,23 @@ pub async fn fetch(
         Some(dir) => {
             for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
-                if let Some((shard, attempt)) = names::parse_artifact(name, &file) {
-                    if newest.get(shard).is_none_or(|(a, _)| attempt > *a) {
+                if let Some((shard, attempt)) = names::parse_artifact(name, &file)
+                    && newest.get(shard).is_none_or(|(a, _)| attempt > *a) {
                         newest.insert(shard.into(), (attempt, None));
                     }
-                }
             }
         }
         None => {
             for a in client.artifacts(run.id).await? {
-                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name) {
-                    if newest.get(shard).is_none_or(|(old, _)| attempt > *old) {
+                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name)
+                    && newest.get(shard).is_none_or(|(old, _)| attempt > *old) {
                         newest.insert(shard.to_string(), (attempt, Some(a.clone())));
                     }
-                }
             }
         }
     }
 
-    let mut out = Fetched::default();
-    out.artifacts = newest.len();
+    let mut out = Fetched { artifacts: newest.len(), ..Fetched::default() };
     let cell_ids: BTreeMap<&str, &spec::Cell> =
         plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     // Shard → why its artifact gave nothing (expired, refused).
@@ -515,8 +511,8 @@ pub async fn fetch(
             (Some(d), _) => d.join(&artifact_name),
             (None, Some(a)) => {
                 let dest = unpacked.join(&a.name);
-                if !dest.is_dir() {
-                    if let Some(why) = download(client, a, &base, &dest).await? {
+                if !dest.is_dir()
+                    && let Some(why) = download(client, a, &base, &dest).await? {
                         if why == EXPIRED {
                             out.expired.push(a.name.clone());
                         }
@@ -527,7 +523,6 @@ pub async fn fetch(
                         lost.insert(shard.clone(), why);
                         continue;
                     }
-                }
                 dest
             }
             (None, None) => continue,
@@ -724,16 +719,7 @@ pub async fn collect(
 ) -> Result<Collected, RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(
-        root,
-        client,
-        &plan,
-        run,
-        &jobs,
-        opts.cells,
-        opts.artifacts_dir,
-        opts.in_run,
-    )
+    let fetched = fetch(root, client, &plan, run, &jobs, opts)
     .await?;
     let commenter = IssueComments { client };
     let done = pipeline::finish(pipeline::Finish {
@@ -814,16 +800,7 @@ pub async fn collect_and_land(
 ) -> Result<(Collected, Landed), RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(
-        root,
-        client,
-        &plan,
-        run,
-        &jobs,
-        opts.cells,
-        opts.artifacts_dir,
-        opts.in_run,
-    )
+    let fetched = fetch(root, client, &plan, run, &jobs, opts)
     .await?;
     let files = landed_files(&plan);
     let default = client.default_branch().await?;
@@ -1100,9 +1077,10 @@ fn landing_note(l: &Landed) -> Option<String> {
     })
 }
 
-/// The "run started" comment: who started it, which cells, and where to follow it. Posted by
-/// the workflow's status job as soon as the cells are chosen, and replaced by the report when
-/// the run ends (a comment is never moved back to an earlier phase or an older run).
+/// The comment while a run goes on: "started" (who started it, which cells, where to follow
+/// it; posted by the workflow's status job), or with `done` = (cells finished, cells failed)
+/// "k of n cells done" (`watch --comment`). The report replaces it when the run ends; a comment
+/// is never moved back to an earlier phase or an older run.
 pub async fn announce(
     client: &Client,
     plan: &Plan,
@@ -1110,9 +1088,9 @@ pub async fn announce(
     issue: u64,
     actor: &str,
     cells: usize,
-    phase: crate::report::Phase,
     done: Option<(usize, usize)>,
 ) -> Result<Option<String>, RemoteError> {
+    let phase = if done.is_some() { crate::report::Phase::Running } else { crate::report::Phase::Started };
     let body = crate::report::status_comment(plan, info, actor, cells, phase, done);
     upsert_comment(client, issue, plan.name(), &body).await
 }

@@ -49,7 +49,7 @@ pub struct LocalOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     Started { cell: String },
-    Finished { record: CellRecord },
+    Finished { record: Box<CellRecord> },
 }
 
 #[derive(Debug)]
@@ -160,14 +160,14 @@ pub async fn run(
                 // Progress shows what the merge will see: a cell whose command succeeded but whose
                 // results are missing or malformed is failed there, so it is shown failed here.
                 let checked = if rec.status == CellStatus::Ok {
-                    crate::collect::read_cells(&[ctx.dir.clone()], &plan)
+                    crate::collect::read_cells(std::slice::from_ref(&ctx.dir), &plan)
                         .pop()
                         .map(|o| o.record)
                 } else {
                     None
                 };
                 let _ = events.send(Event::Finished {
-                    record: checked.unwrap_or_else(|| rec.clone()),
+                    record: Box::new(checked.unwrap_or_else(|| rec.clone())),
                 });
             }
             (index, result)
@@ -342,6 +342,7 @@ async fn terminate(child: &mut tokio::process::Child, pgid: Option<i32>) {
     kill_group(pgid, libc::SIGKILL);
 }
 
+#[allow(unsafe_code)] // kill(2): see the SAFETY note
 fn kill_group(pgid: Option<i32>, sig: i32) {
     if let Some(p) = pgid.filter(|p| *p > 0) {
         // SAFETY: kill(2) with a negative pid signals that process group; no memory is shared.
@@ -353,6 +354,7 @@ fn kill_group(pgid: Option<i32>, sig: i32) {
 
 /// Makes this process the reaper of its orphaned descendants (Linux; elsewhere a no-op, and a
 /// process that leaves its cell's group with `setsid` is out of outrun's reach there).
+#[allow(unsafe_code)] // prctl(2): see the SAFETY note
 fn become_subreaper() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers and touches no memory of ours.
@@ -364,6 +366,7 @@ fn become_subreaper() {
 /// Kills every process still parented to outrun once all cells have ended: descendants the
 /// cells abandoned (a `setsid` daemon, a double fork), adopted thanks to [`become_subreaper`].
 /// Their own children are adopted in turn when they die, so this repeats until none is left.
+#[allow(unsafe_code)] // kill(2), waitpid(2): see the SAFETY note
 fn stop_adopted() {
     #[cfg(target_os = "linux")]
     {
@@ -418,6 +421,7 @@ async fn git_head(root: &Path) -> Option<String> {
     (out.status.success() && !s.is_empty()).then_some(s)
 }
 
+#[allow(unsafe_code)] // gethostname(2): see the SAFETY note
 fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it.

@@ -572,6 +572,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         };
         let (f, t) = (c(from)?, c(to)?);
         // SAFETY: both are valid NUL-terminated paths that outlive the call.
+        #[allow(unsafe_code)] // renameat2(2): the one way to rename without replacing
         let rc = unsafe {
             libc::renameat2(
                 libc::AT_FDCWD,

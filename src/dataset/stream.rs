@@ -439,11 +439,10 @@ fn incoming_records(
                 fields.clear();
                 fields.resize(columns.len(), "");
                 for (i, c) in columns.iter().enumerate() {
-                    if !long || keys.contains(c) {
-                        if let Some(v) = row.get(c) {
+                    if (!long || keys.contains(c))
+                        && let Some(v) = row.get(c) {
                             fields[i] = v.as_str();
                         }
-                    }
                 }
                 if let (Some(m), Some(mi), Some(vi)) = (metric.map(|k| metrics[k]), m_at, v_at) {
                     fields[mi] = m.as_str();
@@ -798,33 +797,30 @@ impl Pass<'_> {
                         }
                     }
                 };
-                match decision {
-                    Some(keep) => {
-                        if keep {
-                            if let Some(prev) = &last_old_key
-                                && prev.same_key(&o, order)
-                            {
-                                c.several_per_key = true;
-                            }
-                            emit(&o)?;
-                            c.total += 1;
-                            match &mut last_old_key {
-                                Some(p) => p.clone_from(&o),
-                                None => last_old_key = Some(o.clone()),
-                            }
-                        } else {
-                            c.replaced += 1;
+                if let Some(keep) = decision {
+                    if keep {
+                        if let Some(prev) = &last_old_key
+                            && prev.same_key(&o, order)
+                        {
+                            c.several_per_key = true;
                         }
-                        if self.migrate {
-                            std::mem::swap(&mut o, &mut next);
-                            have_o = have_next;
-                            have_next = have_o && old.next(&mut next, order)?;
-                        } else {
-                            have_o = old.next(&mut o, order)?;
+                        emit(&o)?;
+                        c.total += 1;
+                        match &mut last_old_key {
+                            Some(p) => p.clone_from(&o),
+                            None => last_old_key = Some(o.clone()),
                         }
-                        continue;
+                    } else {
+                        c.replaced += 1;
                     }
-                    None => {}
+                    if self.migrate {
+                        std::mem::swap(&mut o, &mut next);
+                        have_o = have_next;
+                        have_next = have_o && old.next(&mut next, order)?;
+                    } else {
+                        have_o = old.next(&mut o, order)?;
+                    }
+                    continue;
                 }
             }
             match inc.next() {

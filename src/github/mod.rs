@@ -365,8 +365,8 @@ impl Client {
                 continue;
             }
             self.stats.lock().expect("stats lock").counted += 1;
-            if let Some(wait) = rate_limit_wait(&resp) {
-                if wait <= MAX_RATE_WAIT && rate_waits < MAX_ATTEMPTS {
+            if let Some(wait) = rate_limit_wait(&resp)
+                && wait <= MAX_RATE_WAIT && rate_waits < MAX_ATTEMPTS {
                     // A rate-limited request was not carried out, so even a POST may be resent;
                     // waiting is not a failure, so it does not use up an attempt.
                     rate_waits += 1;
@@ -375,7 +375,6 @@ impl Client {
                     self.clock.sleep(wait).await;
                     continue;
                 }
-            }
             if resp.status.is_server_error() {
                 if repeatable && attempt < MAX_ATTEMPTS {
                     self.note_retry();
@@ -390,14 +389,13 @@ impl Client {
                     });
                 }
             }
-            if method == Method::GET && resp.status == StatusCode::OK {
-                if let Some(e) = resp.headers.get(header::ETAG) {
+            if method == Method::GET && resp.status == StatusCode::OK
+                && let Some(e) = resp.headers.get(header::ETAG) {
                     self.etags
                         .lock()
                         .expect("etag lock")
                         .insert(path.to_string(), (e.clone(), resp.body.clone()));
                 }
-            }
             return Ok(resp);
         }
     }
@@ -452,8 +450,8 @@ impl Client {
             out.extend(items);
             next = next_link(&resp.headers);
             // A `Link` elsewhere would take the token with it.
-            if let Some(n) = &next {
-                if n.contains("://") && !n.starts_with(&format!("{}/", self.origin)) {
+            if let Some(n) = &next
+                && n.contains("://") && !n.starts_with(&format!("{}/", self.origin)) {
                     return Err(GithubError::Decode {
                         path,
                         message: format!(
@@ -461,7 +459,6 @@ impl Client {
                         ),
                     });
                 }
-            }
         }
         Ok(out)
     }

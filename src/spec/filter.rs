@@ -61,8 +61,8 @@ impl Filter {
     pub fn select(&self, cells: &[Cell], params: &[String]) -> Result<Vec<Cell>, SpecError> {
         for alt in &self.alternatives {
             for c in alt {
-                if let Cond::Param(k, _) = c {
-                    if !params.contains(k) {
+                if let Cond::Param(k, _) = c
+                    && !params.contains(k) {
                         let hint = super::closest(k, params.iter().map(String::as_str))
                             .map(|s| format!(" (did you mean `{s}`?)"))
                             .unwrap_or_else(|| format!(" (parameters: {})", params.join(", ")));
@@ -71,7 +71,6 @@ impl Filter {
                             message: format!("no parameter `{k}`{hint}"),
                         });
                     }
-                }
             }
         }
         let out: Vec<Cell> = cells.iter().filter(|c| self.matches(c)).cloned().collect();

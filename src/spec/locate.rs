@@ -86,8 +86,7 @@ impl Locator {
                         pending_key,
                         seen,
                     }) = stack.last_mut()
-                    {
-                        if pending_key.is_none() {
+                        && pending_key.is_none() {
                             let mut key_path = path.clone();
                             key_path.push(Seg::Key(value.to_string()));
                             match seen.get(value.as_ref()) {
@@ -100,7 +99,6 @@ impl Locator {
                             *pending_key = Some(value.to_string());
                             continue;
                         }
-                    }
                     let path = child_path(&mut stack);
                     loc.values.insert(path, pos);
                 }

@@ -48,7 +48,7 @@ impl Cell {
 }
 
 /// The environment variable a parameter travels in.
-pub fn env_name(param: &str) -> String {
+pub(crate) fn env_name(param: &str) -> String {
     format!("OUTRUN_P_{}", param.to_ascii_uppercase())
 }
 

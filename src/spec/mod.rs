@@ -252,8 +252,8 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
     };
     let timeout = v.check_fields(&file, stem, root);
     let cells = matrix::expand(&file.matrix, &mut v);
-    if v.problems.is_empty() {
-        if let Some(timeout) = timeout {
+    if v.problems.is_empty()
+        && let Some(timeout) = timeout {
             return Ok(Plan {
                 file,
                 path: rel.to_path_buf(),
@@ -261,7 +261,6 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
                 cells,
             });
         }
-    }
     Err(invalid(text, v.problems))
 }
 
@@ -282,7 +281,7 @@ impl Validator<'_> {
     fn in_placeholder(&self, p: &[Seg]) -> bool {
         self.placeholders.iter().any(|ph| p.starts_with(ph))
     }
-    pub fn at_value(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
+    pub(crate) fn at_value(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
         if self.in_placeholder(p) {
             return;
         }
@@ -293,7 +292,7 @@ impl Validator<'_> {
             help,
         });
     }
-    pub fn at_key(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
+    pub(crate) fn at_key(&mut self, p: &[Seg], message: impl Into<String>, help: Option<String>) {
         if self.in_placeholder(p) {
             return;
         }
@@ -359,11 +358,11 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(img) = &f.runner.container {
-            if img.is_empty()
+        if let Some(img) = &f.runner.container
+            && (img.is_empty()
                 || !img
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c)))
             {
                 self.at_value(
                     &path(&["runner", "container"]),
@@ -374,12 +373,11 @@ impl Validator<'_> {
                     None,
                 );
             }
-        }
-        if let Some(py) = &f.setup.python {
-            if py.is_empty()
+        if let Some(py) = &f.setup.python
+            && (py.is_empty()
                 || !py
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)))
             {
                 self.at_value(
                     &path(&["setup", "python"]),
@@ -387,7 +385,6 @@ impl Validator<'_> {
                     Some("for example \"3.11\"".into()),
                 );
             }
-        }
         for (i, s) in f.setup.steps.iter().enumerate() {
             let mut p = path(&["setup", "steps"]);
             p.push(Seg::Index(i));
@@ -418,17 +415,17 @@ impl Validator<'_> {
             );
         }
         self.check_columns(&["results", "keys"], &res.keys);
-        if let Some(p) = &f.dataset.path {
-            if !p.ends_with(".csv") || !is_relative_inside(p) {
+        if let Some(p) = &f.dataset.path
+            && (!p.ends_with(".csv") || !is_relative_inside(p)) {
                 self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), None);
             }
-        }
         if let Some(c) = &f.compare {
             self.check_compare(c, root);
         }
         self.check_github(&f.github);
 
-        let t = match humantime::parse_duration(f.timeout.trim()) {
+        
+        match humantime::parse_duration(f.timeout.trim()) {
             Ok(t) if t.as_secs() >= 1 && t <= Duration::from_secs(5 * 24 * 3600) => Some(t),
             Ok(_) => {
                 self.at_value(
@@ -454,8 +451,7 @@ impl Validator<'_> {
                 );
                 None
             }
-        };
-        t
+        }
     }
 
     fn check_github(&mut self, g: &GithubSpec) {

@@ -178,7 +178,7 @@ fn expression_free_json(config: &CellConfig) -> String {
 
 mod erased {
     /// Lets one closure serialise values of different types.
-    pub trait Ser {
+    pub(super) trait Ser {
         fn json(&self) -> String;
     }
     impl<T: serde::Serialize> Ser for T {

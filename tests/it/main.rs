@@ -1,5 +1,9 @@
 //! outrun's one integration-test binary: the CLI, end to end, on throw-away projects.
 
+// Tests and benchmarks stop at the first surprise (unwrap) and signal the processes they
+// start (unsafe libc::kill); the library itself does neither. Their items are their own.
+#![allow(clippy::unwrap_used, unsafe_code, unreachable_pub)]
+
 mod act_support;
 mod common;
 mod contract;
