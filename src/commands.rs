@@ -615,16 +615,7 @@ async fn announce(
     };
     let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
     let info = run_info_from_env(run_id);
-    let url = github::announce(
-        &gh.client,
-        &plan,
-        &info,
-        issue,
-        actor,
-        selected,
-        None,
-    )
-    .await?;
+    let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
         print_json(
             &json!({"schema": "outrun.announce/v1", "experiment": plan.name(), "run_id": run_id, "issue": issue, "comment_url": url}),
@@ -1160,39 +1151,38 @@ fn generate(
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
     if names.is_empty()
-        && let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
-            let mut orphans: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| names::experiment_of_workflow(n).is_some())
-                .map(|n| Path::new(".github/workflows").join(n))
-                .filter(|rel| !expected.contains(rel))
-                .collect();
-            orphans.sort();
-            for rel in orphans {
-                if prune {
-                    std::fs::remove_file(root.join(&rel))
-                        .with_context(|| format!("removing {}", rel.display()))?;
-                    if !json {
-                        println!("{:<9} {}", "removed", rel.display());
-                    }
-                    out.push(json!({"experiment": null, "path": rel, "state": "removed"}));
-                    continue;
-                }
-                if check {
-                    drifted += 1;
-                }
+        && let Ok(entries) = std::fs::read_dir(root.join(".github/workflows"))
+    {
+        let mut orphans: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| names::experiment_of_workflow(n).is_some())
+            .map(|n| Path::new(".github/workflows").join(n))
+            .filter(|rel| !expected.contains(rel))
+            .collect();
+        orphans.sort();
+        for rel in orphans {
+            if prune {
+                std::fs::remove_file(root.join(&rel))
+                    .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    eprintln!(
-                        "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
-                        rel.display()
-                    );
+                    println!("{:<9} {}", "removed", rel.display());
                 }
-                out.push(
-                    json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}),
+                out.push(json!({"experiment": null, "path": rel, "state": "removed"}));
+                continue;
+            }
+            if check {
+                drifted += 1;
+            }
+            if !json {
+                eprintln!(
+                    "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
+                    rel.display()
                 );
             }
+            out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
         }
+    }
     if json {
         print_json(
             &json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}),

@@ -484,22 +484,27 @@ pub async fn fetch(
             for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
                 if let Some((shard, attempt)) = names::parse_artifact(name, &file)
-                    && newest.get(shard).is_none_or(|(a, _)| attempt > *a) {
-                        newest.insert(shard.into(), (attempt, None));
-                    }
+                    && newest.get(shard).is_none_or(|(a, _)| attempt > *a)
+                {
+                    newest.insert(shard.into(), (attempt, None));
+                }
             }
         }
         None => {
             for a in client.artifacts(run.id).await? {
                 if let Some((shard, attempt)) = names::parse_artifact(name, &a.name)
-                    && newest.get(shard).is_none_or(|(old, _)| attempt > *old) {
-                        newest.insert(shard.to_string(), (attempt, Some(a.clone())));
-                    }
+                    && newest.get(shard).is_none_or(|(old, _)| attempt > *old)
+                {
+                    newest.insert(shard.to_string(), (attempt, Some(a.clone())));
+                }
             }
         }
     }
 
-    let mut out = Fetched { artifacts: newest.len(), ..Fetched::default() };
+    let mut out = Fetched {
+        artifacts: newest.len(),
+        ..Fetched::default()
+    };
     let cell_ids: BTreeMap<&str, &spec::Cell> =
         plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     // Shard → why its artifact gave nothing (expired, refused).
@@ -512,17 +517,18 @@ pub async fn fetch(
             (None, Some(a)) => {
                 let dest = unpacked.join(&a.name);
                 if !dest.is_dir()
-                    && let Some(why) = download(client, a, &base, &dest).await? {
-                        if why == EXPIRED {
-                            out.expired.push(a.name.clone());
-                        }
-                        out.refused.push(Refused {
-                            artifact: a.name.clone(),
-                            reason: why.clone(),
-                        });
-                        lost.insert(shard.clone(), why);
-                        continue;
+                    && let Some(why) = download(client, a, &base, &dest).await?
+                {
+                    if why == EXPIRED {
+                        out.expired.push(a.name.clone());
                     }
+                    out.refused.push(Refused {
+                        artifact: a.name.clone(),
+                        reason: why.clone(),
+                    });
+                    lost.insert(shard.clone(), why);
+                    continue;
+                }
                 dest
             }
             (None, None) => continue,
@@ -719,8 +725,7 @@ pub async fn collect(
 ) -> Result<Collected, RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts)
-    .await?;
+    let fetched = fetch(root, client, &plan, run, &jobs, opts).await?;
     let commenter = IssueComments { client };
     let done = pipeline::finish(pipeline::Finish {
         root,
@@ -800,8 +805,7 @@ pub async fn collect_and_land(
 ) -> Result<(Collected, Landed), RemoteError> {
     let plan = plan_of(root, run)?;
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts)
-    .await?;
+    let fetched = fetch(root, client, &plan, run, &jobs, opts).await?;
     let files = landed_files(&plan);
     let default = client.default_branch().await?;
     let mut landed = Landed::default();
@@ -1090,7 +1094,11 @@ pub async fn announce(
     cells: usize,
     done: Option<(usize, usize)>,
 ) -> Result<Option<String>, RemoteError> {
-    let phase = if done.is_some() { crate::report::Phase::Running } else { crate::report::Phase::Started };
+    let phase = if done.is_some() {
+        crate::report::Phase::Running
+    } else {
+        crate::report::Phase::Started
+    };
     let body = crate::report::status_comment(plan, info, actor, cells, phase, done);
     upsert_comment(client, issue, plan.name(), &body).await
 }

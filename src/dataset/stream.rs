@@ -440,9 +440,10 @@ fn incoming_records(
                 fields.resize(columns.len(), "");
                 for (i, c) in columns.iter().enumerate() {
                     if (!long || keys.contains(c))
-                        && let Some(v) = row.get(c) {
-                            fields[i] = v.as_str();
-                        }
+                        && let Some(v) = row.get(c)
+                    {
+                        fields[i] = v.as_str();
+                    }
                 }
                 if let (Some(m), Some(mi), Some(vi)) = (metric.map(|k| metrics[k]), m_at, v_at) {
                     fields[mi] = m.as_str();

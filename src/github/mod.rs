@@ -366,15 +366,17 @@ impl Client {
             }
             self.stats.lock().expect("stats lock").counted += 1;
             if let Some(wait) = rate_limit_wait(&resp)
-                && wait <= MAX_RATE_WAIT && rate_waits < MAX_ATTEMPTS {
-                    // A rate-limited request was not carried out, so even a POST may be resent;
-                    // waiting is not a failure, so it does not use up an attempt.
-                    rate_waits += 1;
-                    attempt -= 1;
-                    self.note_retry();
-                    self.clock.sleep(wait).await;
-                    continue;
-                }
+                && wait <= MAX_RATE_WAIT
+                && rate_waits < MAX_ATTEMPTS
+            {
+                // A rate-limited request was not carried out, so even a POST may be resent;
+                // waiting is not a failure, so it does not use up an attempt.
+                rate_waits += 1;
+                attempt -= 1;
+                self.note_retry();
+                self.clock.sleep(wait).await;
+                continue;
+            }
             if resp.status.is_server_error() {
                 if repeatable && attempt < MAX_ATTEMPTS {
                     self.note_retry();
@@ -389,13 +391,15 @@ impl Client {
                     });
                 }
             }
-            if method == Method::GET && resp.status == StatusCode::OK
-                && let Some(e) = resp.headers.get(header::ETAG) {
-                    self.etags
-                        .lock()
-                        .expect("etag lock")
-                        .insert(path.to_string(), (e.clone(), resp.body.clone()));
-                }
+            if method == Method::GET
+                && resp.status == StatusCode::OK
+                && let Some(e) = resp.headers.get(header::ETAG)
+            {
+                self.etags
+                    .lock()
+                    .expect("etag lock")
+                    .insert(path.to_string(), (e.clone(), resp.body.clone()));
+            }
             return Ok(resp);
         }
     }
@@ -451,14 +455,16 @@ impl Client {
             next = next_link(&resp.headers);
             // A `Link` elsewhere would take the token with it.
             if let Some(n) = &next
-                && n.contains("://") && !n.starts_with(&format!("{}/", self.origin)) {
-                    return Err(GithubError::Decode {
-                        path,
-                        message: format!(
-                            "the next page's link leaves the API host ({n}); not followed"
-                        ),
-                    });
-                }
+                && n.contains("://")
+                && !n.starts_with(&format!("{}/", self.origin))
+            {
+                return Err(GithubError::Decode {
+                    path,
+                    message: format!(
+                        "the next page's link leaves the API host ({n}); not followed"
+                    ),
+                });
+            }
         }
         Ok(out)
     }

@@ -62,15 +62,16 @@ impl Filter {
         for alt in &self.alternatives {
             for c in alt {
                 if let Cond::Param(k, _) = c
-                    && !params.contains(k) {
-                        let hint = super::closest(k, params.iter().map(String::as_str))
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_else(|| format!(" (parameters: {})", params.join(", ")));
-                        return Err(SpecError::Filter {
-                            filter: self.text.clone(),
-                            message: format!("no parameter `{k}`{hint}"),
-                        });
-                    }
+                    && !params.contains(k)
+                {
+                    let hint = super::closest(k, params.iter().map(String::as_str))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_else(|| format!(" (parameters: {})", params.join(", ")));
+                    return Err(SpecError::Filter {
+                        filter: self.text.clone(),
+                        message: format!("no parameter `{k}`{hint}"),
+                    });
+                }
             }
         }
         let out: Vec<Cell> = cells.iter().filter(|c| self.matches(c)).cloned().collect();

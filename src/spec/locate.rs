@@ -86,19 +86,20 @@ impl Locator {
                         pending_key,
                         seen,
                     }) = stack.last_mut()
-                        && pending_key.is_none() {
-                            let mut key_path = path.clone();
-                            key_path.push(Seg::Key(value.to_string()));
-                            match seen.get(value.as_ref()) {
-                                Some(first) => loc.duplicates.push((key_path, pos, *first)),
-                                None => {
-                                    seen.insert(value.to_string(), pos);
-                                    loc.keys.insert(key_path, pos);
-                                }
+                        && pending_key.is_none()
+                    {
+                        let mut key_path = path.clone();
+                        key_path.push(Seg::Key(value.to_string()));
+                        match seen.get(value.as_ref()) {
+                            Some(first) => loc.duplicates.push((key_path, pos, *first)),
+                            None => {
+                                seen.insert(value.to_string(), pos);
+                                loc.keys.insert(key_path, pos);
                             }
-                            *pending_key = Some(value.to_string());
-                            continue;
                         }
+                        *pending_key = Some(value.to_string());
+                        continue;
+                    }
                     let path = child_path(&mut stack);
                     loc.values.insert(path, pos);
                 }

@@ -253,14 +253,15 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
     let timeout = v.check_fields(&file, stem, root);
     let cells = matrix::expand(&file.matrix, &mut v);
     if v.problems.is_empty()
-        && let Some(timeout) = timeout {
-            return Ok(Plan {
-                file,
-                path: rel.to_path_buf(),
-                timeout,
-                cells,
-            });
-        }
+        && let Some(timeout) = timeout
+    {
+        return Ok(Plan {
+            file,
+            path: rel.to_path_buf(),
+            timeout,
+            cells,
+        });
+    }
     Err(invalid(text, v.problems))
 }
 
@@ -363,28 +364,28 @@ impl Validator<'_> {
                 || !img
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c)))
-            {
-                self.at_value(
-                    &path(&["runner", "container"]),
-                    format!(
-                        "`{}` is not a container image reference",
-                        img.escape_debug()
-                    ),
-                    None,
-                );
-            }
+        {
+            self.at_value(
+                &path(&["runner", "container"]),
+                format!(
+                    "`{}` is not a container image reference",
+                    img.escape_debug()
+                ),
+                None,
+            );
+        }
         if let Some(py) = &f.setup.python
             && (py.is_empty()
                 || !py
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)))
-            {
-                self.at_value(
-                    &path(&["setup", "python"]),
-                    format!("`{}` is not a Python version", py.escape_debug()),
-                    Some("for example \"3.11\"".into()),
-                );
-            }
+        {
+            self.at_value(
+                &path(&["setup", "python"]),
+                format!("`{}` is not a Python version", py.escape_debug()),
+                Some("for example \"3.11\"".into()),
+            );
+        }
         for (i, s) in f.setup.steps.iter().enumerate() {
             let mut p = path(&["setup", "steps"]);
             p.push(Seg::Index(i));
@@ -416,15 +417,15 @@ impl Validator<'_> {
         }
         self.check_columns(&["results", "keys"], &res.keys);
         if let Some(p) = &f.dataset.path
-            && (!p.ends_with(".csv") || !is_relative_inside(p)) {
-                self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), None);
-            }
+            && (!p.ends_with(".csv") || !is_relative_inside(p))
+        {
+            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), None);
+        }
         if let Some(c) = &f.compare {
             self.check_compare(c, root);
         }
         self.check_github(&f.github);
 
-        
         match humantime::parse_duration(f.timeout.trim()) {
             Ok(t) if t.as_secs() >= 1 && t <= Duration::from_secs(5 * 24 * 3600) => Some(t),
             Ok(_) => {

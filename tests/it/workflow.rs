@@ -69,8 +69,7 @@ fn snapshot_of_the_full_workflow() {
 
 #[test]
 fn shipped_workflows_are_current() {
-    let (code, out, err) =
-        common::run(common::outrun(&repo_root()).args(["generate", "--check"]));
+    let (code, out, err) = common::run(common::outrun(&repo_root()).args(["generate", "--check"]));
     assert_eq!(
         code, 0,
         "committed workflows are stale; run `cargo run -- generate`\n{out}{err}"
