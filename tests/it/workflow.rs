@@ -216,7 +216,14 @@ fn zizmor_finds_nothing() {
         // limits and a reason beside every permission, finds nothing either — except, for an
         // experiment that asks for a self-hosted runner (a GPU), that it does (README).
         let out = Command::new("zizmor")
-            .args(["--offline", "--no-progress", "--format", "plain"])
+            .args([
+                "--offline",
+                "--no-progress",
+                "--color",
+                "never",
+                "--format",
+                "plain",
+            ])
             .arg(&f)
             .output()
             .unwrap();
@@ -237,6 +244,8 @@ fn zizmor_finds_nothing() {
             .args([
                 "--offline",
                 "--no-progress",
+                "--color",
+                "never",
                 "--format",
                 "plain",
                 "--persona",
