@@ -732,7 +732,7 @@ pub async fn collect(
         plan: &plan,
         outputs: fetched.cell_dirs.clone(),
         provenance: &fetched.provenance,
-        missing: fetched.missing,
+        missing: fetched.missing.clone(),
         refused: fetched.refused.clone(),
         merge: true,
         report_file: Some(
@@ -743,21 +743,44 @@ pub async fn collect(
         comment: opts.issue.map(|i| (&commenter as &dyn Commenter, i)),
     })
     .await?;
-    Ok(Collected {
-        experiment: plan.name().into(),
-        run_id: run.id,
-        attempt: run.attempt(),
-        html_url: run.html_url.clone(),
-        conclusion: fetched.provenance.conclusion.clone(),
-        artifacts: fetched.artifacts,
-        expired: fetched.expired,
-        refused: fetched.refused,
-        merge: done.merge.unwrap_or_default(),
-        comment_url: done.comment_url,
-        report: Some(done.report),
-        markdown: done.markdown,
-        outcomes: done.outcomes,
-    })
+    let (markdown, comment_url) = (done.markdown.clone(), done.comment_url.clone());
+    Ok(Collected::of(
+        &plan,
+        run,
+        fetched,
+        done,
+        markdown,
+        comment_url,
+    ))
+}
+
+impl Collected {
+    /// What was collected of `run`: what was fetched, what the collect path made of it, and the
+    /// comment as posted (`markdown`, which landing may have added a note to).
+    fn of(
+        plan: &Plan,
+        run: &Run,
+        fetched: Fetched,
+        done: pipeline::Finished,
+        markdown: String,
+        comment_url: Option<String>,
+    ) -> Collected {
+        Collected {
+            experiment: plan.name().into(),
+            run_id: run.id,
+            attempt: run.attempt(),
+            html_url: run.html_url.clone(),
+            conclusion: fetched.provenance.conclusion,
+            artifacts: fetched.artifacts,
+            expired: fetched.expired,
+            refused: fetched.refused,
+            merge: done.merge.unwrap_or_default(),
+            comment_url,
+            report: Some(done.report),
+            markdown,
+            outcomes: done.outcomes,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -972,22 +995,10 @@ pub async fn collect_and_land(
         Some(issue) => upsert_comment(client, issue, plan.name(), &markdown).await?,
         None => None,
     };
-    let collected = Collected {
-        experiment: plan.name().into(),
-        run_id: run.id,
-        attempt: run.attempt(),
-        html_url: run.html_url.clone(),
-        conclusion: fetched.provenance.conclusion.clone(),
-        artifacts: fetched.artifacts,
-        expired: fetched.expired,
-        refused: fetched.refused,
-        merge: finished.merge.unwrap_or_default(),
-        comment_url,
-        report: Some(finished.report),
-        markdown,
-        outcomes: finished.outcomes,
-    };
-    Ok((collected, landed))
+    Ok((
+        Collected::of(&plan, run, fetched, finished, markdown, comment_url),
+        landed,
+    ))
 }
 
 /// Opens the pull request for a landed branch (unless one is open already).
