@@ -36,17 +36,31 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// List the experiments.
+    #[command(after_help = "Examples:\n  outrun list\n  outrun list --json")]
     List,
     /// Show an experiment's cells (with their ids) and what would be generated.
+    #[command(
+        after_help = "Examples:\n  outrun plan roofline-h200-resnet50\n  outrun plan roofline-h200-resnet50 --cells dtype=float16 --json"
+    )]
     Plan {
+        /// The experiment (the name of its file in experiments/).
         name: String,
         /// Only these cells (ids or param=glob; `&` and, `,` or).
         #[arg(long, value_name = "FILTER")]
         cells: Option<String>,
     },
     /// Check every experiment file (or the named ones) and report all problems at once.
-    Validate { names: Vec<String> },
+    #[command(
+        after_help = "Examples:\n  outrun validate\n  outrun validate roofline-h200-resnet50 --json"
+    )]
+    Validate {
+        /// Experiments to check (default: every one).
+        names: Vec<String>,
+    },
     /// Write .github/workflows/outrun-NAME.yml for every experiment (or the named ones).
+    #[command(
+        after_help = "Examples:\n  outrun generate\n  outrun generate --check   # in CI: exit 1 with a diff when a workflow is stale"
+    )]
     Generate {
         /// Experiments to generate (default: every one).
         names: Vec<String>,
@@ -58,9 +72,16 @@ pub(crate) enum Command {
         prune: bool,
     },
     /// Run an experiment's cells, merge the results into the dataset and print the report.
+    #[command(
+        after_help = "Examples:\n  outrun run roofline-h200-resnet50 --local\n  outrun run roofline-h200-resnet50 --local -j 4 --cells batch=1"
+    )]
     Run(RunArgs),
     /// Merge cell outputs already on disk into the dataset.
+    #[command(
+        after_help = "Examples:\n  outrun merge roofline-h200-resnet50\n  outrun merge roofline-h200-resnet50 --from downloaded-artifacts/"
+    )]
     Merge {
+        /// The experiment whose dataset to merge into.
         name: String,
         /// A folder of cell outputs (a run folder, or unpacked artifacts); default: the newest local run.
         #[arg(long, value_name = "DIR")]
@@ -71,11 +92,16 @@ pub(crate) enum Command {
         migrate: bool,
     },
     /// Render the report from the dataset and a run's cell outputs.
+    #[command(
+        after_help = "Examples:\n  outrun report roofline-h200-resnet50\n  outrun report roofline-h200-resnet50 --format json --output report.json"
+    )]
     Report {
+        /// The experiment to report on.
         name: String,
         /// The run folder whose cell statuses to show; default: the newest local run.
         #[arg(long, value_name = "DIR")]
         run: Option<PathBuf>,
+        /// Markdown (for an issue comment) or JSON (`outrun.report/v1`).
         #[arg(long, value_enum, default_value_t = Format::Markdown)]
         format: Format,
         /// Write the report here instead of stdout.
@@ -83,7 +109,11 @@ pub(crate) enum Command {
         output: Option<PathBuf>,
     },
     /// Trigger the experiment's workflow on GitHub Actions; returns at once with the run.
+    #[command(
+        after_help = "Examples:\n  outrun dispatch roofline-h200-resnet50\n  outrun dispatch roofline-h200-resnet50 --wait --timeout 20m --comment\n  outrun dispatch roofline-h200-resnet50 --failed-from 21000000042"
+    )]
     Dispatch {
+        /// The experiment whose workflow to trigger.
         name: String,
         /// Only these cells (the workflow's `cells` input).
         #[arg(long, value_name = "FILTER")]
@@ -109,8 +139,17 @@ pub(crate) enum Command {
         failed_from: Option<String>,
     },
     /// Show runs: of one experiment (NAME), one run with its jobs (RUN), or of every experiment.
-    Status { target: Option<String> },
+    #[command(
+        after_help = "Examples:\n  outrun status\n  outrun status roofline-h200-resnet50\n  outrun status 21000000042 --json"
+    )]
+    Status {
+        /// An experiment's name, or a run id or URL (default: every experiment).
+        target: Option<String>,
+    },
     /// Follow a run until it ends or --timeout passes (exit 3: still running; call again later).
+    #[command(
+        after_help = "Examples:\n  outrun watch 21000000042 --timeout 20m\n  outrun watch https://github.com/OWNER/REPO/actions/runs/21000000042 --comment"
+    )]
     Watch {
         /// Run id or URL.
         run: String,
@@ -125,6 +164,7 @@ pub(crate) enum Command {
         issue: Option<u64>,
     },
     /// Download a finished run's artifacts, merge them into the dataset, render the report.
+    #[command(after_help = "Examples:\n  outrun collect 21000000042 --comment")]
     Collect {
         /// Run id or URL.
         run: String,
@@ -152,6 +192,9 @@ pub(crate) enum Command {
         summary: Option<PathBuf>,
     },
     /// Post the "run started" comment on the issue (the workflow's status job).
+    #[command(
+        after_help = "Examples:\n  outrun announce \"$GITHUB_RUN_ID\" --issue 7   # as the generated workflow's status job does"
+    )]
     Announce {
         /// Run id or URL.
         run: String,
@@ -167,6 +210,7 @@ pub(crate) enum Command {
     },
     /// Re-run a finished run's failed, timed-out and cancelled jobs (GitHub's "Re-run failed
     /// jobs"): a new attempt of the same run, whose results merge with the first attempt's.
+    #[command(after_help = "Examples:\n  outrun rerun 21000000042 --failed")]
     Rerun {
         /// Run id or URL.
         run: String,
@@ -175,6 +219,7 @@ pub(crate) enum Command {
         failed: bool,
     },
     /// Collect every finished outrun run not collected yet and report on the rest; for resuming.
+    #[command(after_help = "Examples:\n  outrun sync\n  outrun sync --no-comment --json")]
     Sync {
         /// Do not post or update report comments.
         #[arg(long)]
@@ -184,6 +229,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    /// The experiment to run.
     pub name: String,
     /// Run the cells here, as child processes.
     #[arg(long)]

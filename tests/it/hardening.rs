@@ -227,3 +227,37 @@ fn two_experiments_may_not_share_a_dataset() {
     let (code, _, _) = common::run(p.cmd().args(["validate", "three"]));
     assert_eq!(code, 0);
 }
+
+/// Every subcommand's help ends with examples of itself, and every positional argument says
+/// what it is.
+#[test]
+fn every_command_explains_itself() {
+    let p = Project::new();
+    for cmd in [
+        "list", "plan", "validate", "generate", "run", "merge", "report", "dispatch", "status",
+        "watch", "collect", "announce", "rerun", "sync",
+    ] {
+        let (code, out, err) = common::run(p.cmd().args([cmd, "--help"]));
+        assert_eq!(code, 0, "{cmd}: {err}");
+        let examples = out
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{cmd} --help has no examples:\n{out}"));
+        assert!(
+            examples
+                .lines()
+                .next()
+                .is_some_and(|l| l.trim_start().starts_with(&format!("outrun {cmd}"))),
+            "{cmd}: {examples}"
+        );
+        if let Some(args) = out.split("Arguments:\n").nth(1) {
+            for line in args.lines().take_while(|l| !l.trim().is_empty()) {
+                let described = line
+                    .trim_start()
+                    .split_once("  ")
+                    .is_some_and(|(_, d)| !d.trim().is_empty());
+                assert!(described, "{cmd}: argument without a description: {line}");
+            }
+        }
+    }
+}
