@@ -11,7 +11,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/roofline/experiments" "$work/roofline/scripts" "$work/roofline/data/measured"
 cp experiments/roofline-h200-resnet50.yaml "$work/roofline/experiments/"
-cp scripts/roofline.py "$work/roofline/scripts/"
+cp scripts/roofline.py scripts/resnet50_shapes.py "$work/roofline/scripts/"
 cp -r data/measured/h200 "$work/roofline/data/measured/"
 
 cat > "$work/loop.sh" <<'LOOP'

@@ -5,7 +5,7 @@ Standard library only; import it from a script in this folder with
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import resnet50_shapes
 
-The enumeration is the one scripts/roofline.py uses (and gives the same result): torchvision's
+scripts/roofline.py takes its shapes from here too. The enumeration follows torchvision's
 resnet50 (v1.5: the stride sits on the 3x3 conv of each bottleneck, the downsample branch is a
 strided 1x1 conv), 224x224 input. Every Conv2d module is enumerated in named_modules() order
 with its torchvision name (conv1, layer1.0.conv1, ..., layer1.0.downsample.0, ...); output size

@@ -37,6 +37,10 @@ import csv
 import os
 import sys
 
+# The shapes are enumerated once, for every payload script (scripts/resnet50_shapes.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resnet50_shapes import distinct_shapes  # noqa: E402
+
 DTYPE_SIZE = {"float16": 2, "float32": 4}
 
 PEAKS_CSV = os.path.join(
@@ -52,43 +56,6 @@ COLUMNS = [
 def fail(message):
     print(f"roofline.py: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def resnet50_convs(image=224):
-    """Yield (name, C, H, W, K, R, S, stride, pad) for every Conv2d of torchvision's resnet50."""
-    size = image
-    yield ("conv1", 3, size, size, 64, 7, 7, 2, 3)
-    size = (size + 2 * 3 - 7) // 2 + 1    # conv1: 224 -> 112
-    size = (size + 2 * 1 - 3) // 2 + 1    # maxpool 3x3/2 pad 1: 112 -> 56
-    inplanes, expansion = 64, 4
-    for stage, (planes, blocks, first_stride) in enumerate(
-        [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=1
-    ):
-        for block in range(blocks):
-            stride = first_stride if block == 0 else 1
-            prefix = f"layer{stage}.{block}"
-            out_size = (size + 2 * 1 - 3) // stride + 1
-            # Module order matches named_modules(): conv1, conv2, conv3, downsample.0.
-            yield (f"{prefix}.conv1", inplanes, size, size, planes, 1, 1, 1, 0)
-            yield (f"{prefix}.conv2", planes, size, size, planes, 3, 3, stride, 1)
-            yield (f"{prefix}.conv3", planes, out_size, out_size, planes * expansion, 1, 1, 1, 0)
-            if stride != 1 or inplanes != planes * expansion:
-                yield (f"{prefix}.downsample.0", inplanes, size, size, planes * expansion, 1, 1, stride, 0)
-            inplanes, size = planes * expansion, out_size
-
-
-def distinct_shapes():
-    """[(layer, occurrences, C, H, W, K, R, S, stride, pad, P, Q)] in first-occurrence order."""
-    shapes = {}
-    for name, c, h, w, k, r, s, stride, pad in resnet50_convs():
-        p = (h + 2 * pad - r) // stride + 1
-        q = (w + 2 * pad - s) // stride + 1
-        key = (c, h, w, k, r, s, stride, pad)
-        if key in shapes:
-            shapes[key][1] += 1
-        else:
-            shapes[key] = [name, 1, c, h, w, k, r, s, stride, pad, p, q]
-    return [tuple(v) for v in shapes.values()]
 
 
 def read_peaks(dtype):

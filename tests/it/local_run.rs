@@ -342,6 +342,7 @@ fn shipped_experiment_runs_on_a_copy_of_the_repository() {
     for rel in [
         "experiments/roofline-h200-resnet50.yaml",
         "scripts/roofline.py",
+        "scripts/resnet50_shapes.py",
         "data/measured/h200/peaks.csv",
         "data/measured/h200/resnet50_conv_latency.csv",
     ] {

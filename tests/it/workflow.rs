@@ -982,10 +982,12 @@ fn act_runs_the_shipped_experiment_end_to_end() {
         std::fs::read_to_string(repo_root().join("experiments/roofline-h200-resnet50.yaml"))
             .unwrap();
     p.write("experiments/roofline-h200-resnet50.yaml", &format!("{shipped}github:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n"));
-    p.write(
-        "scripts/roofline.py",
-        &std::fs::read_to_string(repo_root().join("scripts/roofline.py")).unwrap(),
-    );
+    for f in ["roofline.py", "resnet50_shapes.py"] {
+        p.write(
+            &format!("scripts/{f}"),
+            &std::fs::read_to_string(repo_root().join("scripts").join(f)).unwrap(),
+        );
+    }
     for f in ["peaks.csv", "resnet50_conv_latency.csv"] {
         p.write(
             &format!("data/measured/h200/{f}"),
