@@ -231,6 +231,16 @@ fn current_branch(root: &Path) -> Option<String> {
     (out.status.success() && !b.is_empty() && b != "HEAD").then_some(b)
 }
 
+/// `in_progress`, or `completed (failure)`: how a run is shown to people.
+fn run_state(run: &outrun::github::Run) -> String {
+    let conclusion = run
+        .conclusion
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    format!("{}{conclusion}", run.status.as_deref().unwrap_or("?"))
+}
+
 /// Exit status for a completed run's conclusion.
 fn conclusion_code(conclusion: Option<&str>) -> u8 {
     match conclusion {
@@ -369,15 +379,7 @@ async fn watch(
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!(
-                "run {}: {}{}",
-                r.id,
-                r.status.as_deref().unwrap_or("?"),
-                r.conclusion
-                    .as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            );
+            eprintln!("run {}: {}", r.id, run_state(r));
         }
     })
     .await?;
@@ -390,16 +392,7 @@ async fn watch(
             &json!({"schema": "outrun.watch/v1", "state": state, "run": run, "requests": gh.client.stats()}),
         );
     } else if !quiet {
-        println!(
-            "run {}: {}{} {}",
-            run.id,
-            run.status.as_deref().unwrap_or("?"),
-            run.conclusion
-                .as_deref()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default(),
-            run.html_url
-        );
+        println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
     Ok((code, Some(run)))
 }
@@ -773,14 +766,10 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
             print_json(&json!({"schema": "outrun.status/v1", "run": run, "jobs": jobs}));
         } else {
             println!(
-                "run {} {}: {}{} {}",
+                "run {} {}: {} {}",
                 run.id,
                 run.display_title,
-                run.status.as_deref().unwrap_or("?"),
-                run.conclusion
-                    .as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default(),
+                run_state(&run),
                 run.html_url
             );
             for j in &jobs {
