@@ -66,8 +66,8 @@ use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use outrun::backend::github::{self as gh_backend, Watched};
-use outrun::github::{Client, Clock, Config, Repo, Token};
-use outrun::{spec, workflow};
+use outrun::github_api::{Client, Clock, Config, Repo, Token};
+use outrun::{experiment, workflow};
 use serde_json::Value;
 
 const TOKEN: &str = "ghp_outrunBenchToken0123456789";
@@ -124,7 +124,7 @@ impl Count {
 }
 
 /// The files one cell's job uploads (as tests/it/github.rs's `shard`).
-fn shard(cell: &spec::Cell) -> CellSpec {
+fn shard(cell: &experiment::Cell) -> CellSpec {
     let params: serde_json::Map<String, Value> = cell
         .params
         .iter()
@@ -161,10 +161,10 @@ fn shard(cell: &spec::Cell) -> CellSpec {
 }
 
 /// A temporary project with the experiment and its generated workflow; returns its plan.
-fn project(root: &Path) -> spec::Plan {
+fn project(root: &Path) -> experiment::Plan {
     std::fs::create_dir_all(root.join("experiments")).expect("experiments/");
     std::fs::write(root.join("experiments/sweep.yaml"), EXPERIMENT).expect("experiment file");
-    let plan = spec::load_named(root, "sweep").expect("the experiment loads");
+    let plan = experiment::load_named(root, "sweep").expect("the experiment loads");
     let rendered = workflow::render(root, &plan).expect("the workflow renders");
     workflow::write(root, &workflow::workflow_path(plan.name()), &rendered)
         .expect("the workflow is written");
@@ -195,7 +195,7 @@ async fn outrun_cycle(
     fake: &Arc<FakeGithub>,
     clock: &Arc<SimClock>,
     root: &Path,
-    plan: &spec::Plan,
+    plan: &experiment::Plan,
 ) -> Outrun {
     let client = Client::new(Config {
         api_url: fake.api_url(),

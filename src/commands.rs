@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use outrun::backend::{github, local};
 use outrun::contract::{CellStatus, RunProvenance};
+use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
 use outrun::report::{self, Report};
-use outrun::spec::{self, Plan, SpecError, filter::Filter};
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, RunArgs};
@@ -166,13 +166,13 @@ pub(crate) struct Usage(pub(crate) String);
 
 /// A connected GitHub client and the clock it waits with.
 struct Gh {
-    client: outrun::github::Client,
-    clock: std::sync::Arc<dyn outrun::github::Clock>,
+    client: outrun::github_api::Client,
+    clock: std::sync::Arc<dyn outrun::github_api::Clock>,
 }
 
 impl Gh {
     fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> anyhow::Result<Gh> {
-        use outrun::github::{Client, Config, RealClock, Repo, auth};
+        use outrun::github_api::{Client, Config, RealClock, Repo, auth};
         // Inside a workflow the runner names its own API (and repository): the workflow's
         // token belongs to that host, so it counts as named explicitly.
         let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
@@ -194,7 +194,7 @@ impl Gh {
             .and_then(|s| s.parse::<f64>().ok())
             .filter(|s| *s > 0.0)
             .unwrap_or(1.0);
-        let clock: std::sync::Arc<dyn outrun::github::Clock> =
+        let clock: std::sync::Arc<dyn outrun::github_api::Clock> =
             std::sync::Arc::new(RealClock { scale });
         let client = Client::new(Config {
             api_url,
@@ -232,7 +232,7 @@ fn current_branch(root: &Path) -> Option<String> {
 }
 
 /// `in_progress`, or `completed (failure)`: how a run is shown to people.
-fn run_state(run: &outrun::github::Run) -> String {
+fn run_state(run: &outrun::github_api::Run) -> String {
     let conclusion = run
         .conclusion
         .as_deref()
@@ -264,7 +264,7 @@ async fn dispatch(
     json: bool,
     quiet: bool,
 ) -> anyhow::Result<u8> {
-    let plan = spec::load_named(root, name)?;
+    let plan = experiment::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
     }
@@ -375,7 +375,7 @@ async fn watch(
     timeout: Option<Duration>,
     json: bool,
     quiet: bool,
-) -> anyhow::Result<(u8, Option<outrun::github::Run>)> {
+) -> anyhow::Result<(u8, Option<outrun::github_api::Run>)> {
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
@@ -509,7 +509,7 @@ async fn collect(
 /// The cells of `run` to run again: those the run ledger lists as not succeeded in its newest
 /// collected attempt, else the cells whose jobs did not succeed.
 async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::Result<String> {
-    let plan = spec::load_named(root, name)?;
+    let plan = experiment::load_named(root, name)?;
     let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(
         &root.join(plan.dataset_path()),
     ))?;
@@ -603,7 +603,7 @@ async fn announce(
 ) -> anyhow::Result<u8> {
     let name = std::env::var("OUTRUN_EXPERIMENT").ok();
     let plan = match name {
-        Some(n) => spec::load_named(root, &n)?,
+        Some(n) => experiment::load_named(root, &n)?,
         None => github::plan_of(root, &gh.client.run(run_id).await?)?,
     };
     let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
@@ -787,10 +787,10 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
         return Ok(exit::OK);
     }
     let plans: Vec<Plan> = match target {
-        Some(n) => vec![spec::load_named(root, n)?],
-        None => spec::experiment_files(root)?
+        Some(n) => vec![experiment::load_named(root, n)?],
+        None => experiment::experiment_files(root)?
             .iter()
-            .filter_map(|p| spec::load(root, p).ok())
+            .filter_map(|p| experiment::load(root, p).ok())
             .collect(),
     };
     let mut all = Vec::new();
@@ -833,13 +833,13 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
 
 /// The positioned problems of an experiment-file error, for `--json` output.
 pub(crate) fn problems_json(e: &anyhow::Error) -> serde_json::Value {
-    match e.downcast_ref::<SpecError>() {
-        Some(SpecError::Invalid(f)) => invalid_json(f),
+    match e.downcast_ref::<ExperimentError>() {
+        Some(ExperimentError::Invalid(f)) => invalid_json(f),
         _ => json!([]),
     }
 }
 
-fn invalid_json(f: &spec::InvalidFile) -> serde_json::Value {
+fn invalid_json(f: &experiment::InvalidFile) -> serde_json::Value {
     f.problems
         .iter()
         .map(|p| json!({"file": f.path, "line": p.pos.line, "column": p.pos.column, "message": p.message, "help": p.help}))
@@ -855,9 +855,9 @@ fn print_json(v: &serde_json::Value) {
 
 fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
     let mut items = Vec::new();
-    for path in spec::experiment_files(root)? {
+    for path in experiment::experiment_files(root)? {
         let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        match spec::load(root, &path) {
+        match experiment::load(root, &path) {
             Ok(p) => items.push(json!({
                 "name": p.name(),
                 "path": rel,
@@ -900,7 +900,7 @@ fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn select(plan: &Plan, filter: Option<&str>) -> anyhow::Result<Vec<spec::Cell>> {
+fn select(plan: &Plan, filter: Option<&str>) -> anyhow::Result<Vec<experiment::Cell>> {
     Ok(match filter {
         Some(f) => Filter::parse(f)?.select(&plan.cells, &plan.param_names())?,
         None => plan.cells.clone(),
@@ -908,7 +908,7 @@ fn select(plan: &Plan, filter: Option<&str>) -> anyhow::Result<Vec<spec::Cell>> 
 }
 
 fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> anyhow::Result<u8> {
-    let p = spec::load_named(root, name)?;
+    let p = experiment::load_named(root, name)?;
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
     let rendered = workflow::render(root, &p)?;
@@ -1000,9 +1000,9 @@ fn drift_name(d: &workflow::Drift) -> &'static str {
 /// The named experiments' files, or every experiment file.
 fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     if names.is_empty() {
-        return Ok(spec::experiment_files(root)?);
+        return Ok(experiment::experiment_files(root)?);
     }
-    let all = spec::experiment_files(root)?;
+    let all = experiment::experiment_files(root)?;
     names
         .iter()
         .map(|n| {
@@ -1011,7 +1011,7 @@ fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
                 .find(|p| p.file_stem().is_some_and(|s| s == n.as_str()))
             {
                 Some(p) => Ok(p.clone()),
-                None => Err(spec::load_named(root, n)
+                None => Err(experiment::load_named(root, n)
                     .err()
                     .map(anyhow::Error::from)
                     .unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`"))),
@@ -1025,20 +1025,20 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     if paths.is_empty() {
         bail!(
             "no experiment files in {}",
-            root.join(spec::EXPERIMENTS_DIR).display()
+            root.join(experiment::EXPERIMENTS_DIR).display()
         );
     }
     let mut results = Vec::new();
     let mut bad = 0;
     for path in &paths {
         let rel = path.strip_prefix(root).unwrap_or(path);
-        match spec::load(root, path) {
+        match experiment::load(root, path) {
             Ok(p) => results
                 .push(json!({"path": rel, "ok": true, "cells": p.cells.len(), "problems": []})),
             Err(e) => {
                 bad += 1;
                 let problems = match &e {
-                    SpecError::Invalid(f) => invalid_json(f),
+                    ExperimentError::Invalid(f) => invalid_json(f),
                     other => {
                         json!([{"file": rel, "line": null, "column": null, "message": other.to_string(), "help": null}])
                     }
@@ -1052,9 +1052,9 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
     }
     // Two experiments writing one dataset would replace each other's rows (or mix two layouts in
     // one file): checked across every experiment of the project, whichever were named.
-    let all: Vec<Plan> = spec::experiment_files(root)?
+    let all: Vec<Plan> = experiment::experiment_files(root)?
         .iter()
-        .filter_map(|f| spec::load(root, f).ok())
+        .filter_map(|f| experiment::load(root, f).ok())
         .collect();
     for (dataset, experiments) in outrun::dataset::shared_paths(&all) {
         let message = format!(
@@ -1103,7 +1103,7 @@ fn generate(
     let mut drifted = 0;
     let mut expected = Vec::new();
     for path in files(root, names)? {
-        let p = spec::load(root, &path)?;
+        let p = experiment::load(root, &path)?;
         let wf = workflow::workflow_path(p.name());
         expected.push(wf.clone());
         let rendered = workflow::render(root, &p)?;
@@ -1188,7 +1188,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     if !args.local {
         return Err(Usage(format!("say where to run: `outrun run {0} --local` runs the cells on this machine; `outrun dispatch {0}` runs them on GitHub Actions", args.name)).into());
     }
-    let plan = spec::load_named(root, &args.name)?;
+    let plan = experiment::load_named(root, &args.name)?;
     let cells = select(&plan, args.cells.as_deref())?;
     let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -1247,7 +1247,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: outrun::collect::cell_dirs(&run_dir)?,
+        outputs: outrun::outputs::cell_dirs(&run_dir)?,
         provenance: &RunProvenance::from_records(&local_run.records),
         missing: Vec::new(),
         refused: Vec::new(),
@@ -1378,10 +1378,10 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> anyhow::
 }
 
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Result<u8> {
-    let plan = spec::load_named(root, name)?;
+    let plan = experiment::load_named(root, name)?;
     let dir = run_dir_or_latest(root, &plan, from)?;
-    let outputs = outrun::collect::cell_dirs(&dir)?;
-    let records: Vec<_> = outrun::collect::read_cells(&outputs, &plan)
+    let outputs = outrun::outputs::cell_dirs(&dir)?;
+    let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
         .into_iter()
         .map(|o| o.record)
         .collect();
@@ -1461,7 +1461,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 fn migrate(root: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
-    let plan = spec::load_named(root, name)?;
+    let plan = experiment::load_named(root, name)?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
@@ -1487,10 +1487,10 @@ fn report_cmd(
     format: Format,
     output: Option<&Path>,
 ) -> anyhow::Result<u8> {
-    let plan = spec::load_named(root, name)?;
+    let plan = experiment::load_named(root, name)?;
     // Without a run folder (none named, none local) the report covers the dataset alone.
     let outcomes = match run_dir_or_latest(root, &plan, run) {
-        Ok(dir) => outrun::collect::read_outputs(&dir, &plan)
+        Ok(dir) => outrun::outputs::read_outputs(&dir, &plan)
             .with_context(|| format!("reading {}", dir.display()))?,
         Err(_) if run.is_none() => Vec::new(),
         Err(e) => return Err(e),

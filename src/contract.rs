@@ -118,7 +118,7 @@ impl CellRecord {
     /// constructor of such records, so every backend reports them alike.
     pub fn missing(
         experiment: &str,
-        cell: &crate::spec::Cell,
+        cell: &crate::experiment::Cell,
         status: CellStatus,
         error: String,
         prov: &RunProvenance,

@@ -59,13 +59,13 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
     }
     // The cause may sit anywhere in the chain (a comment's failure is wrapped by the pipeline).
     let auth = e.chain().any(|c| {
-        c.downcast_ref::<outrun::github::GithubError>()
+        c.downcast_ref::<outrun::github_api::GithubError>()
             .is_some_and(|g| g.is_auth())
             || c.downcast_ref::<outrun::backend::github::RemoteError>()
                 .is_some_and(|r| r.is_auth())
     });
     let usage = e.downcast_ref::<commands::Usage>().is_some();
-    match e.downcast::<outrun::spec::SpecError>() {
+    match e.downcast::<outrun::experiment::ExperimentError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
         Err(e) => eprintln!("error: {}", message(&e)),
     }
@@ -103,7 +103,7 @@ fn find_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let cwd = std::env::current_dir()?;
     Ok(cwd
         .ancestors()
-        .find(|d| d.join(outrun::spec::EXPERIMENTS_DIR).is_dir())
+        .find(|d| d.join(outrun::experiment::EXPERIMENTS_DIR).is_dir())
         .unwrap_or(&cwd)
         .to_path_buf())
 }

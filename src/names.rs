@@ -32,7 +32,7 @@ pub fn experiment_of_workflow(path: &str) -> Option<&str> {
     let file = path.rsplit('/').next()?;
     file.strip_prefix("outrun-")?
         .strip_suffix(".yml")
-        .filter(|n| crate::spec::is_safe_name(n))
+        .filter(|n| crate::experiment::is_safe_name(n))
 }
 
 /// The prefix of every artifact a run of `experiment` uploads: `outrun-NAME-`.
@@ -74,12 +74,12 @@ pub fn run_title(experiment: &str, id: &str) -> String {
 pub fn parse_run_title(title: &str) -> Option<(&str, &str)> {
     let rest = title.strip_prefix("outrun ")?;
     let (name, id) = rest.split_once(' ').unwrap_or((rest, ""));
-    let id = if crate::spec::is_safe_name(id) {
+    let id = if crate::experiment::is_safe_name(id) {
         id
     } else {
         ""
     };
-    crate::spec::is_safe_name(name).then_some((name, id))
+    crate::experiment::is_safe_name(name).then_some((name, id))
 }
 
 /// The hidden first line of an experiment's one comment on its issue.

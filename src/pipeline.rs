@@ -10,19 +10,19 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use crate::collect::{self, CellOutcome};
 use crate::compare;
 use crate::contract::{CellRecord, RunProvenance};
 use crate::dataset::{self, MergeSummary, ledger};
+use crate::experiment::Plan;
+use crate::outputs::{self, CellOutcome};
 use crate::report::{self, Refused, Report, RunInfo};
-use crate::spec::Plan;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
-    Collect(#[from] collect::CollectError),
+    Outputs(#[from] outputs::OutputsError),
     #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
     #[error(transparent)]
@@ -59,7 +59,7 @@ pub fn comment_issue(plan: &Plan, for_this_run: Option<u64>) -> Option<u64> {
 pub struct Finish<'a> {
     pub root: &'a Path,
     pub plan: &'a Plan,
-    /// The cell output folders to read (see `collect::cell_dirs`); none when nothing came back.
+    /// The cell output folders to read (see `outputs::cell_dirs`); none when nothing came back.
     pub outputs: Vec<PathBuf>,
     pub provenance: &'a RunProvenance,
     /// Cells that left no output, from the backend's own account of the run.
@@ -84,7 +84,7 @@ pub struct Finished {
 }
 
 pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
-    let mut outcomes = collect::read_cells(&f.outputs, f.plan);
+    let mut outcomes = outputs::read_cells(&f.outputs, f.plan);
     // What the run's side says about where and when each cell ran overrides the cell's files.
     for o in &mut outcomes {
         f.provenance.stamp(&mut o.record);
@@ -99,7 +99,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             });
         }
     }
-    collect::sort_by_plan(&mut outcomes, f.plan);
+    outputs::sort_by_plan(&mut outcomes, f.plan);
     if !f.merge {
         fail_key_clashes(f.plan, &mut outcomes);
     }

@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::collect::CellOutcome;
 use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
 use crate::dataset::{self, MergeSummary, ledger};
-use crate::github::{Artifact, Client, Clock, GithubError, Job, Run};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Artifact, Client, Clock, GithubError, Job, Run};
 use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
+use crate::outputs::CellOutcome;
 use crate::pipeline::{self, BoxError, Commenter};
 use crate::report::{CommentStamp, Refused, Report};
-use crate::spec::{self, Plan};
 
 pub const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.
@@ -36,7 +36,7 @@ pub enum RemoteError {
     #[error(transparent)]
     Github(#[from] GithubError),
     #[error(transparent)]
-    Spec(#[from] spec::SpecError),
+    Spec(#[from] experiment::ExperimentError),
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
     #[error(transparent)]
@@ -44,7 +44,7 @@ pub enum RemoteError {
     #[error(transparent)]
     Fs(#[from] crate::fsutil::FsError),
     #[error(transparent)]
-    Unzip(#[from] crate::collect::unzip::UnzipError),
+    Unzip(#[from] crate::outputs::unzip::UnzipError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -75,7 +75,7 @@ impl RemoteError {
 
 impl From<crate::contract::ContractError> for RemoteError {
     fn from(e: crate::contract::ContractError) -> Self {
-        RemoteError::Pipeline(pipeline::PipelineError::Collect(e.into()))
+        RemoteError::Pipeline(pipeline::PipelineError::Outputs(e.into()))
     }
 }
 
@@ -325,10 +325,10 @@ pub async fn watch(
 /// The plan of the experiment a run belongs to (by its name, else by its workflow file).
 pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
     if let Some((name, _)) = run.outrun_title() {
-        return Ok(spec::load_named(root, name)?);
+        return Ok(experiment::load_named(root, name)?);
     }
     match names::experiment_of_workflow(&run.path) {
-        Some(name) => Ok(spec::load_named(root, name)?),
+        Some(name) => Ok(experiment::load_named(root, name)?),
         None => Err(RemoteError::NotOutrun(run.id)),
     }
 }
@@ -360,7 +360,7 @@ pub async fn untrusted(
     };
     if !allowed
         .iter()
-        .any(|pattern| spec::filter::glob(pattern, &branch))
+        .any(|pattern| experiment::filter::glob(pattern, &branch))
     {
         return Ok(Some(format!(
             "ran on branch `{branch}`; the experiment merges runs of {} (its `github.refs`)",
@@ -505,7 +505,7 @@ pub async fn fetch(
         artifacts: newest.len(),
         ..Fetched::default()
     };
-    let cell_ids: BTreeMap<&str, &spec::Cell> =
+    let cell_ids: BTreeMap<&str, &experiment::Cell> =
         plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     // Shard → why its artifact gave nothing (expired, refused).
     let mut lost: BTreeMap<String, String> = BTreeMap::new();
@@ -615,8 +615,8 @@ pub async fn fetch(
     // too (the cells the dispatch selected when known, else all).
     let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
     if ended_badly {
-        let selected: Vec<spec::Cell> = match cells {
-            Some(f) if !f.trim().is_empty() => spec::filter::Filter::parse(f)
+        let selected: Vec<experiment::Cell> = match cells {
+            Some(f) if !f.trim().is_empty() => experiment::filter::Filter::parse(f)
                 .and_then(|f| f.select(&plan.cells, &plan.param_names()))
                 .unwrap_or_else(|_| plan.cells.clone()),
             _ => plan.cells.clone(),
@@ -662,10 +662,10 @@ async fn download(
     std::fs::create_dir_all(&downloads).map_err(io(&downloads))?;
     let zip = downloads.join(format!("{}.zip", a.name));
     let result = match client.download_artifact(a, &zip, MAX_ARTIFACT_BYTES).await {
-        Ok(_) => match crate::collect::unzip::extract(
+        Ok(_) => match crate::outputs::unzip::extract(
             &zip,
             dest,
-            &crate::collect::unzip::Limits::default(),
+            &crate::outputs::unzip::Limits::default(),
         ) {
             Ok(_) => None,
             Err(e) => Some(e.to_string()),
@@ -836,8 +836,8 @@ pub async fn collect_and_land(
     for _ in 0..5 {
         // Where to build on, and whether the branch is new.
         let (branch, base, stacked_on) = match plan.file.github.land {
-            spec::Land::Artifact => (None, None, None),
-            spec::Land::Branch => {
+            experiment::Land::Artifact => (None, None, None),
+            experiment::Land::Branch => {
                 let b = plan
                     .file
                     .github
@@ -847,12 +847,12 @@ pub async fn collect_and_land(
                 let head = client.branch_sha(&b).await?;
                 (Some(b), head.map(|h| (h, false)), None)
             }
-            spec::Land::PullRequest => {
+            experiment::Land::PullRequest => {
                 let own = names::landing_branch(plan.name(), run.id);
                 match client.branch_sha(&own).await? {
                     Some(h) => (Some(own), Some((h, false)), None),
                     None => {
-                        let open: Vec<crate::github::PullRequest> = client
+                        let open: Vec<crate::github_api::PullRequest> = client
                             .open_pulls()
                             .await?
                             .into_iter()
@@ -910,7 +910,7 @@ pub async fn collect_and_land(
         .await?;
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
-            landed.how = if plan.file.github.land == spec::Land::Artifact {
+            landed.how = if plan.file.github.land == experiment::Land::Artifact {
                 "artifact".into()
             } else {
                 "none".into()
@@ -954,12 +954,12 @@ pub async fn collect_and_land(
         }
         landed.branch = Some(branch.clone());
         landed.commit = Some(commit);
-        landed.how = if plan.file.github.land == spec::Land::Branch {
+        landed.how = if plan.file.github.land == experiment::Land::Branch {
             "branch".into()
         } else {
             "pull_request".into()
         };
-        if plan.file.github.land == spec::Land::PullRequest {
+        if plan.file.github.land == experiment::Land::PullRequest {
             let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
             open_pull(
                 client,
@@ -1146,7 +1146,7 @@ pub const ACTIONS_BOT: &str = "github-actions[bot]";
 /// workflows (`github-actions[bot]`, which only this repository's workflows write as), or a
 /// person with write access (owner, member, collaborator). Anyone else — another app's bot, a
 /// passer-by — may paste the marker, and their comment is never touched.
-fn trusted_author(c: &crate::github::Comment, me: Option<&str>) -> bool {
+fn trusted_author(c: &crate::github_api::Comment, me: Option<&str>) -> bool {
     let Some(u) = &c.user else { return false };
     me == Some(u.login.as_str())
         || (u.login == ACTIONS_BOT && u.kind == "Bot")
@@ -1175,8 +1175,8 @@ pub async fn upsert_comment(
     let marker = names::comment_marker(experiment);
     let me = client.viewer_login().await?;
     let ours = CommentStamp::parse(body);
-    let list = |cs: Vec<crate::github::Comment>| {
-        let mut v: Vec<crate::github::Comment> = cs
+    let list = |cs: Vec<crate::github_api::Comment>| {
+        let mut v: Vec<crate::github_api::Comment> = cs
             .into_iter()
             .filter(|c| {
                 trusted_author(c, me.as_deref())
@@ -1271,7 +1271,7 @@ impl CollectedRuns {
 /// the repository's default branch.
 pub async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
     Ok(match (plan.file.github.land, &plan.file.github.branch) {
-        (spec::Land::Branch, Some(b)) => b.clone(),
+        (experiment::Land::Branch, Some(b)) => b.clone(),
         _ => client.default_branch().await?,
     })
 }
@@ -1353,8 +1353,8 @@ pub async fn sync(
     let _lock = lock(root)?;
     let mut records = DispatchRecord::all(root);
     let mut items = Vec::new();
-    for path in spec::experiment_files(root)? {
-        let Ok(plan) = spec::load(root, &path) else {
+    for path in experiment::experiment_files(root)? {
+        let Ok(plan) = experiment::load(root, &path) else {
             continue;
         };
         let name = plan.name().to_string();
@@ -1509,12 +1509,12 @@ pub fn mark_collected(
 mod tests {
     use super::*;
 
-    fn comment(login: &str, kind: &str, assoc: &str) -> crate::github::Comment {
-        crate::github::Comment {
+    fn comment(login: &str, kind: &str, assoc: &str) -> crate::github_api::Comment {
+        crate::github_api::Comment {
             id: 1,
             body: Some(names::comment_marker("x")),
             html_url: String::new(),
-            user: Some(crate::github::models::User {
+            user: Some(crate::github_api::models::User {
                 login: login.into(),
                 kind: kind.into(),
             }),

@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::contract::{
     CELL_SCHEMA, CellRecord, CellStatus, STDERR_LOG, STDOUT_LOG, Source, now_rfc3339,
 };
-use crate::spec::{Cell, Plan};
+use crate::experiment::{Cell, Plan};
 
 /// Time a cell gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(crate::contract::KILL_GRACE_S);
@@ -160,7 +160,7 @@ pub async fn run(
                 // Progress shows what the merge will see: a cell whose command succeeded but whose
                 // results are missing or malformed is failed there, so it is shown failed here.
                 let checked = if rec.status == CellStatus::Ok {
-                    crate::collect::read_cells(std::slice::from_ref(&ctx.dir), &plan)
+                    crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan)
                         .pop()
                         .map(|o| o.record)
                 } else {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::collect::Row;
-use crate::spec::Compare;
+use crate::experiment::Compare;
+use crate::outputs::Row;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {

@@ -13,7 +13,7 @@
 pub mod ledger;
 mod stream;
 
-pub use crate::collect::Row;
+pub use crate::outputs::Row;
 pub use stream::{Mode, Newest, for_each_newest, key_clashes};
 
 use std::cmp::Ordering;
@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::collect::CellOutcome;
-use crate::spec::{Layout, Plan};
+use crate::experiment::{Layout, Plan};
+use crate::outputs::CellOutcome;
 
 /// Provenance columns, always last and in this order.
 pub const PROVENANCE: &[&str] = &[
@@ -390,7 +390,7 @@ mod tests {
             let yaml = format!(
                 "name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{path}"
             );
-            crate::spec::parse(
+            crate::experiment::parse(
                 Path::new("."),
                 Path::new(&format!("experiments/{name}.yaml")),
                 yaml,

@@ -19,8 +19,8 @@ use super::{
     ATTEMPT, CELL, DatasetError, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED, STARTED,
     VALUE,
 };
-use crate::collect::{CellOutcome, Row};
-use crate::spec::{History, Layout, Plan};
+use crate::experiment::{History, Layout, Plan};
+use crate::outputs::{CellOutcome, Row};
 
 /// A field read as a number when it is one (NaN is not: it would break the order's totality).
 fn number(b: &[u8]) -> Option<f64> {

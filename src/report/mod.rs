@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::collect::{CellOutcome, Row};
 use crate::compare::Comparison;
 use crate::contract::CellStatus;
 use crate::dataset::PROVENANCE;
-use crate::spec::Plan;
+use crate::experiment::Plan;
+use crate::outputs::{CellOutcome, Row};
 
 /// GitHub's limit on a comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -205,7 +205,7 @@ pub fn build(
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
     let present = |c: &String| results.iter().any(|r| r.contains_key(c));
-    let long = plan.file.dataset.layout == crate::spec::Layout::Long;
+    let long = plan.file.dataset.layout == crate::experiment::Layout::Long;
     for c in dataset_columns
         .iter()
         .chain(results.iter().flat_map(|r| r.keys()))

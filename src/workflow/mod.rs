@@ -11,7 +11,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::spec::Plan;
+use crate::experiment::Plan;
 
 pub const TEMPLATE_DIR: &str = "workflow-templates";
 pub const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
@@ -300,7 +300,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
                 .map(|b| format!("{b:02x}"))
                 .collect()
         },
-        land_artifact: f.github.land == crate::spec::Land::Artifact,
+        land_artifact: f.github.land == crate::experiment::Land::Artifact,
         dataset: plan.dataset_path().display().to_string(),
         ledger: crate::dataset::ledger::path_for(&plan.dataset_path())
             .display()

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use error::{InvalidFile, Problem, SpecError};
+pub use error::{ExperimentError, InvalidFile, Problem};
 pub use matrix::Cell;
 pub use types::{
     Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner, Setup,
@@ -73,12 +73,12 @@ impl Plan {
 }
 
 /// Every `experiments/*.yaml` (and `.yml`) below `root`, sorted by name.
-pub fn experiment_files(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
+pub fn experiment_files(root: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
     let dir = root.join(EXPERIMENTS_DIR);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(SpecError::Io { path: dir, error }),
+        Err(error) => return Err(ExperimentError::Io { path: dir, error }),
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -89,7 +89,7 @@ pub fn experiment_files(root: &Path) -> Result<Vec<PathBuf>, SpecError> {
 }
 
 /// Finds and loads the experiment called `name`.
-pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
+pub fn load_named(root: &Path, name: &str) -> Result<Plan, ExperimentError> {
     let files = experiment_files(root)?;
     let stem = |p: &PathBuf| {
         p.file_stem()
@@ -106,7 +106,7 @@ pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
         None if names.is_empty() => " (the folder has no experiment files)".into(),
         None => format!(" (there are: {})", names.join(", ")),
     };
-    Err(SpecError::NotFound {
+    Err(ExperimentError::NotFound {
         name: name.into(),
         dir: root.join(EXPERIMENTS_DIR),
         hint,
@@ -114,9 +114,9 @@ pub fn load_named(root: &Path, name: &str) -> Result<Plan, SpecError> {
 }
 
 /// Reads, parses and validates one experiment file, reporting every problem it can find.
-pub fn load(root: &Path, path: &Path) -> Result<Plan, SpecError> {
+pub fn load(root: &Path, path: &Path) -> Result<Plan, ExperimentError> {
     let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-    let io = |error| SpecError::Io {
+    let io = |error| ExperimentError::Io {
         path: path.to_path_buf(),
         error,
     };
@@ -127,7 +127,7 @@ pub fn load(root: &Path, path: &Path) -> Result<Plan, SpecError> {
         .map_err(io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
-        return Err(SpecError::TooLarge { path: rel, size });
+        return Err(ExperimentError::TooLarge { path: rel, size });
     }
     match String::from_utf8(bytes) {
         Ok(text) => parse(root, &rel, text),
@@ -136,7 +136,7 @@ pub fn load(root: &Path, path: &Path) -> Result<Plan, SpecError> {
 }
 
 /// A file that is not UTF-8, positioned at its first bad byte.
-fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> SpecError {
+fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> ExperimentError {
     let bad = e.utf8_error().valid_up_to();
     let bytes = e.into_bytes();
     // Positions count from after a byte-order mark, as they do for valid files.
@@ -170,7 +170,7 @@ fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> SpecError {
         ),
         help: Some("save the file as UTF-8".into()),
     };
-    SpecError::Invalid(Box::new(InvalidFile {
+    ExperimentError::Invalid(Box::new(InvalidFile {
         path: rel.to_path_buf(),
         text,
         problems: vec![problem],
@@ -181,7 +181,7 @@ fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> SpecError {
 const BOM: &str = "\u{feff}";
 
 /// Parses and validates experiment text; `rel` names it in messages.
-pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
+pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, ExperimentError> {
     // The mark is not part of the document: serde_yaml would read it as the start of the first
     // key (`missing field`) and every column on line 1 would be one off.
     let text = match text.strip_prefix(BOM) {
@@ -189,14 +189,14 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, SpecError> {
         None => text,
     };
     if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(SpecError::TooLarge {
+        return Err(ExperimentError::TooLarge {
             path: rel.to_path_buf(),
             size: text.len() as u64,
         });
     }
     let invalid = |text: String, mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        SpecError::Invalid(Box::new(InvalidFile {
+        ExperimentError::Invalid(Box::new(InvalidFile {
             path: rel.to_path_buf(),
             text,
             problems,

@@ -5,7 +5,7 @@ use super::locate::Pos;
 
 /// Everything that can be wrong with experiment files.
 #[derive(Debug, thiserror::Error)]
-pub enum SpecError {
+pub enum ExperimentError {
     // The io error is part of the message, not a `source`: miette would print it twice.
     #[error("cannot read {}: {error}", path.display())]
     Io {
@@ -80,16 +80,16 @@ impl miette::Diagnostic for InvalidFile {
     }
 }
 
-impl miette::Diagnostic for SpecError {
+impl miette::Diagnostic for ExperimentError {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         match self {
-            SpecError::Invalid(f) => f.source_code(),
+            ExperimentError::Invalid(f) => f.source_code(),
             _ => None,
         }
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         match self {
-            SpecError::Invalid(f) => f.labels(),
+            ExperimentError::Invalid(f) => f.labels(),
             _ => None,
         }
     }

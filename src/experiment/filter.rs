@@ -6,7 +6,7 @@
 //! `*` and `?`. Examples: `dtype=float16`, `N=1&dtype=float32,conv1-*`.
 //! The workflow's `cells` input takes the same language (see workflow-templates/outrun_cell.py).
 
-use super::{Cell, SpecError};
+use super::{Cell, ExperimentError};
 
 #[derive(Debug, Clone)]
 enum Cond {
@@ -21,8 +21,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn parse(text: &str) -> Result<Filter, SpecError> {
-        let err = |message: String| SpecError::Filter {
+    pub fn parse(text: &str) -> Result<Filter, ExperimentError> {
+        let err = |message: String| ExperimentError::Filter {
             filter: text.into(),
             message,
         };
@@ -58,7 +58,7 @@ impl Filter {
 
     /// The selected cells; naming an unknown parameter or selecting nothing is an error, since
     /// either is almost always a typo.
-    pub fn select(&self, cells: &[Cell], params: &[String]) -> Result<Vec<Cell>, SpecError> {
+    pub fn select(&self, cells: &[Cell], params: &[String]) -> Result<Vec<Cell>, ExperimentError> {
         for alt in &self.alternatives {
             for c in alt {
                 if let Cond::Param(k, _) = c
@@ -67,7 +67,7 @@ impl Filter {
                     let hint = super::closest(k, params.iter().map(String::as_str))
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_else(|| format!(" (parameters: {})", params.join(", ")));
-                    return Err(SpecError::Filter {
+                    return Err(ExperimentError::Filter {
                         filter: self.text.clone(),
                         message: format!("no parameter `{k}`{hint}"),
                     });
@@ -76,7 +76,7 @@ impl Filter {
         }
         let out: Vec<Cell> = cells.iter().filter(|c| self.matches(c)).cloned().collect();
         if out.is_empty() {
-            return Err(SpecError::Filter {
+            return Err(ExperimentError::Filter {
                 filter: self.text.clone(),
                 message: "selects no cell".into(),
             });

@@ -432,7 +432,7 @@ fn one_of(names: &[&str], what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::types::ExperimentFile;
+    use crate::experiment::types::ExperimentFile;
 
     /// Every field serde knows is in the shape, and nothing more: serialising a file with every
     /// optional part present gives exactly the shape's keys.
@@ -457,7 +457,7 @@ mod tests {
         walk(&v, TOP, "top");
         // The choices are the enums' variants.
         for (text, field) in [("wide", "layout"), ("long", "layout")] {
-            let d: crate::spec::types::DatasetSpec =
+            let d: crate::experiment::types::DatasetSpec =
                 serde_yaml::from_str(&format!("{field}: {text}")).unwrap();
             assert_eq!(
                 serde_yaml::to_value(d.layout).unwrap(),
@@ -465,7 +465,7 @@ mod tests {
             );
         }
         for text in ["pull-request", "branch", "artifact"] {
-            let g: crate::spec::types::GithubSpec =
+            let g: crate::experiment::types::GithubSpec =
                 serde_yaml::from_str(&format!("land: {text}")).unwrap();
             assert_eq!(
                 serde_yaml::to_value(g.land).unwrap(),
@@ -477,7 +477,7 @@ mod tests {
         };
         assert_eq!(w, ["wide", "long"]);
         for text in ["newest", "all"] {
-            let d: crate::spec::types::DatasetSpec =
+            let d: crate::experiment::types::DatasetSpec =
                 serde_yaml::from_str(&format!("history: {text}")).unwrap();
             assert_eq!(
                 serde_yaml::to_value(d.history).unwrap(),

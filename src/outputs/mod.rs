@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError};
-use crate::spec::Plan;
+use crate::experiment::Plan;
 
 /// One result row: column → value (text, as in the CSV dataset).
 pub type Row = BTreeMap<String, String>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
+pub enum OutputsError {
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -46,10 +46,10 @@ impl CellOutcome {
 
 /// Every cell output of `plan` under `dir` (depth 1 or 2), checked. Outputs of other
 /// experiments are ignored; of two outputs of one cell the later attempt wins.
-pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, CollectError> {
+pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, OutputsError> {
     let out = read_cells(&cell_dirs(dir)?, plan);
     if out.is_empty() {
-        return Err(CollectError::Empty(dir.to_path_buf()));
+        return Err(OutputsError::Empty(dir.to_path_buf()));
     }
     Ok(out)
 }
@@ -57,7 +57,7 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Collect
 /// The outcomes of the given cell folders, checked, in plan order.
 pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
     let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
-    let cells: BTreeMap<&str, &crate::spec::Cell> =
+    let cells: BTreeMap<&str, &crate::experiment::Cell> =
         plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     for cell_dir in dirs.iter().cloned() {
         let dir_name = cell_dir
@@ -114,7 +114,7 @@ pub fn sort_by_plan(out: &mut [CellOutcome], plan: &Plan) {
 }
 
 /// The record of a cell whose `cell.json` could not be read.
-fn unreadable(plan: &Plan, cell: &crate::spec::Cell, e: &ContractError) -> CellRecord {
+fn unreadable(plan: &Plan, cell: &crate::experiment::Cell, e: &ContractError) -> CellRecord {
     CellRecord::missing(
         plan.name(),
         cell,
@@ -125,10 +125,10 @@ fn unreadable(plan: &Plan, cell: &crate::spec::Cell, e: &ContractError) -> CellR
 }
 
 /// The cell folders (holding a `cell.json`) under `dir`, at depth 1 or 2.
-pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, CollectError> {
-    let read = |d: &Path| -> Result<Vec<PathBuf>, CollectError> {
+pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, OutputsError> {
+    let read = |d: &Path| -> Result<Vec<PathBuf>, OutputsError> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-            .map_err(|source| CollectError::Read {
+            .map_err(|source| OutputsError::Read {
                 path: d.to_path_buf(),
                 source,
             })?
