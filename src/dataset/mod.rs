@@ -17,7 +17,7 @@ pub use crate::outputs::Row;
 pub use stream::{Mode, Newest, for_each_newest, key_clashes};
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -156,63 +156,6 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
     Ok(Dataset { columns, rows })
 }
 
-/// The rows a set of outcomes contributes, in the experiment's layout, with provenance.
-pub fn rows_of(
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-) -> (Vec<String>, Vec<Row>) {
-    let keys = &plan.file.results.keys;
-    let mut columns: Vec<String> = keys.clone();
-    let mut rows = Vec::new();
-    let long = plan.file.dataset.layout == Layout::Long;
-    if long {
-        columns.extend([METRIC.to_string(), VALUE.to_string()]);
-    }
-    for o in outcomes.iter().filter(|o| o.ok()) {
-        let r = &o.record;
-        let prov: Vec<(&str, String)> = vec![
-            ("outrun_experiment", r.experiment.clone()),
-            ("outrun_cell", r.cell.clone()),
-            ("outrun_source", r.source.as_str().into()),
-            ("outrun_run_id", r.run_id.clone()),
-            ("outrun_attempt", r.attempt.to_string()),
-            ("outrun_commit", r.commit.clone().unwrap_or_default()),
-            ("outrun_run_started_at", run_started_at.to_string()),
-            ("outrun_started_at", r.started_at.clone()),
-            ("outrun_finished_at", r.finished_at.clone()),
-        ];
-        if !long {
-            for c in &o.columns {
-                if !columns.contains(c) {
-                    columns.push(c.clone());
-                }
-            }
-        }
-        for row in &o.rows {
-            let mut base: Row = keys
-                .iter()
-                .map(|k| (k.clone(), row.get(k).cloned().unwrap_or_default()))
-                .collect();
-            base.extend(prov.iter().map(|(k, v)| (k.to_string(), v.clone())));
-            if long {
-                for c in o.columns.iter().filter(|c| !keys.contains(c)) {
-                    let mut m = base.clone();
-                    m.insert(METRIC.into(), c.clone());
-                    m.insert(VALUE.into(), row.get(c).cloned().unwrap_or_default());
-                    rows.push(m);
-                }
-            } else {
-                let mut full = row.clone();
-                full.extend(base);
-                rows.push(full);
-            }
-        }
-    }
-    columns.extend(PROVENANCE.iter().map(|s| s.to_string()));
-    (columns, rows)
-}
-
 /// The lock every writer of `plan`'s dataset (and its ledger) holds. It lives in `.outrun/locks/`
 /// (git-ignored), not beside the dataset, so it never shows up as an untracked file. Once held,
 /// the temporary files of writers that were killed mid-write are removed.
@@ -341,14 +284,6 @@ pub fn shared_paths(plans: &[Plan]) -> Vec<(PathBuf, Vec<String>)> {
     by_path
         .into_iter()
         .filter(|(_, names)| names.len() > 1)
-        .collect()
-}
-
-/// The distinct run ids in a dataset.
-pub fn run_ids(data: &Dataset) -> BTreeSet<String> {
-    data.rows
-        .iter()
-        .filter_map(|r| r.get(RUN_ID).cloned())
         .collect()
 }
 

@@ -8,7 +8,7 @@
 //! sorted in memory once; the merge writes it back in order, so the next one streams again.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
@@ -127,19 +127,35 @@ impl Rec {
         );
     }
 
+    /// `self` becomes a copy of `other`, in the buffers it has: the derived `clone_from`
+    /// allocates anew, and this runs once per row.
+    fn copy_from(&mut self, other: &impl Fields) {
+        self.fields.clear();
+        for c in 0..other.width() {
+            self.fields.push_field(other.at(c));
+        }
+        self.nums.clear();
+        self.nums.extend((0..other.nums()).map(|j| other.num(j)));
+    }
+}
+
+/// A row as the order sees it: its fields by column and its sort columns as numbers. Existing
+/// rows stream through one reused [`Rec`]; incoming rows live in one [`Incoming`] buffer.
+pub(super) trait Fields {
+    fn width(&self) -> usize;
+    fn at(&self, c: usize) -> &[u8];
+    fn nums(&self) -> usize;
+    /// The `j`-th sort column (`order.cols[j]`) as a number.
+    fn num(&self, j: usize) -> Option<f64>;
+
     fn field(&self, c: Option<usize>) -> &[u8] {
-        c.and_then(|c| self.fields.get(c)).unwrap_or(b"")
+        c.map(|c| self.at(c)).unwrap_or(b"")
     }
 
-    fn cmp_from(&self, other: &Rec, order: &Order, from: usize, to: usize) -> Ordering {
+    fn cmp_from(&self, other: &impl Fields, order: &Order, from: usize, to: usize) -> Ordering {
         for j in from..to {
             let c = order.cols[j];
-            let o = cmp_field(
-                self.fields.get(c).unwrap_or(b""),
-                self.nums[j],
-                other.fields.get(c).unwrap_or(b""),
-                other.nums[j],
-            );
+            let o = cmp_field(self.at(c), self.num(j), other.at(c), other.num(j));
             if o != Ordering::Equal {
                 return o;
             }
@@ -147,23 +163,21 @@ impl Rec {
         Ordering::Equal
     }
 
-    fn cmp(&self, other: &Rec, order: &Order) -> Ordering {
+    fn cmp(&self, other: &impl Fields, order: &Order) -> Ordering {
         self.cmp_from(other, order, 0, order.cols.len())
     }
 
     /// The same key: byte for byte (`8` and `8.0` are different keys, as they always were).
-    fn same_key_upto(&self, other: &Rec, order: &Order, n: usize) -> bool {
-        order.cols[..n]
-            .iter()
-            .all(|&c| self.fields.get(c) == other.fields.get(c))
+    fn same_key_upto(&self, other: &impl Fields, order: &Order, n: usize) -> bool {
+        order.cols[..n].iter().all(|&c| self.at(c) == other.at(c))
     }
 
-    fn same_key(&self, other: &Rec, order: &Order) -> bool {
+    fn same_key(&self, other: &impl Fields, order: &Order) -> bool {
         self.same_key_upto(other, order, order.key)
     }
 
     /// Run start, run id, attempt: which run is newer.
-    fn cmp_run(&self, other: &Rec, order: &Order) -> Ordering {
+    fn cmp_run(&self, other: &impl Fields, order: &Order) -> Ordering {
         self.cmp_from(
             other,
             order,
@@ -175,10 +189,117 @@ impl Rec {
     fn key_text(&self, order: &Order) -> String {
         order.cols[..order.key]
             .iter()
-            .map(|&c| String::from_utf8_lossy(self.fields.get(c).unwrap_or(b"")).into_owned())
+            .map(|&c| String::from_utf8_lossy(self.at(c)).into_owned())
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    fn cell_text(&self, order: &Order) -> String {
+        String::from_utf8_lossy(self.field(order.cell())).into_owned()
+    }
+}
+
+impl Fields for Rec {
+    fn width(&self) -> usize {
+        self.fields.len()
+    }
+    fn at(&self, c: usize) -> &[u8] {
+        self.fields.get(c).unwrap_or(b"")
+    }
+    fn nums(&self) -> usize {
+        self.nums.len()
+    }
+    fn num(&self, j: usize) -> Option<f64> {
+        self.nums.get(j).copied().flatten()
+    }
+}
+
+/// The incoming rows in one buffer, fields in the output's column order, sort columns parsed
+/// once: a record per row cost four allocations a row, a third of a 1 M-row merge.
+#[derive(Debug, Default)]
+struct Incoming {
+    bytes: Vec<u8>,
+    /// The end of every field in `bytes`, `width` a row.
+    ends: Vec<usize>,
+    nums: Vec<Option<f64>>,
+    width: usize,
+    nnum: usize,
+    /// Row numbers in the order's order (see [`Incoming::sort`]).
+    sorted: Vec<usize>,
+}
+
+impl Incoming {
+    fn new(width: usize, order: &Order) -> Incoming {
+        Incoming {
+            width,
+            nnum: order.cols.len(),
+            ..Incoming::default()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len() / self.width.max(1)
+    }
+
+    fn push(&mut self, fields: &[&str], order: &Order) {
+        for f in fields {
+            self.bytes.extend_from_slice(f.as_bytes());
+            self.ends.push(self.bytes.len());
+        }
+        let row = self.len() - 1;
+        for &c in &order.cols {
+            let n = number(InRow { inc: self, row }.at(c));
+            self.nums.push(n);
+        }
+    }
+
+    fn sort(&mut self, order: &Order) {
+        let mut idx: Vec<usize> = (0..self.len()).collect();
+        idx.sort_by(|&a, &b| self.row(a).cmp(&self.row(b), order));
+        self.sorted = idx;
+    }
+
+    fn row(&self, row: usize) -> InRow<'_> {
+        InRow { inc: self, row }
+    }
+
+    /// The rows in sorted order.
+    fn iter(&self) -> impl Iterator<Item = InRow<'_>> {
+        self.sorted.iter().map(|&r| self.row(r))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InRow<'a> {
+    inc: &'a Incoming,
+    row: usize,
+}
+
+impl Fields for InRow<'_> {
+    fn width(&self) -> usize {
+        self.inc.width
+    }
+    fn at(&self, c: usize) -> &[u8] {
+        if c >= self.inc.width {
+            return b"";
+        }
+        let i = self.row * self.inc.width + c;
+        let start = if i == 0 { 0 } else { self.inc.ends[i - 1] };
+        &self.inc.bytes[start..self.inc.ends[i]]
+    }
+    fn nums(&self) -> usize {
+        self.inc.nnum
+    }
+    fn num(&self, j: usize) -> Option<f64> {
+        self.inc.nums[self.row * self.inc.nnum + j]
+    }
+}
+
+/// A row the merge writes: one of the file's, or an incoming one.
+#[derive(Clone, Copy)]
+enum Out<'a> {
+    Old(&'a Rec),
+    New(InRow<'a>),
 }
 
 /// The dataset's header; `None` for a missing or empty file.
@@ -316,10 +437,7 @@ impl FileRows {
             {
                 return Err(Stop::Unsorted);
             }
-            match &mut self.prev {
-                Some(p) => p.clone_from(out),
-                None => self.prev = Some(out.clone()),
-            }
+            self.prev.get_or_insert_with(Rec::default).copy_from(out);
         }
         Ok(true)
     }
@@ -400,19 +518,19 @@ pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<Str
     columns
 }
 
-/// The incoming rows as records in `columns`' order (no map per row: 1 M rows stay cheap).
+/// The incoming rows in `columns`' order, unsorted.
 fn incoming_records(
     plan: &Plan,
     outcomes: &[CellOutcome],
     run_started_at: &str,
     columns: &[String],
     order: &Order,
-) -> Vec<Rec> {
+) -> Incoming {
     let keys = &plan.file.results.keys;
     let long = plan.file.dataset.layout == Layout::Long;
     let prov_at = |c: &str| columns.iter().position(|h| h == c);
     let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
-    let mut out = Vec::new();
+    let mut out = Incoming::new(columns.len(), order);
     for o in outcomes.iter().filter(|o| o.ok()) {
         let r = &o.record;
         let attempt = r.attempt.to_string();
@@ -427,39 +545,50 @@ fn incoming_records(
             (prov_at(STARTED), r.started_at.as_str()),
             (prov_at("outrun_finished_at"), r.finished_at.as_str()),
         ];
-        let metrics: Vec<&String> = if long {
-            o.columns.iter().filter(|c| !keys.contains(c)).collect()
+        // (name, where in the cell's rows) of each metric, in the long layout.
+        let metrics: Vec<(&String, usize)> = if long {
+            o.columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !keys.contains(c))
+                .map(|(i, c)| (c, i))
+                .collect()
         } else {
             Vec::new()
         };
+        // Where each output column is in this cell's rows (the long layout takes only the keys
+        // from there), worked out once per cell, not per row.
+        let from: Vec<Option<usize>> = columns
+            .iter()
+            .map(|c| {
+                if long && !keys.contains(c) {
+                    None
+                } else {
+                    o.column(c)
+                }
+            })
+            .collect();
         // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
         let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
         for row in &o.rows {
             let mut fill = |metric: Option<usize>| {
                 fields.clear();
-                fields.resize(columns.len(), "");
-                for (i, c) in columns.iter().enumerate() {
-                    if (!long || keys.contains(c))
-                        && let Some(v) = row.get(c)
-                    {
-                        fields[i] = v.as_str();
-                    }
-                }
-                if let (Some(m), Some(mi), Some(vi)) = (metric.map(|k| metrics[k]), m_at, v_at) {
+                fields.extend(
+                    from.iter()
+                        .map(|at| at.and_then(|i| row.get(i)).unwrap_or("")),
+                );
+                if let (Some((m, at)), Some(mi), Some(vi)) =
+                    (metric.map(|k| metrics[k]), m_at, v_at)
+                {
                     fields[mi] = m.as_str();
-                    fields[vi] = row.get(m).map(String::as_str).unwrap_or("");
+                    fields[vi] = row.get(at).unwrap_or("");
                 }
                 for (i, v) in &prov {
                     if let Some(i) = i {
                         fields[*i] = *v;
                     }
                 }
-                let mut rec = Rec {
-                    fields: ByteRecord::from(&fields[..]),
-                    nums: Vec::new(),
-                };
-                rec.index(order);
-                out.push(rec);
+                out.push(&fields, order);
             };
             if long {
                 for k in 0..metrics.len() {
@@ -521,14 +650,12 @@ fn check_layout(
 pub fn key_clashes(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<(String, String, String)> {
     let columns = output_columns(&[], &incoming_columns(plan, outcomes));
     let order = Order::new(plan, &columns);
-    let mut recs = incoming_records(plan, outcomes, "", &columns, &order);
-    recs.sort_by(|a, b| a.cmp_from(b, &order, 0, order.key));
+    let mut inc = incoming_records(plan, outcomes, "", &columns, &order);
+    inc.sort(&order);
     let mut clashes: Vec<(String, String, String)> = Vec::new();
-    for w in recs.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        if a.same_key(b, &order) && a.field(order.cell()) != b.field(order.cell()) {
-            let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
-            let (x, y) = (cell(a), cell(b));
+    for (a, b) in inc.iter().zip(inc.iter().skip(1)) {
+        if a.same_key(&b, &order) && a.field(order.cell()) != b.field(order.cell()) {
+            let (x, y) = (a.cell_text(&order), b.cell_text(&order));
             if !clashes.iter().any(|(p, q, _)| (p, q) == (&x, &y)) {
                 clashes.push((x, y, a.key_text(&order)));
             }
@@ -564,16 +691,13 @@ pub(super) fn merge(
     let columns = output_columns(old_header.as_deref().unwrap_or(&[]), &in_cols);
     let order = Order::new(plan, &columns);
     let mut incoming = incoming_records(plan, outcomes, run_started_at, &columns, &order);
-    incoming.sort_by(|a, b| a.cmp(b, &order));
-    for w in incoming.windows(2) {
-        if w[0].same_key(&w[1], &order) {
-            let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
-            return Err(DatasetError::KeyClash {
-                a: cell(&w[0]),
-                b: cell(&w[1]),
-                key: w[0].key_text(&order),
-            });
-        }
+    incoming.sort(&order);
+    if let Some((a, b)) = incoming
+        .iter()
+        .zip(incoming.iter().skip(1))
+        .find(|(a, b)| a.same_key(b, &order))
+    {
+        return Err(clash(&a, &b, &order));
     }
     let mut summary = MergeSummary {
         path: rel.display().to_string(),
@@ -582,20 +706,17 @@ pub(super) fn merge(
         ..MergeSummary::default()
     };
     // Nothing to add to a dataset that does not exist yet: don't create an empty file.
-    if old_header.is_none() && incoming.is_empty() {
+    if old_header.is_none() && incoming.len() == 0 {
         return Ok(summary);
     }
     // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
-    let replaced: HashSet<(Vec<u8>, Vec<u8>)> = outcomes
-        .iter()
-        .filter(|o| o.ok() && !o.rows.is_empty())
-        .map(|o| {
-            (
-                o.record.cell.as_bytes().to_vec(),
-                o.record.run_id.as_bytes().to_vec(),
-            )
-        })
-        .collect();
+    let mut replaced: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    for o in outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()) {
+        replaced
+            .entry(o.record.cell.as_bytes().to_vec())
+            .or_default()
+            .push(o.record.run_id.as_bytes().to_vec());
+    }
     let newest = plan.file.dataset.history == History::Newest || mode == Mode::Migrate;
     let pass = Pass {
         order: &order,
@@ -673,9 +794,10 @@ impl Counts {
 struct Pass<'a> {
     order: &'a Order,
     columns: &'a [String],
-    incoming: &'a [Rec],
+    incoming: &'a Incoming,
     /// (cell, run id) of every incoming row: the rows they replace from the same run.
-    replaced: &'a HashSet<(Vec<u8>, Vec<u8>)>,
+    /// Looked up by the row's cell without copying it (once per existing row).
+    replaced: &'a HashMap<Vec<u8>, Vec<Vec<u8>>>,
     newest: bool,
     migrate: bool,
 }
@@ -704,8 +826,11 @@ impl Pass<'_> {
                     .map_err(|e| Stop::Err(csv_io(path, e)))
                     .and_then(|_| {
                         self.stream(old, |rec| {
-                            w.write_byte_record(&rec.fields)
-                                .map_err(|e| Stop::Err(csv_io(path, e)))
+                            match rec {
+                                Out::Old(r) => w.write_byte_record(&r.fields),
+                                Out::New(r) => w.write_record((0..r.width()).map(|c| r.at(c))),
+                            }
+                            .map_err(|e| Stop::Err(csv_io(path, e)))
                         })
                     });
                 let flushed = w.flush();
@@ -745,7 +870,7 @@ impl Pass<'_> {
     fn stream(
         &self,
         mut old: OldRows,
-        mut emit: impl FnMut(&Rec) -> Result<(), Stop>,
+        mut emit: impl FnMut(Out<'_>) -> Result<(), Stop>,
     ) -> Result<Counts, Stop> {
         let order = self.order;
         let mut c = Counts::default();
@@ -758,10 +883,10 @@ impl Pass<'_> {
         let mut emitted_incoming = 0usize;
         loop {
             if have_o {
-                let from_replaced_run = self.replaced.contains(&(
-                    o.field(order.cell()).to_vec(),
-                    o.field(order.run_id()).to_vec(),
-                ));
+                let from_replaced_run = self
+                    .replaced
+                    .get(o.field(order.cell()))
+                    .is_some_and(|runs| runs.iter().any(|r| r == o.field(order.run_id())));
                 let superseded = self.migrate && have_next && o.same_key(&next, order) && {
                     if o.cmp_run(&next, order) == Ordering::Equal
                         && o.field(order.cell()) != next.field(order.cell())
@@ -805,12 +930,9 @@ impl Pass<'_> {
                         {
                             c.several_per_key = true;
                         }
-                        emit(&o)?;
+                        emit(Out::Old(&o))?;
                         c.total += 1;
-                        match &mut last_old_key {
-                            Some(p) => p.clone_from(&o),
-                            None => last_old_key = Some(o.clone()),
-                        }
+                        last_old_key.get_or_insert_with(Rec::default).copy_from(&o);
                     } else {
                         c.replaced += 1;
                     }
@@ -826,7 +948,7 @@ impl Pass<'_> {
             }
             match inc.next() {
                 Some(i) => {
-                    emit(i)?;
+                    emit(Out::New(i))?;
                     c.total += 1;
                     emitted_incoming += 1;
                 }
@@ -838,11 +960,10 @@ impl Pass<'_> {
     }
 }
 
-fn clash(a: &Rec, b: &Rec, order: &Order) -> DatasetError {
-    let cell = |r: &Rec| String::from_utf8_lossy(r.field(order.cell())).into_owned();
+fn clash(a: &impl Fields, b: &impl Fields, order: &Order) -> DatasetError {
     DatasetError::KeyClash {
-        a: cell(a),
-        b: cell(b),
+        a: a.cell_text(order),
+        b: b.cell_text(order),
         key: a.key_text(order),
     }
 }
@@ -966,8 +1087,11 @@ pub fn for_each_newest(
         let flush = match (&best, more) {
             (Some(b), true) if b.same_key(&cur, &order) => {
                 // Of one run's rows the first stands (as `newest_per_key` has it).
-                if b.cmp_run(&cur, &order) == Ordering::Less {
-                    best = Some(cur.clone());
+                if b.cmp_run(&cur, &order) == Ordering::Less
+                    && let Some(b) = &mut best
+                {
+                    // Swapped, not cloned: no allocation per row (`cur` is overwritten next).
+                    std::mem::swap(b, &mut cur);
                 }
                 false
             }
@@ -980,18 +1104,20 @@ pub fn for_each_newest(
             }
             (Some(_), false) => true,
             (None, true) => {
-                best = Some(cur.clone());
+                best = Some(std::mem::take(&mut cur));
                 false
             }
             (None, false) => break,
         };
         if flush {
-            let b = best.take().expect("checked");
+            let mut b = best.take().expect("checked");
             to_row(&b, &mut wide, &mut |r| f(r));
             if !more {
                 break;
             }
-            best = Some(cur.clone());
+            // The flushed record's buffers are reused for the next row.
+            std::mem::swap(&mut b, &mut cur);
+            best = Some(b);
         }
     }
     if sorted {
