@@ -104,14 +104,32 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         fail_key_clashes(f.plan, &mut outcomes);
     }
 
+    // What the report keeps of the dataset's newest rows, gathered as the merge writes them.
+    let mut watched: Option<(Results, Vec<String>)> = None;
     let (merge, ledger_changed) = if f.merge {
         let _lock = dataset::lock(f.root, f.plan)?;
+        let mut merge = |outcomes: &[CellOutcome]| -> Result<_, PipelineError> {
+            // A comparison that cannot start (its measured file unreadable) must not keep the
+            // rows out of the dataset: merge them, and let the report say what is wrong after.
+            let Ok(mut acc) = Results::new(f.root, f.plan) else {
+                let run_started_at = &f.provenance.run_started_at;
+                return Ok(dataset::merge(f.root, f.plan, outcomes, run_started_at)?);
+            };
+            let (summary, columns) = dataset::merge_watching(
+                f.root,
+                f.plan,
+                outcomes,
+                &f.provenance.run_started_at,
+                &mut |row| acc.feed(row),
+            )?;
+            watched = columns.map(|c| (acc, c));
+            Ok(summary)
+        };
         // The merge finds cells whose keys clash as it sorts; only then are they looked for.
-        let summary = match dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)
-        {
-            Err(dataset::DatasetError::KeyClash { .. }) => {
+        let summary = match merge(&outcomes) {
+            Err(PipelineError::Dataset(dataset::DatasetError::KeyClash { .. })) => {
                 fail_key_clashes(f.plan, &mut outcomes);
-                dataset::merge(f.root, f.plan, &outcomes, &f.provenance.run_started_at)?
+                merge(&outcomes)?
             }
             other => other?,
         };
@@ -143,13 +161,11 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         (None, false)
     };
 
-    let report = build_report(
-        f.root,
-        f.plan,
-        &outcomes,
-        Some(RunInfo::of(f.provenance)),
-        f.refused,
-    )?;
+    let run = Some(RunInfo::of(f.provenance));
+    let report = match watched {
+        Some((acc, columns)) => acc.into_report(f.plan, &outcomes, run, &columns, f.refused),
+        None => build_report(f.root, f.plan, &outcomes, run, f.refused)?,
+    };
     let markdown = report::markdown(&report);
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;
@@ -215,10 +231,7 @@ pub fn build_report(
         }
         Err(e) => return Err(e.into()),
     };
-    let comparison = acc.joiner.map(compare::Joiner::finish);
-    Ok(report::build(
-        plan, outcomes, run, &columns, acc.first, acc.total, comparison, refused,
-    ))
+    Ok(acc.into_report(plan, outcomes, run, &columns, refused))
 }
 
 /// What a report keeps of the newest rows as they stream by.
@@ -241,6 +254,20 @@ impl<'a> Results<'a> {
             first: Vec::new(),
             total: 0,
         })
+    }
+
+    fn into_report(
+        self,
+        plan: &Plan,
+        outcomes: &[CellOutcome],
+        run: Option<RunInfo>,
+        columns: &[String],
+        refused: Vec<Refused>,
+    ) -> Report {
+        let comparison = self.joiner.map(compare::Joiner::finish);
+        report::build(
+            plan, outcomes, run, columns, self.first, self.total, comparison, refused,
+        )
     }
 
     fn feed(&mut self, row: dataset::Newest<'_>) {

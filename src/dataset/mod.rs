@@ -195,6 +195,29 @@ pub fn merge(
     merge_with(root, plan, outcomes, run_started_at, Mode::Merge)
 }
 
+/// [`merge`], handing `watch` the newest row per key of the merged dataset as the merge writes
+/// it, so a report needs no second pass over the file. Returns the dataset's columns with the
+/// summary — or `None` for them when what `watch` saw must be discarded and the file read
+/// (see [`for_each_newest`]) instead.
+pub fn merge_watching(
+    root: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+    watch: &mut dyn FnMut(Newest<'_>),
+) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
+    let rel = plan.dataset_path();
+    stream::merge(
+        &root.join(&rel),
+        &rel,
+        plan,
+        outcomes,
+        run_started_at,
+        Mode::Merge,
+        Some(watch),
+    )
+}
+
 /// [`merge`], or with [`Mode::Migrate`] also keeping only the newest run's row of every key.
 pub fn merge_with(
     root: &Path,
@@ -204,7 +227,16 @@ pub fn merge_with(
     mode: Mode,
 ) -> Result<MergeSummary, DatasetError> {
     let rel = plan.dataset_path();
-    stream::merge(&root.join(&rel), &rel, plan, outcomes, run_started_at, mode)
+    stream::merge(
+        &root.join(&rel),
+        &rel,
+        plan,
+        outcomes,
+        run_started_at,
+        mode,
+        None,
+    )
+    .map(|(summary, _)| summary)
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a

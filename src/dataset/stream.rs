@@ -302,6 +302,33 @@ enum Out<'a> {
     New(InRow<'a>),
 }
 
+impl Fields for Out<'_> {
+    fn width(&self) -> usize {
+        match self {
+            Out::Old(r) => r.width(),
+            Out::New(r) => r.width(),
+        }
+    }
+    fn at(&self, c: usize) -> &[u8] {
+        match self {
+            Out::Old(r) => r.at(c),
+            Out::New(r) => r.at(c),
+        }
+    }
+    fn nums(&self) -> usize {
+        match self {
+            Out::Old(r) => r.nums(),
+            Out::New(r) => r.nums(),
+        }
+    }
+    fn num(&self, j: usize) -> Option<f64> {
+        match self {
+            Out::Old(r) => r.num(j),
+            Out::New(r) => r.num(j),
+        }
+    }
+}
+
 /// The dataset's header; `None` for a missing or empty file.
 pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
     let file = match File::open(path) {
@@ -675,6 +702,10 @@ pub enum Mode {
 
 /// Merges the successful cells of `outcomes` into the dataset at `path` in one pass; see the
 /// module's comment. The caller holds the dataset's lock.
+/// Merges `outcomes` into the dataset at `path`. With `watch`, also hands it the newest row per
+/// key of the merged dataset as it is written (see [`NewestRows`]) and returns the dataset's
+/// columns — or `None` when what `watch` saw must be thrown away and the file read instead (a
+/// file that was out of order is sorted in a second pass).
 pub(super) fn merge(
     path: &Path,
     rel: &Path,
@@ -682,7 +713,8 @@ pub(super) fn merge(
     outcomes: &[CellOutcome],
     run_started_at: &str,
     mode: Mode,
-) -> Result<MergeSummary, DatasetError> {
+    watch: Option<&mut dyn FnMut(Newest<'_>)>,
+) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
     let old_header = header(path)?;
     let in_cols = incoming_columns(plan, outcomes);
     if let Some(h) = &old_header {
@@ -707,7 +739,7 @@ pub(super) fn merge(
     };
     // Nothing to add to a dataset that does not exist yet: don't create an empty file.
     if old_header.is_none() && incoming.len() == 0 {
-        return Ok(summary);
+        return Ok((summary, Some(Vec::new())));
     }
     // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
     let mut replaced: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
@@ -731,8 +763,10 @@ pub(super) fn merge(
         Some(f) => OldRows::File(Box::new(f)),
         None => OldRows::None,
     };
-    let mut result = pass.run(path, old);
+    let mut sink = watch.map(|f| NewestRows::new(plan, &columns, &order, f));
+    let mut result = pass.run(path, old, sink.as_mut());
     if matches!(result, Err(Stop::Unsorted)) {
+        sink = None;
         // Not in order: sort what is there once (memory for this merge only), write it in order.
         let mut all = Vec::new();
         if let Some(mut f) = FileRows::open(path, &columns, false)? {
@@ -742,7 +776,7 @@ pub(super) fn merge(
             }
         }
         all.sort_by(|a, b| a.cmp(b, &order));
-        result = pass.run(path, OldRows::Memory(all.into_iter()));
+        result = pass.run(path, OldRows::Memory(all.into_iter()), sink.as_mut());
     }
     match result {
         Ok(counts) => {
@@ -759,7 +793,14 @@ pub(super) fn merge(
     }
     // Worth a word only where one row per key is the rule and `--migrate` would make it so.
     summary.several_runs_per_key &= newest && mode != Mode::Migrate;
-    Ok(summary)
+    let watched = match sink {
+        Some(s) if !s.unsorted => {
+            s.finish();
+            Some(columns)
+        }
+        _ => None,
+    };
+    Ok((summary, watched))
 }
 
 fn stop_err(s: Stop) -> DatasetError {
@@ -804,7 +845,15 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// Writes the merged file (temp, fsync, rename) unless it would be the old one.
-    fn run(&self, path: &Path, old: OldRows) -> Result<Counts, Stop> {
+    ///
+    /// `watch`, when given, sees every row written, in order (the rows of an unchanged file
+    /// too): the merge's output is the dataset, so a report needs no second pass.
+    fn run<F: FnMut(Newest<'_>)>(
+        &self,
+        path: &Path,
+        old: OldRows,
+        mut watch: Option<&mut NewestRows<'_, F>>,
+    ) -> Result<Counts, Stop> {
         let mut stop: Option<Stop> = None;
         let mut counts = Counts::default();
         let written = crate::fsutil::write_atomic_with(path, |out| {
@@ -826,6 +875,11 @@ impl Pass<'_> {
                     .map_err(|e| Stop::Err(csv_io(path, e)))
                     .and_then(|_| {
                         self.stream(old, |rec| {
+                            if let Some(w) = watch.as_deref_mut() {
+                                // Sorted by construction; were it not, `w` says so and the
+                                // caller reads the file instead.
+                                w.push(&rec);
+                            }
                             match rec {
                                 Out::Old(r) => w.write_byte_record(&r.fields),
                                 Out::New(r) => w.write_record((0..r.width()).map(|c| r.at(c))),
@@ -1014,15 +1068,121 @@ impl Newest<'_> {
     }
 }
 
-/// Streams the newest row per key (per key and metric, widened back to one row per key in the
-/// long layout), in key order, to `f`. Returns the dataset's columns (none for no dataset).
+/// Picks the newest row per key (per key and metric, widened back to one row per key in the
+/// long layout) out of rows that arrive in the order's order, and hands each to `f`.
 ///
-/// Memory does not grow with the file: the newest row of a key is the last of its run of equal
-/// keys. A file out of order is read whole once instead (as a hand-edited one may be).
+/// Memory does not grow with the rows: the newest row of a key is the last of its run of equal
+/// keys. The same sink reads a dataset ([`for_each_newest`]) or watches a merge write one, so a
+/// report after a merge needs no second pass over the file.
+pub(super) struct NewestRows<'a, F: FnMut(Newest<'_>)> {
+    columns: &'a [String],
+    order: &'a Order,
+    long: bool,
+    metric_at: Option<(usize, usize)>,
+    best: Option<Rec>,
+    /// In the long layout: the first record of the key being gathered and its widened row.
+    wide: Option<(Rec, Row)>,
+    f: F,
+    /// A row came that went back in key order: what `f` saw is not the newest per key.
+    unsorted: bool,
+}
+
+impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
+    pub(super) fn new(plan: &Plan, columns: &'a [String], order: &'a Order, f: F) -> Self {
+        let at = |c: &str| columns.iter().position(|h| h == c);
+        NewestRows {
+            columns,
+            order,
+            long: plan.file.dataset.layout == Layout::Long,
+            metric_at: at(METRIC).zip(at(VALUE)),
+            best: None,
+            wide: None,
+            f,
+            unsorted: false,
+        }
+    }
+
+    /// The next row; `false` if it goes back in key order (the rows are not sorted).
+    fn push(&mut self, cur: &impl Fields) -> bool {
+        let order = self.order;
+        match &mut self.best {
+            Some(b) if b.same_key(cur, order) => {
+                // Of one run's rows the first stands (as `newest_per_key` has it).
+                if b.cmp_run(cur, order) == Ordering::Less {
+                    b.copy_from(cur);
+                }
+            }
+            Some(b) => {
+                if self.unsorted || b.cmp_from(cur, order, 0, order.key) == Ordering::Greater {
+                    self.unsorted = true;
+                    return false;
+                }
+                let b = self.best.take().expect("matched");
+                self.emit(&b);
+                // The flushed record's buffers are reused for the next key.
+                let mut b = b;
+                b.copy_from(cur);
+                self.best = Some(b);
+            }
+            None => {
+                let mut b = Rec::default();
+                b.copy_from(cur);
+                self.best = Some(b);
+            }
+        }
+        true
+    }
+
+    fn finish(mut self) {
+        if let Some(b) = self.best.take() {
+            self.emit(&b);
+        }
+        if let Some((_, row)) = self.wide.take() {
+            (self.f)(Newest::Row(row));
+        }
+    }
+
+    fn emit(&mut self, r: &Rec) {
+        if !self.long {
+            (self.f)(Newest::Fields {
+                columns: self.columns,
+                fields: &r.fields,
+            });
+            return;
+        }
+        // Rows of one key are together (sorted by key, then metric): gather their metrics.
+        if let Some((k, _)) = &self.wide
+            && !k.same_key_upto(r, self.order, self.order.wide_key)
+        {
+            let (_, row) = self.wide.take().expect("checked");
+            (self.f)(Newest::Row(row));
+        }
+        let (columns, metric_at) = (self.columns, self.metric_at);
+        let entry = self.wide.get_or_insert_with(|| {
+            let row: Row = columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| metric_at.is_none_or(|(m, v)| *i != m && *i != v))
+                .map(|(i, c)| (c.clone(), String::from_utf8_lossy(r.at(i)).into_owned()))
+                .collect();
+            (r.clone(), row)
+        });
+        if let Some((m, v)) = metric_at {
+            entry.1.insert(
+                String::from_utf8_lossy(r.at(m)).into_owned(),
+                String::from_utf8_lossy(r.at(v)).into_owned(),
+            );
+        }
+    }
+}
+
+/// Streams the newest row per key of the dataset at `path` (see [`NewestRows`]), in key order,
+/// to `f`. Returns the dataset's columns (none for no dataset). A file out of order (as a
+/// hand-edited one may be) is an `Unsorted` error: the caller reads it whole instead.
 pub fn for_each_newest(
     path: &Path,
     plan: &Plan,
-    mut f: impl FnMut(Newest<'_>),
+    f: impl FnMut(Newest<'_>),
 ) -> Result<Vec<String>, DatasetError> {
     let Some(header) = header(path)? else {
         return Ok(Vec::new());
@@ -1032,105 +1192,21 @@ pub fn for_each_newest(
         columns.push(RUN_STARTED.into());
     }
     let order = Order::new(plan, &columns);
-    let long = plan.file.dataset.layout == Layout::Long;
-    let (m_at, v_at) = (
-        columns.iter().position(|c| c == METRIC),
-        columns.iter().position(|c| c == VALUE),
-    );
-    let to_row = |r: &Rec, wide: &mut Option<(Rec, Row)>, f: &mut dyn FnMut(Newest<'_>)| {
-        if !long {
-            f(Newest::Fields {
-                columns: &columns,
-                fields: &r.fields,
-            });
-            return;
-        }
-        // Rows of one key are together (sorted by key, then metric): gather their metrics.
-        if let Some((k, _)) = wide
-            && !k.same_key_upto(r, &order, order.wide_key)
-        {
-            let (_, row) = wide.take().expect("checked");
-            f(Newest::Row(row));
-        }
-        let entry = wide.get_or_insert_with(|| {
-            let row: Row = columns
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != m_at && Some(*i) != v_at)
-                .map(|(i, c)| {
-                    (
-                        c.clone(),
-                        String::from_utf8_lossy(r.fields.get(i).unwrap_or(b"")).into_owned(),
-                    )
-                })
-                .collect();
-            (r.clone(), row)
-        });
-        if let (Some(m), Some(v)) = (m_at, v_at) {
-            entry.1.insert(
-                String::from_utf8_lossy(r.fields.get(m).unwrap_or(b"")).into_owned(),
-                String::from_utf8_lossy(r.fields.get(v).unwrap_or(b"")).into_owned(),
-            );
-        }
-    };
-
     let Some(mut rows) = FileRows::open(path, &columns, false)? else {
         return Ok(Vec::new());
     };
-    // Pass 1 (streaming): the newest of each run of equal keys. Stops if the keys go backwards.
-    let mut best: Option<Rec> = None;
+    let mut sink = NewestRows::new(plan, &columns, &order, f);
     let mut cur = Rec::default();
-    let mut wide: Option<(Rec, Row)> = None;
-    let mut sorted = true;
-    loop {
-        let more = rows.next_into(&mut cur, &order).map_err(stop_err)?;
-        let flush = match (&best, more) {
-            (Some(b), true) if b.same_key(&cur, &order) => {
-                // Of one run's rows the first stands (as `newest_per_key` has it).
-                if b.cmp_run(&cur, &order) == Ordering::Less
-                    && let Some(b) = &mut best
-                {
-                    // Swapped, not cloned: no allocation per row (`cur` is overwritten next).
-                    std::mem::swap(b, &mut cur);
-                }
-                false
-            }
-            (Some(b), true) => {
-                if b.cmp_from(&cur, &order, 0, order.key) == Ordering::Greater {
-                    sorted = false;
-                    break;
-                }
-                true
-            }
-            (Some(_), false) => true,
-            (None, true) => {
-                best = Some(std::mem::take(&mut cur));
-                false
-            }
-            (None, false) => break,
-        };
-        if flush {
-            let mut b = best.take().expect("checked");
-            to_row(&b, &mut wide, &mut |r| f(r));
-            if !more {
-                break;
-            }
-            // The flushed record's buffers are reused for the next row.
-            std::mem::swap(&mut b, &mut cur);
-            best = Some(b);
+    while rows.next_into(&mut cur, &order).map_err(stop_err)? {
+        if !sink.push(&cur) {
+            // Out of order: `f` has seen keys the rest of the file may repeat.
+            return Err(DatasetError::Unsorted {
+                path: path.to_path_buf(),
+            });
         }
     }
-    if sorted {
-        if let Some((_, row)) = wide.take() {
-            f(Newest::Row(row));
-        }
-        return Ok(header);
-    }
-    // Out of order: `f` has seen keys the rest of the file may repeat. The caller starts over
-    // with [`newest_in_memory`].
-    Err(DatasetError::Unsorted {
-        path: path.to_path_buf(),
-    })
+    sink.finish();
+    Ok(header)
 }
 
 #[cfg(test)]

@@ -323,3 +323,54 @@ fn dataset_layout_switch_is_refused() {
     );
     assert_eq!(dataset_bytes(&p, "tiny"), before);
 }
+
+/// The report a run prints is gathered while the merge writes the dataset (no second pass over
+/// the file); `outrun report` reads the file. Both must show the same newest rows, in either
+/// layout and history, after runs that replace rows — and after the file was shuffled by hand
+/// (the merge then sorts it and the report falls back to reading it).
+#[test]
+fn the_report_gathered_during_the_merge_is_the_report_of_the_file() {
+    let two_values = r#"'printf "n,mode,value,twice\n%s,%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$((OUTRUN_P_N * 10 + ${BUMP:-0}))" "$((OUTRUN_P_N * 20 + ${BUMP:-0}))" > "$OUTRUN_OUT/results.csv"'"#;
+    for (layout, history) in [
+        ("wide", "newest"),
+        ("wide", "all"),
+        ("long", "newest"),
+        ("long", "all"),
+    ] {
+        let p = Project::new();
+        p.experiment(
+            "t",
+            &format!(
+                "{}dataset:\n  layout: {layout}\n  history: {history}\n",
+                tiny_experiment("t", two_values)
+            ),
+        );
+        for (round, bump) in ["0", "5", "7"].into_iter().enumerate() {
+            if round == 2 {
+                // Rows out of order, as a hand edit might leave them.
+                let path = dataset_path(&p, "t");
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines[1..].reverse();
+                std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+            }
+            let (code, run, err) = run_local(&p, "t", &[("BUMP", bump)]);
+            assert_eq!(code, 0, "{layout}/{history}: {err}");
+            let file = report_json(&p, "t");
+            for field in ["columns", "results", "results_total", "comparison"] {
+                assert_eq!(
+                    run["report"][field], file[field],
+                    "{layout}/{history}, run {round}: `{field}` differs"
+                );
+            }
+            let want = (1..=3)
+                .flat_map(|n| ["a", "b"].map(|m| (n, m)))
+                .map(|(n, m)| {
+                    let b: u32 = bump.parse().unwrap();
+                    (n.to_string(), m.to_string(), (n * 10 + b).to_string())
+                })
+                .collect::<Vec<_>>();
+            assert_eq!(results(&p, "t"), want, "{layout}/{history}, run {round}");
+        }
+    }
+}
