@@ -197,7 +197,7 @@ pub fn compute(l: &Loaded) -> CrossComparison {
                 Err(raw) => {
                     non_numeric += 1;
                     notes.push(format!(
-                        "{}: `{}` is not a number",
+                        "{}: '{}' is not a number",
                         show_key(&d.keys, k),
                         raw.escape_debug()
                     ));

@@ -349,9 +349,12 @@ pub fn markdown(c: &CrossComparison) -> String {
         m,
         "\n*rows*: joined with the reference; *mean error*: signed (negative = predicts less than the reference); *unmatched*: the tool's rows with no reference; *missing*: reference rows the tool has no row for."
     );
+    if c.series.iter().any(|s| !s.notes.is_empty()) {
+        m.push('\n');
+    }
     for s in &c.series {
         for n in &s.notes {
-            let _ = writeln!(m, "\n- {}: {}", escape(&s.label), escape(n));
+            let _ = writeln!(m, "- {}: {}", escape(&s.label), escape(n));
         }
     }
     if !c.group_by.is_empty() {
@@ -514,12 +517,15 @@ pub fn mermaid(c: &CrossComparison) -> String {
         c.unit
     );
     for g in groups {
-        let mut in_g: Vec<&(Vec<String>, f64)> =
-            cases.iter().filter(|(k, _)| group_of(k) == g).collect();
-        in_g.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| cmp_keys(&a.0, &b.0)));
-        if in_g.iter().any(|(_, v)| *v <= 0.0) {
+        // A reference ≤ 0 has no logarithm: that case is left off the chart (the tables have it).
+        let mut in_g: Vec<&(Vec<String>, f64)> = cases
+            .iter()
+            .filter(|(k, v)| group_of(k) == g && *v > 0.0)
+            .collect();
+        if in_g.is_empty() {
             continue;
         }
+        in_g.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| cmp_keys(&a.0, &b.0)));
         let label = |k: &[String]| -> String {
             let parts: Vec<&str> = (0..k.len())
                 .filter(|i| !group_idx.contains(i))
