@@ -860,9 +860,10 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> anyhow::
         );
     } else {
         print!("{}", render::summary_text(&c));
-        println!("wrote {}", dir.display());
+        let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+        println!("wrote {}", shown(&dir));
         for f in &files {
-            println!("  {}", f.display());
+            println!("  {}", shown(f));
         }
     }
     Ok(exit::OK)
