@@ -513,7 +513,7 @@ pub fn mermaid(c: &CrossComparison) -> String {
     }
     let _ = writeln!(
         m,
-        "\n### Chart\n\nlog10 of the value in {} (Mermaid draws no log axis), cases sorted by the reference. A tool is drawn where it has every case of the chart; the full log–log scatter of every row is `chart.svg` beside this file.\n",
+        "\n### Chart\n\nlog10 of the value in {} (Mermaid draws no log axis), cases numbered in the order of the reference, from its smallest value. A tool is drawn where it has every case of the chart; the full log–log scatter of every row is `chart.svg` beside this file.\n",
         c.unit
     );
     for g in groups {
@@ -579,15 +579,15 @@ pub fn mermaid(c: &CrossComparison) -> String {
         let _ = writeln!(m, "```mermaid");
         let _ = writeln!(
             m,
-            "%%{{init: {{\"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%",
+            "%%{{init: {{\"xyChart\": {{\"width\": {}, \"height\": 450}}, \"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%",
+            (200 + 40 * in_g.len()).clamp(600, 1200),
             palette.join(", ")
         );
         let _ = writeln!(m, "xychart-beta");
         let _ = writeln!(m, "    title \"{}\"", mermaid_text(&title));
-        let cats: Vec<String> = in_g
-            .iter()
-            .map(|(k, _)| format!("\"{}\"", label(k)))
-            .collect();
+        // Case names (`layer2.0.downsample.0`) overlap on the axis, which Mermaid cannot tilt:
+        // the axis numbers the cases, and the list under the chart names them.
+        let cats: Vec<String> = (1..=in_g.len()).map(|i| format!("\"{i}\"")).collect();
         let _ = writeln!(m, "    x-axis [{}]", cats.join(", "));
         let _ = writeln!(
             m,
@@ -617,7 +617,12 @@ pub fn mermaid(c: &CrossComparison) -> String {
                     .join(", ")
             );
         }
-        let _ = writeln!(m, "\n");
+        let names: Vec<String> = in_g
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| format!("{} {}", i + 1, escape(&label(k))))
+            .collect();
+        let _ = writeln!(m, "\n\nCases: {}\n", names.join(" · "));
     }
     m
 }
