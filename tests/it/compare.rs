@@ -533,3 +533,45 @@ fn the_shipped_comparison_is_current() {
         );
     }
 }
+
+/// Mermaid itself (the npm package GitHub's renderer is built on, in jsdom) parses every chart:
+/// the shipped comparison's and the test comparison's, which has a chart that leaves a tool out.
+#[test]
+fn mermaid_itself_parses_the_charts() {
+    let script = repo_root().join("tests/node/mermaid-parse.mjs");
+    if !repo_root().join("tests/node/node_modules/mermaid").is_dir() {
+        assert!(
+            std::env::var_os("OUTRUN_REQUIRE_TOOLS").is_none(),
+            "mermaid (npm) is not installed; run scripts/install-test-tools.sh"
+        );
+        eprintln!("skipping: npm mermaid not installed");
+        return;
+    }
+    let p = project();
+    let (code, _, err) = run(p.cmd().args(["compare", "comparisons/small.yaml"]));
+    assert_eq!(code, 0, "{err}");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(p.root().join("data/evaluation/compare-small/comparison.md"))
+        .arg(repo_root().join("data/evaluation/compare-resnet50/comparison.md"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("mermaid: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["errors"], Value::Array(vec![]), "{v}");
+    assert_eq!(v["broken_rejected"], true);
+    let blocks = v["blocks"].as_array().unwrap();
+    // Two charts (N = 1, 2) in the small one, four (N = 1, 8, 32, 128) in the shipped one.
+    assert_eq!(blocks.len(), 6, "{v}");
+    for b in blocks {
+        assert_eq!(b["type"], "xychart", "{b}");
+        // The palette reached Mermaid's configuration (the legend's colours depend on it).
+        assert!(
+            b["config"]["themeVariables"]["xyChart"]["plotColorPalette"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("#000000, ")),
+            "{b}"
+        );
+    }
+    assert!(out.status.success());
+}
