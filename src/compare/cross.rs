@@ -34,9 +34,11 @@ pub struct ReferenceInfo {
     pub unit: String,
     #[serde(rename = "where")]
     pub filter: BTreeMap<String, String>,
-    /// Rows the filter selects.
+    /// How repeated rows of one key were combined (`mean`, `median`, `min`, `max`), if asked.
+    pub aggregate: Option<super::decl::Aggregate>,
+    /// Keys the filter selects.
     pub rows: usize,
-    /// Of those, rows whose value is not a number (they match nothing).
+    /// Of those, keys whose value is not a number (they match nothing).
     pub non_numeric: usize,
 }
 
@@ -53,7 +55,9 @@ pub struct SeriesResult {
     pub factor: f64,
     #[serde(rename = "where")]
     pub filter: BTreeMap<String, String>,
-    /// Rows the filter selects.
+    /// How repeated rows of one key were combined, if asked.
+    pub aggregate: Option<super::decl::Aggregate>,
+    /// Keys the filter selects (one per key: repeated rows are combined or refused).
     pub rows: usize,
     /// Rows with a number on both sides (including those whose error is undefined).
     pub joined: usize,
@@ -259,6 +263,7 @@ pub fn compute(l: &Loaded) -> CrossComparison {
             scale: s.scale,
             factor: f,
             filter: filter_text(s),
+            aggregate: s.aggregate,
             rows: t.rows.len(),
             joined: mine.len(),
             unmatched,
@@ -286,6 +291,7 @@ pub fn compute(l: &Loaded) -> CrossComparison {
             value: r.value.clone(),
             unit: r.unit.name().into(),
             filter: filter_text(r),
+            aggregate: r.aggregate,
             rows: l.reference.rows.len(),
             non_numeric: l.reference.rows.len() - reference_numeric.len(),
         },

@@ -58,6 +58,33 @@ pub struct Source {
     /// Only rows whose columns have these values (`dtype: float16`, `array_rows: 32`).
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, serde_yaml::Value>,
+    /// How rows that share a key after the filter (repeated measurements) become one value;
+    /// without it such rows are an error.
+    #[serde(default)]
+    pub aggregate: Option<Aggregate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    Mean,
+    Median,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    /// Of a non-empty list.
+    fn apply(self, v: &[f64]) -> f64 {
+        use super::stats;
+        match self {
+            Aggregate::Mean => stats::mean(v),
+            Aggregate::Median => stats::median(v),
+            Aggregate::Min => v.iter().copied().reduce(f64::min),
+            Aggregate::Max => v.iter().copied().reduce(f64::max),
+        }
+        .unwrap_or(f64::NAN)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -458,7 +485,17 @@ impl Checker<'_> {
             }
         };
         let header: Vec<String> = match r.headers() {
-            Ok(h) => h.iter().map(str::to_string).collect(),
+            // A spreadsheet's byte-order mark is not part of the first column's name.
+            Ok(h) => (h.iter().enumerate())
+                .map(|(i, c)| {
+                    if i == 0 {
+                        c.trim_start_matches('\u{feff}')
+                    } else {
+                        c
+                    }
+                })
+                .map(str::to_string)
+                .collect(),
             Err(e) => {
                 self.at(
                     &with(base, &["path"]),
@@ -495,8 +532,9 @@ impl Checker<'_> {
         }
         let value_i = value_i.unwrap_or_default();
         let mut t = Table::default();
+        let mut groups: Vec<Vec<Result<f64, String>>> = Vec::new();
         let mut first_line: HashMap<Vec<String>, u64> = HashMap::new();
-        for (n, rec) in r.records().enumerate() {
+        for rec in r.records() {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
@@ -513,8 +551,10 @@ impl Checker<'_> {
                 continue;
             }
             let k: Vec<String> = key_i.iter().map(|i| norm(field(*i))).collect();
-            let line = n as u64 + 2;
-            if let Some(first) = first_line.get(&k) {
+            let line = rec.position().map_or(0, |p| p.line());
+            if let Some(first) = first_line.get(&k)
+                && s.aggregate.is_none()
+            {
                 let shown: Vec<String> = keys
                     .iter()
                     .zip(&k)
@@ -527,19 +567,39 @@ impl Checker<'_> {
                         s.path,
                         shown.join(", ")
                     ),
-                    Some("add a `where` condition on the column that tells them apart (e.g. dataflow, dtype)".into()),
+                    Some("add a `where` condition on the column that tells them apart (e.g. dataflow, dtype), or `aggregate: median` (mean, min, max) to combine repeated rows".into()),
                 );
                 return Table::default();
             }
-            first_line.insert(k.clone(), line);
             let raw = rec.get(value_i).unwrap_or("").trim();
             let v = raw
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| raw.to_string());
-            t.index.insert(k.clone(), t.rows.len());
-            t.rows.push((k, v));
+            match t.index.get(&k) {
+                Some(&i) => groups[i].push(v),
+                None => {
+                    first_line.insert(k.clone(), line);
+                    t.index.insert(k.clone(), t.rows.len());
+                    t.rows.push((k, Err(String::new())));
+                    groups.push(vec![v]);
+                }
+            }
+        }
+        // Several rows of one key (repeated measurements) become one value as declared; a
+        // value among them that is no number makes the key's value no number (never hidden).
+        for ((_, value), vals) in t.rows.iter_mut().zip(groups) {
+            *value = match vals.iter().find_map(|v| v.as_ref().err()) {
+                Some(raw) => Err(raw.clone()),
+                None => {
+                    let nums: Vec<f64> = vals.into_iter().flatten().collect();
+                    Ok(match s.aggregate {
+                        Some(a) => a.apply(&nums),
+                        None => nums[0],
+                    })
+                }
+            };
         }
         if t.rows.is_empty() {
             self.at(
@@ -565,6 +625,7 @@ mod tests {
             clock_ghz: clock,
             scale,
             filter: BTreeMap::new(),
+            aggregate: None,
         }
     }
 

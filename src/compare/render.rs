@@ -263,6 +263,23 @@ fn filter_text(m: &std::collections::BTreeMap<String, String>) -> String {
     format!(" where {}", code(&parts.join(", ")))
 }
 
+/// `, the median of repeated rows`.
+fn aggregate_text(a: Option<super::decl::Aggregate>) -> String {
+    use super::decl::Aggregate;
+    match a {
+        None => String::new(),
+        Some(a) => {
+            let name = match a {
+                Aggregate::Mean => "mean",
+                Aggregate::Median => "median",
+                Aggregate::Min => "minimum",
+                Aggregate::Max => "maximum",
+            };
+            format!(", the {name} of repeated rows")
+        }
+    }
+}
+
 /// How a series' values became the reference's unit.
 fn conversion(s: &super::cross::SeriesResult, unit: &str) -> String {
     let mut t = if s.unit == unit {
@@ -291,12 +308,13 @@ pub fn markdown(c: &CrossComparison) -> String {
     let r = &c.reference;
     let _ = writeln!(
         m,
-        "Reference: **{}**, {} ({}) in {}{}: {} rows{}. Joined on {}. Every value below is in {}; APE = absolute percentage error, ρ = Spearman's rank correlation with the reference (1 = the tool orders the cases exactly as the reference does, whatever its scale).\n",
+        "Reference: **{}**, {} ({}) in {}{}{}: {} rows{}. Joined on {}. Every value below is in {}; APE = absolute percentage error, ρ = Spearman's rank correlation with the reference (1 = the tool orders the cases exactly as the reference does, whatever its scale).\n",
         escape(&r.label),
         code(&r.value),
         r.unit,
         code(&r.path),
         filter_text(&r.filter),
+        aggregate_text(r.aggregate),
         r.rows,
         if r.non_numeric > 0 {
             format!(" ({} not a number, left out)", r.non_numeric)
@@ -318,7 +336,12 @@ pub fn markdown(c: &CrossComparison) -> String {
             let all = s.stats.last();
             vec![
                 escape(&s.label),
-                format!("{}{}", code(&s.value), filter_text(&s.filter)),
+                format!(
+                    "{}{}{}",
+                    code(&s.value),
+                    filter_text(&s.filter),
+                    aggregate_text(s.aggregate)
+                ),
                 escape(&conversion(s, &c.unit)),
                 s.joined.to_string(),
                 opt_pct(all.and_then(|g| g.mape_pct)),

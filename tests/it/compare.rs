@@ -575,3 +575,42 @@ fn mermaid_itself_parses_the_charts() {
     }
     assert!(out.status.success());
 }
+
+/// Repeated measurements of one key: refused unless the declaration says how to combine them;
+/// with `aggregate: median` they become their median (a value that is no number is not hidden).
+#[test]
+fn repeated_rows_are_refused_or_aggregated_as_declared() {
+    let p = Project::new();
+    p.write(
+        "data/ref.csv",
+        "\u{feff}k,t\n1,10\n1,30\n1,11\n2,5\n2,x\n3,7\n",
+    );
+    p.write("data/s.csv", "k,t\n1,12\n2,5\n3,14\n");
+    let decl = "keys: [k]\nreference: {label: gpu, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: s, path: data/s.csv, value: t, unit: us}\n";
+    p.write("c.yaml", decl);
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("lines 2 and 3 of `data/ref.csv` both have k=1"),
+        "{err}"
+    );
+    assert!(err.contains("aggregate: median"), "{err}");
+    p.write(
+        "c.yaml",
+        &decl.replace("unit: us}\nseries", "unit: us, aggregate: median}\nseries"),
+    );
+    let (code, out, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let c = &serde_json::from_str::<Value>(&out).unwrap()["comparison"];
+    assert_eq!(c["reference"]["rows"], 3);
+    assert_eq!(c["reference"]["non_numeric"], 1);
+    assert_eq!(c["reference"]["aggregate"], "median");
+    // k=1: median of 10, 30, 11 = 11 → 12 is +9.09 %; k=3: 14 vs 7 → +100 %; k=2 unmatched.
+    let s = series(c, "s");
+    assert_eq!(
+        (s["joined"].as_u64(), s["unmatched"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let mape = stat(s, "all")["mape_pct"].as_f64().unwrap();
+    assert!((mape - (100.0 / 11.0 + 100.0) / 2.0).abs() < 1e-9, "{mape}");
+}
