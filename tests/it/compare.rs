@@ -614,3 +614,25 @@ fn repeated_rows_are_refused_or_aggregated_as_declared() {
     let mape = stat(s, "all")["mape_pct"].as_f64().unwrap();
     assert!((mape - (100.0 / 11.0 + 100.0) / 2.0).abs() < 1e-9, "{mape}");
 }
+
+/// Thousands of rows: the Markdown still fits one issue comment, and says where the rest is.
+#[test]
+fn the_markdown_fits_a_comment() {
+    let p = Project::new();
+    let mut csv = String::from("k,t\n");
+    for i in 1..=3000 {
+        csv += &format!("case-{i},{}\n", i * 3);
+    }
+    p.write("data/ref.csv", &csv);
+    p.write(
+        "c.yaml",
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: a, path: data/ref.csv, value: t, unit: us, scale: 1.5}\n  - {label: b, path: data/ref.csv, value: t, unit: ms}\n",
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p.read("o/comparison.md");
+    assert!(md.chars().count() <= 65_536, "{}", md.chars().count());
+    assert!(md.contains("more rows in `comparison.csv` (cut to fit a comment)"));
+    assert!(md.ends_with("</sub>\n"));
+    assert_eq!(p.read("o/comparison.csv").lines().count(), 6001);
+}
