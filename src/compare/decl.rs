@@ -58,6 +58,9 @@ pub struct Source {
     /// Only rows whose columns have these values (`dtype: float16`, `array_rows: 32`).
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, serde_yaml::Value>,
+    /// The file's own name for a key column where it differs (`{N: batch}`).
+    #[serde(default)]
+    pub key_columns: BTreeMap<String, String>,
     /// How rows that share a key after the filter (repeated measurements) become one value;
     /// without it such rows are an error.
     #[serde(default)]
@@ -521,8 +524,20 @@ impl Checker<'_> {
         // A missing key column is the declaration's `keys` field, but the file is what lacks it.
         let key_i: Vec<Option<usize>> = keys
             .iter()
-            .map(|k| col(self, with(base, &["path"]), k))
+            .map(|k| match s.key_columns.get(k) {
+                Some(named) => col(self, with(base, &["key-columns", k]), named),
+                None => col(self, with(base, &["path"]), k),
+            })
             .collect();
+        for k in s.key_columns.keys() {
+            if !keys.contains(k) {
+                self.at(
+                    &with(base, &["key-columns", k]),
+                    format!("`{k}` is not one of the keys"),
+                    Some(format!("the keys are: {}", keys.join(", "))),
+                );
+            }
+        }
         let filter_i: Vec<(Option<usize>, String)> = filter
             .iter()
             .map(|(c, v)| (col(self, with(base, &["where", c]), c), v.clone()))
@@ -625,6 +640,7 @@ mod tests {
             clock_ghz: clock,
             scale,
             filter: BTreeMap::new(),
+            key_columns: BTreeMap::new(),
             aggregate: None,
         }
     }

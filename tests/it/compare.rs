@@ -636,3 +636,22 @@ fn the_markdown_fits_a_comment() {
     assert!(md.ends_with("</sub>\n"));
     assert_eq!(p.read("o/comparison.csv").lines().count(), 6001);
 }
+
+/// A file may name a key column its own way.
+#[test]
+fn key_columns_map_a_files_own_names() {
+    let p = Project::new();
+    p.write("data/ref.csv", "layer,N,t\nc1,1,10\nc1,8,20\n");
+    p.write("data/s.csv", "name,batch,t\nc1,1,11\nc1,8.0,22\n");
+    let decl = "keys: [layer, N]\nreference: {label: r, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: s, path: data/s.csv, value: t, unit: us, key-columns: {layer: name, N: batch}}\n";
+    p.write("c.yaml", decl);
+    let (code, out, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let c = &serde_json::from_str::<Value>(&out).unwrap()["comparison"];
+    assert_eq!(series(c, "s")["joined"], 2);
+    p.write("c.yaml", &decl.replace("N: batch", "M: batch"));
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("`M` is not one of the keys"), "{err}");
+    assert!(err.contains("`data/s.csv` has no column `N`"), "{err}");
+}
