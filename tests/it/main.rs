@@ -6,6 +6,7 @@
 
 mod act_support;
 mod common;
+mod compare;
 mod contract;
 mod dataset;
 mod dataset_history;

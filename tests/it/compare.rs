@@ -1,0 +1,657 @@
+//! `outrun compare`: the cross-tool comparison, end to end — statistics checked against an
+//! independent computation (Python, standard library), the outputs' shape, and bad declarations.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::common::{Project, repo_root, require_tool, run};
+
+/// Reference with a tie (b, c), a zero (e), a value that is no number (f), a row the filter
+/// drops (dtype f32), and a second batch.
+const REFERENCE: &str = "layer,N,dtype,lat\n\
+a,1,f16,10\n\
+b,1,f16,20\n\
+c,1,f16,20\n\
+d,1,f16,40\n\
+e,1,f16,0\n\
+f,1,f16,n/a\n\
+a,1,f32,99\n\
+a,2,f16,30\n\
+b,2,f16,60\n";
+
+/// Cycles at 2 GHz: 30000 cycles = 15 µs. A tie (a, b), rows with no reference (f: its
+/// reference is no number; g: absent), a value that is no number (h), a row the filter drops
+/// (ws), and no row for (b, 2).
+const SIM_A: &str = "layer,N,dataflow,cyc\n\
+a,1,os,30000\n\
+b,1,os,30000\n\
+c,1,os,50000\n\
+d,1,os,70000\n\
+e,1,os,1000\n\
+f,1,os,1000\n\
+g,1,os,5\n\
+h,1,os,oops\n\
+a,1,ws,1\n\
+a,2,os,100000\n";
+
+/// Milliseconds, scaled by 2 in the declaration.
+const SIM_B: &str = "layer,N,t_ms\n\
+a,1,0.011\n\
+b,1,0.018\n\
+c,1,0.025\n\
+d,1,0.035\n\
+a,2,0.03\n\
+b,2,0.05\n";
+
+const DECL: &str = r#"description: a small comparison for the tests
+keys: [layer, N]
+group-by: [N]
+reference:
+  label: measured
+  path: data/ref.csv
+  value: lat
+  unit: us
+  where: {dtype: f16}
+series:
+  - label: Sim A
+    path: data/a.csv
+    value: cyc
+    unit: cycles
+    clock-ghz: 2
+    where: {dataflow: os}
+  - label: Sim B
+    path: data/b.csv
+    value: t_ms
+    unit: ms
+    scale: 2
+agreement:
+  - label: same array
+    floor: {label: floor, path: data/b.csv, value: t_ms, unit: ms}
+    series:
+      - {label: A, path: data/a.csv, value: cyc, unit: ms, where: {dataflow: os}}
+      - {label: B, path: data/b.csv, value: t_ms, unit: ms, scale: 2}
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write("data/ref.csv", REFERENCE);
+    p.write("data/a.csv", SIM_A);
+    p.write("data/b.csv", SIM_B);
+    p.write("comparisons/small.yaml", DECL);
+    p
+}
+
+fn compare_json(p: &Project) -> Value {
+    let (code, out, err) = run(p
+        .cmd()
+        .args(["compare", "comparisons/small.yaml", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "outrun.compare/v1");
+    v["comparison"].clone()
+}
+
+fn series<'a>(c: &'a Value, label: &str) -> &'a Value {
+    c["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"] == label)
+        .unwrap()
+}
+
+fn stat<'a>(s: &'a Value, group: &str) -> &'a Value {
+    s["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == group)
+        .unwrap()
+}
+
+#[test]
+fn counts_conversion_and_undefined_errors_by_hand() {
+    let p = project();
+    let c = compare_json(&p);
+    let a = series(&c, "Sim A");
+    // 9 rows pass `dataflow: os`; a1 b1 c1 d1 e1 a2 join; e1's reference is 0; f1 (reference
+    // not a number) and g1 (no reference) are unmatched; h1 is not a number; b2 is missing.
+    let counts: Vec<u64> = [
+        "rows",
+        "joined",
+        "error_undefined",
+        "unmatched",
+        "non_numeric",
+        "missing",
+    ]
+    .iter()
+    .map(|k| a[*k].as_u64().unwrap())
+    .collect();
+    assert_eq!(counts, [9, 6, 1, 2, 1, 1]);
+    assert!(
+        a["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("'oops' is not a number")
+    );
+    assert_eq!(c["reference"]["rows"], 8);
+    assert_eq!(c["reference"]["non_numeric"], 1);
+    // 30000 cycles at 2 GHz = 15 µs; against 10 µs: +50 %.
+    let row = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["series"] == "Sim A" && r["key"][0] == "a" && r["key"][1] == "1")
+        .unwrap();
+    assert!((row["predicted"].as_f64().unwrap() - 15.0).abs() < 1e-9);
+    assert!((row["error_pct"].as_f64().unwrap() - 50.0).abs() < 1e-9);
+    let e = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["series"] == "Sim A" && r["key"][0] == "e")
+        .unwrap();
+    assert_eq!(e["error_pct"], Value::Null);
+    // ms × 2: 0.011 ms × 2 = 22 µs.
+    let b = series(&c, "Sim B");
+    assert!((b["factor"].as_f64().unwrap() - 2000.0).abs() < 1e-9);
+    // Sim B at N=2: 60 µs vs 30 (+100 %) and 100 vs 60 (+66.7 %): MAPE 83.3 %, ρ 1.
+    let n2 = stat(b, "N=2");
+    assert!((n2["mape_pct"].as_f64().unwrap() - (100.0 + 200.0 / 3.0) / 2.0).abs() < 1e-9);
+    assert_eq!(n2["spearman"], 1.0);
+    // Agreement: A / B per key, and both against the floor (B's own values, unscaled).
+    let ag = &c["agreement"][0];
+    assert_eq!(
+        ag["vs_floor"][1]["geomean_ratio"]
+            .as_f64()
+            .map(|r| (r * 1e9).round()),
+        Some(2e9)
+    );
+    // Both have a number for a1 b1 c1 d1 a2.
+    assert_eq!(ag["pairs"][0]["rows"], 5);
+}
+
+/// The statistics recomputed from the CSV files by a separate program: Python's standard
+/// library, with its own filter, join, unit conversion, ranks (ties averaged) and correlation.
+const INDEPENDENT: &str = r#"
+import csv, json, statistics, sys
+def rows(p): return list(csv.DictReader(open(p)))
+ref = {}
+for r in rows("data/ref.csv"):
+    if r["dtype"] != "f16": continue
+    try: ref[(r["layer"], r["N"])] = float(r["lat"])
+    except ValueError: pass
+def series(path, col, per_us, keep):
+    out = {}
+    for r in rows(path):
+        if not keep(r): continue
+        try: out[(r["layer"], r["N"])] = float(r[col]) * per_us
+        except ValueError: pass
+    return out
+A = series("data/a.csv", "cyc", 1 / 2e9 / 1e-6, lambda r: r["dataflow"] == "os")
+B = series("data/b.csv", "t_ms", 1e-3 / 1e-6 * 2, lambda r: True)
+def ranks(v):
+    s = sorted(range(len(v)), key=lambda i: v[i]); out = [0.0] * len(v); i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and v[s[j + 1]] == v[s[i]]: j += 1
+        for k in s[i:j + 1]: out[k] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+def spearman(x, y):
+    rx, ry = ranks(x), ranks(y); mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx); syy = sum((b - my) ** 2 for b in ry)
+    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else None
+out = {}
+for name, s in (("Sim A", A), ("Sim B", B)):
+    for group in ("all", "1", "2"):
+        keys = [k for k in s if k in ref and (group == "all" or k[1] == group)]
+        ape = [abs(s[k] - ref[k]) / ref[k] * 100 for k in keys if ref[k] != 0]
+        out[name + "/" + group] = {
+            "rows": len(keys),
+            "mape": statistics.fmean(ape) if ape else None,
+            "median": statistics.median(ape) if ape else None,
+            "max": max(ape) if ape else None,
+            "spearman": spearman([s[k] for k in keys], [ref[k] for k in keys]),
+        }
+json.dump(out, sys.stdout)
+"#;
+
+#[test]
+fn statistics_agree_with_an_independent_computation() {
+    if !require_tool("python3") {
+        return;
+    }
+    let p = project();
+    let c = compare_json(&p);
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(INDEPENDENT)
+        .current_dir(p.root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py: HashMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |a: &Value, b: &Value, what: &str| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => assert!(
+            (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+            "{what}: {x} vs {y}"
+        ),
+        _ => assert_eq!(a.is_null(), b.is_null(), "{what}: {a} vs {b}"),
+    };
+    let mut checked = 0;
+    for (name, exp) in &py {
+        let (label, group) = name.split_once('/').unwrap();
+        let group = if group == "all" {
+            "all".to_string()
+        } else {
+            format!("N={group}")
+        };
+        let s = stat(series(&c, label), &group);
+        assert_eq!(s["rows"], exp["rows"], "{name}");
+        close(&s["mape_pct"], &exp["mape"], name);
+        close(&s["median_ape_pct"], &exp["median"], name);
+        close(&s["max_ape_pct"], &exp["max"], name);
+        close(&s["spearman"], &exp["spearman"], name);
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+    // The CSV for the paper carries the same per-row numbers as the JSON.
+    let csv = p.read("data/evaluation/compare-small/comparison.csv");
+    assert_eq!(csv.lines().count(), 1 + c["rows"].as_array().unwrap().len());
+}
+
+#[test]
+fn markdown_and_csv_snapshots() {
+    let p = project();
+    let (code, _, err) = run(p
+        .cmd()
+        .args(["compare", "comparisons/small.yaml", "--out", "out"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p
+        .read("out/comparison.md")
+        .replace(env!("CARGO_PKG_VERSION"), "VERSION");
+    insta::assert_snapshot!("compare_markdown", md);
+    insta::assert_snapshot!("compare_summary_csv", p.read("out/summary.csv"));
+    insta::assert_snapshot!("compare_rows_csv", p.read("out/comparison.csv"));
+    insta::assert_snapshot!("compare_agreement_csv", p.read("out/agreement.csv"));
+}
+
+#[test]
+fn mermaid_blocks_are_consistent_xycharts() {
+    let p = project();
+    let (code, _, err) = run(p.cmd().args(["compare", "comparisons/small.yaml"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p.read("data/evaluation/compare-small/comparison.md");
+    let blocks: Vec<&str> = md
+        .split("```mermaid\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    // One chart per N.
+    assert_eq!(blocks.len(), 2);
+    for b in blocks {
+        let lines: Vec<&str> = b.lines().map(str::trim).collect();
+        assert!(
+            lines[0].starts_with("%%{init:") && lines[0].ends_with("}%%"),
+            "{b}"
+        );
+        // The init directive is JSON.
+        let init = lines[0]
+            .trim_start_matches("%%{init:")
+            .trim_end_matches("}%%");
+        let cfg: Value = serde_json::from_str(&format!("{{\"init\":{init}}}")).unwrap();
+        let palette = cfg["init"]["themeVariables"]["xyChart"]["plotColorPalette"]
+            .as_str()
+            .unwrap();
+        assert_eq!(lines[1], "xychart-beta");
+        let cats = lines
+            .iter()
+            .find(|l| l.starts_with("x-axis ["))
+            .unwrap()
+            .matches('"')
+            .count()
+            / 2;
+        let series: Vec<usize> = lines
+            .iter()
+            .filter(|l| l.starts_with("line ["))
+            .map(|l| l.matches(',').count() + 1)
+            .collect();
+        assert!(series.iter().all(|n| *n == cats), "{b}");
+        // A colour per line: the reference, then each tool drawn.
+        assert_eq!(palette.split(", ").count(), series.len(), "{b}");
+    }
+}
+
+#[test]
+fn svg_has_one_point_series_per_tool_and_the_identity_line() {
+    let p = project();
+    let (code, _, err) = run(p.cmd().args(["compare", "comparisons/small.yaml"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("data/evaluation/compare-small/chart.svg");
+    let doc = roxmltree::Document::parse(&text).expect("the chart is well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    // Points: circles, grouped by fill colour (the legend's marker is one more of each).
+    let mut by_fill: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
+    for n in root.descendants().filter(|n| n.has_tag_name("circle")) {
+        let xy = |a| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        by_fill
+            .entry(n.attribute("fill").unwrap().to_string())
+            .or_default()
+            .push((xy("cx"), xy("cy")));
+    }
+    assert_eq!(
+        by_fill.len(),
+        2,
+        "one colour per tool: {:?}",
+        by_fill.keys()
+    );
+    let mut counts: Vec<usize> = by_fill.values().map(Vec::len).collect();
+    counts.sort();
+    // Sim A draws 5 rows (e's reference is 0: not on a log axis), Sim B 6; plus a legend marker.
+    assert_eq!(counts, [6, 7]);
+    let texts: Vec<String> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect();
+    for want in ["Sim A", "Sim B", "y = x (exact prediction)"] {
+        assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("measured (µs")),
+        "{texts:?}"
+    );
+    // y = x: a two-point black polyline, rising to the right.
+    let lines: Vec<Vec<(f64, f64)>> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#000000"))
+        .map(|n| {
+            n.attribute("points")
+                .unwrap()
+                .split_whitespace()
+                .map(|pt| {
+                    let (x, y) = pt.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .filter(|pts: &Vec<(f64, f64)>| {
+            pts.len() == 2 && pts[1].0 > pts[0].0 && pts[1].1 < pts[0].1
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
+
+#[test]
+fn the_identity_line_goes_through_exact_predictions() {
+    let p = Project::new();
+    p.write("data/ref.csv", "k,v\n1,2\n2,30\n3,400\n4,5000\n");
+    p.write(
+        "c.yaml",
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: v, unit: us}\nseries:\n  - {label: exact, path: data/ref.csv, value: v, unit: us}\n",
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("o/chart.svg");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    // The axes are black polylines too; y = x is the one that is neither level nor upright.
+    let pts: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#000000"))
+        .map(|n| {
+            n.attribute("points")
+                .unwrap()
+                .split_whitespace()
+                .map(|pt| {
+                    let (x, y) = pt.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect::<Vec<(f64, f64)>>()
+        })
+        .find(|p| p.len() == 2 && p[0].0 != p[1].0 && p[0].1 != p[1].1)
+        .unwrap();
+    let ((x0, y0), (x1, y1)) = (pts[0], pts[1]);
+    let circles: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .map(|n| {
+            let a = |k| n.attribute(k).unwrap().parse::<f64>().unwrap();
+            (a("cx"), a("cy"))
+        })
+        .collect();
+    // Four points plus the legend's marker; every data point lies on the line (to a pixel).
+    assert_eq!(circles.len(), 5);
+    let on_line = circles
+        .iter()
+        .filter(|(x, y)| {
+            let t = (x - x0) / (x1 - x0);
+            (y0 + t * (y1 - y0) - y).abs() <= 1.5
+        })
+        .count();
+    assert_eq!(on_line, 4, "{pts:?} {circles:?}");
+}
+
+fn error_of(p: &Project, decl: &str) -> (String, Value) {
+    p.write("comparisons/bad.yaml", decl);
+    let (code, out, _) = run(p.cmd().args(["compare", "comparisons/bad.yaml", "--json"]));
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "outrun.error/v1");
+    (
+        v["error"].as_str().unwrap().to_string(),
+        v["problems"].clone(),
+    )
+}
+
+#[test]
+fn bad_declarations_name_the_file_the_field_and_the_line() {
+    let p = project();
+    // An unknown field, with the likely intended one.
+    let (err, problems) = error_of(&p, &DECL.replace("group-by:", "groupby:"));
+    assert!(
+        err.contains("comparisons/bad.yaml:3:1: unknown field `groupby`"),
+        "{err}"
+    );
+    assert_eq!(problems[0]["help"], "did you mean `group-by`?");
+    // A column the file lacks, at the field that names it.
+    let (err, problems) = error_of(&p, &DECL.replace("value: cyc\n", "value: cycles\n"));
+    assert!(
+        err.contains("comparisons/bad.yaml:13:12: `data/a.csv` has no column `cycles`"),
+        "{err}"
+    );
+    assert_eq!(problems[0]["file"], "comparisons/bad.yaml");
+    // Cycles into µs without a clock.
+    let (err, _) = error_of(&p, &DECL.replace("    clock-ghz: 2\n", ""));
+    assert!(
+        err.contains("comparisons/bad.yaml:14:11: converting cycles into µs needs the clock"),
+        "{err}"
+    );
+    // A filter that leaves two rows with one key.
+    let (err, _) = error_of(&p, &DECL.replace("    where: {dataflow: os}\n", ""));
+    assert!(
+        err.contains("lines 2 and 10 of `data/a.csv` both have layer=a, N=1 after the filter"),
+        "{err}"
+    );
+    // A missing file, a path outside the project, and a wrong type: all at once.
+    let bad = DECL
+        .replace("path: data/ref.csv", "path: data/nope.csv")
+        .replace(
+            "path: data/b.csv\n    value: t_ms\n    unit: ms\n    scale: 2",
+            "path: ../b.csv\n    value: t_ms\n    unit: ms\n    scale: 2",
+        );
+    let (err, problems) = error_of(&p, &bad);
+    assert!(err.contains("cannot read `data/nope.csv`"), "{err}");
+    assert!(
+        err.contains("the path must be relative to the project root"),
+        "{err}"
+    );
+    assert_eq!(problems.as_array().unwrap().len(), 2, "{problems}");
+    let (err, _) = error_of(
+        &p,
+        &DECL.replace("unit: ms\n    scale: 2", "unit: minutes\n    scale: 2"),
+    );
+    assert!(err.contains("unknown variant `minutes`"), "{err}");
+    // Not YAML at all.
+    let (err, _) = error_of(&p, "keys: [layer\n");
+    assert!(err.starts_with("comparisons/bad.yaml:"), "{err}");
+}
+
+/// The committed comparison is what the committed data and declaration give today.
+#[test]
+fn the_shipped_comparison_is_current() {
+    let root = repo_root();
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(crate::common::outrun(&root).args([
+        "compare",
+        "comparisons/resnet50.yaml",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "comparison.csv",
+        "summary.csv",
+        "agreement.csv",
+        "agreement-rows.csv",
+        "comparison.md",
+        "chart.svg",
+    ] {
+        let fresh = std::fs::read_to_string(out.path().join(f)).unwrap();
+        let shipped =
+            std::fs::read_to_string(root.join("data/evaluation/compare-resnet50").join(f)).unwrap();
+        assert!(
+            fresh == shipped,
+            "data/evaluation/compare-resnet50/{f} is stale: run `outrun compare comparisons/resnet50.yaml`"
+        );
+    }
+}
+
+/// Mermaid itself (the npm package GitHub's renderer is built on, in jsdom) parses every chart:
+/// the shipped comparison's and the test comparison's, which has a chart that leaves a tool out.
+#[test]
+fn mermaid_itself_parses_the_charts() {
+    let script = repo_root().join("tests/node/mermaid-parse.mjs");
+    if !repo_root().join("tests/node/node_modules/mermaid").is_dir() {
+        assert!(
+            std::env::var_os("OUTRUN_REQUIRE_TOOLS").is_none(),
+            "mermaid (npm) is not installed; run scripts/install-test-tools.sh"
+        );
+        eprintln!("skipping: npm mermaid not installed");
+        return;
+    }
+    let p = project();
+    let (code, _, err) = run(p.cmd().args(["compare", "comparisons/small.yaml"]));
+    assert_eq!(code, 0, "{err}");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(p.root().join("data/evaluation/compare-small/comparison.md"))
+        .arg(repo_root().join("data/evaluation/compare-resnet50/comparison.md"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("mermaid: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["errors"], Value::Array(vec![]), "{v}");
+    assert_eq!(v["broken_rejected"], true);
+    let blocks = v["blocks"].as_array().unwrap();
+    // Two charts (N = 1, 2) in the small one, four (N = 1, 8, 32, 128) in the shipped one.
+    assert_eq!(blocks.len(), 6, "{v}");
+    for b in blocks {
+        assert_eq!(b["type"], "xychart", "{b}");
+        // The palette reached Mermaid's configuration (the legend's colours depend on it).
+        assert!(
+            b["config"]["themeVariables"]["xyChart"]["plotColorPalette"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("#000000, ")),
+            "{b}"
+        );
+    }
+    assert!(out.status.success());
+}
+
+/// Repeated measurements of one key: refused unless the declaration says how to combine them;
+/// with `aggregate: median` they become their median (a value that is no number is not hidden).
+#[test]
+fn repeated_rows_are_refused_or_aggregated_as_declared() {
+    let p = Project::new();
+    p.write(
+        "data/ref.csv",
+        "\u{feff}k,t\n1,10\n1,30\n1,11\n2,5\n2,x\n3,7\n",
+    );
+    p.write("data/s.csv", "k,t\n1,12\n2,5\n3,14\n");
+    let decl = "keys: [k]\nreference: {label: gpu, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: s, path: data/s.csv, value: t, unit: us}\n";
+    p.write("c.yaml", decl);
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("lines 2 and 3 of `data/ref.csv` both have k=1"),
+        "{err}"
+    );
+    assert!(err.contains("aggregate: median"), "{err}");
+    p.write(
+        "c.yaml",
+        &decl.replace("unit: us}\nseries", "unit: us, aggregate: median}\nseries"),
+    );
+    let (code, out, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let c = &serde_json::from_str::<Value>(&out).unwrap()["comparison"];
+    assert_eq!(c["reference"]["rows"], 3);
+    assert_eq!(c["reference"]["non_numeric"], 1);
+    assert_eq!(c["reference"]["aggregate"], "median");
+    // k=1: median of 10, 30, 11 = 11 → 12 is +9.09 %; k=3: 14 vs 7 → +100 %; k=2 unmatched.
+    let s = series(c, "s");
+    assert_eq!(
+        (s["joined"].as_u64(), s["unmatched"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let mape = stat(s, "all")["mape_pct"].as_f64().unwrap();
+    assert!((mape - (100.0 / 11.0 + 100.0) / 2.0).abs() < 1e-9, "{mape}");
+}
+
+/// Thousands of rows: the Markdown still fits one issue comment, and says where the rest is.
+#[test]
+fn the_markdown_fits_a_comment() {
+    let p = Project::new();
+    let mut csv = String::from("k,t\n");
+    for i in 1..=3000 {
+        csv += &format!("case-{i},{}\n", i * 3);
+    }
+    p.write("data/ref.csv", &csv);
+    p.write(
+        "c.yaml",
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: a, path: data/ref.csv, value: t, unit: us, scale: 1.5}\n  - {label: b, path: data/ref.csv, value: t, unit: ms}\n",
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p.read("o/comparison.md");
+    assert!(md.chars().count() <= 65_536, "{}", md.chars().count());
+    assert!(md.contains("more rows in `comparison.csv` (cut to fit a comment)"));
+    assert!(md.ends_with("</sub>\n"));
+    assert_eq!(p.read("o/comparison.csv").lines().count(), 6001);
+}
+
+/// A file may name a key column its own way.
+#[test]
+fn key_columns_map_a_files_own_names() {
+    let p = Project::new();
+    p.write("data/ref.csv", "layer,N,t\nc1,1,10\nc1,8,20\n");
+    p.write("data/s.csv", "name,batch,t\nc1,1,11\nc1,8.0,22\n");
+    let decl = "keys: [layer, N]\nreference: {label: r, path: data/ref.csv, value: t, unit: us}\nseries:\n  - {label: s, path: data/s.csv, value: t, unit: us, key-columns: {layer: name, N: batch}}\n";
+    p.write("c.yaml", decl);
+    let (code, out, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let c = &serde_json::from_str::<Value>(&out).unwrap()["comparison"];
+    assert_eq!(series(c, "s")["joined"], 2);
+    p.write("c.yaml", &decl.replace("N: batch", "M: batch"));
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("`M` is not one of the keys"), "{err}");
+    assert!(err.contains("`data/s.csv` has no column `N`"), "{err}");
+}
