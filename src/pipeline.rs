@@ -94,7 +94,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             outcomes.push(CellOutcome {
                 record: rec,
                 dir: PathBuf::new(),
-                rows: Vec::new(),
+                rows: outputs::Rows::default(),
                 columns: Vec::new(),
             });
         }

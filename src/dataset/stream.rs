@@ -597,18 +597,18 @@ fn incoming_records(
             .collect();
         // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
         let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
-        for row in &o.rows {
+        for row in 0..o.rows.len() {
             let mut fill = |metric: Option<usize>| {
                 fields.clear();
                 fields.extend(
                     from.iter()
-                        .map(|at| at.and_then(|i| row.get(i)).unwrap_or("")),
+                        .map(|at| at.and_then(|i| o.rows.get(row, i)).unwrap_or("")),
                 );
                 if let (Some((m, at)), Some(mi), Some(vi)) =
                     (metric.map(|k| metrics[k]), m_at, v_at)
                 {
                     fields[mi] = m.as_str();
-                    fields[vi] = row.get(at).unwrap_or("");
+                    fields[vi] = o.rows.get(row, at).unwrap_or("");
                 }
                 for (i, v) in &prov {
                     if let Some(i) = i {

@@ -9,8 +9,6 @@ pub mod unzip;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use csv::StringRecord;
-
 use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError};
 use crate::experiment::Plan;
 
@@ -32,16 +30,70 @@ pub enum OutputsError {
 
 /// A cell as collected: its record, its rows (empty unless it succeeded), and the columns its
 /// results declared, in their order.
-///
-/// A row is one `StringRecord` — one buffer of its fields, in `columns` order — not a map per
-/// row: a run brings up to millions of rows, and a map per row cost ~8 allocations and 5× the
-/// memory of the text (issue 8).
 #[derive(Debug, Clone)]
 pub struct CellOutcome {
     pub record: CellRecord,
     pub dir: PathBuf,
-    pub rows: Vec<StringRecord>,
+    pub rows: Rows,
     pub columns: Vec<String>,
+}
+
+/// A cell's result rows in one buffer, fields in its `columns` order.
+///
+/// Not a map, nor even a record, per row: a run brings up to millions of rows, and a map per
+/// row cost ~8 allocations and 5× the memory of the text (issue 8).
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    text: String,
+    /// The end of every field in `text`, `width` a row.
+    ends: Vec<usize>,
+    width: usize,
+}
+
+impl Rows {
+    fn new(width: usize) -> Rows {
+        Rows {
+            width,
+            ..Rows::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `row`'s field in column `col`.
+    pub fn get(&self, row: usize, col: usize) -> Option<&str> {
+        if col >= self.width {
+            return None;
+        }
+        let i = row * self.width + col;
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.text[start..end])
+    }
+
+    /// Appends a row of exactly `width` fields.
+    fn push<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) {
+        for f in fields {
+            self.text.push_str(f);
+            self.ends.push(self.text.len());
+        }
+    }
+
+    /// The same rows with one more column holding `value` in every row.
+    fn with_column(&self, value: &str) -> Rows {
+        let mut out = Rows::new(self.width + 1);
+        for r in 0..self.len() {
+            out.push((0..self.width).filter_map(|c| self.get(r, c)));
+            out.push([value]);
+        }
+        out
+    }
 }
 
 impl CellOutcome {
@@ -171,7 +223,7 @@ fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
     let mut outcome = CellOutcome {
         record: record.clone(),
         dir: dir.clone(),
-        rows: Vec::new(),
+        rows: Rows::default(),
         columns: Vec::new(),
     };
     if record.status != CellStatus::Ok {
@@ -203,14 +255,12 @@ fn with_params(
     plan: &Plan,
     record: &CellRecord,
     mut columns: Vec<String>,
-    mut rows: Vec<StringRecord>,
-) -> Result<(Vec<String>, Vec<StringRecord>), String> {
+    mut rows: Rows,
+) -> Result<(Vec<String>, Rows), String> {
     for (k, v) in &record.params {
         if !columns.contains(k) {
             columns.push(k.clone());
-            for r in &mut rows {
-                r.push_field(v);
-            }
+            rows = rows.with_column(v);
         }
     }
     let keys = &plan.file.results.keys;
@@ -233,8 +283,12 @@ fn with_params(
     }
     let at: Vec<usize> = at.into_iter().flatten().collect();
     let mut seen = HashSet::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        let key = KeyOf { row: r, at: &at };
+    for i in 0..rows.len() {
+        let key = KeyOf {
+            rows: &rows,
+            row: i,
+            at: &at,
+        };
         if key.fields().any(str::is_empty) {
             return Err(format!(
                 "{} row {}: empty key column",
@@ -257,13 +311,16 @@ fn with_params(
 /// A row's key fields, hashed and compared in place: no key is copied out per row.
 #[derive(Clone, Copy)]
 struct KeyOf<'a> {
-    row: &'a StringRecord,
+    rows: &'a Rows,
+    row: usize,
     at: &'a [usize],
 }
 
 impl<'a> KeyOf<'a> {
     fn fields(self) -> impl Iterator<Item = &'a str> {
-        self.at.iter().map(move |&c| self.row.get(c).unwrap_or(""))
+        self.at
+            .iter()
+            .map(move |&c| self.rows.get(self.row, c).unwrap_or(""))
     }
 }
 
@@ -284,7 +341,7 @@ impl PartialEq for KeyOf<'_> {
 impl Eq for KeyOf<'_> {}
 
 /// Parses `results.csv` (header + rows) or `results.jsonl` (one flat object a line).
-pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<StringRecord>), String> {
+pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Rows), String> {
     // An output folder is data: a results "file" that is a link could point anywhere.
     if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
         return Err(format!("{name} is not a regular file"));
@@ -307,8 +364,8 @@ pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Vec<String
     Ok((columns, rows))
 }
 
-/// Streams the file: neither its text nor a map per row is held, only the records.
-fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Vec<StringRecord>), String> {
+/// Streams the file into [`Rows`]: no allocation per row.
+fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(false)
         .buffer_capacity(1 << 16)
@@ -330,15 +387,29 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Vec<String
             ));
         }
     }
-    let mut rows = Vec::new();
-    let mut rec = StringRecord::new();
+    let mut rows = Rows::new(header.len());
+    let mut rec = csv::ByteRecord::new();
     loop {
-        match r.read_record(&mut rec) {
+        match r.read_byte_record(&mut rec) {
             Ok(true) => {
-                // Trimmed to its size: the reader's buffer grows for the longest row seen.
-                let mut kept = StringRecord::with_capacity(rec.as_slice().len(), rec.len());
-                kept.extend(rec.iter());
-                rows.push(kept);
+                // One check of the whole record (its fields without delimiters), then of each
+                // field's end: a field may not end inside a character the next one finishes.
+                let line = || rec.position().map_or(0, |p| p.line());
+                let text = std::str::from_utf8(rec.as_slice())
+                    .map_err(|e| format!("{name} line {}: not UTF-8 ({e})", line()))?;
+                let mut end = 0;
+                for f in &rec {
+                    end += f.len();
+                    if !text.is_char_boundary(end) {
+                        return Err(format!("{name} line {}: not UTF-8", line()));
+                    }
+                }
+                let mut start = 0;
+                rows.push(rec.iter().map(|f| {
+                    let s = &text[start..start + f.len()];
+                    start += f.len();
+                    s
+                }));
             }
             Ok(false) => break,
             Err(e) => return Err(format!("{name}: {e}")),
@@ -347,10 +418,7 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Vec<String
     Ok((header, rows))
 }
 
-fn parse_jsonl(
-    file: std::fs::File,
-    name: &str,
-) -> Result<(Vec<String>, Vec<StringRecord>), String> {
+fn parse_jsonl(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
     use std::io::BufRead as _;
     let mut columns: Vec<String> = Vec::new();
     let mut maps: Vec<Row> = Vec::new();
@@ -381,14 +449,74 @@ fn parse_jsonl(
         maps.push(row);
     }
     // Objects may name different keys: a key a line lacks is an empty field.
-    let rows = maps
-        .iter()
-        .map(|m| {
+    let mut rows = Rows::new(columns.len());
+    for m in &maps {
+        rows.push(
             columns
                 .iter()
-                .map(|c| m.get(c).map(String::as_str).unwrap_or(""))
-                .collect()
-        })
-        .collect();
+                .map(|c| m.get(c).map(String::as_str).unwrap_or("")),
+        );
+    }
     Ok((columns, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8], name: &str) -> Result<(Vec<String>, Rows), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        parse_results(&path, name)
+    }
+
+    #[test]
+    fn csv_rows_keep_their_fields_quotes_and_text() {
+        let (cols, rows) = parse(
+            "layer,note,value\nconv1,\"a, b\",1.5\nfc,\"é \"\"q\"\"\",\n".as_bytes(),
+            "results.csv",
+        )
+        .unwrap();
+        assert_eq!(cols, ["layer", "note", "value"]);
+        assert_eq!(rows.len(), 2);
+        let row = |r| (0..3).map(|c| rows.get(r, c).unwrap()).collect::<Vec<_>>();
+        assert_eq!(row(0), ["conv1", "a, b", "1.5"]);
+        assert_eq!(row(1), ["fc", "é \"q\"", ""]);
+        assert_eq!(rows.get(0, 3), None);
+        assert_eq!(rows.get(2, 0), None);
+    }
+
+    #[test]
+    fn a_character_split_by_a_delimiter_is_not_utf8() {
+        // "é" is C3 A9: split by a comma, the record's fields joined are valid UTF-8, but
+        // neither field is. This must be an error, not a panic or a merged row.
+        let err = parse(b"a,b\n\xC3,\xA9\n", "results.csv").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("not UTF-8"), "{err}");
+        let err = parse(b"a,b\nx,\xFF\n", "results.csv").unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn jsonl_rows_align_on_the_union_of_keys() {
+        let (cols, rows) = parse(
+            b"{\"a\": 1, \"b\": \"x\"}\n\n{\"b\": \"y\", \"c\": true}\n",
+            "results.jsonl",
+        )
+        .unwrap();
+        assert_eq!(cols, ["a", "b", "c"]);
+        let row = |r| (0..3).map(|c| rows.get(r, c).unwrap()).collect::<Vec<_>>();
+        assert_eq!(row(0), ["1", "x", ""]);
+        assert_eq!(row(1), ["", "y", "true"]);
+    }
+
+    #[test]
+    fn a_parameter_column_is_added_to_every_row() {
+        let (_, rows) = parse(b"a,b\n1,2\n3,4\n", "results.csv").unwrap();
+        let wider = rows.with_column("p");
+        assert_eq!(wider.len(), 2);
+        let row = |r| (0..3).map(|c| wider.get(r, c).unwrap()).collect::<Vec<_>>();
+        assert_eq!(row(0), ["1", "2", "p"]);
+        assert_eq!(row(1), ["3", "4", "p"]);
+    }
 }
