@@ -241,6 +241,12 @@ impl Incoming {
         self.ends.len() / self.width.max(1)
     }
 
+    fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.ends.reserve(rows * self.width);
+        self.nums.reserve(rows * self.nnum);
+    }
+
     fn push(&mut self, fields: &[&str], order: &Order) {
         for f in fields {
             self.bytes.extend_from_slice(f.as_bytes());
@@ -395,8 +401,11 @@ fn column_map(header: &[String], wanted: &[String]) -> Vec<Option<usize>> {
 /// The existing file, record by record, in the output's columns.
 struct FileRows {
     path: std::path::PathBuf,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<File>,
+    /// Where each output column is in the file's records.
     map: Vec<Option<usize>>,
+    /// The file's columns are the output's, in order: no remapping.
+    identity: bool,
     raw: ByteRecord,
     /// Whether the records must come in [`Order`] (a merge's streaming pass).
     check_order: bool,
@@ -431,12 +440,17 @@ impl FileRows {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut reader = csv::Reader::from_reader(BufReader::with_capacity(1 << 16, file));
+        let mut reader = csv::ReaderBuilder::new()
+            .buffer_capacity(1 << 16)
+            .from_reader(file);
         reader.byte_headers().map_err(|e| malformed(path, e))?;
+        let map = column_map(&header, columns);
         Ok(Some(FileRows {
             path: path.to_path_buf(),
             reader,
-            map: column_map(&header, columns),
+            identity: map.len() == header.len()
+                && map.iter().enumerate().all(|(i, m)| *m == Some(i)),
+            map,
             raw: ByteRecord::new(),
             check_order,
             prev: None,
@@ -445,17 +459,25 @@ impl FileRows {
 
     /// The next record into `out` (reusing its buffers); `false` at the end.
     fn next_into(&mut self, out: &mut Rec, order: &Order) -> Result<bool, Stop> {
+        // A file in the output's columns (the usual case) is read straight into `out`.
+        let into = if self.identity {
+            &mut out.fields
+        } else {
+            &mut self.raw
+        };
         if !self
             .reader
-            .read_byte_record(&mut self.raw)
+            .read_byte_record(into)
             .map_err(|e| malformed(&self.path, e))?
         {
             return Ok(false);
         }
-        out.fields.clear();
-        for m in &self.map {
-            out.fields
-                .push_field(m.and_then(|i| self.raw.get(i)).unwrap_or(b""));
+        if !self.identity {
+            out.fields.clear();
+            for m in &self.map {
+                out.fields
+                    .push_field(m.and_then(|i| self.raw.get(i)).unwrap_or(b""));
+            }
         }
         out.index(order);
         if self.check_order {
@@ -558,6 +580,37 @@ fn incoming_records(
     let prov_at = |c: &str| columns.iter().position(|h| h == c);
     let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
     let mut out = Incoming::new(columns.len(), order);
+    // Reserved once: grown by doubling, a 1 M-row buffer is copied ~20 times over.
+    let ok = || outcomes.iter().filter(|o| o.ok());
+    let per_row = if long {
+        ok().map(|o| o.columns.len().saturating_sub(keys.len()))
+            .max()
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let rows: usize = ok().map(|o| o.rows.len()).sum::<usize>() * per_row;
+    let bytes: usize = ok()
+        .map(|o| {
+            let r = &o.record;
+            let prov = [
+                &r.experiment,
+                &r.cell,
+                &r.run_id,
+                &r.started_at,
+                &r.finished_at,
+            ]
+            .iter()
+            .map(|s| s.len())
+            .sum::<usize>()
+                + r.source.as_str().len()
+                + r.commit.as_deref().map_or(0, str::len)
+                + run_started_at.len()
+                + 10;
+            (o.rows.text_len() + o.rows.len() * prov) * per_row
+        })
+        .sum();
+    out.reserve(rows, bytes);
     for o in outcomes.iter().filter(|o| o.ok()) {
         let r = &o.record;
         let attempt = r.attempt.to_string();

@@ -66,6 +66,11 @@ impl Rows {
         self.ends.is_empty()
     }
 
+    /// The bytes of all fields together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Row `row`'s field in column `col`.
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         if col >= self.width {
@@ -282,7 +287,9 @@ fn with_params(
         ));
     }
     let at: Vec<usize> = at.into_iter().flatten().collect();
-    let mut seen = HashSet::with_capacity(rows.len());
+    // foldhash, not SipHash: this runs once per row (1 M rows a run); seeded per process.
+    let mut seen =
+        HashSet::with_capacity_and_hasher(rows.len(), foldhash::fast::RandomState::default());
     for i in 0..rows.len() {
         let key = KeyOf {
             rows: &rows,
