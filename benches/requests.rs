@@ -221,7 +221,10 @@ async fn outrun_cycle(
             unreachable!("watch without a timeout returns only when the run completes")
         }
     };
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        run.conclusion,
+        Some(outrun::github_api::Conclusion::Success)
+    );
     let watched = mark(fake);
     let opts = gh_backend::CollectOptions {
         issue: Some(ISSUE),

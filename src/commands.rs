@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use outrun::backend::{github, local};
 use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
+use outrun::github_api::{Conclusion, RunStatus};
 use outrun::report::{self, Report};
 use outrun::{names, pipeline, workflow};
 
@@ -186,7 +187,7 @@ impl Gh {
             .filter(|r| in_actions && !r.is_empty());
         let repo = repo.clone().or(runner_repo);
         auth::check_transport(&api_url)?;
-        let (token, _source) = auth::find_token(&host, explicit)?;
+        let token = auth::find_token(&host, explicit)?;
         let repo = Repo::infer(repo.as_deref(), root)?;
         // Tests and benchmarks shrink every wait (poll intervals, backoffs) by this factor.
         let scale = std::env::var("OUTRUN_POLL_SCALE")
@@ -235,17 +236,20 @@ fn current_branch(root: &Path) -> Option<String> {
 fn run_state(run: &outrun::github_api::Run) -> String {
     let conclusion = run
         .conclusion
-        .as_deref()
+        .as_ref()
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
-    format!("{}{conclusion}", run.status.as_deref().unwrap_or("?"))
+    format!(
+        "{}{conclusion}",
+        run.status.as_ref().map_or("?", RunStatus::as_str)
+    )
 }
 
 /// Exit status for a completed run's conclusion.
-fn conclusion_code(conclusion: Option<&str>) -> u8 {
+fn conclusion_code(conclusion: Option<&Conclusion>) -> u8 {
     match conclusion {
-        Some("success") => exit::OK,
-        Some("cancelled") => exit::INTERRUPTED,
+        Some(Conclusion::Success) => exit::OK,
+        Some(Conclusion::Cancelled) => exit::INTERRUPTED,
         _ => exit::FAILED,
     }
 }
@@ -335,7 +339,7 @@ async fn dispatch(
 
 fn collected_code(c: &github::Collected) -> u8 {
     let all_ok = c.report.as_ref().is_some_and(|r| r.summary.all_ok());
-    if c.conclusion.as_deref() == Some("cancelled") {
+    if c.conclusion == Some(Conclusion::Cancelled) {
         exit::INTERRUPTED
     } else if all_ok && c.refused.is_empty() {
         exit::OK
@@ -356,7 +360,7 @@ fn print_collected(c: &github::Collected, json: bool) {
     eprintln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
-        c.conclusion.as_deref().unwrap_or("?"),
+        c.conclusion.as_ref().map_or("?", Conclusion::as_str),
         c.artifacts,
         c.merge.path,
         c.merge.rows_added,
@@ -384,7 +388,7 @@ async fn watch(
     })
     .await?;
     let (code, run, state) = match watched {
-        github::Watched::Completed(r) => (conclusion_code(r.conclusion.as_deref()), r, "completed"),
+        github::Watched::Completed(r) => (conclusion_code(r.conclusion.as_ref()), r, "completed"),
         github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, "running"),
     };
     if json {
@@ -432,7 +436,9 @@ async fn collect(
         } else {
             println!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
-                run.status.as_deref().unwrap_or("not finished")
+                run.status
+                    .as_ref()
+                    .map_or("not finished", RunStatus::as_str)
             );
         }
         return Ok(exit::STILL_RUNNING);
@@ -527,11 +533,7 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::
                 .jobs(run_id)
                 .await?
                 .into_iter()
-                .filter(|j| {
-                    ids.contains(j.name.as_str())
-                        && j.status == "completed"
-                        && j.conclusion.as_deref() != Some("success")
-                })
+                .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
                 .map(|j| j.name)
                 .collect()
         }
@@ -552,7 +554,7 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> anyhow::Result<
     if !run.completed() {
         bail!(
             "run {run_id} is still {}: only a finished run can be re-run",
-            run.status.as_deref().unwrap_or("going")
+            run.status.as_ref().map_or("going", RunStatus::as_str)
         );
     }
     gh.client.rerun_failed_jobs(run_id).await?;
@@ -667,12 +669,9 @@ async fn watch_comment(
         let jobs = gh.client.jobs(run_id).await?;
         let done: Vec<_> = jobs
             .iter()
-            .filter(|j| ids.contains(j.name.as_str()) && j.status == "completed")
+            .filter(|j| ids.contains(j.name.as_str()) && j.completed())
             .collect();
-        let failed = done
-            .iter()
-            .filter(|j| j.conclusion.as_deref() != Some("success"))
-            .count();
+        let failed = done.iter().filter(|j| !j.succeeded()).count();
         let now = (done.len(), failed);
         if shown != Some(now) {
             github::announce(
@@ -776,9 +775,9 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
                 println!(
                     "  {:<40} {}{}",
                     j.name,
-                    j.status,
+                    j.status.as_ref().map_or("?", RunStatus::as_str),
                     j.conclusion
-                        .as_deref()
+                        .as_ref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
                 );
@@ -810,8 +809,8 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
                 println!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
-                    run.status.as_deref().unwrap_or("?"),
-                    run.conclusion.as_deref().unwrap_or(""),
+                    run.status.as_ref().map_or("?", RunStatus::as_str),
+                    run.conclusion.as_ref().map_or("", Conclusion::as_str),
                     if collected { "collected" } else { "" },
                     if run.completed() && !collected {
                         "not collected: `outrun sync`"

@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
 use crate::dataset::{self, MergeSummary, ledger};
 use crate::experiment::{self, Plan};
-use crate::github_api::{Artifact, Client, Clock, GithubError, Job, Run};
+use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
 use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
 use crate::outputs::CellOutcome;
-use crate::pipeline::{self, BoxError, Commenter};
+use crate::pipeline::{self, Commenter};
 use crate::report::{CommentStamp, Refused, Report};
 
 pub const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
@@ -69,7 +69,11 @@ pub enum RemoteError {
 
 impl RemoteError {
     pub fn is_auth(&self) -> bool {
-        matches!(self, RemoteError::Github(g) if g.is_auth())
+        match self {
+            RemoteError::Github(g) => g.is_auth(),
+            RemoteError::Pipeline(p) => p.is_auth(),
+            _ => false,
+        }
     }
 }
 
@@ -296,7 +300,7 @@ pub async fn watch(
         }
         clock.sleep(interval).await;
         waited += interval;
-        let queued = run.status.as_deref() != Some("in_progress");
+        let queued = run.status != Some(RunStatus::InProgress);
         let changed = if queued || workflow.is_empty() || run.head_sha.is_empty() {
             true
         } else {
@@ -392,17 +396,21 @@ pub struct Fetched {
 }
 
 /// The run's conclusion while its final job is still running: from the cells' jobs.
-fn conclusion_from_jobs(jobs: &[Job]) -> String {
-    let c = |j: &&Job| j.conclusion.clone().unwrap_or_default();
-    if jobs.iter().any(|j| c(&j) == "cancelled") {
-        "cancelled".into()
-    } else if jobs
+fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {
+    if jobs
         .iter()
-        .any(|j| !matches!(c(&j).as_str(), "success" | "skipped" | ""))
+        .any(|j| j.conclusion == Some(Conclusion::Cancelled))
     {
-        "failure".into()
+        Conclusion::Cancelled
+    } else if jobs.iter().any(|j| {
+        !matches!(
+            j.conclusion,
+            None | Some(Conclusion::Success | Conclusion::Skipped)
+        )
+    }) {
+        Conclusion::Failure
     } else {
-        "success".into()
+        Conclusion::Success
     }
 }
 
@@ -436,9 +444,9 @@ fn provenance(
         event: Some(run.event.clone()),
         git_ref: run.head_branch.clone(),
         conclusion: if in_run {
-            Some(conclusion_from_jobs(jobs))
+            Some(conclusion_from_jobs(jobs).to_string())
         } else {
-            run.conclusion.clone()
+            run.conclusion.as_ref().map(Conclusion::to_string)
         },
         cells: BTreeMap::new(),
     };
@@ -586,7 +594,7 @@ pub async fn fetch(
         let Some(cell) = cell_ids.get(job.name.as_str()) else {
             continue;
         };
-        if taken.contains(&cell.id) || job.status != "completed" {
+        if taken.contains(&cell.id) || !job.completed() {
             continue;
         }
         let why = match lost.get(&job.name) {
@@ -596,7 +604,7 @@ pub async fn fetch(
             Some(w) => format!("artifact refused: {w}"),
             None => format!(
                 "no output uploaded: job {}",
-                job.conclusion.as_deref().unwrap_or("ended")
+                job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
             ),
         };
         let mut p = prov.clone();
@@ -606,7 +614,7 @@ pub async fn fetch(
         out.missing.push(CellRecord::missing(
             name,
             cell,
-            status_of(job.conclusion.as_deref()),
+            status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
             why,
             &p,
         ));
@@ -671,7 +679,7 @@ async fn download(
             Err(e) => Some(e.to_string()),
         },
         Err(GithubError::Expired { .. }) => Some(EXPIRED.into()),
-        Err(GithubError::Download { message, .. }) => Some(message),
+        Err(GithubError::Download { source, .. }) => Some(source.to_string()),
         Err(e) => return Err(e.into()),
     };
     let _ = std::fs::remove_file(&zip);
@@ -688,7 +696,7 @@ pub struct Collected {
     pub run_id: u64,
     pub attempt: u32,
     pub html_url: String,
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     pub artifacts: usize,
     pub expired: Vec<String>,
     pub refused: Vec<Refused>,
@@ -770,7 +778,7 @@ impl Collected {
             run_id: run.id,
             attempt: run.attempt(),
             html_url: run.html_url.clone(),
-            conclusion: fetched.provenance.conclusion,
+            conclusion: fetched.provenance.conclusion.map(Conclusion::from),
             artifacts: fetched.artifacts,
             expired: fetched.expired,
             refused: fetched.refused,
@@ -1129,12 +1137,19 @@ impl Commenter for IssueComments<'_> {
         experiment: &'a str,
         body: &'a str,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>,
+        Box<
+            dyn std::future::Future<Output = Result<Option<String>, pipeline::CommentError>>
+                + Send
+                + 'a,
+        >,
     > {
         Box::pin(async move {
             upsert_comment(self.client, issue, experiment, body)
                 .await
-                .map_err(|e| Box::new(e) as BoxError)
+                .map_err(|e| pipeline::CommentError {
+                    needs_auth: e.is_auth(),
+                    source: Box::new(e),
+                })
         })
     }
 }
@@ -1298,8 +1313,9 @@ pub struct SyncItem {
     pub outrun_id: Option<String>,
     pub html_url: Option<String>,
     pub state: SyncState,
+    /// GitHub's status of the run, or what outrun knows of a run not listed yet.
     pub status: Option<String>,
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     pub cells_ok: Option<usize>,
     pub cells_failed: Option<usize>,
     pub rows_added: Option<usize>,
@@ -1330,7 +1346,7 @@ impl SyncItem {
             run_id: Some(run.id),
             outrun_id: run.outrun_title().map(|(_, id)| id.to_string()),
             html_url: Some(run.html_url.clone()),
-            status: run.status.clone(),
+            status: run.status.as_ref().map(RunStatus::to_string),
             conclusion: run.conclusion.clone(),
             ..SyncItem::new(experiment, state)
         }

@@ -28,8 +28,8 @@ use octocrab::service::middleware::retry::RetryConfig;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
-pub use auth::{Repo, Token, TokenSource};
-pub use models::{Artifact, Comment, Job, PullRequest, Run};
+pub use auth::{Repo, Token};
+pub use models::{Artifact, Comment, Conclusion, Job, PullRequest, Run, RunStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -75,8 +75,12 @@ pub enum GithubError {
     Decode { path: String, message: String },
     #[error("artifact {name} has expired (GitHub answered 410)")]
     Expired { name: String },
-    #[error("artifact {name}: {message}")]
-    Download { name: String, message: String },
+    #[error("artifact {name}: {source}")]
+    Download {
+        name: String,
+        #[source]
+        source: StorageError,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,
@@ -91,6 +95,53 @@ fn no_token_message(host: &str) -> String {
         format!(
             "no GitHub token for {host}: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or log in with `gh auth login --hostname {host}`; a GH_TOKEN is for github.com and is not sent to another host unless you name it with --api-url"
         )
+    }
+}
+
+/// Why an artifact's download from GitHub's storage failed; [`StorageError::retryable`] decides
+/// whether asking for a fresh storage URL and trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("redirect without a Location")]
+    NoLocation,
+    #[error("bad storage URL: {0}")]
+    BadUrl(String),
+    #[error("storage client: {0}")]
+    Client(String),
+    /// A broken connection or a reset: the next attempt may get through.
+    #[error("{0}")]
+    Transport(String),
+    #[error("storage stalled")]
+    Stalled,
+    #[error("storage answered {0}")]
+    Status(http::StatusCode),
+    #[error("larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A transfer cut short or corrupted on the way arrives whole on the next attempt.
+    #[error("digest mismatch: expected sha256:{want}, got sha256:{got}")]
+    Digest { want: String, got: String },
+}
+
+impl StorageError {
+    /// Failures of the transfer (and storage's own 5xx) are retried; an answer that will not
+    /// change (a 4xx, a URL or size refused, the local disk) is not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StorageError::Transport(_) | StorageError::Stalled | StorageError::Digest { .. } => {
+                true
+            }
+            StorageError::Status(s) => s.is_server_error(),
+            StorageError::NoLocation
+            | StorageError::BadUrl(_)
+            | StorageError::Client(_)
+            | StorageError::TooLarge { .. }
+            | StorageError::Io { .. } => false,
+        }
     }
 }
 
@@ -572,9 +623,9 @@ impl Client {
         max_bytes: u64,
     ) -> Result<u64, GithubError> {
         let path = self.repo_path(&format!("actions/artifacts/{}/zip", artifact.id));
-        let dl = |message: String| GithubError::Download {
+        let dl = |source: StorageError| GithubError::Download {
             name: artifact.name.clone(),
-            message,
+            source,
         };
         let mut attempt = 0;
         loop {
@@ -587,7 +638,7 @@ impl Client {
                     .get(header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .map(str::to_string)
-                    .ok_or_else(|| dl("redirect without a Location".into()))?,
+                    .ok_or_else(|| dl(StorageError::NoLocation))?,
                 410 => {
                     return Err(GithubError::Expired {
                         name: artifact.name.clone(),
@@ -600,11 +651,11 @@ impl Client {
                 .await
             {
                 Ok(n) => return Ok(n),
-                Err(e) if attempt < MAX_ATTEMPTS && !e.starts_with("refused:") => {
+                Err(e) if attempt < MAX_ATTEMPTS && e.retryable() => {
                     self.note_retry();
                     self.clock.sleep(backoff(attempt)).await;
                 }
-                Err(e) => return Err(dl(e.trim_start_matches("refused: ").to_string())),
+                Err(e) => return Err(dl(e)),
             }
         }
     }
@@ -616,10 +667,10 @@ impl Client {
         dest: &Path,
         max_bytes: u64,
         digest: Option<&str>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, StorageError> {
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| format!("refused: bad storage URL: {e}"))?;
+            .map_err(|e: http::uri::InvalidUri| StorageError::BadUrl(e.to_string()))?;
         let origin = format!(
             "{}://{}",
             uri.scheme_str().unwrap_or("https"),
@@ -629,44 +680,43 @@ impl Client {
         // must never travel to another host.
         let storage = Octocrab::builder()
             .base_uri(origin.as_str())
-            .map_err(|e| format!("refused: {e}"))?
+            .map_err(|e| StorageError::Client(transport_message(&e)))?
             .add_retry_config(RetryConfig::None)
             .set_connect_timeout(Some(self.timeout))
             .set_read_timeout(Some(self.timeout))
             .build()
-            .map_err(|e| format!("refused: {e}"))?;
-        let res = storage._get(uri).await.map_err(|e| transport_message(&e))?;
+            .map_err(|e| StorageError::Client(transport_message(&e)))?;
+        let res = storage
+            ._get(uri)
+            .await
+            .map_err(|e| StorageError::Transport(transport_message(&e)))?;
         if !res.status().is_success() {
-            let s = res.status();
-            return Err(if s.is_server_error() {
-                format!("storage answered {s}")
-            } else {
-                format!("refused: storage answered {s}")
-            });
+            return Err(StorageError::Status(res.status()));
         }
-        let mut file =
-            std::fs::File::create(dest).map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        let io = |source| StorageError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::create(dest).map_err(io)?;
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
         let mut body = res.into_body();
         loop {
             let frame = match tokio::time::timeout(self.timeout, body.frame()).await {
-                Err(_) => return Err("storage stalled".into()),
+                Err(_) => return Err(StorageError::Stalled),
                 Ok(None) => break,
-                Ok(Some(f)) => f.map_err(|e| transport_message(&e))?,
+                Ok(Some(f)) => f.map_err(|e| StorageError::Transport(transport_message(&e)))?,
             };
             if let Ok(data) = frame.into_data() {
                 written += data.len() as u64;
                 if written > max_bytes {
-                    return Err(format!("refused: larger than the {max_bytes}-byte limit"));
+                    return Err(StorageError::TooLarge { limit: max_bytes });
                 }
                 hasher.update(&data);
-                file.write_all(&data)
-                    .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+                file.write_all(&data).map_err(io)?;
             }
         }
-        file.sync_all()
-            .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        file.sync_all().map_err(io)?;
         if let Some(want) = digest.and_then(|d| d.strip_prefix("sha256:")) {
             let got: String = hasher
                 .finalize()
@@ -674,9 +724,10 @@ impl Client {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             if !got.eq_ignore_ascii_case(want) {
-                return Err(format!(
-                    "digest mismatch: expected sha256:{want}, got sha256:{got}"
-                ));
+                return Err(StorageError::Digest {
+                    want: want.to_string(),
+                    got,
+                });
             }
         }
         Ok(written)
