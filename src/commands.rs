@@ -13,7 +13,7 @@ use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
 use outrun::{names, pipeline, workflow};
 
-use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
 use crate::exit;
 use crate::output::{self, GenerateState, RunState};
 
@@ -76,10 +76,46 @@ macro_rules! bail {
     };
 }
 
+/// `-R`/`--api-url` given before a subcommand (`outrun -R O/R sync`, as scripts wrote it before
+/// the options moved to the commands that use them) count as the command's own.
+fn gh_args(cli_repo: &Option<String>, cli_api: &Option<String>, own: GithubArgs) -> GithubArgs {
+    GithubArgs {
+        repo: own.repo.or_else(|| cli_repo.clone()),
+        api_url: own.api_url.or_else(|| cli_api.clone()),
+    }
+}
+
 pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     let json = cli.json;
-    let connect = || Gh::connect(root, &cli.repo, &cli.api_url);
+    let (repo, api) = (cli.repo.clone(), cli.api_url.clone());
+    let connect = |own: GithubArgs| Gh::connect(root, &gh_args(&repo, &api, own));
+    if (repo.is_some() || api.is_some()) && !cli.command.uses_github() {
+        return Err(CliError::Usage(
+            "-R and --api-url are for the commands that talk to GitHub (dispatch, rerun, status, watch, collect, announce, sync)".into(),
+        ));
+    }
     match cli.command {
+        Command::Completions { shell } => {
+            crate::cli::completions(shell, &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man { out } => {
+            match out {
+                Some(dir) => {
+                    let pages = crate::cli::man_pages(&dir)
+                        .with_context(|| format!("writing man pages to {}", dir.display()))?;
+                    if !json {
+                        for p in pages {
+                            println!("{}", p.display());
+                        }
+                    }
+                }
+                None => {
+                    crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
@@ -117,8 +153,9 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             timeout,
             comment,
             failed_from,
+            gh,
         } => {
-            let gh = connect()?;
+            let gh = connect(gh)?;
             let cells = match failed_from {
                 Some(run) => Some(failed_cells(root, &gh, &name, parse_run(&run)?).await?),
                 None => cells,
@@ -138,14 +175,17 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             )
             .await
         }
-        Command::Rerun { run, failed: _ } => rerun(root, &connect()?, parse_run(&run)?, json).await,
+        Command::Rerun { run, failed: _, gh } => {
+            rerun(root, &connect(gh)?, parse_run(&run)?, json).await
+        }
         Command::Announce {
             run,
             issue,
             cells,
             actor,
+            gh,
         } => {
-            let gh = connect()?;
+            let gh = connect(gh)?;
             announce(
                 root,
                 &gh,
@@ -157,14 +197,17 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             )
             .await
         }
-        Command::Status { target } => status(root, &connect()?, target.as_deref(), json).await,
+        Command::Status { target, gh } => {
+            status(root, &connect(gh)?, target.as_deref(), json).await
+        }
         Command::Watch {
             run,
             timeout,
             comment,
             issue,
+            gh,
         } => {
-            let gh = connect()?;
+            let gh = connect(gh)?;
             let run = parse_run(&run)?;
             if comment {
                 watch_comment(root, &gh, run, issue, timeout, cli.quiet).await?;
@@ -180,8 +223,9 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             cells,
             land,
             summary,
+            gh,
         } => {
-            let gh = connect()?;
+            let gh = connect(gh)?;
             let how = CollectHow {
                 comment,
                 issue,
@@ -192,7 +236,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             };
             collect(root, &gh, parse_run(&run)?, &how, json).await
         }
-        Command::Sync { no_comment } => sync(root, &connect()?, !no_comment, json).await,
+        Command::Sync { no_comment, gh } => sync(root, &connect(gh)?, !no_comment, json).await,
     }
 }
 
@@ -203,7 +247,8 @@ struct Gh {
 }
 
 impl Gh {
-    fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> Result<Gh> {
+    fn connect(root: &Path, args: &GithubArgs) -> Result<Gh> {
+        let (repo, api_url) = (&args.repo, &args.api_url);
         use outrun::github_api::{Client, Config, RealClock, Repo, auth};
         // Inside a workflow the runner names its own API (and repository): the workflow's
         // token belongs to that host, so it counts as named explicitly.

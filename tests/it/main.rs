@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, unsafe_code, unreachable_pub)]
 
 mod act_support;
+mod cli;
 mod common;
 mod contract;
 mod dataset;
