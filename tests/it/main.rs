@@ -15,4 +15,5 @@ mod github;
 mod hardening;
 mod local_run;
 mod prism;
+mod schemas;
 mod workflow;
