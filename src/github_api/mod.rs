@@ -24,7 +24,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
-use octocrab::service::middleware::retry::RetryConfig;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
@@ -252,8 +251,8 @@ impl Client {
                 message: e.to_string(),
             })?
             .personal_token(cfg.token.expose().to_string())
-            // octocrab's own retry would resend POSTs; outrun decides per request.
-            .add_retry_config(RetryConfig::None)
+            // Built without octocrab's `retry` feature: its retry layer would resend POSTs, and
+            // outrun decides per request what may be repeated.
             .set_connect_timeout(Some(cfg.timeout))
             .set_read_timeout(Some(cfg.timeout))
             .add_header(header::ACCEPT, "application/vnd.github+json".into())
@@ -681,7 +680,6 @@ impl Client {
         let storage = Octocrab::builder()
             .base_uri(origin.as_str())
             .map_err(|e| StorageError::Client(transport_message(&e)))?
-            .add_retry_config(RetryConfig::None)
             .set_connect_timeout(Some(self.timeout))
             .set_read_timeout(Some(self.timeout))
             .build()
