@@ -23,13 +23,13 @@ use crate::outputs::CellOutcome;
 use crate::pipeline::{self, Commenter};
 use crate::report::{CommentStamp, Refused, Report};
 
-pub const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
+pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.
-pub const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Largest artifact zip outrun downloads (GitHub's own limit per artifact is far higher; a cell's
 /// outputs are results and logs).
-pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -115,7 +115,7 @@ impl DispatchRecord {
         root.join(RECORDS_DIR).join(format!("{id}.json"))
     }
 
-    pub fn save(&self, root: &Path) -> Result<(), RemoteError> {
+    pub(crate) fn save(&self, root: &Path) -> Result<(), RemoteError> {
         crate::fsutil::state_dir(root)?;
         let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
         Ok(crate::fsutil::write_atomic(
@@ -143,7 +143,7 @@ impl DispatchRecord {
 }
 
 /// A distinct, sortable dispatch id: `20261126t010203z-1a2b3c` (lower case: it travels in a run name).
-pub fn new_dispatch_id() -> String {
+pub(crate) fn new_dispatch_id() -> String {
     crate::backend::local::new_run_id()
         .trim_start_matches("local-")
         .to_ascii_lowercase()
@@ -236,7 +236,7 @@ pub fn lock(root: &Path) -> Result<File, RemoteError> {
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
 /// waiting a while: a new run takes a few seconds to be listed.
-pub async fn find_run(
+pub(crate) async fn find_run(
     client: &Client,
     clock: &dyn Clock,
     workflow: &str,
@@ -383,7 +383,7 @@ pub async fn untrusted(
 
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
 #[derive(Debug, Default)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The cell folders to read, one per cell, from the newest attempt of each job.
     pub cell_dirs: Vec<PathBuf>,
     pub provenance: RunProvenance,
@@ -471,7 +471,7 @@ fn cells_in(dir: &Path) -> Vec<(String, PathBuf)> {
 /// unpacked safely (or, in the workflow's final job, already downloaded into `artifacts_dir`).
 /// A hostile or broken artifact is refused with its reason and the others go on; an artifact
 /// may only hold the cells of its own job.
-pub async fn fetch(
+pub(crate) async fn fetch(
     root: &Path,
     client: &Client,
     plan: &Plan,
@@ -1126,7 +1126,7 @@ pub async fn announce(
 // The experiment's one comment.
 
 /// [`Commenter`] over the issue-comment API.
-pub struct IssueComments<'a> {
+pub(crate) struct IssueComments<'a> {
     pub client: &'a Client,
 }
 
@@ -1155,7 +1155,7 @@ impl Commenter for IssueComments<'_> {
 }
 
 /// The login workflows' `GITHUB_TOKEN` writes as.
-pub const ACTIONS_BOT: &str = "github-actions[bot]";
+pub(crate) const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// Whether a comment can be outrun's: its author is the token's own user, the repository's
 /// workflows (`github-actions[bot]`, which only this repository's workflows write as), or a
@@ -1181,7 +1181,7 @@ fn trusted_author(c: &crate::github_api::Comment, me: Option<&str>) -> bool {
 /// them agree on which is oldest, deleting is idempotent, and a comment is only ever replaced
 /// by one about the same or a newer run, so however the requests interleave they end with one
 /// comment showing the newest run.
-pub async fn upsert_comment(
+pub(crate) async fn upsert_comment(
     client: &Client,
     issue: u64,
     experiment: &str,
@@ -1284,7 +1284,7 @@ impl CollectedRuns {
 
 /// The branch an experiment's results land on: its `github.branch` for `land: branch`, else
 /// the repository's default branch.
-pub async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
+pub(crate) async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
     Ok(match (plan.file.github.land, &plan.file.github.branch) {
         (experiment::Land::Branch, Some(b)) => b.clone(),
         _ => client.default_branch().await?,

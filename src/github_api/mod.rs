@@ -582,7 +582,7 @@ impl Client {
     /// Completed runs of `workflow` for one commit, newest first. While a run of that commit
     /// goes on this list stays the same, so polling it conditionally is free. (GitHub also takes
     /// a `created` range here, but its published description types that as a single date-time.)
-    pub async fn completed_runs(
+    pub(crate) async fn completed_runs(
         &self,
         workflow: &str,
         head_sha: &str,
@@ -615,7 +615,7 @@ impl Client {
 
     /// Streams an artifact's zip to `dest`, checking its digest when GitHub gives one.
     /// Returns the number of bytes written.
-    pub async fn download_artifact(
+    pub(crate) async fn download_artifact(
         &self,
         artifact: &Artifact,
         dest: &Path,
@@ -742,7 +742,7 @@ impl Client {
     }
 
     /// Deletes a comment; one already gone counts as deleted (a second machine may have been first).
-    pub async fn delete_comment(&self, id: u64) -> Result<(), GithubError> {
+    pub(crate) async fn delete_comment(&self, id: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("issues/comments/{id}"));
         let resp = self.request(Method::DELETE, &path, None, true).await?;
         match resp.status.as_u16() {
@@ -752,7 +752,7 @@ impl Client {
     }
 
     /// The repository's default branch (asked once).
-    pub async fn default_branch(&self) -> Result<String, GithubError> {
+    pub(crate) async fn default_branch(&self) -> Result<String, GithubError> {
         let b = self
             .default_branch
             .get_or_try_init(|| async {
@@ -801,7 +801,7 @@ impl Client {
     }
 
     /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`).
-    pub async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
+    pub(crate) async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
         let path = self.repo_path(&format!("git/matching-refs/heads/{}", urlencode(prefix)));
         let resp = self.request(Method::GET, &path, None, true).await?;
         // An empty repository (or a proxy that cannot route a ref with slashes) has none.
@@ -819,13 +819,13 @@ impl Client {
     }
 
     /// Open pull requests (every page).
-    pub async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
+    pub(crate) async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
         self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "")
             .await
     }
 
     /// Opens a pull request. Never resent: on an ambiguous failure the caller re-lists.
-    pub async fn create_pull(
+    pub(crate) async fn create_pull(
         &self,
         title: &str,
         head: &str,
@@ -842,7 +842,7 @@ impl Client {
     }
 
     /// Closes a pull request (one superseded by a newer one that holds its rows too).
-    pub async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
+    pub(crate) async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("pulls/{number}"));
         let resp = self
             .request(
@@ -859,7 +859,7 @@ impl Client {
     }
 
     /// The commit a branch points at, or `None` if there is no such branch.
-    pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GithubError> {
+    pub(crate) async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GithubError> {
         let path = self.repo_path(&format!("git/ref/heads/{}", urlencode(branch)));
         let resp = self.request(Method::GET, &path, None, true).await?;
         if resp.status == StatusCode::NOT_FOUND {
@@ -873,7 +873,7 @@ impl Client {
     }
 
     /// A commit's tree.
-    pub async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
+    pub(crate) async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
         let c: models::GitCommit = self
             .get_json(&self.repo_path(&format!("git/commits/{sha}")))
             .await?;
@@ -896,13 +896,13 @@ impl Client {
         Ok(c.sha)
     }
 
-    pub async fn create_blob(&self, bytes: &[u8]) -> Result<String, GithubError> {
+    pub(crate) async fn create_blob(&self, bytes: &[u8]) -> Result<String, GithubError> {
         use base64::Engine as _;
         self.create_object("git/blobs", serde_json::json!({"content": base64::engine::general_purpose::STANDARD.encode(bytes), "encoding": "base64"})).await
     }
 
     /// A tree: `base` with `files` (path → blob sha) put in.
-    pub async fn create_tree(
+    pub(crate) async fn create_tree(
         &self,
         base: &str,
         files: &[(String, String)],
@@ -915,7 +915,7 @@ impl Client {
         .await
     }
 
-    pub async fn create_commit(
+    pub(crate) async fn create_commit(
         &self,
         message: &str,
         tree: &str,
@@ -929,7 +929,7 @@ impl Client {
     }
 
     /// Creates `refs/heads/BRANCH` at `sha`; `Ok(false)` if the branch exists already.
-    pub async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+    pub(crate) async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path("git/refs");
         let body = serde_json::json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
         let resp = self
@@ -944,7 +944,7 @@ impl Client {
 
     /// Moves a branch to `sha` if that is a fast-forward; `Ok(false)` if it is not (someone
     /// else moved the branch first: start again from its new head).
-    pub async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+    pub(crate) async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path(&format!("git/refs/heads/{}", urlencode(branch)));
         let resp = self
             .request(
@@ -976,7 +976,7 @@ impl Client {
 
     /// The token's user (`GET /user`, asked once); `None` where the token may not ask, as a
     /// workflow's `GITHUB_TOKEN` may not.
-    pub async fn viewer_login(&self) -> Result<Option<String>, GithubError> {
+    pub(crate) async fn viewer_login(&self) -> Result<Option<String>, GithubError> {
         let v = self
             .viewer
             .get_or_try_init(|| async {
@@ -994,7 +994,7 @@ impl Client {
     }
 
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.
-    pub async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, GithubError> {
+    pub(crate) async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/{issue}/comments"));
         let resp = self
             .request(
@@ -1012,7 +1012,7 @@ impl Client {
 
     /// Replaces a comment's body (PATCH, as the API says; octocrab 0.54 sends POST here).
     /// The same body twice is harmless, so this one is retried.
-    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, GithubError> {
+    pub(crate) async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/comments/{id}"));
         let resp = self
             .request(

@@ -43,7 +43,7 @@ impl Run {
     }
 
     /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template).
-    pub fn outrun_title(&self) -> Option<(&str, &str)> {
+    pub(crate) fn outrun_title(&self) -> Option<(&str, &str)> {
         crate::names::parse_run_title(&self.display_title)
     }
 
@@ -61,7 +61,7 @@ impl Run {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct RunList {
+pub(crate) struct RunList {
     pub workflow_runs: Vec<Run>,
 }
 
@@ -201,7 +201,7 @@ pub struct Comment {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Repository {
+pub(crate) struct Repository {
     #[serde(default)]
     pub default_branch: String,
 }
@@ -228,31 +228,30 @@ pub struct GitRefName {
 
 /// `GET /repos/{o}/{r}/git/ref/…`
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitRef {
+pub(crate) struct GitRef {
     pub object: GitObject,
 }
 
 /// A ref with its name (`GET …/git/matching-refs/…`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitRefFull {
+pub(crate) struct GitRefFull {
     #[serde(rename = "ref")]
     pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitObject {
+pub(crate) struct GitObject {
     pub sha: String,
 }
 
 /// A created blob, tree or commit.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Created {
+pub(crate) struct Created {
     pub sha: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitCommit {
-    pub sha: String,
+pub(crate) struct GitCommit {
     pub tree: GitObject,
 }
 
@@ -266,7 +265,7 @@ pub struct User {
 
 /// `POST …/dispatches` with `return_run_details: true` (github.com since 2026-02).
 #[derive(Debug, Clone, Deserialize)]
-pub struct DispatchDetails {
+pub(crate) struct DispatchDetails {
     pub workflow_run_id: u64,
     #[serde(default)]
     pub html_url: String,
@@ -274,7 +273,7 @@ pub struct DispatchDetails {
 
 /// `GET …/contents/{path}` (and `GET …/git/blobs/{sha}`, which has the same fields).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Contents {
+pub(crate) struct Contents {
     #[serde(default)]
     pub sha: String,
     #[serde(default)]
