@@ -599,7 +599,10 @@ pub(crate) fn is_relative_inside(p: &str) -> bool {
 }
 
 /// The closest candidate within a small edit distance, for "did you mean".
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

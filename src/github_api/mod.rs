@@ -994,7 +994,11 @@ impl Client {
     }
 
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.
-    pub(crate) async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, GithubError> {
+    pub(crate) async fn create_comment(
+        &self,
+        issue: u64,
+        body: &str,
+    ) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/{issue}/comments"));
         let resp = self
             .request(
