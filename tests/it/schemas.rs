@@ -54,8 +54,8 @@ fn settings(root: &std::path::Path) -> Settings {
     s.add_filter(r"127\.0\.0\.1:\d+", "[fake]");
     // A dispatch id in a run's name (`outrun NAME ID`).
     s.add_filter(r"\d{8}t\d{6}z-[0-9a-f]{6}", "[dispatch id]");
-    // A cell's duration in the report's tables.
-    s.add_filter(r"\| \d+\.\d s \|", "| [seconds] |");
+    // Durations in the report's text and tables.
+    s.add_filter(r"\b\d+\.\d s\b", "[seconds]");
     s
 }
 
