@@ -461,10 +461,10 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         match (&l.pull_url, &l.action_needed, &l.branch) {
             (_, Some(a), _) => eprintln!("{a}"),
             (Some(u), _, _) => eprintln!("landed: pull request {u}"),
-            (None, None, Some(b)) if l.how != "none" => {
-                eprintln!("landed: {} on branch {b}", l.how)
+            (None, None, Some(b)) if l.how != github::LandedHow::None => {
+                eprintln!("landed: {} on branch {b}", l.how.as_str())
             }
-            _ => eprintln!("landed: nothing new ({})", l.how),
+            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
         }
     }
 }

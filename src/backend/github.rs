@@ -794,11 +794,33 @@ impl Collected {
 // ---------------------------------------------------------------------------------------------
 // Landing: the workflow's final job puts the dataset change where the experiment asks.
 
+/// How the dataset change landed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandedHow {
+    PullRequest,
+    Branch,
+    Artifact,
+    /// Nothing new to land.
+    #[default]
+    None,
+}
+
+impl LandedHow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandedHow::PullRequest => "pull_request",
+            LandedHow::Branch => "branch",
+            LandedHow::Artifact => "artifact",
+            LandedHow::None => "none",
+        }
+    }
+}
+
 /// What landing did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Landed {
-    /// `pull_request`, `branch`, `artifact`, or `none` (nothing new to land).
-    pub how: String,
+    pub how: LandedHow,
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub pull_url: Option<String>,
@@ -919,15 +941,15 @@ pub async fn collect_and_land(
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
             landed.how = if plan.file.github.land == experiment::Land::Artifact {
-                "artifact".into()
+                LandedHow::Artifact
             } else {
-                "none".into()
+                LandedHow::None
             };
             done = Some(finished);
             break;
         };
         if !changed {
-            landed.how = "none".into();
+            landed.how = LandedHow::None;
             landed.branch = Some(branch);
             done = Some(finished);
             break;
@@ -963,9 +985,9 @@ pub async fn collect_and_land(
         landed.branch = Some(branch.clone());
         landed.commit = Some(commit);
         landed.how = if plan.file.github.land == experiment::Land::Branch {
-            "branch".into()
+            LandedHow::Branch
         } else {
-            "pull_request".into()
+            LandedHow::PullRequest
         };
         if plan.file.github.land == experiment::Land::PullRequest {
             let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
@@ -1084,19 +1106,19 @@ async fn open_pull(
 /// The line the comment gets about where the results went.
 fn landing_note(l: &Landed) -> Option<String> {
     let branch = l.branch.as_deref().unwrap_or("");
-    Some(match l.how.as_str() {
-        "pull_request" => match (&l.pull_url, &l.action_needed) {
+    Some(match l.how {
+        LandedHow::PullRequest => match (&l.pull_url, &l.action_needed) {
             (Some(u), _) => format!(
                 "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."
             ),
             (None, Some(a)) => format!("⚠️ {a}"),
             _ => format!("📥 The dataset change is on branch `{branch}`."),
         },
-        "branch" => format!("📥 The dataset change was committed to branch `{branch}`."),
-        "artifact" => {
+        LandedHow::Branch => format!("📥 The dataset change was committed to branch `{branch}`."),
+        LandedHow::Artifact => {
             "📦 The merged dataset is uploaded as this run's `outrun-dataset` artifact.".into()
         }
-        _ => return None,
+        LandedHow::None => return None,
     })
 }
 
