@@ -64,7 +64,6 @@ use fakegh::{CellSpec, Conclusion, FakeConfig, FakeGithub, RecordedRequest};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
-use octocrab::service::middleware::retry::RetryConfig;
 use outrun::backend::github::{self as gh_backend, Watched};
 use outrun::github_api::{Client, Clock, Config, Repo, Token};
 use outrun::{experiment, workflow};
@@ -221,7 +220,10 @@ async fn outrun_cycle(
             unreachable!("watch without a timeout returns only when the run completes")
         }
     };
-    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        run.conclusion,
+        Some(outrun::github_api::Conclusion::Success)
+    );
     let watched = mark(fake);
     let opts = gh_backend::CollectOptions {
         issue: Some(ISSUE),
@@ -298,7 +300,6 @@ impl Plain {
             .base_uri(api_url)
             .expect("base")
             .personal_token(TOKEN.to_string())
-            .add_retry_config(RetryConfig::None)
             .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
             .build()
             .expect("client");
@@ -458,7 +459,6 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
     let storage = Octocrab::builder()
         .base_uri(fake.storage_url())
         .expect("base")
-        .add_retry_config(RetryConfig::None)
         .build()
         .expect("storage client");
     let mut names = std::collections::HashSet::new();

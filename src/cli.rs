@@ -23,14 +23,27 @@ pub(crate) struct Cli {
     /// No progress output on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// The GitHub repository (default: from the git remote).
-    #[arg(short = 'R', long = "repo", global = true, value_name = "OWNER/REPO")]
+    /// `-R` before the subcommand, as scripts wrote it when it was a global option; hidden, since
+    /// it is shown on the commands that use it.
+    #[arg(short = 'R', long = "repo", value_name = "OWNER/REPO", hide = true)]
     pub repo: Option<String>,
-    /// The REST API root, e.g. https://ghe.example.com/api/v3 (default: from GH_HOST, else api.github.com).
-    #[arg(long, global = true, value_name = "URL")]
+    /// `--api-url` before the subcommand (see `repo`).
+    #[arg(long, value_name = "URL", hide = true)]
     pub api_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the commands that talk to GitHub find it.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct GithubArgs {
+    /// The GitHub repository (default: from the git remote; in a workflow, GITHUB_REPOSITORY).
+    #[arg(short = 'R', long = "repo", value_name = "OWNER/REPO")]
+    pub repo: Option<String>,
+    /// The REST API root, e.g. https://ghe.example.com/api/v3 (default: in a workflow
+    /// GITHUB_API_URL, else from GH_HOST, else api.github.com).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +164,8 @@ pub(crate) enum Command {
         /// (from the run ledger, else from the run's jobs).
         #[arg(long, value_name = "RUN", conflicts_with = "cells")]
         failed_from: Option<String>,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Show runs: of one experiment (NAME), one run with its jobs (RUN), or of every experiment.
     #[command(
@@ -159,6 +174,8 @@ pub(crate) enum Command {
     Status {
         /// An experiment's name, or a run id or URL (default: every experiment).
         target: Option<String>,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Follow a run until it ends or --timeout passes (exit 3: still running; call again later).
     #[command(
@@ -176,6 +193,8 @@ pub(crate) enum Command {
         /// The issue for --comment (default: the dispatch record's, else the experiment's).
         #[arg(long, value_name = "N", requires = "comment")]
         issue: Option<u64>,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Download a finished run's artifacts, merge them into the dataset, render the report.
     #[command(after_help = "Examples:\n  outrun collect 21000000042 --comment")]
@@ -204,6 +223,8 @@ pub(crate) enum Command {
         /// Also append the report to this file (the job summary, `$GITHUB_STEP_SUMMARY`).
         #[arg(long, value_name = "FILE")]
         summary: Option<PathBuf>,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Post the "run started" comment on the issue (the workflow's status job).
     #[command(
@@ -221,6 +242,8 @@ pub(crate) enum Command {
         /// Who started the run (shown, never mentioned).
         #[arg(long, value_name = "LOGIN", default_value = "")]
         actor: String,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Re-run a finished run's failed, timed-out and cancelled jobs (GitHub's "Re-run failed
     /// jobs"): a new attempt of the same run, whose results merge with the first attempt's.
@@ -231,6 +254,8 @@ pub(crate) enum Command {
         /// Only the failed jobs (required: re-running a whole run is `outrun dispatch`).
         #[arg(long, required = true)]
         failed: bool,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
     /// Collect every finished outrun run not collected yet and report on the rest; for resuming.
     #[command(after_help = "Examples:\n  outrun sync\n  outrun sync --no-comment --json")]
@@ -238,7 +263,84 @@ pub(crate) enum Command {
         /// Do not post or update report comments.
         #[arg(long)]
         no_comment: bool,
+        #[command(flatten)]
+        gh: GithubArgs,
     },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  outrun completions bash > ~/.local/share/bash-completion/completions/outrun\n  outrun completions zsh > \"${fpath[1]}/_outrun\"\n  outrun completions fish > ~/.config/fish/completions/outrun.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  outrun man | man -l -\n  outrun man --out /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write outrun.1 and outrun-COMMAND.1 here instead of printing outrun.1.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// Whether the command talks to GitHub (and so takes `-R` and `--api-url`).
+    pub(crate) fn uses_github(&self) -> bool {
+        match self {
+            Command::Dispatch { .. }
+            | Command::Status { .. }
+            | Command::Watch { .. }
+            | Command::Collect { .. }
+            | Command::Announce { .. }
+            | Command::Rerun { .. }
+            | Command::Sync { .. } => true,
+            Command::List
+            | Command::Plan { .. }
+            | Command::Validate { .. }
+            | Command::Generate { .. }
+            | Command::Run(_)
+            | Command::Merge { .. }
+            | Command::Report { .. }
+            | Command::Compare { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
+        }
+    }
+}
+
+/// Writes the completion script for `shell`.
+pub(crate) fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "outrun",
+        out,
+    );
+}
+
+/// Writes `outrun.1`.
+pub(crate) fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+}
+
+/// Writes `outrun.1` and one `outrun-COMMAND.1` per subcommand into `dir`; returns their paths.
+pub(crate) fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir)?;
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "1")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("outrun"))
+        })
+        .collect();
+    pages.sort();
+    Ok(pages)
 }
 
 #[derive(Debug, Args)]

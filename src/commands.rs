@@ -3,22 +3,124 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use serde_json::json;
+use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use outrun::backend::{github, local};
 use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
+use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
 use outrun::{names, pipeline, workflow};
 
-use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
 use crate::exit;
+use crate::output::{self, GenerateState, RunState};
 
-pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
+/// Everything a command can fail with. Its variant decides the exit status (README "Exit
+/// status"), by matching, so a new error type is a compile error here rather than a silent 1.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// A mistake in how outrun was called that clap cannot see: exit 64, like clap's own.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error(transparent)]
+    Remote(#[from] github::RemoteError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error(transparent)]
+    Workflow(#[from] workflow::WorkflowError),
+    #[error(transparent)]
+    Dataset(#[from] outrun::dataset::DatasetError),
+    #[error(transparent)]
+    Outputs(#[from] outrun::outputs::OutputsError),
+    #[error(transparent)]
+    Local(#[from] local::LocalError),
+    #[error(transparent)]
+    Fs(#[from] outrun::fsutil::FsError),
+    #[error(transparent)]
+    Compare(#[from] outrun::compare::CompareError),
+    /// Anything else, with what outrun was doing (`anyhow::Context`).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Github(e) if e.is_auth() => exit::AUTH,
+            CliError::Remote(e) if e.is_auth() => exit::AUTH,
+            CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+            _ => exit::FAILED,
+        }
+    }
+
+    /// An invalid experiment file's positioned problems, for `outrun.error/v1`.
+    pub(crate) fn problems(&self) -> Vec<output::Problem> {
+        match self {
+            CliError::Experiment(ExperimentError::Invalid(f)) => output::Problem::of_file(f),
+            CliError::Compare(outrun::compare::CompareError::Invalid(f)) => {
+                output::Problem::of_file(f)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Fails the command with a message (exit 1).
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err(CliError::Other(anyhow::anyhow!($($t)*)))
+    };
+}
+
+/// `-R`/`--api-url` given before a subcommand (`outrun -R O/R sync`, as scripts wrote it before
+/// the options moved to the commands that use them) count as the command's own.
+fn gh_args(cli_repo: &Option<String>, cli_api: &Option<String>, own: GithubArgs) -> GithubArgs {
+    GithubArgs {
+        repo: own.repo.or_else(|| cli_repo.clone()),
+        api_url: own.api_url.or_else(|| cli_api.clone()),
+    }
+}
+
+pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     let json = cli.json;
+    let (repo, api) = (cli.repo.clone(), cli.api_url.clone());
+    let connect = |own: GithubArgs| Gh::connect(root, &gh_args(&repo, &api, own));
+    if (repo.is_some() || api.is_some()) && !cli.command.uses_github() {
+        return Err(CliError::Usage(
+            "-R and --api-url are for the commands that talk to GitHub (dispatch, rerun, status, watch, collect, announce, sync)".into(),
+        ));
+    }
     match cli.command {
+        Command::Completions { shell } => {
+            crate::cli::completions(shell, &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man { out } => {
+            match out {
+                Some(dir) => {
+                    let pages = crate::cli::man_pages(&dir)
+                        .with_context(|| format!("writing man pages to {}", dir.display()))?;
+                    if !json {
+                        for p in pages {
+                            println!("{}", p.display());
+                        }
+                    }
+                }
+                None => {
+                    crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
@@ -57,8 +159,9 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             timeout,
             comment,
             failed_from,
+            gh,
         } => {
-            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let gh = connect(gh)?;
             let cells = match failed_from {
                 Some(run) => Some(failed_cells(root, &gh, &name, parse_run(&run)?).await?),
                 None => cells,
@@ -78,22 +181,17 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             )
             .await
         }
-        Command::Rerun { run, failed: _ } => {
-            rerun(
-                root,
-                &Gh::connect(root, &cli.repo, &cli.api_url)?,
-                parse_run(&run)?,
-                json,
-            )
-            .await
+        Command::Rerun { run, failed: _, gh } => {
+            rerun(root, &connect(gh)?, parse_run(&run)?, json).await
         }
         Command::Announce {
             run,
             issue,
             cells,
             actor,
+            gh,
         } => {
-            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let gh = connect(gh)?;
             announce(
                 root,
                 &gh,
@@ -105,22 +203,17 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             )
             .await
         }
-        Command::Status { target } => {
-            status(
-                root,
-                &Gh::connect(root, &cli.repo, &cli.api_url)?,
-                target.as_deref(),
-                json,
-            )
-            .await
+        Command::Status { target, gh } => {
+            status(root, &connect(gh)?, target.as_deref(), json).await
         }
         Command::Watch {
             run,
             timeout,
             comment,
             issue,
+            gh,
         } => {
-            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let gh = connect(gh)?;
             let run = parse_run(&run)?;
             if comment {
                 watch_comment(root, &gh, run, issue, timeout, cli.quiet).await?;
@@ -136,8 +229,9 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             cells,
             land,
             summary,
+            gh,
         } => {
-            let gh = Gh::connect(root, &cli.repo, &cli.api_url)?;
+            let gh = connect(gh)?;
             let how = CollectHow {
                 comment,
                 issue,
@@ -148,22 +242,9 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> anyhow::Result<u8> {
             };
             collect(root, &gh, parse_run(&run)?, &how, json).await
         }
-        Command::Sync { no_comment } => {
-            sync(
-                root,
-                &Gh::connect(root, &cli.repo, &cli.api_url)?,
-                !no_comment,
-                json,
-            )
-            .await
-        }
+        Command::Sync { no_comment, gh } => sync(root, &connect(gh)?, !no_comment, json).await,
     }
 }
-
-/// A mistake in how outrun was called that clap cannot see: exit 64, like clap's own.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct Usage(pub(crate) String);
 
 /// A connected GitHub client and the clock it waits with.
 struct Gh {
@@ -172,7 +253,8 @@ struct Gh {
 }
 
 impl Gh {
-    fn connect(root: &Path, repo: &Option<String>, api_url: &Option<String>) -> anyhow::Result<Gh> {
+    fn connect(root: &Path, args: &GithubArgs) -> Result<Gh> {
+        let (repo, api_url) = (&args.repo, &args.api_url);
         use outrun::github_api::{Client, Config, RealClock, Repo, auth};
         // Inside a workflow the runner names its own API (and repository): the workflow's
         // token belongs to that host, so it counts as named explicitly.
@@ -187,7 +269,7 @@ impl Gh {
             .filter(|r| in_actions && !r.is_empty());
         let repo = repo.clone().or(runner_repo);
         auth::check_transport(&api_url)?;
-        let (token, _source) = auth::find_token(&host, explicit)?;
+        let token = auth::find_token(&host, explicit)?;
         let repo = Repo::infer(repo.as_deref(), root)?;
         // Tests and benchmarks shrink every wait (poll intervals, backoffs) by this factor.
         let scale = std::env::var("OUTRUN_POLL_SCALE")
@@ -209,7 +291,7 @@ impl Gh {
 }
 
 /// A run id, or a run's URL (`…/actions/runs/ID`, maybe followed by `/job/…` or `/attempts/…`).
-fn parse_run(s: &str) -> anyhow::Result<u64> {
+fn parse_run(s: &str) -> Result<u64> {
     let s = s.trim();
     let id = match s.split_once("/runs/") {
         Some((_, tail)) => tail.split(['/', '?', '#']).next().unwrap_or(""),
@@ -218,7 +300,8 @@ fn parse_run(s: &str) -> anyhow::Result<u64> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
         bail!("`{s}` is not a run id or run URL");
     }
-    Ok(id.parse()?)
+    id.parse()
+        .map_err(|_| anyhow::anyhow!("`{s}` is not a run id: too large").into())
 }
 
 fn current_branch(root: &Path) -> Option<String> {
@@ -236,17 +319,20 @@ fn current_branch(root: &Path) -> Option<String> {
 fn run_state(run: &outrun::github_api::Run) -> String {
     let conclusion = run
         .conclusion
-        .as_deref()
+        .as_ref()
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
-    format!("{}{conclusion}", run.status.as_deref().unwrap_or("?"))
+    format!(
+        "{}{conclusion}",
+        run.status.as_ref().map_or("?", RunStatus::as_str)
+    )
 }
 
 /// Exit status for a completed run's conclusion.
-fn conclusion_code(conclusion: Option<&str>) -> u8 {
+fn conclusion_code(conclusion: Option<&Conclusion>) -> u8 {
     match conclusion {
-        Some("success") => exit::OK,
-        Some("cancelled") => exit::INTERRUPTED,
+        Some(Conclusion::Success) => exit::OK,
+        Some(Conclusion::Cancelled) => exit::INTERRUPTED,
         _ => exit::FAILED,
     }
 }
@@ -264,7 +350,7 @@ async fn dispatch(
     comment: bool,
     json: bool,
     quiet: bool,
-) -> anyhow::Result<u8> {
+) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
@@ -285,7 +371,10 @@ async fn dispatch(
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
-            print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec}));
+            output::print(&output::DispatchDoc {
+                record: &rec,
+                state: None,
+            });
         } else {
             println!(
                 "dispatched {} on {}: run {} {}",
@@ -309,7 +398,10 @@ async fn dispatch(
     let (code, run) = watch(gh, run_id, timeout, false, true).await?;
     let Some(run) = run.filter(|r| r.completed()) else {
         if json {
-            print_json(&json!({"schema": "outrun.dispatch/v1", "record": rec, "state": "running"}));
+            output::print(&output::DispatchDoc {
+                record: &rec,
+                state: Some(RunState::Running),
+            });
         } else {
             println!(
                 "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
@@ -330,13 +422,13 @@ async fn dispatch(
     };
     let c = github::collect(root, &gh.client, &run, &opts).await?;
     github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
-    print_collected(&c, json);
+    print_collected(&c, None, json);
     Ok(collected_code(&c))
 }
 
 fn collected_code(c: &github::Collected) -> u8 {
     let all_ok = c.report.as_ref().is_some_and(|r| r.summary.all_ok());
-    if c.conclusion.as_deref() == Some("cancelled") {
+    if c.conclusion == Some(Conclusion::Cancelled) {
         exit::INTERRUPTED
     } else if all_ok && c.refused.is_empty() {
         exit::OK
@@ -345,9 +437,13 @@ fn collected_code(c: &github::Collected) -> u8 {
     }
 }
 
-fn print_collected(c: &github::Collected, json: bool) {
+fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json: bool) {
     if json {
-        print_json(&json!({"schema": "outrun.collect/v1", "collected": c, "report": c.report}));
+        output::print(&output::CollectDoc::Collected {
+            collected: c,
+            landed,
+            report: c.report.as_ref(),
+        });
         return;
     }
     print!("{}", c.markdown);
@@ -357,7 +453,7 @@ fn print_collected(c: &github::Collected, json: bool) {
     eprintln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
-        c.conclusion.as_deref().unwrap_or("?"),
+        c.conclusion.as_ref().map_or("?", Conclusion::as_str),
         c.artifacts,
         c.merge.path,
         c.merge.rows_added,
@@ -367,6 +463,16 @@ fn print_collected(c: &github::Collected, json: bool) {
             .map(|u| format!("; comment {u}"))
             .unwrap_or_default()
     );
+    if let Some(l) = landed {
+        match (&l.pull_url, &l.action_needed, &l.branch) {
+            (_, Some(a), _) => eprintln!("{a}"),
+            (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+            (None, None, Some(b)) if l.how != github::LandedHow::None => {
+                eprintln!("landed: {} on branch {b}", l.how.as_str())
+            }
+            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
+        }
+    }
 }
 
 /// Follows a run; returns the exit status and the last state seen.
@@ -376,7 +482,7 @@ async fn watch(
     timeout: Option<Duration>,
     json: bool,
     quiet: bool,
-) -> anyhow::Result<(u8, Option<outrun::github_api::Run>)> {
+) -> Result<(u8, Option<outrun::github_api::Run>)> {
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
@@ -385,13 +491,19 @@ async fn watch(
     })
     .await?;
     let (code, run, state) = match watched {
-        github::Watched::Completed(r) => (conclusion_code(r.conclusion.as_deref()), r, "completed"),
-        github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, "running"),
+        github::Watched::Completed(r) => (
+            conclusion_code(r.conclusion.as_ref()),
+            r,
+            RunState::Completed,
+        ),
+        github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, RunState::Running),
     };
     if json {
-        print_json(
-            &json!({"schema": "outrun.watch/v1", "state": state, "run": run, "requests": gh.client.stats()}),
-        );
+        output::print(&output::WatchDoc {
+            state,
+            run: &run,
+            requests: gh.client.stats(),
+        });
     } else if !quiet {
         println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
@@ -414,7 +526,7 @@ async fn collect(
     run_id: u64,
     how: &CollectHow<'_>,
     json: bool,
-) -> anyhow::Result<u8> {
+) -> Result<u8> {
     let CollectHow {
         comment,
         issue,
@@ -429,11 +541,16 @@ async fn collect(
         && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
     if !run.completed() && !in_run {
         if json {
-            print_json(&json!({"schema": "outrun.collect/v1", "state": "running", "run": run}));
+            output::print(&output::CollectDoc::Running {
+                state: RunState::Running,
+                run: &run,
+            });
         } else {
             println!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
-                run.status.as_deref().unwrap_or("not finished")
+                run.status
+                    .as_ref()
+                    .map_or("not finished", RunStatus::as_str)
             );
         }
         return Ok(exit::STILL_RUNNING);
@@ -479,25 +596,10 @@ async fn collect(
             .append(true)
             .open(path)
             .with_context(|| format!("appending to {}", path.display()))?;
-        f.write_all(c.markdown.as_bytes())?;
+        f.write_all(c.markdown.as_bytes())
+            .with_context(|| format!("appending to {}", path.display()))?;
     }
-    if json {
-        print_json(
-            &json!({"schema": "outrun.collect/v1", "collected": c, "landed": landed, "report": c.report}),
-        );
-    } else {
-        print_collected(&c, false);
-        if let Some(l) = &landed {
-            match (&l.pull_url, &l.action_needed, &l.branch) {
-                (_, Some(a), _) => eprintln!("{a}"),
-                (Some(u), _, _) => eprintln!("landed: pull request {u}"),
-                (None, None, Some(b)) if l.how != "none" => {
-                    eprintln!("landed: {} on branch {b}", l.how)
-                }
-                _ => eprintln!("landed: nothing new ({})", l.how),
-            }
-        }
-    }
+    print_collected(&c, landed.as_ref(), json);
     // The final job's own status says whether it landed the results; failed cells already
     // show as failed jobs of the run.
     match &landed {
@@ -509,7 +611,7 @@ async fn collect(
 
 /// The cells of `run` to run again: those the run ledger lists as not succeeded in its newest
 /// collected attempt, else the cells whose jobs did not succeed.
-async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::Result<String> {
+async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<String> {
     let plan = experiment::load_named(root, name)?;
     let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(
         &root.join(plan.dataset_path()),
@@ -528,11 +630,7 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::
                 .jobs(run_id)
                 .await?
                 .into_iter()
-                .filter(|j| {
-                    ids.contains(j.name.as_str())
-                        && j.status == "completed"
-                        && j.conclusion.as_deref() != Some("success")
-                })
+                .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
                 .map(|j| j.name)
                 .collect()
         }
@@ -547,20 +645,23 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> anyhow::
     Ok(ids.join(","))
 }
 
-async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> anyhow::Result<u8> {
+async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
     let run = gh.client.run(run_id).await?;
     let plan = github::plan_of(root, &run)?;
     if !run.completed() {
         bail!(
             "run {run_id} is still {}: only a finished run can be re-run",
-            run.status.as_deref().unwrap_or("going")
+            run.status.as_ref().map_or("going", RunStatus::as_str)
         );
     }
     gh.client.rerun_failed_jobs(run_id).await?;
     if json {
-        print_json(
-            &json!({"schema": "outrun.rerun/v1", "experiment": plan.name(), "run_id": run_id, "attempt": run.attempt() + 1, "html_url": run.html_url}),
-        );
+        output::print(&output::RerunDoc {
+            experiment: plan.name(),
+            run_id,
+            attempt: run.attempt() + 1,
+            html_url: &run.html_url,
+        });
     } else {
         println!(
             "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
@@ -601,7 +702,7 @@ async fn announce(
     cells: Option<&str>,
     actor: &str,
     json: bool,
-) -> anyhow::Result<u8> {
+) -> Result<u8> {
     let name = std::env::var("OUTRUN_EXPERIMENT").ok();
     let plan = match name {
         Some(n) => experiment::load_named(root, &n)?,
@@ -611,9 +712,12 @@ async fn announce(
     let info = run_info_from_env(run_id);
     let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
-        print_json(
-            &json!({"schema": "outrun.announce/v1", "experiment": plan.name(), "run_id": run_id, "issue": issue, "comment_url": url}),
-        );
+        output::print(&output::AnnounceDoc {
+            experiment: plan.name(),
+            run_id,
+            issue,
+            comment_url: url.as_deref(),
+        });
     } else {
         println!(
             "{}",
@@ -633,7 +737,7 @@ async fn watch_comment(
     issue: Option<u64>,
     timeout: Option<Duration>,
     quiet: bool,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let run = gh.client.run(run_id).await?;
     let plan = github::plan_of(root, &run)?;
     let rec = github::DispatchRecord::for_run(root, run_id);
@@ -668,12 +772,9 @@ async fn watch_comment(
         let jobs = gh.client.jobs(run_id).await?;
         let done: Vec<_> = jobs
             .iter()
-            .filter(|j| ids.contains(j.name.as_str()) && j.status == "completed")
+            .filter(|j| ids.contains(j.name.as_str()) && j.completed())
             .collect();
-        let failed = done
-            .iter()
-            .filter(|j| j.conclusion.as_deref() != Some("success"))
-            .count();
+        let failed = done.iter().filter(|j| !j.succeeded()).count();
         let now = (done.len(), failed);
         if shown != Some(now) {
             github::announce(
@@ -698,7 +799,7 @@ async fn watch_comment(
     }
 }
 
-async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result<u8> {
+async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
     use github::SyncState;
     let items = github::sync(root, &gh.client, comment).await?;
     let running = items
@@ -713,9 +814,10 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result
         })
         .count();
     if json {
-        print_json(
-            &json!({"schema": "outrun.sync/v1", "runs": items, "requests": gh.client.stats()}),
-        );
+        output::print(&output::SyncDoc {
+            runs: &items,
+            requests: gh.client.stats(),
+        });
     } else if items.is_empty() {
         println!(
             "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
@@ -759,12 +861,15 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> anyhow::Result
     })
 }
 
-async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyhow::Result<u8> {
+async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Result<u8> {
     if let Some(run_id) = target.and_then(|t| parse_run(t).ok()) {
         let run = gh.client.run(run_id).await?;
         let jobs = gh.client.jobs(run_id).await?;
         if json {
-            print_json(&json!({"schema": "outrun.status/v1", "run": run, "jobs": jobs}));
+            output::print(&output::StatusDoc::Run {
+                run: &run,
+                jobs: &jobs,
+            });
         } else {
             println!(
                 "run {} {}: {} {}",
@@ -777,9 +882,9 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
                 println!(
                     "  {:<40} {}{}",
                     j.name,
-                    j.status,
+                    j.status.as_ref().map_or("?", RunStatus::as_str),
                     j.conclusion
-                        .as_deref()
+                        .as_ref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
                 );
@@ -811,8 +916,8 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
                 println!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
-                    run.status.as_deref().unwrap_or("?"),
-                    run.conclusion.as_deref().unwrap_or(""),
+                    run.status.as_ref().map_or("?", RunStatus::as_str),
+                    run.conclusion.as_ref().map_or("", Conclusion::as_str),
                     if collected { "collected" } else { "" },
                     if run.completed() && !collected {
                         "not collected: `outrun sync`"
@@ -821,31 +926,23 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> anyho
                     }
                 );
             }
-            all.push(json!({"experiment": name, "run": run, "collected": collected}));
+            all.push(output::StatusRun {
+                experiment: name.to_string(),
+                run,
+                collected,
+            });
         }
     }
     if json {
-        print_json(&json!({"schema": "outrun.status/v1", "runs": all}));
+        output::print(&output::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
         println!("no outrun runs on GitHub yet");
     }
     Ok(exit::OK)
 }
 
-/// The positioned problems of an experiment-file (or comparison-file) error, for `--json`.
-pub(crate) fn problems_json(e: &anyhow::Error) -> serde_json::Value {
-    match (
-        e.downcast_ref::<ExperimentError>(),
-        e.downcast_ref::<outrun::compare::CompareError>(),
-    ) {
-        (Some(ExperimentError::Invalid(f)), _) => invalid_json(f),
-        (_, Some(outrun::compare::CompareError::Invalid(f))) => invalid_json(f),
-        _ => json!([]),
-    }
-}
-
 /// `outrun compare FILE`: load the declaration (and its datasets), compute, write the outputs.
-fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u8> {
     use outrun::compare::{cross, decl, render};
     let loaded = decl::load(root, file)?;
     let dir = match out {
@@ -855,9 +952,11 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> anyhow::
     let c = cross::compute(&loaded);
     let files = render::write_all(&dir, &c)?;
     if json {
-        print_json(
-            &json!({"schema": "outrun.compare/v1", "out": dir, "files": files, "comparison": c}),
-        );
+        output::print(&output::CompareDoc {
+            out: &dir,
+            files: &files,
+            comparison: &c,
+        });
     } else {
         print!("{}", render::summary_text(&c));
         let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
@@ -869,166 +968,89 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> anyhow::
     Ok(exit::OK)
 }
 
-fn invalid_json(f: &experiment::InvalidFile) -> serde_json::Value {
-    f.problems
-        .iter()
-        .map(|p| json!({"file": f.path, "line": p.pos.line, "column": p.pos.column, "message": p.message, "help": p.help}))
-        .collect()
-}
-
-fn print_json(v: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).expect("JSON values serialise")
-    );
-}
-
-fn list(root: &Path, json: bool) -> anyhow::Result<u8> {
-    let mut items = Vec::new();
+fn list(root: &Path, json: bool) -> Result<u8> {
+    let mut experiments = Vec::new();
     for path in experiment::experiment_files(root)? {
         let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        match experiment::load(root, &path) {
-            Ok(p) => items.push(json!({
-                "name": p.name(),
-                "path": rel,
-                "valid": true,
-                "description": p.file.description.lines().next().unwrap_or(""),
-                "cells": p.cells.len(),
-                "issue": p.file.issue,
-                "workflow": workflow::workflow_path(p.name()),
-                "dataset": p.dataset_path(),
-            })),
-            Err(e) => items.push(json!({
-                "name": rel.file_stem().map(|s| s.to_string_lossy().into_owned()),
-                "path": rel,
-                "valid": false,
-                "error": e.to_string(),
-            })),
-        }
+        experiments.push(match experiment::load(root, &path) {
+            Ok(p) => output::ListEntry::Valid {
+                name: p.name().to_string(),
+                path: rel,
+                valid: true,
+                description: p.file.description.lines().next().unwrap_or("").to_string(),
+                cells: p.cells.len(),
+                issue: p.file.issue,
+                workflow: workflow::workflow_path(p.name()),
+                dataset: p.dataset_path(),
+            },
+            Err(e) => output::ListEntry::Invalid {
+                name: rel.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                path: rel,
+                valid: false,
+                error: e.to_string(),
+            },
+        });
     }
+    let doc = output::List { experiments };
     if json {
-        print_json(&json!({"schema": "outrun.list/v1", "experiments": items}));
-    } else if items.is_empty() {
-        println!("no experiments: add one as experiments/NAME.yaml (see README.md)");
+        output::print(&doc);
     } else {
-        for i in &items {
-            if i["valid"] == true {
-                println!(
-                    "{:<32} {:>5} cells  {}",
-                    i["name"].as_str().unwrap_or(""),
-                    i["cells"],
-                    i["description"].as_str().unwrap_or("")
-                );
-            } else {
-                println!(
-                    "{:<32}  invalid  (outrun validate shows why)",
-                    i["name"].as_str().unwrap_or("")
-                );
-            }
-        }
+        doc.human();
     }
     Ok(exit::OK)
 }
 
-fn select(plan: &Plan, filter: Option<&str>) -> anyhow::Result<Vec<experiment::Cell>> {
+fn select(plan: &Plan, filter: Option<&str>) -> Result<Vec<experiment::Cell>> {
     Ok(match filter {
         Some(f) => Filter::parse(f)?.select(&plan.cells, &plan.param_names())?,
         None => plan.cells.clone(),
     })
 }
 
-fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> anyhow::Result<u8> {
+fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8> {
     let p = experiment::load_named(root, name)?;
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
     let rendered = workflow::render(root, &p)?;
-    let drift = workflow::check(root, &wf, &rendered)?;
-    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
-    let jobs = p.cells.len().div_ceil(per_job);
-    if json {
-        print_json(&json!({
-            "schema": "outrun.plan/v1",
-            "experiment": p.name(),
-            "path": p.path,
-            "timeout_s": p.timeout.as_secs(),
-            "dataset": p.dataset_path(),
-            "workflow": {"path": wf, "state": drift_name(&drift), "jobs": jobs, "cells_per_job": per_job},
-            "cells": cells.iter().map(|c| json!({"id": c.id, "params": c.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>()})).collect::<Vec<_>>(),
-        }));
-        return Ok(exit::OK);
-    }
-    println!("experiment  {} ({})", p.name(), p.path.display());
-    if !p.file.description.trim().is_empty() {
-        for l in p.file.description.trim().lines() {
-            println!("            {l}");
-        }
-    }
-    println!("command     {}", p.file.command.trim());
-    println!(
-        "timeout     {} per cell",
-        humantime::format_duration(p.timeout)
-    );
-    println!("dataset     {}", p.dataset_path().display());
-    println!(
-        "workflow    {} ({}; {jobs} jobs of {per_job} cell(s) on {})",
-        wf.display(),
-        drift_name(&drift),
-        p.file.runner.labels.join(", ")
-    );
-    println!("cells       {} of {}\n", cells.len(), p.cells.len());
-    // One column per parameter, each as wide as its widest value (in characters), so the table
-    // lines up whatever the values are.
-    let names = p.param_names();
-    let rows: Vec<Vec<String>> = cells
-        .iter()
-        .map(|c| {
-            std::iter::once(c.id.clone())
-                .chain(
-                    names
-                        .iter()
-                        .map(|n| c.get(n).unwrap_or("-").escape_debug().to_string()),
-                )
-                .collect()
-        })
-        .collect();
-    let header: Vec<String> = std::iter::once("id".to_string())
-        .chain(names.iter().cloned())
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |r: &[String]| {
-        r.iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+    let state = match workflow::check(root, &wf, &rendered)? {
+        workflow::Drift::UpToDate => output::WorkflowState::UpToDate,
+        workflow::Drift::Missing => output::WorkflowState::Missing,
+        workflow::Drift::Stale { .. } => output::WorkflowState::Stale,
     };
-    println!("{}", line(&header));
-    for r in &rows {
-        println!("{}", line(r));
+    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
+    let doc = output::PlanDoc {
+        experiment: p.name().to_string(),
+        path: p.path.clone(),
+        description: p.file.description.clone(),
+        command: p.file.command.clone(),
+        timeout_s: p.timeout.as_secs(),
+        dataset: p.dataset_path(),
+        workflow: output::PlanWorkflow {
+            path: wf,
+            state,
+            jobs: p.cells.len().div_ceil(per_job),
+            cells_per_job: per_job,
+            runs_on: p.file.runner.labels.clone(),
+        },
+        cells: cells
+            .into_iter()
+            .map(|c| output::PlanCell {
+                id: c.id,
+                params: output::Params(c.params),
+            })
+            .collect(),
+        cells_total: p.cells.len(),
+    };
+    if json {
+        output::print(&doc);
+    } else {
+        doc.human(&p.param_names());
     }
     Ok(exit::OK)
 }
 
-fn drift_name(d: &workflow::Drift) -> &'static str {
-    match d {
-        workflow::Drift::UpToDate => "up to date",
-        workflow::Drift::Missing => "not generated yet",
-        workflow::Drift::Stale { .. } => "stale",
-    }
-}
-
 /// The named experiments' files, or every experiment file.
-fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+fn files(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
     if names.is_empty() {
         return Ok(experiment::experiment_files(root)?);
     }
@@ -1043,14 +1065,14 @@ fn files(root: &Path, names: &[String]) -> anyhow::Result<Vec<PathBuf>> {
                 Some(p) => Ok(p.clone()),
                 None => Err(experiment::load_named(root, n)
                     .err()
-                    .map(anyhow::Error::from)
-                    .unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`"))),
+                    .map(CliError::from)
+                    .unwrap_or_else(|| anyhow::anyhow!("no experiment `{n}`").into())),
             }
         })
         .collect()
 }
 
-fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
+fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     let paths = files(root, names)?;
     if paths.is_empty() {
         bail!(
@@ -1058,22 +1080,27 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
             root.join(experiment::EXPERIMENTS_DIR).display()
         );
     }
-    let mut results = Vec::new();
-    let mut bad = 0;
+    let mut files = Vec::new();
     for path in &paths {
-        let rel = path.strip_prefix(root).unwrap_or(path);
+        let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         match experiment::load(root, path) {
-            Ok(p) => results
-                .push(json!({"path": rel, "ok": true, "cells": p.cells.len(), "problems": []})),
+            Ok(p) => files.push(output::ValidatedFile {
+                path: rel,
+                ok: true,
+                cells: Some(p.cells.len()),
+                problems: Vec::new(),
+            }),
             Err(e) => {
-                bad += 1;
                 let problems = match &e {
-                    ExperimentError::Invalid(f) => invalid_json(f),
-                    other => {
-                        json!([{"file": rel, "line": null, "column": null, "message": other.to_string(), "help": null}])
-                    }
+                    ExperimentError::Invalid(f) => output::Problem::of_file(f),
+                    other => vec![output::Problem::whole_file(rel.clone(), other.to_string())],
                 };
-                results.push(json!({"path": rel, "ok": false, "problems": problems}));
+                files.push(output::ValidatedFile {
+                    path: rel,
+                    ok: false,
+                    cells: None,
+                    problems,
+                });
                 if !json {
                     eprintln!("{:?}", miette::Report::new(e));
                 }
@@ -1092,43 +1119,35 @@ fn validate(root: &Path, names: &[String], json: bool) -> anyhow::Result<u8> {
             experiments.join(", "),
             dataset.display()
         );
-        for r in results.iter_mut() {
-            let stem = r["path"]
-                .as_str()
-                .and_then(|p| Path::new(p).file_stem())
+        for f in files.iter_mut() {
+            let stem = f
+                .path
+                .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("")
                 .to_string();
-            if experiments.contains(&stem) && r["ok"] == true {
-                bad += 1;
-                r["ok"] = json!(false);
-                r["problems"] = json!([{"file": r["path"].clone(), "line": null, "column": null, "message": message.clone(), "help": null}]);
+            if experiments.contains(&stem) && f.ok {
+                f.ok = false;
+                f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
                 if !json {
-                    eprintln!("error: {}: {message}", r["path"].as_str().unwrap_or(""));
+                    eprintln!("error: {}: {message}", f.path.display());
                 }
             }
         }
     }
+    let doc = output::Validate {
+        ok: files.iter().all(|f| f.ok),
+        files,
+    };
     if json {
-        print_json(&json!({"schema": "outrun.validate/v1", "ok": bad == 0, "files": results}));
+        output::print(&doc);
     } else {
-        println!(
-            "{} experiment file(s) checked: {} valid, {} invalid",
-            paths.len(),
-            paths.len() - bad,
-            bad
-        );
+        doc.human();
     }
-    Ok(if bad == 0 { exit::OK } else { exit::FAILED })
+    Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
 
-fn generate(
-    root: &Path,
-    names: &[String],
-    check: bool,
-    prune: bool,
-    json: bool,
-) -> anyhow::Result<u8> {
+fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
@@ -1138,34 +1157,33 @@ fn generate(
         expected.push(wf.clone());
         let rendered = workflow::render(root, &p)?;
         let drift = workflow::check(root, &wf, &rendered)?;
-        if check {
-            let (state, diff) = match &drift {
-                workflow::Drift::UpToDate => ("up_to_date", None),
-                workflow::Drift::Missing => ("missing", None),
-                workflow::Drift::Stale { diff } => ("stale", Some(diff.clone())),
-            };
-            if drift != workflow::Drift::UpToDate {
-                drifted += 1;
-                if !json {
-                    match &diff {
-                        Some(d) => eprint!("{d}"),
-                        None => eprintln!("{} is missing", wf.display()),
-                    }
+        let (state, diff) = match drift {
+            workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
+            workflow::Drift::Missing if check => (GenerateState::Missing, None),
+            workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
+            workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
+            workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
+                workflow::write(root, &wf, &rendered)?;
+                (GenerateState::Written, None)
+            }
+        };
+        if matches!(state, GenerateState::Missing | GenerateState::Stale) {
+            drifted += 1;
+            if !json {
+                match &diff {
+                    Some(d) => eprint!("{d}"),
+                    None => eprintln!("{} is missing", wf.display()),
                 }
             }
-            out.push(json!({"experiment": p.name(), "path": wf, "state": state, "diff": diff}));
-        } else {
-            let state = if drift == workflow::Drift::UpToDate {
-                "unchanged"
-            } else {
-                workflow::write(root, &wf, &rendered)?;
-                "written"
-            };
-            if !json {
-                println!("{state:<9} {}", wf.display());
-            }
-            out.push(json!({"experiment": p.name(), "path": wf, "state": state}));
+        } else if !check && !json {
+            println!("{:<9} {}", state.as_str(), wf.display());
         }
+        out.push(output::GeneratedWorkflow {
+            experiment: Some(p.name().to_string()),
+            path: wf,
+            state,
+            diff,
+        });
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
@@ -1181,42 +1199,54 @@ fn generate(
             .collect();
         orphans.sort();
         for rel in orphans {
-            if prune {
+            let state = if prune {
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
                     println!("{:<9} {}", "removed", rel.display());
                 }
-                out.push(json!({"experiment": null, "path": rel, "state": "removed"}));
-                continue;
-            }
-            if check {
-                drifted += 1;
-            }
-            if !json {
-                eprintln!(
-                    "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
-                    rel.display()
-                );
-            }
-            out.push(json!({"experiment": null, "path": rel, "state": "orphaned", "diff": null}));
+                GenerateState::Removed
+            } else {
+                if check {
+                    drifted += 1;
+                }
+                if !json {
+                    eprintln!(
+                        "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
+                        rel.display()
+                    );
+                }
+                GenerateState::Orphaned
+            };
+            out.push(output::GeneratedWorkflow {
+                experiment: None,
+                path: rel,
+                state,
+                diff: None,
+            });
         }
     }
+    let doc = output::Generate {
+        check,
+        ok: drifted == 0,
+        workflows: out,
+    };
     if json {
-        print_json(
-            &json!({"schema": "outrun.generate/v1", "check": check, "ok": drifted == 0, "workflows": out}),
-        );
+        output::print(&doc);
     } else if check && drifted > 0 {
         eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
-        println!("{} workflow(s) up to date", out.len());
+        println!("{} workflow(s) up to date", doc.workflows.len());
     }
-    Ok(if drifted == 0 { exit::OK } else { exit::FAILED })
+    Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
 
-async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Result<u8> {
+async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> {
     if !args.local {
-        return Err(Usage(format!("say where to run: `outrun run {0} --local` runs the cells on this machine; `outrun dispatch {0}` runs them on GitHub Actions", args.name)).into());
+        return Err(CliError::Usage(format!(
+            "say where to run: `outrun run {0} --local` runs the cells on this machine; `outrun dispatch {0}` runs them on GitHub Actions",
+            args.name
+        )));
     }
     let plan = experiment::load_named(root, &args.name)?;
     let cells = select(&plan, args.cells.as_deref())?;
@@ -1268,9 +1298,13 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
             run_dir.display()
         );
         if json {
-            print_json(
-                &json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": true, "merge": null, "report": null}),
-            );
+            output::print(&output::RunDoc {
+                run_id: &run_id,
+                run_dir: &run_dir,
+                interrupted: true,
+                merge: None,
+                report: None,
+            });
         }
         return Ok(exit::INTERRUPTED);
     }
@@ -1288,9 +1322,13 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> anyhow::Res
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
     if json {
-        print_json(
-            &json!({"schema": "outrun.run/v1", "run_id": run_id, "run_dir": run_dir, "interrupted": false, "merge": merge, "report": report}),
-        );
+        output::print(&output::RunDoc {
+            run_id: &run_id,
+            run_dir: &run_dir,
+            interrupted: false,
+            merge: merge.as_ref(),
+            report: Some(&report),
+        });
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -1395,7 +1433,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
 }
 
 /// The folder of the run to merge or report on: the one named, or the newest local run.
-fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> anyhow::Result<PathBuf> {
+fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<PathBuf> {
     match named {
         Some(p) => Ok(p.to_path_buf()),
         None => local::latest_run_dir(root, plan.name()).ok_or_else(|| {
@@ -1403,11 +1441,12 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> anyhow::
                 "no local run of `{0}` yet: run `outrun run {0} --local` first, or name a folder",
                 plan.name()
             )
+            .into()
         }),
     }
 }
 
-async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     let outputs = outrun::outputs::cell_dirs(&dir)?;
@@ -1437,14 +1476,19 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> anyh
     .await
     .with_context(|| format!("merging {}", dir.display()))?;
     let (outcomes, summary) = (done.outcomes, done.merge.unwrap_or_default());
-    let cells: Vec<_> = outcomes
-        .iter()
-        .map(|o| json!({"id": o.record.cell, "status": o.record.status, "error": o.record.error}))
-        .collect();
     if json {
-        print_json(
-            &json!({"schema": "outrun.merge/v1", "from": dir, "summary": summary, "cells": cells}),
-        );
+        output::print(&output::MergeDoc::Merged {
+            from: &dir,
+            summary: &summary,
+            cells: outcomes
+                .iter()
+                .map(|o| output::MergedCell {
+                    id: &o.record.cell,
+                    status: o.record.status,
+                    error: o.record.error.as_deref(),
+                })
+                .collect(),
+        });
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
             eprintln!(
@@ -1490,14 +1534,17 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 }
 
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
-fn migrate(root: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
+fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
     };
     if json {
-        print_json(&json!({"schema": "outrun.merge/v1", "migrate": true, "summary": summary}));
+        output::print(&output::MergeDoc::Migrated {
+            migrate: true,
+            summary: &summary,
+        });
     } else {
         println!(
             "{}: {} older row(s) dropped, {} in all{}",
@@ -1516,7 +1563,7 @@ fn report_cmd(
     run: Option<&Path>,
     format: Format,
     output: Option<&Path>,
-) -> anyhow::Result<u8> {
+) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     // Without a run folder (none named, none local) the report covers the dataset alone.
     let outcomes = match run_dir_or_latest(root, &plan, run) {
@@ -1535,7 +1582,7 @@ fn report_cmd(
     let text = match format {
         Format::Markdown if terminal => report::markdown_for_terminal(&report),
         Format::Markdown => report::markdown(&report),
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+        Format::Json => serde_json::to_string_pretty(&report).expect("reports serialise") + "\n",
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,

@@ -6,8 +6,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Prefix and suffix of the temporary files [`write_atomic`] leaves only if it is killed.
-pub const TMP_PREFIX: &str = ".outrun-";
-pub const TMP_SUFFIX: &str = ".tmp";
+pub(crate) const TMP_PREFIX: &str = ".outrun-";
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
@@ -36,7 +36,7 @@ fn plain_file_mode(path: &Path) -> std::fs::Permissions {
 
 /// Writes `path` through `fill` atomically: a temporary file in the same folder, fsync, rename
 /// over, fsync the folder. A reader (or a kill at any moment) sees the old file or the new one.
-pub fn write_atomic_with(
+pub(crate) fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<(), FsError> {
@@ -88,7 +88,7 @@ pub fn lock(path: &Path) -> Result<File, FsError> {
 /// `.outrun/` under `root`, created with a `.gitignore` that ignores all of it (as cargo does
 /// in `target/`): local runs, downloads, dispatch records and locks never show up as untracked
 /// files in a user's repository.
-pub fn state_dir(root: &Path) -> Result<PathBuf, FsError> {
+pub(crate) fn state_dir(root: &Path) -> Result<PathBuf, FsError> {
     let dir = root.join(crate::names::STATE_DIR);
     std::fs::create_dir_all(&dir).map_err(err(&dir))?;
     let ignore = dir.join(".gitignore");
@@ -100,7 +100,7 @@ pub fn state_dir(root: &Path) -> Result<PathBuf, FsError> {
 
 /// Removes the temporary files of writers that died (killed mid-write) from `dir`: ours, and
 /// older than `age` — a live writer's is seconds old, and writers of one file hold its lock.
-pub fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
+pub(crate) fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

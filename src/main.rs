@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod output;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -50,45 +51,34 @@ fn main() -> ExitCode {
 }
 
 /// Errors go to stderr, rendered by miette (with the file's text and the problem underlined
-/// for experiment files); with `--json` they are also one JSON object on stdout.
-fn report_error(json: bool, e: anyhow::Error) -> u8 {
+/// for experiment files); with `--json` they are also one JSON object on stdout. The error's
+/// variant chooses the exit status.
+fn report_error(json: bool, e: commands::CliError) -> u8 {
     if json {
-        let problems = commands::problems_json(&e);
-        let v = serde_json::json!({"schema": "outrun.error/v1", "error": message(&e), "problems": problems});
-        println!("{v}");
+        output::print(&output::ErrorDoc {
+            error: message(&e),
+            problems: e.problems(),
+        });
     }
-    // The cause may sit anywhere in the chain (a comment's failure is wrapped by the pipeline).
-    let auth = e.chain().any(|c| {
-        c.downcast_ref::<outrun::github_api::GithubError>()
-            .is_some_and(|g| g.is_auth())
-            || c.downcast_ref::<outrun::backend::github::RemoteError>()
-                .is_some_and(|r| r.is_auth())
-    });
-    let usage = e.downcast_ref::<commands::Usage>().is_some();
-    match e.downcast::<outrun::experiment::ExperimentError>() {
-        Ok(spec) => eprintln!("{:?}", miette::Report::new(spec)),
-        Err(e) => match e.downcast::<outrun::compare::CompareError>() {
-            Ok(c @ outrun::compare::CompareError::Invalid(_)) => {
-                eprintln!("{:?}", miette::Report::new(c))
-            }
-            Ok(c) => eprintln!("error: {c}"),
-            Err(e) => eprintln!("error: {}", message(&e)),
-        },
+    let code = e.exit_code();
+    match e {
+        commands::CliError::Experiment(spec) => eprintln!("{:?}", miette::Report::new(spec)),
+        // A comparison file's problems are shown in its text, like an experiment file's.
+        commands::CliError::Compare(c @ outrun::compare::CompareError::Invalid(_)) => {
+            eprintln!("{:?}", miette::Report::new(c))
+        }
+        e => eprintln!("error: {}", message(&e)),
     }
-    if auth {
-        exit::AUTH
-    } else if usage {
-        exit::USAGE
-    } else {
-        exit::FAILED
-    }
+    code
 }
 
 /// The error and its causes on one line, each cause only once: most of outrun's errors already
 /// name their cause in their own message, which `{:#}` would then print a second time.
-fn message(e: &anyhow::Error) -> String {
+fn message(e: &dyn std::error::Error) -> String {
     let mut out = String::new();
-    for cause in e.chain() {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        next = cause.source();
         let text = cause.to_string();
         if !out.contains(&text) {
             if !out.is_empty() {
@@ -101,12 +91,14 @@ fn message(e: &anyhow::Error) -> String {
 }
 
 /// The given root, or the nearest folder upwards that holds `experiments/` (else the current one).
-fn find_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+fn find_root(given: Option<&Path>) -> Result<PathBuf, commands::CliError> {
     if let Some(r) = given {
-        anyhow::ensure!(r.is_dir(), "--root {}: not a directory", r.display());
+        if !r.is_dir() {
+            return Err(anyhow::anyhow!("--root {}: not a directory", r.display()).into());
+        }
         return Ok(r.to_path_buf());
     }
-    let cwd = std::env::current_dir()?;
+    let cwd = std::env::current_dir().map_err(anyhow::Error::from)?;
     Ok(cwd
         .ancestors()
         .find(|d| d.join(outrun::experiment::EXPERIMENTS_DIR).is_dir())

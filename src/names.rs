@@ -6,16 +6,16 @@
 use std::path::{Path, PathBuf};
 
 /// The dispatch id of a run a maintainer started with "Run workflow" (the input's default).
-pub const MANUAL_ID: &str = "manual";
+pub(crate) const MANUAL_ID: &str = "manual";
 
 /// Local scratch (git-ignored): local runs' cell outputs, downloads, dispatch records, locks.
-pub const STATE_DIR: &str = ".outrun";
+pub(crate) const STATE_DIR: &str = ".outrun";
 /// Local runs keep their cell outputs under `.outrun/runs/NAME/RUN_ID/`.
-pub const RUNS_DIR: &str = ".outrun/runs";
+pub(crate) const RUNS_DIR: &str = ".outrun/runs";
 /// What `outrun dispatch` leaves for a later session on this machine.
-pub const RECORDS_DIR: &str = ".outrun/dispatches";
+pub(crate) const RECORDS_DIR: &str = ".outrun/dispatches";
 /// Downloaded and unpacked artifacts, per run.
-pub const DOWNLOADS_DIR: &str = ".outrun/github";
+pub(crate) const DOWNLOADS_DIR: &str = ".outrun/github";
 
 /// `outrun-NAME.yml`, the generated workflow's file name (GitHub accepts it as the workflow id).
 pub fn workflow_file(experiment: &str) -> String {
@@ -36,19 +36,19 @@ pub fn experiment_of_workflow(path: &str) -> Option<&str> {
 }
 
 /// The prefix of every artifact a run of `experiment` uploads: `outrun-NAME-`.
-pub fn artifact_prefix(experiment: &str) -> String {
+pub(crate) fn artifact_prefix(experiment: &str) -> String {
     format!("outrun-{experiment}-")
 }
 
 /// `outrun-NAME-SHARD-aATTEMPT`: one artifact per matrix job and attempt (names are unique per
 /// run, and a re-run's jobs upload beside the first attempt's).
-pub fn artifact_name(experiment: &str, shard: &str, attempt: u32) -> String {
+pub(crate) fn artifact_name(experiment: &str, shard: &str, attempt: u32) -> String {
     format!("{}{shard}-a{attempt}", artifact_prefix(experiment))
 }
 
 /// `outrun-NAME-SHARD-aN` → (SHARD, N). Only names of `[A-Za-z0-9._-]` qualify: the name
 /// becomes a directory here, so nothing from the API may steer a path.
-pub fn parse_artifact<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u32)> {
+pub(crate) fn parse_artifact<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u32)> {
     if name.starts_with('.')
         || !name
             .chars()
@@ -65,13 +65,13 @@ pub fn parse_artifact<'a>(experiment: &str, name: &'a str) -> Option<(&'a str, u
 }
 
 /// The run name the template gives (`run-name`): `outrun NAME ID`.
-pub fn run_title(experiment: &str, id: &str) -> String {
+pub(crate) fn run_title(experiment: &str, id: &str) -> String {
     format!("outrun {experiment} {id}")
 }
 
 /// The experiment and dispatch id from a run name `outrun NAME ID`. The id is anyone's free
 /// text (a workflow input), so one that is not a safe name reads as "".
-pub fn parse_run_title(title: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_run_title(title: &str) -> Option<(&str, &str)> {
     let rest = title.strip_prefix("outrun ")?;
     let (name, id) = rest.split_once(' ').unwrap_or((rest, ""));
     let id = if crate::experiment::is_safe_name(id) {
@@ -83,17 +83,17 @@ pub fn parse_run_title(title: &str) -> Option<(&str, &str)> {
 }
 
 /// The hidden first line of an experiment's one comment on its issue.
-pub fn comment_marker(experiment: &str) -> String {
+pub(crate) fn comment_marker(experiment: &str) -> String {
     format!("<!-- outrun:report:{experiment} -->")
 }
 
 /// The branch a run's dataset change is proposed on: `outrun/NAME/RUN_ID`.
-pub fn landing_branch(experiment: &str, run_id: u64) -> String {
+pub(crate) fn landing_branch(experiment: &str, run_id: u64) -> String {
     format!("outrun/{experiment}/{run_id}")
 }
 
 /// The run id of a landing branch of `experiment`, if `branch` is one.
-pub fn parse_landing_branch(experiment: &str, branch: &str) -> Option<u64> {
+pub(crate) fn parse_landing_branch(experiment: &str, branch: &str) -> Option<u64> {
     branch
         .strip_prefix("outrun/")?
         .strip_prefix(experiment)?

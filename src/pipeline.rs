@@ -33,8 +33,25 @@ pub enum PipelineError {
     Comment {
         issue: u64,
         #[source]
-        source: BoxError,
+        source: CommentError,
     },
+}
+
+impl PipelineError {
+    /// Whether the comment failed for want of a token GitHub accepts (exit status 4).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, PipelineError::Comment { source, .. } if source.needs_auth)
+    }
+}
+
+/// A comment's transport failed. The pipeline does not know the transport's error type, only
+/// whether authenticating would help, which decides the exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct CommentError {
+    pub needs_auth: bool,
+    #[source]
+    pub source: BoxError,
 }
 
 /// Puts a report on an issue as the experiment's one comment (see `backend::github`).
@@ -46,7 +63,7 @@ pub trait Commenter: Sync {
         issue: u64,
         experiment: &'a str,
         body: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, BoxError>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, CommentError>> + Send + 'a>>;
 }
 
 /// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the

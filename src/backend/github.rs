@@ -17,19 +17,19 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
 use crate::dataset::{self, MergeSummary, ledger};
 use crate::experiment::{self, Plan};
-use crate::github_api::{Artifact, Client, Clock, GithubError, Job, Run};
+use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
 use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
 use crate::outputs::CellOutcome;
-use crate::pipeline::{self, BoxError, Commenter};
+use crate::pipeline::{self, Commenter};
 use crate::report::{CommentStamp, Refused, Report};
 
-pub const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
+pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.
-pub const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Largest artifact zip outrun downloads (GitHub's own limit per artifact is far higher; a cell's
 /// outputs are results and logs).
-pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -69,7 +69,11 @@ pub enum RemoteError {
 
 impl RemoteError {
     pub fn is_auth(&self) -> bool {
-        matches!(self, RemoteError::Github(g) if g.is_auth())
+        match self {
+            RemoteError::Github(g) => g.is_auth(),
+            RemoteError::Pipeline(p) => p.is_auth(),
+            _ => false,
+        }
     }
 }
 
@@ -111,7 +115,7 @@ impl DispatchRecord {
         root.join(RECORDS_DIR).join(format!("{id}.json"))
     }
 
-    pub fn save(&self, root: &Path) -> Result<(), RemoteError> {
+    pub(crate) fn save(&self, root: &Path) -> Result<(), RemoteError> {
         crate::fsutil::state_dir(root)?;
         let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
         Ok(crate::fsutil::write_atomic(
@@ -139,7 +143,7 @@ impl DispatchRecord {
 }
 
 /// A distinct, sortable dispatch id: `20261126t010203z-1a2b3c` (lower case: it travels in a run name).
-pub fn new_dispatch_id() -> String {
+pub(crate) fn new_dispatch_id() -> String {
     crate::backend::local::new_run_id()
         .trim_start_matches("local-")
         .to_ascii_lowercase()
@@ -232,7 +236,7 @@ pub fn lock(root: &Path) -> Result<File, RemoteError> {
 
 /// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
 /// waiting a while: a new run takes a few seconds to be listed.
-pub async fn find_run(
+pub(crate) async fn find_run(
     client: &Client,
     clock: &dyn Clock,
     workflow: &str,
@@ -296,7 +300,7 @@ pub async fn watch(
         }
         clock.sleep(interval).await;
         waited += interval;
-        let queued = run.status.as_deref() != Some("in_progress");
+        let queued = run.status != Some(RunStatus::InProgress);
         let changed = if queued || workflow.is_empty() || run.head_sha.is_empty() {
             true
         } else {
@@ -379,7 +383,7 @@ pub async fn untrusted(
 
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
 #[derive(Debug, Default)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The cell folders to read, one per cell, from the newest attempt of each job.
     pub cell_dirs: Vec<PathBuf>,
     pub provenance: RunProvenance,
@@ -392,17 +396,21 @@ pub struct Fetched {
 }
 
 /// The run's conclusion while its final job is still running: from the cells' jobs.
-fn conclusion_from_jobs(jobs: &[Job]) -> String {
-    let c = |j: &&Job| j.conclusion.clone().unwrap_or_default();
-    if jobs.iter().any(|j| c(&j) == "cancelled") {
-        "cancelled".into()
-    } else if jobs
+fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {
+    if jobs
         .iter()
-        .any(|j| !matches!(c(&j).as_str(), "success" | "skipped" | ""))
+        .any(|j| j.conclusion == Some(Conclusion::Cancelled))
     {
-        "failure".into()
+        Conclusion::Cancelled
+    } else if jobs.iter().any(|j| {
+        !matches!(
+            j.conclusion,
+            None | Some(Conclusion::Success | Conclusion::Skipped)
+        )
+    }) {
+        Conclusion::Failure
     } else {
-        "success".into()
+        Conclusion::Success
     }
 }
 
@@ -436,9 +444,9 @@ fn provenance(
         event: Some(run.event.clone()),
         git_ref: run.head_branch.clone(),
         conclusion: if in_run {
-            Some(conclusion_from_jobs(jobs))
+            Some(conclusion_from_jobs(jobs).to_string())
         } else {
-            run.conclusion.clone()
+            run.conclusion.as_ref().map(Conclusion::to_string)
         },
         cells: BTreeMap::new(),
     };
@@ -463,7 +471,7 @@ fn cells_in(dir: &Path) -> Vec<(String, PathBuf)> {
 /// unpacked safely (or, in the workflow's final job, already downloaded into `artifacts_dir`).
 /// A hostile or broken artifact is refused with its reason and the others go on; an artifact
 /// may only hold the cells of its own job.
-pub async fn fetch(
+pub(crate) async fn fetch(
     root: &Path,
     client: &Client,
     plan: &Plan,
@@ -586,7 +594,7 @@ pub async fn fetch(
         let Some(cell) = cell_ids.get(job.name.as_str()) else {
             continue;
         };
-        if taken.contains(&cell.id) || job.status != "completed" {
+        if taken.contains(&cell.id) || !job.completed() {
             continue;
         }
         let why = match lost.get(&job.name) {
@@ -596,7 +604,7 @@ pub async fn fetch(
             Some(w) => format!("artifact refused: {w}"),
             None => format!(
                 "no output uploaded: job {}",
-                job.conclusion.as_deref().unwrap_or("ended")
+                job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
             ),
         };
         let mut p = prov.clone();
@@ -606,7 +614,7 @@ pub async fn fetch(
         out.missing.push(CellRecord::missing(
             name,
             cell,
-            status_of(job.conclusion.as_deref()),
+            status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
             why,
             &p,
         ));
@@ -671,7 +679,7 @@ async fn download(
             Err(e) => Some(e.to_string()),
         },
         Err(GithubError::Expired { .. }) => Some(EXPIRED.into()),
-        Err(GithubError::Download { message, .. }) => Some(message),
+        Err(GithubError::Download { source, .. }) => Some(source.to_string()),
         Err(e) => return Err(e.into()),
     };
     let _ = std::fs::remove_file(&zip);
@@ -688,7 +696,7 @@ pub struct Collected {
     pub run_id: u64,
     pub attempt: u32,
     pub html_url: String,
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     pub artifacts: usize,
     pub expired: Vec<String>,
     pub refused: Vec<Refused>,
@@ -770,7 +778,7 @@ impl Collected {
             run_id: run.id,
             attempt: run.attempt(),
             html_url: run.html_url.clone(),
-            conclusion: fetched.provenance.conclusion,
+            conclusion: fetched.provenance.conclusion.map(Conclusion::from),
             artifacts: fetched.artifacts,
             expired: fetched.expired,
             refused: fetched.refused,
@@ -786,11 +794,33 @@ impl Collected {
 // ---------------------------------------------------------------------------------------------
 // Landing: the workflow's final job puts the dataset change where the experiment asks.
 
+/// How the dataset change landed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandedHow {
+    PullRequest,
+    Branch,
+    Artifact,
+    /// Nothing new to land.
+    #[default]
+    None,
+}
+
+impl LandedHow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandedHow::PullRequest => "pull_request",
+            LandedHow::Branch => "branch",
+            LandedHow::Artifact => "artifact",
+            LandedHow::None => "none",
+        }
+    }
+}
+
 /// What landing did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Landed {
-    /// `pull_request`, `branch`, `artifact`, or `none` (nothing new to land).
-    pub how: String,
+    pub how: LandedHow,
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub pull_url: Option<String>,
@@ -911,15 +941,15 @@ pub async fn collect_and_land(
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
             landed.how = if plan.file.github.land == experiment::Land::Artifact {
-                "artifact".into()
+                LandedHow::Artifact
             } else {
-                "none".into()
+                LandedHow::None
             };
             done = Some(finished);
             break;
         };
         if !changed {
-            landed.how = "none".into();
+            landed.how = LandedHow::None;
             landed.branch = Some(branch);
             done = Some(finished);
             break;
@@ -955,9 +985,9 @@ pub async fn collect_and_land(
         landed.branch = Some(branch.clone());
         landed.commit = Some(commit);
         landed.how = if plan.file.github.land == experiment::Land::Branch {
-            "branch".into()
+            LandedHow::Branch
         } else {
-            "pull_request".into()
+            LandedHow::PullRequest
         };
         if plan.file.github.land == experiment::Land::PullRequest {
             let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
@@ -1076,19 +1106,19 @@ async fn open_pull(
 /// The line the comment gets about where the results went.
 fn landing_note(l: &Landed) -> Option<String> {
     let branch = l.branch.as_deref().unwrap_or("");
-    Some(match l.how.as_str() {
-        "pull_request" => match (&l.pull_url, &l.action_needed) {
+    Some(match l.how {
+        LandedHow::PullRequest => match (&l.pull_url, &l.action_needed) {
             (Some(u), _) => format!(
                 "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."
             ),
             (None, Some(a)) => format!("⚠️ {a}"),
             _ => format!("📥 The dataset change is on branch `{branch}`."),
         },
-        "branch" => format!("📥 The dataset change was committed to branch `{branch}`."),
-        "artifact" => {
+        LandedHow::Branch => format!("📥 The dataset change was committed to branch `{branch}`."),
+        LandedHow::Artifact => {
             "📦 The merged dataset is uploaded as this run's `outrun-dataset` artifact.".into()
         }
-        _ => return None,
+        LandedHow::None => return None,
     })
 }
 
@@ -1118,7 +1148,7 @@ pub async fn announce(
 // The experiment's one comment.
 
 /// [`Commenter`] over the issue-comment API.
-pub struct IssueComments<'a> {
+pub(crate) struct IssueComments<'a> {
     pub client: &'a Client,
 }
 
@@ -1129,18 +1159,25 @@ impl Commenter for IssueComments<'_> {
         experiment: &'a str,
         body: &'a str,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>,
+        Box<
+            dyn std::future::Future<Output = Result<Option<String>, pipeline::CommentError>>
+                + Send
+                + 'a,
+        >,
     > {
         Box::pin(async move {
             upsert_comment(self.client, issue, experiment, body)
                 .await
-                .map_err(|e| Box::new(e) as BoxError)
+                .map_err(|e| pipeline::CommentError {
+                    needs_auth: e.is_auth(),
+                    source: Box::new(e),
+                })
         })
     }
 }
 
 /// The login workflows' `GITHUB_TOKEN` writes as.
-pub const ACTIONS_BOT: &str = "github-actions[bot]";
+pub(crate) const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// Whether a comment can be outrun's: its author is the token's own user, the repository's
 /// workflows (`github-actions[bot]`, which only this repository's workflows write as), or a
@@ -1166,7 +1203,7 @@ fn trusted_author(c: &crate::github_api::Comment, me: Option<&str>) -> bool {
 /// them agree on which is oldest, deleting is idempotent, and a comment is only ever replaced
 /// by one about the same or a newer run, so however the requests interleave they end with one
 /// comment showing the newest run.
-pub async fn upsert_comment(
+pub(crate) async fn upsert_comment(
     client: &Client,
     issue: u64,
     experiment: &str,
@@ -1269,7 +1306,7 @@ impl CollectedRuns {
 
 /// The branch an experiment's results land on: its `github.branch` for `land: branch`, else
 /// the repository's default branch.
-pub async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
+pub(crate) async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
     Ok(match (plan.file.github.land, &plan.file.github.branch) {
         (experiment::Land::Branch, Some(b)) => b.clone(),
         _ => client.default_branch().await?,
@@ -1298,8 +1335,9 @@ pub struct SyncItem {
     pub outrun_id: Option<String>,
     pub html_url: Option<String>,
     pub state: SyncState,
+    /// GitHub's status of the run, or what outrun knows of a run not listed yet.
     pub status: Option<String>,
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     pub cells_ok: Option<usize>,
     pub cells_failed: Option<usize>,
     pub rows_added: Option<usize>,
@@ -1330,7 +1368,7 @@ impl SyncItem {
             run_id: Some(run.id),
             outrun_id: run.outrun_title().map(|(_, id)| id.to_string()),
             html_url: Some(run.html_url.clone()),
-            status: run.status.clone(),
+            status: run.status.as_ref().map(RunStatus::to_string),
             conclusion: run.conclusion.clone(),
             ..SyncItem::new(experiment, state)
         }

@@ -368,17 +368,15 @@ pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
 }
 
 pub(super) fn malformed(path: &Path, e: csv::Error) -> DatasetError {
+    // A read that failed is not a malformed line: keep the error itself (and its source).
+    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+        return csv_io(path, e);
+    }
     let line = e.position().map(|p| p.line());
     let reason = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!("{len} fields where the header has {expected_len}"),
-        csv::ErrorKind::Io(io) => {
-            return DatasetError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(io.kind(), io.to_string()),
-            };
-        }
         _ => e.to_string(),
     };
     DatasetError::Malformed {

@@ -39,7 +39,7 @@ pub struct Locator {
 }
 
 /// Deeper than serde_yaml's recursion limit, so every readable document is located whole.
-pub const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 enum Frame {
     Map {
@@ -180,7 +180,7 @@ fn char_to_byte_table(text: &str) -> impl Fn(usize) -> usize + '_ {
 }
 
 /// Renders a path the way users write it: `matrix.include[2].layer`.
-pub fn display_path(path: &[Seg]) -> String {
+pub(crate) fn display_path(path: &[Seg]) -> String {
     let mut s = String::new();
     for seg in path {
         match seg {

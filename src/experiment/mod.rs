@@ -23,17 +23,17 @@ use locate::{Locator, Pos, Seg};
 pub const EXPERIMENTS_DIR: &str = "experiments";
 
 /// Most cells one experiment may have: 256 jobs of at most 256 cells each.
-pub const MAX_CELLS: usize = 256 * 256;
+pub(crate) const MAX_CELLS: usize = 256 * 256;
 
 /// Largest experiment file read (1 MiB). A file this size already holds the largest matrix
 /// written out by hand many times over; without a limit a 50 MB file took seconds and half a
 /// gigabyte to validate and became a 50 MB workflow.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Longest description, in characters. It heads the report comment, which GitHub cuts at
 /// 65,536 characters: the verdict and the table that follow it must keep their room, even after
 /// the description's HTML escaping.
-pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 4000;
 
 /// A validated experiment and its cells, in matrix order.
 #[derive(Debug, Clone)]
@@ -567,7 +567,7 @@ impl Validator<'_> {
 }
 
 /// `[a-z0-9][a-z0-9._-]{0,62}`: safe in paths, artifact names, workflow file names and URLs.
-pub fn is_safe_name(s: &str) -> bool {
+pub(crate) fn is_safe_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.len() <= 63
@@ -575,7 +575,7 @@ pub fn is_safe_name(s: &str) -> bool {
 }
 
 /// A git branch name of the usual characters (letters, digits, `._/-`, and `*`/`?` as globs).
-pub fn is_branch_name(s: &str) -> bool {
+pub(crate) fn is_branch_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 200
         && !s.starts_with(['/', '-', '.'])
@@ -587,7 +587,7 @@ pub fn is_branch_name(s: &str) -> bool {
 }
 
 /// A relative path that stays inside the directory it is relative to.
-pub fn is_relative_inside(p: &str) -> bool {
+pub(crate) fn is_relative_inside(p: &str) -> bool {
     let path = Path::new(p);
     !p.is_empty()
         && path.components().all(|c| {
@@ -599,7 +599,10 @@ pub fn is_relative_inside(p: &str) -> bool {
 }
 
 /// The closest candidate within a small edit distance, for "did you mean".
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

@@ -26,42 +26,32 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Where the token came from (safe to print).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum TokenSource {
-    GhToken,
-    GithubToken,
-    EnterpriseToken,
-    GhCliConfig,
-    GhCliCommand,
-}
-
 /// As the GitHub CLI does: for github.com `GH_TOKEN`, then `GITHUB_TOKEN`; for an Enterprise
 /// host named by `GH_HOST`, `GH_ENTERPRISE_TOKEN`, then `GITHUB_ENTERPRISE_TOKEN` — a github.com
 /// token is not sent to another host unless the user named that host with `--api-url`; then
 /// the GitHub CLI's stored login for the host.
-pub fn find_token(host: &str, explicit_api_url: bool) -> Result<(Token, TokenSource), GithubError> {
+pub fn find_token(host: &str, explicit_api_url: bool) -> Result<Token, GithubError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     if host != "github.com" {
         for k in ["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"] {
             if let Some(t) = env(k) {
-                return Ok((Token::new(t.trim()), TokenSource::EnterpriseToken));
+                return Ok(Token::new(t.trim()));
             }
         }
     }
     if host == "github.com" || explicit_api_url {
         if let Some(t) = env("GH_TOKEN") {
-            return Ok((Token::new(t.trim()), TokenSource::GhToken));
+            return Ok(Token::new(t.trim()));
         }
         if let Some(t) = env("GITHUB_TOKEN") {
-            return Ok((Token::new(t.trim()), TokenSource::GithubToken));
+            return Ok(Token::new(t.trim()));
         }
     }
     if let Some(t) = gh_config_token(host) {
-        return Ok((t, TokenSource::GhCliConfig));
+        return Ok(t);
     }
     if let Some(t) = gh_command_token(host) {
-        return Ok((t, TokenSource::GhCliCommand));
+        return Ok(t);
     }
     Err(GithubError::NoToken { host: host.into() })
 }

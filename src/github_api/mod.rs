@@ -24,12 +24,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
-use octocrab::service::middleware::retry::RetryConfig;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
-pub use auth::{Repo, Token, TokenSource};
-pub use models::{Artifact, Comment, Job, PullRequest, Run};
+pub use auth::{Repo, Token};
+pub use models::{Artifact, Comment, Conclusion, Job, PullRequest, Run, RunStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -75,8 +74,12 @@ pub enum GithubError {
     Decode { path: String, message: String },
     #[error("artifact {name} has expired (GitHub answered 410)")]
     Expired { name: String },
-    #[error("artifact {name}: {message}")]
-    Download { name: String, message: String },
+    #[error("artifact {name}: {source}")]
+    Download {
+        name: String,
+        #[source]
+        source: StorageError,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,
@@ -91,6 +94,53 @@ fn no_token_message(host: &str) -> String {
         format!(
             "no GitHub token for {host}: set GH_ENTERPRISE_TOKEN (or GITHUB_ENTERPRISE_TOKEN), or log in with `gh auth login --hostname {host}`; a GH_TOKEN is for github.com and is not sent to another host unless you name it with --api-url"
         )
+    }
+}
+
+/// Why an artifact's download from GitHub's storage failed; [`StorageError::retryable`] decides
+/// whether asking for a fresh storage URL and trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("redirect without a Location")]
+    NoLocation,
+    #[error("bad storage URL: {0}")]
+    BadUrl(String),
+    #[error("storage client: {0}")]
+    Client(String),
+    /// A broken connection or a reset: the next attempt may get through.
+    #[error("{0}")]
+    Transport(String),
+    #[error("storage stalled")]
+    Stalled,
+    #[error("storage answered {0}")]
+    Status(http::StatusCode),
+    #[error("larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A transfer cut short or corrupted on the way arrives whole on the next attempt.
+    #[error("digest mismatch: expected sha256:{want}, got sha256:{got}")]
+    Digest { want: String, got: String },
+}
+
+impl StorageError {
+    /// Failures of the transfer (and storage's own 5xx) are retried; an answer that will not
+    /// change (a 4xx, a URL or size refused, the local disk) is not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StorageError::Transport(_) | StorageError::Stalled | StorageError::Digest { .. } => {
+                true
+            }
+            StorageError::Status(s) => s.is_server_error(),
+            StorageError::NoLocation
+            | StorageError::BadUrl(_)
+            | StorageError::Client(_)
+            | StorageError::TooLarge { .. }
+            | StorageError::Io { .. } => false,
+        }
     }
 }
 
@@ -201,8 +251,8 @@ impl Client {
                 message: e.to_string(),
             })?
             .personal_token(cfg.token.expose().to_string())
-            // octocrab's own retry would resend POSTs; outrun decides per request.
-            .add_retry_config(RetryConfig::None)
+            // Built without octocrab's `retry` feature: its retry layer would resend POSTs, and
+            // outrun decides per request what may be repeated.
             .set_connect_timeout(Some(cfg.timeout))
             .set_read_timeout(Some(cfg.timeout))
             .add_header(header::ACCEPT, "application/vnd.github+json".into())
@@ -532,7 +582,7 @@ impl Client {
     /// Completed runs of `workflow` for one commit, newest first. While a run of that commit
     /// goes on this list stays the same, so polling it conditionally is free. (GitHub also takes
     /// a `created` range here, but its published description types that as a single date-time.)
-    pub async fn completed_runs(
+    pub(crate) async fn completed_runs(
         &self,
         workflow: &str,
         head_sha: &str,
@@ -565,16 +615,16 @@ impl Client {
 
     /// Streams an artifact's zip to `dest`, checking its digest when GitHub gives one.
     /// Returns the number of bytes written.
-    pub async fn download_artifact(
+    pub(crate) async fn download_artifact(
         &self,
         artifact: &Artifact,
         dest: &Path,
         max_bytes: u64,
     ) -> Result<u64, GithubError> {
         let path = self.repo_path(&format!("actions/artifacts/{}/zip", artifact.id));
-        let dl = |message: String| GithubError::Download {
+        let dl = |source: StorageError| GithubError::Download {
             name: artifact.name.clone(),
-            message,
+            source,
         };
         let mut attempt = 0;
         loop {
@@ -587,7 +637,7 @@ impl Client {
                     .get(header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .map(str::to_string)
-                    .ok_or_else(|| dl("redirect without a Location".into()))?,
+                    .ok_or_else(|| dl(StorageError::NoLocation))?,
                 410 => {
                     return Err(GithubError::Expired {
                         name: artifact.name.clone(),
@@ -600,11 +650,11 @@ impl Client {
                 .await
             {
                 Ok(n) => return Ok(n),
-                Err(e) if attempt < MAX_ATTEMPTS && !e.starts_with("refused:") => {
+                Err(e) if attempt < MAX_ATTEMPTS && e.retryable() => {
                     self.note_retry();
                     self.clock.sleep(backoff(attempt)).await;
                 }
-                Err(e) => return Err(dl(e.trim_start_matches("refused: ").to_string())),
+                Err(e) => return Err(dl(e)),
             }
         }
     }
@@ -616,10 +666,10 @@ impl Client {
         dest: &Path,
         max_bytes: u64,
         digest: Option<&str>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, StorageError> {
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| format!("refused: bad storage URL: {e}"))?;
+            .map_err(|e: http::uri::InvalidUri| StorageError::BadUrl(e.to_string()))?;
         let origin = format!(
             "{}://{}",
             uri.scheme_str().unwrap_or("https"),
@@ -629,44 +679,42 @@ impl Client {
         // must never travel to another host.
         let storage = Octocrab::builder()
             .base_uri(origin.as_str())
-            .map_err(|e| format!("refused: {e}"))?
-            .add_retry_config(RetryConfig::None)
+            .map_err(|e| StorageError::Client(transport_message(&e)))?
             .set_connect_timeout(Some(self.timeout))
             .set_read_timeout(Some(self.timeout))
             .build()
-            .map_err(|e| format!("refused: {e}"))?;
-        let res = storage._get(uri).await.map_err(|e| transport_message(&e))?;
+            .map_err(|e| StorageError::Client(transport_message(&e)))?;
+        let res = storage
+            ._get(uri)
+            .await
+            .map_err(|e| StorageError::Transport(transport_message(&e)))?;
         if !res.status().is_success() {
-            let s = res.status();
-            return Err(if s.is_server_error() {
-                format!("storage answered {s}")
-            } else {
-                format!("refused: storage answered {s}")
-            });
+            return Err(StorageError::Status(res.status()));
         }
-        let mut file =
-            std::fs::File::create(dest).map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        let io = |source| StorageError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::create(dest).map_err(io)?;
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
         let mut body = res.into_body();
         loop {
             let frame = match tokio::time::timeout(self.timeout, body.frame()).await {
-                Err(_) => return Err("storage stalled".into()),
+                Err(_) => return Err(StorageError::Stalled),
                 Ok(None) => break,
-                Ok(Some(f)) => f.map_err(|e| transport_message(&e))?,
+                Ok(Some(f)) => f.map_err(|e| StorageError::Transport(transport_message(&e)))?,
             };
             if let Ok(data) = frame.into_data() {
                 written += data.len() as u64;
                 if written > max_bytes {
-                    return Err(format!("refused: larger than the {max_bytes}-byte limit"));
+                    return Err(StorageError::TooLarge { limit: max_bytes });
                 }
                 hasher.update(&data);
-                file.write_all(&data)
-                    .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+                file.write_all(&data).map_err(io)?;
             }
         }
-        file.sync_all()
-            .map_err(|e| format!("refused: {}: {e}", dest.display()))?;
+        file.sync_all().map_err(io)?;
         if let Some(want) = digest.and_then(|d| d.strip_prefix("sha256:")) {
             let got: String = hasher
                 .finalize()
@@ -674,9 +722,10 @@ impl Client {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             if !got.eq_ignore_ascii_case(want) {
-                return Err(format!(
-                    "digest mismatch: expected sha256:{want}, got sha256:{got}"
-                ));
+                return Err(StorageError::Digest {
+                    want: want.to_string(),
+                    got,
+                });
             }
         }
         Ok(written)
@@ -693,7 +742,7 @@ impl Client {
     }
 
     /// Deletes a comment; one already gone counts as deleted (a second machine may have been first).
-    pub async fn delete_comment(&self, id: u64) -> Result<(), GithubError> {
+    pub(crate) async fn delete_comment(&self, id: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("issues/comments/{id}"));
         let resp = self.request(Method::DELETE, &path, None, true).await?;
         match resp.status.as_u16() {
@@ -703,7 +752,7 @@ impl Client {
     }
 
     /// The repository's default branch (asked once).
-    pub async fn default_branch(&self) -> Result<String, GithubError> {
+    pub(crate) async fn default_branch(&self) -> Result<String, GithubError> {
         let b = self
             .default_branch
             .get_or_try_init(|| async {
@@ -752,7 +801,7 @@ impl Client {
     }
 
     /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`).
-    pub async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
+    pub(crate) async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
         let path = self.repo_path(&format!("git/matching-refs/heads/{}", urlencode(prefix)));
         let resp = self.request(Method::GET, &path, None, true).await?;
         // An empty repository (or a proxy that cannot route a ref with slashes) has none.
@@ -770,13 +819,13 @@ impl Client {
     }
 
     /// Open pull requests (every page).
-    pub async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
+    pub(crate) async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
         self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "")
             .await
     }
 
     /// Opens a pull request. Never resent: on an ambiguous failure the caller re-lists.
-    pub async fn create_pull(
+    pub(crate) async fn create_pull(
         &self,
         title: &str,
         head: &str,
@@ -793,7 +842,7 @@ impl Client {
     }
 
     /// Closes a pull request (one superseded by a newer one that holds its rows too).
-    pub async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
+    pub(crate) async fn close_pull(&self, number: u64) -> Result<(), GithubError> {
         let path = self.repo_path(&format!("pulls/{number}"));
         let resp = self
             .request(
@@ -810,7 +859,7 @@ impl Client {
     }
 
     /// The commit a branch points at, or `None` if there is no such branch.
-    pub async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GithubError> {
+    pub(crate) async fn branch_sha(&self, branch: &str) -> Result<Option<String>, GithubError> {
         let path = self.repo_path(&format!("git/ref/heads/{}", urlencode(branch)));
         let resp = self.request(Method::GET, &path, None, true).await?;
         if resp.status == StatusCode::NOT_FOUND {
@@ -824,7 +873,7 @@ impl Client {
     }
 
     /// A commit's tree.
-    pub async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
+    pub(crate) async fn commit_tree(&self, sha: &str) -> Result<String, GithubError> {
         let c: models::GitCommit = self
             .get_json(&self.repo_path(&format!("git/commits/{sha}")))
             .await?;
@@ -847,13 +896,13 @@ impl Client {
         Ok(c.sha)
     }
 
-    pub async fn create_blob(&self, bytes: &[u8]) -> Result<String, GithubError> {
+    pub(crate) async fn create_blob(&self, bytes: &[u8]) -> Result<String, GithubError> {
         use base64::Engine as _;
         self.create_object("git/blobs", serde_json::json!({"content": base64::engine::general_purpose::STANDARD.encode(bytes), "encoding": "base64"})).await
     }
 
     /// A tree: `base` with `files` (path → blob sha) put in.
-    pub async fn create_tree(
+    pub(crate) async fn create_tree(
         &self,
         base: &str,
         files: &[(String, String)],
@@ -866,7 +915,7 @@ impl Client {
         .await
     }
 
-    pub async fn create_commit(
+    pub(crate) async fn create_commit(
         &self,
         message: &str,
         tree: &str,
@@ -880,7 +929,7 @@ impl Client {
     }
 
     /// Creates `refs/heads/BRANCH` at `sha`; `Ok(false)` if the branch exists already.
-    pub async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+    pub(crate) async fn create_branch(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path("git/refs");
         let body = serde_json::json!({"ref": format!("refs/heads/{branch}"), "sha": sha});
         let resp = self
@@ -895,7 +944,7 @@ impl Client {
 
     /// Moves a branch to `sha` if that is a fast-forward; `Ok(false)` if it is not (someone
     /// else moved the branch first: start again from its new head).
-    pub async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
+    pub(crate) async fn fast_forward(&self, branch: &str, sha: &str) -> Result<bool, GithubError> {
         let path = self.repo_path(&format!("git/refs/heads/{}", urlencode(branch)));
         let resp = self
             .request(
@@ -927,7 +976,7 @@ impl Client {
 
     /// The token's user (`GET /user`, asked once); `None` where the token may not ask, as a
     /// workflow's `GITHUB_TOKEN` may not.
-    pub async fn viewer_login(&self) -> Result<Option<String>, GithubError> {
+    pub(crate) async fn viewer_login(&self) -> Result<Option<String>, GithubError> {
         let v = self
             .viewer
             .get_or_try_init(|| async {
@@ -945,7 +994,11 @@ impl Client {
     }
 
     /// Creates a comment. Never resent: on an ambiguous failure the caller re-lists.
-    pub async fn create_comment(&self, issue: u64, body: &str) -> Result<Comment, GithubError> {
+    pub(crate) async fn create_comment(
+        &self,
+        issue: u64,
+        body: &str,
+    ) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/{issue}/comments"));
         let resp = self
             .request(
@@ -963,7 +1016,7 @@ impl Client {
 
     /// Replaces a comment's body (PATCH, as the API says; octocrab 0.54 sends POST here).
     /// The same body twice is harmless, so this one is retried.
-    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, GithubError> {
+    pub(crate) async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, GithubError> {
         let path = self.repo_path(&format!("issues/comments/{id}"));
         let resp = self
             .request(

@@ -9,12 +9,11 @@ pub struct Run {
     pub id: u64,
     #[serde(default)]
     pub display_title: String,
-    /// queued, in_progress, completed, requested, waiting, pending.
     #[serde(default)]
-    pub status: Option<String>,
-    /// success, failure, cancelled, timed_out, … once completed.
+    pub status: Option<RunStatus>,
+    /// Set once completed.
     #[serde(default)]
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     #[serde(default)]
     pub html_url: String,
     #[serde(default)]
@@ -40,11 +39,11 @@ pub struct Run {
 
 impl Run {
     pub fn completed(&self) -> bool {
-        self.status.as_deref() == Some("completed")
+        self.status == Some(RunStatus::Completed)
     }
 
     /// The experiment and dispatch id from a run name `outrun NAME ID` (see the template).
-    pub fn outrun_title(&self) -> Option<(&str, &str)> {
+    pub(crate) fn outrun_title(&self) -> Option<(&str, &str)> {
         crate::names::parse_run_title(&self.display_title)
     }
 
@@ -62,10 +61,98 @@ impl Run {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct RunList {
-    #[serde(default)]
-    pub total_count: u64,
+pub(crate) struct RunList {
     pub workflow_runs: Vec<Run>,
+}
+
+impl Job {
+    pub fn completed(&self) -> bool {
+        self.status == Some(RunStatus::Completed)
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.conclusion == Some(Conclusion::Success)
+    }
+}
+
+/// Declares a string enum of GitHub's with an `Unknown` fallback that keeps the text: a value
+/// GitHub adds later is carried through (and printed) as GitHub wrote it, never refused.
+macro_rules! github_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)*
+            Unknown(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Unknown(s) => s,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($text => $name::$variant,)*
+                    _ => $name::Unknown(s),
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name::from(s.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                match v {
+                    $name::Unknown(s) => s,
+                    known => known.as_str().to_string(),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+github_enum! {
+    /// A run's or a job's `status`.
+    RunStatus {
+        Queued = "queued",
+        InProgress = "in_progress",
+        Completed = "completed",
+        Requested = "requested",
+        Waiting = "waiting",
+        Pending = "pending",
+    }
+}
+
+github_enum! {
+    /// A completed run's or job's `conclusion`.
+    Conclusion {
+        Success = "success",
+        Failure = "failure",
+        Cancelled = "cancelled",
+        TimedOut = "timed_out",
+        Skipped = "skipped",
+        Neutral = "neutral",
+        ActionRequired = "action_required",
+        Stale = "stale",
+        StartupFailure = "startup_failure",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -73,9 +160,9 @@ pub struct Job {
     pub id: u64,
     pub name: String,
     #[serde(default)]
-    pub status: String,
+    pub status: Option<RunStatus>,
     #[serde(default)]
-    pub conclusion: Option<String>,
+    pub conclusion: Option<Conclusion>,
     #[serde(default)]
     pub started_at: Option<String>,
     #[serde(default)]
@@ -114,7 +201,7 @@ pub struct Comment {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Repository {
+pub(crate) struct Repository {
     #[serde(default)]
     pub default_branch: String,
 }
@@ -141,31 +228,30 @@ pub struct GitRefName {
 
 /// `GET /repos/{o}/{r}/git/ref/…`
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitRef {
+pub(crate) struct GitRef {
     pub object: GitObject,
 }
 
 /// A ref with its name (`GET …/git/matching-refs/…`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitRefFull {
+pub(crate) struct GitRefFull {
     #[serde(rename = "ref")]
     pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitObject {
+pub(crate) struct GitObject {
     pub sha: String,
 }
 
 /// A created blob, tree or commit.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Created {
+pub(crate) struct Created {
     pub sha: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct GitCommit {
-    pub sha: String,
+pub(crate) struct GitCommit {
     pub tree: GitObject,
 }
 
@@ -179,7 +265,7 @@ pub struct User {
 
 /// `POST …/dispatches` with `return_run_details: true` (github.com since 2026-02).
 #[derive(Debug, Clone, Deserialize)]
-pub struct DispatchDetails {
+pub(crate) struct DispatchDetails {
     pub workflow_run_id: u64,
     #[serde(default)]
     pub html_url: String,
@@ -187,7 +273,7 @@ pub struct DispatchDetails {
 
 /// `GET …/contents/{path}` (and `GET …/git/blobs/{sha}`, which has the same fields).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Contents {
+pub(crate) struct Contents {
     #[serde(default)]
     pub sha: String,
     #[serde(default)]

@@ -18,14 +18,14 @@ use crate::outputs::{CellOutcome, Row};
 
 /// GitHub's limit on a comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;
-pub const REPORT_SCHEMA: &str = "outrun.report/v1";
+pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
 /// dataset file has them all, and `results_total` says how many there are.
-pub const RESULT_ROWS: usize = 7_000;
+pub(crate) const RESULT_ROWS: usize = 7_000;
 /// Rows per table in the terminal's short form of the report.
-pub const TERMINAL_ROWS: usize = 20;
+pub(crate) const TERMINAL_ROWS: usize = 20;
 
-pub use crate::names::comment_marker as marker;
+pub(crate) use crate::names::comment_marker as marker;
 
 /// What a comment shows, for ordering: a comment is only ever replaced by one about the same
 /// run or a newer one (never moved back to an older run's report), and within a run, by a
@@ -74,7 +74,7 @@ impl CommentStamp {
     ///
     /// Within one run attempt only the phase counts (the workflow's "started" comment knows the
     /// run's start only roughly); between runs, the run's start, then its id, then the attempt.
-    pub fn may_replace(&self, shown: &CommentStamp) -> bool {
+    pub(crate) fn may_replace(&self, shown: &CommentStamp) -> bool {
         let (a, b) = (self.key(), shown.key());
         if (a.1, a.2) == (b.1, b.2) {
             return a.3 >= b.3;
@@ -258,7 +258,7 @@ const JOIN: char = '\u{2060}';
 /// @-mention, `#12`, `owner/repo#3`, `GH-4`, a bare `http://`, `https://` or `www.` link. A
 /// result value comes from an artifact, which anyone who can run the workflow can shape; in a
 /// maintainer's comment it must stay text.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
@@ -306,7 +306,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A number for people: four significant digits at most, no trailing zeros.
-pub fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }
@@ -328,7 +328,7 @@ pub fn num(x: f64) -> String {
 }
 
 /// A percentage: always one decimal, so a column of them lines up and never mixes precisions.
-pub fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.1} %")
     } else {
@@ -388,7 +388,7 @@ pub fn markdown(r: &Report) -> String {
     markdown_with_limit(r, COMMENT_LIMIT)
 }
 
-pub fn markdown_with_limit(r: &Report, limit: usize) -> String {
+pub(crate) fn markdown_with_limit(r: &Report, limit: usize) -> String {
     render(r, limit, usize::MAX)
 }
 
@@ -647,7 +647,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
 
 /// A report with a note (where the results went) under its verdict line, still within the
 /// comment size limit.
-pub fn with_note(markdown: &str, note: &str) -> String {
+pub(crate) fn with_note(markdown: &str, note: &str) -> String {
     let note = format!("{note}\n\n");
     match markdown.find("Dataset: `") {
         Some(i) if markdown.len() + note.len() <= COMMENT_LIMIT => {
@@ -659,7 +659,7 @@ pub fn with_note(markdown: &str, note: &str) -> String {
 
 /// The comment while a run goes on: started (who, which cells, where to follow it), or running
 /// with `done` = (cells finished, cells that failed so far).
-pub fn status_comment(
+pub(crate) fn status_comment(
     plan: &Plan,
     run: &RunInfo,
     actor: &str,

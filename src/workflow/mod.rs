@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::experiment::Plan;
 
-pub const TEMPLATE_DIR: &str = "workflow-templates";
-pub const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
-pub const CELL_SCRIPT: &str = "outrun_cell.py";
+pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";
+pub(crate) const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
+pub(crate) const CELL_SCRIPT: &str = "outrun_cell.py";
 
 const EMBEDDED: &[(&str, &str)] = &[
     (

@@ -234,8 +234,23 @@ fn two_experiments_may_not_share_a_dataset() {
 fn every_command_explains_itself() {
     let p = Project::new();
     for cmd in [
-        "list", "plan", "validate", "generate", "run", "merge", "report", "dispatch", "status",
-        "watch", "collect", "announce", "rerun", "sync", "compare",
+        "list",
+        "plan",
+        "validate",
+        "generate",
+        "run",
+        "merge",
+        "report",
+        "dispatch",
+        "status",
+        "watch",
+        "collect",
+        "announce",
+        "rerun",
+        "sync",
+        "compare",
+        "completions",
+        "man",
     ] {
         let (code, out, err) = common::run(p.cmd().args([cmd, "--help"]));
         assert_eq!(code, 0, "{cmd}: {err}");

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, unsafe_code, unreachable_pub)]
 
 mod act_support;
+mod cli;
 mod common;
 mod compare;
 mod contract;
@@ -15,4 +16,5 @@ mod github;
 mod hardening;
 mod local_run;
 mod prism;
+mod schemas;
 mod workflow;
