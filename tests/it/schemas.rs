@@ -140,7 +140,36 @@ fn local_schemas() {
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!("report_markdown", md);
     insta::assert_json_snapshot!("error_usage", doc(&p, &["run", "tiny"], 64));
+
+    p.write("comparisons/tiny.yaml", COMPARISON);
+    insta::assert_json_snapshot!("compare", doc(&p, &["compare", "comparisons/tiny.yaml"], 0));
+    p.write(
+        "comparisons/bad.yaml",
+        "keys: [n]
+refrence: {}
+",
+    );
+    insta::assert_json_snapshot!(
+        "error_invalid_comparison",
+        doc(&p, &["compare", "comparisons/bad.yaml"], 1)
+    );
 }
+
+/// The run's dataset against the measured file, per mode.
+const COMPARISON: &str = r#"description: tiny against its measurements
+keys: [n, mode]
+group-by: [mode]
+reference:
+  label: measured
+  path: data/measured.csv
+  value: latency
+  unit: us
+series:
+  - label: tiny
+    path: data/evaluation/tiny.csv
+    value: value
+    unit: us
+"#;
 
 #[test]
 fn github_schemas() {
