@@ -3,6 +3,7 @@
 
 Usage: scripts/bench-dataset.py [--outrun target/release/outrun] [--work /work/scratch/bench-dataset]
                                 [--sizes 1000000,10000000] [--report-rows 2000000] [--skip-python]
+                                [--variant int|float|str|param|long]
 
 Each merge starts from a fresh copy of the existing dataset. The incoming rows are a newer run's
 cell outputs as a backend leaves them: 100 cells, each a `cell.json` and a `results.csv` of
@@ -14,6 +15,11 @@ already in the dataset (their rows are replaced), half are new.
 - polars / pandas: the same steps by hand: read the existing dataset and the 100 results.csv
   files (provenance columns from each cell.json), drop the existing rows the incoming keys
   replace, concatenate, stable sort by the keys, write the CSV.
+
+--variant changes the keys or the layout (default `int`: n and i integers, mode text): `float`
+writes i as a decimal (i / 4), `str` as text (k0001234), `param` leaves mode out of results.csv
+(it is the cell's matrix parameter), `long` keeps the dataset in the long layout (keys, metric,
+value). Use a separate --work folder per variant: the generated files are reused.
 
 Every command runs under /usr/bin/time -v: CPU time (user + sys) and peak RSS. polars and pandas
 are installed from PyPI into a venv under the work folder.
@@ -37,10 +43,23 @@ INCOMING_CELLS = 100
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+VARIANT = "int"
+
+
+def key_i(i: int) -> str:
+    """The key column i as the variant writes it (sorted the same way as i)."""
+    if VARIANT == "float":
+        return str(i / 4)
+    if VARIANT == "str":
+        return f"k{i:07d}"
+    return str(i)
+
+
 def experiment(cells: int) -> str:
     ns = ", ".join(str(n) for n in range(cells))
+    layout = "  layout: long\n" if VARIANT == "long" else ""
     return (f"name: bench\nmatrix:\n  n: [{ns}]\n  mode: [a]\ncommand: 'true'\ntimeout: 20s\n"
-            "results:\n  keys: [n, mode, i]\ndataset:\n  history: newest\n")
+            "results:\n  keys: [n, mode, i]\ndataset:\n  history: newest\n" + layout)
 
 
 def cell_ids(outrun: str, root: Path) -> list:
@@ -52,10 +71,12 @@ def write_dataset(path: Path, ids: list, rows: int):
     """An existing dataset as outrun writes it: sorted by (n, mode, i), one run."""
     cells = rows // ROWS_PER_CELL
     with open(path, "w", newline="") as f:
-        f.write(",".join(KEYS + ["value"] + PROV) + "\n")
+        metric = ["metric"] if VARIANT == "long" else []
+        f.write(",".join(KEYS + metric + ["value"] + PROV) + "\n")
+        m = "value," if VARIANT == "long" else ""
         for n in range(cells):
             tail = f"bench,{ids[n]},github,1001,1,{COMMIT},2026-01-01T00:00:00Z,2026-01-01T00:00:00.000000Z,2026-01-01T00:10:00.000000Z\n"
-            f.write("".join(f"{n},a,{i},{i * 3 + n}," + tail for i in range(ROWS_PER_CELL)))
+            f.write("".join(f"{n},a,{key_i(i)},{m}{i * 3 + n}," + tail for i in range(ROWS_PER_CELL)))
 
 
 def write_incoming(folder: Path, ids: list):
@@ -69,20 +90,29 @@ def write_incoming(folder: Path, ids: list):
                   "runner": "bench", "commit": COMMIT, "run_id": "1002", "attempt": 1}
         (d / "cell.json").write_text(json.dumps(record))
         with open(d / "results.csv", "w") as f:
-            f.write("n,mode,i,value\n")
-            f.write("".join(f"{n},a,{i},{i * 7 + n}\n" for i in range(5000, 5000 + ROWS_PER_CELL)))
+            if VARIANT == "param":
+                f.write("n,i,value\n")
+                f.write("".join(f"{n},{key_i(i)},{i * 7 + n}\n" for i in range(5000, 5000 + ROWS_PER_CELL)))
+            else:
+                f.write("n,mode,i,value\n")
+                f.write("".join(f"{n},a,{key_i(i)},{i * 7 + n}\n" for i in range(5000, 5000 + ROWS_PER_CELL)))
 
 
 POLARS = r'''
 import json, sys, glob, os
 import polars as pl
-dataset, incoming, out = sys.argv[1:4]
-keys = ["n", "mode", "i"]
+dataset, incoming, out, variant = sys.argv[1:5]
+keys = ["n", "mode", "i"] + (["metric"] if variant == "long" else [])
 old = pl.read_csv(dataset, infer_schema_length=10000)
 parts = []
 for d in sorted(glob.glob(os.path.join(incoming, "*"))):
     rec = json.load(open(os.path.join(d, "cell.json")))
     df = pl.read_csv(os.path.join(d, "results.csv"))
+    if variant == "param":
+        df = df.with_columns(mode=pl.lit(rec["params"]["mode"]))
+    if variant == "long":
+        # One metric (`value`): the long rows are the results with a `metric` column.
+        df = df.with_columns(metric=pl.lit("value"))
     parts.append(df.with_columns(
         outrun_experiment=pl.lit(rec["experiment"]), outrun_cell=pl.lit(rec["cell"]), outrun_source=pl.lit(rec["source"]),
         outrun_run_id=pl.lit(int(rec["run_id"])), outrun_attempt=pl.lit(rec["attempt"]), outrun_commit=pl.lit(rec["commit"]),
@@ -96,13 +126,17 @@ pl.concat([kept, new]).sort(keys, maintain_order=True).write_csv(out)
 PANDAS = r'''
 import json, sys, glob, os
 import pandas as pd
-dataset, incoming, out = sys.argv[1:4]
-keys = ["n", "mode", "i"]
+dataset, incoming, out, variant = sys.argv[1:5]
+keys = ["n", "mode", "i"] + (["metric"] if variant == "long" else [])
 old = pd.read_csv(dataset)
 parts = []
 for d in sorted(glob.glob(os.path.join(incoming, "*"))):
     rec = json.load(open(os.path.join(d, "cell.json")))
     df = pd.read_csv(os.path.join(d, "results.csv"))
+    if variant == "param":
+        df = df.assign(mode=rec["params"]["mode"])
+    if variant == "long":
+        df = df.assign(metric="value")
     df = df.assign(outrun_experiment=rec["experiment"], outrun_cell=rec["cell"], outrun_source=rec["source"],
                    outrun_run_id=int(rec["run_id"]), outrun_attempt=rec["attempt"], outrun_commit=rec["commit"],
                    outrun_run_started_at="2026-01-02T00:00:00Z", outrun_started_at=rec["started_at"],
@@ -146,7 +180,10 @@ def main():
     ap.add_argument("--report-rows", type=int, default=2_000_000)
     ap.add_argument("--skip-python", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--variant", default="int", choices=["int", "float", "str", "param", "long"])
     a = ap.parse_args()
+    global VARIANT
+    VARIANT = a.variant
     outrun = os.path.abspath(a.outrun)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -191,7 +228,7 @@ def main():
                     if name == "pandas" and rows > 1_000_000:
                         continue
                     out = work / f"out-{name}-{rows}.csv"
-                    r = timed([py, "-c", script, str(work / f"dataset-{rows}.csv"), str(incoming), str(out)])
+                    r = timed([py, "-c", script, str(work / f"dataset-{rows}.csv"), str(incoming), str(out), VARIANT])
                     n = sum(1 for _ in open(out)) - 1
                     results.append(("merge", rows, name, r, n))
                     out.unlink()
@@ -203,6 +240,7 @@ def main():
         results.append(("report", a.report_rows, "outrun", r, a.report_rows))
         shutil.rmtree(root, ignore_errors=True)
 
+    print(f"\nvariant: {VARIANT}")
     print("\n| task | existing rows | tool | result rows | wall s | CPU s (user+sys) | peak RSS MB |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for task, rows, tool, r, n in results:

@@ -1081,11 +1081,20 @@ fn csv_io(path: &Path, e: csv::Error) -> DatasetError {
 }
 
 /// One newest row as [`for_each_newest`] hands it over: read straight from the file's record
-/// (the wide layout: no map is built for a row nobody keeps), or gathered (the long layout).
+/// (the wide layout), or one key of the long layout with its metrics — no map is built for a
+/// row nobody keeps (`into_row` builds it).
 pub enum Newest<'a> {
     Fields {
         columns: &'a [String],
         fields: &'a ByteRecord,
+    },
+    /// The long layout's rows of one key: the first one's fields (its `metric` and `value`
+    /// columns at `skip` are not the row's), and (metric, value) pairs, one after the other.
+    Wide {
+        columns: &'a [String],
+        fields: &'a ByteRecord,
+        skip: (usize, usize),
+        metrics: &'a ByteRecord,
     },
     Row(Row),
 }
@@ -1099,21 +1108,58 @@ impl Newest<'_> {
                 .position(|c| c == column)
                 .and_then(|i| fields.get(i))
                 .and_then(|v| std::str::from_utf8(v).ok()),
+            Newest::Wide {
+                columns,
+                fields,
+                skip,
+                metrics,
+            } => {
+                // A metric named like a column wins, as it does in the widened row.
+                let mut value = None;
+                let mut pairs = metrics.iter();
+                while let (Some(m), Some(v)) = (pairs.next(), pairs.next()) {
+                    if m == column.as_bytes() {
+                        value = std::str::from_utf8(v).ok();
+                    }
+                }
+                value.or_else(|| {
+                    let i = columns.iter().position(|c| c == column)?;
+                    if i == skip.0 || i == skip.1 {
+                        return None;
+                    }
+                    fields.get(i).and_then(|v| std::str::from_utf8(v).ok())
+                })
+            }
             Newest::Row(r) => r.get(column).map(String::as_str),
         }
     }
 
     pub fn into_row(self) -> Row {
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
         match self {
             Newest::Fields { columns, fields } => columns
                 .iter()
                 .cloned()
-                .zip(
-                    fields
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v).into_owned()),
-                )
+                .zip(fields.iter().map(text))
                 .collect(),
+            Newest::Wide {
+                columns,
+                fields,
+                skip,
+                metrics,
+            } => {
+                let mut row: Row = columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip.0 && *i != skip.1)
+                    .map(|(i, c)| (c.clone(), text(fields.get(i).unwrap_or(b""))))
+                    .collect();
+                let mut pairs = metrics.iter();
+                while let (Some(m), Some(v)) = (pairs.next(), pairs.next()) {
+                    row.insert(text(m), text(v));
+                }
+                row
+            }
             Newest::Row(r) => r,
         }
     }
@@ -1131,8 +1177,9 @@ pub(super) struct NewestRows<'a, F: FnMut(Newest<'_>)> {
     long: bool,
     metric_at: Option<(usize, usize)>,
     best: Option<Rec>,
-    /// In the long layout: the first record of the key being gathered and its widened row.
-    wide: Option<(Rec, Row)>,
+    /// In the long layout: the first record of the key being gathered and its (metric, value)
+    /// pairs, in buffers reused from key to key.
+    wide: Option<(Rec, ByteRecord)>,
     f: F,
     /// A row came that went back in key order: what `f` saw is not the newest per key.
     unsorted: bool,
@@ -1188,9 +1235,19 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
         if let Some(b) = self.best.take() {
             self.emit(&b);
         }
-        if let Some((_, row)) = self.wide.take() {
-            (self.f)(Newest::Row(row));
+        if let Some((first, metrics)) = self.wide.take() {
+            self.flush_wide(&first, &metrics);
         }
+    }
+
+    fn flush_wide(&mut self, first: &Rec, metrics: &ByteRecord) {
+        let skip = self.metric_at.unwrap_or((usize::MAX, usize::MAX));
+        (self.f)(Newest::Wide {
+            columns: self.columns,
+            fields: &first.fields,
+            skip,
+            metrics,
+        });
     }
 
     fn emit(&mut self, r: &Rec) {
@@ -1202,28 +1259,27 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
             return;
         }
         // Rows of one key are together (sorted by key, then metric): gather their metrics.
-        if let Some((k, _)) = &self.wide
-            && !k.same_key_upto(r, self.order, self.order.wide_key)
-        {
-            let (_, row) = self.wide.take().expect("checked");
-            (self.f)(Newest::Row(row));
+        let (first, mut metrics) = match self.wide.take() {
+            Some((first, metrics)) if first.same_key_upto(r, self.order, self.order.wide_key) => {
+                (first, metrics)
+            }
+            Some((mut first, mut metrics)) => {
+                self.flush_wide(&first, &metrics);
+                first.copy_from(r);
+                metrics.clear();
+                (first, metrics)
+            }
+            None => {
+                let mut first = Rec::default();
+                first.copy_from(r);
+                (first, ByteRecord::new())
+            }
+        };
+        if let Some((m, v)) = self.metric_at {
+            metrics.push_field(r.at(m));
+            metrics.push_field(r.at(v));
         }
-        let (columns, metric_at) = (self.columns, self.metric_at);
-        let entry = self.wide.get_or_insert_with(|| {
-            let row: Row = columns
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| metric_at.is_none_or(|(m, v)| *i != m && *i != v))
-                .map(|(i, c)| (c.clone(), String::from_utf8_lossy(r.at(i)).into_owned()))
-                .collect();
-            (r.clone(), row)
-        });
-        if let Some((m, v)) = metric_at {
-            entry.1.insert(
-                String::from_utf8_lossy(r.at(m)).into_owned(),
-                String::from_utf8_lossy(r.at(v)).into_owned(),
-            );
-        }
+        self.wide = Some((first, metrics));
     }
 }
 
