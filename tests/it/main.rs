@@ -14,4 +14,5 @@ mod github;
 mod hardening;
 mod local_run;
 mod prism;
+mod research;
 mod workflow;
