@@ -1,41 +1,66 @@
 #!/usr/bin/env python3
-"""AccelForge latency of ResNet-50 convolutions on an H200 described as 132 tensor-core SMs.
+"""AccelForge cycles, latency and energy of ResNet-50 convolutions on one architecture.
 
-DRAFT: the plumbing is tested (OUTRUN_P_ARCH=simple maps a layer in ~3 s), but the H200
-description's mapping search did not finish a single layer in 280 s on one core here; see
-/work/scratch/issue9/NOTES.md. Set a time bound (OUTRUN_P_TIME_LIMIT) before running it at scale.
+AccelForge (PyPI `accelforge`) is the Timeloop group's Python successor to Timeloop: it searches
+the mappings of a tensor operation onto an architecture description and reports the best one's
+latency and energy. This script asks for latency explicitly (spec.mapper.metrics = LATENCY; its
+default metric is energy only).
 
-One outrun cell: one dtype and one batch size (optionally a layer subset), from the environment.
+One outrun cell: one architecture and one batch size (optionally a layer subset), from the
+environment.
 
-    OUTRUN_P_DTYPE       float16 | float32 (picks the matmul peak row of peaks.csv and the
-                         operand width: 16 or 32 bits)
-    OUTRUN_P_BATCH       batch size N
-    OUTRUN_P_LAYERS      optional, default all 23: comma-separated layer names or indices
-    OUTRUN_P_ARCH        optional, default h200: h200 (scripts/accelforge_arch/h200_sm.yaml) or
-                         simple (AccelForge's own examples/arches/simple.yaml: 1 MAC/s, a test)
+    OUTRUN_P_ARCH        h200 | eyeriss | nvdla | tpu_v4i | simple
+                         h200: scripts/accelforge_arch/h200_sm.yaml (below); the others are
+                         AccelForge's bundled examples (examples/arches/*.yaml in its wheel);
+                         simple is a single MAC doing 1 MAC/s: a quick plumbing test
+    OUTRUN_P_BATCH       optional, default 1: batch size N
+    OUTRUN_P_LAYERS      optional, default all 23: comma-separated layer names, 0-based indices
+                         or index ranges (`0-5`) into the distinct shapes
+    OUTRUN_P_DTYPE       optional, default float16: float16 | float32; operand width (16 or 32
+                         bits) and, for h200, the matmul peak row of peaks.csv
     OUTRUN_P_TIME_LIMIT  optional, default unlimited: the mapper's time_limit in seconds
     OUTRUN_P_JOBS        optional, default 1: AccelForge's parallel jobs (it forks one per core
                          otherwise)
     OUTRUN_OUT           an empty directory owned by this script: results.csv
 
 Requires Python >= 3.12 (accelforge's source uses PEP 695 generics and PEP 701 f-strings
-although its metadata says >= 3.8), `pip install accelforge` (scripts/requirements-accelforge.txt)
-and Graphviz's `dot` on PATH (`apt-get install graphviz`): the mapper writes mapping.svg of each
+although its metadata says >= 3.8), `pip install -r scripts/requirements-accelforge.txt`, and
+Graphviz's `dot` on PATH (`apt-get install graphviz`): the mapper writes mapping.svg of each
 mapping into the working directory and fails without it, so this script chdirs into OUTRUN_OUT.
 
-Model. The H200 is MainMemory (HBM, reads + writes sharing the measured copy rate) -> L2
-(50 MiB) -> 132 x SharedMemory (228 KiB) -> TensorCores, one compute unit per SM doing
-matmul peak / 2 / 132 MACs per second; the peaks are read from data/measured/h200/peaks.csv
-and the SM count from meta.json. The mapper optimises latency (Metrics.LATENCY: its default
-is energy only); latency_us is its latency in microseconds, directly comparable with
-latency_us_median of data/measured/h200/resnet50_conv_latency.csv (compare on layer, N, dtype).
+The H200 model (h200_sm.yaml). One SM: HBM (its 1/132 share of the measured copy rate) ->
+228 KiB shared memory -> tensor cores at 1/132 of the measured matmul peak. The layer is split
+into 132 equal tiles over N, K, P and Q (the split with the fewest MACs per tile, then the
+least data per tile; column sm_split), AccelForge maps one tile onto the SM, and the layer's
+latency is that tile's: all SMs run at once. Not modelled: L2 reuse between SMs, launch
+overhead, uneven tiles' tail. Mapping the whole chip as a 132-way spatial fanout did not map one
+layer in 280 s; this tile model maps a layer in ~10-20 s. Energies in h200_sm.yaml are
+placeholders.
 
-Shapes: the 23 distinct Conv2d shapes of ResNet-50 (scripts/resnet50_shapes.py), written as
-AccelForge einsums O[n,m,p,q] = I[n,c,H: p*stride+r, W: q*stride+s] * Wt[c,m,r,s].
+Outputs, one row per layer (keys: layer, N, arch; shape columns as in
+data/measured/h200/resnet50_conv_latency.csv, so rows join with it on layer, N and dtype):
+
+    arch, dtype      the architecture and operand type
+    macs             N*K*P*Q*C*R*S of the layer
+    pes              MACs per cycle of the whole architecture (h200: the measured peak MAC rate
+                     / clock_hz; eyeriss 168, nvdla 6144, tpu_v4i 65536, simple 1)
+    clock_hz         the clock the cycles are counted in (h200: 1.98 GHz boost; eyeriss 200 MHz,
+                     nvdla 1 GHz, tpu_v4i 1.05 GHz, as their descriptions state; simple 1 Hz)
+    ideal_cycles     ceil(macs / pes): the floor for this array
+    cycles           latency_s * clock_hz
+    cycles_over_ideal
+    latency_s, latency_us   AccelForge's latency of the best mapping (h200: comparable with
+                     latency_us_median of the measured file)
+    energy           AccelForge's energy of that mapping: joules (simple: its abstract units;
+                     h200: placeholder energies)
+    bottleneck       the component with the largest latency
+    sm_split         h200 only: how the layer was split over the SMs, e.g. "N1 K4 P7 Q1"
+    mapper_seconds   wall time of the search
 """
 
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -45,9 +70,19 @@ sys.path.insert(0, HERE)
 import resnet50_shapes  # noqa: E402
 
 MEASURED = os.path.join(HERE, "..", "data", "measured", "h200")
+H200_CLOCK_HZ = 1.98e9   # H200 SXM maximum boost clock
 BITS = {"float16": 16, "float32": 32}
+# name: (PEs = MACs per cycle, clock in Hz) for AccelForge's bundled examples.
+BUNDLED = {
+    "eyeriss": (14 * 12, 200e6),
+    "nvdla": (32 * 192, 1e9),
+    "tpu_v4i": (4 * 128 * 128, 1.05e9),
+    "simple": (1, 1.0),
+}
+ARCHES = ("h200",) + tuple(BUNDLED)
 COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
-    "dtype", "arch", "macs", "latency_us", "energy_j", "bottleneck", "mapper_seconds",
+    "dtype", "arch", "macs", "pes", "clock_hz", "ideal_cycles", "cycles", "cycles_over_ideal",
+    "latency_s", "latency_us", "energy", "bottleneck", "sm_split", "mapper_seconds",
 ]
 
 WORKLOAD = """\
@@ -80,29 +115,31 @@ def fail(message):
 
 
 def h200_parameters(dtype):
+    """(jinja data for h200_sm.yaml, SM count, chip MACs per second)."""
     with open(os.path.join(MEASURED, "peaks.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     with open(os.path.join(MEASURED, "meta.json")) as f:
         sms = int(json.load(f)["sms"])
-    peak = next(float(r["value"]) * 1e12 for r in rows
-                if r["kind"] == "matmul" and r["dtype"] == dtype)
-    copy = next(float(r["value"]) * 1e9 for r in rows if r["kind"] == "copy")
-    return {"SMS": sms, "MAC_PER_S_SM": peak / 2 / sms, "HBM_BITS_PER_S": 8 * copy}
+    mac_per_s = next(float(r["value"]) * 1e12 for r in rows
+                     if r["kind"] == "matmul" and r["dtype"] == dtype) / 2
+    copy_bytes_per_s = next(float(r["value"]) * 1e9 for r in rows if r["kind"] == "copy")
+    data = {"MAC_PER_S_SM": mac_per_s / sms, "HBM_BITS_PER_S_SM": 8 * copy_bytes_per_s / sms}
+    return data, sms, mac_per_s
 
 
 def main():
-    dtype = os.environ.get("OUTRUN_P_DTYPE")
+    arch_name = os.environ.get("OUTRUN_P_ARCH", "")
+    if arch_name not in ARCHES:
+        fail(f"OUTRUN_P_ARCH must be one of {', '.join(ARCHES)} (got {arch_name!r})")
+    dtype = os.environ.get("OUTRUN_P_DTYPE", "float16")
     if dtype not in BITS:
         fail(f"OUTRUN_P_DTYPE must be float16 or float32 (got {dtype!r})")
-    n = resnet50_shapes.env_batch(fail)
+    n = resnet50_shapes.env_batch(fail, default=1)
     layers = resnet50_shapes.env_layers(fail)
     out = os.path.abspath(resnet50_shapes.env_out(fail))
-    arch_name = os.environ.get("OUTRUN_P_ARCH", "h200")
-    if arch_name not in ("h200", "simple"):
-        fail(f"OUTRUN_P_ARCH must be h200 or simple (got {arch_name!r})")
     time_limit = os.environ.get("OUTRUN_P_TIME_LIMIT", "").strip()
     jobs = os.environ.get("OUTRUN_P_JOBS", "1").strip()
-    if time_limit and not time_limit.isdigit() or not jobs.isdigit():
+    if (time_limit and not time_limit.isdigit()) or not jobs.isdigit() or int(jobs) < 1:
         fail("OUTRUN_P_TIME_LIMIT and OUTRUN_P_JOBS must be positive integers")
     try:
         import accelforge as af
@@ -111,17 +148,22 @@ def main():
              f"pip install -r scripts/requirements-accelforge.txt")
     af.set_n_parallel_jobs(int(jobs))
     if arch_name == "h200":
-        arch, data = os.path.join(HERE, "accelforge_arch", "h200_sm.yaml"), h200_parameters(dtype)
+        arch = os.path.join(HERE, "accelforge_arch", "h200_sm.yaml")
+        data, sms, mac_per_s = h200_parameters(dtype)
+        pes, clock = mac_per_s / H200_CLOCK_HZ, H200_CLOCK_HZ
     else:
-        arch, data = str(af.examples.arches.simple), {}
+        arch, data, sms = str(getattr(af.examples.arches, arch_name)), {}, 1
+        pes, clock = BUNDLED[arch_name]
     os.chdir(out)   # the mapper writes mapping.svg into the working directory
 
     rows = []
     for index, s in enumerate(layers):
+        split = resnet50_shapes.split_over(s, n, sms) if arch_name == "h200" else (1, 1, 1, 1)
+        tile_n, tile_k, tile_p, tile_q = resnet50_shapes.tile(s, n, split)
         workload = os.path.join(out, f"workload-{index:02d}.yaml")
         with open(workload, "w") as f:
-            f.write(WORKLOAD.format(bits=BITS[dtype], stride=s.stride, N=n, P=s.P, Q=s.Q,
-                                    C=s.C, K=s.K, R=s.R, S=s.S))
+            f.write(WORKLOAD.format(bits=BITS[dtype], stride=s.stride, N=tile_n, P=tile_p,
+                                    Q=tile_q, C=s.C, K=tile_k, R=s.R, S=s.S))
         start = time.monotonic()
         try:
             spec = af.Spec.from_yaml(arch, workload, jinja_parse_data=data)
@@ -136,19 +178,25 @@ def main():
             fail(f"AccelForge failed on {s.layer}: {type(e).__name__}: {e}")
         seconds = time.monotonic() - start
         bottleneck = max(per_component, key=lambda k: float(per_component[k]))
-        scale = 1e6 if arch_name == "h200" else 1.0   # seconds -> us; simple: its own units
+        macs = resnet50_shapes.macs(s, n)
+        ideal = math.ceil(macs / pes)
+        cycles = latency * clock
         rows.append([
             s.layer, s.occurrences, n, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q,
-            dtype, arch_name, resnet50_shapes.macs(s, n), f"{latency * scale:.4f}",
-            f"{energy:.6g}", bottleneck, f"{seconds:.1f}",
+            dtype, arch_name, macs, f"{pes:.6g}", f"{clock:.6g}", ideal, f"{cycles:.1f}",
+            f"{cycles / ideal:.4f}", f"{latency:.6g}", f"{latency * 1e6:.4f}", f"{energy:.6g}",
+            bottleneck,
+            "N{} K{} P{} Q{}".format(*split) if arch_name == "h200" else "",
+            f"{seconds:.1f}",
         ])
-        print(f"{s.layer}: {latency * scale:.3f} {'us' if scale != 1 else 'units'} "
-              f"({bottleneck}-bound), {seconds:.1f} s", flush=True)
+        print(f"{s.layer}: {cycles:.0f} cycles (ideal {ideal}), {latency * 1e6:.3f} us, "
+              f"{bottleneck}-bound, mapped in {seconds:.1f} s", flush=True)
 
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(COLUMNS)
         writer.writerows(rows)
+    print(f"AccelForge {arch_name} {dtype} N={n}: {len(rows)} layers")
 
 
 if __name__ == "__main__":

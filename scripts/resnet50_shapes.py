@@ -71,17 +71,55 @@ def macs(shape, n=1):
     return n * shape.K * shape.P * shape.Q * shape.C * shape.R * shape.S
 
 
+def split_over(shape, n, parts):
+    """How to cut one conv (batch n) into at most `parts` equal tiles for `parts` identical cores
+    (the SMs of a GPU): (a, b, c, d) splits N into a, K into b, P into c and Q into d pieces,
+    a*b*c*d <= parts, chosen for the fewest MACs per tile, then the fewest values (input +
+    weight + output) per tile. A tile is ceil(n/a) x ceil(K/b) x ceil(P/c) x ceil(Q/d) outputs
+    with all of C, R, S."""
+    import math
+    s, best = shape, None
+    for a in range(1, min(n, parts) + 1):
+        for b in range(1, min(s.K, parts // a) + 1):
+            for c in range(1, min(s.P, parts // (a * b)) + 1):
+                for d in range(1, min(s.Q, parts // (a * b * c)) + 1):
+                    tn, tk = math.ceil(n / a), math.ceil(s.K / b)
+                    tp, tq = math.ceil(s.P / c), math.ceil(s.Q / d)
+                    work = tn * tk * tp * tq
+                    data = (tn * s.C * ((tp - 1) * s.stride + s.R) * ((tq - 1) * s.stride + s.S)
+                            + s.C * tk * s.R * s.S + work)
+                    key = (work, data, a * b * c * d, (a, b, c, d))
+                    if best is None or key < best:
+                        best = key
+    return best[3]
+
+
+def tile(shape, n, split):
+    """(tile_n, tile_k, tile_p, tile_q) of split_over()'s split."""
+    import math
+    a, b, c, d = split
+    return (math.ceil(n / a), math.ceil(shape.K / b), math.ceil(shape.P / c),
+            math.ceil(shape.Q / d))
+
+
 def select(spec):
     """The shapes named by spec: '' or 'all' for every shape, else comma-separated layer names
-    (whitespace ignored) or 0-based indices into distinct_shapes(). Raises ValueError naming
-    anything unknown."""
+    (whitespace ignored), 0-based indices into distinct_shapes() or index ranges `A-B`
+    (inclusive: `0-5`). Raises ValueError naming anything unknown."""
     shapes = distinct_shapes()
     spec = (spec or "").strip()
     if spec in ("", "all"):
         return shapes
     by_name = {s.layer: s for s in shapes}
     chosen, unknown = [], []
+    items = []
     for item in (x.strip() for x in spec.split(",")):
+        first, dash, last = item.partition("-")
+        if dash and first.isdigit() and last.isdigit() and int(first) <= int(last):
+            items.extend(str(i) for i in range(int(first), int(last) + 1))
+        else:
+            items.append(item)
+    for item in items:
         if not item:
             continue
         if item in by_name:

@@ -16,5 +16,6 @@ mod github;
 mod hardening;
 mod local_run;
 mod prism;
+mod research;
 mod schemas;
 mod workflow;
