@@ -1215,10 +1215,9 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
                     self.unsorted = true;
                     return false;
                 }
-                let b = self.best.take().expect("matched");
+                let mut b = self.best.take().expect("matched");
                 self.emit(&b);
                 // The flushed record's buffers are reused for the next key.
-                let mut b = b;
                 b.copy_from(cur);
                 self.best = Some(b);
             }
