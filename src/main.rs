@@ -23,6 +23,7 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -47,6 +48,20 @@ fn main() -> ExitCode {
     match rt.block_on(commands::run_command(&root, cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => ExitCode::from(report_error(json, e)),
+    }
+}
+
+/// `outrun plan X | head` should stop quietly when `head` has read enough, as Unix tools do:
+/// Rust ignores SIGPIPE, so a write to the closed pipe would panic in `println!` instead. With
+/// the default action back, that write ends the process (status 141 in a shell). Sockets are
+/// unaffected (the standard library sends with MSG_NOSIGNAL), children get the default anyway,
+/// and outrun writes to no child's stdin; every file it keeps is written atomically.
+#[allow(unsafe_code)] // signal(2): see the SAFETY note
+fn restore_sigpipe() {
+    // SAFETY: called first in main, before any thread is spawned; SIG_DFL is a valid action
+    // for SIGPIPE and no handler of outrun's is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

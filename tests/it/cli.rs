@@ -154,3 +154,44 @@ fn man_pages_are_roff_with_name_and_synopsis() {
     }
     assert!(dir.join("outrun.1").is_file());
 }
+
+/// A reader that stops early (`outrun plan X | head -1`) ends outrun quietly, as it ends any
+/// Unix tool: no "Broken pipe" panic on stderr.
+#[test]
+fn a_closed_stdout_ends_outrun_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    let p = crate::common::Project::new();
+    let grid = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    // 10,000 cells: the plan is far more than a pipe's 64 KiB buffer.
+    p.experiment(
+        "big",
+        &format!(
+            "name: big\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\ntimeout: 20s\nresults:\n  keys: [a, b]\n",
+            grid(200),
+            grid(50)
+        ),
+    );
+    let mut child = p
+        .cmd()
+        .args(["plan", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader is gone: outrun's next writes find the pipe closed.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
+}
