@@ -206,10 +206,8 @@ pub fn merge_watching(
     run_started_at: &str,
     watch: &mut dyn FnMut(Newest<'_>),
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    let rel = plan.dataset_path();
-    stream::merge(
-        &root.join(&rel),
-        &rel,
+    merge_at(
+        root,
         plan,
         outcomes,
         run_started_at,
@@ -226,6 +224,18 @@ pub fn merge_with(
     run_started_at: &str,
     mode: Mode,
 ) -> Result<MergeSummary, DatasetError> {
+    merge_at(root, plan, outcomes, run_started_at, mode, None).map(|(summary, _)| summary)
+}
+
+/// The dataset of `plan` under `root`, merged (see `stream::merge`).
+fn merge_at(
+    root: &Path,
+    plan: &Plan,
+    outcomes: &[CellOutcome],
+    run_started_at: &str,
+    mode: Mode,
+    watch: Option<&mut dyn FnMut(Newest<'_>)>,
+) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
     let rel = plan.dataset_path();
     stream::merge(
         &root.join(&rel),
@@ -234,9 +244,8 @@ pub fn merge_with(
         outcomes,
         run_started_at,
         mode,
-        None,
+        watch,
     )
-    .map(|(summary, _)| summary)
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a

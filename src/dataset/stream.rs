@@ -16,9 +16,10 @@ use std::path::Path;
 use csv::ByteRecord;
 
 use super::{
-    ATTEMPT, CELL, DatasetError, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED, STARTED,
-    VALUE,
+    ATTEMPT, CELL, DatasetError, FINISHED, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED,
+    STARTED, VALUE,
 };
+use crate::contract::CellRecord;
 use crate::experiment::{History, Layout, Plan};
 use crate::outputs::{CellOutcome, Row};
 
@@ -565,6 +566,25 @@ pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<Str
     columns
 }
 
+/// A cell's provenance: each provenance column with its value for the cell's rows.
+fn provenance<'a>(
+    r: &'a CellRecord,
+    attempt: &'a str,
+    run_started_at: &'a str,
+) -> [(&'static str, &'a str); 9] {
+    [
+        ("outrun_experiment", r.experiment.as_str()),
+        (CELL, r.cell.as_str()),
+        ("outrun_source", r.source.as_str()),
+        (RUN_ID, r.run_id.as_str()),
+        (ATTEMPT, attempt),
+        ("outrun_commit", r.commit.as_deref().unwrap_or("")),
+        (RUN_STARTED, run_started_at),
+        (STARTED, r.started_at.as_str()),
+        (FINISHED, r.finished_at.as_str()),
+    ]
+}
+
 /// The incoming rows in `columns`' order, unsorted.
 fn incoming_records(
     plan: &Plan,
@@ -590,21 +610,11 @@ fn incoming_records(
     let rows: usize = ok().map(|o| o.rows.len()).sum::<usize>() * per_row;
     let bytes: usize = ok()
         .map(|o| {
-            let r = &o.record;
-            let prov = [
-                &r.experiment,
-                &r.cell,
-                &r.run_id,
-                &r.started_at,
-                &r.finished_at,
-            ]
-            .iter()
-            .map(|s| s.len())
-            .sum::<usize>()
-                + r.source.as_str().len()
-                + r.commit.as_deref().map_or(0, str::len)
-                + run_started_at.len()
-                + 10;
+            let attempt = o.record.attempt.to_string();
+            let prov: usize = provenance(&o.record, &attempt, run_started_at)
+                .iter()
+                .map(|(_, v)| v.len())
+                .sum();
             (o.rows.text_len() + o.rows.len() * prov) * per_row
         })
         .sum();
@@ -612,17 +622,10 @@ fn incoming_records(
     for o in outcomes.iter().filter(|o| o.ok()) {
         let r = &o.record;
         let attempt = r.attempt.to_string();
-        let prov: Vec<(Option<usize>, &str)> = vec![
-            (prov_at("outrun_experiment"), r.experiment.as_str()),
-            (prov_at("outrun_cell"), r.cell.as_str()),
-            (prov_at("outrun_source"), r.source.as_str()),
-            (prov_at("outrun_run_id"), r.run_id.as_str()),
-            (prov_at("outrun_attempt"), attempt.as_str()),
-            (prov_at("outrun_commit"), r.commit.as_deref().unwrap_or("")),
-            (prov_at(RUN_STARTED), run_started_at),
-            (prov_at(STARTED), r.started_at.as_str()),
-            (prov_at("outrun_finished_at"), r.finished_at.as_str()),
-        ];
+        let prov: Vec<(Option<usize>, &str)> = provenance(r, &attempt, run_started_at)
+            .into_iter()
+            .map(|(c, v)| (prov_at(c), v))
+            .collect();
         // (name, where in the cell's rows) of each metric, in the long layout.
         let metrics: Vec<(&String, usize)> = if long {
             o.columns
