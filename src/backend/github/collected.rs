@@ -1,0 +1,57 @@
+//! Collected: which runs are, read from the repository and GitHub.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Which runs of an experiment are collected: those in its ledger — in this checkout, and on
+/// the branch results land on — and those whose results wait on their landing branch
+/// `outrun/NAME/RUN_ID` (the branch of the run's open pull request, or of one that GitHub would
+/// not let Actions open). Whoever collects a run first, the workflow's final job or a `sync`
+/// on any machine, the others see it here.
+#[derive(Debug, Default)]
+pub struct CollectedRuns {
+    ledger: Vec<ledger::LedgerEntry>,
+    landing: BTreeSet<u64>,
+}
+
+impl CollectedRuns {
+    pub async fn load(
+        root: &Path,
+        client: &Client,
+        plan: &Plan,
+    ) -> Result<CollectedRuns, RemoteError> {
+        let rel = ledger::path_for(&plan.dataset_path());
+        let mut entries = ledger::read(&root.join(&rel))?;
+        if let Some(bytes) = client
+            .file_at(&rel.to_string_lossy(), &landing_base(client, plan).await?)
+            .await?
+        {
+            entries.extend(ledger::parse(bytes.as_slice(), &rel)?);
+        }
+        let prefix = format!("outrun/{}/", plan.name());
+        let landing = client
+            .branches_starting(&prefix)
+            .await?
+            .iter()
+            .filter_map(|b| names::parse_landing_branch(plan.name(), b))
+            .collect();
+        Ok(CollectedRuns {
+            ledger: entries,
+            landing,
+        })
+    }
+
+    pub fn contains(&self, run: &Run) -> bool {
+        ledger::has(&self.ledger, &run.id.to_string(), run.attempt())
+            || self.landing.contains(&run.id)
+    }
+}
+
+/// The branch an experiment's results land on: its `github.branch` for `land: branch`, else
+/// the repository's default branch.
+pub(crate) async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {
+    Ok(match (plan.file.github.land, &plan.file.github.branch) {
+        (experiment::Land::Branch, Some(b)) => b.clone(),
+        _ => client.default_branch().await?,
+    })
+}

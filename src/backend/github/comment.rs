@@ -1,0 +1,181 @@
+//! The experiment's one comment.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// [`Commenter`] over the issue-comment API.
+pub(crate) struct IssueComments<'a> {
+    pub client: &'a Client,
+}
+
+impl Commenter for IssueComments<'_> {
+    fn upsert<'a>(
+        &'a self,
+        issue: u64,
+        experiment: &'a str,
+        body: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<String>, pipeline::CommentError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            upsert_comment(self.client, issue, experiment, body)
+                .await
+                .map_err(|e| pipeline::CommentError {
+                    needs_auth: e.is_auth(),
+                    source: Box::new(e),
+                })
+        })
+    }
+}
+
+/// The login workflows' `GITHUB_TOKEN` writes as.
+pub(crate) const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// Whether a comment can be outrun's: its author is the token's own user, the repository's
+/// workflows (`github-actions[bot]`, which only this repository's workflows write as), or a
+/// person with write access (owner, member, collaborator). Anyone else — another app's bot, a
+/// passer-by — may paste the marker, and their comment is never touched.
+fn trusted_author(c: &crate::github_api::Comment, me: Option<&str>) -> bool {
+    let Some(u) = &c.user else { return false };
+    me == Some(u.login.as_str())
+        || (u.login == ACTIONS_BOT && u.kind == "Bot")
+        || (u.kind == "User"
+            && matches!(
+                c.author_association.as_str(),
+                "OWNER" | "MEMBER" | "COLLABORATOR"
+            ))
+}
+
+/// Puts `body` on `issue` as the experiment's one comment, and returns its URL — or `None` when
+/// the comment shows a newer run (or a later phase of this one) and was left as it is.
+///
+/// Across machines: any number of clients (and the workflow's own jobs) may do this at once.
+/// Each creates only when it sees no comment of outrun's, then lists again; whenever outrun's
+/// comments number more than one, every client keeps the oldest and deletes the others. All of
+/// them agree on which is oldest, deleting is idempotent, and a comment is only ever replaced
+/// by one about the same or a newer run, so however the requests interleave they end with one
+/// comment showing the newest run.
+pub(crate) async fn upsert_comment(
+    client: &Client,
+    issue: u64,
+    experiment: &str,
+    body: &str,
+) -> Result<Option<String>, RemoteError> {
+    let marker = names::comment_marker(experiment);
+    let me = client.viewer_login().await?;
+    let ours = CommentStamp::parse(body);
+    let list = |cs: Vec<crate::github_api::Comment>| {
+        let mut v: Vec<crate::github_api::Comment> = cs
+            .into_iter()
+            .filter(|c| {
+                trusted_author(c, me.as_deref())
+                    && c.body.as_deref().is_some_and(|b| b.starts_with(&marker))
+            })
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    };
+    let mut found = list(client.comments(issue).await?);
+    if found.is_empty() {
+        match client.create_comment(issue, body).await {
+            Ok(_) | Err(GithubError::Ambiguous { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        found = list(client.comments(issue).await?);
+    }
+    let Some(keep) = found.first().cloned() else {
+        // Created, yet not listed (or not as ours): nothing more to do safely.
+        return Ok(None);
+    };
+    for extra in &found[1..] {
+        // A comment another machine created at the same moment; if it is not ours to delete
+        // (another person's), GitHub says no and it stays.
+        match client.delete_comment(extra.id).await {
+            Ok(()) | Err(GithubError::Http { status: 403, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let shown = keep.body.as_deref().and_then(CommentStamp::parse);
+    let may = match (&ours, &shown) {
+        (Some(o), Some(s)) => o.may_replace(s),
+        _ => true,
+    };
+    if !may {
+        return Ok(None);
+    }
+    if keep.body.as_deref() == Some(body) {
+        return Ok(Some(keep.html_url));
+    }
+    Ok(Some(client.update_comment(keep.id, body).await?.html_url))
+}
+
+/// The comment while a run goes on: "started" (who started it, which cells, where to follow
+/// it; posted by the workflow's status job), or with `done` = (cells finished, cells failed)
+/// "k of n cells done" (`watch --comment`). The report replaces it when the run ends; a comment
+/// is never moved back to an earlier phase or an older run.
+pub async fn announce(
+    client: &Client,
+    plan: &Plan,
+    info: &crate::report::RunInfo,
+    issue: u64,
+    actor: &str,
+    cells: usize,
+    done: Option<(usize, usize)>,
+) -> Result<Option<String>, RemoteError> {
+    let phase = if done.is_some() {
+        crate::report::Phase::Running
+    } else {
+        crate::report::Phase::Started
+    };
+    let body = crate::report::status_comment(plan, info, actor, cells, phase, done);
+    upsert_comment(client, issue, plan.name(), &body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(login: &str, kind: &str, assoc: &str) -> crate::github_api::Comment {
+        crate::github_api::Comment {
+            id: 1,
+            body: Some(names::comment_marker("x")),
+            html_url: String::new(),
+            user: Some(crate::github_api::models::User {
+                login: login.into(),
+                kind: kind.into(),
+            }),
+            author_association: assoc.into(),
+        }
+    }
+
+    #[test]
+    fn only_trusted_authors_own_the_marker() {
+        assert!(trusted_author(
+            &comment("alice", "User", "NONE"),
+            Some("alice")
+        ));
+        assert!(trusted_author(&comment(ACTIONS_BOT, "Bot", "NONE"), None));
+        assert!(trusted_author(
+            &comment("bob", "User", "COLLABORATOR"),
+            None
+        ));
+        assert!(!trusted_author(
+            &comment("mallory", "User", "NONE"),
+            Some("alice")
+        ));
+        assert!(!trusted_author(
+            &comment("evil-app[bot]", "Bot", "NONE"),
+            None
+        ));
+        assert!(!trusted_author(
+            &comment("evil-app[bot]", "Bot", "MEMBER"),
+            None
+        ));
+        // A user who calls themselves like the bot is still a user.
+        assert!(!trusted_author(&comment(ACTIONS_BOT, "User", "NONE"), None));
+    }
+}

@@ -1,0 +1,250 @@
+//! Dispatch a generated workflow, find its run again, follow it.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// machine knows what it started; sync works without it too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DispatchRecord {
+    pub schema: String,
+    pub outrun_id: String,
+    pub experiment: String,
+    pub repo: String,
+    pub git_ref: String,
+    pub cells: Option<String>,
+    pub issue: Option<u64>,
+    pub run_id: Option<u64>,
+    pub html_url: Option<String>,
+    pub dispatched_at: String,
+    pub collected_at: Option<String>,
+    /// Set once `sync` has given up looking for the run (see [`LOST_AFTER`]).
+    #[serde(default)]
+    pub lost_at: Option<String>,
+}
+
+impl DispatchRecord {
+    fn path(root: &Path, id: &str) -> PathBuf {
+        root.join(RECORDS_DIR).join(format!("{id}.json"))
+    }
+
+    pub(crate) fn save(&self, root: &Path) -> Result<(), RemoteError> {
+        crate::fsutil::state_dir(root)?;
+        let text = serde_json::to_string_pretty(self).expect("record serialises") + "\n";
+        Ok(crate::fsutil::write_atomic(
+            &Self::path(root, &self.outrun_id),
+            text.as_bytes(),
+        )?)
+    }
+
+    pub fn all(root: &Path) -> Vec<DispatchRecord> {
+        let Ok(entries) = std::fs::read_dir(root.join(RECORDS_DIR)) else {
+            return Vec::new();
+        };
+        let mut v: Vec<DispatchRecord> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect();
+        v.sort_by(|a, b| a.dispatched_at.cmp(&b.dispatched_at));
+        v
+    }
+
+    pub fn for_run(root: &Path, run: u64) -> Option<DispatchRecord> {
+        Self::all(root).into_iter().find(|r| r.run_id == Some(run))
+    }
+}
+
+/// A distinct, sortable dispatch id: `20261126t010203z-1a2b3c` (lower case: it travels in a run name).
+pub(crate) fn new_dispatch_id() -> String {
+    crate::backend::local::new_run_id()
+        .trim_start_matches("local-")
+        .to_ascii_lowercase()
+}
+
+/// Dispatches `plan`'s workflow. The record is written before the request, so that even a
+/// crash in between leaves a trace `sync` can resolve by the run's name.
+pub async fn dispatch(
+    root: &Path,
+    client: &Client,
+    clock: &dyn Clock,
+    plan: &Plan,
+    cells: Option<&str>,
+    issue: Option<u64>,
+    git_ref: &str,
+) -> Result<DispatchRecord, RemoteError> {
+    let wf = names::workflow_path(plan.name());
+    if !root.join(&wf).is_file() {
+        return Err(RemoteError::NoWorkflow {
+            experiment: plan.name().into(),
+            workflow: wf.display().to_string(),
+        });
+    }
+    let id = new_dispatch_id();
+    let issue = issue.or(plan.file.issue);
+    let mut rec = DispatchRecord {
+        schema: RECORD_SCHEMA.into(),
+        outrun_id: id.clone(),
+        experiment: plan.name().into(),
+        repo: client.repo().to_string(),
+        git_ref: git_ref.into(),
+        cells: cells.map(str::to_string),
+        issue,
+        run_id: None,
+        html_url: None,
+        dispatched_at: crate::contract::now_rfc3339(),
+        collected_at: None,
+        lost_at: None,
+    };
+    rec.save(root)?;
+    let mut inputs = serde_json::Map::new();
+    inputs.insert("outrun_id".into(), id.clone().into());
+    inputs.insert("cells".into(), cells.unwrap_or("").into());
+    inputs.insert(
+        "issue".into(),
+        issue.map(|i| i.to_string()).unwrap_or_default().into(),
+    );
+    let file = names::workflow_file(plan.name());
+    match client.dispatch(&file, git_ref, &inputs).await {
+        Ok(Some((run_id, url))) => {
+            rec.run_id = Some(run_id);
+            rec.html_url = Some(url);
+        }
+        // Accepted without details (older Enterprise Server), or no clear answer: never send
+        // again — look for the run by its distinct name instead.
+        Ok(None) | Err(GithubError::Ambiguous { .. }) => {
+            let title = names::run_title(plan.name(), &id);
+            match find_run(client, clock, &file, git_ref, &title).await? {
+                Some(run) => {
+                    rec.run_id = Some(run.id);
+                    rec.html_url = Some(run.html_url);
+                }
+                None => {
+                    return Err(RemoteError::LostDispatch {
+                        experiment: plan.name().into(),
+                        id,
+                    });
+                }
+            }
+        }
+        Err(e) => {
+            // A definite refusal (no such workflow on GitHub, no permission): nothing was
+            // started, so no record is left for sync to look for.
+            let _ = std::fs::remove_file(DispatchRecord::path(root, &rec.outrun_id));
+            return Err(e.into());
+        }
+    }
+    rec.save(root)?;
+    Ok(rec)
+}
+
+/// Serialises everything that downloads and merges GitHub runs in one checkout (`collect`,
+/// `dispatch --wait`, `sync`): two of them on the same run would fight over its files and
+/// could both create the comment. Held until the returned file is dropped.
+pub fn lock(root: &Path) -> Result<File, RemoteError> {
+    Ok(crate::fsutil::lock(
+        &crate::fsutil::state_dir(root)?.join("github.lock"),
+    )?)
+}
+
+/// Finds the run named `title` among the newest dispatches of `workflow` on `git_ref`,
+/// waiting a while: a new run takes a few seconds to be listed.
+pub(crate) async fn find_run(
+    client: &Client,
+    clock: &dyn Clock,
+    workflow: &str,
+    git_ref: &str,
+    title: &str,
+) -> Result<Option<Run>, RemoteError> {
+    let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
+    let mut wait = Duration::from_secs(2);
+    for _ in 0..8 {
+        let runs = client.runs(workflow, Some(branch), 30).await?;
+        if let Some(r) = runs.into_iter().find(|r| r.display_title == title) {
+            return Ok(Some(r));
+        }
+        clock.sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+    Ok(None)
+}
+
+/// How often `watch` looks: GitHub answers an unchanged resource with a free 304.
+pub const POLL: Duration = Duration::from_secs(12);
+
+/// How `watch` ended.
+#[derive(Debug, Clone)]
+pub enum Watched {
+    Completed(Run),
+    StillRunning(Run),
+}
+
+/// Follows run `id` until it completes or `timeout` (of waiting) passes, spending requests on
+/// what happens rather than on how long it takes. Every poll is conditional (unchanged → 304,
+/// which GitHub does not count against the rate limit), so it can afford to look every
+/// [`POLL`] and notice the end within that:
+/// - while the run is queued, the run itself is polled: it does not change until it starts;
+/// - once it runs, its jobs change it every few minutes, so instead the workflow's list of
+///   *completed* runs for the run's commit is polled (newest 20: an older run of the same
+///   commit finishing meanwhile costs one request, the run fetch stays exact): that list stays the same — 304 — until
+///   the run finishes, whatever its length or number of jobs; then the run is fetched once.
+pub async fn watch(
+    client: &Client,
+    clock: &dyn Clock,
+    id: u64,
+    timeout: Option<Duration>,
+    mut on_change: impl FnMut(&Run),
+) -> Result<Watched, RemoteError> {
+    let mut waited = Duration::ZERO;
+    let mut run = client.run(id).await?;
+    on_change(&run);
+    let workflow = run.path.rsplit('/').next().unwrap_or("").to_string();
+    let mut last_ids: Option<Vec<u64>> = None;
+    loop {
+        if run.completed() {
+            return Ok(Watched::Completed(run));
+        }
+        let mut interval = POLL;
+        if let Some(t) = timeout {
+            if waited >= t {
+                return Ok(Watched::StillRunning(run));
+            }
+            interval = interval.min(t - waited);
+        }
+        clock.sleep(interval).await;
+        waited += interval;
+        let queued = run.status != Some(RunStatus::InProgress);
+        let changed = if queued || workflow.is_empty() || run.head_sha.is_empty() {
+            true
+        } else {
+            // Any change to the list (ours finished, or another run of the commit did and may
+            // have pushed ours off the page) is worth one look at the run itself.
+            let ids: Vec<u64> = client
+                .completed_runs(&workflow, &run.head_sha)
+                .await?
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            let changed = ids.contains(&id) || last_ids.as_ref().is_some_and(|l| *l != ids);
+            last_ids = Some(ids);
+            changed
+        };
+        if changed {
+            let now = client.run(id).await?;
+            if now.status != run.status || now.conclusion != run.conclusion {
+                on_change(&now);
+            }
+            run = now;
+        }
+    }
+}
+
+/// The plan of the experiment a run belongs to (by its name, else by its workflow file).
+pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
+    if let Some((name, _)) = run.outrun_title() {
+        return Ok(experiment::load_named(root, name)?);
+    }
+    match names::experiment_of_workflow(&run.path) {
+        Some(name) => Ok(experiment::load_named(root, name)?),
+        None => Err(RemoteError::NotOutrun(run.id)),
+    }
+}

@@ -1,0 +1,109 @@
+//! The GitHub backend: dispatch a generated workflow, follow its run, decide whether it is one
+//! outrun should merge, fetch its artifacts into cell-output folders with the run's own
+//! provenance, and hand them to the one collect path (`crate::pipeline`).
+//!
+//! Nothing here needs the machine that dispatched: a run is found again from GitHub by its
+//! name (`outrun NAME ID`, see the workflow template), and "already collected" is read from the
+//! repository — the run ledger beside the dataset, on this checkout and on the default branch —
+//! and from GitHub (an open outrun pull request for the run), never from one machine's `.outrun/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
+use crate::dataset::{self, MergeSummary, ledger};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
+use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
+use crate::outputs::CellOutcome;
+use crate::pipeline::{self, Commenter};
+use crate::report::{CommentStamp, Refused, Report};
+
+mod collect;
+mod collected;
+mod comment;
+mod dispatch;
+mod fetch;
+mod land;
+mod sync;
+mod trust;
+
+pub use collect::*;
+pub use collected::*;
+pub(crate) use comment::*;
+pub use dispatch::*;
+pub(crate) use fetch::*;
+pub use land::*;
+pub use sync::*;
+pub use trust::*;
+
+pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
+/// A dispatch whose run has not appeared this long after it was sent is lost for good.
+pub(crate) const LOST_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// Largest artifact zip outrun downloads (GitHub's own limit per artifact is far higher; a cell's
+/// outputs are results and logs).
+pub(crate) const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error(transparent)]
+    Spec(#[from] experiment::ExperimentError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
+    #[error(transparent)]
+    Unzip(#[from] crate::outputs::unzip::UnzipError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("run {0} is not an outrun run (its name is not `outrun NAME ID`)")]
+    NotOutrun(u64),
+    #[error(
+        "the dispatch of {experiment} ({id}) got no clear answer and no run named `outrun {experiment} {id}` appeared; check the Actions tab, then dispatch again if it is not there"
+    )]
+    LostDispatch { experiment: String, id: String },
+    #[error(
+        "{workflow} is not committed here: run `outrun generate {experiment}`, commit and push it first"
+    )]
+    NoWorkflow {
+        experiment: String,
+        workflow: String,
+    },
+    #[error("run {run} is not one outrun merges: {reason}")]
+    Untrusted { run: u64, reason: String },
+}
+
+impl RemoteError {
+    pub fn is_auth(&self) -> bool {
+        match self {
+            RemoteError::Github(g) => g.is_auth(),
+            RemoteError::Pipeline(p) => p.is_auth(),
+            _ => false,
+        }
+    }
+}
+
+impl From<crate::contract::ContractError> for RemoteError {
+    fn from(e: crate::contract::ContractError) -> Self {
+        RemoteError::Pipeline(pipeline::PipelineError::Outputs(e.into()))
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> RemoteError + '_ {
+    move |source| RemoteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,231 @@
+//! Sync: collect every finished run not collected yet.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What `sync` found for one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Collected,
+    Running,
+    Skipped,
+    Lost,
+    Failed,
+}
+
+/// One run `sync` looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncItem {
+    pub experiment: String,
+    pub run_id: Option<u64>,
+    pub outrun_id: Option<String>,
+    pub html_url: Option<String>,
+    pub state: SyncState,
+    /// GitHub's status of the run, or what outrun knows of a run not listed yet.
+    pub status: Option<String>,
+    pub conclusion: Option<Conclusion>,
+    pub cells_ok: Option<usize>,
+    pub cells_failed: Option<usize>,
+    pub rows_added: Option<usize>,
+    pub comment_url: Option<String>,
+    pub error: Option<String>,
+}
+
+impl SyncItem {
+    fn new(experiment: &str, state: SyncState) -> SyncItem {
+        SyncItem {
+            experiment: experiment.into(),
+            run_id: None,
+            outrun_id: None,
+            html_url: None,
+            state,
+            status: None,
+            conclusion: None,
+            cells_ok: None,
+            cells_failed: None,
+            rows_added: None,
+            comment_url: None,
+            error: None,
+        }
+    }
+
+    fn of_run(experiment: &str, run: &Run, state: SyncState) -> SyncItem {
+        SyncItem {
+            run_id: Some(run.id),
+            outrun_id: run.outrun_title().map(|(_, id)| id.to_string()),
+            html_url: Some(run.html_url.clone()),
+            status: run.status.as_ref().map(RunStatus::to_string),
+            conclusion: run.conclusion.clone(),
+            ..SyncItem::new(experiment, state)
+        }
+    }
+}
+
+fn age(rfc3339: &str) -> Option<Duration> {
+    let t = humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z')).ok()?;
+    std::time::SystemTime::now().duration_since(t).ok()
+}
+
+/// Finds every outrun run not collected yet, collects those that finished and that outrun
+/// merges, and says where the rest stand (running, skipped and why, lost). Idempotent: the
+/// dataset and ledger upserts and the comment upsert make a second pass change nothing.
+pub async fn sync(
+    root: &Path,
+    client: &Client,
+    comment: bool,
+) -> Result<Vec<SyncItem>, RemoteError> {
+    let _lock = lock(root)?;
+    let mut records = DispatchRecord::all(root);
+    let mut items = Vec::new();
+    for path in experiment::experiment_files(root)? {
+        let Ok(plan) = experiment::load(root, &path) else {
+            continue;
+        };
+        let name = plan.name().to_string();
+        if !root.join(names::workflow_path(&name)).is_file() {
+            continue;
+        }
+        let wf = names::workflow_file(&name);
+        // Dispatches that never got a run id: look once more, without waiting; give up for good
+        // after LOST_AFTER, and say so once.
+        for rec in records
+            .iter_mut()
+            .filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none())
+        {
+            let branch = rec
+                .git_ref
+                .strip_prefix("refs/heads/")
+                .unwrap_or(&rec.git_ref)
+                .to_string();
+            let title = names::run_title(&rec.experiment, &rec.outrun_id);
+            let found = match client.runs(&wf, Some(&branch), 30).await {
+                Ok(runs) => runs.into_iter().find(|r| r.display_title == title),
+                Err(GithubError::Http { status: 404, .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(run) = found {
+                rec.run_id = Some(run.id);
+                rec.html_url = Some(run.html_url.clone());
+                rec.save(root)?;
+                continue;
+            }
+            let mut item = SyncItem::new(&name, SyncState::Running);
+            item.outrun_id = Some(rec.outrun_id.clone());
+            if age(&rec.dispatched_at).is_none_or(|a| a > LOST_AFTER) {
+                rec.lost_at = Some(crate::contract::now_rfc3339());
+                rec.save(root)?;
+                item.state = SyncState::Lost;
+                item.error = Some(format!(
+                    "no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)",
+                    humantime::format_duration(LOST_AFTER)
+                ));
+            } else {
+                item.status = Some("dispatched, not listed yet".into());
+            }
+            items.push(item);
+        }
+        let mut runs = match client.runs(&wf, None, 30).await {
+            Ok(r) => r,
+            Err(GithubError::Http { status: 404, .. }) => {
+                let mut item = SyncItem::new(&name, SyncState::Failed);
+                item.error = Some(format!(
+                    "{wf} is not on GitHub yet: commit and push it (`outrun generate {name}`)"
+                ));
+                items.push(item);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Recorded runs that have dropped off that page are still to be collected.
+        for rec in records
+            .iter()
+            .filter(|r| r.experiment == name && r.collected_at.is_none())
+        {
+            if let Some(id) = rec.run_id.filter(|id| !runs.iter().any(|r| r.id == *id)) {
+                runs.push(client.run(id).await?);
+            }
+        }
+        let collected = CollectedRuns::load(root, client, &plan).await?;
+        // Oldest first, so that the comment ends up showing the newest run.
+        runs.sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id.cmp(&b.id)));
+        let mut seen = BTreeSet::new();
+        for run in runs {
+            if !seen.insert(run.id) || collected.contains(&run) {
+                continue;
+            }
+            let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
+            if let Some(reason) = untrusted(client, &plan, &run, rec.is_some()).await? {
+                let mut item = SyncItem::of_run(&name, &run, SyncState::Skipped);
+                item.error = Some(reason);
+                items.push(item);
+                continue;
+            }
+            if !run.completed() {
+                items.push(SyncItem::of_run(&name, &run, SyncState::Running));
+                continue;
+            }
+            let issue = if comment {
+                pipeline::comment_issue(&plan, rec.as_ref().and_then(|r| r.issue))
+            } else {
+                None
+            };
+            let opts = CollectOptions {
+                cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
+                issue,
+                ..CollectOptions::default()
+            };
+            let mut item = SyncItem::of_run(&name, &run, SyncState::Collected);
+            match collect(root, client, &run, &opts).await {
+                Ok(c) => {
+                    item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
+                    item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
+                    item.rows_added = Some(c.merge.rows_added);
+                    item.comment_url = c.comment_url;
+                    mark_collected(root, &plan, &run, rec)?;
+                }
+                Err(e) => {
+                    item.state = SyncState::Failed;
+                    item.error = Some(e.to_string());
+                }
+            }
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+/// Notes a collected run in this machine's dispatch record (creating one for runs it did not
+/// dispatch). The record is a convenience for this machine; what counts as collected is the
+/// ledger in the repository.
+pub fn mark_collected(
+    root: &Path,
+    plan: &Plan,
+    run: &Run,
+    rec: Option<DispatchRecord>,
+) -> Result<(), RemoteError> {
+    let mut rec = rec.unwrap_or_else(|| DispatchRecord {
+        schema: RECORD_SCHEMA.into(),
+        outrun_id: run
+            .outrun_title()
+            .map(|(_, id)| id.to_string())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| format!("run-{}", run.id)),
+        experiment: plan.name().into(),
+        repo: String::new(),
+        git_ref: run.head_branch.clone().unwrap_or_default(),
+        cells: None,
+        issue: plan.file.issue,
+        run_id: Some(run.id),
+        html_url: Some(run.html_url.clone()),
+        dispatched_at: run.created_at.clone(),
+        collected_at: None,
+        lost_at: None,
+    });
+    // Two dispatch ids could collide only by name; keep records apart by run id.
+    if rec.outrun_id == names::MANUAL_ID {
+        rec.outrun_id = format!("{}-{}", names::MANUAL_ID, run.id);
+    }
+    rec.collected_at = Some(crate::contract::now_rfc3339());
+    rec.save(root)
+}
