@@ -34,6 +34,7 @@ mod trust;
 
 pub use collect::*;
 pub use collected::*;
+pub use comment::announce;
 pub(crate) use comment::*;
 pub use dispatch::*;
 pub(crate) use fetch::*;
