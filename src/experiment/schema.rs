@@ -73,7 +73,12 @@ const TOP: &[Field] = &[
     opt("github", Struct(GITHUB)),
 ];
 const RUNNER: &[Field] = &[opt("labels", TextOrList), opt("container", Text)];
-const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
+const SETUP: &[Field] = &[
+    opt("python", Text),
+    opt("steps", TextList),
+    opt("cache", Struct(SETUP_CACHE)),
+];
+const SETUP_CACHE: &[Field] = &[req("path", Text), req("key", Text)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
 const DATASET: &[Field] = &[
     opt("path", Text),

@@ -388,7 +388,10 @@ fn timeloop_parser_reads_real_timeloop_output() {
     // Real Timeloop output comes from public repositories and may not be committed here; it
     // lives beside the checkout in the steering repository's shared/data/timeloop/. In CI it
     // must be there: the test fails rather than skips.
-    let dir = repo_root().join("../shared/data/timeloop");
+    // OUTRUN_TIMELOOP_STATS names another folder (a worktree elsewhere than the checkout).
+    let dir = std::env::var_os("OUTRUN_TIMELOOP_STATS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data/timeloop"));
     let has_stats = std::fs::read_dir(&dir).is_ok_and(|d| {
         d.flatten()
             .any(|e| e.file_name().to_string_lossy().ends_with(".stats.txt"))
