@@ -275,11 +275,9 @@ fn zizmor_finds_nothing() {
                         || l.starts_with("note["))
             })
             .collect();
-        let tag_pinned = f.ends_with("outrun-timeloop-resnet50.yml");
         let unexplained: Vec<&&str> = findings
             .iter()
             .filter(|l| !(self_hosted && l.contains("[self-hosted-runner]")))
-            .filter(|l| !(tag_pinned && l.contains("[unpinned-images]")))
             .collect();
         assert!(
             unexplained.is_empty(),
