@@ -158,6 +158,9 @@ pub struct Summary {
     pub failed: usize,
     pub timed_out: usize,
     pub cancelled: usize,
+    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
+    /// cancelled + refused = cells.
+    pub refused: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +170,8 @@ pub struct CellReport {
     pub status: CellStatus,
     pub exit_code: Option<i32>,
     pub duration_s: f64,
+    /// `duration_s` is only the cell's own claim (its `cell.json`), not a job's measured time.
+    pub duration_claimed: bool,
     pub error: Option<String>,
 }
 
@@ -199,6 +204,7 @@ pub fn build(
             CellStatus::Failed => summary.failed += 1,
             CellStatus::TimedOut => summary.timed_out += 1,
             CellStatus::Cancelled => summary.cancelled += 1,
+            CellStatus::Refused => summary.refused += 1,
         }
     }
     let keys = &plan.file.results.keys;
@@ -238,6 +244,7 @@ pub fn build(
                 status: o.record.status,
                 exit_code: o.record.exit_code,
                 duration_s: o.record.duration_s,
+                duration_claimed: o.duration_claimed,
                 error: o.record.error.clone(),
             })
             .collect(),
@@ -344,6 +351,15 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// A cell's duration, marked when it is only what the cell's `cell.json` says.
+fn cell_duration(c: &CellReport) -> String {
+    if c.duration_claimed {
+        format!("{} (as the cell reported)", duration(c.duration_s))
+    } else {
+        duration(c.duration_s)
+    }
+}
+
 /// A Markdown table that stops adding rows when its budget is spent.
 struct Table {
     text: String,
@@ -435,9 +451,14 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         } else {
             run_text
         };
+        let refused = if s.refused > 0 {
+            format!(", {} refused", s.refused)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             head,
-            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
+            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
     }
@@ -549,7 +570,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
                     format!("`{}`", c.id),
                     params(c),
                     c.status.as_str().into(),
-                    duration(c.duration_s),
+                    cell_duration(c),
                     escape(c.error.as_deref().unwrap_or("")),
                 ]
             })
@@ -628,10 +649,23 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .iter()
             .filter(|c| c.status == CellStatus::Ok)
             .collect();
+        // A figure only the cells' own files give is said to be theirs.
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
+        let claimed: f64 = ok
+            .iter()
+            .filter(|c| c.duration_claimed)
+            .map(|c| c.duration_s)
+            .sum();
+        let whose = if ok.iter().all(|c| c.duration_claimed) {
+            ", as the cells reported".to_string()
+        } else if ok.iter().any(|c| c.duration_claimed) {
+            format!(", {} of it as the cells reported", duration(claimed))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             body,
-            "{} cells succeeded in {} of cell time in all.\n",
+            "{} cells succeeded in {} of cell time in all{whose}.\n",
             ok.len(),
             duration(total)
         );

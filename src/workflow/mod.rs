@@ -234,6 +234,34 @@ fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
     }
 }
 
+/// One matrix job of a run: its name (the cell's id when it runs one cell, else `shard-NNN`)
+/// and the cells it runs, in plan order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+/// How the workflow packs the selected cells into at most `max_jobs` matrix jobs: the mirror of
+/// `plan()` in `outrun_cell.py`, and the one place on this side that knows it. The final job
+/// decides which cells an artifact may hold from its job's name through this, so both sides
+/// must agree (tests/it/workflow.rs runs the Python and compares).
+pub fn pack<'a>(selected: impl IntoIterator<Item = &'a str>, max_jobs: usize) -> Vec<Shard> {
+    let ids: Vec<&str> = selected.into_iter().collect();
+    let per_job = ids.len().div_ceil(max_jobs.max(1)).max(1);
+    ids.chunks(per_job)
+        .enumerate()
+        .map(|(i, group)| Shard {
+            name: if per_job == 1 {
+                group[0].to_string()
+            } else {
+                format!("shard-{i:03}")
+            },
+            cells: group.iter().map(|c| c.to_string()).collect(),
+        })
+        .collect()
+}
+
 /// Renders the workflow for `plan`, using templates from `root/workflow-templates/` where present.
 pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     let f = &plan.file;
