@@ -440,6 +440,75 @@ fn plan_job_shards_and_filters_like_the_cli() {
     assert!(!ok && err.contains("no parameter"), "{err}");
 }
 
+/// Which cells an artifact may hold is decided from its job's name through `workflow::pack`:
+/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs,
+/// for any job limit and selection.
+#[test]
+fn python_and_rust_pack_cells_into_the_same_jobs() {
+    let p = Project::new();
+    p.write("experiments/many.yaml", &many_cells(40));
+    let yaml = generate(&p, "many");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(doc["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
+    let script = doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap();
+    let out_file = p.root().join("github_output");
+    for filter in ["", "i=1*", "i=2?,i=3,i=39"] {
+        let (code, out, err) =
+            common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ids: Vec<String> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        for max_jobs in [1usize, 3, 7, 10, 11, 39, 40, 256] {
+            cfg["max_jobs"] = max_jobs.into();
+            let _ = std::fs::remove_file(&out_file);
+            let run = Command::new("python3")
+                .args(["-c", script, "plan"])
+                .env("OUTRUN_CONFIG", cfg.to_string())
+                .env("OUTRUN_SELECT", filter)
+                .env("GITHUB_OUTPUT", &out_file)
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            let text = std::fs::read_to_string(&out_file).unwrap();
+            let matrix: serde_json::Value = serde_json::from_str(
+                text.lines()
+                    .find_map(|l| l.strip_prefix("matrix="))
+                    .unwrap(),
+            )
+            .unwrap();
+            let python: Vec<(String, Vec<String>)> = matrix["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["shard"].as_str().unwrap().to_string(),
+                        s["cells"]
+                            .as_str()
+                            .unwrap()
+                            .split(' ')
+                            .map(String::from)
+                            .collect(),
+                    )
+                })
+                .collect();
+            let rust: Vec<(String, Vec<String>)> =
+                outrun::workflow::pack(ids.iter().map(String::as_str), max_jobs)
+                    .into_iter()
+                    .map(|s| (s.name, s.cells))
+                    .collect();
+            assert_eq!(python, rust, "filter {filter:?}, at most {max_jobs} jobs");
+            assert!(rust.len() <= max_jobs);
+        }
+    }
+}
+
 /// The GitHub-side wrapper keeps the same contract as the local backend: what it leaves behind
 /// merges with `outrun merge`, hostile values arrive byte-exact, and a timeout is enforced.
 #[test]
