@@ -108,6 +108,8 @@ struct CellConfig<'a> {
     kill_grace_s: u64,
     max_jobs: usize,
     results_file: &'a str,
+    /// The key columns, for the job summary's results checks (the same as the merge's).
+    results_keys: &'a [String],
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -160,13 +162,14 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
         config.kill_grace_s,
         config.max_jobs,
-        j(&config.results_file)
+        j(&config.results_file),
+        j(&config.results_keys)
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -279,6 +282,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         kill_grace_s: crate::contract::KILL_GRACE_S,
         max_jobs: MAX_JOBS,
         results_file: &f.results.file,
+        results_keys: &f.results.keys,
         cells: plan
             .cells
             .iter()

@@ -474,7 +474,11 @@ fn python_and_rust_pack_cells_into_the_same_jobs() {
                 .env("GITHUB_OUTPUT", &out_file)
                 .output()
                 .unwrap();
-            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
             let text = std::fs::read_to_string(&out_file).unwrap();
             let matrix: serde_json::Value = serde_json::from_str(
                 text.lines()
@@ -583,6 +587,102 @@ results: {file: results.jsonl, keys: [k]}
         p.read("data/evaluation/wf.csv")
             .contains(",github,123456,2,abc123,")
     );
+}
+
+/// The cells job's summary applies the merge's results checks: a cell whose command succeeded
+/// but whose results are malformed (a row wider than its header, no key column, a key twice, no
+/// file) is not listed "ok", agrees cell by cell with what `outrun merge` makes of the same
+/// outputs, and no table row is wider than its header.
+#[test]
+fn job_summary_applies_the_merges_results_checks() {
+    let p = Project::new();
+    p.experiment(
+        "sum",
+        r#"name: sum
+matrix:
+  kind: [good, wide, nokey, dup, none, param]
+command: |
+  case "$OUTRUN_P_KIND" in
+    good) printf 'k,v\n%s,1\n' "$OUTRUN_CELL" ;;
+    wide) printf 'k,v\n%s,1,2\n' "$OUTRUN_CELL" ;;
+    nokey) printf 'x\n1\n' ;;
+    dup) printf 'k,v\na,1\na,2\n' ;;
+    none) exit 0 ;;
+    param) printf 'k,v\nx,1\n' ;;
+  esac > "$OUTRUN_OUT/results.csv.tmp"
+  [ "$OUTRUN_P_KIND" = none ] || mv "$OUTRUN_OUT/results.csv.tmp" "$OUTRUN_OUT/results.csv"
+  rm -f "$OUTRUN_OUT/results.csv.tmp"
+timeout: 30s
+results: {keys: [k, kind]}
+"#,
+    );
+    let yaml = generate(&p, "sum");
+    let (ok, m, err) = plan_output(&yaml, "", p.root());
+    assert!(ok, "{err}");
+    let out_root = p.root().join("artifacts/outrun");
+    let summary = p.root().join("summary.md");
+    for shard in m["include"].as_array().unwrap() {
+        let (ok, _, err) = wrapper(
+            &yaml,
+            "run",
+            &[
+                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ],
+            p.root(),
+        );
+        assert!(ok, "{err}");
+    }
+    let text = std::fs::read_to_string(&summary).unwrap();
+    // Per cell, the summary's status.
+    let listed: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(" | ").collect();
+            let cell = f.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            Some((cell.to_string(), f.get(1)?.to_string()))
+        })
+        .collect();
+    assert_eq!(listed.len(), 6, "{text}");
+    // What the merge makes of the same outputs.
+    let (_, out, err) =
+        common::run(
+            p.cmd()
+                .args(["merge", "sum", "--from", "artifacts", "--json"]),
+        );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let merged: std::collections::BTreeMap<String, String> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, merged, "{text}");
+    let ok: Vec<&String> = listed
+        .iter()
+        .filter(|(_, s)| *s == "ok")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(ok.len(), 2, "only `good` and `param` pass: {text}");
+    assert!(
+        text.contains("2 fields") || text.contains("3 fields"),
+        "{text}"
+    );
+    // Every table's rows are as wide as its header.
+    let width = |l: &str| l.replace("\\|", "").matches('|').count();
+    for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
+        let w: Vec<usize> = table.lines().map(width).collect();
+        assert!(
+            w.iter().all(|x| *x == w[0]),
+            "a row does not fit its header:\n{table}"
+        );
+    }
 }
 
 /// The generated workflow, executed for real by act on the host: the plan job selects cells (all,
