@@ -1080,6 +1080,156 @@ github:
     assert_eq!(fake.state().lock().unwrap().comments_on(REPO, 7).len(), 1);
 }
 
+/// Issue 14 §2 under act: cells whose `cell.json` is rewritten after the wrapper wrote it (by a
+/// process the cell left behind with `setsid`) claim to be another cell with a newer finish,
+/// to belong to another experiment, or to have run 2 h 21 min. The final job takes each output
+/// for the cell its artifact and folder say: the thief and the ghost are refused and counted,
+/// the victim keeps its row, and the boaster's duration is its job's.
+#[test]
+fn act_final_job_takes_cells_by_position_not_by_cell_json() {
+    if !common::require_tool("act") {
+        return;
+    }
+    const REPO: &str = LoopFake::REPO;
+    let p = Project::new();
+    p.experiment(
+        "forge",
+        r#"name: forge
+issue: 7
+matrix:
+  x: [good, thief, ghost, boast]
+command: bash scripts/cell.sh
+timeout: 20s
+results: {keys: [x]}
+github:
+  install: mkdir -p "$HOME/.outrun/bin" && cp "$OUTRUN_TEST_BIN" "$HOME/.outrun/bin/outrun"
+"#,
+    );
+    let (code, out, err) = common::run(p.cmd().args(["plan", "forge", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id_of = |x: &str| {
+        plan["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["params"]["x"] == x)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let script = r#"#!/bin/bash
+set -e
+printf 'x,v\n%s,42\n' "$OUTRUN_P_X" > "$OUTRUN_OUT/results.csv"
+# Rewrites cell.json from outside the cell's process group, once the wrapper has written it.
+forge() {
+  setsid bash -c 'while [ ! -s "$OUTRUN_OUT/cell.json" ]; do sleep 0.01; done
+    printf "%s" "$1" > "$OUTRUN_OUT/.forged"; mv "$OUTRUN_OUT/.forged" "$OUTRUN_OUT/cell.json"' _ "$1" </dev/null >/dev/null 2>&1 &
+}
+rec() {
+  printf '{"schema":"outrun.cell/v1","experiment":"%s","cell":"%s","params":{"x":"%s"},"status":"ok","exit_code":0,"error":null,"started_at":"2026-11-26T00:00:00Z","finished_at":"%s","duration_s":%s,"source":"github","runner":"r","commit":"forged","run_id":"0","attempt":1}' "$1" "$2" "$3" "$4" "$5"
+}
+case "$OUTRUN_P_X" in
+  thief) printf 'x,v\ngood,666\n' > "$OUTRUN_OUT/results.csv"
+         forge "$(rec forge GOOD_ID good 2099-01-01T00:00:00Z 60)" ;;
+  ghost) forge "$(rec other "$OUTRUN_CELL" ghost 2026-11-26T00:01:00Z 60)" ;;
+  boast) forge "$(rec forge "$OUTRUN_CELL" boast 2099-01-01T02:21:24Z 8484)" ;;
+esac
+# Until the forger has left this process group (the wrapper kills the group when this ends).
+sleep 0.5
+"#
+    .replace("GOOD_ID", &id_of("good"));
+    p.write("scripts/cell.sh", &script);
+    let (code, _, err) = common::run(p.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    git_commit_all(p.root());
+
+    let ids: Vec<String> = ["good", "thief", "ghost", "boast"]
+        .iter()
+        .map(|x| id_of(x))
+        .collect();
+    let jobs: Vec<(&str, fakegh::Conclusion)> = ids
+        .iter()
+        .map(|id| (id.as_str(), fakegh::Conclusion::Success))
+        .collect();
+    let lf = LoopFake::start("forge", &jobs);
+    let run = lf.run(1);
+    let fake = &lf.fake;
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let setup_log = scratch.path().join("setup.log");
+    let workflow = p.root().join(".github/workflows/outrun-forge.yml");
+    let mut extra = lf.act_args(run);
+    extra.extend(["--input".to_string(), "issue=7".to_string()]);
+    let (_, log) = run_act_with(
+        p.root(),
+        &workflow,
+        "",
+        &actions,
+        &artifacts,
+        &setup_log,
+        &extra,
+    );
+    assert!(
+        log.contains("Success - Main Merge, report and land the results"),
+        "the final job did its work:\n{log}"
+    );
+    // The boaster's forgery was uploaded (so the report below had it to ignore).
+    let boast = id_of("boast");
+    let uploaded = std::fs::read_to_string(
+        artifacts
+            .join(format!("outrun-forge-{boast}-a1"))
+            .join(&boast)
+            .join("cell.json"),
+    )
+    .unwrap();
+    assert!(uploaded.contains("\"duration_s\":8484"), "{uploaded}");
+    let st = fake.state();
+    let st = st.lock().unwrap();
+    let comments = st.comments_on(REPO, 7);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(
+        body.contains("4 cells: 2 ok, 0 failed, 0 timed out, 0 cancelled, 2 refused"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("cell.json claims cell \\`{}\\`", id_of("good"))),
+        "{body}"
+    );
+    assert!(
+        body.contains("cell.json claims experiment \\`other\\`"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("2h 21m") && !body.contains("all cells ok"),
+        "{body}"
+    );
+    let data = String::from_utf8(
+        st.file_at(
+            REPO,
+            &format!("outrun/forge/{run}"),
+            "data/evaluation/forge.csv",
+        )
+        .expect("the dataset landed on the branch"),
+    )
+    .unwrap();
+    let rows: Vec<&str> = data.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{data}");
+    assert!(
+        rows[0].starts_with("boast,42,forge,") && rows[1].starts_with("good,42,forge,"),
+        "{data}"
+    );
+    assert!(
+        !data.contains("666") && !data.contains("2099") && !data.contains("forged"),
+        "{data}"
+    );
+}
+
 /// When the repository does not let Actions open pull requests, the final job still pushes the
 /// branch and posts the report, which says exactly which setting to change; the job fails so a
 /// maintainer sees it.
