@@ -284,3 +284,82 @@ pub fn seconds_between(start: &str, end: &str) -> Option<f64> {
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> CellRecord {
+        CellRecord {
+            schema: CELL_SCHEMA.into(),
+            experiment: "e".into(),
+            cell: "c".into(),
+            params: BTreeMap::new(),
+            status: CellStatus::Ok,
+            exit_code: Some(0),
+            error: None,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: "2099-01-01T02:21:24Z".into(),
+            duration_s: 8484.0,
+            source: Source::Github,
+            runner: "forged".into(),
+            commit: Some("forged".into()),
+            run_id: "0".into(),
+            attempt: 9,
+        }
+    }
+
+    #[test]
+    fn seconds_between_reads_githubs_timestamps() {
+        assert_eq!(
+            seconds_between("2026-11-26T00:00:00Z", "2026-11-26T00:01:30Z"),
+            Some(90.0)
+        );
+        assert_eq!(
+            seconds_between("2026-11-26T00:00:00.250Z", "2026-11-26T00:00:01Z"),
+            Some(0.75)
+        );
+        assert_eq!(
+            seconds_between("2026-11-26T00:01:00Z", "2026-11-26T00:00:00Z"),
+            None
+        );
+        assert_eq!(seconds_between("", "2026-11-26T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn the_jobs_duration_replaces_the_cells_claim_and_a_claim_is_marked() {
+        let job = JobProvenance {
+            attempt: 1,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: "2026-11-26T00:02:00Z".into(),
+            runner: "GitHub Actions 2".into(),
+            duration_s: Some(120.0),
+        };
+        let mut prov = RunProvenance {
+            source: Source::Github,
+            run_id: "42".into(),
+            attempt: 1,
+            cells: [("c".to_string(), job.clone())].into(),
+            ..RunProvenance::default()
+        };
+        let mut rec = record();
+        assert!(!prov.stamp(&mut rec), "a measured duration is not a claim");
+        assert_eq!(
+            (
+                rec.duration_s,
+                rec.finished_at.as_str(),
+                rec.attempt,
+                rec.run_id.as_str()
+            ),
+            (120.0, "2026-11-26T00:02:00Z", 1, "42")
+        );
+        // A job that ran several cells: its times are not this cell's duration.
+        prov.cells.get_mut("c").unwrap().duration_s = None;
+        let mut rec = record();
+        assert!(prov.stamp(&mut rec), "the cell's own figure is marked");
+        assert_eq!(rec.duration_s, 8484.0);
+        // Locally, outrun measured it itself: nothing to mark.
+        prov.source = Source::Local;
+        assert!(!prov.stamp(&mut record()));
+    }
+}

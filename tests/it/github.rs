@@ -1353,6 +1353,17 @@ results: {keys: [n, mode]}
             ("results.csv", row(ghost_params, 30).as_bytes()),
         ],
     ));
+    // And an artifact named for a job the plan has not, holding cell 1's folder.
+    specs.push(CellSpec::new("intruder", Conclusion::Success).cell(
+        victim,
+        &[
+            (
+                "cell.json",
+                record("sweep", victim, victim_params, "2099-01-01T00:00:00Z", 60.0).as_bytes(),
+            ),
+            ("results.csv", stolen.as_bytes()),
+        ],
+    ));
     {
         let st = env.fake.state();
         let mut st = st.lock().unwrap();
@@ -1395,6 +1406,11 @@ results: {keys: [n, mode]}
     assert!(why.contains("cell.json claims experiment `other`"), "{why}");
     // Cell 1 keeps its own row; nothing of the thief's reaches the dataset.
     assert_eq!(cell(victim)["status"], "ok");
+    let refused = c["collected"]["refused"].to_string();
+    assert!(
+        refused.contains("outrun-sweep-intruder-a1") && refused.contains("names job `intruder`"),
+        "{refused}"
+    );
     let data = env.dataset();
     assert!(!data.contains("666") && !data.contains("2099-"), "{data}");
     let mut want: Vec<String> = cells[..4]

@@ -463,4 +463,34 @@ fn a_rewritten_cell_json_is_refused_not_believed() {
         serde_json::json!({"cells": 6, "ok": 4, "failed": 0, "timed_out": 0, "cancelled": 0, "refused": 2}),
         "{r}"
     );
+
+    // Two outputs of one cell in one attempt are both refused; of two attempts (by the artifact
+    // folder's name) the newer is taken.
+    let good = name(&cells[3]);
+    let copy = |to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in ["cell.json", "results.csv"] {
+            std::fs::copy(cells[3].join(f), to.join(f)).unwrap();
+        }
+    };
+    let status_from = |dir: &str| {
+        let (_, out, err) = common::run(p.cmd().args(["merge", "tiny", "--from", dir, "--json"]));
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        v["cells"][0].clone()
+    };
+    copy(&p.root().join(format!("two/outrun-tiny-{good}-a1/{good}")));
+    copy(&p.root().join(format!("two/outrun-tiny-{good}-a2/{good}")));
+    assert_eq!(status_from("two")["status"], "ok");
+    copy(&p.root().join(format!("dup/a/{good}")));
+    copy(&p.root().join(format!("dup/b/{good}")));
+    let dup = status_from("dup");
+    assert_eq!(dup["status"], "refused", "{dup}");
+    assert!(
+        dup["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 outputs in attempt 1"),
+        "{dup}"
+    );
 }
