@@ -865,4 +865,63 @@ mod tests {
             Some(new)
         );
     }
+
+    #[test]
+    fn a_duration_only_the_cell_claims_is_marked_and_refused_cells_are_counted() {
+        let cell = |id: &str, status, duration_s, duration_claimed| CellReport {
+            id: id.into(),
+            params: BTreeMap::new(),
+            status,
+            exit_code: None,
+            duration_s,
+            duration_claimed,
+            error: None,
+        };
+        let report = |cells: Vec<CellReport>, refused| Report {
+            schema: REPORT_SCHEMA,
+            experiment: "e".into(),
+            description: String::new(),
+            issue: None,
+            dataset: "data/evaluation/e.csv".into(),
+            run: Some(RunInfo::default()),
+            summary: Summary {
+                cells: cells.len(),
+                ok: cells.len() - refused,
+                refused,
+                ..Summary::default()
+            },
+            cells,
+            columns: Vec::new(),
+            results: Vec::new(),
+            results_total: 0,
+            comparison: None,
+            refused: Vec::new(),
+        };
+        let md = markdown(&report(
+            vec![
+                cell("a", CellStatus::Ok, 60.0, false),
+                cell("b", CellStatus::Ok, 8484.0, true),
+                cell("c", CellStatus::Refused, 30.0, true),
+            ],
+            1,
+        ));
+        assert!(
+            md.contains("3 cells: 2 ok, 0 failed, 0 timed out, 0 cancelled, 1 refused"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| refused | 30.0 s (as the cell reported) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("2h 22m 24s of cell time in all, 2h 21m 24s of it as the cells reported."),
+            "{md}"
+        );
+        let md = markdown(&report(vec![cell("a", CellStatus::Ok, 60.0, false)], 0));
+        assert!(
+            md.contains("1 cells: 1 ok, 0 failed, 0 timed out, 0 cancelled\n"),
+            "{md}"
+        );
+        assert!(md.contains("in 1m of cell time in all.\n"), "{md}");
+    }
 }
