@@ -100,7 +100,8 @@ impl Env {
         Env::with_experiment(cfg, EXPERIMENT)
     }
 
-    /// A fake and a project whose experiment `sweep` is `experiment` (keys `n`, `mode`).
+    /// A fake and a project whose experiment `sweep` is `experiment`. With parameters `n` and
+    /// `mode`, every job uploads good results; otherwise the test sets the jobs' uploads.
     pub fn with_experiment(cfg: FakeConfig, experiment: &str) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -124,6 +125,7 @@ impl Env {
         };
         let specs: Vec<CellSpec> = cells(&env.project)
             .iter()
+            .filter(|(_, p)| p.get("n").is_some() && p.get("mode").is_some())
             .map(|(id, p)| shard(id, p, Conclusion::Success))
             .collect();
         env.fake
@@ -1430,4 +1432,113 @@ results: {keys: [n, mode]}
         "{comment}"
     );
     assert!(!comment.contains("all cells ok"), "{comment}");
+}
+
+/// More cells than GitHub's 256 jobs: the workflow packs two cells to a job (`shard-NNN`), and
+/// the collect side unpacks them with the same packing. A cell missing from its job's artifact
+/// is reported, not dropped; a folder claiming its job-mate's identity is refused; durations
+/// of cells that shared a job are marked as the cells' own.
+#[test]
+fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
+    let all: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    let experiment = format!(
+        "name: sweep\nissue: 7\nmatrix:\n  i: [{}]\ncommand: 'true'\ntimeout: 10m\nresults: {{keys: [i]}}\n",
+        all.join(", ")
+    );
+    let mut env = Env::with_experiment(FakeConfig::default(), &experiment);
+    let cells = cells(&env.project);
+    let params: std::collections::BTreeMap<String, Value> = cells.iter().cloned().collect();
+    let shards = outrun::workflow::pack(cells.iter().map(|(id, _)| id.as_str()), 256);
+    assert_eq!(shards.len(), 150);
+    let files = |claimed: &str, at: &str| {
+        let p = &params[claimed];
+        let rec = serde_json::json!({
+            "schema": "outrun.cell/v1", "experiment": "sweep", "cell": claimed, "params": p,
+            "status": "ok", "exit_code": 0, "error": null,
+            "started_at": "2026-11-26T00:00:00Z", "finished_at": "2026-11-26T00:01:00Z",
+            "duration_s": 30.0, "source": "github", "runner": "r", "commit": "c",
+            "run_id": "0", "attempt": 1,
+        });
+        let i = params[at]["i"].as_str().unwrap().to_string();
+        (rec.to_string(), format!("i,value\n{i},{i}\n"))
+    };
+    let specs: Vec<CellSpec> = shards
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let mut spec = CellSpec::new(&s.name, Conclusion::Success);
+            for (j, id) in s.cells.iter().enumerate() {
+                let (rec, rows) = match (k, j) {
+                    // Job 1 uploads only its first cell.
+                    (1, 1) => continue,
+                    // Job 2's second folder claims to be its first cell.
+                    (2, 1) => files(&s.cells[0], &s.cells[0]),
+                    _ => files(id, id),
+                };
+                spec = spec.cell(
+                    id,
+                    &[
+                        ("cell.json", rec.as_bytes()),
+                        ("results.csv", rows.as_bytes()),
+                    ],
+                );
+            }
+            spec
+        })
+        .collect();
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
+    }
+    env.run_clock();
+    let run = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 1);
+    let s = &c["report"]["summary"];
+    assert_eq!(
+        s,
+        &serde_json::json!({"cells": 300, "ok": 298, "failed": 1, "timed_out": 0, "cancelled": 0, "refused": 1}),
+    );
+    let cell = |id: &str| {
+        c["report"]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let lost = cell(&shards[1].cells[1]);
+    assert_eq!(lost["status"], "failed");
+    assert!(
+        lost["error"]
+            .as_str()
+            .unwrap()
+            .contains("no output uploaded"),
+        "{lost}"
+    );
+    let thief = cell(&shards[2].cells[1]);
+    assert_eq!(thief["status"], "refused");
+    assert!(
+        thief["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("cell.json claims cell `{}`", shards[2].cells[0])),
+        "{thief}"
+    );
+    let ok = cell(&shards[0].cells[0]);
+    assert_eq!(
+        (ok["duration_s"].as_f64(), &ok["duration_claimed"]),
+        (Some(30.0), &Value::Bool(true))
+    );
+    assert_eq!(values(&env.dataset()).len(), 298);
+    let comment = env.comments().pop().unwrap();
+    assert!(
+        comment.contains("of cell time in all, as the cells reported."),
+        "{comment}"
+    );
 }
