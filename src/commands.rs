@@ -1311,7 +1311,18 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: outrun::outputs::positioned(&outrun::outputs::cell_dirs(&run_dir)?, &plan),
+        // Each cell's output is the folder this run made for it, and nothing else in the run
+        // folder (a cell may leave folders of its own inside its output).
+        outputs: local_run
+            .records
+            .iter()
+            .map(|r| outrun::outputs::Positioned {
+                cell: r.cell.clone(),
+                dir: run_dir.join(&r.cell),
+                attempt: 1,
+            })
+            .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
+            .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
         missing: Vec::new(),
         refused: Vec::new(),
