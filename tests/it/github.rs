@@ -1542,3 +1542,66 @@ fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
         "{comment}"
     );
 }
+
+/// Which attempt an artifact belongs to comes from its name, bounded by GitHub's count of the
+/// run's attempts; two artifacts under one job's name in one attempt are both refused (and
+/// their cell with them), never chosen between.
+#[test]
+fn artifacts_of_an_attempt_the_run_never_had_or_twice_in_one_attempt_are_refused() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let cells = cells(&env.project);
+    let run = env.finished_run();
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        let r = st
+            .runs
+            .iter_mut()
+            .find(|r| r.id.to_string() == run)
+            .unwrap();
+        let named = |id: &str| format!("outrun-sweep-{id}-a1");
+        let of = |id: &str| {
+            r.artifacts
+                .iter()
+                .find(|a| a.name == named(id))
+                .unwrap()
+                .clone()
+        };
+        let (mut twin, mut future) = (of(&cells[0].0), of(&cells[1].0));
+        twin.id += 500_000;
+        twin.zip = None;
+        future.id += 600_000;
+        future.zip = None;
+        future.name = format!("outrun-sweep-{}-a9", cells[1].0);
+        r.artifacts.extend([twin, future]);
+    }
+    let c = env.json(env.outrun().args(["collect", &run]), 1);
+    let s = &c["report"]["summary"];
+    assert_eq!(
+        (s["cells"].as_u64(), s["ok"].as_u64(), s["refused"].as_u64()),
+        (Some(8), Some(7), Some(1)),
+        "{s}"
+    );
+    let refused = c["collected"]["refused"].to_string();
+    assert!(
+        refused.contains(&format!(
+            "2 artifacts named `outrun-sweep-{}-a1` in one attempt",
+            cells[0].0
+        )),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("names attempt 9, but the run has had 1"),
+        "{refused}"
+    );
+    let twin = c["report"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == cells[0].0.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(twin["status"], "refused", "{twin}");
+    assert_eq!(values(&env.dataset()).len(), 7);
+}
