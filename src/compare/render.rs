@@ -561,7 +561,8 @@ fn examples(c: &CrossComparison) -> String {
                 .collect();
             let own = if s.unit != c.unit {
                 match s.clock_ghz {
-                    Some(g) => format!(" ({} {} at {} GHz)", num(r.value), s.unit, num(g)),
+                    // The clock as declared: rounded, it would not give the µs beside it.
+                    Some(g) => format!(" ({} {} at {g} GHz)", num(r.value), s.unit),
                     None => format!(" ({} {})", num(r.value), s.unit),
                 }
             } else {
@@ -884,7 +885,8 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
                         .legend(move |(x, y)| EmptyElement::at((x + 10, y)) + $shape)
                 };
             }
-            match i % 8 {
+            // Shifted once per round of the palette, so no two series share colour and shape.
+            match (i + i / PALETTE.len()) % 8 {
                 0 => draw!(Circle::new((0, 0), 4, filled)),
                 1 => draw!(TriangleMarker::new((0, 0), 6, filled)),
                 2 => draw!(Rectangle::new([(-4, -4), (4, 4)], filled)),
