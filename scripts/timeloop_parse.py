@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Read cycles and energy from Timeloop's `timeloop-mapper.stats.txt` (or timeloop-model's).
 
+Timeloop 3 (v3.0.3, built by scripts/install-test-tools.sh) and 4 (with Accelergy) alike; also
+Sparseloop's summary, whose dense MAC count is "Algorithmic Computes".
+
 Standard library only. Used by scripts/timeloop_resnet50.py; also a small command line:
 
     python3 scripts/timeloop_parse.py FILE...       one CSV row per file on stdout
