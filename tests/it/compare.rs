@@ -751,6 +751,23 @@ fn svg_axes_are_square_with_every_decade_labelled() {
     }
     let shapes: std::collections::BTreeSet<_> = kinds.iter().map(|(_, k, h)| (k, h)).collect();
     assert!(shapes.len() >= 6, "{kinds:?}");
+    // A ninth series takes the first colour again, but not the first shape.
+    let nine =
+        format!("{series}  - {{label: s8, path: data/a.csv, value: v, unit: us, scale: 9}}\n");
+    p.write(
+        "c9.yaml",
+        &format!("keys: [k]\nreference: {{label: ref, path: data/ref.csv, value: v, unit: us}}\nseries:\n{nine}"),
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c9.yaml", "--out", "o9"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("o9/chart.svg");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let first = "#1F77B4";
+    let filled_circles = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(first))
+        .count();
+    assert_eq!(filled_circles, 5, "4 points and a legend marker of s0 only");
 }
 
 /// A unit declared wrong (µs data declared `ms`) is named in a note, and `clock-ghz` on a time
@@ -866,4 +883,160 @@ fn the_whole_markdown_fits_a_comment_when_grouped_by_every_key() {
     );
     assert!(md.contains("The Mermaid charts are left out to fit one comment"));
     assert!(md.ends_with("</sub>\n"));
+}
+
+/// The README's research numbers come from the committed comparison, or not at all: every row of
+/// its results table equals `summary.csv`, every "MAPE a % at N = 1, b % at 8, c % at 32 and d %
+/// at 128" is one series' per-N MAPE, and every worked example is in `comparison.md` verbatim.
+#[test]
+fn readme_numbers_come_from_the_shipped_comparison() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let dir = root.join("data/evaluation/compare-resnet50");
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let md = std::fs::read_to_string(dir.join("comparison.md")).unwrap();
+    let mut rdr = csv::Reader::from_reader(summary.as_bytes());
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let mut stats: HashMap<(String, String), csv::StringRecord> = HashMap::new();
+    for r in rdr.records() {
+        let r = r.unwrap();
+        stats.insert((r[0].to_string(), r[1].to_string()), r);
+    }
+    let get = |series: &str, group: &str, c: &str| -> f64 {
+        let r = stats
+            .get(&(series.to_string(), group.to_string()))
+            .unwrap_or_else(|| panic!("README names {series} / {group}, not in summary.csv"));
+        r[col(c)].parse().unwrap()
+    };
+    // 1. The table under "The shipped comparison".
+    let start = readme
+        .find("### The shipped comparison")
+        .expect("the section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n## ").map_or(section.len(), |i| i + 4)];
+    let mut checked = 0;
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| tool"))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() < 9 || cells[0].starts_with("---") {
+            continue;
+        }
+        let s = cells[0];
+        let pct = |v: f64| format!("{v:.1} %");
+        assert_eq!(cells[2], get(s, "all", "rows").to_string(), "{line}");
+        assert_eq!(cells[3], pct(get(s, "all", "mape_pct")), "{line}");
+        assert_eq!(cells[4], pct(get(s, "all", "median_ape_pct")), "{line}");
+        assert_eq!(cells[5], pct(get(s, "all", "max_ape_pct")), "{line}");
+        assert_eq!(cells[6], pct(get(s, "all", "mean_error_pct")), "{line}");
+        assert_eq!(
+            cells[7],
+            format!("{:.3}", get(s, "all", "spearman")),
+            "{line}"
+        );
+        for (rho, n) in cells[8].split(" / ").zip(["1", "8", "32", "128"]) {
+            if rho != "–" {
+                assert_eq!(
+                    rho,
+                    format!("{:.3}", get(s, &format!("N={n}"), "spearman")),
+                    "{line}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "{checked} table rows checked");
+    // 2. Per-N MAPE lists anywhere in the README ("MAPE 85 % at N = 1, 62 % at 8, 35 % at 32
+    // and 56 % at 128"; lines joined: they wrap): each is one series' per-N MAPE, rounded.
+    let words: Vec<&str> = readme.split_whitespace().collect();
+    let mut sentences = 0;
+    for start in 0..words.len().saturating_sub(5) {
+        if !(words[start] == "MAPE" && words[start + 2] == "%" && words[start + 4] == "N") {
+            continue;
+        }
+        let mut k = start + 1;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        loop {
+            let (Some(v), Some(pc), Some(at)) = (words.get(k), words.get(k + 1), words.get(k + 2))
+            else {
+                break;
+            };
+            if *pc != "%" || *at != "at" || !v.chars().all(|c| c.is_ascii_digit()) {
+                break;
+            }
+            let mut j = k + 3;
+            if words.get(j) == Some(&"N") {
+                j += 2; // "N", "="
+            }
+            let Some(n) = words.get(j) else { break };
+            let n: String = n.chars().take_while(char::is_ascii_digit).collect();
+            pairs.push((n, v.to_string()));
+            k = j + 1;
+            if words.get(k) == Some(&"and") {
+                k += 1;
+            }
+        }
+        let matches = stats
+            .keys()
+            .filter(|(_, g)| g == "all")
+            .filter(|(s, _)| {
+                pairs.iter().all(|(n, v)| {
+                    stats.contains_key(&(s.clone(), format!("N={n}")))
+                        && format!("{:.0}", get(s, &format!("N={n}"), "mape_pct")) == *v
+                })
+            })
+            .count();
+        assert!(
+            pairs.len() >= 2 && matches > 0,
+            "README: MAPE {pairs:?} (N, %) is no series' per-N MAPE in summary.csv"
+        );
+        sentences += 1;
+    }
+    assert!(sentences >= 2, "{sentences} per-N MAPE lists");
+    // 3. The agreement table ("| array | a | b | rows | geomean a/b | min – max | ρ |").
+    let agreement = std::fs::read_to_string(dir.join("agreement.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(agreement.as_bytes());
+    let ah = rdr.headers().unwrap().clone();
+    let acol = |name: &str| ah.iter().position(|c| c == name).unwrap();
+    let arows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let mut agreed = 0;
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 7 || cells[0] == "array" || cells[0].starts_with("---") {
+            continue;
+        }
+        let r = arows
+            .iter()
+            .find(|r| r[0] == *cells[0] && r[acol("a")] == *cells[1] && r[acol("b")] == *cells[2])
+            .unwrap_or_else(|| panic!("README agreement row not in agreement.csv: {line}"));
+        let f = |c: &str| format!("{:.3}×", r[acol(c)].parse::<f64>().unwrap());
+        assert_eq!(cells[3], &r[acol("rows")], "{line}");
+        assert_eq!(cells[4], f("geomean_ratio"), "{line}");
+        assert_eq!(
+            cells[5],
+            format!("{} – {}", f("min_ratio"), f("max_ratio")),
+            "{line}"
+        );
+        assert_eq!(
+            cells[6],
+            format!("{:.3}", r[acol("spearman")].parse::<f64>().unwrap()),
+            "{line}"
+        );
+        agreed += 1;
+    }
+    assert!(agreed >= 3, "{agreed} agreement rows checked");
+    // 4. Worked examples, verbatim.
+    let examples: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("- `") && l.contains("predicted") && l.contains("measured"))
+        .collect();
+    assert!(examples.len() >= 4, "{examples:?}");
+    for e in examples {
+        assert!(
+            md.lines().any(|l| l == e),
+            "README example not in comparison.md: {e}"
+        );
+    }
 }
