@@ -958,11 +958,8 @@ fn readme_numbers_come_from_the_shipped_comparison() {
         }
         let mut k = start + 1;
         let mut pairs: Vec<(String, String)> = Vec::new();
-        loop {
-            let (Some(v), Some(pc), Some(at)) = (words.get(k), words.get(k + 1), words.get(k + 2))
-            else {
-                break;
-            };
+        while let (Some(v), Some(pc), Some(at)) = (words.get(k), words.get(k + 1), words.get(k + 2))
+        {
             if *pc != "%" || *at != "at" || !v.chars().all(|c| c.is_ascii_digit()) {
                 break;
             }
