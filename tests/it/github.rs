@@ -1265,3 +1265,153 @@ fn watch_comment_shows_progress_then_the_report_replaces_it() {
         comments[0]
     );
 }
+
+/// The workflow's token in the landing tests (an installation token: `GET /user` is refused
+/// and `POST /pulls` depends on the repository setting).
+const ACTIONS_TOKEN: &str = "ghs_outrunActionsSecret0123456789";
+
+/// An Env whose experiment keeps every run's rows (`history: all`), so that rows can be counted
+/// per run, and whose fake also knows the workflow's token.
+fn landing_env() -> Env {
+    let env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        ..FakeConfig::default()
+    });
+    env.project.experiment(
+        "sweep",
+        &format!("{EXPERIMENT}dataset: {{history: all}}\n"),
+    );
+    let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    env
+}
+
+impl Env {
+    /// The final job's `collect RUN --land --comment`, as the workflow runs it (its token, in
+    /// a fresh checkout); returns the exit status and the `--json` document.
+    fn final_job(&self, run: &str) -> (i32, Value) {
+        let fresh = self.clone_project();
+        let (code, out, err) = common::run(
+            fresh
+                .cmd()
+                .env("GH_TOKEN", ACTIONS_TOKEN)
+                .env("OUTRUN_POLL_SCALE", "0.005")
+                .args(["-R", REPO, "--api-url", &self.fake.api_url()])
+                .args(["collect", run, "--land", "--comment", "--json"]),
+        );
+        assert!(!out.contains(ACTIONS_TOKEN) && !err.contains(ACTIONS_TOKEN));
+        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (code, v)
+    }
+
+    fn pulls(&self) -> Vec<(String, String, String)> {
+        let st = self.fake.state();
+        let st = st.lock().unwrap();
+        st.pulls_of(REPO)
+            .iter()
+            .map(|p| {
+                (
+                    p.head.clone(),
+                    p.state.clone(),
+                    p.body.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn file_on(&self, branch: &str, rel: &str) -> String {
+        let st = self.fake.state();
+        let st = st.lock().unwrap();
+        String::from_utf8(st.file_at(REPO, branch, rel).unwrap_or_default()).unwrap()
+    }
+}
+
+/// Issue 14 §1: an open outrun pull request holding runs 1–5; the repository stops letting
+/// Actions open pull requests, so run 6's `POST /pulls` is refused (403) — which must not close
+/// run 5's pull request; once the setting is back on, run 7 builds on run 6's branch (the
+/// newest landing branch whose rows are not on main), so its pull request carries all seven
+/// runs' rows, says so, and only then closes the ones it supersedes.
+#[test]
+fn a_refused_pull_request_closes_nothing_and_the_next_run_picks_up_the_chain() {
+    let mut env = landing_env();
+    env.run_clock();
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let run = env.finished_run();
+        let (code, v) = env.final_job(&run);
+        assert_eq!(code, 0, "{v}");
+        assert!(v["landed"]["pull_url"].is_string(), "{v}");
+        runs.push(run);
+    }
+    let open = |env: &Env| -> Vec<String> {
+        env.pulls()
+            .into_iter()
+            .filter(|p| p.1 == "open")
+            .map(|p| p.0)
+            .collect()
+    };
+    assert_eq!(open(&env), [format!("outrun/sweep/{}", runs[4])]);
+
+    // Run 6: Actions may not open pull requests.
+    env.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(false);
+    let run6 = env.finished_run();
+    let (code, v) = env.final_job(&run6);
+    assert_eq!(code, 1, "the final job fails visibly: {v}");
+    assert!(v["landed"]["action_needed"].is_string(), "{v}");
+    assert_eq!(
+        open(&env),
+        [format!("outrun/sweep/{}", runs[4])],
+        "run 5's pull request stays open: nothing supersedes it yet"
+    );
+    assert_eq!(v["landed"]["superseded"], serde_json::json!([]), "{v}");
+    runs.push(run6);
+
+    // Run 7, the setting back on.
+    env.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(true);
+    let run7 = env.finished_run();
+    let (code, v) = env.final_job(&run7);
+    assert_eq!(code, 0, "{v}");
+    runs.push(run7.clone());
+    let newest = format!("outrun/sweep/{run7}");
+    assert_eq!(open(&env), [newest.clone()]);
+    let carried: Vec<String> = runs[..6].iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        v["landed"]["carries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
+        carried,
+        "{v}"
+    );
+    // Every run's rows are on the newest pull request's branch: 7 runs × 8 cells.
+    let data = env.file_on(&newest, "data/evaluation/sweep.csv");
+    assert_eq!(data.lines().count(), 1 + 7 * 8, "{data}");
+    for r in &runs {
+        assert_eq!(
+            data.lines().filter(|l| l.contains(&format!(",{r},"))).count(),
+            8,
+            "run {r}: {data}"
+        );
+    }
+    // The pull request and the comment say which earlier runs it carries.
+    let body = env
+        .pulls()
+        .into_iter()
+        .find(|p| p.0 == newest)
+        .unwrap()
+        .2;
+    assert!(body.contains(&carried.join(", ")), "{body}");
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains(&carried.join(", ")), "{}", comments[0]);
+}

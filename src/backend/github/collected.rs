@@ -28,12 +28,11 @@ impl CollectedRuns {
         {
             entries.extend(ledger::parse(bytes.as_slice(), &rel)?);
         }
-        let prefix = format!("outrun/{}/", plan.name());
         let landing = client
-            .branches_starting(&prefix)
+            .branches_starting(&names::landing_prefix(plan.name()))
             .await?
             .iter()
-            .filter_map(|b| names::parse_landing_branch(plan.name(), b))
+            .filter_map(|(b, _)| names::parse_landing_branch(plan.name(), b))
             .collect();
         Ok(CollectedRuns {
             ledger: entries,

@@ -35,6 +35,9 @@ pub struct Landed {
     pub pull_url: Option<String>,
     /// Earlier outrun pull requests of the experiment whose rows this one carries too, closed.
     pub superseded: Vec<u64>,
+    /// Earlier runs whose rows the landing carries too (not on the default branch yet), oldest
+    /// first.
+    pub carries: Vec<u64>,
     /// What a maintainer must do, when GitHub would not let the job finish (e.g. open the
     /// pull request by hand).
     pub action_needed: Option<String>,
@@ -70,12 +73,23 @@ pub async fn collect_and_land(
     let fetched = fetch(root, client, &plan, run, &jobs, opts).await?;
     let files = landed_files(&plan);
     let default = client.default_branch().await?;
+    // The runs whose rows are on the default branch already (its ledger): what waits to land
+    // is every other run on a landing branch.
+    let on_default: BTreeSet<String> = if plan.file.github.land == experiment::Land::PullRequest {
+        ledger_at(client, &plan, &default)
+            .await?
+            .into_iter()
+            .map(|e| e.run_id)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut landed = Landed::default();
     let mut done = None;
     for _ in 0..5 {
         // Where to build on, and whether the branch is new.
-        let (branch, base, stacked_on) = match plan.file.github.land {
-            experiment::Land::Artifact => (None, None, None),
+        let (branch, base) = match plan.file.github.land {
+            experiment::Land::Artifact => (None, None),
             experiment::Land::Branch => {
                 let b = plan
                     .file
@@ -84,34 +98,23 @@ pub async fn collect_and_land(
                     .clone()
                     .unwrap_or_else(|| default.clone());
                 let head = client.branch_sha(&b).await?;
-                (Some(b), head.map(|h| (h, false)), None)
+                (Some(b), head.map(|h| (h, false)))
             }
             experiment::Land::PullRequest => {
                 let own = names::landing_branch(plan.name(), run.id);
                 match client.branch_sha(&own).await? {
-                    Some(h) => (Some(own), Some((h, false)), None),
-                    None => {
-                        let open: Vec<crate::github_api::PullRequest> = client
-                            .open_pulls()
-                            .await?
-                            .into_iter()
-                            .filter(|p| {
-                                names::parse_landing_branch(plan.name(), &p.head.name)
-                                    .is_some_and(|id| id != run.id)
-                            })
-                            .collect();
-                        let newest = open
-                            .into_iter()
-                            .max_by_key(|p| names::parse_landing_branch(plan.name(), &p.head.name));
-                        match newest {
-                            Some(p) => (Some(own), Some((p.head.sha.clone(), true)), Some(p)),
-                            None => (
-                                Some(own),
-                                client.branch_sha(&default).await?.map(|h| (h, true)),
-                                None,
-                            ),
-                        }
-                    }
+                    Some(h) => (Some(own), Some((h, false))),
+                    // A new branch builds on the rows still waiting to land, wherever the chain
+                    // of earlier landings stopped (a pull request GitHub would not open, a
+                    // final job cancelled, a pull request closed unmerged), else on the
+                    // default branch.
+                    None => match waiting_tip(client, &plan, &on_default, run.id).await? {
+                        Some((_, sha)) => (Some(own), Some((sha, true))),
+                        None => (
+                            Some(own),
+                            client.branch_sha(&default).await?.map(|h| (h, true)),
+                        ),
+                    },
                 }
             }
         };
@@ -199,22 +202,35 @@ pub async fn collect_and_land(
             LandedHow::PullRequest
         };
         if plan.file.github.land == experiment::Land::PullRequest {
-            let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
+            landed.carries = carried_runs(root, &plan, &on_default, run.id)?;
+            let open = client.open_pulls().await?;
+            let stacked: Vec<u64> = open
+                .iter()
+                .filter(|p| {
+                    names::parse_landing_branch(plan.name(), &p.head.name)
+                        .is_some_and(|id| id != run.id && landed.carries.contains(&id))
+                })
+                .map(|p| p.number)
+                .collect();
             open_pull(
                 client,
+                &open,
                 &plan,
                 run,
-                &branch,
-                &default,
+                (&branch, &default),
                 &finished.report,
                 opts.issue,
                 &stacked,
                 &mut landed,
             )
             .await?;
-            for n in stacked {
-                client.close_pull(n).await?;
-                landed.superseded.push(n);
+            // Only once the pull request that carries their rows exists: closing them before
+            // would leave those rows on branches nobody is asked to merge.
+            if landed.pull_url.is_some() {
+                for n in stacked {
+                    client.close_pull(n).await?;
+                    landed.superseded.push(n);
+                }
             }
         }
         done = Some(finished);
@@ -227,7 +243,7 @@ pub async fn collect_and_land(
         }));
     };
     let mut markdown = finished.markdown.clone();
-    if let Some(note) = landing_note(&landed) {
+    if let Some(note) = landing_note(&landed, &default) {
         markdown = crate::report::with_note(&markdown, &note);
     }
     let comment_url = match opts.issue {
@@ -244,22 +260,17 @@ pub async fn collect_and_land(
 #[allow(clippy::too_many_arguments)]
 async fn open_pull(
     client: &Client,
+    open: &[crate::github_api::PullRequest],
     plan: &Plan,
     run: &Run,
-    branch: &str,
-    base: &str,
+    (branch, base): (&str, &str),
     report: &Report,
     issue: Option<u64>,
     stacked: &[u64],
     landed: &mut Landed,
 ) -> Result<(), RemoteError> {
-    if let Some(p) = client
-        .open_pulls()
-        .await?
-        .into_iter()
-        .find(|p| p.head.name == branch)
-    {
-        landed.pull_url = Some(p.html_url);
+    if let Some(p) = open.iter().find(|p| p.head.name == branch) {
+        landed.pull_url = Some(p.html_url.clone());
         return Ok(());
     }
     let s = &report.summary;
@@ -280,10 +291,14 @@ async fn open_pull(
     if let Some(i) = issue {
         body.push_str(&format!("For #{i}.\n\n"));
     }
+    if let Some(line) = carries_line(&landed.carries, base) {
+        body.push_str(&line);
+        body.push_str("\n\n");
+    }
     if !stacked.is_empty() {
         let list: Vec<String> = stacked.iter().map(|n| format!("#{n}")).collect();
         body.push_str(&format!(
-            "Also holds the rows of {}, which it supersedes (closed).\n\n",
+            "It supersedes {}, closed once this one is open.\n\n",
             list.join(", ")
         ));
     }
@@ -312,16 +327,86 @@ async fn open_pull(
     Ok(())
 }
 
+/// The runs of `experiment` whose rows wait on a landing branch: the landing branches whose run
+/// is not in the default branch's ledger (`on_default`). The newest of them (by run id) is the
+/// tip the next landing builds on, with its name and head; `except` (the run landing now) is
+/// left out.
+async fn waiting_tip(
+    client: &Client,
+    plan: &Plan,
+    on_default: &BTreeSet<String>,
+    except: u64,
+) -> Result<Option<(String, String)>, RemoteError> {
+    let mut waiting: Vec<(u64, String, String)> = client
+        .branches_starting(&names::landing_prefix(plan.name()))
+        .await?
+        .into_iter()
+        .filter_map(|(b, sha)| {
+            let id = names::parse_landing_branch(plan.name(), &b)?;
+            (id != except && !on_default.contains(&id.to_string())).then_some((id, b, sha))
+        })
+        .collect();
+    waiting.sort();
+    Ok(waiting.pop().map(|(_, b, sha)| (b, sha)))
+}
+
+/// The experiment's ledger as it is on `git_ref` (empty when it has none).
+pub(crate) async fn ledger_at(
+    client: &Client,
+    plan: &Plan,
+    git_ref: &str,
+) -> Result<Vec<ledger::LedgerEntry>, RemoteError> {
+    let rel = ledger::path_for(&plan.dataset_path());
+    Ok(match client.file_at(&rel.to_string_lossy(), git_ref).await? {
+        Some(bytes) => ledger::parse(bytes.as_slice(), &rel)?,
+        None => Vec::new(),
+    })
+}
+
+/// The earlier runs a landing carries: those in the merged ledger (in `root`, as built on the
+/// landing's base) that are not on the default branch yet, oldest first.
+fn carried_runs(
+    root: &Path,
+    plan: &Plan,
+    on_default: &BTreeSet<String>,
+    this: u64,
+) -> Result<Vec<u64>, RemoteError> {
+    let entries = ledger::read(&root.join(ledger::path_for(&plan.dataset_path())))?;
+    let ids: BTreeSet<u64> = entries
+        .iter()
+        .filter(|e| !on_default.contains(&e.run_id))
+        .filter_map(|e| e.run_id.parse().ok())
+        .filter(|id| *id != this)
+        .collect();
+    Ok(ids.into_iter().collect())
+}
+
+/// "Also carries the rows of runs …": said in the pull request and the comment.
+fn carries_line(carries: &[u64], default: &str) -> Option<String> {
+    if carries.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = carries.iter().map(u64::to_string).collect();
+    Some(format!(
+        "It also carries the rows of earlier run{} {}, not on `{default}` yet.",
+        if carries.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    ))
+}
+
 /// The line the comment gets about where the results went.
-fn landing_note(l: &Landed) -> Option<String> {
+fn landing_note(l: &Landed, default: &str) -> Option<String> {
     let branch = l.branch.as_deref().unwrap_or("");
+    let carries = carries_line(&l.carries, default)
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
     Some(match l.how {
         LandedHow::PullRequest => match (&l.pull_url, &l.action_needed) {
             (Some(u), _) => format!(
-                "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."
+                "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`).{carries}"
             ),
-            (None, Some(a)) => format!("⚠️ {a}"),
-            _ => format!("📥 The dataset change is on branch `{branch}`."),
+            (None, Some(a)) => format!("⚠️ {a}{carries}"),
+            _ => format!("📥 The dataset change is on branch `{branch}`.{carries}"),
         },
         LandedHow::Branch => format!("📥 The dataset change was committed to branch `{branch}`."),
         LandedHow::Artifact => {
