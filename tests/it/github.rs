@@ -610,6 +610,8 @@ fn a_new_session_without_records_resumes_with_sync() {
         if code == 0 {
             assert_eq!(v["runs"][0]["state"], "collected", "{v}");
             assert_eq!(v["runs"][0]["run_id"], run);
+            // Landed as the final job would have: its branch, its pull request, its ledger.
+            assert!(v["runs"][0]["landed"]["pull_url"].is_string(), "{v}");
             break;
         }
         assert_eq!(code, 3, "{out}");
@@ -623,13 +625,42 @@ fn a_new_session_without_records_resumes_with_sync() {
     // Twice, and two at once in a third checkout: no duplicate rows, no second comment.
     let (code, _, _) = common::run(env.outrun_at(&env.fake.api_url(), &fresh).args(["sync"]));
     assert_eq!(code, 0);
-    let third = Project::new();
-    for rel in [
-        "experiments/sweep.yaml",
-        ".github/workflows/outrun-sweep.yml",
-    ] {
-        third.write(rel, &env.project.read(rel));
+    let branch = format!("outrun/sweep/{run}");
+    {
+        let st = env.fake.state();
+        let st = st.lock().unwrap();
+        let landed = String::from_utf8(
+            st.file_at(REPO, &branch, "data/evaluation/sweep.csv")
+                .expect("sync landed the rows on the run's branch"),
+        )
+        .unwrap();
+        assert_eq!(landed.lines().count(), 9, "{landed}");
+        assert!(
+            st.file_at(REPO, &branch, "data/evaluation/sweep.runs.csv")
+                .is_some(),
+            "the ledger travels with the rows"
+        );
+        assert_eq!(st.pulls_of(REPO).len(), 1);
     }
+    // A third fresh clone sees the run collected (issue 14 §4): it collects nothing again, and
+    // says which branch and pull request hold the run — also two syncs at once.
+    let third = env.clone_project();
+    let (code, out, err) = common::run(
+        env.outrun_at(&env.fake.api_url(), &third)
+            .args(["sync", "--json"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"], serde_json::json!([]), "{v}");
+    assert_eq!(v["held"][0]["run_id"], run, "{v}");
+    assert_eq!(v["held"][0]["branch"], branch.as_str(), "{v}");
+    assert!(v["held"][0]["pull_url"].is_string(), "{v}");
+    let (code, out, _) = common::run(env.outrun_at(&env.fake.api_url(), &third).arg("sync"));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("its rows wait on branch {branch} (pull request ")),
+        "{out}"
+    );
     let a = env
         .outrun_at(&env.fake.api_url(), &third)
         .arg("sync")
@@ -643,7 +674,11 @@ fn a_new_session_without_records_resumes_with_sync() {
     for mut c in [a, b] {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(third.read("data/evaluation/sweep.csv").lines().count(), 9);
+    assert!(
+        !third.root().join("data/evaluation/sweep.csv").exists(),
+        "nothing collected twice"
+    );
+    assert_eq!(env.fake.state().lock().unwrap().pulls_of(REPO).len(), 1);
     assert_eq!(env.comments().len(), 1);
 }
 
@@ -1277,10 +1312,8 @@ fn landing_env() -> Env {
         identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
         ..FakeConfig::default()
     });
-    env.project.experiment(
-        "sweep",
-        &format!("{EXPERIMENT}dataset: {{history: all}}\n"),
-    );
+    env.project
+        .experiment("sweep", &format!("{EXPERIMENT}dataset: {{history: all}}\n"));
     let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
     assert_eq!(code, 0, "{err}");
     env
@@ -1398,18 +1431,15 @@ fn a_refused_pull_request_closes_nothing_and_the_next_run_picks_up_the_chain() {
     assert_eq!(data.lines().count(), 1 + 7 * 8, "{data}");
     for r in &runs {
         assert_eq!(
-            data.lines().filter(|l| l.contains(&format!(",{r},"))).count(),
+            data.lines()
+                .filter(|l| l.contains(&format!(",{r},")))
+                .count(),
             8,
             "run {r}: {data}"
         );
     }
     // The pull request and the comment say which earlier runs it carries.
-    let body = env
-        .pulls()
-        .into_iter()
-        .find(|p| p.0 == newest)
-        .unwrap()
-        .2;
+    let body = env.pulls().into_iter().find(|p| p.0 == newest).unwrap().2;
     assert!(body.contains(&carried.join(", ")), "{body}");
     let comments = env.comments();
     assert_eq!(comments.len(), 1);

@@ -52,31 +52,99 @@ fn landed_files(plan: &Plan) -> Vec<PathBuf> {
     vec![ledger::path_for(&data), data]
 }
 
-/// Collects the caller's own run (the workflow's final job) and lands the dataset change the
-/// way the experiment asks: a pull request from `outrun/NAME/RUN_ID` (default), a commit on
-/// `github.branch`, or nothing committed (`artifact`: the workflow uploads the files).
+/// Lands the dataset change of a fetched run the way the experiment asks: a pull request from
+/// `outrun/NAME/RUN_ID` (default), a commit on `github.branch`, or nothing committed
+/// (`artifact`: the workflow uploads the files). Returns what the collect path made of the run,
+/// how it landed, and the report with a note on where the results went.
 ///
 /// The change is merged on top of what is already waiting to land, not on top of the run's
 /// own commit: for a pull request, on the run's landing branch if an earlier attempt made one,
-/// else on the newest open outrun pull request of the experiment (which the new one then
-/// supersedes, so no waiting rows are lost), else on the default branch; for `branch`, on the
-/// branch's head. The new commit only ever fast-forwards: when someone moved the branch in
-/// between, the merge is redone on the new head (rebase and retry).
-pub async fn collect_and_land(
+/// else on the newest landing branch of the experiment whose run is not on the default branch
+/// yet (whatever became of its pull request), else on the default branch; for `branch`, on the
+/// branch's head. The pull requests of the runs it carries are closed only once its own is
+/// open. The new commit only ever fast-forwards: when someone moved the branch in between, the
+/// merge is redone on the new head (rebase and retry).
+///
+/// Outside the workflow's own job (`sync`, `collect --land` on a clone) the checkout's own
+/// dataset and ledger are kept (the landing builds on the branch's copies, not on them), and
+/// the run is then merged into them as `collect` without landing would.
+pub(super) async fn land(
     root: &Path,
     client: &Client,
+    plan: &Plan,
     run: &Run,
+    fetched: &Fetched,
     opts: &CollectOptions<'_>,
-) -> Result<(Collected, Landed), RemoteError> {
-    let plan = plan_of(root, run)?;
-    let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts).await?;
-    let files = landed_files(&plan);
+) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
+    let files = landed_files(plan);
+    let kept = if opts.in_run || plan.file.github.land == experiment::Land::Artifact {
+        None
+    } else {
+        Some(Kept::save(root, &files)?)
+    };
+    let landed = land_on_github(root, client, plan, run, fetched, opts, &files).await;
+    if let Some(kept) = kept {
+        kept.restore(root)?;
+        if landed.is_ok() {
+            // The checkout gets the run's rows too, as `collect` without landing gives them.
+            merge_here(root, plan, run, fetched, true).await?;
+        }
+    }
+    landed
+}
+
+/// The checkout's own copies of the landed files, put back after a landing from a clone.
+struct Kept(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl Kept {
+    fn save(root: &Path, files: &[PathBuf]) -> Result<Kept, RemoteError> {
+        let mut kept = Vec::new();
+        for f in files {
+            let path = root.join(f);
+            match std::fs::read(&path) {
+                Ok(b) => kept.push((f.clone(), Some(b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => kept.push((f.clone(), None)),
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(Kept(kept))
+    }
+
+    fn restore(self, root: &Path) -> Result<(), RemoteError> {
+        for (f, bytes) in self.0 {
+            put_file(&root.join(f), bytes.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `path` atomically, or removes it (`None`).
+fn put_file(path: &Path, bytes: Option<&[u8]>) -> Result<(), RemoteError> {
+    match bytes {
+        Some(b) => Ok(crate::fsutil::write_atomic(path, b)?),
+        None => match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(path)(e)),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn land_on_github(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    opts: &CollectOptions<'_>,
+    files: &[PathBuf],
+) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
     let default = client.default_branch().await?;
     // The runs whose rows are on the default branch already (its ledger): what waits to land
     // is every other run on a landing branch.
     let on_default: BTreeSet<String> = if plan.file.github.land == experiment::Land::PullRequest {
-        ledger_at(client, &plan, &default)
+        ledger_at(client, plan, &default)
             .await?
             .into_iter()
             .map(|e| e.run_id)
@@ -108,7 +176,7 @@ pub async fn collect_and_land(
                     // of earlier landings stopped (a pull request GitHub would not open, a
                     // final job cancelled, a pull request closed unmerged), else on the
                     // default branch.
-                    None => match waiting_tip(client, &plan, &on_default, run.id).await? {
+                    None => match waiting_tip(client, plan, &on_default, run.id).await? {
                         Some((_, sha)) => (Some(own), Some((sha, true))),
                         None => (
                             Some(own),
@@ -126,30 +194,12 @@ pub async fn collect_and_land(
         };
         // The files as they are on the base: the merge goes on top of them.
         if let Some(sha) = &base_sha {
-            for f in &files {
-                let local = root.join(f);
-                match client.file_at(&f.to_string_lossy(), sha).await? {
-                    Some(bytes) => crate::fsutil::write_atomic(&local, &bytes)?,
-                    None => match std::fs::remove_file(&local) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io(&local)(e)),
-                    },
-                }
+            for f in files {
+                let bytes = client.file_at(&f.to_string_lossy(), sha).await?;
+                put_file(&root.join(f), bytes.as_deref())?;
             }
         }
-        let finished = pipeline::finish(pipeline::Finish {
-            root,
-            plan: &plan,
-            outputs: fetched.cell_dirs.clone(),
-            provenance: &fetched.provenance,
-            missing: fetched.missing.clone(),
-            refused: fetched.refused.clone(),
-            merge: true,
-            report_file: None,
-            comment: None,
-        })
-        .await?;
+        let finished = merge_here(root, plan, run, fetched, false).await?;
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
             landed.how = if plan.file.github.land == experiment::Land::Artifact {
@@ -167,7 +217,7 @@ pub async fn collect_and_land(
             break;
         }
         let mut tree_files = Vec::new();
-        for f in &files {
+        for f in files {
             let bytes = std::fs::read(root.join(f)).map_err(io(&root.join(f)))?;
             tree_files.push((
                 f.to_string_lossy().into_owned(),
@@ -202,7 +252,7 @@ pub async fn collect_and_land(
             LandedHow::PullRequest
         };
         if plan.file.github.land == experiment::Land::PullRequest {
-            landed.carries = carried_runs(root, &plan, &on_default, run.id)?;
+            landed.carries = carried_runs(root, plan, &on_default, run.id)?;
             let open = client.open_pulls().await?;
             let stacked: Vec<u64> = open
                 .iter()
@@ -215,7 +265,7 @@ pub async fn collect_and_land(
             open_pull(
                 client,
                 &open,
-                &plan,
+                plan,
                 run,
                 (&branch, &default),
                 &finished.report,
@@ -246,14 +296,7 @@ pub async fn collect_and_land(
     if let Some(note) = landing_note(&landed, &default) {
         markdown = crate::report::with_note(&markdown, &note);
     }
-    let comment_url = match opts.issue {
-        Some(issue) => upsert_comment(client, issue, plan.name(), &markdown).await?,
-        None => None,
-    };
-    Ok((
-        Collected::of(&plan, run, fetched, finished, markdown, comment_url),
-        landed,
-    ))
+    Ok((finished, landed, markdown))
 }
 
 /// Opens the pull request for a landed branch (unless one is open already).
@@ -357,10 +400,12 @@ pub(crate) async fn ledger_at(
     git_ref: &str,
 ) -> Result<Vec<ledger::LedgerEntry>, RemoteError> {
     let rel = ledger::path_for(&plan.dataset_path());
-    Ok(match client.file_at(&rel.to_string_lossy(), git_ref).await? {
-        Some(bytes) => ledger::parse(bytes.as_slice(), &rel)?,
-        None => Vec::new(),
-    })
+    Ok(
+        match client.file_at(&rel.to_string_lossy(), git_ref).await? {
+            Some(bytes) => ledger::parse(bytes.as_slice(), &rel)?,
+            None => Vec::new(),
+        },
+    )
 }
 
 /// The earlier runs a landing carries: those in the merged ledger (in `root`, as built on the
