@@ -1320,21 +1320,44 @@ fn landing_env() -> Env {
 }
 
 impl Env {
-    /// The final job's `collect RUN --land --comment`, as the workflow runs it (its token, in
-    /// a fresh checkout); returns the exit status and the `--json` document.
-    fn final_job(&self, run: &str) -> (i32, Value) {
+    /// One of run `run`'s workflow jobs running `args --json`: the workflow's token and
+    /// environment (`GITHUB_ACTIONS`, `GITHUB_RUN_ID`), in a fresh checkout; returns the exit
+    /// status and the document.
+    fn workflow_job(&self, run: &str, args: &[&str]) -> (i32, Value) {
         let fresh = self.clone_project();
         let (code, out, err) = common::run(
             fresh
                 .cmd()
                 .env("GH_TOKEN", ACTIONS_TOKEN)
+                .env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_RUN_ID", run)
                 .env("OUTRUN_POLL_SCALE", "0.005")
                 .args(["-R", REPO, "--api-url", &self.fake.api_url()])
-                .args(["collect", run, "--land", "--comment", "--json"]),
+                .args(args)
+                .arg("--json"),
         );
         assert!(!out.contains(ACTIONS_TOKEN) && !err.contains(ACTIONS_TOKEN));
         let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
         (code, v)
+    }
+
+    /// The final job's `collect RUN --land --comment`, as the workflow runs it.
+    fn final_job(&self, run: &str) -> (i32, Value) {
+        self.workflow_job(run, &["collect", run, "--land", "--comment"])
+    }
+
+    /// The status job's `announce RUN --issue 7 --actor ACTOR`.
+    fn status_job(&self, run: &str, actor: &str) -> (i32, Value) {
+        self.workflow_job(run, &["announce", run, "--issue", "7", "--actor", actor])
+    }
+
+    /// Dispatches on main without waiting; returns the run id.
+    fn dispatched(&self) -> String {
+        let d = self.json(
+            self.outrun().args(["dispatch", "sweep", "--ref", "main"]),
+            0,
+        );
+        d["record"]["run_id"].as_u64().unwrap().to_string()
     }
 
     fn pulls(&self) -> Vec<(String, String, String)> {
@@ -1444,4 +1467,92 @@ fn a_refused_pull_request_closes_nothing_and_the_next_run_picks_up_the_chain() {
     let comments = env.comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains(&carried.join(", ")), "{}", comments[0]);
+}
+
+/// Issue 14 §5: inside a workflow (`GITHUB_ACTIONS=true`) neither the status job nor the final
+/// job asks `GET /user` (the workflow's token may not: it would be one refused, counted request
+/// per job); the status comment says when the actor is unknown rather than leave a blank.
+#[test]
+fn inside_a_workflow_get_user_is_never_asked_and_a_missing_actor_is_said() {
+    let mut env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        ..FakeConfig::default()
+    });
+    env.run_clock();
+    let run = env.dispatched();
+    let (code, v) = env.status_job(&run, "");
+    assert_eq!(code, 0, "{v}");
+    assert!(v["comment_url"].is_string(), "{v}");
+    let comments = env.comments();
+    assert!(
+        comments[0].contains("started by an unknown actor"),
+        "{}",
+        comments[0]
+    );
+    env.json(env.outrun().args(["watch", &run]), 0);
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["collected"]["comment_url"].is_string(), "{v}");
+    let asked: Vec<String> = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.split('?').next() == Some("/user"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(asked, Vec::<String>::new());
+}
+
+/// Issue 14 §3: two overlapping runs, X dispatched before Y, whose jobs run late: Y's status
+/// job posts first, then X's status job (its clock now later than Y's start), then Y's final
+/// job, then X's. Every stamp is the run's own `run_started_at` from GitHub, so X's comments
+/// are refused — and say so, in `--json` — and the issue ends on Y's report.
+#[test]
+fn a_late_job_of_an_older_run_never_moves_the_comment_back() {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        // GitHub's clock is not the job's: the runs started two days before the jobs post.
+        epoch: Some(wall - 2 * 86_400),
+        ..FakeConfig::default()
+    });
+    env.run_clock();
+    let x = env.dispatched();
+    std::thread::sleep(Duration::from_millis(100));
+    let y = env.dispatched();
+    let (code, v) = env.status_job(&y, "alice");
+    assert_eq!(code, 0, "{v}");
+    assert!(v["comment_url"].is_string(), "{v}");
+    let (code, v) = env.status_job(&x, "bob");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["comment_url"], Value::Null, "{v}");
+    assert_eq!(
+        v["comment_skipped"],
+        format!("a newer run's comment is there: {y}").as_str(),
+        "{v}"
+    );
+    env.json(env.outrun().args(["watch", &x]), 0);
+    env.json(env.outrun().args(["watch", &y]), 0);
+    let (code, v) = env.final_job(&y);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["collected"]["comment_url"].is_string(), "{v}");
+    let (code, v) = env.final_job(&x);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["collected"]["comment_url"], Value::Null, "{v}");
+    assert_eq!(
+        v["collected"]["comment_skipped"],
+        format!("a newer run's comment is there: {y}").as_str(),
+        "{v}"
+    );
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains(&format!("\"run_id\":\"{y}\""))
+            && comments[0].contains("\"finished\""),
+        "the issue ends on Y's report: {}",
+        comments[0]
+    );
 }
