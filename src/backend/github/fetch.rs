@@ -251,6 +251,25 @@ pub(crate) async fn fetch(
                 .unwrap_or_else(|_| plan.cells.clone()),
             _ => plan.cells.clone(),
         };
+        // Of those, the ones of this run's wave (the same packing the workflow used).
+        let selected = match opts.wave {
+            Some(w) => {
+                let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+                let max = crate::workflow::max_cells_per_job(plan);
+                let mine: BTreeSet<usize> = crate::workflow::pack::shards(&ids, max)
+                    .into_iter()
+                    .filter(|s| s.wave == w)
+                    .flat_map(|s| s.cells)
+                    .collect();
+                selected
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mine.contains(i))
+                    .map(|(_, c)| c.clone())
+                    .collect()
+            }
+            None => selected,
+        };
         for c in &selected {
             let seen = jobs.iter().any(|j| j.name == c.id)
                 || taken.contains(&c.id)

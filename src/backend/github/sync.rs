@@ -221,6 +221,9 @@ pub fn mark_collected(
         dispatched_at: run.created_at.clone(),
         collected_at: None,
         lost_at: None,
+        wave: None,
+        waves: None,
+        group: None,
     });
     // Two dispatch ids could collide only by name; keep records apart by run id.
     if rec.outrun_id == names::MANUAL_ID {
