@@ -46,7 +46,7 @@ impl Drop for Env {
 }
 
 /// The cells of EXPERIMENT as outrun plans them, with the files each one's job uploads.
-fn cells(p: &Project) -> Vec<(String, Value)> {
+pub(crate) fn cells(p: &Project) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", "sweep", "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -64,7 +64,7 @@ fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
 
 /// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
 /// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
-fn shard_with(
+pub(crate) fn shard_with(
     id: &str,
     params: &Value,
     conclusion: Conclusion,

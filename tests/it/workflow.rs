@@ -122,9 +122,19 @@ fn hostile_values_travel_as_data() {
     p.experiment("full", FULL);
     let yaml = generate(&p, "full");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let config = doc["env"]["OUTRUN_CONFIG"].as_str().unwrap();
+    // The cells live in the cells file beside the workflow, not in the YAML.
+    assert_eq!(
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str(),
+        Some(".github/workflows/outrun-full.cells.json")
+    );
+    assert!(
+        !yaml.contains("pwned"),
+        "a parameter value is in the workflow"
+    );
+    let config = p.read(".github/workflows/outrun-full.cells.json");
     assert!(!config.contains("${{") && !config.contains('$'), "{config}");
-    let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert!(config.is_ascii(), "{config}");
+    let cfg: serde_json::Value = serde_json::from_str(&config).unwrap();
     let xs: Vec<&str> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -153,7 +163,7 @@ fn hostile_values_travel_as_data() {
         "${{ inputs.cells }}",
         "${{ matrix.shard }}",
         "${{ fromJSON(needs.plan.outputs.matrix) }}",
-        "${{ matrix.cells }}",
+        "${{ inputs.wave }}",
         "${{ runner.temp }}",
         "${{ always() }}",
         "${{ github.run_attempt }}",
@@ -350,8 +360,8 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
         .arg(mode)
         .current_dir(cwd);
     c.env(
-        "OUTRUN_CONFIG",
-        doc["env"]["OUTRUN_CONFIG"].as_str().unwrap(),
+        "OUTRUN_CELLS_FILE",
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap(),
     );
     for (k, v) in envs {
         c.env(k, v);

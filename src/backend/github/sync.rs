@@ -172,6 +172,7 @@ pub async fn sync(
             };
             let opts = CollectOptions {
                 cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
+                wave: rec.as_ref().and_then(|r| r.wave),
                 issue,
                 ..CollectOptions::default()
             };
