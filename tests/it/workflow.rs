@@ -397,6 +397,44 @@ fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value
     (true, serde_json::from_str(line).unwrap(), err)
 }
 
+/// The cells of each job the plan job names, as the workflow's `run` step finds them (the
+/// packing both sides share, `outrun::workflow::pack`).
+fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<String>> {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".github/workflows/outrun-{name}.cells.json")))
+            .unwrap();
+    let mut args = vec!["plan", name, "--json"];
+    if !filter.is_empty() {
+        args.extend(["--cells", filter]);
+    }
+    let (code, out, err) = common::run(p.cmd().args(&args));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let shards =
+        outrun::workflow::pack::shards(&ids, cfg["max_cells_per_job"].as_u64().unwrap() as usize);
+    jobs.iter()
+        .map(|j| {
+            let s = shards.iter().find(|s| &s.name == j).unwrap();
+            ids[s.cells.clone()].iter().map(|c| c.to_string()).collect()
+        })
+        .collect()
+}
+
+fn job_names(m: &serde_json::Value) -> Vec<String> {
+    m["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn plan_job_shards_and_filters_like_the_cli() {
     let p = Project::new();
@@ -404,32 +442,19 @@ fn plan_job_shards_and_filters_like_the_cli() {
     let yaml = generate(&p, "many");
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
-    let shards = m["include"].as_array().unwrap();
-    assert!(shards.len() <= 256, "{} jobs", shards.len());
-    let ids: Vec<&str> = shards
-        .iter()
-        .flat_map(|s| s["cells"].as_str().unwrap().split(' '))
-        .collect();
+    let jobs = job_names(&m);
+    assert_eq!(jobs.len(), 150, "300 one-minute cells, two a job");
+    let ids: Vec<String> = job_cells(&p, "many", &jobs, "").concat();
     assert_eq!(ids.len(), 300);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 300);
 
-    // The same filter selects the same cells in the workflow and in the CLI.
+    // The same filter selects the same cells in the workflow and in the CLI: one a job, named
+    // after it.
     for filter in ["i=1*", "i=2&i=2?,i=299", "i=?"] {
         let (_, m, err) = plan_output(&yaml, filter, p.root());
-        let mut from_wf: Vec<String> = m["include"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{filter}: {err}"))
-            .iter()
-            .flat_map(|s| {
-                s["cells"]
-                    .as_str()
-                    .unwrap()
-                    .split(' ')
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        assert!(m.is_object(), "{filter}: {err}");
+        let mut from_wf = job_names(&m);
         let (code, out, _) =
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0);
@@ -469,12 +494,12 @@ results: {file: results.jsonl, keys: [k]}
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_RUN_ID", "123456"),
                 ("GITHUB_RUN_ATTEMPT", "2"),
@@ -488,12 +513,8 @@ results: {file: results.jsonl, keys: [k]}
         !p.root().join("pwned").exists(),
         "a parameter value was executed"
     );
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     for c in cfg["cells"].as_array().unwrap() {
         let dir = out_root.join(c["id"].as_str().unwrap());
         assert_eq!(
@@ -578,12 +599,8 @@ github:
     let actions = scratch.path().join("actions");
     stand_in_actions(&actions);
 
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     let cells: Vec<(String, String)> = cfg["cells"]
         .as_array()
         .unwrap()
