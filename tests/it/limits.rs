@@ -547,3 +547,117 @@ fn waves_are_dispatched_as_runs_and_collected_into_one_dataset() {
         "{data}"
     );
 }
+
+/// The generated workflow of an experiment bigger than one run, executed for real by act on a
+/// reduced shard count: 258 five-and-a-half-hour cells make 258 jobs, two waves; act plays wave
+/// 2 (its 2 jobs) against the fake GitHub. The plan job names only wave 2's jobs, each job finds
+/// its cell in the cells file, and the final job collects and lands just that wave.
+#[test]
+fn act_runs_one_wave_of_a_workflow_beyond_one_run() {
+    use crate::act_support::{LoopFake, git_commit_all, run_act_with, stand_in_actions};
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    let ns: Vec<String> = (1..=129).map(|i| i.to_string()).collect();
+    p.experiment(
+        "wv",
+        &format!(
+            r#"name: wv
+matrix:
+  n: [{}]
+  mode: [a, b]
+command: 'printf "n,mode,v\n%s,%s,1\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"'
+timeout: 5h30m
+results: {{keys: [n, mode]}}
+github:
+  install: mkdir -p "$HOME/.outrun/bin" && cp "$OUTRUN_TEST_BIN" "$HOME/.outrun/bin/outrun"
+"#,
+            ns.join(", ")
+        ),
+    );
+    let (code, _, err) = common::run(p.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    git_commit_all(p.root());
+    let all: Vec<String> = cells_of(&p, "wv");
+    assert_eq!(all.len(), 258);
+    let wave2 = &all[256..];
+
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let fake = LoopFake::start(
+        "wv",
+        &wave2
+            .iter()
+            .map(|id| (id.as_str(), fakegh::Conclusion::Success))
+            .collect::<Vec<_>>(),
+    );
+    let run = fake.run(1);
+    let mut extra = fake.act_args(run);
+    extra.extend(["--input".to_string(), "wave=2".to_string()]);
+    let (ok, log) = run_act_with(
+        p.root(),
+        &p.root().join(".github/workflows/outrun-wv.yml"),
+        "",
+        &actions,
+        &artifacts,
+        &scratch.path().join("setup.log"),
+        &extra,
+    );
+    assert!(ok, "act failed:\n{log}");
+    assert!(
+        log.contains("258 of 258 cells in 258 jobs; wave 2 of 2: 2 jobs"),
+        "{log}"
+    );
+    let mut uploaded: Vec<String> = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    uploaded.sort();
+    let mut want: Vec<String> = wave2
+        .iter()
+        .map(|id| format!("outrun-wv-{id}-a1"))
+        .collect();
+    want.sort();
+    assert_eq!(uploaded, want, "{log}");
+    // The final job landed wave 2's two rows, and accounted for its two cells only.
+    let st = fake.fake.state();
+    let st = st.lock().unwrap();
+    let pulls = st.pulls_of(LoopFake::REPO);
+    assert_eq!(pulls.len(), 1, "{pulls:#?}\n{log}");
+    let data = String::from_utf8(
+        st.file_at(LoopFake::REPO, &pulls[0].head, "data/evaluation/wv.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data.lines().count(), 1 + 2, "{data}");
+    assert!(
+        data.contains("\n129,a,1,") && data.contains("\n129,b,1,"),
+        "{data}"
+    );
+    let ledger = String::from_utf8(
+        st.file_at(
+            LoopFake::REPO,
+            &pulls[0].head,
+            "data/evaluation/wv.runs.csv",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(ledger.contains(&format!("\n{run},1,")), "{ledger}");
+}
+
+fn cells_of(p: &Project, name: &str) -> Vec<String> {
+    let (code, out, err) = common::run(p.cmd().args(["plan", name, "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
