@@ -15,7 +15,7 @@ pub const STDERR_LOG: &str = "stderr.log";
 pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 
 /// Time a cell gets between SIGTERM and SIGKILL, at its timeout or on an interrupt (both
-/// wrappers: the local backend, and `outrun_cell.py` through `OUTRUN_CONFIG`).
+/// wrappers: the local backend, and `outrun_cell.py` through the cells file).
 pub const KILL_GRACE_S: u64 = 3;
 
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
