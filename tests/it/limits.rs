@@ -241,7 +241,7 @@ fn the_workflow_and_outrun_pack_alike_in_every_wave() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(ran, [shard.name.clone()]);
+    assert_eq!(ran, std::slice::from_ref(&shard.name));
     let (ok, _, err) = wrapper(
         &yaml,
         "run",

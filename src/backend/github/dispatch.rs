@@ -98,7 +98,7 @@ pub async fn dispatch_waves(
     let waves = waves_of(plan, cells);
     if waves == 1 {
         return Ok(vec![
-            dispatch(root, client, clock, plan, cells, issue, git_ref, None).await?,
+            dispatch(root, client, clock, plan, cells, issue, git_ref).await?,
         ]);
     }
     let group = new_dispatch_id();
@@ -109,7 +109,7 @@ pub async fn dispatch_waves(
             wave,
             waves,
         };
-        out.push(dispatch(root, client, clock, plan, cells, issue, git_ref, Some(w)).await?);
+        out.push(dispatch_one(root, client, clock, plan, cells, issue, git_ref, Some(w)).await?);
     }
     Ok(out)
 }
@@ -122,11 +122,23 @@ pub struct Wave<'a> {
     pub waves: usize,
 }
 
-/// Dispatches `plan`'s workflow (one wave of it, when `wave` says). The record is written
-/// before the request, so that even a crash in between leaves a trace `sync` can resolve by
-/// the run's name.
-#[allow(clippy::too_many_arguments)]
+/// Dispatches `plan`'s workflow as one run. The record is written before the request, so that
+/// even a crash in between leaves a trace `sync` can resolve by the run's name.
 pub async fn dispatch(
+    root: &Path,
+    client: &Client,
+    clock: &dyn Clock,
+    plan: &Plan,
+    cells: Option<&str>,
+    issue: Option<u64>,
+    git_ref: &str,
+) -> Result<DispatchRecord, RemoteError> {
+    dispatch_one(root, client, clock, plan, cells, issue, git_ref, None).await
+}
+
+/// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch_one(
     root: &Path,
     client: &Client,
     clock: &dyn Clock,
