@@ -173,6 +173,19 @@ pub struct RunProvenance {
     pub conclusion: Option<String>,
     /// Per cell id: the attempt, runner and times of the job that ran it.
     pub cells: BTreeMap<String, JobProvenance>,
+    /// Which wave of a dispatch this run is, when the cells needed several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveOf>,
+}
+
+/// One run of a dispatch split into waves (more than 256 jobs): its wave (1-based), how many
+/// waves the dispatch has, and the dispatch id the waves share (each wave's run is named
+/// `outrun NAME GROUP.wN`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaveOf {
+    pub wave: usize,
+    pub waves: usize,
+    pub group: String,
 }
 
 /// One cell's job, as the runner's side saw it.
@@ -245,6 +258,7 @@ impl RunProvenance {
                     )
                 })
                 .collect(),
+            wave: None,
         }
     }
 }

@@ -539,6 +539,14 @@ fn waves_are_dispatched_as_runs_and_collected_into_one_dataset() {
         ["1".to_string(), "1".to_string()],
         "{ledger}"
     );
+    // Each wave's report says which wave of which dispatch it is.
+    for (i, run) in runs.iter().enumerate() {
+        let md = env.project.read(&format!(".outrun/github/{run}/report.md"));
+        assert!(
+            md.contains(&format!("Wave {} of 2 of dispatch `{group}`", i + 1)),
+            "{md}"
+        );
+    }
     // One dataset holds both waves' rows.
     let data = env.dataset();
     assert!(
@@ -648,6 +656,12 @@ github:
     )
     .unwrap();
     assert!(ledger.contains(&format!("\n{run},1,")), "{ledger}");
+    // The report (the pull request's description) says it is one wave of two.
+    let body = pulls[0].body.clone().unwrap_or_default();
+    assert!(
+        body.contains("Wave 2 of 2 of dispatch `manual`") && body.contains("2 cells: 2 ok"),
+        "{body}"
+    );
 }
 
 fn cells_of(p: &Project, name: &str) -> Vec<String> {

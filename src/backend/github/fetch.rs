@@ -71,8 +71,29 @@ fn provenance(
             run.conclusion.as_ref().map(Conclusion::to_string)
         },
         cells: BTreeMap::new(),
+        wave: None,
     };
     (prov, by_shard)
+}
+
+/// Which wave of its dispatch `run` is, when its cells needed several runs: the wave from the
+/// `wave` input (or the dispatch record), the count from the packing, the group from the run's
+/// name (`outrun NAME GROUP.wN`; a run started by hand has its own id there).
+fn wave_of(plan: &Plan, run: &Run, opts: &CollectOptions<'_>) -> Option<crate::contract::WaveOf> {
+    let wave = opts.wave?;
+    let waves = super::waves_of(plan, opts.cells);
+    if waves < 2 {
+        return None;
+    }
+    let id = run.outrun_title().map(|(_, id)| id).unwrap_or("");
+    let group = id
+        .strip_suffix(&format!(".w{wave}"))
+        .unwrap_or(if id.is_empty() { "manual" } else { id });
+    Some(crate::contract::WaveOf {
+        wave,
+        waves,
+        group: group.to_string(),
+    })
 }
 
 /// Cell folders (with a `cell.json`) directly inside an unpacked artifact.
@@ -103,6 +124,7 @@ pub(crate) async fn fetch(
 ) -> Result<Fetched, RemoteError> {
     let (cells, artifacts_dir) = (opts.cells, opts.artifacts_dir);
     let (mut prov, job_prov) = provenance(run, jobs, opts.in_run);
+    prov.wave = wave_of(plan, run, opts);
     let name = plan.name();
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
     let unpacked = base.join("artifacts");
