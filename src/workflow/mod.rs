@@ -296,7 +296,7 @@ pub fn limit_warnings(plan: &Plan) -> Vec<String> {
             ));
         }
         out.push(format!(
-            "{n} cells of up to {} each fit {per} to a job within the {} job limit on {runners}: {} jobs, more than the {MAX_JOBS} one run may hold, so `outrun dispatch` starts {} runs (waves) that are collected as one; to fit one run: {}",
+            "{n} cells of up to {} each fit {per} to a job within the {} job limit on {runners}: {} jobs, more than the {MAX_JOBS} one run may hold, so `outrun dispatch` starts {} runs (waves), whose rows merge into the one dataset; to fit one run: {}",
             dur(t),
             dur(limit),
             p.jobs,
