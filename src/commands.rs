@@ -1370,7 +1370,18 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: outrun::outputs::cell_dirs(&run_dir)?,
+        // Each cell's output is the folder this run made for it, and nothing else in the run
+        // folder (a cell may leave folders of its own inside its output).
+        outputs: local_run
+            .records
+            .iter()
+            .map(|r| outrun::outputs::Positioned {
+                cell: r.cell.clone(),
+                dir: run_dir.join(&r.cell),
+                attempt: 1,
+            })
+            .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
+            .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
         missing: Vec::new(),
         refused: Vec::new(),
@@ -1508,7 +1519,8 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     let dir = run_dir_or_latest(root, &plan, from)?;
-    let outputs = outrun::outputs::cell_dirs(&dir)?;
+    // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
+    let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
     let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
         .into_iter()
         .map(|o| o.record)

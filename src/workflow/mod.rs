@@ -113,6 +113,8 @@ struct CellConfig<'a> {
     max_jobs: usize,
     max_cells_per_job: usize,
     results_file: &'a str,
+    /// The key columns, for the job summary's results checks (the same as the merge's).
+    results_keys: &'a [String],
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -165,14 +167,15 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
         config.kill_grace_s,
         config.max_jobs,
         config.max_cells_per_job,
-        j(&config.results_file)
+        j(&config.results_file),
+        j(&config.results_keys)
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -307,6 +310,28 @@ pub fn limit_warnings(plan: &Plan) -> Vec<String> {
     out
 }
 
+/// One matrix job of a run: its name (the cell's id when it runs one cell, else `shard-NNN`,
+/// numbered over all waves) and the cells it runs, in plan order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+/// Which cells each job runs, for `selected` cells of `plan`: the jobs of every wave, as
+/// `outrun_cell.py` packs them ([`pack::shards`], the one place that decides it). The final job
+/// decides which cells an artifact may hold from its job's name through this.
+pub fn jobs<'a>(plan: &Plan, selected: impl IntoIterator<Item = &'a str>) -> Vec<Shard> {
+    let ids: Vec<&str> = selected.into_iter().collect();
+    pack::shards(&ids, max_cells_per_job(plan))
+        .into_iter()
+        .map(|s| Shard {
+            name: s.name,
+            cells: ids[s.cells].iter().map(|c| c.to_string()).collect(),
+        })
+        .collect()
+}
+
 /// The cells file for `plan` (`.github/workflows/outrun-NAME.cells.json`): what every job of
 /// the workflow reads its cells and command from, in the checkout.
 pub fn render_cells(plan: &Plan) -> String {
@@ -319,6 +344,7 @@ pub fn render_cells(plan: &Plan) -> String {
         max_jobs: MAX_JOBS,
         max_cells_per_job: max_cells_per_job(plan),
         results_file: &f.results.file,
+        results_keys: &f.results.keys,
         cells: plan
             .cells
             .iter()
