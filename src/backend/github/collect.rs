@@ -35,6 +35,9 @@ pub struct CollectOptions<'a> {
     /// The cells the run was asked to run (its `cells` input), when known; else the dispatch
     /// record's.
     pub cells: Option<&'a str>,
+    /// The run's wave (its `wave` input), when the cells need several runs: only that wave's
+    /// cells belong to it; else the dispatch record's.
+    pub wave: Option<usize>,
     /// Put the report on an issue: the one given here, else the dispatch record's, else the
     /// experiment's `issue` (none at all is an error).
     pub comment: bool,
@@ -81,6 +84,7 @@ pub async fn collect(
     };
     let opts = CollectOptions {
         cells: opts.cells.or(rec.as_ref().and_then(|r| r.cells.as_deref())),
+        wave: opts.wave.or(rec.as_ref().and_then(|r| r.wave)),
         issue,
         ..opts.clone()
     };
@@ -116,7 +120,7 @@ pub(super) async fn merge_here(
     Ok(pipeline::finish(pipeline::Finish {
         root,
         plan,
-        outputs: fetched.cell_dirs.clone(),
+        outputs: fetched.outputs.clone(),
         provenance: &fetched.provenance,
         missing: fetched.missing.clone(),
         refused: fetched.refused.clone(),

@@ -25,6 +25,7 @@ pub fn run_info(run: &Run) -> crate::report::RunInfo {
         event: Some(run.event.clone()),
         git_ref: run.head_branch.clone(),
         conclusion: None,
+        wave: None,
     }
 }
 
