@@ -1401,3 +1401,103 @@ fn act_runs_the_shipped_experiment_end_to_end() {
     );
     assert_eq!(st.pulls_of(LoopFake::REPO).len(), 1);
 }
+
+/// Issue 14 §1 under act: run 1 opens its pull request; for run 2 the repository does not let
+/// Actions open pull requests (403), which must leave run 1's open; run 3, with the setting back
+/// on, builds on run 2's branch (the newest not on main), so its pull request carries all three
+/// runs' rows, and only then closes run 1's.
+#[test]
+fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ndataset: {history: all}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    git_commit_all(p.root());
+    let lf = LoopFake::start("loop", &[(id.as_str(), fakegh::Conclusion::Success)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let play = |n: u64| {
+        let run = lf.run(n);
+        let artifacts = scratch.path().join(format!("artifacts-{n}"));
+        std::fs::create_dir(&artifacts).unwrap();
+        let mut extra = lf.act_args(run);
+        extra.extend(["--input".to_string(), "issue=7".to_string()]);
+        let (ok, log) = run_act_with(
+            p.root(),
+            &p.root().join(".github/workflows/outrun-loop.yml"),
+            "",
+            &actions,
+            &artifacts,
+            &scratch.path().join("setup.log"),
+            &extra,
+        );
+        (run, ok, log)
+    };
+    let open = || -> Vec<String> {
+        let st = lf.fake.state();
+        let st = st.lock().unwrap();
+        st.pulls_of(LoopFake::REPO)
+            .iter()
+            .filter(|p| p.state == "open")
+            .map(|p| p.head.clone())
+            .collect()
+    };
+    let (r1, ok, log) = play(1);
+    assert!(ok, "{log}");
+    assert_eq!(open(), [format!("outrun/loop/{r1}")]);
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(false);
+    let (r2, ok, log) = play(2);
+    assert!(!ok, "the final job fails visibly:\n{log}");
+    assert_eq!(
+        open(),
+        [format!("outrun/loop/{r1}")],
+        "nothing supersedes run 1's pull request yet"
+    );
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(true);
+    let (r3, ok, log) = play(3);
+    assert!(ok, "{log}");
+    let newest = format!("outrun/loop/{r3}");
+    assert_eq!(open(), std::slice::from_ref(&newest));
+    let st = lf.fake.state();
+    let st = st.lock().unwrap();
+    let data = String::from_utf8(
+        st.file_at(LoopFake::REPO, &newest, "data/evaluation/loop.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data.lines().count(), 1 + 3, "{data}");
+    for r in [r1, r2, r3] {
+        assert!(data.contains(&format!(",github,{r},")), "run {r}: {data}");
+    }
+    let pull = st
+        .pulls_of(LoopFake::REPO)
+        .into_iter()
+        .find(|p| p.head == newest)
+        .unwrap();
+    assert!(
+        pull.body
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("earlier runs {r1}, {r2}")),
+        "{:?}",
+        pull.body
+    );
+}
