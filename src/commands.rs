@@ -101,7 +101,10 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Completions { shell } => {
-            crate::cli::completions(shell, &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            crate::cli::completions(shell, &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
         Command::Man { out } => {
@@ -111,7 +114,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                         .with_context(|| format!("writing man pages to {}", dir.display()))?;
                     if !json {
                         for p in pages {
-                            println!("{}", p.display());
+                            outln!("{}", p.display());
                         }
                     }
                 }
@@ -376,21 +379,21 @@ async fn dispatch(
                 state: None,
             });
         } else {
-            println!(
+            outln!(
                 "dispatched {} on {}: run {} {}",
                 rec.experiment,
                 rec.git_ref,
                 run_id,
                 rec.html_url.as_deref().unwrap_or("")
             );
-            println!(
+            outln!(
                 "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
             );
         }
         return Ok(exit::OK);
     }
     if !quiet {
-        eprintln!(
+        errln!(
             "dispatched run {run_id} {}",
             rec.html_url.as_deref().unwrap_or("")
         );
@@ -403,7 +406,7 @@ async fn dispatch(
                 state: Some(RunState::Running),
             });
         } else {
-            println!(
+            outln!(
                 "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
             );
         }
@@ -446,11 +449,11 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         });
         return;
     }
-    print!("{}", c.markdown);
+    out!("{}", c.markdown);
     for r in &c.refused {
-        eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
+        errln!("artifact {} was not merged: {}", r.artifact, r.reason);
     }
-    eprintln!(
+    errln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
         c.conclusion.as_ref().map_or("?", Conclusion::as_str),
@@ -465,12 +468,12 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
     );
     if let Some(l) = landed {
         match (&l.pull_url, &l.action_needed, &l.branch) {
-            (_, Some(a), _) => eprintln!("{a}"),
-            (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+            (_, Some(a), _) => errln!("{a}"),
+            (Some(u), _, _) => errln!("landed: pull request {u}"),
             (None, None, Some(b)) if l.how != github::LandedHow::None => {
-                eprintln!("landed: {} on branch {b}", l.how.as_str())
+                errln!("landed: {} on branch {b}", l.how.as_str())
             }
-            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
+            _ => errln!("landed: nothing new ({})", l.how.as_str()),
         }
     }
 }
@@ -486,7 +489,7 @@ async fn watch(
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!("run {}: {}", r.id, run_state(r));
+            errln!("run {}: {}", r.id, run_state(r));
         }
     })
     .await?;
@@ -505,7 +508,7 @@ async fn watch(
             requests: gh.client.stats(),
         });
     } else if !quiet {
-        println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
+        outln!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
     Ok((code, Some(run)))
 }
@@ -546,7 +549,7 @@ async fn collect(
                 run: &run,
             });
         } else {
-            println!(
+            outln!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
                 run.status
                     .as_ref()
@@ -638,7 +641,7 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<S
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
-    eprintln!(
+    errln!(
         "running again {} cell(s) that did not succeed in run {run_id}",
         ids.len()
     );
@@ -663,13 +666,13 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
             html_url: &run.html_url,
         });
     } else {
-        println!(
+        outln!(
             "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
             plan.name(),
             run.attempt() + 1,
             run.html_url
         );
-        println!(
+        outln!(
             "follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected"
         );
     }
@@ -719,7 +722,7 @@ async fn announce(
             comment_url: url.as_deref(),
         });
     } else {
-        println!(
+        outln!(
             "{}",
             url.as_deref()
                 .unwrap_or("the comment shows a newer run: left as it is")
@@ -788,7 +791,7 @@ async fn watch_comment(
             )
             .await?;
             if !quiet {
-                eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
+                errln!("run {run_id}: {} of {} cells done", now.0, selected.len());
             }
             shown = Some(now);
         }
@@ -819,7 +822,7 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
             requests: gh.client.stats(),
         });
     } else if items.is_empty() {
-        println!(
+        outln!(
             "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
         );
     } else {
@@ -843,7 +846,7 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
                 SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
                 SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
             };
-            println!(
+            outln!(
                 "{} run {} — {what}",
                 i.experiment,
                 i.run_id
@@ -871,7 +874,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 jobs: &jobs,
             });
         } else {
-            println!(
+            outln!(
                 "run {} {}: {} {}",
                 run.id,
                 run.display_title,
@@ -879,7 +882,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 run.html_url
             );
             for j in &jobs {
-                println!(
+                outln!(
                     "  {:<40} {}{}",
                     j.name,
                     j.status.as_ref().map_or("?", RunStatus::as_str),
@@ -913,7 +916,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         {
             let collected = collected_runs.contains(&run);
             if !json {
-                println!(
+                outln!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
                     run.status.as_ref().map_or("?", RunStatus::as_str),
@@ -936,7 +939,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
     if json {
         output::print(&output::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
-        println!("no outrun runs on GitHub yet");
+        outln!("no outrun runs on GitHub yet");
     }
     Ok(exit::OK)
 }
@@ -958,11 +961,11 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u
             comparison: &c,
         });
     } else {
-        print!("{}", render::summary_text(&c));
+        out!("{}", render::summary_text(&c));
         let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-        println!("wrote {}", shown(&dir));
+        outln!("wrote {}", shown(&dir));
         for f in &files {
-            println!("  {}", shown(f));
+            outln!("  {}", shown(f));
         }
     }
     Ok(exit::OK)
@@ -1102,7 +1105,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     problems,
                 });
                 if !json {
-                    eprintln!("{:?}", miette::Report::new(e));
+                    errln!("{:?}", miette::Report::new(e));
                 }
             }
         }
@@ -1130,7 +1133,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 f.ok = false;
                 f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
                 if !json {
-                    eprintln!("error: {}: {message}", f.path.display());
+                    errln!("error: {}: {message}", f.path.display());
                 }
             }
         }
@@ -1171,12 +1174,12 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             drifted += 1;
             if !json {
                 match &diff {
-                    Some(d) => eprint!("{d}"),
-                    None => eprintln!("{} is missing", wf.display()),
+                    Some(d) => err!("{d}"),
+                    None => errln!("{} is missing", wf.display()),
                 }
             }
         } else if !check && !json {
-            println!("{:<9} {}", state.as_str(), wf.display());
+            outln!("{:<9} {}", state.as_str(), wf.display());
         }
         out.push(output::GeneratedWorkflow {
             experiment: Some(p.name().to_string()),
@@ -1203,7 +1206,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    println!("{:<9} {}", "removed", rel.display());
+                    outln!("{:<9} {}", "removed", rel.display());
                 }
                 GenerateState::Removed
             } else {
@@ -1211,7 +1214,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                     drifted += 1;
                 }
                 if !json {
-                    eprintln!(
+                    errln!(
                         "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
                         rel.display()
                     );
@@ -1234,9 +1237,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     if json {
         output::print(&doc);
     } else if check && drifted > 0 {
-        eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
-        println!("{} workflow(s) up to date", doc.workflows.len());
+        outln!("{} workflow(s) up to date", doc.workflows.len());
     }
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
@@ -1292,7 +1295,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .iter()
             .filter(|r| r.status != CellStatus::Cancelled)
             .count();
-        eprintln!(
+        errln!(
             "interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}",
             cells.len(),
             run_dir.display()
@@ -1332,13 +1335,13 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            print!("{}", report::markdown_for_terminal(&report));
-            println!("\nFull report: {}", run_dir.join("report.md").display());
+            out!("{}", report::markdown_for_terminal(&report));
+            outln!("\nFull report: {}", run_dir.join("report.md").display());
         } else {
-            print!("{md}");
+            out!("{md}");
         }
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
-            eprintln!(
+            errln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged,
                 m.path,
@@ -1409,7 +1412,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                         .as_deref()
                         .map(|e| format!(" ({e})"))
                         .unwrap_or_default();
-                    eprintln!(
+                    errln!(
                         "[{done}/{total}] {} {} in {:.1} s{why}",
                         record.status.as_str(),
                         record.cell,
@@ -1491,14 +1494,14 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         });
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            eprintln!(
+            errln!(
                 "not merged: {} ({}): {}",
                 o.record.cell,
                 o.record.status.as_str(),
                 o.record.error.as_deref().unwrap_or("")
             );
         }
-        println!(
+        outln!(
             "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
             summary.path,
             summary.cells_merged,
@@ -1520,13 +1523,13 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
 /// What a merge summary's numbers do not say by themselves.
 fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
     if summary.rows_older_ignored > 0 {
-        eprintln!(
+        errln!(
             "{} row(s) not merged: the dataset has a newer run's row for their key",
             summary.rows_older_ignored
         );
     }
     if summary.several_runs_per_key {
-        eprintln!(
+        errln!(
             "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",
             summary.path
         );
@@ -1546,7 +1549,7 @@ fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
             summary: &summary,
         });
     } else {
-        println!(
+        outln!(
             "{}: {} older row(s) dropped, {} in all{}",
             summary.path,
             summary.rows_replaced,
@@ -1586,7 +1589,7 @@ fn report_cmd(
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
 }

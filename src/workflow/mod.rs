@@ -387,3 +387,6 @@ pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowErr
         rendered.as_bytes(),
     )?)
 }
+
+#[cfg(test)]
+mod injection_tests;
