@@ -406,9 +406,7 @@ async fn dispatch(
                 state: Some(RunState::Running),
             });
         } else {
-            outln!(
-                "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
-            );
+            outln!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
         }
         return Ok(code);
     };
@@ -1316,7 +1314,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         plan: &plan,
         outputs: outrun::outputs::cell_dirs(&run_dir)?,
         provenance: &RunProvenance::from_records(&local_run.records),
-        missing: Vec::new(),
+        // A cell whose folder is gone or whose record could not be written (it deleted its own
+        // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
+        missing: local_run.records.clone(),
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),

@@ -152,7 +152,11 @@ pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
         o.write_fmt(args).and_then(|()| o.flush())
     };
     if let Err(e) = result {
-        let stream = if to_stderr { "standard error" } else { "standard output" };
+        let stream = if to_stderr {
+            "standard error"
+        } else {
+            "standard output"
+        };
         let _ = writeln!(std::io::stderr(), "error: cannot write to {stream}: {e}");
         std::process::exit(i32::from(exit::FAILED));
     }

@@ -85,23 +85,16 @@ def run_cell(cell, root):
         env["OUTRUN_P_" + k.upper()] = v
     env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
     started, t0 = now(), time.monotonic()
-    status, code, error = "ok", None, None
-    with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
-        # A session of its own, so that a timeout kills the whole process group.
-        p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code = p.wait(timeout=CFG["timeout_s"])
-        except subprocess.TimeoutExpired:
-            kill_group(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
-        # Whatever the command left running in the background goes with it (as locally).
-        kill_group(p.pid, signal.SIGKILL)
-        p.wait()
+    try:
+        with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
+            # A session of its own, so that a timeout kills the whole process group.
+            p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            code, status, error = wait(p)
+    except OSError as e:
+        # This cell cannot start (its environment is too large: "Argument list too long"):
+        # it fails with the reason, and the job's other cells still run.
+        status, code, error = "failed", None, f"cannot start the command: {e.strerror or e}"
     if status == "ok" and code is not None and code < 0:
         # Killed by a signal: no exit status, as the local wrapper reports it.
         status, code, error = "failed", None, f"killed by signal {-code}"
@@ -124,11 +117,35 @@ def run_cell(cell, root):
         "run_id": os.environ.get("GITHUB_RUN_ID", ""),
         "attempt": int(os.environ.get("GITHUB_RUN_ATTEMPT", "1")),
     }
-    with open(os.path.join(out, "cell.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    print(f"outrun: {cell['id']}: {status}" + (f" ({error})" if error else ""), flush=True)
-    return status == "ok"
+    try:
+        # Never through a link the command planted in its place (O_NOFOLLOW), and a cell that
+        # removed its own folder or a full disk fails this cell only.
+        fd = os.open(os.path.join(out, "cell.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        record.update(status="failed", error=f"cannot write cell.json: {e.strerror or e}")
+    print(f"outrun: {cell['id']}: {record['status']}" + (f" ({record['error']})" if record["error"] else ""), flush=True)
+    return record
+
+
+def wait(p):
+    """Waits for the cell's command within its timeout: (exit code, status, error)."""
+    code, status, error = None, "ok", None
+    try:
+        code = p.wait(timeout=CFG["timeout_s"])
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
+    # Whatever the command left running in the background goes with it (as locally).
+    kill_group(p.pid, signal.SIGKILL)
+    p.wait()
+    return code, status, error
 
 
 def md(value):
@@ -161,10 +178,12 @@ def summary(records, root, rows_per_cell=3):
                     rows = [[row.get(h, "") for h in header] for row in rows]
                 else:
                     import csv
+                    # A field may be longer than csv's default limit (131,072 characters).
+                    csv.field_size_limit(sys.maxsize)
                     reader = csv.reader(f)
                     header = next(reader, [])
                     rows = [row for _, row in zip(range(rows_per_cell), reader)]
-        except (OSError, ValueError, AttributeError, IndexError):
+        except Exception:  # noqa: BLE001 - the summary shows what it can, never stops the job
             continue
         if header:
             lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:8]) + " |", "|" + " --- |" * len(header[:8])]
@@ -180,9 +199,9 @@ def run():
     ok = True
     records = []
     for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
-        ok = run_cell(by_id[cid], root) and ok
-        with open(os.path.join(root, cid, "cell.json"), encoding="utf-8") as f:
-            records.append(json.load(f))
+        record = run_cell(by_id[cid], root)
+        ok = record["status"] == "ok" and ok
+        records.append(record)
     summary(records, root)
     sys.exit(0 if ok else 1)
 

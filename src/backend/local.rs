@@ -145,38 +145,53 @@ pub async fn run(
                     let _ = events.send(Event::Started {
                         cell: cell.id.clone(),
                     });
-                    run_cell(&ctx, &cell, cancel).await
+                    let t0 = Instant::now();
+                    let started_at = now_rfc3339();
+                    // One cell's I/O error (it deleted its own folder, its environment is too
+                    // large to start, the disk is full) fails that cell with the reason; the
+                    // others run on and are merged.
+                    run_cell(&ctx, &cell, cancel).await.unwrap_or_else(|e| {
+                        let rec = ctx.record(
+                            &cell,
+                            CellStatus::Failed,
+                            None,
+                            Some(e.to_string()),
+                            started_at,
+                            t0.elapsed(),
+                        );
+                        // Kept when the folder still takes it; the run's records carry it anyway.
+                        let _ = rec.write(&ctx.dir);
+                        rec
+                    })
                 }
-                None => Ok(ctx.record(
+                None => ctx.record(
                     &cell,
                     CellStatus::Cancelled,
                     None,
                     Some("not started: interrupted".into()),
                     now_rfc3339(),
                     Duration::ZERO,
-                )),
+                ),
             };
-            if let Ok(rec) = &result {
-                // Progress shows what the merge will see: a cell whose command succeeded but whose
-                // results are missing or malformed is failed there, so it is shown failed here.
-                let checked = if rec.status == CellStatus::Ok {
-                    crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan)
-                        .pop()
-                        .map(|o| o.record)
-                } else {
-                    None
-                };
-                let _ = events.send(Event::Finished {
-                    record: Box::new(checked.unwrap_or_else(|| rec.clone())),
-                });
-            }
+            // Progress shows what the merge will see: a cell whose command succeeded but whose
+            // results are missing or malformed is failed there, so it is shown failed here.
+            let checked = if result.status == CellStatus::Ok {
+                crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan)
+                    .pop()
+                    .map(|o| o.record)
+            } else {
+                None
+            };
+            let _ = events.send(Event::Finished {
+                record: Box::new(checked.unwrap_or_else(|| result.clone())),
+            });
             (index, result)
         });
     }
     let mut records: Vec<Option<CellRecord>> = vec![None; cells.len()];
     while let Some(joined) = tasks.join_next().await {
         let (index, result) = joined.expect("cell task panicked");
-        records[index] = Some(result?);
+        records[index] = Some(result);
     }
     stop_adopted();
     let interrupted = *cancel.borrow();

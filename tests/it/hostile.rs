@@ -57,3 +57,154 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// The report's cells from `run --json`, by their `n` and `mode`.
+fn cell_verdicts(run_json: &str) -> Vec<(String, String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(run_json).expect("run --json");
+    v["report"]["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| {
+            (
+                format!(
+                    "{}{}",
+                    c["params"]["n"].as_str().unwrap(),
+                    c["params"]["mode"].as_str().unwrap()
+                ),
+                c["status"].as_str().unwrap().to_string(),
+                c["error"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn one_cells_io_error_fails_that_cell_and_the_others_merge() {
+    let p = Project::new();
+    p.write("victim.txt", "precious\n");
+    let victim = p.root().join("victim.txt");
+    // 1a deletes its own output folder; 2a plants `cell.json` as a link to a file outside;
+    // 3a leaves a folder where the record goes (writing it fails, as on a full disk); the
+    // others write their row, 3b after a while (it must still be merged, not orphaned).
+    p.write(
+        "cell.sh",
+        &format!(
+            r#"case "$OUTRUN_P_N$OUTRUN_P_MODE" in
+  1a) rm -rf "$OUTRUN_OUT";;
+  2a) ln -s {victim} "$OUTRUN_OUT/cell.json";;
+  3a) mkdir "$OUTRUN_OUT/cell.json";;
+  3b) sleep 1;;
+esac
+if [ -d "$OUTRUN_OUT" ]; then
+  printf "n,mode,value\n%s,%s,1\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" > "$OUTRUN_OUT/results.csv"
+fi
+"#,
+            victim = victim.display()
+        ),
+    );
+    let cmd = "bash cell.sh";
+    p.experiment("tiny", &tiny_experiment("tiny", cmd));
+    let (code, out, err) = common::run(
+        p.cmd()
+            .args(["--json", "run", "tiny", "--local", "-j", "6"]),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        p.read("victim.txt"),
+        "precious\n",
+        "cell.json was written through a link"
+    );
+    let cells = cell_verdicts(&out);
+    assert_eq!(cells.len(), 6, "{out}");
+    for (cell, status, error) in &cells {
+        let failed = ["1a", "2a", "3a"].contains(&cell.as_str());
+        assert_eq!(
+            status,
+            if failed { "failed" } else { "ok" },
+            "{cell}: {out}"
+        );
+        if failed {
+            let error = error.as_deref().unwrap_or_default();
+            assert!(error.contains("cell.json"), "{cell} says why: {error}");
+        }
+    }
+    let data = p.read("data/evaluation/tiny.csv");
+    let merged: Vec<&str> = data.lines().skip(1).map(|l| &l[..3]).collect();
+    assert_eq!(merged, ["1,b", "2,b", "3,b"], "{data}");
+}
+
+/// The GitHub wrapper: a cell that removes its own folder or plants a `cell.json` link fails
+/// alone, the job's other cells run, and the job summary survives a field longer than
+/// Python's csv limit (131,072 characters).
+#[test]
+fn the_workflow_wrapper_fails_one_cell_and_summarises_the_rest() {
+    use crate::workflow::{generate, plan_output, wrapper};
+    let p = Project::new();
+    p.write("victim.txt", "precious\n");
+    p.write(
+        "cell.sh",
+        &format!(
+            r#"case "$OUTRUN_P_N" in
+  1) rm -rf "$OUTRUN_OUT"; exit 0;;
+  2) ln -s {victim} "$OUTRUN_OUT/cell.json";;
+  3) python3 -c 'print("n,big"); print("3," + "x" * 200000)' > "$OUTRUN_OUT/results.csv"; exit 0;;
+esac
+printf "n,big\n%s,small\n" "$OUTRUN_P_N" > "$OUTRUN_OUT/results.csv"
+"#,
+            victim = p.root().join("victim.txt").display()
+        ),
+    );
+    p.experiment(
+        "wrap",
+        "name: wrap\nmatrix:\n  n: [1, 2, 3, 4]\ncommand: bash cell.sh\ntimeout: 30s\nresults: {keys: [n]}\n",
+    );
+    let yaml = generate(&p, "wrap");
+    let (ok, m, err) = plan_output(&yaml, "", p.root());
+    assert!(ok, "{err}");
+    let all: Vec<&str> = m["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["cells"].as_str().unwrap())
+        .collect();
+    let summary = p.root().join("summary.md");
+    let out_root = p.root().join("out");
+    let (ok, out, err) = wrapper(
+        &yaml,
+        "run",
+        &[
+            ("OUTRUN_SHARD_CELLS", &all.join(" ")),
+            ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+        p.root(),
+    );
+    assert!(!ok, "two cells failed: {out}{err}");
+    assert!(!err.contains("Traceback"), "{err}");
+    assert_eq!(
+        p.read("victim.txt"),
+        "precious\n",
+        "cell.json written through a link"
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("outrun: ")).collect();
+    assert_eq!(lines.len(), 4, "every cell ran: {out}");
+    assert!(
+        lines[0].contains(": failed (cannot write cell.json"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains(": failed (cannot write cell.json"),
+        "{out}"
+    );
+    assert!(
+        lines[2].ends_with(": ok") && lines[3].ends_with(": ok"),
+        "{out}"
+    );
+    let summary = p.read("summary.md");
+    assert!(summary.contains("| 4 | small |"), "{summary}");
+    assert!(
+        summary.contains("| 3 | xxxx"),
+        "the long field's row is shown: {summary}"
+    );
+}
