@@ -208,3 +208,80 @@ printf "n,big\n%s,small\n" "$OUTRUN_P_N" > "$OUTRUN_OUT/results.csv"
         "the long field's row is shown: {summary}"
     );
 }
+
+#[test]
+fn validate_refuses_values_the_environment_cannot_carry() {
+    use crate::experiment_errors::one_problem;
+    let p = Project::new();
+    let big = "x".repeat(128 * 1024);
+    // Just fits: OUTRUN_P_S=, the value and the NUL make 131,072 bytes.
+    let fits = "x".repeat(128 * 1024 - "OUTRUN_P_S=".len() - 1);
+    p.experiment(
+        "fits",
+        &format!(
+            "name: fits\nmatrix:\n  s: [\"{fits}\"]\ncommand: 'true'\nresults: {{keys: [s]}}\n"
+        ),
+    );
+    let (code, _, err) = common::run(p.cmd().args(["validate", "fits"]));
+    assert_eq!(code, 0, "{err}");
+    one_problem(
+        &p,
+        "bigvalue",
+        &format!(
+            "name: bigvalue\nmatrix:\n  s: [a, \"{big}\"]\ncommand: 'true'\nresults: {{keys: [s]}}\n"
+        ),
+        3,
+        10,
+        &[
+            "the value of `s` is 131072 bytes",
+            "OUTRUN_P_S",
+            "131072 bytes",
+        ],
+        Some("pass a file name"),
+    );
+    one_problem(
+        &p,
+        "bigincl",
+        &format!(
+            "name: bigincl\nmatrix:\n  s: [a]\n  include:\n    - {{s: b, t: \"{big}\"}}\ncommand: 'true'\nresults: {{keys: [s]}}\n"
+        ),
+        5,
+        17,
+        &["the value of `t` is 131072 bytes"],
+        Some("pass a file name"),
+    );
+}
+
+#[test]
+fn validate_refuses_paths_that_would_be_syntax_in_a_workflow() {
+    use crate::experiment_errors::one_problem;
+    let p = Project::new();
+    for (name, path) in [
+        ("nl", "data/a\\n  - run: env\\n.csv"),
+        ("dollar", "data/${{ secrets.X }}.csv"),
+        ("space", "data/a b.csv"),
+        ("dash", "data/-rf.csv"),
+        ("hidden", "data/.x/a.csv"),
+    ] {
+        one_problem(
+            &p,
+            name,
+            &format!(
+                "name: {name}\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {{keys: [n]}}\ndataset:\n  path: \"{path}\"\n"
+            ),
+            7,
+            9,
+            &["dataset path"],
+            Some("use letters, digits"),
+        );
+    }
+    one_problem(
+        &p,
+        "resfile",
+        "name: resfile\nmatrix:\n  n: [1]\ncommand: 'true'\nresults: {keys: [n], file: \"r'$(x).csv\"}\n",
+        5,
+        28,
+        &["results file"],
+        Some("use letters, digits"),
+    );
+}
