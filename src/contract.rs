@@ -20,6 +20,10 @@ pub const KILL_GRACE_S: u64 = 3;
 
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
 pub const MAX_JOBS: usize = 256;
+/// Columns one results file may have. Merge and report are linear in the columns, but every
+/// row of the dataset carries every column: a cell that writes millions would stall the final
+/// job and bloat the dataset, so its results are refused with the count.
+pub const MAX_RESULT_COLUMNS: usize = 100_000;
 
 /// The `error` of a cell killed at its timeout (both wrappers word it alike).
 pub fn timeout_error(timeout_s: u64) -> String {

@@ -390,7 +390,9 @@ pub(super) fn malformed(path: &Path, e: csv::Error) -> DatasetError {
 /// For each wanted column, where it is in the file: by name, so reordered columns read right;
 /// a dataset from before rows carried their run's start gets the cell's start in its place.
 fn column_map(header: &[String], wanted: &[String]) -> Vec<Option<usize>> {
-    let at = |c: &str| header.iter().position(|h| h == c);
+    // A map, not a search per column: linear in the columns however wide the results are.
+    let index = column_index(header);
+    let at = |c: &str| index.get(c).copied();
     wanted
         .iter()
         .map(|w| at(w).or_else(|| if w == RUN_STARTED { at(STARTED) } else { None }))
@@ -555,15 +557,27 @@ pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<Str
     if plan.file.dataset.layout == Layout::Long {
         columns.extend([METRIC.to_string(), VALUE.to_string()]);
     } else {
+        let mut seen: foldhash::HashSet<&str> = foldhash::HashSetExt::new();
+        seen.extend(keys.iter().map(String::as_str));
         for o in outcomes.iter().filter(|o| o.ok()) {
             for c in &o.columns {
-                if !columns.contains(c) {
+                if seen.insert(c.as_str()) {
                     columns.push(c.clone());
                 }
             }
         }
     }
     columns
+}
+
+/// Each column's position by name (the first, if a name repeats).
+pub(crate) fn column_index(columns: &[String]) -> foldhash::HashMap<&str, usize> {
+    let mut index: foldhash::HashMap<&str, usize> =
+        foldhash::HashMapExt::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        index.entry(c.as_str()).or_insert(i);
+    }
+    index
 }
 
 /// A cell's provenance: each provenance column with its value for the cell's rows.
@@ -595,7 +609,8 @@ fn incoming_records(
 ) -> Incoming {
     let keys = &plan.file.results.keys;
     let long = plan.file.dataset.layout == Layout::Long;
-    let prov_at = |c: &str| columns.iter().position(|h| h == c);
+    let index = column_index(columns);
+    let prov_at = |c: &str| index.get(c).copied();
     let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
     let mut out = Incoming::new(columns.len(), order);
     // Reserved once: grown by doubling, a 1 M-row buffer is copied ~20 times over.
@@ -639,13 +654,14 @@ fn incoming_records(
         };
         // Where each output column is in this cell's rows (the long layout takes only the keys
         // from there), worked out once per cell, not per row.
+        let cell_index = column_index(&o.columns);
         let from: Vec<Option<usize>> = columns
             .iter()
             .map(|c| {
                 if long && !keys.contains(c) {
                     None
                 } else {
-                    o.column(c)
+                    cell_index.get(c.as_str()).copied()
                 }
             })
             .collect();
@@ -687,8 +703,9 @@ fn incoming_records(
 /// column added by hand stays), then the provenance block in its current order.
 fn output_columns(old: &[String], incoming: &[String]) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
+    let mut seen: foldhash::HashSet<&str> = foldhash::HashSetExt::new();
     for c in old.iter().chain(incoming.iter()) {
-        if !PROVENANCE.contains(&c.as_str()) && !columns.contains(c) {
+        if !PROVENANCE.contains(&c.as_str()) && seen.insert(c.as_str()) {
             columns.push(c.clone());
         }
     }

@@ -204,6 +204,7 @@ pub fn build(
     let keys = &plan.file.results.keys;
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
+    let mut seen: std::collections::HashSet<String> = keys.iter().cloned().collect();
     let present = |c: &String| results.iter().any(|r| r.contains_key(c));
     let long = plan.file.dataset.layout == crate::experiment::Layout::Long;
     for c in dataset_columns
@@ -211,7 +212,8 @@ pub fn build(
         .chain(results.iter().flat_map(|r| r.keys()))
     {
         let long_only = long && (c == crate::dataset::METRIC || c == crate::dataset::VALUE);
-        if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
+        if !seen.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
+            seen.insert(c.clone());
             columns.push(c.clone());
         }
     }

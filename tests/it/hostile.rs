@@ -285,3 +285,56 @@ fn validate_refuses_paths_that_would_be_syntax_in_a_workflow() {
         Some("use letters, digits"),
     );
 }
+
+/// Merge and report are linear in the columns: a results file at the column limit (100,000)
+/// merges and reports in seconds. Before the lookups were maps, 20,000 columns took 16 s (a
+/// debug build) and the time grew with the square of the columns: this would take minutes.
+/// One column more is refused with the count, and the cell fails alone.
+#[test]
+fn results_at_the_column_limit_merge_in_linear_time() {
+    let p = Project::new();
+    p.write(
+        "wide.py",
+        r#"import os
+n = 100000 if os.environ["OUTRUN_P_N"] == "1" else 100001
+with open(os.environ["OUTRUN_OUT"] + "/results.csv", "w") as f:
+    f.write("n," + ",".join("c%d" % i for i in range(n - 1)) + "\n")
+    f.write(os.environ["OUTRUN_P_N"] + "," + ",".join(str(i) for i in range(n - 1)) + "\n")
+"#,
+    );
+    p.experiment(
+        "wide",
+        "name: wide\nmatrix:\n  n: [1, 2]\ncommand: python3 wide.py\ntimeout: 60s\nresults: {keys: [n]}\n",
+    );
+    let t0 = std::time::Instant::now();
+    let (code, out, err) = common::run(p.cmd().args(["--json", "run", "wide", "--local"]));
+    let took = t0.elapsed();
+    assert_eq!(code, 1, "{err}");
+    assert!(took.as_secs() < 60, "took {took:?}");
+    let cells = cell_verdicts_by_n(&out);
+    assert_eq!(cells[0].1, "ok", "{cells:?}");
+    assert_eq!(cells[1].1, "failed");
+    assert_eq!(
+        cells[1].2.as_deref(),
+        Some("results.csv has 100001 columns; at most 100000 are merged")
+    );
+    let data = p.read("data/evaluation/wide.csv");
+    assert_eq!(data.lines().count(), 2);
+    assert_eq!(data.lines().next().unwrap().split(',').count(), 100_000 + 9);
+}
+
+fn cell_verdicts_by_n(run_json: &str) -> Vec<(String, String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(run_json).expect("run --json");
+    v["report"]["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| {
+            (
+                c["params"]["n"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["error"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
