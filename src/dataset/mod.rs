@@ -63,6 +63,13 @@ pub enum DatasetError {
         line: Option<u64>,
         reason: String,
     },
+    #[error("{}, line 1: the column `{column}` appears twice (columns {first} and {second}); one would hide the other's values: rename or remove one (nothing was written)", path.display())]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        second: usize,
+    },
     #[error("{}: the dataset was written in the {was} layout and the experiment now declares `layout: {now}`; move the file aside (or set `dataset.path` to a new file) rather than mix both layouts' columns in one file", path.display())]
     LayoutChanged {
         path: PathBuf,

@@ -357,6 +357,19 @@ pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
+    // A hand-edited header may name a column twice: reading by name would silently take the
+    // first and drop the second's values on rewrite.
+    let mut seen: foldhash::HashMap<&str, usize> = foldhash::HashMapExt::new();
+    for (i, c) in columns.iter().enumerate() {
+        if let Some(first) = seen.insert(c.as_str(), i) {
+            return Err(DatasetError::DuplicateColumn {
+                path: path.to_path_buf(),
+                column: c.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+    }
     for c in [RUN_ID, CELL] {
         if !columns.iter().any(|h| h == c) {
             return Err(DatasetError::Foreign {

@@ -338,3 +338,24 @@ fn cell_verdicts_by_n(run_json: &str) -> Vec<(String, String, Option<String>)> {
         })
         .collect()
 }
+
+#[test]
+fn a_column_named_twice_in_the_dataset_is_refused_and_nothing_written() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--no-merge"]));
+    assert_eq!(code, 0, "{err}");
+    // A hand edit that names `value` twice: reading by name would keep the first and drop the
+    // second's values when the file is rewritten.
+    let text = "n,mode,value,value,outrun_experiment,outrun_cell,outrun_run_id\n1,a,10,11,tiny,1-a-0f1fedba,old\n";
+    let path = p.write("data/evaluation/tiny.csv", text);
+    for args in [&["merge", "tiny"][..], &["report", "tiny"]] {
+        let (code, _, err) = common::run(p.cmd().args(args));
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.contains("tiny.csv, line 1: the column `value` appears twice (columns 3 and 4)"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+}
