@@ -359,3 +359,31 @@ fn a_column_named_twice_in_the_dataset_is_refused_and_nothing_written() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }
+
+#[test]
+fn a_one_megabyte_value_is_cut_and_the_table_keeps_its_rows() {
+    let p = Project::new();
+    p.write(
+        "cell.sh",
+        r#"v=small
+[ "$OUTRUN_P_N$OUTRUN_P_MODE" = 1a ] && v=$(head -c 1048576 /dev/zero | tr '\0' y)
+[ "$OUTRUN_P_N$OUTRUN_P_MODE" = 2a ] && v=$(printf 'abc\xe2\x80\xaedef')
+printf "n,mode,value\n%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$v" > "$OUTRUN_OUT/results.csv"
+"#,
+    );
+    p.experiment("tiny", &tiny_experiment("tiny", "bash cell.sh"));
+    let (code, out, err) = common::run(p.cmd().args(["run", "tiny", "--local"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("more rows not shown"), "{out}");
+    assert!(out.contains("… (1048576 characters, cut)"), "{out}");
+    let rows = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" | "))
+        .count();
+    assert!(rows >= 7, "header and six rows: {out}");
+    assert!(
+        out.contains("| abc\u{FFFD}def |"),
+        "the bidi override is shown: {out}"
+    );
+    assert!(!out.contains('\u{202E}'), "{out}");
+}
