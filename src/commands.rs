@@ -11,6 +11,7 @@ use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
 use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
+use outrun::shown::shown;
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
@@ -449,7 +450,11 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
     }
     out!("{}", c.markdown);
     for r in &c.refused {
-        errln!("artifact {} was not merged: {}", r.artifact, r.reason);
+        errln!(
+            "artifact {} was not merged: {}",
+            shown(&r.artifact),
+            shown(&r.reason)
+        );
     }
     errln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
@@ -839,10 +844,12 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
                 SyncState::Skipped => format!(
                     "skipped, never merged: {}",
-                    i.error.as_deref().unwrap_or("")
+                    shown(i.error.as_deref().unwrap_or(""))
                 ),
-                SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
-                SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Lost => format!("lost: {}", shown(i.error.as_deref().unwrap_or(""))),
+                SyncState::Failed => {
+                    format!("failed: {}", shown(i.error.as_deref().unwrap_or("")))
+                }
             };
             outln!(
                 "{} run {} — {what}",
@@ -1410,7 +1417,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                     let why = record
                         .error
                         .as_deref()
-                        .map(|e| format!(" ({e})"))
+                        .map(|e| format!(" ({})", shown(e)))
                         .unwrap_or_default();
                     errln!(
                         "[{done}/{total}] {} {} in {:.1} s{why}",
@@ -1418,6 +1425,22 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                         record.cell,
                         record.duration_s
                     );
+                }
+            }
+            local::Event::Revised { record } => {
+                // Shown `ok` when it finished; the report will say failed, and so does this.
+                failed += 1;
+                if !quiet {
+                    let line = format!(
+                        "[revised] {} {} ({})",
+                        record.status.as_str(),
+                        record.cell,
+                        shown(record.error.as_deref().unwrap_or(""))
+                    );
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => errln!("{line}"),
+                    }
                 }
             }
         }
@@ -1498,7 +1521,7 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
                 "not merged: {} ({}): {}",
                 o.record.cell,
                 o.record.status.as_str(),
-                o.record.error.as_deref().unwrap_or("")
+                shown(o.record.error.as_deref().unwrap_or(""))
             );
         }
         outln!(

@@ -101,7 +101,9 @@ fn report_error(json: bool, e: commands::CliError) -> u8 {
         commands::CliError::Compare(c @ outrun::compare::CompareError::Invalid(_)) => {
             errln!("{:?}", miette::Report::new(c))
         }
-        e => errln!("error: {}", message(&e)),
+        // Error messages quote values from results (a clashing key, a malformed line): shown
+        // with their control characters escaped, on one line.
+        e => errln!("error: {}", outrun::shown::shown(&message(&e))),
     }
     code
 }

@@ -48,8 +48,17 @@ pub struct LocalOptions {
 /// What happened to one cell, as it happens (for progress display).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { cell: String },
-    Finished { record: Box<CellRecord> },
+    Started {
+        cell: String,
+    },
+    Finished {
+        record: Box<CellRecord>,
+    },
+    /// A cell shown `ok` turned out to produce a key another cell of the run produces too:
+    /// the merge fails both, so progress says so as well (the record says why).
+    Revised {
+        record: Box<CellRecord>,
+    },
 }
 
 #[derive(Debug)]
@@ -118,6 +127,8 @@ pub async fn run(
     let runner = hostname();
     let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let shared_plan = Arc::new(plan.clone());
+    // The checked outputs of the cells that succeeded, to find key clashes once all are done.
+    let succeeded = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, cell) in cells.iter().cloned().enumerate() {
         let ctx = CellCtx {
@@ -134,6 +145,7 @@ pub async fn run(
         let mut cancel = cancel.clone();
         let events = events.clone();
         let plan = shared_plan.clone();
+        let succeeded = succeeded.clone();
         tasks.spawn(async move {
             // Wait for a slot, unless Ctrl-C comes first.
             let permit = tokio::select! {
@@ -176,15 +188,20 @@ pub async fn run(
             // Progress shows what the merge will see: a cell whose command succeeded but whose
             // results are missing or malformed is failed there, so it is shown failed here.
             let checked = if result.status == CellStatus::Ok {
-                crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan)
-                    .pop()
-                    .map(|o| o.record)
+                crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan).pop()
             } else {
                 None
             };
             let _ = events.send(Event::Finished {
-                record: Box::new(checked.unwrap_or_else(|| result.clone())),
+                record: Box::new(
+                    checked
+                        .as_ref()
+                        .map_or_else(|| result.clone(), |o| o.record.clone()),
+                ),
             });
+            if let Some(o) = checked.filter(|o| o.ok()) {
+                succeeded.lock().expect("not poisoned").push(o);
+            }
             (index, result)
         });
     }
@@ -195,6 +212,15 @@ pub async fn run(
     }
     stop_adopted();
     let interrupted = *cancel.borrow();
+    if !interrupted {
+        let mut succeeded = std::mem::take(&mut *succeeded.lock().expect("not poisoned"));
+        crate::pipeline::fail_key_clashes(plan, &mut succeeded);
+        for o in succeeded.into_iter().filter(|o| !o.ok()) {
+            let _ = events.send(Event::Revised {
+                record: Box::new(o.record),
+            });
+        }
+    }
     Ok(LocalRun {
         records: records
             .into_iter()

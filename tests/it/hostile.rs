@@ -387,3 +387,66 @@ printf "n,mode,value\n%s,%s,%s\n" "$OUTRUN_P_N" "$OUTRUN_P_MODE" "$v" > "$OUTRUN
     );
     assert!(!out.contains('\u{202E}'), "{out}");
 }
+
+/// Values from results reach stderr escaped (no terminal escape, no line a workflow log would
+/// read as a command), and a cell failed only by a key clash is shown failed in the progress
+/// lines, as in the report.
+#[test]
+fn cell_values_are_printed_escaped_and_key_clashes_show_failed() {
+    let p = Project::new();
+    p.write(
+        "cell.sh",
+        r#"hostile='"x
+::add-mask::secret\033]0;pwned\007\033[2J"'
+case "$OUTRUN_P_N" in
+  1) printf "k,v,a\033[2Jb,a\033[2Jb\n1,2,3,4\n";;
+  *) printf "k,v\n$hostile,1\n";;
+esac > "$OUTRUN_OUT/results.csv"
+"#,
+    );
+    p.experiment(
+        "kc",
+        "name: kc\nmatrix:\n  n: [1, 2, 3]\ncommand: bash cell.sh\nresults: {keys: [k]}\n",
+    );
+    let (code, out, err) = common::run(p.cmd().args(["run", "kc", "--local", "-j", "1"]));
+    assert_eq!(code, 1, "{err}");
+    for (what, text) in [("run stderr", &err), ("run stdout", &out)] {
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07'),
+            "{what}: {text:?}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("::")),
+            "{what}: {text}"
+        );
+    }
+    assert!(err.contains("`a\\x1b[2Jb`"), "{err}");
+    // The last word on each cell in the progress lines is the report's.
+    let report = |cell: &str| {
+        out.lines()
+            .find(|l| l.contains(cell) && l.starts_with("| "))
+            .map(|l| l.contains("failed"))
+    };
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    for l in err.lines().filter(|l| l.starts_with('[')) {
+        let mut w = l.split_whitespace().skip(1);
+        let (status, cell) = (w.next().unwrap(), w.next().unwrap());
+        last.insert(cell.to_string(), status.to_string());
+    }
+    assert_eq!(last.len(), 3, "{err}");
+    for (cell, status) in &last {
+        assert_eq!(status, "failed", "{cell}: {err}");
+        assert_eq!(report(cell), Some(true), "{cell}: {out}");
+    }
+    let (code, _, err) = common::run(p.cmd().args(["merge", "kc"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(
+        !err.lines().any(|l| l.trim_start().starts_with("::")),
+        "{err}"
+    );
+    assert!(
+        err.contains("(x\\n::add-mask::secret\\x1b]0;pwned\\x07\\x1b[2J)"),
+        "{err}"
+    );
+}
