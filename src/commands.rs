@@ -57,6 +57,8 @@ impl CliError {
             CliError::Github(e) if e.is_auth() => exit::AUTH,
             CliError::Remote(e) if e.is_auth() => exit::AUTH,
             CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+            // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
+            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
     }
@@ -1287,6 +1289,8 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
         let _ = futures_select_any(waits).await;
         let _ = cancel_tx.send(true);
+        // After the cells, the same signal stops the merge before its rename.
+        outrun::fsutil::request_stop();
     });
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
@@ -1364,6 +1368,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             merge_notes(plan.name(), m);
         }
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if report.summary.all_ok() {
         exit::OK
     } else {
@@ -1372,6 +1379,34 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
 }
 
 /// Waits for the first of several futures.
+/// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
+/// rename (their temporary files removed, the old files kept); the command then exits 2.
+fn stop_on_signals() -> Result<()> {
+    let mut signals = Vec::new();
+    for kind in [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
+        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
+    }
+    tokio::spawn(async move {
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_any(waits).await;
+        outrun::fsutil::request_stop();
+    });
+    Ok(())
+}
+
+/// The exit status of a command that wrote its files, where a signal came too late to stop
+/// the write: it still says the command was interrupted.
+fn interrupted_after_writing() -> Option<u8> {
+    outrun::fsutil::stop_requested().then(|| {
+        errln!("interrupted: the dataset had already been written");
+        exit::INTERRUPTED
+    })
+}
+
 async fn futures_select_any<F: std::future::Future + Unpin>(
     futs: impl Iterator<Item = F>,
 ) -> F::Output {
@@ -1474,6 +1509,7 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     let outputs = outrun::outputs::cell_dirs(&dir)?;
     let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
@@ -1536,6 +1572,9 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         );
         merge_notes(name, &summary);
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if summary.cells_skipped == 0 {
         exit::OK
     } else {
@@ -1562,6 +1601,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?

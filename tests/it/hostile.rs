@@ -450,3 +450,67 @@ esac > "$OUTRUN_OUT/results.csv"
         "{err}"
     );
 }
+
+/// The temporary files of atomic writes in the dataset's folder.
+fn temp_files(p: &Project) -> Vec<String> {
+    std::fs::read_dir(p.root().join("data/evaluation"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+/// Starts `args`, sends `signal` once the merge's temporary file exists, and returns the exit
+/// status (None: the merge finished before the temporary file was seen).
+fn signal_during_merge(p: &Project, args: &[&str], signal: i32) -> Option<i32> {
+    let mut child = p
+        .cmd()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while temp_files(p).is_empty() {
+        if child.try_wait().unwrap().is_some() || t0.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn a_signal_during_the_merge_stops_it_before_the_rename() {
+    let p = Project::new();
+    p.write(
+        "rows.py",
+        "import os\nwith open(os.environ['OUTRUN_OUT'] + '/results.csv', 'w') as f:\n    f.write('n,i,v\\n')\n    for i in range(100000): f.write('%s,%d,%s\\n' % (os.environ['OUTRUN_P_N'], i, os.environ.get('BUMP', '0')))\n",
+    );
+    p.experiment(
+        "big",
+        "name: big\nmatrix:\n  n: [1]\ncommand: python3 rows.py\ntimeout: 60s\nresults: {keys: [n, i]}\n",
+    );
+    let (code, _, err) = common::run(p.cmd().args(["run", "big", "--local", "-q"]));
+    assert_eq!(code, 0, "{err}");
+    let before = std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap();
+    for (args, signal) in [
+        (&["merge", "big"][..], libc::SIGTERM),
+        (&["merge", "big"][..], libc::SIGINT),
+        (&["run", "big", "--local", "-q"][..], libc::SIGINT),
+        (&["run", "big", "--local", "-q"][..], libc::SIGTERM),
+    ] {
+        let code = signal_during_merge(&p, args, signal);
+        assert_eq!(code, Some(2), "{args:?} {signal}");
+        assert_eq!(temp_files(&p), Vec::<String>::new(), "{args:?} {signal}");
+        assert!(
+            std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap() == before,
+            "{args:?} {signal}: the dataset changed"
+        );
+    }
+}
