@@ -841,6 +841,7 @@ pub(super) fn merge(
         replaced: &replaced,
         newest,
         migrate: mode == Mode::Migrate,
+        crlf: ends_lines_with_crlf(path),
     };
 
     let old = match FileRows::open(path, &columns, true)? {
@@ -925,6 +926,19 @@ struct Pass<'a> {
     replaced: &'a HashMap<Vec<u8>, Vec<Vec<u8>>>,
     newest: bool,
     migrate: bool,
+    /// The file ends its lines with CRLF (written on Windows, or by a tool that does): the
+    /// rewrite keeps them, or every line would show as changed in the diff.
+    crlf: bool,
+}
+
+/// Whether the file's first line ends with CRLF (false for a missing or empty file).
+fn ends_lines_with_crlf(path: &Path) -> bool {
+    use std::io::BufRead as _;
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut line = Vec::new();
+    BufReader::new(f).read_until(b'\n', &mut line).is_ok() && line.ends_with(b"\r\n")
 }
 
 impl Pass<'_> {
@@ -953,6 +967,11 @@ impl Pass<'_> {
             let res = {
                 let mut w = csv::WriterBuilder::new()
                     .buffer_capacity(1 << 16)
+                    .terminator(if self.crlf {
+                        csv::Terminator::CRLF
+                    } else {
+                        csv::Terminator::Any(b'\n')
+                    })
                     .from_writer(&mut same);
                 let r = w
                     .write_record(self.columns)

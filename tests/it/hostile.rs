@@ -514,3 +514,38 @@ fn a_signal_during_the_merge_stops_it_before_the_rename() {
         );
     }
 }
+
+#[test]
+fn a_crlf_dataset_keeps_its_line_endings() {
+    let p = Project::new();
+    p.experiment(
+        "tiny",
+        &tiny_experiment("tiny", crate::dataset::WRITE_ROW_BUMPED),
+    );
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-q"]));
+    assert_eq!(code, 0, "{err}");
+    let path = p.root().join("data/evaluation/tiny.csv");
+    let lf = std::fs::read_to_string(&path).unwrap();
+    assert!(!lf.contains('\r'));
+    std::fs::write(&path, lf.replace('\n', "\r\n")).unwrap();
+    // A newer run replaces only the rows of n=1.
+    let (code, _, err) = common::run(
+        p.cmd()
+            .args(["run", "tiny", "--local", "-q", "--cells", "n=1"])
+            .env("BUMP", "5"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(after.matches('\n').count(), 7, "{after}");
+    assert_eq!(
+        after.matches("\r\n").count(),
+        7,
+        "every line keeps its CRLF: {after:?}"
+    );
+    let changed = lf
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| *a != b.trim_end_matches('\r'))
+        .count();
+    assert_eq!(changed, 2, "only the replaced rows differ:\n{lf}\n{after}");
+}
