@@ -1590,6 +1590,13 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
             summary.rows_older_ignored
         );
     }
+    if summary.rows_duplicated > 0 {
+        errln!(
+            "{}: {} row(s) repeat the key and run of an earlier line (a hand edit?): the later line counts, in reports and for `outrun merge {name} --migrate`, which keeps only it",
+            summary.path,
+            summary.rows_duplicated
+        );
+    }
     if summary.several_runs_per_key {
         errln!(
             "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",

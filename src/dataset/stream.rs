@@ -905,6 +905,7 @@ struct Counts {
     older_ignored: usize,
     total: usize,
     several_per_key: bool,
+    duplicated: usize,
 }
 
 impl Counts {
@@ -914,6 +915,7 @@ impl Counts {
         s.rows_older_ignored = self.older_ignored;
         s.rows_total = self.total;
         s.several_runs_per_key = self.several_per_key;
+        s.rows_duplicated = self.duplicated;
     }
 }
 
@@ -1085,7 +1087,13 @@ impl Pass<'_> {
                         if let Some(prev) = &last_old_key
                             && prev.same_key(&o, order)
                         {
-                            c.several_per_key = true;
+                            if prev.cmp_run(&o, order) == Ordering::Equal
+                                && prev.field(order.cell()) == o.field(order.cell())
+                            {
+                                c.duplicated += 1;
+                            } else {
+                                c.several_per_key = true;
+                            }
                         }
                         emit(Out::Old(&o))?;
                         c.total += 1;
@@ -1257,8 +1265,9 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
         let order = self.order;
         match &mut self.best {
             Some(b) if b.same_key(cur, order) => {
-                // Of one run's rows the first stands (as `newest_per_key` has it).
-                if b.cmp_run(cur, order) == Ordering::Less {
+                // Of one run's rows the later line stands (as in `newest_per_key` and
+                // `merge --migrate`): the file's order says which is newer.
+                if b.cmp_run(cur, order) != Ordering::Greater {
                     b.copy_from(cur);
                 }
             }

@@ -549,3 +549,46 @@ fn a_crlf_dataset_keeps_its_line_endings() {
         .count();
     assert_eq!(changed, 2, "only the replaced rows differ:\n{lf}\n{after}");
 }
+
+/// A key row repeated by hand within one run: the later line counts, in the report and for
+/// `merge --migrate` alike, and the merge says so (not "several runs' rows").
+#[test]
+fn a_repeated_key_row_of_one_run_counts_once_the_later_line() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "-q"]));
+    assert_eq!(code, 0, "{err}");
+    let path = p.root().join("data/evaluation/tiny.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    assert!(lines[1].starts_with("1,a,10,"), "{text}");
+    lines.insert(2, lines[1].replacen("1,a,10,", "1,a,99,", 1));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let value_of_1a = || {
+        let v = crate::dataset::report_json(&p, "tiny");
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["n"] == "1" && r["mode"] == "a")
+            .map(|r| r["value"].as_str().unwrap().to_string())
+    };
+    assert_eq!(value_of_1a().as_deref(), Some("99"));
+    // A newer run of another cell: the merge keeps both lines and says which one counts.
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--cells", "n=2"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 row(s) repeat the key and run of an earlier line")
+            && err.contains("the later line counts"),
+        "{err}"
+    );
+    assert!(!err.contains("several runs"), "{err}");
+    assert_eq!(value_of_1a().as_deref(), Some("99"));
+    let (code, _, err) = common::run(p.cmd().args(["merge", "tiny", "--migrate"]));
+    assert_eq!(code, 0, "{err}");
+    let data = std::fs::read_to_string(&path).unwrap();
+    let rows_1a: Vec<&str> = data.lines().filter(|l| l.starts_with("1,a,")).collect();
+    assert_eq!(rows_1a.len(), 1, "{data}");
+    assert!(rows_1a[0].starts_with("1,a,99,"), "{data}");
+    assert_eq!(value_of_1a().as_deref(), Some("99"));
+}
