@@ -592,3 +592,41 @@ fn a_repeated_key_row_of_one_run_counts_once_the_later_line() {
     assert!(rows_1a[0].starts_with("1,a,99,"), "{data}");
     assert_eq!(value_of_1a().as_deref(), Some("99"));
 }
+
+/// A cell whose environment Linux refuses ("Argument list too long": a value `validate` would
+/// refuse, here put in the plan directly) fails with that reason; its sibling runs and ends.
+#[test]
+fn a_cell_that_cannot_start_fails_alone() {
+    use outrun::backend::local;
+    let p = Project::new();
+    let mut plan = outrun::experiment::parse(
+        p.root(),
+        std::path::Path::new("experiments/big.yaml"),
+        "name: big\nmatrix:\n  n: [1, 2]\ncommand: 'sleep 1; echo n > \"$OUTRUN_OUT/results.csv\"; echo 1 >> \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [n]}\n".into(),
+    )
+    .unwrap();
+    plan.cells[0].params[0].1 = "x".repeat(200 * 1024);
+    let cells = plan.cells.clone();
+    let opts = local::LocalOptions {
+        root: p.root().to_path_buf(),
+        run_dir: p.root().join(".outrun/runs/big/r"),
+        run_id: "r".into(),
+        jobs: 2,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (ev_tx, _ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let run = rt
+        .block_on(local::run(&plan, &cells, &opts, cancel_rx, ev_tx))
+        .expect("the run ends with every cell's record");
+    let r = &run.records;
+    assert_eq!(r[0].status, outrun::contract::CellStatus::Failed, "{r:?}");
+    assert!(
+        r[0].error
+            .as_deref()
+            .unwrap_or("")
+            .contains("Argument list too long"),
+        "{r:?}"
+    );
+    assert_eq!(r[1].status, outrun::contract::CellStatus::Ok, "{r:?}");
+}
