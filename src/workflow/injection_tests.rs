@@ -106,6 +106,9 @@ fn set(doc: &mut Value, at: &[&str], list: bool, text: &str) {
     }
 }
 
+/// Puts hostile text somewhere in the matrix.
+type Edit = dyn Fn(&mut Mapping, &str);
+
 /// Every variant of the clean document with one text replaced, named for the failure message.
 fn variants() -> Vec<(String, Value)> {
     let clean: Value = serde_yaml::from_str(CLEAN).expect("clean YAML");
@@ -116,7 +119,7 @@ fn variants() -> Vec<(String, Value)> {
         for payload in PAYLOADS {
             if at == ["matrix"] {
                 // The matrix: a parameter's name, a value, and an `include` value and key.
-                let forms: Vec<(String, Box<dyn Fn(&mut Mapping, &str)>)> = vec![
+                let forms: Vec<(String, Box<Edit>)> = vec![
                     (
                         "matrix key".into(),
                         Box::new(|m: &mut Mapping, t: &str| {
