@@ -1323,7 +1323,18 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: outrun::outputs::cell_dirs(&run_dir)?,
+        // Each cell's output is the folder this run made for it, and nothing else in the run
+        // folder (a cell may leave folders of its own inside its output).
+        outputs: local_run
+            .records
+            .iter()
+            .map(|r| outrun::outputs::Positioned {
+                cell: r.cell.clone(),
+                dir: run_dir.join(&r.cell),
+                attempt: 1,
+            })
+            .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
+            .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
         // A cell whose folder is gone or whose record could not be written (it deleted its own
         // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
@@ -1511,7 +1522,8 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
     let plan = experiment::load_named(root, name)?;
     stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
-    let outputs = outrun::outputs::cell_dirs(&dir)?;
+    // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
+    let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
     let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
         .into_iter()
         .map(|o| o.record)

@@ -158,36 +158,117 @@ def md(value):
     return " ".join(out.split())[:200]
 
 
+def scalar(v):
+    """A JSON value as the text outrun merges (src/outputs/mod.rs)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def check_results(record, root):
+    """The checks outrun applies to a cell's results when it merges them (src/outputs/mod.rs):
+    a regular file, UTF-8, parsed, a header of distinct names, every row as wide as the header,
+    at least one row, the key columns present (parameters count), filled and unique. So that
+    this summary never calls "ok" a cell the report calls failed. Returns (why, header, rows):
+    why is None when the results pass."""
+    import csv
+    # A field may be longer than csv's default limit (131,072 characters): outrun merges it.
+    csv.field_size_limit(sys.maxsize)
+    name = CFG["results_file"]
+    path = os.path.join(root, record["cell"], name)
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isfile(path)):
+        return f"{name} is not a regular file", [], []
+    if not os.path.exists(path):
+        return f"the command wrote no {name}", [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if name.endswith(".jsonl"):
+                header, objects = [], []
+                for i, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        return f"{name} line {i}: expected a JSON object", [], []
+                    for k, v in obj.items():
+                        if isinstance(v, (dict, list)):
+                            return f"{name} line {i}: `{k}` is not a scalar", [], []
+                        if k not in header:
+                            header.append(k)
+                    objects.append(obj)
+                rows = [[scalar(o.get(h)) for h in header] for o in objects]
+            else:
+                reader = csv.reader(f, strict=True)
+                header = [h.strip() for h in next(reader, [])]
+                if not any(header):
+                    return f"{name} has no header row", [], []
+                seen = set()
+                for h in header:
+                    if not h or h in seen:
+                        return f"{name}: header has an empty or repeated column `{h}`", [], []
+                    seen.add(h)
+                rows = []
+                for row in reader:
+                    if not row:
+                        continue
+                    if len(row) != len(header):
+                        return (f"{name} line {reader.line_num}: {len(row)} fields under a "
+                                f"{len(header)}-column header"), [], []
+                    rows.append(row)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
+        return f"{name}: {e}", [], []
+    if len(header) > CFG["max_result_columns"]:
+        return f"{name} has {len(header)} columns; at most {CFG['max_result_columns']} are merged", [], []
+    if not rows:
+        return f"{name} has no rows", [], []
+    # Parameters are columns too where the results lack them (so keys may be parameters).
+    for k, v in sorted(record.get("params", {}).items()):
+        if k not in header:
+            header.append(k)
+            rows = [r + [v] for r in rows]
+    keys = CFG["results_keys"]
+    missing = [k for k in keys if k not in header]
+    if missing:
+        return f"{name} lacks the key column(s) {', '.join(missing)}", [], []
+    at = [header.index(k) for k in keys]
+    seen = set()
+    for i, r in enumerate(rows, 1):
+        key = tuple(r[j] for j in at)
+        if any(not k for k in key):
+            return f"{name} row {i}: empty key column", [], []
+        if key in seen:
+            return f"{name} row {i}: key ({', '.join(key)}) appears twice", [], []
+        seen.add(key)
+    return None, header, rows
+
+
 def summary(records, root, rows_per_cell=3):
-    """This job's cells for the job summary: status, duration, why, and a few result rows."""
+    """This job's cells for the job summary: status, duration, why, and a few result rows. A
+    cell whose command succeeded is "ok" only if its results pass the merge's checks."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
+    checked = []
+    for r in records:
+        why, header, rows = (r["error"], [], [])
+        status = r["status"]
+        if status == "ok":
+            why, header, rows = check_results(r, root)
+            if why:
+                status = "failed"
+        checked.append((r, status, why, header, rows))
     lines = ["### outrun: " + md(CFG["experiment"]), "", "| cell | status | duration | why |", "| --- | --- | --- | --- |"]
-    for r in records:
-        lines.append("| `%s` | %s | %.1f s | %s |" % (r["cell"], r["status"].replace("_", " "), r["duration_s"], md(r["error"] or "")))
-    for r in records:
-        results = os.path.join(root, r["cell"], CFG["results_file"])
-        if r["status"] != "ok" or not os.path.isfile(results) or os.path.islink(results):
+    for r, status, why, _, _ in checked:
+        lines.append("| `%s` | %s | %.1f s | %s |" % (r["cell"], status.replace("_", " "), r["duration_s"], md(why or "")))
+    for r, status, _, header, rows in checked:
+        if status != "ok":
             continue
-        try:
-            with open(results, encoding="utf-8", errors="replace") as f:
-                if results.endswith(".jsonl"):
-                    rows = [json.loads(l) for l in f if l.strip()][:rows_per_cell]
-                    header = list(rows[0]) if rows else []
-                    rows = [[row.get(h, "") for h in header] for row in rows]
-                else:
-                    import csv
-                    # A field may be longer than csv's default limit (131,072 characters).
-                    csv.field_size_limit(sys.maxsize)
-                    reader = csv.reader(f)
-                    header = next(reader, [])
-                    rows = [row for _, row in zip(range(rows_per_cell), reader)]
-        except Exception:  # noqa: BLE001 - the summary shows what it can, never stops the job
-            continue
-        if header:
-            lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:8]) + " |", "|" + " --- |" * len(header[:8])]
-            lines += ["| " + " | ".join(md(v) for v in row[:8]) + " |" for row in rows]
+        width = min(len(header), 8)
+        lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:width]) + " |", "|" + " --- |" * width]
+        # Every row is as wide as the header (checked above): cut both alike.
+        lines += ["| " + " | ".join(md(v) for v in row[:width]) + " |" for row in rows[:rows_per_cell]]
     with open(path, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n\n")
 
@@ -199,6 +280,8 @@ def run():
     ok = True
     records = []
     for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
+        # The record as written, not read back: a process the cell left behind could have
+        # rewritten the file since.
         record = run_cell(by_id[cid], root)
         ok = record["status"] == "ok" and ok
         records.append(record)

@@ -188,7 +188,12 @@ pub async fn run(
             // Progress shows what the merge will see: a cell whose command succeeded but whose
             // results are missing or malformed is failed there, so it is shown failed here.
             let checked = if result.status == CellStatus::Ok {
-                crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan).pop()
+                let at = crate::outputs::Positioned {
+                    cell: cell.id.clone(),
+                    dir: ctx.dir.clone(),
+                    attempt: 1,
+                };
+                crate::outputs::read_cells(&[at], &plan).pop()
             } else {
                 None
             };

@@ -158,6 +158,9 @@ pub struct Summary {
     pub failed: usize,
     pub timed_out: usize,
     pub cancelled: usize,
+    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
+    /// cancelled + refused = cells.
+    pub refused: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +170,8 @@ pub struct CellReport {
     pub status: CellStatus,
     pub exit_code: Option<i32>,
     pub duration_s: f64,
+    /// `duration_s` is only the cell's own claim (its `cell.json`), not a job's measured time.
+    pub duration_claimed: bool,
     pub error: Option<String>,
 }
 
@@ -199,6 +204,7 @@ pub fn build(
             CellStatus::Failed => summary.failed += 1,
             CellStatus::TimedOut => summary.timed_out += 1,
             CellStatus::Cancelled => summary.cancelled += 1,
+            CellStatus::Refused => summary.refused += 1,
         }
     }
     let keys = &plan.file.results.keys;
@@ -240,6 +246,7 @@ pub fn build(
                 status: o.record.status,
                 exit_code: o.record.exit_code,
                 duration_s: o.record.duration_s,
+                duration_claimed: o.duration_claimed,
                 error: o.record.error.clone(),
             })
             .collect(),
@@ -362,6 +369,15 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// A cell's duration, marked when it is only what the cell's `cell.json` says.
+fn cell_duration(c: &CellReport) -> String {
+    if c.duration_claimed {
+        format!("{} (as the cell reported)", duration(c.duration_s))
+    } else {
+        duration(c.duration_s)
+    }
+}
+
 /// A Markdown table that stops adding rows when its budget is spent.
 struct Table {
     text: String,
@@ -453,9 +469,14 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         } else {
             run_text
         };
+        let refused = if s.refused > 0 {
+            format!(", {} refused", s.refused)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             head,
-            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
+            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
     }
@@ -567,7 +588,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
                     format!("`{}`", c.id),
                     params(c),
                     c.status.as_str().into(),
-                    duration(c.duration_s),
+                    cell_duration(c),
                     escape(c.error.as_deref().unwrap_or("")),
                 ]
             })
@@ -646,10 +667,23 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .iter()
             .filter(|c| c.status == CellStatus::Ok)
             .collect();
+        // A figure only the cells' own files give is said to be theirs.
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
+        let claimed: f64 = ok
+            .iter()
+            .filter(|c| c.duration_claimed)
+            .map(|c| c.duration_s)
+            .sum();
+        let whose = if ok.iter().all(|c| c.duration_claimed) {
+            ", as the cells reported".to_string()
+        } else if ok.iter().any(|c| c.duration_claimed) {
+            format!(", {} of it as the cells reported", duration(claimed))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             body,
-            "{} cells succeeded in {} of cell time in all.\n",
+            "{} cells succeeded in {} of cell time in all{whose}.\n",
             ok.len(),
             duration(total)
         );
@@ -879,5 +913,64 @@ mod tests {
             CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())),
             Some(new)
         );
+    }
+
+    #[test]
+    fn a_duration_only_the_cell_claims_is_marked_and_refused_cells_are_counted() {
+        let cell = |id: &str, status, duration_s, duration_claimed| CellReport {
+            id: id.into(),
+            params: BTreeMap::new(),
+            status,
+            exit_code: None,
+            duration_s,
+            duration_claimed,
+            error: None,
+        };
+        let report = |cells: Vec<CellReport>, refused| Report {
+            schema: REPORT_SCHEMA,
+            experiment: "e".into(),
+            description: String::new(),
+            issue: None,
+            dataset: "data/evaluation/e.csv".into(),
+            run: Some(RunInfo::default()),
+            summary: Summary {
+                cells: cells.len(),
+                ok: cells.len() - refused,
+                refused,
+                ..Summary::default()
+            },
+            cells,
+            columns: Vec::new(),
+            results: Vec::new(),
+            results_total: 0,
+            comparison: None,
+            refused: Vec::new(),
+        };
+        let md = markdown(&report(
+            vec![
+                cell("a", CellStatus::Ok, 60.0, false),
+                cell("b", CellStatus::Ok, 8484.0, true),
+                cell("c", CellStatus::Refused, 30.0, true),
+            ],
+            1,
+        ));
+        assert!(
+            md.contains("3 cells: 2 ok, 0 failed, 0 timed out, 0 cancelled, 1 refused"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| refused | 30.0 s (as the cell reported) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("2h 22m 24s of cell time in all, 2h 21m 24s of it as the cells reported."),
+            "{md}"
+        );
+        let md = markdown(&report(vec![cell("a", CellStatus::Ok, 60.0, false)], 0));
+        assert!(
+            md.contains("1 cells: 1 ok, 0 failed, 0 timed out, 0 cancelled\n"),
+            "{md}"
+        );
+        assert!(md.contains("in 1m of cell time in all.\n"), "{md}");
     }
 }

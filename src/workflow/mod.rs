@@ -108,6 +108,10 @@ struct CellConfig<'a> {
     kill_grace_s: u64,
     max_jobs: usize,
     results_file: &'a str,
+    /// The key columns, for the job summary's results checks (the same as the merge's).
+    results_keys: &'a [String],
+    /// Columns a results file may have (`contract::MAX_RESULT_COLUMNS`), for the same checks.
+    max_result_columns: usize,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -160,13 +164,15 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
         config.kill_grace_s,
         config.max_jobs,
-        j(&config.results_file)
+        j(&config.results_file),
+        j(&config.results_keys),
+        config.max_result_columns
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -234,6 +240,34 @@ fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
     }
 }
 
+/// One matrix job of a run: its name (the cell's id when it runs one cell, else `shard-NNN`)
+/// and the cells it runs, in plan order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+/// How the workflow packs the selected cells into at most `max_jobs` matrix jobs: the mirror of
+/// `plan()` in `outrun_cell.py`, and the one place on this side that knows it. The final job
+/// decides which cells an artifact may hold from its job's name through this, so both sides
+/// must agree (tests/it/workflow.rs runs the Python and compares).
+pub fn pack<'a>(selected: impl IntoIterator<Item = &'a str>, max_jobs: usize) -> Vec<Shard> {
+    let ids: Vec<&str> = selected.into_iter().collect();
+    let per_job = ids.len().div_ceil(max_jobs.max(1)).max(1);
+    ids.chunks(per_job)
+        .enumerate()
+        .map(|(i, group)| Shard {
+            name: if per_job == 1 {
+                group[0].to_string()
+            } else {
+                format!("shard-{i:03}")
+            },
+            cells: group.iter().map(|c| c.to_string()).collect(),
+        })
+        .collect()
+}
+
 /// Renders the workflow for `plan`, using templates from `root/workflow-templates/` where present.
 pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     let f = &plan.file;
@@ -251,6 +285,8 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         kill_grace_s: crate::contract::KILL_GRACE_S,
         max_jobs: MAX_JOBS,
         results_file: &f.results.file,
+        results_keys: &f.results.keys,
+        max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
         cells: plan
             .cells
             .iter()

@@ -593,40 +593,40 @@ fn a_repeated_key_row_of_one_run_counts_once_the_later_line() {
     assert_eq!(value_of_1a().as_deref(), Some("99"));
 }
 
-/// A cell whose environment Linux refuses ("Argument list too long": a value `validate` would
-/// refuse, here put in the plan directly) fails with that reason; its sibling runs and ends.
+/// A cell whose environment Linux refuses ("Argument list too long": three values that each
+/// pass `validate` but together exceed ARG_MAX, a quarter of the stack limit, here 1 MiB) fails
+/// with that reason; its sibling runs and is merged. (Not in-process through the library: the
+/// local backend makes its process the reaper of orphans and stops them at the end, which in
+/// the test binary would be the other tests' children.)
 #[test]
 fn a_cell_that_cannot_start_fails_alone() {
-    use outrun::backend::local;
     let p = Project::new();
-    let mut plan = outrun::experiment::parse(
-        p.root(),
-        std::path::Path::new("experiments/big.yaml"),
-        "name: big\nmatrix:\n  n: [1, 2]\ncommand: 'sleep 1; echo n > \"$OUTRUN_OUT/results.csv\"; echo 1 >> \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [n]}\n".into(),
-    )
-    .unwrap();
-    plan.cells[0].params[0].1 = "x".repeat(200 * 1024);
-    let cells = plan.cells.clone();
-    let opts = local::LocalOptions {
-        root: p.root().to_path_buf(),
-        run_dir: p.root().join(".outrun/runs/big/r"),
-        run_id: "r".into(),
-        jobs: 2,
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (_cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    let (ev_tx, _ev_rx) = tokio::sync::mpsc::unbounded_channel();
-    let run = rt
-        .block_on(local::run(&plan, &cells, &opts, cancel_rx, ev_tx))
-        .expect("the run ends with every cell's record");
-    let r = &run.records;
-    assert_eq!(r[0].status, outrun::contract::CellStatus::Failed, "{r:?}");
+    let big = "x".repeat(100 * 1024);
+    p.experiment(
+        "big",
+        &format!(
+            "name: big\nmatrix:\n  n: [\"1\"]\n  include:\n    - {{n: \"2\", a: {big}, b: {big}, c: {big}}}\ncommand: 'printf \"n\\n%s\\n\" \"$OUTRUN_P_N\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {{keys: [n]}}\n"
+        ),
+    );
+    let bin = env!("CARGO_BIN_EXE_outrun");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -s 1024 && exec {bin} --json run big --local"
+        ))
+        .current_dir(p.root());
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 1, "{err}");
+    let cells = cell_verdicts_by_n(&out);
+    assert_eq!(cells[0].1, "ok", "{cells:?}");
+    assert_eq!(cells[1].1, "failed");
     assert!(
-        r[0].error
+        cells[1]
+            .2
             .as_deref()
             .unwrap_or("")
             .contains("Argument list too long"),
-        "{r:?}"
+        "{cells:?}"
     );
-    assert_eq!(r[1].status, outrun::contract::CellStatus::Ok, "{r:?}");
+    assert_eq!(p.read("data/evaluation/big.csv").lines().count(), 2);
 }

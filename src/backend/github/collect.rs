@@ -52,7 +52,7 @@ pub async fn collect(
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: fetched.cell_dirs.clone(),
+        outputs: fetched.outputs.clone(),
         provenance: &fetched.provenance,
         missing: fetched.missing.clone(),
         refused: fetched.refused.clone(),
