@@ -155,7 +155,12 @@ def md(value):
     out = out.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
     for a, b in (("@", "@\u2060"), ("#", "#\u2060"), ("://", ":\u2060//"), ("www.", "www\u2060."), ("GH-", "GH\u2060-"), ("gh-", "gh\u2060-")):
         out = out.replace(a, b)
+    # Bidi controls would reorder what a reader sees: shown as U+FFFD, as in outrun's report.
+    out = out.translate(BIDI)
     return " ".join(out.split())[:200]
+
+
+BIDI = {c: "\ufffd" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
 
 
 def scalar(v):

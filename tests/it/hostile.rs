@@ -150,7 +150,7 @@ fn the_workflow_wrapper_fails_one_cell_and_summarises_the_rest() {
   2) ln -s {victim} "$OUTRUN_OUT/cell.json";;
   3) python3 -c 'print("n,big"); print("3," + "x" * 200000)' > "$OUTRUN_OUT/results.csv"; exit 0;;
 esac
-printf "n,big\n%s,small\n" "$OUTRUN_P_N" > "$OUTRUN_OUT/results.csv"
+printf "n,big\n%s,sm\xe2\x80\xaeall\n" "$OUTRUN_P_N" > "$OUTRUN_OUT/results.csv"
 "#,
             victim = p.root().join("victim.txt").display()
         ),
@@ -202,7 +202,10 @@ printf "n,big\n%s,small\n" "$OUTRUN_P_N" > "$OUTRUN_OUT/results.csv"
         "{out}"
     );
     let summary = p.read("summary.md");
-    assert!(summary.contains("| 4 | small |"), "{summary}");
+    assert!(
+        summary.contains("| 4 | sm\u{FFFD}all |"),
+        "bidi shown: {summary}"
+    );
     assert!(
         summary.contains("| 3 | xxxx"),
         "the long field's row is shown: {summary}"
