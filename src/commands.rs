@@ -233,16 +233,24 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             issue,
             artifacts,
             cells,
+            wave,
             land,
             summary,
             gh,
         } => {
             let gh = connect(gh)?;
+            let wave = match wave.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(w) => Some(w.parse::<usize>().ok().filter(|w| *w >= 1).ok_or_else(|| {
+                    CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))
+                })?),
+            };
             let how = CollectHow {
                 comment,
                 issue,
                 artifacts: artifacts.as_deref(),
                 cells: cells.as_deref(),
+                wave,
                 land,
                 summary: summary.as_deref(),
             };
@@ -364,7 +372,13 @@ async fn dispatch(
     let git_ref = git_ref
         .or_else(|| current_branch(root))
         .unwrap_or_else(|| "main".into());
-    let rec = github::dispatch(
+    let waves = github::waves_of(&plan, cells);
+    if wait && waves > 1 {
+        return Err(CliError::Usage(format!(
+            "these cells need {waves} runs (waves of at most 256 jobs): dispatch without --wait, then follow them with `outrun sync`"
+        )));
+    }
+    let recs = github::dispatch_waves(
         root,
         &gh.client,
         gh.clock.as_ref(),
@@ -374,24 +388,40 @@ async fn dispatch(
         &git_ref,
     )
     .await?;
+    let rec = recs[0].clone();
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: None,
+                waves: if recs.len() > 1 {
+                    recs.iter().collect()
+                } else {
+                    Vec::new()
+                },
             });
         } else {
-            outln!(
-                "dispatched {} on {}: run {} {}",
-                rec.experiment,
-                rec.git_ref,
-                run_id,
-                rec.html_url.as_deref().unwrap_or("")
-            );
-            outln!(
-                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
-            );
+            for r in &recs {
+                let wave = match (r.wave, r.waves) {
+                    (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
+                    _ => String::new(),
+                };
+                outln!(
+                    "dispatched {} on {}{wave}: run {} {}",
+                    r.experiment,
+                    r.git_ref,
+                    r.run_id.unwrap_or_default(),
+                    r.html_url.as_deref().unwrap_or("")
+                );
+            }
+            if recs.len() > 1 {
+                outln!("follow them with `outrun sync`: it collects each wave as it ends");
+            } else {
+                outln!(
+                    "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+                );
+            }
         }
         return Ok(exit::OK);
     }
@@ -407,6 +437,7 @@ async fn dispatch(
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: Some(RunState::Running),
+                waves: Vec::new(),
             });
         } else {
             outln!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
@@ -421,6 +452,7 @@ async fn dispatch(
     let _lock = github::lock(root)?;
     let opts = github::CollectOptions {
         cells: rec.cells.as_deref(),
+        wave: rec.wave,
         issue,
         ..Default::default()
     };
@@ -524,6 +556,7 @@ struct CollectHow<'a> {
     issue: Option<u64>,
     artifacts: Option<&'a Path>,
     cells: Option<&'a str>,
+    wave: Option<usize>,
     land: bool,
     summary: Option<&'a Path>,
 }
@@ -540,6 +573,7 @@ async fn collect(
         issue,
         artifacts,
         cells,
+        wave,
         land,
         summary,
     } = *how;
@@ -584,8 +618,10 @@ async fn collect(
         );
     }
     let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
+    let wave = wave.or(rec.as_ref().and_then(|r| r.wave));
     let opts = github::CollectOptions {
         cells,
+        wave,
         issue,
         artifacts_dir: artifacts,
         in_run,
@@ -1021,13 +1057,19 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
     let p = experiment::load_named(root, name)?;
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
-    let rendered = workflow::render(root, &p)?;
-    let state = match workflow::check(root, &wf, &rendered)? {
-        workflow::Drift::UpToDate => output::WorkflowState::UpToDate,
-        workflow::Drift::Missing => output::WorkflowState::Missing,
-        workflow::Drift::Stale { .. } => output::WorkflowState::Stale,
-    };
-    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
+    // The workflow and its cells file are one state: the worse of the two.
+    let mut state = output::WorkflowState::UpToDate;
+    for (path, rendered) in workflow::render_all(root, &p)? {
+        match workflow::check(root, &path, &rendered)? {
+            workflow::Drift::UpToDate => {}
+            workflow::Drift::Missing => state = output::WorkflowState::Missing,
+            workflow::Drift::Stale { .. } if state == output::WorkflowState::UpToDate => {
+                state = output::WorkflowState::Stale
+            }
+            workflow::Drift::Stale { .. } => {}
+        }
+    }
+    let packing = workflow::packing(&p);
     let doc = output::PlanDoc {
         experiment: p.name().to_string(),
         path: p.path.clone(),
@@ -1038,9 +1080,15 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
         workflow: output::PlanWorkflow {
             path: wf,
             state,
-            jobs: p.cells.len().div_ceil(per_job),
-            cells_per_job: per_job,
+            jobs: packing.jobs,
+            cells_per_job: packing.cells_per_job,
             runs_on: p.file.runner.labels.clone(),
+            waves: packing.waves,
+            job_timeout_minutes: workflow::pack::job_timeout_minutes(
+                packing.cells_per_job,
+                p.timeout,
+                p.job_limit,
+            ),
         },
         cells: cells
             .into_iter()
@@ -1094,12 +1142,21 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     for path in &paths {
         let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         match experiment::load(root, path) {
-            Ok(p) => files.push(output::ValidatedFile {
-                path: rel,
-                ok: true,
-                cells: Some(p.cells.len()),
-                problems: Vec::new(),
-            }),
+            Ok(p) => {
+                let warnings = workflow::limit_warnings(&p);
+                if !json {
+                    for w in &warnings {
+                        errln!("warning: {}: {w}", rel.display());
+                    }
+                }
+                files.push(output::ValidatedFile {
+                    path: rel,
+                    ok: true,
+                    cells: Some(p.cells.len()),
+                    problems: Vec::new(),
+                    warnings,
+                })
+            }
             Err(e) => {
                 let problems = match &e {
                     ExperimentError::Invalid(f) => output::Problem::of_file(f),
@@ -1110,6 +1167,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     ok: false,
                     cells: None,
                     problems,
+                    warnings: Vec::new(),
                 });
                 if !json {
                     errln!("{:?}", miette::Report::new(e));
@@ -1161,39 +1219,43 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
+    // What was written or removed, printed once every file is: a failing stdout ends the
+    // command, and must not end it between a workflow and its cells file.
+    let mut done_lines = Vec::new();
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
-        let wf = workflow::workflow_path(p.name());
-        expected.push(wf.clone());
-        let rendered = workflow::render(root, &p)?;
-        let drift = workflow::check(root, &wf, &rendered)?;
-        let (state, diff) = match drift {
-            workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
-            workflow::Drift::Missing if check => (GenerateState::Missing, None),
-            workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
-            workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
-            workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
-                workflow::write(root, &wf, &rendered)?;
-                (GenerateState::Written, None)
-            }
-        };
-        if matches!(state, GenerateState::Missing | GenerateState::Stale) {
-            drifted += 1;
-            if !json {
-                match &diff {
-                    Some(d) => err!("{d}"),
-                    None => errln!("{} is missing", wf.display()),
+        // The workflow and its cells file: each checked, written and reported on its own.
+        for (wf, rendered) in workflow::render_all(root, &p)? {
+            expected.push(wf.clone());
+            let drift = workflow::check(root, &wf, &rendered)?;
+            let (state, diff) = match drift {
+                workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
+                workflow::Drift::Missing if check => (GenerateState::Missing, None),
+                workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
+                workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
+                workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
+                    workflow::write(root, &wf, &rendered)?;
+                    (GenerateState::Written, None)
                 }
+            };
+            if matches!(state, GenerateState::Missing | GenerateState::Stale) {
+                drifted += 1;
+                if !json {
+                    match &diff {
+                        Some(d) => err!("{d}"),
+                        None => errln!("{} is missing", wf.display()),
+                    }
+                }
+            } else if !check && !json {
+                done_lines.push(format!("{:<9} {}", state.as_str(), wf.display()));
             }
-        } else if !check && !json {
-            outln!("{:<9} {}", state.as_str(), wf.display());
+            out.push(output::GeneratedWorkflow {
+                experiment: Some(p.name().to_string()),
+                path: wf,
+                state,
+                diff,
+            });
         }
-        out.push(output::GeneratedWorkflow {
-            experiment: Some(p.name().to_string()),
-            path: wf,
-            state,
-            diff,
-        });
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
@@ -1203,7 +1265,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
         let mut orphans: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| names::experiment_of_workflow(n).is_some())
+            .filter(|n| names::experiment_of_generated(n).is_some())
             .map(|n| Path::new(".github/workflows").join(n))
             .filter(|rel| !expected.contains(rel))
             .collect();
@@ -1213,7 +1275,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    outln!("{:<9} {}", "removed", rel.display());
+                    done_lines.push(format!("{:<9} {}", "removed", rel.display()));
                 }
                 GenerateState::Removed
             } else {
@@ -1235,6 +1297,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 diff: None,
             });
         }
+    }
+    for line in done_lines {
+        outln!("{line}");
     }
     let doc = output::Generate {
         check,

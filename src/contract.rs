@@ -15,7 +15,7 @@ pub const STDERR_LOG: &str = "stderr.log";
 pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 
 /// Time a cell gets between SIGTERM and SIGKILL, at its timeout or on an interrupt (both
-/// wrappers: the local backend, and `outrun_cell.py` through `OUTRUN_CONFIG`).
+/// wrappers: the local backend, and `outrun_cell.py` through the cells file).
 pub const KILL_GRACE_S: u64 = 3;
 
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
@@ -206,6 +206,19 @@ pub struct RunProvenance {
     pub conclusion: Option<String>,
     /// Per cell id: the attempt, runner and times of the job that ran it.
     pub cells: BTreeMap<String, JobProvenance>,
+    /// Which wave of a dispatch this run is, when the cells needed several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveOf>,
+}
+
+/// One run of a dispatch split into waves (more than 256 jobs): its wave (1-based), how many
+/// waves the dispatch has, and the dispatch id the waves share (each wave's run is named
+/// `outrun NAME GROUP.wN`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaveOf {
+    pub wave: usize,
+    pub waves: usize,
+    pub group: String,
 }
 
 /// One cell's job, as the runner's side saw it.
@@ -296,6 +309,7 @@ impl RunProvenance {
                     )
                 })
                 .collect(),
+            wave: None,
         }
     }
 }

@@ -1,18 +1,20 @@
 # outrun's cell wrapper for GitHub Actions: the same cell contract that `outrun run --local` keeps.
 # Python standard library only, so that it runs on any runner or container that has python3.
 #
-#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`)
-#                                       and packs them into at most 256 matrix jobs
-#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells named in OUTRUN_SHARD_CELLS, each with its parameters in
+#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`),
+#                                       packs them into jobs and writes the names of one wave's jobs (at most 256)
+#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells of job OUTRUN_SHARD, each with its parameters in
 #                                       OUTRUN_P_*, its own empty $OUTRUN_OUT, logs and a cell.json
 #
-# Everything arrives through the environment (never pasted into this text by an expression):
-# OUTRUN_CONFIG is JSON whose dollar signs are written as \u0024, so that no GitHub expression
-# can survive in the YAML whatever the parameter values hold.
+# The cells and the command come from OUTRUN_CELLS_FILE, a JSON file generated beside the workflow
+# and read from the checkout: a 50,000-cell experiment fits neither a workflow file (500 KB), an
+# environment value (128 KiB) nor a job's outputs (1 MB). Everything else arrives through the
+# environment, never pasted into this text by an expression.
 import datetime, json, os, signal, socket, subprocess, sys, time
 
-CFG = json.loads(os.environ["OUTRUN_CONFIG"])
-# The contract's constants come from outrun itself (src/contract.rs), through the config.
+with open(os.environ["OUTRUN_CELLS_FILE"], encoding="utf-8") as _f:
+    CFG = json.load(_f)
+# The contract's constants come from outrun itself (src/contract.rs), through the cells file.
 MAX_JOBS = CFG["max_jobs"]
 KILL_GRACE_S = CFG["kill_grace_s"]
 
@@ -39,7 +41,7 @@ def matches(alternatives, cell):
     return False
 
 
-def plan():
+def select():
     text = os.environ.get("OUTRUN_SELECT", "")
     alternatives = [[c.strip() for c in a.split("&")] for a in text.split(",") if a.strip()]
     known = {k for c in CFG["cells"] for k, _ in c["params"]}
@@ -52,16 +54,36 @@ def plan():
     cells = [c for c in CFG["cells"] if matches(alternatives, c)]
     if not cells:
         sys.exit(f"outrun: cells filter {text!r} selects no cell")
-    per_job = -(-len(cells) // MAX_JOBS)
-    shards = []
-    for i in range(0, len(cells), per_job):
-        group = cells[i:i + per_job]
-        name = group[0]["id"] if per_job == 1 else "shard-%03d" % (i // per_job)
-        shards.append({"shard": name, "cells": " ".join(c["id"] for c in group)})
+    return cells
+
+
+def shards(cells):
+    """(name, wave, cells) of each job. Mirrors outrun's `workflow::pack::shards`, the one place
+    that decides which cells a job runs: as many jobs as one run allows, never more cells per
+    job than fit the runner's job limit, further runs (waves) for what does not fit in one."""
+    per_job = min(max(-(-len(cells) // MAX_JOBS), 1), max(CFG["max_cells_per_job"], 1))
+    jobs = -(-len(cells) // per_job)
+    out = []
+    for i in range(jobs):
+        group = cells[i * per_job:(i + 1) * per_job]
+        name = group[0]["id"] if per_job == 1 else "shard-%03d" % i
+        out.append((name, i // MAX_JOBS + 1, group))
+    return out
+
+
+def plan():
+    cells = select()
+    all_shards = shards(cells)
+    waves = all_shards[-1][1]
+    text = os.environ.get("OUTRUN_WAVE", "").strip() or "1"
+    if not text.isdigit() or not 1 <= int(text) <= waves:
+        sys.exit(f"outrun: wave {text!r}: these {len(cells)} cells make {waves} wave(s) of at most {MAX_JOBS} jobs")
+    wave = int(text)
+    mine = [s for s in all_shards if s[1] == wave]
     with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
-        out.write("matrix=" + json.dumps({"include": shards}, separators=(",", ":")) + "\n")
-        out.write(f"count={len(cells)}\n")
-    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(shards)} jobs")
+        out.write("matrix=" + json.dumps({"shard": [s[0] for s in mine]}, separators=(",", ":")) + "\n")
+        out.write(f"count={sum(len(s[2]) for s in mine)}\n")
+    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(all_shards)} jobs; wave {wave} of {waves}: {len(mine)} jobs")
 
 
 def kill_group(pid, sig):
@@ -79,8 +101,6 @@ def run_cell(cell, root):
     out = os.path.join(root, cell["id"])
     os.makedirs(out, exist_ok=False)
     env = dict(os.environ)
-    env.pop("OUTRUN_CONFIG", None)
-    env.pop("OUTRUN_SHARD_CELLS", None)
     for k, v in cell["params"]:
         env["OUTRUN_P_" + k.upper()] = v
     env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
@@ -279,15 +299,18 @@ def summary(records, root, rows_per_cell=3):
 
 
 def run():
-    by_id = {c["id"]: c for c in CFG["cells"]}
+    name = os.environ["OUTRUN_SHARD"]
+    mine = [s for s in shards(select()) if s[0] == name]
+    if not mine:
+        sys.exit(f"outrun: no job {name!r} in this selection")
     root = os.environ["OUTRUN_OUT_ROOT"]
     os.makedirs(root, exist_ok=True)
     ok = True
     records = []
-    for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
+    for cell in mine[0][2]:
         # The record as written, not read back: a process the cell left behind could have
         # rewritten the file since.
-        record = run_cell(by_id[cid], root)
+        record = run_cell(cell, root)
         ok = record["status"] == "ok" and ok
         records.append(record)
     summary(records, root)

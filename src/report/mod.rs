@@ -118,6 +118,9 @@ pub struct RunInfo {
     pub event: Option<String>,
     pub git_ref: Option<String>,
     pub conclusion: Option<String>,
+    /// When the dispatch needed several runs: which wave this run is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<crate::contract::WaveOf>,
 }
 
 impl RunInfo {
@@ -131,6 +134,7 @@ impl RunInfo {
             event: p.event.clone(),
             git_ref: p.git_ref.clone(),
             conclusion: p.conclusion.clone(),
+            wave: p.wave.clone(),
         }
     }
 
@@ -479,6 +483,15 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
+        if let Some(w) = &run.wave {
+            let _ = writeln!(
+                head,
+                "Wave {} of {} of dispatch `{}` (a run holds at most 256 jobs): the cells above are this wave's; the dataset and the results below hold every wave's rows collected so far.\n",
+                w.wave,
+                w.waves,
+                w.group.replace('`', "'")
+            );
+        }
     }
     let _ = writeln!(
         head,

@@ -14,6 +14,7 @@ issue: 3
 runner:
   labels: [ubuntu-latest]
   container: ghcr.io/acme/sim:1
+  job-timeout: 6h
 setup:
   python: "3.12"
   steps: [pip install numpy]

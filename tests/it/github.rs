@@ -46,7 +46,7 @@ impl Drop for Env {
 }
 
 /// The cells of EXPERIMENT as outrun plans them, with the files each one's job uploads.
-fn cells(p: &Project) -> Vec<(String, Value)> {
+pub(crate) fn cells(p: &Project) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", "sweep", "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -64,7 +64,7 @@ fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
 
 /// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
 /// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
-fn shard_with(
+pub(crate) fn shard_with(
     id: &str,
     params: &Value,
     conclusion: Conclusion,
@@ -1448,7 +1448,8 @@ fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
     let mut env = Env::with_experiment(FakeConfig::default(), &experiment);
     let cells = cells(&env.project);
     let params: std::collections::BTreeMap<String, Value> = cells.iter().cloned().collect();
-    let shards = outrun::workflow::pack(cells.iter().map(|(id, _)| id.as_str()), 256);
+    let plan = outrun::experiment::load_named(env.project.root(), "sweep").unwrap();
+    let shards = outrun::workflow::jobs(&plan, cells.iter().map(|(id, _)| id.as_str()));
     assert_eq!(shards.len(), 150);
     let files = |claimed: &str, at: &str| {
         let p = &params[claimed];

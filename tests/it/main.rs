@@ -15,6 +15,7 @@ mod experiment_errors;
 mod github;
 mod hardening;
 mod hostile;
+mod limits;
 mod local_run;
 mod prism;
 mod research;

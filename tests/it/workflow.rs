@@ -122,9 +122,19 @@ fn hostile_values_travel_as_data() {
     p.experiment("full", FULL);
     let yaml = generate(&p, "full");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let config = doc["env"]["OUTRUN_CONFIG"].as_str().unwrap();
+    // The cells live in the cells file beside the workflow, not in the YAML.
+    assert_eq!(
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str(),
+        Some(".github/workflows/outrun-full.cells.json")
+    );
+    assert!(
+        !yaml.contains("pwned"),
+        "a parameter value is in the workflow"
+    );
+    let config = p.read(".github/workflows/outrun-full.cells.json");
     assert!(!config.contains("${{") && !config.contains('$'), "{config}");
-    let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert!(config.is_ascii(), "{config}");
+    let cfg: serde_json::Value = serde_json::from_str(&config).unwrap();
     let xs: Vec<&str> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -153,7 +163,7 @@ fn hostile_values_travel_as_data() {
         "${{ inputs.cells }}",
         "${{ matrix.shard }}",
         "${{ fromJSON(needs.plan.outputs.matrix) }}",
-        "${{ matrix.cells }}",
+        "${{ inputs.wave }}",
         "${{ runner.temp }}",
         "${{ always() }}",
         "${{ github.run_attempt }}",
@@ -355,8 +365,8 @@ pub(crate) fn wrapper(
         .arg(mode)
         .current_dir(cwd);
     c.env(
-        "OUTRUN_CONFIG",
-        doc["env"]["OUTRUN_CONFIG"].as_str().unwrap(),
+        "OUTRUN_CELLS_FILE",
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap(),
     );
     for (k, v) in envs {
         c.env(k, v);
@@ -396,6 +406,44 @@ pub(crate) fn plan_output(
     (true, serde_json::from_str(line).unwrap(), err)
 }
 
+/// The cells of each job the plan job names, as the workflow's `run` step finds them (the
+/// packing both sides share, `outrun::workflow::pack`).
+fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<String>> {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".github/workflows/outrun-{name}.cells.json")))
+            .unwrap();
+    let mut args = vec!["plan", name, "--json"];
+    if !filter.is_empty() {
+        args.extend(["--cells", filter]);
+    }
+    let (code, out, err) = common::run(p.cmd().args(&args));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let shards =
+        outrun::workflow::pack::shards(&ids, cfg["max_cells_per_job"].as_u64().unwrap() as usize);
+    jobs.iter()
+        .map(|j| {
+            let s = shards.iter().find(|s| &s.name == j).unwrap();
+            ids[s.cells.clone()].iter().map(|c| c.to_string()).collect()
+        })
+        .collect()
+}
+
+pub(crate) fn job_names(m: &serde_json::Value) -> Vec<String> {
+    m["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn plan_job_shards_and_filters_like_the_cli() {
     let p = Project::new();
@@ -403,32 +451,19 @@ fn plan_job_shards_and_filters_like_the_cli() {
     let yaml = generate(&p, "many");
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
-    let shards = m["include"].as_array().unwrap();
-    assert!(shards.len() <= 256, "{} jobs", shards.len());
-    let ids: Vec<&str> = shards
-        .iter()
-        .flat_map(|s| s["cells"].as_str().unwrap().split(' '))
-        .collect();
+    let jobs = job_names(&m);
+    assert_eq!(jobs.len(), 150, "300 one-minute cells, two a job");
+    let ids: Vec<String> = job_cells(&p, "many", &jobs, "").concat();
     assert_eq!(ids.len(), 300);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 300);
 
-    // The same filter selects the same cells in the workflow and in the CLI.
+    // The same filter selects the same cells in the workflow and in the CLI: one a job, named
+    // after it.
     for filter in ["i=1*", "i=2&i=2?,i=299", "i=?"] {
         let (_, m, err) = plan_output(&yaml, filter, p.root());
-        let mut from_wf: Vec<String> = m["include"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{filter}: {err}"))
-            .iter()
-            .flat_map(|s| {
-                s["cells"]
-                    .as_str()
-                    .unwrap()
-                    .split(' ')
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        assert!(m.is_object(), "{filter}: {err}");
+        let mut from_wf = job_names(&m);
         let (code, out, _) =
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0);
@@ -450,16 +485,16 @@ fn plan_job_shards_and_filters_like_the_cli() {
 }
 
 /// Which cells an artifact may hold is decided from its job's name through `workflow::pack`:
-/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs,
-/// for any job limit and selection.
+/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs
+/// and waves, for any job limit and selection.
 #[test]
 fn python_and_rust_pack_cells_into_the_same_jobs() {
     let p = Project::new();
-    p.write("experiments/many.yaml", &many_cells(40));
+    p.write("experiments/many.yaml", &many_cells(600));
     let yaml = generate(&p, "many");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(doc["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
+    let cells_file = doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&p.read(cells_file)).unwrap();
     let script = doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap();
     let out_file = p.root().join("github_output");
     for filter in ["", "i=1*", "i=2?,i=3,i=39"] {
@@ -467,57 +502,52 @@ fn python_and_rust_pack_cells_into_the_same_jobs() {
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let ids: Vec<String> = v["cells"]
+        let ids: Vec<&str> = v["cells"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c["id"].as_str().unwrap().to_string())
+            .map(|c| c["id"].as_str().unwrap())
             .collect();
-        for max_jobs in [1usize, 3, 7, 10, 11, 39, 40, 256] {
-            cfg["max_jobs"] = max_jobs.into();
-            let _ = std::fs::remove_file(&out_file);
-            let run = Command::new("python3")
-                .args(["-c", script, "plan"])
-                .env("OUTRUN_CONFIG", cfg.to_string())
-                .env("OUTRUN_SELECT", filter)
-                .env("GITHUB_OUTPUT", &out_file)
-                .output()
+        // How many cells fit a job (the runner's job limit over the cells' timeout).
+        for max_per_job in [1usize, 2, 3, 7, 600] {
+            cfg["max_cells_per_job"] = max_per_job.into();
+            p.write(cells_file, &cfg.to_string());
+            let rust = outrun::workflow::pack::shards(&ids, max_per_job);
+            for wave in 1..=rust.last().unwrap().wave {
+                let _ = std::fs::remove_file(&out_file);
+                let run = Command::new("python3")
+                    .args(["-c", script, "plan"])
+                    .current_dir(p.root())
+                    .env("OUTRUN_CELLS_FILE", cells_file)
+                    .env("OUTRUN_SELECT", filter)
+                    .env("OUTRUN_WAVE", wave.to_string())
+                    .env("GITHUB_OUTPUT", &out_file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    run.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&run.stderr)
+                );
+                let text = std::fs::read_to_string(&out_file).unwrap();
+                let matrix: serde_json::Value = serde_json::from_str(
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("matrix="))
+                        .unwrap(),
+                )
                 .unwrap();
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            let text = std::fs::read_to_string(&out_file).unwrap();
-            let matrix: serde_json::Value = serde_json::from_str(
-                text.lines()
-                    .find_map(|l| l.strip_prefix("matrix="))
-                    .unwrap(),
-            )
-            .unwrap();
-            let python: Vec<(String, Vec<String>)> = matrix["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    (
-                        s["shard"].as_str().unwrap().to_string(),
-                        s["cells"]
-                            .as_str()
-                            .unwrap()
-                            .split(' ')
-                            .map(String::from)
-                            .collect(),
-                    )
-                })
-                .collect();
-            let rust: Vec<(String, Vec<String>)> =
-                outrun::workflow::pack(ids.iter().map(String::as_str), max_jobs)
-                    .into_iter()
-                    .map(|s| (s.name, s.cells))
+                let python = job_names(&matrix);
+                let names: Vec<&str> = rust
+                    .iter()
+                    .filter(|s| s.wave == wave)
+                    .map(|s| s.name.as_str())
                     .collect();
-            assert_eq!(python, rust, "filter {filter:?}, at most {max_jobs} jobs");
-            assert!(rust.len() <= max_jobs);
+                assert_eq!(
+                    python, names,
+                    "filter {filter:?}, at most {max_per_job} a job, wave {wave}"
+                );
+                assert!(names.len() <= 256);
+            }
         }
     }
 }
@@ -541,12 +571,12 @@ results: {file: results.jsonl, keys: [k]}
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_RUN_ID", "123456"),
                 ("GITHUB_RUN_ATTEMPT", "2"),
@@ -560,12 +590,8 @@ results: {file: results.jsonl, keys: [k]}
         !p.root().join("pwned").exists(),
         "a parameter value was executed"
     );
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     for c in cfg["cells"].as_array().unwrap() {
         let dir = out_root.join(c["id"].as_str().unwrap());
         assert_eq!(
@@ -630,12 +656,12 @@ results: {keys: [k, kind]}
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
     let summary = p.root().join("summary.md");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
             ],
@@ -746,12 +772,8 @@ github:
     let actions = scratch.path().join("actions");
     stand_in_actions(&actions);
 
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     let cells: Vec<(String, String)> = cfg["cells"]
         .as_array()
         .unwrap()
