@@ -14,6 +14,7 @@ mod dataset_history;
 mod experiment_errors;
 mod github;
 mod hardening;
+mod install;
 mod local_run;
 mod prism;
 mod research;
