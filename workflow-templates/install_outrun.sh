@@ -1,5 +1,5 @@
 # Installs outrun into $HOME/.outrun/bin, one of three ways ($OUTRUN_INSTALL):
-#   release  the release binary $OUTRUN_ASSET from $OUTRUN_RELEASE_URL, checked against
+#   release  the release binary $OUTRUN_ASSET from $OUTRUN_DOWNLOAD, checked against
 #            $OUTRUN_SHA256 (pinned by whoever wrote this step) before it is unpacked or run;
 #   source   `cargo install --locked --path "$OUTRUN_SOURCE"` (a checkout of outrun itself);
 #   crates   `cargo install --locked --version "$OUTRUN_VERSION" outrun` from crates.io.
@@ -11,7 +11,7 @@ case "$OUTRUN_INSTALL" in
   release)
     tmp="$(mktemp -d)"
     curl --fail --silent --show-error --location --retry 3 \
-      --output "$tmp/$OUTRUN_ASSET" "$OUTRUN_RELEASE_URL/$OUTRUN_ASSET"
+      --output "$tmp/$OUTRUN_ASSET" "$OUTRUN_DOWNLOAD/$OUTRUN_ASSET"
     if command -v sha256sum > /dev/null; then
       got="$(sha256sum "$tmp/$OUTRUN_ASSET" | cut -d' ' -f1)"
     else

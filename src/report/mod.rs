@@ -17,6 +17,8 @@ use crate::experiment::Plan;
 use crate::outputs::{CellOutcome, Row};
 
 /// GitHub's limit on a comment body, in characters.
+mod terminal;
+
 pub const COMMENT_LIMIT: usize = 65_536;
 pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
@@ -393,9 +395,10 @@ pub(crate) fn markdown_with_limit(r: &Report, limit: usize) -> String {
 }
 
 /// The report for a terminal: the verdict, counts and statistics in full, but only the first
-/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset.
-pub fn markdown_for_terminal(r: &Report) -> String {
-    render(r, COMMENT_LIMIT, TERMINAL_ROWS)
+/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset;
+/// plain text with aligned columns, the verdict coloured when `colour`.
+pub fn for_terminal(r: &Report, colour: bool) -> String {
+    terminal::render(r, colour)
 }
 
 fn render(r: &Report, limit: usize, max_rows: usize) -> String {

@@ -135,7 +135,7 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
             step_name: format!("Install outrun {version} (release binary, SHA-256 checked)"),
             env: vec![
                 ("OUTRUN_INSTALL", "release".into()),
-                ("OUTRUN_RELEASE_URL", release_url(version)),
+                ("OUTRUN_DOWNLOAD", release_url(version)),
                 ("OUTRUN_ASSET", asset),
                 ("OUTRUN_SHA256", sha),
             ],

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::experiment::Plan;
 
+pub mod actionlint;
 pub mod install;
 
 pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";

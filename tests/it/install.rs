@@ -7,7 +7,9 @@ use std::process::Command;
 
 use outrun::workflow::install;
 
-use crate::act_support::{LoopFake, git_commit_all, run_act_with, stand_in_actions};
+use crate::act_support::{
+    LoopFake, git_commit_all, run_act_limited, run_act_with, stand_in_actions,
+};
 use crate::common::{self, Project, repo_root};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -184,11 +186,16 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    // cargo compares source times with its outputs': sources older than the suite's build
-    // let the suite's target dir serve them, so the install takes seconds, not a cold build.
-    let out = Command::new("find")
-        .arg(&clone)
-        .args(["-exec", "touch", "-h", "-d", "2000-01-01", "{}", "+"])
+    // cargo decides freshness by file times: the clone's files get the times of the files the
+    // suite built from, so its target dir serves them (seconds, not a cold build) and a source
+    // changed since that build is rebuilt.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "git ls-files -z | xargs -0 -n 64 sh -c 'for f; do [ -e \"$SRC/$f\" ] && touch -r \"$SRC/$f\" \"$f\"; done; true' sh",
+        ])
+        .env("SRC", repo_root())
+        .current_dir(&clone)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -274,7 +281,9 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     let artifacts = scratch.path().join("artifacts");
     std::fs::create_dir(&artifacts).unwrap();
     let started = std::time::Instant::now();
-    let (ok, log) = run_act_with(
+    // Seconds once the suite's target dir holds outrun's dependencies as `cargo install` builds
+    // them; the first time they are built (minutes on a small machine).
+    let (ok, log) = run_act_limited(
         &clone,
         &clone.join(".github/workflows/outrun-inst.yml"),
         "",
@@ -282,6 +291,7 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         &artifacts,
         &scratch.path().join("setup.log"),
         &extra,
+        900,
     );
     assert!(ok, "act failed:\n{log}");
     eprintln!("act with two source installs: {:?}", started.elapsed());

@@ -16,6 +16,7 @@ mod github;
 mod hardening;
 mod install;
 mod local_run;
+mod onboarding;
 mod prism;
 mod research;
 mod schemas;
