@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{CellAlignment, Table, presets};
+use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
 use super::{CellReport, Report, TERMINAL_ROWS, duration, num, pct};
@@ -38,7 +38,10 @@ fn numeric(rows: &[Vec<String>], col: usize) -> bool {
 fn table(header: &[String], rows: &[Vec<String>], max_rows: usize) -> (String, usize) {
     let shown = rows.len().min(max_rows);
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+    // No borders, one rule under the header: reads like `ls -l` or `cargo tree`, not a box.
+    t.load_preset(presets::NOTHING);
+    t.set_style(TableComponent::HeaderLines, '─');
+    t.set_style(TableComponent::MiddleHeaderIntersections, '─');
     t.set_header(header.iter().map(|h| clean(h)));
     for r in &rows[..shown] {
         t.add_row(r.iter().map(|v| clean(v)));

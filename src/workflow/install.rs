@@ -147,9 +147,9 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
         return Install {
             method: "source",
             why: vec![
-                "outrun: built from this checkout (the repository is outrun's source), cached by"
+                "outrun: built from this checkout (outrun's own source), cached by the hash of its"
                     .into(),
-                format!("the hash of its lock file and sources ({no_pin})."),
+                format!("lock file and sources ({no_pin})."),
             ],
             cache_key: Some(
                 "outrun-source-${{ runner.os }}-${{ runner.arch }}-${{ hashFiles('Cargo.lock', 'src/**', 'workflow-templates/**') }}"
@@ -165,9 +165,10 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
     }
     Install {
         method: "crates",
-        why: vec![format!(
-            "outrun: `cargo install --locked --version {version} outrun`, cached ({no_pin})."
-        )],
+        why: vec![
+            format!("outrun: `cargo install --locked --version {version} outrun`, cached"),
+            format!("({no_pin})."),
+        ],
         cache_key: Some(format!(
             "outrun-{version}-crates-${{{{ runner.os }}}}-${{{{ runner.arch }}}}"
         )),

@@ -94,6 +94,7 @@ fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bo
     stand_in_actions(&actions);
     let artifacts = scratch.path().join("artifacts");
     std::fs::create_dir(&artifacts).unwrap();
+    let started = std::time::SystemTime::now();
     let (ok, log) = run_act_with(
         p.root(),
         &p.root().join(".github/workflows/outrun-inst.yml"),
@@ -103,7 +104,43 @@ fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bo
         &scratch.path().join("setup.log"),
         &lf.act_args(run),
     );
+    timings("release", &log, started, &artifacts, &lf);
     (ok, log, lf)
+}
+
+/// The figures BENCHMARKS.md reports, from one act run: each install step's duration (act's
+/// own `[…]`), dispatch (act started) → "run started" comment, and last cell upload → report
+/// comment (the fake's answer times, the upload stand-in's clock).
+fn timings(label: &str, log: &str, started: std::time::SystemTime, artifacts: &Path, fake: &LoopFake) {
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    for l in log.lines().filter(|l| {
+        l.contains("Success - Main Install outrun") || l.contains("Success - Main Build outrun")
+    }) {
+        eprintln!("[timing {label}] {}", l.trim());
+    }
+    let comments: Vec<(String, f64)> = fake
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/issues/") && matches!(r.method.as_str(), "POST" | "PATCH"))
+        .map(|r| (r.method.clone(), secs(r.at)))
+        .collect();
+    let times = std::fs::read_to_string(artifacts.with_extension("times")).unwrap_or_default();
+    let last_upload = times
+        .lines()
+        .filter(|l| l.contains(" upload "))
+        .filter_map(|l| l.split(' ').next()?.parse::<f64>().ok())
+        .fold(f64::NAN, f64::max);
+    if let Some((_, t)) = comments.iter().find(|(m, _)| m == "POST") {
+        eprintln!("[timing {label}] dispatch -> run started comment: {:.1} s", t - secs(started));
+    }
+    if let Some((_, t)) = comments.iter().rev().find(|(m, _)| m == "PATCH") {
+        eprintln!("[timing {label}] last cell upload -> report comment: {:.1} s", t - last_upload);
+    }
 }
 
 /// Path 1: the release binary, downloaded from the (fake) release and checked against the
@@ -176,16 +213,7 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let clone = scratch.path().join("outrun");
-    let out = Command::new("git")
-        .args(["clone", "--quiet", "--no-hardlinks"])
-        .arg(repo_root())
-        .arg(&clone)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let clone = fresh_clone(scratch.path());
     // cargo decides freshness by file times: the clone's files get the times of the files the
     // suite built from, so its target dir serves them (seconds, not a cold build) and a source
     // changed since that build is rebuilt.
@@ -270,6 +298,8 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         ("CARGO_NET_OFFLINE", "true".into()),
         ("CARGO_HOME", cargo_home),
         ("CARGO_TARGET_DIR", target.display().to_string()),
+        // Why cargo rebuilds what it rebuilds, in the log when this test is slow.
+        ("CARGO_LOG", "cargo::core::compiler::fingerprint=info".into()),
     ] {
         extra.extend(["--env".to_string(), format!("{k}={v}")]);
     }
@@ -281,6 +311,7 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     let artifacts = scratch.path().join("artifacts");
     std::fs::create_dir(&artifacts).unwrap();
     let started = std::time::Instant::now();
+    let wall = std::time::SystemTime::now();
     // Seconds once the suite's target dir holds outrun's dependencies as `cargo install` builds
     // them; the first time they are built (minutes on a small machine).
     let (ok, log) = run_act_limited(
@@ -295,6 +326,7 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     );
     assert!(ok, "act failed:\n{log}");
     eprintln!("act with two source installs: {:?}", started.elapsed());
+    timings("source", &log, wall, &artifacts, &lf);
     assert!(log.contains("Success - Main Build outrun from this checkout"), "{log}");
     let calls = std::fs::read_to_string(&calls).unwrap();
     assert_eq!(
@@ -312,6 +344,87 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         .collect();
     assert_eq!(bodies.len(), 1, "{bodies:#?}");
     assert!(bodies[0].contains("1 cell"), "{}", bodies[0]);
+}
+
+/// A fresh clone of this repository's committed state.
+fn fresh_clone(scratch: &Path) -> std::path::PathBuf {
+    let clone = scratch.join("outrun");
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks"])
+        .arg(repo_root())
+        .arg(&clone)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    clone
+}
+
+/// `uses: ./` (the composite action at the root) in a workflow of a clone of outrun: it
+/// downloads the release binary the clone's checksums file pins (from the fake GitHub), puts
+/// it on the PATH and runs the `run` input's command.
+#[test]
+fn act_runs_the_uses_action_with_the_pinned_release_binary() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let clone = fresh_clone(scratch.path());
+    let asset = release_tarball(scratch.path());
+    let name = install::asset_name(VERSION, install::RUNNER_TARGET);
+    std::fs::write(
+        clone.join(install::CHECKSUMS_FILE),
+        format!("{}  {name}\n", sha256_hex(&asset)),
+    )
+    .unwrap();
+    std::fs::write(
+        clone.join(".github/workflows/try-action.yml"),
+        format!(
+            "name: try\non: workflow_dispatch\npermissions: {{}}\njobs:\n  try:\n    runs-on: ubuntu-latest\n    permissions: {{}}\n    steps:\n      - uses: {}\n        with:\n          persist-credentials: false\n      - id: outrun\n        uses: ./\n        with:\n          run: list --json\n      - env:\n          METHOD: ${{{{ steps.outrun.outputs.method }}}}\n        run: echo \"installed by $METHOD\" && outrun --version\n",
+            crate::act_support::pinned(outrun::workflow::CHECKOUT)
+        ),
+    )
+    .unwrap();
+    git_commit_all(&clone);
+    let lf = LoopFake::start("none", &[]);
+    lf.fake.state().lock().unwrap().add_release_asset(
+        "outrun-dev/outrun",
+        &format!("v{VERSION}"),
+        &name,
+        asset,
+    );
+    let extra = vec![
+        "--env".to_string(),
+        format!(
+            "{}={}/outrun-dev/outrun/releases/download",
+            install::RELEASE_URL_ENV,
+            lf.fake.storage_url()
+        ),
+    ];
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let (ok, log) = run_act_with(
+        &clone,
+        &clone.join(".github/workflows/try-action.yml"),
+        "",
+        &actions,
+        &artifacts,
+        &scratch.path().join("setup.log"),
+        &extra,
+    );
+    assert!(ok, "act failed:\n{log}");
+    assert!(log.contains("\"schema\": \"outrun.list/v1\""), "the run input ran:\n{log}");
+    assert!(log.contains("installed by release"), "{log}");
+    let downloads = lf
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/releases/download/"))
+        .count();
+    assert_eq!(downloads, 1);
 }
 
 /// release.yml packs and publishes exactly the names the generator downloads and pins.

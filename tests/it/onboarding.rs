@@ -157,6 +157,7 @@ fn generate_keeps_actionlint_labels_and_check_reports_drift() {
 fn terminal_settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"local-\d{8}T\d{6}Z-[0-9a-f]{6}", "[local run]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     s.add_filter(r"\b\d+\.\d s\b", "[seconds]");
     s.add_filter(r"/tmp/[^ \n]*", "[tmp]");
     s

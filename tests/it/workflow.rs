@@ -211,7 +211,11 @@ fn zizmor_finds_nothing() {
         return;
     }
     let p = Project::new();
-    for f in workflows_to_lint(&p) {
+    // The workflows, and the `uses:` action at the repository's root.
+    let files = workflows_to_lint(&p)
+        .into_iter()
+        .chain([repo_root().join("action.yml")]);
+    for f in files {
         // The default persona finds nothing. The auditor's, which also asks for concurrency
         // limits and a reason beside every permission, finds nothing either — except, for an
         // experiment that asks for a self-hosted runner (a GPU), that it does, and, for the
