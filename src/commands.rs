@@ -1162,12 +1162,17 @@ fn actionlint_config(
     let existing = match std::fs::read_to_string(root.join(&rel)) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow::Error::from(e).context(rel.display().to_string()).into()),
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(rel.display().to_string())
+                .into());
+        }
     };
     if needed.is_empty() {
         return Ok(None);
     }
-    let merged = actionlint::merge(&rel, existing.as_deref(), &needed).map_err(anyhow::Error::from)?;
+    let merged =
+        actionlint::merge(&rel, existing.as_deref(), &needed).map_err(anyhow::Error::from)?;
     let state = match (&merged, check, existing.is_some()) {
         (None, true, _) => GenerateState::UpToDate,
         (None, false, _) => GenerateState::Unchanged,
@@ -1225,7 +1230,9 @@ fn init(root: &Path, json: bool) -> Result<u8> {
             for p in &doc.existing {
                 eprintln!("{} already exists", p.display());
             }
-            eprintln!("outrun init wrote nothing: it never overwrites a file (move these away, or start from them)");
+            eprintln!(
+                "outrun init wrote nothing: it never overwrites a file (move these away, or start from them)"
+            );
         }
         return Ok(exit::FAILED);
     }
@@ -1248,7 +1255,11 @@ fn init(root: &Path, json: bool) -> Result<u8> {
             println!("{:<9} {}", "created", p.display());
         }
         if !doc.gitignore_added.is_empty() {
-            println!("{:<9} .gitignore ({})", "added to", doc.gitignore_added.join(", "));
+            println!(
+                "{:<9} .gitignore ({})",
+                "added to",
+                doc.gitignore_added.join(", ")
+            );
         }
         println!("\nNext:");
         for c in &doc.next {

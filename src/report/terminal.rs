@@ -53,7 +53,13 @@ fn table(header: &[String], rows: &[Vec<String>], max_rows: usize) -> (String, u
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    (format!("{t}\n"), shown)
+    // comfy-table pads the last column too; a terminal needs no trailing blanks.
+    let text: String = t
+        .to_string()
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    (text, shown)
 }
 
 /// Renders `r` for a terminal; `colour` adds ANSI colour to the verdict.

@@ -32,11 +32,7 @@ pub fn known(label: &str) -> bool {
 
 /// The labels in `labels` that need an entry, sorted and once each.
 pub fn needed<'a>(labels: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-    let mut v: Vec<String> = labels
-        .into_iter()
-        .filter(|l| !known(l))
-        .cloned()
-        .collect();
+    let mut v: Vec<String> = labels.into_iter().filter(|l| !known(l)).cloned().collect();
     v.sort();
     v.dedup();
     v
@@ -125,7 +121,14 @@ mod tests {
 
     #[test]
     fn hosted_and_default_labels_need_no_entry() {
-        let all = labels(&["self-hosted", "gpu", "ubuntu-latest", "h200", "gpu", "Linux"]);
+        let all = labels(&[
+            "self-hosted",
+            "gpu",
+            "ubuntu-latest",
+            "h200",
+            "gpu",
+            "Linux",
+        ]);
         assert_eq!(needed(&all), labels(&["gpu", "h200"]));
     }
 
@@ -159,8 +162,12 @@ mod tests {
         // A file outrun cannot read is an error, never replaced.
         let e = merge(p, Some("self-hosted-runner: [x"), &labels(&["gpu"])).unwrap_err();
         assert!(e.to_string().contains("actionlint.yaml"), "{e}");
-        let e = merge(p, Some("self-hosted-runner:\n  labels: gpu\n"), &labels(&["h200"]))
-            .unwrap_err();
+        let e = merge(
+            p,
+            Some("self-hosted-runner:\n  labels: gpu\n"),
+            &labels(&["h200"]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not a list"), "{e}");
     }
 }

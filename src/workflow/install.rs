@@ -204,7 +204,10 @@ mod tests {
             find_checksum(&text, &asset_name("0.2.0", RUNNER_TARGET)),
             Some("b".repeat(64))
         );
-        assert_eq!(find_checksum(&text, &asset_name("0.3.0", RUNNER_TARGET)), None);
+        assert_eq!(
+            find_checksum(&text, &asset_name("0.3.0", RUNNER_TARGET)),
+            None
+        );
         // A short or non-hex sum pins nothing.
         assert_eq!(find_checksum("abc  x.tar.gz\n", "x.tar.gz"), None);
     }

@@ -167,7 +167,9 @@ pub fn run_act_with(
     setup_log: &Path,
     extra: &[String],
 ) -> (bool, String) {
-    run_act_limited(root, workflow, cells, actions, artifacts, setup_log, extra, 240)
+    run_act_limited(
+        root, workflow, cells, actions, artifacts, setup_log, extra, 240,
+    )
 }
 
 /// [`run_act_with`] with its time limit in seconds.
@@ -188,9 +190,23 @@ pub fn run_act_limited(
     let log = std::fs::File::create(&log_path).unwrap();
     let mut c = Command::new("act");
     for (k, _) in std::env::vars() {
-        if ["GH_", "GITHUB_", "OUTRUN_", "ACT_", "RUNNER_"]
-            .iter()
-            .any(|p| k.starts_with(p))
+        // Also what `cargo test` sets for this test binary: a step that runs cargo must see the
+        // environment a shell has (a build script's `rerun-if-env-changed=CARGO_MANIFEST_DIR`
+        // would otherwise rebuild ring and all above it in the shared target dir).
+        if [
+            "GH_",
+            "GITHUB_",
+            "OUTRUN_",
+            "ACT_",
+            "RUNNER_",
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
         {
             c.env_remove(k);
         }

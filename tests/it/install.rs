@@ -33,7 +33,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The release asset as release.yml packs it: a gzipped tar holding `outrun` (this build).
-fn release_tarball(dir: &Path) -> Vec<u8> {
+fn release_tarball(scratch: &Path) -> Vec<u8> {
+    let dir = &scratch.join("release-asset");
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_outrun"), dir.join("outrun")).unwrap();
     let out = Command::new("tar")
         .args(["-czf", "asset.tar.gz", "outrun"])
@@ -58,7 +60,10 @@ fn cell_ids(root: &Path, name: &str) -> Vec<String> {
 
 /// Generates `inst` in `p` with checksums `sums` and the release served by a fake GitHub that
 /// holds `asset`, then runs the workflow under act. Returns (act ok, log, the fake).
-fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bool, String, LoopFake) {
+fn release_install_under_act(
+    sums: impl Fn(&str) -> String,
+    asset: &[u8],
+) -> (bool, String, LoopFake) {
     let p = Project::new();
     p.experiment("inst", ONE_CELL);
     let ids = cell_ids(p.root(), "inst");
@@ -76,7 +81,10 @@ fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bo
         asset.to_vec(),
     );
     p.write(install::CHECKSUMS_FILE, &sums(&name));
-    let base = format!("{}/outrun-dev/outrun/releases/download", lf.fake.storage_url());
+    let base = format!(
+        "{}/outrun-dev/outrun/releases/download",
+        lf.fake.storage_url()
+    );
     let (code, _, err) = common::run(
         p.cmd()
             .env(install::RELEASE_URL_ENV, &base)
@@ -85,7 +93,8 @@ fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bo
     assert_eq!(code, 0, "{err}");
     let yaml = p.read(".github/workflows/outrun-inst.yml");
     assert!(
-        yaml.contains("# outrun: the release binary") && yaml.contains("OUTRUN_INSTALL: \"release\""),
+        yaml.contains("# outrun: the release binary")
+            && yaml.contains("OUTRUN_INSTALL: \"release\""),
         "{yaml}"
     );
     git_commit_all(p.root());
@@ -111,7 +120,13 @@ fn release_install_under_act(sums: impl Fn(&str) -> String, asset: &[u8]) -> (bo
 /// The figures BENCHMARKS.md reports, from one act run: each install step's duration (act's
 /// own `[…]`), dispatch (act started) → "run started" comment, and last cell upload → report
 /// comment (the fake's answer times, the upload stand-in's clock).
-fn timings(label: &str, log: &str, started: std::time::SystemTime, artifacts: &Path, fake: &LoopFake) {
+fn timings(
+    label: &str,
+    log: &str,
+    started: std::time::SystemTime,
+    artifacts: &Path,
+    fake: &LoopFake,
+) {
     let secs = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -136,10 +151,16 @@ fn timings(label: &str, log: &str, started: std::time::SystemTime, artifacts: &P
         .filter_map(|l| l.split(' ').next()?.parse::<f64>().ok())
         .fold(f64::NAN, f64::max);
     if let Some((_, t)) = comments.iter().find(|(m, _)| m == "POST") {
-        eprintln!("[timing {label}] dispatch -> run started comment: {:.1} s", t - secs(started));
+        eprintln!(
+            "[timing {label}] dispatch -> run started comment: {:.1} s",
+            t - secs(started)
+        );
     }
     if let Some((_, t)) = comments.iter().rev().find(|(m, _)| m == "PATCH") {
-        eprintln!("[timing {label}] last cell upload -> report comment: {:.1} s", t - last_upload);
+        eprintln!(
+            "[timing {label}] last cell upload -> report comment: {:.1} s",
+            t - last_upload
+        );
     }
 }
 
@@ -166,7 +187,10 @@ fn act_installs_the_pinned_release_binary() {
         .iter()
         .filter(|r| r.path.contains("/releases/download/"))
         .count();
-    assert_eq!(downloads, 2, "the status and the final job download it once each");
+    assert_eq!(
+        downloads, 2,
+        "the status and the final job download it once each"
+    );
     let st = lf.fake.state();
     let bodies: Vec<String> = st
         .lock()
@@ -196,7 +220,10 @@ fn act_refuses_a_release_binary_with_another_checksum() {
         "the step says why:\n{log}"
     );
     assert!(log.contains("Failure - Main Install outrun"), "{log}");
-    assert!(!log.contains("Success - Main Post the \"run started\""), "{log}");
+    assert!(
+        !log.contains("Success - Main Post the \"run started\""),
+        "{log}"
+    );
     assert!(!log.contains("Main Merge, report and land"), "{log}");
     let st = lf.fake.state();
     let st = st.lock().unwrap();
@@ -214,25 +241,13 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let clone = fresh_clone(scratch.path());
-    // cargo decides freshness by file times: the clone's files get the times of the files the
-    // suite built from, so its target dir serves them (seconds, not a cold build) and a source
-    // changed since that build is rebuilt.
-    let out = Command::new("sh")
-        .args([
-            "-c",
-            "git ls-files -z | xargs -0 -n 64 sh -c 'for f; do [ -e \"$SRC/$f\" ] && touch -r \"$SRC/$f\" \"$f\"; done; true' sh",
-        ])
-        .env("SRC", repo_root())
-        .current_dir(&clone)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
     std::fs::write(clone.join("experiments/inst.yaml"), ONE_CELL).unwrap();
     let (code, _, err) = common::run(common::outrun(&clone).args(["generate", "inst"]));
     assert_eq!(code, 0, "{err}");
     let yaml = std::fs::read_to_string(clone.join(".github/workflows/outrun-inst.yml")).unwrap();
     assert!(
-        yaml.contains("# outrun: built from this checkout") && yaml.contains("hashFiles('Cargo.lock'"),
+        yaml.contains("# outrun: built from this checkout")
+            && yaml.contains("hashFiles('Cargo.lock'"),
         "{yaml}"
     );
     let ids = cell_ids(&clone, "inst");
@@ -286,9 +301,8 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         .parent()
         .and_then(Path::parent)
         .unwrap();
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
-        format!("{}/.cargo", std::env::var("HOME").unwrap())
-    });
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
     let mut extra = lf.act_args(run);
     for (k, v) in [
         (
@@ -299,7 +313,10 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
         ("CARGO_HOME", cargo_home),
         ("CARGO_TARGET_DIR", target.display().to_string()),
         // Why cargo rebuilds what it rebuilds, in the log when this test is slow.
-        ("CARGO_LOG", "cargo::core::compiler::fingerprint=info".into()),
+        (
+            "CARGO_LOG",
+            "cargo::core::compiler::fingerprint=info".into(),
+        ),
     ] {
         extra.extend(["--env".to_string(), format!("{k}={v}")]);
     }
@@ -312,8 +329,9 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     std::fs::create_dir(&artifacts).unwrap();
     let started = std::time::Instant::now();
     let wall = std::time::SystemTime::now();
-    // Seconds once the suite's target dir holds outrun's dependencies as `cargo install` builds
-    // them; the first time they are built (minutes on a small machine).
+    // act copies the checkout for each job, so outrun itself is compiled in each (its files are
+    // new to cargo); its dependencies come from the suite's target dir once they are there as
+    // `cargo install` builds them (the first time, minutes on a small machine).
     let (ok, log) = run_act_limited(
         &clone,
         &clone.join(".github/workflows/outrun-inst.yml"),
@@ -327,10 +345,16 @@ fn act_builds_outrun_from_a_fresh_clone_offline() {
     assert!(ok, "act failed:\n{log}");
     eprintln!("act with two source installs: {:?}", started.elapsed());
     timings("source", &log, wall, &artifacts, &lf);
-    assert!(log.contains("Success - Main Build outrun from this checkout"), "{log}");
+    assert!(
+        log.contains("Success - Main Build outrun from this checkout"),
+        "{log}"
+    );
     let calls = std::fs::read_to_string(&calls).unwrap();
     assert_eq!(
-        calls.lines().filter(|l| l.starts_with("install --locked --path . --root")).count(),
+        calls
+            .lines()
+            .filter(|l| l.starts_with("install --locked --path . --root"))
+            .count(),
         2,
         "{calls}"
     );
@@ -416,7 +440,10 @@ fn act_runs_the_uses_action_with_the_pinned_release_binary() {
         &extra,
     );
     assert!(ok, "act failed:\n{log}");
-    assert!(log.contains("\"schema\": \"outrun.list/v1\""), "the run input ran:\n{log}");
+    assert!(
+        log.contains("\"schema\": \"outrun.list/v1\""),
+        "the run input ran:\n{log}"
+    );
     assert!(log.contains("installed by release"), "{log}");
     let downloads = lf
         .fake
@@ -430,10 +457,14 @@ fn act_runs_the_uses_action_with_the_pinned_release_binary() {
 /// release.yml packs and publishes exactly the names the generator downloads and pins.
 #[test]
 fn release_workflow_publishes_the_assets_the_generator_pins() {
-    let release = std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap();
+    let release =
+        std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap();
     // The packing step, with TAG = vVERSION and each TARGET, gives asset_name().
     let packed = "name=\"outrun-$TAG-$TARGET.tar.gz\"";
-    assert!(release.contains(packed), "release.yml no longer packs {packed}");
+    assert!(
+        release.contains(packed),
+        "release.yml no longer packs {packed}"
+    );
     for (target, _, _) in install::RELEASE_TARGETS {
         assert!(release.contains(&format!("target: {target}")), "{target}");
         assert_eq!(
@@ -442,7 +473,10 @@ fn release_workflow_publishes_the_assets_the_generator_pins() {
         );
     }
     let sums = "\"outrun-$TAG-checksums.txt\"";
-    assert!(release.contains(sums), "release.yml no longer publishes {sums}");
+    assert!(
+        release.contains(sums),
+        "release.yml no longer publishes {sums}"
+    );
     assert_eq!(
         format!("outrun-v{VERSION}-checksums.txt"),
         install::checksums_asset(VERSION)

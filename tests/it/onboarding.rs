@@ -61,16 +61,23 @@ fn init_then_run_local_passes_and_init_twice_changes_nothing() {
         "{out}"
     );
     let ignore = std::fs::read_to_string(root.join(".gitignore")).unwrap();
-    assert!(ignore.starts_with("target/\n") && ignore.contains("\n.outrun/\n"), "{ignore}");
+    assert!(
+        ignore.starts_with("target/\n") && ignore.contains("\n.outrun/\n"),
+        "{ignore}"
+    );
 
     let before = tree(root);
     let (code, out, err) = common::run(&mut common::outrun(root).arg("init"));
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("experiments/example.yaml already exists"), "{err}");
+    assert!(
+        err.contains("experiments/example.yaml already exists"),
+        "{err}"
+    );
     assert!(err.contains("wrote nothing"), "{err}");
     assert_eq!(tree(root), before, "a second init changed files");
 
-    let (code, out, err) = common::run(&mut common::outrun(root).args(["run", "example", "--local"]));
+    let (code, out, err) =
+        common::run(&mut common::outrun(root).args(["run", "example", "--local"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 cells: 2 ok"), "{out}");
     assert!(out.contains("### Predicted vs measured"), "{out}");
@@ -119,8 +126,7 @@ fn generate_keeps_actionlint_labels_and_check_reports_drift() {
     let (code, out, err) = common::run(p.cmd().arg("generate"));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("written   .github/actionlint.yaml"), "{out}");
-    let v: serde_json::Value =
-        serde_yaml::from_str(&p.read(".github/actionlint.yaml")).unwrap();
+    let v: serde_json::Value = serde_yaml::from_str(&p.read(".github/actionlint.yaml")).unwrap();
     assert_eq!(
         v["self-hosted-runner"]["labels"],
         serde_json::json!(["mine", "gpu", "h200"])
@@ -151,7 +157,10 @@ fn generate_keeps_actionlint_labels_and_check_reports_drift() {
     let (code, _, err) = common::run(p.cmd().arg("generate"));
     assert_eq!(code, 1);
     assert!(err.contains(".github/actionlint.yaml"), "{err}");
-    assert_eq!(p.read(".github/actionlint.yaml"), "self-hosted-runner: [oops\n");
+    assert_eq!(
+        p.read(".github/actionlint.yaml"),
+        "self-hosted-runner: [oops\n"
+    );
 }
 
 fn terminal_settings() -> insta::Settings {
@@ -178,7 +187,15 @@ fn terminal_report_and_markdown_report() {
             .args(["report", "example"]),
     );
     assert_eq!(code, 0, "{err}");
-    for html in ["<!--", "<br>", "<details>", "<sub>", "| --- |", "**", "\x1b["] {
+    for html in [
+        "<!--",
+        "<br>",
+        "<details>",
+        "<sub>",
+        "| --- |",
+        "**",
+        "\x1b[",
+    ] {
         assert!(!term.contains(html), "{html:?} in:\n{term}");
     }
     assert!(term.contains("all cells ok"), "{term}");
@@ -187,10 +204,17 @@ fn terminal_report_and_markdown_report() {
     let (code, md, _) = common::run(p.cmd().args(["report", "example"]));
     assert_eq!(code, 0);
     assert!(md.starts_with("<!-- outrun:report:example -->"), "{md}");
-    assert_eq!(md, piped, "run --local and report print the same Markdown to a pipe");
+    assert_eq!(
+        md, piped,
+        "run --local and report print the same Markdown to a pipe"
+    );
     let (code, _, _) = common::run(p.cmd().args(["report", "example", "--output", "r.md"]));
     assert_eq!(code, 0);
-    assert_eq!(p.read("r.md"), md, "--output is the Markdown, byte for byte");
+    assert_eq!(
+        p.read("r.md"),
+        md,
+        "--output is the Markdown, byte for byte"
+    );
     // Forced terminal rendering still leaves --output alone.
     let (code, _, _) = common::run(
         p.cmd()
@@ -222,7 +246,13 @@ fn terminal_report_colour_follows_no_color() {
         common::run(&mut c).1
     };
     let coloured = report(None);
-    assert!(coloured.contains("\x1b[32m") || coloured.contains("\x1b[1;32m") || coloured.contains("\x1b[32;1m") || coloured.contains("\x1b[1m\x1b[32m"), "{coloured:?}");
+    assert!(
+        coloured.contains("\x1b[32m")
+            || coloured.contains("\x1b[1;32m")
+            || coloured.contains("\x1b[32;1m")
+            || coloured.contains("\x1b[1m\x1b[32m"),
+        "{coloured:?}"
+    );
     assert!(!report(Some("1")).contains('\x1b'));
 }
 
@@ -247,5 +277,9 @@ fn terminal_report_cuts_long_tables() {
         "{term}"
     );
     let (_, md, _) = common::run(p.cmd().args(["report", "long"]));
-    assert_eq!(md.matches("\n| ").count(), 27, "the Markdown keeps every row:\n{md}");
+    assert_eq!(
+        md.matches("\n| ").count(),
+        27,
+        "the Markdown keeps every row:\n{md}"
+    );
 }

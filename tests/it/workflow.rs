@@ -337,7 +337,10 @@ fn actionlint_finds_nothing() {
             .collect()
     };
     let (project_labels, repo_labels) = (listed(p.root()), listed(&repo_root()));
-    assert!(project_labels.contains(&"gpu".to_string()), "{project_labels:?}");
+    assert!(
+        project_labels.contains(&"gpu".to_string()),
+        "{project_labels:?}"
+    );
     let real: Vec<_> = findings
         .iter()
         .filter(|f| {

@@ -544,7 +544,13 @@ impl State {
 
     /// Attaches `bytes` as asset `name` to release `tag` of `repo` (`owner/name`). Returns the
     /// path its download URL has on the storage host.
-    pub fn add_release_asset(&mut self, repo: &str, tag: &str, name: &str, bytes: Vec<u8>) -> String {
+    pub fn add_release_asset(
+        &mut self,
+        repo: &str,
+        tag: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> String {
         let path = format!("{repo}/releases/download/{tag}/{name}");
         self.release_assets.retain(|(p, _)| *p != path);
         self.release_assets.push((path.clone(), bytes));
