@@ -220,6 +220,10 @@ pub(crate) enum Command {
         /// reported too.
         #[arg(long, value_name = "FILTER")]
         cells: Option<String>,
+        /// The wave the run was asked for (its `wave` input; empty or 1 for the first), so only
+        /// that wave's cells are accounted for.
+        #[arg(long, value_name = "N")]
+        wave: Option<String>,
         /// Land the dataset change as the experiment's `github.land` says (a pull request by
         /// default), merged on top of what already waits to land: the workflow's final job.
         #[arg(long)]

@@ -228,16 +228,24 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             issue,
             artifacts,
             cells,
+            wave,
             land,
             summary,
             gh,
         } => {
             let gh = connect(gh)?;
+            let wave = match wave.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(w) => Some(w.parse::<usize>().ok().filter(|w| *w >= 1).ok_or_else(|| {
+                    CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))
+                })?),
+            };
             let how = CollectHow {
                 comment,
                 issue,
                 artifacts: artifacts.as_deref(),
                 cells: cells.as_deref(),
+                wave,
                 land,
                 summary: summary.as_deref(),
             };
@@ -359,7 +367,13 @@ async fn dispatch(
     let git_ref = git_ref
         .or_else(|| current_branch(root))
         .unwrap_or_else(|| "main".into());
-    let rec = github::dispatch(
+    let waves = github::waves_of(&plan, cells);
+    if wait && waves > 1 {
+        return Err(CliError::Usage(format!(
+            "these cells need {waves} runs (waves of at most 256 jobs): dispatch without --wait, then follow them with `outrun sync`"
+        )));
+    }
+    let recs = github::dispatch_waves(
         root,
         &gh.client,
         gh.clock.as_ref(),
@@ -369,24 +383,40 @@ async fn dispatch(
         &git_ref,
     )
     .await?;
+    let rec = recs[0].clone();
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: None,
+                waves: if recs.len() > 1 {
+                    recs.iter().collect()
+                } else {
+                    Vec::new()
+                },
             });
         } else {
-            println!(
-                "dispatched {} on {}: run {} {}",
-                rec.experiment,
-                rec.git_ref,
-                run_id,
-                rec.html_url.as_deref().unwrap_or("")
-            );
-            println!(
-                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
-            );
+            for r in &recs {
+                let wave = match (r.wave, r.waves) {
+                    (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
+                    _ => String::new(),
+                };
+                println!(
+                    "dispatched {} on {}{wave}: run {} {}",
+                    r.experiment,
+                    r.git_ref,
+                    r.run_id.unwrap_or_default(),
+                    r.html_url.as_deref().unwrap_or("")
+                );
+            }
+            if recs.len() > 1 {
+                println!("follow them with `outrun sync`: it collects each wave as it ends");
+            } else {
+                println!(
+                    "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+                );
+            }
         }
         return Ok(exit::OK);
     }
@@ -402,6 +432,7 @@ async fn dispatch(
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: Some(RunState::Running),
+                waves: Vec::new(),
             });
         } else {
             println!(
@@ -418,6 +449,7 @@ async fn dispatch(
     let _lock = github::lock(root)?;
     let opts = github::CollectOptions {
         cells: rec.cells.as_deref(),
+        wave: rec.wave,
         issue,
         ..Default::default()
     };
@@ -517,6 +549,7 @@ struct CollectHow<'a> {
     issue: Option<u64>,
     artifacts: Option<&'a Path>,
     cells: Option<&'a str>,
+    wave: Option<usize>,
     land: bool,
     summary: Option<&'a Path>,
 }
@@ -533,6 +566,7 @@ async fn collect(
         issue,
         artifacts,
         cells,
+        wave,
         land,
         summary,
     } = *how;
@@ -577,8 +611,10 @@ async fn collect(
         );
     }
     let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
+    let wave = wave.or(rec.as_ref().and_then(|r| r.wave));
     let opts = github::CollectOptions {
         cells,
+        wave,
         issue,
         artifacts_dir: artifacts,
         in_run,
@@ -1012,13 +1048,19 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
     let p = experiment::load_named(root, name)?;
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
-    let rendered = workflow::render(root, &p)?;
-    let state = match workflow::check(root, &wf, &rendered)? {
-        workflow::Drift::UpToDate => output::WorkflowState::UpToDate,
-        workflow::Drift::Missing => output::WorkflowState::Missing,
-        workflow::Drift::Stale { .. } => output::WorkflowState::Stale,
-    };
-    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
+    // The workflow and its cells file are one state: the worse of the two.
+    let mut state = output::WorkflowState::UpToDate;
+    for (path, rendered) in workflow::render_all(root, &p)? {
+        match workflow::check(root, &path, &rendered)? {
+            workflow::Drift::UpToDate => {}
+            workflow::Drift::Missing => state = output::WorkflowState::Missing,
+            workflow::Drift::Stale { .. } if state == output::WorkflowState::UpToDate => {
+                state = output::WorkflowState::Stale
+            }
+            workflow::Drift::Stale { .. } => {}
+        }
+    }
+    let packing = workflow::packing(&p);
     let doc = output::PlanDoc {
         experiment: p.name().to_string(),
         path: p.path.clone(),
@@ -1029,9 +1071,15 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
         workflow: output::PlanWorkflow {
             path: wf,
             state,
-            jobs: p.cells.len().div_ceil(per_job),
-            cells_per_job: per_job,
+            jobs: packing.jobs,
+            cells_per_job: packing.cells_per_job,
             runs_on: p.file.runner.labels.clone(),
+            waves: packing.waves,
+            job_timeout_minutes: workflow::pack::job_timeout_minutes(
+                packing.cells_per_job,
+                p.timeout,
+                p.job_limit,
+            ),
         },
         cells: cells
             .into_iter()
@@ -1085,12 +1133,21 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     for path in &paths {
         let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         match experiment::load(root, path) {
-            Ok(p) => files.push(output::ValidatedFile {
-                path: rel,
-                ok: true,
-                cells: Some(p.cells.len()),
-                problems: Vec::new(),
-            }),
+            Ok(p) => {
+                let warnings = workflow::limit_warnings(&p);
+                if !json {
+                    for w in &warnings {
+                        eprintln!("warning: {}: {w}", rel.display());
+                    }
+                }
+                files.push(output::ValidatedFile {
+                    path: rel,
+                    ok: true,
+                    cells: Some(p.cells.len()),
+                    problems: Vec::new(),
+                    warnings,
+                })
+            }
             Err(e) => {
                 let problems = match &e {
                     ExperimentError::Invalid(f) => output::Problem::of_file(f),
@@ -1101,6 +1158,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     ok: false,
                     cells: None,
                     problems,
+                    warnings: Vec::new(),
                 });
                 if !json {
                     eprintln!("{:?}", miette::Report::new(e));
@@ -1207,7 +1265,6 @@ fn init(root: &Path, json: bool) -> Result<u8> {
     use outrun::init;
     let existing = init::existing(root);
     let created: Vec<PathBuf> = init::files().into_iter().map(|(p, _)| p).collect();
-    let workflow = workflow::workflow_path(init::EXAMPLE);
     let next = [
         format!("outrun run {} --local", init::EXAMPLE),
         format!(
@@ -1238,9 +1295,11 @@ fn init(root: &Path, json: bool) -> Result<u8> {
     }
     let added = init::write(root)?;
     let p = experiment::load_named(root, init::EXAMPLE)?;
-    workflow::write(root, &workflow, &workflow::render(root, &p)?)?;
     let mut all = created;
-    all.push(workflow);
+    for (path, text) in workflow::render_all(root, &p)? {
+        workflow::write(root, &path, &text)?;
+        all.push(path);
+    }
     let doc = output::Init {
         ok: true,
         existing: Vec::new(),
@@ -1277,37 +1336,38 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
         labels.extend(p.file.runner.labels.iter().cloned());
-        let wf = workflow::workflow_path(p.name());
-        expected.push(wf.clone());
-        let rendered = workflow::render(root, &p)?;
-        let drift = workflow::check(root, &wf, &rendered)?;
-        let (state, diff) = match drift {
-            workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
-            workflow::Drift::Missing if check => (GenerateState::Missing, None),
-            workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
-            workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
-            workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
-                workflow::write(root, &wf, &rendered)?;
-                (GenerateState::Written, None)
-            }
-        };
-        if matches!(state, GenerateState::Missing | GenerateState::Stale) {
-            drifted += 1;
-            if !json {
-                match &diff {
-                    Some(d) => eprint!("{d}"),
-                    None => eprintln!("{} is missing", wf.display()),
+        // The workflow and its cells file: each checked, written and reported on its own.
+        for (wf, rendered) in workflow::render_all(root, &p)? {
+            expected.push(wf.clone());
+            let drift = workflow::check(root, &wf, &rendered)?;
+            let (state, diff) = match drift {
+                workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
+                workflow::Drift::Missing if check => (GenerateState::Missing, None),
+                workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
+                workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
+                workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
+                    workflow::write(root, &wf, &rendered)?;
+                    (GenerateState::Written, None)
                 }
+            };
+            if matches!(state, GenerateState::Missing | GenerateState::Stale) {
+                drifted += 1;
+                if !json {
+                    match &diff {
+                        Some(d) => eprint!("{d}"),
+                        None => eprintln!("{} is missing", wf.display()),
+                    }
+                }
+            } else if !check && !json {
+                println!("{:<9} {}", state.as_str(), wf.display());
             }
-        } else if !check && !json {
-            println!("{:<9} {}", state.as_str(), wf.display());
+            out.push(output::GeneratedWorkflow {
+                experiment: Some(p.name().to_string()),
+                path: wf,
+                state,
+                diff,
+            });
         }
-        out.push(output::GeneratedWorkflow {
-            experiment: Some(p.name().to_string()),
-            path: wf,
-            state,
-            diff,
-        });
     }
     if let Some(w) = actionlint_config(root, &labels, check, json)? {
         if matches!(w.state, GenerateState::Missing | GenerateState::Stale) {
@@ -1323,7 +1383,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
         let mut orphans: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| names::experiment_of_workflow(n).is_some())
+            .filter(|n| names::experiment_of_generated(n).is_some())
             .map(|n| Path::new(".github/workflows").join(n))
             .filter(|rel| !expected.contains(rel))
             .collect();
@@ -1441,7 +1501,18 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: outrun::outputs::cell_dirs(&run_dir)?,
+        // Each cell's output is the folder this run made for it, and nothing else in the run
+        // folder (a cell may leave folders of its own inside its output).
+        outputs: local_run
+            .records
+            .iter()
+            .map(|r| outrun::outputs::Positioned {
+                cell: r.cell.clone(),
+                dir: run_dir.join(&r.cell),
+                attempt: 1,
+            })
+            .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
+            .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
         missing: Vec::new(),
         refused: Vec::new(),
@@ -1579,7 +1650,8 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
     let dir = run_dir_or_latest(root, &plan, from)?;
-    let outputs = outrun::outputs::cell_dirs(&dir)?;
+    // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
+    let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
     let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
         .into_iter()
         .map(|o| o.record)

@@ -15,7 +15,7 @@ pub const STDERR_LOG: &str = "stderr.log";
 pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 
 /// Time a cell gets between SIGTERM and SIGKILL, at its timeout or on an interrupt (both
-/// wrappers: the local backend, and `outrun_cell.py` through `OUTRUN_CONFIG`).
+/// wrappers: the local backend, and `outrun_cell.py` through the cells file).
 pub const KILL_GRACE_S: u64 = 3;
 
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
@@ -33,6 +33,11 @@ pub enum CellStatus {
     Failed,
     TimedOut,
     Cancelled,
+    /// Its output was not taken: the folder where this cell's output belongs held a `cell.json`
+    /// naming another cell, experiment or parameters, or the cell had two outputs in one
+    /// attempt. Only outrun decides this: no `cell.json` can claim it.
+    #[serde(skip_deserializing)]
+    Refused,
 }
 
 impl CellStatus {
@@ -42,6 +47,7 @@ impl CellStatus {
             CellStatus::Failed => "failed",
             CellStatus::TimedOut => "timed out",
             CellStatus::Cancelled => "cancelled",
+            CellStatus::Refused => "refused",
         }
     }
 }
@@ -173,6 +179,19 @@ pub struct RunProvenance {
     pub conclusion: Option<String>,
     /// Per cell id: the attempt, runner and times of the job that ran it.
     pub cells: BTreeMap<String, JobProvenance>,
+    /// Which wave of a dispatch this run is, when the cells needed several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveOf>,
+}
+
+/// One run of a dispatch split into waves (more than 256 jobs): its wave (1-based), how many
+/// waves the dispatch has, and the dispatch id the waves share (each wave's run is named
+/// `outrun NAME GROUP.wN`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaveOf {
+    pub wave: usize,
+    pub waves: usize,
+    pub group: String,
 }
 
 /// One cell's job, as the runner's side saw it.
@@ -182,20 +201,28 @@ pub struct JobProvenance {
     pub started_at: String,
     pub finished_at: String,
     pub runner: String,
+    /// How long the cell ran, as the runner's side measured it: a GitHub job that ran this cell
+    /// alone (its start to its end), outrun's own clock locally. `None` when only the cell's
+    /// own `cell.json` says (a job that ran several cells): the report marks that figure.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
 }
 
 impl RunProvenance {
-    /// Overwrites what `rec` says about where and when it ran with what the run says.
-    pub fn stamp(&self, rec: &mut CellRecord) {
+    /// Overwrites what `rec` says about where, when and how long it ran with what the run
+    /// says. Returns whether the duration left in `rec` is only the cell's own claim (a GitHub
+    /// cell whose job's times are not its own), which the report marks as such.
+    pub fn stamp(&self, rec: &mut CellRecord) -> bool {
         rec.source = self.source;
         rec.run_id = self.run_id.clone();
         rec.commit = self.commit.clone();
-        match self.cells.get(&rec.cell) {
+        let measured = match self.cells.get(&rec.cell) {
             Some(job) => {
                 rec.attempt = job.attempt;
                 rec.started_at = job.started_at.clone();
                 rec.finished_at = job.finished_at.clone();
                 rec.runner = job.runner.clone();
+                job.duration_s
             }
             None => {
                 rec.attempt = self.attempt;
@@ -204,7 +231,15 @@ impl RunProvenance {
                     rec.started_at.clear();
                     rec.finished_at.clear();
                 }
+                None
             }
+        };
+        match measured {
+            Some(d) => {
+                rec.duration_s = d;
+                false
+            }
+            None => self.source == Source::Github,
         }
     }
 
@@ -241,15 +276,104 @@ impl RunProvenance {
                             started_at: r.started_at.clone(),
                             finished_at: r.finished_at.clone(),
                             runner: r.runner.clone(),
+                            // What the files say is theirs to vouch for (see above).
+                            duration_s: (r.source == Source::Local).then_some(r.duration_s),
                         },
                     )
                 })
                 .collect(),
+            wave: None,
         }
     }
+}
+
+/// Seconds from `start` to `end` (RFC 3339 both), when both parse and `end` is not earlier.
+pub fn seconds_between(start: &str, end: &str) -> Option<f64> {
+    let start = humantime::parse_rfc3339_weak(start).ok()?;
+    let end = humantime::parse_rfc3339_weak(end).ok()?;
+    end.duration_since(start).ok().map(|d| d.as_secs_f64())
 }
 
 /// Now, as RFC 3339 UTC with microseconds: sortable as text, like GitHub's timestamps.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> CellRecord {
+        CellRecord {
+            schema: CELL_SCHEMA.into(),
+            experiment: "e".into(),
+            cell: "c".into(),
+            params: BTreeMap::new(),
+            status: CellStatus::Ok,
+            exit_code: Some(0),
+            error: None,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: "2099-01-01T02:21:24Z".into(),
+            duration_s: 8484.0,
+            source: Source::Github,
+            runner: "forged".into(),
+            commit: Some("forged".into()),
+            run_id: "0".into(),
+            attempt: 9,
+        }
+    }
+
+    #[test]
+    fn seconds_between_reads_githubs_timestamps() {
+        assert_eq!(
+            seconds_between("2026-11-26T00:00:00Z", "2026-11-26T00:01:30Z"),
+            Some(90.0)
+        );
+        assert_eq!(
+            seconds_between("2026-11-26T00:00:00.250Z", "2026-11-26T00:00:01Z"),
+            Some(0.75)
+        );
+        assert_eq!(
+            seconds_between("2026-11-26T00:01:00Z", "2026-11-26T00:00:00Z"),
+            None
+        );
+        assert_eq!(seconds_between("", "2026-11-26T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn the_jobs_duration_replaces_the_cells_claim_and_a_claim_is_marked() {
+        let job = JobProvenance {
+            attempt: 1,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: "2026-11-26T00:02:00Z".into(),
+            runner: "GitHub Actions 2".into(),
+            duration_s: Some(120.0),
+        };
+        let mut prov = RunProvenance {
+            source: Source::Github,
+            run_id: "42".into(),
+            attempt: 1,
+            cells: [("c".to_string(), job.clone())].into(),
+            ..RunProvenance::default()
+        };
+        let mut rec = record();
+        assert!(!prov.stamp(&mut rec), "a measured duration is not a claim");
+        assert_eq!(
+            (
+                rec.duration_s,
+                rec.finished_at.as_str(),
+                rec.attempt,
+                rec.run_id.as_str()
+            ),
+            (120.0, "2026-11-26T00:02:00Z", 1, "42")
+        );
+        // A job that ran several cells: its times are not this cell's duration.
+        prov.cells.get_mut("c").unwrap().duration_s = None;
+        let mut rec = record();
+        assert!(prov.stamp(&mut rec), "the cell's own figure is marked");
+        assert_eq!(rec.duration_s, 8484.0);
+        // Locally, outrun measured it itself: nothing to mark.
+        prov.source = Source::Local;
+        assert!(!prov.stamp(&mut record()));
+    }
 }

@@ -68,7 +68,10 @@ pub fn existing(root: &Path) -> Vec<PathBuf> {
     files()
         .into_iter()
         .map(|(p, _)| p)
-        .chain([crate::names::workflow_path(EXAMPLE)])
+        .chain([
+            crate::names::workflow_path(EXAMPLE),
+            crate::names::cells_path(EXAMPLE),
+        ])
         .filter(|p| root.join(p).symlink_metadata().is_ok())
         .collect()
 }

@@ -149,6 +149,10 @@ pub(crate) struct PlanWorkflow {
     pub jobs: usize,
     pub cells_per_job: usize,
     pub runs_on: Vec<String>,
+    /// The runs (waves of at most 256 jobs) that `outrun dispatch` starts for all the cells.
+    pub waves: usize,
+    /// The job's `timeout-minutes`, within the runner's limit.
+    pub job_timeout_minutes: u64,
 }
 
 /// Whether the committed workflow matches what `outrun generate` would write.
@@ -203,12 +207,18 @@ impl PlanDoc {
         println!("dataset     {}", self.dataset.display());
         let w = &self.workflow;
         println!(
-            "workflow    {} ({}; {} jobs of {} cell(s) on {})",
+            "workflow    {} ({}; {} jobs of {} cell(s) on {}, {} min each at most{})",
             w.path.display(),
             w.state.as_str(),
             w.jobs,
             w.cells_per_job,
-            w.runs_on.join(", ")
+            w.runs_on.join(", "),
+            w.job_timeout_minutes,
+            if w.waves > 1 {
+                format!("; {} runs (waves) of at most 256 jobs", w.waves)
+            } else {
+                String::new()
+            }
         );
         println!("cells       {} of {}\n", self.cells.len(), self.cells_total);
         // One column per parameter, each as wide as its widest value (in characters), so the
@@ -275,6 +285,9 @@ pub(crate) struct ValidatedFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<usize>,
     pub problems: Vec<Problem>,
+    /// What does not fit GitHub's limits as it is (it still runs: its jobs are capped at the
+    /// runner's limit, its runs split into waves), with what to change.
+    pub warnings: Vec<String>,
 }
 
 /// One problem of an experiment file; a problem of the file as a whole has no position.
@@ -451,6 +464,10 @@ pub(crate) struct DispatchDoc<'a> {
     pub record: &'a DispatchRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<RunState>,
+    /// When the cells need several runs (more than 256 jobs): every wave's record, the first
+    /// being `record`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<&'a DispatchRecord>,
 }
 
 /// Whether a run has ended.

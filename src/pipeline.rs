@@ -76,8 +76,9 @@ pub fn comment_issue(plan: &Plan, for_this_run: Option<u64>) -> Option<u64> {
 pub struct Finish<'a> {
     pub root: &'a Path,
     pub plan: &'a Plan,
-    /// The cell output folders to read (see `outputs::cell_dirs`); none when nothing came back.
-    pub outputs: Vec<PathBuf>,
+    /// The cell outputs to read, each with the cell its position says it holds (decided by the
+    /// backend, see `outputs::Positioned`); none when nothing came back.
+    pub outputs: Vec<outputs::Positioned>,
     pub provenance: &'a RunProvenance,
     /// Cells that left no output, from the backend's own account of the run.
     pub missing: Vec<CellRecord>,
@@ -104,7 +105,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     let mut outcomes = outputs::read_cells(&f.outputs, f.plan);
     // What the run's side says about where and when each cell ran overrides the cell's files.
     for o in &mut outcomes {
-        f.provenance.stamp(&mut o.record);
+        o.duration_claimed = f.provenance.stamp(&mut o.record);
     }
     for rec in f.missing {
         if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
@@ -113,6 +114,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
                 dir: PathBuf::new(),
                 rows: outputs::Rows::default(),
                 columns: Vec::new(),
+                duration_claimed: false,
             });
         }
     }
@@ -158,6 +160,9 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
                 crate::contract::CellStatus::Failed => entry.failed += 1,
                 crate::contract::CellStatus::TimedOut => entry.timed_out += 1,
                 crate::contract::CellStatus::Cancelled => entry.cancelled += 1,
+                // The ledger's columns stay as they are: a refused cell is a failed one there
+                // (and is run again by `--failed-from`); its `refused` counts artifacts.
+                crate::contract::CellStatus::Refused => entry.failed += 1,
             }
         }
         entry.refused = f.refused.len();

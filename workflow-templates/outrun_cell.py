@@ -1,18 +1,20 @@
 # outrun's cell wrapper for GitHub Actions: the same cell contract that `outrun run --local` keeps.
 # Python standard library only, so that it runs on any runner or container that has python3.
 #
-#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`)
-#                                       and packs them into at most 256 matrix jobs
-#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells named in OUTRUN_SHARD_CELLS, each with its parameters in
+#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`),
+#                                       packs them into jobs and writes the names of one wave's jobs (at most 256)
+#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells of job OUTRUN_SHARD, each with its parameters in
 #                                       OUTRUN_P_*, its own empty $OUTRUN_OUT, logs and a cell.json
 #
-# Everything arrives through the environment (never pasted into this text by an expression):
-# OUTRUN_CONFIG is JSON whose dollar signs are written as \u0024, so that no GitHub expression
-# can survive in the YAML whatever the parameter values hold.
+# The cells and the command come from OUTRUN_CELLS_FILE, a JSON file generated beside the workflow
+# and read from the checkout: a 50,000-cell experiment fits neither a workflow file (500 KB), an
+# environment value (128 KiB) nor a job's outputs (1 MB). Everything else arrives through the
+# environment, never pasted into this text by an expression.
 import datetime, json, os, signal, socket, subprocess, sys, time
 
-CFG = json.loads(os.environ["OUTRUN_CONFIG"])
-# The contract's constants come from outrun itself (src/contract.rs), through the config.
+with open(os.environ["OUTRUN_CELLS_FILE"], encoding="utf-8") as _f:
+    CFG = json.load(_f)
+# The contract's constants come from outrun itself (src/contract.rs), through the cells file.
 MAX_JOBS = CFG["max_jobs"]
 KILL_GRACE_S = CFG["kill_grace_s"]
 
@@ -39,7 +41,7 @@ def matches(alternatives, cell):
     return False
 
 
-def plan():
+def select():
     text = os.environ.get("OUTRUN_SELECT", "")
     alternatives = [[c.strip() for c in a.split("&")] for a in text.split(",") if a.strip()]
     known = {k for c in CFG["cells"] for k, _ in c["params"]}
@@ -52,16 +54,36 @@ def plan():
     cells = [c for c in CFG["cells"] if matches(alternatives, c)]
     if not cells:
         sys.exit(f"outrun: cells filter {text!r} selects no cell")
-    per_job = -(-len(cells) // MAX_JOBS)
-    shards = []
-    for i in range(0, len(cells), per_job):
-        group = cells[i:i + per_job]
-        name = group[0]["id"] if per_job == 1 else "shard-%03d" % (i // per_job)
-        shards.append({"shard": name, "cells": " ".join(c["id"] for c in group)})
+    return cells
+
+
+def shards(cells):
+    """(name, wave, cells) of each job. Mirrors outrun's `workflow::pack::shards`, the one place
+    that decides which cells a job runs: as many jobs as one run allows, never more cells per
+    job than fit the runner's job limit, further runs (waves) for what does not fit in one."""
+    per_job = min(max(-(-len(cells) // MAX_JOBS), 1), max(CFG["max_cells_per_job"], 1))
+    jobs = -(-len(cells) // per_job)
+    out = []
+    for i in range(jobs):
+        group = cells[i * per_job:(i + 1) * per_job]
+        name = group[0]["id"] if per_job == 1 else "shard-%03d" % i
+        out.append((name, i // MAX_JOBS + 1, group))
+    return out
+
+
+def plan():
+    cells = select()
+    all_shards = shards(cells)
+    waves = all_shards[-1][1]
+    text = os.environ.get("OUTRUN_WAVE", "").strip() or "1"
+    if not text.isdigit() or not 1 <= int(text) <= waves:
+        sys.exit(f"outrun: wave {text!r}: these {len(cells)} cells make {waves} wave(s) of at most {MAX_JOBS} jobs")
+    wave = int(text)
+    mine = [s for s in all_shards if s[1] == wave]
     with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
-        out.write("matrix=" + json.dumps({"include": shards}, separators=(",", ":")) + "\n")
-        out.write(f"count={len(cells)}\n")
-    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(shards)} jobs")
+        out.write("matrix=" + json.dumps({"shard": [s[0] for s in mine]}, separators=(",", ":")) + "\n")
+        out.write(f"count={sum(len(s[2]) for s in mine)}\n")
+    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(all_shards)} jobs; wave {wave} of {waves}: {len(mine)} jobs")
 
 
 def kill_group(pid, sig):
@@ -79,8 +101,6 @@ def run_cell(cell, root):
     out = os.path.join(root, cell["id"])
     os.makedirs(out, exist_ok=False)
     env = dict(os.environ)
-    env.pop("OUTRUN_CONFIG", None)
-    env.pop("OUTRUN_SHARD_CELLS", None)
     for k, v in cell["params"]:
         env["OUTRUN_P_" + k.upper()] = v
     env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
@@ -128,7 +148,7 @@ def run_cell(cell, root):
         json.dump(record, f, indent=2)
         f.write("\n")
     print(f"outrun: {cell['id']}: {status}" + (f" ({error})" if error else ""), flush=True)
-    return status == "ok"
+    return record
 
 
 def md(value):
@@ -141,48 +161,132 @@ def md(value):
     return " ".join(out.split())[:200]
 
 
+def scalar(v):
+    """A JSON value as the text outrun merges (src/outputs/mod.rs)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def check_results(record, root):
+    """The checks outrun applies to a cell's results when it merges them (src/outputs/mod.rs):
+    a regular file, UTF-8, parsed, a header of distinct names, every row as wide as the header,
+    at least one row, the key columns present (parameters count), filled and unique. So that
+    this summary never calls "ok" a cell the report calls failed. Returns (why, header, rows):
+    why is None when the results pass."""
+    import csv
+    name = CFG["results_file"]
+    path = os.path.join(root, record["cell"], name)
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isfile(path)):
+        return f"{name} is not a regular file", [], []
+    if not os.path.exists(path):
+        return f"the command wrote no {name}", [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if name.endswith(".jsonl"):
+                header, objects = [], []
+                for i, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        return f"{name} line {i}: expected a JSON object", [], []
+                    for k, v in obj.items():
+                        if isinstance(v, (dict, list)):
+                            return f"{name} line {i}: `{k}` is not a scalar", [], []
+                        if k not in header:
+                            header.append(k)
+                    objects.append(obj)
+                rows = [[scalar(o.get(h)) for h in header] for o in objects]
+            else:
+                reader = csv.reader(f, strict=True)
+                header = [h.strip() for h in next(reader, [])]
+                if not any(header):
+                    return f"{name} has no header row", [], []
+                seen = set()
+                for h in header:
+                    if not h or h in seen:
+                        return f"{name}: header has an empty or repeated column `{h}`", [], []
+                    seen.add(h)
+                rows = []
+                for row in reader:
+                    if not row:
+                        continue
+                    if len(row) != len(header):
+                        return (f"{name} line {reader.line_num}: {len(row)} fields under a "
+                                f"{len(header)}-column header"), [], []
+                    rows.append(row)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
+        return f"{name}: {e}", [], []
+    if not rows:
+        return f"{name} has no rows", [], []
+    # Parameters are columns too where the results lack them (so keys may be parameters).
+    for k, v in sorted(record.get("params", {}).items()):
+        if k not in header:
+            header.append(k)
+            rows = [r + [v] for r in rows]
+    keys = CFG["results_keys"]
+    missing = [k for k in keys if k not in header]
+    if missing:
+        return f"{name} lacks the key column(s) {', '.join(missing)}", [], []
+    at = [header.index(k) for k in keys]
+    seen = set()
+    for i, r in enumerate(rows, 1):
+        key = tuple(r[j] for j in at)
+        if any(not k for k in key):
+            return f"{name} row {i}: empty key column", [], []
+        if key in seen:
+            return f"{name} row {i}: key ({', '.join(key)}) appears twice", [], []
+        seen.add(key)
+    return None, header, rows
+
+
 def summary(records, root, rows_per_cell=3):
-    """This job's cells for the job summary: status, duration, why, and a few result rows."""
+    """This job's cells for the job summary: status, duration, why, and a few result rows. A
+    cell whose command succeeded is "ok" only if its results pass the merge's checks."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
+    checked = []
+    for r in records:
+        why, header, rows = (r["error"], [], [])
+        status = r["status"]
+        if status == "ok":
+            why, header, rows = check_results(r, root)
+            if why:
+                status = "failed"
+        checked.append((r, status, why, header, rows))
     lines = ["### outrun: " + md(CFG["experiment"]), "", "| cell | status | duration | why |", "| --- | --- | --- | --- |"]
-    for r in records:
-        lines.append("| `%s` | %s | %.1f s | %s |" % (r["cell"], r["status"].replace("_", " "), r["duration_s"], md(r["error"] or "")))
-    for r in records:
-        results = os.path.join(root, r["cell"], CFG["results_file"])
-        if r["status"] != "ok" or not os.path.isfile(results) or os.path.islink(results):
+    for r, status, why, _, _ in checked:
+        lines.append("| `%s` | %s | %.1f s | %s |" % (r["cell"], status.replace("_", " "), r["duration_s"], md(why or "")))
+    for r, status, _, header, rows in checked:
+        if status != "ok":
             continue
-        try:
-            with open(results, encoding="utf-8", errors="replace") as f:
-                if results.endswith(".jsonl"):
-                    rows = [json.loads(l) for l in f if l.strip()][:rows_per_cell]
-                    header = list(rows[0]) if rows else []
-                    rows = [[row.get(h, "") for h in header] for row in rows]
-                else:
-                    import csv
-                    reader = csv.reader(f)
-                    header = next(reader, [])
-                    rows = [row for _, row in zip(range(rows_per_cell), reader)]
-        except (OSError, ValueError, AttributeError, IndexError):
-            continue
-        if header:
-            lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:8]) + " |", "|" + " --- |" * len(header[:8])]
-            lines += ["| " + " | ".join(md(v) for v in row[:8]) + " |" for row in rows]
+        width = min(len(header), 8)
+        lines += ["", "`%s`, first rows:" % r["cell"], "", "| " + " | ".join(md(h) for h in header[:width]) + " |", "|" + " --- |" * width]
+        # Every row is as wide as the header (checked above): cut both alike.
+        lines += ["| " + " | ".join(md(v) for v in row[:width]) + " |" for row in rows[:rows_per_cell]]
     with open(path, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n\n")
 
 
 def run():
-    by_id = {c["id"]: c for c in CFG["cells"]}
+    name = os.environ["OUTRUN_SHARD"]
+    mine = [s for s in shards(select()) if s[0] == name]
+    if not mine:
+        sys.exit(f"outrun: no job {name!r} in this selection")
     root = os.environ["OUTRUN_OUT_ROOT"]
     os.makedirs(root, exist_ok=True)
     ok = True
     records = []
-    for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
-        ok = run_cell(by_id[cid], root) and ok
-        with open(os.path.join(root, cid, "cell.json"), encoding="utf-8") as f:
-            records.append(json.load(f))
+    for cell in mine[0][2]:
+        # The record as written, not read back: a process the cell left behind could have
+        # rewritten the file since.
+        record = run_cell(cell, root)
+        ok = record["status"] == "ok" and ok
+        records.append(record)
     summary(records, root)
     sys.exit(0 if ok else 1)
 

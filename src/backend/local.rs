@@ -160,9 +160,16 @@ pub async fn run(
                 // Progress shows what the merge will see: a cell whose command succeeded but whose
                 // results are missing or malformed is failed there, so it is shown failed here.
                 let checked = if rec.status == CellStatus::Ok {
-                    crate::outputs::read_cells(std::slice::from_ref(&ctx.dir), &plan)
-                        .pop()
-                        .map(|o| o.record)
+                    {
+                        let at = crate::outputs::Positioned {
+                            cell: cell.id.clone(),
+                            dir: ctx.dir.clone(),
+                            attempt: 1,
+                        };
+                        crate::outputs::read_cells(&[at], &plan)
+                    }
+                    .pop()
+                    .map(|o| o.record)
                 } else {
                     None
                 };

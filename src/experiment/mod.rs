@@ -42,6 +42,8 @@ pub struct Plan {
     /// Where it was read from, relative to the project root.
     pub path: PathBuf,
     pub timeout: Duration,
+    /// How long one job may run on the experiment's runners (`runner.job-timeout`, else 6 h).
+    pub job_limit: Duration,
     pub cells: Vec<Cell>,
 }
 
@@ -251,14 +253,17 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, ExperimentEr
         placeholders: checked.placeholders,
     };
     let timeout = v.check_fields(&file, stem, root);
+    let job_limit = v.check_job_timeout(&file.runner);
     let cells = matrix::expand(&file.matrix, &mut v);
     if v.problems.is_empty()
         && let Some(timeout) = timeout
+        && let Some(job_limit) = job_limit
     {
         return Ok(Plan {
             file,
             path: rel.to_path_buf(),
             timeout,
+            job_limit,
             cells,
         });
     }
@@ -449,6 +454,52 @@ impl Validator<'_> {
                     &path(&["timeout"]),
                     format!("`{}` is not a duration{why}", f.timeout.escape_debug()),
                     Some("write a number and a unit, for example 90s, 30m, 6h or 1h30m".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `runner.job-timeout`: GitHub stops a job at 6 h on its hosted runners and at 5 days on
+    /// self-hosted ones; outrun packs cells into jobs to fit it (see `workflow::pack`).
+    fn check_job_timeout(&mut self, r: &types::Runner) -> Option<Duration> {
+        use crate::workflow::pack::{HOSTED_JOB_LIMIT, SELF_HOSTED_JOB_LIMIT, is_hosted};
+        let Some(text) = &r.job_timeout else {
+            return Some(HOSTED_JOB_LIMIT);
+        };
+        let p = path(&["runner", "job-timeout"]);
+        let hosted = is_hosted(&r.labels);
+        match humantime::parse_duration(text.trim()) {
+            Ok(t) if t < Duration::from_secs(30 * 60) => {
+                self.at_value(
+                    &p,
+                    "a job needs at least 30 minutes (15 of them for checkout, setup and upload)",
+                    None,
+                );
+                None
+            }
+            Ok(t) if hosted && t > HOSTED_JOB_LIMIT => {
+                self.at_value(
+                    &p,
+                    format!("GitHub-hosted runners ({}) stop a job after 6 h", r.labels.join(", ")),
+                    Some("use at most 6h, or run on self-hosted runners (`labels: [self-hosted, …]`), which allow up to 5 days".into()),
+                );
+                None
+            }
+            Ok(t) if t > SELF_HOSTED_JOB_LIMIT => {
+                self.at_value(
+                    &p,
+                    "GitHub stops any job after 5 days",
+                    Some("use at most 5d".into()),
+                );
+                None
+            }
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.at_value(
+                    &p,
+                    format!("`{}` is not a duration", text.escape_debug()),
+                    Some("write a number and a unit, for example 6h or 5d".into()),
                 );
                 None
             }

@@ -72,7 +72,11 @@ const TOP: &[Field] = &[
     opt("compare", OptStruct(COMPARE)),
     opt("github", Struct(GITHUB)),
 ];
-const RUNNER: &[Field] = &[opt("labels", TextOrList), opt("container", Text)];
+const RUNNER: &[Field] = &[
+    opt("labels", TextOrList),
+    opt("container", Text),
+    opt("job-timeout", Text),
+];
 const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
 const DATASET: &[Field] = &[

@@ -2,6 +2,8 @@
 //!
 //! The same code reads a local run directory and a folder of unpacked GitHub artifacts: both
 //! hold one directory per cell with a `cell.json` (artifacts add one level: artifact → cells).
+//! Which cell a directory holds is the backend's call, from where it sits ([`Positioned`]);
+//! its `cell.json` is only checked against that, never believed about it.
 //! A cell whose results are missing, malformed or lack a key column is failed here, with the
 //! reason, and contributes no rows; the other cells are unaffected.
 
@@ -36,6 +38,9 @@ pub struct CellOutcome {
     pub dir: PathBuf,
     pub rows: Rows,
     pub columns: Vec<String>,
+    /// Whether `record.duration_s` is only what the cell's own `cell.json` says (no job's
+    /// times measured this cell alone): the report marks it so.
+    pub duration_claimed: bool,
 }
 
 /// A cell's result rows in one buffer, fields in its `columns` order.
@@ -112,54 +117,137 @@ impl CellOutcome {
     }
 }
 
-/// Every cell output of `plan` under `dir` (depth 1 or 2), checked. Outputs of other
-/// experiments are ignored; of two outputs of one cell the later attempt wins.
+/// A cell output folder and the cell it holds, decided by where the folder sits and never by
+/// what is inside it: locally, the run folder's cell directory; on GitHub, artifact name → job
+/// → the cells the plan gave that job → folder name (see `backend::github::fetch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Positioned {
+    pub cell: String,
+    pub dir: PathBuf,
+    /// The run attempt that left it: from the artifact's name and GitHub's jobs; 1 locally.
+    pub attempt: u32,
+}
+
+/// Every cell output of `plan` under `dir` (depth 1 or 2), checked. A folder is a cell's
+/// output by its name (see [`positioned`]).
 pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, OutputsError> {
-    let out = read_cells(&cell_dirs(dir)?, plan);
+    let out = read_cells(&positioned(&cell_dirs(dir)?, plan), plan);
     if out.is_empty() {
         return Err(OutputsError::Empty(dir.to_path_buf()));
     }
     Ok(out)
 }
 
-/// The outcomes of the given cell folders, checked, in plan order.
-pub fn read_cells(dirs: &[PathBuf], plan: &Plan) -> Vec<CellOutcome> {
-    let mut found: BTreeMap<String, CellOutcome> = BTreeMap::new();
-    let cells: BTreeMap<&str, &crate::experiment::Cell> =
-        plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    for cell_dir in dirs.iter().cloned() {
-        let dir_name = cell_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let record = match CellRecord::read(&cell_dir) {
-            Ok(r) => r,
-            // A cell.json cut short (a job killed while writing it) fails that cell only.
-            Err(e) => match cells.get(dir_name.as_str()) {
-                Some(cell) => unreadable(plan, cell, &e),
-                None => continue,
-            },
-        };
-        // Only this experiment's cells, as planned: anything else in the folder is not merged.
-        if record.experiment != plan.name() || !cells.contains_key(record.cell.as_str()) {
+/// Folders with a `cell.json`, positioned by their names: a folder named for a cell of the plan
+/// holds that cell (other folders are not this experiment's); its parent, when it is an
+/// artifact of this experiment (`outrun-NAME-SHARD-aN`), gives the attempt, else it is 1.
+pub fn positioned(dirs: &[PathBuf], plan: &Plan) -> Vec<Positioned> {
+    dirs.iter()
+        .filter_map(|dir| {
+            let cell = dir.file_name()?.to_str()?;
+            plan.cells.iter().find(|c| c.id == cell)?;
+            let attempt = dir
+                .parent()
+                .and_then(|p| p.file_name()?.to_str())
+                .and_then(|a| crate::names::parse_artifact(plan.name(), a))
+                .map_or(1, |(_, attempt)| attempt);
+            Some(Positioned {
+                cell: cell.to_string(),
+                dir: dir.clone(),
+                attempt,
+            })
+        })
+        .collect()
+}
+
+/// The outcomes of the given cell outputs, checked, in plan order: one per cell of the plan
+/// that has an output. The newest attempt's output counts; two in that attempt are refused, not
+/// chosen between. An output whose `cell.json` names another cell, experiment or parameters
+/// than its position is refused with the claim as the reason: a cell cannot take another's
+/// place, nor leave its own empty.
+pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
+    let mut by_cell: BTreeMap<&str, Vec<&Positioned>> = BTreeMap::new();
+    for o in outputs {
+        by_cell.entry(o.cell.as_str()).or_default().push(o);
+    }
+    let mut out = Vec::new();
+    for cell in &plan.cells {
+        let Some(found) = by_cell.get(cell.id.as_str()) else {
             continue;
-        }
-        let newer = match found.get(&record.cell) {
-            Some(prev) => {
-                (record.attempt, &record.finished_at)
-                    > (prev.record.attempt, &prev.record.finished_at)
-            }
-            None => true,
         };
-        if newer {
-            let outcome = check(plan, cell_dir, record);
-            found.insert(outcome.record.cell.clone(), outcome);
+        let newest = found.iter().map(|o| o.attempt).max().unwrap_or(0);
+        let at: Vec<&Positioned> = found
+            .iter()
+            .copied()
+            .filter(|o| o.attempt == newest)
+            .collect();
+        if let [one] = at[..] {
+            out.push(read_one(plan, cell, one));
+        } else {
+            let why = format!(
+                "{} outputs in attempt {newest} ({}): none is taken",
+                at.len(),
+                at.iter()
+                    .map(|o| o.dir.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            out.push(refused(plan, cell, why));
         }
     }
-    let mut out: Vec<CellOutcome> = found.into_values().collect();
-    sort_by_plan(&mut out, plan);
     out
+}
+
+/// One cell's output, its `cell.json` checked against its position, then its results.
+fn read_one(plan: &Plan, cell: &crate::experiment::Cell, at: &Positioned) -> CellOutcome {
+    let record = match CellRecord::read(&at.dir) {
+        Ok(r) => r,
+        // A cell.json cut short (a job killed while writing it) fails that cell only.
+        Err(e) => return outcome(unreadable(plan, cell, &e), PathBuf::new()),
+    };
+    let params: BTreeMap<String, String> = cell.params.iter().cloned().collect();
+    let claim = if record.experiment != plan.name() {
+        Some(format!("experiment {}", claimed(&record.experiment)))
+    } else if record.cell != cell.id {
+        Some(format!("cell {}", claimed(&record.cell)))
+    } else if record.params != params {
+        Some("other parameters than the plan gave this cell".to_string())
+    } else {
+        None
+    };
+    match claim {
+        Some(c) => refused(plan, cell, format!("cell.json claims {c}")),
+        None => check(plan, at.dir.clone(), record),
+    }
+}
+
+/// A claimed value for a reason: quoted, and short (it is the cell's text, not outrun's).
+fn claimed(value: &str) -> String {
+    let short: String = value.chars().take(80).collect();
+    let more = if short.len() < value.len() { "…" } else { "" };
+    format!("`{}{more}`", short.replace('`', "'"))
+}
+
+fn outcome(record: CellRecord, dir: PathBuf) -> CellOutcome {
+    CellOutcome {
+        record,
+        dir,
+        rows: Rows::default(),
+        columns: Vec::new(),
+        duration_claimed: false,
+    }
+}
+
+/// The outcome of a cell whose output was not taken, with the reason.
+fn refused(plan: &Plan, cell: &crate::experiment::Cell, why: String) -> CellOutcome {
+    let record = CellRecord::missing(
+        plan.name(),
+        cell,
+        CellStatus::Refused,
+        why,
+        &crate::contract::RunProvenance::default(),
+    );
+    outcome(record, PathBuf::new())
 }
 
 /// Plan order, so reports list cells as the matrix declares them; unknown cells last.
@@ -225,12 +313,7 @@ pub fn cell_dirs(dir: &Path) -> Result<Vec<PathBuf>, OutputsError> {
 
 /// Reads and checks the results of a cell that exited successfully.
 fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
-    let mut outcome = CellOutcome {
-        record: record.clone(),
-        dir: dir.clone(),
-        rows: Rows::default(),
-        columns: Vec::new(),
-    };
+    let mut outcome = outcome(record.clone(), dir.clone());
     if record.status != CellStatus::Ok {
         return outcome;
     }

@@ -120,6 +120,9 @@ pub struct RunInfo {
     pub event: Option<String>,
     pub git_ref: Option<String>,
     pub conclusion: Option<String>,
+    /// When the dispatch needed several runs: which wave this run is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<crate::contract::WaveOf>,
 }
 
 impl RunInfo {
@@ -133,6 +136,7 @@ impl RunInfo {
             event: p.event.clone(),
             git_ref: p.git_ref.clone(),
             conclusion: p.conclusion.clone(),
+            wave: p.wave.clone(),
         }
     }
 
@@ -160,6 +164,9 @@ pub struct Summary {
     pub failed: usize,
     pub timed_out: usize,
     pub cancelled: usize,
+    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
+    /// cancelled + refused = cells.
+    pub refused: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +176,8 @@ pub struct CellReport {
     pub status: CellStatus,
     pub exit_code: Option<i32>,
     pub duration_s: f64,
+    /// `duration_s` is only the cell's own claim (its `cell.json`), not a job's measured time.
+    pub duration_claimed: bool,
     pub error: Option<String>,
 }
 
@@ -201,6 +210,7 @@ pub fn build(
             CellStatus::Failed => summary.failed += 1,
             CellStatus::TimedOut => summary.timed_out += 1,
             CellStatus::Cancelled => summary.cancelled += 1,
+            CellStatus::Refused => summary.refused += 1,
         }
     }
     let keys = &plan.file.results.keys;
@@ -240,6 +250,7 @@ pub fn build(
                 status: o.record.status,
                 exit_code: o.record.exit_code,
                 duration_s: o.record.duration_s,
+                duration_claimed: o.duration_claimed,
                 error: o.record.error.clone(),
             })
             .collect(),
@@ -346,6 +357,32 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// A cell's duration, marked when it is only what the cell's `cell.json` says.
+fn cell_duration(c: &CellReport) -> String {
+    if c.duration_claimed {
+        format!("{} (as the cell reported)", duration(c.duration_s))
+    } else {
+        duration(c.duration_s)
+    }
+}
+
+/// After "N cells succeeded in T of cell time in all": whose figure T is. A figure only the
+/// cells' own files give is said to be theirs (both renderings say it).
+fn whose_time(ok: &[&CellReport]) -> String {
+    let claimed: f64 = ok
+        .iter()
+        .filter(|c| c.duration_claimed)
+        .map(|c| c.duration_s)
+        .sum();
+    if ok.iter().all(|c| c.duration_claimed) {
+        ", as the cells reported".to_string()
+    } else if ok.iter().any(|c| c.duration_claimed) {
+        format!(", {} of it as the cells reported", duration(claimed))
+    } else {
+        String::new()
+    }
+}
+
 /// A Markdown table that stops adding rows when its budget is spent.
 struct Table {
     text: String,
@@ -438,11 +475,25 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         } else {
             run_text
         };
+        let refused = if s.refused > 0 {
+            format!(", {} refused", s.refused)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             head,
-            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled\n",
+            "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
+        if let Some(w) = &run.wave {
+            let _ = writeln!(
+                head,
+                "Wave {} of {} of dispatch `{}` (a run holds at most 256 jobs): the cells above are this wave's; the dataset and the results below hold every wave's rows collected so far.\n",
+                w.wave,
+                w.waves,
+                w.group.replace('`', "'")
+            );
+        }
     }
     let _ = writeln!(
         head,
@@ -552,7 +603,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
                     format!("`{}`", c.id),
                     params(c),
                     c.status.as_str().into(),
-                    duration(c.duration_s),
+                    cell_duration(c),
                     escape(c.error.as_deref().unwrap_or("")),
                 ]
             })
@@ -632,9 +683,10 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .filter(|c| c.status == CellStatus::Ok)
             .collect();
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
+        let whose = whose_time(&ok);
         let _ = writeln!(
             body,
-            "{} cells succeeded in {} of cell time in all.\n",
+            "{} cells succeeded in {} of cell time in all{whose}.\n",
             ok.len(),
             duration(total)
         );
@@ -833,5 +885,64 @@ mod tests {
             CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())),
             Some(new)
         );
+    }
+
+    #[test]
+    fn a_duration_only_the_cell_claims_is_marked_and_refused_cells_are_counted() {
+        let cell = |id: &str, status, duration_s, duration_claimed| CellReport {
+            id: id.into(),
+            params: BTreeMap::new(),
+            status,
+            exit_code: None,
+            duration_s,
+            duration_claimed,
+            error: None,
+        };
+        let report = |cells: Vec<CellReport>, refused| Report {
+            schema: REPORT_SCHEMA,
+            experiment: "e".into(),
+            description: String::new(),
+            issue: None,
+            dataset: "data/evaluation/e.csv".into(),
+            run: Some(RunInfo::default()),
+            summary: Summary {
+                cells: cells.len(),
+                ok: cells.len() - refused,
+                refused,
+                ..Summary::default()
+            },
+            cells,
+            columns: Vec::new(),
+            results: Vec::new(),
+            results_total: 0,
+            comparison: None,
+            refused: Vec::new(),
+        };
+        let md = markdown(&report(
+            vec![
+                cell("a", CellStatus::Ok, 60.0, false),
+                cell("b", CellStatus::Ok, 8484.0, true),
+                cell("c", CellStatus::Refused, 30.0, true),
+            ],
+            1,
+        ));
+        assert!(
+            md.contains("3 cells: 2 ok, 0 failed, 0 timed out, 0 cancelled, 1 refused"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| refused | 30.0 s (as the cell reported) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("2h 22m 24s of cell time in all, 2h 21m 24s of it as the cells reported."),
+            "{md}"
+        );
+        let md = markdown(&report(vec![cell("a", CellStatus::Ok, 60.0, false)], 0));
+        assert!(
+            md.contains("1 cells: 1 ok, 0 failed, 0 timed out, 0 cancelled\n"),
+            "{md}"
+        );
+        assert!(md.contains("in 1m of cell time in all.\n"), "{md}");
     }
 }

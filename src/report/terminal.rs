@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
-use super::{CellReport, Report, TERMINAL_ROWS, duration, num, pct};
+use super::{CellReport, Report, TERMINAL_ROWS, cell_duration, duration, num, pct, whose_time};
 use crate::contract::CellStatus;
 
 /// Text from the dataset or an artifact, made safe to print: no control character survives
@@ -100,9 +100,14 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
         } else {
             String::new()
         };
+        let refused = if s.refused > 0 {
+            format!(", {} refused", s.refused)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{verdict} · run {}{attempt} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled",
+            "{verdict} · run {}{attempt} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}",
             clean(&run.id),
             run.source,
             s.cells,
@@ -113,6 +118,15 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
         );
         if let Some(u) = &run.url {
             let _ = writeln!(out, "{}", clean(u));
+        }
+        if let Some(w) = &run.wave {
+            let _ = writeln!(
+                out,
+                "Wave {} of {} of dispatch {} (a run holds at most 256 jobs): the cells above are this wave's; the dataset and the results below hold every wave's rows collected so far.",
+                w.wave,
+                w.waves,
+                clean(&w.group)
+            );
         }
         out.push('\n');
     }
@@ -201,7 +215,7 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
                         .collect::<Vec<_>>()
                         .join(", "),
                     c.status.as_str().into(),
-                    duration(c.duration_s),
+                    cell_duration(c),
                     c.error.clone().unwrap_or_default(),
                 ]
             })
@@ -267,9 +281,10 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
         let _ = writeln!(
             out,
-            "{} cells succeeded in {} of cell time in all.",
+            "{} cells succeeded in {} of cell time in all{}.",
             ok.len(),
-            duration(total)
+            duration(total),
+            whose_time(&ok)
         );
     }
     out

@@ -206,7 +206,7 @@ fn failed_cells_are_reported_not_merged(bad: &str, reason: &str) {
     check_cells(&rep["cells"]);
     assert_eq!(
         rep["summary"],
-        json!({"cells": 6, "ok": 4, "failed": 2, "timed_out": 0, "cancelled": 0})
+        json!({"cells": 6, "ok": 4, "failed": 2, "timed_out": 0, "cancelled": 0, "refused": 0})
     );
     let (code, md, err) = common::run(p.cmd().args(["report", "flaky"]));
     assert_eq!(code, 0, "{err}");

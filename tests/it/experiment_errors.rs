@@ -756,9 +756,9 @@ fn every_schema_problem_is_reported_in_one_run() {
         (3, 3, "did you mean `labels`?")
     );
     assert!(
-        got[0]
-            .2
-            .starts_with("runner: unknown field `lables`, expected `labels` or `container`"),
+        got[0].2.starts_with(
+            "runner: unknown field `lables`, expected one of `labels`, `container`, `job-timeout`"
+        ),
         "{}",
         got[0].2
     );

@@ -46,7 +46,7 @@ impl Drop for Env {
 }
 
 /// The cells of EXPERIMENT as outrun plans them, with the files each one's job uploads.
-fn cells(p: &Project) -> Vec<(String, Value)> {
+pub(crate) fn cells(p: &Project) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", "sweep", "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -64,7 +64,7 @@ fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
 
 /// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
 /// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
-fn shard_with(
+pub(crate) fn shard_with(
     id: &str,
     params: &Value,
     conclusion: Conclusion,
@@ -97,6 +97,12 @@ fn shard_with(
 
 impl Env {
     pub fn new(cfg: FakeConfig) -> Env {
+        Env::with_experiment(cfg, EXPERIMENT)
+    }
+
+    /// A fake and a project whose experiment `sweep` is `experiment`. With parameters `n` and
+    /// `mode`, every job uploads good results; otherwise the test sets the jobs' uploads.
+    pub fn with_experiment(cfg: FakeConfig, experiment: &str) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -107,7 +113,7 @@ impl Env {
             ..cfg
         }));
         let project = Project::new();
-        project.experiment("sweep", EXPERIMENT);
+        project.experiment("sweep", experiment);
         let (code, _, err) = common::run(project.cmd().args(["generate"]));
         assert_eq!(code, 0, "{err}");
         let env = Env {
@@ -119,6 +125,7 @@ impl Env {
         };
         let specs: Vec<CellSpec> = cells(&env.project)
             .iter()
+            .filter(|(_, p)| p.get("n").is_some() && p.get("mode").is_some())
             .map(|(id, p)| shard(id, p, Conclusion::Success))
             .collect();
         env.fake
@@ -1264,4 +1271,338 @@ fn watch_comment_shows_progress_then_the_report_replaces_it() {
         "{}",
         comments[0]
     );
+}
+
+/// The issue's forgeries in a 6-cell matrix: cell 5's `cell.json` claims to be cell 1 and to
+/// have finished in 2099 (with other values under cell 1's key), cell 6's names another
+/// experiment, cell 2's claims it ran 2 h 21 min. Which cell a folder holds follows from where
+/// it sits: cell 1 keeps its own rows, cells 5 and 6 are refused with the claim as the reason,
+/// every selected cell is in the report, and the durations shown are the jobs'.
+#[test]
+fn a_cell_json_cannot_take_another_cells_place_vanish_or_forge_its_time() {
+    const SIX: &str = r#"name: sweep
+issue: 7
+matrix:
+  n: [1, 2, 3]
+  mode: [a, b]
+command: 'true'
+timeout: 10m
+results: {keys: [n, mode]}
+"#;
+    let mut env = Env::with_experiment(FakeConfig::default(), SIX);
+    let cells = cells(&env.project);
+    assert_eq!(cells.len(), 6);
+    let (victim, victim_params) = &cells[0];
+    let record = |experiment: &str, cell: &str, params: &Value, finished: &str, took: f64| {
+        serde_json::json!({
+            "schema": "outrun.cell/v1", "experiment": experiment, "cell": cell, "params": params,
+            "status": "ok", "exit_code": 0, "error": null,
+            "started_at": "2026-11-26T00:00:00Z", "finished_at": finished, "duration_s": took,
+            "source": "github", "runner": "GitHub Actions 1", "commit": "forged",
+            "run_id": "0", "attempt": 1,
+        })
+        .to_string()
+    };
+    let mut specs: Vec<CellSpec> = cells[..4]
+        .iter()
+        .map(|(id, p)| shard(id, p, Conclusion::Success))
+        .collect();
+    // Cell 2 says it ran 8484 s (2 h 21 min 24 s): its job did not.
+    let (boast, boast_params) = &cells[1];
+    let row = |p: &Value, value: u32| {
+        format!(
+            "n,mode,value\n{},{},{value}\n",
+            p["n"].as_str().unwrap(),
+            p["mode"].as_str().unwrap()
+        )
+    };
+    let n = |p: &Value| p["n"].as_str().unwrap().parse::<u32>().unwrap();
+    specs[1] = CellSpec::new(boast, Conclusion::Success).cell(
+        boast,
+        &[
+            (
+                "cell.json",
+                record("sweep", boast, boast_params, "2099-01-01T02:21:24Z", 8484.0).as_bytes(),
+            ),
+            (
+                "results.csv",
+                row(boast_params, n(boast_params) * 10).as_bytes(),
+            ),
+        ],
+    );
+    // In its own folder, cell 5 claims to be cell 1, with rows under cell 1's key.
+    let (thief, _) = &cells[4];
+    let stolen = row(victim_params, 666);
+    specs.push(CellSpec::new(thief, Conclusion::Success).cell(
+        thief,
+        &[
+            (
+                "cell.json",
+                record("sweep", victim, victim_params, "2099-01-01T00:00:00Z", 60.0).as_bytes(),
+            ),
+            ("results.csv", stolen.as_bytes()),
+        ],
+    ));
+    // Cell 6 names another experiment, to drop out of the report.
+    let (ghost, ghost_params) = &cells[5];
+    specs.push(CellSpec::new(ghost, Conclusion::Success).cell(
+        ghost,
+        &[
+            (
+                "cell.json",
+                record("other", ghost, ghost_params, "2026-11-26T00:01:00Z", 60.0).as_bytes(),
+            ),
+            ("results.csv", row(ghost_params, 30).as_bytes()),
+        ],
+    ));
+    // And an artifact named for a job the plan has not, holding cell 1's folder.
+    specs.push(CellSpec::new("intruder", Conclusion::Success).cell(
+        victim,
+        &[
+            (
+                "cell.json",
+                record("sweep", victim, victim_params, "2099-01-01T00:00:00Z", 60.0).as_bytes(),
+            ),
+            ("results.csv", stolen.as_bytes()),
+        ],
+    ));
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
+    }
+    env.run_clock();
+    let run = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 1);
+    let report = &c["report"];
+    let s = &report["summary"];
+    let count = |k: &str| s[k].as_u64().unwrap();
+    assert_eq!(count("cells"), 6, "{s}");
+    assert_eq!((count("ok"), count("refused")), (4, 2), "{s}");
+    assert_eq!(
+        count("ok") + count("failed") + count("timed_out") + count("cancelled") + count("refused"),
+        6,
+        "{s}"
+    );
+    let cell = |id: &str| {
+        report["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("cell {id} missing from the report: {report}"))
+            .clone()
+    };
+    assert_eq!(cell(thief)["status"], "refused");
+    let why = cell(thief)["error"].as_str().unwrap().to_string();
+    assert!(
+        why.contains(&format!("cell.json claims cell `{victim}`")),
+        "{why}"
+    );
+    assert_eq!(cell(ghost)["status"], "refused");
+    let why = cell(ghost)["error"].as_str().unwrap().to_string();
+    assert!(why.contains("cell.json claims experiment `other`"), "{why}");
+    // Cell 1 keeps its own row; nothing of the thief's reaches the dataset.
+    assert_eq!(cell(victim)["status"], "ok");
+    let refused = c["collected"]["refused"].to_string();
+    assert!(
+        refused.contains("outrun-sweep-intruder-a1") && refused.contains("names job `intruder`"),
+        "{refused}"
+    );
+    let data = env.dataset();
+    assert!(!data.contains("666") && !data.contains("2099-"), "{data}");
+    let mut want: Vec<String> = cells[..4]
+        .iter()
+        .map(|(_, p)| (n(p) * 10).to_string())
+        .collect();
+    want.sort();
+    assert_eq!(values(&data), want, "{data}");
+    // The boaster's duration is its job's, not its claim.
+    let took = cell(boast)["duration_s"].as_f64().unwrap();
+    assert!(took < 3600.0, "the claimed duration is shown: {took}");
+    assert_eq!(cell(boast)["duration_claimed"], false);
+    let comment = env.comments().pop().unwrap();
+    assert!(!comment.contains("2h 21m"), "{comment}");
+    assert!(
+        comment.contains("6 cells: 4 ok, 0 failed, 0 timed out, 0 cancelled, 2 refused"),
+        "{comment}"
+    );
+    assert!(!comment.contains("all cells ok"), "{comment}");
+}
+
+/// More cells than GitHub's 256 jobs: the workflow packs two cells to a job (`shard-NNN`), and
+/// the collect side unpacks them with the same packing. A cell missing from its job's artifact
+/// is reported, not dropped; a folder claiming its job-mate's identity is refused; durations
+/// of cells that shared a job are marked as the cells' own.
+#[test]
+fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
+    let all: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    let experiment = format!(
+        "name: sweep\nissue: 7\nmatrix:\n  i: [{}]\ncommand: 'true'\ntimeout: 10m\nresults: {{keys: [i]}}\n",
+        all.join(", ")
+    );
+    let mut env = Env::with_experiment(FakeConfig::default(), &experiment);
+    let cells = cells(&env.project);
+    let params: std::collections::BTreeMap<String, Value> = cells.iter().cloned().collect();
+    let plan = outrun::experiment::load_named(env.project.root(), "sweep").unwrap();
+    let shards = outrun::workflow::jobs(&plan, cells.iter().map(|(id, _)| id.as_str()));
+    assert_eq!(shards.len(), 150);
+    let files = |claimed: &str, at: &str| {
+        let p = &params[claimed];
+        let rec = serde_json::json!({
+            "schema": "outrun.cell/v1", "experiment": "sweep", "cell": claimed, "params": p,
+            "status": "ok", "exit_code": 0, "error": null,
+            "started_at": "2026-11-26T00:00:00Z", "finished_at": "2026-11-26T00:01:00Z",
+            "duration_s": 30.0, "source": "github", "runner": "r", "commit": "c",
+            "run_id": "0", "attempt": 1,
+        });
+        let i = params[at]["i"].as_str().unwrap().to_string();
+        (rec.to_string(), format!("i,value\n{i},{i}\n"))
+    };
+    let specs: Vec<CellSpec> = shards
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let mut spec = CellSpec::new(&s.name, Conclusion::Success);
+            for (j, id) in s.cells.iter().enumerate() {
+                let (rec, rows) = match (k, j) {
+                    // Job 1 uploads only its first cell.
+                    (1, 1) => continue,
+                    // Job 2's second folder claims to be its first cell.
+                    (2, 1) => files(&s.cells[0], &s.cells[0]),
+                    _ => files(id, id),
+                };
+                spec = spec.cell(
+                    id,
+                    &[
+                        ("cell.json", rec.as_bytes()),
+                        ("results.csv", rows.as_bytes()),
+                    ],
+                );
+            }
+            spec
+        })
+        .collect();
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
+    }
+    env.run_clock();
+    let run = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 1);
+    let s = &c["report"]["summary"];
+    assert_eq!(
+        s,
+        &serde_json::json!({"cells": 300, "ok": 298, "failed": 1, "timed_out": 0, "cancelled": 0, "refused": 1}),
+    );
+    let cell = |id: &str| {
+        c["report"]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let lost = cell(&shards[1].cells[1]);
+    assert_eq!(lost["status"], "failed");
+    assert!(
+        lost["error"]
+            .as_str()
+            .unwrap()
+            .contains("no output uploaded"),
+        "{lost}"
+    );
+    let thief = cell(&shards[2].cells[1]);
+    assert_eq!(thief["status"], "refused");
+    assert!(
+        thief["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("cell.json claims cell `{}`", shards[2].cells[0])),
+        "{thief}"
+    );
+    let ok = cell(&shards[0].cells[0]);
+    assert_eq!(
+        (ok["duration_s"].as_f64(), &ok["duration_claimed"]),
+        (Some(30.0), &Value::Bool(true))
+    );
+    assert_eq!(values(&env.dataset()).len(), 298);
+    let comment = env.comments().pop().unwrap();
+    assert!(
+        comment.contains("of cell time in all, as the cells reported."),
+        "{comment}"
+    );
+}
+
+/// Which attempt an artifact belongs to comes from its name, bounded by GitHub's count of the
+/// run's attempts; two artifacts under one job's name in one attempt are both refused (and
+/// their cell with them), never chosen between.
+#[test]
+fn artifacts_of_an_attempt_the_run_never_had_or_twice_in_one_attempt_are_refused() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let cells = cells(&env.project);
+    let run = env.finished_run();
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        let r = st
+            .runs
+            .iter_mut()
+            .find(|r| r.id.to_string() == run)
+            .unwrap();
+        let named = |id: &str| format!("outrun-sweep-{id}-a1");
+        let of = |id: &str| {
+            r.artifacts
+                .iter()
+                .find(|a| a.name == named(id))
+                .unwrap()
+                .clone()
+        };
+        let (mut twin, mut future) = (of(&cells[0].0), of(&cells[1].0));
+        twin.id += 500_000;
+        twin.zip = None;
+        future.id += 600_000;
+        future.zip = None;
+        future.name = format!("outrun-sweep-{}-a9", cells[1].0);
+        r.artifacts.extend([twin, future]);
+    }
+    let c = env.json(env.outrun().args(["collect", &run]), 1);
+    let s = &c["report"]["summary"];
+    assert_eq!(
+        (s["cells"].as_u64(), s["ok"].as_u64(), s["refused"].as_u64()),
+        (Some(8), Some(7), Some(1)),
+        "{s}"
+    );
+    let refused = c["collected"]["refused"].to_string();
+    assert!(
+        refused.contains(&format!(
+            "2 artifacts named `outrun-sweep-{}-a1` in one attempt",
+            cells[0].0
+        )),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("names attempt 9, but the run has had 1"),
+        "{refused}"
+    );
+    let twin = c["report"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == cells[0].0.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(twin["status"], "refused", "{twin}");
+    assert_eq!(values(&env.dataset()).len(), 7);
 }

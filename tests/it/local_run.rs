@@ -378,3 +378,119 @@ fn shipped_experiment_runs_on_a_copy_of_the_repository() {
     let mape = all["mape_pct"].as_f64().unwrap();
     assert!((mape - 60.63).abs() < 0.01, "MAPE {mape}");
 }
+
+/// Locally too, a cell is the folder the run made for it: a `cell.json` rewritten to claim
+/// another cell (with that cell's key in its rows) or another experiment is refused with the
+/// claim as the reason, by `merge` and `report`, and no cell drops out of the count.
+#[test]
+fn a_rewritten_cell_json_is_refused_not_believed() {
+    let p = Project::new();
+    p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
+    let (code, _, err) = common::run(p.cmd().args(["run", "tiny", "--local", "--no-merge"]));
+    assert_eq!(code, 0, "{err}");
+    let runs = p.root().join(".outrun/runs/tiny");
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut cells: Vec<std::path::PathBuf> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cells.sort();
+    let record = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cell.json")).unwrap()).unwrap()
+    };
+    let (victim, thief, ghost) = (record(&cells[0]), &cells[1], &cells[2]);
+    // The thief claims the victim's id, parameters and key, and to be newer.
+    let mut forged = victim.clone();
+    forged["finished_at"] = "2099-01-01T00:00:00Z".into();
+    std::fs::write(thief.join("cell.json"), forged.to_string()).unwrap();
+    std::fs::write(
+        thief.join("results.csv"),
+        format!(
+            "n,mode,value\n{},{},666\n",
+            victim["params"]["n"].as_str().unwrap(),
+            victim["params"]["mode"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut other = record(ghost);
+    other["experiment"] = "other".into();
+    std::fs::write(ghost.join("cell.json"), other.to_string()).unwrap();
+
+    let (code, out, err) = common::run(p.cmd().args(["merge", "tiny", "--json"]));
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let status = |id: &str| {
+        v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing: {v}"))
+            .clone()
+    };
+    let name = |d: &std::path::Path| d.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(v["cells"].as_array().unwrap().len(), 6, "{v}");
+    assert_eq!(status(&name(thief))["status"], "refused");
+    let why = status(&name(thief))["error"].as_str().unwrap().to_string();
+    assert!(
+        why.contains(&format!("cell.json claims cell `{}`", name(&cells[0]))),
+        "{why}"
+    );
+    assert_eq!(status(&name(ghost))["status"], "refused");
+    assert!(
+        status(&name(ghost))["error"]
+            .as_str()
+            .unwrap()
+            .contains("cell.json claims experiment `other`"),
+        "{v}"
+    );
+    assert_eq!(v["summary"]["cells_merged"], 4);
+    let data = p.read("data/evaluation/tiny.csv");
+    assert!(!data.contains("666") && !data.contains("2099"), "{data}");
+
+    let (code, out, err) = common::run(p.cmd().args(["report", "tiny", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        r["summary"],
+        serde_json::json!({"cells": 6, "ok": 4, "failed": 0, "timed_out": 0, "cancelled": 0, "refused": 2}),
+        "{r}"
+    );
+
+    // Two outputs of one cell in one attempt are both refused; of two attempts (by the artifact
+    // folder's name) the newer is taken.
+    let good = name(&cells[3]);
+    let copy = |to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in ["cell.json", "results.csv"] {
+            std::fs::copy(cells[3].join(f), to.join(f)).unwrap();
+        }
+    };
+    let status_from = |dir: &str| {
+        let (_, out, err) = common::run(p.cmd().args(["merge", "tiny", "--from", dir, "--json"]));
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        v["cells"][0].clone()
+    };
+    copy(&p.root().join(format!("two/outrun-tiny-{good}-a1/{good}")));
+    copy(&p.root().join(format!("two/outrun-tiny-{good}-a2/{good}")));
+    assert_eq!(status_from("two")["status"], "ok");
+    copy(&p.root().join(format!("dup/a/{good}")));
+    copy(&p.root().join(format!("dup/b/{good}")));
+    let dup = status_from("dup");
+    assert_eq!(dup["status"], "refused", "{dup}");
+    assert!(
+        dup["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 outputs in attempt 1"),
+        "{dup}"
+    );
+}

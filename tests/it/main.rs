@@ -15,6 +15,7 @@ mod experiment_errors;
 mod github;
 mod hardening;
 mod install;
+mod limits;
 mod local_run;
 mod onboarding;
 mod prism;

@@ -122,9 +122,19 @@ fn hostile_values_travel_as_data() {
     p.experiment("full", FULL);
     let yaml = generate(&p, "full");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let config = doc["env"]["OUTRUN_CONFIG"].as_str().unwrap();
+    // The cells live in the cells file beside the workflow, not in the YAML.
+    assert_eq!(
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str(),
+        Some(".github/workflows/outrun-full.cells.json")
+    );
+    assert!(
+        !yaml.contains("pwned"),
+        "a parameter value is in the workflow"
+    );
+    let config = p.read(".github/workflows/outrun-full.cells.json");
     assert!(!config.contains("${{") && !config.contains('$'), "{config}");
-    let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert!(config.is_ascii(), "{config}");
+    let cfg: serde_json::Value = serde_json::from_str(&config).unwrap();
     let xs: Vec<&str> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -153,7 +163,7 @@ fn hostile_values_travel_as_data() {
         "${{ inputs.cells }}",
         "${{ matrix.shard }}",
         "${{ fromJSON(needs.plan.outputs.matrix) }}",
-        "${{ matrix.cells }}",
+        "${{ inputs.wave }}",
         "${{ runner.temp }}",
         "${{ always() }}",
         "${{ github.run_attempt }}",
@@ -379,8 +389,8 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
         .arg(mode)
         .current_dir(cwd);
     c.env(
-        "OUTRUN_CONFIG",
-        doc["env"]["OUTRUN_CONFIG"].as_str().unwrap(),
+        "OUTRUN_CELLS_FILE",
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap(),
     );
     for (k, v) in envs {
         c.env(k, v);
@@ -416,6 +426,44 @@ fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value
     (true, serde_json::from_str(line).unwrap(), err)
 }
 
+/// The cells of each job the plan job names, as the workflow's `run` step finds them (the
+/// packing both sides share, `outrun::workflow::pack`).
+fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<String>> {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".github/workflows/outrun-{name}.cells.json")))
+            .unwrap();
+    let mut args = vec!["plan", name, "--json"];
+    if !filter.is_empty() {
+        args.extend(["--cells", filter]);
+    }
+    let (code, out, err) = common::run(p.cmd().args(&args));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let shards =
+        outrun::workflow::pack::shards(&ids, cfg["max_cells_per_job"].as_u64().unwrap() as usize);
+    jobs.iter()
+        .map(|j| {
+            let s = shards.iter().find(|s| &s.name == j).unwrap();
+            ids[s.cells.clone()].iter().map(|c| c.to_string()).collect()
+        })
+        .collect()
+}
+
+fn job_names(m: &serde_json::Value) -> Vec<String> {
+    m["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn plan_job_shards_and_filters_like_the_cli() {
     let p = Project::new();
@@ -423,32 +471,19 @@ fn plan_job_shards_and_filters_like_the_cli() {
     let yaml = generate(&p, "many");
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
-    let shards = m["include"].as_array().unwrap();
-    assert!(shards.len() <= 256, "{} jobs", shards.len());
-    let ids: Vec<&str> = shards
-        .iter()
-        .flat_map(|s| s["cells"].as_str().unwrap().split(' '))
-        .collect();
+    let jobs = job_names(&m);
+    assert_eq!(jobs.len(), 150, "300 one-minute cells, two a job");
+    let ids: Vec<String> = job_cells(&p, "many", &jobs, "").concat();
     assert_eq!(ids.len(), 300);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 300);
 
-    // The same filter selects the same cells in the workflow and in the CLI.
+    // The same filter selects the same cells in the workflow and in the CLI: one a job, named
+    // after it.
     for filter in ["i=1*", "i=2&i=2?,i=299", "i=?"] {
         let (_, m, err) = plan_output(&yaml, filter, p.root());
-        let mut from_wf: Vec<String> = m["include"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{filter}: {err}"))
-            .iter()
-            .flat_map(|s| {
-                s["cells"]
-                    .as_str()
-                    .unwrap()
-                    .split(' ')
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        assert!(m.is_object(), "{filter}: {err}");
+        let mut from_wf = job_names(&m);
         let (code, out, _) =
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0);
@@ -467,6 +502,74 @@ fn plan_job_shards_and_filters_like_the_cli() {
     assert!(!ok && err.contains("selects no cell"), "{err}");
     let (ok, _, err) = plan_output(&yaml, "j=1", p.root());
     assert!(!ok && err.contains("no parameter"), "{err}");
+}
+
+/// Which cells an artifact may hold is decided from its job's name through `workflow::pack`:
+/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs
+/// and waves, for any job limit and selection.
+#[test]
+fn python_and_rust_pack_cells_into_the_same_jobs() {
+    let p = Project::new();
+    p.write("experiments/many.yaml", &many_cells(600));
+    let yaml = generate(&p, "many");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    let cells_file = doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&p.read(cells_file)).unwrap();
+    let script = doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap();
+    let out_file = p.root().join("github_output");
+    for filter in ["", "i=1*", "i=2?,i=3,i=39"] {
+        let (code, out, err) =
+            common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ids: Vec<&str> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        // How many cells fit a job (the runner's job limit over the cells' timeout).
+        for max_per_job in [1usize, 2, 3, 7, 600] {
+            cfg["max_cells_per_job"] = max_per_job.into();
+            p.write(cells_file, &cfg.to_string());
+            let rust = outrun::workflow::pack::shards(&ids, max_per_job);
+            for wave in 1..=rust.last().unwrap().wave {
+                let _ = std::fs::remove_file(&out_file);
+                let run = Command::new("python3")
+                    .args(["-c", script, "plan"])
+                    .current_dir(p.root())
+                    .env("OUTRUN_CELLS_FILE", cells_file)
+                    .env("OUTRUN_SELECT", filter)
+                    .env("OUTRUN_WAVE", wave.to_string())
+                    .env("GITHUB_OUTPUT", &out_file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    run.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&run.stderr)
+                );
+                let text = std::fs::read_to_string(&out_file).unwrap();
+                let matrix: serde_json::Value = serde_json::from_str(
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("matrix="))
+                        .unwrap(),
+                )
+                .unwrap();
+                let python = job_names(&matrix);
+                let names: Vec<&str> = rust
+                    .iter()
+                    .filter(|s| s.wave == wave)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                assert_eq!(
+                    python, names,
+                    "filter {filter:?}, at most {max_per_job} a job, wave {wave}"
+                );
+                assert!(names.len() <= 256);
+            }
+        }
+    }
 }
 
 /// The GitHub-side wrapper keeps the same contract as the local backend: what it leaves behind
@@ -488,12 +591,12 @@ results: {file: results.jsonl, keys: [k]}
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_RUN_ID", "123456"),
                 ("GITHUB_RUN_ATTEMPT", "2"),
@@ -507,12 +610,8 @@ results: {file: results.jsonl, keys: [k]}
         !p.root().join("pwned").exists(),
         "a parameter value was executed"
     );
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     for c in cfg["cells"].as_array().unwrap() {
         let dir = out_root.join(c["id"].as_str().unwrap());
         assert_eq!(
@@ -543,6 +642,102 @@ results: {file: results.jsonl, keys: [k]}
         p.read("data/evaluation/wf.csv")
             .contains(",github,123456,2,abc123,")
     );
+}
+
+/// The cells job's summary applies the merge's results checks: a cell whose command succeeded
+/// but whose results are malformed (a row wider than its header, no key column, a key twice, no
+/// file) is not listed "ok", agrees cell by cell with what `outrun merge` makes of the same
+/// outputs, and no table row is wider than its header.
+#[test]
+fn job_summary_applies_the_merges_results_checks() {
+    let p = Project::new();
+    p.experiment(
+        "sum",
+        r#"name: sum
+matrix:
+  kind: [good, wide, nokey, dup, none, param]
+command: |
+  case "$OUTRUN_P_KIND" in
+    good) printf 'k,v\n%s,1\n' "$OUTRUN_CELL" ;;
+    wide) printf 'k,v\n%s,1,2\n' "$OUTRUN_CELL" ;;
+    nokey) printf 'x\n1\n' ;;
+    dup) printf 'k,v\na,1\na,2\n' ;;
+    none) exit 0 ;;
+    param) printf 'k,v\nx,1\n' ;;
+  esac > "$OUTRUN_OUT/results.csv.tmp"
+  [ "$OUTRUN_P_KIND" = none ] || mv "$OUTRUN_OUT/results.csv.tmp" "$OUTRUN_OUT/results.csv"
+  rm -f "$OUTRUN_OUT/results.csv.tmp"
+timeout: 30s
+results: {keys: [k, kind]}
+"#,
+    );
+    let yaml = generate(&p, "sum");
+    let (ok, m, err) = plan_output(&yaml, "", p.root());
+    assert!(ok, "{err}");
+    let out_root = p.root().join("artifacts/outrun");
+    let summary = p.root().join("summary.md");
+    for shard in job_names(&m) {
+        let (ok, _, err) = wrapper(
+            &yaml,
+            "run",
+            &[
+                ("OUTRUN_SHARD", shard.as_str()),
+                ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ],
+            p.root(),
+        );
+        assert!(ok, "{err}");
+    }
+    let text = std::fs::read_to_string(&summary).unwrap();
+    // Per cell, the summary's status.
+    let listed: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(" | ").collect();
+            let cell = f.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            Some((cell.to_string(), f.get(1)?.to_string()))
+        })
+        .collect();
+    assert_eq!(listed.len(), 6, "{text}");
+    // What the merge makes of the same outputs.
+    let (_, out, err) =
+        common::run(
+            p.cmd()
+                .args(["merge", "sum", "--from", "artifacts", "--json"]),
+        );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let merged: std::collections::BTreeMap<String, String> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, merged, "{text}");
+    let ok: Vec<&String> = listed
+        .iter()
+        .filter(|(_, s)| *s == "ok")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(ok.len(), 2, "only `good` and `param` pass: {text}");
+    assert!(
+        text.contains("2 fields") || text.contains("3 fields"),
+        "{text}"
+    );
+    // Every table's rows are as wide as its header.
+    let width = |l: &str| l.replace("\\|", "").matches('|').count();
+    for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
+        let w: Vec<usize> = table.lines().map(width).collect();
+        assert!(
+            w.iter().all(|x| *x == w[0]),
+            "a row does not fit its header:\n{table}"
+        );
+    }
 }
 
 /// The generated workflow, executed for real by act on the host: the plan job selects cells (all,
@@ -597,12 +792,8 @@ github:
     let actions = scratch.path().join("actions");
     stand_in_actions(&actions);
 
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     let cells: Vec<(String, String)> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -938,6 +1129,156 @@ github:
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
     assert_eq!(fake.state().lock().unwrap().comments_on(REPO, 7).len(), 1);
+}
+
+/// Issue 14 §2 under act: cells whose `cell.json` is rewritten after the wrapper wrote it (by a
+/// process the cell left behind with `setsid`) claim to be another cell with a newer finish,
+/// to belong to another experiment, or to have run 2 h 21 min. The final job takes each output
+/// for the cell its artifact and folder say: the thief and the ghost are refused and counted,
+/// the victim keeps its row, and the boaster's duration is its job's.
+#[test]
+fn act_final_job_takes_cells_by_position_not_by_cell_json() {
+    if !common::require_tool("act") {
+        return;
+    }
+    const REPO: &str = LoopFake::REPO;
+    let p = Project::new();
+    p.experiment(
+        "forge",
+        r#"name: forge
+issue: 7
+matrix:
+  x: [good, thief, ghost, boast]
+command: bash scripts/cell.sh
+timeout: 20s
+results: {keys: [x]}
+github:
+  install: mkdir -p "$HOME/.outrun/bin" && cp "$OUTRUN_TEST_BIN" "$HOME/.outrun/bin/outrun"
+"#,
+    );
+    let (code, out, err) = common::run(p.cmd().args(["plan", "forge", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id_of = |x: &str| {
+        plan["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["params"]["x"] == x)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let script = r#"#!/bin/bash
+set -e
+printf 'x,v\n%s,42\n' "$OUTRUN_P_X" > "$OUTRUN_OUT/results.csv"
+# Rewrites cell.json from outside the cell's process group, once the wrapper has written it.
+forge() {
+  setsid bash -c 'while [ ! -s "$OUTRUN_OUT/cell.json" ]; do sleep 0.01; done
+    printf "%s" "$1" > "$OUTRUN_OUT/.forged"; mv "$OUTRUN_OUT/.forged" "$OUTRUN_OUT/cell.json"' _ "$1" </dev/null >/dev/null 2>&1 &
+}
+rec() {
+  printf '{"schema":"outrun.cell/v1","experiment":"%s","cell":"%s","params":{"x":"%s"},"status":"ok","exit_code":0,"error":null,"started_at":"2026-11-26T00:00:00Z","finished_at":"%s","duration_s":%s,"source":"github","runner":"r","commit":"forged","run_id":"0","attempt":1}' "$1" "$2" "$3" "$4" "$5"
+}
+case "$OUTRUN_P_X" in
+  thief) printf 'x,v\ngood,666\n' > "$OUTRUN_OUT/results.csv"
+         forge "$(rec forge GOOD_ID good 2099-01-01T00:00:00Z 60)" ;;
+  ghost) forge "$(rec other "$OUTRUN_CELL" ghost 2026-11-26T00:01:00Z 60)" ;;
+  boast) forge "$(rec forge "$OUTRUN_CELL" boast 2099-01-01T02:21:24Z 8484)" ;;
+esac
+# Until the forger has left this process group (the wrapper kills the group when this ends).
+sleep 0.5
+"#
+    .replace("GOOD_ID", &id_of("good"));
+    p.write("scripts/cell.sh", &script);
+    let (code, _, err) = common::run(p.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    git_commit_all(p.root());
+
+    let ids: Vec<String> = ["good", "thief", "ghost", "boast"]
+        .iter()
+        .map(|x| id_of(x))
+        .collect();
+    let jobs: Vec<(&str, fakegh::Conclusion)> = ids
+        .iter()
+        .map(|id| (id.as_str(), fakegh::Conclusion::Success))
+        .collect();
+    let lf = LoopFake::start("forge", &jobs);
+    let run = lf.run(1);
+    let fake = &lf.fake;
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let artifacts = scratch.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let setup_log = scratch.path().join("setup.log");
+    let workflow = p.root().join(".github/workflows/outrun-forge.yml");
+    let mut extra = lf.act_args(run);
+    extra.extend(["--input".to_string(), "issue=7".to_string()]);
+    let (_, log) = run_act_with(
+        p.root(),
+        &workflow,
+        "",
+        &actions,
+        &artifacts,
+        &setup_log,
+        &extra,
+    );
+    assert!(
+        log.contains("Success - Main Merge, report and land the results"),
+        "the final job did its work:\n{log}"
+    );
+    // The boaster's forgery was uploaded (so the report below had it to ignore).
+    let boast = id_of("boast");
+    let uploaded = std::fs::read_to_string(
+        artifacts
+            .join(format!("outrun-forge-{boast}-a1"))
+            .join(&boast)
+            .join("cell.json"),
+    )
+    .unwrap();
+    assert!(uploaded.contains("\"duration_s\":8484"), "{uploaded}");
+    let st = fake.state();
+    let st = st.lock().unwrap();
+    let comments = st.comments_on(REPO, 7);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(
+        body.contains("4 cells: 2 ok, 0 failed, 0 timed out, 0 cancelled, 2 refused"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("cell.json claims cell \\`{}\\`", id_of("good"))),
+        "{body}"
+    );
+    assert!(
+        body.contains("cell.json claims experiment \\`other\\`"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("2h 21m") && !body.contains("all cells ok"),
+        "{body}"
+    );
+    let data = String::from_utf8(
+        st.file_at(
+            REPO,
+            &format!("outrun/forge/{run}"),
+            "data/evaluation/forge.csv",
+        )
+        .expect("the dataset landed on the branch"),
+    )
+    .unwrap();
+    let rows: Vec<&str> = data.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{data}");
+    assert!(
+        rows[0].starts_with("boast,42,forge,") && rows[1].starts_with("good,42,forge,"),
+        "{data}"
+    );
+    assert!(
+        !data.contains("666") && !data.contains("2099") && !data.contains("forged"),
+        "{data}"
+    );
 }
 
 /// When the repository does not let Actions open pull requests, the final job still pushes the

@@ -29,6 +29,9 @@ pub struct Collected {
 pub struct CollectOptions<'a> {
     /// The cells the run was asked to run (its `cells` input), when known.
     pub cells: Option<&'a str>,
+    /// The run's wave (its `wave` input), when the cells need several runs: only that wave's
+    /// cells belong to it.
+    pub wave: Option<usize>,
     /// The issue to put the report on.
     pub issue: Option<u64>,
     /// Artifacts already downloaded and unpacked here (the workflow's final job).
@@ -52,7 +55,7 @@ pub async fn collect(
     let done = pipeline::finish(pipeline::Finish {
         root,
         plan: &plan,
-        outputs: fetched.cell_dirs.clone(),
+        outputs: fetched.outputs.clone(),
         provenance: &fetched.provenance,
         missing: fetched.missing.clone(),
         refused: fetched.refused.clone(),

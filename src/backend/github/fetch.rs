@@ -6,8 +6,9 @@ use super::*;
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
-    /// The cell folders to read, one per cell, from the newest attempt of each job.
-    pub cell_dirs: Vec<PathBuf>,
+    /// The cell folders to read, each with the cell its position gives it (artifact name → job
+    /// → the cells the plan gave that job → folder name), from the newest attempt of each job.
+    pub outputs: Vec<crate::outputs::Positioned>,
     pub provenance: RunProvenance,
     /// Cells whose job left nothing usable, with the reason.
     pub missing: Vec<CellRecord>,
@@ -37,8 +38,8 @@ fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {
 }
 
 /// Where the run came from and when it ran, from GitHub's run and jobs: the commit, the
-/// attempt and the times no artifact can change. Jobs are matched to cells by their name (the
-/// matrix shard, which is the cell id when a job runs one cell).
+/// attempt and the times no artifact can change, per job name (the matrix shard). The job's
+/// duration is its own start to end; it becomes a cell's only where the job ran that cell alone.
 fn provenance(
     run: &Run,
     jobs: &[Job],
@@ -47,10 +48,13 @@ fn provenance(
     let by_shard = jobs
         .iter()
         .map(|j| {
+            let started_at = j.started_at.clone().unwrap_or_default();
+            let finished_at = j.completed_at.clone().unwrap_or_default();
             let p = JobProvenance {
                 attempt: j.run_attempt.unwrap_or(run.attempt()),
-                started_at: j.started_at.clone().unwrap_or_default(),
-                finished_at: j.completed_at.clone().unwrap_or_default(),
+                duration_s: crate::contract::seconds_between(&started_at, &finished_at),
+                started_at,
+                finished_at,
                 runner: j.runner_name.clone().unwrap_or_default(),
             };
             (j.name.clone(), p)
@@ -71,8 +75,40 @@ fn provenance(
             run.conclusion.as_ref().map(Conclusion::to_string)
         },
         cells: BTreeMap::new(),
+        wave: None,
     };
     (prov, by_shard)
+}
+
+/// Which wave of its dispatch `run` is, when the selected cells needed several runs: the
+/// `wave` input (or the dispatch record), else the `.wN` its run name ends with, else the wave
+/// of the jobs it has; the group from the run's name (`outrun NAME GROUP.wN`; a run started by
+/// hand has its own id there).
+fn wave_of(
+    run: &Run,
+    jobs: &[Job],
+    opts: &CollectOptions<'_>,
+    packed: &[crate::workflow::pack::Shard],
+) -> Option<crate::contract::WaveOf> {
+    let waves = packed.last()?.wave;
+    if waves < 2 {
+        return None;
+    }
+    let id = run.outrun_title().map(|(_, id)| id).unwrap_or("");
+    let from_title = id.rsplit_once(".w").and_then(|(_, n)| n.parse().ok());
+    let from_jobs = jobs
+        .iter()
+        .find_map(|j| packed.iter().find(|s| s.name == j.name))
+        .map(|s| s.wave);
+    let wave = opts.wave.or(from_title).or(from_jobs).unwrap_or(1);
+    let group = id
+        .strip_suffix(&format!(".w{wave}"))
+        .unwrap_or(if id.is_empty() { "manual" } else { id });
+    Some(crate::contract::WaveOf {
+        wave,
+        waves,
+        group: group.to_string(),
+    })
 }
 
 /// Cell folders (with a `cell.json`) directly inside an unpacked artifact.
@@ -89,10 +125,22 @@ fn cells_in(dir: &Path) -> Vec<(String, PathBuf)> {
     v
 }
 
+/// The cells a run was asked to run: its `cells` filter when known, else all of the plan.
+fn selection(plan: &Plan, cells: Option<&str>) -> Vec<experiment::Cell> {
+    match cells {
+        Some(f) if !f.trim().is_empty() => experiment::filter::Filter::parse(f)
+            .and_then(|f| f.select(&plan.cells, &plan.param_names()))
+            .unwrap_or_else(|_| plan.cells.clone()),
+        _ => plan.cells.clone(),
+    }
+}
+
 /// Fetches the outputs of `run`: the newest attempt's artifact of each job, downloaded and
 /// unpacked safely (or, in the workflow's final job, already downloaded into `artifacts_dir`).
-/// A hostile or broken artifact is refused with its reason and the others go on; an artifact
-/// may only hold the cells of its own job.
+/// A hostile or broken artifact is refused with its reason and the others go on. Which cells
+/// an artifact may hold follows from its name alone: the job it names, and the cells the plan
+/// gave that job (`workflow::pack`, as the workflow packed them); each folder holds the cell it
+/// is named for. Nothing inside an artifact decides which cell it is.
 pub(crate) async fn fetch(
     root: &Path,
     client: &Client,
@@ -106,43 +154,125 @@ pub(crate) async fn fetch(
     let name = plan.name();
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
     let unpacked = base.join("artifacts");
+    let selected = selection(plan, cells);
+    // The jobs the workflow packed the selection into, over all waves (`workflow::pack`).
+    let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+    let packed = crate::workflow::pack::shards(&ids, crate::workflow::max_cells_per_job(plan));
+    prov.wave = wave_of(run, jobs, opts, &packed);
+    // A run of one wave has that wave's jobs only: the other waves' cells are other runs'.
+    let shards: Vec<crate::workflow::Shard> = packed
+        .iter()
+        .filter(|s| prov.wave.as_ref().is_none_or(|w| s.wave == w.wave))
+        .map(|s| crate::workflow::Shard {
+            name: s.name.clone(),
+            cells: ids[s.cells.clone()].iter().map(|c| c.to_string()).collect(),
+        })
+        .collect();
+    let mine: BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|s| s.cells.iter().map(String::as_str))
+        .collect();
+    let selected: Vec<experiment::Cell> = selected
+        .iter()
+        .filter(|c| mine.contains(c.id.as_str()))
+        .cloned()
+        .collect();
+    let shard_cells: BTreeMap<&str, &[String]> = shards
+        .iter()
+        .map(|s| (s.name.as_str(), s.cells.as_slice()))
+        .collect();
 
-    // The newest attempt's artifact per shard (a re-run uploads `-a2` beside `-a1`).
-    let mut newest: BTreeMap<String, (u32, Option<Artifact>)> = BTreeMap::new();
+    // Every artifact per shard and attempt (a re-run uploads `-a2` beside `-a1`).
+    let mut listed: Vec<(String, u32, Option<Artifact>)> = Vec::new();
     match artifacts_dir {
         Some(dir) => {
             for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
-                if let Some((shard, attempt)) = names::parse_artifact(name, &file)
-                    && newest.get(shard).is_none_or(|(a, _)| attempt > *a)
-                {
-                    newest.insert(shard.into(), (attempt, None));
+                if let Some((shard, attempt)) = names::parse_artifact(name, &file) {
+                    listed.push((shard.into(), attempt, None));
                 }
             }
         }
         None => {
             for a in client.artifacts(run.id).await? {
-                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name)
-                    && newest.get(shard).is_none_or(|(old, _)| attempt > *old)
-                {
-                    newest.insert(shard.to_string(), (attempt, Some(a.clone())));
+                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name) {
+                    listed.push((shard.into(), attempt, Some(a.clone())));
                 }
             }
         }
     }
 
-    let mut out = Fetched {
-        artifacts: newest.len(),
-        ..Fetched::default()
-    };
+    let mut out = Fetched::default();
     let cell_ids: BTreeMap<&str, &experiment::Cell> =
         plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     // Shard → why its artifact gave nothing (expired, refused).
     let mut lost: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
-    for (shard, (attempt, artifact)) in &newest {
+    // An artifact named for a job the plan has not, or for an attempt the run has not had yet,
+    // was not uploaded by the workflow's own step for that job.
+    let mut newest: BTreeMap<String, (u32, Vec<Option<Artifact>>)> = BTreeMap::new();
+    for (shard, attempt, artifact) in listed {
+        let artifact_name = names::artifact_name(name, &shard, attempt);
+        let why = if !shard_cells.contains_key(shard.as_str()) {
+            Some(format!(
+                "names job `{shard}`, which the plan of this run has not"
+            ))
+        } else if attempt > run.attempt().max(1) {
+            Some(format!(
+                "names attempt {attempt}, but the run has had {}",
+                run.attempt().max(1)
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            out.refused.push(Refused {
+                artifact: artifact_name,
+                reason: why,
+            });
+            continue;
+        }
+        let entry = newest.entry(shard).or_insert((attempt, Vec::new()));
+        if attempt > entry.0 {
+            *entry = (attempt, Vec::new());
+        }
+        if attempt == entry.0 {
+            entry.1.push(artifact);
+        }
+    }
+    out.artifacts = newest.len();
+
+    for (shard, (attempt, artifacts)) in &newest {
+        let planned = shard_cells[shard.as_str()];
         let artifact_name = names::artifact_name(name, shard, *attempt);
-        let dir = match (artifacts_dir, artifact) {
+        if artifacts.len() > 1 {
+            // Two uploads under one job's name in one attempt: not the workflow's doing, and
+            // neither can be told to be the real one.
+            let why = format!(
+                "{} artifacts named `{artifact_name}` in one attempt: none is taken",
+                artifacts.len()
+            );
+            for _ in artifacts {
+                out.refused.push(Refused {
+                    artifact: artifact_name.clone(),
+                    reason: why.clone(),
+                });
+            }
+            for id in planned {
+                if let Some(cell) = cell_ids.get(id.as_str()) {
+                    out.missing.push(CellRecord::missing(
+                        name,
+                        cell,
+                        CellStatus::Refused,
+                        why.clone(),
+                        &prov,
+                    ));
+                    taken.insert(id.clone());
+                }
+            }
+            continue;
+        }
+        let dir = match (artifacts_dir, &artifacts[0]) {
             (Some(d), _) => d.join(&artifact_name),
             (None, Some(a)) => {
                 let dest = unpacked.join(&a.name);
@@ -163,20 +293,12 @@ pub(crate) async fn fetch(
             }
             (None, None) => continue,
         };
-        // Only the cells this job ran: its own cell, or — for a job that runs several — cells
-        // of the plan no other job has delivered. Anything else is a forgery.
+        // Only the cells the plan gave this job, each in the folder named for it.
         let found = cells_in(&dir);
-        let own_cell = cell_ids.contains_key(shard.as_str());
         let strangers: Vec<&str> = found
             .iter()
             .map(|(c, _)| c.as_str())
-            .filter(|c| {
-                if own_cell {
-                    *c != shard
-                } else {
-                    !cell_ids.contains_key(c) || taken.contains(*c)
-                }
-            })
+            .filter(|c| !planned.iter().any(|p| p == c))
             .collect();
         if !strangers.is_empty() {
             let why = format!(
@@ -192,16 +314,24 @@ pub(crate) async fn fetch(
         }
         for (cell, path) in found {
             if let Some(j) = job_prov.get(shard) {
+                // The job's times are this cell's only when they are of this output's attempt
+                // and the job ran nothing else.
+                let own = planned.len() == 1 && j.attempt == *attempt;
                 prov.cells.insert(
                     cell.clone(),
                     JobProvenance {
                         attempt: j.attempt.max(*attempt),
+                        duration_s: j.duration_s.filter(|_| own),
                         ..j.clone()
                     },
                 );
             }
-            taken.insert(cell);
-            out.cell_dirs.push(path);
+            taken.insert(cell.clone());
+            out.outputs.push(crate::outputs::Positioned {
+                cell,
+                dir: path,
+                attempt: *attempt,
+            });
         }
     }
 
@@ -213,61 +343,79 @@ pub(crate) async fn fetch(
         _ => CellStatus::Failed,
     };
     for job in jobs {
-        let Some(cell) = cell_ids.get(job.name.as_str()) else {
+        let Some(planned) = shard_cells.get(job.name.as_str()) else {
             continue;
         };
-        if taken.contains(&cell.id) || !job.completed() {
+        if !job.completed() {
             continue;
         }
-        let why = match lost.get(&job.name) {
-            Some(w) if w == EXPIRED => {
-                "artifact expired: GitHub no longer keeps its outputs".to_string()
+        for id in planned.iter() {
+            let Some(cell) = cell_ids.get(id.as_str()) else {
+                continue;
+            };
+            if taken.contains(id) {
+                continue;
             }
-            Some(w) => format!("artifact refused: {w}"),
-            None => format!(
-                "no output uploaded: job {}",
-                job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
-            ),
-        };
-        let mut p = prov.clone();
-        if let Some(j) = job_prov.get(&job.name) {
-            p.cells.insert(cell.id.clone(), j.clone());
-        }
-        out.missing.push(CellRecord::missing(
-            name,
-            cell,
-            status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
-            why,
-            &p,
-        ));
-    }
-    // A run that ended early may never have created some cells' jobs: those cells are reported
-    // too (the cells the dispatch selected when known, else all).
-    let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
-    if ended_badly {
-        let selected: Vec<experiment::Cell> = match cells {
-            Some(f) if !f.trim().is_empty() => experiment::filter::Filter::parse(f)
-                .and_then(|f| f.select(&plan.cells, &plan.param_names()))
-                .unwrap_or_else(|_| plan.cells.clone()),
-            _ => plan.cells.clone(),
-        };
-        for c in &selected {
-            let seen = jobs.iter().any(|j| j.name == c.id)
-                || taken.contains(&c.id)
-                || out.missing.iter().any(|m| m.cell == c.id);
-            if !seen {
-                let why = format!(
-                    "not run: the run ended {}",
-                    prov.conclusion.as_deref().unwrap_or("early")
+            let why = match lost.get(&job.name) {
+                Some(w) if w == EXPIRED => {
+                    "artifact expired: GitHub no longer keeps its outputs".to_string()
+                }
+                Some(w) => format!("artifact refused: {w}"),
+                None => format!(
+                    "no output uploaded: job {}",
+                    job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
+                ),
+            };
+            let mut p = prov.clone();
+            if let Some(j) = job_prov.get(&job.name) {
+                let own = planned.len() == 1;
+                p.cells.insert(
+                    cell.id.clone(),
+                    JobProvenance {
+                        duration_s: j.duration_s.filter(|_| own),
+                        ..j.clone()
+                    },
                 );
-                out.missing.push(CellRecord::missing(
-                    name,
-                    c,
-                    status_of(prov.conclusion.as_deref()),
-                    why,
-                    &prov,
-                ));
             }
+            taken.insert(id.clone());
+            out.missing.push(CellRecord::missing(
+                name,
+                cell,
+                status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
+                why,
+                &p,
+            ));
+        }
+    }
+    // Every selected cell is accounted for: one whose job the run never created (it ended
+    // early) or never finished is reported too. Only when the selection is known or the run
+    // ended badly: a run of a few cells, collected without its `cells` input, did not skip
+    // the others.
+    let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
+    let known = cells.is_some_and(|c| !c.trim().is_empty());
+    if ended_badly || known {
+        let shard_of: BTreeMap<&str, &str> = shards
+            .iter()
+            .flat_map(|s| s.cells.iter().map(|c| (c.as_str(), s.name.as_str())))
+            .collect();
+        for c in &selected {
+            let running = shard_of
+                .get(c.id.as_str())
+                .is_some_and(|s| jobs.iter().any(|j| j.name == *s && !j.completed()));
+            if taken.contains(&c.id) || running {
+                continue;
+            }
+            let why = match prov.conclusion.as_deref() {
+                Some(c) if c != "success" => format!("not run: the run ended {c}"),
+                _ => "not run: the run has no job for it".to_string(),
+            };
+            out.missing.push(CellRecord::missing(
+                name,
+                c,
+                status_of(prov.conclusion.as_deref()),
+                why,
+                &prov,
+            ));
         }
     }
     out.provenance = prov;

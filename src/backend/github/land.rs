@@ -138,7 +138,7 @@ pub async fn collect_and_land(
         let finished = pipeline::finish(pipeline::Finish {
             root,
             plan: &plan,
-            outputs: fetched.cell_dirs.clone(),
+            outputs: fetched.outputs.clone(),
             provenance: &fetched.provenance,
             missing: fetched.missing.clone(),
             refused: fetched.refused.clone(),

@@ -172,6 +172,7 @@ pub async fn sync(
             };
             let opts = CollectOptions {
                 cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
+                wave: rec.as_ref().and_then(|r| r.wave),
                 issue,
                 ..CollectOptions::default()
             };
@@ -221,6 +222,9 @@ pub fn mark_collected(
         dispatched_at: run.created_at.clone(),
         collected_at: None,
         lost_at: None,
+        wave: None,
+        waves: None,
+        group: None,
     });
     // Two dispatch ids could collide only by name; keep records apart by run id.
     if rec.outrun_id == names::MANUAL_ID {

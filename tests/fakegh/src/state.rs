@@ -49,6 +49,9 @@ pub struct CellSpec {
     pub shard: String,
     pub cells: Vec<CellFiles>,
     pub conclusion: Conclusion,
+    /// The wave (the workflow's `wave` input, 1 when not given) whose runs have this job;
+    /// `None`: every run has it.
+    pub wave: Option<u32>,
 }
 
 impl CellSpec {
@@ -57,7 +60,13 @@ impl CellSpec {
             shard: shard.to_string(),
             cells: Vec::new(),
             conclusion,
+            wave: None,
         }
+    }
+    /// Only runs of this wave have the job, as the generated workflow's plan job decides.
+    pub fn in_wave(mut self, wave: u32) -> CellSpec {
+        self.wave = Some(wave);
+        self
     }
     /// Adds a cell with its files, e.g. `.cell("c1", &[("cell.json", b"{}"), ("results.csv", b"a\n1\n")])`.
     pub fn cell(mut self, id: &str, files: &[(&str, &[u8])]) -> CellSpec {
@@ -918,7 +927,14 @@ impl State {
             self.cfg.run_time.as_millis() as u64,
         );
         let t0 = self.now_ms;
-        let all: Vec<usize> = (0..wf.shards.len()).collect();
+        // The run's jobs: the shards of its wave (the `wave` input; 1 when absent).
+        let wave: u32 = match inputs.get("wave") {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(1),
+            _ => 1,
+        };
+        let all: Vec<usize> = (0..wf.shards.len())
+            .filter(|&i| wf.shards[i].wave.is_none_or(|w| w == wave))
+            .collect();
         let shard_conclusions: Vec<Conclusion> = wf.shards.iter().map(|s| s.conclusion).collect();
         let jobs = self.lay_out_jobs(&wf, 1, t0, q, r, true, &all, &shard_conclusions);
         let artifacts = all.iter().map(|&i| self.new_artifact(&wf, i, 1)).collect();
