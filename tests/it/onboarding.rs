@@ -45,7 +45,7 @@ fn init_then_run_local_passes_and_init_twice_changes_nothing() {
     let root = dir.path();
     git_init(root);
     std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
-    let (code, out, err) = common::run(&mut common::outrun(root).arg("init"));
+    let (code, out, err) = common::run(common::outrun(root).arg("init"));
     assert_eq!(code, 0, "{out}{err}");
     for f in [
         "experiments/example.yaml",
@@ -67,7 +67,7 @@ fn init_then_run_local_passes_and_init_twice_changes_nothing() {
     );
 
     let before = tree(root);
-    let (code, out, err) = common::run(&mut common::outrun(root).arg("init"));
+    let (code, out, err) = common::run(common::outrun(root).arg("init"));
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("experiments/example.yaml already exists"),
@@ -76,14 +76,13 @@ fn init_then_run_local_passes_and_init_twice_changes_nothing() {
     assert!(err.contains("wrote nothing"), "{err}");
     assert_eq!(tree(root), before, "a second init changed files");
 
-    let (code, out, err) =
-        common::run(&mut common::outrun(root).args(["run", "example", "--local"]));
+    let (code, out, err) = common::run(common::outrun(root).args(["run", "example", "--local"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 cells: 2 ok"), "{out}");
     assert!(out.contains("### Predicted vs measured"), "{out}");
     let data = std::fs::read_to_string(root.join("data/evaluation/example.csv")).unwrap();
     assert_eq!(data.lines().count(), 3, "{data}");
-    let (code, _, err) = common::run(&mut common::outrun(root).args(["generate", "--check"]));
+    let (code, _, err) = common::run(common::outrun(root).args(["generate", "--check"]));
     assert_eq!(code, 0, "the workflow init wrote is current: {err}");
 }
 
