@@ -346,7 +346,7 @@ pub(crate) struct Init {
     pub ok: bool,
     /// The files that stopped it.
     pub existing: Vec<PathBuf>,
-    /// The files written, the workflow last.
+    /// The files written, the workflow and its cells file last.
     pub created: Vec<PathBuf>,
     /// Lines added to `.gitignore`.
     pub gitignore_added: Vec<String>,
