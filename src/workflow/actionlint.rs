@@ -21,7 +21,7 @@ pub struct ConfigError {
 /// runner's default labels: either way it needs no entry.
 pub fn known(label: &str) -> bool {
     let l = label.to_ascii_lowercase();
-    ["ubuntu-", "windows-", "macos-"]
+    super::pack::HOSTED_PREFIXES
         .iter()
         .any(|p| l.starts_with(p))
         || matches!(
