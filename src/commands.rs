@@ -1268,7 +1268,7 @@ fn init(root: &Path, json: bool) -> Result<u8> {
     let next = [
         format!("outrun run {} --local", init::EXAMPLE),
         format!(
-            "git add {} .gitignore && git commit -m \"outrun: example experiment\"",
+            "git add {} .gitignore && git commit -m \"outrun: example experiment\" && git push",
             ["experiments", "scripts", "data", ".github"].join(" ")
         ),
         format!("outrun dispatch {} --wait", init::EXAMPLE),
