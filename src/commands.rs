@@ -11,6 +11,7 @@ use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
 use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
+use outrun::shown::shown;
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
@@ -56,6 +57,8 @@ impl CliError {
             CliError::Github(e) if e.is_auth() => exit::AUTH,
             CliError::Remote(e) if e.is_auth() => exit::AUTH,
             CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+            // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
+            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
     }
@@ -101,7 +104,10 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Completions { shell } => {
-            crate::cli::completions(shell, &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            crate::cli::completions(shell, &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
         Command::Man { out } => {
@@ -111,7 +117,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                         .with_context(|| format!("writing man pages to {}", dir.display()))?;
                     if !json {
                         for p in pages {
-                            println!("{}", p.display());
+                            outln!("{}", p.display());
                         }
                     }
                 }
@@ -402,7 +408,7 @@ async fn dispatch(
                     (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
                     _ => String::new(),
                 };
-                println!(
+                outln!(
                     "dispatched {} on {}{wave}: run {} {}",
                     r.experiment,
                     r.git_ref,
@@ -411,9 +417,9 @@ async fn dispatch(
                 );
             }
             if recs.len() > 1 {
-                println!("follow them with `outrun sync`: it collects each wave as it ends");
+                outln!("follow them with `outrun sync`: it collects each wave as it ends");
             } else {
-                println!(
+                outln!(
                     "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
                 );
             }
@@ -421,7 +427,7 @@ async fn dispatch(
         return Ok(exit::OK);
     }
     if !quiet {
-        eprintln!(
+        errln!(
             "dispatched run {run_id} {}",
             rec.html_url.as_deref().unwrap_or("")
         );
@@ -435,9 +441,7 @@ async fn dispatch(
                 waves: Vec::new(),
             });
         } else {
-            println!(
-                "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
-            );
+            outln!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
         }
         return Ok(code);
     };
@@ -479,11 +483,15 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         });
         return;
     }
-    print!("{}", c.markdown);
+    out!("{}", c.markdown);
     for r in &c.refused {
-        eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
+        errln!(
+            "artifact {} was not merged: {}",
+            shown(&r.artifact),
+            shown(&r.reason)
+        );
     }
-    eprintln!(
+    errln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
         c.conclusion.as_ref().map_or("?", Conclusion::as_str),
@@ -498,12 +506,12 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
     );
     if let Some(l) = landed {
         match (&l.pull_url, &l.action_needed, &l.branch) {
-            (_, Some(a), _) => eprintln!("{a}"),
-            (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+            (_, Some(a), _) => errln!("{a}"),
+            (Some(u), _, _) => errln!("landed: pull request {u}"),
             (None, None, Some(b)) if l.how != github::LandedHow::None => {
-                eprintln!("landed: {} on branch {b}", l.how.as_str())
+                errln!("landed: {} on branch {b}", l.how.as_str())
             }
-            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
+            _ => errln!("landed: nothing new ({})", l.how.as_str()),
         }
     }
 }
@@ -519,7 +527,7 @@ async fn watch(
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!("run {}: {}", r.id, run_state(r));
+            errln!("run {}: {}", r.id, run_state(r));
         }
     })
     .await?;
@@ -538,7 +546,7 @@ async fn watch(
             requests: gh.client.stats(),
         });
     } else if !quiet {
-        println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
+        outln!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
     Ok((code, Some(run)))
 }
@@ -581,7 +589,7 @@ async fn collect(
                 run: &run,
             });
         } else {
-            println!(
+            outln!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
                 run.status
                     .as_ref()
@@ -675,7 +683,7 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<S
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
-    eprintln!(
+    errln!(
         "running again {} cell(s) that did not succeed in run {run_id}",
         ids.len()
     );
@@ -700,13 +708,13 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
             html_url: &run.html_url,
         });
     } else {
-        println!(
+        outln!(
             "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
             plan.name(),
             run.attempt() + 1,
             run.html_url
         );
-        println!(
+        outln!(
             "follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected"
         );
     }
@@ -756,7 +764,7 @@ async fn announce(
             comment_url: url.as_deref(),
         });
     } else {
-        println!(
+        outln!(
             "{}",
             url.as_deref()
                 .unwrap_or("the comment shows a newer run: left as it is")
@@ -825,7 +833,7 @@ async fn watch_comment(
             )
             .await?;
             if !quiet {
-                eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
+                errln!("run {run_id}: {} of {} cells done", now.0, selected.len());
             }
             shown = Some(now);
         }
@@ -856,7 +864,7 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
             requests: gh.client.stats(),
         });
     } else if items.is_empty() {
-        println!(
+        outln!(
             "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
         );
     } else {
@@ -875,12 +883,14 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
                 SyncState::Skipped => format!(
                     "skipped, never merged: {}",
-                    i.error.as_deref().unwrap_or("")
+                    shown(i.error.as_deref().unwrap_or(""))
                 ),
-                SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
-                SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Lost => format!("lost: {}", shown(i.error.as_deref().unwrap_or(""))),
+                SyncState::Failed => {
+                    format!("failed: {}", shown(i.error.as_deref().unwrap_or("")))
+                }
             };
-            println!(
+            outln!(
                 "{} run {} — {what}",
                 i.experiment,
                 i.run_id
@@ -908,7 +918,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 jobs: &jobs,
             });
         } else {
-            println!(
+            outln!(
                 "run {} {}: {} {}",
                 run.id,
                 run.display_title,
@@ -916,7 +926,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 run.html_url
             );
             for j in &jobs {
-                println!(
+                outln!(
                     "  {:<40} {}{}",
                     j.name,
                     j.status.as_ref().map_or("?", RunStatus::as_str),
@@ -950,7 +960,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         {
             let collected = collected_runs.contains(&run);
             if !json {
-                println!(
+                outln!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
                     run.status.as_ref().map_or("?", RunStatus::as_str),
@@ -973,7 +983,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
     if json {
         output::print(&output::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
-        println!("no outrun runs on GitHub yet");
+        outln!("no outrun runs on GitHub yet");
     }
     Ok(exit::OK)
 }
@@ -995,11 +1005,11 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u
             comparison: &c,
         });
     } else {
-        print!("{}", render::summary_text(&c));
+        out!("{}", render::summary_text(&c));
         let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-        println!("wrote {}", shown(&dir));
+        outln!("wrote {}", shown(&dir));
         for f in &files {
-            println!("  {}", shown(f));
+            outln!("  {}", shown(f));
         }
     }
     Ok(exit::OK)
@@ -1137,7 +1147,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 let warnings = workflow::limit_warnings(&p);
                 if !json {
                     for w in &warnings {
-                        eprintln!("warning: {}: {w}", rel.display());
+                        errln!("warning: {}: {w}", rel.display());
                     }
                 }
                 files.push(output::ValidatedFile {
@@ -1161,7 +1171,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     warnings: Vec::new(),
                 });
                 if !json {
-                    eprintln!("{:?}", miette::Report::new(e));
+                    errln!("{:?}", miette::Report::new(e));
                 }
             }
         }
@@ -1189,7 +1199,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 f.ok = false;
                 f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
                 if !json {
-                    eprintln!("error: {}: {message}", f.path.display());
+                    errln!("error: {}: {message}", f.path.display());
                 }
             }
         }
@@ -1241,16 +1251,12 @@ fn actionlint_config(
             GenerateState::Written
         }
     };
-    if !json {
-        if matches!(state, GenerateState::Missing | GenerateState::Stale) {
-            eprintln!(
-                "{} does not list the self-hosted runner labels {} (actionlint would reject them): run `outrun generate`",
-                rel.display(),
-                needed.join(", ")
-            );
-        } else if !check {
-            println!("{:<9} {}", state.as_str(), rel.display());
-        }
+    if !json && matches!(state, GenerateState::Missing | GenerateState::Stale) {
+        errln!(
+            "{} does not list the self-hosted runner labels {} (actionlint would reject them): run `outrun generate`",
+            rel.display(),
+            needed.join(", ")
+        );
     }
     Ok(Some(output::GeneratedWorkflow {
         experiment: None,
@@ -1285,9 +1291,9 @@ fn init(root: &Path, json: bool) -> Result<u8> {
             output::print(&doc);
         } else {
             for p in &doc.existing {
-                eprintln!("{} already exists", p.display());
+                errln!("{} already exists", p.display());
             }
-            eprintln!(
+            errln!(
                 "outrun init wrote nothing: it never overwrites a file (move these away, or start from them)"
             );
         }
@@ -1311,18 +1317,18 @@ fn init(root: &Path, json: bool) -> Result<u8> {
         output::print(&doc);
     } else {
         for p in &doc.created {
-            println!("{:<9} {}", "created", p.display());
+            outln!("{:<9} {}", "created", p.display());
         }
         if !doc.gitignore_added.is_empty() {
-            println!(
+            outln!(
                 "{:<9} .gitignore ({})",
                 "added to",
                 doc.gitignore_added.join(", ")
             );
         }
-        println!("\nNext:");
+        outln!("\nNext:");
         for c in &doc.next {
-            println!("  {c}");
+            outln!("  {c}");
         }
     }
     Ok(exit::OK)
@@ -1333,6 +1339,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     let mut drifted = 0;
     let mut expected = Vec::new();
     let mut labels = Vec::new();
+    // What was written or removed, printed once every file is: a failing stdout ends the
+    // command, and must not end it between a workflow and its cells file.
+    let mut done_lines = Vec::new();
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
         labels.extend(p.file.runner.labels.iter().cloned());
@@ -1354,12 +1363,12 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 drifted += 1;
                 if !json {
                     match &diff {
-                        Some(d) => eprint!("{d}"),
-                        None => eprintln!("{} is missing", wf.display()),
+                        Some(d) => err!("{d}"),
+                        None => errln!("{} is missing", wf.display()),
                     }
                 }
             } else if !check && !json {
-                println!("{:<9} {}", state.as_str(), wf.display());
+                done_lines.push(format!("{:<9} {}", state.as_str(), wf.display()));
             }
             out.push(output::GeneratedWorkflow {
                 experiment: Some(p.name().to_string()),
@@ -1372,6 +1381,8 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     if let Some(w) = actionlint_config(root, &labels, check, json)? {
         if matches!(w.state, GenerateState::Missing | GenerateState::Stale) {
             drifted += 1;
+        } else if !check && !json {
+            done_lines.push(format!("{:<9} {}", w.state.as_str(), w.path.display()));
         }
         out.push(w);
     }
@@ -1393,7 +1404,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    println!("{:<9} {}", "removed", rel.display());
+                    done_lines.push(format!("{:<9} {}", "removed", rel.display()));
                 }
                 GenerateState::Removed
             } else {
@@ -1401,7 +1412,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                     drifted += 1;
                 }
                 if !json {
-                    eprintln!(
+                    errln!(
                         "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
                         rel.display()
                     );
@@ -1416,6 +1427,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             });
         }
     }
+    for line in done_lines {
+        outln!("{line}");
+    }
     let doc = output::Generate {
         check,
         ok: drifted == 0,
@@ -1424,9 +1438,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     if json {
         output::print(&doc);
     } else if check && drifted > 0 {
-        eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
-        println!("{} workflow(s) up to date", doc.workflows.len());
+        outln!("{} workflow(s) up to date", doc.workflows.len());
     }
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
@@ -1469,6 +1483,8 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
         let _ = futures_select_any(waits).await;
         let _ = cancel_tx.send(true);
+        // After the cells, the same signal stops the merge before its rename.
+        outrun::fsutil::request_stop();
     });
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
@@ -1482,7 +1498,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .iter()
             .filter(|r| r.status != CellStatus::Cancelled)
             .count();
-        eprintln!(
+        errln!(
             "interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}",
             cells.len(),
             run_dir.display()
@@ -1514,7 +1530,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
             .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
-        missing: Vec::new(),
+        // A cell whose folder is gone or whose record could not be written (it deleted its own
+        // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
+        missing: local_run.records.clone(),
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
@@ -1533,13 +1551,13 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
         if let Some(colour) = crate::terminal_report() {
-            print!("{}", report::for_terminal(&report, colour));
-            println!("\nFull report: {}", run_dir.join("report.md").display());
+            out!("{}", report::for_terminal(&report, colour));
+            outln!("\nFull report: {}", run_dir.join("report.md").display());
         } else {
-            print!("{md}");
+            out!("{md}");
         }
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
-            eprintln!(
+            errln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged,
                 m.path,
@@ -1555,6 +1573,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             merge_notes(plan.name(), m);
         }
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if report.summary.all_ok() {
         exit::OK
     } else {
@@ -1563,6 +1584,34 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
 }
 
 /// Waits for the first of several futures.
+/// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
+/// rename (their temporary files removed, the old files kept); the command then exits 2.
+fn stop_on_signals() -> Result<()> {
+    let mut signals = Vec::new();
+    for kind in [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
+        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
+    }
+    tokio::spawn(async move {
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_any(waits).await;
+        outrun::fsutil::request_stop();
+    });
+    Ok(())
+}
+
+/// The exit status of a command that wrote its files, where a signal came too late to stop
+/// the write: it still says the command was interrupted.
+fn interrupted_after_writing() -> Option<u8> {
+    outrun::fsutil::stop_requested().then(|| {
+        errln!("interrupted: the dataset had already been written");
+        exit::INTERRUPTED
+    })
+}
+
 async fn futures_select_any<F: std::future::Future + Unpin>(
     futs: impl Iterator<Item = F>,
 ) -> F::Output {
@@ -1608,14 +1657,30 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                     let why = record
                         .error
                         .as_deref()
-                        .map(|e| format!(" ({e})"))
+                        .map(|e| format!(" ({})", shown(e)))
                         .unwrap_or_default();
-                    eprintln!(
+                    errln!(
                         "[{done}/{total}] {} {} in {:.1} s{why}",
                         record.status.as_str(),
                         record.cell,
                         record.duration_s
                     );
+                }
+            }
+            local::Event::Revised { record } => {
+                // Shown `ok` when it finished; the report will say failed, and so does this.
+                failed += 1;
+                if !quiet {
+                    let line = format!(
+                        "[revised] {} {} ({})",
+                        record.status.as_str(),
+                        record.cell,
+                        shown(record.error.as_deref().unwrap_or(""))
+                    );
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => errln!("{line}"),
+                    }
                 }
             }
         }
@@ -1649,6 +1714,7 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
     let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
@@ -1693,14 +1759,14 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         });
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            eprintln!(
+            errln!(
                 "not merged: {} ({}): {}",
                 o.record.cell,
                 o.record.status.as_str(),
-                o.record.error.as_deref().unwrap_or("")
+                shown(o.record.error.as_deref().unwrap_or(""))
             );
         }
-        println!(
+        outln!(
             "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
             summary.path,
             summary.cells_merged,
@@ -1712,6 +1778,9 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         );
         merge_notes(name, &summary);
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if summary.cells_skipped == 0 {
         exit::OK
     } else {
@@ -1722,13 +1791,20 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
 /// What a merge summary's numbers do not say by themselves.
 fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
     if summary.rows_older_ignored > 0 {
-        eprintln!(
+        errln!(
             "{} row(s) not merged: the dataset has a newer run's row for their key",
             summary.rows_older_ignored
         );
     }
+    if summary.rows_duplicated > 0 {
+        errln!(
+            "{}: {} row(s) repeat the key and run of an earlier line (a hand edit?): the later line counts, in reports and for `outrun merge {name} --migrate`, which keeps only it",
+            summary.path,
+            summary.rows_duplicated
+        );
+    }
     if summary.several_runs_per_key {
-        eprintln!(
+        errln!(
             "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",
             summary.path
         );
@@ -1738,6 +1814,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
@@ -1748,7 +1825,7 @@ fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
             summary: &summary,
         });
     } else {
-        println!(
+        outln!(
             "{}: {} older row(s) dropped, {} in all{}",
             summary.path,
             summary.rows_replaced,
@@ -1790,7 +1867,7 @@ fn report_cmd(
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
 }

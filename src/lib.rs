@@ -20,4 +20,5 @@ pub mod names;
 pub mod outputs;
 pub mod pipeline;
 pub mod report;
+pub mod shown;
 pub mod workflow;

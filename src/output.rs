@@ -40,7 +40,7 @@ pub(crate) fn to_json<T: Schema>(doc: &T) -> String {
 }
 
 pub(crate) fn print<T: Schema>(doc: &T) {
-    print!("{}", to_json(doc));
+    out!("{}", to_json(doc));
 }
 
 macro_rules! schema {
@@ -105,7 +105,7 @@ pub(crate) enum ListEntry {
 impl List {
     pub(crate) fn human(&self) {
         if self.experiments.is_empty() {
-            println!("no experiments: add one as experiments/NAME.yaml (see README.md)");
+            outln!("no experiments: add one as experiments/NAME.yaml (see README.md)");
         }
         for e in &self.experiments {
             match e {
@@ -114,8 +114,8 @@ impl List {
                     description,
                     cells,
                     ..
-                } => println!("{name:<32} {cells:>5} cells  {description}"),
-                ListEntry::Invalid { name, .. } => println!(
+                } => outln!("{name:<32} {cells:>5} cells  {description}"),
+                ListEntry::Invalid { name, .. } => outln!(
                     "{:<32}  invalid  (outrun validate shows why)",
                     name.as_deref().unwrap_or("")
                 ),
@@ -195,18 +195,18 @@ impl Serialize for Params {
 
 impl PlanDoc {
     pub(crate) fn human(&self, param_names: &[String]) {
-        println!("experiment  {} ({})", self.experiment, self.path.display());
+        outln!("experiment  {} ({})", self.experiment, self.path.display());
         for l in self.description.trim().lines() {
-            println!("            {l}");
+            outln!("            {l}");
         }
-        println!("command     {}", self.command.trim());
-        println!(
+        outln!("command     {}", self.command.trim());
+        outln!(
             "timeout     {} per cell",
             humantime::format_duration(std::time::Duration::from_secs(self.timeout_s))
         );
-        println!("dataset     {}", self.dataset.display());
+        outln!("dataset     {}", self.dataset.display());
         let w = &self.workflow;
-        println!(
+        outln!(
             "workflow    {} ({}; {} jobs of {} cell(s) on {}, {} min each at most{})",
             w.path.display(),
             w.state.as_str(),
@@ -220,7 +220,7 @@ impl PlanDoc {
                 String::new()
             }
         );
-        println!("cells       {} of {}\n", self.cells.len(), self.cells_total);
+        outln!("cells       {} of {}\n", self.cells.len(), self.cells_total);
         // One column per parameter, each as wide as its widest value (in characters), so the
         // table lines up whatever the values are.
         let rows: Vec<Vec<String>> = self
@@ -261,9 +261,9 @@ impl PlanDoc {
                 .trim_end()
                 .to_string()
         };
-        println!("{}", line(&header));
+        outln!("{}", line(&header));
         for r in &rows {
-            println!("{}", line(r));
+            outln!("{}", line(r));
         }
     }
 }
@@ -329,7 +329,7 @@ impl Problem {
 impl Validate {
     pub(crate) fn human(&self) {
         let bad = self.files.iter().filter(|f| !f.ok).count();
-        println!(
+        outln!(
             "{} experiment file(s) checked: {} valid, {bad} invalid",
             self.files.len(),
             self.files.len() - bad,

@@ -10,12 +10,11 @@ use owo_colors::OwoColorize as _;
 use super::{CellReport, Report, TERMINAL_ROWS, cell_duration, duration, num, pct, whose_time};
 use crate::contract::CellStatus;
 
-/// Text from the dataset or an artifact, made safe to print: no control character survives
-/// (an escape sequence in a result value must not drive the user's terminal).
+/// Text from the dataset or an artifact, made safe to print: no control or bidi character
+/// reaches the terminal (an escape sequence in a result value must not drive it); they show as
+/// escapes, as everywhere outrun prints a cell's text.
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::shown::shown(s)
 }
 
 /// Whether a column reads as numbers (right-aligned then).

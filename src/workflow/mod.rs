@@ -110,6 +110,8 @@ struct CellConfig<'a> {
     results_file: &'a str,
     /// The key columns, for the job summary's results checks (the same as the merge's).
     results_keys: &'a [String],
+    /// Columns a results file may have (`contract::MAX_RESULT_COLUMNS`), for the same checks.
+    max_result_columns: usize,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -162,7 +164,7 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
@@ -170,7 +172,8 @@ fn expression_free_json(config: &CellConfig) -> String {
         config.max_jobs,
         config.max_cells_per_job,
         j(&config.results_file),
-        j(&config.results_keys)
+        j(&config.results_keys),
+        config.max_result_columns
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -340,6 +343,7 @@ pub fn render_cells(plan: &Plan) -> String {
         max_cells_per_job: max_cells_per_job(plan),
         results_file: &f.results.file,
         results_keys: &f.results.keys,
+        max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
         cells: plan
             .cells
             .iter()
@@ -487,3 +491,6 @@ pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowErr
         rendered.as_bytes(),
     )?)
 }
+
+#[cfg(test)]
+mod injection_tests;

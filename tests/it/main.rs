@@ -14,6 +14,7 @@ mod dataset_history;
 mod experiment_errors;
 mod github;
 mod hardening;
+mod hostile;
 mod install;
 mod limits;
 mod local_run;

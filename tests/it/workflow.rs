@@ -37,7 +37,7 @@ results:
   keys: [x]
 "#;
 
-fn generate(p: &Project, name: &str) -> String {
+pub(crate) fn generate(p: &Project, name: &str) -> String {
     let (code, _, err) = common::run(p.cmd().args(["generate", name]));
     assert_eq!(code, 0, "{err}");
     p.read(&format!(".github/workflows/outrun-{name}.yml"))
@@ -381,7 +381,12 @@ fn actionlint_finds_nothing() {
 }
 
 /// Runs the workflow's own wrapper (the text embedded in the YAML) the way a step would.
-fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, String, String) {
+pub(crate) fn wrapper(
+    yaml: &str,
+    mode: &str,
+    envs: &[(&str, &str)],
+    cwd: &Path,
+) -> (bool, String, String) {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
     let mut c = Command::new("python3");
     c.arg("-c")
@@ -403,7 +408,11 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
     )
 }
 
-fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value, String) {
+pub(crate) fn plan_output(
+    yaml: &str,
+    select: &str,
+    dir: &Path,
+) -> (bool, serde_json::Value, String) {
     let out_file = dir.join(format!("github_output_{}", select.len()));
     let _ = std::fs::remove_file(&out_file);
     let (ok, _, err) = wrapper(
@@ -455,7 +464,7 @@ fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<
         .collect()
 }
 
-fn job_names(m: &serde_json::Value) -> Vec<String> {
+pub(crate) fn job_names(m: &serde_json::Value) -> Vec<String> {
     m["shard"]
         .as_array()
         .unwrap()
