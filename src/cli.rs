@@ -267,6 +267,10 @@ pub(crate) enum Command {
         /// Do not post or update report comments.
         #[arg(long)]
         no_comment: bool,
+        /// Merge what is collected into this checkout only, instead of landing it the way the
+        /// workflow's final job would (landing branch and pull request, ledger on it).
+        #[arg(long)]
+        no_land: bool,
         #[command(flatten)]
         gh: GithubArgs,
     },

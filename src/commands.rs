@@ -250,7 +250,11 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             };
             collect(root, &gh, parse_run(&run)?, &how, json).await
         }
-        Command::Sync { no_comment, gh } => sync(root, &connect(gh)?, !no_comment, json).await,
+        Command::Sync {
+            no_comment,
+            no_land,
+            gh,
+        } => sync(root, &connect(gh)?, !no_comment, !no_land, json).await,
     }
 }
 
@@ -294,6 +298,9 @@ impl Gh {
             clock: clock.clone(),
             timeout: Duration::from_secs(30),
         })?;
+        if in_actions {
+            client.in_workflow();
+        }
         Ok(Gh { client, clock })
     }
 }
@@ -440,20 +447,15 @@ async fn dispatch(
         }
         return Ok(code);
     };
-    let issue = if comment {
-        pipeline::comment_issue(&plan, rec.issue)
-    } else {
-        None
-    };
-    let _lock = github::lock(root)?;
+    // Without an issue anywhere, `--comment` (the default) just does not comment.
+    let comment = comment && pipeline::comment_issue(&plan, rec.issue).is_some();
     let opts = github::CollectOptions {
         cells: rec.cells.as_deref(),
         wave: rec.wave,
-        issue,
+        comment,
         ..Default::default()
     };
-    let c = github::collect(root, &gh.client, &run, &opts).await?;
-    github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
+    let (c, _) = github::collect(root, &gh.client, &run, &opts).await?;
     print_collected(&c, None, json);
     Ok(collected_code(&c))
 }
@@ -479,6 +481,9 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         return;
     }
     print!("{}", c.markdown);
+    if let Some(why) = &c.comment_skipped {
+        eprintln!("the comment was left as it is: {why}");
+    }
     for r in &c.refused {
         eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
     }
@@ -504,6 +509,18 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
             }
             _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
         }
+    }
+}
+
+/// "landed on …": where a collected run's rows went.
+fn landed_where(l: &github::Landed) -> String {
+    match (&l.pull_url, &l.action_needed, &l.branch) {
+        (Some(u), _, _) => format!("landed in pull request {u}"),
+        (_, Some(a), _) => format!("landed, but: {a}"),
+        (None, None, Some(b)) if l.how != github::LandedHow::None => {
+            format!("landed on branch {b}")
+        }
+        _ => format!("to land: nothing new ({})", l.how.as_str()),
     }
 }
 
@@ -589,42 +606,17 @@ async fn collect(
         }
         return Ok(exit::STILL_RUNNING);
     }
-    let plan = github::plan_of(root, &run)?;
-    let _lock = github::lock(root)?;
-    let rec = github::DispatchRecord::for_run(root, run_id);
-    if let Some(reason) = github::untrusted(&gh.client, &plan, &run, rec.is_some()).await? {
-        return Err(github::RemoteError::Untrusted {
-            run: run_id,
-            reason,
-        }
-        .into());
-    }
-    let issue = if comment {
-        pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
-    } else {
-        None
-    };
-    if comment && issue.is_none() {
-        bail!(
-            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
-        );
-    }
-    let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
-    let wave = wave.or(rec.as_ref().and_then(|r| r.wave));
     let opts = github::CollectOptions {
         cells,
         wave,
+        comment,
         issue,
         artifacts_dir: artifacts,
         in_run,
+        land,
+        locked: false,
     };
-    let (c, landed) = if land {
-        let (c, l) = github::collect_and_land(root, &gh.client, &run, &opts).await?;
-        (c, Some(l))
-    } else {
-        (github::collect(root, &gh.client, &run, &opts).await?, None)
-    };
-    github::mark_collected(root, &plan, &run, rec)?;
+    let (c, landed) = github::collect(root, &gh.client, &run, &opts).await?;
     if let Some(path) = summary {
         use std::io::Write as _;
         let mut f = std::fs::OpenOptions::new()
@@ -645,32 +637,10 @@ async fn collect(
     }
 }
 
-/// The cells of `run` to run again: those the run ledger lists as not succeeded in its newest
-/// collected attempt, else the cells whose jobs did not succeed.
+/// The cells of `run` to run again, as a `cells` filter.
 async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<String> {
     let plan = experiment::load_named(root, name)?;
-    let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(
-        &root.join(plan.dataset_path()),
-    ))?;
-    let from_ledger = entries
-        .iter()
-        .filter(|e| e.run_id == run_id.to_string())
-        .max_by_key(|e| e.attempt)
-        .map(|e| e.failed_cells.clone());
-    let ids: Vec<String> = match from_ledger {
-        Some(cells) => cells.split_whitespace().map(str::to_string).collect(),
-        None => {
-            let ids: std::collections::BTreeSet<&str> =
-                plan.cells.iter().map(|c| c.id.as_str()).collect();
-            gh.client
-                .jobs(run_id)
-                .await?
-                .into_iter()
-                .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
-                .map(|j| j.name)
-                .collect()
-        }
-    };
+    let ids = github::failed_cells(root, &gh.client, &plan, run_id).await?;
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
@@ -712,24 +682,6 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The run as the workflow's environment describes it (no API call: the status job holds
-/// `issues: write` and nothing else).
-fn run_info_from_env(run_id: u64) -> report::RunInfo {
-    let env = |k: &str| std::env::var(k).unwrap_or_default();
-    let url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
-        (s, r) if !s.is_empty() && !r.is_empty() => Some(format!("{s}/{r}/actions/runs/{run_id}")),
-        _ => None,
-    };
-    report::RunInfo {
-        id: run_id.to_string(),
-        source: "github".into(),
-        url,
-        attempt: env("GITHUB_RUN_ATTEMPT").parse().unwrap_or(1),
-        started_at: outrun::contract::now_rfc3339(),
-        ..Default::default()
-    }
-}
-
 async fn announce(
     root: &Path,
     gh: &Gh,
@@ -739,33 +691,35 @@ async fn announce(
     actor: &str,
     json: bool,
 ) -> Result<u8> {
-    let name = std::env::var("OUTRUN_EXPERIMENT").ok();
-    let plan = match name {
+    // The run from GitHub: its start orders the comments of overlapping runs, whenever this
+    // job gets to post.
+    let run = gh.client.run(run_id).await?;
+    let plan = match std::env::var("OUTRUN_EXPERIMENT").ok() {
         Some(n) => experiment::load_named(root, &n)?,
-        None => github::plan_of(root, &gh.client.run(run_id).await?)?,
+        None => github::plan_of(root, &run)?,
     };
     let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
-    let info = run_info_from_env(run_id);
-    let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
+    let info = github::run_info(&run);
+    let posted = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
         output::print(&output::AnnounceDoc {
             experiment: plan.name(),
             run_id,
             issue,
-            comment_url: url.as_deref(),
+            comment_url: posted.url.as_deref(),
+            comment_skipped: posted.skipped.as_deref(),
         });
     } else {
-        println!(
-            "{}",
-            url.as_deref()
-                .unwrap_or("the comment shows a newer run: left as it is")
-        );
+        match (&posted.url, &posted.skipped) {
+            (Some(u), _) => println!("{u}"),
+            (None, Some(why)) => println!("the comment was left as it is: {why}"),
+            (None, None) => println!("the comment was posted but is not listed yet"),
+        }
     }
     Ok(exit::OK)
 }
 
-/// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends
-/// (or `timeout` passes); the run's report replaces it when the run is collected.
+/// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends.
 async fn watch_comment(
     root: &Path,
     gh: &Gh,
@@ -774,70 +728,27 @@ async fn watch_comment(
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<()> {
-    let run = gh.client.run(run_id).await?;
-    let plan = github::plan_of(root, &run)?;
-    let rec = github::DispatchRecord::for_run(root, run_id);
-    let Some(issue) = pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
-    else {
-        bail!(
-            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
-        );
-    };
-    let selected = select(&plan, rec.as_ref().and_then(|r| r.cells.as_deref()))?;
-    let ids: std::collections::BTreeSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
-    let info = report::RunInfo {
-        id: run.id.to_string(),
-        source: "github".into(),
-        url: Some(run.html_url.clone()),
-        attempt: run.attempt(),
-        started_at: run.started_at().to_string(),
-        ..Default::default()
-    };
-    let actor = run
-        .triggering_actor
-        .as_ref()
-        .map(|u| u.login.clone())
-        .unwrap_or_default();
-    let start = std::time::Instant::now();
-    let mut shown = None;
-    loop {
-        let run = gh.client.run(run_id).await?;
-        if run.completed() {
-            return Ok(());
-        }
-        let jobs = gh.client.jobs(run_id).await?;
-        let done: Vec<_> = jobs
-            .iter()
-            .filter(|j| ids.contains(j.name.as_str()) && j.completed())
-            .collect();
-        let failed = done.iter().filter(|j| !j.succeeded()).count();
-        let now = (done.len(), failed);
-        if shown != Some(now) {
-            github::announce(
-                &gh.client,
-                &plan,
-                &info,
-                issue,
-                &actor,
-                selected.len(),
-                Some(now),
-            )
-            .await?;
+    github::watch_comment(
+        root,
+        &gh.client,
+        gh.clock.as_ref(),
+        run_id,
+        issue,
+        timeout,
+        |done, cells| {
             if !quiet {
-                eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
+                eprintln!("run {run_id}: {done} of {cells} cells done");
             }
-            shown = Some(now);
-        }
-        if timeout.is_some_and(|t| start.elapsed() >= t) {
-            return Ok(());
-        }
-        gh.clock.sleep(github::POLL).await;
-    }
+        },
+    )
+    .await?;
+    Ok(())
 }
 
-async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
+async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Result<u8> {
     use github::SyncState;
-    let items = github::sync(root, &gh.client, comment).await?;
+    let synced = github::sync(root, &gh.client, comment, land).await?;
+    let items = &synced.runs;
     let running = items
         .iter()
         .filter(|i| i.state == SyncState::Running)
@@ -851,24 +762,31 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
         .count();
     if json {
         output::print(&output::SyncDoc {
-            runs: &items,
+            runs: items,
+            held: &synced.held,
             requests: gh.client.stats(),
         });
-    } else if items.is_empty() {
-        println!(
-            "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
-        );
     } else {
-        for i in &items {
+        if items.is_empty() {
+            println!(
+                "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
+            );
+        }
+        for i in items {
             let what = match i.state {
                 SyncState::Collected => format!(
-                    "collected: {} ok, {} failed, {} rows added{}",
+                    "collected: {} ok, {} failed, {} rows {}{}{}",
                     i.cells_ok.unwrap_or(0),
                     i.cells_failed.unwrap_or(0),
                     i.rows_added.unwrap_or(0),
+                    i.landed.as_ref().map_or("added".into(), landed_where),
                     i.comment_url
                         .as_deref()
                         .map(|u| format!(", comment {u}"))
+                        .unwrap_or_default(),
+                    i.comment_skipped
+                        .as_deref()
+                        .map(|w| format!(", comment left as it is: {w}"))
                         .unwrap_or_default()
                 ),
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
@@ -885,6 +803,18 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
                 i.run_id
                     .map(|r| r.to_string())
                     .unwrap_or_else(|| "?".into())
+            );
+        }
+        for h in &synced.held {
+            println!(
+                "{} run {} — collected already; its rows wait on branch {}{}",
+                h.experiment,
+                h.run_id,
+                h.branch,
+                h.pull_url
+                    .as_deref()
+                    .map(|u| format!(" (pull request {u})"))
+                    .unwrap_or_else(|| " (no pull request open)".into())
             );
         }
     }

@@ -110,7 +110,12 @@ pub(crate) fn comment_marker(experiment: &str) -> String {
 
 /// The branch a run's dataset change is proposed on: `outrun/NAME/RUN_ID`.
 pub(crate) fn landing_branch(experiment: &str, run_id: u64) -> String {
-    format!("outrun/{experiment}/{run_id}")
+    format!("{}{run_id}", landing_prefix(experiment))
+}
+
+/// What every landing branch of `experiment` starts with.
+pub(crate) fn landing_prefix(experiment: &str) -> String {
+    format!("outrun/{experiment}/")
 }
 
 /// The run id of a landing branch of `experiment`, if `branch` is one.

@@ -489,6 +489,8 @@ pub(crate) enum CollectDoc<'a> {
 #[derive(Debug, Serialize)]
 pub(crate) struct SyncDoc<'a> {
     pub runs: &'a [SyncItem],
+    /// Runs collected already whose rows wait on a landing branch (and its pull request).
+    pub held: &'a [outrun::backend::github::Held],
     pub requests: Stats,
 }
 
@@ -524,4 +526,6 @@ pub(crate) struct AnnounceDoc<'a> {
     pub issue: u64,
     /// None when the comment already shows a newer run and was left alone.
     pub comment_url: Option<&'a str>,
+    /// Why the comment was left alone, e.g. "a newer run's comment is there: RUN".
+    pub comment_skipped: Option<&'a str>,
 }

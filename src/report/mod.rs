@@ -727,8 +727,9 @@ pub(crate) fn status_comment(
     } else {
         String::new()
     };
-    let who = if actor.is_empty() {
-        String::new()
+    // act and some events leave the actor out: say so rather than leave a gap.
+    let who = if actor.trim().is_empty() {
+        ", started by an unknown actor".to_string()
     } else {
         format!(", started by {}", escape(actor))
     };

@@ -771,6 +771,12 @@ impl State {
         g.blobs.get(sha).cloned()
     }
 
+    /// Turns the repository setting "Allow GitHub Actions to create and approve pull requests"
+    /// on or off, as a maintainer would between runs.
+    pub fn set_actions_can_create_prs(&mut self, on: bool) {
+        self.cfg.actions_can_create_prs = on;
+    }
+
     /// The pull requests of `repo`, oldest first.
     pub fn pulls_of(&self, repo: &str) -> Vec<&Pull> {
         self.pulls
