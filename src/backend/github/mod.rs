@@ -40,7 +40,8 @@ pub use comment::{Posted, announce, run_info};
 pub use dispatch::*;
 pub(crate) use fetch::*;
 pub use land::*;
-pub use progress::{failed_cells, watch_comment};
+pub use fetch::wave_before_jobs;
+pub use progress::{FailedCells, failed_cells, watch_comment};
 pub use sync::*;
 pub use trust::*;
 
