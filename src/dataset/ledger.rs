@@ -69,7 +69,11 @@ impl LedgerEntry {
             failed_cells: String::new(),
             url: prov.url.clone().unwrap_or_default(),
             collected_at: String::new(),
-            group: prov.wave.as_ref().map(|w| w.group.clone()).unwrap_or_default(),
+            group: prov
+                .wave
+                .as_ref()
+                .map(|w| w.group.clone())
+                .unwrap_or_default(),
             wave: prov.wave.as_ref().map(|w| w.wave),
             waves: prov.wave.as_ref().map(|w| w.waves),
         }

@@ -162,7 +162,10 @@ pub struct WaveCollected {
 impl GroupReport {
     /// The group of `wave` from the ledger's entries: per wave, the newest collected attempt of
     /// a run of that group (entries are oldest first).
-    pub fn of(wave: &crate::contract::WaveOf, ledger: &[crate::dataset::ledger::LedgerEntry]) -> Self {
+    pub fn of(
+        wave: &crate::contract::WaveOf,
+        ledger: &[crate::dataset::ledger::LedgerEntry],
+    ) -> Self {
         let waves = (1..=wave.waves)
             .map(|w| WaveReport {
                 wave: w,
@@ -184,7 +187,11 @@ impl GroupReport {
                             cancelled: e.cancelled,
                             refused: 0,
                         },
-                        failed_cells: e.failed_cells.split_whitespace().map(String::from).collect(),
+                        failed_cells: e
+                            .failed_cells
+                            .split_whitespace()
+                            .map(String::from)
+                            .collect(),
                     }),
             })
             .collect();
@@ -825,7 +832,10 @@ fn waves_table(g: &GroupReport) -> String {
                     .map(|id| format!("`{}`", id.replace('`', "'")))
                     .collect();
                 if c.failed_cells.len() > WAVE_CELLS_SHOWN {
-                    ids.push(format!("… {} more", c.failed_cells.len() - WAVE_CELLS_SHOWN));
+                    ids.push(format!(
+                        "… {} more",
+                        c.failed_cells.len() - WAVE_CELLS_SHOWN
+                    ));
                 }
                 let failed_text = if failed == 0 {
                     "0".to_string()

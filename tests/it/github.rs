@@ -1778,7 +1778,7 @@ fn a_refused_pull_request_closes_nothing_and_the_next_run_picks_up_the_chain() {
     assert_eq!(code, 0, "{v}");
     runs.push(run7.clone());
     let newest = format!("outrun/sweep/{run7}");
-    assert_eq!(open(&env), [newest.clone()]);
+    assert_eq!(open(&env), std::slice::from_ref(&newest));
     let carried: Vec<String> = runs[..6].iter().map(|r| r.to_string()).collect();
     assert_eq!(
         v["landed"]["carries"]

@@ -770,7 +770,14 @@ fn the_waves_of_a_dispatch_are_one_run_in_the_comment_and_for_failed_from() {
     assert_eq!(env.comments(), comments);
     // The ledger says which wave of which dispatch each run is.
     let ledger = env.project.read("data/evaluation/sweep.runs.csv");
-    assert!(ledger.lines().next().unwrap().ends_with(",group,wave,waves"), "{ledger}");
+    assert!(
+        ledger
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",group,wave,waves"),
+        "{ledger}"
+    );
     assert!(
         ledger.contains(&format!(",{group},1,2")) && ledger.contains(&format!(",{group},2,2")),
         "{ledger}"

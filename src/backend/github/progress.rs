@@ -121,7 +121,11 @@ pub async fn failed_cells(
         return Ok(FailedCells { cells, note: None });
     };
     if entry.group.is_empty() {
-        let cells = entry.failed_cells.split_whitespace().map(str::to_string).collect();
+        let cells = entry
+            .failed_cells
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         return Ok(FailedCells { cells, note: None });
     }
     // Every wave's newest collected attempt (a wave re-run by `outrun rerun` keeps its run).
