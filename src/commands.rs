@@ -11,6 +11,7 @@ use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
 use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
+use outrun::shown::shown;
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
@@ -56,6 +57,8 @@ impl CliError {
             CliError::Github(e) if e.is_auth() => exit::AUTH,
             CliError::Remote(e) if e.is_auth() => exit::AUTH,
             CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+            // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
+            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
     }
@@ -101,7 +104,10 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Completions { shell } => {
-            crate::cli::completions(shell, &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            crate::cli::completions(shell, &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
         Command::Man { out } => {
@@ -111,7 +117,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                         .with_context(|| format!("writing man pages to {}", dir.display()))?;
                     if !json {
                         for p in pages {
-                            println!("{}", p.display());
+                            outln!("{}", p.display());
                         }
                     }
                 }
@@ -121,6 +127,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Init => init(root, json),
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
@@ -405,7 +412,7 @@ async fn dispatch(
                     (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
                     _ => String::new(),
                 };
-                println!(
+                outln!(
                     "dispatched {} on {}{wave}: run {} {}",
                     r.experiment,
                     r.git_ref,
@@ -414,9 +421,9 @@ async fn dispatch(
                 );
             }
             if recs.len() > 1 {
-                println!("follow them with `outrun sync`: it collects each wave as it ends");
+                outln!("follow them with `outrun sync`: it collects each wave as it ends");
             } else {
-                println!(
+                outln!(
                     "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
                 );
             }
@@ -424,7 +431,7 @@ async fn dispatch(
         return Ok(exit::OK);
     }
     if !quiet {
-        eprintln!(
+        errln!(
             "dispatched run {run_id} {}",
             rec.html_url.as_deref().unwrap_or("")
         );
@@ -438,17 +445,13 @@ async fn dispatch(
                 waves: Vec::new(),
             });
         } else {
-            println!(
-                "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
-            );
+            outln!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
         }
         return Ok(code);
     };
     // Without an issue anywhere, `--comment` (the default) just does not comment.
     let comment = comment && pipeline::comment_issue(&plan, rec.issue).is_some();
     let opts = github::CollectOptions {
-        cells: rec.cells.as_deref(),
-        wave: rec.wave,
         comment,
         ..Default::default()
     };
@@ -477,14 +480,18 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         });
         return;
     }
-    print!("{}", c.markdown);
+    out!("{}", c.markdown);
     if let Some(why) = &c.comment_skipped {
-        eprintln!("the comment was left as it is: {why}");
+        errln!("the comment was left as it is: {}", shown(why));
     }
     for r in &c.refused {
-        eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
+        errln!(
+            "artifact {} was not merged: {}",
+            shown(&r.artifact),
+            shown(&r.reason)
+        );
     }
-    eprintln!(
+    errln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
         c.conclusion.as_ref().map_or("?", Conclusion::as_str),
@@ -499,12 +506,12 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
     );
     if let Some(l) = landed {
         match (&l.pull_url, &l.action_needed, &l.branch) {
-            (_, Some(a), _) => eprintln!("{a}"),
-            (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+            (_, Some(a), _) => errln!("{a}"),
+            (Some(u), _, _) => errln!("landed: pull request {u}"),
             (None, None, Some(b)) if l.how != github::LandedHow::None => {
-                eprintln!("landed: {} on branch {b}", l.how.as_str())
+                errln!("landed: {} on branch {b}", l.how.as_str())
             }
-            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
+            _ => errln!("landed: nothing new ({})", l.how.as_str()),
         }
     }
 }
@@ -512,10 +519,10 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
 /// "landed on …": where a collected run's rows went.
 fn landed_where(l: &github::Landed) -> String {
     match (&l.pull_url, &l.action_needed, &l.branch) {
-        (Some(u), _, _) => format!("landed in pull request {u}"),
-        (_, Some(a), _) => format!("landed, but: {a}"),
+        (Some(u), _, _) => format!("landed in pull request {}", shown(u)),
+        (_, Some(a), _) => format!("landed, but: {}", shown(a)),
         (None, None, Some(b)) if l.how != github::LandedHow::None => {
-            format!("landed on branch {b}")
+            format!("landed on branch {}", shown(b))
         }
         _ => format!("to land: nothing new ({})", l.how.as_str()),
     }
@@ -532,7 +539,7 @@ async fn watch(
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!("run {}: {}", r.id, run_state(r));
+            errln!("run {}: {}", r.id, run_state(r));
         }
     })
     .await?;
@@ -551,7 +558,7 @@ async fn watch(
             requests: gh.client.stats(),
         });
     } else if !quiet {
-        println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
+        outln!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
     Ok((code, Some(run)))
 }
@@ -594,7 +601,7 @@ async fn collect(
                 run: &run,
             });
         } else {
-            println!(
+            outln!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
                 run.status
                     .as_ref()
@@ -645,7 +652,7 @@ async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<S
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
-    eprintln!(
+    errln!(
         "running again {} cell(s) that did not succeed in run {run_id}",
         ids.len()
     );
@@ -670,13 +677,13 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
             html_url: &run.html_url,
         });
     } else {
-        println!(
+        outln!(
             "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
             plan.name(),
             run.attempt() + 1,
             run.html_url
         );
-        println!(
+        outln!(
             "follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected"
         );
     }
@@ -733,9 +740,9 @@ async fn announce(
         });
     } else {
         match (&posted.url, &posted.skipped) {
-            (Some(u), _) => println!("{u}"),
-            (None, Some(why)) => println!("the comment was left as it is: {why}"),
-            (None, None) => println!("the comment was posted but is not listed yet"),
+            (Some(u), _) => outln!("{}", shown(u)),
+            (None, Some(why)) => outln!("the comment was left as it is: {}", shown(why)),
+            (None, None) => outln!("the comment was posted but is not listed yet"),
         }
     }
     Ok(exit::OK)
@@ -759,7 +766,7 @@ async fn watch_comment(
         timeout,
         |done, cells| {
             if !quiet {
-                eprintln!("run {run_id}: {done} of {cells} cells done");
+                errln!("run {run_id}: {done} of {cells} cells done");
             }
         },
     )
@@ -790,7 +797,7 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Re
         });
     } else {
         if items.is_empty() {
-            println!(
+            outln!(
                 "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
             );
         }
@@ -814,12 +821,14 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Re
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
                 SyncState::Skipped => format!(
                     "skipped, never merged: {}",
-                    i.error.as_deref().unwrap_or("")
+                    shown(i.error.as_deref().unwrap_or(""))
                 ),
-                SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
-                SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Lost => format!("lost: {}", shown(i.error.as_deref().unwrap_or(""))),
+                SyncState::Failed => {
+                    format!("failed: {}", shown(i.error.as_deref().unwrap_or("")))
+                }
             };
-            println!(
+            outln!(
                 "{} run {} — {what}",
                 i.experiment,
                 i.run_id
@@ -828,14 +837,14 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Re
             );
         }
         for h in &synced.held {
-            println!(
+            outln!(
                 "{} run {} — collected already; its rows wait on branch {}{}",
                 h.experiment,
                 h.run_id,
-                h.branch,
+                shown(&h.branch),
                 h.pull_url
                     .as_deref()
-                    .map(|u| format!(" (pull request {u})"))
+                    .map(|u| format!(" (pull request {})", shown(u)))
                     .unwrap_or_else(|| " (no pull request open)".into())
             );
         }
@@ -859,7 +868,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 jobs: &jobs,
             });
         } else {
-            println!(
+            outln!(
                 "run {} {}: {} {}",
                 run.id,
                 run.display_title,
@@ -867,7 +876,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 run.html_url
             );
             for j in &jobs {
-                println!(
+                outln!(
                     "  {:<40} {}{}",
                     j.name,
                     j.status.as_ref().map_or("?", RunStatus::as_str),
@@ -901,7 +910,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         {
             let collected = collected_runs.contains(&run);
             if !json {
-                println!(
+                outln!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
                     run.status.as_ref().map_or("?", RunStatus::as_str),
@@ -924,7 +933,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
     if json {
         output::print(&output::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
-        println!("no outrun runs on GitHub yet");
+        outln!("no outrun runs on GitHub yet");
     }
     Ok(exit::OK)
 }
@@ -946,11 +955,11 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u
             comparison: &c,
         });
     } else {
-        print!("{}", render::summary_text(&c));
+        out!("{}", render::summary_text(&c));
         let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-        println!("wrote {}", shown(&dir));
+        outln!("wrote {}", shown(&dir));
         for f in &files {
-            println!("  {}", shown(f));
+            outln!("  {}", shown(f));
         }
     }
     Ok(exit::OK)
@@ -1088,7 +1097,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 let warnings = workflow::limit_warnings(&p);
                 if !json {
                     for w in &warnings {
-                        eprintln!("warning: {}: {w}", rel.display());
+                        errln!("warning: {}: {w}", rel.display());
                     }
                 }
                 files.push(output::ValidatedFile {
@@ -1112,7 +1121,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     warnings: Vec::new(),
                 });
                 if !json {
-                    eprintln!("{:?}", miette::Report::new(e));
+                    errln!("{:?}", miette::Report::new(e));
                 }
             }
         }
@@ -1140,7 +1149,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 f.ok = false;
                 f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
                 if !json {
-                    eprintln!("error: {}: {message}", f.path.display());
+                    errln!("error: {}: {message}", f.path.display());
                 }
             }
         }
@@ -1157,12 +1166,135 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
 
+/// Keeps `.github/actionlint.yaml` listing the experiments' self-hosted runner labels (entry
+/// with no experiment in `outrun.generate/v1`); `None` when no label needs one.
+fn actionlint_config(
+    root: &Path,
+    labels: &[String],
+    check: bool,
+    json: bool,
+) -> Result<Option<output::GeneratedWorkflow>> {
+    use workflow::actionlint;
+    let needed = actionlint::needed(labels);
+    let rel = actionlint::path(root);
+    let existing = match std::fs::read_to_string(root.join(&rel)) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(rel.display().to_string())
+                .into());
+        }
+    };
+    if needed.is_empty() {
+        return Ok(None);
+    }
+    let merged =
+        actionlint::merge(&rel, existing.as_deref(), &needed).map_err(anyhow::Error::from)?;
+    let state = match (&merged, check, existing.is_some()) {
+        (None, true, _) => GenerateState::UpToDate,
+        (None, false, _) => GenerateState::Unchanged,
+        (Some(_), true, false) => GenerateState::Missing,
+        (Some(_), true, true) => GenerateState::Stale,
+        (Some(text), false, _) => {
+            outrun::fsutil::write_atomic(&root.join(&rel), text.as_bytes())?;
+            GenerateState::Written
+        }
+    };
+    if !json && matches!(state, GenerateState::Missing | GenerateState::Stale) {
+        errln!(
+            "{} does not list the self-hosted runner labels {} (actionlint would reject them): run `outrun generate`",
+            rel.display(),
+            needed.join(", ")
+        );
+    }
+    Ok(Some(output::GeneratedWorkflow {
+        experiment: None,
+        path: rel,
+        state,
+        diff: None,
+    }))
+}
+
+/// `outrun init`: refuses (exit 1, writing nothing) when any file it would create exists.
+fn init(root: &Path, json: bool) -> Result<u8> {
+    use outrun::init;
+    let existing = init::existing(root);
+    let created: Vec<PathBuf> = init::files().into_iter().map(|(p, _)| p).collect();
+    let next = [
+        format!("outrun run {} --local", init::EXAMPLE),
+        format!(
+            "git add {} .gitignore && git commit -m \"outrun: example experiment\" && git push",
+            ["experiments", "scripts", "data", ".github"].join(" ")
+        ),
+        format!("outrun dispatch {} --wait", init::EXAMPLE),
+    ];
+    if !existing.is_empty() {
+        let doc = output::Init {
+            ok: false,
+            existing,
+            created: Vec::new(),
+            gitignore_added: Vec::new(),
+            next: Vec::new(),
+        };
+        if json {
+            output::print(&doc);
+        } else {
+            for p in &doc.existing {
+                errln!("{} already exists", p.display());
+            }
+            errln!(
+                "outrun init wrote nothing: it never overwrites a file (move these away, or start from them)"
+            );
+        }
+        return Ok(exit::FAILED);
+    }
+    let added = init::write(root)?;
+    let p = experiment::load_named(root, init::EXAMPLE)?;
+    let mut all = created;
+    for (path, text) in workflow::render_all(root, &p)? {
+        workflow::write(root, &path, &text)?;
+        all.push(path);
+    }
+    let doc = output::Init {
+        ok: true,
+        existing: Vec::new(),
+        created: all,
+        gitignore_added: added.iter().map(|s| s.to_string()).collect(),
+        next: next.to_vec(),
+    };
+    if json {
+        output::print(&doc);
+    } else {
+        for p in &doc.created {
+            outln!("{:<9} {}", "created", p.display());
+        }
+        if !doc.gitignore_added.is_empty() {
+            outln!(
+                "{:<9} .gitignore ({})",
+                "added to",
+                doc.gitignore_added.join(", ")
+            );
+        }
+        outln!("\nNext:");
+        for c in &doc.next {
+            outln!("  {c}");
+        }
+    }
+    Ok(exit::OK)
+}
+
 fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
+    let mut labels = Vec::new();
+    // What was written or removed, printed once every file is: a failing stdout ends the
+    // command, and must not end it between a workflow and its cells file.
+    let mut done_lines = Vec::new();
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
+        labels.extend(p.file.runner.labels.iter().cloned());
         // The workflow and its cells file: each checked, written and reported on its own.
         for (wf, rendered) in workflow::render_all(root, &p)? {
             expected.push(wf.clone());
@@ -1181,12 +1313,12 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 drifted += 1;
                 if !json {
                     match &diff {
-                        Some(d) => eprint!("{d}"),
-                        None => eprintln!("{} is missing", wf.display()),
+                        Some(d) => err!("{d}"),
+                        None => errln!("{} is missing", wf.display()),
                     }
                 }
             } else if !check && !json {
-                println!("{:<9} {}", state.as_str(), wf.display());
+                done_lines.push(format!("{:<9} {}", state.as_str(), wf.display()));
             }
             out.push(output::GeneratedWorkflow {
                 experiment: Some(p.name().to_string()),
@@ -1195,6 +1327,14 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 diff,
             });
         }
+    }
+    if let Some(w) = actionlint_config(root, &labels, check, json)? {
+        if matches!(w.state, GenerateState::Missing | GenerateState::Stale) {
+            drifted += 1;
+        } else if !check && !json {
+            done_lines.push(format!("{:<9} {}", w.state.as_str(), w.path.display()));
+        }
+        out.push(w);
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
@@ -1214,7 +1354,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    println!("{:<9} {}", "removed", rel.display());
+                    done_lines.push(format!("{:<9} {}", "removed", rel.display()));
                 }
                 GenerateState::Removed
             } else {
@@ -1222,7 +1362,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                     drifted += 1;
                 }
                 if !json {
-                    eprintln!(
+                    errln!(
                         "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
                         rel.display()
                     );
@@ -1237,6 +1377,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             });
         }
     }
+    for line in done_lines {
+        outln!("{line}");
+    }
     let doc = output::Generate {
         check,
         ok: drifted == 0,
@@ -1245,9 +1388,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     if json {
         output::print(&doc);
     } else if check && drifted > 0 {
-        eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
-        println!("{} workflow(s) up to date", doc.workflows.len());
+        outln!("{} workflow(s) up to date", doc.workflows.len());
     }
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
@@ -1290,6 +1433,8 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
         let _ = futures_select_any(waits).await;
         let _ = cancel_tx.send(true);
+        // After the cells, the same signal stops the merge before its rename.
+        outrun::fsutil::request_stop();
     });
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
@@ -1303,7 +1448,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .iter()
             .filter(|r| r.status != CellStatus::Cancelled)
             .count();
-        eprintln!(
+        errln!(
             "interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}",
             cells.len(),
             run_dir.display()
@@ -1335,7 +1480,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
             .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
-        missing: Vec::new(),
+        // A cell whose folder is gone or whose record could not be written (it deleted its own
+        // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
+        missing: local_run.records.clone(),
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
@@ -1353,14 +1500,14 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         });
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            print!("{}", report::markdown_for_terminal(&report));
-            println!("\nFull report: {}", run_dir.join("report.md").display());
+        if let Some(colour) = crate::terminal_report() {
+            out!("{}", report::for_terminal(&report, colour));
+            outln!("\nFull report: {}", run_dir.join("report.md").display());
         } else {
-            print!("{md}");
+            out!("{md}");
         }
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
-            eprintln!(
+            errln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged,
                 m.path,
@@ -1376,6 +1523,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             merge_notes(plan.name(), m);
         }
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if report.summary.all_ok() {
         exit::OK
     } else {
@@ -1384,6 +1534,34 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
 }
 
 /// Waits for the first of several futures.
+/// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
+/// rename (their temporary files removed, the old files kept); the command then exits 2.
+fn stop_on_signals() -> Result<()> {
+    let mut signals = Vec::new();
+    for kind in [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
+        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
+    }
+    tokio::spawn(async move {
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_any(waits).await;
+        outrun::fsutil::request_stop();
+    });
+    Ok(())
+}
+
+/// The exit status of a command that wrote its files, where a signal came too late to stop
+/// the write: it still says the command was interrupted.
+fn interrupted_after_writing() -> Option<u8> {
+    outrun::fsutil::stop_requested().then(|| {
+        errln!("interrupted: the dataset had already been written");
+        exit::INTERRUPTED
+    })
+}
+
 async fn futures_select_any<F: std::future::Future + Unpin>(
     futs: impl Iterator<Item = F>,
 ) -> F::Output {
@@ -1429,14 +1607,30 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                     let why = record
                         .error
                         .as_deref()
-                        .map(|e| format!(" ({e})"))
+                        .map(|e| format!(" ({})", shown(e)))
                         .unwrap_or_default();
-                    eprintln!(
+                    errln!(
                         "[{done}/{total}] {} {} in {:.1} s{why}",
                         record.status.as_str(),
                         record.cell,
                         record.duration_s
                     );
+                }
+            }
+            local::Event::Revised { record } => {
+                // Shown `ok` when it finished; the report will say failed, and so does this.
+                failed += 1;
+                if !quiet {
+                    let line = format!(
+                        "[revised] {} {} ({})",
+                        record.status.as_str(),
+                        record.cell,
+                        shown(record.error.as_deref().unwrap_or(""))
+                    );
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => errln!("{line}"),
+                    }
                 }
             }
         }
@@ -1470,6 +1664,7 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
     let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
@@ -1514,14 +1709,14 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         });
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            eprintln!(
+            errln!(
                 "not merged: {} ({}): {}",
                 o.record.cell,
                 o.record.status.as_str(),
-                o.record.error.as_deref().unwrap_or("")
+                shown(o.record.error.as_deref().unwrap_or(""))
             );
         }
-        println!(
+        outln!(
             "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
             summary.path,
             summary.cells_merged,
@@ -1533,6 +1728,9 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         );
         merge_notes(name, &summary);
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if summary.cells_skipped == 0 {
         exit::OK
     } else {
@@ -1543,13 +1741,20 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
 /// What a merge summary's numbers do not say by themselves.
 fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
     if summary.rows_older_ignored > 0 {
-        eprintln!(
+        errln!(
             "{} row(s) not merged: the dataset has a newer run's row for their key",
             summary.rows_older_ignored
         );
     }
+    if summary.rows_duplicated > 0 {
+        errln!(
+            "{}: {} row(s) repeat the key and run of an earlier line (a hand edit?): the later line counts, in reports and for `outrun merge {name} --migrate`, which keeps only it",
+            summary.path,
+            summary.rows_duplicated
+        );
+    }
     if summary.several_runs_per_key {
-        eprintln!(
+        errln!(
             "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",
             summary.path
         );
@@ -1559,6 +1764,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
@@ -1569,7 +1775,7 @@ fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
             summary: &summary,
         });
     } else {
-        println!(
+        outln!(
             "{}: {} older row(s) dropped, {} in all{}",
             summary.path,
             summary.rows_replaced,
@@ -1601,15 +1807,17 @@ fn report_cmd(
     let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
     // A terminal gets the short form (a 2 M-row dataset must not scroll by); a file or a pipe
     // (`| gh issue comment`) the full comment.
-    let terminal = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let text = match format {
-        Format::Markdown if terminal => report::markdown_for_terminal(&report),
-        Format::Markdown => report::markdown(&report),
-        Format::Json => serde_json::to_string_pretty(&report).expect("reports serialise") + "\n",
+    let terminal = output.is_none().then(crate::terminal_report).flatten();
+    let text = match (format, terminal) {
+        (Format::Markdown, Some(colour)) => report::for_terminal(&report, colour),
+        (Format::Markdown, None) => report::markdown(&report),
+        (Format::Json, _) => {
+            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+        }
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
 }

@@ -105,23 +105,16 @@ def run_cell(cell, root):
         env["OUTRUN_P_" + k.upper()] = v
     env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
     started, t0 = now(), time.monotonic()
-    status, code, error = "ok", None, None
-    with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
-        # A session of its own, so that a timeout kills the whole process group.
-        p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code = p.wait(timeout=CFG["timeout_s"])
-        except subprocess.TimeoutExpired:
-            kill_group(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
-        # Whatever the command left running in the background goes with it (as locally).
-        kill_group(p.pid, signal.SIGKILL)
-        p.wait()
+    try:
+        with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
+            # A session of its own, so that a timeout kills the whole process group.
+            p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            code, status, error = wait(p)
+    except OSError as e:
+        # This cell cannot start (its environment is too large: "Argument list too long"):
+        # it fails with the reason, and the job's other cells still run.
+        status, code, error = "failed", None, f"cannot start the command: {e.strerror or e}"
     if status == "ok" and code is not None and code < 0:
         # Killed by a signal: no exit status, as the local wrapper reports it.
         status, code, error = "failed", None, f"killed by signal {-code}"
@@ -144,11 +137,35 @@ def run_cell(cell, root):
         "run_id": os.environ.get("GITHUB_RUN_ID", ""),
         "attempt": int(os.environ.get("GITHUB_RUN_ATTEMPT", "1")),
     }
-    with open(os.path.join(out, "cell.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    print(f"outrun: {cell['id']}: {status}" + (f" ({error})" if error else ""), flush=True)
+    try:
+        # Never through a link the command planted in its place (O_NOFOLLOW), and a cell that
+        # removed its own folder or a full disk fails this cell only.
+        fd = os.open(os.path.join(out, "cell.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        record.update(status="failed", error=f"cannot write cell.json: {e.strerror or e}")
+    print(f"outrun: {cell['id']}: {record['status']}" + (f" ({record['error']})" if record["error"] else ""), flush=True)
     return record
+
+
+def wait(p):
+    """Waits for the cell's command within its timeout: (exit code, status, error)."""
+    code, status, error = None, "ok", None
+    try:
+        code = p.wait(timeout=CFG["timeout_s"])
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
+    # Whatever the command left running in the background goes with it (as locally).
+    kill_group(p.pid, signal.SIGKILL)
+    p.wait()
+    return code, status, error
 
 
 def md(value):
@@ -158,7 +175,12 @@ def md(value):
     out = out.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
     for a, b in (("@", "@\u2060"), ("#", "#\u2060"), ("://", ":\u2060//"), ("www.", "www\u2060."), ("GH-", "GH\u2060-"), ("gh-", "gh\u2060-")):
         out = out.replace(a, b)
+    # Bidi controls would reorder what a reader sees: shown as U+FFFD, as in outrun's report.
+    out = out.translate(BIDI)
     return " ".join(out.split())[:200]
+
+
+BIDI = {c: "\ufffd" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
 
 
 def scalar(v):
@@ -177,6 +199,8 @@ def check_results(record, root):
     this summary never calls "ok" a cell the report calls failed. Returns (why, header, rows):
     why is None when the results pass."""
     import csv
+    # A field may be longer than csv's default limit (131,072 characters): outrun merges it.
+    csv.field_size_limit(sys.maxsize)
     name = CFG["results_file"]
     path = os.path.join(root, record["cell"], name)
     if os.path.islink(path) or (os.path.lexists(path) and not os.path.isfile(path)):
@@ -220,6 +244,8 @@ def check_results(record, root):
                     rows.append(row)
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
         return f"{name}: {e}", [], []
+    if len(header) > CFG["max_result_columns"]:
+        return f"{name} has {len(header)} columns; at most {CFG['max_result_columns']} are merged", [], []
     if not rows:
         return f"{name} has no rows", [], []
     # Parameters are columns too where the results lack them (so keys may be parameters).

@@ -4,7 +4,7 @@ mod error;
 pub mod filter;
 pub mod locate;
 mod matrix;
-mod schema;
+pub(crate) mod schema;
 mod types;
 
 use std::io::Read;
@@ -403,14 +403,14 @@ impl Validator<'_> {
 
         let res = &f.results;
         let is_results = res.file.ends_with(".csv") || res.file.ends_with(".jsonl");
-        if !is_results || !is_relative_inside(&res.file) {
+        if !is_results || !is_relative_inside(&res.file) || !is_safe_path(&res.file) {
             self.at_value(
                 &path(&["results", "file"]),
                 format!(
                     "results file `{}` must be a relative path ending in .csv or .jsonl",
                     res.file.escape_debug()
                 ),
-                None,
+                Some(SAFE_PATH_HELP.into()),
             );
         }
         if res.keys.is_empty() {
@@ -422,9 +422,9 @@ impl Validator<'_> {
         }
         self.check_columns(&["results", "keys"], &res.keys);
         if let Some(p) = &f.dataset.path
-            && (!p.ends_with(".csv") || !is_relative_inside(p))
+            && (!p.ends_with(".csv") || !is_relative_inside(p) || !is_safe_path(p))
         {
-            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), None);
+            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), Some(SAFE_PATH_HELP.into()));
         }
         if let Some(c) = &f.compare {
             self.check_compare(c, root);
@@ -635,6 +635,23 @@ pub(crate) fn is_branch_name(s: &str) -> bool {
         && !s.contains("//")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._/-*?".contains(c))
+}
+
+const SAFE_PATH_HELP: &str =
+    "use letters, digits, `.`, `_`, `-` and `/`; no part may start with `-` or `.`";
+
+/// A path of `[A-Za-z0-9._/-]` whose parts do not start with `-` or `.` (no option look-alike,
+/// no hidden or `..` part): it reaches workflow YAML (the artifact upload's `path:`), shell
+/// commands and Git trees, and none of them can read these characters as syntax.
+pub(crate) fn is_safe_path(p: &str) -> bool {
+    p.len() <= 255
+        && p.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with(['-', '.'])
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
 }
 
 /// A relative path that stays inside the directory it is relative to.

