@@ -15,8 +15,8 @@ use outrun::shown::shown;
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
+use crate::documents::{self, GenerateState, RunState};
 use crate::exit;
-use crate::output::{self, GenerateState, RunState};
 
 /// Everything a command can fail with. Its variant decides the exit status (README "Exit
 /// status"), by matching, so a new error type is a compile error here rather than a silent 1.
@@ -64,11 +64,11 @@ impl CliError {
     }
 
     /// An invalid experiment file's positioned problems, for `outrun.error/v1`.
-    pub(crate) fn problems(&self) -> Vec<output::Problem> {
+    pub(crate) fn problems(&self) -> Vec<documents::Problem> {
         match self {
-            CliError::Experiment(ExperimentError::Invalid(f)) => output::Problem::of_file(f),
+            CliError::Experiment(ExperimentError::Invalid(f)) => documents::Problem::of_file(f),
             CliError::Compare(outrun::compare::CompareError::Invalid(f)) => {
-                output::Problem::of_file(f)
+                documents::Problem::of_file(f)
             }
             _ => Vec::new(),
         }
@@ -397,7 +397,7 @@ async fn dispatch(
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
-            output::print(&output::DispatchDoc {
+            documents::print(&documents::DispatchDoc {
                 record: &rec,
                 state: None,
                 waves: if recs.len() > 1 {
@@ -439,7 +439,7 @@ async fn dispatch(
     let (code, run) = watch(gh, run_id, timeout, false, true).await?;
     let Some(run) = run.filter(|r| r.completed()) else {
         if json {
-            output::print(&output::DispatchDoc {
+            documents::print(&documents::DispatchDoc {
                 record: &rec,
                 state: Some(RunState::Running),
                 waves: Vec::new(),
@@ -473,7 +473,7 @@ fn collected_code(c: &github::Collected) -> u8 {
 
 fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json: bool) {
     if json {
-        output::print(&output::CollectDoc::Collected {
+        documents::print(&documents::CollectDoc::Collected {
             collected: c,
             landed,
             report: c.report.as_ref(),
@@ -552,7 +552,7 @@ async fn watch(
         github::Watched::StillRunning(r) => (exit::STILL_RUNNING, r, RunState::Running),
     };
     if json {
-        output::print(&output::WatchDoc {
+        documents::print(&documents::WatchDoc {
             state,
             run: &run,
             requests: gh.client.stats(),
@@ -596,7 +596,7 @@ async fn collect(
         && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
     if !run.completed() && !in_run {
         if json {
-            output::print(&output::CollectDoc::Running {
+            documents::print(&documents::CollectDoc::Running {
                 state: RunState::Running,
                 run: &run,
             });
@@ -670,7 +670,7 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
     }
     gh.client.rerun_failed_jobs(run_id).await?;
     if json {
-        output::print(&output::RerunDoc {
+        documents::print(&documents::RerunDoc {
             experiment: plan.name(),
             run_id,
             attempt: run.attempt() + 1,
@@ -731,7 +731,7 @@ async fn announce(
     }
     let posted = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
-        output::print(&output::AnnounceDoc {
+        documents::print(&documents::AnnounceDoc {
             experiment: plan.name(),
             run_id,
             issue,
@@ -790,7 +790,7 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Re
         })
         .count();
     if json {
-        output::print(&output::SyncDoc {
+        documents::print(&documents::SyncDoc {
             runs: items,
             held: &synced.held,
             requests: gh.client.stats(),
@@ -863,7 +863,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         let run = gh.client.run(run_id).await?;
         let jobs = gh.client.jobs(run_id).await?;
         if json {
-            output::print(&output::StatusDoc::Run {
+            documents::print(&documents::StatusDoc::Run {
                 run: &run,
                 jobs: &jobs,
             });
@@ -923,7 +923,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                     }
                 );
             }
-            all.push(output::StatusRun {
+            all.push(documents::StatusRun {
                 experiment: name.to_string(),
                 run,
                 collected,
@@ -931,7 +931,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         }
     }
     if json {
-        output::print(&output::StatusDoc::Runs { runs: &all });
+        documents::print(&documents::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
         outln!("no outrun runs on GitHub yet");
     }
@@ -949,7 +949,7 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u
     let c = cross::compute(&loaded);
     let files = render::write_all(&dir, &c)?;
     if json {
-        output::print(&output::CompareDoc {
+        documents::print(&documents::CompareDoc {
             out: &dir,
             files: &files,
             comparison: &c,
@@ -970,7 +970,7 @@ fn list(root: &Path, json: bool) -> Result<u8> {
     for path in experiment::experiment_files(root)? {
         let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         experiments.push(match experiment::load(root, &path) {
-            Ok(p) => output::ListEntry::Valid {
+            Ok(p) => documents::ListEntry::Valid {
                 name: p.name().to_string(),
                 path: rel,
                 valid: true,
@@ -980,7 +980,7 @@ fn list(root: &Path, json: bool) -> Result<u8> {
                 workflow: workflow::workflow_path(p.name()),
                 dataset: p.dataset_path(),
             },
-            Err(e) => output::ListEntry::Invalid {
+            Err(e) => documents::ListEntry::Invalid {
                 name: rel.file_stem().map(|s| s.to_string_lossy().into_owned()),
                 path: rel,
                 valid: false,
@@ -988,9 +988,9 @@ fn list(root: &Path, json: bool) -> Result<u8> {
             },
         });
     }
-    let doc = output::List { experiments };
+    let doc = documents::List { experiments };
     if json {
-        output::print(&doc);
+        documents::print(&doc);
     } else {
         doc.human();
     }
@@ -1009,26 +1009,26 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
     // The workflow and its cells file are one state: the worse of the two.
-    let mut state = output::WorkflowState::UpToDate;
+    let mut state = documents::WorkflowState::UpToDate;
     for (path, rendered) in workflow::render_all(root, &p)? {
         match workflow::check(root, &path, &rendered)? {
             workflow::Drift::UpToDate => {}
-            workflow::Drift::Missing => state = output::WorkflowState::Missing,
-            workflow::Drift::Stale { .. } if state == output::WorkflowState::UpToDate => {
-                state = output::WorkflowState::Stale
+            workflow::Drift::Missing => state = documents::WorkflowState::Missing,
+            workflow::Drift::Stale { .. } if state == documents::WorkflowState::UpToDate => {
+                state = documents::WorkflowState::Stale
             }
             workflow::Drift::Stale { .. } => {}
         }
     }
     let packing = workflow::packing(&p);
-    let doc = output::PlanDoc {
+    let doc = documents::PlanDoc {
         experiment: p.name().to_string(),
         path: p.path.clone(),
         description: p.file.description.clone(),
         command: p.file.command.clone(),
         timeout_s: p.timeout.as_secs(),
         dataset: p.dataset_path(),
-        workflow: output::PlanWorkflow {
+        workflow: documents::PlanWorkflow {
             path: wf,
             state,
             jobs: packing.jobs,
@@ -1043,15 +1043,15 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
         },
         cells: cells
             .into_iter()
-            .map(|c| output::PlanCell {
+            .map(|c| documents::PlanCell {
                 id: c.id,
-                params: output::Params(c.params),
+                params: documents::Params(c.params),
             })
             .collect(),
         cells_total: p.cells.len(),
     };
     if json {
-        output::print(&doc);
+        documents::print(&doc);
     } else {
         doc.human(&p.param_names());
     }
@@ -1100,7 +1100,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                         errln!("warning: {}: {w}", rel.display());
                     }
                 }
-                files.push(output::ValidatedFile {
+                files.push(documents::ValidatedFile {
                     path: rel,
                     ok: true,
                     cells: Some(p.cells.len()),
@@ -1110,10 +1110,13 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
             }
             Err(e) => {
                 let problems = match &e {
-                    ExperimentError::Invalid(f) => output::Problem::of_file(f),
-                    other => vec![output::Problem::whole_file(rel.clone(), other.to_string())],
+                    ExperimentError::Invalid(f) => documents::Problem::of_file(f),
+                    other => vec![documents::Problem::whole_file(
+                        rel.clone(),
+                        other.to_string(),
+                    )],
                 };
-                files.push(output::ValidatedFile {
+                files.push(documents::ValidatedFile {
                     path: rel,
                     ok: false,
                     cells: None,
@@ -1147,19 +1150,22 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 .to_string();
             if experiments.contains(&stem) && f.ok {
                 f.ok = false;
-                f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
+                f.problems = vec![documents::Problem::whole_file(
+                    f.path.clone(),
+                    message.clone(),
+                )];
                 if !json {
                     errln!("error: {}: {message}", f.path.display());
                 }
             }
         }
     }
-    let doc = output::Validate {
+    let doc = documents::Validate {
         ok: files.iter().all(|f| f.ok),
         files,
     };
     if json {
-        output::print(&doc);
+        documents::print(&doc);
     } else {
         doc.human();
     }
@@ -1173,7 +1179,7 @@ fn actionlint_config(
     labels: &[String],
     check: bool,
     json: bool,
-) -> Result<Option<output::GeneratedWorkflow>> {
+) -> Result<Option<documents::GeneratedWorkflow>> {
     use workflow::actionlint;
     let needed = actionlint::needed(labels);
     let rel = actionlint::path(root);
@@ -1208,7 +1214,7 @@ fn actionlint_config(
             needed.join(", ")
         );
     }
-    Ok(Some(output::GeneratedWorkflow {
+    Ok(Some(documents::GeneratedWorkflow {
         experiment: None,
         path: rel,
         state,
@@ -1230,7 +1236,7 @@ fn init(root: &Path, json: bool) -> Result<u8> {
         format!("outrun dispatch {} --wait", init::EXAMPLE),
     ];
     if !existing.is_empty() {
-        let doc = output::Init {
+        let doc = documents::Init {
             ok: false,
             existing,
             created: Vec::new(),
@@ -1238,7 +1244,7 @@ fn init(root: &Path, json: bool) -> Result<u8> {
             next: Vec::new(),
         };
         if json {
-            output::print(&doc);
+            documents::print(&doc);
         } else {
             for p in &doc.existing {
                 errln!("{} already exists", p.display());
@@ -1256,7 +1262,7 @@ fn init(root: &Path, json: bool) -> Result<u8> {
         workflow::write(root, &path, &text)?;
         all.push(path);
     }
-    let doc = output::Init {
+    let doc = documents::Init {
         ok: true,
         existing: Vec::new(),
         created: all,
@@ -1264,7 +1270,7 @@ fn init(root: &Path, json: bool) -> Result<u8> {
         next: next.to_vec(),
     };
     if json {
-        output::print(&doc);
+        documents::print(&doc);
     } else {
         for p in &doc.created {
             outln!("{:<9} {}", "created", p.display());
@@ -1320,7 +1326,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             } else if !check && !json {
                 done_lines.push(format!("{:<9} {}", state.as_str(), wf.display()));
             }
-            out.push(output::GeneratedWorkflow {
+            out.push(documents::GeneratedWorkflow {
                 experiment: Some(p.name().to_string()),
                 path: wf,
                 state,
@@ -1369,7 +1375,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 }
                 GenerateState::Orphaned
             };
-            out.push(output::GeneratedWorkflow {
+            out.push(documents::GeneratedWorkflow {
                 experiment: None,
                 path: rel,
                 state,
@@ -1380,13 +1386,13 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     for line in done_lines {
         outln!("{line}");
     }
-    let doc = output::Generate {
+    let doc = documents::Generate {
         check,
         ok: drifted == 0,
         workflows: out,
     };
     if json {
-        output::print(&doc);
+        documents::print(&doc);
     } else if check && drifted > 0 {
         errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
@@ -1454,7 +1460,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             run_dir.display()
         );
         if json {
-            output::print(&output::RunDoc {
+            documents::print(&documents::RunDoc {
                 run_id: &run_id,
                 run_dir: &run_dir,
                 interrupted: true,
@@ -1491,7 +1497,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
     if json {
-        output::print(&output::RunDoc {
+        documents::print(&documents::RunDoc {
             run_id: &run_id,
             run_dir: &run_dir,
             interrupted: false,
@@ -1695,12 +1701,12 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
     .with_context(|| format!("merging {}", dir.display()))?;
     let (outcomes, summary) = (done.outcomes, done.merge.unwrap_or_default());
     if json {
-        output::print(&output::MergeDoc::Merged {
+        documents::print(&documents::MergeDoc::Merged {
             from: &dir,
             summary: &summary,
             cells: outcomes
                 .iter()
-                .map(|o| output::MergedCell {
+                .map(|o| documents::MergedCell {
                     id: &o.record.cell,
                     status: o.record.status,
                     error: o.record.error.as_deref(),
@@ -1770,7 +1776,7 @@ fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
     };
     if json {
-        output::print(&output::MergeDoc::Migrated {
+        documents::print(&documents::MergeDoc::Migrated {
             migrate: true,
             summary: &summary,
         });
