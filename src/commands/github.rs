@@ -665,13 +665,7 @@ pub(super) async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: boo
         if !root.join(names::workflow_path(name)).is_file() {
             continue;
         }
-        let collected_runs = github::CollectedRuns::load(root, &gh.client, &plan).await?;
-        for run in gh
-            .client
-            .runs(&names::workflow_file(name), None, 10)
-            .await?
-        {
-            let collected = collected_runs.contains(&run);
+        for (run, collected) in github::recent_runs(root, &gh.client, &plan, 10).await? {
             if !json {
                 outln!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
