@@ -1335,7 +1335,6 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
-        comment: None,
     })
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
@@ -1538,7 +1537,6 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         refused: Vec::new(),
         merge: true,
         report_file: None,
-        comment: None,
     })
     .await
     .with_context(|| format!("merging {}", dir.display()))?;

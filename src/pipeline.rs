@@ -4,11 +4,10 @@
 //! Every way a run ends goes through [`finish`]: `run --local`, `merge`, `collect`,
 //! `dispatch --wait`, `sync` and the workflow's own final job. Fetching the outputs is the
 //! backend's business (a local run leaves them on disk, the GitHub backend downloads and
-//! unpacks artifacts); so is the comment's transport, reached through [`Commenter`].
+//! unpacks artifacts); so is posting the comment (`backend::github::upsert_comment`), which
+//! the caller does with the returned Markdown.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 
 use crate::compare;
 use crate::contract::{CellRecord, RunProvenance};
@@ -54,18 +53,6 @@ pub struct CommentError {
     pub source: BoxError,
 }
 
-/// Puts a report on an issue as the experiment's one comment (see `backend::github`).
-pub trait Commenter: Sync {
-    /// Creates or updates the comment; returns its URL, or `None` when the comment already
-    /// shows a newer run and was left alone.
-    fn upsert<'a>(
-        &'a self,
-        issue: u64,
-        experiment: &'a str,
-        body: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, CommentError>> + Send + 'a>>;
-}
-
 /// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the
 /// workflow's `issue` input, or the dispatch's record), else the experiment's own `issue`.
 pub fn comment_issue(plan: &Plan, for_this_run: Option<u64>) -> Option<u64> {
@@ -87,7 +74,6 @@ pub struct Finish<'a> {
     pub merge: bool,
     /// Where to keep the Markdown report as a file, besides returning it.
     pub report_file: Option<PathBuf>,
-    pub comment: Option<(&'a dyn Commenter, u64)>,
 }
 
 /// What [`finish`] did.
@@ -98,7 +84,6 @@ pub struct Finished {
     pub ledger_changed: bool,
     pub report: Report,
     pub markdown: String,
-    pub comment_url: Option<String>,
 }
 
 pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
@@ -192,20 +177,12 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;
     }
-    let comment_url = match f.comment {
-        Some((c, issue)) => c
-            .upsert(issue, f.plan.name(), &markdown)
-            .await
-            .map_err(|source| PipelineError::Comment { issue, source })?,
-        None => None,
-    };
     Ok(Finished {
         outcomes,
         merge,
         ledger_changed,
         report,
         markdown,
-        comment_url,
     })
 }
 

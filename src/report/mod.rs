@@ -111,7 +111,8 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunInfo {
     pub id: String,
-    pub source: String,
+    /// Serialised as `contract::Source` is: `local` or `github`.
+    pub source: crate::contract::Source,
     pub url: Option<String>,
     pub attempt: u32,
     pub started_at: String,
@@ -127,7 +128,7 @@ impl RunInfo {
     pub fn of(p: &crate::contract::RunProvenance) -> RunInfo {
         RunInfo {
             id: p.run_id.clone(),
-            source: p.source.as_str().into(),
+            source: p.source,
             url: p.url.clone(),
             attempt: p.attempt,
             started_at: p.run_started_at.clone(),
@@ -481,7 +482,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         let _ = writeln!(
             head,
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
-            run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
+            run.source.as_str(), s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
         if let Some(w) = &run.wave {
             let _ = writeln!(

@@ -18,7 +18,7 @@ pub struct Posted {
 pub fn run_info(run: &Run) -> crate::report::RunInfo {
     crate::report::RunInfo {
         id: run.id.to_string(),
-        source: Source::Github.as_str().into(),
+        source: Source::Github,
         url: Some(run.html_url.clone()),
         attempt: run.attempt(),
         started_at: run.started_at().to_string(),
