@@ -482,7 +482,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         let _ = writeln!(
             head,
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
-            run.source.as_str(), s.cells, s.ok, s.failed, s.timed_out, s.cancelled
+            run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
         if let Some(w) = &run.wave {
             let _ = writeln!(
