@@ -16,8 +16,6 @@ use crate::experiment::Plan;
 use crate::outputs::{self, CellOutcome};
 use crate::report::{self, Refused, Report, RunInfo};
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
@@ -28,29 +26,6 @@ pub enum PipelineError {
     Compare(#[from] compare::CompareError),
     #[error(transparent)]
     Fs(#[from] crate::fsutil::FsError),
-    #[error("the report was not posted on issue #{issue}")]
-    Comment {
-        issue: u64,
-        #[source]
-        source: CommentError,
-    },
-}
-
-impl PipelineError {
-    /// Whether the comment failed for want of a token GitHub accepts (exit status 4).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, PipelineError::Comment { source, .. } if source.needs_auth)
-    }
-}
-
-/// A comment's transport failed. The pipeline does not know the transport's error type, only
-/// whether authenticating would help, which decides the exit status.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}")]
-pub struct CommentError {
-    pub needs_auth: bool,
-    #[source]
-    pub source: BoxError,
 }
 
 /// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the

@@ -65,13 +65,7 @@ pub(crate) async fn upsert_comment(
     upsert(client, issue, experiment, body)
         .await
         .map_err(|e| match e {
-            RemoteError::Github(g) => RemoteError::Pipeline(pipeline::PipelineError::Comment {
-                issue,
-                source: pipeline::CommentError {
-                    needs_auth: g.is_auth(),
-                    source: Box::new(g),
-                },
-            }),
+            RemoteError::Github(source) => RemoteError::Comment { issue, source },
             e => e,
         })
 }
