@@ -48,6 +48,10 @@ pub(crate) struct GithubArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Start using outrun here: an example experiment (two cells and a comparison), its script,
+    /// a small measured CSV, the .gitignore lines and the workflow. Never overwrites a file.
+    #[command(after_help = "Examples:\n  outrun init\n  outrun init --root my-repo --json")]
+    Init,
     /// List the experiments.
     #[command(after_help = "Examples:\n  outrun list\n  outrun list --json")]
     List,
@@ -305,7 +309,8 @@ impl Command {
             | Command::Announce { .. }
             | Command::Rerun { .. }
             | Command::Sync { .. } => true,
-            Command::List
+            Command::Init
+            | Command::List
             | Command::Plan { .. }
             | Command::Validate { .. }
             | Command::Generate { .. }

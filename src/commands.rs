@@ -141,6 +141,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Init => init(root, json),
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
@@ -1157,15 +1158,135 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
 
+/// Keeps `.github/actionlint.yaml` listing the experiments' self-hosted runner labels (entry
+/// with no experiment in `outrun.generate/v1`); `None` when no label needs one.
+fn actionlint_config(
+    root: &Path,
+    labels: &[String],
+    check: bool,
+    json: bool,
+) -> Result<Option<output::GeneratedWorkflow>> {
+    use workflow::actionlint;
+    let needed = actionlint::needed(labels);
+    let rel = actionlint::path(root);
+    let existing = match std::fs::read_to_string(root.join(&rel)) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(rel.display().to_string())
+                .into());
+        }
+    };
+    if needed.is_empty() {
+        return Ok(None);
+    }
+    let merged =
+        actionlint::merge(&rel, existing.as_deref(), &needed).map_err(anyhow::Error::from)?;
+    let state = match (&merged, check, existing.is_some()) {
+        (None, true, _) => GenerateState::UpToDate,
+        (None, false, _) => GenerateState::Unchanged,
+        (Some(_), true, false) => GenerateState::Missing,
+        (Some(_), true, true) => GenerateState::Stale,
+        (Some(text), false, _) => {
+            outrun::fsutil::write_atomic(&root.join(&rel), text.as_bytes())?;
+            GenerateState::Written
+        }
+    };
+    if !json && matches!(state, GenerateState::Missing | GenerateState::Stale) {
+        errln!(
+            "{} does not list the self-hosted runner labels {} (actionlint would reject them): run `outrun generate`",
+            rel.display(),
+            needed.join(", ")
+        );
+    }
+    Ok(Some(output::GeneratedWorkflow {
+        experiment: None,
+        path: rel,
+        state,
+        diff: None,
+    }))
+}
+
+/// `outrun init`: refuses (exit 1, writing nothing) when any file it would create exists.
+fn init(root: &Path, json: bool) -> Result<u8> {
+    use outrun::init;
+    let existing = init::existing(root);
+    let created: Vec<PathBuf> = init::files().into_iter().map(|(p, _)| p).collect();
+    let next = [
+        format!("outrun run {} --local", init::EXAMPLE),
+        format!(
+            "git add {} .gitignore && git commit -m \"outrun: example experiment\" && git push",
+            ["experiments", "scripts", "data", ".github"].join(" ")
+        ),
+        format!("outrun dispatch {} --wait", init::EXAMPLE),
+    ];
+    if !existing.is_empty() {
+        let doc = output::Init {
+            ok: false,
+            existing,
+            created: Vec::new(),
+            gitignore_added: Vec::new(),
+            next: Vec::new(),
+        };
+        if json {
+            output::print(&doc);
+        } else {
+            for p in &doc.existing {
+                errln!("{} already exists", p.display());
+            }
+            errln!(
+                "outrun init wrote nothing: it never overwrites a file (move these away, or start from them)"
+            );
+        }
+        return Ok(exit::FAILED);
+    }
+    let added = init::write(root)?;
+    let p = experiment::load_named(root, init::EXAMPLE)?;
+    let mut all = created;
+    for (path, text) in workflow::render_all(root, &p)? {
+        workflow::write(root, &path, &text)?;
+        all.push(path);
+    }
+    let doc = output::Init {
+        ok: true,
+        existing: Vec::new(),
+        created: all,
+        gitignore_added: added.iter().map(|s| s.to_string()).collect(),
+        next: next.to_vec(),
+    };
+    if json {
+        output::print(&doc);
+    } else {
+        for p in &doc.created {
+            outln!("{:<9} {}", "created", p.display());
+        }
+        if !doc.gitignore_added.is_empty() {
+            outln!(
+                "{:<9} .gitignore ({})",
+                "added to",
+                doc.gitignore_added.join(", ")
+            );
+        }
+        outln!("\nNext:");
+        for c in &doc.next {
+            outln!("  {c}");
+        }
+    }
+    Ok(exit::OK)
+}
+
 fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
+    let mut labels = Vec::new();
     // What was written or removed, printed once every file is: a failing stdout ends the
     // command, and must not end it between a workflow and its cells file.
     let mut done_lines = Vec::new();
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
+        labels.extend(p.file.runner.labels.iter().cloned());
         // The workflow and its cells file: each checked, written and reported on its own.
         for (wf, rendered) in workflow::render_all(root, &p)? {
             expected.push(wf.clone());
@@ -1198,6 +1319,14 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 diff,
             });
         }
+    }
+    if let Some(w) = actionlint_config(root, &labels, check, json)? {
+        if matches!(w.state, GenerateState::Missing | GenerateState::Stale) {
+            drifted += 1;
+        } else if !check && !json {
+            done_lines.push(format!("{:<9} {}", w.state.as_str(), w.path.display()));
+        }
+        out.push(w);
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
@@ -1362,8 +1491,8 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         });
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            out!("{}", report::markdown_for_terminal(&report));
+        if let Some(colour) = crate::terminal_report() {
+            out!("{}", report::for_terminal(&report, colour));
             outln!("\nFull report: {}", run_dir.join("report.md").display());
         } else {
             out!("{md}");
@@ -1668,11 +1797,13 @@ fn report_cmd(
     let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
     // A terminal gets the short form (a 2 M-row dataset must not scroll by); a file or a pipe
     // (`| gh issue comment`) the full comment.
-    let terminal = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let text = match format {
-        Format::Markdown if terminal => report::markdown_for_terminal(&report),
-        Format::Markdown => report::markdown(&report),
-        Format::Json => serde_json::to_string_pretty(&report).expect("reports serialise") + "\n",
+    let terminal = output.is_none().then(crate::terminal_report).flatten();
+    let text = match (format, terminal) {
+        (Format::Markdown, Some(colour)) => report::for_terminal(&report, colour),
+        (Format::Markdown, None) => report::markdown(&report),
+        (Format::Json, _) => {
+            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+        }
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,

@@ -15,6 +15,7 @@ pub mod dataset;
 pub mod experiment;
 pub mod fsutil;
 pub mod github_api;
+pub mod init;
 pub mod names;
 pub mod outputs;
 pub mod pipeline;

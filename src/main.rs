@@ -142,6 +142,25 @@ fn find_root(given: Option<&Path>) -> Result<PathBuf, commands::CliError> {
         .to_path_buf())
 }
 
+/// Forces (`1`) or forbids (`0`) the terminal rendering of reports on stdout; by default a
+/// terminal gets it and a pipe or file the Markdown.
+pub const TERMINAL_ENV: &str = "OUTRUN_TERMINAL";
+
+/// Whether stdout gets the terminal rendering of a report, and if so whether in colour:
+/// colour only on a terminal (or with `CLICOLOR_FORCE`), never with `NO_COLOR` set.
+pub fn terminal_report() -> Option<bool> {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
+    let tty = std::io::stdout().is_terminal();
+    let terminal = match std::env::var(TERMINAL_ENV).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => tty,
+    };
+    // NO_COLOR (no-color.org): any value but the empty string turns colour off.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    terminal.then(|| !no_color && (tty || set("CLICOLOR_FORCE")))
+}
+
 /// Writes to stdout (or stderr) and flushes; a failed write ends the program with exit status 1
 /// and, where stderr still works, says why. Never a panic.
 pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {

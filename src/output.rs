@@ -56,6 +56,7 @@ schema! {
     PlanDoc = "outrun.plan/v1";
     Validate = "outrun.validate/v1";
     Generate = "outrun.generate/v1";
+    Init = "outrun.init/v1";
     RunDoc<'a> = "outrun.run/v1";
     MergeDoc<'a> = "outrun.merge/v1";
     ErrorDoc = "outrun.error/v1";
@@ -334,6 +335,23 @@ impl Validate {
             self.files.len() - bad,
         );
     }
+}
+
+// ---- init ----
+
+/// `outrun.init/v1`
+#[derive(Debug, Serialize)]
+pub(crate) struct Init {
+    /// False when a file init would create already exists: then nothing was written.
+    pub ok: bool,
+    /// The files that stopped it.
+    pub existing: Vec<PathBuf>,
+    /// The files written, the workflow and its cells file last.
+    pub created: Vec<PathBuf>,
+    /// Lines added to `.gitignore`.
+    pub gitignore_added: Vec<String>,
+    /// The commands to run next: locally, commit, dispatch.
+    pub next: Vec<String>,
 }
 
 // ---- generate ----

@@ -17,6 +17,8 @@ use crate::experiment::Plan;
 use crate::outputs::{CellOutcome, Row};
 
 /// GitHub's limit on a comment body, in characters.
+mod terminal;
+
 pub const COMMENT_LIMIT: usize = 65_536;
 pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
@@ -383,6 +385,23 @@ fn cell_duration(c: &CellReport) -> String {
     }
 }
 
+/// After "N cells succeeded in T of cell time in all": whose figure T is. A figure only the
+/// cells' own files give is said to be theirs (both renderings say it).
+fn whose_time(ok: &[&CellReport]) -> String {
+    let claimed: f64 = ok
+        .iter()
+        .filter(|c| c.duration_claimed)
+        .map(|c| c.duration_s)
+        .sum();
+    if ok.iter().all(|c| c.duration_claimed) {
+        ", as the cells reported".to_string()
+    } else if ok.iter().any(|c| c.duration_claimed) {
+        format!(", {} of it as the cells reported", duration(claimed))
+    } else {
+        String::new()
+    }
+}
+
 /// A Markdown table that stops adding rows when its budget is spent.
 struct Table {
     text: String,
@@ -432,9 +451,10 @@ pub(crate) fn markdown_with_limit(r: &Report, limit: usize) -> String {
 }
 
 /// The report for a terminal: the verdict, counts and statistics in full, but only the first
-/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset.
-pub fn markdown_for_terminal(r: &Report) -> String {
-    render(r, COMMENT_LIMIT, TERMINAL_ROWS)
+/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset;
+/// plain text with aligned columns, the verdict coloured when `colour`.
+pub fn for_terminal(r: &Report, colour: bool) -> String {
+    terminal::render(r, colour)
 }
 
 fn render(r: &Report, limit: usize, max_rows: usize) -> String {
@@ -681,20 +701,8 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .iter()
             .filter(|c| c.status == CellStatus::Ok)
             .collect();
-        // A figure only the cells' own files give is said to be theirs.
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
-        let claimed: f64 = ok
-            .iter()
-            .filter(|c| c.duration_claimed)
-            .map(|c| c.duration_s)
-            .sum();
-        let whose = if ok.iter().all(|c| c.duration_claimed) {
-            ", as the cells reported".to_string()
-        } else if ok.iter().any(|c| c.duration_claimed) {
-            format!(", {} of it as the cells reported", duration(claimed))
-        } else {
-            String::new()
-        };
+        let whose = whose_time(&ok);
         let _ = writeln!(
             body,
             "{} cells succeeded in {} of cell time in all{whose}.\n",

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use crate::experiment::Plan;
 
+pub mod actionlint;
+pub mod install;
 pub mod pack;
 
 pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";
@@ -40,12 +42,6 @@ pub const UPLOAD_ARTIFACT: &str =
 pub const DOWNLOAD_ARTIFACT: &str =
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
 pub const CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3";
-
-/// How the final and status jobs get outrun when the experiment does not say: the exact
-/// version that generated the workflow, from crates.io, built against the lock file it was
-/// published with (`--locked`; crates.io's index pins every crate's checksum).
-const DEFAULT_INSTALL: &str =
-    "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
 
 pub use crate::contract::MAX_JOBS;
 
@@ -95,9 +91,8 @@ struct Context<'a> {
     script: String,
     actions: Actions,
     artifact_prefix: String,
-    install_script: String,
-    /// Part of the cache key: a changed install command must not reuse another's binary.
-    install_key: String,
+    /// How the status and final jobs get outrun (see `install`).
+    install: install::Install,
     land_artifact: bool,
     dataset: String,
     ledger: String,
@@ -378,17 +373,15 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     // for checkout, setup and upload, and never exceeds what the runner allows.
     let job_timeout_minutes =
         pack::job_timeout_minutes(packing.cells_per_job, plan.timeout, plan.job_limit);
-    let install_script = match &f.github.install {
-        Some(cmd) => format!("{}\n", cmd.trim_end()),
-        None => DEFAULT_INSTALL.to_string(),
-    };
+    let version = env!("CARGO_PKG_VERSION");
+    let install = install::decide(root, version, f.github.install.as_deref());
     let labels = if f.runner.labels.len() == 1 {
         serde_json::Value::String(f.runner.labels[0].clone())
     } else {
         serde_json::json!(f.runner.labels)
     };
     let ctx = Context {
-        version: env!("CARGO_PKG_VERSION"),
+        version,
         name: &f.name,
         source: plan.path.display().to_string(),
         description_lines: f.description.lines().map(comment_line).collect(),
@@ -410,15 +403,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
             cache: CACHE,
         },
         artifact_prefix: crate::names::artifact_prefix(&f.name),
-        install_script: install_script.clone(),
-        install_key: {
-            use sha2::Digest as _;
-            sha2::Sha256::digest(install_script.as_bytes())
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        },
+        install,
         land_artifact: f.github.land == crate::experiment::Land::Artifact,
         dataset: plan.dataset_path().display().to_string(),
         ledger: crate::dataset::ledger::path_for(&plan.dataset_path())

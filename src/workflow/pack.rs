@@ -21,15 +21,17 @@ pub const HOSTED_JOB_LIMIT: Duration = Duration::from_secs(6 * 3600);
 /// Self-hosted runners stop a job after 5 days.
 pub const SELF_HOSTED_JOB_LIMIT: Duration = Duration::from_secs(5 * 24 * 3600);
 
+/// The label prefixes of GitHub-hosted runners (also what `.github/actionlint.yaml` needs no
+/// entry for: see `actionlint::known`).
+pub(crate) const HOSTED_PREFIXES: [&str; 3] = ["ubuntu-", "windows-", "macos-"];
+
 /// Whether `labels` name a GitHub-hosted runner (`ubuntu-*`, `windows-*`, `macos-*`), whose
 /// jobs cannot run longer than [`HOSTED_JOB_LIMIT`].
 pub fn is_hosted(labels: &[String]) -> bool {
     !labels.iter().any(|l| l == "self-hosted")
-        && labels.iter().any(|l| {
-            ["ubuntu-", "windows-", "macos-"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
+        && labels
+            .iter()
+            .any(|l| HOSTED_PREFIXES.iter().any(|p| l.starts_with(p)))
 }
 
 /// The most cells one job may run: the cells' timeouts plus [`JOB_OVERHEAD`] within the job's

@@ -508,6 +508,9 @@ pub struct State {
     pub runs: Vec<Run>,
     pub comments: Vec<Comment>,
     pub requests: Vec<RecordedRequest>,
+    /// Release assets by path (`OWNER/REPO/releases/download/TAG/NAME`), served by the storage
+    /// host, which stands in for github.com's release downloads too.
+    pub release_assets: Vec<(String, Vec<u8>)>,
 }
 
 // Realistic id ranges: run, job and check-suite ids on github.com are past 2^32 now, which is
@@ -544,7 +547,23 @@ impl State {
             runs: Vec::new(),
             comments: Vec::new(),
             requests: Vec::new(),
+            release_assets: Vec::new(),
         }
+    }
+
+    /// Attaches `bytes` as asset `name` to release `tag` of `repo` (`owner/name`). Returns the
+    /// path its download URL has on the storage host.
+    pub fn add_release_asset(
+        &mut self,
+        repo: &str,
+        tag: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> String {
+        let path = format!("{repo}/releases/download/{tag}/{name}");
+        self.release_assets.retain(|(p, _)| *p != path);
+        self.release_assets.push((path.clone(), bytes));
+        path
     }
 
     fn fresh(&mut self, base: u64) -> u64 {
