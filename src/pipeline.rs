@@ -144,10 +144,16 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     };
 
     let run = Some(RunInfo::of(f.provenance));
-    let report = match watched {
+    let mut report = match watched {
         Some((acc, columns)) => acc.into_report(f.plan, &outcomes, run, &columns, f.refused),
         None => build_report(f.root, f.plan, &outcomes, run, f.refused)?,
     };
+    // One wave of a dispatch reports the whole dispatch: every wave this ledger has collected
+    // (this one just recorded), the others as still to come.
+    if let Some(wave) = &f.provenance.wave {
+        let entries = ledger::read(&ledger::path_for(&f.root.join(f.plan.dataset_path())))?;
+        report.group = Some(report::GroupReport::of(wave, &entries));
+    }
     let markdown = report::markdown(&report);
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;

@@ -77,7 +77,12 @@ const RUNNER: &[Field] = &[
     opt("container", Text),
     opt("job-timeout", Text),
 ];
-const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
+const SETUP: &[Field] = &[
+    opt("python", Text),
+    opt("steps", TextList),
+    opt("cache", Struct(SETUP_CACHE)),
+];
+const SETUP_CACHE: &[Field] = &[req("path", Text), req("key", Text)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
 const DATASET: &[Field] = &[
     opt("path", Text),

@@ -38,9 +38,10 @@ pub use collected::*;
 pub(crate) use comment::*;
 pub use comment::{Posted, announce, run_info};
 pub use dispatch::*;
+pub use fetch::wave_before_jobs;
 pub(crate) use fetch::*;
 pub use land::*;
-pub use progress::{failed_cells, watch_comment};
+pub use progress::{FailedCells, failed_cells, watch_comment};
 pub use sync::*;
 pub use trust::*;
 
