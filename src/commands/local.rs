@@ -137,7 +137,6 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
-        comment: None,
     })
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
@@ -340,7 +339,6 @@ pub(super) async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bo
         refused: Vec::new(),
         merge: true,
         report_file: None,
-        comment: None,
     })
     .await
     .with_context(|| format!("merging {}", dir.display()))?;

@@ -48,14 +48,28 @@ pub(crate) enum CliError {
 
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Usage(_) => exit::USAGE,
-            CliError::Github(e) if e.is_auth() => exit::AUTH,
-            CliError::Remote(e) if e.is_auth() => exit::AUTH,
-            CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+        // No `_` arm: a new variant must say here whether it can mean a refused token.
+        let auth = match self {
+            CliError::Usage(_) => return exit::USAGE,
+            CliError::Github(e) => e.is_auth(),
+            CliError::Remote(e) => e.is_auth(),
+            CliError::Experiment(_)
+            | CliError::Pipeline(_)
+            | CliError::Workflow(_)
+            | CliError::Dataset(_)
+            | CliError::Outputs(_)
+            | CliError::Local(_)
+            | CliError::Fs(_)
+            | CliError::Compare(_)
+            | CliError::Other(_) => false,
+        };
+        if auth {
+            exit::AUTH
+        } else if outrun::fsutil::stop_requested() {
             // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
-            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
-            _ => exit::FAILED,
+            exit::INTERRUPTED
+        } else {
+            exit::FAILED
         }
     }
 
