@@ -166,6 +166,21 @@ pub fn positioned(dirs: &[PathBuf], plan: &Plan) -> Vec<Positioned> {
 /// than its position is refused with the claim as the reason: a cell cannot take another's
 /// place, nor leave its own empty.
 pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
+    read_cells_keeping(outputs, plan, true)
+}
+
+/// Every cell output of `plan` under `dir`, checked as [`read_outputs`] checks it, without its
+/// rows: a report needs the statuses, and a run's rows (millions) are read one cell at a time
+/// and dropped, so memory follows the largest cell rather than the run.
+pub fn read_statuses(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, OutputsError> {
+    let out = read_cells_keeping(&positioned(&cell_dirs(dir)?, plan), plan, false);
+    if out.is_empty() {
+        return Err(OutputsError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+fn read_cells_keeping(outputs: &[Positioned], plan: &Plan, keep_rows: bool) -> Vec<CellOutcome> {
     let mut by_cell: BTreeMap<&str, Vec<&Positioned>> = BTreeMap::new();
     for o in outputs {
         by_cell.entry(o.cell.as_str()).or_default().push(o);
@@ -182,7 +197,11 @@ pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
             .filter(|o| o.attempt == newest)
             .collect();
         if let [one] = at[..] {
-            out.push(read_one(plan, cell, one));
+            let mut o = read_one(plan, cell, one);
+            if !keep_rows {
+                o.rows = Rows::default();
+            }
+            out.push(o);
         } else {
             let why = format!(
                 "{} outputs in attempt {newest} ({}): none is taken",
@@ -608,5 +627,47 @@ mod tests {
         let row = |r| (0..3).map(|c| wider.get(r, c).unwrap()).collect::<Vec<_>>();
         assert_eq!(row(0), ["1", "2", "p"]);
         assert_eq!(row(1), ["3", "4", "p"]);
+    }
+
+    #[test]
+    fn statuses_are_checked_as_for_a_merge_and_no_rows_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let yaml = "name: st\nmatrix:\n  n: [1, 2]\ncommand: 'true'\ntimeout: 20s\n\
+                    results:\n  keys: [n, i]\n";
+        let plan = crate::experiment::parse(
+            root.path(),
+            Path::new("experiments/st.yaml"),
+            yaml.to_string(),
+        )
+        .unwrap();
+        let run = root.path().join("run");
+        // Cell n=1 is good; n=2 writes one key twice, which fails it whether rows are kept or not.
+        for (cell, rows) in plan.cells.iter().zip(["1,1,a\n1,2,b\n", "2,1,x\n2,1,y\n"]) {
+            let dir = run.join(&cell.id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut rec = CellRecord::missing(
+                plan.name(),
+                cell,
+                CellStatus::Ok,
+                String::new(),
+                &crate::contract::RunProvenance::default(),
+            );
+            rec.error = None;
+            rec.exit_code = Some(0);
+            rec.run_id = "7".into();
+            rec.attempt = 1;
+            rec.write(&dir).unwrap();
+            std::fs::write(dir.join("results.csv"), format!("n,i,v\n{rows}")).unwrap();
+        }
+        let full = read_outputs(&run, &plan).unwrap();
+        let statuses = read_statuses(&run, &plan).unwrap();
+        let records = |v: &[CellOutcome]| v.iter().map(|o| o.record.clone()).collect::<Vec<_>>();
+        assert_eq!(records(&statuses), records(&full));
+        assert_eq!(
+            statuses.iter().map(|o| o.record.status).collect::<Vec<_>>(),
+            [CellStatus::Ok, CellStatus::Failed]
+        );
+        assert_eq!(full[0].rows.len(), 2);
+        assert!(statuses.iter().all(|o| o.rows.is_empty() && o.rows.text_len() == 0));
     }
 }
