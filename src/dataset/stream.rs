@@ -281,21 +281,22 @@ impl Incoming {
         let mut rows: Vec<([u128; K], usize)> = (0..self.len())
             .map(|r| {
                 let row = self.row(r);
-                let mut p = [0u128; K];
-                for (j, p) in p.iter_mut().enumerate() {
+                let mut ps = [0u128; K];
+                for (j, p) in ps.iter_mut().enumerate() {
                     *p = prefix::prefix(row.at(order.cols[j]), row.num(j));
                 }
-                (p, r)
+                (ps, r)
             })
             .collect();
         let all = order.cols.len();
         rows.sort_unstable_by(|(pa, a), (pb, b)| {
+            // From the first column whose prefixes tie without holding the whole field.
             let mut from = K;
-            for j in 0..K {
-                if pa[j] != pb[j] {
-                    return pa[j].cmp(&pb[j]);
+            for (j, (x, y)) in pa.iter().zip(pb).enumerate() {
+                if x != y {
+                    return x.cmp(y);
                 }
-                if !prefix::exact(pa[j]) {
+                if !prefix::exact(*x) {
                     from = j;
                     break;
                 }
