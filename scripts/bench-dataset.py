@@ -132,7 +132,10 @@ dataset, incoming, out, variant = sys.argv[1:5]
 keys = ["n", "mode", "i"] + (["metric"] if variant == "long" else [])
 old = pl.read_csv(dataset, infer_schema_length=10000)
 parts = []
-for d in sorted(glob.glob(os.path.join(incoming, "*"))):
+cells = sorted(glob.glob(os.path.join(incoming, "*")))
+# The run started when its first cell did (what outrun records for a folder of cell outputs).
+run_started = min(json.load(open(os.path.join(d, "cell.json")))["started_at"] for d in cells)
+for d in cells:
     rec = json.load(open(os.path.join(d, "cell.json")))
     df = pl.read_csv(os.path.join(d, "results.csv"))
     if variant == "param":
@@ -143,7 +146,7 @@ for d in sorted(glob.glob(os.path.join(incoming, "*"))):
     parts.append(df.with_columns(
         outrun_experiment=pl.lit(rec["experiment"]), outrun_cell=pl.lit(rec["cell"]), outrun_source=pl.lit(rec["source"]),
         outrun_run_id=pl.lit(int(rec["run_id"])), outrun_attempt=pl.lit(rec["attempt"]), outrun_commit=pl.lit(rec["commit"]),
-        outrun_run_started_at=pl.lit("2026-01-02T00:00:00Z"), outrun_started_at=pl.lit(rec["started_at"]),
+        outrun_run_started_at=pl.lit(run_started), outrun_started_at=pl.lit(rec["started_at"]),
         outrun_finished_at=pl.lit(rec["finished_at"])))
 new = pl.concat(parts).select(old.columns).cast(old.schema)
 kept = old.join(new.select(keys), on=keys, how="anti", maintain_order="left")
@@ -157,7 +160,9 @@ dataset, incoming, out, variant = sys.argv[1:5]
 keys = ["n", "mode", "i"] + (["metric"] if variant == "long" else [])
 old = pd.read_csv(dataset)
 parts = []
-for d in sorted(glob.glob(os.path.join(incoming, "*"))):
+cells = sorted(glob.glob(os.path.join(incoming, "*")))
+run_started = min(json.load(open(os.path.join(d, "cell.json")))["started_at"] for d in cells)
+for d in cells:
     rec = json.load(open(os.path.join(d, "cell.json")))
     df = pd.read_csv(os.path.join(d, "results.csv"))
     if variant == "param":
@@ -166,7 +171,7 @@ for d in sorted(glob.glob(os.path.join(incoming, "*"))):
         df = df.assign(metric="value")
     df = df.assign(outrun_experiment=rec["experiment"], outrun_cell=rec["cell"], outrun_source=rec["source"],
                    outrun_run_id=int(rec["run_id"]), outrun_attempt=rec["attempt"], outrun_commit=rec["commit"],
-                   outrun_run_started_at="2026-01-02T00:00:00Z", outrun_started_at=rec["started_at"],
+                   outrun_run_started_at=run_started, outrun_started_at=rec["started_at"],
                    outrun_finished_at=rec["finished_at"])
     parts.append(df)
 new = pd.concat(parts, ignore_index=True)[list(old.columns)]
