@@ -668,6 +668,10 @@ mod tests {
             [CellStatus::Ok, CellStatus::Failed]
         );
         assert_eq!(full[0].rows.len(), 2);
-        assert!(statuses.iter().all(|o| o.rows.is_empty() && o.rows.text_len() == 0));
+        assert!(
+            statuses
+                .iter()
+                .all(|o| o.rows.is_empty() && o.rows.text_len() == 0)
+        );
     }
 }
