@@ -392,11 +392,14 @@ fn with_params(
     // foldhash, not SipHash: this runs once per row (1 M rows a run); seeded per process.
     let mut seen =
         HashSet::with_capacity_and_hasher(rows.len(), foldhash::fast::RandomState::default());
+    let cols = KeyCols {
+        rows: &rows,
+        at: &at,
+    };
     for i in 0..rows.len() {
         let key = KeyOf {
-            rows: &rows,
+            cols: &cols,
             row: i,
-            at: &at,
         };
         if key.fields().any(str::is_empty) {
             return Err(format!(
@@ -417,19 +420,26 @@ fn with_params(
     Ok((columns, rows))
 }
 
-/// A row's key fields, hashed and compared in place: no key is copied out per row.
+/// Where a cell's key fields are: shared by every [`KeyOf`], so the set holds two words a row.
+struct KeyCols<'a> {
+    rows: &'a Rows,
+    at: &'a [usize],
+}
+
+/// A row's key fields, hashed and compared in place: no key is copied out per row. Small, as
+/// a one-cell run puts a million of them in one set, where cache misses are its cost.
 #[derive(Clone, Copy)]
 struct KeyOf<'a> {
-    rows: &'a Rows,
+    cols: &'a KeyCols<'a>,
     row: usize,
-    at: &'a [usize],
 }
 
 impl<'a> KeyOf<'a> {
     fn fields(self) -> impl Iterator<Item = &'a str> {
-        self.at
+        self.cols
+            .at
             .iter()
-            .map(move |&c| self.rows.get(self.row, c).unwrap_or(""))
+            .map(move |&c| self.cols.rows.get(self.row, c).unwrap_or(""))
     }
 }
 
@@ -497,6 +507,13 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
         }
     }
     let mut rows = Rows::new(header.len());
+    // The text is at most the file: reserved once, not grown by doubling (a one-cell run's
+    // million rows were copied ~20 times over, and each growth faults in fresh pages).
+    let len = r
+        .get_ref()
+        .metadata()
+        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+    rows.text.reserve(len);
     let mut rec = csv::ByteRecord::new();
     loop {
         match r.read_byte_record(&mut rec) {
@@ -512,6 +529,12 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
                     if !text.is_char_boundary(end) {
                         return Err(format!("{name} line {}: not UTF-8", line()));
                     }
+                }
+                if rows.ends.is_empty() {
+                    // The field ends, from the first row's length (a delimiter a field and a
+                    // newline): an estimate, grown as usual if the rows get shorter.
+                    let per_row = rec.as_slice().len() + rec.len();
+                    rows.ends.reserve(len / per_row.max(1) * rec.len());
                 }
                 let mut start = 0;
                 rows.push(rec.iter().map(|f| {
