@@ -226,10 +226,11 @@ async fn outrun_cycle(
     );
     let watched = mark(fake);
     let opts = gh_backend::CollectOptions {
+        comment: true,
         issue: Some(ISSUE),
         ..Default::default()
     };
-    let collected = gh_backend::collect(root, &client, &run, &opts)
+    let (collected, _) = gh_backend::collect(root, &client, &run, &opts)
         .await
         .expect("collect");
     let commented_at = fake.state().lock().expect("fake state").now();

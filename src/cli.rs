@@ -48,6 +48,10 @@ pub(crate) struct GithubArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Start using outrun here: an example experiment (two cells and a comparison), its script,
+    /// a small measured CSV, the .gitignore lines and the workflow. Never overwrites a file.
+    #[command(after_help = "Examples:\n  outrun init\n  outrun init --root my-repo --json")]
+    Init,
     /// List the experiments.
     #[command(after_help = "Examples:\n  outrun list\n  outrun list --json")]
     List,
@@ -216,6 +220,10 @@ pub(crate) enum Command {
         /// reported too.
         #[arg(long, value_name = "FILTER")]
         cells: Option<String>,
+        /// The wave the run was asked for (its `wave` input; empty or 1 for the first), so only
+        /// that wave's cells are accounted for.
+        #[arg(long, value_name = "N")]
+        wave: Option<String>,
         /// Land the dataset change as the experiment's `github.land` says (a pull request by
         /// default), merged on top of what already waits to land: the workflow's final job.
         #[arg(long)]
@@ -263,6 +271,10 @@ pub(crate) enum Command {
         /// Do not post or update report comments.
         #[arg(long)]
         no_comment: bool,
+        /// Merge what is collected into this checkout only, instead of landing it the way the
+        /// workflow's final job would (landing branch and pull request, ledger on it).
+        #[arg(long)]
+        no_land: bool,
         #[command(flatten)]
         gh: GithubArgs,
     },
@@ -297,7 +309,8 @@ impl Command {
             | Command::Announce { .. }
             | Command::Rerun { .. }
             | Command::Sync { .. } => true,
-            Command::List
+            Command::Init
+            | Command::List
             | Command::Plan { .. }
             | Command::Validate { .. }
             | Command::Generate { .. }

@@ -11,6 +11,7 @@ use outrun::contract::{CellStatus, RunProvenance};
 use outrun::experiment::{self, ExperimentError, Plan, filter::Filter};
 use outrun::github_api::{Conclusion, GithubError, RunStatus};
 use outrun::report::{self, Report};
+use outrun::shown::shown;
 use outrun::{names, pipeline, workflow};
 
 use crate::cli::{Cli, Command, Format, GithubArgs, RunArgs};
@@ -56,6 +57,8 @@ impl CliError {
             CliError::Github(e) if e.is_auth() => exit::AUTH,
             CliError::Remote(e) if e.is_auth() => exit::AUTH,
             CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+            // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
+            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
             _ => exit::FAILED,
         }
     }
@@ -101,7 +104,10 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Completions { shell } => {
-            crate::cli::completions(shell, &mut std::io::stdout());
+            // Into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            crate::cli::completions(shell, &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
         Command::Man { out } => {
@@ -111,7 +117,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                         .with_context(|| format!("writing man pages to {}", dir.display()))?;
                     if !json {
                         for p in pages {
-                            println!("{}", p.display());
+                            outln!("{}", p.display());
                         }
                     }
                 }
@@ -121,6 +127,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Init => init(root, json),
         Command::List => list(root, json),
         Command::Plan { name, cells } => plan(root, &name, cells.as_deref(), json),
         Command::Validate { names } => validate(root, &names, json),
@@ -227,22 +234,34 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             issue,
             artifacts,
             cells,
+            wave,
             land,
             summary,
             gh,
         } => {
             let gh = connect(gh)?;
+            let wave = match wave.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(w) => Some(w.parse::<usize>().ok().filter(|w| *w >= 1).ok_or_else(|| {
+                    CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))
+                })?),
+            };
             let how = CollectHow {
                 comment,
                 issue,
                 artifacts: artifacts.as_deref(),
                 cells: cells.as_deref(),
+                wave,
                 land,
                 summary: summary.as_deref(),
             };
             collect(root, &gh, parse_run(&run)?, &how, json).await
         }
-        Command::Sync { no_comment, gh } => sync(root, &connect(gh)?, !no_comment, json).await,
+        Command::Sync {
+            no_comment,
+            no_land,
+            gh,
+        } => sync(root, &connect(gh)?, !no_comment, !no_land, json).await,
     }
 }
 
@@ -286,6 +305,9 @@ impl Gh {
             clock: clock.clone(),
             timeout: Duration::from_secs(30),
         })?;
+        if in_actions {
+            client.in_workflow();
+        }
         Ok(Gh { client, clock })
     }
 }
@@ -358,7 +380,13 @@ async fn dispatch(
     let git_ref = git_ref
         .or_else(|| current_branch(root))
         .unwrap_or_else(|| "main".into());
-    let rec = github::dispatch(
+    let waves = github::waves_of(&plan, cells);
+    if wait && waves > 1 {
+        return Err(CliError::Usage(format!(
+            "these cells need {waves} runs (waves of at most 256 jobs): dispatch without --wait, then follow them with `outrun sync`"
+        )));
+    }
+    let recs = github::dispatch_waves(
         root,
         &gh.client,
         gh.clock.as_ref(),
@@ -368,29 +396,45 @@ async fn dispatch(
         &git_ref,
     )
     .await?;
+    let rec = recs[0].clone();
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
         if json {
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: None,
+                waves: if recs.len() > 1 {
+                    recs.iter().collect()
+                } else {
+                    Vec::new()
+                },
             });
         } else {
-            println!(
-                "dispatched {} on {}: run {} {}",
-                rec.experiment,
-                rec.git_ref,
-                run_id,
-                rec.html_url.as_deref().unwrap_or("")
-            );
-            println!(
-                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
-            );
+            for r in &recs {
+                let wave = match (r.wave, r.waves) {
+                    (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
+                    _ => String::new(),
+                };
+                outln!(
+                    "dispatched {} on {}{wave}: run {} {}",
+                    r.experiment,
+                    r.git_ref,
+                    r.run_id.unwrap_or_default(),
+                    r.html_url.as_deref().unwrap_or("")
+                );
+            }
+            if recs.len() > 1 {
+                outln!("follow them with `outrun sync`: it collects each wave as it ends");
+            } else {
+                outln!(
+                    "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+                );
+            }
         }
         return Ok(exit::OK);
     }
     if !quiet {
-        eprintln!(
+        errln!(
             "dispatched run {run_id} {}",
             rec.html_url.as_deref().unwrap_or("")
         );
@@ -401,27 +445,20 @@ async fn dispatch(
             output::print(&output::DispatchDoc {
                 record: &rec,
                 state: Some(RunState::Running),
+                waves: Vec::new(),
             });
         } else {
-            println!(
-                "run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later"
-            );
+            outln!("run {run_id} is still running; `outrun watch {run_id}` or `outrun sync` later");
         }
         return Ok(code);
     };
-    let issue = if comment {
-        pipeline::comment_issue(&plan, rec.issue)
-    } else {
-        None
-    };
-    let _lock = github::lock(root)?;
+    // Without an issue anywhere, `--comment` (the default) just does not comment.
+    let comment = comment && pipeline::comment_issue(&plan, rec.issue).is_some();
     let opts = github::CollectOptions {
-        cells: rec.cells.as_deref(),
-        issue,
+        comment,
         ..Default::default()
     };
-    let c = github::collect(root, &gh.client, &run, &opts).await?;
-    github::mark_collected(root, &plan, &run, Some(rec.clone()))?;
+    let (c, _) = github::collect(root, &gh.client, &run, &opts).await?;
     print_collected(&c, None, json);
     Ok(collected_code(&c))
 }
@@ -446,11 +483,18 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
         });
         return;
     }
-    print!("{}", c.markdown);
-    for r in &c.refused {
-        eprintln!("artifact {} was not merged: {}", r.artifact, r.reason);
+    out!("{}", c.markdown);
+    if let Some(why) = &c.comment_skipped {
+        errln!("the comment was left as it is: {}", shown(why));
     }
-    eprintln!(
+    for r in &c.refused {
+        errln!(
+            "artifact {} was not merged: {}",
+            shown(&r.artifact),
+            shown(&r.reason)
+        );
+    }
+    errln!(
         "collected run {} ({}): {} artifact(s); {}: {} rows added, {} in all{}",
         c.run_id,
         c.conclusion.as_ref().map_or("?", Conclusion::as_str),
@@ -465,13 +509,25 @@ fn print_collected(c: &github::Collected, landed: Option<&github::Landed>, json:
     );
     if let Some(l) = landed {
         match (&l.pull_url, &l.action_needed, &l.branch) {
-            (_, Some(a), _) => eprintln!("{a}"),
-            (Some(u), _, _) => eprintln!("landed: pull request {u}"),
+            (_, Some(a), _) => errln!("{a}"),
+            (Some(u), _, _) => errln!("landed: pull request {u}"),
             (None, None, Some(b)) if l.how != github::LandedHow::None => {
-                eprintln!("landed: {} on branch {b}", l.how.as_str())
+                errln!("landed: {} on branch {b}", l.how.as_str())
             }
-            _ => eprintln!("landed: nothing new ({})", l.how.as_str()),
+            _ => errln!("landed: nothing new ({})", l.how.as_str()),
         }
+    }
+}
+
+/// "landed on …": where a collected run's rows went.
+fn landed_where(l: &github::Landed) -> String {
+    match (&l.pull_url, &l.action_needed, &l.branch) {
+        (Some(u), _, _) => format!("landed in pull request {}", shown(u)),
+        (_, Some(a), _) => format!("landed, but: {}", shown(a)),
+        (None, None, Some(b)) if l.how != github::LandedHow::None => {
+            format!("landed on branch {}", shown(b))
+        }
+        _ => format!("to land: nothing new ({})", l.how.as_str()),
     }
 }
 
@@ -486,7 +542,7 @@ async fn watch(
     let show = !quiet;
     let watched = github::watch(&gh.client, gh.clock.as_ref(), run_id, timeout, |r| {
         if show {
-            eprintln!("run {}: {}", r.id, run_state(r));
+            errln!("run {}: {}", r.id, run_state(r));
         }
     })
     .await?;
@@ -505,7 +561,7 @@ async fn watch(
             requests: gh.client.stats(),
         });
     } else if !quiet {
-        println!("run {}: {} {}", run.id, run_state(&run), run.html_url);
+        outln!("run {}: {} {}", run.id, run_state(&run), run.html_url);
     }
     Ok((code, Some(run)))
 }
@@ -516,6 +572,7 @@ struct CollectHow<'a> {
     issue: Option<u64>,
     artifacts: Option<&'a Path>,
     cells: Option<&'a str>,
+    wave: Option<usize>,
     land: bool,
     summary: Option<&'a Path>,
 }
@@ -532,6 +589,7 @@ async fn collect(
         issue,
         artifacts,
         cells,
+        wave,
         land,
         summary,
     } = *how;
@@ -546,7 +604,7 @@ async fn collect(
                 run: &run,
             });
         } else {
-            println!(
+            outln!(
                 "run {run_id} is {}: nothing to collect yet (`outrun watch {run_id}`)",
                 run.status
                     .as_ref()
@@ -555,40 +613,17 @@ async fn collect(
         }
         return Ok(exit::STILL_RUNNING);
     }
-    let plan = github::plan_of(root, &run)?;
-    let _lock = github::lock(root)?;
-    let rec = github::DispatchRecord::for_run(root, run_id);
-    if let Some(reason) = github::untrusted(&gh.client, &plan, &run, rec.is_some()).await? {
-        return Err(github::RemoteError::Untrusted {
-            run: run_id,
-            reason,
-        }
-        .into());
-    }
-    let issue = if comment {
-        pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
-    } else {
-        None
-    };
-    if comment && issue.is_none() {
-        bail!(
-            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
-        );
-    }
-    let cells = cells.or(rec.as_ref().and_then(|r| r.cells.as_deref()));
     let opts = github::CollectOptions {
         cells,
+        wave,
+        comment,
         issue,
         artifacts_dir: artifacts,
         in_run,
+        land,
+        locked: false,
     };
-    let (c, landed) = if land {
-        let (c, l) = github::collect_and_land(root, &gh.client, &run, &opts).await?;
-        (c, Some(l))
-    } else {
-        (github::collect(root, &gh.client, &run, &opts).await?, None)
-    };
-    github::mark_collected(root, &plan, &run, rec)?;
+    let (c, landed) = github::collect(root, &gh.client, &run, &opts).await?;
     if let Some(path) = summary {
         use std::io::Write as _;
         let mut f = std::fs::OpenOptions::new()
@@ -609,36 +644,14 @@ async fn collect(
     }
 }
 
-/// The cells of `run` to run again: those the run ledger lists as not succeeded in its newest
-/// collected attempt, else the cells whose jobs did not succeed.
+/// The cells of `run` to run again, as a `cells` filter.
 async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<String> {
     let plan = experiment::load_named(root, name)?;
-    let entries = outrun::dataset::ledger::read(&outrun::dataset::ledger::path_for(
-        &root.join(plan.dataset_path()),
-    ))?;
-    let from_ledger = entries
-        .iter()
-        .filter(|e| e.run_id == run_id.to_string())
-        .max_by_key(|e| e.attempt)
-        .map(|e| e.failed_cells.clone());
-    let ids: Vec<String> = match from_ledger {
-        Some(cells) => cells.split_whitespace().map(str::to_string).collect(),
-        None => {
-            let ids: std::collections::BTreeSet<&str> =
-                plan.cells.iter().map(|c| c.id.as_str()).collect();
-            gh.client
-                .jobs(run_id)
-                .await?
-                .into_iter()
-                .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
-                .map(|j| j.name)
-                .collect()
-        }
-    };
+    let ids = github::failed_cells(root, &gh.client, &plan, run_id).await?;
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
-    eprintln!(
+    errln!(
         "running again {} cell(s) that did not succeed in run {run_id}",
         ids.len()
     );
@@ -663,35 +676,17 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
             html_url: &run.html_url,
         });
     } else {
-        println!(
+        outln!(
             "re-running the failed jobs of {} run {run_id} as attempt {}: {}",
             plan.name(),
             run.attempt() + 1,
             run.html_url
         );
-        println!(
+        outln!(
             "follow it with `outrun watch {run_id}`; its results merge with the first attempt's when collected"
         );
     }
     Ok(exit::OK)
-}
-
-/// The run as the workflow's environment describes it (no API call: the status job holds
-/// `issues: write` and nothing else).
-fn run_info_from_env(run_id: u64) -> report::RunInfo {
-    let env = |k: &str| std::env::var(k).unwrap_or_default();
-    let url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
-        (s, r) if !s.is_empty() && !r.is_empty() => Some(format!("{s}/{r}/actions/runs/{run_id}")),
-        _ => None,
-    };
-    report::RunInfo {
-        id: run_id.to_string(),
-        source: "github".into(),
-        url,
-        attempt: env("GITHUB_RUN_ATTEMPT").parse().unwrap_or(1),
-        started_at: outrun::contract::now_rfc3339(),
-        ..Default::default()
-    }
 }
 
 async fn announce(
@@ -703,33 +698,35 @@ async fn announce(
     actor: &str,
     json: bool,
 ) -> Result<u8> {
-    let name = std::env::var("OUTRUN_EXPERIMENT").ok();
-    let plan = match name {
+    // The run from GitHub: its start orders the comments of overlapping runs, whenever this
+    // job gets to post.
+    let run = gh.client.run(run_id).await?;
+    let plan = match std::env::var("OUTRUN_EXPERIMENT").ok() {
         Some(n) => experiment::load_named(root, &n)?,
-        None => github::plan_of(root, &gh.client.run(run_id).await?)?,
+        None => github::plan_of(root, &run)?,
     };
     let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
-    let info = run_info_from_env(run_id);
-    let url = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
+    let info = github::run_info(&run);
+    let posted = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
         output::print(&output::AnnounceDoc {
             experiment: plan.name(),
             run_id,
             issue,
-            comment_url: url.as_deref(),
+            comment_url: posted.url.as_deref(),
+            comment_skipped: posted.skipped.as_deref(),
         });
     } else {
-        println!(
-            "{}",
-            url.as_deref()
-                .unwrap_or("the comment shows a newer run: left as it is")
-        );
+        match (&posted.url, &posted.skipped) {
+            (Some(u), _) => outln!("{}", shown(u)),
+            (None, Some(why)) => outln!("the comment was left as it is: {}", shown(why)),
+            (None, None) => outln!("the comment was posted but is not listed yet"),
+        }
     }
     Ok(exit::OK)
 }
 
-/// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends
-/// (or `timeout` passes); the run's report replaces it when the run is collected.
+/// `watch --comment`: keeps the experiment's comment at "k of n cells done" until the run ends.
 async fn watch_comment(
     root: &Path,
     gh: &Gh,
@@ -738,70 +735,27 @@ async fn watch_comment(
     timeout: Option<Duration>,
     quiet: bool,
 ) -> Result<()> {
-    let run = gh.client.run(run_id).await?;
-    let plan = github::plan_of(root, &run)?;
-    let rec = github::DispatchRecord::for_run(root, run_id);
-    let Some(issue) = pipeline::comment_issue(&plan, issue.or(rec.as_ref().and_then(|r| r.issue)))
-    else {
-        bail!(
-            "--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment"
-        );
-    };
-    let selected = select(&plan, rec.as_ref().and_then(|r| r.cells.as_deref()))?;
-    let ids: std::collections::BTreeSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
-    let info = report::RunInfo {
-        id: run.id.to_string(),
-        source: "github".into(),
-        url: Some(run.html_url.clone()),
-        attempt: run.attempt(),
-        started_at: run.started_at().to_string(),
-        ..Default::default()
-    };
-    let actor = run
-        .triggering_actor
-        .as_ref()
-        .map(|u| u.login.clone())
-        .unwrap_or_default();
-    let start = std::time::Instant::now();
-    let mut shown = None;
-    loop {
-        let run = gh.client.run(run_id).await?;
-        if run.completed() {
-            return Ok(());
-        }
-        let jobs = gh.client.jobs(run_id).await?;
-        let done: Vec<_> = jobs
-            .iter()
-            .filter(|j| ids.contains(j.name.as_str()) && j.completed())
-            .collect();
-        let failed = done.iter().filter(|j| !j.succeeded()).count();
-        let now = (done.len(), failed);
-        if shown != Some(now) {
-            github::announce(
-                &gh.client,
-                &plan,
-                &info,
-                issue,
-                &actor,
-                selected.len(),
-                Some(now),
-            )
-            .await?;
+    github::watch_comment(
+        root,
+        &gh.client,
+        gh.clock.as_ref(),
+        run_id,
+        issue,
+        timeout,
+        |done, cells| {
             if !quiet {
-                eprintln!("run {run_id}: {} of {} cells done", now.0, selected.len());
+                errln!("run {run_id}: {done} of {cells} cells done");
             }
-            shown = Some(now);
-        }
-        if timeout.is_some_and(|t| start.elapsed() >= t) {
-            return Ok(());
-        }
-        gh.clock.sleep(github::POLL).await;
-    }
+        },
+    )
+    .await?;
+    Ok(())
 }
 
-async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
+async fn sync(root: &Path, gh: &Gh, comment: bool, land: bool, json: bool) -> Result<u8> {
     use github::SyncState;
-    let items = github::sync(root, &gh.client, comment).await?;
+    let synced = github::sync(root, &gh.client, comment, land).await?;
+    let items = &synced.runs;
     let running = items
         .iter()
         .filter(|i| i.state == SyncState::Running)
@@ -815,40 +769,61 @@ async fn sync(root: &Path, gh: &Gh, comment: bool, json: bool) -> Result<u8> {
         .count();
     if json {
         output::print(&output::SyncDoc {
-            runs: &items,
+            runs: items,
+            held: &synced.held,
             requests: gh.client.stats(),
         });
-    } else if items.is_empty() {
-        println!(
-            "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
-        );
     } else {
-        for i in &items {
+        if items.is_empty() {
+            outln!(
+                "nothing to collect: every finished outrun run is collected (see each dataset's .runs.csv)"
+            );
+        }
+        for i in items {
             let what = match i.state {
                 SyncState::Collected => format!(
-                    "collected: {} ok, {} failed, {} rows added{}",
+                    "collected: {} ok, {} failed, {} rows {}{}{}",
                     i.cells_ok.unwrap_or(0),
                     i.cells_failed.unwrap_or(0),
                     i.rows_added.unwrap_or(0),
+                    i.landed.as_ref().map_or("added".into(), landed_where),
                     i.comment_url
                         .as_deref()
                         .map(|u| format!(", comment {u}"))
+                        .unwrap_or_default(),
+                    i.comment_skipped
+                        .as_deref()
+                        .map(|w| format!(", comment left as it is: {w}"))
                         .unwrap_or_default()
                 ),
                 SyncState::Running => format!("still {}", i.status.as_deref().unwrap_or("running")),
                 SyncState::Skipped => format!(
                     "skipped, never merged: {}",
-                    i.error.as_deref().unwrap_or("")
+                    shown(i.error.as_deref().unwrap_or(""))
                 ),
-                SyncState::Lost => format!("lost: {}", i.error.as_deref().unwrap_or("")),
-                SyncState::Failed => format!("failed: {}", i.error.as_deref().unwrap_or("")),
+                SyncState::Lost => format!("lost: {}", shown(i.error.as_deref().unwrap_or(""))),
+                SyncState::Failed => {
+                    format!("failed: {}", shown(i.error.as_deref().unwrap_or("")))
+                }
             };
-            println!(
+            outln!(
                 "{} run {} — {what}",
                 i.experiment,
                 i.run_id
                     .map(|r| r.to_string())
                     .unwrap_or_else(|| "?".into())
+            );
+        }
+        for h in &synced.held {
+            outln!(
+                "{} run {} — collected already; its rows wait on branch {}{}",
+                h.experiment,
+                h.run_id,
+                shown(&h.branch),
+                h.pull_url
+                    .as_deref()
+                    .map(|u| format!(" (pull request {})", shown(u)))
+                    .unwrap_or_else(|| " (no pull request open)".into())
             );
         }
     }
@@ -871,7 +846,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 jobs: &jobs,
             });
         } else {
-            println!(
+            outln!(
                 "run {} {}: {} {}",
                 run.id,
                 run.display_title,
@@ -879,7 +854,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
                 run.html_url
             );
             for j in &jobs {
-                println!(
+                outln!(
                     "  {:<40} {}{}",
                     j.name,
                     j.status.as_ref().map_or("?", RunStatus::as_str),
@@ -913,7 +888,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
         {
             let collected = collected_runs.contains(&run);
             if !json {
-                println!(
+                outln!(
                     "{name:<28} run {:<12} {:<12} {:<10} {}{}",
                     run.id,
                     run.status.as_ref().map_or("?", RunStatus::as_str),
@@ -936,7 +911,7 @@ async fn status(root: &Path, gh: &Gh, target: Option<&str>, json: bool) -> Resul
     if json {
         output::print(&output::StatusDoc::Runs { runs: &all });
     } else if all.is_empty() {
-        println!("no outrun runs on GitHub yet");
+        outln!("no outrun runs on GitHub yet");
     }
     Ok(exit::OK)
 }
@@ -958,11 +933,11 @@ fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) -> Result<u
             comparison: &c,
         });
     } else {
-        print!("{}", render::summary_text(&c));
+        out!("{}", render::summary_text(&c));
         let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-        println!("wrote {}", shown(&dir));
+        outln!("wrote {}", shown(&dir));
         for f in &files {
-            println!("  {}", shown(f));
+            outln!("  {}", shown(f));
         }
     }
     Ok(exit::OK)
@@ -1011,13 +986,19 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
     let p = experiment::load_named(root, name)?;
     let cells = select(&p, filter)?;
     let wf = workflow::workflow_path(p.name());
-    let rendered = workflow::render(root, &p)?;
-    let state = match workflow::check(root, &wf, &rendered)? {
-        workflow::Drift::UpToDate => output::WorkflowState::UpToDate,
-        workflow::Drift::Missing => output::WorkflowState::Missing,
-        workflow::Drift::Stale { .. } => output::WorkflowState::Stale,
-    };
-    let per_job = p.cells.len().div_ceil(workflow::MAX_JOBS);
+    // The workflow and its cells file are one state: the worse of the two.
+    let mut state = output::WorkflowState::UpToDate;
+    for (path, rendered) in workflow::render_all(root, &p)? {
+        match workflow::check(root, &path, &rendered)? {
+            workflow::Drift::UpToDate => {}
+            workflow::Drift::Missing => state = output::WorkflowState::Missing,
+            workflow::Drift::Stale { .. } if state == output::WorkflowState::UpToDate => {
+                state = output::WorkflowState::Stale
+            }
+            workflow::Drift::Stale { .. } => {}
+        }
+    }
+    let packing = workflow::packing(&p);
     let doc = output::PlanDoc {
         experiment: p.name().to_string(),
         path: p.path.clone(),
@@ -1028,9 +1009,15 @@ fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) -> Result<u8>
         workflow: output::PlanWorkflow {
             path: wf,
             state,
-            jobs: p.cells.len().div_ceil(per_job),
-            cells_per_job: per_job,
+            jobs: packing.jobs,
+            cells_per_job: packing.cells_per_job,
             runs_on: p.file.runner.labels.clone(),
+            waves: packing.waves,
+            job_timeout_minutes: workflow::pack::job_timeout_minutes(
+                packing.cells_per_job,
+                p.timeout,
+                p.job_limit,
+            ),
         },
         cells: cells
             .into_iter()
@@ -1084,12 +1071,21 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     for path in &paths {
         let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
         match experiment::load(root, path) {
-            Ok(p) => files.push(output::ValidatedFile {
-                path: rel,
-                ok: true,
-                cells: Some(p.cells.len()),
-                problems: Vec::new(),
-            }),
+            Ok(p) => {
+                let warnings = workflow::limit_warnings(&p);
+                if !json {
+                    for w in &warnings {
+                        errln!("warning: {}: {w}", rel.display());
+                    }
+                }
+                files.push(output::ValidatedFile {
+                    path: rel,
+                    ok: true,
+                    cells: Some(p.cells.len()),
+                    problems: Vec::new(),
+                    warnings,
+                })
+            }
             Err(e) => {
                 let problems = match &e {
                     ExperimentError::Invalid(f) => output::Problem::of_file(f),
@@ -1100,9 +1096,10 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                     ok: false,
                     cells: None,
                     problems,
+                    warnings: Vec::new(),
                 });
                 if !json {
-                    eprintln!("{:?}", miette::Report::new(e));
+                    errln!("{:?}", miette::Report::new(e));
                 }
             }
         }
@@ -1130,7 +1127,7 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
                 f.ok = false;
                 f.problems = vec![output::Problem::whole_file(f.path.clone(), message.clone())];
                 if !json {
-                    eprintln!("error: {}: {message}", f.path.display());
+                    errln!("error: {}: {message}", f.path.display());
                 }
             }
         }
@@ -1147,43 +1144,175 @@ fn validate(root: &Path, names: &[String], json: bool) -> Result<u8> {
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
 
+/// Keeps `.github/actionlint.yaml` listing the experiments' self-hosted runner labels (entry
+/// with no experiment in `outrun.generate/v1`); `None` when no label needs one.
+fn actionlint_config(
+    root: &Path,
+    labels: &[String],
+    check: bool,
+    json: bool,
+) -> Result<Option<output::GeneratedWorkflow>> {
+    use workflow::actionlint;
+    let needed = actionlint::needed(labels);
+    let rel = actionlint::path(root);
+    let existing = match std::fs::read_to_string(root.join(&rel)) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(rel.display().to_string())
+                .into());
+        }
+    };
+    if needed.is_empty() {
+        return Ok(None);
+    }
+    let merged =
+        actionlint::merge(&rel, existing.as_deref(), &needed).map_err(anyhow::Error::from)?;
+    let state = match (&merged, check, existing.is_some()) {
+        (None, true, _) => GenerateState::UpToDate,
+        (None, false, _) => GenerateState::Unchanged,
+        (Some(_), true, false) => GenerateState::Missing,
+        (Some(_), true, true) => GenerateState::Stale,
+        (Some(text), false, _) => {
+            outrun::fsutil::write_atomic(&root.join(&rel), text.as_bytes())?;
+            GenerateState::Written
+        }
+    };
+    if !json && matches!(state, GenerateState::Missing | GenerateState::Stale) {
+        errln!(
+            "{} does not list the self-hosted runner labels {} (actionlint would reject them): run `outrun generate`",
+            rel.display(),
+            needed.join(", ")
+        );
+    }
+    Ok(Some(output::GeneratedWorkflow {
+        experiment: None,
+        path: rel,
+        state,
+        diff: None,
+    }))
+}
+
+/// `outrun init`: refuses (exit 1, writing nothing) when any file it would create exists.
+fn init(root: &Path, json: bool) -> Result<u8> {
+    use outrun::init;
+    let existing = init::existing(root);
+    let created: Vec<PathBuf> = init::files().into_iter().map(|(p, _)| p).collect();
+    let next = [
+        format!("outrun run {} --local", init::EXAMPLE),
+        format!(
+            "git add {} .gitignore && git commit -m \"outrun: example experiment\" && git push",
+            ["experiments", "scripts", "data", ".github"].join(" ")
+        ),
+        format!("outrun dispatch {} --wait", init::EXAMPLE),
+    ];
+    if !existing.is_empty() {
+        let doc = output::Init {
+            ok: false,
+            existing,
+            created: Vec::new(),
+            gitignore_added: Vec::new(),
+            next: Vec::new(),
+        };
+        if json {
+            output::print(&doc);
+        } else {
+            for p in &doc.existing {
+                errln!("{} already exists", p.display());
+            }
+            errln!(
+                "outrun init wrote nothing: it never overwrites a file (move these away, or start from them)"
+            );
+        }
+        return Ok(exit::FAILED);
+    }
+    let added = init::write(root)?;
+    let p = experiment::load_named(root, init::EXAMPLE)?;
+    let mut all = created;
+    for (path, text) in workflow::render_all(root, &p)? {
+        workflow::write(root, &path, &text)?;
+        all.push(path);
+    }
+    let doc = output::Init {
+        ok: true,
+        existing: Vec::new(),
+        created: all,
+        gitignore_added: added.iter().map(|s| s.to_string()).collect(),
+        next: next.to_vec(),
+    };
+    if json {
+        output::print(&doc);
+    } else {
+        for p in &doc.created {
+            outln!("{:<9} {}", "created", p.display());
+        }
+        if !doc.gitignore_added.is_empty() {
+            outln!(
+                "{:<9} .gitignore ({})",
+                "added to",
+                doc.gitignore_added.join(", ")
+            );
+        }
+        outln!("\nNext:");
+        for c in &doc.next {
+            outln!("  {c}");
+        }
+    }
+    Ok(exit::OK)
+}
+
 fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool) -> Result<u8> {
     let mut out = Vec::new();
     let mut drifted = 0;
     let mut expected = Vec::new();
+    let mut labels = Vec::new();
+    // What was written or removed, printed once every file is: a failing stdout ends the
+    // command, and must not end it between a workflow and its cells file.
+    let mut done_lines = Vec::new();
     for path in files(root, names)? {
         let p = experiment::load(root, &path)?;
-        let wf = workflow::workflow_path(p.name());
-        expected.push(wf.clone());
-        let rendered = workflow::render(root, &p)?;
-        let drift = workflow::check(root, &wf, &rendered)?;
-        let (state, diff) = match drift {
-            workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
-            workflow::Drift::Missing if check => (GenerateState::Missing, None),
-            workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
-            workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
-            workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
-                workflow::write(root, &wf, &rendered)?;
-                (GenerateState::Written, None)
-            }
-        };
-        if matches!(state, GenerateState::Missing | GenerateState::Stale) {
-            drifted += 1;
-            if !json {
-                match &diff {
-                    Some(d) => eprint!("{d}"),
-                    None => eprintln!("{} is missing", wf.display()),
+        labels.extend(p.file.runner.labels.iter().cloned());
+        // The workflow and its cells file: each checked, written and reported on its own.
+        for (wf, rendered) in workflow::render_all(root, &p)? {
+            expected.push(wf.clone());
+            let drift = workflow::check(root, &wf, &rendered)?;
+            let (state, diff) = match drift {
+                workflow::Drift::UpToDate if check => (GenerateState::UpToDate, None),
+                workflow::Drift::Missing if check => (GenerateState::Missing, None),
+                workflow::Drift::Stale { diff } if check => (GenerateState::Stale, Some(diff)),
+                workflow::Drift::UpToDate => (GenerateState::Unchanged, None),
+                workflow::Drift::Missing | workflow::Drift::Stale { .. } => {
+                    workflow::write(root, &wf, &rendered)?;
+                    (GenerateState::Written, None)
                 }
+            };
+            if matches!(state, GenerateState::Missing | GenerateState::Stale) {
+                drifted += 1;
+                if !json {
+                    match &diff {
+                        Some(d) => err!("{d}"),
+                        None => errln!("{} is missing", wf.display()),
+                    }
+                }
+            } else if !check && !json {
+                done_lines.push(format!("{:<9} {}", state.as_str(), wf.display()));
             }
-        } else if !check && !json {
-            println!("{:<9} {}", state.as_str(), wf.display());
+            out.push(output::GeneratedWorkflow {
+                experiment: Some(p.name().to_string()),
+                path: wf,
+                state,
+                diff,
+            });
         }
-        out.push(output::GeneratedWorkflow {
-            experiment: Some(p.name().to_string()),
-            path: wf,
-            state,
-            diff,
-        });
+    }
+    if let Some(w) = actionlint_config(root, &labels, check, json)? {
+        if matches!(w.state, GenerateState::Missing | GenerateState::Stale) {
+            drifted += 1;
+        } else if !check && !json {
+            done_lines.push(format!("{:<9} {}", w.state.as_str(), w.path.display()));
+        }
+        out.push(w);
     }
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
@@ -1193,7 +1322,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
         let mut orphans: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| names::experiment_of_workflow(n).is_some())
+            .filter(|n| names::experiment_of_generated(n).is_some())
             .map(|n| Path::new(".github/workflows").join(n))
             .filter(|rel| !expected.contains(rel))
             .collect();
@@ -1203,7 +1332,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                 std::fs::remove_file(root.join(&rel))
                     .with_context(|| format!("removing {}", rel.display()))?;
                 if !json {
-                    println!("{:<9} {}", "removed", rel.display());
+                    done_lines.push(format!("{:<9} {}", "removed", rel.display()));
                 }
                 GenerateState::Removed
             } else {
@@ -1211,7 +1340,7 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
                     drifted += 1;
                 }
                 if !json {
-                    eprintln!(
+                    errln!(
                         "{} has no experiment file any more: delete it, or run `outrun generate --prune`",
                         rel.display()
                     );
@@ -1226,6 +1355,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
             });
         }
     }
+    for line in done_lines {
+        outln!("{line}");
+    }
     let doc = output::Generate {
         check,
         ok: drifted == 0,
@@ -1234,9 +1366,9 @@ fn generate(root: &Path, names: &[String], check: bool, prune: bool, json: bool)
     if json {
         output::print(&doc);
     } else if check && drifted > 0 {
-        eprintln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
     } else if check {
-        println!("{} workflow(s) up to date", doc.workflows.len());
+        outln!("{} workflow(s) up to date", doc.workflows.len());
     }
     Ok(if doc.ok { exit::OK } else { exit::FAILED })
 }
@@ -1279,6 +1411,8 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
         let _ = futures_select_any(waits).await;
         let _ = cancel_tx.send(true);
+        // After the cells, the same signal stops the merge before its rename.
+        outrun::fsutil::request_stop();
     });
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
@@ -1292,7 +1426,7 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .iter()
             .filter(|r| r.status != CellStatus::Cancelled)
             .count();
-        eprintln!(
+        errln!(
             "interrupted: {done} of {} cells had finished; the dataset was not changed. Outputs: {}",
             cells.len(),
             run_dir.display()
@@ -1324,7 +1458,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
             .collect(),
         provenance: &RunProvenance::from_records(&local_run.records),
-        missing: Vec::new(),
+        // A cell whose folder is gone or whose record could not be written (it deleted its own
+        // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
+        missing: local_run.records.clone(),
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
@@ -1342,14 +1478,14 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         });
     } else {
         // A terminal gets the short form; the full report is in the run folder's report.md.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            print!("{}", report::markdown_for_terminal(&report));
-            println!("\nFull report: {}", run_dir.join("report.md").display());
+        if let Some(colour) = crate::terminal_report() {
+            out!("{}", report::for_terminal(&report, colour));
+            outln!("\nFull report: {}", run_dir.join("report.md").display());
         } else {
-            print!("{md}");
+            out!("{md}");
         }
         if let Some(m) = merge.as_ref().filter(|_| !quiet) {
-            eprintln!(
+            errln!(
                 "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
                 m.cells_merged,
                 m.path,
@@ -1365,6 +1501,9 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
             merge_notes(plan.name(), m);
         }
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if report.summary.all_ok() {
         exit::OK
     } else {
@@ -1373,6 +1512,34 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
 }
 
 /// Waits for the first of several futures.
+/// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
+/// rename (their temporary files removed, the old files kept); the command then exits 2.
+fn stop_on_signals() -> Result<()> {
+    let mut signals = Vec::new();
+    for kind in [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ] {
+        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
+    }
+    tokio::spawn(async move {
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_any(waits).await;
+        outrun::fsutil::request_stop();
+    });
+    Ok(())
+}
+
+/// The exit status of a command that wrote its files, where a signal came too late to stop
+/// the write: it still says the command was interrupted.
+fn interrupted_after_writing() -> Option<u8> {
+    outrun::fsutil::stop_requested().then(|| {
+        errln!("interrupted: the dataset had already been written");
+        exit::INTERRUPTED
+    })
+}
+
 async fn futures_select_any<F: std::future::Future + Unpin>(
     futs: impl Iterator<Item = F>,
 ) -> F::Output {
@@ -1418,14 +1585,30 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<local::Event>, total: usi
                     let why = record
                         .error
                         .as_deref()
-                        .map(|e| format!(" ({e})"))
+                        .map(|e| format!(" ({})", shown(e)))
                         .unwrap_or_default();
-                    eprintln!(
+                    errln!(
                         "[{done}/{total}] {} {} in {:.1} s{why}",
                         record.status.as_str(),
                         record.cell,
                         record.duration_s
                     );
+                }
+            }
+            local::Event::Revised { record } => {
+                // Shown `ok` when it finished; the report will say failed, and so does this.
+                failed += 1;
+                if !quiet {
+                    let line = format!(
+                        "[revised] {} {} ({})",
+                        record.status.as_str(),
+                        record.cell,
+                        shown(record.error.as_deref().unwrap_or(""))
+                    );
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => errln!("{line}"),
+                    }
                 }
             }
         }
@@ -1459,6 +1642,7 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 
 async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
     // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
     let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
@@ -1503,14 +1687,14 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         });
     } else {
         for o in outcomes.iter().filter(|o| !o.ok()) {
-            eprintln!(
+            errln!(
                 "not merged: {} ({}): {}",
                 o.record.cell,
                 o.record.status.as_str(),
-                o.record.error.as_deref().unwrap_or("")
+                shown(o.record.error.as_deref().unwrap_or(""))
             );
         }
-        println!(
+        outln!(
             "{}: {} cell(s) merged, {} not; {} rows added, {} replaced, {} in all{}",
             summary.path,
             summary.cells_merged,
@@ -1522,6 +1706,9 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         );
         merge_notes(name, &summary);
     }
+    if let Some(code) = interrupted_after_writing() {
+        return Ok(code);
+    }
     Ok(if summary.cells_skipped == 0 {
         exit::OK
     } else {
@@ -1532,13 +1719,20 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
 /// What a merge summary's numbers do not say by themselves.
 fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
     if summary.rows_older_ignored > 0 {
-        eprintln!(
+        errln!(
             "{} row(s) not merged: the dataset has a newer run's row for their key",
             summary.rows_older_ignored
         );
     }
+    if summary.rows_duplicated > 0 {
+        errln!(
+            "{}: {} row(s) repeat the key and run of an earlier line (a hand edit?): the later line counts, in reports and for `outrun merge {name} --migrate`, which keeps only it",
+            summary.path,
+            summary.rows_duplicated
+        );
+    }
     if summary.several_runs_per_key {
-        eprintln!(
+        errln!(
             "{} keeps several runs' rows for some keys (written before `history: newest` was the default): `outrun merge {name} --migrate` keeps only the newest, or set `dataset.history: all`",
             summary.path
         );
@@ -1548,6 +1742,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     let plan = experiment::load_named(root, name)?;
+    stop_on_signals()?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
         outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
@@ -1558,7 +1753,7 @@ fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
             summary: &summary,
         });
     } else {
-        println!(
+        outln!(
             "{}: {} older row(s) dropped, {} in all{}",
             summary.path,
             summary.rows_replaced,
@@ -1592,15 +1787,17 @@ fn report_cmd(
     let report: Report = pipeline::build_report(root, &plan, &outcomes, info, Vec::new())?;
     // A terminal gets the short form (a 2 M-row dataset must not scroll by); a file or a pipe
     // (`| gh issue comment`) the full comment.
-    let terminal = output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let text = match format {
-        Format::Markdown if terminal => report::markdown_for_terminal(&report),
-        Format::Markdown => report::markdown(&report),
-        Format::Json => serde_json::to_string_pretty(&report).expect("reports serialise") + "\n",
+    let terminal = output.is_none().then(crate::terminal_report).flatten();
+    let text = match (format, terminal) {
+        (Format::Markdown, Some(colour)) => report::for_terminal(&report, colour),
+        (Format::Markdown, None) => report::markdown(&report),
+        (Format::Json, _) => {
+            serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+        }
     };
     match output {
         Some(path) => outrun::fsutil::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
 }

@@ -15,11 +15,15 @@ pub const STDERR_LOG: &str = "stderr.log";
 pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 
 /// Time a cell gets between SIGTERM and SIGKILL, at its timeout or on an interrupt (both
-/// wrappers: the local backend, and `outrun_cell.py` through `OUTRUN_CONFIG`).
+/// wrappers: the local backend, and `outrun_cell.py` through the cells file).
 pub const KILL_GRACE_S: u64 = 3;
 
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
 pub const MAX_JOBS: usize = 256;
+/// Columns one results file may have. Merge and report are linear in the columns, but every
+/// row of the dataset carries every column: a cell that writes millions would stall the final
+/// job and bloat the dataset, so its results are refused with the count.
+pub const MAX_RESULT_COLUMNS: usize = 100_000;
 
 /// The `error` of a cell killed at its timeout (both wrappers word it alike).
 pub fn timeout_error(timeout_s: u64) -> String {
@@ -111,11 +115,19 @@ pub enum ContractError {
 
 impl CellRecord {
     pub fn read(dir: &Path) -> Result<CellRecord, ContractError> {
+        use std::io::Read as _;
         let path = dir.join(CELL_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| ContractError::Read {
+        let read_err = |source| ContractError::Read {
             path: path.clone(),
             source,
-        })?;
+        };
+        // A link the cell planted in place of its record is not followed (it could point at
+        // any file the user can read): reading it fails, and so does the cell.
+        let mut text = String::new();
+        no_follow(std::fs::OpenOptions::new().read(true))
+            .open(&path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(read_err)?;
         serde_json::from_str(&text).map_err(|source| ContractError::Parse { path, source })
     }
 
@@ -154,8 +166,23 @@ impl CellRecord {
         let path = dir.join(CELL_JSON);
         let mut text = serde_json::to_string_pretty(self).expect("record serialises");
         text.push('\n');
-        std::fs::write(&path, text).map_err(|source| ContractError::Write { path, source })
+        // Never through a link: the cell's command could have planted `cell.json` as a link to
+        // any file the user can write (`~/.bashrc`), and outrun writes after the command ends.
+        no_follow(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|source| ContractError::Write { path, source })
     }
+}
+
+/// `O_NOFOLLOW`: opening a symbolic link fails (ELOOP) instead of opening what it points at.
+fn no_follow(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    std::os::unix::fs::OpenOptionsExt::custom_flags(o, libc::O_NOFOLLOW)
 }
 
 /// Where a run came from and when it ran, as told by the party that ran it — outrun itself for
@@ -179,6 +206,19 @@ pub struct RunProvenance {
     pub conclusion: Option<String>,
     /// Per cell id: the attempt, runner and times of the job that ran it.
     pub cells: BTreeMap<String, JobProvenance>,
+    /// Which wave of a dispatch this run is, when the cells needed several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveOf>,
+}
+
+/// One run of a dispatch split into waves (more than 256 jobs): its wave (1-based), how many
+/// waves the dispatch has, and the dispatch id the waves share (each wave's run is named
+/// `outrun NAME GROUP.wN`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaveOf {
+    pub wave: usize,
+    pub waves: usize,
+    pub group: String,
 }
 
 /// One cell's job, as the runner's side saw it.
@@ -269,6 +309,7 @@ impl RunProvenance {
                     )
                 })
                 .collect(),
+            wave: None,
         }
     }
 }

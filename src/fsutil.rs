@@ -34,6 +34,39 @@ fn plain_file_mode(path: &Path) -> std::fs::Permissions {
         .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666))
 }
 
+/// Set by the CLI when SIGINT or SIGTERM arrives while a file is being written: the write
+/// stops, its temporary file is removed and the old file stays (see [`write_atomic_with`]).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks every atomic write in progress, and every later one, to stop before its rename.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called.
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("stopped by a signal before the rename: the file was not changed")
+}
+
+/// A writer that fails once a stop is requested, so a long write ends early.
+struct Stoppable<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Stoppable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if stop_requested() {
+            return Err(stopped());
+        }
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Writes `path` through `fill` atomically: a temporary file in the same folder, fsync, rename
 /// over, fsync the folder. A reader (or a kill at any moment) sees the old file or the new one.
 pub(crate) fn write_atomic_with(
@@ -52,11 +85,16 @@ pub(crate) fn write_atomic_with(
         .tempfile_in(dir)
         .map_err(err(dir))?;
     {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        let mut w = std::io::BufWriter::new(Stoppable(tmp.as_file_mut()));
         fill(&mut w).map_err(err(path))?;
         w.flush().map_err(err(path))?;
     }
     tmp.as_file().sync_all().map_err(err(path))?;
+    // The last moment to stop: after the rename the new file is in place. Dropping `tmp`
+    // removes the temporary file.
+    if stop_requested() {
+        return Err(err(path)(stopped()));
+    }
     tmp.persist(path).map_err(|e| err(path)(e.error))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

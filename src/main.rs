@@ -1,5 +1,24 @@
 //! The `outrun` binary: parse the command line, call the library, choose the exit status.
 
+// `println!` and friends panic (exit 101) when the stream cannot be written: `outrun list >
+// /dev/full`, a closed stderr. These write the same text, and such an error ends the program
+// with a message and exit status 1. Everything outrun keeps is written atomically before it
+// prints, so ending here loses nothing.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_or_exit(false, format_args!($($t)*)) };
+}
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($t:tt)*) => { $crate::write_or_exit(false, format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! err {
+    ($($t:tt)*) => { $crate::write_or_exit(true, format_args!($($t)*)) };
+}
+macro_rules! errln {
+    () => { err!("\n") };
+    ($($t:tt)*) => { $crate::write_or_exit(true, format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod cli;
 mod commands;
 mod output;
@@ -77,12 +96,14 @@ fn report_error(json: bool, e: commands::CliError) -> u8 {
     }
     let code = e.exit_code();
     match e {
-        commands::CliError::Experiment(spec) => eprintln!("{:?}", miette::Report::new(spec)),
+        commands::CliError::Experiment(spec) => errln!("{:?}", miette::Report::new(spec)),
         // A comparison file's problems are shown in its text, like an experiment file's.
         commands::CliError::Compare(c @ outrun::compare::CompareError::Invalid(_)) => {
-            eprintln!("{:?}", miette::Report::new(c))
+            errln!("{:?}", miette::Report::new(c))
         }
-        e => eprintln!("error: {}", message(&e)),
+        // Error messages quote values from results (a clashing key, a malformed line): shown
+        // with their control characters escaped, on one line.
+        e => errln!("error: {}", outrun::shown::shown(&message(&e))),
     }
     code
 }
@@ -119,6 +140,47 @@ fn find_root(given: Option<&Path>) -> Result<PathBuf, commands::CliError> {
         .find(|d| d.join(outrun::experiment::EXPERIMENTS_DIR).is_dir())
         .unwrap_or(&cwd)
         .to_path_buf())
+}
+
+/// Forces (`1`) or forbids (`0`) the terminal rendering of reports on stdout; by default a
+/// terminal gets it and a pipe or file the Markdown.
+pub const TERMINAL_ENV: &str = "OUTRUN_TERMINAL";
+
+/// Whether stdout gets the terminal rendering of a report, and if so whether in colour:
+/// colour only on a terminal (or with `CLICOLOR_FORCE`), never with `NO_COLOR` set.
+pub fn terminal_report() -> Option<bool> {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
+    let tty = std::io::stdout().is_terminal();
+    let terminal = match std::env::var(TERMINAL_ENV).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => tty,
+    };
+    // NO_COLOR (no-color.org): any value but the empty string turns colour off.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    terminal.then(|| !no_color && (tty || set("CLICOLOR_FORCE")))
+}
+
+/// Writes to stdout (or stderr) and flushes; a failed write ends the program with exit status 1
+/// and, where stderr still works, says why. Never a panic.
+pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let result = if to_stderr {
+        let mut e = std::io::stderr().lock();
+        e.write_fmt(args).and_then(|()| e.flush())
+    } else {
+        let mut o = std::io::stdout().lock();
+        o.write_fmt(args).and_then(|()| o.flush())
+    };
+    if let Err(e) = result {
+        let stream = if to_stderr {
+            "standard error"
+        } else {
+            "standard output"
+        };
+        let _ = writeln!(std::io::stderr(), "error: cannot write to {stream}: {e}");
+        std::process::exit(i32::from(exit::FAILED));
+    }
 }
 
 /// Progress goes to stderr, as a live bar only when stderr is a terminal.

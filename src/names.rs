@@ -27,6 +27,27 @@ pub fn workflow_path(experiment: &str) -> PathBuf {
     Path::new(".github/workflows").join(workflow_file(experiment))
 }
 
+/// `outrun-NAME.cells.json`: the cells and the command the workflow's jobs read from the
+/// checkout, beside the workflow (GitHub reads only `.yml`/`.yaml` there as workflows).
+pub fn cells_file(experiment: &str) -> String {
+    format!("outrun-{experiment}.cells.json")
+}
+
+/// `.github/workflows/outrun-NAME.cells.json`, relative to the project root.
+pub fn cells_path(experiment: &str) -> PathBuf {
+    Path::new(".github/workflows").join(cells_file(experiment))
+}
+
+/// The experiment a generated file (`outrun-NAME.yml` or `outrun-NAME.cells.json`) belongs to.
+pub fn experiment_of_generated(path: &str) -> Option<&str> {
+    let file = path.rsplit('/').next()?;
+    experiment_of_workflow(file).or_else(|| {
+        file.strip_prefix("outrun-")?
+            .strip_suffix(".cells.json")
+            .filter(|n| crate::experiment::is_safe_name(n))
+    })
+}
+
 /// The experiment a workflow path (`.github/workflows/outrun-NAME.yml`) belongs to.
 pub fn experiment_of_workflow(path: &str) -> Option<&str> {
     let file = path.rsplit('/').next()?;
@@ -89,7 +110,12 @@ pub(crate) fn comment_marker(experiment: &str) -> String {
 
 /// The branch a run's dataset change is proposed on: `outrun/NAME/RUN_ID`.
 pub(crate) fn landing_branch(experiment: &str, run_id: u64) -> String {
-    format!("outrun/{experiment}/{run_id}")
+    format!("{}{run_id}", landing_prefix(experiment))
+}
+
+/// What every landing branch of `experiment` starts with.
+pub(crate) fn landing_prefix(experiment: &str) -> String {
+    format!("outrun/{experiment}/")
 }
 
 /// The run id of a landing branch of `experiment`, if `branch` is one.
@@ -132,6 +158,12 @@ mod tests {
             Some("sweep")
         );
         assert_eq!(experiment_of_workflow(".github/workflows/ci.yml"), None);
+        assert_eq!(
+            experiment_of_generated(&cells_path("sweep").display().to_string()),
+            Some("sweep")
+        );
+        assert_eq!(experiment_of_generated("outrun-sweep.yml"), Some("sweep"));
+        assert_eq!(experiment_of_generated("outrun-../x.cells.json"), None);
         assert_eq!(
             parse_landing_branch("sweep", &landing_branch("sweep", 42)),
             Some(42)

@@ -40,7 +40,7 @@ pub(crate) fn to_json<T: Schema>(doc: &T) -> String {
 }
 
 pub(crate) fn print<T: Schema>(doc: &T) {
-    print!("{}", to_json(doc));
+    out!("{}", to_json(doc));
 }
 
 macro_rules! schema {
@@ -56,6 +56,7 @@ schema! {
     PlanDoc = "outrun.plan/v1";
     Validate = "outrun.validate/v1";
     Generate = "outrun.generate/v1";
+    Init = "outrun.init/v1";
     RunDoc<'a> = "outrun.run/v1";
     MergeDoc<'a> = "outrun.merge/v1";
     ErrorDoc = "outrun.error/v1";
@@ -104,7 +105,7 @@ pub(crate) enum ListEntry {
 impl List {
     pub(crate) fn human(&self) {
         if self.experiments.is_empty() {
-            println!("no experiments: add one as experiments/NAME.yaml (see README.md)");
+            outln!("no experiments: add one as experiments/NAME.yaml (see README.md)");
         }
         for e in &self.experiments {
             match e {
@@ -113,8 +114,8 @@ impl List {
                     description,
                     cells,
                     ..
-                } => println!("{name:<32} {cells:>5} cells  {description}"),
-                ListEntry::Invalid { name, .. } => println!(
+                } => outln!("{name:<32} {cells:>5} cells  {description}"),
+                ListEntry::Invalid { name, .. } => outln!(
                     "{:<32}  invalid  (outrun validate shows why)",
                     name.as_deref().unwrap_or("")
                 ),
@@ -148,6 +149,10 @@ pub(crate) struct PlanWorkflow {
     pub jobs: usize,
     pub cells_per_job: usize,
     pub runs_on: Vec<String>,
+    /// The runs (waves of at most 256 jobs) that `outrun dispatch` starts for all the cells.
+    pub waves: usize,
+    /// The job's `timeout-minutes`, within the runner's limit.
+    pub job_timeout_minutes: u64,
 }
 
 /// Whether the committed workflow matches what `outrun generate` would write.
@@ -190,26 +195,32 @@ impl Serialize for Params {
 
 impl PlanDoc {
     pub(crate) fn human(&self, param_names: &[String]) {
-        println!("experiment  {} ({})", self.experiment, self.path.display());
+        outln!("experiment  {} ({})", self.experiment, self.path.display());
         for l in self.description.trim().lines() {
-            println!("            {l}");
+            outln!("            {l}");
         }
-        println!("command     {}", self.command.trim());
-        println!(
+        outln!("command     {}", self.command.trim());
+        outln!(
             "timeout     {} per cell",
             humantime::format_duration(std::time::Duration::from_secs(self.timeout_s))
         );
-        println!("dataset     {}", self.dataset.display());
+        outln!("dataset     {}", self.dataset.display());
         let w = &self.workflow;
-        println!(
-            "workflow    {} ({}; {} jobs of {} cell(s) on {})",
+        outln!(
+            "workflow    {} ({}; {} jobs of {} cell(s) on {}, {} min each at most{})",
             w.path.display(),
             w.state.as_str(),
             w.jobs,
             w.cells_per_job,
-            w.runs_on.join(", ")
+            w.runs_on.join(", "),
+            w.job_timeout_minutes,
+            if w.waves > 1 {
+                format!("; {} runs (waves) of at most 256 jobs", w.waves)
+            } else {
+                String::new()
+            }
         );
-        println!("cells       {} of {}\n", self.cells.len(), self.cells_total);
+        outln!("cells       {} of {}\n", self.cells.len(), self.cells_total);
         // One column per parameter, each as wide as its widest value (in characters), so the
         // table lines up whatever the values are.
         let rows: Vec<Vec<String>> = self
@@ -250,9 +261,9 @@ impl PlanDoc {
                 .trim_end()
                 .to_string()
         };
-        println!("{}", line(&header));
+        outln!("{}", line(&header));
         for r in &rows {
-            println!("{}", line(r));
+            outln!("{}", line(r));
         }
     }
 }
@@ -274,6 +285,9 @@ pub(crate) struct ValidatedFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<usize>,
     pub problems: Vec<Problem>,
+    /// What does not fit GitHub's limits as it is (it still runs: its jobs are capped at the
+    /// runner's limit, its runs split into waves), with what to change.
+    pub warnings: Vec<String>,
 }
 
 /// One problem of an experiment file; a problem of the file as a whole has no position.
@@ -315,12 +329,29 @@ impl Problem {
 impl Validate {
     pub(crate) fn human(&self) {
         let bad = self.files.iter().filter(|f| !f.ok).count();
-        println!(
+        outln!(
             "{} experiment file(s) checked: {} valid, {bad} invalid",
             self.files.len(),
             self.files.len() - bad,
         );
     }
+}
+
+// ---- init ----
+
+/// `outrun.init/v1`
+#[derive(Debug, Serialize)]
+pub(crate) struct Init {
+    /// False when a file init would create already exists: then nothing was written.
+    pub ok: bool,
+    /// The files that stopped it.
+    pub existing: Vec<PathBuf>,
+    /// The files written, the workflow and its cells file last.
+    pub created: Vec<PathBuf>,
+    /// Lines added to `.gitignore`.
+    pub gitignore_added: Vec<String>,
+    /// The commands to run next: locally, commit, dispatch.
+    pub next: Vec<String>,
 }
 
 // ---- generate ----
@@ -433,6 +464,10 @@ pub(crate) struct DispatchDoc<'a> {
     pub record: &'a DispatchRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<RunState>,
+    /// When the cells need several runs (more than 256 jobs): every wave's record, the first
+    /// being `record`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<&'a DispatchRecord>,
 }
 
 /// Whether a run has ended.
@@ -472,6 +507,8 @@ pub(crate) enum CollectDoc<'a> {
 #[derive(Debug, Serialize)]
 pub(crate) struct SyncDoc<'a> {
     pub runs: &'a [SyncItem],
+    /// Runs collected already whose rows wait on a landing branch (and its pull request).
+    pub held: &'a [outrun::backend::github::Held],
     pub requests: Stats,
 }
 
@@ -507,4 +544,6 @@ pub(crate) struct AnnounceDoc<'a> {
     pub issue: u64,
     /// None when the comment already shows a newer run and was left alone.
     pub comment_url: Option<&'a str>,
+    /// Why the comment was left alone, e.g. "a newer run's comment is there: RUN".
+    pub comment_skipped: Option<&'a str>,
 }

@@ -211,7 +211,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
 
 /// Cells of one run that produce the same key would hide each other in the dataset: both fail,
 /// each naming the other, rather than one silently winning.
-fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
+pub(crate) fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
     for (a, b, key) in dataset::key_clashes(plan, outcomes) {
         for o in outcomes.iter_mut() {
             let other = if o.record.cell == a {

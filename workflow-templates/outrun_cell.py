@@ -1,18 +1,20 @@
 # outrun's cell wrapper for GitHub Actions: the same cell contract that `outrun run --local` keeps.
 # Python standard library only, so that it runs on any runner or container that has python3.
 #
-#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`)
-#                                       and packs them into at most 256 matrix jobs
-#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells named in OUTRUN_SHARD_CELLS, each with its parameters in
+#   python3 -c "$OUTRUN_CELL_PY" plan   selects cells (input `cells`, same filter language as `outrun run --cells`),
+#                                       packs them into jobs and writes the names of one wave's jobs (at most 256)
+#   python3 -c "$OUTRUN_CELL_PY" run    runs the cells of job OUTRUN_SHARD, each with its parameters in
 #                                       OUTRUN_P_*, its own empty $OUTRUN_OUT, logs and a cell.json
 #
-# Everything arrives through the environment (never pasted into this text by an expression):
-# OUTRUN_CONFIG is JSON whose dollar signs are written as \u0024, so that no GitHub expression
-# can survive in the YAML whatever the parameter values hold.
+# The cells and the command come from OUTRUN_CELLS_FILE, a JSON file generated beside the workflow
+# and read from the checkout: a 50,000-cell experiment fits neither a workflow file (500 KB), an
+# environment value (128 KiB) nor a job's outputs (1 MB). Everything else arrives through the
+# environment, never pasted into this text by an expression.
 import datetime, json, os, signal, socket, subprocess, sys, time
 
-CFG = json.loads(os.environ["OUTRUN_CONFIG"])
-# The contract's constants come from outrun itself (src/contract.rs), through the config.
+with open(os.environ["OUTRUN_CELLS_FILE"], encoding="utf-8") as _f:
+    CFG = json.load(_f)
+# The contract's constants come from outrun itself (src/contract.rs), through the cells file.
 MAX_JOBS = CFG["max_jobs"]
 KILL_GRACE_S = CFG["kill_grace_s"]
 
@@ -39,7 +41,7 @@ def matches(alternatives, cell):
     return False
 
 
-def plan():
+def select():
     text = os.environ.get("OUTRUN_SELECT", "")
     alternatives = [[c.strip() for c in a.split("&")] for a in text.split(",") if a.strip()]
     known = {k for c in CFG["cells"] for k, _ in c["params"]}
@@ -52,16 +54,36 @@ def plan():
     cells = [c for c in CFG["cells"] if matches(alternatives, c)]
     if not cells:
         sys.exit(f"outrun: cells filter {text!r} selects no cell")
-    per_job = -(-len(cells) // MAX_JOBS)
-    shards = []
-    for i in range(0, len(cells), per_job):
-        group = cells[i:i + per_job]
-        name = group[0]["id"] if per_job == 1 else "shard-%03d" % (i // per_job)
-        shards.append({"shard": name, "cells": " ".join(c["id"] for c in group)})
+    return cells
+
+
+def shards(cells):
+    """(name, wave, cells) of each job. Mirrors outrun's `workflow::pack::shards`, the one place
+    that decides which cells a job runs: as many jobs as one run allows, never more cells per
+    job than fit the runner's job limit, further runs (waves) for what does not fit in one."""
+    per_job = min(max(-(-len(cells) // MAX_JOBS), 1), max(CFG["max_cells_per_job"], 1))
+    jobs = -(-len(cells) // per_job)
+    out = []
+    for i in range(jobs):
+        group = cells[i * per_job:(i + 1) * per_job]
+        name = group[0]["id"] if per_job == 1 else "shard-%03d" % i
+        out.append((name, i // MAX_JOBS + 1, group))
+    return out
+
+
+def plan():
+    cells = select()
+    all_shards = shards(cells)
+    waves = all_shards[-1][1]
+    text = os.environ.get("OUTRUN_WAVE", "").strip() or "1"
+    if not text.isdigit() or not 1 <= int(text) <= waves:
+        sys.exit(f"outrun: wave {text!r}: these {len(cells)} cells make {waves} wave(s) of at most {MAX_JOBS} jobs")
+    wave = int(text)
+    mine = [s for s in all_shards if s[1] == wave]
     with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
-        out.write("matrix=" + json.dumps({"include": shards}, separators=(",", ":")) + "\n")
-        out.write(f"count={len(cells)}\n")
-    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(shards)} jobs")
+        out.write("matrix=" + json.dumps({"shard": [s[0] for s in mine]}, separators=(",", ":")) + "\n")
+        out.write(f"count={sum(len(s[2]) for s in mine)}\n")
+    print(f"outrun: {len(cells)} of {len(CFG['cells'])} cells in {len(all_shards)} jobs; wave {wave} of {waves}: {len(mine)} jobs")
 
 
 def kill_group(pid, sig):
@@ -79,29 +101,20 @@ def run_cell(cell, root):
     out = os.path.join(root, cell["id"])
     os.makedirs(out, exist_ok=False)
     env = dict(os.environ)
-    env.pop("OUTRUN_CONFIG", None)
-    env.pop("OUTRUN_SHARD_CELLS", None)
     for k, v in cell["params"]:
         env["OUTRUN_P_" + k.upper()] = v
     env.update(OUTRUN_EXPERIMENT=CFG["experiment"], OUTRUN_CELL=cell["id"], OUTRUN_OUT=out)
     started, t0 = now(), time.monotonic()
-    status, code, error = "ok", None, None
-    with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
-        # A session of its own, so that a timeout kills the whole process group.
-        p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code = p.wait(timeout=CFG["timeout_s"])
-        except subprocess.TimeoutExpired:
-            kill_group(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
-        # Whatever the command left running in the background goes with it (as locally).
-        kill_group(p.pid, signal.SIGKILL)
-        p.wait()
+    try:
+        with open(os.path.join(out, "stdout.log"), "wb") as so, open(os.path.join(out, "stderr.log"), "wb") as se:
+            # A session of its own, so that a timeout kills the whole process group.
+            p = subprocess.Popen(["bash", "-c", CFG["command"]], env=env, stdout=so, stderr=se,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            code, status, error = wait(p)
+    except OSError as e:
+        # This cell cannot start (its environment is too large: "Argument list too long"):
+        # it fails with the reason, and the job's other cells still run.
+        status, code, error = "failed", None, f"cannot start the command: {e.strerror or e}"
     if status == "ok" and code is not None and code < 0:
         # Killed by a signal: no exit status, as the local wrapper reports it.
         status, code, error = "failed", None, f"killed by signal {-code}"
@@ -124,11 +137,35 @@ def run_cell(cell, root):
         "run_id": os.environ.get("GITHUB_RUN_ID", ""),
         "attempt": int(os.environ.get("GITHUB_RUN_ATTEMPT", "1")),
     }
-    with open(os.path.join(out, "cell.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    print(f"outrun: {cell['id']}: {status}" + (f" ({error})" if error else ""), flush=True)
+    try:
+        # Never through a link the command planted in its place (O_NOFOLLOW), and a cell that
+        # removed its own folder or a full disk fails this cell only.
+        fd = os.open(os.path.join(out, "cell.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        record.update(status="failed", error=f"cannot write cell.json: {e.strerror or e}")
+    print(f"outrun: {cell['id']}: {record['status']}" + (f" ({record['error']})" if record["error"] else ""), flush=True)
     return record
+
+
+def wait(p):
+    """Waits for the cell's command within its timeout: (exit code, status, error)."""
+    code, status, error = None, "ok", None
+    try:
+        code = p.wait(timeout=CFG["timeout_s"])
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        status, error = "timed_out", f"killed after the {CFG['timeout_s']} s timeout"
+    # Whatever the command left running in the background goes with it (as locally).
+    kill_group(p.pid, signal.SIGKILL)
+    p.wait()
+    return code, status, error
 
 
 def md(value):
@@ -138,7 +175,12 @@ def md(value):
     out = out.replace("<", "&lt;").replace(">", "&gt;").replace("`", "\\`")
     for a, b in (("@", "@\u2060"), ("#", "#\u2060"), ("://", ":\u2060//"), ("www.", "www\u2060."), ("GH-", "GH\u2060-"), ("gh-", "gh\u2060-")):
         out = out.replace(a, b)
+    # Bidi controls would reorder what a reader sees: shown as U+FFFD, as in outrun's report.
+    out = out.translate(BIDI)
     return " ".join(out.split())[:200]
+
+
+BIDI = {c: "\ufffd" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
 
 
 def scalar(v):
@@ -157,6 +199,8 @@ def check_results(record, root):
     this summary never calls "ok" a cell the report calls failed. Returns (why, header, rows):
     why is None when the results pass."""
     import csv
+    # A field may be longer than csv's default limit (131,072 characters): outrun merges it.
+    csv.field_size_limit(sys.maxsize)
     name = CFG["results_file"]
     path = os.path.join(root, record["cell"], name)
     if os.path.islink(path) or (os.path.lexists(path) and not os.path.isfile(path)):
@@ -200,6 +244,8 @@ def check_results(record, root):
                     rows.append(row)
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
         return f"{name}: {e}", [], []
+    if len(header) > CFG["max_result_columns"]:
+        return f"{name} has {len(header)} columns; at most {CFG['max_result_columns']} are merged", [], []
     if not rows:
         return f"{name} has no rows", [], []
     # Parameters are columns too where the results lack them (so keys may be parameters).
@@ -253,15 +299,18 @@ def summary(records, root, rows_per_cell=3):
 
 
 def run():
-    by_id = {c["id"]: c for c in CFG["cells"]}
+    name = os.environ["OUTRUN_SHARD"]
+    mine = [s for s in shards(select()) if s[0] == name]
+    if not mine:
+        sys.exit(f"outrun: no job {name!r} in this selection")
     root = os.environ["OUTRUN_OUT_ROOT"]
     os.makedirs(root, exist_ok=True)
     ok = True
     records = []
-    for cid in os.environ["OUTRUN_SHARD_CELLS"].split():
+    for cell in mine[0][2]:
         # The record as written, not read back: a process the cell left behind could have
         # rewritten the file since.
-        record = run_cell(by_id[cid], root)
+        record = run_cell(cell, root)
         ok = record["status"] == "ok" and ok
         records.append(record)
     summary(records, root)

@@ -48,8 +48,17 @@ pub struct LocalOptions {
 /// What happened to one cell, as it happens (for progress display).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { cell: String },
-    Finished { record: Box<CellRecord> },
+    Started {
+        cell: String,
+    },
+    Finished {
+        record: Box<CellRecord>,
+    },
+    /// A cell shown `ok` turned out to produce a key another cell of the run produces too:
+    /// the merge fails both, so progress says so as well (the record says why).
+    Revised {
+        record: Box<CellRecord>,
+    },
 }
 
 #[derive(Debug)]
@@ -118,6 +127,8 @@ pub async fn run(
     let runner = hostname();
     let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let shared_plan = Arc::new(plan.clone());
+    // The checked outputs of the cells that succeeded, to find key clashes once all are done.
+    let succeeded = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, cell) in cells.iter().cloned().enumerate() {
         let ctx = CellCtx {
@@ -134,6 +145,7 @@ pub async fn run(
         let mut cancel = cancel.clone();
         let events = events.clone();
         let plan = shared_plan.clone();
+        let succeeded = succeeded.clone();
         tasks.spawn(async move {
             // Wait for a slot, unless Ctrl-C comes first.
             let permit = tokio::select! {
@@ -145,37 +157,55 @@ pub async fn run(
                     let _ = events.send(Event::Started {
                         cell: cell.id.clone(),
                     });
-                    run_cell(&ctx, &cell, cancel).await
+                    let t0 = Instant::now();
+                    let started_at = now_rfc3339();
+                    // One cell's I/O error (it deleted its own folder, its environment is too
+                    // large to start, the disk is full) fails that cell with the reason; the
+                    // others run on and are merged.
+                    run_cell(&ctx, &cell, cancel).await.unwrap_or_else(|e| {
+                        let rec = ctx.record(
+                            &cell,
+                            CellStatus::Failed,
+                            None,
+                            Some(e.to_string()),
+                            started_at,
+                            t0.elapsed(),
+                        );
+                        // Kept when the folder still takes it; the run's records carry it anyway.
+                        let _ = rec.write(&ctx.dir);
+                        rec
+                    })
                 }
-                None => Ok(ctx.record(
+                None => ctx.record(
                     &cell,
                     CellStatus::Cancelled,
                     None,
                     Some("not started: interrupted".into()),
                     now_rfc3339(),
                     Duration::ZERO,
-                )),
+                ),
             };
-            if let Ok(rec) = &result {
-                // Progress shows what the merge will see: a cell whose command succeeded but whose
-                // results are missing or malformed is failed there, so it is shown failed here.
-                let checked = if rec.status == CellStatus::Ok {
-                    {
-                        let at = crate::outputs::Positioned {
-                            cell: cell.id.clone(),
-                            dir: ctx.dir.clone(),
-                            attempt: 1,
-                        };
-                        crate::outputs::read_cells(&[at], &plan)
-                    }
-                    .pop()
-                    .map(|o| o.record)
-                } else {
-                    None
+            // Progress shows what the merge will see: a cell whose command succeeded but whose
+            // results are missing or malformed is failed there, so it is shown failed here.
+            let checked = if result.status == CellStatus::Ok {
+                let at = crate::outputs::Positioned {
+                    cell: cell.id.clone(),
+                    dir: ctx.dir.clone(),
+                    attempt: 1,
                 };
-                let _ = events.send(Event::Finished {
-                    record: Box::new(checked.unwrap_or_else(|| rec.clone())),
-                });
+                crate::outputs::read_cells(&[at], &plan).pop()
+            } else {
+                None
+            };
+            let _ = events.send(Event::Finished {
+                record: Box::new(
+                    checked
+                        .as_ref()
+                        .map_or_else(|| result.clone(), |o| o.record.clone()),
+                ),
+            });
+            if let Some(o) = checked.filter(|o| o.ok()) {
+                succeeded.lock().expect("not poisoned").push(o);
             }
             (index, result)
         });
@@ -183,10 +213,19 @@ pub async fn run(
     let mut records: Vec<Option<CellRecord>> = vec![None; cells.len()];
     while let Some(joined) = tasks.join_next().await {
         let (index, result) = joined.expect("cell task panicked");
-        records[index] = Some(result?);
+        records[index] = Some(result);
     }
     stop_adopted();
     let interrupted = *cancel.borrow();
+    if !interrupted {
+        let mut succeeded = std::mem::take(&mut *succeeded.lock().expect("not poisoned"));
+        crate::pipeline::fail_key_clashes(plan, &mut succeeded);
+        for o in succeeded.into_iter().filter(|o| !o.ok()) {
+            let _ = events.send(Event::Revised {
+                record: Box::new(o.record),
+            });
+        }
+    }
     Ok(LocalRun {
         records: records
             .into_iter()

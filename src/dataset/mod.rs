@@ -64,6 +64,13 @@ pub enum DatasetError {
         line: Option<u64>,
         reason: String,
     },
+    #[error("{}, line 1: the column `{column}` appears twice (columns {first} and {second}); one would hide the other's values: rename or remove one (nothing was written)", path.display())]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        second: usize,
+    },
     #[error("{}: the dataset was written in the {was} layout and the experiment now declares `layout: {now}`; move the file aside (or set `dataset.path` to a new file) rather than mix both layouts' columns in one file", path.display())]
     LayoutChanged {
         path: PathBuf,
@@ -102,6 +109,9 @@ pub struct MergeSummary {
     /// The dataset keeps several runs' rows of some key although `history` is `newest` (it was
     /// written before that was the rule): `merge --migrate` keeps only the newest.
     pub several_runs_per_key: bool,
+    /// Rows whose key (and run) an earlier line of the dataset already has — a hand edit, as
+    /// outrun never writes them: the later line counts, in reports and for `merge --migrate`.
+    pub rows_duplicated: usize,
     pub changed: bool,
 }
 
@@ -294,7 +304,9 @@ pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
             .map(|c| r.get(c).cloned().unwrap_or_default())
             .collect();
         match best.get(&k) {
-            Some(b) if cmp_run_order(&run_order(b), &run_order(r)) != Ordering::Less => {}
+            // Of two rows of one run for one key (a hand edit), the later line counts, as in
+            // the streaming pass and in `merge --migrate`.
+            Some(b) if cmp_run_order(&run_order(b), &run_order(r)) == Ordering::Greater => {}
             _ => {
                 best.insert(k, r);
             }

@@ -399,6 +399,19 @@ pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
+    // A hand-edited header may name a column twice: reading by name would silently take the
+    // first and drop the second's values on rewrite.
+    let mut seen: foldhash::HashMap<&str, usize> = foldhash::HashMapExt::new();
+    for (i, c) in columns.iter().enumerate() {
+        if let Some(first) = seen.insert(c.as_str(), i) {
+            return Err(DatasetError::DuplicateColumn {
+                path: path.to_path_buf(),
+                column: c.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+    }
     for c in [RUN_ID, CELL] {
         if !columns.iter().any(|h| h == c) {
             return Err(DatasetError::Foreign {
@@ -432,7 +445,9 @@ pub(super) fn malformed(path: &Path, e: csv::Error) -> DatasetError {
 /// For each wanted column, where it is in the file: by name, so reordered columns read right;
 /// a dataset from before rows carried their run's start gets the cell's start in its place.
 fn column_map(header: &[String], wanted: &[String]) -> Vec<Option<usize>> {
-    let at = |c: &str| header.iter().position(|h| h == c);
+    // A map, not a search per column: linear in the columns however wide the results are.
+    let index = column_index(header);
+    let at = |c: &str| index.get(c).copied();
     wanted
         .iter()
         .map(|w| at(w).or_else(|| if w == RUN_STARTED { at(STARTED) } else { None }))
@@ -597,15 +612,27 @@ pub(super) fn incoming_columns(plan: &Plan, outcomes: &[CellOutcome]) -> Vec<Str
     if plan.file.dataset.layout == Layout::Long {
         columns.extend([METRIC.to_string(), VALUE.to_string()]);
     } else {
+        let mut seen: foldhash::HashSet<&str> = foldhash::HashSetExt::new();
+        seen.extend(keys.iter().map(String::as_str));
         for o in outcomes.iter().filter(|o| o.ok()) {
             for c in &o.columns {
-                if !columns.contains(c) {
+                if seen.insert(c.as_str()) {
                     columns.push(c.clone());
                 }
             }
         }
     }
     columns
+}
+
+/// Each column's position by name (the first, if a name repeats).
+pub(crate) fn column_index(columns: &[String]) -> foldhash::HashMap<&str, usize> {
+    let mut index: foldhash::HashMap<&str, usize> =
+        foldhash::HashMapExt::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        index.entry(c.as_str()).or_insert(i);
+    }
+    index
 }
 
 /// A cell's provenance: each provenance column with its value for the cell's rows.
@@ -637,7 +664,8 @@ fn incoming_records(
 ) -> Incoming {
     let keys = &plan.file.results.keys;
     let long = plan.file.dataset.layout == Layout::Long;
-    let prov_at = |c: &str| columns.iter().position(|h| h == c);
+    let index = column_index(columns);
+    let prov_at = |c: &str| index.get(c).copied();
     let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
     let mut out = Incoming::new(columns.len(), order);
     // Reserved once: grown by doubling, a 1 M-row buffer is copied ~20 times over.
@@ -681,13 +709,14 @@ fn incoming_records(
         };
         // Where each output column is in this cell's rows (the long layout takes only the keys
         // from there), worked out once per cell, not per row.
+        let cell_index = column_index(&o.columns);
         let from: Vec<Option<usize>> = columns
             .iter()
             .map(|c| {
                 if long && !keys.contains(c) {
                     None
                 } else {
-                    o.column(c)
+                    cell_index.get(c.as_str()).copied()
                 }
             })
             .collect();
@@ -729,8 +758,9 @@ fn incoming_records(
 /// column added by hand stays), then the provenance block in its current order.
 fn output_columns(old: &[String], incoming: &[String]) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
+    let mut seen: foldhash::HashSet<&str> = foldhash::HashSetExt::new();
     for c in old.iter().chain(incoming.iter()) {
-        if !PROVENANCE.contains(&c.as_str()) && !columns.contains(c) {
+        if !PROVENANCE.contains(&c.as_str()) && seen.insert(c.as_str()) {
             columns.push(c.clone());
         }
     }
@@ -853,6 +883,7 @@ pub(super) fn merge(
         replaced: &replaced,
         newest,
         migrate: mode == Mode::Migrate,
+        crlf: ends_lines_with_crlf(path),
     };
 
     let old = match FileRows::open(path, &columns, true)? {
@@ -916,6 +947,7 @@ struct Counts {
     older_ignored: usize,
     total: usize,
     several_per_key: bool,
+    duplicated: usize,
 }
 
 impl Counts {
@@ -925,6 +957,7 @@ impl Counts {
         s.rows_older_ignored = self.older_ignored;
         s.rows_total = self.total;
         s.several_runs_per_key = self.several_per_key;
+        s.rows_duplicated = self.duplicated;
     }
 }
 
@@ -937,6 +970,19 @@ struct Pass<'a> {
     replaced: &'a HashMap<Vec<u8>, Vec<Vec<u8>>>,
     newest: bool,
     migrate: bool,
+    /// The file ends its lines with CRLF (written on Windows, or by a tool that does): the
+    /// rewrite keeps them, or every line would show as changed in the diff.
+    crlf: bool,
+}
+
+/// Whether the file's first line ends with CRLF (false for a missing or empty file).
+fn ends_lines_with_crlf(path: &Path) -> bool {
+    use std::io::BufRead as _;
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut line = Vec::new();
+    BufReader::new(f).read_until(b'\n', &mut line).is_ok() && line.ends_with(b"\r\n")
 }
 
 impl Pass<'_> {
@@ -965,6 +1011,11 @@ impl Pass<'_> {
             let res = {
                 let mut w = csv::WriterBuilder::new()
                     .buffer_capacity(1 << 16)
+                    .terminator(if self.crlf {
+                        csv::Terminator::CRLF
+                    } else {
+                        csv::Terminator::Any(b'\n')
+                    })
                     .from_writer(&mut same);
                 let r = w
                     .write_record(self.columns)
@@ -1078,7 +1129,13 @@ impl Pass<'_> {
                         if let Some(prev) = &last_old_key
                             && prev.same_key(&o, order)
                         {
-                            c.several_per_key = true;
+                            if prev.cmp_run(&o, order) == Ordering::Equal
+                                && prev.field(order.cell()) == o.field(order.cell())
+                            {
+                                c.duplicated += 1;
+                            } else {
+                                c.several_per_key = true;
+                            }
                         }
                         emit(Out::Old(&o))?;
                         c.total += 1;
@@ -1250,8 +1307,9 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
         let order = self.order;
         match &mut self.best {
             Some(b) if b.same_key(cur, order) => {
-                // Of one run's rows the first stands (as `newest_per_key` has it).
-                if b.cmp_run(cur, order) == Ordering::Less {
+                // Of one run's rows the later line stands (as in `newest_per_key` and
+                // `merge --migrate`): the file's order says which is newer.
+                if b.cmp_run(cur, order) != Ordering::Greater {
                     b.copy_from(cur);
                 }
             }

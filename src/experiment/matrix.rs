@@ -115,6 +115,24 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// Linux refuses to start a program with one environment string (`NAME=value` and its NUL)
+/// over 32 pages, 131,072 bytes: "Argument list too long" (MAX_ARG_STRLEN).
+pub(crate) const MAX_ENV_STRING: usize = 128 * 1024;
+
+/// Why `value` cannot travel as `OUTRUN_P_<KEY>`, if it cannot.
+fn too_big_for_env(key: &str, value: &str) -> Option<String> {
+    let size = env_name(key).len() + 1 + value.len() + 1;
+    (size > MAX_ENV_STRING).then(|| {
+        format!(
+            "the value of `{key}` is {} bytes: as {}=… it exceeds the {MAX_ENV_STRING} bytes Linux allows one environment variable",
+            value.len(),
+            env_name(key)
+        )
+    })
+}
+const TOO_BIG_HELP: &str =
+    "pass a file name or an index instead, and let the command read the large value";
+
 fn is_param_name(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
@@ -192,6 +210,10 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                         None => v.at_value(&at, format!("values of `{key}` must be strings (without NUL), numbers or booleans"), None),
                         Some(s) if !seen.insert(s.clone()) => {
                             v.at_value(&at, format!("duplicate cell: value `{}` appears twice in `{key}`", s.escape_debug()), None)
+                        }
+                        Some(s) if too_big_for_env(key, &s).is_some() => {
+                            let why = too_big_for_env(key, &s).unwrap_or_default();
+                            v.at_value(&at, why, Some(TOO_BIG_HELP.into()))
                         }
                         Some(s) => values.push(s),
                     }
@@ -373,6 +395,11 @@ fn entry(item: &Value, at: &[Seg], v: &mut Validator) -> Option<Combo> {
         let mut p = at.to_vec();
         p.push(Seg::Key(key.into()));
         match scalar(val) {
+            Some(s) if too_big_for_env(key, &s).is_some() => {
+                let why = too_big_for_env(key, &s).unwrap_or_default();
+                v.at_value(&p, why, Some(TOO_BIG_HELP.into()));
+                ok = false;
+            }
             Some(s) => combo.push((key.to_string(), s)),
             None => {
                 v.at_value(

@@ -4,7 +4,7 @@ mod error;
 pub mod filter;
 pub mod locate;
 mod matrix;
-mod schema;
+pub(crate) mod schema;
 mod types;
 
 use std::io::Read;
@@ -42,6 +42,8 @@ pub struct Plan {
     /// Where it was read from, relative to the project root.
     pub path: PathBuf,
     pub timeout: Duration,
+    /// How long one job may run on the experiment's runners (`runner.job-timeout`, else 6 h).
+    pub job_limit: Duration,
     pub cells: Vec<Cell>,
 }
 
@@ -251,14 +253,17 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, ExperimentEr
         placeholders: checked.placeholders,
     };
     let timeout = v.check_fields(&file, stem, root);
+    let job_limit = v.check_job_timeout(&file.runner);
     let cells = matrix::expand(&file.matrix, &mut v);
     if v.problems.is_empty()
         && let Some(timeout) = timeout
+        && let Some(job_limit) = job_limit
     {
         return Ok(Plan {
             file,
             path: rel.to_path_buf(),
             timeout,
+            job_limit,
             cells,
         });
     }
@@ -398,14 +403,14 @@ impl Validator<'_> {
 
         let res = &f.results;
         let is_results = res.file.ends_with(".csv") || res.file.ends_with(".jsonl");
-        if !is_results || !is_relative_inside(&res.file) {
+        if !is_results || !is_relative_inside(&res.file) || !is_safe_path(&res.file) {
             self.at_value(
                 &path(&["results", "file"]),
                 format!(
                     "results file `{}` must be a relative path ending in .csv or .jsonl",
                     res.file.escape_debug()
                 ),
-                None,
+                Some(SAFE_PATH_HELP.into()),
             );
         }
         if res.keys.is_empty() {
@@ -417,9 +422,9 @@ impl Validator<'_> {
         }
         self.check_columns(&["results", "keys"], &res.keys);
         if let Some(p) = &f.dataset.path
-            && (!p.ends_with(".csv") || !is_relative_inside(p))
+            && (!p.ends_with(".csv") || !is_relative_inside(p) || !is_safe_path(p))
         {
-            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), None);
+            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), Some(SAFE_PATH_HELP.into()));
         }
         if let Some(c) = &f.compare {
             self.check_compare(c, root);
@@ -449,6 +454,52 @@ impl Validator<'_> {
                     &path(&["timeout"]),
                     format!("`{}` is not a duration{why}", f.timeout.escape_debug()),
                     Some("write a number and a unit, for example 90s, 30m, 6h or 1h30m".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `runner.job-timeout`: GitHub stops a job at 6 h on its hosted runners and at 5 days on
+    /// self-hosted ones; outrun packs cells into jobs to fit it (see `workflow::pack`).
+    fn check_job_timeout(&mut self, r: &types::Runner) -> Option<Duration> {
+        use crate::workflow::pack::{HOSTED_JOB_LIMIT, SELF_HOSTED_JOB_LIMIT, is_hosted};
+        let Some(text) = &r.job_timeout else {
+            return Some(HOSTED_JOB_LIMIT);
+        };
+        let p = path(&["runner", "job-timeout"]);
+        let hosted = is_hosted(&r.labels);
+        match humantime::parse_duration(text.trim()) {
+            Ok(t) if t < Duration::from_secs(30 * 60) => {
+                self.at_value(
+                    &p,
+                    "a job needs at least 30 minutes (15 of them for checkout, setup and upload)",
+                    None,
+                );
+                None
+            }
+            Ok(t) if hosted && t > HOSTED_JOB_LIMIT => {
+                self.at_value(
+                    &p,
+                    format!("GitHub-hosted runners ({}) stop a job after 6 h", r.labels.join(", ")),
+                    Some("use at most 6h, or run on self-hosted runners (`labels: [self-hosted, …]`), which allow up to 5 days".into()),
+                );
+                None
+            }
+            Ok(t) if t > SELF_HOSTED_JOB_LIMIT => {
+                self.at_value(
+                    &p,
+                    "GitHub stops any job after 5 days",
+                    Some("use at most 5d".into()),
+                );
+                None
+            }
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.at_value(
+                    &p,
+                    format!("`{}` is not a duration", text.escape_debug()),
+                    Some("write a number and a unit, for example 6h or 5d".into()),
                 );
                 None
             }
@@ -584,6 +635,23 @@ pub(crate) fn is_branch_name(s: &str) -> bool {
         && !s.contains("//")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._/-*?".contains(c))
+}
+
+const SAFE_PATH_HELP: &str =
+    "use letters, digits, `.`, `_`, `-` and `/`; no part may start with `-` or `.`";
+
+/// A path of `[A-Za-z0-9._/-]` whose parts do not start with `-` or `.` (no option look-alike,
+/// no hidden or `..` part): it reaches workflow YAML (the artifact upload's `path:`), shell
+/// commands and Git trees, and none of them can read these characters as syntax.
+pub(crate) fn is_safe_path(p: &str) -> bool {
+    p.len() <= 255
+        && p.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with(['-', '.'])
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
 }
 
 /// A relative path that stays inside the directory it is relative to.

@@ -72,7 +72,11 @@ const TOP: &[Field] = &[
     opt("compare", OptStruct(COMPARE)),
     opt("github", Struct(GITHUB)),
 ];
-const RUNNER: &[Field] = &[opt("labels", TextOrList), opt("container", Text)];
+const RUNNER: &[Field] = &[
+    opt("labels", TextOrList),
+    opt("container", Text),
+    opt("job-timeout", Text),
+];
 const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
 const DATASET: &[Field] = &[
@@ -93,6 +97,33 @@ const GITHUB: &[Field] = &[
     opt("branch", Text),
     opt("install", Text),
 ];
+
+/// The path of every text field of the experiment file (`["runner", "labels"]`; lists and the
+/// matrix included), from the same shape the checks use: a test feeds each one hostile text, so
+/// a field added later is covered without anyone remembering to add it.
+#[cfg(test)]
+pub(crate) fn text_fields() -> Vec<(Vec<&'static str>, bool)> {
+    fn walk(
+        at: &[&'static str],
+        fields: &'static [Field],
+        out: &mut Vec<(Vec<&'static str>, bool)>,
+    ) {
+        for f in fields {
+            let mut p = at.to_vec();
+            p.push(f.name);
+            match f.kind {
+                Text => out.push((p, false)),
+                TextList | TextOrList => out.push((p, true)),
+                Struct(inner) | OptStruct(inner) => walk(&p, inner, out),
+                AnyMapping => out.push((p, false)),
+                Count | Choice(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&[], TOP, &mut out);
+    out
+}
 
 /// What the shape check found.
 pub(crate) struct Checked {

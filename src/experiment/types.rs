@@ -49,6 +49,10 @@ pub struct Runner {
     /// A job container image, e.g. `timeloopaccelergy/accelergy-timeloop-infrastructure:latest`.
     #[serde(default)]
     pub container: Option<String>,
+    /// How long one job may run on these runners, e.g. `5d` for a self-hosted runner
+    /// (GitHub's own limit there); default and at most 6 h on GitHub-hosted labels.
+    #[serde(default)]
+    pub job_timeout: Option<String>,
 }
 
 impl Default for Runner {
@@ -56,6 +60,7 @@ impl Default for Runner {
         Runner {
             labels: default_labels(),
             container: None,
+            job_timeout: None,
         }
     }
 }

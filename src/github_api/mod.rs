@@ -289,6 +289,13 @@ impl Client {
         &self.repo
     }
 
+    /// Inside a workflow the token is the workflow's own, which `GET /user` always refuses
+    /// (403): its comments are `github-actions[bot]`'s, which outrun trusts by that name. Saying
+    /// so up front saves that counted request in every job.
+    pub fn in_workflow(&self) {
+        let _ = self.viewer.set(None);
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats.lock().expect("stats lock").clone()
     }
@@ -800,8 +807,12 @@ impl Client {
             })
     }
 
-    /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`).
-    pub(crate) async fn branches_starting(&self, prefix: &str) -> Result<Vec<String>, GithubError> {
+    /// The branches whose names start with `prefix` (`GET …/git/matching-refs/heads/PREFIX`),
+    /// each with its head commit.
+    pub(crate) async fn branches_starting(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, GithubError> {
         let path = self.repo_path(&format!("git/matching-refs/heads/{}", urlencode(prefix)));
         let resp = self.request(Method::GET, &path, None, true).await?;
         // An empty repository (or a proxy that cannot route a ref with slashes) has none.
@@ -814,7 +825,10 @@ impl Client {
         let refs: Vec<models::GitRefFull> = decode(&path, &resp)?;
         Ok(refs
             .into_iter()
-            .filter_map(|r| r.name.strip_prefix("refs/heads/").map(str::to_string))
+            .filter_map(|r| {
+                let name = r.name.strip_prefix("refs/heads/")?.to_string();
+                Some((name, r.object.sha))
+            })
             .collect())
     }
 

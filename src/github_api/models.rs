@@ -237,6 +237,7 @@ pub(crate) struct GitRef {
 pub(crate) struct GitRefFull {
     #[serde(rename = "ref")]
     pub name: String,
+    pub object: GitObject,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -484,6 +484,22 @@ pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Rows), Str
 }
 
 /// Streams the file into [`Rows`]: no allocation per row.
+fn too_many_columns(name: &str, n: usize) -> Result<(), String> {
+    let max = crate::contract::MAX_RESULT_COLUMNS;
+    if n > max {
+        // A JSONL file is refused at the first key past the limit, before it is read whole.
+        let count = if name.ends_with(".jsonl") {
+            format!("more than {max}")
+        } else {
+            n.to_string()
+        };
+        return Err(format!(
+            "{name} has {count} columns; at most {max} are merged"
+        ));
+    }
+    Ok(())
+}
+
 fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(false)
@@ -495,6 +511,7 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    too_many_columns(name, header.len())?;
     if header.iter().all(|h| h.is_empty()) {
         return Err(format!("{name} has no header row"));
     }
@@ -553,6 +570,8 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
 fn parse_jsonl(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
     use std::io::BufRead as _;
     let mut columns: Vec<String> = Vec::new();
+    // Beside the list, so a line of many keys is not searched key by key.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut maps: Vec<Row> = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("{name} line {}: {e}", i + 1))?;
@@ -573,8 +592,9 @@ fn parse_jsonl(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), S
                 serde_json::Value::Null => String::new(),
                 _ => return Err(format!("{name} line {}: `{k}` is not a scalar", i + 1)),
             };
-            if !columns.contains(&k) {
+            if seen.insert(k.clone()) {
                 columns.push(k.clone());
+                too_many_columns(name, columns.len())?;
             }
             row.insert(k, text);
         }
@@ -627,6 +647,38 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("not UTF-8"), "{err}");
         let err = parse(b"a,b\nx,\xFF\n", "results.csv").unwrap_err();
         assert!(err.contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn a_results_file_wider_than_the_limit_is_refused_with_the_count() {
+        let max = crate::contract::MAX_RESULT_COLUMNS;
+        let header = |n: usize| {
+            (0..n)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let row = |n: usize| vec!["1"; n].join(",");
+        let at_limit = format!("{}\n{}\n", header(max), row(max));
+        let (cols, rows) = parse(at_limit.as_bytes(), "results.csv").unwrap();
+        assert_eq!((cols.len(), rows.len()), (max, 1));
+        let over = format!("{}\n{}\n", header(max + 1), row(max + 1));
+        let err = parse(over.as_bytes(), "results.csv").unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "results.csv has {} columns; at most {max} are merged",
+                max + 1
+            )
+        );
+        let line: serde_json::Map<String, serde_json::Value> =
+            (0..=max).map(|i| (format!("c{i}"), 1.into())).collect();
+        let err = parse(
+            serde_json::to_string(&line).unwrap().as_bytes(),
+            "results.jsonl",
+        )
+        .unwrap_err();
+        assert!(err.contains(&format!("more than {max} columns")), "{err}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::experiment::Plan;
 use crate::outputs::{CellOutcome, Row};
 
 /// GitHub's limit on a comment body, in characters.
+mod terminal;
+
 pub const COMMENT_LIMIT: usize = 65_536;
 pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
@@ -118,6 +120,9 @@ pub struct RunInfo {
     pub event: Option<String>,
     pub git_ref: Option<String>,
     pub conclusion: Option<String>,
+    /// When the dispatch needed several runs: which wave this run is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<crate::contract::WaveOf>,
 }
 
 impl RunInfo {
@@ -131,6 +136,7 @@ impl RunInfo {
             event: p.event.clone(),
             git_ref: p.git_ref.clone(),
             conclusion: p.conclusion.clone(),
+            wave: p.wave.clone(),
         }
     }
 
@@ -210,6 +216,7 @@ pub fn build(
     let keys = &plan.file.results.keys;
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
+    let mut seen: std::collections::HashSet<String> = keys.iter().cloned().collect();
     let present = |c: &String| results.iter().any(|r| r.contains_key(c));
     let long = plan.file.dataset.layout == crate::experiment::Layout::Long;
     for c in dataset_columns
@@ -217,7 +224,8 @@ pub fn build(
         .chain(results.iter().flat_map(|r| r.keys()))
     {
         let long_only = long && (c == crate::dataset::METRIC || c == crate::dataset::VALUE);
-        if !columns.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
+        if !seen.contains(c) && !PROVENANCE.contains(&c.as_str()) && !long_only && present(c) {
+            seen.insert(c.clone());
             columns.push(c.clone());
         }
     }
@@ -266,8 +274,11 @@ const JOIN: char = '\u{2060}';
 /// result value comes from an artifact, which anyone who can run the workflow can shape; in a
 /// maintainer's comment it must stay text.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let chars: Vec<char> = s.chars().collect();
+    // A long value is cut before escaping (a cut after it could split an escape and end the
+    // cell): one 1 MB value must not use up the comment and push every row out of the table.
+    let total = s.chars().count();
+    let chars: Vec<char> = s.chars().take(MAX_VALUE_CHARS).collect();
+    let mut out = String::with_capacity(chars.len());
     for (i, &c) in chars.iter().enumerate() {
         let next = chars.get(i + 1).copied();
         // `GH-4` (any case) → `GH⁠-4`; `://` → `:⁠//`; `www.` → `www⁠.`
@@ -306,11 +317,24 @@ pub(crate) fn escape(s: &str) -> String {
             }
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_control() => {}
+            // Bidirectional controls would reorder what a reader sees ("Trojan Source"): shown
+            // as the replacement character instead.
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
+    if total > MAX_VALUE_CHARS {
+        let _ = write!(out, " … ({total} characters, cut)");
+    }
     out
 }
+
+/// Characters of one value a report shows; the dataset keeps the whole value.
+pub(crate) const MAX_VALUE_CHARS: usize = 500;
 
 /// A number for people: four significant digits at most, no trailing zeros.
 pub(crate) fn num(x: f64) -> String {
@@ -357,6 +381,23 @@ fn cell_duration(c: &CellReport) -> String {
         format!("{} (as the cell reported)", duration(c.duration_s))
     } else {
         duration(c.duration_s)
+    }
+}
+
+/// After "N cells succeeded in T of cell time in all": whose figure T is. A figure only the
+/// cells' own files give is said to be theirs (both renderings say it).
+fn whose_time(ok: &[&CellReport]) -> String {
+    let claimed: f64 = ok
+        .iter()
+        .filter(|c| c.duration_claimed)
+        .map(|c| c.duration_s)
+        .sum();
+    if ok.iter().all(|c| c.duration_claimed) {
+        ", as the cells reported".to_string()
+    } else if ok.iter().any(|c| c.duration_claimed) {
+        format!(", {} of it as the cells reported", duration(claimed))
+    } else {
+        String::new()
     }
 }
 
@@ -409,9 +450,10 @@ pub(crate) fn markdown_with_limit(r: &Report, limit: usize) -> String {
 }
 
 /// The report for a terminal: the verdict, counts and statistics in full, but only the first
-/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset.
-pub fn markdown_for_terminal(r: &Report) -> String {
-    render(r, COMMENT_LIMIT, TERMINAL_ROWS)
+/// [`TERMINAL_ROWS`] rows of each table, with a pointer to the full report and the dataset;
+/// plain text with aligned columns, the verdict coloured when `colour`.
+pub fn for_terminal(r: &Report, colour: bool) -> String {
+    terminal::render(r, colour)
 }
 
 fn render(r: &Report, limit: usize, max_rows: usize) -> String {
@@ -461,6 +503,15 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             "**{verdict}** · run {run_text} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}\n",
             run.source, s.cells, s.ok, s.failed, s.timed_out, s.cancelled
         );
+        if let Some(w) = &run.wave {
+            let _ = writeln!(
+                head,
+                "Wave {} of {} of dispatch `{}` (a run holds at most 256 jobs): the cells above are this wave's; the dataset and the results below hold every wave's rows collected so far.\n",
+                w.wave,
+                w.waves,
+                w.group.replace('`', "'")
+            );
+        }
     }
     let _ = writeln!(
         head,
@@ -649,20 +700,8 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .iter()
             .filter(|c| c.status == CellStatus::Ok)
             .collect();
-        // A figure only the cells' own files give is said to be theirs.
         let total: f64 = ok.iter().map(|c| c.duration_s).sum();
-        let claimed: f64 = ok
-            .iter()
-            .filter(|c| c.duration_claimed)
-            .map(|c| c.duration_s)
-            .sum();
-        let whose = if ok.iter().all(|c| c.duration_claimed) {
-            ", as the cells reported".to_string()
-        } else if ok.iter().any(|c| c.duration_claimed) {
-            format!(", {} of it as the cells reported", duration(claimed))
-        } else {
-            String::new()
-        };
+        let whose = whose_time(&ok);
         let _ = writeln!(
             body,
             "{} cells succeeded in {} of cell time in all{whose}.\n",
@@ -714,8 +753,9 @@ pub(crate) fn status_comment(
     } else {
         String::new()
     };
-    let who = if actor.is_empty() {
-        String::new()
+    // act and some events leave the actor out: say so rather than leave a gap.
+    let who = if actor.trim().is_empty() {
+        ", started by an unknown actor".to_string()
     } else {
         format!(", started by {}", escape(actor))
     };
@@ -821,6 +861,37 @@ mod tests {
         }
         assert_eq!(escape("1.5"), "1.5");
         assert_eq!(escape("GHz-4"), "GHz-4");
+    }
+
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        ] {
+            assert_eq!(
+                escape(&format!("a{c}b")),
+                "a\u{FFFD}b",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_value_is_cut_with_a_marker_and_no_escape_is_split() {
+        let long = "|".repeat(1_000_000);
+        let e = escape(&long);
+        assert!(e.len() < 2 * MAX_VALUE_CHARS + 64, "{}", e.len());
+        assert!(
+            e.ends_with("\\| … (1000000 characters, cut)"),
+            "{}",
+            &e[e.len() - 60..]
+        );
+        assert_eq!(
+            escape(&"x".repeat(MAX_VALUE_CHARS)),
+            "x".repeat(MAX_VALUE_CHARS)
+        );
     }
 
     #[test]

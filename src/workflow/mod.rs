@@ -13,6 +13,10 @@ use serde::Serialize;
 
 use crate::experiment::Plan;
 
+pub mod actionlint;
+pub mod install;
+pub mod pack;
+
 pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";
 pub(crate) const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
 pub(crate) const CELL_SCRIPT: &str = "outrun_cell.py";
@@ -38,12 +42,6 @@ pub const UPLOAD_ARTIFACT: &str =
 pub const DOWNLOAD_ARTIFACT: &str =
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0";
 pub const CACHE: &str = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3";
-
-/// How the final and status jobs get outrun when the experiment does not say: the exact
-/// version that generated the workflow, from crates.io, built against the lock file it was
-/// published with (`--locked`; crates.io's index pins every crate's checksum).
-const DEFAULT_INSTALL: &str =
-    "cargo install --locked --version \"$OUTRUN_VERSION\" --root \"$HOME/.outrun\" outrun\n";
 
 pub use crate::contract::MAX_JOBS;
 
@@ -87,19 +85,20 @@ struct Context<'a> {
     python: Option<&'a str>,
     setup_steps: &'a [String],
     job_timeout_minutes: u64,
-    config: String,
+    /// Waves all the cells need (the `wave` input's range).
+    waves: usize,
+    cells_file: String,
     script: String,
     actions: Actions,
     artifact_prefix: String,
-    install_script: String,
-    /// Part of the cache key: a changed install command must not reuse another's binary.
-    install_key: String,
+    /// How the status and final jobs get outrun (see `install`).
+    install: install::Install,
     land_artifact: bool,
     dataset: String,
     ledger: String,
 }
 
-/// What the cell wrapper reads from `OUTRUN_CONFIG`.
+/// What the cell wrapper reads from the cells file (`OUTRUN_CELLS_FILE`).
 #[derive(Serialize)]
 struct CellConfig<'a> {
     experiment: &'a str,
@@ -107,9 +106,12 @@ struct CellConfig<'a> {
     timeout_s: u64,
     kill_grace_s: u64,
     max_jobs: usize,
+    max_cells_per_job: usize,
     results_file: &'a str,
     /// The key columns, for the job summary's results checks (the same as the merge's).
     results_keys: &'a [String],
+    /// Columns a results file may have (`contract::MAX_RESULT_COLUMNS`), for the same checks.
+    max_result_columns: usize,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -156,20 +158,22 @@ fn comment_line(s: &str) -> String {
         .collect()
 }
 
-/// JSON text with every `$` written as `\u0024`, so the YAML value never contains `${{` that
-/// GitHub would evaluate, whatever the parameter values hold. One cell a line, so that a
-/// maintainer can read the workflow and a diff shows which cells changed.
+/// JSON text with every `$` written as `\u0024`, so the text never contains `${{` that GitHub
+/// would evaluate, whatever the parameter values hold, should it ever be pasted into YAML. One
+/// cell a line, so that a maintainer can read the file and a diff shows which cells changed.
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
         config.kill_grace_s,
         config.max_jobs,
+        config.max_cells_per_job,
         j(&config.results_file),
-        j(&config.results_keys)
+        j(&config.results_keys),
+        config.max_result_columns
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -237,52 +241,109 @@ fn load_template(root: &Path, name: &str) -> Result<String, WorkflowError> {
     }
 }
 
-/// One matrix job of a run: its name (the cell's id when it runs one cell, else `shard-NNN`)
-/// and the cells it runs, in plan order.
+/// The most cells one of `plan`'s jobs may run within its runner's job limit.
+pub fn max_cells_per_job(plan: &Plan) -> usize {
+    pack::max_cells_per_job(plan.timeout, plan.job_limit)
+}
+
+/// How all of `plan`'s cells are packed into jobs and runs (waves).
+pub fn packing(plan: &Plan) -> pack::Packing {
+    pack::pack(plan.cells.len(), max_cells_per_job(plan))
+}
+
+fn dur(d: std::time::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs() / 60 * 60)).to_string()
+}
+
+/// What `outrun validate` warns about an experiment that does not fit GitHub's limits as it is:
+/// with the numbers, and what to change. It still runs (its jobs are capped, its runs split).
+pub fn limit_warnings(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    let (t, limit) = (plan.timeout, plan.job_limit);
+    let hosted = pack::is_hosted(&plan.file.runner.labels);
+    let runners = plan.file.runner.labels.join(", ");
+    if t + pack::JOB_OVERHEAD > limit {
+        out.push(format!(
+            "a cell's timeout ({}) and {} for checkout, setup and upload exceed the {} a job may run on {runners}: the job stops at {} whatever the cell's timeout; lower `timeout` to at most {}{}",
+            dur(t),
+            dur(pack::JOB_OVERHEAD),
+            dur(limit),
+            dur(limit),
+            dur(limit.saturating_sub(pack::JOB_OVERHEAD)),
+            if hosted {
+                ", or run on self-hosted runners with `runner.job-timeout` (up to 5 days)".to_string()
+            } else if limit < pack::SELF_HOSTED_JOB_LIMIT {
+                ", or raise `runner.job-timeout` (up to 5d)".to_string()
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let p = packing(plan);
+    if p.waves > 1 {
+        let n = plan.cells.len();
+        let per = max_cells_per_job(plan);
+        let needed = n.div_ceil(MAX_JOBS);
+        let mut fixes = vec![format!("at most {} cells", MAX_JOBS * per)];
+        let room = limit.saturating_sub(pack::JOB_OVERHEAD) / needed as u32;
+        if room.as_secs() >= 60 {
+            fixes.push(format!("a `timeout` of at most {}", dur(room)));
+        }
+        let job = t * needed as u32 + pack::JOB_OVERHEAD;
+        if !hosted && job <= pack::SELF_HOSTED_JOB_LIMIT && job > limit {
+            fixes.push(format!(
+                "`runner.job-timeout: {}`",
+                dur(job + std::time::Duration::from_secs(59))
+            ));
+        }
+        out.push(format!(
+            "{n} cells of up to {} each fit {per} to a job within the {} job limit on {runners}: {} jobs, more than the {MAX_JOBS} one run may hold, so `outrun dispatch` starts {} runs (waves), whose rows merge into the one dataset; to fit one run: {}",
+            dur(t),
+            dur(limit),
+            p.jobs,
+            p.waves,
+            fixes.join(", or ")
+        ));
+    }
+    out
+}
+
+/// One matrix job of a run: its name (the cell's id when it runs one cell, else `shard-NNN`,
+/// numbered over all waves) and the cells it runs, in plan order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
     pub name: String,
     pub cells: Vec<String>,
 }
 
-/// How the workflow packs the selected cells into at most `max_jobs` matrix jobs: the mirror of
-/// `plan()` in `outrun_cell.py`, and the one place on this side that knows it. The final job
-/// decides which cells an artifact may hold from its job's name through this, so both sides
-/// must agree (tests/it/workflow.rs runs the Python and compares).
-pub fn pack<'a>(selected: impl IntoIterator<Item = &'a str>, max_jobs: usize) -> Vec<Shard> {
+/// Which cells each job runs, for `selected` cells of `plan`: the jobs of every wave, as
+/// `outrun_cell.py` packs them ([`pack::shards`], the one place that decides it). The final job
+/// decides which cells an artifact may hold from its job's name through this.
+pub fn jobs<'a>(plan: &Plan, selected: impl IntoIterator<Item = &'a str>) -> Vec<Shard> {
     let ids: Vec<&str> = selected.into_iter().collect();
-    let per_job = ids.len().div_ceil(max_jobs.max(1)).max(1);
-    ids.chunks(per_job)
-        .enumerate()
-        .map(|(i, group)| Shard {
-            name: if per_job == 1 {
-                group[0].to_string()
-            } else {
-                format!("shard-{i:03}")
-            },
-            cells: group.iter().map(|c| c.to_string()).collect(),
+    pack::shards(&ids, max_cells_per_job(plan))
+        .into_iter()
+        .map(|s| Shard {
+            name: s.name,
+            cells: ids[s.cells].iter().map(|c| c.to_string()).collect(),
         })
         .collect()
 }
 
-/// Renders the workflow for `plan`, using templates from `root/workflow-templates/` where present.
-pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
+/// The cells file for `plan` (`.github/workflows/outrun-NAME.cells.json`): what every job of
+/// the workflow reads its cells and command from, in the checkout.
+pub fn render_cells(plan: &Plan) -> String {
     let f = &plan.file;
-    let template = load_template(root, WORKFLOW_TEMPLATE)?;
-    let script = load_template(root, CELL_SCRIPT)?;
-    let timeout_s = plan.timeout.as_secs();
-    let per_job = plan.cells.len().div_ceil(MAX_JOBS) as u64;
-    // The wrapper enforces each cell's timeout; the job's limit is a backstop that leaves room
-    // for checkout, setup and upload.
-    let job_timeout_minutes = (per_job * timeout_s).div_ceil(60) + 15;
-    let config = CellConfig {
+    expression_free_json(&CellConfig {
         experiment: &f.name,
         command: &f.command,
-        timeout_s,
+        timeout_s: plan.timeout.as_secs(),
         kill_grace_s: crate::contract::KILL_GRACE_S,
         max_jobs: MAX_JOBS,
+        max_cells_per_job: max_cells_per_job(plan),
         results_file: &f.results.file,
         results_keys: &f.results.keys,
+        max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
         cells: plan
             .cells
             .iter()
@@ -291,18 +352,36 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
                 params: &c.params,
             })
             .collect(),
-    };
-    let install_script = match &f.github.install {
-        Some(cmd) => format!("{}\n", cmd.trim_end()),
-        None => DEFAULT_INSTALL.to_string(),
-    };
+    })
+}
+
+/// Every file `generate` writes for `plan`, with its contents: the workflow and its cells file.
+pub fn render_all(root: &Path, plan: &Plan) -> Result<Vec<(PathBuf, String)>, WorkflowError> {
+    Ok(vec![
+        (workflow_path(plan.name()), render(root, plan)?),
+        (crate::names::cells_path(plan.name()), render_cells(plan)),
+    ])
+}
+
+/// Renders the workflow for `plan`, using templates from `root/workflow-templates/` where present.
+pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
+    let f = &plan.file;
+    let template = load_template(root, WORKFLOW_TEMPLATE)?;
+    let script = load_template(root, CELL_SCRIPT)?;
+    let packing = packing(plan);
+    // The wrapper enforces each cell's timeout; the job's limit is a backstop that leaves room
+    // for checkout, setup and upload, and never exceeds what the runner allows.
+    let job_timeout_minutes =
+        pack::job_timeout_minutes(packing.cells_per_job, plan.timeout, plan.job_limit);
+    let version = env!("CARGO_PKG_VERSION");
+    let install = install::decide(root, version, f.github.install.as_deref());
     let labels = if f.runner.labels.len() == 1 {
         serde_json::Value::String(f.runner.labels[0].clone())
     } else {
         serde_json::json!(f.runner.labels)
     };
     let ctx = Context {
-        version: env!("CARGO_PKG_VERSION"),
+        version,
         name: &f.name,
         source: plan.path.display().to_string(),
         description_lines: f.description.lines().map(comment_line).collect(),
@@ -313,7 +392,8 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         python: f.setup.python.as_deref(),
         setup_steps: &f.setup.steps,
         job_timeout_minutes,
-        config: expression_free_json(&config),
+        waves: packing.waves,
+        cells_file: format!(".github/workflows/{}", crate::names::cells_file(&f.name)),
         script,
         actions: Actions {
             checkout: CHECKOUT,
@@ -323,15 +403,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
             cache: CACHE,
         },
         artifact_prefix: crate::names::artifact_prefix(&f.name),
-        install_script: install_script.clone(),
-        install_key: {
-            use sha2::Digest as _;
-            sha2::Sha256::digest(install_script.as_bytes())
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        },
+        install,
         land_artifact: f.github.land == crate::experiment::Land::Artifact,
         dataset: plan.dataset_path().display().to_string(),
         ledger: crate::dataset::ledger::path_for(&plan.dataset_path())
@@ -419,3 +491,6 @@ pub fn write(root: &Path, path: &Path, rendered: &str) -> Result<(), WorkflowErr
         rendered.as_bytes(),
     )?)
 }
+
+#[cfg(test)]
+mod injection_tests;

@@ -167,15 +167,46 @@ pub fn run_act_with(
     setup_log: &Path,
     extra: &[String],
 ) -> (bool, String) {
+    run_act_limited(
+        root, workflow, cells, actions, artifacts, setup_log, extra, 240,
+    )
+}
+
+/// [`run_act_with`] with its time limit in seconds.
+#[allow(clippy::too_many_arguments)]
+pub fn run_act_limited(
+    root: &Path,
+    workflow: &Path,
+    cells: &str,
+    actions: &Path,
+    artifacts: &Path,
+    setup_log: &Path,
+    extra: &[String],
+    limit_s: u64,
+) -> (bool, String) {
     use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
     let log_path = home.path().join("act.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut c = Command::new("act");
     for (k, _) in std::env::vars() {
-        if ["GH_", "GITHUB_", "OUTRUN_", "ACT_", "RUNNER_"]
-            .iter()
-            .any(|p| k.starts_with(p))
+        // Also what `cargo test` sets for this test binary: a step that runs cargo must see the
+        // environment a shell has (a build script's `rerun-if-env-changed=CARGO_MANIFEST_DIR`
+        // would otherwise rebuild ring and all above it in the shared target dir).
+        if [
+            "GH_",
+            "GITHUB_",
+            "OUTRUN_",
+            "ACT_",
+            "RUNNER_",
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
         {
             c.env_remove(k);
         }
@@ -230,7 +261,7 @@ pub fn run_act_with(
         .stderr(log)
         .process_group(0);
     let mut child = c.spawn().expect("act starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(limit_s);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -240,7 +271,7 @@ pub fn run_act_with(
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             panic!(
-                "act still running after 240 s:\n{}",
+                "act still running after {limit_s} s:\n{}",
                 std::fs::read_to_string(&log_path).unwrap_or_default()
             );
         }

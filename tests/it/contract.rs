@@ -113,8 +113,8 @@ fn both_wrappers_keep_the_same_contract() {
     assert_eq!(code, 0, "{err}");
     let yaml: serde_yaml::Value =
         serde_yaml::from_str(&p.read(".github/workflows/outrun-contract.yml")).unwrap();
-    let config = yaml["env"]["OUTRUN_CONFIG"].as_str().unwrap();
-    let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
+    let cells_file = yaml["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(&p.read(cells_file)).unwrap();
     let ids: Vec<&str> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -122,18 +122,23 @@ fn both_wrappers_keep_the_same_contract() {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     let gh_dir = p.root().join("github-outputs");
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(yaml["env"]["OUTRUN_CELL_PY"].as_str().unwrap())
-        .arg("run")
-        .current_dir(p.root())
-        .env("OUTRUN_CONFIG", config)
-        .env("OUTRUN_SHARD_CELLS", ids.join(" "))
-        .env("OUTRUN_OUT_ROOT", &gh_dir)
-        .env("GITHUB_RUN_ID", "777")
-        .status()
-        .unwrap();
-    assert!(!status.success(), "failing cells make the job fail");
+    // One job per cell (8 cells, 256 jobs allowed): each named after its cell.
+    let mut failed_jobs = 0;
+    for id in &ids {
+        let status = Command::new("python3")
+            .arg("-c")
+            .arg(yaml["env"]["OUTRUN_CELL_PY"].as_str().unwrap())
+            .arg("run")
+            .current_dir(p.root())
+            .env("OUTRUN_CELLS_FILE", cells_file)
+            .env("OUTRUN_SHARD", id)
+            .env("OUTRUN_OUT_ROOT", &gh_dir)
+            .env("GITHUB_RUN_ID", "777")
+            .status()
+            .unwrap();
+        failed_jobs += usize::from(!status.success());
+    }
+    assert!(failed_jobs > 0, "failing cells make their job fail");
     let github = read_cells(&gh_dir);
 
     assert_eq!(local.len(), 8);

@@ -33,7 +33,7 @@ fn json_problems(p: &Project, name: &str) -> (i32, Vec<Value>) {
 /// Writes `experiments/NAME.yaml`, validates it both ways and checks it has exactly one
 /// problem, at `line:col`, whose message holds every one of `words` and whose help holds
 /// `help` (or that it has no help). Returns the problem and the human output.
-fn one_problem(
+pub(crate) fn one_problem(
     p: &Project,
     name: &str,
     yaml: &str,
@@ -756,9 +756,9 @@ fn every_schema_problem_is_reported_in_one_run() {
         (3, 3, "did you mean `labels`?")
     );
     assert!(
-        got[0]
-            .2
-            .starts_with("runner: unknown field `lables`, expected `labels` or `container`"),
+        got[0].2.starts_with(
+            "runner: unknown field `lables`, expected one of `labels`, `container`, `job-timeout`"
+        ),
         "{}",
         got[0].2
     );

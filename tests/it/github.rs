@@ -46,7 +46,7 @@ impl Drop for Env {
 }
 
 /// The cells of EXPERIMENT as outrun plans them, with the files each one's job uploads.
-fn cells(p: &Project) -> Vec<(String, Value)> {
+pub(crate) fn cells(p: &Project) -> Vec<(String, Value)> {
     let (code, out, err) = common::run(p.cmd().args(["plan", "sweep", "--json"]));
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -64,7 +64,7 @@ fn shard(id: &str, params: &Value, conclusion: Conclusion) -> CellSpec {
 
 /// A shard whose results say `value = n * factor` and whose `cell.json` claims it finished at
 /// `finished_at` (and was run by commit `forged`): what a hostile cell could write.
-fn shard_with(
+pub(crate) fn shard_with(
     id: &str,
     params: &Value,
     conclusion: Conclusion,
@@ -617,6 +617,8 @@ fn a_new_session_without_records_resumes_with_sync() {
         if code == 0 {
             assert_eq!(v["runs"][0]["state"], "collected", "{v}");
             assert_eq!(v["runs"][0]["run_id"], run);
+            // Landed as the final job would have: its branch, its pull request, its ledger.
+            assert!(v["runs"][0]["landed"]["pull_url"].is_string(), "{v}");
             break;
         }
         assert_eq!(code, 3, "{out}");
@@ -630,13 +632,42 @@ fn a_new_session_without_records_resumes_with_sync() {
     // Twice, and two at once in a third checkout: no duplicate rows, no second comment.
     let (code, _, _) = common::run(env.outrun_at(&env.fake.api_url(), &fresh).args(["sync"]));
     assert_eq!(code, 0);
-    let third = Project::new();
-    for rel in [
-        "experiments/sweep.yaml",
-        ".github/workflows/outrun-sweep.yml",
-    ] {
-        third.write(rel, &env.project.read(rel));
+    let branch = format!("outrun/sweep/{run}");
+    {
+        let st = env.fake.state();
+        let st = st.lock().unwrap();
+        let landed = String::from_utf8(
+            st.file_at(REPO, &branch, "data/evaluation/sweep.csv")
+                .expect("sync landed the rows on the run's branch"),
+        )
+        .unwrap();
+        assert_eq!(landed.lines().count(), 9, "{landed}");
+        assert!(
+            st.file_at(REPO, &branch, "data/evaluation/sweep.runs.csv")
+                .is_some(),
+            "the ledger travels with the rows"
+        );
+        assert_eq!(st.pulls_of(REPO).len(), 1);
     }
+    // A third fresh clone sees the run collected (issue 14 §4): it collects nothing again, and
+    // says which branch and pull request hold the run — also two syncs at once.
+    let third = env.clone_project();
+    let (code, out, err) = common::run(
+        env.outrun_at(&env.fake.api_url(), &third)
+            .args(["sync", "--json"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runs"], serde_json::json!([]), "{v}");
+    assert_eq!(v["held"][0]["run_id"], run, "{v}");
+    assert_eq!(v["held"][0]["branch"], branch.as_str(), "{v}");
+    assert!(v["held"][0]["pull_url"].is_string(), "{v}");
+    let (code, out, _) = common::run(env.outrun_at(&env.fake.api_url(), &third).arg("sync"));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("its rows wait on branch {branch} (pull request ")),
+        "{out}"
+    );
     let a = env
         .outrun_at(&env.fake.api_url(), &third)
         .arg("sync")
@@ -650,7 +681,11 @@ fn a_new_session_without_records_resumes_with_sync() {
     for mut c in [a, b] {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(third.read("data/evaluation/sweep.csv").lines().count(), 9);
+    assert!(
+        !third.root().join("data/evaluation/sweep.csv").exists(),
+        "nothing collected twice"
+    );
+    assert_eq!(env.fake.state().lock().unwrap().pulls_of(REPO).len(), 1);
     assert_eq!(env.comments().len(), 1);
 }
 
@@ -1273,6 +1308,262 @@ fn watch_comment_shows_progress_then_the_report_replaces_it() {
     );
 }
 
+/// The workflow's token in the landing tests (an installation token: `GET /user` is refused
+/// and `POST /pulls` depends on the repository setting).
+const ACTIONS_TOKEN: &str = "ghs_outrunActionsSecret0123456789";
+
+/// An Env whose experiment keeps every run's rows (`history: all`), so that rows can be counted
+/// per run, and whose fake also knows the workflow's token.
+fn landing_env() -> Env {
+    let env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        ..FakeConfig::default()
+    });
+    env.project
+        .experiment("sweep", &format!("{EXPERIMENT}dataset: {{history: all}}\n"));
+    let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    env
+}
+
+impl Env {
+    /// One of run `run`'s workflow jobs running `args --json`: the workflow's token and
+    /// environment (`GITHUB_ACTIONS`, `GITHUB_RUN_ID`), in a fresh checkout; returns the exit
+    /// status and the document.
+    fn workflow_job(&self, run: &str, args: &[&str]) -> (i32, Value) {
+        let fresh = self.clone_project();
+        let (code, out, err) = common::run(
+            fresh
+                .cmd()
+                .env("GH_TOKEN", ACTIONS_TOKEN)
+                .env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_RUN_ID", run)
+                .env("OUTRUN_POLL_SCALE", "0.005")
+                .args(["-R", REPO, "--api-url", &self.fake.api_url()])
+                .args(args)
+                .arg("--json"),
+        );
+        assert!(!out.contains(ACTIONS_TOKEN) && !err.contains(ACTIONS_TOKEN));
+        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (code, v)
+    }
+
+    /// The final job's `collect RUN --land --comment`, as the workflow runs it.
+    fn final_job(&self, run: &str) -> (i32, Value) {
+        self.workflow_job(run, &["collect", run, "--land", "--comment"])
+    }
+
+    /// The status job's `announce RUN --issue 7 --actor ACTOR`.
+    fn status_job(&self, run: &str, actor: &str) -> (i32, Value) {
+        self.workflow_job(run, &["announce", run, "--issue", "7", "--actor", actor])
+    }
+
+    /// Dispatches on main without waiting; returns the run id.
+    fn dispatched(&self) -> String {
+        let d = self.json(
+            self.outrun().args(["dispatch", "sweep", "--ref", "main"]),
+            0,
+        );
+        d["record"]["run_id"].as_u64().unwrap().to_string()
+    }
+
+    fn pulls(&self) -> Vec<(String, String, String)> {
+        let st = self.fake.state();
+        let st = st.lock().unwrap();
+        st.pulls_of(REPO)
+            .iter()
+            .map(|p| {
+                (
+                    p.head.clone(),
+                    p.state.clone(),
+                    p.body.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn file_on(&self, branch: &str, rel: &str) -> String {
+        let st = self.fake.state();
+        let st = st.lock().unwrap();
+        String::from_utf8(st.file_at(REPO, branch, rel).unwrap_or_default()).unwrap()
+    }
+}
+
+/// Issue 14 §1: an open outrun pull request holding runs 1–5; the repository stops letting
+/// Actions open pull requests, so run 6's `POST /pulls` is refused (403) — which must not close
+/// run 5's pull request; once the setting is back on, run 7 builds on run 6's branch (the
+/// newest landing branch whose rows are not on main), so its pull request carries all seven
+/// runs' rows, says so, and only then closes the ones it supersedes.
+#[test]
+fn a_refused_pull_request_closes_nothing_and_the_next_run_picks_up_the_chain() {
+    let mut env = landing_env();
+    env.run_clock();
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let run = env.finished_run();
+        let (code, v) = env.final_job(&run);
+        assert_eq!(code, 0, "{v}");
+        assert!(v["landed"]["pull_url"].is_string(), "{v}");
+        runs.push(run);
+    }
+    let open = |env: &Env| -> Vec<String> {
+        env.pulls()
+            .into_iter()
+            .filter(|p| p.1 == "open")
+            .map(|p| p.0)
+            .collect()
+    };
+    assert_eq!(open(&env), [format!("outrun/sweep/{}", runs[4])]);
+
+    // Run 6: Actions may not open pull requests.
+    env.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(false);
+    let run6 = env.finished_run();
+    let (code, v) = env.final_job(&run6);
+    assert_eq!(code, 1, "the final job fails visibly: {v}");
+    assert!(v["landed"]["action_needed"].is_string(), "{v}");
+    assert_eq!(
+        open(&env),
+        [format!("outrun/sweep/{}", runs[4])],
+        "run 5's pull request stays open: nothing supersedes it yet"
+    );
+    assert_eq!(v["landed"]["superseded"], serde_json::json!([]), "{v}");
+    runs.push(run6);
+
+    // Run 7, the setting back on.
+    env.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(true);
+    let run7 = env.finished_run();
+    let (code, v) = env.final_job(&run7);
+    assert_eq!(code, 0, "{v}");
+    runs.push(run7.clone());
+    let newest = format!("outrun/sweep/{run7}");
+    assert_eq!(open(&env), std::slice::from_ref(&newest));
+    let carried: Vec<String> = runs[..6].iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        v["landed"]["carries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>(),
+        carried,
+        "{v}"
+    );
+    // Every run's rows are on the newest pull request's branch: 7 runs × 8 cells.
+    let data = env.file_on(&newest, "data/evaluation/sweep.csv");
+    assert_eq!(data.lines().count(), 1 + 7 * 8, "{data}");
+    for r in &runs {
+        assert_eq!(
+            data.lines()
+                .filter(|l| l.contains(&format!(",{r},")))
+                .count(),
+            8,
+            "run {r}: {data}"
+        );
+    }
+    // The pull request and the comment say which earlier runs it carries.
+    let body = env.pulls().into_iter().find(|p| p.0 == newest).unwrap().2;
+    assert!(body.contains(&carried.join(", ")), "{body}");
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains(&carried.join(", ")), "{}", comments[0]);
+}
+
+/// Issue 14 §5: inside a workflow (`GITHUB_ACTIONS=true`) neither the status job nor the final
+/// job asks `GET /user` (the workflow's token may not: it would be one refused, counted request
+/// per job); the status comment says when the actor is unknown rather than leave a blank.
+#[test]
+fn inside_a_workflow_get_user_is_never_asked_and_a_missing_actor_is_said() {
+    let mut env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        ..FakeConfig::default()
+    });
+    env.run_clock();
+    let run = env.dispatched();
+    let (code, v) = env.status_job(&run, "");
+    assert_eq!(code, 0, "{v}");
+    assert!(v["comment_url"].is_string(), "{v}");
+    let comments = env.comments();
+    assert!(
+        comments[0].contains("started by an unknown actor"),
+        "{}",
+        comments[0]
+    );
+    env.json(env.outrun().args(["watch", &run]), 0);
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["collected"]["comment_url"].is_string(), "{v}");
+    let asked: Vec<String> = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.split('?').next() == Some("/user"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(asked, Vec::<String>::new());
+}
+
+/// Issue 14 §3: two overlapping runs, X dispatched before Y, whose jobs run late: Y's status
+/// job posts first, then X's status job (its clock now later than Y's start), then Y's final
+/// job, then X's. Every stamp is the run's own `run_started_at` from GitHub, so X's comments
+/// are refused — and say so, in `--json` — and the issue ends on Y's report.
+#[test]
+fn a_late_job_of_an_older_run_never_moves_the_comment_back() {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut env = Env::new(FakeConfig {
+        identities: vec![fakegh::Identity::github_actions(ACTIONS_TOKEN)],
+        // GitHub's clock is not the job's: the runs started two days before the jobs post.
+        epoch: Some(wall - 2 * 86_400),
+        ..FakeConfig::default()
+    });
+    env.run_clock();
+    let x = env.dispatched();
+    std::thread::sleep(Duration::from_millis(100));
+    let y = env.dispatched();
+    let (code, v) = env.status_job(&y, "alice");
+    assert_eq!(code, 0, "{v}");
+    assert!(v["comment_url"].is_string(), "{v}");
+    let (code, v) = env.status_job(&x, "bob");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["comment_url"], Value::Null, "{v}");
+    assert_eq!(
+        v["comment_skipped"],
+        format!("a newer run's comment is there: {y}").as_str(),
+        "{v}"
+    );
+    env.json(env.outrun().args(["watch", &x]), 0);
+    env.json(env.outrun().args(["watch", &y]), 0);
+    let (code, v) = env.final_job(&y);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["collected"]["comment_url"].is_string(), "{v}");
+    let (code, v) = env.final_job(&x);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["collected"]["comment_url"], Value::Null, "{v}");
+    assert_eq!(
+        v["collected"]["comment_skipped"],
+        format!("a newer run's comment is there: {y}").as_str(),
+        "{v}"
+    );
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains(&format!("\"run_id\":\"{y}\""))
+            && comments[0].contains("\"finished\""),
+        "the issue ends on Y's report: {}",
+        comments[0]
+    );
+}
+
 /// The issue's forgeries in a 6-cell matrix: cell 5's `cell.json` claims to be cell 1 and to
 /// have finished in 2099 (with other values under cell 1's key), cell 6's names another
 /// experiment, cell 2's claims it ran 2 h 21 min. Which cell a folder holds follows from where
@@ -1448,7 +1739,8 @@ fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
     let mut env = Env::with_experiment(FakeConfig::default(), &experiment);
     let cells = cells(&env.project);
     let params: std::collections::BTreeMap<String, Value> = cells.iter().cloned().collect();
-    let shards = outrun::workflow::pack(cells.iter().map(|(id, _)| id.as_str()), 256);
+    let plan = outrun::experiment::load_named(env.project.root(), "sweep").unwrap();
+    let shards = outrun::workflow::jobs(&plan, cells.iter().map(|(id, _)| id.as_str()));
     assert_eq!(shards.len(), 150);
     let files = |claimed: &str, at: &str| {
         let p = &params[claimed];

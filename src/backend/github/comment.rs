@@ -3,32 +3,29 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// [`Commenter`] over the issue-comment API.
-pub(crate) struct IssueComments<'a> {
-    pub client: &'a Client,
+/// What became of a comment update.
+#[derive(Debug, Clone, Default)]
+pub struct Posted {
+    /// The comment's URL, when it shows what was posted.
+    pub url: Option<String>,
+    /// Why it was left as it is, e.g. "a newer run's comment is there: RUN".
+    pub skipped: Option<String>,
 }
 
-impl Commenter for IssueComments<'_> {
-    fn upsert<'a>(
-        &'a self,
-        issue: u64,
-        experiment: &'a str,
-        body: &'a str,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<Option<String>, pipeline::CommentError>>
-                + Send
-                + 'a,
-        >,
-    > {
-        Box::pin(async move {
-            upsert_comment(self.client, issue, experiment, body)
-                .await
-                .map_err(|e| pipeline::CommentError {
-                    needs_auth: e.is_auth(),
-                    source: Box::new(e),
-                })
-        })
+/// The run as the experiment's comment describes it, from GitHub's run object: its start
+/// (`run_started_at`, which orders the comments of overlapping runs) is GitHub's, never the
+/// clock of the job that writes.
+pub fn run_info(run: &Run) -> crate::report::RunInfo {
+    crate::report::RunInfo {
+        id: run.id.to_string(),
+        source: Source::Github.as_str().into(),
+        url: Some(run.html_url.clone()),
+        attempt: run.attempt(),
+        started_at: run.started_at().to_string(),
+        event: Some(run.event.clone()),
+        git_ref: run.head_branch.clone(),
+        conclusion: None,
+        wave: None,
     }
 }
 
@@ -50,8 +47,8 @@ fn trusted_author(c: &crate::github_api::Comment, me: Option<&str>) -> bool {
             ))
 }
 
-/// Puts `body` on `issue` as the experiment's one comment, and returns its URL — or `None` when
-/// the comment shows a newer run (or a later phase of this one) and was left as it is.
+/// Puts `body` on `issue` as the experiment's one comment, and returns its URL — or, when the
+/// comment shows a newer run (or a later phase of this one) and was left as it is, why.
 ///
 /// Across machines: any number of clients (and the workflow's own jobs) may do this at once.
 /// Each creates only when it sees no comment of outrun's, then lists again; whenever outrun's
@@ -64,7 +61,27 @@ pub(crate) async fn upsert_comment(
     issue: u64,
     experiment: &str,
     body: &str,
-) -> Result<Option<String>, RemoteError> {
+) -> Result<Posted, RemoteError> {
+    upsert(client, issue, experiment, body)
+        .await
+        .map_err(|e| match e {
+            RemoteError::Github(g) => RemoteError::Pipeline(pipeline::PipelineError::Comment {
+                issue,
+                source: pipeline::CommentError {
+                    needs_auth: g.is_auth(),
+                    source: Box::new(g),
+                },
+            }),
+            e => e,
+        })
+}
+
+async fn upsert(
+    client: &Client,
+    issue: u64,
+    experiment: &str,
+    body: &str,
+) -> Result<Posted, RemoteError> {
     let marker = names::comment_marker(experiment);
     let me = client.viewer_login().await?;
     let ours = CommentStamp::parse(body);
@@ -89,7 +106,7 @@ pub(crate) async fn upsert_comment(
     }
     let Some(keep) = found.first().cloned() else {
         // Created, yet not listed (or not as ours): nothing more to do safely.
-        return Ok(None);
+        return Ok(Posted::default());
     };
     for extra in &found[1..] {
         // A comment another machine created at the same moment; if it is not ours to delete
@@ -105,12 +122,31 @@ pub(crate) async fn upsert_comment(
         _ => true,
     };
     if !may {
-        return Ok(None);
+        let shown = shown.expect("a refusal compares with a stamp");
+        let ours = ours.expect("a refusal compares with a stamp");
+        let why = if (&shown.run_id, shown.attempt) == (&ours.run_id, ours.attempt) {
+            format!(
+                "the comment shows a later phase of this run: {:?}",
+                shown.phase
+            )
+            .to_lowercase()
+        } else {
+            format!("a newer run's comment is there: {}", shown.run_id)
+        };
+        return Ok(Posted {
+            url: None,
+            skipped: Some(why),
+        });
     }
-    if keep.body.as_deref() == Some(body) {
-        return Ok(Some(keep.html_url));
-    }
-    Ok(Some(client.update_comment(keep.id, body).await?.html_url))
+    let url = if keep.body.as_deref() == Some(body) {
+        keep.html_url
+    } else {
+        client.update_comment(keep.id, body).await?.html_url
+    };
+    Ok(Posted {
+        url: Some(url),
+        skipped: None,
+    })
 }
 
 /// The comment while a run goes on: "started" (who started it, which cells, where to follow
@@ -125,7 +161,7 @@ pub async fn announce(
     actor: &str,
     cells: usize,
     done: Option<(usize, usize)>,
-) -> Result<Option<String>, RemoteError> {
+) -> Result<Posted, RemoteError> {
     let phase = if done.is_some() {
         crate::report::Phase::Running
     } else {

@@ -20,6 +20,15 @@ pub struct DispatchRecord {
     /// Set once `sync` has given up looking for the run (see [`LOST_AFTER`]).
     #[serde(default)]
     pub lost_at: Option<String>,
+    /// For an experiment that needs several runs (more than 256 jobs): this run's wave
+    /// (1-based, the workflow's `wave` input), how many waves the dispatch started, and the
+    /// dispatch id they share (the logical run; each wave's own id is `GROUP.wN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waves: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl DispatchRecord {
@@ -61,8 +70,60 @@ pub(crate) fn new_dispatch_id() -> String {
         .to_ascii_lowercase()
 }
 
-/// Dispatches `plan`'s workflow. The record is written before the request, so that even a
-/// crash in between leaves a trace `sync` can resolve by the run's name.
+/// How many runs (waves) the `cells` of `plan` need: a run holds at most 256 jobs. (A filter
+/// the workflow would refuse counts as all cells: the caller checks filters first.)
+pub fn waves_of(plan: &Plan, cells: Option<&str>) -> usize {
+    let n = match cells.filter(|c| !c.trim().is_empty()) {
+        Some(f) => experiment::filter::Filter::parse(f)
+            .and_then(|f| f.select(&plan.cells, &plan.param_names()))
+            .map_or(plan.cells.len(), |c| c.len()),
+        None => plan.cells.len(),
+    };
+    crate::workflow::pack::pack(n, crate::workflow::max_cells_per_job(plan)).waves
+}
+
+/// Dispatches `plan`'s workflow: one run, or — when the selected cells need more than 256
+/// jobs — one run per wave, each asked for its wave through the `wave` input and recorded
+/// with the dispatch id they share. A wave's failure to start stops the ones after it (the
+/// records of those started stay, for `sync`).
+pub async fn dispatch_waves(
+    root: &Path,
+    client: &Client,
+    clock: &dyn Clock,
+    plan: &Plan,
+    cells: Option<&str>,
+    issue: Option<u64>,
+    git_ref: &str,
+) -> Result<Vec<DispatchRecord>, RemoteError> {
+    let waves = waves_of(plan, cells);
+    if waves == 1 {
+        return Ok(vec![
+            dispatch(root, client, clock, plan, cells, issue, git_ref).await?,
+        ]);
+    }
+    let group = new_dispatch_id();
+    let mut out = Vec::new();
+    for wave in 1..=waves {
+        let w = Wave {
+            group: &group,
+            wave,
+            waves,
+        };
+        out.push(dispatch_one(root, client, clock, plan, cells, issue, git_ref, Some(w)).await?);
+    }
+    Ok(out)
+}
+
+/// One wave of a dispatch that needs several runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Wave<'a> {
+    pub group: &'a str,
+    pub wave: usize,
+    pub waves: usize,
+}
+
+/// Dispatches `plan`'s workflow as one run. The record is written before the request, so that
+/// even a crash in between leaves a trace `sync` can resolve by the run's name.
 pub async fn dispatch(
     root: &Path,
     client: &Client,
@@ -72,6 +133,21 @@ pub async fn dispatch(
     issue: Option<u64>,
     git_ref: &str,
 ) -> Result<DispatchRecord, RemoteError> {
+    dispatch_one(root, client, clock, plan, cells, issue, git_ref, None).await
+}
+
+/// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch_one(
+    root: &Path,
+    client: &Client,
+    clock: &dyn Clock,
+    plan: &Plan,
+    cells: Option<&str>,
+    issue: Option<u64>,
+    git_ref: &str,
+    wave: Option<Wave<'_>>,
+) -> Result<DispatchRecord, RemoteError> {
     let wf = names::workflow_path(plan.name());
     if !root.join(&wf).is_file() {
         return Err(RemoteError::NoWorkflow {
@@ -79,7 +155,10 @@ pub async fn dispatch(
             workflow: wf.display().to_string(),
         });
     }
-    let id = new_dispatch_id();
+    let id = match wave {
+        Some(w) => format!("{}.w{}", w.group, w.wave),
+        None => new_dispatch_id(),
+    };
     let issue = issue.or(plan.file.issue);
     let mut rec = DispatchRecord {
         schema: RECORD_SCHEMA.into(),
@@ -94,10 +173,17 @@ pub async fn dispatch(
         dispatched_at: crate::contract::now_rfc3339(),
         collected_at: None,
         lost_at: None,
+        wave: wave.map(|w| w.wave),
+        waves: wave.map(|w| w.waves),
+        group: wave.map(|w| w.group.to_string()),
     };
     rec.save(root)?;
     let mut inputs = serde_json::Map::new();
     inputs.insert("outrun_id".into(), id.clone().into());
+    if let Some(w) = wave {
+        // Only when there are waves: a workflow generated before waves has no such input.
+        inputs.insert("wave".into(), w.wave.to_string().into());
+    }
     inputs.insert("cells".into(), cells.unwrap_or("").into());
     inputs.insert(
         "issue".into(),

@@ -75,8 +75,40 @@ fn provenance(
             run.conclusion.as_ref().map(Conclusion::to_string)
         },
         cells: BTreeMap::new(),
+        wave: None,
     };
     (prov, by_shard)
+}
+
+/// Which wave of its dispatch `run` is, when the selected cells needed several runs: the
+/// `wave` input (or the dispatch record), else the `.wN` its run name ends with, else the wave
+/// of the jobs it has; the group from the run's name (`outrun NAME GROUP.wN`; a run started by
+/// hand has its own id there).
+fn wave_of(
+    run: &Run,
+    jobs: &[Job],
+    opts: &CollectOptions<'_>,
+    packed: &[crate::workflow::pack::Shard],
+) -> Option<crate::contract::WaveOf> {
+    let waves = packed.last()?.wave;
+    if waves < 2 {
+        return None;
+    }
+    let id = run.outrun_title().map(|(_, id)| id).unwrap_or("");
+    let from_title = id.rsplit_once(".w").and_then(|(_, n)| n.parse().ok());
+    let from_jobs = jobs
+        .iter()
+        .find_map(|j| packed.iter().find(|s| s.name == j.name))
+        .map(|s| s.wave);
+    let wave = opts.wave.or(from_title).or(from_jobs).unwrap_or(1);
+    let group = id
+        .strip_suffix(&format!(".w{wave}"))
+        .unwrap_or(if id.is_empty() { "manual" } else { id });
+    Some(crate::contract::WaveOf {
+        wave,
+        waves,
+        group: group.to_string(),
+    })
 }
 
 /// Cell folders (with a `cell.json`) directly inside an unpacked artifact.
@@ -123,10 +155,28 @@ pub(crate) async fn fetch(
     let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
     let unpacked = base.join("artifacts");
     let selected = selection(plan, cells);
-    let shards = crate::workflow::pack(
-        selected.iter().map(|c| c.id.as_str()),
-        crate::contract::MAX_JOBS,
-    );
+    // The jobs the workflow packed the selection into, over all waves (`workflow::pack`).
+    let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+    let packed = crate::workflow::pack::shards(&ids, crate::workflow::max_cells_per_job(plan));
+    prov.wave = wave_of(run, jobs, opts, &packed);
+    // A run of one wave has that wave's jobs only: the other waves' cells are other runs'.
+    let shards: Vec<crate::workflow::Shard> = packed
+        .iter()
+        .filter(|s| prov.wave.as_ref().is_none_or(|w| s.wave == w.wave))
+        .map(|s| crate::workflow::Shard {
+            name: s.name.clone(),
+            cells: ids[s.cells.clone()].iter().map(|c| c.to_string()).collect(),
+        })
+        .collect();
+    let mine: BTreeSet<&str> = shards
+        .iter()
+        .flat_map(|s| s.cells.iter().map(String::as_str))
+        .collect();
+    let selected: Vec<experiment::Cell> = selected
+        .iter()
+        .filter(|c| mine.contains(c.id.as_str()))
+        .cloned()
+        .collect();
     let shard_cells: BTreeMap<&str, &[String]> = shards
         .iter()
         .map(|s| (s.name.as_str(), s.cells.as_slice()))

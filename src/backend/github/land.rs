@@ -35,6 +35,9 @@ pub struct Landed {
     pub pull_url: Option<String>,
     /// Earlier outrun pull requests of the experiment whose rows this one carries too, closed.
     pub superseded: Vec<u64>,
+    /// Earlier runs whose rows the landing carries too (not on the default branch yet), oldest
+    /// first.
+    pub carries: Vec<u64>,
     /// What a maintainer must do, when GitHub would not let the job finish (e.g. open the
     /// pull request by hand).
     pub action_needed: Option<String>,
@@ -49,33 +52,112 @@ fn landed_files(plan: &Plan) -> Vec<PathBuf> {
     vec![ledger::path_for(&data), data]
 }
 
-/// Collects the caller's own run (the workflow's final job) and lands the dataset change the
-/// way the experiment asks: a pull request from `outrun/NAME/RUN_ID` (default), a commit on
-/// `github.branch`, or nothing committed (`artifact`: the workflow uploads the files).
+/// Lands the dataset change of a fetched run the way the experiment asks: a pull request from
+/// `outrun/NAME/RUN_ID` (default), a commit on `github.branch`, or nothing committed
+/// (`artifact`: the workflow uploads the files). Returns what the collect path made of the run,
+/// how it landed, and the report with a note on where the results went.
 ///
 /// The change is merged on top of what is already waiting to land, not on top of the run's
 /// own commit: for a pull request, on the run's landing branch if an earlier attempt made one,
-/// else on the newest open outrun pull request of the experiment (which the new one then
-/// supersedes, so no waiting rows are lost), else on the default branch; for `branch`, on the
-/// branch's head. The new commit only ever fast-forwards: when someone moved the branch in
-/// between, the merge is redone on the new head (rebase and retry).
-pub async fn collect_and_land(
+/// else on the newest landing branch of the experiment whose run is not on the default branch
+/// yet (whatever became of its pull request), else on the default branch; for `branch`, on the
+/// branch's head. The pull requests of the runs it carries are closed only once its own is
+/// open. The new commit only ever fast-forwards: when someone moved the branch in between, the
+/// merge is redone on the new head (rebase and retry).
+///
+/// Outside the workflow's own job (`sync`, `collect --land` on a clone) the checkout's own
+/// dataset and ledger are kept (the landing builds on the branch's copies, not on them), and
+/// the run is then merged into them as `collect` without landing would.
+pub(super) async fn land(
     root: &Path,
     client: &Client,
+    plan: &Plan,
     run: &Run,
+    fetched: &Fetched,
     opts: &CollectOptions<'_>,
-) -> Result<(Collected, Landed), RemoteError> {
-    let plan = plan_of(root, run)?;
-    let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, opts).await?;
-    let files = landed_files(&plan);
+) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
+    let files = landed_files(plan);
+    let kept = if opts.in_run || plan.file.github.land == experiment::Land::Artifact {
+        None
+    } else {
+        Some(Kept::save(root, &files)?)
+    };
+    let landed = land_on_github(root, client, plan, run, fetched, opts, &files).await;
+    if let Some(kept) = kept {
+        kept.restore(root)?;
+        if landed.is_ok() {
+            // The checkout gets the run's rows too, as `collect` without landing gives them.
+            merge_here(root, plan, run, fetched, true).await?;
+        }
+    }
+    landed
+}
+
+/// The checkout's own copies of the landed files, put back after a landing from a clone.
+struct Kept(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl Kept {
+    fn save(root: &Path, files: &[PathBuf]) -> Result<Kept, RemoteError> {
+        let mut kept = Vec::new();
+        for f in files {
+            let path = root.join(f);
+            match std::fs::read(&path) {
+                Ok(b) => kept.push((f.clone(), Some(b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => kept.push((f.clone(), None)),
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(Kept(kept))
+    }
+
+    fn restore(self, root: &Path) -> Result<(), RemoteError> {
+        for (f, bytes) in self.0 {
+            put_file(&root.join(f), bytes.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `path` atomically, or removes it (`None`).
+fn put_file(path: &Path, bytes: Option<&[u8]>) -> Result<(), RemoteError> {
+    match bytes {
+        Some(b) => Ok(crate::fsutil::write_atomic(path, b)?),
+        None => match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(path)(e)),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn land_on_github(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    opts: &CollectOptions<'_>,
+    files: &[PathBuf],
+) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
     let default = client.default_branch().await?;
+    // The runs whose rows are on the default branch already (its ledger): what waits to land
+    // is every other run on a landing branch.
+    let on_default: BTreeSet<String> = if plan.file.github.land == experiment::Land::PullRequest {
+        ledger_at(client, plan, &default)
+            .await?
+            .into_iter()
+            .map(|e| e.run_id)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut landed = Landed::default();
     let mut done = None;
     for _ in 0..5 {
         // Where to build on, and whether the branch is new.
-        let (branch, base, stacked_on) = match plan.file.github.land {
-            experiment::Land::Artifact => (None, None, None),
+        let (branch, base) = match plan.file.github.land {
+            experiment::Land::Artifact => (None, None),
             experiment::Land::Branch => {
                 let b = plan
                     .file
@@ -84,34 +166,23 @@ pub async fn collect_and_land(
                     .clone()
                     .unwrap_or_else(|| default.clone());
                 let head = client.branch_sha(&b).await?;
-                (Some(b), head.map(|h| (h, false)), None)
+                (Some(b), head.map(|h| (h, false)))
             }
             experiment::Land::PullRequest => {
                 let own = names::landing_branch(plan.name(), run.id);
                 match client.branch_sha(&own).await? {
-                    Some(h) => (Some(own), Some((h, false)), None),
-                    None => {
-                        let open: Vec<crate::github_api::PullRequest> = client
-                            .open_pulls()
-                            .await?
-                            .into_iter()
-                            .filter(|p| {
-                                names::parse_landing_branch(plan.name(), &p.head.name)
-                                    .is_some_and(|id| id != run.id)
-                            })
-                            .collect();
-                        let newest = open
-                            .into_iter()
-                            .max_by_key(|p| names::parse_landing_branch(plan.name(), &p.head.name));
-                        match newest {
-                            Some(p) => (Some(own), Some((p.head.sha.clone(), true)), Some(p)),
-                            None => (
-                                Some(own),
-                                client.branch_sha(&default).await?.map(|h| (h, true)),
-                                None,
-                            ),
-                        }
-                    }
+                    Some(h) => (Some(own), Some((h, false))),
+                    // A new branch builds on the rows still waiting to land, wherever the chain
+                    // of earlier landings stopped (a pull request GitHub would not open, a
+                    // final job cancelled, a pull request closed unmerged), else on the
+                    // default branch.
+                    None => match waiting_tip(client, plan, &on_default, run.id).await? {
+                        Some((_, sha)) => (Some(own), Some((sha, true))),
+                        None => (
+                            Some(own),
+                            client.branch_sha(&default).await?.map(|h| (h, true)),
+                        ),
+                    },
                 }
             }
         };
@@ -123,30 +194,12 @@ pub async fn collect_and_land(
         };
         // The files as they are on the base: the merge goes on top of them.
         if let Some(sha) = &base_sha {
-            for f in &files {
-                let local = root.join(f);
-                match client.file_at(&f.to_string_lossy(), sha).await? {
-                    Some(bytes) => crate::fsutil::write_atomic(&local, &bytes)?,
-                    None => match std::fs::remove_file(&local) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io(&local)(e)),
-                    },
-                }
+            for f in files {
+                let bytes = client.file_at(&f.to_string_lossy(), sha).await?;
+                put_file(&root.join(f), bytes.as_deref())?;
             }
         }
-        let finished = pipeline::finish(pipeline::Finish {
-            root,
-            plan: &plan,
-            outputs: fetched.outputs.clone(),
-            provenance: &fetched.provenance,
-            missing: fetched.missing.clone(),
-            refused: fetched.refused.clone(),
-            merge: true,
-            report_file: None,
-            comment: None,
-        })
-        .await?;
+        let finished = merge_here(root, plan, run, fetched, false).await?;
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
         let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
             landed.how = if plan.file.github.land == experiment::Land::Artifact {
@@ -164,7 +217,7 @@ pub async fn collect_and_land(
             break;
         }
         let mut tree_files = Vec::new();
-        for f in &files {
+        for f in files {
             let bytes = std::fs::read(root.join(f)).map_err(io(&root.join(f)))?;
             tree_files.push((
                 f.to_string_lossy().into_owned(),
@@ -199,22 +252,35 @@ pub async fn collect_and_land(
             LandedHow::PullRequest
         };
         if plan.file.github.land == experiment::Land::PullRequest {
-            let stacked: Vec<u64> = stacked_on.iter().map(|p| p.number).collect();
+            landed.carries = carried_runs(root, plan, &on_default, run.id)?;
+            let open = client.open_pulls().await?;
+            let stacked: Vec<u64> = open
+                .iter()
+                .filter(|p| {
+                    names::parse_landing_branch(plan.name(), &p.head.name)
+                        .is_some_and(|id| id != run.id && landed.carries.contains(&id))
+                })
+                .map(|p| p.number)
+                .collect();
             open_pull(
                 client,
-                &plan,
+                &open,
+                plan,
                 run,
-                &branch,
-                &default,
+                (&branch, &default),
                 &finished.report,
                 opts.issue,
                 &stacked,
                 &mut landed,
             )
             .await?;
-            for n in stacked {
-                client.close_pull(n).await?;
-                landed.superseded.push(n);
+            // Only once the pull request that carries their rows exists: closing them before
+            // would leave those rows on branches nobody is asked to merge.
+            if landed.pull_url.is_some() {
+                for n in stacked {
+                    client.close_pull(n).await?;
+                    landed.superseded.push(n);
+                }
             }
         }
         done = Some(finished);
@@ -227,39 +293,27 @@ pub async fn collect_and_land(
         }));
     };
     let mut markdown = finished.markdown.clone();
-    if let Some(note) = landing_note(&landed) {
+    if let Some(note) = landing_note(&landed, &default) {
         markdown = crate::report::with_note(&markdown, &note);
     }
-    let comment_url = match opts.issue {
-        Some(issue) => upsert_comment(client, issue, plan.name(), &markdown).await?,
-        None => None,
-    };
-    Ok((
-        Collected::of(&plan, run, fetched, finished, markdown, comment_url),
-        landed,
-    ))
+    Ok((finished, landed, markdown))
 }
 
 /// Opens the pull request for a landed branch (unless one is open already).
 #[allow(clippy::too_many_arguments)]
 async fn open_pull(
     client: &Client,
+    open: &[crate::github_api::PullRequest],
     plan: &Plan,
     run: &Run,
-    branch: &str,
-    base: &str,
+    (branch, base): (&str, &str),
     report: &Report,
     issue: Option<u64>,
     stacked: &[u64],
     landed: &mut Landed,
 ) -> Result<(), RemoteError> {
-    if let Some(p) = client
-        .open_pulls()
-        .await?
-        .into_iter()
-        .find(|p| p.head.name == branch)
-    {
-        landed.pull_url = Some(p.html_url);
+    if let Some(p) = open.iter().find(|p| p.head.name == branch) {
+        landed.pull_url = Some(p.html_url.clone());
         return Ok(());
     }
     let s = &report.summary;
@@ -280,10 +334,14 @@ async fn open_pull(
     if let Some(i) = issue {
         body.push_str(&format!("For #{i}.\n\n"));
     }
+    if let Some(line) = carries_line(&landed.carries, base) {
+        body.push_str(&line);
+        body.push_str("\n\n");
+    }
     if !stacked.is_empty() {
         let list: Vec<String> = stacked.iter().map(|n| format!("#{n}")).collect();
         body.push_str(&format!(
-            "Also holds the rows of {}, which it supersedes (closed).\n\n",
+            "It supersedes {}, closed once this one is open.\n\n",
             list.join(", ")
         ));
     }
@@ -312,16 +370,88 @@ async fn open_pull(
     Ok(())
 }
 
+/// The runs of `experiment` whose rows wait on a landing branch: the landing branches whose run
+/// is not in the default branch's ledger (`on_default`). The newest of them (by run id) is the
+/// tip the next landing builds on, with its name and head; `except` (the run landing now) is
+/// left out.
+async fn waiting_tip(
+    client: &Client,
+    plan: &Plan,
+    on_default: &BTreeSet<String>,
+    except: u64,
+) -> Result<Option<(String, String)>, RemoteError> {
+    let mut waiting: Vec<(u64, String, String)> = client
+        .branches_starting(&names::landing_prefix(plan.name()))
+        .await?
+        .into_iter()
+        .filter_map(|(b, sha)| {
+            let id = names::parse_landing_branch(plan.name(), &b)?;
+            (id != except && !on_default.contains(&id.to_string())).then_some((id, b, sha))
+        })
+        .collect();
+    waiting.sort();
+    Ok(waiting.pop().map(|(_, b, sha)| (b, sha)))
+}
+
+/// The experiment's ledger as it is on `git_ref` (empty when it has none).
+pub(crate) async fn ledger_at(
+    client: &Client,
+    plan: &Plan,
+    git_ref: &str,
+) -> Result<Vec<ledger::LedgerEntry>, RemoteError> {
+    let rel = ledger::path_for(&plan.dataset_path());
+    Ok(
+        match client.file_at(&rel.to_string_lossy(), git_ref).await? {
+            Some(bytes) => ledger::parse(bytes.as_slice(), &rel)?,
+            None => Vec::new(),
+        },
+    )
+}
+
+/// The earlier runs a landing carries: those in the merged ledger (in `root`, as built on the
+/// landing's base) that are not on the default branch yet, oldest first.
+fn carried_runs(
+    root: &Path,
+    plan: &Plan,
+    on_default: &BTreeSet<String>,
+    this: u64,
+) -> Result<Vec<u64>, RemoteError> {
+    let entries = ledger::read(&root.join(ledger::path_for(&plan.dataset_path())))?;
+    let ids: BTreeSet<u64> = entries
+        .iter()
+        .filter(|e| !on_default.contains(&e.run_id))
+        .filter_map(|e| e.run_id.parse().ok())
+        .filter(|id| *id != this)
+        .collect();
+    Ok(ids.into_iter().collect())
+}
+
+/// "Also carries the rows of runs …": said in the pull request and the comment.
+fn carries_line(carries: &[u64], default: &str) -> Option<String> {
+    if carries.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = carries.iter().map(u64::to_string).collect();
+    Some(format!(
+        "It also carries the rows of earlier run{} {}, not on `{default}` yet.",
+        if carries.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    ))
+}
+
 /// The line the comment gets about where the results went.
-fn landing_note(l: &Landed) -> Option<String> {
+fn landing_note(l: &Landed, default: &str) -> Option<String> {
     let branch = l.branch.as_deref().unwrap_or("");
+    let carries = carries_line(&l.carries, default)
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
     Some(match l.how {
         LandedHow::PullRequest => match (&l.pull_url, &l.action_needed) {
             (Some(u), _) => format!(
-                "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`)."
+                "📥 The dataset change waits in [this pull request]({u}) (branch `{branch}`).{carries}"
             ),
-            (None, Some(a)) => format!("⚠️ {a}"),
-            _ => format!("📥 The dataset change is on branch `{branch}`."),
+            (None, Some(a)) => format!("⚠️ {a}{carries}"),
+            _ => format!("📥 The dataset change is on branch `{branch}`.{carries}"),
         },
         LandedHow::Branch => format!("📥 The dataset change was committed to branch `{branch}`."),
         LandedHow::Artifact => {

@@ -20,7 +20,7 @@ use crate::experiment::{self, Plan};
 use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
 use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
 use crate::outputs::CellOutcome;
-use crate::pipeline::{self, Commenter};
+use crate::pipeline;
 use crate::report::{CommentStamp, Refused, Report};
 
 mod collect;
@@ -29,16 +29,18 @@ mod comment;
 mod dispatch;
 mod fetch;
 mod land;
+mod progress;
 mod sync;
 mod trust;
 
 pub use collect::*;
 pub use collected::*;
-pub use comment::announce;
 pub(crate) use comment::*;
+pub use comment::{Posted, announce, run_info};
 pub use dispatch::*;
 pub(crate) use fetch::*;
 pub use land::*;
+pub use progress::{failed_cells, watch_comment};
 pub use sync::*;
 pub use trust::*;
 
@@ -82,6 +84,8 @@ pub enum RemoteError {
         experiment: String,
         workflow: String,
     },
+    #[error("--comment: no issue to comment on; pass --issue N or set `issue:` in the experiment")]
+    NoIssue,
     #[error("run {run} is not one outrun merges: {reason}")]
     Untrusted { run: u64, reason: String },
 }

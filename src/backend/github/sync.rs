@@ -30,6 +30,29 @@ pub struct SyncItem {
     pub rows_added: Option<usize>,
     pub comment_url: Option<String>,
     pub error: Option<String>,
+    /// Why the report was not put on the issue (see `Collected::comment_skipped`).
+    pub comment_skipped: Option<String>,
+    /// How the collected run landed (`sync` lands unless `--no-land`).
+    pub landed: Option<Landed>,
+}
+
+/// A run collected already (by the workflow's final job or another machine's `sync`) whose
+/// rows wait on a landing branch, not on the default branch yet: where they are.
+#[derive(Debug, Clone, Serialize)]
+pub struct Held {
+    pub experiment: String,
+    pub run_id: u64,
+    /// The branch that holds the run's rows: the newest landing branch that carries them.
+    pub branch: String,
+    /// Its open pull request, if it has one.
+    pub pull_url: Option<String>,
+}
+
+/// What `sync` did: the runs it looked at, and those collected already that wait to land.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Synced {
+    pub runs: Vec<SyncItem>,
+    pub held: Vec<Held>,
 }
 
 impl SyncItem {
@@ -47,6 +70,8 @@ impl SyncItem {
             rows_added: None,
             comment_url: None,
             error: None,
+            comment_skipped: None,
+            landed: None,
         }
     }
 
@@ -68,16 +93,21 @@ fn age(rfc3339: &str) -> Option<Duration> {
 }
 
 /// Finds every outrun run not collected yet, collects those that finished and that outrun
-/// merges, and says where the rest stand (running, skipped and why, lost). Idempotent: the
-/// dataset and ledger upserts and the comment upsert make a second pass change nothing.
+/// merges, and says where the rest stand (running, skipped and why, lost). With `land`, each
+/// collected run lands exactly as the workflow's final job would have landed it (its landing
+/// branch, pull request and ledger, with this token), so the next `sync` — on any clone —
+/// finds it collected and says which branch holds it. Idempotent: the dataset and ledger
+/// upserts and the comment upsert make a second pass change nothing.
 pub async fn sync(
     root: &Path,
     client: &Client,
     comment: bool,
-) -> Result<Vec<SyncItem>, RemoteError> {
+    land: bool,
+) -> Result<Synced, RemoteError> {
     let _lock = lock(root)?;
     let mut records = DispatchRecord::all(root);
     let mut items = Vec::new();
+    let mut held = Vec::new();
     for path in experiment::experiment_files(root)? {
         let Ok(plan) = experiment::load(root, &path) else {
             continue;
@@ -150,8 +180,15 @@ pub async fn sync(
         // Oldest first, so that the comment ends up showing the newest run.
         runs.sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id.cmp(&b.id)));
         let mut seen = BTreeSet::new();
+        let mut waiting = Vec::new();
         for run in runs {
-            if !seen.insert(run.id) || collected.contains(&run) {
+            if !seen.insert(run.id) {
+                continue;
+            }
+            if collected.contains(&run) {
+                if collected.waits_to_land(&run) {
+                    waiting.push(run.id);
+                }
                 continue;
             }
             let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
@@ -172,17 +209,22 @@ pub async fn sync(
             };
             let opts = CollectOptions {
                 cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
+                wave: rec.as_ref().and_then(|r| r.wave),
+                comment: issue.is_some(),
                 issue,
+                land,
+                locked: true,
                 ..CollectOptions::default()
             };
             let mut item = SyncItem::of_run(&name, &run, SyncState::Collected);
             match collect(root, client, &run, &opts).await {
-                Ok(c) => {
+                Ok((c, landed)) => {
                     item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
                     item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
                     item.rows_added = Some(c.merge.rows_added);
                     item.comment_url = c.comment_url;
-                    mark_collected(root, &plan, &run, rec)?;
+                    item.comment_skipped = c.comment_skipped;
+                    item.landed = landed;
                 }
                 Err(e) => {
                     item.state = SyncState::Failed;
@@ -191,8 +233,54 @@ pub async fn sync(
             }
             items.push(item);
         }
+        held.extend(held_where(client, &plan, &collected, &waiting).await?);
     }
-    Ok(items)
+    Ok(Synced { runs: items, held })
+}
+
+/// Where the rows of `waiting` (runs collected onto landing branches, not on the default
+/// branch yet) are: the newest landing branch carries every run it stacked on; a run it does
+/// not carry is held by its own branch.
+async fn held_where(
+    client: &Client,
+    plan: &Plan,
+    collected: &CollectedRuns,
+    waiting: &[u64],
+) -> Result<Vec<Held>, RemoteError> {
+    let Some(tip) = collected.tip() else {
+        return Ok(Vec::new());
+    };
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tip_branch = names::landing_branch(plan.name(), tip);
+    let on_tip: BTreeSet<String> = ledger_at(client, plan, &tip_branch)
+        .await?
+        .into_iter()
+        .map(|e| e.run_id)
+        .collect();
+    let open = client.open_pulls().await?;
+    let pull = |branch: &str| {
+        open.iter()
+            .find(|p| p.head.name == branch)
+            .map(|p| p.html_url.clone())
+    };
+    Ok(waiting
+        .iter()
+        .map(|id| {
+            let branch = if on_tip.contains(&id.to_string()) {
+                tip_branch.clone()
+            } else {
+                names::landing_branch(plan.name(), *id)
+            };
+            Held {
+                experiment: plan.name().into(),
+                run_id: *id,
+                pull_url: pull(&branch),
+                branch,
+            }
+        })
+        .collect())
 }
 
 /// Notes a collected run in this machine's dispatch record (creating one for runs it did not
@@ -221,6 +309,9 @@ pub fn mark_collected(
         dispatched_at: run.created_at.clone(),
         collected_at: None,
         lost_at: None,
+        wave: None,
+        waves: None,
+        group: None,
     });
     // Two dispatch ids could collide only by name; keep records apart by run id.
     if rec.outrun_id == names::MANUAL_ID {

@@ -95,6 +95,10 @@ pub(crate) fn api_router(app: App, prefix: &str) -> Router {
 pub(crate) fn storage_router(app: App) -> Router {
     Router::new()
         .route("/blob/{id}", get(storage_blob))
+        .route(
+            "/{owner}/{repo}/releases/download/{tag}/{name}",
+            get(release_asset),
+        )
         .fallback(storage_not_found)
         .with_state(app)
 }
@@ -903,6 +907,25 @@ fn azure_error(status: StatusCode, code: &str, message: &str) -> Response {
         "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2026-01-01T00:00:00.0000000Z</Message></Error>"
     );
     (status, [(header::CONTENT_TYPE, "application/xml")], xml).into_response()
+}
+
+/// A release asset, as `https://github.com/OWNER/REPO/releases/download/TAG/NAME` serves it
+/// (anonymous, the bytes as attached; GitHub's redirect to its object store is left out).
+async fn release_asset(
+    Ax(app): Ax<App>,
+    Path((owner, repo, tag, name)): Path<(String, String, String, String)>,
+) -> Response {
+    let path = format!("{owner}/{repo}/releases/download/{tag}/{name}");
+    let st = app.lock();
+    match st.release_assets.iter().find(|(p, _)| *p == path) {
+        Some((_, bytes)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "Not Found").into_response(),
+    }
 }
 
 async fn storage_not_found() -> Response {

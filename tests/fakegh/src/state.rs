@@ -49,6 +49,9 @@ pub struct CellSpec {
     pub shard: String,
     pub cells: Vec<CellFiles>,
     pub conclusion: Conclusion,
+    /// The wave (the workflow's `wave` input, 1 when not given) whose runs have this job;
+    /// `None`: every run has it.
+    pub wave: Option<u32>,
 }
 
 impl CellSpec {
@@ -57,7 +60,13 @@ impl CellSpec {
             shard: shard.to_string(),
             cells: Vec::new(),
             conclusion,
+            wave: None,
         }
+    }
+    /// Only runs of this wave have the job, as the generated workflow's plan job decides.
+    pub fn in_wave(mut self, wave: u32) -> CellSpec {
+        self.wave = Some(wave);
+        self
     }
     /// Adds a cell with its files, e.g. `.cell("c1", &[("cell.json", b"{}"), ("results.csv", b"a\n1\n")])`.
     pub fn cell(mut self, id: &str, files: &[(&str, &[u8])]) -> CellSpec {
@@ -499,6 +508,9 @@ pub struct State {
     pub runs: Vec<Run>,
     pub comments: Vec<Comment>,
     pub requests: Vec<RecordedRequest>,
+    /// Release assets by path (`OWNER/REPO/releases/download/TAG/NAME`), served by the storage
+    /// host, which stands in for github.com's release downloads too.
+    pub release_assets: Vec<(String, Vec<u8>)>,
 }
 
 // Realistic id ranges: run, job and check-suite ids on github.com are past 2^32 now, which is
@@ -535,7 +547,23 @@ impl State {
             runs: Vec::new(),
             comments: Vec::new(),
             requests: Vec::new(),
+            release_assets: Vec::new(),
         }
+    }
+
+    /// Attaches `bytes` as asset `name` to release `tag` of `repo` (`owner/name`). Returns the
+    /// path its download URL has on the storage host.
+    pub fn add_release_asset(
+        &mut self,
+        repo: &str,
+        tag: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> String {
+        let path = format!("{repo}/releases/download/{tag}/{name}");
+        self.release_assets.retain(|(p, _)| *p != path);
+        self.release_assets.push((path.clone(), bytes));
+        path
     }
 
     fn fresh(&mut self, base: u64) -> u64 {
@@ -762,6 +790,12 @@ impl State {
         g.blobs.get(sha).cloned()
     }
 
+    /// Turns the repository setting "Allow GitHub Actions to create and approve pull requests"
+    /// on or off, as a maintainer would between runs.
+    pub fn set_actions_can_create_prs(&mut self, on: bool) {
+        self.cfg.actions_can_create_prs = on;
+    }
+
     /// The pull requests of `repo`, oldest first.
     pub fn pulls_of(&self, repo: &str) -> Vec<&Pull> {
         self.pulls
@@ -899,7 +933,14 @@ impl State {
             self.cfg.run_time.as_millis() as u64,
         );
         let t0 = self.now_ms;
-        let all: Vec<usize> = (0..wf.shards.len()).collect();
+        // The run's jobs: the shards of its wave (the `wave` input; 1 when absent).
+        let wave: u32 = match inputs.get("wave") {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(1),
+            _ => 1,
+        };
+        let all: Vec<usize> = (0..wf.shards.len())
+            .filter(|&i| wf.shards[i].wave.is_none_or(|w| w == wave))
+            .collect();
         let shard_conclusions: Vec<Conclusion> = wf.shards.iter().map(|s| s.conclusion).collect();
         let jobs = self.lay_out_jobs(&wf, 1, t0, q, r, true, &all, &shard_conclusions);
         let artifacts = all.iter().map(|&i| self.new_artifact(&wf, i, 1)).collect();
