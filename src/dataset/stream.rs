@@ -46,11 +46,26 @@ pub(super) fn cmp_field(a: &[u8], na: Option<f64>, b: &[u8], nb: Option<f64>) ->
         (Some(x), Some(y)) => x
             .partial_cmp(&y)
             .unwrap_or(Ordering::Equal)
-            .then_with(|| a.cmp(b)),
+            .then_with(|| cmp_bytes(a, b)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
-        (None, None) => a.cmp(b),
+        (None, None) => cmp_bytes(a, b),
     }
+}
+
+/// Byte order. Sort fields are mostly a few bytes, mostly equal to their neighbour's (the same
+/// cell, the same mode): compared inline, not through a call to `memcmp` for each (15 % of a
+/// one-cell merge in `perf`).
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    if a.len() <= 16 && b.len() <= 16 {
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                return x.cmp(y);
+            }
+        }
+        return a.len().cmp(&b.len());
+    }
+    a.cmp(b)
 }
 
 pub(super) fn compare_str(a: &str, b: &str) -> Ordering {
@@ -171,7 +186,9 @@ pub(super) trait Fields {
 
     /// The same key: byte for byte (`8` and `8.0` are different keys, as they always were).
     fn same_key_upto(&self, other: &impl Fields, order: &Order, n: usize) -> bool {
-        order.cols[..n].iter().all(|&c| self.at(c) == other.at(c))
+        order.cols[..n]
+            .iter()
+            .all(|&c| cmp_bytes(self.at(c), other.at(c)).is_eq())
     }
 
     fn same_key(&self, other: &impl Fields, order: &Order) -> bool {
@@ -1450,6 +1467,26 @@ mod tests {
                 "-1", "-0", "0", "2", "8", "8.0", "10", "1e1", "inf", "", " 3", "1x", "NaN", "abc"
             ]
         );
+    }
+
+    #[test]
+    fn bytes_compare_as_slices_do() {
+        let vals: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"ab",
+            b"abc",
+            b"b",
+            b"\xff",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnopq",
+            b"abcdefghijklmnopr",
+        ];
+        for a in vals {
+            for b in vals {
+                assert_eq!(cmp_bytes(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     /// Random rows from tricky atoms: the same number written several ways (`8`, `8.0`,
