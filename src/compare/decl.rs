@@ -65,6 +65,10 @@ pub struct Source {
     /// without it such rows are an error.
     #[serde(default)]
     pub aggregate: Option<Aggregate>,
+    /// A series only: state one worked example per group in the Markdown ("layer L at N=n:
+    /// the tool predicted X, the reference measured Z"), the row of median error.
+    #[serde(default)]
+    pub example: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -435,6 +439,24 @@ impl Checker<'_> {
 
     /// Checks one source and reads its rows (an empty table when it cannot be read).
     fn source(&mut self, base: &[Seg], s: &Source, keys: &[String], reference: bool) -> Table {
+        // A clock converts cycles; on a time unit it would be silently ignored.
+        if s.clock_ghz.is_some() && s.unit != Unit::Cycles {
+            self.at(
+                &with(base, &["clock-ghz"]),
+                format!(
+                    "`clock-ghz` converts cycles, but this source's unit is `{}`",
+                    s.unit.name()
+                ),
+                Some("remove it, or declare `unit: cycles` for a column of cycles".into()),
+            );
+        }
+        if reference && s.example {
+            self.at(
+                &with(base, &["example"]),
+                "`example` belongs to a series (the reference is what examples are compared with)",
+                None,
+            );
+        }
         for (field, v) in [("clock-ghz", s.clock_ghz), ("scale", s.scale)] {
             if let Some(v) = v
                 && !(v.is_finite() && v > 0.0)
@@ -642,6 +664,7 @@ mod tests {
             filter: BTreeMap::new(),
             key_columns: BTreeMap::new(),
             aggregate: None,
+            example: false,
         }
     }
 

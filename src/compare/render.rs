@@ -380,8 +380,13 @@ pub fn markdown(c: &CrossComparison) -> String {
             let _ = writeln!(m, "- {}: {}", escape(&s.label), escape(n));
         }
     }
+    m += &examples(c);
+    // Per-group tables and the charts can outgrow a comment on their own (every key grouped):
+    // they are cut too, saying so and naming the file that has all of it.
+    let mut groups = String::new();
+    let mut group_rows = Vec::new();
     if !c.group_by.is_empty() {
-        let _ = writeln!(m, "\n### Per {}\n", c.group_by.join(", "));
+        let _ = writeln!(groups, "\n### Per {}\n", c.group_by.join(", "));
         let mut rows = Vec::new();
         for s in &c.series {
             for g in s.stats.iter().filter(|g| g.group != "all") {
@@ -396,21 +401,21 @@ pub fn markdown(c: &CrossComparison) -> String {
                 ]);
             }
         }
-        m += &table(
-            &[
-                "tool",
-                "group",
-                "rows",
-                "MAPE",
-                "median APE",
-                "max APE",
-                "ρ",
-            ],
-            &rows,
-        );
+        group_rows = rows;
     }
-    m += &mermaid(c);
+    const GROUP_HEADER: [&str; 7] = [
+        "tool",
+        "group",
+        "rows",
+        "MAPE",
+        "median APE",
+        "max APE",
+        "ρ",
+    ];
+    let mut charts = mermaid(c);
+    let mut agree = String::new();
     if !c.agreement.is_empty() {
+        let m = &mut agree;
         let _ = writeln!(m, "\n### Same array: agreement\n");
         let _ = writeln!(
             m,
@@ -429,7 +434,7 @@ pub fn markdown(c: &CrossComparison) -> String {
                 rows.push(ratio_row(&a.label, r));
             }
         }
-        m += &table(
+        *m += &table(
             &[
                 "array",
                 "a",
@@ -445,6 +450,38 @@ pub fn markdown(c: &CrossComparison) -> String {
             &rows,
         );
     }
+    let tail_len = 400 + c.declaration.len() * 2;
+    let fits = |extra: usize| m.chars().count() + extra + tail_len <= COMMENT_LIMIT;
+    let mut shown_groups = group_rows.len();
+    let group_table = |n: usize| {
+        if group_rows.is_empty() {
+            String::new()
+        } else {
+            table(&GROUP_HEADER, &group_rows[..n])
+        }
+    };
+    let mut g = group_table(shown_groups);
+    let size = |g: &str, ch: &str| {
+        groups.chars().count() + g.chars().count() + ch.chars().count() + agree.chars().count()
+    };
+    if !fits(size(&g, &charts)) && !charts.is_empty() {
+        charts = "\n### Chart\n\nThe Mermaid charts are left out to fit one comment (65,536 characters); `chart.svg` beside this file plots every row.\n".into();
+    }
+    while !fits(size(&g, &charts) + 120) && shown_groups > 0 {
+        shown_groups = shown_groups * 9 / 10;
+        g = group_table(shown_groups);
+    }
+    m += &groups;
+    m += &g;
+    if shown_groups < group_rows.len() {
+        let _ = writeln!(
+            m,
+            "\n… {} more group rows in `summary.csv` (cut to fit a comment).",
+            group_rows.len() - shown_groups
+        );
+    }
+    m += &charts;
+    m += &agree;
     let _ = writeln!(
         m,
         "\n<details><summary>Per row: predicted vs {} ({} rows)</summary>\n",
@@ -484,6 +521,9 @@ pub fn markdown(c: &CrossComparison) -> String {
         shown = shown * 9 / 10;
         t = table(&header, &rows[..shown]);
     }
+    if shown == 0 {
+        t.clear();
+    }
     m += &t;
     if shown < rows.len() {
         let _ = writeln!(
@@ -493,6 +533,61 @@ pub fn markdown(c: &CrossComparison) -> String {
         );
     }
     m += &tail;
+    m
+}
+
+/// One sentence per worked example (series declared with `example: true`): "layer L at N=n:
+/// TOOL predicted X µs (Y cycles at F GHz), REFERENCE Z µs".
+fn examples(c: &CrossComparison) -> String {
+    let mut m = String::new();
+    let group_idx: Vec<usize> = (c.group_by.iter())
+        .filter_map(|g| c.keys.iter().position(|k| k == g))
+        .collect();
+    for s in c.series.iter().filter(|s| !s.examples.is_empty()) {
+        if m.is_empty() {
+            let _ = writeln!(
+                m,
+                "\n### Worked examples\n\nPer group, the row of median error (a typical case, neither the best nor the worst):\n"
+            );
+        }
+        for r in &s.examples {
+            let what: Vec<String> = (0..c.keys.len())
+                .filter(|i| !group_idx.contains(i))
+                .map(|i| code(&r.key[i]))
+                .collect();
+            let group: Vec<String> = group_idx
+                .iter()
+                .map(|&i| format!("{}={}", c.keys[i], r.key[i]))
+                .collect();
+            let own = if s.unit != c.unit {
+                match s.clock_ghz {
+                    // The clock as declared: rounded, it would not give the µs beside it.
+                    Some(g) => format!(" ({} {} at {g} GHz)", num(r.value), s.unit),
+                    None => format!(" ({} {})", num(r.value), s.unit),
+                }
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                m,
+                "- {}{}: **{}** predicted {} {}{}, **{}** {} {} (error {}).",
+                what.join(", "),
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", escape(&group.join(", ")))
+                },
+                escape(&s.label),
+                num(r.predicted),
+                c.unit,
+                escape(&own),
+                escape(&c.reference.label),
+                num(r.reference),
+                c.unit,
+                r.error_pct.map(pct).unwrap_or_else(|| "undefined".into()),
+            );
+        }
+    }
     m
 }
 
@@ -693,6 +788,7 @@ fn find<'a>(rows: &'a [JoinedRow], series: &str, key: &[String]) -> Option<&'a J
 /// y = x line, a legend, axis labels with the unit. Points ≤ 0 cannot be drawn on a log axis and
 /// are counted in the caption instead.
 pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
+    use plotters::coord::combinators::BindKeyPoints;
     use plotters::prelude::*;
     let pts: Vec<(f64, f64)> = c
         .rows
@@ -701,26 +797,32 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         .map(|r| (r.reference, r.predicted))
         .collect();
     let hidden = c.rows.len() - pts.len();
-    // Whole decades around the data on each axis (the reference and the tools may be orders of
-    // magnitude apart); y = x is drawn where the two ranges overlap.
-    let decades = |vals: &mut dyn Iterator<Item = f64>| -> (f64, f64) {
-        let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+    // One range of whole decades for both axes, around every value on either: the plot is
+    // square and y = x is its diagonal, so "above the line" reads as "predicts more".
+    let (lo, hi) = pts
+        .iter()
+        .flat_map(|&(x, y)| [x, y])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-        if !lo.is_finite() {
-            return (1.0, 10.0);
-        }
-        let lo = 10f64.powf(lo.log10().floor());
-        let hi = 10f64.powf(hi.log10().ceil());
-        if hi > lo { (lo, hi) } else { (lo, lo * 10.0) }
+    let (lo_exp, hi_exp) = if lo.is_finite() {
+        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (a, b.max(a + 1))
+    } else {
+        (0, 1)
     };
-    let (xlo, xhi) = decades(&mut pts.iter().map(|p| p.0));
-    let (ylo, yhi) = decades(&mut pts.iter().map(|p| p.1));
-    let (dlo, dhi) = (xlo.max(ylo), xhi.min(yhi));
+    let (lo, hi) = (10f64.powi(lo_exp), 10f64.powi(hi_exp));
+    // A labelled tick and a grid line at every decade, light lines at 2..9 × each decade.
+    let decades: Vec<f64> = (lo_exp..=hi_exp).map(|e| 10f64.powi(e)).collect();
+    let minor: Vec<f64> = (lo_exp..hi_exp)
+        .flat_map(|e| (2..10).map(move |k| f64::from(k) * 10f64.powi(e)))
+        .collect();
     let err = |e: &dyn std::fmt::Display| CompareError::Output(format!("drawing the chart: {e}"));
     let mut buf = String::new();
     {
-        let root = SVGBackend::with_string(&mut buf, (900, 760)).into_drawing_area();
+        // Plot area = width − margins − y labels, height − title − margins − x labels: these
+        // sizes make it square (730 × 730 pixels; a test checks).
+        let root = SVGBackend::with_string(&mut buf, (900, 854)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let caption = if hidden > 0 {
             format!(
@@ -733,9 +835,19 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 22))
             .margin(20)
+            .margin_right(50) // the last x label is centred on the right edge
             .x_label_area_size(55)
-            .y_label_area_size(80)
-            .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
+            .y_label_area_size(100)
+            .build_cartesian_2d(
+                (lo..hi)
+                    .log_scale()
+                    .with_key_points(decades.clone())
+                    .with_light_points(minor.clone()),
+                (lo..hi)
+                    .log_scale()
+                    .with_key_points(decades.clone())
+                    .with_light_points(minor.clone()),
+            )
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
@@ -743,28 +855,47 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
             .y_desc(format!("predicted ({}, log scale)", c.unit))
             .x_label_formatter(&|x| axis_label(*x))
             .y_label_formatter(&|y| axis_label(*y))
+            .bold_line_style(BLACK.mix(0.25))
+            .light_line_style(BLACK.mix(0.07))
             .draw()
             .map_err(|e| err(&e))?;
         chart
-            .draw_series(LineSeries::new(
-                [(dlo, dlo), (dhi, dhi)].into_iter().filter(|_| dlo < dhi),
-                BLACK.stroke_width(1),
-            ))
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))
             .map_err(|e| err(&e))?
             .label("y = x (exact prediction)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        // Each series' marker differs in shape as well as colour from its neighbours', so
+        // series that coincide stay visible: filled circle, triangle, square, diamond, then a
+        // cross and hollow circle, triangle and square.
         for (i, s) in c.series.iter().enumerate() {
             let col = hex(colour(i).0);
+            let filled = ShapeStyle::from(col.mix(0.85)).filled();
+            let hollow = ShapeStyle::from(col.mix(0.85)).stroke_width(2);
             let mine = c
                 .rows
                 .iter()
                 .filter(|r| r.series == s.label && r.predicted > 0.0 && r.reference > 0.0)
-                .map(move |r| Circle::new((r.reference, r.predicted), 4, col.mix(0.8).filled()));
-            chart
-                .draw_series(mine)
-                .map_err(|e| err(&e))?
-                .label(s.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
+                .map(|r| (r.reference, r.predicted));
+            macro_rules! draw {
+                ($shape:expr) => {
+                    chart
+                        .draw_series(mine.map(|p| EmptyElement::at(p) + $shape))
+                        .map_err(|e| err(&e))?
+                        .label(s.label.clone())
+                        .legend(move |(x, y)| EmptyElement::at((x + 10, y)) + $shape)
+                };
+            }
+            // Shifted once per round of the palette, so no two series share colour and shape.
+            match (i + i / PALETTE.len()) % 8 {
+                0 => draw!(Circle::new((0, 0), 4, filled)),
+                1 => draw!(TriangleMarker::new((0, 0), 6, filled)),
+                2 => draw!(Rectangle::new([(-4, -4), (4, 4)], filled)),
+                3 => draw!(Polygon::new(vec![(0, -6), (6, 0), (0, 6), (-6, 0)], filled)),
+                4 => draw!(Cross::new((0, 0), 5, hollow)),
+                5 => draw!(Circle::new((0, 0), 5, hollow)),
+                6 => draw!(TriangleMarker::new((0, 0), 7, hollow)),
+                _ => draw!(Rectangle::new([(-5, -5), (5, 5)], hollow)),
+            };
         }
         chart
             .configure_series_labels()
@@ -778,12 +909,25 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
     Ok(buf)
 }
 
-/// Decades as 10⁻¹ … 10⁶ would need a font with superscripts; `1e6` reads as well.
+/// Every tick in one format: plain decimals with thousands separators (0.01, 0.1, 1, 10, …,
+/// 100,000), never a mix of `1000` and `1e4`; beyond that range, powers of ten (`1e7`).
 fn axis_label(x: f64) -> String {
-    if (1e-3..1e4).contains(&x.abs()) {
-        num(x)
+    let a = x.abs();
+    if !(1e-4..1e7).contains(&a) {
+        return format!("{x:e}");
+    }
+    if a >= 1.0 {
+        let digits = format!("{:.0}", a);
+        let mut out = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if x < 0.0 { format!("-{out}") } else { out }
     } else {
-        format!("{x:e}")
+        num(x)
     }
 }
 

@@ -36,6 +36,16 @@ pub struct LedgerEntry {
     pub failed_cells: String,
     pub url: String,
     pub collected_at: String,
+    /// The dispatch this run is one wave of (`outrun NAME GROUP.wN`), empty for a run that
+    /// needed no waves. Added after the first release: older ledgers read without it.
+    #[serde(default)]
+    pub group: String,
+    /// Which wave of `group` (1-based).
+    #[serde(default)]
+    pub wave: Option<usize>,
+    /// How many waves `group` has.
+    #[serde(default)]
+    pub waves: Option<usize>,
 }
 
 impl LedgerEntry {
@@ -59,6 +69,13 @@ impl LedgerEntry {
             failed_cells: String::new(),
             url: prov.url.clone().unwrap_or_default(),
             collected_at: String::new(),
+            group: prov
+                .wave
+                .as_ref()
+                .map(|w| w.group.clone())
+                .unwrap_or_default(),
+            wave: prov.wave.as_ref().map(|w| w.wave),
+            waves: prov.wave.as_ref().map(|w| w.waves),
         }
     }
 

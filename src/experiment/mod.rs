@@ -14,7 +14,8 @@ use std::time::Duration;
 pub use error::{ExperimentError, InvalidFile, Problem};
 pub use matrix::Cell;
 pub use types::{
-    Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner, Setup,
+    Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner,
+    Setup, SetupCache,
 };
 
 use locate::{Locator, Pos, Seg};
@@ -390,6 +391,29 @@ impl Validator<'_> {
                 format!("`{}` is not a Python version", py.escape_debug()),
                 Some("for example \"3.11\"".into()),
             );
+        }
+        if let Some(c) = &f.setup.cache {
+            // Both land in `with:` of actions/cache as YAML scalars: plain words only, so no
+            // `${{ }}` expression and no odd character reaches the workflow.
+            let ok = |s: &str, extra: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || extra.contains(ch))
+            };
+            if !ok(&c.path, "._-/~") || c.path.contains("..") {
+                self.at_value(
+                    &path(&["setup", "cache", "path"]),
+                    format!("`{}` is not a plain folder path", c.path.escape_debug()),
+                    Some("letters, digits and . _ - / ~, no `..`, e.g. ~/timeloop".into()),
+                );
+            }
+            if !ok(&c.key, "._-") {
+                self.at_value(
+                    &path(&["setup", "cache", "key"]),
+                    format!("`{}` is not a plain cache key", c.key.escape_debug()),
+                    Some("letters, digits and . _ -, e.g. timeloop-6b41058".into()),
+                );
+            }
         }
         for (i, s) in f.setup.steps.iter().enumerate() {
             let mut p = path(&["setup", "steps"]);

@@ -77,7 +77,12 @@ const RUNNER: &[Field] = &[
     opt("container", Text),
     opt("job-timeout", Text),
 ];
-const SETUP: &[Field] = &[opt("python", Text), opt("steps", TextList)];
+const SETUP: &[Field] = &[
+    opt("python", Text),
+    opt("steps", TextList),
+    opt("cache", Struct(SETUP_CACHE)),
+];
+const SETUP_CACHE: &[Field] = &[req("path", Text), req("key", Text)];
 const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
 const DATASET: &[Field] = &[
     opt("path", Text),
@@ -469,7 +474,7 @@ mod tests {
     /// optional part present gives exactly the shape's keys.
     #[test]
     fn the_shape_matches_the_types() {
-        let text = "name: x\nmatrix: {n: [1]}\ncommand: c\nresults: {keys: [n]}\ncompare: {measured: m.csv, on: [n], predicted: p, actual: a}\n";
+        let text = "name: x\nmatrix: {n: [1]}\ncommand: c\nresults: {keys: [n]}\nsetup: {cache: {path: p, key: k}}\ncompare: {measured: m.csv, on: [n], predicted: p, actual: a}\n";
         let f: ExperimentFile = serde_yaml::from_str(text).unwrap();
         let v = serde_yaml::to_value(&f).unwrap();
         fn walk(v: &Value, fields: &[Field], at: &str) {

@@ -79,6 +79,19 @@ pub struct Setup {
     /// assumed to be set up already).
     #[serde(default)]
     pub steps: Vec<String>,
+    /// A folder GitHub keeps between runs (`actions/cache`), restored before the steps: a tool
+    /// the steps build from source is built once per key. Locally unused.
+    #[serde(default)]
+    pub cache: Option<SetupCache>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SetupCache {
+    /// The folder, e.g. `~/timeloop` (`~` is the runner's home).
+    pub path: String,
+    /// Names the folder's contents: change it when they must be rebuilt (e.g. a commit).
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -38,6 +38,16 @@ pub struct CommentStamp {
     pub run_id: String,
     pub attempt: u32,
     pub phase: Phase,
+    /// The dispatch the run is one wave of, when it needed several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// How many of the group's waves the comment shows collected.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waves_done: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Where in its life a run was when the comment was written.
@@ -76,7 +86,16 @@ impl CommentStamp {
     ///
     /// Within one run attempt only the phase counts (the workflow's "started" comment knows the
     /// run's start only roughly); between runs, the run's start, then its id, then the attempt.
+    ///
+    /// The waves of one dispatch are one logical run: every comment about one of them shows all
+    /// the waves collected so far, so between them what counts is how many waves a comment
+    /// shows collected, then the phase — never which wave started first (wave 1's report,
+    /// collected after wave 2's, must still reach the issue, and a later wave's "started"
+    /// comment must not hide the results already there).
     pub(crate) fn may_replace(&self, shown: &CommentStamp) -> bool {
+        if self.group.is_some() && self.group == shown.group {
+            return (self.waves_done, self.phase) >= (shown.waves_done, shown.phase);
+        }
         let (a, b) = (self.key(), shown.key());
         if (a.1, a.2) == (b.1, b.2) {
             return a.3 >= b.3;
@@ -108,12 +127,93 @@ pub struct Report {
     pub comparison: Option<Comparison>,
     /// Artifacts refused or gone (expired) when collecting, with the reason.
     pub refused: Vec<Refused>,
+    /// When the run is one wave of a dispatch: every wave of it, as far as this checkout's
+    /// ledger knows (the report is one view of the whole dispatch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupReport>,
+}
+
+/// The waves of one dispatch (see [`crate::contract::WaveOf`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupReport {
+    pub group: String,
+    pub waves: Vec<WaveReport>,
+}
+
+/// One wave of a dispatch: its newest collected attempt, from the ledger, or nothing yet.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WaveReport {
+    pub wave: usize,
+    /// The cells the wave runs, when known.
+    pub cells: Option<usize>,
+    /// `None` while the wave is running or not collected here.
+    pub collected: Option<WaveCollected>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WaveCollected {
+    pub run_id: String,
+    pub attempt: u32,
+    pub url: Option<String>,
+    pub conclusion: String,
+    pub summary: Summary,
+    /// The cells that did not succeed in it.
+    pub failed_cells: Vec<String>,
+}
+
+impl GroupReport {
+    /// The group of `wave` from the ledger's entries: per wave, the newest collected attempt of
+    /// a run of that group (entries are oldest first).
+    pub fn of(
+        wave: &crate::contract::WaveOf,
+        ledger: &[crate::dataset::ledger::LedgerEntry],
+    ) -> Self {
+        let waves = (1..=wave.waves)
+            .map(|w| WaveReport {
+                wave: w,
+                cells: wave.cells_of(w),
+                collected: ledger
+                    .iter()
+                    .rev()
+                    .find(|e| e.group == wave.group && e.wave == Some(w))
+                    .map(|e| WaveCollected {
+                        run_id: e.run_id.clone(),
+                        attempt: e.attempt,
+                        url: Some(e.url.clone()).filter(|u| !u.is_empty()),
+                        conclusion: e.conclusion.clone(),
+                        summary: Summary {
+                            cells: e.cells,
+                            ok: e.ok,
+                            failed: e.failed,
+                            timed_out: e.timed_out,
+                            cancelled: e.cancelled,
+                            refused: 0,
+                        },
+                        failed_cells: e
+                            .failed_cells
+                            .split_whitespace()
+                            .map(String::from)
+                            .collect(),
+                    }),
+            })
+            .collect();
+        GroupReport {
+            group: wave.group.clone(),
+            waves,
+        }
+    }
+
+    /// How many waves have been collected.
+    pub fn done(&self) -> usize {
+        self.waves.iter().filter(|w| w.collected.is_some()).count()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunInfo {
     pub id: String,
-    pub source: String,
+    /// Serialised as `contract::Source` is: `local` or `github`.
+    pub source: crate::contract::Source,
     pub url: Option<String>,
     pub attempt: u32,
     pub started_at: String,
@@ -129,7 +229,7 @@ impl RunInfo {
     pub fn of(p: &crate::contract::RunProvenance) -> RunInfo {
         RunInfo {
             id: p.run_id.clone(),
-            source: p.source.as_str().into(),
+            source: p.source,
             url: p.url.clone(),
             attempt: p.attempt,
             started_at: p.run_started_at.clone(),
@@ -146,6 +246,8 @@ impl RunInfo {
             run_id: self.id.clone(),
             attempt: self.attempt,
             phase,
+            group: self.wave.as_ref().map(|w| w.group.clone()),
+            waves_done: 0,
         }
     }
 }
@@ -261,6 +363,7 @@ pub fn build(
         results_total,
         comparison,
         refused,
+        group: None,
     }
 }
 
@@ -461,7 +564,9 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "{}", marker(&r.experiment));
     if let Some(run) = &r.run {
-        let _ = writeln!(head, "{}", run.stamp(Phase::Finished).line());
+        let mut stamp = run.stamp(Phase::Finished);
+        stamp.waves_done = r.group.as_ref().map_or(0, GroupReport::done);
+        let _ = writeln!(head, "{}", stamp.line());
     }
     let _ = writeln!(head, "## outrun · {}\n", escape(&r.experiment));
     if !r.description.is_empty() {
@@ -511,6 +616,9 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
                 w.waves,
                 w.group.replace('`', "'")
             );
+        }
+        if let Some(g) = &r.group {
+            head.push_str(&waves_table(g));
         }
     }
     let _ = writeln!(
@@ -718,6 +826,80 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     out
 }
 
+/// Cell ids shown per wave in the waves table; the rest are counted.
+const WAVE_CELLS_SHOWN: usize = 10;
+
+/// The dispatch's waves, one line each, and the whole dispatch's tally: what a reader of any
+/// one wave's comment needs to know about the others.
+fn waves_table(g: &GroupReport) -> String {
+    let mut out = format!(
+        "### All waves of dispatch `{}`\n\n| wave | run | cells | ok | did not succeed |\n| --- | --- | --- | --- | --- |\n",
+        g.group.replace('`', "'")
+    );
+    let (mut cells, mut ok, mut bad, mut waiting) = (0, 0, 0, 0);
+    for w in &g.waves {
+        let count = w.cells.map_or("?".to_string(), |n| n.to_string());
+        match &w.collected {
+            Some(c) => {
+                let run = match &c.url {
+                    Some(u) => format!("[{}]({u})", escape(&c.run_id)),
+                    None => format!("`{}`", c.run_id.replace('`', "'")),
+                };
+                let run = if c.attempt > 1 {
+                    format!("{run} attempt {}", c.attempt)
+                } else {
+                    run
+                };
+                let s = &c.summary;
+                let failed = s.cells - s.ok;
+                let mut ids: Vec<String> = c
+                    .failed_cells
+                    .iter()
+                    .take(WAVE_CELLS_SHOWN)
+                    .map(|id| format!("`{}`", id.replace('`', "'")))
+                    .collect();
+                if c.failed_cells.len() > WAVE_CELLS_SHOWN {
+                    ids.push(format!(
+                        "… {} more",
+                        c.failed_cells.len() - WAVE_CELLS_SHOWN
+                    ));
+                }
+                let failed_text = if failed == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{failed}: {}", ids.join(" "))
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {run} ({}) | {} | {} | {failed_text} |",
+                    w.wave,
+                    escape(&c.conclusion),
+                    s.cells,
+                    s.ok
+                );
+                cells += s.cells;
+                ok += s.ok;
+                bad += failed;
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | running or not collected yet | {count} | | |",
+                    w.wave
+                );
+                waiting += w.cells.unwrap_or(0);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nAll waves: {} of {} collected, {cells} cells: {ok} ok, {bad} did not succeed; {waiting} cells not collected yet.\n",
+        g.done(),
+        g.waves.len()
+    );
+    out
+}
+
 /// A report with a note (where the results went) under its verdict line, still within the
 /// comment size limit.
 pub(crate) fn with_note(markdown: &str, note: &str) -> String {
@@ -759,11 +941,25 @@ pub(crate) fn status_comment(
     } else {
         format!(", started by {}", escape(actor))
     };
+    // A wave counts its own cells, and says it is one run of several.
+    let (cells, wave) = match &run.wave {
+        Some(w) => (
+            format!("{cells}"),
+            format!(
+                " (wave {} of {} of dispatch `{}`, {} cells in all)",
+                w.wave,
+                w.waves,
+                w.group.replace('`', "'"),
+                w.cells_per_wave.iter().sum::<usize>()
+            ),
+        ),
+        None => (cells.to_string(), String::new()),
+    };
     match (phase, done) {
         (Phase::Running, Some((k, failed))) => {
             let _ = writeln!(
                 out,
-                "⏳ {link}{attempt} is running{who}: **{k} of {cells} cells done**{}.\n",
+                "⏳ {link}{attempt} is running{who}: **{k} of {cells} cells done**{}{wave}.\n",
                 if failed > 0 {
                     format!(", {failed} did not succeed")
                 } else {
@@ -774,7 +970,7 @@ pub(crate) fn status_comment(
         _ => {
             let _ = writeln!(
                 out,
-                "🚀 {link}{attempt} started{who}: {cells} cell(s) selected. The report replaces this comment when the run ends.\n"
+                "🚀 {link}{attempt} started{who}: {cells} cell(s) selected{wave}. The report replaces this comment when the run ends.\n"
             );
         }
     }
@@ -914,6 +1110,8 @@ mod tests {
             run_id: id.into(),
             attempt,
             phase,
+            group: None,
+            waves_done: 0,
         };
         let old = s("2026-11-26T10:00:00Z", "100", 1, Phase::Finished);
         let new = s("2026-11-26T11:00:00Z", "105", 1, Phase::Started);
@@ -934,6 +1132,39 @@ mod tests {
         assert_eq!(
             CommentStamp::parse(&format!("{}\n{}\nbody", marker("x"), new.line())),
             Some(new)
+        );
+    }
+
+    /// Waves of one dispatch: the comment showing more collected waves wins, whichever wave
+    /// started first; between dispatches the run's start still rules.
+    #[test]
+    fn a_wave_comment_never_hides_the_other_waves_nor_moves_back_to_an_older_dispatch() {
+        let s = |at: &str, id: &str, group: &str, done: usize, phase: Phase| CommentStamp {
+            run_started_at: at.into(),
+            run_id: id.into(),
+            attempt: 1,
+            phase,
+            group: Some(group.into()),
+            waves_done: done,
+        };
+        let w1 = |done, phase| s("2026-11-26T10:00:00Z", "100", "g1", done, phase);
+        let w2 = |done, phase| s("2026-11-26T10:00:05Z", "101", "g1", done, phase);
+        // Wave 1, collected after wave 2, shows both: it replaces wave 2's report.
+        assert!(w1(2, Phase::Finished).may_replace(&w2(1, Phase::Finished)));
+        // Wave 2's "started" comment does not hide wave 1's results.
+        assert!(!w2(0, Phase::Started).may_replace(&w1(1, Phase::Finished)));
+        assert!(w2(0, Phase::Started).may_replace(&w1(0, Phase::Started)));
+        // A machine that knows fewer waves does not take the comment back.
+        assert!(!w2(1, Phase::Finished).may_replace(&w1(2, Phase::Finished)));
+        // An older dispatch's wave never replaces a newer dispatch's comment, however many of
+        // its waves it shows.
+        let newer = s("2026-11-26T11:00:00Z", "200", "g2", 0, Phase::Started);
+        assert!(!w1(2, Phase::Finished).may_replace(&newer));
+        assert!(newer.may_replace(&w1(2, Phase::Finished)));
+        let line = w1(2, Phase::Finished).line();
+        assert_eq!(
+            CommentStamp::parse(&format!("{}\n{line}\nbody", marker("x"))),
+            Some(w1(2, Phase::Finished))
         );
     }
 
@@ -967,6 +1198,7 @@ mod tests {
             results_total: 0,
             comparison: None,
             refused: Vec::new(),
+            group: None,
         };
         let md = markdown(&report(
             vec![

@@ -84,6 +84,7 @@ struct Context<'a> {
     container: Option<&'a str>,
     python: Option<&'a str>,
     setup_steps: &'a [String],
+    setup_cache: Option<&'a crate::experiment::SetupCache>,
     job_timeout_minutes: u64,
     /// Waves all the cells need (the `wave` input's range).
     waves: usize,
@@ -391,6 +392,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         container: f.runner.container.as_deref(),
         python: f.setup.python.as_deref(),
         setup_steps: &f.setup.steps,
+        setup_cache: f.setup.cache.as_ref(),
         job_timeout_minutes,
         waves: packing.waves,
         cells_file: format!(".github/workflows/{}", crate::names::cells_file(&f.name)),

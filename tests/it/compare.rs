@@ -338,15 +338,20 @@ fn svg_has_one_point_series_per_tool_and_the_identity_line() {
     let doc = roxmltree::Document::parse(&text).expect("the chart is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "svg");
-    // Points: circles, grouped by fill colour (the legend's marker is one more of each).
-    let mut by_fill: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
-    for n in root.descendants().filter(|n| n.has_tag_name("circle")) {
-        let xy = |a| n.attribute(a).unwrap().parse::<f64>().unwrap();
+    // Points: markers (a circle for the first tool, a triangle for the second), grouped by
+    // fill colour (the legend's marker is one more of each).
+    let mut by_fill: HashMap<String, Vec<String>> = HashMap::new();
+    for n in root
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") || n.has_tag_name("polygon"))
+    {
         by_fill
             .entry(n.attribute("fill").unwrap().to_string())
             .or_default()
-            .push((xy("cx"), xy("cy")));
+            .push(n.tag_name().name().to_string());
     }
+    assert!(by_fill.values().any(|v| v.iter().all(|t| t == "circle")));
+    assert!(by_fill.values().any(|v| v.iter().all(|t| t == "polygon")));
     assert_eq!(
         by_fill.len(),
         2,
@@ -654,4 +659,381 @@ fn key_columns_map_a_files_own_names() {
     assert_eq!(code, 1);
     assert!(err.contains("`M` is not one of the keys"), "{err}");
     assert!(err.contains("`data/s.csv` has no column `N`"), "{err}");
+}
+
+/// The points of the SVG's black two-point polylines (the axes and y = x).
+fn black_lines(doc: &roxmltree::Document) -> Vec<Vec<(f64, f64)>> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#000000"))
+        .map(|n| {
+            n.attribute("points")
+                .unwrap()
+                .split_whitespace()
+                .map(|pt| {
+                    let (x, y) = pt.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Issue 18 §3b: one decade range on both axes (square, y = x the diagonal), a labelled tick
+/// and a grid line at every decade including 0.1–1, one tick format, a marker shape per series.
+#[test]
+fn svg_axes_are_square_with_every_decade_labelled() {
+    let p = Project::new();
+    p.write("data/ref.csv", "k,v\n1,0.15\n2,0.4\n3,2\n4,30\n");
+    p.write("data/a.csv", "k,v\n1,0.2\n2,0.3\n3,3\n4,12000\n");
+    let series: String = (0..8)
+        .map(|i| {
+            format!(
+                "  - {{label: s{i}, path: data/a.csv, value: v, unit: us, scale: {}}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    p.write(
+        "c.yaml",
+        &format!("keys: [k]\nreference: {{label: ref, path: data/ref.csv, value: v, unit: us}}\nseries:\n{series}"),
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("o/chart.svg");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(str::trim))
+        .collect();
+    // Values from 0.15 to 96,000: decades 0.1 … 100,000 on both axes, each labelled twice.
+    for label in ["0.1", "1", "10", "100", "1,000", "10,000", "100,000"] {
+        let n = texts.iter().filter(|t| **t == label).count();
+        assert_eq!(n, 2, "tick {label} on both axes: {texts:?}");
+    }
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains('e') && t.parse::<f64>().is_ok()),
+        "{texts:?}"
+    );
+    // y = x is the plot's diagonal: as wide as high, from corner to corner.
+    let lines = black_lines(&doc);
+    let diag = lines
+        .iter()
+        .find(|p| p.len() == 2 && p[0].0 != p[1].0 && p[0].1 != p[1].1)
+        .expect("the y = x line");
+    let (dx, dy) = (diag[1].0 - diag[0].0, diag[0].1 - diag[1].1);
+    assert!(dx > 600.0 && (dx - dy).abs() <= 3.0, "{diag:?}"); // pixels of rounding
+    // A grid line at every decade on each axis (7 decades: 7 vertical and 7 horizontal).
+    let grid = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("line") && n.attribute("opacity") == Some("0.25"))
+        .count();
+    assert!(grid >= 14, "{grid} decade grid lines");
+    // Eight series, eight different markers: shapes (circle, polygon, rect, line) × filled or
+    // not, each drawn in its own colour.
+    let mut kinds = std::collections::BTreeSet::new();
+    for n in doc.descendants().filter(|n| {
+        ["circle", "polygon", "rect", "line", "polyline"].contains(&n.tag_name().name())
+    }) {
+        let colour = n
+            .attribute("fill")
+            .filter(|f| *f != "none")
+            .or(n.attribute("stroke"));
+        if let Some(c) = colour.filter(|c| !["#000000", "#FFFFFF"].contains(c)) {
+            kinds.insert((
+                c.to_string(),
+                n.tag_name().name().to_string(),
+                n.attribute("fill") == Some("none"),
+            ));
+        }
+    }
+    let shapes: std::collections::BTreeSet<_> = kinds.iter().map(|(_, k, h)| (k, h)).collect();
+    assert!(shapes.len() >= 6, "{kinds:?}");
+    // A ninth series takes the first colour again, but not the first shape.
+    let nine =
+        format!("{series}  - {{label: s8, path: data/a.csv, value: v, unit: us, scale: 9}}\n");
+    p.write(
+        "c9.yaml",
+        &format!("keys: [k]\nreference: {{label: ref, path: data/ref.csv, value: v, unit: us}}\nseries:\n{nine}"),
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c9.yaml", "--out", "o9"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("o9/chart.svg");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let first = "#1F77B4";
+    let filled_circles = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(first))
+        .count();
+    assert_eq!(filled_circles, 5, "4 points and a legend marker of s0 only");
+}
+
+/// A unit declared wrong (µs data declared `ms`) is named in a note, and `clock-ghz` on a time
+/// unit is refused rather than ignored.
+#[test]
+fn a_likely_wrong_unit_is_noted_and_a_misplaced_clock_refused() {
+    let p = Project::new();
+    p.write("data/ref.csv", "k,v\n1,10\n2,20\n3,40\n");
+    p.write("data/a.csv", "k,v\n1,11\n2,19\n3,45\n");
+    p.write(
+        "c.yaml",
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: v, unit: us}\nseries:\n  - {label: right, path: data/a.csv, value: v, unit: us}\n  - {label: wrong, path: data/a.csv, value: v, unit: ms}\n",
+    );
+    let (code, out, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let c = &v["comparison"];
+    assert_eq!(series(c, "right")["notes"], serde_json::json!([]));
+    let notes = series(c, "wrong")["notes"].to_string();
+    assert!(
+        notes.contains("median ratio to the reference is 1100×"),
+        "{notes}"
+    );
+    assert!(notes.contains("check the unit"), "{notes}");
+    assert!(
+        p.read("o/comparison.md")
+            .contains("- wrong: its median ratio")
+    );
+
+    let (msg, problems) = error_of(
+        &p,
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: v, unit: us}\nseries:\n  - {label: a, path: data/a.csv, value: v, unit: us, clock-ghz: 1.5}\n",
+    );
+    let all = format!("{msg} {problems}");
+    assert!(
+        all.contains("`clock-ghz` converts cycles, but this source's unit is `µs`"),
+        "{all}"
+    );
+}
+
+/// `example: true` states one worked example per group: the row of median error, with the
+/// series' own cycles and clock.
+#[test]
+fn worked_examples_state_the_median_row_per_group() {
+    let p = Project::new();
+    p.write(
+        "data/ref.csv",
+        "layer,N,us\na,1,10\nb,1,20\nc,1,40\na,8,50\nb,8,60\n",
+    );
+    // At 2 GHz: a,1 = 10 µs (0 %), b,1 = 30 µs (+50 %), c,1 = 20 µs (−50 %): the median |error|
+    // of N=1 is 50 %, b before c by key; N=8: 25 µs (−50 %), 66 µs (+10 %): the lower median.
+    p.write(
+        "data/t.csv",
+        "layer,N,cycles\na,1,20000\nb,1,60000\nc,1,40000\na,8,50000\nb,8,132000\n",
+    );
+    p.write(
+        "c.yaml",
+        "keys: [layer, N]\ngroup-by: [N]\nreference: {label: GPU measured, path: data/ref.csv, value: us, unit: us}\nseries:\n  - {label: Sim, path: data/t.csv, value: cycles, unit: cycles, clock-ghz: 2, example: true}\n",
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p.read("o/comparison.md");
+    assert!(md.contains("### Worked examples"), "{md}");
+    assert!(
+        md.contains("- `b` at N=1: **Sim** predicted 30 µs (60000 cycles at 2 GHz), **GPU measured** 20 µs (error 50.0 %)."),
+        "{md}"
+    );
+    assert!(
+        md.contains("- `b` at N=8: **Sim** predicted 66 µs (132000 cycles at 2 GHz), **GPU measured** 60 µs (error 10.0 %)."),
+        "{md}"
+    );
+    let (_, problems) = error_of(
+        &p,
+        "keys: [layer, N]\nreference: {label: r, path: data/ref.csv, value: us, unit: us, example: true}\nseries:\n  - {label: Sim, path: data/t.csv, value: cycles, unit: cycles, clock-ghz: 2}\n",
+    );
+    assert!(
+        problems
+            .to_string()
+            .contains("`example` belongs to a series"),
+        "{problems}"
+    );
+}
+
+/// The whole Markdown fits one comment even when the per-group tables and charts alone would
+/// not (every key grouped): what was cut is said, and the files that have it are named.
+#[test]
+fn the_whole_markdown_fits_a_comment_when_grouped_by_every_key() {
+    let p = Project::new();
+    let mut csv = String::from("k,g,t\n");
+    for i in 1..=1500 {
+        csv += &format!("case-{i},{},{}\n", i % 700, i * 3);
+    }
+    p.write("data/ref.csv", &csv);
+    let series: String = (0..4)
+        .map(|i| {
+            format!(
+                "  - {{label: tool {i}, path: data/ref.csv, value: t, unit: us, scale: {}}}\n",
+                1.0 + f64::from(i) / 10.0
+            )
+        })
+        .collect();
+    p.write(
+        "c.yaml",
+        &format!("keys: [k, g]\ngroup-by: [g]\nreference: {{label: ref, path: data/ref.csv, value: t, unit: us}}\nseries:\n{series}"),
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let md = p.read("o/comparison.md");
+    assert!(md.chars().count() <= 65_536, "{}", md.chars().count());
+    assert!(
+        md.contains("more group rows in `summary.csv` (cut to fit a comment)"),
+        "{md:.3000}"
+    );
+    assert!(md.contains("The Mermaid charts are left out to fit one comment"));
+    assert!(md.ends_with("</sub>\n"));
+}
+
+/// The README's research numbers come from the committed comparison, or not at all: every row of
+/// its results table equals `summary.csv`, every "MAPE a % at N = 1, b % at 8, c % at 32 and d %
+/// at 128" is one series' per-N MAPE, and every worked example is in `comparison.md` verbatim.
+#[test]
+fn readme_numbers_come_from_the_shipped_comparison() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let dir = root.join("data/evaluation/compare-resnet50");
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let md = std::fs::read_to_string(dir.join("comparison.md")).unwrap();
+    let mut rdr = csv::Reader::from_reader(summary.as_bytes());
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let mut stats: HashMap<(String, String), csv::StringRecord> = HashMap::new();
+    for r in rdr.records() {
+        let r = r.unwrap();
+        stats.insert((r[0].to_string(), r[1].to_string()), r);
+    }
+    let get = |series: &str, group: &str, c: &str| -> f64 {
+        let r = stats
+            .get(&(series.to_string(), group.to_string()))
+            .unwrap_or_else(|| panic!("README names {series} / {group}, not in summary.csv"));
+        r[col(c)].parse().unwrap()
+    };
+    // 1. The table under "The shipped comparison".
+    let start = readme
+        .find("### The shipped comparison")
+        .expect("the section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n## ").map_or(section.len(), |i| i + 4)];
+    let mut checked = 0;
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| tool"))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() < 9 || cells[0].starts_with("---") {
+            continue;
+        }
+        let s = cells[0];
+        let pct = |v: f64| format!("{v:.1} %");
+        assert_eq!(cells[2], get(s, "all", "rows").to_string(), "{line}");
+        assert_eq!(cells[3], pct(get(s, "all", "mape_pct")), "{line}");
+        assert_eq!(cells[4], pct(get(s, "all", "median_ape_pct")), "{line}");
+        assert_eq!(cells[5], pct(get(s, "all", "max_ape_pct")), "{line}");
+        assert_eq!(cells[6], pct(get(s, "all", "mean_error_pct")), "{line}");
+        assert_eq!(
+            cells[7],
+            format!("{:.3}", get(s, "all", "spearman")),
+            "{line}"
+        );
+        for (rho, n) in cells[8].split(" / ").zip(["1", "8", "32", "128"]) {
+            if rho != "–" {
+                assert_eq!(
+                    rho,
+                    format!("{:.3}", get(s, &format!("N={n}"), "spearman")),
+                    "{line}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "{checked} table rows checked");
+    // 2. Per-N MAPE lists anywhere in the README ("MAPE 85 % at N = 1, 62 % at 8, 35 % at 32
+    // and 56 % at 128"; lines joined: they wrap): each is one series' per-N MAPE, rounded.
+    let words: Vec<&str> = readme.split_whitespace().collect();
+    let mut sentences = 0;
+    for start in 0..words.len().saturating_sub(5) {
+        if !(words[start] == "MAPE" && words[start + 2] == "%" && words[start + 4] == "N") {
+            continue;
+        }
+        let mut k = start + 1;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        while let (Some(v), Some(pc), Some(at)) = (words.get(k), words.get(k + 1), words.get(k + 2))
+        {
+            if *pc != "%" || *at != "at" || !v.chars().all(|c| c.is_ascii_digit()) {
+                break;
+            }
+            let mut j = k + 3;
+            if words.get(j) == Some(&"N") {
+                j += 2; // "N", "="
+            }
+            let Some(n) = words.get(j) else { break };
+            let n: String = n.chars().take_while(char::is_ascii_digit).collect();
+            pairs.push((n, v.to_string()));
+            k = j + 1;
+            if words.get(k) == Some(&"and") {
+                k += 1;
+            }
+        }
+        let matches = stats
+            .keys()
+            .filter(|(_, g)| g == "all")
+            .filter(|(s, _)| {
+                pairs.iter().all(|(n, v)| {
+                    stats.contains_key(&(s.clone(), format!("N={n}")))
+                        && format!("{:.0}", get(s, &format!("N={n}"), "mape_pct")) == *v
+                })
+            })
+            .count();
+        assert!(
+            pairs.len() >= 2 && matches > 0,
+            "README: MAPE {pairs:?} (N, %) is no series' per-N MAPE in summary.csv"
+        );
+        sentences += 1;
+    }
+    assert!(sentences >= 2, "{sentences} per-N MAPE lists");
+    // 3. The agreement table ("| array | a | b | rows | geomean a/b | min – max | ρ |").
+    let agreement = std::fs::read_to_string(dir.join("agreement.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(agreement.as_bytes());
+    let ah = rdr.headers().unwrap().clone();
+    let acol = |name: &str| ah.iter().position(|c| c == name).unwrap();
+    let arows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let mut agreed = 0;
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 7 || cells[0] == "array" || cells[0].starts_with("---") {
+            continue;
+        }
+        let r = arows
+            .iter()
+            .find(|r| r[0] == *cells[0] && r[acol("a")] == *cells[1] && r[acol("b")] == *cells[2])
+            .unwrap_or_else(|| panic!("README agreement row not in agreement.csv: {line}"));
+        let f = |c: &str| format!("{:.3}×", r[acol(c)].parse::<f64>().unwrap());
+        assert_eq!(cells[3], &r[acol("rows")], "{line}");
+        assert_eq!(cells[4], f("geomean_ratio"), "{line}");
+        assert_eq!(
+            cells[5],
+            format!("{} – {}", f("min_ratio"), f("max_ratio")),
+            "{line}"
+        );
+        assert_eq!(
+            cells[6],
+            format!("{:.3}", r[acol("spearman")].parse::<f64>().unwrap()),
+            "{line}"
+        );
+        agreed += 1;
+    }
+    assert!(agreed >= 3, "{agreed} agreement rows checked");
+    // 4. Worked examples, verbatim.
+    let examples: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("- `") && l.contains("predicted") && l.contains("measured"))
+        .collect();
+    assert!(examples.len() >= 4, "{examples:?}");
+    for e in examples {
+        assert!(
+            md.lines().any(|l| l == e),
+            "README example not in comparison.md: {e}"
+        );
+    }
 }

@@ -921,3 +921,28 @@ fn deep_nesting_is_refused_quickly() {
     );
     assert_eq!(problems[0]["line"].as_u64(), Some(3));
 }
+
+/// `setup.cache` lands in `with:` of actions/cache: an expression or odd character is refused
+/// at its position rather than pasted into the workflow.
+#[test]
+fn setup_cache_key_must_be_plain() {
+    let p = Project::new();
+    one_problem(
+        &p,
+        "cachekey",
+        "name: cachekey\nsetup:\n  cache: {path: ~/tl, key: \"tl-${{ github.token }}\"}\nmatrix: {x: [1]}\ncommand: 'true'\nresults: {keys: [x]}\n",
+        3,
+        28,
+        &["is not a plain cache key"],
+        Some("letters, digits"),
+    );
+    one_problem(
+        &p,
+        "cachepath",
+        "name: cachepath\nsetup:\n  cache: {path: ../outside, key: tl-1}\nmatrix: {x: [1]}\ncommand: 'true'\nresults: {keys: [x]}\n",
+        3,
+        17,
+        &["is not a plain folder path"],
+        Some("no `..`"),
+    );
+}

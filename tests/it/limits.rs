@@ -675,3 +675,145 @@ fn cells_of(p: &Project, name: &str) -> Vec<String> {
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The waves of one dispatch are one logical run on the issue: whichever wave is collected,
+/// the comment shows every wave (collected ones from the ledger, the others as still to come);
+/// wave 1, collected after wave 2 although it started first, still reaches the comment, and
+/// a wave's "run started" comment counts its own cells but never hides results already there.
+/// `--failed-from` on one wave's run re-runs the failed cells of every collected wave.
+#[test]
+fn the_waves_of_a_dispatch_are_one_run_in_the_comment_and_for_failed_from() {
+    let mut env = Env::new(FakeConfig::default());
+    // 300 cells of 5h30m: one a job, 300 jobs, 2 waves (256 + 44).
+    env.project.write(
+        "experiments/sweep.yaml",
+        &experiment("sweep", 300, "5h30m", "{labels: ubuntu-latest}")
+            .replace("name: sweep\n", "name: sweep\nissue: 7\n"),
+    );
+    let (code, _, err) = common::run(env.project.cmd().args(["generate"]));
+    assert_eq!(code, 0, "{err}");
+    let all = cells(&env.project);
+    // Wave 1 runs cells 0 (ok) and 1 (fails); wave 2 runs cell 256 (fails).
+    let spec = |i: usize, wave: u32, c: Conclusion| -> CellSpec {
+        shard_with(&all[i].0, &all[i].1, c, 10, "2026-11-26T00:01:00Z").in_wave(wave)
+    };
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        let wf = st
+            .workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap();
+        wf.shards = vec![
+            spec(0, 1, Conclusion::Success),
+            spec(1, 1, Conclusion::Failure),
+            spec(256, 2, Conclusion::Failure),
+        ];
+    }
+    env.run_clock();
+    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+    let waves = d["waves"].as_array().unwrap();
+    let group = waves[0]["group"].as_str().unwrap().to_string();
+    let runs: Vec<String> = waves
+        .iter()
+        .map(|w| w["run_id"].as_u64().unwrap().to_string())
+        .collect();
+    // Wave 2's status job: its "run started" comment counts its 44 cells, not the 300.
+    let (code, _, err) = common::run(env.outrun().args([
+        "announce", &runs[1], "--issue", "7", "--wave", "2", "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let started = env.comments().pop().unwrap();
+    assert!(
+        started.contains(&format!(
+            "44 cell(s) selected (wave 2 of 2 of dispatch `{group}`, 300 cells in all)"
+        )),
+        "{started}"
+    );
+    for run in &runs {
+        let _ = common::run(env.outrun().args(["watch", run, "--json"]));
+    }
+    // Wave 2 first: the comment shows it, and wave 1 as still to come.
+    let c = env.json(env.outrun().args(["collect", &runs[1], "--comment"]), 1);
+    assert!(c["collected"]["comment_skipped"].is_null(), "{c}");
+    let comment = env.comments().pop().unwrap();
+    assert!(
+        comment.contains(&format!("### All waves of dispatch `{group}`"))
+            && comment.contains("| 1 | running or not collected yet | 256 | | |")
+            && comment.contains("All waves: 1 of 2 collected, 44 cells: 0 ok, 44 did not succeed; 256 cells not collected yet."),
+        "{comment}"
+    );
+    // Wave 1 started first, and is collected last: its report (with both waves) replaces
+    // wave 2's; its failed cell and wave 2's both show.
+    let c = env.json(env.outrun().args(["collect", &runs[0], "--comment"]), 1);
+    assert!(c["collected"]["comment_skipped"].is_null(), "{c}");
+    assert_eq!(c["report"]["group"]["waves"].as_array().unwrap().len(), 2);
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    let comment = &comments[0];
+    assert!(
+        comment.contains(&format!("| 1 | [{}]", runs[0]))
+            && comment.contains(&format!("| 2 | [{}]", runs[1]))
+            && comment.contains(&format!("255: `{}`", all[1].0))
+            && comment.contains(&format!("44: `{}`", all[256].0))
+            && comment.contains("All waves: 2 of 2 collected, 300 cells: 1 ok, 299 did not succeed; 0 cells not collected yet."),
+        "{comment}"
+    );
+    // A wave's "started" comment, late, does not hide the two waves' results.
+    let (code, out, err) = common::run(env.outrun().args([
+        "announce", &runs[1], "--issue", "7", "--wave", "2", "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let skipped: Value = serde_json::from_str(&out).unwrap();
+    assert!(skipped["comment_skipped"].is_string(), "{skipped}");
+    assert_eq!(env.comments(), comments);
+    // The ledger says which wave of which dispatch each run is.
+    let ledger = env.project.read("data/evaluation/sweep.runs.csv");
+    assert!(
+        ledger
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",group,wave,waves"),
+        "{ledger}"
+    );
+    assert!(
+        ledger.contains(&format!(",{group},1,2")) && ledger.contains(&format!(",{group},2,2")),
+        "{ledger}"
+    );
+    // --failed-from wave 2's run: the failed cells of both waves, said so.
+    let (code, out, err) = common::run(env.outrun().args([
+        "dispatch",
+        "sweep",
+        "--ref",
+        "main",
+        "--failed-from",
+        &runs[1],
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "is wave 2 of 2 of dispatch {group}: taking the cells that did not succeed in all of its collected waves (1, 2)"
+        )),
+        "{err}"
+    );
+    let again: Value = serde_json::from_str(&out).unwrap();
+    let run = again["record"]["run_id"].as_u64().unwrap().to_string();
+    let st = env.fake.state();
+    let st = st.lock().unwrap();
+    let asked = st
+        .runs
+        .iter()
+        .find(|r| r.id.to_string() == run)
+        .unwrap()
+        .inputs["cells"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let asked: Vec<&str> = asked.split(',').collect();
+    assert_eq!(asked.len(), 299, "{asked:?}");
+    assert!(asked.contains(&all[1].0.as_str()) && asked.contains(&all[256].0.as_str()));
+    assert!(!asked.contains(&all[0].0.as_str()));
+}

@@ -104,11 +104,34 @@ fn wave_of(
     let group = id
         .strip_suffix(&format!(".w{wave}"))
         .unwrap_or(if id.is_empty() { "manual" } else { id });
+    let mut cells_per_wave = vec![0; waves];
+    for s in packed {
+        cells_per_wave[s.wave - 1] += s.cells.len();
+    }
     Some(crate::contract::WaveOf {
         wave,
         waves,
         group: group.to_string(),
+        cells_per_wave,
     })
+}
+
+/// Which wave of its dispatch `run` is, when the cells (its `cells` filter) need several runs,
+/// before any of its jobs has run: from the `wave` input, else the run's name.
+pub fn wave_before_jobs(
+    plan: &Plan,
+    run: &Run,
+    cells: Option<&str>,
+    wave: Option<usize>,
+) -> Option<crate::contract::WaveOf> {
+    let selected = selection(plan, cells);
+    let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
+    let packed = crate::workflow::pack::shards(&ids, crate::workflow::max_cells_per_job(plan));
+    let opts = CollectOptions {
+        wave,
+        ..CollectOptions::default()
+    };
+    wave_of(run, &[], &opts, &packed)
 }
 
 /// Cell folders (with a `cell.json`) directly inside an unpacked artifact.

@@ -38,9 +38,10 @@ pub use collected::*;
 pub(crate) use comment::*;
 pub use comment::{Posted, announce, run_info};
 pub use dispatch::*;
+pub use fetch::wave_before_jobs;
 pub(crate) use fetch::*;
 pub use land::*;
-pub use progress::{failed_cells, watch_comment};
+pub use progress::{FailedCells, failed_cells, watch_comment};
 pub use sync::*;
 pub use trust::*;
 
@@ -88,14 +89,30 @@ pub enum RemoteError {
     NoIssue,
     #[error("run {run} is not one outrun merges: {reason}")]
     Untrusted { run: u64, reason: String },
+    /// Posting the experiment's comment failed (the rows, if any, are merged already).
+    #[error("the report was not posted on issue #{issue}")]
+    Comment {
+        issue: u64,
+        #[source]
+        source: GithubError,
+    },
 }
 
 impl RemoteError {
     pub fn is_auth(&self) -> bool {
         match self {
-            RemoteError::Github(g) => g.is_auth(),
-            RemoteError::Pipeline(p) => p.is_auth(),
-            _ => false,
+            RemoteError::Github(g) | RemoteError::Comment { source: g, .. } => g.is_auth(),
+            RemoteError::Spec(_)
+            | RemoteError::Pipeline(_)
+            | RemoteError::Dataset(_)
+            | RemoteError::Fs(_)
+            | RemoteError::Unzip(_)
+            | RemoteError::Io { .. }
+            | RemoteError::NotOutrun(_)
+            | RemoteError::LostDispatch { .. }
+            | RemoteError::NoWorkflow { .. }
+            | RemoteError::NoIssue
+            | RemoteError::Untrusted { .. } => false,
         }
     }
 }

@@ -35,7 +35,11 @@ pub async fn watch_comment(
         .ok_or(RemoteError::NoIssue)?;
     let selected = selected(&plan, rec.as_ref().and_then(|r| r.cells.as_deref()))?;
     let ids: BTreeSet<&str> = selected.iter().map(|c| c.id.as_str()).collect();
-    let info = run_info(&run);
+    let mut info = run_info(&run);
+    // A wave's progress comment is stamped with its dispatch, so it never hides the results of
+    // the dispatch's other waves already on the issue (see `CommentStamp::may_replace`).
+    let cells = rec.as_ref().and_then(|r| r.cells.as_deref());
+    info.wave = super::wave_before_jobs(&plan, &run, cells, rec.as_ref().and_then(|r| r.wave));
     let actor = run
         .triggering_actor
         .as_ref()
@@ -76,31 +80,95 @@ pub async fn watch_comment(
     }
 }
 
+/// What `dispatch --failed-from RUN` runs again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailedCells {
+    /// Cell ids, in plan order.
+    pub cells: Vec<String>,
+    /// When RUN is one wave of a dispatch: the whole dispatch's failed cells were taken, and
+    /// this says from which waves (and which are not collected yet).
+    pub note: Option<String>,
+}
+
 /// The cells of run `run_id` of `plan` to run again: those the run ledger lists as not
 /// succeeded in its newest collected attempt, else the cells whose jobs did not succeed.
+///
+/// A run that is one wave of a dispatch stands for the whole dispatch (the waves are one
+/// logical run): the failed cells of every collected wave's newest attempt are taken, and the
+/// waves not collected yet are named.
 pub async fn failed_cells(
     root: &Path,
     client: &Client,
     plan: &Plan,
     run_id: u64,
-) -> Result<Vec<String>, RemoteError> {
+) -> Result<FailedCells, RemoteError> {
     let entries = ledger::read(&ledger::path_for(&root.join(plan.dataset_path())))?;
-    let from_ledger = entries
-        .iter()
-        .filter(|e| e.run_id == run_id.to_string())
-        .max_by_key(|e| e.attempt)
-        .map(|e| e.failed_cells.clone());
-    Ok(match from_ledger {
-        Some(cells) => cells.split_whitespace().map(str::to_string).collect(),
-        None => {
-            let ids: BTreeSet<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
-            client
-                .jobs(run_id)
-                .await?
-                .into_iter()
-                .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
-                .map(|j| j.name)
-                .collect()
+    let newest = |run: &str| {
+        entries
+            .iter()
+            .filter(|e| e.run_id == run)
+            .max_by_key(|e| e.attempt)
+    };
+    let Some(entry) = newest(&run_id.to_string()) else {
+        let ids: BTreeSet<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
+        let cells = client
+            .jobs(run_id)
+            .await?
+            .into_iter()
+            .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
+            .map(|j| j.name)
+            .collect();
+        return Ok(FailedCells { cells, note: None });
+    };
+    if entry.group.is_empty() {
+        let cells = entry
+            .failed_cells
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        return Ok(FailedCells { cells, note: None });
+    }
+    // Every wave's newest collected attempt (a wave re-run by `outrun rerun` keeps its run).
+    let waves = entry.waves.unwrap_or(0).max(entry.wave.unwrap_or(0));
+    let mut failed = BTreeSet::new();
+    let mut collected = Vec::new();
+    for w in 1..=waves {
+        let of_wave = entries
+            .iter()
+            .rev()
+            .find(|e| e.group == entry.group && e.wave == Some(w));
+        if let Some(e) = of_wave.and_then(|e| newest(&e.run_id)) {
+            failed.extend(e.failed_cells.split_whitespace());
+            collected.push(w);
         }
+    }
+    let cells: Vec<String> = plan
+        .cells
+        .iter()
+        .filter(|c| failed.contains(c.id.as_str()))
+        .map(|c| c.id.clone())
+        .collect();
+    let list = |ws: &[usize]| {
+        ws.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing: Vec<usize> = (1..=waves).filter(|w| !collected.contains(w)).collect();
+    let mut note = format!(
+        "run {run_id} is wave {} of {waves} of dispatch {}: taking the cells that did not succeed in all of its collected waves ({})",
+        entry.wave.unwrap_or(0),
+        entry.group,
+        list(&collected)
+    );
+    if !missing.is_empty() {
+        note.push_str(&format!(
+            "; not collected yet, so not included: wave {} (`outrun sync` collects them)",
+            list(&missing)
+        ));
+    }
+    Ok(FailedCells {
+        cells,
+        note: Some(note),
     })
 }
