@@ -222,9 +222,9 @@ impl Validator<'_> {
     }
 
     /// `runner.job-timeout`: GitHub stops a job at 6 h on its hosted runners and at 5 days on
-    /// self-hosted ones; outrun packs cells into jobs to fit it (see `workflow::pack`).
+    /// self-hosted ones; outrun packs cells into jobs to fit it (see `workflow::pack`, and `crate::limits` for the limits).
     pub(crate) fn check_job_timeout(&mut self, r: &types::Runner) -> Option<Duration> {
-        use crate::workflow::pack::{HOSTED_JOB_LIMIT, SELF_HOSTED_JOB_LIMIT, is_hosted};
+        use crate::limits::{HOSTED_JOB_LIMIT, SELF_HOSTED_JOB_LIMIT, is_hosted};
         let Some(text) = &r.job_timeout else {
             return Some(HOSTED_JOB_LIMIT);
         };
