@@ -403,7 +403,7 @@ pub(super) async fn failed_cells(root: &Path, gh: &Gh, name: &str, run_id: u64) 
     let plan = experiment::load_named(root, name)?;
     let failed = github::failed_cells(root, &gh.client, &plan, run_id).await?;
     if let Some(note) = &failed.note {
-        eprintln!("{note}");
+        errln!("{}", shown(note));
     }
     let ids = failed.cells;
     if ids.is_empty() {
