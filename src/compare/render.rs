@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::CompareError;
 use super::cross::{CrossComparison, JoinedRow, RatioStats, cmp_keys, show_key};
-use crate::report::{escape, num, pct};
+use crate::markdown::{COMMENT_LIMIT, escape, num, pct, table};
 
 /// tab10's colours; the emoji beside them in the Markdown legend are their nearest squares
 /// (Mermaid's xychart has no legend of its own).
@@ -242,15 +242,6 @@ fn ratio(x: Option<f64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!("| {} |\n", header.join(" | "));
-    s += &format!("|{}\n", " --- |".repeat(header.len()));
-    for r in rows {
-        s += &format!("| {} |\n", r.join(" | "));
-    }
-    s
-}
-
 fn code(s: &str) -> String {
     format!("`{}`", s.replace('`', "'"))
 }
@@ -367,7 +358,10 @@ pub fn markdown(c: &CrossComparison) -> String {
             "unmatched / missing",
         ],
         &rows,
-    );
+        usize::MAX,
+        usize::MAX,
+    )
+    .text;
     let _ = writeln!(
         m,
         "\n*rows*: joined with the reference; *mean error*: signed (negative = predicts less than the reference); *unmatched*: the tool's rows with no reference; *missing*: reference rows the tool has no row for."
@@ -448,7 +442,10 @@ pub fn markdown(c: &CrossComparison) -> String {
                 "ρ",
             ],
             &rows,
-        );
+            usize::MAX,
+            usize::MAX,
+        )
+        .text;
     }
     let tail_len = 400 + c.declaration.len() * 2;
     let fits = |extra: usize| m.chars().count() + extra + tail_len <= COMMENT_LIMIT;
@@ -457,7 +454,7 @@ pub fn markdown(c: &CrossComparison) -> String {
         if group_rows.is_empty() {
             String::new()
         } else {
-            table(&GROUP_HEADER, &group_rows[..n])
+            table(&GROUP_HEADER, &group_rows[..n], usize::MAX, usize::MAX).text
         }
     };
     let mut g = group_table(shown_groups);
@@ -514,12 +511,12 @@ pub fn markdown(c: &CrossComparison) -> String {
     // The whole file must fit one issue comment (GitHub cuts at 65,536 characters): the rows
     // that do not fit are in comparison.csv, and the table says so.
     let mut shown = rows.len();
-    let mut t = table(&header, &rows);
+    let mut t = table(&header, &rows, usize::MAX, usize::MAX).text;
     while m.chars().count() + t.chars().count() + tail.chars().count() + 200 > COMMENT_LIMIT
         && shown > 0
     {
         shown = shown * 9 / 10;
-        t = table(&header, &rows[..shown]);
+        t = table(&header, &rows[..shown], usize::MAX, usize::MAX).text;
     }
     if shown == 0 {
         t.clear();
@@ -593,9 +590,6 @@ fn examples(c: &CrossComparison) -> String {
 
 /// Most cases on one Mermaid chart's axis: more are unreadable, and would crowd the comment.
 const MAX_CHART_CASES: usize = 60;
-
-/// GitHub's limit for an issue comment, in characters.
-const COMMENT_LIMIT: usize = 65_536;
 
 fn ratio_row(label: &str, r: &RatioStats) -> Vec<String> {
     vec![
