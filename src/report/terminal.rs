@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
-use super::{CellReport, Report, TERMINAL_ROWS, cell_duration, duration, num, pct, whose_time};
+use super::render::{cell_duration, whose_time};
+use super::{CellReport, Report, TERMINAL_ROWS};
 use crate::contract::CellStatus;
+use crate::markdown::{duration, num, pct};
 
 /// Text from the dataset or an artifact, made safe to print: no control or bidi character
 /// reaches the terminal (an escape sequence in a result value must not drive it); they show as
