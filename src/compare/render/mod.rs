@@ -1,6 +1,6 @@
 //! The cross-tool comparison's outputs: Markdown for the issue comment (with Mermaid charts
-//! GitHub draws itself, [`mermaid`]), CSV for the paper ([`csv`]), and an SVG chart (plotters,
-//! [`svg`]) committed beside them; and the short text `outrun compare` prints.
+//! GitHub draws itself, `mermaid`), CSV for the paper (`csv`), and an SVG chart (plotters,
+//! `svg`) committed beside them; and the short text `outrun compare` prints.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
