@@ -52,14 +52,28 @@ pub(crate) enum CliError {
 
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Usage(_) => exit::USAGE,
-            CliError::Github(e) if e.is_auth() => exit::AUTH,
-            CliError::Remote(e) if e.is_auth() => exit::AUTH,
-            CliError::Pipeline(e) if e.is_auth() => exit::AUTH,
+        // No `_` arm: a new variant must say here whether it can mean a refused token.
+        let auth = match self {
+            CliError::Usage(_) => return exit::USAGE,
+            CliError::Github(e) => e.is_auth(),
+            CliError::Remote(e) => e.is_auth(),
+            CliError::Experiment(_)
+            | CliError::Pipeline(_)
+            | CliError::Workflow(_)
+            | CliError::Dataset(_)
+            | CliError::Outputs(_)
+            | CliError::Local(_)
+            | CliError::Fs(_)
+            | CliError::Compare(_)
+            | CliError::Other(_) => false,
+        };
+        if auth {
+            exit::AUTH
+        } else if outrun::fsutil::stop_requested() {
             // SIGINT/SIGTERM stopped a write before its rename (see `stop_on_signals`).
-            _ if outrun::fsutil::stop_requested() => exit::INTERRUPTED,
-            _ => exit::FAILED,
+            exit::INTERRUPTED
+        } else {
+            exit::FAILED
         }
     }
 
@@ -1486,7 +1500,6 @@ async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> 
         refused: Vec::new(),
         merge: !args.no_merge,
         report_file: Some(run_dir.join("report.md")),
-        comment: None,
     })
     .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
@@ -1689,7 +1702,6 @@ async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Resu
         refused: Vec::new(),
         merge: true,
         report_file: None,
-        comment: None,
     })
     .await
     .with_context(|| format!("merging {}", dir.display()))?;
@@ -1796,7 +1808,9 @@ fn report_cmd(
     let plan = experiment::load_named(root, name)?;
     // Without a run folder (none named, none local) the report covers the dataset alone.
     let outcomes = match run_dir_or_latest(root, &plan, run) {
-        Ok(dir) => outrun::outputs::read_outputs(&dir, &plan)
+        // Statuses only: the rows are checked cell by cell (a bad one fails its cell, as in a
+        // merge) and dropped, so a run of millions of rows costs what its largest cell does.
+        Ok(dir) => outrun::outputs::read_statuses(&dir, &plan)
             .with_context(|| format!("reading {}", dir.display()))?,
         Err(_) if run.is_none() => Vec::new(),
         Err(e) => return Err(e),

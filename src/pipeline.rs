@@ -4,11 +4,10 @@
 //! Every way a run ends goes through [`finish`]: `run --local`, `merge`, `collect`,
 //! `dispatch --wait`, `sync` and the workflow's own final job. Fetching the outputs is the
 //! backend's business (a local run leaves them on disk, the GitHub backend downloads and
-//! unpacks artifacts); so is the comment's transport, reached through [`Commenter`].
+//! unpacks artifacts); so is posting the comment (`backend::github::upsert_comment`), which
+//! the caller does with the returned Markdown.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 
 use crate::compare;
 use crate::contract::{CellRecord, RunProvenance};
@@ -16,8 +15,6 @@ use crate::dataset::{self, MergeSummary, ledger};
 use crate::experiment::Plan;
 use crate::outputs::{self, CellOutcome};
 use crate::report::{self, Refused, Report, RunInfo};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -29,41 +26,6 @@ pub enum PipelineError {
     Compare(#[from] compare::CompareError),
     #[error(transparent)]
     Fs(#[from] crate::fsutil::FsError),
-    #[error("the report was not posted on issue #{issue}")]
-    Comment {
-        issue: u64,
-        #[source]
-        source: CommentError,
-    },
-}
-
-impl PipelineError {
-    /// Whether the comment failed for want of a token GitHub accepts (exit status 4).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, PipelineError::Comment { source, .. } if source.needs_auth)
-    }
-}
-
-/// A comment's transport failed. The pipeline does not know the transport's error type, only
-/// whether authenticating would help, which decides the exit status.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}")]
-pub struct CommentError {
-    pub needs_auth: bool,
-    #[source]
-    pub source: BoxError,
-}
-
-/// Puts a report on an issue as the experiment's one comment (see `backend::github`).
-pub trait Commenter: Sync {
-    /// Creates or updates the comment; returns its URL, or `None` when the comment already
-    /// shows a newer run and was left alone.
-    fn upsert<'a>(
-        &'a self,
-        issue: u64,
-        experiment: &'a str,
-        body: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, CommentError>> + Send + 'a>>;
 }
 
 /// The issue a run's report belongs on: the one named for this run (a `--issue` flag, the
@@ -87,7 +49,6 @@ pub struct Finish<'a> {
     pub merge: bool,
     /// Where to keep the Markdown report as a file, besides returning it.
     pub report_file: Option<PathBuf>,
-    pub comment: Option<(&'a dyn Commenter, u64)>,
 }
 
 /// What [`finish`] did.
@@ -98,7 +59,6 @@ pub struct Finished {
     pub ledger_changed: bool,
     pub report: Report,
     pub markdown: String,
-    pub comment_url: Option<String>,
 }
 
 pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
@@ -198,20 +158,12 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;
     }
-    let comment_url = match f.comment {
-        Some((c, issue)) => c
-            .upsert(issue, f.plan.name(), &markdown)
-            .await
-            .map_err(|source| PipelineError::Comment { issue, source })?,
-        None => None,
-    };
     Ok(Finished {
         outcomes,
         merge,
         ledger_changed,
         report,
         markdown,
-        comment_url,
     })
 }
 

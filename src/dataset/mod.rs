@@ -11,6 +11,7 @@
 //! the new one.
 
 pub mod ledger;
+mod prefix;
 mod stream;
 
 pub use crate::outputs::Row;

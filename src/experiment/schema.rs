@@ -474,7 +474,7 @@ mod tests {
     /// optional part present gives exactly the shape's keys.
     #[test]
     fn the_shape_matches_the_types() {
-        let text = "name: x\nmatrix: {n: [1]}\ncommand: c\nresults: {keys: [n]}\ncompare: {measured: m.csv, on: [n], predicted: p, actual: a}\n";
+        let text = "name: x\nmatrix: {n: [1]}\ncommand: c\nresults: {keys: [n]}\nsetup: {cache: {path: p, key: k}}\ncompare: {measured: m.csv, on: [n], predicted: p, actual: a}\n";
         let f: ExperimentFile = serde_yaml::from_str(text).unwrap();
         let v = serde_yaml::to_value(&f).unwrap();
         fn walk(v: &Value, fields: &[Field], at: &str) {

@@ -166,6 +166,21 @@ pub fn positioned(dirs: &[PathBuf], plan: &Plan) -> Vec<Positioned> {
 /// than its position is refused with the claim as the reason: a cell cannot take another's
 /// place, nor leave its own empty.
 pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
+    read_cells_keeping(outputs, plan, true)
+}
+
+/// Every cell output of `plan` under `dir`, checked as [`read_outputs`] checks it, without its
+/// rows: a report needs the statuses, and a run's rows (millions) are read one cell at a time
+/// and dropped, so memory follows the largest cell rather than the run.
+pub fn read_statuses(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, OutputsError> {
+    let out = read_cells_keeping(&positioned(&cell_dirs(dir)?, plan), plan, false);
+    if out.is_empty() {
+        return Err(OutputsError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+fn read_cells_keeping(outputs: &[Positioned], plan: &Plan, keep_rows: bool) -> Vec<CellOutcome> {
     let mut by_cell: BTreeMap<&str, Vec<&Positioned>> = BTreeMap::new();
     for o in outputs {
         by_cell.entry(o.cell.as_str()).or_default().push(o);
@@ -182,7 +197,11 @@ pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
             .filter(|o| o.attempt == newest)
             .collect();
         if let [one] = at[..] {
-            out.push(read_one(plan, cell, one));
+            let mut o = read_one(plan, cell, one);
+            if !keep_rows {
+                o.rows = Rows::default();
+            }
+            out.push(o);
         } else {
             let why = format!(
                 "{} outputs in attempt {newest} ({}): none is taken",
@@ -373,11 +392,14 @@ fn with_params(
     // foldhash, not SipHash: this runs once per row (1 M rows a run); seeded per process.
     let mut seen =
         HashSet::with_capacity_and_hasher(rows.len(), foldhash::fast::RandomState::default());
+    let cols = KeyCols {
+        rows: &rows,
+        at: &at,
+    };
     for i in 0..rows.len() {
         let key = KeyOf {
-            rows: &rows,
+            cols: &cols,
             row: i,
-            at: &at,
         };
         if key.fields().any(str::is_empty) {
             return Err(format!(
@@ -398,19 +420,26 @@ fn with_params(
     Ok((columns, rows))
 }
 
-/// A row's key fields, hashed and compared in place: no key is copied out per row.
+/// Where a cell's key fields are: shared by every [`KeyOf`], so the set holds two words a row.
+struct KeyCols<'a> {
+    rows: &'a Rows,
+    at: &'a [usize],
+}
+
+/// A row's key fields, hashed and compared in place: no key is copied out per row. Small, as
+/// a one-cell run puts a million of them in one set, where cache misses are its cost.
 #[derive(Clone, Copy)]
 struct KeyOf<'a> {
-    rows: &'a Rows,
+    cols: &'a KeyCols<'a>,
     row: usize,
-    at: &'a [usize],
 }
 
 impl<'a> KeyOf<'a> {
     fn fields(self) -> impl Iterator<Item = &'a str> {
-        self.at
+        self.cols
+            .at
             .iter()
-            .map(move |&c| self.rows.get(self.row, c).unwrap_or(""))
+            .map(move |&c| self.cols.rows.get(self.row, c).unwrap_or(""))
     }
 }
 
@@ -495,6 +524,13 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
         }
     }
     let mut rows = Rows::new(header.len());
+    // The text is at most the file: reserved once, not grown by doubling (a one-cell run's
+    // million rows were copied ~20 times over, and each growth faults in fresh pages).
+    let len = r
+        .get_ref()
+        .metadata()
+        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+    rows.text.reserve(len);
     let mut rec = csv::ByteRecord::new();
     loop {
         match r.read_byte_record(&mut rec) {
@@ -510,6 +546,12 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
                     if !text.is_char_boundary(end) {
                         return Err(format!("{name} line {}: not UTF-8", line()));
                     }
+                }
+                if rows.ends.is_empty() {
+                    // The field ends, from the first row's length (a delimiter a field and a
+                    // newline): an estimate, grown as usual if the rows get shorter.
+                    let per_row = rec.as_slice().len() + rec.len();
+                    rows.ends.reserve(len / per_row.max(1) * rec.len());
                 }
                 let mut start = 0;
                 rows.push(rec.iter().map(|f| {
@@ -660,5 +702,51 @@ mod tests {
         let row = |r| (0..3).map(|c| wider.get(r, c).unwrap()).collect::<Vec<_>>();
         assert_eq!(row(0), ["1", "2", "p"]);
         assert_eq!(row(1), ["3", "4", "p"]);
+    }
+
+    #[test]
+    fn statuses_are_checked_as_for_a_merge_and_no_rows_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let yaml = "name: st\nmatrix:\n  n: [1, 2]\ncommand: 'true'\ntimeout: 20s\n\
+                    results:\n  keys: [n, i]\n";
+        let plan = crate::experiment::parse(
+            root.path(),
+            Path::new("experiments/st.yaml"),
+            yaml.to_string(),
+        )
+        .unwrap();
+        let run = root.path().join("run");
+        // Cell n=1 is good; n=2 writes one key twice, which fails it whether rows are kept or not.
+        for (cell, rows) in plan.cells.iter().zip(["1,1,a\n1,2,b\n", "2,1,x\n2,1,y\n"]) {
+            let dir = run.join(&cell.id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut rec = CellRecord::missing(
+                plan.name(),
+                cell,
+                CellStatus::Ok,
+                String::new(),
+                &crate::contract::RunProvenance::default(),
+            );
+            rec.error = None;
+            rec.exit_code = Some(0);
+            rec.run_id = "7".into();
+            rec.attempt = 1;
+            rec.write(&dir).unwrap();
+            std::fs::write(dir.join("results.csv"), format!("n,i,v\n{rows}")).unwrap();
+        }
+        let full = read_outputs(&run, &plan).unwrap();
+        let statuses = read_statuses(&run, &plan).unwrap();
+        let records = |v: &[CellOutcome]| v.iter().map(|o| o.record.clone()).collect::<Vec<_>>();
+        assert_eq!(records(&statuses), records(&full));
+        assert_eq!(
+            statuses.iter().map(|o| o.record.status).collect::<Vec<_>>(),
+            [CellStatus::Ok, CellStatus::Failed]
+        );
+        assert_eq!(full[0].rows.len(), 2);
+        assert!(
+            statuses
+                .iter()
+                .all(|o| o.rows.is_empty() && o.rows.text_len() == 0)
+        );
     }
 }

@@ -144,7 +144,8 @@ impl GroupReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunInfo {
     pub id: String,
-    pub source: String,
+    /// Serialised as `contract::Source` is: `local` or `github`.
+    pub source: crate::contract::Source,
     pub url: Option<String>,
     pub attempt: u32,
     pub started_at: String,
@@ -160,7 +161,7 @@ impl RunInfo {
     pub fn of(p: &crate::contract::RunProvenance) -> RunInfo {
         RunInfo {
             id: p.run_id.clone(),
-            source: p.source.as_str().into(),
+            source: p.source,
             url: p.url.clone(),
             attempt: p.attempt,
             started_at: p.run_started_at.clone(),

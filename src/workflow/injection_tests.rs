@@ -18,6 +18,7 @@ runner:
 setup:
   python: "3.12"
   steps: [pip install numpy]
+  cache: {path: ~/.cache/sim, key: sim-1.2}
 matrix:
   n: [1, 2]
   include:

@@ -713,6 +713,27 @@ fn authentication_problems_exit_4_and_never_print_the_token() {
     assert!(err.contains("GH_TOKEN"), "{err}");
 }
 
+/// A token refused only when the comment is posted still exits 4 (the comment's error carries
+/// GitHub's, which decides the exit status), and the rows collected before it are kept.
+#[test]
+fn a_token_refused_for_the_comment_exits_4_and_keeps_the_rows() {
+    let mut env = Env::new(FakeConfig::default());
+    env.run_clock();
+    let d = env.json(env.outrun().args(["dispatch", "sweep", "--ref", "main"]), 0);
+    let run = d["record"]["run_id"].as_u64().unwrap().to_string();
+    env.json(env.outrun().args(["watch", &run]), 0);
+    env.fake
+        .inject(Fault::status(Match::post("/repos/octo/lab/issues/"), 401));
+    let (code, out, err) = common::run(env.outrun().args(["collect", &run, "--comment"]));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains("the report was not posted on issue #") && !err.contains("fake-token"),
+        "{err}"
+    );
+    assert_eq!(env.dataset().lines().count(), 9);
+    assert!(env.comments().is_empty());
+}
+
 #[test]
 fn every_exchange_conforms_to_githubs_description() {
     let mut env = Env::new(FakeConfig::default());

@@ -130,7 +130,6 @@ pub(super) async fn merge_here(
                 .join(run.id.to_string())
                 .join("report.md")
         }),
-        comment: None,
     })
     .await?)
 }

@@ -18,7 +18,7 @@ pub struct Posted {
 pub fn run_info(run: &Run) -> crate::report::RunInfo {
     crate::report::RunInfo {
         id: run.id.to_string(),
-        source: Source::Github.as_str().into(),
+        source: Source::Github,
         url: Some(run.html_url.clone()),
         attempt: run.attempt(),
         started_at: run.started_at().to_string(),
@@ -65,13 +65,7 @@ pub(crate) async fn upsert_comment(
     upsert(client, issue, experiment, body)
         .await
         .map_err(|e| match e {
-            RemoteError::Github(g) => RemoteError::Pipeline(pipeline::PipelineError::Comment {
-                issue,
-                source: pipeline::CommentError {
-                    needs_auth: g.is_auth(),
-                    source: Box::new(g),
-                },
-            }),
+            RemoteError::Github(source) => RemoteError::Comment { issue, source },
             e => e,
         })
 }

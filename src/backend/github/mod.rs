@@ -89,14 +89,30 @@ pub enum RemoteError {
     NoIssue,
     #[error("run {run} is not one outrun merges: {reason}")]
     Untrusted { run: u64, reason: String },
+    /// Posting the experiment's comment failed (the rows, if any, are merged already).
+    #[error("the report was not posted on issue #{issue}")]
+    Comment {
+        issue: u64,
+        #[source]
+        source: GithubError,
+    },
 }
 
 impl RemoteError {
     pub fn is_auth(&self) -> bool {
         match self {
-            RemoteError::Github(g) => g.is_auth(),
-            RemoteError::Pipeline(p) => p.is_auth(),
-            _ => false,
+            RemoteError::Github(g) | RemoteError::Comment { source: g, .. } => g.is_auth(),
+            RemoteError::Spec(_)
+            | RemoteError::Pipeline(_)
+            | RemoteError::Dataset(_)
+            | RemoteError::Fs(_)
+            | RemoteError::Unzip(_)
+            | RemoteError::Io { .. }
+            | RemoteError::NotOutrun(_)
+            | RemoteError::LostDispatch { .. }
+            | RemoteError::NoWorkflow { .. }
+            | RemoteError::NoIssue
+            | RemoteError::Untrusted { .. } => false,
         }
     }
 }
