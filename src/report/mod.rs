@@ -369,4 +369,43 @@ mod tests {
         );
         assert!(md.contains("in 1m of cell time in all.\n"), "{md}");
     }
+
+    /// What the statistics leave out is said in the Markdown and at the terminal alike (one
+    /// sentence source, `render::comparison_caveats`).
+    #[test]
+    fn both_renderings_say_what_the_comparison_left_out() {
+        let report = Report {
+            schema: REPORT_SCHEMA,
+            experiment: "e".into(),
+            description: String::new(),
+            issue: None,
+            dataset: "data/evaluation/e.csv".into(),
+            run: Some(RunInfo::default()),
+            summary: Summary::default(),
+            cells: Vec::new(),
+            columns: Vec::new(),
+            results: Vec::new(),
+            results_total: 0,
+            comparison: Some(Comparison {
+                measured: "measured.csv".into(),
+                on: vec!["n".into()],
+                predicted_column: "p".into(),
+                actual_column: "a".into(),
+                rows: Vec::new(),
+                groups: Vec::new(),
+                unmatched: 3,
+                error_undefined: 2,
+            }),
+            refused: Vec::new(),
+            group: None,
+        };
+        let undefined = "2 joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.";
+        let unmatched = "3 result rows had no measurement to compare with.";
+        let md = markdown(&report);
+        assert!(md.contains(&format!("\n{undefined}\n")), "{md}");
+        assert!(md.contains(&format!("\n{unmatched}\n")), "{md}");
+        let text = for_terminal(&report, false);
+        assert!(text.contains(&format!("{undefined}\n")), "{text}");
+        assert!(text.contains(&format!("{unmatched}\n")), "{text}");
+    }
 }

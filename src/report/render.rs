@@ -6,8 +6,27 @@ use std::fmt::Write as _;
 
 use super::comment::waves_table;
 use super::{CellReport, GroupReport, Phase, Report, marker};
+use crate::compare::Comparison;
 use crate::contract::CellStatus;
 use crate::markdown::{COMMENT_LIMIT, Table, duration, escape, num, pct, table};
+
+/// What the comparison's statistics leave out, one sentence each (both renderings say it).
+pub(super) fn comparison_caveats(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    if c.error_undefined > 0 {
+        out.push(format!(
+            "{} joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.",
+            c.error_undefined
+        ));
+    }
+    if c.unmatched > 0 {
+        out.push(format!(
+            "{} result rows had no measurement to compare with.",
+            c.unmatched
+        ));
+    }
+    out
+}
 
 /// A cell's duration, marked when it is only what the cell's `cell.json` says.
 pub(super) fn cell_duration(c: &CellReport) -> String {
@@ -143,19 +162,8 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
             .map(String::from)
             .to_vec();
         stats.push_str(&table(&header, &rows, usize::MAX, usize::MAX).text);
-        if c.error_undefined > 0 {
-            let _ = writeln!(
-                stats,
-                "\n{} joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.",
-                c.error_undefined
-            );
-        }
-        if c.unmatched > 0 {
-            let _ = writeln!(
-                stats,
-                "\n{} result rows had no measurement to compare with.",
-                c.unmatched
-            );
+        for caveat in comparison_caveats(c) {
+            let _ = writeln!(stats, "\n{caveat}");
         }
         stats.push('\n');
     }
