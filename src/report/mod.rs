@@ -310,6 +310,26 @@ pub fn for_terminal(r: &Report, colour: bool) -> String {
 mod tests {
     use super::*;
 
+    /// A report of experiment `e` with no cells, results or comparison.
+    fn bare_report() -> Report {
+        Report {
+            schema: REPORT_SCHEMA,
+            experiment: "e".into(),
+            description: String::new(),
+            issue: None,
+            dataset: "data/evaluation/e.csv".into(),
+            run: Some(RunInfo::default()),
+            summary: Summary::default(),
+            cells: Vec::new(),
+            columns: Vec::new(),
+            results: Vec::new(),
+            results_total: 0,
+            comparison: None,
+            refused: Vec::new(),
+            group: None,
+        }
+    }
+
     #[test]
     fn a_duration_only_the_cell_claims_is_marked_and_refused_cells_are_counted() {
         let cell = |id: &str, status, duration_s, duration_claimed| CellReport {
@@ -322,12 +342,6 @@ mod tests {
             error: None,
         };
         let report = |cells: Vec<CellReport>, refused| Report {
-            schema: REPORT_SCHEMA,
-            experiment: "e".into(),
-            description: String::new(),
-            issue: None,
-            dataset: "data/evaluation/e.csv".into(),
-            run: Some(RunInfo::default()),
             summary: Summary {
                 cells: cells.len(),
                 ok: cells.len() - refused,
@@ -335,12 +349,7 @@ mod tests {
                 ..Summary::default()
             },
             cells,
-            columns: Vec::new(),
-            results: Vec::new(),
-            results_total: 0,
-            comparison: None,
-            refused: Vec::new(),
-            group: None,
+            ..bare_report()
         };
         let md = markdown(&report(
             vec![
@@ -375,17 +384,6 @@ mod tests {
     #[test]
     fn both_renderings_say_what_the_comparison_left_out() {
         let report = Report {
-            schema: REPORT_SCHEMA,
-            experiment: "e".into(),
-            description: String::new(),
-            issue: None,
-            dataset: "data/evaluation/e.csv".into(),
-            run: Some(RunInfo::default()),
-            summary: Summary::default(),
-            cells: Vec::new(),
-            columns: Vec::new(),
-            results: Vec::new(),
-            results_total: 0,
             comparison: Some(Comparison {
                 measured: "measured.csv".into(),
                 on: vec!["n".into()],
@@ -396,8 +394,7 @@ mod tests {
                 unmatched: 3,
                 error_undefined: 2,
             }),
-            refused: Vec::new(),
-            group: None,
+            ..bare_report()
         };
         let undefined = "2 joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.";
         let unmatched = "3 result rows had no measurement to compare with.";
