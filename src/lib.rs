@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod github_api;
 pub mod init;
 pub mod limits;
+pub mod markdown;
 pub mod names;
 pub mod outputs;
 pub mod pipeline;
