@@ -10,12 +10,16 @@
 //! held, so concurrent merges never lose rows and a kill at any moment leaves the old file or
 //! the new one.
 
+mod file;
 pub mod ledger;
+mod merge;
+mod newest;
+mod order;
 mod prefix;
-mod stream;
 
 pub use crate::outputs::Row;
-pub use stream::{Mode, Newest, for_each_newest, key_clashes};
+pub use merge::{Mode, key_clashes};
+pub use newest::{Newest, for_each_newest};
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -238,7 +242,7 @@ pub fn merge_with(
     merge_at(root, plan, outcomes, run_started_at, mode, None).map(|(summary, _)| summary)
 }
 
-/// The dataset of `plan` under `root`, merged (see `stream::merge`).
+/// The dataset of `plan` under `root`, merged (see `merge::merge`).
 fn merge_at(
     root: &Path,
     plan: &Plan,
@@ -248,7 +252,7 @@ fn merge_at(
     watch: Option<&mut dyn FnMut(Newest<'_>)>,
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
     let rel = plan.dataset_path();
-    stream::merge(
+    merge::merge(
         &root.join(&rel),
         &rel,
         plan,
@@ -262,7 +266,7 @@ fn merge_at(
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a
 /// total order, the one the dataset file is sorted by.
 pub fn compare_values(a: &str, b: &str) -> Ordering {
-    stream::compare_str(a, b)
+    order::compare_str(a, b)
 }
 
 fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
