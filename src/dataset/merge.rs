@@ -325,21 +325,56 @@ pub enum Mode {
     Migrate,
 }
 
-/// Merges the successful cells of `outcomes` into the dataset at `path` in one pass; see the
-/// module's comment. The caller holds the dataset's lock.
-/// Merges `outcomes` into the dataset at `path`. With `watch`, also hands it the newest row per
-/// key of the merged dataset as it is written (see [`NewestRows`]) and returns the dataset's
-/// columns — or `None` when what `watch` saw must be thrown away and the file read instead (a
-/// file that was out of order is sorted in a second pass).
+/// One merge: which outcomes go into which experiment's dataset, and how. What the merge
+/// functions take, instead of the same parameters passed on from one to the next.
+#[derive(Clone, Copy)]
+pub struct MergeRequest<'a> {
+    /// The project root; the dataset is at `root/plan.dataset_path()`.
+    pub root: &'a Path,
+    pub plan: &'a Plan,
+    /// The cells to merge; only the successful ones bring rows.
+    pub outcomes: &'a [CellOutcome],
+    /// When the run that produced `outcomes` started: the rows' place in the run order.
+    pub run_started_at: &'a str,
+    pub mode: Mode,
+}
+
+impl<'a> MergeRequest<'a> {
+    /// A [`Mode::Merge`] of `outcomes`, from the run that started at `run_started_at`.
+    pub fn new(
+        root: &'a Path,
+        plan: &'a Plan,
+        outcomes: &'a [CellOutcome],
+        run_started_at: &'a str,
+    ) -> Self {
+        MergeRequest {
+            root,
+            plan,
+            outcomes,
+            run_started_at,
+            mode: Mode::Merge,
+        }
+    }
+}
+
+/// Merges the successful cells of `req.outcomes` into the dataset in one pass; see the
+/// module's comment. The caller holds the dataset's lock. With `watch`, also hands it the
+/// newest row per key of the merged dataset as it is written (see [`NewestRows`]) and returns
+/// the dataset's columns — or `None` when what `watch` saw must be thrown away and the file
+/// read instead (a file that was out of order is sorted in a second pass).
 pub(super) fn merge(
-    path: &Path,
-    rel: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-    mode: Mode,
+    req: MergeRequest<'_>,
     watch: Option<&mut dyn FnMut(Newest<'_>)>,
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
+    let MergeRequest {
+        root,
+        plan,
+        outcomes,
+        run_started_at,
+        mode,
+    } = req;
+    let rel = plan.dataset_path();
+    let path = &root.join(&rel);
     let old_header = header(path)?;
     let in_cols = incoming_columns(plan, outcomes);
     if let Some(h) = &old_header {

@@ -5,10 +5,10 @@
 //! nothing. With `history: all` every run's rows stay and reports pick the newest run per key.
 //! Either way the rows of a (cell, run) replace that cell's earlier rows from the same run, so
 //! merging the same run twice changes nothing. Every row carries its provenance. The file is
-//! kept sorted, so diffs stay small and a merge is one streaming pass (see `stream`), and is
-//! replaced atomically (temp file, fsync, rename) while an exclusive lock (in `.outrun/locks/`) is
-//! held, so concurrent merges never lose rows and a kill at any moment leaves the old file or
-//! the new one.
+//! kept sorted, so diffs stay small and a merge is one streaming pass (see `order` and
+//! `merge`), and is replaced atomically (temp file, fsync, rename) while an exclusive lock (in
+//! `.outrun/locks/`) is held, so concurrent merges never lose rows and a kill at any moment
+//! leaves the old file or the new one.
 
 mod file;
 pub mod ledger;
@@ -18,7 +18,7 @@ mod order;
 mod prefix;
 
 pub use crate::outputs::Row;
-pub use merge::{Mode, key_clashes};
+pub use merge::{MergeRequest, Mode, key_clashes};
 pub use newest::{Newest, for_each_newest};
 
 use std::cmp::Ordering;
@@ -198,40 +198,27 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
     Ok(file)
 }
 
-/// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)
-/// into the dataset at `root/plan.dataset_path()`, in one streaming pass (see `stream`). The
-/// caller holds [`lock`].
-pub fn merge(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-) -> Result<MergeSummary, DatasetError> {
-    merge_with(root, plan, outcomes, run_started_at, Mode::Merge)
+/// Merges the successful cells of `req.outcomes` into the dataset at
+/// `root/plan.dataset_path()`, in one streaming pass (see the `merge` module). The caller
+/// holds [`lock`].
+pub fn merge(req: MergeRequest<'_>) -> Result<MergeSummary, DatasetError> {
+    merge::merge(req, None).map(|(summary, _)| summary)
 }
 
-/// [`merge`], handing `watch` the newest row per key of the merged dataset as the merge writes
-/// it, so a report needs no second pass over the file. Returns the dataset's columns with the
-/// summary — or `None` for them when what `watch` saw must be discarded and the file read
-/// (see [`for_each_newest`]) instead.
+/// [`merge()`], handing `watch` the newest row per key of the merged dataset as the merge
+/// writes it, so a report needs no second pass over the file. Returns the dataset's columns
+/// with the summary — or `None` for them when what `watch` saw must be discarded and the file
+/// read (see [`for_each_newest`]) instead.
 pub fn merge_watching(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
+    req: MergeRequest<'_>,
     watch: &mut dyn FnMut(Newest<'_>),
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    merge_at(
-        root,
-        plan,
-        outcomes,
-        run_started_at,
-        Mode::Merge,
-        Some(watch),
-    )
+    merge::merge(req, Some(watch))
 }
 
-/// [`merge`], or with [`Mode::Migrate`] also keeping only the newest run's row of every key.
+/// [`merge()`] with `mode`: [`Mode::Migrate`] also keeps only the newest run's row of every key.
+// Kept for `merge --migrate` in `commands` (being split on another branch): it can build a
+// `MergeRequest` itself once that lands, and this goes.
 pub fn merge_with(
     root: &Path,
     plan: &Plan,
@@ -239,28 +226,10 @@ pub fn merge_with(
     run_started_at: &str,
     mode: Mode,
 ) -> Result<MergeSummary, DatasetError> {
-    merge_at(root, plan, outcomes, run_started_at, mode, None).map(|(summary, _)| summary)
-}
-
-/// The dataset of `plan` under `root`, merged (see `merge::merge`).
-fn merge_at(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-    mode: Mode,
-    watch: Option<&mut dyn FnMut(Newest<'_>)>,
-) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    let rel = plan.dataset_path();
-    merge::merge(
-        &root.join(&rel),
-        &rel,
-        plan,
-        outcomes,
-        run_started_at,
+    merge(MergeRequest {
         mode,
-        watch,
-    )
+        ..MergeRequest::new(root, plan, outcomes, run_started_at)
+    })
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a
