@@ -18,8 +18,7 @@ pub const CELL_SCHEMA: &str = "outrun.cell/v1";
 /// wrappers: the local backend, and `outrun_cell.py` through the cells file).
 pub const KILL_GRACE_S: u64 = 3;
 
-/// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
-pub const MAX_JOBS: usize = 256;
+pub use crate::limits::MAX_JOBS;
 /// Columns one results file may have. Merge and report are linear in the columns, but every
 /// row of the dataset carries every column: a cell that writes millions would stall the final
 /// job and bloat the dataset, so its results are refused with the count.

@@ -16,6 +16,8 @@ pub mod experiment;
 pub mod fsutil;
 pub mod github_api;
 pub mod init;
+pub mod limits;
+pub mod markdown;
 pub mod names;
 pub mod outputs;
 pub mod pipeline;

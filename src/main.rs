@@ -21,7 +21,7 @@ macro_rules! errln {
 
 mod cli;
 mod commands;
-mod output;
+mod documents;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ fn restore_sigpipe() {
 /// variant chooses the exit status.
 fn report_error(json: bool, e: commands::CliError) -> u8 {
     if json {
-        output::print(&output::ErrorDoc {
+        documents::print(&documents::ErrorDoc {
             error: message(&e),
             problems: e.problems(),
         });

@@ -128,6 +128,16 @@ pub(crate) fn parse_landing_branch(experiment: &str, branch: &str) -> Option<u64
         .ok()
 }
 
+/// The run ledger beside a dataset: `data/evaluation/NAME.csv` → `data/evaluation/NAME.runs.csv`
+/// (the workflow names it in its upload step, the dataset writes it).
+pub fn ledger_path(dataset: &Path) -> PathBuf {
+    let stem = dataset
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("dataset");
+    dataset.with_file_name(format!("{stem}.runs.csv"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! `\x1b[2J`), or a newline followed by `::error …` / `::add-mask::…`, which GitHub reads as a
 //! workflow command when a line of the log starts with it. Every such character is shown as an
 //! escape instead (`\x1b`, `\n`), so a value is always part of outrun's own line and no line of
-//! it can start with `::`. Markdown (the report) has its own escaping in `report::escape`.
+//! it can start with `::`. Markdown (the report) has its own escaping in `markdown::escape`.
 
 /// `s` with every control character written as an escape: `\n`, `\r`, `\t`, `\x1b`; bidi
 /// controls and the Unicode line separators as `\u{202e}`.

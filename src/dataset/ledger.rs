@@ -94,11 +94,7 @@ impl LedgerEntry {
 
 /// `data/evaluation/NAME.csv` → `data/evaluation/NAME.runs.csv`.
 pub fn path_for(dataset: &Path) -> PathBuf {
-    let stem = dataset
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("dataset");
-    dataset.with_file_name(format!("{stem}.runs.csv"))
+    crate::names::ledger_path(dataset)
 }
 
 /// The ledger's entries, oldest run first; a missing file is an empty ledger.

@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
-use super::{CellReport, Report, TERMINAL_ROWS, cell_duration, duration, num, pct, whose_time};
+use super::render::{cell_duration, comparison_caveats, whose_time};
+use super::{CellReport, Report, TERMINAL_ROWS};
 use crate::contract::CellStatus;
+use crate::markdown::{duration, num, pct};
 
 /// Text from the dataset or an artifact, made safe to print: no control or bidi character
 /// reaches the terminal (an escape sequence in a result value must not drive it); they show as
@@ -173,19 +175,8 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
             .collect();
         let header = ["group", "rows", "MAPE", "median APE", "max APE"].map(String::from);
         out.push_str(&table(&header, &rows, usize::MAX).0);
-        if c.error_undefined > 0 {
-            let _ = writeln!(
-                out,
-                "{} joined rows have a measured value of 0: their percentage error is undefined, so they are shown per row but left out of these statistics.",
-                c.error_undefined
-            );
-        }
-        if c.unmatched > 0 {
-            let _ = writeln!(
-                out,
-                "{} result rows had no measurement to compare with.",
-                c.unmatched
-            );
+        for caveat in comparison_caveats(c) {
+            let _ = writeln!(out, "{caveat}");
         }
         out.push('\n');
     }

@@ -408,7 +408,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         install,
         land_artifact: f.github.land == crate::experiment::Land::Artifact,
         dataset: plan.dataset_path().display().to_string(),
-        ledger: crate::dataset::ledger::path_for(&plan.dataset_path())
+        ledger: crate::names::ledger_path(&plan.dataset_path())
             .display()
             .to_string(),
     };

@@ -9,30 +9,13 @@
 
 use std::time::Duration;
 
-pub use crate::contract::MAX_JOBS;
+pub use crate::limits::{
+    HOSTED_JOB_LIMIT, HOSTED_PREFIXES, MAX_JOBS, SELF_HOSTED_JOB_LIMIT, is_hosted,
+};
 
 /// Time a job needs beside its cells: checkout, setup, upload. The job's `timeout-minutes` is
 /// its cells' timeouts plus this, and never above the runner's limit.
 pub const JOB_OVERHEAD: Duration = Duration::from_secs(15 * 60);
-
-/// GitHub-hosted runners stop a job after 6 hours.
-pub const HOSTED_JOB_LIMIT: Duration = Duration::from_secs(6 * 3600);
-
-/// Self-hosted runners stop a job after 5 days.
-pub const SELF_HOSTED_JOB_LIMIT: Duration = Duration::from_secs(5 * 24 * 3600);
-
-/// The label prefixes of GitHub-hosted runners (also what `.github/actionlint.yaml` needs no
-/// entry for: see `actionlint::known`).
-pub(crate) const HOSTED_PREFIXES: [&str; 3] = ["ubuntu-", "windows-", "macos-"];
-
-/// Whether `labels` name a GitHub-hosted runner (`ubuntu-*`, `windows-*`, `macos-*`), whose
-/// jobs cannot run longer than [`HOSTED_JOB_LIMIT`].
-pub fn is_hosted(labels: &[String]) -> bool {
-    !labels.iter().any(|l| l == "self-hosted")
-        && labels
-            .iter()
-            .any(|l| HOSTED_PREFIXES.iter().any(|p| l.starts_with(p)))
-}
 
 /// The most cells one job may run: the cells' timeouts plus [`JOB_OVERHEAD`] within the job's
 /// limit. At least 1: a cell whose timeout alone does not fit still gets a job (validate warns).

@@ -59,6 +59,27 @@ impl CollectedRuns {
     }
 }
 
+/// The newest `limit` runs of `plan`'s workflow on GitHub, newest first, each with whether it
+/// is collected (`outrun status`).
+pub async fn recent_runs(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    limit: u32,
+) -> Result<Vec<(Run, bool)>, RemoteError> {
+    let collected = CollectedRuns::load(root, client, plan).await?;
+    let runs = client
+        .runs(&names::workflow_file(plan.name()), None, limit)
+        .await?;
+    Ok(runs
+        .into_iter()
+        .map(|run| {
+            let is_collected = collected.contains(&run);
+            (run, is_collected)
+        })
+        .collect())
+}
+
 /// The branch an experiment's results land on: its `github.branch` for `land: branch`, else
 /// the repository's default branch.
 pub(crate) async fn landing_base(client: &Client, plan: &Plan) -> Result<String, RemoteError> {

@@ -1,0 +1,158 @@
+//! `chart.svg`: the log–log scatter of predicted against reference (plotters).
+
+use super::{PALETTE, colour};
+use crate::compare::CompareError;
+use crate::compare::cross::CrossComparison;
+use crate::markdown::num;
+
+/// The log–log scatter of predicted against reference: one series of points per tool, the
+/// y = x line, a legend, axis labels with the unit. Points ≤ 0 cannot be drawn on a log axis and
+/// are counted in the caption instead.
+pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
+    use plotters::coord::combinators::BindKeyPoints;
+    use plotters::prelude::*;
+    let pts: Vec<(f64, f64)> = c
+        .rows
+        .iter()
+        .filter(|r| r.predicted > 0.0 && r.reference > 0.0)
+        .map(|r| (r.reference, r.predicted))
+        .collect();
+    let hidden = c.rows.len() - pts.len();
+    // One range of whole decades for both axes, around every value on either: the plot is
+    // square and y = x is its diagonal, so "above the line" reads as "predicts more".
+    let (lo, hi) = pts
+        .iter()
+        .flat_map(|&(x, y)| [x, y])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo_exp, hi_exp) = if lo.is_finite() {
+        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (a, b.max(a + 1))
+    } else {
+        (0, 1)
+    };
+    let (lo, hi) = (10f64.powi(lo_exp), 10f64.powi(hi_exp));
+    // A labelled tick and a grid line at every decade, light lines at 2..9 × each decade.
+    let decades: Vec<f64> = (lo_exp..=hi_exp).map(|e| 10f64.powi(e)).collect();
+    let minor: Vec<f64> = (lo_exp..hi_exp)
+        .flat_map(|e| (2..10).map(move |k| f64::from(k) * 10f64.powi(e)))
+        .collect();
+    let err = |e: &dyn std::fmt::Display| CompareError::Output(format!("drawing the chart: {e}"));
+    let mut buf = String::new();
+    {
+        // Plot area = width − margins − y labels, height − title − margins − x labels: these
+        // sizes make it square (730 × 730 pixels; a test checks).
+        let root = SVGBackend::with_string(&mut buf, (900, 854)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let caption = if hidden > 0 {
+            format!(
+                "Predicted vs {} ({} rows ≤ 0 not drawn)",
+                c.reference.label, hidden
+            )
+        } else {
+            format!("Predicted vs {}", c.reference.label)
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 22))
+            .margin(20)
+            .margin_right(50) // the last x label is centred on the right edge
+            .x_label_area_size(55)
+            .y_label_area_size(100)
+            .build_cartesian_2d(
+                (lo..hi)
+                    .log_scale()
+                    .with_key_points(decades.clone())
+                    .with_light_points(minor.clone()),
+                (lo..hi)
+                    .log_scale()
+                    .with_key_points(decades.clone())
+                    .with_light_points(minor.clone()),
+            )
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{} ({}, log scale)", c.reference.label, c.unit))
+            .y_desc(format!("predicted ({}, log scale)", c.unit))
+            .x_label_formatter(&|x| axis_label(*x))
+            .y_label_formatter(&|y| axis_label(*y))
+            .bold_line_style(BLACK.mix(0.25))
+            .light_line_style(BLACK.mix(0.07))
+            .draw()
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))
+            .map_err(|e| err(&e))?
+            .label("y = x (exact prediction)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        // Each series' marker differs in shape as well as colour from its neighbours', so
+        // series that coincide stay visible: filled circle, triangle, square, diamond, then a
+        // cross and hollow circle, triangle and square.
+        for (i, s) in c.series.iter().enumerate() {
+            let col = hex(colour(i).0);
+            let filled = ShapeStyle::from(col.mix(0.85)).filled();
+            let hollow = ShapeStyle::from(col.mix(0.85)).stroke_width(2);
+            let mine = c
+                .rows
+                .iter()
+                .filter(|r| r.series == s.label && r.predicted > 0.0 && r.reference > 0.0)
+                .map(|r| (r.reference, r.predicted));
+            macro_rules! draw {
+                ($shape:expr) => {
+                    chart
+                        .draw_series(mine.map(|p| EmptyElement::at(p) + $shape))
+                        .map_err(|e| err(&e))?
+                        .label(s.label.clone())
+                        .legend(move |(x, y)| EmptyElement::at((x + 10, y)) + $shape)
+                };
+            }
+            // Shifted once per round of the palette, so no two series share colour and shape.
+            match (i + i / PALETTE.len()) % 8 {
+                0 => draw!(Circle::new((0, 0), 4, filled)),
+                1 => draw!(TriangleMarker::new((0, 0), 6, filled)),
+                2 => draw!(Rectangle::new([(-4, -4), (4, 4)], filled)),
+                3 => draw!(Polygon::new(vec![(0, -6), (6, 0), (0, 6), (-6, 0)], filled)),
+                4 => draw!(Cross::new((0, 0), 5, hollow)),
+                5 => draw!(Circle::new((0, 0), 5, hollow)),
+                6 => draw!(TriangleMarker::new((0, 0), 7, hollow)),
+                _ => draw!(Rectangle::new([(-5, -5), (5, 5)], hollow)),
+            };
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(buf)
+}
+
+/// Every tick in one format: plain decimals with thousands separators (0.01, 0.1, 1, 10, …,
+/// 100,000), never a mix of `1000` and `1e4`; beyond that range, powers of ten (`1e7`).
+fn axis_label(x: f64) -> String {
+    let a = x.abs();
+    if !(1e-4..1e7).contains(&a) {
+        return format!("{x:e}");
+    }
+    if a >= 1.0 {
+        let digits = format!("{:.0}", a);
+        let mut out = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if x < 0.0 { format!("-{out}") } else { out }
+    } else {
+        num(x)
+    }
+}
+
+fn hex(h: &str) -> plotters::style::RGBColor {
+    let c = |i: usize| u8::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    plotters::style::RGBColor(c(1), c(3), c(5))
+}
