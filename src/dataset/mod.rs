@@ -27,7 +27,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::experiment::{Layout, Plan};
-use crate::outputs::CellOutcome;
 
 /// Provenance columns, always last and in this order.
 pub const PROVENANCE: &[&str] = &[
@@ -214,22 +213,6 @@ pub fn merge_watching(
     watch: &mut dyn FnMut(Newest<'_>),
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
     merge::merge(req, Some(watch))
-}
-
-/// [`merge()`] with `mode`: [`Mode::Migrate`] also keeps only the newest run's row of every key.
-// Kept for `merge --migrate` in `commands` (being split on another branch): it can build a
-// `MergeRequest` itself once that lands, and this goes.
-pub fn merge_with(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-    mode: Mode,
-) -> Result<MergeSummary, DatasetError> {
-    merge(MergeRequest {
-        mode,
-        ..MergeRequest::new(root, plan, outcomes, run_started_at)
-    })
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a
