@@ -1,8 +1,9 @@
 //! The order the dataset file is kept in, and the rows as that order sees them.
 //!
 //! The file is kept sorted by [`Order`] (keys, numbers as numbers; then run order; then cell),
-//! so a merge is a merge of two sorted streams (see [`super::merge`]) and the newest row of a
-//! key is the last of its run of equal keys (see [`super::newest`]).
+//! so a merge is a merge of two sorted streams (see [`merge`](mod@super::merge)) and the
+//! newest row of a key is the last of its run of equal keys (see
+//! [`newest`](mod@super::newest)).
 
 use std::cmp::Ordering;
 
