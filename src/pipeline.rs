@@ -90,17 +90,12 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         let mut merge = |outcomes: &[CellOutcome]| -> Result<_, PipelineError> {
             // A comparison that cannot start (its measured file unreadable) must not keep the
             // rows out of the dataset: merge them, and let the report say what is wrong after.
+            let req =
+                dataset::MergeRequest::new(f.root, f.plan, outcomes, &f.provenance.run_started_at);
             let Ok(mut acc) = Results::new(f.root, f.plan) else {
-                let run_started_at = &f.provenance.run_started_at;
-                return Ok(dataset::merge(f.root, f.plan, outcomes, run_started_at)?);
+                return Ok(dataset::merge(req)?);
             };
-            let (summary, columns) = dataset::merge_watching(
-                f.root,
-                f.plan,
-                outcomes,
-                &f.provenance.run_started_at,
-                &mut |row| acc.feed(row),
-            )?;
+            let (summary, columns) = dataset::merge_watching(req, &mut |row| acc.feed(row))?;
             watched = columns.map(|c| (acc, c));
             Ok(summary)
         };

@@ -416,7 +416,10 @@ pub(super) fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
     stop_on_signals()?;
     let summary = {
         let _lock = outrun::dataset::lock(root, &plan)?;
-        outrun::dataset::merge_with(root, &plan, &[], "", outrun::dataset::Mode::Migrate)?
+        outrun::dataset::merge(outrun::dataset::MergeRequest {
+            mode: outrun::dataset::Mode::Migrate,
+            ..outrun::dataset::MergeRequest::new(root, &plan, &[], "")
+        })?
     };
     if json {
         documents::print(&documents::MergeDoc::Migrated {

@@ -5,17 +5,21 @@
 //! nothing. With `history: all` every run's rows stay and reports pick the newest run per key.
 //! Either way the rows of a (cell, run) replace that cell's earlier rows from the same run, so
 //! merging the same run twice changes nothing. Every row carries its provenance. The file is
-//! kept sorted, so diffs stay small and a merge is one streaming pass (see `stream`), and is
-//! replaced atomically (temp file, fsync, rename) while an exclusive lock (in `.outrun/locks/`) is
-//! held, so concurrent merges never lose rows and a kill at any moment leaves the old file or
-//! the new one.
+//! kept sorted, so diffs stay small and a merge is one streaming pass (see `order` and
+//! `merge`), and is replaced atomically (temp file, fsync, rename) while an exclusive lock (in
+//! `.outrun/locks/`) is held, so concurrent merges never lose rows and a kill at any moment
+//! leaves the old file or the new one.
 
+mod file;
 pub mod ledger;
+mod merge;
+mod newest;
+mod order;
 mod prefix;
-mod stream;
 
 pub use crate::outputs::Row;
-pub use stream::{Mode, Newest, for_each_newest, key_clashes};
+pub use merge::{MergeRequest, Mode, key_clashes};
+pub use newest::{Newest, for_each_newest};
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -23,7 +27,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::experiment::{Layout, Plan};
-use crate::outputs::CellOutcome;
 
 /// Provenance columns, always last and in this order.
 pub const PROVENANCE: &[&str] = &[
@@ -194,75 +197,28 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
     Ok(file)
 }
 
-/// Merges the successful cells of `outcomes` (of the run that started at `run_started_at`)
-/// into the dataset at `root/plan.dataset_path()`, in one streaming pass (see `stream`). The
-/// caller holds [`lock`].
-pub fn merge(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-) -> Result<MergeSummary, DatasetError> {
-    merge_with(root, plan, outcomes, run_started_at, Mode::Merge)
+/// Merges the successful cells of `req.outcomes` into the dataset at
+/// `root/plan.dataset_path()`, in one streaming pass (see the `merge` module). The caller
+/// holds [`lock`].
+pub fn merge(req: MergeRequest<'_>) -> Result<MergeSummary, DatasetError> {
+    merge::merge(req, None).map(|(summary, _)| summary)
 }
 
-/// [`merge`], handing `watch` the newest row per key of the merged dataset as the merge writes
-/// it, so a report needs no second pass over the file. Returns the dataset's columns with the
-/// summary — or `None` for them when what `watch` saw must be discarded and the file read
-/// (see [`for_each_newest`]) instead.
+/// [`merge()`], handing `watch` the newest row per key of the merged dataset as the merge
+/// writes it, so a report needs no second pass over the file. Returns the dataset's columns
+/// with the summary — or `None` for them when what `watch` saw must be discarded and the file
+/// read (see [`for_each_newest`]) instead.
 pub fn merge_watching(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
+    req: MergeRequest<'_>,
     watch: &mut dyn FnMut(Newest<'_>),
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    merge_at(
-        root,
-        plan,
-        outcomes,
-        run_started_at,
-        Mode::Merge,
-        Some(watch),
-    )
-}
-
-/// [`merge`], or with [`Mode::Migrate`] also keeping only the newest run's row of every key.
-pub fn merge_with(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-    mode: Mode,
-) -> Result<MergeSummary, DatasetError> {
-    merge_at(root, plan, outcomes, run_started_at, mode, None).map(|(summary, _)| summary)
-}
-
-/// The dataset of `plan` under `root`, merged (see `stream::merge`).
-fn merge_at(
-    root: &Path,
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run_started_at: &str,
-    mode: Mode,
-    watch: Option<&mut dyn FnMut(Newest<'_>)>,
-) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    let rel = plan.dataset_path();
-    stream::merge(
-        &root.join(&rel),
-        &rel,
-        plan,
-        outcomes,
-        run_started_at,
-        mode,
-        watch,
-    )
+    merge::merge(req, Some(watch))
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a
 /// total order, the one the dataset file is sorted by.
 pub fn compare_values(a: &str, b: &str) -> Ordering {
-    stream::compare_str(a, b)
+    order::compare_str(a, b)
 }
 
 fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {

@@ -1,7 +1,7 @@
 //! A fixed-size, order-preserving prefix of a sort field, so sorting the incoming rows compares
 //! integers instead of fetching two byte slices and two parsed numbers per column.
 //!
-//! The prefix is monotone in [`cmp_field`](super::stream::cmp_field)'s order: `a < b` implies
+//! The prefix is monotone in [`cmp_field`](super::order::cmp_field)'s order: `a < b` implies
 //! `prefix(a) <= prefix(b)`, and equal fields have equal prefixes. So different prefixes
 //! decide the comparison; equal ones decide it too when they are [`exact`] (the whole field is
 //! in the prefix), and otherwise the full comparison does.
@@ -60,7 +60,7 @@ fn ordered(x: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::stream::{cmp_field, number};
+    use super::super::order::{cmp_field, number};
     use super::*;
     use std::cmp::Ordering;
 
