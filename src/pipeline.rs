@@ -198,11 +198,8 @@ pub fn build_report(
         Ok(columns) => columns,
         // A file out of order (edited by hand): start over, reading it whole once.
         Err(dataset::DatasetError::Unsorted { .. }) => {
-            let (columns, rows) = dataset::newest_in_memory(&path, plan)?;
             acc = Results::new(root, plan)?;
-            rows.into_iter()
-                .for_each(|row| acc.feed(dataset::Newest::Row(row)));
-            columns
+            dataset::newest_in_memory(&path, plan, |row| acc.feed(row))?
         }
         Err(e) => return Err(e.into()),
     };

@@ -19,14 +19,14 @@ mod prefix;
 
 pub use crate::outputs::Row;
 pub use merge::{MergeRequest, Mode, key_clashes};
-pub use newest::{Newest, for_each_newest};
+pub use newest::{Newest, for_each_newest, newest_in_memory};
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::experiment::{Layout, Plan};
+use crate::experiment::Plan;
 
 /// Provenance columns, always last and in this order.
 pub const PROVENANCE: &[&str] = &[
@@ -221,65 +221,6 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
     order::compare_str(a, b)
 }
 
-fn compare_rows(a: &Row, b: &Row, cols: &[String]) -> Ordering {
-    for c in cols {
-        let o = compare_values(
-            a.get(c).map(String::as_str).unwrap_or(""),
-            b.get(c).map(String::as_str).unwrap_or(""),
-        );
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    Ordering::Equal
-}
-
-/// How runs are ordered: by when the run started (as the run's side says — GitHub's run, or
-/// outrun's own local record; never a cell's own files), then run id, then attempt.
-pub fn run_order(r: &Row) -> (String, String, u32) {
-    let g = |c: &str| r.get(c).cloned().unwrap_or_default();
-    (g(RUN_STARTED), g(RUN_ID), g(ATTEMPT).parse().unwrap_or(0))
-}
-
-fn cmp_run_order(a: &(String, String, u32), b: &(String, String, u32)) -> Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| compare_values(&a.1, &b.1))
-        .then(a.2.cmp(&b.2))
-}
-
-/// For each key (and metric, in the long layout), the row of the newest run (see [`run_order`]).
-pub fn newest_per_key(plan: &Plan, data: &Dataset) -> Vec<Row> {
-    let mut key_cols: Vec<String> = plan.file.results.keys.clone();
-    if plan.file.dataset.layout == Layout::Long {
-        key_cols.push(METRIC.into());
-    }
-    let mut best: BTreeMap<Vec<String>, &Row> = BTreeMap::new();
-    for r in &data.rows {
-        let k: Vec<String> = key_cols
-            .iter()
-            .map(|c| r.get(c).cloned().unwrap_or_default())
-            .collect();
-        match best.get(&k) {
-            // Of two rows of one run for one key (a hand edit), the later line counts, as in
-            // the streaming pass and in `merge --migrate`.
-            Some(b) if cmp_run_order(&run_order(b), &run_order(r)) == Ordering::Greater => {}
-            _ => {
-                best.insert(k, r);
-            }
-        }
-    }
-    let mut rows: Vec<Row> = best.into_values().cloned().collect();
-    rows.sort_by(|a, b| compare_rows(a, b, &key_cols));
-    rows
-}
-
-/// The newest row per key of a file out of order, widened, in key order: read whole.
-pub fn newest_in_memory(path: &Path, plan: &Plan) -> Result<(Vec<String>, Vec<Row>), DatasetError> {
-    let data = read(path)?;
-    let rows = widen(plan, &newest_per_key(plan, &data));
-    Ok((data.columns, rows))
-}
-
 /// Dataset files named by more than one experiment, with the experiments' names: their rows
 /// would replace each other's (same keys) or mix two layouts in one file. For `validate` (and
 /// anything else that loads all experiments) to refuse.
@@ -295,34 +236,6 @@ pub fn shared_paths(plans: &[Plan]) -> Vec<(PathBuf, Vec<String>)> {
         .into_iter()
         .filter(|(_, names)| names.len() > 1)
         .collect()
-}
-
-/// Pivots long rows back to one row per key (for reports and comparisons).
-pub fn widen(plan: &Plan, rows: &[Row]) -> Vec<Row> {
-    // By the declared layout: a wide result may well have a column called `metric`.
-    if plan.file.dataset.layout != Layout::Long {
-        return rows.to_vec();
-    }
-    let keys = &plan.file.results.keys;
-    let mut by_key: BTreeMap<Vec<String>, Row> = BTreeMap::new();
-    for r in rows {
-        let k: Vec<String> = keys
-            .iter()
-            .map(|c| r.get(c).cloned().unwrap_or_default())
-            .collect();
-        let entry = by_key.entry(k).or_insert_with(|| {
-            r.iter()
-                .filter(|(c, _)| *c != METRIC && *c != VALUE)
-                .map(|(c, v)| (c.clone(), v.clone()))
-                .collect()
-        });
-        if let (Some(m), Some(v)) = (r.get(METRIC), r.get(VALUE)) {
-            entry.insert(m.clone(), v.clone());
-        }
-    }
-    let mut out: Vec<Row> = by_key.into_values().collect();
-    out.sort_by(|a, b| compare_rows(a, b, keys));
-    out
 }
 
 #[cfg(test)]

@@ -28,7 +28,6 @@ pub enum Newest<'a> {
         skip: (usize, usize),
         metrics: &'a ByteRecord,
     },
-    Row(Row),
 }
 
 impl Newest<'_> {
@@ -62,7 +61,6 @@ impl Newest<'_> {
                     fields.get(i).and_then(|v| std::str::from_utf8(v).ok())
                 })
             }
-            Newest::Row(r) => r.get(column).map(String::as_str),
         }
     }
 
@@ -92,7 +90,6 @@ impl Newest<'_> {
                 }
                 row
             }
-            Newest::Row(r) => r,
         }
     }
 }
@@ -137,8 +134,7 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
         let order = self.order;
         match &mut self.best {
             Some(b) if b.same_key(cur, order) => {
-                // Of one run's rows the later line stands (as in `newest_per_key` and
-                // `merge --migrate`): the file's order says which is newer.
+                // Of one run's rows the later line stands (as in `merge --migrate`): the file's order says which is newer.
                 if b.cmp_run(cur, order) != Ordering::Greater {
                     b.copy_from(cur);
                 }
@@ -217,11 +213,33 @@ impl<'a, F: FnMut(Newest<'_>)> NewestRows<'a, F> {
 
 /// Streams the newest row per key of the dataset at `path` (see [`NewestRows`]), in key order,
 /// to `f`. Returns the dataset's columns (none for no dataset). A file out of order (as a
-/// hand-edited one may be) is an `Unsorted` error: the caller reads it whole instead.
+/// hand-edited one may be) is an `Unsorted` error: `f` has seen rows it must forget, and the
+/// caller calls [`newest_in_memory`] instead.
 pub fn for_each_newest(
     path: &Path,
     plan: &Plan,
     f: impl FnMut(Newest<'_>),
+) -> Result<Vec<String>, DatasetError> {
+    read_newest(path, plan, f, false)
+}
+
+/// [`for_each_newest`] for a file out of order: its records are read whole, sorted in memory
+/// by the file's own order (stably, so of two lines of one run and key the later one still
+/// wins) and fed to the same [`NewestRows`] — a file's newest rows do not depend on whether
+/// someone reordered its lines.
+pub fn newest_in_memory(
+    path: &Path,
+    plan: &Plan,
+    f: impl FnMut(Newest<'_>),
+) -> Result<Vec<String>, DatasetError> {
+    read_newest(path, plan, f, true)
+}
+
+fn read_newest(
+    path: &Path,
+    plan: &Plan,
+    f: impl FnMut(Newest<'_>),
+    sort: bool,
 ) -> Result<Vec<String>, DatasetError> {
     let Some(header) = header(path)? else {
         return Ok(Vec::new());
@@ -235,15 +253,120 @@ pub fn for_each_newest(
         return Ok(Vec::new());
     };
     let mut sink = NewestRows::new(plan, &columns, &order, f);
-    let mut cur = Rec::default();
-    while rows.next_into(&mut cur, &order).map_err(stop_err)? {
-        if !sink.push(&cur) {
-            // Out of order: `f` has seen keys the rest of the file may repeat.
-            return Err(DatasetError::Unsorted {
-                path: path.to_path_buf(),
-            });
+    if sort {
+        let mut all = Vec::new();
+        let mut cur = Rec::default();
+        while rows.next_into(&mut cur, &order).map_err(stop_err)? {
+            all.push(std::mem::take(&mut cur));
+        }
+        all.sort_by(|a, b| a.cmp(b, &order));
+        for r in &all {
+            let sorted = sink.push(r);
+            debug_assert!(sorted, "sorted by the order the sink checks");
+        }
+    } else {
+        let mut cur = Rec::default();
+        while rows.next_into(&mut cur, &order).map_err(stop_err)? {
+            if !sink.push(&cur) {
+                // Out of order: `f` has seen keys the rest of the file may repeat.
+                return Err(DatasetError::Unsorted {
+                    path: path.to_path_buf(),
+                });
+            }
         }
     }
     sink.finish();
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(layout: &str) -> Plan {
+        let yaml =
+            format!("name: e\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n{layout}");
+        crate::experiment::parse(Path::new("."), Path::new("experiments/e.yaml"), yaml).unwrap()
+    }
+
+    /// The newest rows of `path`, streamed or (`in_memory`) sorted in memory first.
+    fn newest(path: &Path, plan: &Plan, in_memory: bool) -> Result<Vec<Row>, DatasetError> {
+        let mut rows = Vec::new();
+        let push = |r: Newest<'_>| rows.push(r.into_row());
+        if in_memory {
+            newest_in_memory(path, plan, push)?;
+        } else {
+            for_each_newest(path, plan, push)?;
+        }
+        Ok(rows)
+    }
+
+    /// A file's newest rows must not depend on the order of its lines: a shuffled copy read in
+    /// memory gives what the sorted file gives when streamed — with several runs of one key,
+    /// and two lines of one run and key (a hand edit: the later line wins).
+    fn shuffled_equals_sorted(layout: &str, header: &str, sorted: &[&str], shuffled: &[&str]) {
+        let plan = plan(layout);
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lines: &[&str]| {
+            let p = dir.path().join(name);
+            // One cell: the cell is the last of the order, after the run.
+            let body: String = lines.iter().map(|l| format!("{l},c\n")).collect();
+            std::fs::write(&p, format!("{header},outrun_cell\n{body}")).unwrap();
+            p
+        };
+        let (a, b) = (write("sorted.csv", sorted), write("shuffled.csv", shuffled));
+        let streamed = newest(&a, &plan, false).unwrap();
+        assert!(matches!(
+            newest(&b, &plan, false),
+            Err(DatasetError::Unsorted { .. })
+        ));
+        let in_memory = newest(&b, &plan, true).unwrap();
+        assert_eq!(in_memory, streamed);
+        // The sorted file read in memory gives the same, too.
+        let sorted_in_memory = newest(&a, &plan, true).unwrap();
+        assert_eq!(sorted_in_memory, streamed);
+        let x: Vec<&str> = streamed
+            .iter()
+            .map(|r| r.get("x").map(String::as_str).unwrap_or(""))
+            .collect();
+        assert_eq!(x, ["newest", "later-line", "only"]);
+    }
+
+    #[test]
+    fn a_shuffled_wide_dataset_gives_the_sorted_ones_newest_rows() {
+        let header = "n,x,outrun_run_id,outrun_attempt,outrun_run_started_at";
+        let sorted = [
+            "1,old,5,1,2026-01-01",
+            "1,older-attempt,7,1,2026-01-02",
+            "1,newest,7,2,2026-01-02",
+            "2,old,5,1,2026-01-01",
+            "2,earlier-line,7,1,2026-01-02",
+            "2,later-line,7,1,2026-01-02",
+            "10,only,5,1,2026-01-01",
+        ];
+        // Shuffled, but the two lines of one run and key keep their order.
+        let shuffled = [
+            sorted[4], sorted[6], sorted[2], sorted[0], sorted[5], sorted[3], sorted[1],
+        ];
+        shuffled_equals_sorted("", header, &sorted, &shuffled);
+    }
+
+    #[test]
+    fn a_shuffled_long_dataset_gives_the_sorted_ones_newest_rows() {
+        let header = "n,metric,value,outrun_run_id,outrun_attempt,outrun_run_started_at";
+        let sorted = [
+            "1,x,old,5,1,2026-01-01",
+            "1,x,newest,7,1,2026-01-02",
+            "1,y,1,5,1,2026-01-01",
+            "2,x,earlier-line,7,1,2026-01-02",
+            "2,x,later-line,7,1,2026-01-02",
+            "2,y,2,7,1,2026-01-02",
+            "10,x,only,5,1,2026-01-01",
+        ];
+        // Shuffled, but the two lines of one run and key keep their order.
+        let shuffled = [
+            sorted[6], sorted[3], sorted[1], sorted[5], sorted[0], sorted[4], sorted[2],
+        ];
+        shuffled_equals_sorted("dataset:\n  layout: long\n", header, &sorted, &shuffled);
+    }
 }
