@@ -72,21 +72,11 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
     // Ctrl-C, and what `timeout`, a CI cancel, `docker stop` or a closed terminal send
     // (SIGTERM, SIGHUP): each stops every cell's process group and leaves the dataset alone.
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    let mut signals = Vec::new();
-    for kind in [
-        tokio::signal::unix::SignalKind::interrupt(),
-        tokio::signal::unix::SignalKind::terminate(),
-        tokio::signal::unix::SignalKind::hangup(),
-    ] {
-        signals.push(tokio::signal::unix::signal(kind).context("cannot listen for signals")?);
-    }
-    tokio::spawn(async move {
-        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
-        let _ = futures_select_any(waits).await;
+    on_signals(move || {
         let _ = cancel_tx.send(true);
         // After the cells, the same signal stops the merge before its rename.
         outrun::fsutil::request_stop();
-    });
+    })?;
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(show_progress(ev_rx, cells.len(), quiet));
     let result = local::run(&plan, &cells, &opts, cancel_rx, ev_tx).await;
@@ -186,6 +176,12 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
 /// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
 /// rename (their temporary files removed, the old files kept); the command then exits 2.
 fn stop_on_signals() -> Result<()> {
+    on_signals(outrun::fsutil::request_stop)
+}
+
+/// Runs `then` once, on the first SIGINT, SIGTERM or SIGHUP (Ctrl-C, and what `timeout`, a CI
+/// cancel, `docker stop` or a closed terminal send).
+fn on_signals(then: impl FnOnce() + Send + 'static) -> Result<()> {
     let mut signals = Vec::new();
     for kind in [
         tokio::signal::unix::SignalKind::interrupt(),
@@ -197,7 +193,7 @@ fn stop_on_signals() -> Result<()> {
     tokio::spawn(async move {
         let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
         let _ = futures_select_any(waits).await;
-        outrun::fsutil::request_stop();
+        then();
     });
     Ok(())
 }
