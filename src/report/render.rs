@@ -215,22 +215,13 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         .filter(|c| c.status != CellStatus::Ok)
         .collect();
     if !bad.is_empty() {
-        let rows: Vec<Vec<String>> = bad
-            .iter()
-            .map(|c| {
-                vec![
-                    format!("`{}`", c.id),
-                    params(c),
-                    c.status.as_str().into(),
-                    cell_duration(c),
-                    escape(c.error.as_deref().unwrap_or("")),
-                ]
-            })
-            .collect();
-        let header: Vec<String> = ["cell", "parameters", "status", "duration", "why"]
-            .map(String::from)
-            .to_vec();
-        let t = table(&header, &rows, budget / 3, max_rows);
+        let rows = failed_cell_rows(&bad, |id| format!("`{id}`"), escape);
+        let t = table(
+            &FAILED_CELLS_HEADER.map(String::from),
+            &rows,
+            budget / 3,
+            max_rows,
+        );
         let _ = writeln!(body, "### Cells that did not succeed\n");
         body.push_str(&t.text);
         more(&t, &mut body);
@@ -238,21 +229,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         budget = budget.saturating_sub(t.text.len());
     }
     if let Some(c) = &r.comparison {
-        let mut header: Vec<String> = c.on.clone();
-        header.extend(["predicted", "measured", "error"].map(String::from));
-        let rows: Vec<Vec<String>> = c
-            .rows
-            .iter()
-            .map(|row| {
-                let mut v: Vec<String> = row.key.iter().map(|k| escape(k)).collect();
-                let error = match row.error_pct {
-                    Some(e) => format!("{e:+.1} %"),
-                    None => "undefined (measured 0)".into(),
-                };
-                v.extend([num(row.predicted), num(row.measured), error]);
-                v
-            })
-            .collect();
+        let (header, rows) = comparison_rows(c, escape);
         let t = table(&header, &rows, budget / 2, max_rows);
         let _ = writeln!(
             body,
@@ -265,17 +242,7 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         budget = budget.saturating_sub(t.text.len());
     }
     if !r.results.is_empty() {
-        const MAX_COLS: usize = 12;
-        let cols: Vec<String> = r.columns.iter().take(MAX_COLS).cloned().collect();
-        let rows: Vec<Vec<String>> = r
-            .results
-            .iter()
-            .map(|row| {
-                cols.iter()
-                    .map(|c| escape(row.get(c).map(String::as_str).unwrap_or("")))
-                    .collect()
-            })
-            .collect();
+        let (cols, rows) = result_rows(r, escape);
         let mut t = table(&cols, &rows, budget, max_rows);
         // The report holds the first rows only; the count is the dataset's.
         t.total = r.results_total.max(rows.len());
@@ -286,11 +253,11 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
         );
         body.push_str(&t.text);
         more(&t, &mut body);
-        if r.columns.len() > MAX_COLS {
+        if r.columns.len() > MAX_RESULT_COLS {
             let _ = writeln!(
                 body,
                 "\n{} more columns are in the dataset.",
-                r.columns.len() - MAX_COLS
+                r.columns.len() - MAX_RESULT_COLS
             );
         }
         let _ = writeln!(body, "\n</details>\n");
@@ -319,10 +286,79 @@ fn render(r: &Report, limit: usize, max_rows: usize) -> String {
     out
 }
 
-fn params(c: &CellReport) -> String {
-    c.params
+/// The header of the "cells that did not succeed" table.
+pub(super) const FAILED_CELLS_HEADER: [&str; 5] =
+    ["cell", "parameters", "status", "duration", "why"];
+
+/// How many result columns a report shows (the rest: "N more columns are in the dataset").
+pub(super) const MAX_RESULT_COLS: usize = 12;
+
+// The tables' rows, the same for the Markdown and the terminal rendering: `text` is how a value
+// from the cells or the dataset is written (Markdown-escaped, or as it is for the terminal,
+// whose table makes every cell safe to print itself); `id` how a cell id is shown.
+
+/// One row a cell that did not succeed: cell, parameters, status, duration, why.
+pub(super) fn failed_cell_rows(
+    bad: &[&CellReport],
+    id: impl Fn(&str) -> String,
+    text: impl Fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    bad.iter()
+        .map(|c| {
+            let params = c
+                .params
+                .iter()
+                .map(|(k, v)| format!("{}={}", text(k), text(v)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                id(&c.id),
+                params,
+                c.status.as_str().into(),
+                cell_duration(c),
+                text(c.error.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect()
+}
+
+/// The per-row comparison table: the join columns, predicted, measured, error.
+pub(super) fn comparison_rows(
+    c: &Comparison,
+    text: impl Fn(&str) -> String,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = c.on.clone();
+    header.extend(["predicted", "measured", "error"].map(String::from));
+    let rows = c
+        .rows
         .iter()
-        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|row| {
+            let mut v: Vec<String> = row.key.iter().map(|k| text(k)).collect();
+            let error = match row.error_pct {
+                Some(e) => format!("{e:+.1} %"),
+                None => "undefined (measured 0)".into(),
+            };
+            v.extend([num(row.predicted), num(row.measured), error]);
+            v
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The results table: the first [`MAX_RESULT_COLS`] columns of the report's rows.
+pub(super) fn result_rows(
+    r: &Report,
+    text: impl Fn(&str) -> String,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let cols: Vec<String> = r.columns.iter().take(MAX_RESULT_COLS).cloned().collect();
+    let rows = r
+        .results
+        .iter()
+        .map(|row| {
+            cols.iter()
+                .map(|c| text(row.get(c).map(String::as_str).unwrap_or("")))
+                .collect()
+        })
+        .collect();
+    (cols, rows)
 }

@@ -7,10 +7,13 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
-use super::render::{cell_duration, comparison_caveats, whose_time};
+use super::render::{
+    FAILED_CELLS_HEADER, MAX_RESULT_COLS, comparison_caveats, comparison_rows, failed_cell_rows,
+    result_rows, whose_time,
+};
 use super::{CellReport, Report, TERMINAL_ROWS};
 use crate::contract::CellStatus;
-use crate::markdown::{duration, num, pct};
+use crate::markdown::{duration, pct};
 
 /// Text from the dataset or an artifact, made safe to print: no control or bidi character
 /// reaches the terminal (an escape sequence in a result value must not drive it); they show as
@@ -194,70 +197,31 @@ pub(super) fn render(r: &Report, colour: bool) -> String {
         .filter(|c| c.status != CellStatus::Ok)
         .collect();
     if !bad.is_empty() {
-        let rows: Vec<Vec<String>> = bad
-            .iter()
-            .map(|c| {
-                vec![
-                    c.id.clone(),
-                    c.params
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    c.status.as_str().into(),
-                    cell_duration(c),
-                    c.error.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        let header = ["cell", "parameters", "status", "duration", "why"].map(String::from);
+        let rows = failed_cell_rows(&bad, str::to_string, str::to_string);
+        let header = FAILED_CELLS_HEADER.map(String::from);
         let _ = writeln!(out, "Cells that did not succeed");
         let (t, shown) = table(&header, &rows, TERMINAL_ROWS);
         out.push_str(&t);
         more(rows.len(), shown, &mut out);
     }
     if let Some(c) = &r.comparison {
-        let mut header: Vec<String> = c.on.clone();
-        header.extend(["predicted", "measured", "error"].map(String::from));
-        let rows: Vec<Vec<String>> = c
-            .rows
-            .iter()
-            .map(|row| {
-                let mut v: Vec<String> = row.key.clone();
-                let error = match row.error_pct {
-                    Some(e) => format!("{e:+.1} %"),
-                    None => "undefined (measured 0)".into(),
-                };
-                v.extend([num(row.predicted), num(row.measured), error]);
-                v
-            })
-            .collect();
+        let (header, rows) = comparison_rows(c, str::to_string);
         let _ = writeln!(out, "Per row: predicted vs measured ({} rows)", rows.len());
         let (t, shown) = table(&header, &rows, TERMINAL_ROWS);
         out.push_str(&t);
         more(rows.len(), shown, &mut out);
     }
     if !r.results.is_empty() {
-        const MAX_COLS: usize = 12;
-        let cols: Vec<String> = r.columns.iter().take(MAX_COLS).cloned().collect();
-        let rows: Vec<Vec<String>> = r
-            .results
-            .iter()
-            .map(|row| {
-                cols.iter()
-                    .map(|c| row.get(c).cloned().unwrap_or_default())
-                    .collect()
-            })
-            .collect();
+        let (cols, rows) = result_rows(r, str::to_string);
         let total = r.results_total.max(rows.len());
         let _ = writeln!(out, "Results ({total} rows)");
         let (t, shown) = table(&cols, &rows, TERMINAL_ROWS);
         out.push_str(&t);
-        if r.columns.len() > MAX_COLS {
+        if r.columns.len() > MAX_RESULT_COLS {
             let _ = writeln!(
                 out,
                 "{} more columns are in the dataset.",
-                r.columns.len() - MAX_COLS
+                r.columns.len() - MAX_RESULT_COLS
             );
         }
         more(total, shown, &mut out);
