@@ -5,8 +5,9 @@
 //! cannot break the table, inject HTML or mention anyone, and the whole text is cut to fit
 //! GitHub's 65,536-character comment limit, pointing at the dataset for the rest.
 //!
-//! This module holds the model and [`build`]; `render` writes the Markdown (with
-//! [`crate::markdown`]'s escaping and tables), `terminal` the text for a terminal, and
+//! This module holds the model and [`build`]; `sections` walks the report's sections in their
+//! one order through a writer: `render` writes the Markdown (with [`crate::markdown`]'s
+//! escaping and tables), `terminal` the text for a terminal; and
 //! `comment` the comment protocol (the stamp, the status comment, notes, the waves table).
 //! Their public items are re-exported here, at the paths callers have always used.
 
@@ -22,6 +23,7 @@ use crate::outputs::{CellOutcome, Row};
 
 mod comment;
 mod render;
+mod sections;
 mod terminal;
 
 pub use comment::{CommentStamp, Phase};
@@ -380,7 +382,7 @@ mod tests {
     }
 
     /// What the statistics leave out is said in the Markdown and at the terminal alike (one
-    /// sentence source, `render::comparison_caveats`).
+    /// sentence source, `sections::comparison_caveats`).
     #[test]
     fn both_renderings_say_what_the_comparison_left_out() {
         let report = Report {
