@@ -439,6 +439,33 @@ impl Checker<'_> {
 
     /// Checks one source and reads its rows (an empty table when it cannot be read).
     fn source(&mut self, base: &[Seg], s: &Source, keys: &[String], reference: bool) -> Table {
+        let filter = self.source_fields(base, s, reference);
+        let Some((mut r, header)) = self.open(base, s) else {
+            return Table::default();
+        };
+        let Some(cols) = self.columns(base, s, keys, &header, &filter) else {
+            return Table::default();
+        };
+        let Some(t) = self.rows(base, s, keys, &mut r, &cols) else {
+            return Table::default();
+        };
+        if t.rows.is_empty() {
+            self.at(
+                &with(base, &["where"]),
+                format!("no row of `{}` passes this source's filter", s.path),
+                None,
+            );
+        }
+        t
+    }
+
+    /// Checks a source's own fields; returns its filter, each value normalised.
+    fn source_fields(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        reference: bool,
+    ) -> Vec<(String, String)> {
         // A clock converts cycles; on a time unit it would be silently ignored.
         if s.clock_ghz.is_some() && s.unit != Unit::Cycles {
             self.at(
@@ -489,13 +516,22 @@ impl Checker<'_> {
                 ),
             }
         }
+        filter
+    }
+
+    /// Opens a source's file and reads its header (`None`, said, when it cannot).
+    fn open(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+    ) -> Option<(csv::Reader<std::fs::File>, Vec<String>)> {
         if !is_relative_inside(&s.path) {
             self.at(
                 &with(base, &["path"]),
                 "the path must be relative to the project root and stay inside it",
                 None,
             );
-            return Table::default();
+            return None;
         }
         let file = self.root.join(&s.path);
         let mut r = match csv::Reader::from_path(&file) {
@@ -506,7 +542,7 @@ impl Checker<'_> {
                     format!("cannot read `{}`: {e}", s.path),
                     None,
                 );
-                return Table::default();
+                return None;
             }
         };
         let header: Vec<String> = match r.headers() {
@@ -527,9 +563,22 @@ impl Checker<'_> {
                     format!("cannot read `{}`: {e}", s.path),
                     None,
                 );
-                return Table::default();
+                return None;
             }
         };
+        Some((r, header))
+    }
+
+    /// Finds the value, key and filter columns in `header` (`None` when one is missing: each
+    /// is said, with the closest name the file has).
+    fn columns(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        keys: &[String],
+        header: &[String],
+        filter: &[(String, String)],
+    ) -> Option<Columns> {
         let mut missing = false;
         let mut col = |me: &mut Self, at: Vec<Seg>, name: &str| -> Option<usize> {
             let i = header.iter().position(|h| h == name);
@@ -565,9 +614,25 @@ impl Checker<'_> {
             .map(|(c, v)| (col(self, with(base, &["where", c]), c), v.clone()))
             .collect();
         if missing {
-            return Table::default();
+            return None;
         }
-        let value_i = value_i.unwrap_or_default();
+        Some(Columns {
+            value: value_i.unwrap_or_default(),
+            keys: key_i,
+            filter: filter_i,
+        })
+    }
+
+    /// Reads the rows that pass the filter, one value a key (`None`, said, on a file that
+    /// cannot be read or a key repeated without `aggregate`).
+    fn rows(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        keys: &[String],
+        r: &mut csv::Reader<std::fs::File>,
+        cols: &Columns,
+    ) -> Option<Table> {
         let mut t = Table::default();
         let mut groups: Vec<Vec<Result<f64, String>>> = Vec::new();
         let mut first_line: HashMap<Vec<String>, u64> = HashMap::new();
@@ -580,14 +645,14 @@ impl Checker<'_> {
                         format!("cannot read `{}`: {e}", s.path),
                         None,
                     );
-                    return Table::default();
+                    return None;
                 }
             };
             let field = |i: Option<usize>| rec.get(i.unwrap_or(usize::MAX)).unwrap_or("");
-            if !filter_i.iter().all(|(i, v)| norm(field(*i)) == *v) {
+            if !cols.filter.iter().all(|(i, v)| norm(field(*i)) == *v) {
                 continue;
             }
-            let k: Vec<String> = key_i.iter().map(|i| norm(field(*i))).collect();
+            let k: Vec<String> = cols.keys.iter().map(|i| norm(field(*i))).collect();
             let line = rec.position().map_or(0, |p| p.line());
             if let Some(first) = first_line.get(&k)
                 && s.aggregate.is_none()
@@ -606,9 +671,9 @@ impl Checker<'_> {
                     ),
                     Some("add a `where` condition on the column that tells them apart (e.g. dataflow, dtype), or `aggregate: median` (mean, min, max) to combine repeated rows".into()),
                 );
-                return Table::default();
+                return None;
             }
-            let raw = rec.get(value_i).unwrap_or("").trim();
+            let raw = rec.get(cols.value).unwrap_or("").trim();
             let v = raw
                 .parse::<f64>()
                 .ok()
@@ -638,15 +703,16 @@ impl Checker<'_> {
                 }
             };
         }
-        if t.rows.is_empty() {
-            self.at(
-                &with(base, &["where"]),
-                format!("no row of `{}` passes this source's filter", s.path),
-                None,
-            );
-        }
-        t
+        Some(t)
     }
+}
+
+/// Where a source's columns are in its file.
+struct Columns {
+    value: usize,
+    keys: Vec<Option<usize>>,
+    /// The filter's columns, each with the value a row must have.
+    filter: Vec<(Option<usize>, String)>,
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::CompareError;
-use super::cross::CrossComparison;
-use crate::markdown::{num, pct};
+use super::cross::{CrossComparison, RatioStats};
+use crate::markdown::{escape, num, pct};
 
 mod csv;
 mod markdown;
@@ -78,6 +78,40 @@ fn rho(x: Option<f64>) -> String {
 fn ratio(x: Option<f64>) -> String {
     x.map(|r| format!("{}×", num(r)))
         .unwrap_or_else(|| "–".into())
+}
+
+/// How an output writes the values of a row that the CSV and the Markdown share: the CSV in
+/// full precision and as they are ([`csv`]), the Markdown rounded and escaped ([`MARKDOWN`]).
+struct Cells {
+    /// Text from a declaration or a dataset.
+    text: fn(&str) -> String,
+    /// A ratio.
+    ratio: fn(Option<f64>) -> String,
+    /// A rank correlation.
+    rho: fn(Option<f64>) -> String,
+}
+
+const MARKDOWN: Cells = Cells {
+    text: escape,
+    ratio,
+    rho,
+};
+
+/// One row a ratio of an agreement: array, a, b, rows, geomean, median, min, max, below, ρ.
+fn ratio_row(cells: &Cells, label: &str, r: &RatioStats) -> Vec<String> {
+    let (text, ratio, rho) = (cells.text, cells.ratio, cells.rho);
+    vec![
+        text(label),
+        text(&r.a),
+        text(&r.b),
+        r.rows.to_string(),
+        ratio(r.geomean_ratio),
+        ratio(r.median_ratio),
+        ratio(r.min_ratio),
+        ratio(r.max_ratio),
+        r.below.to_string(),
+        rho(r.spearman),
+    ]
 }
 
 /// What `outrun compare` prints in a terminal: the per-tool table and the agreement.
