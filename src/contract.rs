@@ -55,6 +55,42 @@ impl CellStatus {
     }
 }
 
+/// How many cells of a run ended each way: the one count the report shows and the run ledger
+/// records.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub cells: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
+    /// cancelled + refused = cells.
+    pub refused: usize,
+}
+
+impl Summary {
+    /// Counts the cells' statuses.
+    pub fn of(statuses: impl IntoIterator<Item = CellStatus>) -> Summary {
+        let mut summary = Summary::default();
+        for status in statuses {
+            summary.cells += 1;
+            match status {
+                CellStatus::Ok => summary.ok += 1,
+                CellStatus::Failed => summary.failed += 1,
+                CellStatus::TimedOut => summary.timed_out += 1,
+                CellStatus::Cancelled => summary.cancelled += 1,
+                CellStatus::Refused => summary.refused += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.cells > 0 && self.ok == self.cells
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {

@@ -107,19 +107,8 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             }
             other => other?,
         };
-        let mut entry = ledger::LedgerEntry::new(f.provenance);
-        for o in &outcomes {
-            entry.cells += 1;
-            match o.record.status {
-                crate::contract::CellStatus::Ok => entry.ok += 1,
-                crate::contract::CellStatus::Failed => entry.failed += 1,
-                crate::contract::CellStatus::TimedOut => entry.timed_out += 1,
-                crate::contract::CellStatus::Cancelled => entry.cancelled += 1,
-                // The ledger's columns stay as they are: a refused cell is a failed one there
-                // (and is run again by `--failed-from`); its `refused` counts artifacts.
-                crate::contract::CellStatus::Refused => entry.failed += 1,
-            }
-        }
+        let counts = crate::contract::Summary::of(outcomes.iter().map(|o| o.record.status));
+        let mut entry = ledger::LedgerEntry::new(f.provenance, &counts);
         entry.refused = f.refused.len();
         entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
         entry.failed_cells = outcomes

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::DatasetError;
-use crate::contract::RunProvenance;
+use crate::contract::{RunProvenance, Summary};
 
 /// One collected run attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,10 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn new(prov: &RunProvenance) -> LedgerEntry {
+    /// The entry of the run `prov` whose cells ended as `counts` says. The ledger's columns
+    /// stay as they are: a refused cell is a failed one there (and is run again by
+    /// `--failed-from`); its `refused` counts artifacts, set by the caller.
+    pub fn new(prov: &RunProvenance, counts: &Summary) -> LedgerEntry {
         LedgerEntry {
             run_id: prov.run_id.clone(),
             attempt: prov.attempt,
@@ -59,11 +62,11 @@ impl LedgerEntry {
             commit: prov.commit.clone().unwrap_or_default(),
             run_started_at: prov.run_started_at.clone(),
             conclusion: prov.conclusion.clone().unwrap_or_default(),
-            cells: 0,
-            ok: 0,
-            failed: 0,
-            timed_out: 0,
-            cancelled: 0,
+            cells: counts.cells,
+            ok: counts.ok,
+            failed: counts.failed + counts.refused,
+            timed_out: counts.timed_out,
+            cancelled: counts.cancelled,
             refused: 0,
             rows: 0,
             failed_cells: String::new(),
@@ -76,6 +79,18 @@ impl LedgerEntry {
                 .unwrap_or_default(),
             wave: prov.wave.as_ref().map(|w| w.wave),
             waves: prov.wave.as_ref().map(|w| w.waves),
+        }
+    }
+
+    /// The cells' count as the ledger keeps it (refused cells among the failed ones).
+    pub fn summary(&self) -> Summary {
+        Summary {
+            cells: self.cells,
+            ok: self.ok,
+            failed: self.failed,
+            timed_out: self.timed_out,
+            cancelled: self.cancelled,
+            refused: 0,
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) use comment::{status_comment, with_note};
 pub use render::markdown;
 pub(crate) use render::markdown_with_limit;
 
+pub use crate::contract::Summary;
 pub use crate::markdown::COMMENT_LIMIT;
 pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
@@ -115,14 +116,7 @@ impl GroupReport {
                         attempt: e.attempt,
                         url: Some(e.url.clone()).filter(|u| !u.is_empty()),
                         conclusion: e.conclusion.clone(),
-                        summary: Summary {
-                            cells: e.cells,
-                            ok: e.ok,
-                            failed: e.failed,
-                            timed_out: e.timed_out,
-                            cancelled: e.cancelled,
-                            refused: 0,
-                        },
+                        summary: e.summary(),
                         failed_cells: e
                             .failed_cells
                             .split_whitespace()
@@ -193,18 +187,6 @@ pub struct Refused {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub cells: usize,
-    pub ok: usize,
-    pub failed: usize,
-    pub timed_out: usize,
-    pub cancelled: usize,
-    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
-    /// cancelled + refused = cells.
-    pub refused: usize,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct CellReport {
     pub id: String,
@@ -215,12 +197,6 @@ pub struct CellReport {
     /// `duration_s` is only the cell's own claim (its `cell.json`), not a job's measured time.
     pub duration_claimed: bool,
     pub error: Option<String>,
-}
-
-impl Summary {
-    pub fn all_ok(&self) -> bool {
-        self.cells > 0 && self.ok == self.cells
-    }
 }
 
 /// Assembles a report. `outcomes` is empty when only the dataset is reported; `results` are the
@@ -236,19 +212,7 @@ pub fn build(
     comparison: Option<Comparison>,
     refused: Vec<Refused>,
 ) -> Report {
-    let mut summary = Summary {
-        cells: outcomes.len(),
-        ..Summary::default()
-    };
-    for o in outcomes {
-        match o.record.status {
-            CellStatus::Ok => summary.ok += 1,
-            CellStatus::Failed => summary.failed += 1,
-            CellStatus::TimedOut => summary.timed_out += 1,
-            CellStatus::Cancelled => summary.cancelled += 1,
-            CellStatus::Refused => summary.refused += 1,
-        }
-    }
+    let summary = Summary::of(outcomes.iter().map(|o| o.record.status));
     let keys = &plan.file.results.keys;
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
