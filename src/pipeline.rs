@@ -226,9 +226,16 @@ impl<'a> Results<'a> {
         refused: Vec<Refused>,
     ) -> Report {
         let comparison = self.joiner.map(compare::Joiner::finish);
-        report::build(
-            plan, outcomes, run, columns, self.first, self.total, comparison, refused,
-        )
+        report::build(report::ReportInput {
+            plan,
+            outcomes,
+            run,
+            dataset_columns: columns,
+            results: self.first,
+            results_total: self.total,
+            comparison,
+            refused,
+        })
     }
 
     fn feed(&mut self, row: dataset::Newest<'_>) {

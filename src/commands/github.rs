@@ -113,20 +113,32 @@ fn conclusion_code(conclusion: Option<&Conclusion>) -> u8 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn dispatch(
-    root: &Path,
-    gh: &Gh,
-    name: &str,
-    cells: Option<&str>,
-    issue: Option<u64>,
-    git_ref: Option<String>,
-    wait: bool,
-    timeout: Option<Duration>,
-    comment: bool,
-    json: bool,
-    quiet: bool,
-) -> Result<u8> {
+/// What `outrun dispatch` was asked to do (its flags, with `--failed-from` already turned into
+/// the cells to run).
+pub(super) struct DispatchRequest<'a> {
+    pub(super) name: &'a str,
+    pub(super) cells: Option<&'a str>,
+    pub(super) issue: Option<u64>,
+    pub(super) git_ref: Option<String>,
+    pub(super) wait: bool,
+    pub(super) timeout: Option<Duration>,
+    pub(super) comment: bool,
+    pub(super) json: bool,
+    pub(super) quiet: bool,
+}
+
+pub(super) async fn dispatch(root: &Path, gh: &Gh, req: DispatchRequest<'_>) -> Result<u8> {
+    let DispatchRequest {
+        name,
+        cells,
+        issue,
+        git_ref,
+        wait,
+        timeout,
+        comment,
+        json,
+        quiet,
+    } = req;
     let plan = experiment::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
@@ -153,38 +165,7 @@ pub(super) async fn dispatch(
     let rec = recs[0].clone();
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
-        if json {
-            documents::print(&documents::DispatchDoc {
-                record: &rec,
-                state: None,
-                waves: if recs.len() > 1 {
-                    recs.iter().collect()
-                } else {
-                    Vec::new()
-                },
-            });
-        } else {
-            for r in &recs {
-                let wave = match (r.wave, r.waves) {
-                    (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
-                    _ => String::new(),
-                };
-                outln!(
-                    "dispatched {} on {}{wave}: run {} {}",
-                    r.experiment,
-                    r.git_ref,
-                    r.run_id.unwrap_or_default(),
-                    r.html_url.as_deref().unwrap_or("")
-                );
-            }
-            if recs.len() > 1 {
-                outln!("follow them with `outrun sync`: it collects each wave as it ends");
-            } else {
-                outln!(
-                    "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
-                );
-            }
-        }
+        print_dispatched(&recs, json);
         return Ok(exit::OK);
     }
     if !quiet {
@@ -215,6 +196,45 @@ pub(super) async fn dispatch(
     let (c, _) = github::collect(root, &gh.client, &run, &opts).await?;
     print_collected(&c, None, json);
     Ok(collected_code(&c))
+}
+
+/// What `dispatch` without `--wait` prints: the runs it started (one a wave), and how to
+/// follow them.
+fn print_dispatched(recs: &[github::DispatchRecord], json: bool) {
+    let rec = &recs[0];
+    let run_id = rec.run_id.unwrap_or_default();
+    if json {
+        documents::print(&documents::DispatchDoc {
+            record: rec,
+            state: None,
+            waves: if recs.len() > 1 {
+                recs.iter().collect()
+            } else {
+                Vec::new()
+            },
+        });
+    } else {
+        for r in recs {
+            let wave = match (r.wave, r.waves) {
+                (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
+                _ => String::new(),
+            };
+            outln!(
+                "dispatched {} on {}{wave}: run {} {}",
+                r.experiment,
+                r.git_ref,
+                r.run_id.unwrap_or_default(),
+                r.html_url.as_deref().unwrap_or("")
+            );
+        }
+        if recs.len() > 1 {
+            outln!("follow them with `outrun sync`: it collects each wave as it ends");
+        } else {
+            outln!(
+                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+            );
+        }
+    }
 }
 
 fn collected_code(c: &github::Collected) -> u8 {
@@ -460,17 +480,25 @@ pub(super) fn parse_wave(wave: Option<&str>) -> Result<Option<usize>, CliError> 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn announce(
-    root: &Path,
-    gh: &Gh,
-    run_id: u64,
-    issue: u64,
-    cells: Option<&str>,
-    wave: Option<usize>,
-    actor: &str,
-    json: bool,
-) -> Result<u8> {
+/// What `outrun announce` was asked to post.
+pub(super) struct AnnounceRequest<'a> {
+    pub(super) run_id: u64,
+    pub(super) issue: u64,
+    pub(super) cells: Option<&'a str>,
+    pub(super) wave: Option<usize>,
+    pub(super) actor: &'a str,
+    pub(super) json: bool,
+}
+
+pub(super) async fn announce(root: &Path, gh: &Gh, req: AnnounceRequest<'_>) -> Result<u8> {
+    let AnnounceRequest {
+        run_id,
+        issue,
+        cells,
+        wave,
+        actor,
+        json,
+    } = req;
     // The run from GitHub: its start orders the comments of overlapping runs, whenever this
     // job gets to post.
     let run = gh.client.run(run_id).await?;

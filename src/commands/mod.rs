@@ -167,20 +167,18 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
                 }
                 None => cells,
             };
-            github::dispatch(
-                root,
-                &gh,
-                &name,
-                cells.as_deref(),
+            let req = github::DispatchRequest {
+                name: &name,
+                cells: cells.as_deref(),
                 issue,
                 git_ref,
                 wait,
                 timeout,
                 comment,
                 json,
-                cli.quiet,
-            )
-            .await
+                quiet: cli.quiet,
+            };
+            github::dispatch(root, &gh, req).await
         }
         Command::Rerun { run, failed: _, gh } => {
             github::rerun(root, &connect(gh)?, github::parse_run(&run)?, json).await
@@ -194,17 +192,15 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             gh,
         } => {
             let gh = connect(gh)?;
-            github::announce(
-                root,
-                &gh,
-                github::parse_run(&run)?,
+            let req = github::AnnounceRequest {
+                run_id: github::parse_run(&run)?,
                 issue,
-                cells.as_deref(),
-                github::parse_wave(wave.as_deref())?,
-                &actor,
+                cells: cells.as_deref(),
+                wave: github::parse_wave(wave.as_deref())?,
+                actor: &actor,
                 json,
-            )
-            .await
+            };
+            github::announce(root, &gh, req).await
         }
         Command::Status { target, gh } => {
             github::status(root, &connect(gh)?, target.as_deref(), json).await

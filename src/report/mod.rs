@@ -199,19 +199,33 @@ pub struct CellReport {
     pub error: Option<String>,
 }
 
-/// Assembles a report. `outcomes` is empty when only the dataset is reported; `results` are the
-/// first of `results_total` newest rows.
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run: Option<RunInfo>,
-    dataset_columns: &[String],
-    results: Vec<Row>,
-    results_total: usize,
-    comparison: Option<Comparison>,
-    refused: Vec<Refused>,
-) -> Report {
+/// What a report is assembled from.
+pub struct ReportInput<'a> {
+    pub plan: &'a Plan,
+    /// The run's cell outcomes: empty when only the dataset is reported.
+    pub outcomes: &'a [CellOutcome],
+    pub run: Option<RunInfo>,
+    /// The dataset's columns, in its own order.
+    pub dataset_columns: &'a [String],
+    /// The first of `results_total` newest rows.
+    pub results: Vec<Row>,
+    pub results_total: usize,
+    pub comparison: Option<Comparison>,
+    pub refused: Vec<Refused>,
+}
+
+/// Assembles a report.
+pub fn build(input: ReportInput<'_>) -> Report {
+    let ReportInput {
+        plan,
+        outcomes,
+        run,
+        dataset_columns,
+        results,
+        results_total,
+        comparison,
+        refused,
+    } = input;
     let summary = Summary::of(outcomes.iter().map(|o| o.record.status));
     let keys = &plan.file.results.keys;
     // Keys first, then the dataset's own column order (the order the results declared).
