@@ -413,11 +413,44 @@ pub(super) fn generate(
         }
         out.push(w);
     }
+    if names.is_empty() {
+        let (orphans, orphans_drifted, orphans_done) =
+            orphans(root, &expected, check, prune, json)?;
+        out.extend(orphans);
+        drifted += orphans_drifted;
+        done_lines.extend(orphans_done);
+    }
+    for line in done_lines {
+        outln!("{line}");
+    }
+    let doc = documents::Generate {
+        check,
+        ok: drifted == 0,
+        workflows: out,
+    };
+    if json {
+        documents::print(&doc);
+    } else if check && drifted > 0 {
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+    } else if check {
+        outln!("{} workflow(s) up to date", doc.workflows.len());
+    }
+    Ok(if doc.ok { exit::OK } else { exit::FAILED })
+}
+
+/// The generated workflows in `.github/workflows` whose experiment is gone (not among
+/// `expected`): each entry, how many count as drift (under `--check`), and the lines to print.
+fn orphans(
+    root: &Path,
+    expected: &[PathBuf],
+    check: bool,
+    prune: bool,
+    json: bool,
+) -> Result<(Vec<documents::GeneratedWorkflow>, usize, Vec<String>)> {
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
-    if names.is_empty()
-        && let Ok(entries) = std::fs::read_dir(root.join(".github/workflows"))
-    {
+    let (mut out, mut drifted, mut done_lines) = (Vec::new(), 0, Vec::new());
+    if let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
         let mut orphans: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -454,20 +487,5 @@ pub(super) fn generate(
             });
         }
     }
-    for line in done_lines {
-        outln!("{line}");
-    }
-    let doc = documents::Generate {
-        check,
-        ok: drifted == 0,
-        workflows: out,
-    };
-    if json {
-        documents::print(&doc);
-    } else if check && drifted > 0 {
-        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
-    } else if check {
-        outln!("{} workflow(s) up to date", doc.workflows.len());
-    }
-    Ok(if doc.ok { exit::OK } else { exit::FAILED })
+    Ok((out, drifted, done_lines))
 }

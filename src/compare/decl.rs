@@ -393,6 +393,11 @@ impl Checker<'_> {
                 );
             }
         }
+        self.check_agreements(d);
+    }
+
+    /// Each agreement: two series at least (or one and a floor), distinct labels, one unit.
+    fn check_agreements(&mut self, d: &Declaration) {
         for (i, a) in d.agreement.iter().enumerate() {
             let base = [key("agreement"), Seg::Index(i)];
             let n = a.series.len() + usize::from(a.floor.is_some());
