@@ -15,7 +15,7 @@ use outrun::pipeline;
 use outrun::shown::shown;
 
 use super::{CliError, Result, select};
-use crate::cli::GithubArgs;
+use crate::cli::{DispatchArgs, GithubArgs};
 use crate::documents::{self, RunState};
 use crate::exit;
 
@@ -113,32 +113,17 @@ fn conclusion_code(conclusion: Option<&Conclusion>) -> u8 {
     }
 }
 
-/// What `outrun dispatch` was asked to do (its flags, with `--failed-from` already turned into
-/// the cells to run).
-pub(super) struct DispatchRequest<'a> {
-    pub(super) name: &'a str,
-    pub(super) cells: Option<&'a str>,
-    pub(super) issue: Option<u64>,
-    pub(super) git_ref: Option<String>,
-    pub(super) wait: bool,
-    pub(super) timeout: Option<Duration>,
-    pub(super) comment: bool,
-    pub(super) json: bool,
-    pub(super) quiet: bool,
-}
-
-pub(super) async fn dispatch(root: &Path, gh: &Gh, req: DispatchRequest<'_>) -> Result<u8> {
-    let DispatchRequest {
-        name,
-        cells,
-        issue,
-        git_ref,
-        wait,
-        timeout,
-        comment,
-        json,
-        quiet,
-    } = req;
+/// `outrun dispatch`, with `--failed-from` already turned into the cells to run.
+pub(super) async fn dispatch(
+    root: &Path,
+    gh: &Gh,
+    args: &DispatchArgs,
+    json: bool,
+    quiet: bool,
+) -> Result<u8> {
+    let (name, cells, issue) = (&args.name, args.cells.as_deref(), args.issue);
+    let (wait, timeout, comment) = (args.wait, args.timeout, args.comment);
+    let git_ref = args.git_ref.clone();
     let plan = experiment::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub

@@ -149,36 +149,13 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             local::report(root, &name, run.as_deref(), format, output.as_deref())
         }
         Command::Compare { file, out } => local::compare(root, &file, out.as_deref(), json),
-        Command::Dispatch {
-            name,
-            cells,
-            issue,
-            git_ref,
-            wait,
-            timeout,
-            comment,
-            failed_from,
-            gh,
-        } => {
-            let gh = connect(gh)?;
-            let cells = match failed_from {
-                Some(run) => {
-                    Some(github::failed_cells(root, &gh, &name, github::parse_run(&run)?).await?)
-                }
-                None => cells,
-            };
-            let req = github::DispatchRequest {
-                name: &name,
-                cells: cells.as_deref(),
-                issue,
-                git_ref,
-                wait,
-                timeout,
-                comment,
-                json,
-                quiet: cli.quiet,
-            };
-            github::dispatch(root, &gh, req).await
+        Command::Dispatch(mut args) => {
+            let gh = connect(args.gh.clone())?;
+            if let Some(run) = args.failed_from.take() {
+                let run = github::parse_run(&run)?;
+                args.cells = Some(github::failed_cells(root, &gh, &args.name, run).await?);
+            }
+            github::dispatch(root, &gh, &args, json, cli.quiet).await
         }
         Command::Rerun { run, failed: _, gh } => {
             github::rerun(root, &connect(gh)?, github::parse_run(&run)?, json).await
