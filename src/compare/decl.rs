@@ -524,6 +524,15 @@ impl Checker<'_> {
         filter
     }
 
+    /// Says that a source's file cannot be read, and why.
+    fn unreadable(&mut self, base: &[Seg], s: &Source, e: &dyn std::fmt::Display) {
+        self.at(
+            &with(base, &["path"]),
+            format!("cannot read `{}`: {e}", s.path),
+            None,
+        );
+    }
+
     /// Opens a source's file and reads its header (`None`, said, when it cannot).
     fn open(
         &mut self,
@@ -542,11 +551,7 @@ impl Checker<'_> {
         let mut r = match csv::Reader::from_path(&file) {
             Ok(r) => r,
             Err(e) => {
-                self.at(
-                    &with(base, &["path"]),
-                    format!("cannot read `{}`: {e}", s.path),
-                    None,
-                );
+                self.unreadable(base, s, &e);
                 return None;
             }
         };
@@ -563,11 +568,7 @@ impl Checker<'_> {
                 .map(str::to_string)
                 .collect(),
             Err(e) => {
-                self.at(
-                    &with(base, &["path"]),
-                    format!("cannot read `{}`: {e}", s.path),
-                    None,
-                );
+                self.unreadable(base, s, &e);
                 return None;
             }
         };
@@ -645,11 +646,7 @@ impl Checker<'_> {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    self.at(
-                        &with(base, &["path"]),
-                        format!("cannot read `{}`: {e}", s.path),
-                        None,
-                    );
+                    self.unreadable(base, s, &e);
                     return None;
                 }
             };
