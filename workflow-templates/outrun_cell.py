@@ -207,8 +207,13 @@ def check_results(record, root):
         return f"{name} is not a regular file", [], []
     if not os.path.exists(path):
         return f"the command wrote no {name}", [], []
+    size, limit = os.path.getsize(path), CFG["results_max_size"]
+    if size > limit:
+        return (f"{name} is {size} bytes: more than the {limit} bytes a cell's results may have "
+                "(results.max-size)"), [], []
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: a byte-order mark starts the file, not its first column or object.
+        with open(path, encoding="utf-8-sig", newline="") as f:
             if name.endswith(".jsonl"):
                 header, objects = [], []
                 for i, line in enumerate(f, 1):
@@ -244,6 +249,10 @@ def check_results(record, root):
                     rows.append(row)
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
         return f"{name}: {e}", [], []
+    reserved = [h for h in header if h.lower().startswith("outrun_")]
+    if reserved:
+        return (f"{name} has a column `{reserved[0]}`: names starting with `outrun_` are reserved "
+                "for the dataset's provenance columns; rename it"), [], []
     if len(header) > CFG["max_result_columns"]:
         return f"{name} has {len(header)} columns; at most {CFG['max_result_columns']} are merged", [], []
     if not rows:

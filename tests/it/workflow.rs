@@ -1046,7 +1046,10 @@ github:
         log.contains("Success - Main Merge, report and land the results"),
         "the final job did its work:\n{log}"
     );
-    assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
+    assert!(
+        job_ended(&log, "collect and land", "Job succeeded"),
+        "{log}"
+    );
     assert!(
         log.contains("Success - Main Post the \"run started\" comment on the issue"),
         "the status job did its work:\n{log}"
@@ -1327,7 +1330,7 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
         &extra,
     );
     assert!(!ok, "the final job must fail visibly:\n{log}");
-    assert!(log.contains("collect and land] 🏁  Job failed"), "{log}");
+    assert!(job_ended(&log, "collect and land", "Job failed"), "{log}");
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     assert!(st.pulls_of(LoopFake::REPO).is_empty());
@@ -1539,4 +1542,14 @@ fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row(
         "{:?}",
         pull.body
     );
+}
+
+/// Whether act's log says job `job` ended with `how` (act pads job names to the longest one's
+/// width, which follows the cell ids' length).
+fn job_ended(log: &str, job: &str, how: &str) -> bool {
+    log.lines().any(|l| {
+        l.split_once(']').is_some_and(|(name, rest)| {
+            name.trim_end().ends_with(&format!("/{job}")) && rest.trim() == format!("🏁  {how}")
+        })
+    })
 }

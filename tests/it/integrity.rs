@@ -1,0 +1,193 @@
+//! Data integrity under hostile input (issue 21): ids that cannot collide, parameter names
+//! that clash as environment variables, results files of any size, reserved columns, a JSONL
+//! byte-order mark.
+
+use serde_json::Value;
+
+use crate::common::{self, Project};
+use crate::dataset::{dataset_rows, run_local};
+
+/// Two cells with `n` 1 and 2; cell 1 runs `bad` (writing its results however it likes),
+/// cell 2 writes a good row.
+fn one_bad_cell(p: &Project, name: &str, bad: &str, extra_results: &str) {
+    let command = format!(
+        r#"'if [ "$OUTRUN_P_N" = 1 ]; then {bad}; else printf "n,v\n2,20\n" > "$OUTRUN_OUT/results.csv"; fi'"#
+    );
+    p.experiment(
+        name,
+        &format!(
+            "name: {name}\nmatrix:\n  n: [1, 2]\ncommand: {command}\ntimeout: 20s\nresults:\n  keys: [n]\n{extra_results}"
+        ),
+    );
+}
+
+/// The cell `n` of a `run --json` report.
+fn cell<'a>(v: &'a Value, n: &str) -> &'a Value {
+    v["report"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["params"]["n"] == n)
+        .unwrap_or_else(|| panic!("no cell n={n} in {v}"))
+}
+
+/// The issue's reproducer: a 100 GB results file (sparse: a header, a row, then holes) made the
+/// merge reserve 100 GB and abort (exit 134, nothing merged). Now that cell fails alone, with
+/// the reason, and the other merges — under an address-space limit of 4 GB, so a reservation
+/// by the file's size could not even be attempted.
+#[test]
+fn a_100_gb_results_file_fails_its_cell_alone_in_bounded_memory() {
+    let p = Project::new();
+    one_bad_cell(
+        &p,
+        "huge",
+        r#"printf "n,v\n1,1\n" > "$OUTRUN_OUT/results.csv"; truncate -s 100G "$OUTRUN_OUT/results.csv""#,
+        "",
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"ulimit -v 4194304 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_outrun"))
+        .args(["--root"])
+        .arg(p.root())
+        .args(["run", "huge", "--local", "--json"])
+        .current_dir(p.root())
+        .env("NO_COLOR", "1");
+    let (code, out, err) = common::run(&mut cmd);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let bad = cell(&v, "1");
+    assert_eq!(bad["status"], "failed", "{bad}");
+    assert_eq!(
+        bad["error"],
+        "results.csv is 107374182400 bytes: more than the 1073741824 bytes a cell's results may have (results.max-size)"
+    );
+    assert_eq!(cell(&v, "2")["status"], "ok");
+    let (_, rows) = dataset_rows(&p, "huge");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["n"], "2");
+}
+
+/// `results.max-size` sets the limit (here 1 KiB: a 2 KiB file fails its cell); a bad value is
+/// refused by `validate` at its position.
+#[test]
+fn results_max_size_is_configurable_and_validated() {
+    let p = Project::new();
+    one_bad_cell(
+        &p,
+        "capped",
+        r#"{ printf "n,v\n"; for i in $(seq 1 300); do printf "1,%04d\n" $i; done; } > "$OUTRUN_OUT/results.csv""#,
+        "  max-size: 1KiB\n",
+    );
+    let (code, v, err) = run_local(&p, "capped", &[]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    let bad = cell(&v, "1");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 1024 bytes a cell's results may have"),
+        "{bad}"
+    );
+    assert_eq!(cell(&v, "2")["status"], "ok");
+
+    for (value, what) in [
+        ("lots", "must be a size such as"),
+        ("0", "between 1 byte and 64GiB"),
+        ("65GiB", "between 1 byte and 64GiB"),
+    ] {
+        p.experiment(
+            "bad",
+            &format!("name: bad\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n  max-size: {value}\n"),
+        );
+        let (code, _, err) = common::run(p.cmd().args(["validate", "bad"]));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("experiments/bad.yaml:7:13"), "{err}");
+        assert!(err.contains(what), "{value}: {err}");
+    }
+    for ok in ["1GiB", "500 MB", "4096", "64GiB"] {
+        p.experiment(
+            "bad",
+            &format!("name: bad\nmatrix:\n  n: [1]\ncommand: 'true'\nresults:\n  keys: [n]\n  max-size: {ok}\n"),
+        );
+        let (code, _, err) = common::run(p.cmd().args(["validate", "bad"]));
+        assert_eq!(code, 0, "{ok}: {err}");
+    }
+}
+
+/// A result column named `outrun_*` fails its cell with the reason (it was dropped without a
+/// word); the other cell merges.
+#[test]
+fn a_reserved_result_column_fails_its_cell_with_a_message() {
+    let p = Project::new();
+    one_bad_cell(
+        &p,
+        "reserved",
+        r#"printf "n,v,outrun_cell\n1,10,forged\n" > "$OUTRUN_OUT/results.csv""#,
+        "",
+    );
+    let (code, v, err) = run_local(&p, "reserved", &[]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    let bad = cell(&v, "1");
+    assert_eq!(bad["status"], "failed");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("has a column `outrun_cell`: names starting with `outrun_` are reserved"),
+        "{bad}"
+    );
+    let (_, rows) = dataset_rows(&p, "reserved");
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0]["outrun_cell"], "forged");
+}
+
+/// A JSONL results file that starts with a byte-order mark is read like a CSV one.
+#[test]
+fn a_jsonl_results_file_with_a_byte_order_mark_is_accepted() {
+    let p = Project::new();
+    p.experiment(
+        "bom",
+        "name: bom\nmatrix:\n  n: [1, 2]\ncommand: 'printf \"\\357\\273\\277{\\\"n\\\": %s, \\\"v\\\": 1}\\n\" \"$OUTRUN_P_N\" > \"$OUTRUN_OUT/results.jsonl\"'\ntimeout: 20s\nresults:\n  file: results.jsonl\n  keys: [n]\n",
+    );
+    let (code, v, err) = run_local(&p, "bom", &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    let (header, rows) = dataset_rows(&p, "bom");
+    assert_eq!(&header[..2], ["n", "v"]);
+    assert_eq!(rows.len(), 2);
+}
+
+/// The issue's pair (`c-b7315ddd` twice under 32-bit ids) gets two ids; a key that differs only
+/// in case from a parameter is refused where it is written.
+#[test]
+fn ids_do_not_collide_and_case_clashes_are_refused() {
+    let p = Project::new();
+    p.experiment(
+        "pair",
+        "name: pair\nmatrix:\n  x: [\";&+&\", \";?#>\"]\ncommand: 'true'\nresults:\n  keys: [x]\n",
+    );
+    let (code, out, err) = common::run(p.cmd().args(["plan", "pair", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    assert!(ids.iter().all(|id| id.len() == "c-".len() + 16), "{ids:?}");
+
+    p.experiment(
+        "case",
+        "name: case\nmatrix:\n  a: [one]\n  include:\n    - {a: one, A: two}\ncommand: 'true'\nresults:\n  keys: [a]\n",
+    );
+    let (code, _, err) = common::run(p.cmd().args(["validate", "case"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("experiments/case.yaml:5:16"), "{err}");
+    assert!(
+        err.contains("parameters `a` and `A` would share the variable OUTRUN_P_A"),
+        "{err}"
+    );
+}
