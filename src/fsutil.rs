@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Prefix and suffix of the temporary files [`write_atomic`] leaves only if it is killed.
@@ -327,6 +328,124 @@ pub(crate) fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// What [`open_beneath`] says of a FIFO, a device or a folder where a file should be.
+pub(crate) const NOT_REGULAR: &str = "not a regular file";
+
+/// A cell's output folder, opened without following a link in its last component: the cell's
+/// command owns that folder and may have replaced it with a link to anywhere (`rm -rf
+/// "$OUTRUN_OUT"; ln -s DIR "$OUTRUN_OUT"`). Its parent (the run's folder, or an artifact's,
+/// which outrun made) is opened as it is. A link or anything but a directory fails (ELOOP,
+/// ENOTDIR): the cell's files are then read and written through nothing.
+pub(crate) fn open_cell_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a cell folder",
+        ));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let base: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(parent)?
+        .into();
+    openat(
+        base.as_fd(),
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    )
+}
+
+/// Opens `rel` (relative, plain components) beneath the folder `dir`, following no link on the
+/// way: each folder with `O_DIRECTORY | O_NOFOLLOW`, the file with `O_NOFOLLOW | O_NONBLOCK` (a
+/// FIFO cannot block the open), and only a regular file with one name is taken (a hard link to
+/// a file elsewhere is refused before anything is written to it). `write`: created if missing
+/// (mode 0666 less the umask), emptied, for writing; else for reading.
+pub(crate) fn open_beneath(dir: BorrowedFd<'_>, rel: &Path, write: bool) -> std::io::Result<File> {
+    use std::path::Component;
+    let invalid =
+        |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string());
+    let parts: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(invalid(
+                "only plain names are opened beneath a cell's folder",
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    let Some((last, folders)) = parts.split_last() else {
+        return Err(invalid("no file name"));
+    };
+    let mut held: Option<OwnedFd> = None;
+    for f in folders {
+        let at = held.as_ref().map_or(dir, |h| h.as_fd());
+        held = Some(openat(
+            at,
+            f,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )?);
+    }
+    let at = held.as_ref().map_or(dir, |h| h.as_fd());
+    let mode = if write {
+        libc::O_WRONLY | libc::O_CREAT
+    } else {
+        libc::O_RDONLY
+    };
+    let file = File::from(openat(
+        at,
+        last,
+        mode | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    )?);
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(NOT_REGULAR));
+    }
+    if write {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.nlink() > 1 {
+            return Err(std::io::Error::other(
+                "the file has other names (a hard link): not written",
+            ));
+        }
+        file.set_len(0)?;
+    }
+    Ok(file)
+}
+
+/// openat(2) with `O_CLOEXEC`, mode 0666 for a file it creates.
+#[allow(unsafe_code)] // openat(2): see the SAFETY note
+fn openat(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+) -> std::io::Result<OwnedFd> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL in a name"))?;
+    // SAFETY: `dir` is an open descriptor for the call's duration and `c` a NUL-terminated
+    // string that outlives it; the mode argument is read only with O_CREAT.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            0o666 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat(2) returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

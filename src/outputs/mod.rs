@@ -337,7 +337,7 @@ fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
         return outcome;
     }
     let file = &plan.file.results.file;
-    match parse_results(&dir.join(file), file, plan.file.results.max_size()) {
+    match parse_results_in(&dir, file, plan.file.results.max_size()) {
         Ok((columns, rows)) => match with_params(plan, &record, columns, rows) {
             Ok((columns, rows)) => {
                 outcome.rows = rows;
@@ -491,6 +491,39 @@ pub fn parse_results(
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!("the command wrote no {name}"));
+        }
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    };
+    parse_open(file, name, max_size)
+}
+
+/// [`parse_results`] of `name` (the experiment's `results.file`, a relative path) in the cell
+/// folder `dir`, opened through a handle on that folder taken without following a link, and
+/// each component of `name` likewise (see `fsutil::open_beneath`): a cell that replaced its
+/// folder or any part of the path with a link has its results refused, never read from
+/// elsewhere.
+pub fn parse_results_in(
+    dir: &Path,
+    name: &str,
+    max_size: u64,
+) -> Result<(Vec<String>, Rows), String> {
+    let opened = crate::fsutil::open_cell_dir(dir).and_then(|d| {
+        crate::fsutil::open_beneath(std::os::fd::AsFd::as_fd(&d), Path::new(name), false)
+    });
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("the command wrote no {name}"));
+        }
+        Err(e)
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            return Err(format!(
+                "{name} is not a regular file (a link on its way is not followed)"
+            ));
+        }
+        Err(e) if e.to_string() == crate::fsutil::NOT_REGULAR => {
+            return Err(format!("{name} is not a regular file"));
         }
         Err(e) => return Err(format!("cannot read {name}: {e}")),
     };

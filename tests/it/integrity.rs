@@ -191,3 +191,59 @@ fn ids_do_not_collide_and_case_clashes_are_refused() {
         "{err}"
     );
 }
+
+/// A cell that replaces its output folder with a link (`rm -rf "$OUTRUN_OUT"; ln -s DIR
+/// "$OUTRUN_OUT"`) fails alone: outrun writes no `cell.json` into DIR and reads no results
+/// from it; the other cell merges. The same for a link on the way to `results.file`.
+#[test]
+fn a_cell_folder_replaced_by_a_link_fails_alone_and_nothing_is_written_through_it() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("results.csv"), "n,v\n1,666\n").unwrap();
+    let bad = format!(
+        r#"rm -rf "$OUTRUN_OUT"; ln -s {} "$OUTRUN_OUT""#,
+        elsewhere.path().display()
+    );
+    one_bad_cell(&p, "linked", &bad, "");
+    let (code, v, err) = run_local(&p, "linked", &[]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    let c = cell(&v, "1");
+    assert_eq!(c["status"], "failed", "{c}");
+    assert_eq!(cell(&v, "2")["status"], "ok");
+    let mut left: Vec<String> = std::fs::read_dir(elsewhere.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["results.csv"], "outrun wrote through the link");
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.path().join("results.csv")).unwrap(),
+        "n,v\n1,666\n"
+    );
+    let (_, rows) = dataset_rows(&p, "linked");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["n"], "2");
+
+    // A link in place of a folder on the way to the results file.
+    let p = Project::new();
+    let command = format!(
+        r#"'if [ "$OUTRUN_P_N" = 1 ]; then ln -s {} "$OUTRUN_OUT/out"; else mkdir "$OUTRUN_OUT/out"; printf "n,v\n2,20\n" > "$OUTRUN_OUT/out/results.csv"; fi'"#,
+        elsewhere.path().display()
+    );
+    p.experiment(
+        "deep",
+        &format!("name: deep\nmatrix:\n  n: [1, 2]\ncommand: {command}\ntimeout: 20s\nresults:\n  file: out/results.csv\n  keys: [n]\n"),
+    );
+    let (code, v, err) = run_local(&p, "deep", &[]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    let c = cell(&v, "1");
+    assert_eq!(c["status"], "failed", "{c}");
+    assert!(
+        c["error"]
+            .as_str()
+            .unwrap()
+            .contains("out/results.csv is not a regular file (a link on its way is not followed)"),
+        "{c}"
+    );
+    assert_eq!(cell(&v, "2")["status"], "ok");
+}
