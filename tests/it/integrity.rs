@@ -247,3 +247,86 @@ fn a_cell_folder_replaced_by_a_link_fails_alone_and_nothing_is_written_through_i
     );
     assert_eq!(cell(&v, "2")["status"], "ok");
 }
+
+/// Four cells, one at a time, each taking a moment and leaving its pid: progress lines come
+/// while the cells run, after the reader of the output may have gone.
+fn slow_cells(p: &Project, name: &str) {
+    p.experiment(
+        name,
+        &format!(
+            "name: {name}\nmatrix:\n  n: [1, 2, 3, 4]\ncommand: 'echo $$ > \"$OUTRUN_OUT/../pid-$OUTRUN_P_N\"; sleep 0.3; printf \"n,v\\n%s,1\\n\" \"$OUTRUN_P_N\" > \"$OUTRUN_OUT/results.csv\"'\ntimeout: 20s\nresults:\n  keys: [n]\n"
+        ),
+    );
+}
+
+/// Every cell merged, and no cell's process alive after outrun exited.
+fn all_merged_none_left(p: &Project, name: &str) {
+    let (_, rows) = dataset_rows(p, name);
+    let mut ns: Vec<&str> = rows.iter().map(|r| r["n"].as_str()).collect();
+    ns.sort();
+    assert_eq!(ns, ["1", "2", "3", "4"]);
+    let runs = p.root().join(format!(".outrun/runs/{name}"));
+    for run in std::fs::read_dir(runs).unwrap() {
+        for n in 1..=4 {
+            let pid: i32 =
+                std::fs::read_to_string(run.as_ref().unwrap().path().join(format!("pid-{n}")))
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+            // SAFETY: signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            assert!(!alive, "cell {n} (pid {pid}) is still running");
+        }
+    }
+}
+
+/// `outrun run NAME --local 2>&1 | head -n 1`: the reader leaves after one line. The run went
+/// on to exit 141 at the next progress line, nothing merged; now the progress is dropped, every
+/// cell runs and merges, and the exit status is 5 (output lost).
+#[test]
+fn a_closed_pipe_drops_the_output_and_the_run_still_merges() {
+    use std::io::BufRead as _;
+    let p = Project::new();
+    slow_cells(&p, "piped");
+    let (r, w) = std::io::pipe().unwrap();
+    let mut child = p
+        .cmd()
+        .args(["run", "piped", "--local", "--jobs", "1"])
+        .stdout(w.try_clone().unwrap())
+        .stderr(w)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(r).read_line(&mut first).unwrap();
+    // The reader (and its buffer) is gone here: like `head -n 1` exiting.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5), "{status:?} (first line: {first})");
+    all_merged_none_left(&p, "piped");
+}
+
+/// stderr closed from the start (`2>&-`), and stdout too (`>&-`): every cell runs and merges,
+/// no cell is left running, and nothing meant for stderr lands in a file outrun opened. (The
+/// Rust runtime opens a closed descriptor 0-2 on /dev/null before `main`, so this is
+/// `2>/dev/null` to outrun: nothing is lost that it could tell, exit 0.)
+#[test]
+fn closed_std_streams_from_the_start_lose_output_not_cells() {
+    for (name, redirect) in [("noerr", "2>&-"), ("noout", ">&-")] {
+        let p = Project::new();
+        slow_cells(&p, name);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(r#"exec "$0" "$@" {redirect}"#))
+            .arg(env!("CARGO_BIN_EXE_outrun"))
+            .arg("--root")
+            .arg(p.root())
+            .args(["run", name, "--local", "--jobs", "1"])
+            .current_dir(p.root())
+            .env("NO_COLOR", "1");
+        let (code, out, err) = common::run(&mut cmd);
+        assert_eq!(code, 0, "{redirect}: {out}\n{err}");
+        all_merged_none_left(&p, name);
+        let (header, _) = dataset_rows(&p, name);
+        assert_eq!(header[0], "n", "{redirect}");
+    }
+}
