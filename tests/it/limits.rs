@@ -171,6 +171,39 @@ fn fifty_thousand_cells_fit_githubs_limits() {
     assert!(yaml.contains("timeout-minutes: 211\n"), "{yaml}");
 }
 
+/// The README's figure for the largest environment value the workflow sets ("the largest is
+/// the wrapper script (N KB)") is the one measured here, on the 50,000-cell workflow: the
+/// figure was 9.6 KB while the value had grown to 14.5 KB (issue 21 item 12).
+#[test]
+fn the_readme_states_the_largest_environment_value_as_measured() {
+    let p = Project::new();
+    p.write(
+        "experiments/big.yaml",
+        &experiment("big", 50_000, "1m", "{labels: ubuntu-latest}"),
+    );
+    let (yaml, _) = generate(&p, "big");
+    let (key, largest) = env_values(&yaml)
+        .into_iter()
+        .max_by_key(|(_, v)| v.len())
+        .unwrap();
+    assert_eq!(
+        key, "OUTRUN_CELL_PY",
+        "the largest value is the wrapper script"
+    );
+    let measured = format!("({:.1} KB)", largest.len() as f64 / 1000.0);
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| one environment value"))
+        .expect("README's limits table has the environment row");
+    assert!(
+        row.contains(&format!("the largest is the wrapper script {measured}")),
+        "README says `{row}`; measured {measured} ({} bytes)",
+        largest.len()
+    );
+    assert!(largest.len() < 128 * 1024);
+}
+
 /// The plan job (Python) and outrun (Rust) pack the same cells into the same jobs and waves:
 /// which cells a job ran is decided by its position, on both sides.
 #[test]
