@@ -502,6 +502,8 @@ fn a_signal_during_the_merge_stops_it_before_the_rename() {
     let (code, _, err) = common::run(p.cmd().args(["run", "big", "--local", "-q"]));
     assert_eq!(code, 0, "{err}");
     let before = std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap();
+    let ledger = p.root().join("data/evaluation/big.runs.csv");
+    let ledger_before = std::fs::read(&ledger).unwrap();
     for (args, signal) in [
         (&["merge", "big"][..], libc::SIGTERM),
         (&["merge", "big"][..], libc::SIGINT),
@@ -514,6 +516,11 @@ fn a_signal_during_the_merge_stops_it_before_the_rename() {
         assert!(
             std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap() == before,
             "{args:?} {signal}: the dataset changed"
+        );
+        // The ledger with it: the pair is replaced together or not at all (issue 21 item 5).
+        assert!(
+            std::fs::read(&ledger).unwrap() == ledger_before,
+            "{args:?} {signal}: the ledger changed without the dataset"
         );
     }
 }
