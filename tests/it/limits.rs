@@ -287,6 +287,45 @@ fn the_workflow_and_outrun_pack_alike_in_every_wave() {
     assert!(!ok && err.contains("no job 'shard-999'"), "{err}");
 }
 
+/// The workflow's wrapper, like outrun, writes no `cell.json` through a link the command put in
+/// place of its folder (`rm -rf "$OUTRUN_OUT"; ln -s DIR "$OUTRUN_OUT"`): that cell fails with
+/// the reason and DIR is left as it was (issue 21 item 8).
+#[test]
+fn the_workflow_wrapper_writes_nothing_through_a_linked_cell_folder() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    p.write(
+        "experiments/ln.yaml",
+        &format!(
+            "name: ln\nmatrix:\n  n: [1, 2]\ncommand: 'rm -rf \"$OUTRUN_OUT\"; ln -s {} \"$OUTRUN_OUT\"'\ntimeout: 20s\nresults:\n  keys: [n]\n",
+            elsewhere.path().display()
+        ),
+    );
+    let (yaml, cells_file) = generate(&p, "ln");
+    let cfg: Value = serde_json::from_str(&cells_file).unwrap();
+    let id = cfg["cells"][0]["id"].as_str().unwrap().to_string();
+    let out_root = p.root().join("out");
+    let (ok, out, err) = wrapper(
+        &yaml,
+        "run",
+        &[
+            ("OUTRUN_SHARD", &id),
+            ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+        ],
+        p.root(),
+    );
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("outrun: {id}: failed (cannot write cell.json:")),
+        "{out}\n{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the wrapper wrote through the link: {left:?}"
+    );
+}
+
 /// `runner.job-timeout` lets self-hosted runners take longer jobs (up to 5 days), never hosted
 /// ones; `timeout-minutes` stays within it.
 #[test]

@@ -1047,7 +1047,7 @@ github:
         "the final job did its work:\n{log}"
     );
     assert!(
-        job_ended(&log, "collect and land", "Job succeeded"),
+        common::job_ended(&log, "collect and land", "Job succeeded"),
         "{log}"
     );
     assert!(
@@ -1330,7 +1330,10 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
         &extra,
     );
     assert!(!ok, "the final job must fail visibly:\n{log}");
-    assert!(job_ended(&log, "collect and land", "Job failed"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job failed"),
+        "{log}"
+    );
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     assert!(st.pulls_of(LoopFake::REPO).is_empty());
@@ -1542,14 +1545,4 @@ fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row(
         "{:?}",
         pull.body
     );
-}
-
-/// Whether act's log says job `job` ended with `how` (act pads job names to the longest one's
-/// width, which follows the cell ids' length).
-fn job_ended(log: &str, job: &str, how: &str) -> bool {
-    log.lines().any(|l| {
-        l.split_once(']').is_some_and(|(name, rest)| {
-            name.trim_end().ends_with(&format!("/{job}")) && rest.trim() == format!("🏁  {how}")
-        })
-    })
 }
