@@ -179,6 +179,11 @@ impl Pair {
                 None => Ok(()),
             };
         }
+        // A stop before the journal: nothing changes (dropping `self.staged` removes the
+        // temporary files), and the error names the first file, not the journal.
+        if stop_requested() {
+            return Err(err(&self.staged[0].target)(stopped()));
+        }
         let mut text = String::new();
         for s in &self.staged {
             let (Some(tmp), Some(target)) = (

@@ -141,11 +141,31 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Outputs
 /// Folders with a `cell.json`, positioned by their names: a folder named for a cell of the plan
 /// holds that cell (other folders are not this experiment's); its parent, when it is an
 /// artifact of this experiment (`outrun-NAME-SHARD-aN`), gives the attempt, else it is 1.
+///
+/// A folder named by a cell's older 32-bit id (a run started before ids carried 64 bits) is
+/// that cell's when exactly one cell of the plan had that id; it is positioned under the
+/// cell's current id.
 pub fn positioned(dirs: &[PathBuf], plan: &Plan) -> Vec<Positioned> {
+    let mut legacy: Option<BTreeMap<String, Option<&str>>> = None;
     dirs.iter()
         .filter_map(|dir| {
-            let cell = dir.file_name()?.to_str()?;
-            plan.cells.iter().find(|c| c.id == cell)?;
+            let name = dir.file_name()?.to_str()?;
+            let cell = match plan.cells.iter().find(|c| c.id == name) {
+                Some(c) => c.id.as_str(),
+                None => {
+                    let by_old = legacy.get_or_insert_with(|| {
+                        let mut m: BTreeMap<String, Option<&str>> = BTreeMap::new();
+                        for c in &plan.cells {
+                            m.entry(crate::experiment::legacy_cell_id(&c.params))
+                                // Two cells that shared an older id: neither is taken by it.
+                                .and_modify(|v| *v = None)
+                                .or_insert(Some(c.id.as_str()));
+                        }
+                        m
+                    });
+                    (*by_old.get(name)?)?
+                }
+            };
             let attempt = dir
                 .parent()
                 .and_then(|p| p.file_name()?.to_str())
@@ -219,12 +239,20 @@ fn read_cells_keeping(outputs: &[Positioned], plan: &Plan, keep_rows: bool) -> V
 
 /// One cell's output, its `cell.json` checked against its position, then its results.
 fn read_one(plan: &Plan, cell: &crate::experiment::Cell, at: &Positioned) -> CellOutcome {
-    let record = match CellRecord::read(&at.dir) {
+    let mut record = match CellRecord::read(&at.dir) {
         Ok(r) => r,
         // A cell.json cut short (a job killed while writing it) fails that cell only.
         Err(e) => return outcome(unreadable(plan, cell, &e), PathBuf::new()),
     };
     let params: BTreeMap<String, String> = cell.params.iter().cloned().collect();
+    // A record written before ids carried 64 bits names the cell by its older id: the same
+    // cell (its parameters are checked below), known from here on by its current id.
+    if record.cell != cell.id
+        && at.cell == cell.id
+        && record.cell == crate::experiment::legacy_cell_id(&cell.params)
+    {
+        record.cell = cell.id.clone();
+    }
     let claim = if record.experiment != plan.name() {
         Some(format!("experiment {}", claimed(&record.experiment)))
     } else if record.cell != cell.id {

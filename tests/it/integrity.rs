@@ -330,3 +330,38 @@ fn closed_std_streams_from_the_start_lose_output_not_cells() {
         assert_eq!(header[0], "n", "{redirect}");
     }
 }
+
+/// A run folder written before ids carried 64 bits (folders and `cell.json` named by the older
+/// 32-bit ids — the first 8 hex digits of the same hash) still merges, under the cells'
+/// current ids; an older id two cells shared (the pair) is taken by neither.
+#[test]
+fn a_run_folder_with_the_older_ids_still_merges() {
+    let p = Project::new();
+    p.experiment("old", &crate::dataset::big_experiment("old", 3, "all"));
+    let cells = crate::dataset::plan_cells(&p, "old");
+    let older: Vec<(String, Value)> = cells
+        .iter()
+        .map(|(id, params)| (id[..id.len() - 8].to_string(), params.clone()))
+        .collect();
+    crate::dataset::write_run(&p.root().join("incoming"), "old", &older, "77", 1, 2, 0);
+    crate::dataset::merge_ok(&p, "old", "incoming");
+    let (_, rows) = dataset_rows(&p, "old");
+    assert_eq!(rows.len(), 6);
+    let mut merged: Vec<&str> = rows.iter().map(|r| r["outrun_cell"].as_str()).collect();
+    merged.dedup();
+    let current: Vec<&str> = cells.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(merged, current);
+
+    // The pair: both cells had `c-b7315ddd`; a folder of that name is neither's.
+    let p = Project::new();
+    p.experiment(
+        "pair",
+        "name: pair\nmatrix:\n  x: [\";&+&\", \";?#>\"]\ncommand: 'true'\nresults:\n  keys: [x, i]\n",
+    );
+    let cells = crate::dataset::plan_cells(&p, "pair");
+    let shared = vec![("c-b7315ddd".to_string(), cells[0].1.clone())];
+    crate::dataset::write_run(&p.root().join("incoming"), "pair", &shared, "78", 1, 1, 0);
+    let (code, _, err) = common::run(p.cmd().args(["merge", "pair", "--from", "incoming"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no cell outputs"), "{err}");
+}
