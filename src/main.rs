@@ -207,7 +207,14 @@ pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
     };
     if let Err(e) = result {
         if KEEP_GOING.load(Ordering::SeqCst) {
-            OUTPUT_LOST.store(true, Ordering::SeqCst);
+            // Said once, on stderr, when it is stdout that failed (a failed stderr has nowhere
+            // to say it); the exit status says it either way.
+            if !OUTPUT_LOST.swap(true, Ordering::SeqCst) && !to_stderr {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "outrun: cannot write to standard output: {e}; going on without it"
+                );
+            }
             return;
         }
         let stream = if to_stderr {

@@ -29,14 +29,17 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
     let p = Project::new();
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
     // A run to report on and merge from, with its output on a full disk: the merge happens,
-    // then printing the report fails.
+    // printing the report fails, and the run says so and exits 5, output lost (issue 21).
     let (code, err) = to_full(&p, &["run", "tiny", "--local"], false);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 5, "{err}");
     assert!(err.contains("cannot write to standard output"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(p.read("data/evaluation/tiny.csv").lines().count(), 7);
     let (code, err) = to_full(&p, &["run", "tiny", "--local"], true);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 5, "{err}");
+    let (code, err) = to_full(&p, &["merge", "tiny"], false);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
     let printing: &[&[&str]] = &[
         &["list"],
         &["plan", "tiny"],
@@ -44,7 +47,6 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
         &["validate"],
         &["report", "tiny"],
         &["--json", "report", "tiny"],
-        &["merge", "tiny"],
         &["generate"],
         &["generate", "--check"],
         &["completions", "bash"],
