@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Run declared experiments locally or on GitHub Actions; merge results into a dataset; report them"
 )]
 #[command(
-    after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md"
+    after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 5 run --local or merge completed but some output was lost (closed stdout or stderr), 64 usage.\nDocumentation: README.md"
 )]
 pub(crate) struct Cli {
     /// The project root (the folder holding experiments/); default: the nearest one upwards.

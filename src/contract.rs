@@ -163,11 +163,18 @@ impl CellRecord {
             path: path.clone(),
             source,
         };
-        // A link the cell planted in place of its record is not followed (it could point at
-        // any file the user can read): reading it fails, and so does the cell.
+        // Neither a link the cell planted in place of its record nor one in place of its
+        // folder is followed (either could point at any file the user can read): reading
+        // fails, and so does the cell.
         let mut text = String::new();
-        no_follow(std::fs::OpenOptions::new().read(true))
-            .open(&path)
+        crate::fsutil::open_cell_dir(dir)
+            .and_then(|d| {
+                crate::fsutil::open_beneath(
+                    std::os::fd::AsFd::as_fd(&d),
+                    Path::new(CELL_JSON),
+                    false,
+                )
+            })
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(read_err)?;
         serde_json::from_str(&text).map_err(|source| ContractError::Parse { path, source })
@@ -209,22 +216,20 @@ impl CellRecord {
         let mut text = serde_json::to_string_pretty(self).expect("record serialises");
         text.push('\n');
         // Never through a link: the cell's command could have planted `cell.json` as a link to
-        // any file the user can write (`~/.bashrc`), and outrun writes after the command ends.
-        no_follow(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true),
-        )
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-        .map_err(|source| ContractError::Write { path, source })
+        // any file the user can write (`~/.bashrc`), or its whole folder as a link to any
+        // folder, and outrun writes after the command ends. The folder is opened without
+        // following a link, and `cell.json` beneath it likewise.
+        crate::fsutil::open_cell_dir(dir)
+            .and_then(|d| {
+                crate::fsutil::open_beneath(
+                    std::os::fd::AsFd::as_fd(&d),
+                    Path::new(CELL_JSON),
+                    true,
+                )
+            })
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|source| ContractError::Write { path, source })
     }
-}
-
-/// `O_NOFOLLOW`: opening a symbolic link fails (ELOOP) instead of opening what it points at.
-fn no_follow(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
-    std::os::unix::fs::OpenOptionsExt::custom_flags(o, libc::O_NOFOLLOW)
 }
 
 /// Where a run came from and when it ran, as told by the party that ran it — outrun itself for

@@ -87,15 +87,19 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     let mut watched: Option<(Results, Vec<String>)> = None;
     let (merge, ledger_changed) = if f.merge {
         let _lock = dataset::lock(f.root, f.plan)?;
+        // The new dataset and the new ledger are put in place together or not at all.
+        let data_path = f.root.join(f.plan.dataset_path());
+        let mut pair = crate::fsutil::Pair::new(dataset::journal_path(&data_path));
         let mut merge = |outcomes: &[CellOutcome]| -> Result<_, PipelineError> {
             // A comparison that cannot start (its measured file unreadable) must not keep the
             // rows out of the dataset: merge them, and let the report say what is wrong after.
             let req =
                 dataset::MergeRequest::new(f.root, f.plan, outcomes, &f.provenance.run_started_at);
             let Ok(mut acc) = Results::new(f.root, f.plan) else {
-                return Ok(dataset::merge(req)?);
+                return Ok(dataset::merge_into_pair(req, None, &mut pair)?.0);
             };
-            let (summary, columns) = dataset::merge_watching(req, &mut |row| acc.feed(row))?;
+            let (summary, columns) =
+                dataset::merge_into_pair(req, Some(&mut |row| acc.feed(row)), &mut pair)?;
             watched = columns.map(|c| (acc, c));
             Ok(summary)
         };
@@ -118,10 +122,8 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             .collect::<Vec<_>>()
             .join(" ");
         entry.collected_at = crate::contract::now_rfc3339();
-        let changed = ledger::record(
-            &ledger::path_for(&f.root.join(f.plan.dataset_path())),
-            entry,
-        )?;
+        let changed = ledger::record_into(&ledger::path_for(&data_path), entry, &mut pair)?;
+        pair.commit()?;
         (Some(summary), changed)
     } else {
         (None, false)

@@ -114,6 +114,7 @@ pub fn path_for(dataset: &Path) -> PathBuf {
 
 /// The ledger's entries, oldest run first; a missing file is an empty ledger.
 pub fn read(path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
+    super::settle_ledger(path);
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -148,13 +149,37 @@ pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
 /// Adds or replaces the entry for (run, attempt), under the dataset's lock (the caller holds
 /// it). Returns whether the file changed: collecting the same attempt twice with the same
 /// result leaves the file byte for byte as it was.
-pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError> {
+pub fn record(path: &Path, entry: LedgerEntry) -> Result<bool, DatasetError> {
+    let Some(text) = with_entry(path, entry)? else {
+        return Ok(false);
+    };
+    crate::fsutil::write_atomic(path, &text)?;
+    Ok(true)
+}
+
+/// [`record`], staging the new ledger in `pair` (written and synced, not yet renamed) for the
+/// caller to put in place together with the dataset.
+pub(crate) fn record_into(
+    path: &Path,
+    entry: LedgerEntry,
+    pair: &mut crate::fsutil::Pair,
+) -> Result<bool, DatasetError> {
+    let Some(text) = with_entry(path, entry)? else {
+        return Ok(false);
+    };
+    pair.add(crate::fsutil::stage_with(path, |w| w.write_all(&text))?);
+    Ok(true)
+}
+
+/// The ledger's text with `entry` added or replacing its (run, attempt); `None` when that
+/// would not change the file.
+fn with_entry(path: &Path, mut entry: LedgerEntry) -> Result<Option<Vec<u8>>, DatasetError> {
     let mut entries = read(path)?;
     match entries
         .iter_mut()
         .find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt)
     {
-        Some(e) if e.same_as(&entry) => return Ok(false),
+        Some(e) if e.same_as(&entry) => return Ok(None),
         Some(e) => {
             entry.collected_at = e.collected_at.clone();
             *e = entry;
@@ -181,6 +206,5 @@ pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError>
             source,
         })?;
     }
-    crate::fsutil::write_atomic(path, &out)?;
-    Ok(true)
+    Ok(Some(out))
 }

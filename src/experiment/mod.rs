@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub use error::{ExperimentError, InvalidFile, Problem};
 pub use matrix::Cell;
+pub(crate) use matrix::legacy_cell_id;
 pub use types::{
     Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner,
     Setup, SetupCache,

@@ -28,6 +28,7 @@ timeout: 30m
 results:
   file: results.csv
   keys: [n]
+  max-size: 1GiB
 dataset:
   path: data/evaluation/inj.csv
 compare:

@@ -113,6 +113,8 @@ struct CellConfig<'a> {
     results_keys: &'a [String],
     /// Columns a results file may have (`contract::MAX_RESULT_COLUMNS`), for the same checks.
     max_result_columns: usize,
+    /// Bytes a results file may have (`results.max-size`), for the same checks.
+    results_max_size: u64,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -165,7 +167,7 @@ fn comment_line(s: &str) -> String {
 fn expression_free_json(config: &CellConfig) -> String {
     let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"results_max_size\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
@@ -174,7 +176,8 @@ fn expression_free_json(config: &CellConfig) -> String {
         config.max_cells_per_job,
         j(&config.results_file),
         j(&config.results_keys),
-        config.max_result_columns
+        config.max_result_columns,
+        config.results_max_size
     );
     for (i, c) in config.cells.iter().enumerate() {
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
@@ -345,6 +348,7 @@ pub fn render_cells(plan: &Plan) -> String {
         results_file: &f.results.file,
         results_keys: &f.results.keys,
         max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
+        results_max_size: f.results.max_size(),
         cells: plan
             .cells
             .iter()

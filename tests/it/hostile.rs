@@ -29,14 +29,17 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
     let p = Project::new();
     p.experiment("tiny", &tiny_experiment("tiny", WRITE_ROW));
     // A run to report on and merge from, with its output on a full disk: the merge happens,
-    // then printing the report fails.
+    // printing the report fails, and the run says so and exits 5, output lost (issue 21).
     let (code, err) = to_full(&p, &["run", "tiny", "--local"], false);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 5, "{err}");
     assert!(err.contains("cannot write to standard output"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(p.read("data/evaluation/tiny.csv").lines().count(), 7);
     let (code, err) = to_full(&p, &["run", "tiny", "--local"], true);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 5, "{err}");
+    let (code, err) = to_full(&p, &["merge", "tiny"], false);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
     let printing: &[&[&str]] = &[
         &["list"],
         &["plan", "tiny"],
@@ -44,7 +47,6 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
         &["validate"],
         &["report", "tiny"],
         &["--json", "report", "tiny"],
-        &["merge", "tiny"],
         &["generate"],
         &["generate", "--check"],
         &["completions", "bash"],
@@ -502,6 +504,8 @@ fn a_signal_during_the_merge_stops_it_before_the_rename() {
     let (code, _, err) = common::run(p.cmd().args(["run", "big", "--local", "-q"]));
     assert_eq!(code, 0, "{err}");
     let before = std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap();
+    let ledger = p.root().join("data/evaluation/big.runs.csv");
+    let ledger_before = std::fs::read(&ledger).unwrap();
     for (args, signal) in [
         (&["merge", "big"][..], libc::SIGTERM),
         (&["merge", "big"][..], libc::SIGINT),
@@ -514,6 +518,11 @@ fn a_signal_during_the_merge_stops_it_before_the_rename() {
         assert!(
             std::fs::read(p.root().join("data/evaluation/big.csv")).unwrap() == before,
             "{args:?} {signal}: the dataset changed"
+        );
+        // The ledger with it: the pair is replaced together or not at all (issue 21 item 5).
+        assert!(
+            std::fs::read(&ledger).unwrap() == ledger_before,
+            "{args:?} {signal}: the ledger changed without the dataset"
         );
     }
 }

@@ -171,6 +171,39 @@ fn fifty_thousand_cells_fit_githubs_limits() {
     assert!(yaml.contains("timeout-minutes: 211\n"), "{yaml}");
 }
 
+/// The README's figure for the largest environment value the workflow sets ("the largest is
+/// the wrapper script (N KB)") is the one measured here, on the 50,000-cell workflow: the
+/// figure was 9.6 KB while the value had grown to 14.5 KB (issue 21 item 12).
+#[test]
+fn the_readme_states_the_largest_environment_value_as_measured() {
+    let p = Project::new();
+    p.write(
+        "experiments/big.yaml",
+        &experiment("big", 50_000, "1m", "{labels: ubuntu-latest}"),
+    );
+    let (yaml, _) = generate(&p, "big");
+    let (key, largest) = env_values(&yaml)
+        .into_iter()
+        .max_by_key(|(_, v)| v.len())
+        .unwrap();
+    assert_eq!(
+        key, "OUTRUN_CELL_PY",
+        "the largest value is the wrapper script"
+    );
+    let measured = format!("({:.1} KB)", largest.len() as f64 / 1000.0);
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| one environment value"))
+        .expect("README's limits table has the environment row");
+    assert!(
+        row.contains(&format!("the largest is the wrapper script {measured}")),
+        "README says `{row}`; measured {measured} ({} bytes)",
+        largest.len()
+    );
+    assert!(largest.len() < 128 * 1024);
+}
+
 /// The plan job (Python) and outrun (Rust) pack the same cells into the same jobs and waves:
 /// which cells a job ran is decided by its position, on both sides.
 #[test]
@@ -252,6 +285,45 @@ fn the_workflow_and_outrun_pack_alike_in_every_wave() {
         p.root(),
     );
     assert!(!ok && err.contains("no job 'shard-999'"), "{err}");
+}
+
+/// The workflow's wrapper, like outrun, writes no `cell.json` through a link the command put in
+/// place of its folder (`rm -rf "$OUTRUN_OUT"; ln -s DIR "$OUTRUN_OUT"`): that cell fails with
+/// the reason and DIR is left as it was (issue 21 item 8).
+#[test]
+fn the_workflow_wrapper_writes_nothing_through_a_linked_cell_folder() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    p.write(
+        "experiments/ln.yaml",
+        &format!(
+            "name: ln\nmatrix:\n  n: [1, 2]\ncommand: 'rm -rf \"$OUTRUN_OUT\"; ln -s {} \"$OUTRUN_OUT\"'\ntimeout: 20s\nresults:\n  keys: [n]\n",
+            elsewhere.path().display()
+        ),
+    );
+    let (yaml, cells_file) = generate(&p, "ln");
+    let cfg: Value = serde_json::from_str(&cells_file).unwrap();
+    let id = cfg["cells"][0]["id"].as_str().unwrap().to_string();
+    let out_root = p.root().join("out");
+    let (ok, out, err) = wrapper(
+        &yaml,
+        "run",
+        &[
+            ("OUTRUN_SHARD", &id),
+            ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+        ],
+        p.root(),
+    );
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("outrun: {id}: failed (cannot write cell.json:")),
+        "{out}\n{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the wrapper wrote through the link: {left:?}"
+    );
 }
 
 /// `runner.job-timeout` lets self-hosted runners take longer jobs (up to 5 days), never hosted

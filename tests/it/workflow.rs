@@ -1046,7 +1046,10 @@ github:
         log.contains("Success - Main Merge, report and land the results"),
         "the final job did its work:\n{log}"
     );
-    assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job succeeded"),
+        "{log}"
+    );
     assert!(
         log.contains("Success - Main Post the \"run started\" comment on the issue"),
         "the status job did its work:\n{log}"
@@ -1327,7 +1330,10 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
         &extra,
     );
     assert!(!ok, "the final job must fail visibly:\n{log}");
-    assert!(log.contains("collect and land] 🏁  Job failed"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job failed"),
+        "{log}"
+    );
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     assert!(st.pulls_of(LoopFake::REPO).is_empty());
