@@ -131,8 +131,27 @@ TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-${TIMELOOP_SHA256:
 TIMELOOP_APT=(scons libconfig++-dev libboost-dev libboost-iostreams-dev libboost-serialization-dev
               libyaml-cpp-dev libncurses-dev libtinfo-dev libgpm-dev)
 
+# bin/timeloop-mapper and bin/timeloop-model: wrappers that find the shared libraries next to
+# them (relative to the wrapper, so the finished folder can be renamed into place).
+timeloop_wrappers() {
+  mkdir -p "$1/bin"
+  local tool
+  for tool in timeloop-mapper timeloop-model; do
+    cat > "$1/bin/$tool" <<WRAP
+#!/bin/sh
+here="\$(cd "\$(dirname "\$0")/.." && pwd)/timeloop-v3.0.3"
+LD_LIBRARY_PATH="\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$here/bin/$tool" "\$@"
+WRAP
+    chmod +x "$1/bin/$tool"
+  done
+}
+
 timeloop_install() {
-  [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]] && return 0
+  if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
+    # A build from before timeloop-model had its wrapper: add it.
+    [[ -x "$TIMELOOP_DIR/bin/timeloop-model" ]] || timeloop_wrappers "$TIMELOOP_DIR"
+    return 0
+  fi
   if [[ ! -f "$TIMELOOP_TARBALL" ]]; then
     log "Timeloop tarball missing ($TIMELOOP_TARBALL): its tests fail in CI"; return 0
   fi
@@ -164,14 +183,7 @@ timeloop_install() {
   if tar xzf "$TIMELOOP_TARBALL" -C "$tmp" \
       && (cd "$tmp/timeloop-v3.0.3/src" && ln -s ../pat-public/src/pat .) \
       && (cd "$tmp/timeloop-v3.0.3" && scons -j"$(nproc)" >"$tmp/build.log" 2>&1); then
-    mkdir -p "$tmp/bin"
-    # Relative to the wrapper, so the finished folder can be renamed into place.
-    cat > "$tmp/bin/timeloop-mapper" <<'WRAP'
-#!/bin/sh
-here="$(cd "$(dirname "$0")/.." && pwd)/timeloop-v3.0.3"
-LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/timeloop-mapper" "$@"
-WRAP
-    chmod +x "$tmp/bin/timeloop-mapper"
+    timeloop_wrappers "$tmp"
     rm -rf "$TIMELOOP_DIR" && mv "$tmp" "$TIMELOOP_DIR"
     log "Timeloop built in $((SECONDS - t0)) s"
   else
