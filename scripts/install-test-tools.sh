@@ -122,12 +122,18 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
 fi
 
 # --- Timeloop (tests/it/research.rs, experiments/timeloop-resnet50.yaml) ----------------------
-# Built from the vendored source tarball, never downloaded: the digest is checked first and
-# names the cache folder, so a new tarball builds once and an unchanged one costs nothing.
+# Built from the vendored source tarball: the digest is checked first and names the cache
+# folder, so a new tarball builds once and an unchanged one costs nothing. Where the tarball is
+# absent (a fresh clone outside this repository's CI), from a clone of the public repository at
+# the pinned commit (checked), cached as timeloop-git-<commit>.
 # bin/timeloop-mapper there is a wrapper that finds the shared libraries next to it.
 TIMELOOP_SHA256=3c4baa3b4211d0e0f31304f136cc50d7bee162c9b936eb3d2e097b6310890f6b
 TIMELOOP_TARBALL="${OUTRUN_TIMELOOP_TARBALL:-$ROOT/../shared/vendor/timeloop-v3.0.3.tar.gz}"
 TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-${TIMELOOP_SHA256:0:16}"
+# Without the tarball (a fresh clone elsewhere): the public repository at v3.0.3's commit, the
+# one experiments/timeloop-resnet50.yaml's setup steps build on GitHub.
+TIMELOOP_REPO=https://github.com/NVlabs/timeloop.git
+TIMELOOP_COMMIT=6b41058f88bf6c70e04927f5907f20b8203e0498
 TIMELOOP_APT=(scons libconfig++-dev libboost-dev libboost-iostreams-dev libboost-serialization-dev
               libyaml-cpp-dev libncurses-dev libtinfo-dev libgpm-dev)
 
@@ -146,20 +152,46 @@ WRAP
   done
 }
 
+# The source into $2/timeloop-v3.0.3: the vendored tarball, or (git) a clone of the public
+# repository at TIMELOOP_COMMIT, checked.
+timeloop_source() {
+  if [[ "$1" == tarball ]]; then
+    tar xzf "$TIMELOOP_TARBALL" -C "$2"
+    return
+  fi
+  local src="$2/timeloop-v3.0.3"
+  log "Timeloop tarball missing: cloning $TIMELOOP_REPO at $TIMELOOP_COMMIT"
+  git init -q "$src" \
+    && git -C "$src" fetch -q --depth 1 "$TIMELOOP_REPO" "$TIMELOOP_COMMIT" \
+    && git -C "$src" checkout -q FETCH_HEAD \
+    && [[ "$(git -C "$src" rev-parse HEAD)" == "$TIMELOOP_COMMIT" ]] \
+    || { log "Timeloop clone failed or is not at $TIMELOOP_COMMIT"; return 1; }
+}
+
 timeloop_install() {
   if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
     # A build from before timeloop-model had its wrapper: add it.
     [[ -x "$TIMELOOP_DIR/bin/timeloop-model" ]] || timeloop_wrappers "$TIMELOOP_DIR"
     return 0
   fi
+  local source=tarball
   if [[ ! -f "$TIMELOOP_TARBALL" ]]; then
-    log "Timeloop tarball missing ($TIMELOOP_TARBALL): its tests fail in CI"; return 0
-  fi
-  local have
-  have="$(sha256sum "$TIMELOOP_TARBALL" | cut -c1-64)"
-  if [[ "$have" != "$TIMELOOP_SHA256" ]]; then
-    log "Timeloop tarball $TIMELOOP_TARBALL has SHA-256 $have, expected $TIMELOOP_SHA256: not built"
-    return 0
+    # A fresh clone outside this repository's CI: the public repository at the tag's commit.
+    command -v git >/dev/null 2>&1 \
+      || { log "Timeloop tarball missing ($TIMELOOP_TARBALL) and no git: not built"; return 0; }
+    source=git
+    TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-git-${TIMELOOP_COMMIT:0:16}"
+    if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
+      [[ -x "$TIMELOOP_DIR/bin/timeloop-model" ]] || timeloop_wrappers "$TIMELOOP_DIR"
+      return 0
+    fi
+  else
+    local have
+    have="$(sha256sum "$TIMELOOP_TARBALL" | cut -c1-64)"
+    if [[ "$have" != "$TIMELOOP_SHA256" ]]; then
+      log "Timeloop tarball $TIMELOOP_TARBALL has SHA-256 $have, expected $TIMELOOP_SHA256: not built"
+      return 0
+    fi
   fi
   local missing=() p
   for p in "${TIMELOOP_APT[@]}"; do
@@ -180,7 +212,7 @@ timeloop_install() {
   local tmp="$TIMELOOP_DIR.partial.$$" t0=$SECONDS
   rm -rf "$tmp" && mkdir -p "$tmp"
   log "building Timeloop v3.0.3 in $TIMELOOP_DIR (scons, ~7 min on 2 cores)"
-  if tar xzf "$TIMELOOP_TARBALL" -C "$tmp" \
+  if timeloop_source "$source" "$tmp" \
       && (cd "$tmp/timeloop-v3.0.3/src" && ln -s ../pat-public/src/pat .) \
       && (cd "$tmp/timeloop-v3.0.3" && scons -j"$(nproc)" >"$tmp/build.log" 2>&1); then
     timeloop_wrappers "$tmp"
