@@ -14,6 +14,8 @@
 #       the checkout; rebuilt only when the tarball's digest changes; Debian build packages via
 #       apt-get (as root or sudo -n). OUTRUN_TIMELOOP_TARBALL names another copy of the tarball.
 #
+#   rsvg-convert (Debian librsvg2-bin) and DejaVu fonts: scripts/charts-png.sh
+#
 # Usage: scripts/install-test-tools.sh   (from any cwd)
 #        OUTRUN_SKIP_RESEARCH=1 scripts/install-test-tools.sh   skips the research venvs
 set -euo pipefail
@@ -225,6 +227,21 @@ timeloop_install() {
 
 if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
   timeloop_install
+fi
+
+# --- rsvg-convert (scripts/charts-png.sh: the comparison's SVG charts as PNG) -----------------
+# Debian's librsvg2-bin and the DejaVu fonts the charts' sans-serif resolves to, offline.
+if ! command -v rsvg-convert >/dev/null 2>&1 || [[ ! -d /usr/share/fonts/truetype/dejavu ]]; then
+  as_root=()
+  [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)
+  if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
+    log "apt-get install librsvg2-bin fonts-dejavu-core (PNG charts)"
+    { "${as_root[@]}" apt-get update -q \
+        && "${as_root[@]}" apt-get install -y -q --no-install-recommends librsvg2-bin \
+          fonts-dejavu-core; } >&2 || log "apt-get FAILED: no PNG charts"
+  else
+    log "rsvg-convert missing (apt-get install librsvg2-bin as root): no PNG charts"
+  fi
 fi
 
 # --- report -----------------------------------------------------------------

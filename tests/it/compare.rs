@@ -528,6 +528,9 @@ fn the_shipped_comparison_is_current() {
         "agreement-rows.csv",
         "comparison.md",
         "chart.svg",
+        "panels.svg",
+        "panels-arrays.svg",
+        "ratios.svg",
     ] {
         let fresh = std::fs::read_to_string(out.path().join(f)).unwrap();
         let shipped =
