@@ -953,6 +953,25 @@ fn readme_numbers_come_from_the_shipped_comparison() {
         checked += 1;
     }
     assert!(checked >= 9, "{checked} table rows checked");
+    // 1b. The per-batch table ("| tool | N | rows | MAPE | median APE | max APE | ρ | provenance |").
+    let mut per_n = 0;
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 8 || !["1", "8", "32", "128"].contains(&cells[1]) {
+            continue;
+        }
+        let (s, g) = (cells[0], format!("N={}", cells[1]));
+        let pct = |v: f64| format!("{v:.1} %");
+        assert_eq!(cells[2], get(s, &g, "rows").to_string(), "{line}");
+        assert_eq!(cells[3], pct(get(s, &g, "mape_pct")), "{line}");
+        assert_eq!(cells[4], pct(get(s, &g, "median_ape_pct")), "{line}");
+        assert_eq!(cells[5], pct(get(s, &g, "max_ape_pct")), "{line}");
+        if cells[6] != "–" {
+            assert_eq!(cells[6], format!("{:.3}", get(s, &g, "spearman")), "{line}");
+        }
+        per_n += 1;
+    }
+    assert!(per_n >= 16, "{per_n} per-batch rows checked");
     // 2. Per-N MAPE lists anywhere in the README ("MAPE 85 % at N = 1, 62 % at 8, 35 % at 32
     // and 56 % at 128"; lines joined: they wrap): each is one series' per-N MAPE, rounded.
     let words: Vec<&str> = readme.split_whitespace().collect();
