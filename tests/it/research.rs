@@ -538,13 +538,20 @@ fn timeloop_maps_a_layer_on_both_architectures() {
         // (chunks at L2). One SM computes 51,380,224 / 16 MACs on 16 lanes: 200,704 cycles,
         // more than its HBM traffic takes (1.17 M words at ~13 words a cycle, ~90 k cycles).
         assert_eq!(r["pes"], "2112");
-        assert_eq!(r["cutlass_cycles"], (51_380_224u64 / 16 / 16).to_string(), "{r:?}");
+        assert_eq!(
+            r["cutlass_cycles"],
+            (51_380_224u64 / 16 / 16).to_string(),
+            "{r:?}"
+        );
         assert_eq!(r["cutlass_cycles"], "200704");
         assert_eq!(r["spatial"], "K4 C4");
         // The search covers the CUTLASS mapping, so it can only do better: 324 mappings,
         // enumerated to the end (exhaustive), and the row keeps the better of the two.
         assert_eq!(r["search_space"], "495", "{r:?}");
-        assert!(r["mapper_bound"].starts_with("linear-pruned victory=0 timeout=0"), "{r:?}");
+        assert!(
+            r["mapper_bound"].starts_with("linear-pruned victory=0 timeout=0"),
+            "{r:?}"
+        );
         assert_eq!(r["search_done"], "1", "{r:?}");
         let (cut, found) = (num(r, "cutlass_cycles"), num(r, "search_cycles"));
         assert!(found <= cut, "{r:?}");

@@ -178,7 +178,10 @@ pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
                 .configure_mesh()
                 .x_labels(6)
                 .y_labels(5)
-                .x_desc(format!("{} (index)", c.keys.first().map_or("case", String::as_str)))
+                .x_desc(format!(
+                    "{} (index)",
+                    c.keys.first().map_or("case", String::as_str)
+                ))
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .y_label_formatter(&|y| super::svg::axis_label(*y))
                 .bold_line_style(BLACK.mix(0.2))
