@@ -23,21 +23,23 @@ from the environment.
 
 h200: the whole chip (scripts/timeloop_arch/h200.yaml): HBM at the measured copy rate -> L2
 (50 MiB, keeps all tensors) -> a 132-way SM fanout -> shared memory (keeps all tensors) ->
-accumulators (keep Outputs only) -> 64 x 32 float16 MAC lanes an SM (X: K, Y: C), at the
-effective cycle of the measured tensor-core rate. Per layer, two evaluations, both
-deterministic:
+accumulators (keep Outputs only) -> 4 x 4 lanes an SM (X: K, Y: C), each standing for 128
+float16 tensor-core MACs (a whole-chip evaluation with 270,336 single-MAC instances took 5 s of
+CPU; with 2,112 lanes ~20 ms), so a Timeloop cycle is 1/128 of a cycle of the measured
+tensor-core rate (clock_hz ~164 GHz). Per layer, two evaluations, both deterministic:
 
   cutlass   one mapping in the shape of a CUTLASS/cuDNN implicit-GEMM kernel, evaluated by
             timeloop-model: a threadblock tile of up to 128 output pixels (Q, P, N) x 128 output
             channels (K) held in the accumulators, the reduction in chunks of 32 input channels
-            (C32; conv1: C3 x S7) for every filter tap (R, S) streamed through shared memory, the
+            (C32; conv1: C3) for every filter tap (R, S) streamed through shared memory, the
             grid of tiles spread over up to 132 SMs (K first, then N, P, Q) and the rest in
             waves; the batch is cut into the fewest slices at the HBM level that let L2 hold a
             slice's inputs and outputs and all the weights (`hbm_slices`); permutations with the
             reduction (C, S, R) innermost at L2 and at HBM.
-  search    timeloop-mapper, linear-pruned, victory condition 0, timeout 0, one thread: the
-            whole constrained mapspace is enumerated (search_done = 1 when it said "search
-            algorithm is done"). Constrained as above (keep/bypass, every permutation, the MAC
+  search    timeloop-mapper on one thread (deterministic), over the whole constrained mapspace
+            (linear-pruned, victory 0, timeout 0; search_done = 1) when it has at most
+            EXHAUSTIVE_MAX mappings, else random-pruned (victory 100, timeout 15000); not run
+            where the CUTLASS mapping meets the compulsory bound. Constrained as above (keep/bypass, every permutation, the MAC
             unrolling, the reduction chunks and the HBM slices fixed); open: how the output
             dims N, P, Q, K split between the threadblock tile (accumulator), the SM fanout and
             the waves. The CUTLASS mapping is one point of that space.
@@ -53,9 +55,10 @@ Outputs, one row per layer (keys layer, N, arch; shape columns as in
 data/measured/h200/resnet50_conv_latency.csv):
 
     arch, dtype       the architecture and its operand type (int8, float16)
-    pes               MACs per cycle of the whole architecture (array32 1024; h200 132 x 2048)
-    clock_hz          the cycle the counts are in (array32 1 GHz; h200 the effective cycle:
-                      measured MAC rate / (132 x 2048))
+    pes               MACs per cycle of the whole architecture (array32 1024; h200 132 x 16
+                      lanes)
+    clock_hz          the cycle the counts are in (array32 1 GHz; h200: measured MAC rate /
+                      (132 x 16), 128 x the tensor cores' effective 1.28 GHz)
     macs              N*K*P*Q*C*R*S of the layer
     ideal_cycles      ceil(macs / pes): the floor for this architecture
     cycles            Summary "Cycles" of the chosen mapping
@@ -63,8 +66,8 @@ data/measured/h200/resnet50_conv_latency.csv):
     latency_us        cycles / clock_hz (h200: comparable with latency_us_median)
     energy_uj         Summary "Energy" (placeholder model)
     computes          MACs Timeloop performed; checked against macs
-    spatial           array32: the fixed spatial unrolling, e.g. "K32 C32"; h200: the MAC
-                      unrolling of an SM, e.g. "K64 C32"
+    spatial           array32: the fixed spatial unrolling, e.g. "K32 C32"; h200: the lane
+                      unrolling of an SM, e.g. "K4 C4"
     mapper_bound      array32: "victory=V timeout=T seconds=S threads=H"; h200: the search's
                       settings "linear-pruned victory=0 timeout=0 threads=1"
     mapper_stopped    array32: 1 when the wall-clock bound stopped the search; h200: 0
