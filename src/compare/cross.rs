@@ -51,6 +51,8 @@ pub struct SeriesResult {
     pub unit: String,
     pub clock_ghz: Option<f64>,
     pub scale: Option<f64>,
+    /// The floor under the converted value (`at-least`), if declared.
+    pub at_least: Option<f64>,
     /// What a declared value is multiplied by to be in the reference's unit.
     pub factor: f64,
     #[serde(rename = "where")]
@@ -249,6 +251,7 @@ fn series_result(
         unit: s.unit.name().into(),
         clock_ghz: s.clock_ghz,
         scale: s.scale,
+        at_least: s.at_least,
         factor: f,
         filter: filter_text(s),
         aggregate: s.aggregate,
@@ -291,7 +294,7 @@ fn join(
         };
         match l.reference.get(k) {
             Some(Ok(refv)) => {
-                let predicted = v * f;
+                let predicted = (v * f).max(s.at_least.unwrap_or(f64::NEG_INFINITY));
                 let error_pct = (*refv != 0.0).then(|| (predicted - refv) / refv * 100.0);
                 mine.push(JoinedRow {
                     series: s.label.clone(),

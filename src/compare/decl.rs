@@ -55,6 +55,10 @@ pub struct Source {
     /// A factor applied after the unit conversion (e.g. occurrences, or a calibration).
     #[serde(default)]
     pub scale: Option<f64>,
+    /// A series only: a floor in the reference's unit, applied after the conversion: the
+    /// value becomes max(value, at-least) (a launch/dispatch floor measured separately).
+    #[serde(default)]
+    pub at_least: Option<f64>,
     /// Only rows whose columns have these values (`dtype: float16`, `array_rows: 32`).
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, serde_yaml::Value>,
@@ -489,7 +493,18 @@ impl Checker<'_> {
                 None,
             );
         }
-        for (field, v) in [("clock-ghz", s.clock_ghz), ("scale", s.scale)] {
+        if reference && s.at_least.is_some() {
+            self.at(
+                &with(base, &["at-least"]),
+                "`at-least` belongs to a series (a floor under its predictions)",
+                None,
+            );
+        }
+        for (field, v) in [
+            ("clock-ghz", s.clock_ghz),
+            ("scale", s.scale),
+            ("at-least", s.at_least),
+        ] {
             if let Some(v) = v
                 && !(v.is_finite() && v > 0.0)
             {
@@ -729,6 +744,7 @@ mod tests {
             unit,
             clock_ghz: clock,
             scale,
+            at_least: None,
             filter: BTreeMap::new(),
             key_columns: BTreeMap::new(),
             aggregate: None,

@@ -48,6 +48,9 @@ fn conversion(s: &crate::compare::cross::SeriesResult, unit: &str) -> String {
     if let Some(k) = s.scale {
         t += &format!(" × {}", num(k));
     }
+    if let Some(floor) = s.at_least {
+        t += &format!(", at least {} {unit}", num(floor));
+    }
     t
 }
 
