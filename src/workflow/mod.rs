@@ -16,6 +16,7 @@ use crate::experiment::Plan;
 pub mod actionlint;
 pub mod install;
 pub mod pack;
+pub mod yaml;
 
 pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";
 pub(crate) const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
@@ -63,13 +64,14 @@ pub enum WorkflowError {
 
 pub use crate::names::workflow_path;
 
+/// The pinned actions, written as they are (constants, with their ` # vX` comment).
 #[derive(Serialize)]
 struct Actions {
-    checkout: &'static str,
-    setup_python: &'static str,
-    upload_artifact: &'static str,
-    download_artifact: &'static str,
-    cache: &'static str,
+    checkout: minijinja::Value,
+    setup_python: minijinja::Value,
+    upload_artifact: minijinja::Value,
+    download_artifact: minijinja::Value,
+    cache: minijinja::Value,
 }
 
 #[derive(Serialize)]
@@ -122,14 +124,9 @@ struct CellEntry<'a> {
     params: &'a [(String, String)],
 }
 
-/// A string as a YAML scalar: JSON's quoting is valid YAML and escapes every control character.
-fn yaml_quote(s: &str) -> String {
-    ascii_only(&serde_json::to_string(s).expect("strings serialise"))
-}
-
-/// JSON text with every non-ASCII character written as `\uXXXX`: YAML parsers disagree about
-/// U+0085, U+2028 and U+2029 (GitHub's treats them as line breaks), so none may appear raw.
-/// Only valid inside JSON strings, which is the only place JSON text has non-ASCII.
+/// JSON text with every non-ASCII character written as `\uXXXX` (a UTF-16 pair beyond the BMP,
+/// as JSON spells it). Only valid inside JSON strings, which is the only place JSON text has
+/// non-ASCII.
 fn ascii_only(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
@@ -143,20 +140,6 @@ fn ascii_only(json: &str) -> String {
         }
     }
     out
-}
-
-/// A free-text line that is pasted into a YAML comment: no character that could end the
-/// comment (CR, NEL, line and paragraph separators, other controls) survives.
-fn comment_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 /// JSON text with every `$` written as `\u0024`, so the text never contains `${{` that GitHub
@@ -193,36 +176,6 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string(self).expect("config serialises")
         }
-    }
-}
-
-/// Multi-line text as a YAML literal block (readable), anything else as a quoted scalar.
-fn yaml_block(s: &str, indent: usize) -> String {
-    let plain_lines = s
-        .lines()
-        .all(|l| !l.chars().any(|c| c.is_control() && c != '\t'));
-    if s.contains('\n') && !s.starts_with([' ', '\t', '\n']) && plain_lines && !s.contains('\r') {
-        let pad = " ".repeat(indent);
-        let keep = if s.ends_with("\n\n") {
-            "+"
-        } else if s.ends_with('\n') {
-            ""
-        } else {
-            "-"
-        };
-        let body: Vec<String> = s
-            .lines()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("{pad}{l}")
-                }
-            })
-            .collect();
-        format!("|{keep}\n{}", body.join("\n"))
-    } else {
-        yaml_quote(s)
     }
 }
 
@@ -385,7 +338,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         version,
         name: &f.name,
         source: plan.path.display().to_string(),
-        description_lines: f.description.lines().map(comment_line).collect(),
+        description_lines: f.description.lines().map(str::to_string).collect(),
         issue: f.issue.map(|i| i.to_string()).unwrap_or_default(),
         cell_count: plan.cells.len(),
         labels,
@@ -397,12 +350,15 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         waves: packing.waves,
         cells_file: format!(".github/workflows/{}", crate::names::cells_file(&f.name)),
         script,
-        actions: Actions {
-            checkout: CHECKOUT,
-            setup_python: SETUP_PYTHON,
-            upload_artifact: UPLOAD_ARTIFACT,
-            download_artifact: DOWNLOAD_ARTIFACT,
-            cache: CACHE,
+        actions: {
+            let pinned = |a: &str| minijinja::Value::from_safe_string(a.to_string());
+            Actions {
+                checkout: pinned(CHECKOUT),
+                setup_python: pinned(SETUP_PYTHON),
+                upload_artifact: pinned(UPLOAD_ARTIFACT),
+                download_artifact: pinned(DOWNLOAD_ARTIFACT),
+                cache: pinned(CACHE),
+            }
         },
         artifact_prefix: crate::names::artifact_prefix(&f.name),
         install,
@@ -425,19 +381,40 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_filter("yaml_block", |v: String, indent: usize| {
-        yaml_block(&v, indent)
+    // Every value goes through the one YAML writer (`yaml`, `yaml_block`, `comment`), or is
+    // a number or plain word: the formatter refuses anything else.
+    env.set_formatter(yaml::gate);
+    env.add_filter(
+        "yaml_block",
+        |v: String, indent: usize| -> Result<minijinja::Value, minijinja::Error> {
+            yaml::block(&v, indent)
+                .map(minijinja::Value::from_safe_string)
+                .map_err(yaml::template_error)
+        },
+    );
+    env.add_filter("comment", |v: String| {
+        minijinja::Value::from_safe_string(yaml::comment(&v))
     });
     env.add_filter(
         "yaml",
-        |v: minijinja::Value| -> Result<String, minijinja::Error> {
-            if let Some(s) = v.as_str() {
-                return Ok(yaml_quote(s));
-            }
-            // Sequences and numbers: JSON is YAML's flow style.
-            serde_json::to_string(&v).map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-            })
+        |v: minijinja::Value| -> Result<minijinja::Value, minijinja::Error> {
+            use minijinja::value::ValueKind;
+            let written = match v.kind() {
+                ValueKind::String => yaml::scalar(v.as_str().unwrap_or_default()),
+                ValueKind::Number => Ok(v.to_string()),
+                ValueKind::Seq => {
+                    let items: Vec<minijinja::Value> = v.try_iter()?.collect();
+                    let strings: Option<Vec<&str>> = items.iter().map(|i| i.as_str()).collect();
+                    match strings {
+                        Some(s) => yaml::sequence(s),
+                        None => Err(yaml::Refused::NotPlain(v.to_string())),
+                    }
+                }
+                _ => Err(yaml::Refused::NotPlain(v.to_string())),
+            };
+            written
+                .map(minijinja::Value::from_safe_string)
+                .map_err(yaml::template_error)
         },
     );
     let render_err = |source| WorkflowError::Render {
