@@ -383,7 +383,7 @@ fn no_text_field_adds_a_step_or_an_expression() {
             "{} put expressions {extra:?} in the workflow:\n{yaml}",
             v.what
         );
-        assert_reads_back(&v, &doc, &super::render_cells(&plan));
+        assert_reads_back(&v, &doc, &super::render_cells(&plan).expect("cells file"));
         landed.insert(format!("{:?}", v.lands));
         distinct
             .entry(yaml)

@@ -60,6 +60,22 @@ pub enum WorkflowError {
     },
     #[error(transparent)]
     Write(#[from] crate::fsutil::FsError),
+    #[error(
+        "the cells file of `{name}` would be over {} ({} after {done} of {cells} cells), the most outrun writes (GitHub refuses files over 100 MB); use fewer cells or shorter parameter values, or run it with `outrun run {name} --local`",
+        mb(crate::limits::MAX_CELLS_FILE_BYTES),
+        mb(*at_least)
+    )]
+    CellsFileTooLarge {
+        name: String,
+        at_least: usize,
+        done: usize,
+        cells: usize,
+    },
+}
+
+/// Bytes in MB (10^6), one decimal: as GitHub states its limits.
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 pub use crate::names::workflow_path;
@@ -142,11 +158,14 @@ fn ascii_only(json: &str) -> String {
     out
 }
 
-/// JSON text with every `$` written as `\u0024`, so the text never contains `${{` that GitHub
-/// would evaluate, whatever the parameter values hold, should it ever be pasted into YAML. One
-/// cell a line, so that a maintainer can read the file and a diff shows which cells changed.
-fn expression_free_json(config: &CellConfig) -> String {
-    let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
+/// The cells file's JSON text, one cell a line (a maintainer can read it, and a diff shows which
+/// cells changed), printable ASCII only (non-ASCII as JSON `\u` escapes), and never `${`: a `{`
+/// right after `$` is written `\u007b`, so the text holds no `${{` that GitHub would evaluate
+/// should it ever be pasted into YAML, at a cost of five bytes where a value holds `${` (not
+/// six for every `$`). Stops with `Err((bytes so far, cells done))` once the text is over
+/// `limit` bytes, so a huge experiment costs no more than the limit.
+fn expression_free_json(config: &CellConfig, limit: usize) -> Result<String, (usize, usize)> {
+    let j = |v: &dyn erased::Ser| ascii_only(&v.json()).replace("${", "$\\u007b");
     let mut out = format!(
         "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
         j(&config.experiment),
@@ -160,11 +179,17 @@ fn expression_free_json(config: &CellConfig) -> String {
         config.max_result_columns
     );
     for (i, c) in config.cells.iter().enumerate() {
+        if out.len() > limit {
+            return Err((out.len(), i));
+        }
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
         out.push_str(&format!("    {}{sep}\n", j(c)));
     }
     out.push_str("  ]\n}\n");
-    out
+    if out.len() > limit {
+        return Err((out.len(), config.cells.len()));
+    }
+    Ok(out)
 }
 
 mod erased {
@@ -233,6 +258,19 @@ pub fn limit_warnings(plan: &Plan) -> Vec<String> {
             }
         ));
     }
+    match cells_file_size(plan) {
+        None => out.push(format!(
+            "its cells file would be over {}, the most outrun writes (GitHub refuses files over 100 MB): `outrun generate` refuses it; use fewer cells or shorter parameter values, or run it with `outrun run {} --local`",
+            mb(crate::limits::MAX_CELLS_FILE_BYTES),
+            plan.name()
+        )),
+        Some(n) if n >= crate::limits::CELLS_FILE_WARN_BYTES => out.push(format!(
+            "its cells file is {} of the {} outrun writes at most (GitHub refuses files over 100 MB): a few more cells or longer values and `outrun generate` refuses it",
+            mb(n),
+            mb(crate::limits::MAX_CELLS_FILE_BYTES)
+        )),
+        Some(_) => {}
+    }
     let p = packing(plan);
     if p.waves > 1 {
         let n = plan.cells.len();
@@ -285,10 +323,30 @@ pub fn jobs<'a>(plan: &Plan, selected: impl IntoIterator<Item = &'a str>) -> Vec
 }
 
 /// The cells file for `plan` (`.github/workflows/outrun-NAME.cells.json`): what every job of
-/// the workflow reads its cells and command from, in the checkout.
-pub fn render_cells(plan: &Plan) -> String {
+/// the workflow reads its cells and command from, in the checkout. Refused beyond
+/// [`crate::limits::MAX_CELLS_FILE_BYTES`].
+pub fn render_cells(plan: &Plan) -> Result<String, WorkflowError> {
+    cells_text(plan, crate::limits::MAX_CELLS_FILE_BYTES).map_err(|(at_least, done)| {
+        WorkflowError::CellsFileTooLarge {
+            name: plan.name().to_string(),
+            at_least,
+            done,
+            cells: plan.cells.len(),
+        }
+    })
+}
+
+/// The cells file's size in bytes, or `None` when it is over the limit (`generate` refuses it).
+pub fn cells_file_size(plan: &Plan) -> Option<usize> {
+    cells_text(plan, crate::limits::MAX_CELLS_FILE_BYTES)
+        .ok()
+        .map(|t| t.len())
+}
+
+fn cells_text(plan: &Plan, limit: usize) -> Result<String, (usize, usize)> {
     let f = &plan.file;
-    expression_free_json(&CellConfig {
+    expression_free_json(
+        &CellConfig {
         experiment: &f.name,
         command: &f.command,
         timeout_s: plan.timeout.as_secs(),
@@ -306,14 +364,16 @@ pub fn render_cells(plan: &Plan) -> String {
                 params: &c.params,
             })
             .collect(),
-    })
+        },
+        limit,
+    )
 }
 
 /// Every file `generate` writes for `plan`, with its contents: the workflow and its cells file.
 pub fn render_all(root: &Path, plan: &Plan) -> Result<Vec<(PathBuf, String)>, WorkflowError> {
     Ok(vec![
         (workflow_path(plan.name()), render(root, plan)?),
-        (crate::names::cells_path(plan.name()), render_cells(plan)),
+        (crate::names::cells_path(plan.name()), render_cells(plan)?),
     ])
 }
 
