@@ -32,7 +32,11 @@ pub(super) fn man(out: Option<&Path>, json: bool) -> Result<u8> {
                 }
             }
         }
-        None => crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?,
+        None => {
+            // A closed stdout fails here, as every other output does.
+            out!("");
+            crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?
+        }
     }
     Ok(exit::OK)
 }

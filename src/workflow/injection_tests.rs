@@ -274,7 +274,7 @@ fn assert_reads_back(v: &Variant, doc: &Value, cells: &str) {
     match v.lands {
         Lands::SetupStep => {
             let runs = runs_of(doc, |n| n == "Setup 1");
-            assert_eq!(runs, [v.text.clone()], "{}", v.what);
+            assert_eq!(runs, std::slice::from_ref(&v.text), "{}", v.what);
         }
         Lands::Install => {
             let want = format!("{}\n", v.text.trim_end());
@@ -346,12 +346,18 @@ fn no_text_field_adds_a_step_or_an_expression() {
         "the clean file must reach the artifact upload step"
     );
     let mut clean_strings = Vec::new();
-    strings(&serde_yaml::from_str(&clean).expect("YAML"), &mut clean_strings);
+    strings(
+        &serde_yaml::from_str(&clean).expect("YAML"),
+        &mut clean_strings,
+    );
     let clean_exprs = expressions(&clean_strings);
     // Distinct workflows, with the variant that made each (the external checks read them).
     let mut distinct: std::collections::BTreeMap<String, (String, Lands, String)> =
         std::collections::BTreeMap::new();
-    distinct.insert(clean.clone(), ("clean".into(), Lands::Elsewhere, String::new()));
+    distinct.insert(
+        clean.clone(),
+        ("clean".into(), Lands::Elsewhere, String::new()),
+    );
     let (mut refused, mut rendered) = (0, 0);
     let mut landed = std::collections::BTreeSet::new();
     for v in variants() {
@@ -377,7 +383,10 @@ fn no_text_field_adds_a_step_or_an_expression() {
         let doc: Value = serde_yaml::from_str(&yaml).expect("YAML");
         let mut all = Vec::new();
         strings(&doc, &mut all);
-        let extra: Vec<_> = expressions(&all).difference(&clean_exprs).cloned().collect();
+        let extra: Vec<_> = expressions(&all)
+            .difference(&clean_exprs)
+            .cloned()
+            .collect();
         assert!(
             extra.is_empty(),
             "{} put expressions {extra:?} in the workflow:\n{yaml}",
@@ -456,7 +465,10 @@ fn external_checks(distinct: &std::collections::BTreeMap<String, (String, Lands,
                 "PyYAML: {what} changed the jobs or steps"
             );
             let all = strs(d);
-            let extra: Vec<_> = expressions(&all).difference(&clean_exprs).cloned().collect();
+            let extra: Vec<_> = expressions(&all)
+                .difference(&clean_exprs)
+                .cloned()
+                .collect();
             assert!(extra.is_empty(), "PyYAML: {what} added {extra:?}");
             let want = match lands {
                 Lands::SetupStep => Some(text.clone()),

@@ -347,23 +347,23 @@ fn cells_text(plan: &Plan, limit: usize) -> Result<String, (usize, usize)> {
     let f = &plan.file;
     expression_free_json(
         &CellConfig {
-        experiment: &f.name,
-        command: &f.command,
-        timeout_s: plan.timeout.as_secs(),
-        kill_grace_s: crate::contract::KILL_GRACE_S,
-        max_jobs: MAX_JOBS,
-        max_cells_per_job: max_cells_per_job(plan),
-        results_file: &f.results.file,
-        results_keys: &f.results.keys,
-        max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
-        cells: plan
-            .cells
-            .iter()
-            .map(|c| CellEntry {
-                id: &c.id,
-                params: &c.params,
-            })
-            .collect(),
+            experiment: &f.name,
+            command: &f.command,
+            timeout_s: plan.timeout.as_secs(),
+            kill_grace_s: crate::contract::KILL_GRACE_S,
+            max_jobs: MAX_JOBS,
+            max_cells_per_job: max_cells_per_job(plan),
+            results_file: &f.results.file,
+            results_keys: &f.results.keys,
+            max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
+            cells: plan
+                .cells
+                .iter()
+                .map(|c| CellEntry {
+                    id: &c.id,
+                    params: &c.params,
+                })
+                .collect(),
         },
         limit,
     )
