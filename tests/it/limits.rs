@@ -167,11 +167,7 @@ fn fifty_thousand_cells_fit_githubs_limits() {
     // so that they cannot go stale.
     let big = p.read(".github/workflows/outrun-big.yml");
     let big_cells = p.read(".github/workflows/outrun-big.cells.json");
-    let wrapper_len = env_values(&big)
-        .iter()
-        .map(|(_, v)| v.len())
-        .max()
-        .unwrap();
+    let wrapper_len = env_values(&big).iter().map(|(_, v)| v.len()).max().unwrap();
     let outputs = plan_outputs(&big, "", "1", p.root()).unwrap();
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
     let row = |key: &str| -> &str {
@@ -201,7 +197,12 @@ fn fifty_thousand_cells_fit_githubs_limits() {
             "KB",
             kb(big.len()),
         ),
-        ("a workflow file", "and a cells file of", "MB", mb(big_cells.len())),
+        (
+            "a workflow file",
+            "and a cells file of",
+            "MB",
+            mb(big_cells.len()),
+        ),
         (
             "one environment value",
             "the largest is the wrapper script (",
@@ -223,7 +224,10 @@ fn fifty_thousand_cells_fit_githubs_limits() {
             (&q != measured).then(|| format!("{before} {q} {unit}: measured {measured} {unit}"))
         })
         .collect();
-    assert!(stale.is_empty(), "README's limits table is stale: {stale:#?}");
+    assert!(
+        stale.is_empty(),
+        "README's limits table is stale: {stale:#?}"
+    );
     // The job's limit: 5 h cells one to a job, whose limit is 5 h + 15 min (< 6 h), never the
     // 615 minutes two of them once made.
     let yaml = p.read(".github/workflows/outrun-long.yml");
@@ -499,7 +503,10 @@ fn the_cells_file_is_compact_and_bounded() {
             .join(".github/workflows/outrun-huge.cells.json")
             .exists()
     );
-    eprintln!("validate and generate of the huge experiment: {:?}", started.elapsed());
+    eprintln!(
+        "validate and generate of the huge experiment: {:?}",
+        started.elapsed()
+    );
 }
 
 /// The cells file is generated, checked and pruned with its workflow.
