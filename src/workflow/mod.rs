@@ -144,6 +144,9 @@ struct CellEntry<'a> {
 /// as JSON spells it). Only valid inside JSON strings, which is the only place JSON text has
 /// non-ASCII.
 fn ascii_only(json: &str) -> String {
+    if json.is_ascii() {
+        return json.to_string();
+    }
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
         if c.is_ascii() {
