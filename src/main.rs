@@ -51,13 +51,24 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            return ExitCode::from(code);
+            if e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::USAGE);
+            }
+            // `--help`, `--version`, `help`: their text is the output, so a closed or full
+            // stdout is a failure, as for every other command.
+            if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+                write_or_exit(false, format_args!(""));
+            }
+            let printed = e.print().and_then(|()| {
+                use std::io::Write as _;
+                std::io::stdout().flush()
+            });
+            if let Err(err) = printed {
+                errln!("error: cannot write to standard output: {err}");
+                return ExitCode::from(exit::FAILED);
+            }
+            return ExitCode::from(exit::OK);
         }
     };
     let json = cli.json;
@@ -194,10 +205,38 @@ pub fn terminal_report() -> Option<bool> {
     terminal.then(|| !no_color && (tty || set("CLICOLOR_FORCE")))
 }
 
+/// Whether outrun started with its standard output closed (`outrun list >&-`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records, before Rust's runtime starts, whether stdout was closed (`outrun list >&-`): the
+/// runtime then opens /dev/null in its place (so no file outrun opens takes its number), and
+/// every write would "succeed". With this, the first write to stdout fails instead (exit 1).
+#[allow(unsafe_code)] // a constructor in .init_array / __mod_init_func: see the SAFETY note
+#[used]
+#[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
+#[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__mod_init_func"))]
+static DETECT_CLOSED_STDOUT: extern "C" fn() = {
+    extern "C" fn detect() {
+        // SAFETY: F_GETFD only queries descriptor 1; it runs once, single-threaded, before
+        // main, and touches nothing but an atomic.
+        #[allow(unsafe_code)]
+        let closed = unsafe { libc::fcntl(1, libc::F_GETFD) } == -1;
+        STDOUT_CLOSED.store(closed, std::sync::atomic::Ordering::Relaxed);
+    }
+    detect
+};
+
 /// Writes to stdout (or stderr) and flushes; a failed write ends the program with exit status 1
 /// and, where stderr still works, says why. Never a panic.
 pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
     use std::io::Write as _;
+    if !to_stderr && STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot write to standard output: it is closed"
+        );
+        std::process::exit(i32::from(exit::FAILED));
+    }
     let result = if to_stderr {
         let mut e = std::io::stderr().lock();
         e.write_fmt(args).and_then(|()| e.flush())

@@ -32,7 +32,11 @@ pub(super) fn man(out: Option<&Path>, json: bool) -> Result<u8> {
                 }
             }
         }
-        None => crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?,
+        None => {
+            // A closed stdout fails here, as every other output does.
+            out!("");
+            crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?
+        }
     }
     Ok(exit::OK)
 }
@@ -75,7 +79,17 @@ pub(super) fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) ->
     let wf = workflow::workflow_path(p.name());
     // The workflow and its cells file are one state: the worse of the two.
     let mut state = documents::WorkflowState::UpToDate;
-    for (path, rendered) in workflow::render_all(root, &p)? {
+    // An experiment whose cells file is over the limit cannot be generated (`validate` and
+    // `generate` say why); it can still be planned and run locally.
+    let files = match workflow::render_all(root, &p) {
+        Ok(f) => f,
+        Err(workflow::WorkflowError::CellsFileTooLarge { .. }) => {
+            state = documents::WorkflowState::Missing;
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (path, rendered) in files {
         match workflow::check(root, &path, &rendered)? {
             workflow::Drift::UpToDate => {}
             workflow::Drift::Missing => state = documents::WorkflowState::Missing,

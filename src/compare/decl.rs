@@ -208,11 +208,7 @@ pub fn load(root: &Path, file: &Path) -> Result<Loaded, CompareError> {
     let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
     let invalid = |text: String, mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        CompareError::Invalid(Box::new(InvalidFile {
-            path: shown.clone(),
-            text,
-            problems,
-        }))
+        CompareError::Invalid(Box::new(InvalidFile::new(shown.clone(), text, problems)))
     };
     let at_start = |message: String| Problem {
         pos: Pos {
