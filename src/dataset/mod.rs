@@ -10,6 +10,7 @@
 //! `.outrun/locks/`) is held, so concurrent merges never lose rows and a kill at any moment
 //! leaves the old file or the new one.
 
+mod absorb;
 mod file;
 pub mod ledger;
 mod merge;
@@ -18,6 +19,7 @@ mod order;
 mod prefix;
 
 pub use crate::outputs::Row;
+pub use absorb::absorb;
 pub use merge::{MergeRequest, Mode, key_clashes};
 pub use newest::{Newest, for_each_newest, newest_in_memory};
 

@@ -142,11 +142,11 @@ impl Client {
         &self,
         message: &str,
         tree: &str,
-        parent: &str,
+        parents: &[String],
     ) -> Result<String, GithubError> {
         self.create_object(
             "git/commits",
-            serde_json::json!({"message": message, "tree": tree, "parents": [parent]}),
+            serde_json::json!({"message": message, "tree": tree, "parents": parents}),
         )
         .await
     }
