@@ -1918,3 +1918,110 @@ fn artifacts_of_an_attempt_the_run_never_had_or_twice_in_one_attempt_are_refused
     assert_eq!(twin["status"], "refused", "{twin}");
     assert_eq!(values(&env.dataset()).len(), 7);
 }
+
+/// Issue 24 §1: a landing is a function of the default branch and the set of waiting runs.
+/// Four runs finish; the newest lands and its pull request is merged by hand, then the other
+/// three land in the orders 1-2-3, 3-1-2 and 2-3-1 without a merge in between (two by their
+/// final jobs, the last by `sync` from a fresh clone), and the default branch moves under
+/// their pull request (an unrelated commit). At every step at most one landing pull request is
+/// open, it carries every run not on the default branch, and it merges cleanly; after it is
+/// merged the default branch holds every run's rows, once each.
+#[test]
+fn landings_never_fork_whatever_order_runs_land_in() {
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+        let mut env = landing_env();
+        env.run_clock();
+        let runs: Vec<String> = (0..4).map(|_| env.finished_run()).collect();
+        let data = "data/evaluation/sweep.csv";
+        let rows_of = |text: &str, run: &str| {
+            text.lines()
+                .filter(|l| l.contains(&format!(",{run},")))
+                .count()
+        };
+        // Every open landing pull request merges cleanly, and the one open carries every run
+        // that waits.
+        let check = |env: &Env, step: &str, waiting: &[&String]| {
+            let st = env.fake.state();
+            let st = st.lock().unwrap();
+            let open: Vec<_> = st
+                .pulls_of(REPO)
+                .into_iter()
+                .filter(|p| p.state == "open")
+                .map(|p| (p.number, p.head.clone()))
+                .collect();
+            assert_eq!(
+                open.len(),
+                usize::from(!waiting.is_empty()),
+                "{order:?} {step}: {open:?}"
+            );
+            for (n, head) in &open {
+                assert_eq!(
+                    st.pull_mergeable(REPO, *n),
+                    Ok(()),
+                    "{order:?} {step}: #{n} ({head}) conflicts"
+                );
+                let on_pr = String::from_utf8(st.file_at(REPO, head, data).unwrap()).unwrap();
+                for r in waiting {
+                    assert_eq!(
+                        rows_of(&on_pr, r),
+                        8,
+                        "{order:?} {step}: run {r} on {head}: {on_pr}"
+                    );
+                }
+            }
+        };
+        let merge_open = |env: &Env| {
+            let st = env.fake.state();
+            let mut st = st.lock().unwrap();
+            let n = st
+                .pulls_of(REPO)
+                .into_iter()
+                .find(|p| p.state == "open")
+                .map(|p| p.number)
+                .expect("an open landing pull request");
+            st.merge_pull(REPO, n).unwrap();
+        };
+        // The newest run lands first and is merged by hand.
+        let (code, v) = env.final_job(&runs[3]);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "newest landed", &[&runs[3]]);
+        merge_open(&env);
+        check(&env, "newest merged", &[]);
+
+        let [a, b, c] = order.map(|i| &runs[i]);
+        let (code, v) = env.final_job(a);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "first landed", &[a]);
+        let (code, v) = env.final_job(b);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "second landed", &[a, b]);
+        // Main moves under the pull request.
+        env.fake.state().lock().unwrap().seed_files(
+            REPO,
+            "main",
+            &[("NOTES.md", b"a hand edit\n")],
+        );
+        check(&env, "main moved", &[a, b]);
+        // The third lands from a fresh clone's `sync`.
+        let fresh = env.clone_project();
+        let (code, out, err) = common::run(
+            env.outrun_at(&env.fake.api_url(), &fresh)
+                .args(["sync", "--json"]),
+        );
+        assert_eq!(code, 0, "{out}\n{err}");
+        check(&env, "third landed by sync", &[a, b, c]);
+
+        // Merged by hand: main holds every run's rows, once each, and nothing is left open.
+        merge_open(&env);
+        check(&env, "all merged", &[]);
+        let on_main = env.file_on("main", data);
+        for r in &runs {
+            assert_eq!(rows_of(&on_main, r), 8, "{order:?}: run {r}: {on_main}");
+        }
+        assert_eq!(on_main.lines().count(), 1 + 4 * 8, "{order:?}: {on_main}");
+        let ledger = env.file_on("main", "data/evaluation/sweep.runs.csv");
+        for r in &runs {
+            assert!(ledger.contains(&format!("\n{r},")), "{order:?}: {ledger}");
+        }
+    }
+}

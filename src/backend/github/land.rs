@@ -366,12 +366,21 @@ async fn land_pull(
         // the default branch (a run on it already lands nothing more).
         let changed = match (&own_files, run_waits) {
             (Some(o), true) => *o != now,
-            _ => now != base && (finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed),
+            _ => {
+                now != base
+                    && (finished.merge.as_ref().is_some_and(|m| m.changed)
+                        || finished.ledger_changed)
+            }
         };
         if !changed {
             landed.how = LandedHow::None;
             landed.branch = Some(own.clone());
-            if let Some(p) = client.open_pulls().await?.into_iter().find(|p| p.head.name == own) {
+            if let Some(p) = client
+                .open_pulls()
+                .await?
+                .into_iter()
+                .find(|p| p.head.name == own)
+            {
                 landed.pull_url = Some(p.html_url);
             }
             return Ok((finished, landed));
