@@ -601,7 +601,7 @@ pub(super) async fn sync(
         }
         for h in &synced.held {
             outln!(
-                "{} run {} — collected already; its rows wait on branch {}{}",
+                "{} run {} — its rows wait on branch {}{}",
                 h.experiment,
                 h.run_id,
                 shown(&h.branch),

@@ -2010,6 +2010,34 @@ fn landings_never_fork_whatever_order_runs_land_in() {
         );
         assert_eq!(code, 0, "{out}\n{err}");
         check(&env, "third landed by sync", &[a, b, c]);
+        // Issue 24 §4: sync says where the rows wait once it has landed them: all three on
+        // the pull request it just opened.
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let held: Vec<(String, String)> = v["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["run_id"].to_string(),
+                    h["branch"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let mut want: Vec<(String, String)> = [a, b, c]
+            .iter()
+            .map(|r| (r.to_string(), format!("outrun/sweep/{c}")))
+            .collect();
+        want.sort();
+        assert_eq!(held, want, "{v}");
+        assert!(
+            v["held"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["pull_url"].is_string()),
+            "{v}"
+        );
 
         // Merged by hand: main holds every run's rows, once each, and nothing is left open.
         merge_open(&env);
