@@ -67,6 +67,13 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     for o in &mut outcomes {
         o.duration_claimed = f.provenance.stamp(&mut o.record);
     }
+    // Cells that shared a job never claim more than the job's time between them.
+    let mut claims: Vec<(&str, &mut f64)> = outcomes
+        .iter_mut()
+        .filter(|o| o.duration_claimed)
+        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
+        .collect();
+    f.provenance.cap_shared(&mut claims);
     for rec in f.missing {
         if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
             outcomes.push(CellOutcome {
