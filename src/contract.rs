@@ -508,7 +508,11 @@ mod tests {
         let within = (5.0, 6.0);
         let (mut x, mut y) = within;
         prov.cap_shared(&mut [("c", &mut x), ("d", &mut y)]);
-        assert_eq!((x, y), within, "claims within the job's time are left alone");
+        assert_eq!(
+            (x, y),
+            within,
+            "claims within the job's time are left alone"
+        );
         let cell = crate::experiment::Cell {
             id: "d".into(),
             params: Vec::new(),
