@@ -2075,3 +2075,94 @@ fn landings_never_fork_whatever_order_runs_land_in() {
         }
     }
 }
+
+/// Issue 24 §3: a cell the trust rules set aside (its job uploaded a `cell.json` claiming
+/// another cell) makes the final job fail with one line saying which and why — after the
+/// honest cells have landed and the report is posted. A clean run's final job succeeds.
+#[test]
+fn a_refused_cell_fails_the_final_job_after_the_rest_has_landed() {
+    let mut env = landing_env();
+    let cells = cells(&env.project);
+    let (victim, victim_params) = cells[0].clone();
+    let (thief, _) = cells[4].clone();
+    let mut specs: Vec<CellSpec> = cells
+        .iter()
+        .map(|(id, p)| shard(id, p, Conclusion::Success))
+        .collect();
+    // In its own job, the thief's cell.json claims to be the victim.
+    specs[4] = CellSpec::new(&thief, Conclusion::Success).cell(
+        &thief,
+        &[
+            (
+                "cell.json",
+                serde_json::json!({
+                    "schema": "outrun.cell/v1", "experiment": "sweep", "cell": victim,
+                    "params": victim_params, "status": "ok", "exit_code": 0, "error": null,
+                    "started_at": "2026-11-26T00:00:00Z", "finished_at": "2026-11-26T00:01:00Z",
+                    "duration_s": 60.0, "source": "github", "runner": "r", "commit": "c",
+                    "run_id": "0", "attempt": 1,
+                })
+                .to_string()
+                .as_bytes(),
+            ),
+            ("results.csv", b"n,mode,value\n1,a,666\n"),
+        ],
+    );
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
+    }
+    env.run_clock();
+    let run = env.finished_run();
+    let fresh = env.clone_project();
+    let (code, out, err) = common::run(
+        fresh
+            .cmd()
+            .env("GH_TOKEN", ACTIONS_TOKEN)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_RUN_ID", &run)
+            .env("OUTRUN_POLL_SCALE", "0.005")
+            .args(["-R", REPO, "--api-url", &env.fake.api_url()])
+            .args(["collect", &run, "--land", "--comment"]),
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("set aside by the trust rules"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains(&format!("cell {thief}")) && lines[0].contains(&victim),
+        "{}",
+        lines[0]
+    );
+    // The rest landed (7 honest cells on the pull request's branch) and the report is posted.
+    let landed = env.file_on(&format!("outrun/sweep/{run}"), "data/evaluation/sweep.csv");
+    assert_eq!(landed.lines().count(), 1 + 7, "{landed}");
+    assert!(!landed.contains(",666,"), "{landed}");
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains("refused"), "{}", comments[0]);
+
+    // A run with nothing set aside: the final job succeeds.
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = cells
+            .iter()
+            .map(|(id, p)| shard(id, p, Conclusion::Success))
+            .collect();
+    }
+    let run = env.finished_run();
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+}
