@@ -1235,9 +1235,21 @@ sleep 0.5
         &setup_log,
         &extra,
     );
+    // Issue 24 §3: the final job does its work, then fails with one line naming what was set
+    // aside and why: the run is red exactly when the comment says something was refused.
     assert!(
-        log.contains("Success - Main Merge, report and land the results"),
-        "the final job did its work:\n{log}"
+        log.contains("Failure - Main Merge, report and land the results")
+            && log.contains("collect and land] 🏁  Job failed"),
+        "the final job fails:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("set aside by the trust rules"))
+        .unwrap_or_else(|| panic!("no line says what was set aside:\n{log}"));
+    assert!(
+        line.contains(&format!("cell {}", id_of("thief")))
+            && line.contains(&format!("cell {}", id_of("ghost"))),
+        "{line}"
     );
     // The boaster's forgery was uploaded (so the report below had it to ignore).
     let boast = id_of("boast");
