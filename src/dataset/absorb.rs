@@ -18,13 +18,14 @@ fn csv_err(path: &std::path::Path) -> impl Fn(csv::Error) -> DatasetError + '_ {
 
 /// Adds to the dataset in `root` the rows of `runs` found in `other` (another copy's bytes),
 /// unless this copy has rows of that run already, then merges it (sorted, `history` applied).
-/// The caller holds the dataset's lock. Returns how many rows were taken.
+/// The caller holds the dataset's lock. Returns how many rows were taken, and how many the
+/// dataset holds now.
 pub fn absorb(
     root: &std::path::Path,
     plan: &Plan,
     other: &[u8],
     runs: &BTreeSet<String>,
-) -> Result<usize, DatasetError> {
+) -> Result<(usize, usize), DatasetError> {
     let path = root.join(plan.dataset_path());
     let read = |bytes: &[u8]| -> Result<(Vec<String>, Vec<csv::StringRecord>), DatasetError> {
         let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
@@ -41,9 +42,7 @@ pub fn absorb(
         Ok((header, rows))
     };
     let (o_cols, o_rows) = read(other)?;
-    let Some(o_run) = o_cols.iter().position(|c| c == RUN_ID) else {
-        return Ok(0);
-    };
+    let o_run = o_cols.iter().position(|c| c == RUN_ID);
     let mine = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -63,12 +62,13 @@ pub fn absorb(
     let taken: Vec<&csv::StringRecord> = o_rows
         .iter()
         .filter(|r| {
-            r.get(o_run)
+            o_run
+                .and_then(|i| r.get(i))
                 .is_some_and(|id| runs.contains(id) && !have.contains(id))
         })
         .collect();
     if taken.is_empty() {
-        return Ok(0);
+        return Ok((0, m_rows.len()));
     }
     // The union of both copies' columns: results first, provenance last.
     let mut columns: Vec<String> = Vec::new();
@@ -110,9 +110,9 @@ pub fn absorb(
     } else {
         Mode::Merge
     };
-    super::merge(MergeRequest {
+    let summary = super::merge(MergeRequest {
         mode,
         ..MergeRequest::new(root, plan, &[], "")
     })?;
-    Ok(taken.len())
+    Ok((taken.len(), summary.rows_total))
 }

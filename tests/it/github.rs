@@ -2166,3 +2166,56 @@ fn a_refused_cell_fails_the_final_job_after_the_rest_has_landed() {
     let (code, v) = env.final_job(&run);
     assert_eq!(code, 0, "{v}");
 }
+
+/// Issue 24 §5: once a run's final job has landed it, `collect` reads the landed ledger and
+/// dataset (a few requests, no artifact) and merges the run's rows here; a run nothing landed
+/// for is collected from its artifacts as before.
+#[test]
+fn collect_reads_what_the_final_job_landed() {
+    let mut env = landing_env();
+    env.run_clock();
+    let run = env.finished_run();
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+    let before = env.fake.requests().len();
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
+    let log = env.fake.requests();
+    let client: Vec<_> = log[before..].iter().collect();
+    assert!(
+        client
+            .iter()
+            .all(|r| !r.path.contains("/artifacts") && !r.path.contains("/jobs")),
+        "{:?}",
+        client.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let counted = client.iter().filter(|r| r.counted).count();
+    assert!(counted <= 8, "{counted} counted requests");
+    assert_eq!(c["collected"]["artifacts"], 0, "{c}");
+    assert_eq!(c["collected"]["merge"]["rows_added"], 8, "{c}");
+    assert_eq!(c["report"]["summary"]["ok"], 8, "{c}");
+    let data = env.dataset();
+    assert_eq!(data.lines().count(), 1 + 8, "{data}");
+    assert_eq!(
+        data.lines()
+            .filter(|l| l.contains(&format!(",{run},")))
+            .count(),
+        8
+    );
+    assert!(
+        env.project
+            .read("data/evaluation/sweep.runs.csv")
+            .contains(&format!("\n{run},"))
+    );
+    // The final job's comment stays as it posted it: one comment.
+    assert_eq!(env.comments().len(), 1);
+    // Again: nothing changes.
+    let c = env.json(env.outrun().args(["collect", &run]), 0);
+    assert_eq!(c["collected"]["merge"]["rows_added"], 0, "{c}");
+    assert_eq!(env.dataset(), data);
+
+    // A run whose final job never ran: its artifacts, as before.
+    let run2 = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &run2]), 0);
+    assert_eq!(c["collected"]["artifacts"], 8, "{c}");
+    assert_eq!(env.dataset().lines().count(), 1 + 16);
+}
