@@ -537,7 +537,11 @@ async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
         .iter()
         .map(|s| {
             assert_eq!(s.cells.len(), 1);
-            let cell = plan.cells.iter().find(|c| c.id == s.cells[0]).expect("cell");
+            let cell = plan
+                .cells
+                .iter()
+                .find(|c| c.id == s.cells[0])
+                .expect("cell");
             let mut spec = shard(cell);
             spec.shard = s.name.clone();
             spec
@@ -577,7 +581,10 @@ async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
     for sub in ["experiments", ".github/workflows"] {
         let to = job_dir.path().join(sub);
         std::fs::create_dir_all(&to).expect("dir");
-        for e in std::fs::read_dir(root.join(sub)).expect("read dir").flatten() {
+        for e in std::fs::read_dir(root.join(sub))
+            .expect("read dir")
+            .flatten()
+        {
             if e.path().is_file() {
                 std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
             }

@@ -318,7 +318,7 @@ async fn land_pull(
         let base = files_at(root, client, files, &default_sha).await?;
         // The landing branches whose run is not on the default branch, newest first.
         let mut waiting = waiting_branches(client, plan, &on_default).await?;
-        waiting.sort_by(|a, b| b.0.cmp(&a.0));
+        waiting.sort_by_key(|w| std::cmp::Reverse(w.0));
         let own_sha = waiting
             .iter()
             .find(|(id, _, _)| *id == run.id)

@@ -258,7 +258,7 @@ async fn held_where(client: &Client, plan: &Plan) -> Result<Vec<Held>, RemoteErr
         .into_iter()
         .filter(|p| names::parse_landing_branch(plan.name(), &p.head.name).is_some())
         .collect();
-    open.sort_by(|a, b| b.number.cmp(&a.number));
+    open.sort_by_key(|p| std::cmp::Reverse(p.number));
     let mut carried: Vec<(String, String, BTreeSet<String>)> = Vec::new();
     for p in open {
         let runs = ledger_at(client, plan, &p.head.name)
