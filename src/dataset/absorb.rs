@@ -116,3 +116,70 @@ pub fn absorb(
     })?;
     Ok((taken.len(), summary.rows_total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn plan(history: &str) -> Plan {
+        let yaml = format!(
+            "name: e\nmatrix:\n  n: [1, 2]\ncommand: 'true'\nresults:\n  keys: [n]\ndataset: {{history: {history}}}\n"
+        );
+        crate::experiment::parse(Path::new("."), Path::new("experiments/e.yaml"), yaml).unwrap()
+    }
+
+    /// A dataset holding `runs` (id, start hour), one row per cell, sorted by the one merge.
+    fn copy(root: &Path, plan: &Plan, runs: &[(u32, u32)]) -> Vec<u8> {
+        let mut text = format!("n,value,{}\n", PROVENANCE.join(","));
+        for (run, hour) in runs {
+            for n in [1, 2] {
+                text.push_str(&format!(
+                    "{n},{},e,c{n},github,{run},1,,2026-12-01T{hour:02}:00:00Z,,\n",
+                    run * 10 + n
+                ));
+            }
+        }
+        let path = root.join(plan.dataset_path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        super::super::merge(MergeRequest {
+            mode: Mode::Migrate,
+            ..MergeRequest::new(root, plan, &[], "")
+        })
+        .unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    /// Two waiting branches (runs 3 and 2 on top of run 1) taken in in either order give the
+    /// same file: with `history: all` every run's rows, with `newest` the newest run's (3,
+    /// which started later), whatever came first; a run this copy has is not taken twice.
+    #[test]
+    fn absorbing_waiting_runs_does_not_depend_on_their_order() {
+        for (history, want_rows) in [("all", 6), ("newest", 2)] {
+            let plan = plan(history);
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let a = copy(root, &plan, &[(1, 1), (3, 5)]);
+            let b = copy(root, &plan, &[(1, 1), (2, 3)]);
+            let mut results = Vec::new();
+            for order in [[&a, &b], [&b, &a]] {
+                copy(root, &plan, &[(1, 1)]);
+                let runs: BTreeSet<String> = ["2".to_string(), "3".to_string()].into();
+                for other in order {
+                    absorb(root, &plan, other, &runs).unwrap();
+                }
+                // Again: nothing more is taken.
+                assert_eq!(absorb(root, &plan, &a, &runs).unwrap().0, 0);
+                results.push(std::fs::read_to_string(root.join(plan.dataset_path())).unwrap());
+            }
+            assert_eq!(results[0], results[1], "{history}");
+            let text = &results[0];
+            assert_eq!(text.lines().count(), 1 + want_rows, "{history}: {text}");
+            assert!(text.contains(",github,3,"), "{history}: {text}");
+            if history == "newest" {
+                assert!(!text.contains(",github,2,") && !text.contains(",github,1,"));
+            }
+        }
+    }
+}
