@@ -405,7 +405,9 @@ async fn land_pull(
         let late = waiting_branches(client, plan, &on_default)
             .await?
             .into_iter()
-            .any(|(id, _, _)| !ours.contains(&id.to_string()));
+            .any(|(id, b, _)| {
+                id != run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
+            });
         if late {
             continue;
         }
