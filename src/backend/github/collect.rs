@@ -188,7 +188,7 @@ pub(super) struct LandedCopy {
 /// Where `run` (this attempt or a later one) has landed, read from the repository: its
 /// landing branch `outrun/NAME/RUN_ID` when that branch's ledger has it, else the branch
 /// results land on (the default branch) when its ledger has it; `None` when nothing landed
-/// (the final job did not run, was cancelled, or landed nothing yet). Three to five requests,
+/// (the final job did not run, was cancelled, or landed nothing yet). Two to four requests,
 /// whatever the number of jobs.
 pub(super) async fn read_landed(
     client: &Client,
@@ -203,11 +203,12 @@ pub(super) async fn read_landed(
     let mut found = None;
     if plan.file.github.land != experiment::Land::Artifact {
         let own = names::landing_branch(plan.name(), run.id);
+        // Read by the branch's name: a branch that does not exist has no ledger (404), so one
+        // request says both.
         if plan.file.github.land == experiment::Land::PullRequest
-            && let Some(sha) = client.branch_sha(&own).await?
-            && let Some(e) = ours(ledger_at(client, plan, &sha).await?)
+            && let Some(e) = ours(ledger_at(client, plan, &own).await?)
         {
-            found = Some((own, sha, e));
+            found = Some((own.clone(), own, e));
         }
         if found.is_none() {
             let base = landing_base(client, plan).await?;
