@@ -2219,3 +2219,79 @@ fn collect_reads_what_the_final_job_landed() {
     assert_eq!(c["collected"]["artifacts"], 8, "{c}");
     assert_eq!(env.dataset().lines().count(), 1 + 16);
 }
+
+/// Issue 24 §1, the default branch moving during a landing: while run 2's final job is
+/// landing (after it has read the default branch and the waiting runs), run 1's pull request
+/// is merged by hand. The landing sees the default branch moved and lands again on its new
+/// tip, so run 2's pull request does not conflict, and merging it leaves both runs' rows.
+#[test]
+fn a_hand_merge_during_a_landing_leaves_no_conflict() {
+    let mut env = landing_env();
+    env.run_clock();
+    let r1 = env.finished_run();
+    let (code, v) = env.final_job(&r1);
+    assert_eq!(code, 0, "{v}");
+    let r2 = env.finished_run();
+    let mark = env.fake.requests().len();
+    // Slow the landing down once it has read what waits (its first blob), and merge run 1's
+    // pull request by hand in that window.
+    env.fake.inject(Fault::Slow {
+        on: Match::post("/repos/octo/lab/git/blobs").times(1),
+        delay: Duration::from_millis(1500),
+    });
+    let fake_state = env.fake.state();
+    let requests = {
+        let f = &env.fake;
+        move || f.requests()
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..600 {
+                if requests()[mark..]
+                    .iter()
+                    .any(|r| r.path.contains("/git/matching-refs/heads/outrun/sweep"))
+                {
+                    let mut st = fake_state.lock().unwrap();
+                    let n = st
+                        .pulls_of(REPO)
+                        .into_iter()
+                        .find(|p| p.state == "open")
+                        .map(|p| p.number)
+                        .unwrap();
+                    st.merge_pull(REPO, n).unwrap();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the landing never listed the waiting runs");
+        });
+        let (code, v) = env.final_job(&r2);
+        assert_eq!(code, 0, "{v}");
+    });
+    let st = env.fake.state();
+    let mut st = st.lock().unwrap();
+    let open: Vec<u64> = st
+        .pulls_of(REPO)
+        .into_iter()
+        .filter(|p| p.state == "open")
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(st.pull_mergeable(REPO, open[0]), Ok(()));
+    st.merge_pull(REPO, open[0]).unwrap();
+    let on_main = String::from_utf8(
+        st.file_at(REPO, "main", "data/evaluation/sweep.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    for r in [&r1, &r2] {
+        assert_eq!(
+            on_main
+                .lines()
+                .filter(|l| l.contains(&format!(",{r},")))
+                .count(),
+            8,
+            "run {r}: {on_main}"
+        );
+    }
+}

@@ -286,7 +286,7 @@ async fn land_branch(
 /// therefore contains the default branch, carries every waiting run and merges without
 /// conflict; every other open landing pull request of the experiment whose runs it carries is
 /// closed, once this one is open. A landing branch that appears meanwhile (another run
-/// landing at the same moment) is taken in by landing again.
+/// landing at the same moment), or a default branch that moves meanwhile, makes it land again.
 #[allow(clippy::too_many_arguments)]
 async fn land_pull(
     root: &Path,
@@ -364,8 +364,18 @@ async fn land_pull(
         let now = files_here(root, files)?;
         // What the landing is compared with: the run's branch where it waits already, else
         // the default branch (a run on it already lands nothing more).
-        let changed = match (&own_files, run_waits) {
-            (Some(o), true) => *o != now,
+        // The run's branch is up to date only with the same files on the default branch's
+        // current tip: one built on an older tip could conflict once merged.
+        let changed = match (&own_files, &own_sha, run_waits) {
+            (Some(o), Some(sha), true) => {
+                *o != now
+                    || client
+                        .commit_parents(sha)
+                        .await?
+                        .first()
+                        .map(String::as_str)
+                        != Some(default_sha.as_str())
+            }
             _ => {
                 now != base
                     && (finished.merge.as_ref().is_some_and(|m| m.changed)
@@ -408,7 +418,9 @@ async fn land_pull(
             .any(|(id, b, _)| {
                 id != run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
             });
-        if late {
+        // The default branch moved meanwhile (a pull request merged by hand): land again on
+        // its new tip, so that the pull request never conflicts with it.
+        if late || client.branch_sha(default).await?.as_deref() != Some(default_sha.as_str()) {
             continue;
         }
         landed.branch = Some(own.clone());
