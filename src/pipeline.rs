@@ -66,7 +66,21 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     // What the run's side says about where and when each cell ran overrides the cell's files.
     for o in &mut outcomes {
         o.duration_claimed = f.provenance.stamp(&mut o.record);
+        // A refused cell's own figures are not believed: what is known is its job's time.
+        if o.record.status == crate::contract::CellStatus::Refused
+            && let Some(j) = f.provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
+        {
+            o.record.duration_s = j;
+            o.duration_claimed = false;
+        }
     }
+    // Cells that shared a job never claim more than the job's time between them.
+    let mut claims: Vec<(&str, &mut f64)> = outcomes
+        .iter_mut()
+        .filter(|o| o.duration_claimed)
+        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
+        .collect();
+    f.provenance.cap_shared(&mut claims);
     for rec in f.missing {
         if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
             outcomes.push(CellOutcome {

@@ -396,11 +396,56 @@ pub(super) async fn collect(
     print_collected(&c, landed.as_ref(), json);
     // The final job's own status says whether it landed the results; failed cells already
     // show as failed jobs of the run.
+    // The final job fails — after the rest has landed and the report is posted — exactly when
+    // the trust rules set something aside, with one line saying which and why (issue 24 §3).
+    let aside = set_aside_line(&c);
+    if landed.is_some()
+        && let Some(line) = &aside
+    {
+        errln!("{line}");
+    }
     match &landed {
         Some(l) if l.action_needed.is_some() => Ok(exit::FAILED),
+        Some(_) if aside.is_some() => Ok(exit::FAILED),
         Some(_) => Ok(exit::OK),
         None => Ok(collected_code(&c)),
     }
+}
+
+/// One line naming what the trust rules set aside in a collected run (refused artifacts, and
+/// cells whose outputs were refused), and why; `None` when nothing was.
+fn set_aside_line(c: &github::Collected) -> Option<String> {
+    let mut parts: Vec<String> = c
+        .refused
+        .iter()
+        .map(|r| format!("artifact {} ({})", shown(&r.artifact), shown(&r.reason)))
+        .collect();
+    parts.extend(
+        c.outcomes
+            .iter()
+            .filter(|o| o.record.status == outrun::contract::CellStatus::Refused)
+            .map(|o| {
+                format!(
+                    "cell {} ({})",
+                    shown(&o.record.cell),
+                    shown(o.record.error.as_deref().unwrap_or("refused"))
+                )
+            }),
+    );
+    if parts.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 5;
+    let more = parts.len().saturating_sub(SHOWN);
+    parts.truncate(SHOWN);
+    if more > 0 {
+        parts.push(format!("and {more} more (see the report)"));
+    }
+    Some(format!(
+        "error: run {} had outputs set aside by the trust rules, so this job fails (the rest is merged and the report posted): {}",
+        c.run_id,
+        parts.join("; ")
+    ))
 }
 
 /// The cells of `run` to run again, as a `cells` filter.
@@ -614,7 +659,7 @@ pub(super) async fn sync(
         }
         for h in &synced.held {
             outln!(
-                "{} run {} — collected already; its rows wait on branch {}{}",
+                "{} run {} — its rows wait on branch {}{}",
                 h.experiment,
                 h.run_id,
                 shown(&h.branch),

@@ -13,6 +13,7 @@
 //! signal or a kill leaves both old or both new, never one of each, once [`settle`] (which
 //! every reader and the next writer run first) has finished an interrupted pair.
 
+mod absorb;
 mod file;
 pub mod ledger;
 mod merge;
@@ -21,6 +22,7 @@ mod order;
 mod prefix;
 
 pub use crate::outputs::Row;
+pub use absorb::absorb;
 pub use merge::{MergeRequest, Mode, key_clashes};
 pub use newest::{Newest, for_each_newest, newest_in_memory};
 
