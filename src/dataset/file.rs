@@ -7,9 +7,8 @@ use std::path::Path;
 
 use csv::ByteRecord;
 
-use super::merge::Counts;
 use super::order::{Fields, Order, Rec};
-use super::{CELL, DatasetError, RUN_ID, RUN_STARTED, STARTED};
+use super::{CELL, DatasetError, MergeSummary, RUN_ID, RUN_STARTED, STARTED};
 
 /// The dataset's header; `None` for a missing or empty file.
 pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
@@ -100,6 +99,30 @@ pub(super) struct FileRows {
     /// Whether the records must come in [`Order`] (a merge's streaming pass).
     check_order: bool,
     prev: Option<Rec>,
+}
+
+/// What a streaming pass counted: the merge's row counts, carried by [`Stop::Unchanged`] when
+/// the pass wrote nothing. Here, below the merge, so the pass's outcome and the merge that reads
+/// it import one way only.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub(super) added: usize,
+    pub(super) replaced: usize,
+    pub(super) older_ignored: usize,
+    pub(super) total: usize,
+    pub(super) several_per_key: bool,
+    pub(super) duplicated: usize,
+}
+
+impl Counts {
+    pub(super) fn into_summary(self, s: &mut MergeSummary) {
+        s.rows_replaced = self.replaced;
+        s.rows_added = self.added;
+        s.rows_older_ignored = self.older_ignored;
+        s.rows_total = self.total;
+        s.several_runs_per_key = self.several_per_key;
+        s.rows_duplicated = self.duplicated;
+    }
 }
 
 /// Why a streaming pass stopped early.

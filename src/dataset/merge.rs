@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-use super::file::{FileRows, Stop, column_index, csv_io, header, stop_err};
+use super::file::{Counts, FileRows, Stop, column_index, csv_io, header, stop_err};
 use super::newest::{Newest, NewestRows};
 use super::order::{Fields, InRow, Incoming, Order, Rec};
 use super::{
@@ -470,27 +470,6 @@ pub(super) fn merge(
         _ => None,
     };
     Ok((summary, watched))
-}
-
-#[derive(Debug, Default)]
-pub(super) struct Counts {
-    added: usize,
-    replaced: usize,
-    older_ignored: usize,
-    total: usize,
-    several_per_key: bool,
-    duplicated: usize,
-}
-
-impl Counts {
-    fn into_summary(self, s: &mut MergeSummary) {
-        s.rows_replaced = self.replaced;
-        s.rows_added = self.added;
-        s.rows_older_ignored = self.older_ignored;
-        s.rows_total = self.total;
-        s.several_runs_per_key = self.several_per_key;
-        s.rows_duplicated = self.duplicated;
-    }
 }
 
 struct Pass<'a> {
