@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::file::{Counts, FileRows, Stop, column_index, csv_io, header, stop_err};
 use super::newest::{Newest, NewestRows};
-use super::order::{Fields, InRow, Incoming, Order, Rec};
+use super::order::{Fields, InCell, InRow, Incoming, Order, Rec, Src};
 use super::{
     ATTEMPT, CELL, DatasetError, FINISHED, METRIC, MergeSummary, PROVENANCE, RUN_ID, RUN_STARTED,
     STARTED, VALUE,
@@ -153,100 +153,72 @@ fn provenance<'a>(
     ]
 }
 
-/// The incoming rows in `columns`' order, unsorted.
-fn incoming_records(
+/// The incoming rows in `columns`' order, unsorted: read in place from the cells' rows.
+fn incoming_records<'a>(
     plan: &Plan,
-    outcomes: &[CellOutcome],
+    outcomes: &'a [CellOutcome],
     run_started_at: &str,
     columns: &[String],
     order: &Order,
-) -> Incoming {
+) -> Incoming<'a> {
     let keys = &plan.file.results.keys;
     let long = plan.file.dataset.layout == Layout::Long;
-    let index = column_index(columns);
-    let prov_at = |c: &str| index.get(c).copied();
-    let (m_at, v_at) = (prov_at(METRIC), prov_at(VALUE));
     let mut out = Incoming::new(columns.len(), order);
-    // Reserved once: grown by doubling, a 1 M-row buffer is copied ~20 times over.
     let ok = || outcomes.iter().filter(|o| o.ok());
-    let per_row = if long {
-        ok().map(|o| o.columns.len().saturating_sub(keys.len()))
-            .max()
-            .unwrap_or(1)
-    } else {
-        1
+    let metrics_of = |o: &'a CellOutcome| -> Vec<(&'a str, usize)> {
+        if !long {
+            return Vec::new();
+        }
+        o.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !keys.contains(c))
+            .map(|(i, c)| (c.as_str(), i))
+            .collect()
     };
-    let rows: usize = ok().map(|o| o.rows.len()).sum::<usize>() * per_row;
-    let bytes: usize = ok()
-        .map(|o| {
-            let attempt = o.record.attempt.to_string();
-            let prov: usize = provenance(&o.record, &attempt, run_started_at)
-                .iter()
-                .map(|(_, v)| v.len())
-                .sum();
-            (o.rows.text_len() + o.rows.len() * prov) * per_row
-        })
+    // Reserved once: grown by doubling, a 1 M-row buffer is copied ~20 times over.
+    let rows: usize = ok()
+        .map(|o| o.rows.len() * if long { metrics_of(o).len() } else { 1 })
         .sum();
-    out.reserve(rows, bytes);
-    for o in outcomes.iter().filter(|o| o.ok()) {
+    out.reserve(rows);
+    for o in ok() {
         let r = &o.record;
         let attempt = r.attempt.to_string();
-        let prov: Vec<(Option<usize>, &str)> = provenance(r, &attempt, run_started_at)
-            .into_iter()
-            .map(|(c, v)| (prov_at(c), v))
-            .collect();
-        // (name, where in the cell's rows) of each metric, in the long layout.
-        let metrics: Vec<(&String, usize)> = if long {
-            o.columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !keys.contains(c))
-                .map(|(i, c)| (c, i))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        // Where each output column is in this cell's rows (the long layout takes only the keys
-        // from there), worked out once per cell, not per row.
+        let prov = provenance(r, &attempt, run_started_at);
+        // Where each output column's field comes from, worked out once per cell, not per row.
         let cell_index = column_index(&o.columns);
-        let from: Vec<Option<usize>> = columns
+        let from: Vec<Src> = columns
             .iter()
             .map(|c| {
-                if long && !keys.contains(c) {
-                    None
+                if let Some(j) = prov.iter().position(|(p, _)| *p == c.as_str()) {
+                    Src::Const(j)
+                } else if long && c == METRIC {
+                    Src::MetricName
+                } else if long && c == VALUE {
+                    Src::MetricValue
+                } else if long && !keys.contains(c) {
+                    Src::Empty
                 } else {
-                    cell_index.get(c.as_str()).copied()
+                    cell_index
+                        .get(c.as_str())
+                        .map_or(Src::Empty, |&i| Src::Col(i))
                 }
             })
             .collect();
-        // One buffer of field slices for the cell's rows: per row only what is kept is allocated.
-        let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
+        let metrics = metrics_of(o);
+        let per_row = if long { metrics.len() } else { 1 };
+        out.add_cell(
+            InCell {
+                rows: &o.rows,
+                from,
+                consts: prov.iter().map(|(_, v)| v.to_string()).collect(),
+                metrics,
+            },
+            order,
+        );
         for row in 0..o.rows.len() {
-            let mut fill = |metric: Option<usize>| {
-                fields.clear();
-                fields.extend(
-                    from.iter()
-                        .map(|at| at.and_then(|i| o.rows.get(row, i)).unwrap_or("")),
-                );
-                if let (Some((m, at)), Some(mi), Some(vi)) =
-                    (metric.map(|k| metrics[k]), m_at, v_at)
-                {
-                    fields[mi] = m.as_str();
-                    fields[vi] = o.rows.get(row, at).unwrap_or("");
-                }
-                for (i, v) in &prov {
-                    if let Some(i) = i {
-                        fields[*i] = *v;
-                    }
-                }
-                out.push(&fields, order);
-            };
-            if long {
-                for k in 0..metrics.len() {
-                    fill(Some(k));
-                }
-            } else {
-                fill(None);
+            for k in 0..per_row {
+                out.push(row, k, order);
             }
         }
     }
@@ -475,7 +447,7 @@ pub(super) fn merge(
 struct Pass<'a> {
     order: &'a Order,
     columns: &'a [String],
-    incoming: &'a Incoming,
+    incoming: &'a Incoming<'a>,
     /// (cell, run id) of every incoming row: the rows they replace from the same run.
     /// Looked up by the row's cell without copying it (once per existing row).
     replaced: &'a HashMap<Vec<u8>, Vec<Vec<u8>>>,

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use csv::ByteRecord;
 
 use super::prefix;
+use crate::outputs::Rows;
 use super::{ATTEMPT, CELL, METRIC, RUN_ID, RUN_STARTED};
 use crate::experiment::{Layout, Plan};
 
@@ -222,48 +223,134 @@ impl Fields for Rec {
     }
 }
 
-/// The incoming rows in one buffer, fields in the output's column order, sort columns parsed
-/// once: a record per row cost four allocations a row, a third of a 1 M-row merge.
-#[derive(Debug, Default)]
-pub(super) struct Incoming {
-    bytes: Vec<u8>,
-    /// The end of every field in `bytes`, `width` a row.
-    ends: Vec<usize>,
-    nums: Vec<Option<f64>>,
-    width: usize,
-    nnum: usize,
-    /// Row numbers in the order's order (see [`Incoming::sort`]).
-    sorted: Vec<usize>,
+/// Where the field of one output column comes from, for every incoming row of one cell.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Src {
+    /// The cell's rows, at this column.
+    Col(usize),
+    /// The same value in every row of the cell (its provenance): `InCell::consts[i]`.
+    Const(usize),
+    /// Long layout: the name of the row's metric.
+    MetricName,
+    /// Long layout: the row's metric's value.
+    MetricValue,
+    /// Nothing: an empty field.
+    Empty,
 }
 
-impl Incoming {
-    pub(super) fn new(width: usize, order: &Order) -> Incoming {
+/// One incoming cell as the output's columns see it: its rows where they are (no copy) and
+/// where each output column's field comes from.
+#[derive(Debug)]
+pub(super) struct InCell<'a> {
+    pub(super) rows: &'a Rows,
+    /// Per output column.
+    pub(super) from: Vec<Src>,
+    /// The values of [`Src::Const`] columns.
+    pub(super) consts: Vec<String>,
+    /// Long layout: (name, column in `rows`) of each metric; one output row per metric.
+    pub(super) metrics: Vec<(&'a str, usize)>,
+}
+
+impl InCell<'_> {
+    fn field(&self, row: usize, metric: usize, c: usize) -> &[u8] {
+        let text = match self.from.get(c) {
+            Some(Src::Col(i)) => self.rows.get(row, *i).unwrap_or(""),
+            Some(Src::Const(j)) => self.consts[*j].as_str(),
+            Some(Src::MetricName) => self.metrics.get(metric).map(|m| m.0).unwrap_or(""),
+            Some(Src::MetricValue) => self
+                .metrics
+                .get(metric)
+                .and_then(|m| self.rows.get(row, m.1))
+                .unwrap_or(""),
+            Some(Src::Empty) | None => "",
+        };
+        text.as_bytes()
+    }
+}
+
+/// A sort column after the key, in one cell: the same number in every row (provenance), or
+/// read from the row (the column `Tail::Row` holds) when the cell's rows have it.
+#[derive(Debug, Clone, Copy)]
+enum Tail {
+    Const(Option<f64>),
+    Row(usize),
+}
+
+/// One incoming row: which cell, which of its rows, which metric (long layout; 0 otherwise).
+#[derive(Debug, Clone, Copy)]
+struct At {
+    cell: u32,
+    metric: u32,
+    row: usize,
+}
+
+/// The incoming rows, read in place from their cells' buffers: copying every row's fields (its
+/// nine provenance values included) into one more buffer was a third of a one-cell merge's
+/// memory and a tenth of its time. What is stored per row is where it is and its key columns
+/// parsed as numbers once; the sort columns after the key (run, attempt, cell) are the same in
+/// every row of a cell and parsed once per cell.
+#[derive(Debug, Default)]
+pub(super) struct Incoming<'a> {
+    cells: Vec<InCell<'a>>,
+    /// Per cell: the sort columns from `key` on.
+    tail_nums: Vec<Vec<Tail>>,
+    rows: Vec<At>,
+    /// The key's sort columns of every row as numbers (NaN: not a number, as [`number`] never
+    /// gives NaN), `key` a row.
+    nums: Vec<f64>,
+    width: usize,
+    /// How many sort columns form the key (`Order::key`), and how many there are.
+    key: usize,
+    nnum: usize,
+}
+
+impl<'a> Incoming<'a> {
+    pub(super) fn new(width: usize, order: &Order) -> Incoming<'a> {
         Incoming {
             width,
+            key: order.key.min(order.cols.len()),
             nnum: order.cols.len(),
             ..Incoming::default()
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.ends.len() / self.width.max(1)
+        self.rows.len()
     }
 
-    pub(super) fn reserve(&mut self, rows: usize, bytes: usize) {
-        self.bytes.reserve(bytes);
-        self.ends.reserve(rows * self.width);
-        self.nums.reserve(rows * self.nnum);
+    pub(super) fn reserve(&mut self, rows: usize) {
+        self.rows.reserve(rows);
+        self.nums.reserve(rows * self.key);
     }
 
-    pub(super) fn push(&mut self, fields: &[&str], order: &Order) {
-        for f in fields {
-            self.bytes.extend_from_slice(f.as_bytes());
-            self.ends.push(self.bytes.len());
-        }
-        let row = self.len() - 1;
-        for &c in &order.cols {
-            let n = number(InRow { inc: self, row }.at(c));
-            self.nums.push(n);
+    /// Adds a cell; its rows follow with [`Incoming::push`].
+    pub(super) fn add_cell(&mut self, cell: InCell<'a>, order: &Order) {
+        let tail = order.cols[self.key..]
+            .iter()
+            .map(|&c| match cell.from.get(c) {
+                Some(Src::Const(j)) => Tail::Const(number(cell.consts[*j].as_bytes())),
+                Some(Src::Empty) | None => Tail::Const(None),
+                _ => Tail::Row(c),
+            })
+            .collect();
+        self.cells.push(cell);
+        self.tail_nums.push(tail);
+    }
+
+    /// Adds row `row` (for `metric`, long layout) of the last cell added.
+    pub(super) fn push(&mut self, row: usize, metric: usize, order: &Order) {
+        let cell = self.cells.len().saturating_sub(1);
+        let at = At {
+            cell: u32::try_from(cell).unwrap_or(u32::MAX),
+            metric: u32::try_from(metric).unwrap_or(u32::MAX),
+            row,
+        };
+        if let Some(c) = self.cells.last() {
+            for &col in &order.cols[..self.key] {
+                let n = number(c.field(row, metric, col));
+                self.nums.push(n.unwrap_or(f64::NAN));
+            }
+            self.rows.push(at);
         }
     }
 
@@ -271,14 +358,27 @@ impl Incoming {
     /// gives). Rows arrive in any order (a simulator's, a parallel script's), so this is most
     /// of a merge's CPU: each row carries fixed-size prefixes of its leading sort columns (see
     /// [`prefix`]) and only rows whose prefixes tie are compared field by field.
+    ///
+    /// The rows (where each is, its key as numbers) are then put in that order, so the merge
+    /// and the writer read them front to back: through a list of row numbers, each row's
+    /// place was one more cache miss per look, a tenth of a one-cell merge.
     pub(super) fn sort(&mut self, order: &Order) {
-        self.sorted = match order.cols.len().min(order.key.max(1)) {
-            0 => (0..self.len()).collect(),
+        let sorted = match order.cols.len().min(order.key.max(1)) {
+            0 => return,
             1 => self.sort_by_prefixes::<1>(order),
             2 => self.sort_by_prefixes::<2>(order),
             3 => self.sort_by_prefixes::<3>(order),
             _ => self.sort_by_prefixes::<4>(order),
         };
+        let key = self.key;
+        let mut rows = Vec::with_capacity(sorted.len());
+        let mut nums = Vec::with_capacity(self.nums.len());
+        for &r in &sorted {
+            rows.push(self.rows[r]);
+            nums.extend_from_slice(&self.nums[r * key..(r + 1) * key]);
+        }
+        self.rows = rows;
+        self.nums = nums;
     }
 
     /// The rows sorted by the prefixes of the first `K` sort columns, then the full order, then
@@ -315,19 +415,26 @@ impl Incoming {
     }
 
     fn row(&self, row: usize) -> InRow<'_> {
-        InRow { inc: self, row }
+        let key = self.key;
+        InRow {
+            inc: self,
+            at: self.rows[row],
+            nums: &self.nums[row * key..(row + 1) * key],
+        }
     }
 
-    /// The rows in sorted order.
+    /// The rows in sorted order (once [`Incoming::sort`] has run).
     pub(super) fn iter(&self) -> impl Iterator<Item = InRow<'_>> {
-        self.sorted.iter().map(|&r| self.row(r))
+        (0..self.len()).map(|r| self.row(r))
     }
 }
 
+/// An incoming row: where it is, and its key columns as numbers.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct InRow<'a> {
-    inc: &'a Incoming,
-    row: usize,
+    inc: &'a Incoming<'a>,
+    at: At,
+    nums: &'a [f64],
 }
 
 impl Fields for InRow<'_> {
@@ -335,18 +442,26 @@ impl Fields for InRow<'_> {
         self.inc.width
     }
     fn at(&self, c: usize) -> &[u8] {
-        if c >= self.inc.width {
-            return b"";
+        let at = self.at;
+        match self.inc.cells.get(at.cell as usize) {
+            Some(cell) => cell.field(at.row, at.metric as usize, c),
+            None => b"",
         }
-        let i = self.row * self.inc.width + c;
-        let start = if i == 0 { 0 } else { self.inc.ends[i - 1] };
-        &self.inc.bytes[start..self.inc.ends[i]]
     }
     fn nums(&self) -> usize {
         self.inc.nnum
     }
     fn num(&self, j: usize) -> Option<f64> {
-        self.inc.nums[self.row * self.inc.nnum + j]
+        let key = self.inc.key;
+        if j < key {
+            Some(self.nums[j]).filter(|x| !x.is_nan())
+        } else {
+            match self.inc.tail_nums[self.at.cell as usize].get(j - key) {
+                Some(Tail::Const(n)) => *n,
+                Some(Tail::Row(c)) => number(self.at(*c)),
+                None => None,
+            }
+        }
     }
 }
 
@@ -466,17 +581,29 @@ mod tests {
                     key,
                     wide_key: key,
                 };
+                let rows: Vec<Vec<String>> = (0..3000)
+                    .map(|_| (0..width).map(|_| random_field(&mut seed)).collect())
+                    .collect();
+                let rows = Rows::from_fields(width, &rows);
                 let mut inc = Incoming::new(width, &order);
-                for _ in 0..3000 {
-                    let row: Vec<String> = (0..width).map(|_| random_field(&mut seed)).collect();
-                    let fields: Vec<&str> = row.iter().map(String::as_str).collect();
-                    inc.push(&fields, &order);
+                inc.add_cell(
+                    InCell {
+                        rows: &rows,
+                        from: (0..width).map(Src::Col).collect(),
+                        consts: Vec::new(),
+                        metrics: Vec::new(),
+                    },
+                    &order,
+                );
+                for r in 0..rows.len() {
+                    inc.push(r, 0, &order);
                 }
                 // The comparator before the prefixes: a stable sort by the whole order.
                 let mut want: Vec<usize> = (0..inc.len()).collect();
                 want.sort_by(|&a, &b| inc.row(a).cmp(&inc.row(b), &order));
                 inc.sort(&order);
-                assert_eq!(inc.sorted, want, "width {width}, key {key}");
+                let got: Vec<usize> = inc.iter().map(|r| r.at.row).collect();
+                assert_eq!(got, want, "width {width}, key {key}");
             }
         }
     }

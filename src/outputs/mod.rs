@@ -95,6 +95,16 @@ impl Rows {
         }
     }
 
+    /// Rows of `width` fields each (a test's rows, built without a file).
+    #[cfg(test)]
+    pub(crate) fn from_fields(width: usize, rows: &[Vec<String>]) -> Rows {
+        let mut out = Rows::new(width);
+        for r in rows {
+            out.push(r.iter().map(String::as_str));
+        }
+        out
+    }
+
     /// The same rows with one more column holding `value` in every row.
     fn with_column(&self, value: &str) -> Rows {
         let mut out = Rows::new(self.width + 1);
