@@ -416,28 +416,46 @@ impl<'a> Incoming<'a> {
                     .collect()
             })
             .collect();
-        let fields: usize = sorted
-            .iter()
-            .map(|&r| slots[self.rows[r].cell as usize].len())
-            .sum();
+        // In three passes, each a short loop whose reads do not wait on each other, so the
+        // processor overlaps their cache misses: the rows' places and keys; then, a chunk of
+        // rows at a time, where their fields are; then the fields' bytes.
+        let mut rows: Vec<At> = sorted.iter().map(|&r| self.rows[r]).collect();
+        let mut nums = Vec::with_capacity(self.nums.len());
+        for &r in sorted {
+            nums.extend_from_slice(&self.nums[r * key..(r + 1) * key]);
+        }
+        let fields: usize = rows.iter().map(|at| slots[at.cell as usize].len()).sum();
         let mut flat = Flat {
             text: Vec::with_capacity(self.cells.iter().map(|c| c.rows.text_len()).sum()),
             ends: Vec::with_capacity(fields),
         };
-        let mut rows = Vec::with_capacity(sorted.len());
-        let mut nums = Vec::with_capacity(self.nums.len());
-        for &r in sorted {
-            let at = self.rows[r];
-            let cell = &self.cells[at.cell as usize];
-            let start = flat.ends.len();
-            for s in &slots[at.cell as usize] {
-                let col = s.or_else(|| cell.metrics.get(at.metric as usize).map(|m| m.1));
-                let f = col.and_then(|i| cell.rows.get(at.row, i)).unwrap_or("");
-                flat.text.extend_from_slice(f.as_bytes());
-                flat.ends.push(flat.text.len());
+        const CHUNK: usize = 64;
+        let widest = slots.iter().map(Vec::len).max().unwrap_or(0);
+        let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(CHUNK * widest);
+        for chunk in rows.chunks_mut(CHUNK) {
+            spans.clear();
+            for at in chunk.iter() {
+                let cell = &self.cells[at.cell as usize];
+                for s in &slots[at.cell as usize] {
+                    let col = s.or_else(|| cell.metrics.get(at.metric as usize).map(|m| m.1));
+                    let (a, b) = col
+                        .and_then(|i| cell.rows.span(at.row, i))
+                        .unwrap_or((0, 0));
+                    spans.push((at.cell as usize, a, b));
+                }
             }
-            rows.push(At { row: start, ..at });
-            nums.extend_from_slice(&self.nums[r * key..(r + 1) * key]);
+            let mut next = spans.iter();
+            for at in chunk.iter_mut() {
+                let start = flat.ends.len();
+                for _ in 0..slots[at.cell as usize].len() {
+                    if let Some(&(c, a, b)) = next.next() {
+                        flat.text
+                            .extend_from_slice(&self.cells[c].rows.bytes()[a..b]);
+                        flat.ends.push(flat.text.len());
+                    }
+                }
+                at.row = start;
+            }
         }
         for cell in &mut self.cells {
             let mut k = 0;

@@ -78,13 +78,24 @@ impl Rows {
 
     /// Row `row`'s field in column `col`.
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
+        let (start, end) = self.span(row, col)?;
+        Some(&self.text[start..end])
+    }
+
+    /// Where row `row`'s field in column `col` is in [`Rows::bytes`].
+    pub fn span(&self, row: usize, col: usize) -> Option<(usize, usize)> {
         if col >= self.width {
             return None;
         }
         let i = row * self.width + col;
         let end = *self.ends.get(i)?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.text[start..end])
+        Some((start, end))
+    }
+
+    /// The bytes of all fields together, in order.
+    pub fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
     }
 
     /// Appends a row of exactly `width` fields.
