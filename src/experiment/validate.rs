@@ -1,7 +1,12 @@
 //! Validation of a parsed experiment file: every problem at once, each with its position.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+use super::MAX_DESCRIPTION_CHARS;
+use super::error::Problem;
+use super::locate::{Locator, Seg};
+use super::types::{self, Compare, ExperimentFile, GithubSpec, Land};
 
 /// Collects problems with their positions.
 pub(crate) struct Validator<'a> {

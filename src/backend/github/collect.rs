@@ -2,8 +2,28 @@
 //! `dispatch --wait`, `sync` and the workflow's final job (`collect --land`):
 //! lock → plan → dispatch record → trust → fetch → merge (and land) → comment → mark.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::contract::{CellRecord, CellStatus, RunProvenance, Source};
+use crate::dataset::{self, MergeSummary, ledger};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Conclusion, Run};
+use crate::names::{self, DOWNLOADS_DIR};
+use crate::outputs::CellOutcome;
+use crate::pipeline;
+use crate::report::{Refused, Report};
+
+use super::RemoteError;
+use super::collected::landing_base;
+use super::comment::{Posted, upsert_comment};
+use super::dispatch::{DispatchRecord, lock, plan_of};
+use super::fetch::{Fetched, fetch};
+use super::land::{Landed, land, ledger_at};
+use super::sync::mark_collected;
+use super::trust::untrusted;
 
 /// What `collect` did.
 #[derive(Debug, Clone, Serialize)]

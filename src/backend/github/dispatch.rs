@@ -1,7 +1,16 @@
 //! Dispatch a generated workflow, find its run again, follow it.
 
-#[allow(unused_imports)]
-use super::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Clock, GithubError, Run, RunStatus};
+use crate::names::{self, RECORDS_DIR};
+
+use super::{RECORD_SCHEMA, RemoteError};
 
 /// machine knows what it started; sync works without it too.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

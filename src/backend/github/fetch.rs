@@ -1,7 +1,16 @@
 //! Fetch: artifacts → cell output folders, with the run's provenance.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Artifact, Client, Conclusion, GithubError, Job, Run};
+use crate::names::{self, DOWNLOADS_DIR};
+use crate::report::Refused;
+
+use super::collect::CollectOptions;
+use super::{MAX_ARTIFACT_BYTES, RemoteError, io};
 
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
 #[derive(Debug, Default)]

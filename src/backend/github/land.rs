@@ -1,7 +1,20 @@
 //! Landing: the workflow's final job puts the dataset change where the experiment asks.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::dataset::{self, ledger};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, GithubError, Run};
+use crate::names;
+use crate::pipeline;
+use crate::report::Report;
+
+use super::collect::{CollectOptions, merge_here};
+use super::fetch::Fetched;
+use super::{RemoteError, io};
 
 /// How the dataset change landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -7,21 +7,13 @@
 //! repository — the run ledger beside the dataset, on this checkout and on the default branch —
 //! and from GitHub (an open outrun pull request for the run), never from one machine's `.outrun/`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
-use crate::dataset::{self, MergeSummary, ledger};
-use crate::experiment::{self, Plan};
-use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
-use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
-use crate::outputs::CellOutcome;
+use crate::dataset;
+use crate::experiment;
+use crate::github_api::GithubError;
 use crate::pipeline;
-use crate::report::{CommentStamp, Refused, Report};
 
 mod collect;
 mod collected;
@@ -33,17 +25,17 @@ mod progress;
 mod sync;
 mod trust;
 
-pub use collect::*;
-pub use collected::*;
-pub(crate) use comment::*;
+pub use collect::{CollectOptions, Collected, collect};
+pub use collected::{CollectedRuns, recent_runs};
 pub use comment::{Posted, announce, run_info};
-pub use dispatch::*;
+pub use dispatch::{
+    DispatchRecord, POLL, Watched, Wave, dispatch, dispatch_waves, lock, plan_of, watch, waves_of,
+};
 pub use fetch::wave_before_jobs;
-pub(crate) use fetch::*;
-pub use land::*;
+pub use land::{Landed, LandedHow};
 pub use progress::{FailedCells, failed_cells, watch_comment};
-pub use sync::*;
-pub use trust::*;
+pub use sync::{Held, SyncItem, SyncState, Synced, mark_collected, sync};
+pub use trust::untrusted;
 
 pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.

@@ -1,7 +1,17 @@
 //! Progress: `watch --comment` keeps the experiment's comment at "k of n cells done".
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::dataset::ledger;
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Clock, Job};
+use crate::pipeline;
+
+use super::RemoteError;
+use super::comment::{announce, run_info};
+use super::dispatch::{DispatchRecord, POLL, plan_of};
 
 /// The cells of `plan` a run was asked for (its `cells` input; none = all).
 pub(crate) fn selected(

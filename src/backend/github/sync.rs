@@ -1,7 +1,22 @@
 //! Sync: collect every finished run not collected yet.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Conclusion, GithubError, Run, RunStatus};
+use crate::names;
+use crate::pipeline;
+
+use super::collect::{CollectOptions, collect};
+use super::collected::CollectedRuns;
+use super::dispatch::{DispatchRecord, lock};
+use super::land::{Landed, ledger_at, waiting_branches};
+use super::trust::untrusted;
+use super::{LOST_AFTER, RECORD_SCHEMA, RemoteError};
 
 /// What `sync` found for one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

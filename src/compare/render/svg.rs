@@ -10,7 +10,11 @@ use crate::markdown::num;
 /// are counted in the caption instead.
 pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
     use plotters::coord::combinators::BindKeyPoints;
-    use plotters::prelude::*;
+    use plotters::prelude::{
+        BLACK, ChartBuilder, Circle, Color, Cross, EmptyElement, IntoDrawingArea, IntoLogRange,
+        LineSeries, PathElement, Polygon, Rectangle, SVGBackend, SeriesLabelPosition, ShapeStyle,
+        TriangleMarker, WHITE,
+    };
     let pts: Vec<(f64, f64)> = c
         .rows
         .iter()
