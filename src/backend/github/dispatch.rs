@@ -343,3 +343,43 @@ pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
         None => Err(RemoteError::NotOutrun(run.id)),
     }
 }
+
+impl DispatchRecord {
+    /// Notes a collected run in this machine's dispatch record (creating one for runs it did not
+    /// dispatch). The record is a convenience for this machine; what counts as collected is the
+    /// ledger in the repository.
+    pub(super) fn mark_collected(
+        root: &Path,
+        plan: &Plan,
+        run: &Run,
+        rec: Option<DispatchRecord>,
+    ) -> Result<(), RemoteError> {
+        let mut rec = rec.unwrap_or_else(|| DispatchRecord {
+            schema: RECORD_SCHEMA.into(),
+            outrun_id: run
+                .outrun_title()
+                .map(|(_, id)| id.to_string())
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("run-{}", run.id)),
+            experiment: plan.name().into(),
+            repo: String::new(),
+            git_ref: run.head_branch.clone().unwrap_or_default(),
+            cells: None,
+            issue: plan.file.issue,
+            run_id: Some(run.id),
+            html_url: Some(run.html_url.clone()),
+            dispatched_at: run.created_at.clone(),
+            collected_at: None,
+            lost_at: None,
+            wave: None,
+            waves: None,
+            group: None,
+        });
+        // Two dispatch ids could collide only by name; keep records apart by run id.
+        if rec.outrun_id == names::MANUAL_ID {
+            rec.outrun_id = format!("{}-{}", names::MANUAL_ID, run.id);
+        }
+        rec.collected_at = Some(crate::contract::now_rfc3339());
+        rec.save(root)
+    }
+}

@@ -9,23 +9,8 @@ use crate::github_api::{Artifact, Client, Conclusion, GithubError, Job, Run};
 use crate::names::{self, DOWNLOADS_DIR};
 use crate::report::Refused;
 
-use super::collect::CollectOptions;
+use super::types::{CollectOptions, Fetched};
 use super::{MAX_ARTIFACT_BYTES, RemoteError, io};
-
-/// A run's outputs as fetched, ready for [`pipeline::finish`].
-#[derive(Debug, Default)]
-pub(crate) struct Fetched {
-    /// The cell folders to read, each with the cell its position gives it (artifact name → job
-    /// → the cells the plan gave that job → folder name), from the newest attempt of each job.
-    pub outputs: Vec<crate::outputs::Positioned>,
-    pub provenance: RunProvenance,
-    /// Cells whose job left nothing usable, with the reason.
-    pub missing: Vec<CellRecord>,
-    pub refused: Vec<Refused>,
-    /// Artifact names that had expired.
-    pub expired: Vec<String>,
-    pub artifacts: usize,
-}
 
 /// The run's conclusion while its final job is still running: from the cells' jobs.
 fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {

@@ -12,9 +12,34 @@ use crate::names;
 use crate::pipeline;
 use crate::report::Report;
 
-use super::collect::{CollectOptions, merge_here};
-use super::fetch::Fetched;
+use super::types::{CollectOptions, Fetched};
 use super::{RemoteError, io};
+
+/// Merges the fetched outputs into the dataset and ledger in `root` (the one collect path,
+/// without its comment: [`collect`] posts it once landing has added its note).
+pub(super) async fn merge_here(
+    root: &Path,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    keep_report: bool,
+) -> Result<pipeline::Finished, RemoteError> {
+    Ok(pipeline::finish(pipeline::Finish {
+        root,
+        plan,
+        outputs: fetched.outputs.clone(),
+        provenance: &fetched.provenance,
+        missing: fetched.missing.clone(),
+        refused: fetched.refused.clone(),
+        merge: true,
+        report_file: keep_report.then(|| {
+            root.join(names::DOWNLOADS_DIR)
+                .join(run.id.to_string())
+                .join("report.md")
+        }),
+    })
+    .await?)
+}
 
 /// How the dataset change landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -49,7 +49,8 @@ pub async fn watch_comment(
     // A wave's progress comment is stamped with its dispatch, so it never hides the results of
     // the dispatch's other waves already on the issue (see `CommentStamp::may_replace`).
     let cells = rec.as_ref().and_then(|r| r.cells.as_deref());
-    info.wave = super::wave_before_jobs(&plan, &run, cells, rec.as_ref().and_then(|r| r.wave));
+    info.wave =
+        super::fetch::wave_before_jobs(&plan, &run, cells, rec.as_ref().and_then(|r| r.wave));
     let actor = run
         .triggering_actor
         .as_ref()
