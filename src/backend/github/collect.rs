@@ -19,7 +19,7 @@ use super::dispatch::{DispatchRecord, lock, plan_of};
 use super::fetch::fetch;
 use super::land::{Landed, land, ledger_at, merge_here};
 use super::trust::untrusted;
-use super::types::{CollectOptions, Collected};
+use super::types::{CollectArgs, Collected};
 
 /// Collects a finished run (or the caller's own, from its final job): the one flow. Refuses a
 /// run outrun does not merge ([`untrusted`]); notes the run as collected in this machine's
@@ -28,7 +28,7 @@ pub async fn collect(
     root: &Path,
     client: &Client,
     run: &Run,
-    opts: &CollectOptions<'_>,
+    opts: &CollectArgs,
 ) -> Result<(Collected, Option<Landed>), RemoteError> {
     let plan = plan_of(root, run)?;
     let _lock = if opts.locked { None } else { Some(lock(root)?) };
@@ -49,8 +49,8 @@ pub async fn collect(
     } else {
         None
     };
-    let opts = CollectOptions {
-        cells: opts.cells.or(rec.as_ref().and_then(|r| r.cells.as_deref())),
+    let opts = CollectArgs {
+        cells: (opts.cells.clone()).or_else(|| rec.as_ref().and_then(|r| r.cells.clone())),
         wave: opts.wave.or(rec.as_ref().and_then(|r| r.wave)),
         issue,
         ..opts.clone()

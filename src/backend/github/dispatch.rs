@@ -110,6 +110,12 @@ pub async fn dispatch_waves(
             dispatch(root, client, clock, plan, cells, issue, git_ref).await?,
         ]);
     }
+    let target = Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    };
     let group = new_dispatch_id();
     let mut out = Vec::new();
     for wave in 1..=waves {
@@ -118,7 +124,7 @@ pub async fn dispatch_waves(
             wave,
             waves,
         };
-        out.push(dispatch_one(root, client, clock, plan, cells, issue, git_ref, Some(w)).await?);
+        out.push(dispatch_one(root, client, clock, &target, Some(w)).await?);
     }
     Ok(out)
 }
@@ -142,21 +148,37 @@ pub async fn dispatch(
     issue: Option<u64>,
     git_ref: &str,
 ) -> Result<DispatchRecord, RemoteError> {
-    dispatch_one(root, client, clock, plan, cells, issue, git_ref, None).await
+    let target = Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    };
+    dispatch_one(root, client, clock, &target, None).await
 }
 
 /// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says.
-#[allow(clippy::too_many_arguments)]
+/// What a dispatch asks for: the experiment, its selected cells, the issue and the ref.
+struct Target<'a> {
+    plan: &'a Plan,
+    cells: Option<&'a str>,
+    issue: Option<u64>,
+    git_ref: &'a str,
+}
+
 async fn dispatch_one(
     root: &Path,
     client: &Client,
     clock: &dyn Clock,
-    plan: &Plan,
-    cells: Option<&str>,
-    issue: Option<u64>,
-    git_ref: &str,
+    target: &Target<'_>,
     wave: Option<Wave<'_>>,
 ) -> Result<DispatchRecord, RemoteError> {
+    let Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    } = *target;
     let wf = names::workflow_path(plan.name());
     if !root.join(&wf).is_file() {
         return Err(RemoteError::NoWorkflow {

@@ -10,7 +10,7 @@
 //! # A one-way chain, bottom to top
 //!
 //! Each file imports only the files above it in this list (and this file's [`RemoteError`]):
-//! 1. `types.rs` — what the stages hand each other: [`CollectOptions`], `Fetched`, [`Collected`];
+//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`];
 //! 2. `trust.rs` — which runs outrun merges;
 //! 3. `dispatch.rs` — dispatch a run, find it again, watch it; the dispatch record, which also
 //!    notes a run as collected (`DispatchRecord::mark_collected`);
@@ -55,7 +55,7 @@ pub use land::{Landed, LandedHow};
 pub use progress::{FailedCells, failed_cells, watch_comment};
 pub use sync::{Held, SyncItem, SyncState, Synced, sync};
 pub use trust::untrusted;
-pub use types::{CollectOptions, Collected};
+pub use types::{CollectArgs, Collected, parse_wave};
 
 pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.

@@ -1,8 +1,8 @@
 //! The types every stage of a collect shares, at the bottom of the chain: how to collect a run
-//! ([`CollectOptions`]), what fetching it gave ([`Fetched`]) and what collecting it did
+//! ([`CollectArgs`]), what fetching it gave ([`Fetched`]) and what collecting it did
 //! ([`Collected`]). Nothing here calls GitHub or writes a file.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -38,29 +38,56 @@ pub struct Collected {
     pub outcomes: Vec<CellOutcome>,
 }
 
-/// How to collect a run.
-#[derive(Debug, Clone, Default)]
-pub struct CollectOptions<'a> {
-    /// The cells the run was asked to run (its `cells` input), when known; else the dispatch
-    /// record's.
-    pub cells: Option<&'a str>,
-    /// The run's wave (its `wave` input), when the cells need several runs: only that wave's
-    /// cells belong to it; else the dispatch record's.
-    pub wave: Option<usize>,
-    /// Put the report on an issue: the one given here, else the dispatch record's, else the
-    /// experiment's `issue` (none at all is an error).
+/// How to collect a run: `outrun collect`'s flags, derived from this one struct by clap and
+/// handed to the backend as they are, and what the other callers (`sync`, `dispatch --wait`,
+/// the workflow's final job) set.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CollectArgs {
+    /// Post the report on the issue, updating outrun's earlier comment there.
+    #[arg(long)]
     pub comment: bool,
+    /// The issue to comment on (default: from the dispatch record, else the experiment's `issue`).
+    #[arg(long, value_name = "N")]
     pub issue: Option<u64>,
-    /// Artifacts already downloaded and unpacked here (the workflow's final job).
-    pub artifacts_dir: Option<&'a Path>,
+    /// Read the artifacts from this folder (one sub-folder per artifact, as
+    /// actions/download-artifact leaves them) instead of downloading them: the workflow's
+    /// final job.
+    #[arg(long = "artifacts", value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+    /// The cells the run was asked for (its `cells` input), so cells it never started are
+    /// reported too.
+    #[arg(long, value_name = "FILTER")]
+    pub cells: Option<String>,
+    /// The wave the run was asked for (its `wave` input; empty or 1 for the first), so only
+    /// that wave's cells are accounted for.
+    // The full path keeps clap from reading the `Option` as "flag optional": the parser reads
+    // an absent or empty `--wave` as no wave.
+    #[arg(long, value_name = "N", value_parser = parse_wave, default_value = "", hide_default_value = true)]
+    pub wave: std::option::Option<usize>,
+    /// Land the dataset change as the experiment's `github.land` says (a pull request by
+    /// default), merged on top of what already waits to land: the workflow's final job.
+    #[arg(long)]
+    pub land: bool,
     /// The run is the caller's own and still going (its final job): its conclusion comes from
     /// the cells' jobs.
+    #[arg(skip)]
     pub in_run: bool,
-    /// Land the dataset change the way the experiment asks (see `land::land`) instead of merging
-    /// it into this checkout.
-    pub land: bool,
     /// The caller holds `dispatch::lock` already (`sync`, for its whole pass).
+    #[arg(skip)]
     pub locked: bool,
+}
+
+/// A run's wave as the workflow passes it: empty for the first, else a number from 1.
+pub fn parse_wave(wave: &str) -> Result<Option<usize>, String> {
+    match wave.trim() {
+        "" => Ok(None),
+        w => w
+            .parse::<usize>()
+            .ok()
+            .filter(|w| *w >= 1)
+            .map(Some)
+            .ok_or_else(|| "a wave is a number from 1".to_string()),
+    }
 }
 
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
