@@ -178,56 +178,8 @@ fn collect_landed(
                 &crate::contract::Summary::default(),
             )
         });
-    let prov = RunProvenance {
-        source: Source::Github,
-        run_id: id.clone(),
-        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-        run_started_at: run.started_at().to_string(),
-        attempt: entry.attempt.max(run.attempt()),
-        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
-        event: Some(run.event.clone()),
-        git_ref: run.head_branch.clone(),
-        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
-        cells: BTreeMap::new(),
-        wave: None,
-    };
-    // The run's cells: those with rows of this run in the landed dataset, and those its ledger
-    // entry names as not ok.
-    let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
-    let with_rows = found
-        .dataset
-        .as_deref()
-        .map(|b| cells_of_run(b, &id))
-        .unwrap_or_default();
-    let outcomes: Vec<crate::outputs::CellOutcome> = plan
-        .cells
-        .iter()
-        .filter(|c| failed.contains(c.id.as_str()) || with_rows.contains(&c.id))
-        .map(|c| {
-            let ok = !failed.contains(c.id.as_str());
-            let mut record = CellRecord::missing(
-                plan.name(),
-                c,
-                if ok {
-                    CellStatus::Ok
-                } else {
-                    CellStatus::Failed
-                },
-                format!("did not succeed in run {id} (its report on GitHub says why)"),
-                &prov,
-            );
-            if ok {
-                record.error = None;
-            }
-            crate::outputs::CellOutcome {
-                record,
-                dir: PathBuf::new(),
-                rows: crate::outputs::Rows::default(),
-                columns: Vec::new(),
-                duration_claimed: false,
-            }
-        })
-        .collect();
+    let prov = landed_provenance(run, &entry);
+    let outcomes = landed_outcomes(plan, &found, &entry, &prov);
     let report = pipeline::build_report(
         root,
         plan,
@@ -265,6 +217,69 @@ fn collect_landed(
         markdown,
         outcomes,
     })
+}
+
+/// A landed run's provenance: the run as GitHub reports it, at the newest attempt its ledger
+/// entry or the run names.
+fn landed_provenance(run: &Run, entry: &ledger::LedgerEntry) -> RunProvenance {
+    RunProvenance {
+        source: Source::Github,
+        run_id: run.id.to_string(),
+        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+        run_started_at: run.started_at().to_string(),
+        attempt: entry.attempt.max(run.attempt()),
+        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
+        event: Some(run.event.clone()),
+        git_ref: run.head_branch.clone(),
+        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
+        cells: BTreeMap::new(),
+        wave: None,
+    }
+}
+
+/// The run's cells: those with rows of this run in the landed dataset, and those its ledger
+/// entry names as not ok.
+fn landed_outcomes(
+    plan: &Plan,
+    found: &LandedCopy,
+    entry: &ledger::LedgerEntry,
+    prov: &RunProvenance,
+) -> Vec<crate::outputs::CellOutcome> {
+    let id = prov.run_id.as_str();
+    let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
+    let with_rows = found
+        .dataset
+        .as_deref()
+        .map(|b| cells_of_run(b, id))
+        .unwrap_or_default();
+    plan.cells
+        .iter()
+        .filter(|c| failed.contains(c.id.as_str()) || with_rows.contains(&c.id))
+        .map(|c| {
+            let ok = !failed.contains(c.id.as_str());
+            let mut record = CellRecord::missing(
+                plan.name(),
+                c,
+                if ok {
+                    CellStatus::Ok
+                } else {
+                    CellStatus::Failed
+                },
+                format!("did not succeed in run {id} (its report on GitHub says why)"),
+                prov,
+            );
+            if ok {
+                record.error = None;
+            }
+            crate::outputs::CellOutcome {
+                record,
+                dir: PathBuf::new(),
+                rows: crate::outputs::Rows::default(),
+                columns: Vec::new(),
+                duration_claimed: false,
+            }
+        })
+        .collect()
 }
 
 /// The cells with rows of run `id` in a dataset's bytes.
