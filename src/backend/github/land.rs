@@ -359,7 +359,6 @@ async fn land_pull(
     let own = names::landing_branch(plan.name(), run.id);
     let ledger_rel = ledger::path_for(&plan.dataset_path());
     for _ in 0..5 {
-        let mut landed = Landed::default();
         let (default_sha, on_default) = default_tip(client, plan, default).await?;
         let run_waits = !on_default.contains(&run.id.to_string());
         let base = files_at(root, client, files, &default_sha).await?;
@@ -386,15 +385,7 @@ async fn land_pull(
         )
         .await?;
         if !changed {
-            landed.how = LandedHow::None;
-            landed.branch = Some(own.clone());
-            landed.pull_url = client
-                .open_pulls()
-                .await?
-                .into_iter()
-                .find(|p| p.head.name == own)
-                .map(|p| p.html_url);
-            return Ok((finished, landed));
+            return Ok((finished, nothing_new(client, &own).await?));
         }
         let message = commit_message(plan, run, &finished);
         let mut parents = vec![default_sha.clone()];
@@ -414,9 +405,12 @@ async fn land_pull(
         if moved_meanwhile(l, &holds, (&ours, &on_default), (default, &default_sha)).await? {
             continue;
         }
-        landed.branch = Some(own.clone());
-        landed.commit = Some(commit);
-        landed.how = LandedHow::PullRequest;
+        let mut landed = Landed {
+            branch: Some(own.clone()),
+            commit: Some(commit),
+            how: LandedHow::PullRequest,
+            ..Landed::default()
+        };
         landed.carries = ours
             .iter()
             .filter(|id| !on_default.contains(*id))
@@ -529,6 +523,22 @@ async fn take_in_waiting(
         holds.insert(branch.clone(), runs);
     }
     Ok((holds, own_files))
+}
+
+/// A landing that changes nothing: the run's branch (and its open pull request, if any)
+/// already holds what it would land.
+async fn nothing_new(client: &Client, own: &str) -> Result<Landed, RemoteError> {
+    Ok(Landed {
+        how: LandedHow::None,
+        branch: Some(own.to_string()),
+        pull_url: client
+            .open_pulls()
+            .await?
+            .into_iter()
+            .find(|p| p.head.name == own)
+            .map(|p| p.html_url),
+        ..Landed::default()
+    })
 }
 
 /// Whether the landing changes anything. It is compared with the run's branch where it waits
