@@ -13,7 +13,10 @@ scripts/asplos/run_dataset.py do, on the CPU, with NeuSight's own functions:
 
 Parameters (environment): OUTRUN_P_PREDICTOR (BMM, LINEAR, VEC, LN, SOFTMAX), OUTRUN_P_LR (`paper`
 or a number), OUTRUN_P_EPOCHS (default 100). OUTRUN_NEUSIGHT_SAMPLE=N trains on N rows of the
-processed set (the tests' small sample); OUTRUN_NEUSIGHT_THREADS sets torch's CPU threads.
+processed set (the tests' small sample); OUTRUN_NEUSIGHT_THREADS sets torch's CPU threads;
+OUTRUN_NEUSIGHT_BUDGET_S stops the training between two epochs once that many seconds have
+passed (the best epoch so far is kept, as NeuSight keeps it; the row's epochs_run and stopped
+say so) -- for a machine too busy to run the paper's 100 epochs in time, never set on GitHub.
 
 Writes to $OUTRUN_OUT: results.csv (one row: the training's figures, the weights' SHA-256 and the
 path where they are kept in the repository), weights/model.pth + weights/config.json (NeuSight's
@@ -61,15 +64,28 @@ def label(predictor: str, lr: str) -> str:
     return predictor if lr == "paper" else f"{predictor}_lr{lr}"
 
 
-class Tee:
-    """Copies what NeuSight prints to a log file and keeps it for parsing."""
+class OutOfTime(Exception):
+    """Raised between two epochs when OUTRUN_NEUSIGHT_BUDGET_S is spent."""
 
-    def __init__(self, stream, path):
+
+class Tee:
+    """Copies what NeuSight prints to a log file and keeps it for parsing.
+
+    With a time budget it also stops the training between two epochs: Trainer.train prints
+    "epoch N" after epoch N's training pass and before its validation, by which time the best
+    earlier epoch has been saved; raising there loses only epoch N (never a saved model).
+    """
+
+    def __init__(self, stream, path, deadline=None):
         self.stream, self.file, self.text = stream, open(path, "w"), []
+        self.deadline = deadline
 
     def write(self, s):
+        if self.deadline is not None and s.startswith("epoch") and time.monotonic() > self.deadline:
+            raise OutOfTime()
         self.stream.write(s)
         self.file.write(s)
+        self.file.flush()
         self.text.append(s)
         return len(s)
 
@@ -146,11 +162,15 @@ def main():
         weights = out / "weights"
         trainer = neusight.Trainer(model, save_path=str(weights), log_dir=str(scratch / "logs"))
 
-        tee = Tee(sys.stdout, out / "train.log")
-        sys.stdout = tee
+        budget = float(os.environ.get("OUTRUN_NEUSIGHT_BUDGET_S", "0") or 0)
         t1 = time.monotonic()
+        tee = Tee(sys.stdout, out / "train.log", t1 + budget if budget > 0 else None)
+        sys.stdout = tee
+        stopped = ""
         try:
             trainer.train(trainset_path=str(trainset), epochs=epochs)
+        except OutOfTime:
+            stopped = f"time budget {budget:.0f} s"
         finally:
             sys.stdout = tee.stream
             tee.file.close()
@@ -171,7 +191,7 @@ def main():
         curve.append(e)
         if e["saved"]:
             best = e
-    if len(curve) != epochs:
+    if not curve or (len(curve) != epochs and not stopped):
         sys.exit(f"parsed {len(curve)} epochs of NeuSight's output, expected {epochs}")
     with open(out / "epochs.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(curve[0]))
@@ -184,6 +204,8 @@ def main():
         "predictor": predictor,
         "lr": lr_param,
         "epochs": epochs,
+        "epochs_run": len(curve),
+        "stopped": stopped,
         "lr_value": lr,
         "paper_lr": paper_lr,
         "seed": 0,
