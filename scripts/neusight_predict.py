@@ -250,22 +250,23 @@ def main():
         predictors = scratch / "predictor"
         used = assemble_predictors(linear, predictors, weights_csv)
         ns = nc.import_neusight(ns_root, scratch / "home")
-        # the tile datasets (NeuSight's meta tables): run_dataset.py's processing, as in training
+        # the tile datasets (NeuSight's meta tables): run_dataset.py's processing, as in training;
+        # the whole-model cases need all of them, the GEMM cases only their operator's
         tile_dir = scratch / "tiles"
-        for op in ["BMM", "LINEAR", "VEC", "LN", "SOFTMAX"]:
-            work = scratch / f"work-{op}"
-            f = neusight_train.process(ns_root, op, work)
-            if op in ("BMM", "LINEAR"):
-                tile_dir.mkdir(exist_ok=True)
-                shutil.copy(f, tile_dir / f.name)
-        # vec.csv = ln + softmax + elem, as run_dataset.py writes it
-        import pandas as pd
+        tile_dir.mkdir()
+        need = {"fp16mm": ["BMM"], "resnet50": ["LINEAR"]}.get(cases, ["BMM", "LINEAR", "VEC", "LN", "SOFTMAX"])
+        for op in need:
+            f = neusight_train.process(ns_root, op, scratch / f"work-{op}")
+            shutil.copy(f, tile_dir / f.name)
+        if not (tile_dir / "device_configs").exists():
+            shutil.copytree(scratch / f"work-{need[0]}/train/device_configs", tile_dir / "device_configs")
+        if "VEC" in need:
+            # vec.csv = ln + softmax + elem, as run_dataset.py writes it
+            import pandas as pd
 
-        pd.concat(
-            [pd.read_csv(scratch / f"work-{op}/train/{n}") for op, n in
-             [("LN", "ln.csv"), ("SOFTMAX", "softmax.csv"), ("VEC", "elem.csv")]]
-        ).to_csv(tile_dir / "vec.csv", index=False)
-        shutil.copytree(scratch / "work-BMM/train/device_configs", tile_dir / "device_configs")
+            pd.concat(
+                [pd.read_csv(tile_dir / n) for n in ["ln.csv", "softmax.csv", "elem.csv"]]
+            ).to_csv(tile_dir / "vec.csv", index=False)
 
         if cases == "paper-inf":
             rows = predict_paper_inf(ns, ns_root, os.environ["OUTRUN_P_GPU"], predictors, scratch, tile_dir)
