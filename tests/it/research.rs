@@ -796,3 +796,52 @@ fn neusight_h200_configuration_matches_its_sources() {
         assert_eq!(f(&h100, "SingleFLOPs"), f(&base, "SingleFLOPs"));
     }
 }
+
+/// docs/research.md's NeuSight table is data/evaluation/neusight-h100.csv: every row's errors,
+/// the paper's published figures and the verdicts, for both LINEAR trainings; every case of the
+/// dataset is in the table.
+#[test]
+fn neusight_paper_table_in_the_docs_is_the_dataset() {
+    let docs = std::fs::read_to_string(repo_root().join("docs/research.md")).unwrap();
+    let data = read_csv(
+        &std::fs::read_to_string(repo_root().join("data/evaluation/neusight-h100.csv")).unwrap(),
+    );
+    let start = docs.find("| GPU | case |").expect("the NeuSight table in docs/research.md");
+    let pct = |v: &str| -> String {
+        if v.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.1} %", v.parse::<f64>().unwrap())
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for line in docs[start..].lines().skip(2) {
+        if !line.starts_with("| ") {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let (gpu, case) = (cells[0], cells[1].trim_matches('`'));
+        for (i, linear) in [(3, "paper"), (5, "1e-4")] {
+            if gpu.ends_with("_TP") && linear != "paper" {
+                // the fp16 GEMM check uses the BMM predictor only: one LINEAR training
+                assert_eq!((cells[i], cells[i + 1]), ("–", "–"), "{line}");
+                continue;
+            }
+            let r = data
+                .iter()
+                .find(|r| r["gpu"] == gpu && r["case"] == case && r["linear"] == linear)
+                .unwrap_or_else(|| panic!("{gpu} {case} {linear} not in the dataset: {line}"));
+            assert_eq!(cells[2], format!("{:.2}", num(r, "measured_ms")), "{line}");
+            assert_eq!(cells[i], pct(&r["error_pct"]), "{line}");
+            assert_eq!(cells[i + 1], r["verdict"], "{line}");
+            assert_eq!(cells[7], pct(&r["paper_neusight_ape_pct"]), "{line}");
+            assert_eq!(cells[8], pct(&r["paper_roofline_ape_pct"]), "{line}");
+            seen.insert((gpu.to_owned(), case.to_owned()));
+        }
+    }
+    let all: BTreeSet<(String, String)> = data
+        .iter()
+        .map(|r| (r["gpu"].clone(), r["case"].clone()))
+        .collect();
+    assert_eq!(seen, all, "the docs' table and the dataset hold the same cases");
+}
