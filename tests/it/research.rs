@@ -631,7 +631,10 @@ fn neusight_processes_trains_and_predicts_a_sample() {
         assert!(num(r, "rows_processed") >= 1500.0, "{r:?}");
         // the paper's MLP_WAVE: 8 x 512, the same size for every operator
         assert_eq!(r["params"], "1580037", "{r:?}");
-        assert_eq!((r["epochs_run"].as_str(), r["best_epoch"].as_str()), ("1", "0"));
+        assert_eq!(
+            (r["epochs_run"].as_str(), r["best_epoch"].as_str()),
+            ("1", "0")
+        );
         assert_eq!(r["weights_sha256"].len(), 64, "{r:?}");
         assert!(r["weights_file"].starts_with("data/evaluation/neusight-train/"));
     }
@@ -647,14 +650,27 @@ fn neusight_processes_trains_and_predicts_a_sample() {
     assert_eq!(processed["SOFTMAX"], "1500");
 
     let runs = p.root().join(".outrun/runs/neusight-train");
-    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let keep = Command::new(bin.join("python3"))
         .arg(p.root().join("scripts/neusight_keep_weights.py"))
         .arg(&run_dir)
         .output()
         .unwrap();
-    assert!(keep.status.success(), "{}", String::from_utf8_lossy(&keep.stderr));
-    assert!(p.root().join("data/evaluation/neusight-train/BMM/model.pth").is_file());
+    assert!(
+        keep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keep.stderr)
+    );
+    assert!(
+        p.root()
+            .join("data/evaluation/neusight-train/BMM/model.pth")
+            .is_file()
+    );
 
     // the paper's fp16 GEMM check: 9 cases, each measured value the paper's
     p.experiment(
@@ -680,7 +696,11 @@ fn neusight_processes_trains_and_predicts_a_sample() {
         };
         assert_eq!(r["verdict"], want, "{r:?}");
     }
-    assert!(gemms.iter().any(|r| r["case"] == "fp16 bmm B512 M1024 N1024 K1024" && r["measured_ms"] == "3.00238"));
+    assert!(
+        gemms.iter().any(
+            |r| r["case"] == "fp16 bmm B512 M1024 N1024 K1024" && r["measured_ms"] == "3.00238"
+        )
+    );
 
     // ResNet-50 at N = 1 on the H200 as implicit GEMMs
     p.experiment(
@@ -696,13 +716,18 @@ fn neusight_processes_trains_and_predicts_a_sample() {
     for r in &convs {
         let want = macs[&(r["layer"].clone(), r["N"].clone())];
         let gemm = num(r, "gemm_m") * num(r, "gemm_n") * num(r, "gemm_k");
-        assert_eq!(gemm as u64, want, "rows x reduction x columns = MACs: {r:?}");
+        assert_eq!(
+            gemm as u64, want,
+            "rows x reduction x columns = MACs: {r:?}"
+        );
         assert!(num(r, "latency_us") > 0.0, "{r:?}");
         assert_eq!(r["dtype"], "float16");
     }
 
     // a weights file that no longer matches its training row is refused
-    let pth = p.root().join("data/evaluation/neusight-train/LINEAR/model.pth");
+    let pth = p
+        .root()
+        .join("data/evaluation/neusight-train/LINEAR/model.pth");
     let mut bytes = std::fs::read(&pth).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -717,7 +742,10 @@ fn neusight_processes_trains_and_predicts_a_sample() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("LINEAR (lr paper)") && err.contains("SHA-256"), "{err}");
+    assert!(
+        err.contains("LINEAR (lr paper)") && err.contains("SHA-256"),
+        "{err}"
+    );
 }
 
 /// `shipped` with its `matrix:` block replaced.
@@ -748,18 +776,42 @@ fn neusight_h200_configuration_matches_its_sources() {
     assert_eq!(f(&base, "L2Cache"), 50.0);
     assert_eq!(f(&tp, "SingleFLOPs"), 1_979_000.0);
     let fp32 = f(&base, "Num_Sm") * f(&base, "Core_Per_SM") * 2.0 * f(&base, "Freq") / 1000.0;
-    assert_eq!(f(&base, "SingleFLOPs"), fp32.floor(), "SMs x cores x 2 x clock");
-    assert!((fp32 / 67_000.0 - 1.0).abs() < 0.005, "{fp32} vs the datasheet's 67 TFLOPS");
+    assert_eq!(
+        f(&base, "SingleFLOPs"),
+        fp32.floor(),
+        "SMs x cores x 2 x clock"
+    );
+    assert!(
+        (fp32 / 67_000.0 - 1.0).abs() < 0.005,
+        "{fp32} vs the datasheet's 67 TFLOPS"
+    );
     for k in ["Dev_Mem", "Mem_Bw", "L2Cache"] {
-        assert_eq!(f(&tp, k), 2.0 * f(&base, k), "{k}: the paper's _TP convention");
+        assert_eq!(
+            f(&tp, k),
+            2.0 * f(&base, k),
+            "{k}: the paper's _TP convention"
+        );
     }
     for k in ["Num_Sm", "Core_Per_SM", "Freq"] {
         assert_eq!(f(&tp, k), f(&base, k), "{k}");
     }
     for cfg in [&base, &tp] {
-        for k in ["Dev_Mem", "Mem_Bw", "Num_Sm", "Core_Per_SM", "Freq", "SingleFLOPs", "L2Cache"] {
-            let src = cfg["_sources"][k].as_str().unwrap_or_else(|| panic!("no source for {k}"));
-            assert!(src.contains("NVIDIA") || src.contains("132 x 128"), "{k}: {src}");
+        for k in [
+            "Dev_Mem",
+            "Mem_Bw",
+            "Num_Sm",
+            "Core_Per_SM",
+            "Freq",
+            "SingleFLOPs",
+            "L2Cache",
+        ] {
+            let src = cfg["_sources"][k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no source for {k}"));
+            assert!(
+                src.contains("NVIDIA") || src.contains("132 x 128"),
+                "{k}: {src}"
+            );
         }
     }
     // the measured peaks beside them are this repository's
@@ -771,9 +823,18 @@ fn neusight_h200_configuration_matches_its_sources() {
             .map(|r| num(&r, "value"))
             .unwrap()
     };
-    assert_eq!(f(&tp["_measured"], "matmul_float16_tflops"), peak("matmul", "float16"));
-    assert_eq!(f(&tp["_measured"], "matmul_float32_tflops"), peak("matmul", "float32"));
-    assert_eq!(f(&tp["_measured"], "copy_gbps_read_write"), peak("copy", "uint8"));
+    assert_eq!(
+        f(&tp["_measured"], "matmul_float16_tflops"),
+        peak("matmul", "float16")
+    );
+    assert_eq!(
+        f(&tp["_measured"], "matmul_float32_tflops"),
+        peak("matmul", "float32")
+    );
+    assert_eq!(
+        f(&tp["_measured"], "copy_gbps_read_write"),
+        peak("copy", "uint8")
+    );
     let meta: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("data/measured/h200/meta.json")).unwrap(),
     )
@@ -783,8 +844,10 @@ fn neusight_h200_configuration_matches_its_sources() {
     // the paper's own H100 pair follows the same convention (where NeuSight's source is here)
     if let Some(src) = neusight_source() {
         let dir = src.join("scripts/asplos/data/device_configs");
-        let h100: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("NVIDIA_H100_80GB_HBM3.json")).unwrap()).unwrap();
+        let h100: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("NVIDIA_H100_80GB_HBM3.json")).unwrap(),
+        )
+        .unwrap();
         let h100tp: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("NVIDIA_H100_80GB_HBM3_TP.json")).unwrap(),
         )
@@ -806,7 +869,9 @@ fn neusight_paper_table_in_the_docs_is_the_dataset() {
     let data = read_csv(
         &std::fs::read_to_string(repo_root().join("data/evaluation/neusight-h100.csv")).unwrap(),
     );
-    let start = docs.find("| GPU | case |").expect("the NeuSight table in docs/research.md");
+    let start = docs
+        .find("| GPU | case |")
+        .expect("the NeuSight table in docs/research.md");
     let pct = |v: &str| -> String {
         if v.is_empty() {
             "–".into()
@@ -843,5 +908,8 @@ fn neusight_paper_table_in_the_docs_is_the_dataset() {
         .iter()
         .map(|r| (r["gpu"].clone(), r["case"].clone()))
         .collect();
-    assert_eq!(seen, all, "the docs' table and the dataset hold the same cases");
+    assert_eq!(
+        seen, all,
+        "the docs' table and the dataset hold the same cases"
+    );
 }
