@@ -499,6 +499,142 @@ async fn gh_cycle(fake: &Arc<FakeGithub>, clock: &SimClock) -> GhCli {
     }
 }
 
+/// Jobs per run in the landed cases (issue 24 §5).
+const LANDED_JOBS: [usize; 3] = [1, 16, 256];
+
+/// One client cycle — dispatch, watch, collect with a comment asked — of a run of `jobs` cells
+/// (one a job) whose own final job has landed it: the final job (`collect --land`, with the
+/// workflow's view of the run) is played between the watch and the client's collect, and its
+/// requests are not the client's. Returns the client's counted requests per phase and the
+/// rows it merged.
+async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
+    let fake = Arc::new(
+        FakeGithub::start(FakeConfig {
+            token: TOKEN.into(),
+            queue_time: QUEUE_TIME,
+            run_time: Duration::from_secs(600),
+            rate_limit: u64::MAX,
+            ..FakeConfig::default()
+        })
+        .await,
+    );
+    let clock = Arc::new(SimClock(fake.clone()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let ns: Vec<String> = (1..=jobs).map(|n| n.to_string()).collect();
+    let text = EXPERIMENT
+        .replace("[1, 2, 3, 4]", &format!("[{}]", ns.join(", ")))
+        .replace("[a, b]", "[a]");
+    std::fs::create_dir_all(root.join("experiments")).expect("experiments/");
+    std::fs::write(root.join("experiments/sweep.yaml"), text).expect("experiment file");
+    let plan = experiment::load_named(root, "sweep").expect("the experiment loads");
+    let rendered = workflow::render(root, &plan).expect("the workflow renders");
+    workflow::write(root, &workflow::workflow_path(plan.name()), &rendered)
+        .expect("the workflow is written");
+    let shards = workflow::jobs(&plan, plan.cells.iter().map(|c| c.id.as_str()));
+    assert_eq!(shards.len(), jobs);
+    let specs: Vec<CellSpec> = shards
+        .iter()
+        .map(|s| {
+            assert_eq!(s.cells.len(), 1);
+            let cell = plan
+                .cells
+                .iter()
+                .find(|c| c.id == s.cells[0])
+                .expect("cell");
+            let mut spec = shard(cell);
+            spec.shard = s.name.clone();
+            spec
+        })
+        .collect();
+    fake.state()
+        .lock()
+        .expect("fake state")
+        .add_workflow("outrun-sweep.yml", specs);
+    let client = |clock: Arc<SimClock>| {
+        Client::new(Config {
+            api_url: fake.api_url(),
+            token: Token::new(TOKEN),
+            repo: Repo::parse(&format!("{OWNER}/{REPO}")).expect("repo"),
+            clock,
+            timeout: Duration::from_secs(30),
+        })
+        .expect("client")
+    };
+    let mine = client(clock.clone());
+    let mark = |f: &FakeGithub| f.requests().len();
+    let start = mark(&fake);
+    let rec = gh_backend::dispatch(root, &mine, clock.as_ref(), &plan, None, None, "main")
+        .await
+        .expect("dispatch");
+    let run_id = rec.run_id.expect("the dispatch returned the run id");
+    let dispatched = mark(&fake);
+    let Watched::Completed(run) = gh_backend::watch(&mine, clock.as_ref(), run_id, None, |_| {})
+        .await
+        .expect("watch")
+    else {
+        unreachable!("watch without a timeout returns only when the run completes")
+    };
+    let watched = mark(&fake);
+    // The run's final job, in a checkout of its own, with its own client.
+    let job_dir = tempfile::tempdir().expect("temp dir");
+    for sub in ["experiments", ".github/workflows"] {
+        let to = job_dir.path().join(sub);
+        std::fs::create_dir_all(&to).expect("dir");
+        for e in std::fs::read_dir(root.join(sub))
+            .expect("read dir")
+            .flatten()
+        {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+            }
+        }
+    }
+    let (_, landed) = gh_backend::collect(
+        job_dir.path(),
+        &client(clock.clone()),
+        &run,
+        &gh_backend::CollectOptions {
+            comment: true,
+            issue: Some(ISSUE),
+            in_run: true,
+            land: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the final job");
+    assert!(landed.expect("landed").pull_url.is_some());
+    let landed_at = mark(&fake);
+    let (collected, _) = gh_backend::collect(
+        root,
+        &mine,
+        &run,
+        &gh_backend::CollectOptions {
+            comment: true,
+            issue: Some(ISSUE),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("collect");
+    assert_eq!(collected.artifacts, 0, "read from what landed");
+    let log = fake.requests();
+    let (coll, comm): (Vec<&RecordedRequest>, Vec<&RecordedRequest>) = log[landed_at..]
+        .iter()
+        .partition(|r| !r.path.contains("/issues/"));
+    (
+        Outrun {
+            dispatch: Count::of(&log[start..dispatched]),
+            watch: Count::of(&log[dispatched..watched]),
+            collect: Count::of(coll),
+            comment: Count::of(comm),
+            end_to_comment: 0,
+        },
+        collected.merge.rows_added,
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other argument is a filter this bench does not take.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -603,6 +739,31 @@ fn main() {
         ratio >= 20.0,
         "outrun is only {ratio:.1}x cheaper than gh on the 10-minute run"
     );
+    // Issue 24 §5: a run its final job has landed costs the client the same few requests
+    // however many jobs it had: at most 12 counted for one whole cycle.
+    println!(
+        "\nA run its own final job has landed: one client cycle (dispatch, watch, collect reading what landed), counted (304s):\n"
+    );
+    println!("| jobs | dispatch | watch | collect | comment | total | rows merged |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for jobs in LANDED_JOBS {
+        let (o, rows) = rt.block_on(landed_cycle(jobs));
+        let f = |c: Count| format!("{} ({})", c.counted, c.not_modified);
+        println!(
+            "| {jobs} | {} | {} | {} | {} | {} | {rows} |",
+            f(o.dispatch),
+            f(o.watch),
+            f(o.collect),
+            f(o.comment),
+            o.total().counted
+        );
+        assert_eq!(rows, jobs, "every cell's row merged");
+        assert!(
+            o.total().counted <= 12,
+            "{jobs} jobs: {} counted requests in one cycle",
+            o.total().counted
+        );
+    }
     // Issue 6's targets: at most 25 counted requests for a whole cycle, and the comment within
     // 30 s of the run's end.
     for (m, o, _) in &rows {

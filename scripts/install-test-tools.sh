@@ -20,6 +20,8 @@
 #       absent, cloned from github.com/sitar-lab/NeuSight at the pinned commit (CI).
 #       OUTRUN_NEUSIGHT_TARBALL names another copy of the tarball.
 #
+#   rsvg-convert (Debian librsvg2-bin) and DejaVu fonts: scripts/charts-png.sh
+#
 # Usage: scripts/install-test-tools.sh   (from any cwd)
 #        OUTRUN_SKIP_RESEARCH=1 scripts/install-test-tools.sh   skips the research venvs
 set -euo pipefail
@@ -129,25 +131,76 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
 fi
 
 # --- Timeloop (tests/it/research.rs, experiments/timeloop-resnet50.yaml) ----------------------
-# Built from the vendored source tarball, never downloaded: the digest is checked first and
-# names the cache folder, so a new tarball builds once and an unchanged one costs nothing.
+# Built from the vendored source tarball: the digest is checked first and names the cache
+# folder, so a new tarball builds once and an unchanged one costs nothing. Where the tarball is
+# absent (a fresh clone outside this repository's CI), from a clone of the public repository at
+# the pinned commit (checked), cached as timeloop-git-<commit>.
 # bin/timeloop-mapper there is a wrapper that finds the shared libraries next to it.
 TIMELOOP_SHA256=3c4baa3b4211d0e0f31304f136cc50d7bee162c9b936eb3d2e097b6310890f6b
 TIMELOOP_TARBALL="${OUTRUN_TIMELOOP_TARBALL:-$ROOT/../shared/vendor/timeloop-v3.0.3.tar.gz}"
 TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-${TIMELOOP_SHA256:0:16}"
+# Without the tarball (a fresh clone elsewhere): the public repository at v3.0.3's commit, the
+# one experiments/timeloop-resnet50.yaml's setup steps build on GitHub.
+TIMELOOP_REPO=https://github.com/NVlabs/timeloop.git
+TIMELOOP_COMMIT=6b41058f88bf6c70e04927f5907f20b8203e0498
 TIMELOOP_APT=(scons libconfig++-dev libboost-dev libboost-iostreams-dev libboost-serialization-dev
               libyaml-cpp-dev libncurses-dev libtinfo-dev libgpm-dev)
 
-timeloop_install() {
-  [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]] && return 0
-  if [[ ! -f "$TIMELOOP_TARBALL" ]]; then
-    log "Timeloop tarball missing ($TIMELOOP_TARBALL): its tests fail in CI"; return 0
+# bin/timeloop-mapper and bin/timeloop-model: wrappers that find the shared libraries next to
+# them (relative to the wrapper, so the finished folder can be renamed into place).
+timeloop_wrappers() {
+  mkdir -p "$1/bin"
+  local tool
+  for tool in timeloop-mapper timeloop-model; do
+    cat > "$1/bin/$tool" <<WRAP
+#!/bin/sh
+here="\$(cd "\$(dirname "\$0")/.." && pwd)/timeloop-v3.0.3"
+LD_LIBRARY_PATH="\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$here/bin/$tool" "\$@"
+WRAP
+    chmod +x "$1/bin/$tool"
+  done
+}
+
+# The source into $2/timeloop-v3.0.3: the vendored tarball, or (git) a clone of the public
+# repository at TIMELOOP_COMMIT, checked.
+timeloop_source() {
+  if [[ "$1" == tarball ]]; then
+    tar xzf "$TIMELOOP_TARBALL" -C "$2"
+    return
   fi
-  local have
-  have="$(sha256sum "$TIMELOOP_TARBALL" | cut -c1-64)"
-  if [[ "$have" != "$TIMELOOP_SHA256" ]]; then
-    log "Timeloop tarball $TIMELOOP_TARBALL has SHA-256 $have, expected $TIMELOOP_SHA256: not built"
+  local src="$2/timeloop-v3.0.3"
+  log "Timeloop tarball missing: cloning $TIMELOOP_REPO at $TIMELOOP_COMMIT"
+  git init -q "$src" \
+    && git -C "$src" fetch -q --depth 1 "$TIMELOOP_REPO" "$TIMELOOP_COMMIT" \
+    && git -C "$src" checkout -q FETCH_HEAD \
+    && [[ "$(git -C "$src" rev-parse HEAD)" == "$TIMELOOP_COMMIT" ]] \
+    || { log "Timeloop clone failed or is not at $TIMELOOP_COMMIT"; return 1; }
+}
+
+timeloop_install() {
+  if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
+    # A build from before timeloop-model had its wrapper: add it.
+    [[ -x "$TIMELOOP_DIR/bin/timeloop-model" ]] || timeloop_wrappers "$TIMELOOP_DIR"
     return 0
+  fi
+  local source=tarball
+  if [[ ! -f "$TIMELOOP_TARBALL" ]]; then
+    # A fresh clone outside this repository's CI: the public repository at the tag's commit.
+    command -v git >/dev/null 2>&1 \
+      || { log "Timeloop tarball missing ($TIMELOOP_TARBALL) and no git: not built"; return 0; }
+    source=git
+    TIMELOOP_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/timeloop-git-${TIMELOOP_COMMIT:0:16}"
+    if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
+      [[ -x "$TIMELOOP_DIR/bin/timeloop-model" ]] || timeloop_wrappers "$TIMELOOP_DIR"
+      return 0
+    fi
+  else
+    local have
+    have="$(sha256sum "$TIMELOOP_TARBALL" | cut -c1-64)"
+    if [[ "$have" != "$TIMELOOP_SHA256" ]]; then
+      log "Timeloop tarball $TIMELOOP_TARBALL has SHA-256 $have, expected $TIMELOOP_SHA256: not built"
+      return 0
+    fi
   fi
   local missing=() p
   for p in "${TIMELOOP_APT[@]}"; do
@@ -168,17 +221,10 @@ timeloop_install() {
   local tmp="$TIMELOOP_DIR.partial.$$" t0=$SECONDS
   rm -rf "$tmp" && mkdir -p "$tmp"
   log "building Timeloop v3.0.3 in $TIMELOOP_DIR (scons, ~7 min on 2 cores)"
-  if tar xzf "$TIMELOOP_TARBALL" -C "$tmp" \
+  if timeloop_source "$source" "$tmp" \
       && (cd "$tmp/timeloop-v3.0.3/src" && ln -s ../pat-public/src/pat .) \
       && (cd "$tmp/timeloop-v3.0.3" && scons -j"$(nproc)" >"$tmp/build.log" 2>&1); then
-    mkdir -p "$tmp/bin"
-    # Relative to the wrapper, so the finished folder can be renamed into place.
-    cat > "$tmp/bin/timeloop-mapper" <<'WRAP'
-#!/bin/sh
-here="$(cd "$(dirname "$0")/.." && pwd)/timeloop-v3.0.3"
-LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/timeloop-mapper" "$@"
-WRAP
-    chmod +x "$tmp/bin/timeloop-mapper"
+    timeloop_wrappers "$tmp"
     rm -rf "$TIMELOOP_DIR" && mv "$tmp" "$TIMELOOP_DIR"
     log "Timeloop built in $((SECONDS - t0)) s"
   else
@@ -228,6 +274,21 @@ neusight_install() {
 
 if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
   neusight_install
+fi
+
+# --- rsvg-convert (scripts/charts-png.sh: the comparison's SVG charts as PNG) -----------------
+# Debian's librsvg2-bin and the DejaVu fonts the charts' sans-serif resolves to, offline.
+if ! command -v rsvg-convert >/dev/null 2>&1 || [[ ! -d /usr/share/fonts/truetype/dejavu ]]; then
+  as_root=()
+  [[ "$(id -u)" == 0 ]] || as_root=(sudo -n)
+  if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
+    log "apt-get install librsvg2-bin fonts-dejavu-core (PNG charts)"
+    { "${as_root[@]}" apt-get update -q \
+        && "${as_root[@]}" apt-get install -y -q --no-install-recommends librsvg2-bin \
+          fonts-dejavu-core; } >&2 || log "apt-get FAILED: no PNG charts"
+  else
+    log "rsvg-convert missing (apt-get install librsvg2-bin as root): no PNG charts"
+  fi
 fi
 
 # --- report -----------------------------------------------------------------

@@ -1,65 +1,97 @@
 #!/usr/bin/env python3
-"""Timeloop v3.0.3 cycles of ResNet-50 convolutions (timeloop-mapper, built from source).
+"""Timeloop v3.0.3 cycles of ResNet-50 convolutions (timeloop-mapper and timeloop-model).
 
-Needs the `timeloop-mapper` binary of Timeloop v3.0.3: OUTRUN_TIMELOOP_MAPPER, else on PATH,
-else in the cache scripts/install-test-tools.sh builds it into
-(${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-*/bin/timeloop-mapper). It is given Timeloop's v3
-input format (what v3.0.3 reads: `arch: {arithmetic, storage}`, `problem: {shape, instance}`,
-`mapspace: {constraints}`, `mapper:`), not TimeloopFE's 0.4 format; no Accelergy, so energy
-comes from Timeloop's built-in placeholder model and is relative only.
+Needs Timeloop v3.0.3's `timeloop-mapper` (and, for h200, `timeloop-model` beside it):
+OUTRUN_TIMELOOP_MAPPER, else on PATH, else in the cache scripts/install-test-tools.sh builds it
+into (${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-*/bin/); timeloop-model is looked up the same
+way (OUTRUN_TIMELOOP_MODEL, PATH, next to the mapper). It is given Timeloop's v3 input format
+(`arch: {arithmetic, storage}`, `problem: {shape, instance}`, `mapping:` / `mapspace:`,
+`mapper:`); no Accelergy, so energy comes from Timeloop's placeholder model and is relative.
 
-One outrun cell: one architecture and one batch size (optionally a layer subset and search
-bounds), all taken from the environment.
+One outrun cell: one architecture and one batch size (optionally a layer subset), all taken
+from the environment.
 
-    OUTRUN_P_ARCH       array32 | h200_sm   (scripts/timeloop_arch/*.yaml)
-                        array32: 32x32 = 1024 int8 MACs a cycle at 1 GHz (as ZigZag's and
-                        SCALE-Sim's 32x32); h200_sm: one H200 SM (64x32 = 2048 float16 MAC
-                        lanes) mapping 1/132 of the layer at the effective clock of the measured
-                        tensor-core rate (~1.28 GHz), as scripts/accelforge_arch/h200_sm.yaml
+    OUTRUN_P_ARCH       array32 | h200   (scripts/timeloop_arch/*.yaml)
     OUTRUN_P_BATCH      optional, default 1: batch size N
     OUTRUN_P_LAYERS     optional, default all 23: comma-separated layer names, indices or
                         index ranges (`0-5`)
-    OUTRUN_P_VICTORY    optional, default 100: the search stops after this many consecutive
-                        valid mappings that are no better (victory-condition)
-    OUTRUN_P_TIMEOUT    optional, default 2000: ... or this many consecutive invalid ones
-    OUTRUN_P_THREADS    optional, default 1: mapper threads (one core a cell)
-    OUTRUN_P_LAYER_SECONDS  optional, default 8: wall-clock bound per layer; then the mapper
-                        gets SIGINT, stops searching and writes the best mapping found so far
-                        (mapper_stopped = 1) once the evaluation under way ends
+    array32 only (a bounded random search, as before):
+    OUTRUN_P_VICTORY (100), OUTRUN_P_TIMEOUT (2000), OUTRUN_P_THREADS (1),
+    OUTRUN_P_LAYER_SECONDS (8: then SIGINT; mapper_stopped = 1)
     OUTRUN_OUT          an empty directory owned by this script; results.csv is written there,
                         each layer's Timeloop input and output under timeloop/NN-LAYER/
 
-Search: random-pruned, optimising delay then energy, with the bounds above (recorded in every
-row: mapper_bound). The spatial unrolling is fixed per layer, as the dataflow of the array says
-(columns: output channels, rows: C x R x S, the largest factors that fit each side), so the
-bounded search spends itself on the temporal loop nest; without that, a bounded random search
-leaves half the array idle on layers that fill it.
+h200: the whole chip (scripts/timeloop_arch/h200.yaml): HBM at the measured copy rate -> L2
+(50 MiB, keeps all tensors) -> a 132-way SM fanout -> shared memory (keeps all tensors) ->
+accumulators (keep Outputs only) -> 4 x 4 lanes an SM (X: K, Y: C), each standing for 128
+float16 tensor-core MACs (a whole-chip evaluation with 270,336 single-MAC instances took 5 s of
+CPU; with 2,112 lanes ~20 ms), so a Timeloop cycle is 1/128 of a cycle of the measured
+tensor-core rate (clock_hz ~164 GHz). Per layer, two evaluations, both deterministic:
 
-Shapes. The 23 distinct Conv2d shapes of torchvision's ResNet-50 (scripts/resnet50_shapes.py).
-Timeloop's CNN problem has no padding: it is given the output size P x Q and the stride, and
-reads the input (P-1)*stride + R wide, which is what the padded convolution reads. Timeloop's
-names: K = output channels, P/Q = output height/width, R/S = filter height/width, N = batch.
-For h200_sm the problem is one SM's tile (resnet50_shapes.split_over over 132 SMs).
+  cutlass   one mapping in the shape of a CUTLASS/cuDNN implicit-GEMM kernel, evaluated by
+            timeloop-model: a threadblock tile of up to 128 output pixels (Q, P, N) x 128 output
+            channels (K) held in the accumulators, the reduction in chunks of 32 input channels
+            (C32; conv1: C3) for every filter tap (R, S) streamed through shared memory, the
+            grid of tiles spread over up to 132 SMs (K first, then N, P, Q) and the rest in
+            waves; the batch is cut into the fewest slices at the HBM level that let L2 hold a
+            slice's inputs and outputs and all the weights (`hbm_slices`); permutations with the
+            reduction (C, S, R) innermost at L2 and at HBM.
+  search    timeloop-mapper on one thread (deterministic), over the whole constrained mapspace
+            (linear-pruned, victory 0, timeout 0; search_done = 1) when it has at most
+            EXHAUSTIVE_MAX mappings, else random-pruned (victory 100, timeout 15000); not run
+            where the CUTLASS mapping meets the compulsory bound. Constrained as above (keep/bypass, every permutation, the MAC
+            unrolling, the reduction chunks and the HBM slices fixed); open: how the output
+            dims N, P, Q, K split between the threadblock tile (accumulator), the SM fanout and
+            the waves. The CUTLASS mapping is one point of that space.
+
+  The row's cycles are the better of the two (`mapping` says which: cutlass wins ties).
+
+A 1x1 convolution with stride 2 is given to Timeloop as a stride-1 1x1 convolution on the
+subsampled input (P x Q pixels): exact in the channels-last (NHWC) layout the H200 measured,
+where the kernel reads C contiguous values at each used pixel and never the others. Without it
+Timeloop projects the input as a dense box with the stride's gaps (4x the pixels).
 
 Outputs, one row per layer (keys layer, N, arch; shape columns as in
 data/measured/h200/resnet50_conv_latency.csv):
 
     arch, dtype       the architecture and its operand type (int8, float16)
-    pes               MACs per cycle of the whole architecture (array32 1024; h200_sm 132 x 2048)
-    clock_hz          the cycle the counts are in (array32 1 GHz; h200_sm the effective cycle:
-                      measured MAC rate / (132 x 2048))
+    pes               MACs per cycle of the whole architecture (array32 1024; h200 132 x 16
+                      lanes)
+    clock_hz          the cycle the counts are in (array32 1 GHz; h200: measured MAC rate /
+                      (132 x 16), 128 x the tensor cores' effective 1.28 GHz)
     macs              N*K*P*Q*C*R*S of the layer
     ideal_cycles      ceil(macs / pes): the floor for this architecture
-    cycles            Summary "Cycles" of the best mapping found (h200_sm: of one SM's tile)
-    cycles_over_ideal, utilization_pct (Summary "Utilization": of one SM for h200_sm)
-    latency_us        cycles / clock_hz (h200_sm: comparable with latency_us_median)
-    energy_uj         Summary "Energy" (placeholder model; h200_sm: one SM's tile x 132)
-    computes          MACs Timeloop performed (one tile for h200_sm); checked
-    spatial           the fixed spatial unrolling, e.g. "K32 C32"
-    sm_split          h200_sm only: the split over the SMs, e.g. "N1 K128 P1 Q1"
-    mapper_bound      "victory=V timeout=T seconds=S threads=H": the search's bound
-    mapper_stopped    1 when the wall-clock bound stopped the search
-    mapper_seconds    wall time of the search
+    cycles            Summary "Cycles" of the chosen mapping
+    cycles_over_ideal, utilization_pct (Summary "Utilization")
+    latency_us        cycles / clock_hz (h200: comparable with latency_us_median)
+    energy_uj         Summary "Energy" (placeholder model)
+    computes          MACs Timeloop performed; checked against macs
+    spatial           array32: the fixed spatial unrolling, e.g. "K32 C32"; h200: the lane
+                      unrolling of an SM, e.g. "K4 C4"
+    mapper_bound      array32: "victory=V timeout=T seconds=S threads=H"; h200: the search's
+                      settings "linear-pruned victory=0 timeout=0 threads=1"
+    mapper_stopped    array32: 1 when the wall-clock bound stopped the search; h200: 0
+    h200 only:
+    mapping           which mapping gave `cycles`: cutlass | search
+    tile              the winning mapping: threadblock tile (N P Q K), SMs used, waves,
+                      HBM slices, e.g. "tile N1 P7 Q14 K128 | sms 4 | waves 1 | hbm 1"
+    cutlass_cycles    timeloop-model's cycles for the CUTLASS-shaped mapping
+    search_cycles     timeloop-mapper's best cycles over the constrained space
+    search_space      the constrained mapspace's size (Timeloop's IndexFactorization count)
+    search_visited    mappings the search evaluated ("total/valid" at its last valid one)
+    search_done       1 when the mapper enumerated the whole space
+    bound_cycles      the compulsory bound: max(ceil(macs / pes), (input values the layer reads
+                      + weights + outputs) / HBM words a cycle), inputs counted once (the used
+                      pixels of a strided 1x1 conv), in the same cycles
+    bound_us          bound_cycles / clock_hz
+    launch_floor_us   the per-call launch/dispatch floor, a constant from a separate measurement:
+                      the whole ResNet-50 forward pass at N = 1 in float16
+                      (data/measured/h200/resnet50_forward_latency.csv, launch-bound: the same at
+                      N = 1, 8, 32) divided by the 174 eager operations it dispatches (53 conv,
+                      53 batch-norm, 49 ReLU, 16 add, max-pool, avg-pool, linear)
+    latency_floor_us  max(latency_us, launch_floor_us): back-to-back calls take the longer of
+                      the kernel and the host's dispatch of the next one
+    bound_floor_us    max(bound_us, launch_floor_us)
 """
 
 import csv
@@ -67,6 +99,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -83,8 +116,10 @@ MEASURED = os.path.join(HERE, "..", "data", "measured", "h200")
 
 COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
     "arch", "dtype", "pes", "clock_hz", "macs", "ideal_cycles", "cycles", "cycles_over_ideal",
-    "utilization_pct", "latency_us", "energy_uj", "computes", "spatial", "sm_split",
-    "mapper_bound", "mapper_stopped", "mapper_seconds",
+    "utilization_pct", "latency_us", "energy_uj", "computes", "spatial",
+    "mapper_bound", "mapper_stopped", "mapping", "tile", "cutlass_cycles", "search_cycles",
+    "search_space", "search_visited", "search_done", "bound_cycles", "bound_us",
+    "launch_floor_us", "latency_floor_us", "bound_floor_us",
 ]
 
 # Timeloop's CNN layer (its problem-shapes/cnn-layer.yaml), inline so no search path matters.
@@ -120,14 +155,58 @@ mapper:
   max-permutations-per-if-visit: 4
 """
 
+# h200's search, one thread (so deterministic: Timeloop's random engine has a fixed seed):
+# the whole constrained space in a fixed order when it has at most EXHAUSTIVE_MAX mappings,
+# else random-pruned with the exercises' timeout and permutations a visit
+# (timeloop-accelergy-exercises: victory 500-3000, timeout 15000, 16) but victory 100: one
+# whole-chip evaluation takes ~20 ms of CPU, and 92 rows at victory 500 took hours on the
+# shared 2-core machine. Where the CUTLASS mapping already meets the compulsory bound, no
+# mapping can do better and the search is not run (mapper_bound says so).
+EXHAUSTIVE_MAX = 1000
+SEARCH = {
+    "exhaustive": ("linear-pruned", 0, 0, 16),
+    "random": ("random-pruned", 100, 15000, 16),
+}
+SEARCH_YAML = """\
+mapper:
+  algorithm: {0}
+  optimization-metrics: [delay, energy]
+  live-status: False
+  num-threads: 1
+  victory-condition: {1}
+  timeout: {2}
+  max-permutations-per-if-visit: {3}
+  log-stats: True
+"""
+
+
+def search_label(kind):
+    algorithm, victory, timeout, perms = SEARCH[kind]
+    return f"{algorithm} victory={victory} timeout={timeout} threads=1"
+
+
+def ordered_factorizations(n, slots):
+    """How many ways n splits into `slots` ordered factors."""
+    if slots == 1:
+        return 1
+    return sum(ordered_factorizations(n // d, slots - 1) for d in divisors(n))
+
+DIMS = "RSPQCKN"
+L2_WORDS = 51200 * 1024 // 2          # scripts/timeloop_arch/h200.yaml: 50 MiB of float16
+SMS = 132
+MESH = (4, 4)                         # an SM's Timeloop lanes: X over K, Y over C (R, S)
+LANE_MACS = 128                       # MACs each lane stands for (4 x 4 x 128 = 2048)
+CHUNK_C = 32                          # the reduction chunk (CUTLASS's k-tile)
+TILE_M, TILE_K = 128, 128             # the CUTLASS threadblock tile (output pixels x channels)
+EAGER_OPS = 174                       # ResNet-50's forward: ops dispatched in eager mode
+
 
 class Arch:
-    """One architecture: its v3 arch file, dtype, MACs a cycle, clock, SMs, mesh and bypass."""
+    """One architecture: its v3 arch file, dtype, MACs a cycle, clock and HBM rate."""
 
-    def __init__(self, name, text, dtype, pes, clock, sms, mesh, x_dims, y_dims, constraints):
+    def __init__(self, name, text, dtype, pes, clock, words_per_cycle=None, floor_us=None):
         self.name, self.text, self.dtype, self.pes, self.clock = name, text, dtype, pes, clock
-        self.sms, self.mesh, self.x_dims, self.y_dims = sms, mesh, x_dims, y_dims
-        self.constraints = constraints   # (spatial target, fixed datatype/temporal lines)
+        self.words_per_cycle, self.floor_us = words_per_cycle, floor_us
 
 
 def fail(message):
@@ -142,55 +221,66 @@ def positive_int(name, default):
     return int(value)
 
 
-def find_mapper():
-    """timeloop-mapper: OUTRUN_TIMELOOP_MAPPER, PATH, then install-test-tools.sh's cache."""
-    explicit = os.environ.get("OUTRUN_TIMELOOP_MAPPER")
+def find_tool(tool, env, beside=None):
+    """A Timeloop binary: $env, PATH, next to `beside`, then install-test-tools.sh's cache."""
+    explicit = os.environ.get(env)
     if explicit:
         if not os.access(explicit, os.X_OK):
-            fail(f"OUTRUN_TIMELOOP_MAPPER={explicit!r} is not an executable")
+            fail(f"{env}={explicit!r} is not an executable")
         return explicit
-    found = shutil.which("timeloop-mapper")
+    found = shutil.which(tool)
     if found:
         return found
+    if beside:
+        near = os.path.join(os.path.dirname(beside), tool)
+        if os.access(near, os.X_OK):
+            return near
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    cached = sorted(glob.glob(os.path.join(cache, "outrun", "timeloop-*", "bin",
-                                           "timeloop-mapper")))
+    cached = sorted(glob.glob(os.path.join(cache, "outrun", "timeloop-*", "bin", tool)))
     if cached:
         return cached[-1]
-    fail("timeloop-mapper not found (OUTRUN_TIMELOOP_MAPPER, PATH, or "
-         f"{cache}/outrun/timeloop-*/bin/): run scripts/install-test-tools.sh, which builds "
-         "Timeloop v3.0.3 from ../shared/vendor/timeloop-v3.0.3.tar.gz")
+    fail(f"{tool} not found ({env}, PATH, or {cache}/outrun/timeloop-*/bin/): run "
+         "scripts/install-test-tools.sh, which builds Timeloop v3.0.3")
+
+
+def find_mapper():
+    return find_tool("timeloop-mapper", "OUTRUN_TIMELOOP_MAPPER")
+
+
+def launch_floor_us():
+    """The forward pass at N = 1 (float16) over the operations it dispatches, in µs."""
+    with open(os.path.join(MEASURED, "resnet50_forward_latency.csv"), newline="") as f:
+        row = next(r for r in csv.DictReader(f)
+                   if r["model"] == "resnet50" and r["N"] == "1" and r["dtype"] == "float16")
+    convs = len(list(resnet50_shapes.resnet50_convs()))
+    blocks = 16
+    ops = 2 * convs + (1 + 3 * blocks) + blocks + 3    # conv+bn, relu, add, pools + linear
+    assert ops == EAGER_OPS, ops
+    return float(row["latency_us_median"]) / ops
 
 
 def arch_settings(name):
-    if name not in ("array32", "h200_sm"):
-        fail(f"OUTRUN_P_ARCH must be array32 or h200_sm (got {name!r})")
+    if name not in ("array32", "h200"):
+        fail(f"OUTRUN_P_ARCH must be array32 or h200 (got {name!r})")
     with open(os.path.join(ARCH_DIR, f"{name}.yaml")) as f:
         text = f.read()
     if name == "array32":
-        fixed = [
-            "- {target: weight_reg, type: datatype, keep: [Weights], bypass: [Inputs, Outputs]}",
-            "- {target: global_buffer, type: datatype, keep: [Inputs, Outputs], "
-            "bypass: [Weights]}",
-            # weight-stationary: a PE's one weight stays while it streams N, P, Q
-            "- {target: weight_reg, type: temporal, factors: K1 C1 R1 S1}",
-        ]
-        return Arch(name, text, "int8", 1024, 1e9, 1, (32, 32), ["K"], ["C", "R", "S"],
-                    ("global_buffer", fixed))
-    if name == "h200_sm":
-        with open(os.path.join(MEASURED, "peaks.csv"), newline="") as f:
-            rows = list(csv.DictReader(f))
-        with open(os.path.join(MEASURED, "meta.json")) as f:
-            sms = int(json.load(f)["sms"])
-        lanes = 64 * 32
-        mac_per_s = next(float(r["value"]) * 1e12 for r in rows
-                         if r["kind"] == "matmul" and r["dtype"] == "float16") / 2
-        copy_bytes_per_s = next(float(r["value"]) * 1e9 for r in rows if r["kind"] == "copy")
-        clock = mac_per_s / (sms * lanes)
-        words_per_cycle = copy_bytes_per_s / sms / clock / 2   # 2-byte float16 words
-        text = text.replace("{hbm_words_per_cycle}", f"{words_per_cycle:.4f}")
-        return Arch(name, text, "float16", sms * lanes, clock, sms, (64, 32),
-                    ["K", "P", "Q", "N"], ["C", "R", "S"], ("shared_memory", []))
+        return Arch(name, text, "int8", 1024, 1e9)
+    with open(os.path.join(MEASURED, "peaks.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(os.path.join(MEASURED, "meta.json")) as f:
+        if int(json.load(f)["sms"]) != SMS:
+            fail("data/measured/h200/meta.json: expected 132 SMs")
+    lanes = MESH[0] * MESH[1] * LANE_MACS
+    mac_per_s = next(float(r["value"]) * 1e12 for r in rows
+                     if r["kind"] == "matmul" and r["dtype"] == "float16") / 2
+    copy_bytes_per_s = next(float(r["value"]) * 1e9 for r in rows if r["kind"] == "copy")
+    # Timeloop's cycle: one MAC a lane, so LANE_MACS of them make one tensor-core cycle.
+    clock = mac_per_s / (SMS * MESH[0] * MESH[1])
+    words_per_cycle = copy_bytes_per_s / clock / 2   # 2-byte float16 words
+    text = text.replace("{hbm_words_per_cycle}", f"{words_per_cycle:.4f}")
+    return Arch(name, text, "float16", SMS * MESH[0] * MESH[1], clock, words_per_cycle,
+                launch_floor_us())
 
 
 def divisors(n):
@@ -201,6 +291,7 @@ def fill_axis(dims, names, cap):
     """{dim: factor} for the dims on one mesh axis: exact divisors (Timeloop v3 factors divide
     the dimension), product <= cap, as large as possible; ties go to the earlier dims."""
     best = (0, ())
+
     def walk(i, product, chosen):
         nonlocal best
         if i == len(names):
@@ -215,50 +306,46 @@ def fill_axis(dims, names, cap):
     return dict(zip(names, best[1]))
 
 
-def spatial(arch, dims):
-    """(constraint line, label) fixing the spatial unrolling of this layer on the mesh."""
-    x = fill_axis(dims, arch.x_dims, arch.mesh[0])
-    y = fill_axis(dims, arch.y_dims, arch.mesh[1])
-    factors = {d: 1 for d in "RSPQCKN"}
-    factors.update(x)
-    factors.update(y)
-    order = arch.x_dims + arch.y_dims + [d for d in "RSPQCKN"
-                                         if d not in arch.x_dims + arch.y_dims]
-    line = ("- {target: %s, type: spatial, factors: %s, permutation: %s, split: %d}"
-            % (arch.constraints[0], " ".join(f"{d}{factors[d]}" for d in order),
-               "".join(order), len(arch.x_dims)))
+def factor_string(factors):
+    return " ".join(f"{d}{factors.get(d, 1)}" for d in DIMS)
+
+
+# --- array32: a bounded random search with a fixed weight-stationary unrolling -------------
+
+ARRAY32_FIXED = [
+    "- {target: weight_reg, type: datatype, keep: [Weights], bypass: [Inputs, Outputs]}",
+    "- {target: global_buffer, type: datatype, keep: [Inputs, Outputs], bypass: [Weights]}",
+    # weight-stationary: a PE's one weight stays while it streams N, P, Q
+    "- {target: weight_reg, type: temporal, factors: K1 C1 R1 S1}",
+]
+
+
+def array32_spatial(dims):
+    """(constraint line, label) fixing the unrolling on the 32 x 32 mesh: X over K, Y over
+    C, R, S."""
+    x = fill_axis(dims, ["K"], 32)
+    y = fill_axis(dims, ["C", "R", "S"], 32)
+    factors = {**x, **y}
+    order = ["K", "C", "R", "S"] + [d for d in DIMS if d not in "KCRS"]
+    line = ("- {target: global_buffer, type: spatial, factors: %s, permutation: %s, split: 1}"
+            % (" ".join(f"{d}{factors.get(d, 1)}" for d in order), "".join(order)))
     label = " ".join(f"{d}{f}" for d, f in list(x.items()) + list(y.items()) if f > 1) or "1"
     return line, label
 
 
-def params():
-    return dict(
-        arch=os.environ.get("OUTRUN_P_ARCH", ""),
-        n=resnet50_shapes.env_batch(fail, default=1),
-        layers=resnet50_shapes.env_layers(fail),
-        victory=positive_int("OUTRUN_P_VICTORY", 100),
-        timeout=positive_int("OUTRUN_P_TIMEOUT", 2000),
-        threads=positive_int("OUTRUN_P_THREADS", 1),
-        layer_seconds=positive_int("OUTRUN_P_LAYER_SECONDS", 8),
-        out=resnet50_shapes.env_out(fail),
-    )
-
-
-def run_mapper(mapper_bin, workdir, arch, dims, p):
+def run_array32(mapper_bin, workdir, arch, dims, p):
     """Write the layer's v3 input files, run timeloop-mapper, return (stats, spatial, stopped)."""
     os.makedirs(workdir, exist_ok=True)
-    line, label = spatial(arch, dims)
+    line, label = array32_spatial(dims)
     files = {
         "arch.yaml": arch.text,
         "problem.yaml": PROBLEM.format(**dims),
         "mapper.yaml": MAPPER.format(threads=p["threads"], timeout=p["timeout"],
                                      victory=p["victory"]),
         "constraints.yaml": "mapspace:\n  constraints:\n"
-        + "".join(f"  {c}\n" for c in arch.constraints[1] + [line]),
+        + "".join(f"  {c}\n" for c in ARRAY32_FIXED + [line]),
     }
-    for name, text in files.items():
-        with open(os.path.join(workdir, name), "w") as f:
-            f.write(text)
+    write_files(workdir, files)
     log = os.path.join(workdir, "timeloop-mapper.log")
     with open(log, "w") as logf:
         proc = subprocess.Popen([mapper_bin, *files], cwd=workdir, stdout=logf,
@@ -286,43 +373,273 @@ def run_mapper(mapper_bin, workdir, arch, dims, p):
     return timeloop_parse.parse_file(stats), label, stopped
 
 
+def write_files(workdir, files):
+    os.makedirs(workdir, exist_ok=True)
+    for name, text in files.items():
+        with open(os.path.join(workdir, name), "w") as f:
+            f.write(text)
+
+
+# --- h200: the whole chip, a CUTLASS-shaped mapping and an exhaustive constrained search -----
+
+def effective_dims(s, n):
+    """The problem Timeloop is given: a strided 1x1 conv becomes a stride-1 1x1 conv on the
+    subsampled input (exact in NHWC: only every stride-th pixel is read)."""
+    stride = 1 if (s.R == 1 and s.S == 1) else s.stride
+    return dict(C=s.C, K=s.K, N=n, P=s.P, Q=s.Q, R=s.R, S=s.S, stride=stride)
+
+
+def input_box(d):
+    """(rows, cols) of the input Timeloop reads for the whole layer: (P-1)*stride + R."""
+    return (d["P"] - 1) * d["stride"] + d["R"], (d["Q"] - 1) * d["stride"] + d["S"]
+
+
+def hbm_slices(d):
+    """The fewest batch slices (a divisor of N) whose inputs and outputs, with all the
+    weights, fit in L2: the HBM level's only loop."""
+    h_in, w_in = input_box(d)
+    weights = d["K"] * d["C"] * d["R"] * d["S"]
+    for h in divisors(d["N"]):
+        n = d["N"] // h
+        if n * d["C"] * h_in * w_in + weights + n * d["K"] * d["P"] * d["Q"] <= L2_WORDS:
+            return h
+    raise RuntimeError("one image does not fit in L2")
+
+
+def h200_plan(d):
+    """The fixed parts of every h200 mapping and the CUTLASS-shaped choice of the open ones.
+    Returns dict(mac, chunk, hbm, tile, sms, waves): {dim: factor} each."""
+    mac = {**fill_axis(d, ["K"], MESH[0]), **fill_axis(d, ["C", "S", "R"], MESH[1])}
+    inner_c = fill_axis({"C": d["C"] // mac["C"]}, ["C"], CHUNK_C // mac["C"])["C"]
+    chunk = {"C": d["C"] // mac["C"] // inner_c, "R": d["R"] // mac["R"],
+             "S": d["S"] // mac["S"]}                # the reduction loop at L2
+    hbm = {"N": hbm_slices(d)}
+    rest = {"N": d["N"] // hbm["N"], "P": d["P"], "Q": d["Q"], "K": d["K"] // mac["K"]}
+    tile = fill_axis(rest, ["Q", "P", "N"], TILE_M)
+    tile.update(fill_axis(rest, ["K"], TILE_K // mac["K"]))
+    rest = {x: rest[x] // tile[x] for x in rest}
+    tile["C"] = inner_c                              # the chunk's channels beyond the lanes
+    sms = fill_axis(rest, ["K", "N", "P", "Q"], SMS)
+    waves = {x: rest[x] // sms[x] for x in rest}
+    return dict(mac=mac, chunk=chunk, hbm=hbm, tile=tile, sms=sms, waves=waves)
+
+
+# Permutations, innermost first: the reduction innermost at L2 and HBM.
+PERM_L2 = "CSRKQPN"
+PERM_HBM = "CSRKQPN"
+PERM_ACC = "KQPNCSR"
+DATATYPES = [
+    ("accumulator", ["Outputs"], ["Weights", "Inputs"]),
+    ("shared_memory", ["Weights", "Inputs", "Outputs"], []),
+    ("L2", ["Weights", "Inputs", "Outputs"], []),
+    ("HBM", ["Weights", "Inputs", "Outputs"], []),
+]
+
+
+def datatype_lines():
+    return ["- {target: %s, type: datatype, keep: [%s], bypass: [%s]}"
+            % (t, ", ".join(k), ", ".join(b)) for t, k, b in DATATYPES]
+
+
+def mac_line(plan):
+    mac = plan["mac"]
+    return ("- {target: accumulator, type: spatial, factors: %s, permutation: KCSRPQN, split: 1}"
+            % factor_string(mac))
+
+
+def cutlass_mapping(plan):
+    """timeloop-model's mapping (v3 `mapping:` list) for the CUTLASS-shaped plan."""
+    l2_t = {**plan["chunk"], **plan["waves"]}
+    return [
+        mac_line(plan),
+        "- {target: accumulator, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["tile"]), PERM_ACC),
+        "- {target: shared_memory, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string({}), PERM_ACC),
+        "- {target: L2, type: spatial, factors: %s, permutation: KNPQCRS, split: 7}"
+        % factor_string(plan["sms"]),
+        "- {target: L2, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(l2_t), PERM_L2),
+        "- {target: HBM, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["hbm"]), PERM_HBM),
+    ] + datatype_lines()
+
+
+def search_constraints(plan, d):
+    """timeloop-mapper's constraints: everything of the plan fixed but the split of N, P, Q, K
+    between the tile (accumulator), the SM fanout and the waves (L2 temporal)."""
+    fixed_red = " ".join(f"{x}{plan['chunk'][x]}" for x in "CRS")
+    return [
+        mac_line(plan),
+        "- {target: accumulator, type: temporal, factors: C%d R1 S1, permutation: %s}"
+        % (plan["tile"]["C"], PERM_ACC),
+        "- {target: shared_memory, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string({}), PERM_ACC),
+        "- {target: L2, type: spatial, factors: C1 R1 S1, permutation: KNPQCRS, split: 7}",
+        "- {target: L2, type: temporal, factors: %s, permutation: %s}" % (fixed_red, PERM_L2),
+        "- {target: HBM, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["hbm"]), PERM_HBM),
+    ] + datatype_lines()
+
+
+def run_tool(binary, workdir, files, prefix):
+    write_files(workdir, files)
+    log = os.path.join(workdir, f"{prefix}.log")
+    with open(log, "w") as logf:
+        code = subprocess.call([binary, *files], cwd=workdir, stdout=logf,
+                               stderr=subprocess.STDOUT)
+    stats = os.path.join(workdir, f"{prefix}.stats.txt")
+    if code != 0 or not os.path.exists(stats):
+        raise RuntimeError(f"{os.path.basename(binary)} exited with {code} and "
+                           f"{'no stats' if not os.path.exists(stats) else 'stats'}; see {log}")
+    with open(log) as f:
+        return timeloop_parse.parse_file(stats), f.read()
+
+
+def map_factors(path):
+    """{level name: {'t': {dim: f}, 's': {dim: f}}} from a timeloop *.map.txt (v3 text form:
+    `HBM [ ... ]` headers then `| for N in [0:4)` / `|   for K in [0:2) (Spatial-X)` lines)."""
+    levels, current = {}, None
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(\w+) \[", line)
+            if m:
+                current = levels.setdefault(m.group(1), {"t": {}, "s": {}})
+                continue
+            m = re.search(r"for (\w) in \[0:(\d+)[^)]*\)( \(Spatial)?", line)
+            if m and current is not None:
+                kind = "s" if m.group(3) else "t"
+                current[kind][m.group(1)] = current[kind].get(m.group(1), 1) * int(m.group(2))
+    return levels
+
+
+def describe(levels):
+    """`tile N1 P7 Q14 K128 | sms 4 | waves 1 | hbm 1` from map_factors()."""
+    acc, l2, hbm = (levels.get(x, {"t": {}, "s": {}}) for x in ("accumulator", "L2", "HBM"))
+    tile = {x: acc["t"].get(x, 1) * acc["s"].get(x, 1) for x in "NPQK"}
+    sms = math.prod(l2["s"].values()) if l2["s"] else 1
+    waves = math.prod(l2["t"].get(x, 1) for x in "NPQK")
+    return "tile N{N} P{P} Q{Q} K{K} | sms {s} | waves {w} | hbm {h}".format(
+        **tile, s=sms, w=waves, h=math.prod(hbm["t"].values()) if hbm["t"] else 1)
+
+
+def bound_cycles(s, n, arch):
+    """max(compute at full rate, compulsory HBM traffic at the measured rate), in cycles."""
+    if s.R == 1 and s.S == 1 and s.stride > 1:
+        inputs = n * s.C * s.P * s.Q                  # only the pixels the strided 1x1 reads
+    else:
+        inputs = n * s.C * s.H * s.W
+    words = inputs + s.K * s.C * s.R * s.S + n * s.K * s.P * s.Q
+    return max(math.ceil(resnet50_shapes.macs(s, n) / arch.pes),
+               math.ceil(words / arch.words_per_cycle))
+
+
+def run_h200(tools, workdir, arch, d, bound):
+    """Evaluate the CUTLASS mapping and run the search; the better one and both numbers."""
+    plan = h200_plan(d)
+    problem = PROBLEM.format(**d)
+    model_dir = os.path.join(workdir, "cutlass")
+    cut, _ = run_tool(tools["model"], model_dir, {
+        "arch.yaml": arch.text, "problem.yaml": problem,
+        "mapping.yaml": "mapping:\n" + "".join(f"  {c}\n" for c in cutlass_mapping(plan)),
+    }, "timeloop-model")
+    result = dict(best=cut, mapping="cutlass", tile=describe(map_factors_from_plan(plan)),
+                  cutlass=cut["cycles"], search="", space="", visited="", done=0,
+                  spatial=" ".join(f"{x}{plan['mac'][x]}" for x in "KCSR"
+                                   if plan["mac"].get(x, 1) > 1))
+    open_dims = {"N": d["N"] // plan["hbm"]["N"], "P": d["P"], "Q": d["Q"],
+                 "K": d["K"] // plan["mac"]["K"]}
+    space = math.prod(ordered_factorizations(v, 3) for v in open_dims.values())
+    result["space"] = space
+    if cut["cycles"] <= bound * (1 + 1e-5):
+        result["label"] = "none: the CUTLASS mapping meets the compulsory bound"
+        return result
+    kind = "exhaustive" if space <= EXHAUSTIVE_MAX else "random"
+    result["label"] = search_label(kind)
+    search_dir = os.path.join(workdir, "search")
+    found, log = run_tool(tools["mapper"], search_dir, {
+        "arch.yaml": arch.text, "problem.yaml": problem,
+        "mapper.yaml": SEARCH_YAML.format(*SEARCH[kind]),
+        "constraints.yaml": "mapspace:\n  constraints:\n"
+        + "".join(f"  {c}\n" for c in search_constraints(plan, d)),
+    }, "timeloop-mapper")
+    size = re.search(r"Mapspace Dimension \[IndexFactorization\] Size: (\d+)", log)
+    if not size or int(size.group(1)) != space:
+        raise RuntimeError(f"Timeloop's mapspace size {size and size.group(1)}, expected {space}")
+    visits = re.findall(r"\] INVALID (\d+) (\d+) \d+", log)
+    result.update(search=found["cycles"], done=int("search algorithm is done" in log),
+                  visited="{}/{}".format(*visits[-1]) if visits else "")
+    if found["cycles"] < cut["cycles"]:
+        result.update(best=found, mapping="search", tile=describe(
+            map_factors(os.path.join(search_dir, "timeloop-mapper.map.txt"))))
+    return result
+
+
+def map_factors_from_plan(plan):
+    return {"accumulator": {"t": plan["tile"], "s": plan["mac"]},
+            "L2": {"t": {**plan["chunk"], **plan["waves"]}, "s": plan["sms"]},
+            "HBM": {"t": plan["hbm"], "s": {}}}
+
+
+def params():
+    return dict(
+        arch=os.environ.get("OUTRUN_P_ARCH", ""),
+        n=resnet50_shapes.env_batch(fail, default=1),
+        layers=resnet50_shapes.env_layers(fail),
+        victory=positive_int("OUTRUN_P_VICTORY", 100),
+        timeout=positive_int("OUTRUN_P_TIMEOUT", 2000),
+        threads=positive_int("OUTRUN_P_THREADS", 1),
+        layer_seconds=positive_int("OUTRUN_P_LAYER_SECONDS", 8),
+        out=resnet50_shapes.env_out(fail),
+    )
+
+
 def main():
     p = params()
     arch = arch_settings(p["arch"])
     mapper_bin = find_mapper()
+    tools = {"mapper": mapper_bin}
+    if arch.name == "h200":
+        tools["model"] = find_tool("timeloop-model", "OUTRUN_TIMELOOP_MODEL", beside=mapper_bin)
     bound = "victory={victory} timeout={timeout} seconds={layer_seconds} threads={threads}" \
         .format(**p)
     rows = []
     n = p["n"]
     for index, s in enumerate(p["layers"]):
         macs = resnet50_shapes.macs(s, n)
-        split = resnet50_shapes.split_over(s, n, arch.sms) if arch.sms > 1 else (1, 1, 1, 1)
-        tn, tk, tp, tq = resnet50_shapes.tile(s, n, split)
-        tile_macs = tn * tk * tp * tq * s.C * s.R * s.S
-        dims = dict(C=s.C, K=tk, N=tn, P=tp, Q=tq, R=s.R, S=s.S, stride=s.stride)
+        workdir = os.path.join(p["out"], "timeloop", f"{index:02d}-{s.layer}")
         start = time.monotonic()
+        extra = [""] * 12
         try:
-            stats, label, stopped = run_mapper(
-                mapper_bin, os.path.join(p["out"], "timeloop", f"{index:02d}-{s.layer}"),
-                arch, dims, p)
+            if arch.name == "array32":
+                dims = dict(C=s.C, K=s.K, N=n, P=s.P, Q=s.Q, R=s.R, S=s.S, stride=s.stride)
+                stats, label, stopped = run_array32(mapper_bin, workdir, arch, dims, p)
+                row_bound = bound
+            else:
+                b = bound_cycles(s, n, arch)
+                r = run_h200(tools, workdir, arch, effective_dims(s, n), b)
+                stats, label, stopped, row_bound = r["best"], r["spatial"], False, r["label"]
+                lat, b_us = stats["cycles"] / arch.clock * 1e6, b / arch.clock * 1e6
+                extra = [r["mapping"], r["tile"], r["cutlass"], r["search"], r["space"],
+                         r["visited"], r["done"], b, f"{b_us:.4f}", f"{arch.floor_us:.4f}",
+                         f"{max(lat, arch.floor_us):.4f}", f"{max(b_us, arch.floor_us):.4f}"]
         except Exception as e:  # noqa: BLE001 - name the layer, then fail the cell
             fail(f"Timeloop failed on {s.layer}: {type(e).__name__}: {e}")
         seconds = time.monotonic() - start
-        if stats.get("computes") != tile_macs:
-            fail(f"{s.layer}: Timeloop counts {stats.get('computes')} MACs, expected {tile_macs}")
+        if stats.get("computes") != macs:
+            fail(f"{s.layer}: Timeloop counts {stats.get('computes')} MACs, expected {macs}")
         ideal = math.ceil(macs / arch.pes)
         cycles = stats["cycles"]
         rows.append([
             s.layer, s.occurrences, n, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q,
             arch.name, arch.dtype, arch.pes, f"{arch.clock:.6g}", macs, ideal, cycles,
             f"{cycles / ideal:.4f}", f"{stats['utilization_pct']:.2f}",
-            f"{cycles / arch.clock * 1e6:.4f}", f"{stats['energy_uj'] * arch.sms:.2f}",
-            stats["computes"], label,
-            "N{} K{} P{} Q{}".format(*split) if arch.sms > 1 else "", bound, int(stopped),
-            f"{seconds:.1f}",
+            f"{cycles / arch.clock * 1e6:.4f}", f"{stats['energy_uj']:.2f}",
+            stats["computes"], label, row_bound, int(stopped), *extra,
         ])
-        print(f"{s.layer}: {cycles} cycles (ideal {ideal}), spatial {label}, "
-              f"{seconds:.0f} s{' (stopped at the time bound)' if stopped else ''}", flush=True)
+        print(f"{s.layer}: {cycles} cycles (ideal {ideal}), {extra[0] or label} "
+              f"{extra[1]}, {seconds:.0f} s{' (stopped at the time bound)' if stopped else ''}",
+              flush=True)
 
     with open(os.path.join(p["out"], "results.csv"), "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")

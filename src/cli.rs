@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Run declared experiments locally or on GitHub Actions; merge results into a dataset; report them"
 )]
 #[command(
-    after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 64 usage.\nDocumentation: README.md"
+    after_help = "Exit status: 0 ok, 1 failed (a cell or run failed, invalid experiment, stale workflow), 2 interrupted or cancelled, 3 still running when --timeout passed, 4 authentication needed, 5 run --local or merge completed but some output was lost (closed stdout or stderr), 64 usage.\nDocumentation: README.md"
 )]
 pub(crate) struct Cli {
     /// The project root (the folder holding experiments/); default: the nearest one upwards.
@@ -143,34 +143,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "Examples:\n  outrun dispatch roofline-h200-resnet50\n  outrun dispatch roofline-h200-resnet50 --wait --timeout 20m --comment\n  outrun dispatch roofline-h200-resnet50 --failed-from 21000000042"
     )]
-    Dispatch {
-        /// The experiment whose workflow to trigger.
-        name: String,
-        /// Only these cells (the workflow's `cells` input).
-        #[arg(long, value_name = "FILTER")]
-        cells: Option<String>,
-        /// The issue to report on (default: the experiment's `issue`).
-        #[arg(long, value_name = "N")]
-        issue: Option<u64>,
-        /// The branch or tag to run (default: the current branch).
-        #[arg(long = "ref", value_name = "REF")]
-        git_ref: Option<String>,
-        /// Then watch the run and collect it (dispatch + watch + collect).
-        #[arg(long)]
-        wait: bool,
-        /// With --wait: stop waiting after this long (e.g. 20m); the run goes on.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
-        timeout: Option<std::time::Duration>,
-        /// With --wait: post or update the report comment on the issue.
-        #[arg(long, requires = "wait")]
-        comment: bool,
-        /// Run again exactly the cells that failed, timed out or were cancelled in this run
-        /// (from the run ledger, else from the run's jobs).
-        #[arg(long, value_name = "RUN", conflicts_with = "cells")]
-        failed_from: Option<String>,
-        #[command(flatten)]
-        gh: GithubArgs,
-    },
+    Dispatch(DispatchArgs),
     /// Show runs: of one experiment (NAME), one run with its jobs (RUN), or of every experiment.
     #[command(
         after_help = "Examples:\n  outrun status\n  outrun status roofline-h200-resnet50\n  outrun status 21000000042 --json"
@@ -306,7 +279,7 @@ impl Command {
     /// Whether the command talks to GitHub (and so takes `-R` and `--api-url`).
     pub(crate) fn uses_github(&self) -> bool {
         match self {
-            Command::Dispatch { .. }
+            Command::Dispatch(_)
             | Command::Status { .. }
             | Command::Watch { .. }
             | Command::Collect { .. }
@@ -358,6 +331,37 @@ pub(crate) fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> 
         .collect();
     pages.sort();
     Ok(pages)
+}
+
+// `outrun dispatch`'s flags (its help is the variant's).
+#[derive(Debug, Args)]
+pub(crate) struct DispatchArgs {
+    /// The experiment whose workflow to trigger.
+    pub name: String,
+    /// Only these cells (the workflow's `cells` input).
+    #[arg(long, value_name = "FILTER")]
+    pub cells: Option<String>,
+    /// The issue to report on (default: the experiment's `issue`).
+    #[arg(long, value_name = "N")]
+    pub issue: Option<u64>,
+    /// The branch or tag to run (default: the current branch).
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// Then watch the run and collect it (dispatch + watch + collect).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: stop waiting after this long (e.g. 20m); the run goes on.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Option<std::time::Duration>,
+    /// With --wait: post or update the report comment on the issue.
+    #[arg(long, requires = "wait")]
+    pub comment: bool,
+    /// Run again exactly the cells that failed, timed out or were cancelled in this run
+    /// (from the run ledger, else from the run's jobs).
+    #[arg(long, value_name = "RUN", conflicts_with = "cells")]
+    pub failed_from: Option<String>,
+    #[command(flatten)]
+    pub gh: GithubArgs,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,42 @@ impl CellStatus {
     }
 }
 
+/// How many cells of a run ended each way: the one count the report shows and the run ledger
+/// records.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub cells: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
+    /// cancelled + refused = cells.
+    pub refused: usize,
+}
+
+impl Summary {
+    /// Counts the cells' statuses.
+    pub fn of(statuses: impl IntoIterator<Item = CellStatus>) -> Summary {
+        let mut summary = Summary::default();
+        for status in statuses {
+            summary.cells += 1;
+            match status {
+                CellStatus::Ok => summary.ok += 1,
+                CellStatus::Failed => summary.failed += 1,
+                CellStatus::TimedOut => summary.timed_out += 1,
+                CellStatus::Cancelled => summary.cancelled += 1,
+                CellStatus::Refused => summary.refused += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.cells > 0 && self.ok == self.cells
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -127,11 +163,18 @@ impl CellRecord {
             path: path.clone(),
             source,
         };
-        // A link the cell planted in place of its record is not followed (it could point at
-        // any file the user can read): reading it fails, and so does the cell.
+        // Neither a link the cell planted in place of its record nor one in place of its
+        // folder is followed (either could point at any file the user can read): reading
+        // fails, and so does the cell.
         let mut text = String::new();
-        no_follow(std::fs::OpenOptions::new().read(true))
-            .open(&path)
+        crate::fsutil::open_cell_dir(dir)
+            .and_then(|d| {
+                crate::fsutil::open_beneath(
+                    std::os::fd::AsFd::as_fd(&d),
+                    Path::new(CELL_JSON),
+                    false,
+                )
+            })
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(read_err)?;
         serde_json::from_str(&text).map_err(|source| ContractError::Parse { path, source })
@@ -165,6 +208,10 @@ impl CellRecord {
             attempt: 0,
         };
         prov.stamp(&mut rec);
+        // What is known of how long it ran: its job's time (issue 24 §2).
+        if let Some(j) = prov.cells.get(&cell.id).and_then(|j| j.job_s) {
+            rec.duration_s = j;
+        }
         rec
     }
 
@@ -173,22 +220,20 @@ impl CellRecord {
         let mut text = serde_json::to_string_pretty(self).expect("record serialises");
         text.push('\n');
         // Never through a link: the cell's command could have planted `cell.json` as a link to
-        // any file the user can write (`~/.bashrc`), and outrun writes after the command ends.
-        no_follow(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true),
-        )
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-        .map_err(|source| ContractError::Write { path, source })
+        // any file the user can write (`~/.bashrc`), or its whole folder as a link to any
+        // folder, and outrun writes after the command ends. The folder is opened without
+        // following a link, and `cell.json` beneath it likewise.
+        crate::fsutil::open_cell_dir(dir)
+            .and_then(|d| {
+                crate::fsutil::open_beneath(
+                    std::os::fd::AsFd::as_fd(&d),
+                    Path::new(CELL_JSON),
+                    true,
+                )
+            })
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|source| ContractError::Write { path, source })
     }
-}
-
-/// `O_NOFOLLOW`: opening a symbolic link fails (ELOOP) instead of opening what it points at.
-fn no_follow(o: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
-    std::os::unix::fs::OpenOptionsExt::custom_flags(o, libc::O_NOFOLLOW)
 }
 
 /// Where a run came from and when it ran, as told by the party that ran it — outrun itself for
@@ -250,6 +295,14 @@ pub struct JobProvenance {
     /// own `cell.json` says (a job that ran several cells): the report marks that figure.
     #[serde(default)]
     pub duration_s: Option<f64>,
+    /// The job's own start-to-end time, whether or not it ran this cell alone (`None` when
+    /// unknown, or when the output is of another attempt than the job's): a cell's claim is
+    /// never more than this, and the claims of one job's cells never add up to more.
+    #[serde(default)]
+    pub job_s: Option<f64>,
+    /// The job's name (its matrix shard): which cells shared a job.
+    #[serde(default)]
+    pub job: String,
 }
 
 impl RunProvenance {
@@ -283,7 +336,36 @@ impl RunProvenance {
                 rec.duration_s = d;
                 false
             }
-            None => self.source == Source::Github,
+            None => {
+                // A claim is never more than the job that ran it took.
+                if let Some(j) = self.cells.get(&rec.cell).and_then(|j| j.job_s) {
+                    rec.duration_s = rec.duration_s.clamp(0.0, j);
+                }
+                self.source == Source::Github
+            }
+        }
+    }
+
+    /// Caps the claimed durations of the cells that shared a job so that together they never
+    /// exceed the job's own time: each job's claims, where they add up to more, are scaled
+    /// down to it (issue 24 §2). `claims` holds (cell, duration) of the claimed figures.
+    pub fn cap_shared(&self, claims: &mut [(&str, &mut f64)]) {
+        let mut per_job: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        for (cell, d) in claims.iter() {
+            if let Some(j) = self.cells.get(*cell)
+                && let Some(job_s) = j.job_s
+            {
+                per_job.entry(j.job.as_str()).or_insert((0.0, job_s)).0 += **d;
+            }
+        }
+        for (cell, d) in claims.iter_mut() {
+            if let Some(j) = self.cells.get(*cell)
+                && let Some((sum, job_s)) = per_job.get(j.job.as_str())
+                && *sum > *job_s
+                && *sum > 0.0
+            {
+                **d *= job_s / sum;
+            }
         }
     }
 
@@ -322,6 +404,7 @@ impl RunProvenance {
                             runner: r.runner.clone(),
                             // What the files say is theirs to vouch for (see above).
                             duration_s: (r.source == Source::Local).then_some(r.duration_s),
+                            ..JobProvenance::default()
                         },
                     )
                 })
@@ -392,6 +475,8 @@ mod tests {
             finished_at: "2026-11-26T00:02:00Z".into(),
             runner: "GitHub Actions 2".into(),
             duration_s: Some(120.0),
+            job_s: Some(120.0),
+            job: "shard-0".into(),
         };
         let mut prov = RunProvenance {
             source: Source::Github,
@@ -411,13 +496,69 @@ mod tests {
             ),
             (120.0, "2026-11-26T00:02:00Z", 1, "42")
         );
-        // A job that ran several cells: its times are not this cell's duration.
+        // A job that ran several cells: its times are not this cell's duration (and where the
+        // job's time is unknown, nothing caps the claim).
         prov.cells.get_mut("c").unwrap().duration_s = None;
+        prov.cells.get_mut("c").unwrap().job_s = None;
         let mut rec = record();
         assert!(prov.stamp(&mut rec), "the cell's own figure is marked");
         assert_eq!(rec.duration_s, 8484.0);
         // Locally, outrun measured it itself: nothing to mark.
         prov.source = Source::Local;
         assert!(!prov.stamp(&mut record()));
+    }
+
+    /// Issue 24 §2: cells that shared a 47 s job, one claiming 4,242 s: each claim is capped at
+    /// the job's time and together they never exceed it; a refused cell of the job shows the
+    /// job's time, not 0.
+    #[test]
+    fn claims_never_exceed_their_jobs_time_and_a_refused_cell_shows_it() {
+        let shared = JobProvenance {
+            attempt: 1,
+            started_at: "2026-11-26T00:00:00Z".into(),
+            finished_at: "2026-11-26T00:00:47Z".into(),
+            runner: "GitHub Actions 2".into(),
+            duration_s: None,
+            job_s: Some(47.0),
+            job: "shard-0".into(),
+        };
+        let prov = RunProvenance {
+            source: Source::Github,
+            run_id: "42".into(),
+            attempt: 1,
+            cells: [
+                ("c".to_string(), shared.clone()),
+                ("d".to_string(), shared.clone()),
+            ]
+            .into(),
+            ..RunProvenance::default()
+        };
+        let mut c = record();
+        c.duration_s = 4242.0;
+        assert!(prov.stamp(&mut c));
+        assert_eq!(c.duration_s, 47.0, "capped at the job's time");
+        let mut d = record();
+        d.cell = "d".into();
+        d.duration_s = 10.0;
+        assert!(prov.stamp(&mut d));
+        assert_eq!(d.duration_s, 10.0, "a claim within the job's time stays");
+        let (mut x, mut y) = (c.duration_s, d.duration_s);
+        prov.cap_shared(&mut [("c", &mut x), ("d", &mut y)]);
+        assert!((x + y - 47.0).abs() < 1e-9, "{x} + {y}");
+        assert!(x > y, "in proportion to the claims: {x} {y}");
+        let within = (5.0, 6.0);
+        let (mut x, mut y) = within;
+        prov.cap_shared(&mut [("c", &mut x), ("d", &mut y)]);
+        assert_eq!(
+            (x, y),
+            within,
+            "claims within the job's time are left alone"
+        );
+        let cell = crate::experiment::Cell {
+            id: "d".into(),
+            params: Vec::new(),
+        };
+        let refused = CellRecord::missing("e", &cell, CellStatus::Failed, "refused".into(), &prov);
+        assert_eq!(refused.duration_s, 47.0);
     }
 }

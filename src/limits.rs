@@ -7,6 +7,14 @@ use std::time::Duration;
 /// How many matrix jobs a run may have (GitHub's limit); more cells are packed several to a job.
 pub const MAX_JOBS: usize = 256;
 
+/// The largest cells file (`.github/workflows/outrun-NAME.cells.json`) `generate` writes: GitHub
+/// refuses a pushed file over 100 MB and warns over 50 MiB; every job of the run also reads the
+/// whole file. `validate` warns from [`CELLS_FILE_WARN_BYTES`], `generate` refuses beyond this.
+pub const MAX_CELLS_FILE_BYTES: usize = 50 * 1024 * 1024;
+
+/// Where `validate` starts warning that the cells file nears [`MAX_CELLS_FILE_BYTES`] (80 %).
+pub const CELLS_FILE_WARN_BYTES: usize = MAX_CELLS_FILE_BYTES / 5 * 4;
+
 /// GitHub-hosted runners stop a job after 6 hours.
 pub const HOSTED_JOB_LIMIT: Duration = Duration::from_secs(6 * 3600);
 

@@ -38,6 +38,11 @@ pub mod exit {
     /// `watch --timeout` (or `dispatch --wait --timeout`) ended with the run still going.
     pub const STILL_RUNNING: u8 = 3;
     pub const AUTH: u8 = 4;
+    /// `run --local` and `merge` finished their work (every cell ran, the dataset was merged)
+    /// but some of what they print was lost: stdout or stderr failed (a pipe whose reader went
+    /// away: `outrun run NAME --local 2>&1 | head -n 1`). Only where the status would otherwise
+    /// be 0: a failure's own status (1, 2) says more.
+    pub const OUTPUT_LOST: u8 = 5;
     pub const USAGE: u8 = 64;
 }
 
@@ -46,13 +51,24 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            return ExitCode::from(code);
+            if e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::USAGE);
+            }
+            // `--help`, `--version`, `help`: their text is the output, so a closed or full
+            // stdout is a failure, as for every other command.
+            if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+                write_or_exit(false, format_args!(""));
+            }
+            let printed = e.print().and_then(|()| {
+                use std::io::Write as _;
+                std::io::stdout().flush()
+            });
+            if let Err(err) = printed {
+                errln!("error: cannot write to standard output: {err}");
+                return ExitCode::from(exit::FAILED);
+            }
+            return ExitCode::from(exit::OK);
         }
     };
     let json = cli.json;
@@ -64,9 +80,37 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    match rt.block_on(commands::run_command(&root, cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => ExitCode::from(report_error(json, e)),
+    let code = match rt.block_on(commands::run_command(&root, cli)) {
+        Ok(code) => code,
+        Err(e) => report_error(json, e),
+    };
+    if code == exit::OK && OUTPUT_LOST.load(Ordering::SeqCst) {
+        return ExitCode::from(exit::OUTPUT_LOST);
+    }
+    ExitCode::from(code)
+}
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the commands that must finish what they started whatever happens to their output
+/// (`run --local`, `merge`): a write to a closed stdout or stderr is dropped, not fatal.
+static KEEP_GOING: AtomicBool = AtomicBool::new(false);
+
+/// Some output was dropped under [`KEEP_GOING`]: the exit status says so ([`exit::OUTPUT_LOST`]).
+static OUTPUT_LOST: AtomicBool = AtomicBool::new(false);
+
+/// From here on, a closed stdout or stderr no longer stops the command: what cannot be
+/// written is dropped, the command finishes (its cells, its merge) and exits
+/// [`exit::OUTPUT_LOST`]. SIGPIPE is ignored, so a write to a pipe whose reader left fails
+/// with EPIPE instead of killing outrun between two cells (the cells' commands still start
+/// with the default action: the standard library resets it in every child).
+#[allow(unsafe_code)] // signal(2): see the SAFETY note
+pub(crate) fn keep_going_on_lost_output() {
+    KEEP_GOING.store(true, Ordering::SeqCst);
+    // SAFETY: SIG_IGN is a valid action for SIGPIPE; no handler of outrun's is replaced, and
+    // the disposition is process-wide, so the threads already running share it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
@@ -161,10 +205,38 @@ pub fn terminal_report() -> Option<bool> {
     terminal.then(|| !no_color && (tty || set("CLICOLOR_FORCE")))
 }
 
+/// Whether outrun started with its standard output closed (`outrun list >&-`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records, before Rust's runtime starts, whether stdout was closed (`outrun list >&-`): the
+/// runtime then opens /dev/null in its place (so no file outrun opens takes its number), and
+/// every write would "succeed". With this, the first write to stdout fails instead (exit 1).
+#[allow(unsafe_code)] // a constructor in .init_array / __mod_init_func: see the SAFETY note
+#[used]
+#[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
+#[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__mod_init_func"))]
+static DETECT_CLOSED_STDOUT: extern "C" fn() = {
+    extern "C" fn detect() {
+        // SAFETY: F_GETFD only queries descriptor 1; it runs once, single-threaded, before
+        // main, and touches nothing but an atomic.
+        #[allow(unsafe_code)]
+        let closed = unsafe { libc::fcntl(1, libc::F_GETFD) } == -1;
+        STDOUT_CLOSED.store(closed, std::sync::atomic::Ordering::Relaxed);
+    }
+    detect
+};
+
 /// Writes to stdout (or stderr) and flushes; a failed write ends the program with exit status 1
 /// and, where stderr still works, says why. Never a panic.
 pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
     use std::io::Write as _;
+    if !to_stderr && STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot write to standard output: it is closed"
+        );
+        std::process::exit(i32::from(exit::FAILED));
+    }
     let result = if to_stderr {
         let mut e = std::io::stderr().lock();
         e.write_fmt(args).and_then(|()| e.flush())
@@ -173,6 +245,17 @@ pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
         o.write_fmt(args).and_then(|()| o.flush())
     };
     if let Err(e) = result {
+        if KEEP_GOING.load(Ordering::SeqCst) {
+            // Said once, on stderr, when it is stdout that failed (a failed stderr has nowhere
+            // to say it); the exit status says it either way.
+            if !OUTPUT_LOST.swap(true, Ordering::SeqCst) && !to_stderr {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "outrun: cannot write to standard output: {e}; going on without it"
+                );
+            }
+            return;
+        }
         let stream = if to_stderr {
             "standard error"
         } else {

@@ -66,7 +66,21 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     // What the run's side says about where and when each cell ran overrides the cell's files.
     for o in &mut outcomes {
         o.duration_claimed = f.provenance.stamp(&mut o.record);
+        // A refused cell's own figures are not believed: what is known is its job's time.
+        if o.record.status == crate::contract::CellStatus::Refused
+            && let Some(j) = f.provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
+        {
+            o.record.duration_s = j;
+            o.duration_claimed = false;
+        }
     }
+    // Cells that shared a job never claim more than the job's time between them.
+    let mut claims: Vec<(&str, &mut f64)> = outcomes
+        .iter_mut()
+        .filter(|o| o.duration_claimed)
+        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
+        .collect();
+    f.provenance.cap_shared(&mut claims);
     for rec in f.missing {
         if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
             outcomes.push(CellOutcome {
@@ -87,15 +101,19 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     let mut watched: Option<(Results, Vec<String>)> = None;
     let (merge, ledger_changed) = if f.merge {
         let _lock = dataset::lock(f.root, f.plan)?;
+        // The new dataset and the new ledger are put in place together or not at all.
+        let data_path = f.root.join(f.plan.dataset_path());
+        let mut pair = crate::fsutil::Pair::new(dataset::journal_path(&data_path));
         let mut merge = |outcomes: &[CellOutcome]| -> Result<_, PipelineError> {
             // A comparison that cannot start (its measured file unreadable) must not keep the
             // rows out of the dataset: merge them, and let the report say what is wrong after.
             let req =
                 dataset::MergeRequest::new(f.root, f.plan, outcomes, &f.provenance.run_started_at);
             let Ok(mut acc) = Results::new(f.root, f.plan) else {
-                return Ok(dataset::merge(req)?);
+                return Ok(dataset::merge_into_pair(req, None, &mut pair)?.0);
             };
-            let (summary, columns) = dataset::merge_watching(req, &mut |row| acc.feed(row))?;
+            let (summary, columns) =
+                dataset::merge_into_pair(req, Some(&mut |row| acc.feed(row)), &mut pair)?;
             watched = columns.map(|c| (acc, c));
             Ok(summary)
         };
@@ -107,19 +125,8 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             }
             other => other?,
         };
-        let mut entry = ledger::LedgerEntry::new(f.provenance);
-        for o in &outcomes {
-            entry.cells += 1;
-            match o.record.status {
-                crate::contract::CellStatus::Ok => entry.ok += 1,
-                crate::contract::CellStatus::Failed => entry.failed += 1,
-                crate::contract::CellStatus::TimedOut => entry.timed_out += 1,
-                crate::contract::CellStatus::Cancelled => entry.cancelled += 1,
-                // The ledger's columns stay as they are: a refused cell is a failed one there
-                // (and is run again by `--failed-from`); its `refused` counts artifacts.
-                crate::contract::CellStatus::Refused => entry.failed += 1,
-            }
-        }
+        let counts = crate::contract::Summary::of(outcomes.iter().map(|o| o.record.status));
+        let mut entry = ledger::LedgerEntry::new(f.provenance, &counts);
         entry.refused = f.refused.len();
         entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
         entry.failed_cells = outcomes
@@ -129,10 +136,8 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             .collect::<Vec<_>>()
             .join(" ");
         entry.collected_at = crate::contract::now_rfc3339();
-        let changed = ledger::record(
-            &ledger::path_for(&f.root.join(f.plan.dataset_path())),
-            entry,
-        )?;
+        let changed = ledger::record_into(&ledger::path_for(&data_path), entry, &mut pair)?;
+        pair.commit()?;
         (Some(summary), changed)
     } else {
         (None, false)
@@ -237,9 +242,16 @@ impl<'a> Results<'a> {
         refused: Vec<Refused>,
     ) -> Report {
         let comparison = self.joiner.map(compare::Joiner::finish);
-        report::build(
-            plan, outcomes, run, columns, self.first, self.total, comparison, refused,
-        )
+        report::build(report::ReportInput {
+            plan,
+            outcomes,
+            run,
+            dataset_columns: columns,
+            results: self.first,
+            results_total: self.total,
+            comparison,
+            refused,
+        })
     }
 
     fn feed(&mut self, row: dataset::Newest<'_>) {

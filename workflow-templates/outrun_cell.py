@@ -10,7 +10,7 @@
 # and read from the checkout: a 50,000-cell experiment fits neither a workflow file (500 KB), an
 # environment value (128 KiB) nor a job's outputs (1 MB). Everything else arrives through the
 # environment, never pasted into this text by an expression.
-import datetime, json, os, signal, socket, subprocess, sys, time
+import datetime, json, os, signal, socket, stat, subprocess, sys, time
 
 with open(os.environ["OUTRUN_CELLS_FILE"], encoding="utf-8") as _f:
     CFG = json.load(_f)
@@ -138,9 +138,25 @@ def run_cell(cell, root):
         "attempt": int(os.environ.get("GITHUB_RUN_ATTEMPT", "1")),
     }
     try:
-        # Never through a link the command planted in its place (O_NOFOLLOW), and a cell that
-        # removed its own folder or a full disk fails this cell only.
-        fd = os.open(os.path.join(out, "cell.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        # Never through a link the command planted in place of cell.json or of its whole folder
+        # (`rm -rf "$OUTRUN_OUT"; ln -s DIR "$OUTRUN_OUT"`): the folder is opened beneath the
+        # root without following a link, cell.json beneath it likewise (as outrun does,
+        # src/fsutil.rs); a regular file with one name only. A cell that removed its own folder
+        # or a full disk fails this cell only.
+        top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            own = os.open(cell["id"], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+        finally:
+            os.close(top)
+        try:
+            fd = os.open("cell.json", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=own)
+        finally:
+            os.close(own)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            os.close(fd)
+            raise OSError(0, "cell.json is not a regular file with one name")
+        os.ftruncate(fd, 0)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2)
             f.write("\n")
@@ -207,8 +223,13 @@ def check_results(record, root):
         return f"{name} is not a regular file", [], []
     if not os.path.exists(path):
         return f"the command wrote no {name}", [], []
+    size, limit = os.path.getsize(path), CFG["results_max_size"]
+    if size > limit:
+        return (f"{name} is {size} bytes: more than the {limit} bytes a cell's results may have "
+                "(results.max-size)"), [], []
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: a byte-order mark starts the file, not its first column or object.
+        with open(path, encoding="utf-8-sig", newline="") as f:
             if name.endswith(".jsonl"):
                 header, objects = [], []
                 for i, line in enumerate(f, 1):
@@ -244,6 +265,10 @@ def check_results(record, root):
                     rows.append(row)
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
         return f"{name}: {e}", [], []
+    reserved = [h for h in header if h.lower().startswith("outrun_")]
+    if reserved:
+        return (f"{name} has a column `{reserved[0]}`: names starting with `outrun_` are reserved "
+                "for the dataset's provenance columns; rename it"), [], []
     if len(header) > CFG["max_result_columns"]:
         return f"{name} has {len(header)} columns; at most {CFG['max_result_columns']} are merged", [], []
     if not rows:

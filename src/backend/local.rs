@@ -142,69 +142,13 @@ pub async fn run(
             runner: runner.clone(),
         };
         let sem = sem.clone();
-        let mut cancel = cancel.clone();
+        let cancel = cancel.clone();
         let events = events.clone();
         let plan = shared_plan.clone();
         let succeeded = succeeded.clone();
         tasks.spawn(async move {
-            // Wait for a slot, unless Ctrl-C comes first.
-            let permit = tokio::select! {
-                p = sem.acquire_owned() => Some(p.expect("semaphore is never closed")),
-                _ = cancel.wait_for(|c| *c) => None,
-            };
-            let result = match permit {
-                Some(_permit) => {
-                    let _ = events.send(Event::Started {
-                        cell: cell.id.clone(),
-                    });
-                    let t0 = Instant::now();
-                    let started_at = now_rfc3339();
-                    // One cell's I/O error (it deleted its own folder, its environment is too
-                    // large to start, the disk is full) fails that cell with the reason; the
-                    // others run on and are merged.
-                    run_cell(&ctx, &cell, cancel).await.unwrap_or_else(|e| {
-                        let rec = ctx.record(
-                            &cell,
-                            CellStatus::Failed,
-                            None,
-                            Some(e.to_string()),
-                            started_at,
-                            t0.elapsed(),
-                        );
-                        // Kept when the folder still takes it; the run's records carry it anyway.
-                        let _ = rec.write(&ctx.dir);
-                        rec
-                    })
-                }
-                None => ctx.record(
-                    &cell,
-                    CellStatus::Cancelled,
-                    None,
-                    Some("not started: interrupted".into()),
-                    now_rfc3339(),
-                    Duration::ZERO,
-                ),
-            };
-            // Progress shows what the merge will see: a cell whose command succeeded but whose
-            // results are missing or malformed is failed there, so it is shown failed here.
-            let checked = if result.status == CellStatus::Ok {
-                let at = crate::outputs::Positioned {
-                    cell: cell.id.clone(),
-                    dir: ctx.dir.clone(),
-                    attempt: 1,
-                };
-                crate::outputs::read_cells(&[at], &plan).pop()
-            } else {
-                None
-            };
-            let _ = events.send(Event::Finished {
-                record: Box::new(
-                    checked
-                        .as_ref()
-                        .map_or_else(|| result.clone(), |o| o.record.clone()),
-                ),
-            });
-            if let Some(o) = checked.filter(|o| o.ok()) {
+            let result = run_in_slot(&ctx, &cell, sem, cancel, &events).await;
+            if let Some(o) = checked_output(&ctx, &cell, &result, &plan, &events) {
                 succeeded.lock().expect("not poisoned").push(o);
             }
             (index, result)
@@ -233,6 +177,86 @@ pub async fn run(
             .collect(),
         interrupted,
     })
+}
+
+/// Runs `cell` once a slot of `sem` is free, unless `cancel` comes first (then it is
+/// cancelled, never started); returns its record.
+async fn run_in_slot(
+    ctx: &CellCtx,
+    cell: &Cell,
+    sem: Arc<Semaphore>,
+    mut cancel: watch::Receiver<bool>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> CellRecord {
+    // Wait for a slot, unless Ctrl-C comes first.
+    let permit = tokio::select! {
+        p = sem.acquire_owned() => Some(p.expect("semaphore is never closed")),
+        _ = cancel.wait_for(|c| *c) => None,
+    };
+    match permit {
+        Some(_permit) => {
+            let _ = events.send(Event::Started {
+                cell: cell.id.clone(),
+            });
+            let t0 = Instant::now();
+            let started_at = now_rfc3339();
+            // One cell's I/O error (it deleted its own folder, its environment is too
+            // large to start, the disk is full) fails that cell with the reason; the
+            // others run on and are merged.
+            run_cell(ctx, cell, cancel).await.unwrap_or_else(|e| {
+                let rec = ctx.record(
+                    cell,
+                    CellStatus::Failed,
+                    None,
+                    Some(e.to_string()),
+                    started_at,
+                    t0.elapsed(),
+                );
+                // Kept when the folder still takes it; the run's records carry it anyway.
+                let _ = rec.write(&ctx.dir);
+                rec
+            })
+        }
+        None => ctx.record(
+            cell,
+            CellStatus::Cancelled,
+            None,
+            Some("not started: interrupted".into()),
+            now_rfc3339(),
+            Duration::ZERO,
+        ),
+    }
+}
+
+/// Shows that `cell` finished (`result`, as checked against its output), and returns its
+/// checked output when the cell succeeded.
+fn checked_output(
+    ctx: &CellCtx,
+    cell: &Cell,
+    result: &CellRecord,
+    plan: &Plan,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Option<crate::outputs::CellOutcome> {
+    // Progress shows what the merge will see: a cell whose command succeeded but whose
+    // results are missing or malformed is failed there, so it is shown failed here.
+    let checked = if result.status == CellStatus::Ok {
+        let at = crate::outputs::Positioned {
+            cell: cell.id.clone(),
+            dir: ctx.dir.clone(),
+            attempt: 1,
+        };
+        crate::outputs::read_cells(&[at], plan).pop()
+    } else {
+        None
+    };
+    let _ = events.send(Event::Finished {
+        record: Box::new(
+            checked
+                .as_ref()
+                .map_or_else(|| result.clone(), |o| o.record.clone()),
+        ),
+    });
+    checked.filter(|o| o.ok())
 }
 
 struct CellCtx {

@@ -41,7 +41,7 @@
 //!    scheduler's accounting, e.g. `sacct`'s job ids, nodes and times).
 //! 2. `src/contract.rs`: a `Source` variant (`slurm` in the dataset), and whether its job times
 //!    are trusted over a cell's claims (`RunProvenance::stamp` treats `Github`'s so today).
-//! 3. `src/cli.rs` and `src/commands.rs`: the flag or subcommand that picks it (`run --local`
+//! 3. `src/cli.rs` and `src/commands/`: the flag or subcommand that picks it (`run --local`
 //!    is the local backend's), calling the backend and printing what `finish` returned.
 
 pub mod github;

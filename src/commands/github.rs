@@ -15,7 +15,7 @@ use outrun::pipeline;
 use outrun::shown::shown;
 
 use super::{CliError, Result, select};
-use crate::cli::GithubArgs;
+use crate::cli::{DispatchArgs, GithubArgs};
 use crate::documents::{self, RunState};
 use crate::exit;
 
@@ -113,20 +113,17 @@ fn conclusion_code(conclusion: Option<&Conclusion>) -> u8 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `outrun dispatch`, with `--failed-from` already turned into the cells to run.
 pub(super) async fn dispatch(
     root: &Path,
     gh: &Gh,
-    name: &str,
-    cells: Option<&str>,
-    issue: Option<u64>,
-    git_ref: Option<String>,
-    wait: bool,
-    timeout: Option<Duration>,
-    comment: bool,
+    args: &DispatchArgs,
     json: bool,
     quiet: bool,
 ) -> Result<u8> {
+    let (name, cells, issue) = (&args.name, args.cells.as_deref(), args.issue);
+    let (wait, timeout, comment) = (args.wait, args.timeout, args.comment);
+    let git_ref = args.git_ref.clone();
     let plan = experiment::load_named(root, name)?;
     if let Some(f) = cells {
         select(&plan, Some(f))?; // the same language the workflow takes: fail here, not on GitHub
@@ -153,38 +150,7 @@ pub(super) async fn dispatch(
     let rec = recs[0].clone();
     let run_id = rec.run_id.expect("dispatch returns with a run");
     if !wait {
-        if json {
-            documents::print(&documents::DispatchDoc {
-                record: &rec,
-                state: None,
-                waves: if recs.len() > 1 {
-                    recs.iter().collect()
-                } else {
-                    Vec::new()
-                },
-            });
-        } else {
-            for r in &recs {
-                let wave = match (r.wave, r.waves) {
-                    (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
-                    _ => String::new(),
-                };
-                outln!(
-                    "dispatched {} on {}{wave}: run {} {}",
-                    r.experiment,
-                    r.git_ref,
-                    r.run_id.unwrap_or_default(),
-                    r.html_url.as_deref().unwrap_or("")
-                );
-            }
-            if recs.len() > 1 {
-                outln!("follow them with `outrun sync`: it collects each wave as it ends");
-            } else {
-                outln!(
-                    "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
-                );
-            }
-        }
+        print_dispatched(&recs, json);
         return Ok(exit::OK);
     }
     if !quiet {
@@ -215,6 +181,45 @@ pub(super) async fn dispatch(
     let (c, _) = github::collect(root, &gh.client, &run, &opts).await?;
     print_collected(&c, None, json);
     Ok(collected_code(&c))
+}
+
+/// What `dispatch` without `--wait` prints: the runs it started (one a wave), and how to
+/// follow them.
+fn print_dispatched(recs: &[github::DispatchRecord], json: bool) {
+    let rec = &recs[0];
+    let run_id = rec.run_id.unwrap_or_default();
+    if json {
+        documents::print(&documents::DispatchDoc {
+            record: rec,
+            state: None,
+            waves: if recs.len() > 1 {
+                recs.iter().collect()
+            } else {
+                Vec::new()
+            },
+        });
+    } else {
+        for r in recs {
+            let wave = match (r.wave, r.waves) {
+                (Some(w), Some(n)) => format!(" (wave {w} of {n})"),
+                _ => String::new(),
+            };
+            outln!(
+                "dispatched {} on {}{wave}: run {} {}",
+                r.experiment,
+                r.git_ref,
+                r.run_id.unwrap_or_default(),
+                r.html_url.as_deref().unwrap_or("")
+            );
+        }
+        if recs.len() > 1 {
+            outln!("follow them with `outrun sync`: it collects each wave as it ends");
+        } else {
+            outln!(
+                "follow it with `outrun watch {run_id}`; collect it with `outrun collect {run_id}` or `outrun sync`"
+            );
+        }
+    }
 }
 
 fn collected_code(c: &github::Collected) -> u8 {
@@ -391,11 +396,56 @@ pub(super) async fn collect(
     print_collected(&c, landed.as_ref(), json);
     // The final job's own status says whether it landed the results; failed cells already
     // show as failed jobs of the run.
+    // The final job fails — after the rest has landed and the report is posted — exactly when
+    // the trust rules set something aside, with one line saying which and why (issue 24 §3).
+    let aside = set_aside_line(&c);
+    if landed.is_some()
+        && let Some(line) = &aside
+    {
+        errln!("{line}");
+    }
     match &landed {
         Some(l) if l.action_needed.is_some() => Ok(exit::FAILED),
+        Some(_) if aside.is_some() => Ok(exit::FAILED),
         Some(_) => Ok(exit::OK),
         None => Ok(collected_code(&c)),
     }
+}
+
+/// One line naming what the trust rules set aside in a collected run (refused artifacts, and
+/// cells whose outputs were refused), and why; `None` when nothing was.
+fn set_aside_line(c: &github::Collected) -> Option<String> {
+    let mut parts: Vec<String> = c
+        .refused
+        .iter()
+        .map(|r| format!("artifact {} ({})", shown(&r.artifact), shown(&r.reason)))
+        .collect();
+    parts.extend(
+        c.outcomes
+            .iter()
+            .filter(|o| o.record.status == outrun::contract::CellStatus::Refused)
+            .map(|o| {
+                format!(
+                    "cell {} ({})",
+                    shown(&o.record.cell),
+                    shown(o.record.error.as_deref().unwrap_or("refused"))
+                )
+            }),
+    );
+    if parts.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 5;
+    let more = parts.len().saturating_sub(SHOWN);
+    parts.truncate(SHOWN);
+    if more > 0 {
+        parts.push(format!("and {more} more (see the report)"));
+    }
+    Some(format!(
+        "error: run {} had outputs set aside by the trust rules, so this job fails (the rest is merged and the report posted): {}",
+        c.run_id,
+        parts.join("; ")
+    ))
 }
 
 /// The cells of `run` to run again, as a `cells` filter.
@@ -460,17 +510,25 @@ pub(super) fn parse_wave(wave: Option<&str>) -> Result<Option<usize>, CliError> 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn announce(
-    root: &Path,
-    gh: &Gh,
-    run_id: u64,
-    issue: u64,
-    cells: Option<&str>,
-    wave: Option<usize>,
-    actor: &str,
-    json: bool,
-) -> Result<u8> {
+/// What `outrun announce` was asked to post.
+pub(super) struct AnnounceRequest<'a> {
+    pub(super) run_id: u64,
+    pub(super) issue: u64,
+    pub(super) cells: Option<&'a str>,
+    pub(super) wave: Option<usize>,
+    pub(super) actor: &'a str,
+    pub(super) json: bool,
+}
+
+pub(super) async fn announce(root: &Path, gh: &Gh, req: AnnounceRequest<'_>) -> Result<u8> {
+    let AnnounceRequest {
+        run_id,
+        issue,
+        cells,
+        wave,
+        actor,
+        json,
+    } = req;
     // The run from GitHub: its start orders the comments of overlapping runs, whenever this
     // job gets to post.
     let run = gh.client.run(run_id).await?;
@@ -601,7 +659,7 @@ pub(super) async fn sync(
         }
         for h in &synced.held {
             outln!(
-                "{} run {} — collected already; its rows wait on branch {}{}",
+                "{} run {} — its rows wait on branch {}{}",
                 h.experiment,
                 h.run_id,
                 shown(&h.branch),

@@ -47,6 +47,8 @@ pub(super) fn compare(root: &Path, file: &Path, out: Option<&Path>, json: bool) 
 }
 
 pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> Result<u8> {
+    // Cells start, and a merge follows them: a closed stdout or stderr must stop neither.
+    crate::keep_going_on_lost_output();
     if !args.local {
         return Err(CliError::Usage(format!(
             "say where to run: `outrun run {0} --local` runs the cells on this machine; `outrun dispatch {0}` runs them on GitHub Actions",
@@ -309,6 +311,7 @@ fn run_dir_or_latest(root: &Path, plan: &Plan, named: Option<&Path>) -> Result<P
 }
 
 pub(super) async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bool) -> Result<u8> {
+    crate::keep_going_on_lost_output();
     let plan = experiment::load_named(root, name)?;
     stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
@@ -408,6 +411,7 @@ fn merge_notes(name: &str, summary: &outrun::dataset::MergeSummary) {
 
 /// `merge NAME --migrate`: one row per key, the newest run's, under the dataset's lock.
 pub(super) fn migrate(root: &Path, name: &str, json: bool) -> Result<u8> {
+    crate::keep_going_on_lost_output();
     let plan = experiment::load_named(root, name)?;
     stop_on_signals()?;
     let summary = {

@@ -149,38 +149,13 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             local::report(root, &name, run.as_deref(), format, output.as_deref())
         }
         Command::Compare { file, out } => local::compare(root, &file, out.as_deref(), json),
-        Command::Dispatch {
-            name,
-            cells,
-            issue,
-            git_ref,
-            wait,
-            timeout,
-            comment,
-            failed_from,
-            gh,
-        } => {
-            let gh = connect(gh)?;
-            let cells = match failed_from {
-                Some(run) => {
-                    Some(github::failed_cells(root, &gh, &name, github::parse_run(&run)?).await?)
-                }
-                None => cells,
-            };
-            github::dispatch(
-                root,
-                &gh,
-                &name,
-                cells.as_deref(),
-                issue,
-                git_ref,
-                wait,
-                timeout,
-                comment,
-                json,
-                cli.quiet,
-            )
-            .await
+        Command::Dispatch(mut args) => {
+            let gh = connect(args.gh.clone())?;
+            if let Some(run) = args.failed_from.take() {
+                let run = github::parse_run(&run)?;
+                args.cells = Some(github::failed_cells(root, &gh, &args.name, run).await?);
+            }
+            github::dispatch(root, &gh, &args, json, cli.quiet).await
         }
         Command::Rerun { run, failed: _, gh } => {
             github::rerun(root, &connect(gh)?, github::parse_run(&run)?, json).await
@@ -194,17 +169,15 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
             gh,
         } => {
             let gh = connect(gh)?;
-            github::announce(
-                root,
-                &gh,
-                github::parse_run(&run)?,
+            let req = github::AnnounceRequest {
+                run_id: github::parse_run(&run)?,
                 issue,
-                cells.as_deref(),
-                github::parse_wave(wave.as_deref())?,
-                &actor,
+                cells: cells.as_deref(),
+                wave: github::parse_wave(wave.as_deref())?,
+                actor: &actor,
                 json,
-            )
-            .await
+            };
+            github::announce(root, &gh, req).await
         }
         Command::Status { target, gh } => {
             github::status(root, &connect(gh)?, target.as_deref(), json).await

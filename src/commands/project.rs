@@ -32,7 +32,11 @@ pub(super) fn man(out: Option<&Path>, json: bool) -> Result<u8> {
                 }
             }
         }
-        None => crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?,
+        None => {
+            // A closed stdout fails here, as every other output does.
+            out!("");
+            crate::cli::man_page(&mut std::io::stdout()).context("writing the man page")?
+        }
     }
     Ok(exit::OK)
 }
@@ -75,7 +79,17 @@ pub(super) fn plan(root: &Path, name: &str, filter: Option<&str>, json: bool) ->
     let wf = workflow::workflow_path(p.name());
     // The workflow and its cells file are one state: the worse of the two.
     let mut state = documents::WorkflowState::UpToDate;
-    for (path, rendered) in workflow::render_all(root, &p)? {
+    // An experiment whose cells file is over the limit cannot be generated (`validate` and
+    // `generate` say why); it can still be planned and run locally.
+    let files = match workflow::render_all(root, &p) {
+        Ok(f) => f,
+        Err(workflow::WorkflowError::CellsFileTooLarge { .. }) => {
+            state = documents::WorkflowState::Missing;
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (path, rendered) in files {
         match workflow::check(root, &path, &rendered)? {
             workflow::Drift::UpToDate => {}
             workflow::Drift::Missing => state = documents::WorkflowState::Missing,
@@ -413,11 +427,44 @@ pub(super) fn generate(
         }
         out.push(w);
     }
+    if names.is_empty() {
+        let (orphans, orphans_drifted, orphans_done) =
+            orphans(root, &expected, check, prune, json)?;
+        out.extend(orphans);
+        drifted += orphans_drifted;
+        done_lines.extend(orphans_done);
+    }
+    for line in done_lines {
+        outln!("{line}");
+    }
+    let doc = documents::Generate {
+        check,
+        ok: drifted == 0,
+        workflows: out,
+    };
+    if json {
+        documents::print(&doc);
+    } else if check && drifted > 0 {
+        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
+    } else if check {
+        outln!("{} workflow(s) up to date", doc.workflows.len());
+    }
+    Ok(if doc.ok { exit::OK } else { exit::FAILED })
+}
+
+/// The generated workflows in `.github/workflows` whose experiment is gone (not among
+/// `expected`): each entry, how many count as drift (under `--check`), and the lines to print.
+fn orphans(
+    root: &Path,
+    expected: &[PathBuf],
+    check: bool,
+    prune: bool,
+    json: bool,
+) -> Result<(Vec<documents::GeneratedWorkflow>, usize, Vec<String>)> {
     // A generated workflow whose experiment is gone would still run on GitHub: say so (a
     // failure under --check), or delete it with --prune.
-    if names.is_empty()
-        && let Ok(entries) = std::fs::read_dir(root.join(".github/workflows"))
-    {
+    let (mut out, mut drifted, mut done_lines) = (Vec::new(), 0, Vec::new());
+    if let Ok(entries) = std::fs::read_dir(root.join(".github/workflows")) {
         let mut orphans: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -454,20 +501,5 @@ pub(super) fn generate(
             });
         }
     }
-    for line in done_lines {
-        outln!("{line}");
-    }
-    let doc = documents::Generate {
-        check,
-        ok: drifted == 0,
-        workflows: out,
-    };
-    if json {
-        documents::print(&doc);
-    } else if check && drifted > 0 {
-        errln!("{drifted} workflow(s) out of date: run `outrun generate` and commit the result");
-    } else if check {
-        outln!("{} workflow(s) up to date", doc.workflows.len());
-    }
-    Ok(if doc.ok { exit::OK } else { exit::FAILED })
+    Ok((out, drifted, done_lines))
 }

@@ -51,6 +51,8 @@ pub struct SeriesResult {
     pub unit: String,
     pub clock_ghz: Option<f64>,
     pub scale: Option<f64>,
+    /// The floor under the converted value (`at-least`), if declared.
+    pub at_least: Option<f64>,
     /// What a declared value is multiplied by to be in the reference's unit.
     pub factor: f64,
     #[serde(rename = "where")]
@@ -179,126 +181,14 @@ pub fn compute(l: &Loaded) -> CrossComparison {
     let group_idx: Vec<usize> = (d.group_by.iter())
         .filter_map(|g| d.keys.iter().position(|k| k == g))
         .collect();
-    let group_of = |key: &[String]| -> String {
-        group_idx
-            .iter()
-            .map(|&i| format!("{}={}", d.keys[i], key[i]))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let reference_numeric: Vec<(&Vec<String>, f64)> = (l.reference.rows.iter())
         .filter_map(|(k, v)| v.as_ref().ok().map(|v| (k, *v)))
         .collect();
     let mut rows = Vec::new();
     let mut series = Vec::new();
     for (s, t) in d.series.iter().zip(&l.series) {
-        // Checked when the declaration was loaded.
-        let f = factor(s, r.unit, r.clock_ghz).unwrap_or(f64::NAN);
-        let mut notes = Vec::new();
-        let (mut unmatched, mut non_numeric) = (0, 0);
-        let mut mine: Vec<JoinedRow> = Vec::new();
-        for (k, v) in &t.rows {
-            let v = match v {
-                Ok(v) => *v,
-                Err(raw) => {
-                    non_numeric += 1;
-                    notes.push(format!(
-                        "{}: '{}' is not a number",
-                        show_key(&d.keys, k),
-                        raw.escape_debug()
-                    ));
-                    continue;
-                }
-            };
-            match l.reference.get(k) {
-                Some(Ok(refv)) => {
-                    let predicted = v * f;
-                    let error_pct = (*refv != 0.0).then(|| (predicted - refv) / refv * 100.0);
-                    mine.push(JoinedRow {
-                        series: s.label.clone(),
-                        key: k.clone(),
-                        value: v,
-                        predicted,
-                        reference: *refv,
-                        error_pct,
-                    });
-                }
-                _ => unmatched += 1,
-            }
-        }
-        mine.sort_by(|a, b| cmp_keys(&a.key, &b.key));
-        let missing = reference_numeric
-            .iter()
-            .filter(|(k, _)| !matches!(t.get(k), Some(Ok(_))))
-            .count();
-        let error_undefined = mine.iter().filter(|r| r.error_pct.is_none()).count();
-        if error_undefined > 0 {
-            notes.push(format!(
-                "{error_undefined} joined rows have a reference of 0: their percentage error is undefined, so they are left out of MAPE, median and max (but not of Spearman)"
-            ));
-        }
-        // A series whose typical value is a power of ten or more away from the reference's is
-        // most often declared in the wrong unit (µs read as ms); say so rather than print a
-        // MAPE of 56,000 % without a word.
-        let ratios: Vec<f64> = (mine.iter())
-            .filter(|r| r.reference > 0.0 && r.predicted > 0.0)
-            .map(|r| r.predicted / r.reference)
-            .collect();
-        if let Some(m) = stats::median(&ratios)
-            && !(0.1..10.0).contains(&m)
-        {
-            notes.push(format!(
-                "its median ratio to the reference is {}×, a power of ten or more: check the unit{} (fine if the series models something else on purpose)",
-                if m >= 10.0 { format!("{m:.0}") } else { format!("{m:.3}") },
-                if s.unit == Unit::Cycles { " and the clock" } else { "" }
-            ));
-        }
-        let mut examples = Vec::new();
-        let mut stats_rows = Vec::new();
-        if !group_idx.is_empty() {
-            let mut groups: Vec<Vec<String>> = mine
-                .iter()
-                .map(|r| group_idx.iter().map(|&i| r.key[i].clone()).collect())
-                .collect::<BTreeSet<Vec<String>>>()
-                .into_iter()
-                .collect();
-            groups.sort_by(|a, b| cmp_keys(a, b));
-            for g in groups {
-                let in_g: Vec<&JoinedRow> = mine
-                    .iter()
-                    .filter(|r| group_idx.iter().zip(&g).all(|(&i, v)| &r.key[i] == v))
-                    .collect();
-                let name = group_of(&in_g[0].key);
-                stats_rows.push(series_stats(name, &in_g));
-                if s.example {
-                    examples.extend(median_row(&in_g));
-                }
-            }
-        }
-        stats_rows.push(series_stats("all".into(), &mine.iter().collect::<Vec<_>>()));
-        if s.example && group_idx.is_empty() {
-            examples.extend(median_row(&mine.iter().collect::<Vec<_>>()));
-        }
-        series.push(SeriesResult {
-            label: s.label.clone(),
-            path: s.path.clone(),
-            value: s.value.clone(),
-            unit: s.unit.name().into(),
-            clock_ghz: s.clock_ghz,
-            scale: s.scale,
-            factor: f,
-            filter: filter_text(s),
-            aggregate: s.aggregate,
-            rows: t.rows.len(),
-            joined: mine.len(),
-            unmatched,
-            missing,
-            non_numeric,
-            error_undefined,
-            stats: stats_rows,
-            notes,
-            examples,
-        });
+        let (result, mine) = series_result(l, s, t, &group_idx, &reference_numeric);
+        series.push(result);
         rows.extend(mine);
     }
     let agreement = (d.agreement.iter().zip(&l.agreement))
@@ -325,6 +215,173 @@ pub fn compute(l: &Loaded) -> CrossComparison {
         rows,
         agreement,
     }
+}
+
+/// One series `s` (its table `t`) joined to the reference: its result, and its joined rows
+/// sorted by key. `group_idx`: the positions of the group-by keys; `reference_numeric`: the
+/// reference's rows that are numbers.
+fn series_result(
+    l: &Loaded,
+    s: &Source,
+    t: &Table,
+    group_idx: &[usize],
+    reference_numeric: &[(&Vec<String>, f64)],
+) -> (SeriesResult, Vec<JoinedRow>) {
+    let r = &l.decl.reference;
+    // Checked when the declaration was loaded.
+    let f = factor(s, r.unit, r.clock_ghz).unwrap_or(f64::NAN);
+    let mut notes = Vec::new();
+    let (mine, unmatched, non_numeric) = join(l, s, t, f, &mut notes);
+    let missing = reference_numeric
+        .iter()
+        .filter(|(k, _)| !matches!(t.get(k), Some(Ok(_))))
+        .count();
+    let error_undefined = mine.iter().filter(|r| r.error_pct.is_none()).count();
+    if error_undefined > 0 {
+        notes.push(format!(
+            "{error_undefined} joined rows have a reference of 0: their percentage error is undefined, so they are left out of MAPE, median and max (but not of Spearman)"
+        ));
+    }
+    notes.extend(unit_note(s, &mine));
+    let (stats_rows, examples) = group_stats(l, s, &mine, group_idx);
+    let result = SeriesResult {
+        label: s.label.clone(),
+        path: s.path.clone(),
+        value: s.value.clone(),
+        unit: s.unit.name().into(),
+        clock_ghz: s.clock_ghz,
+        scale: s.scale,
+        at_least: s.at_least,
+        factor: f,
+        filter: filter_text(s),
+        aggregate: s.aggregate,
+        rows: t.rows.len(),
+        joined: mine.len(),
+        unmatched,
+        missing,
+        non_numeric,
+        error_undefined,
+        stats: stats_rows,
+        notes,
+        examples,
+    };
+    (result, mine)
+}
+
+/// The rows of series `s` (table `t`, converted by `f`) that the reference has, sorted by key;
+/// how many it has no reference for, and how many are no number (each said in `notes`).
+fn join(
+    l: &Loaded,
+    s: &Source,
+    t: &Table,
+    f: f64,
+    notes: &mut Vec<String>,
+) -> (Vec<JoinedRow>, usize, usize) {
+    let (mut unmatched, mut non_numeric) = (0, 0);
+    let mut mine: Vec<JoinedRow> = Vec::new();
+    for (k, v) in &t.rows {
+        let v = match v {
+            Ok(v) => *v,
+            Err(raw) => {
+                non_numeric += 1;
+                notes.push(format!(
+                    "{}: '{}' is not a number",
+                    show_key(&l.decl.keys, k),
+                    raw.escape_debug()
+                ));
+                continue;
+            }
+        };
+        match l.reference.get(k) {
+            Some(Ok(refv)) => {
+                let predicted = (v * f).max(s.at_least.unwrap_or(f64::NEG_INFINITY));
+                let error_pct = (*refv != 0.0).then(|| (predicted - refv) / refv * 100.0);
+                mine.push(JoinedRow {
+                    series: s.label.clone(),
+                    key: k.clone(),
+                    value: v,
+                    predicted,
+                    reference: *refv,
+                    error_pct,
+                });
+            }
+            _ => unmatched += 1,
+        }
+    }
+    mine.sort_by(|a, b| cmp_keys(&a.key, &b.key));
+    (mine, unmatched, non_numeric)
+}
+
+/// A series whose typical value is a power of ten or more away from the reference's is most
+/// often declared in the wrong unit (µs read as ms); say so rather than print a MAPE of
+/// 56,000 % without a word.
+fn unit_note(s: &Source, mine: &[JoinedRow]) -> Option<String> {
+    let ratios: Vec<f64> = (mine.iter())
+        .filter(|r| r.reference > 0.0 && r.predicted > 0.0)
+        .map(|r| r.predicted / r.reference)
+        .collect();
+    let m = stats::median(&ratios)?;
+    if (0.1..10.0).contains(&m) {
+        return None;
+    }
+    Some(format!(
+        "its median ratio to the reference is {}×, a power of ten or more: check the unit{} (fine if the series models something else on purpose)",
+        if m >= 10.0 {
+            format!("{m:.0}")
+        } else {
+            format!("{m:.3}")
+        },
+        if s.unit == Unit::Cycles {
+            " and the clock"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The statistics of a series' joined rows per group (when grouped) then over all of them, and
+/// its worked examples (the median row per group, or of all) when the series asks for them.
+fn group_stats(
+    l: &Loaded,
+    s: &Source,
+    mine: &[JoinedRow],
+    group_idx: &[usize],
+) -> (Vec<SeriesStats>, Vec<JoinedRow>) {
+    let keys = &l.decl.keys;
+    let group_of = |key: &[String]| -> String {
+        group_idx
+            .iter()
+            .map(|&i| format!("{}={}", keys[i], key[i]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut examples = Vec::new();
+    let mut stats_rows = Vec::new();
+    if !group_idx.is_empty() {
+        let mut groups: Vec<Vec<String>> = mine
+            .iter()
+            .map(|r| group_idx.iter().map(|&i| r.key[i].clone()).collect())
+            .collect::<BTreeSet<Vec<String>>>()
+            .into_iter()
+            .collect();
+        groups.sort_by(|a, b| cmp_keys(a, b));
+        for g in groups {
+            let in_g: Vec<&JoinedRow> = mine
+                .iter()
+                .filter(|r| group_idx.iter().zip(&g).all(|(&i, v)| &r.key[i] == v))
+                .collect();
+            let name = group_of(&in_g[0].key);
+            stats_rows.push(series_stats(name, &in_g));
+            if s.example {
+                examples.extend(median_row(&in_g));
+            }
+        }
+    }
+    stats_rows.push(series_stats("all".into(), &mine.iter().collect::<Vec<_>>()));
+    if s.example && group_idx.is_empty() {
+        examples.extend(median_row(&mine.iter().collect::<Vec<_>>()));
+    }
+    (stats_rows, examples)
 }
 
 /// `layer=conv1, N=1`.

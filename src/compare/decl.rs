@@ -55,6 +55,10 @@ pub struct Source {
     /// A factor applied after the unit conversion (e.g. occurrences, or a calibration).
     #[serde(default)]
     pub scale: Option<f64>,
+    /// A series only: a floor in the reference's unit, applied after the conversion: the
+    /// value becomes max(value, at-least) (a launch/dispatch floor measured separately).
+    #[serde(default)]
+    pub at_least: Option<f64>,
     /// Only rows whose columns have these values (`dtype: float16`, `array_rows: 32`).
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, serde_yaml::Value>,
@@ -204,11 +208,7 @@ pub fn load(root: &Path, file: &Path) -> Result<Loaded, CompareError> {
     let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
     let invalid = |text: String, mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        CompareError::Invalid(Box::new(InvalidFile {
-            path: shown.clone(),
-            text,
-            problems,
-        }))
+        CompareError::Invalid(Box::new(InvalidFile::new(shown.clone(), text, problems)))
     };
     let at_start = |message: String| Problem {
         pos: Pos {
@@ -393,6 +393,11 @@ impl Checker<'_> {
                 );
             }
         }
+        self.check_agreements(d);
+    }
+
+    /// Each agreement: two series at least (or one and a floor), distinct labels, one unit.
+    fn check_agreements(&mut self, d: &Declaration) {
         for (i, a) in d.agreement.iter().enumerate() {
             let base = [key("agreement"), Seg::Index(i)];
             let n = a.series.len() + usize::from(a.floor.is_some());
@@ -439,6 +444,33 @@ impl Checker<'_> {
 
     /// Checks one source and reads its rows (an empty table when it cannot be read).
     fn source(&mut self, base: &[Seg], s: &Source, keys: &[String], reference: bool) -> Table {
+        let filter = self.source_fields(base, s, reference);
+        let Some((mut r, header)) = self.open(base, s) else {
+            return Table::default();
+        };
+        let Some(cols) = self.columns(base, s, keys, &header, &filter) else {
+            return Table::default();
+        };
+        let Some(t) = self.rows(base, s, keys, &mut r, &cols) else {
+            return Table::default();
+        };
+        if t.rows.is_empty() {
+            self.at(
+                &with(base, &["where"]),
+                format!("no row of `{}` passes this source's filter", s.path),
+                None,
+            );
+        }
+        t
+    }
+
+    /// Checks a source's own fields; returns its filter, each value normalised.
+    fn source_fields(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        reference: bool,
+    ) -> Vec<(String, String)> {
         // A clock converts cycles; on a time unit it would be silently ignored.
         if s.clock_ghz.is_some() && s.unit != Unit::Cycles {
             self.at(
@@ -457,7 +489,18 @@ impl Checker<'_> {
                 None,
             );
         }
-        for (field, v) in [("clock-ghz", s.clock_ghz), ("scale", s.scale)] {
+        if reference && s.at_least.is_some() {
+            self.at(
+                &with(base, &["at-least"]),
+                "`at-least` belongs to a series (a floor under its predictions)",
+                None,
+            );
+        }
+        for (field, v) in [
+            ("clock-ghz", s.clock_ghz),
+            ("scale", s.scale),
+            ("at-least", s.at_least),
+        ] {
             if let Some(v) = v
                 && !(v.is_finite() && v > 0.0)
             {
@@ -489,24 +532,38 @@ impl Checker<'_> {
                 ),
             }
         }
+        filter
+    }
+
+    /// Says that a source's file cannot be read, and why.
+    fn unreadable(&mut self, base: &[Seg], s: &Source, e: &dyn std::fmt::Display) {
+        self.at(
+            &with(base, &["path"]),
+            format!("cannot read `{}`: {e}", s.path),
+            None,
+        );
+    }
+
+    /// Opens a source's file and reads its header (`None`, said, when it cannot).
+    fn open(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+    ) -> Option<(csv::Reader<std::fs::File>, Vec<String>)> {
         if !is_relative_inside(&s.path) {
             self.at(
                 &with(base, &["path"]),
                 "the path must be relative to the project root and stay inside it",
                 None,
             );
-            return Table::default();
+            return None;
         }
         let file = self.root.join(&s.path);
         let mut r = match csv::Reader::from_path(&file) {
             Ok(r) => r,
             Err(e) => {
-                self.at(
-                    &with(base, &["path"]),
-                    format!("cannot read `{}`: {e}", s.path),
-                    None,
-                );
-                return Table::default();
+                self.unreadable(base, s, &e);
+                return None;
             }
         };
         let header: Vec<String> = match r.headers() {
@@ -522,14 +579,23 @@ impl Checker<'_> {
                 .map(str::to_string)
                 .collect(),
             Err(e) => {
-                self.at(
-                    &with(base, &["path"]),
-                    format!("cannot read `{}`: {e}", s.path),
-                    None,
-                );
-                return Table::default();
+                self.unreadable(base, s, &e);
+                return None;
             }
         };
+        Some((r, header))
+    }
+
+    /// Finds the value, key and filter columns in `header` (`None` when one is missing: each
+    /// is said, with the closest name the file has).
+    fn columns(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        keys: &[String],
+        header: &[String],
+        filter: &[(String, String)],
+    ) -> Option<Columns> {
         let mut missing = false;
         let mut col = |me: &mut Self, at: Vec<Seg>, name: &str| -> Option<usize> {
             let i = header.iter().position(|h| h == name);
@@ -565,9 +631,25 @@ impl Checker<'_> {
             .map(|(c, v)| (col(self, with(base, &["where", c]), c), v.clone()))
             .collect();
         if missing {
-            return Table::default();
+            return None;
         }
-        let value_i = value_i.unwrap_or_default();
+        Some(Columns {
+            value: value_i.unwrap_or_default(),
+            keys: key_i,
+            filter: filter_i,
+        })
+    }
+
+    /// Reads the rows that pass the filter, one value a key (`None`, said, on a file that
+    /// cannot be read or a key repeated without `aggregate`).
+    fn rows(
+        &mut self,
+        base: &[Seg],
+        s: &Source,
+        keys: &[String],
+        r: &mut csv::Reader<std::fs::File>,
+        cols: &Columns,
+    ) -> Option<Table> {
         let mut t = Table::default();
         let mut groups: Vec<Vec<Result<f64, String>>> = Vec::new();
         let mut first_line: HashMap<Vec<String>, u64> = HashMap::new();
@@ -575,19 +657,15 @@ impl Checker<'_> {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    self.at(
-                        &with(base, &["path"]),
-                        format!("cannot read `{}`: {e}", s.path),
-                        None,
-                    );
-                    return Table::default();
+                    self.unreadable(base, s, &e);
+                    return None;
                 }
             };
             let field = |i: Option<usize>| rec.get(i.unwrap_or(usize::MAX)).unwrap_or("");
-            if !filter_i.iter().all(|(i, v)| norm(field(*i)) == *v) {
+            if !cols.filter.iter().all(|(i, v)| norm(field(*i)) == *v) {
                 continue;
             }
-            let k: Vec<String> = key_i.iter().map(|i| norm(field(*i))).collect();
+            let k: Vec<String> = cols.keys.iter().map(|i| norm(field(*i))).collect();
             let line = rec.position().map_or(0, |p| p.line());
             if let Some(first) = first_line.get(&k)
                 && s.aggregate.is_none()
@@ -606,9 +684,9 @@ impl Checker<'_> {
                     ),
                     Some("add a `where` condition on the column that tells them apart (e.g. dataflow, dtype), or `aggregate: median` (mean, min, max) to combine repeated rows".into()),
                 );
-                return Table::default();
+                return None;
             }
-            let raw = rec.get(value_i).unwrap_or("").trim();
+            let raw = rec.get(cols.value).unwrap_or("").trim();
             let v = raw
                 .parse::<f64>()
                 .ok()
@@ -638,15 +716,16 @@ impl Checker<'_> {
                 }
             };
         }
-        if t.rows.is_empty() {
-            self.at(
-                &with(base, &["where"]),
-                format!("no row of `{}` passes this source's filter", s.path),
-                None,
-            );
-        }
-        t
+        Some(t)
     }
+}
+
+/// Where a source's columns are in its file.
+struct Columns {
+    value: usize,
+    keys: Vec<Option<usize>>,
+    /// The filter's columns, each with the value a row must have.
+    filter: Vec<(Option<usize>, String)>,
 }
 
 #[cfg(test)]
@@ -661,6 +740,7 @@ mod tests {
             unit,
             clock_ghz: clock,
             scale,
+            at_least: None,
             filter: BTreeMap::new(),
             key_columns: BTreeMap::new(),
             aggregate: None,

@@ -13,6 +13,7 @@ use super::{CELL, DatasetError, RUN_ID, RUN_STARTED, STARTED};
 
 /// The dataset's header; `None` for a missing or empty file.
 pub(super) fn header(path: &Path) -> Result<Option<Vec<String>>, DatasetError> {
+    super::settle(path);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

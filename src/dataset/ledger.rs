@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::DatasetError;
-use crate::contract::RunProvenance;
+use crate::contract::{RunProvenance, Summary};
 
 /// One collected run attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,10 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn new(prov: &RunProvenance) -> LedgerEntry {
+    /// The entry of the run `prov` whose cells ended as `counts` says. The ledger's columns
+    /// stay as they are: a refused cell is a failed one there (and is run again by
+    /// `--failed-from`); its `refused` counts artifacts, set by the caller.
+    pub fn new(prov: &RunProvenance, counts: &Summary) -> LedgerEntry {
         LedgerEntry {
             run_id: prov.run_id.clone(),
             attempt: prov.attempt,
@@ -59,11 +62,11 @@ impl LedgerEntry {
             commit: prov.commit.clone().unwrap_or_default(),
             run_started_at: prov.run_started_at.clone(),
             conclusion: prov.conclusion.clone().unwrap_or_default(),
-            cells: 0,
-            ok: 0,
-            failed: 0,
-            timed_out: 0,
-            cancelled: 0,
+            cells: counts.cells,
+            ok: counts.ok,
+            failed: counts.failed + counts.refused,
+            timed_out: counts.timed_out,
+            cancelled: counts.cancelled,
             refused: 0,
             rows: 0,
             failed_cells: String::new(),
@@ -76,6 +79,18 @@ impl LedgerEntry {
                 .unwrap_or_default(),
             wave: prov.wave.as_ref().map(|w| w.wave),
             waves: prov.wave.as_ref().map(|w| w.waves),
+        }
+    }
+
+    /// The cells' count as the ledger keeps it (refused cells among the failed ones).
+    pub fn summary(&self) -> Summary {
+        Summary {
+            cells: self.cells,
+            ok: self.ok,
+            failed: self.failed,
+            timed_out: self.timed_out,
+            cancelled: self.cancelled,
+            refused: 0,
         }
     }
 
@@ -99,6 +114,7 @@ pub fn path_for(dataset: &Path) -> PathBuf {
 
 /// The ledger's entries, oldest run first; a missing file is an empty ledger.
 pub fn read(path: &Path) -> Result<Vec<LedgerEntry>, DatasetError> {
+    super::settle_ledger(path);
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -133,13 +149,37 @@ pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
 /// Adds or replaces the entry for (run, attempt), under the dataset's lock (the caller holds
 /// it). Returns whether the file changed: collecting the same attempt twice with the same
 /// result leaves the file byte for byte as it was.
-pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError> {
+pub fn record(path: &Path, entry: LedgerEntry) -> Result<bool, DatasetError> {
+    let Some(text) = with_entry(path, entry)? else {
+        return Ok(false);
+    };
+    crate::fsutil::write_atomic(path, &text)?;
+    Ok(true)
+}
+
+/// [`record`], staging the new ledger in `pair` (written and synced, not yet renamed) for the
+/// caller to put in place together with the dataset.
+pub(crate) fn record_into(
+    path: &Path,
+    entry: LedgerEntry,
+    pair: &mut crate::fsutil::Pair,
+) -> Result<bool, DatasetError> {
+    let Some(text) = with_entry(path, entry)? else {
+        return Ok(false);
+    };
+    pair.add(crate::fsutil::stage_with(path, |w| w.write_all(&text))?);
+    Ok(true)
+}
+
+/// The ledger's text with `entry` added or replacing its (run, attempt); `None` when that
+/// would not change the file.
+fn with_entry(path: &Path, mut entry: LedgerEntry) -> Result<Option<Vec<u8>>, DatasetError> {
     let mut entries = read(path)?;
     match entries
         .iter_mut()
         .find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt)
     {
-        Some(e) if e.same_as(&entry) => return Ok(false),
+        Some(e) if e.same_as(&entry) => return Ok(None),
         Some(e) => {
             entry.collected_at = e.collected_at.clone();
             *e = entry;
@@ -166,6 +206,5 @@ pub fn record(path: &Path, mut entry: LedgerEntry) -> Result<bool, DatasetError>
             source,
         })?;
     }
-    crate::fsutil::write_atomic(path, &out)?;
-    Ok(true)
+    Ok(Some(out))
 }

@@ -362,9 +362,13 @@ impl<'a> MergeRequest<'a> {
 /// newest row per key of the merged dataset as it is written (see [`NewestRows`]) and returns
 /// the dataset's columns — or `None` when what `watch` saw must be thrown away and the file
 /// read instead (a file that was out of order is sorted in a second pass).
+///
+/// With `pair`, the new file is staged there (written and synced, not yet renamed: the caller
+/// puts it in place with the ledger, see `fsutil::Pair`); without, it replaces the dataset now.
 pub(super) fn merge(
     req: MergeRequest<'_>,
     watch: Option<&mut dyn FnMut(Newest<'_>)>,
+    pair: Option<&mut crate::fsutil::Pair>,
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
     let MergeRequest {
         root,
@@ -440,7 +444,11 @@ pub(super) fn merge(
         result = pass.run(path, OldRows::Memory(all.into_iter()), sink.as_mut());
     }
     match result {
-        Ok(counts) => {
+        Ok((counts, staged)) => {
+            match pair {
+                Some(pair) => pair.add(staged),
+                None => staged.commit()?,
+            }
             summary.changed = true;
             counts.into_summary(&mut summary);
         }
@@ -510,7 +518,7 @@ fn ends_lines_with_crlf(path: &Path) -> bool {
 }
 
 impl Pass<'_> {
-    /// Writes the merged file (temp, fsync, rename) unless it would be the old one.
+    /// Writes the merged file (temp, fsync) unless it would be the old one; the caller renames.
     ///
     /// `watch`, when given, sees every row written, in order (the rows of an unchanged file
     /// too): the merge's output is the dataset, so a report needs no second pass.
@@ -519,10 +527,10 @@ impl Pass<'_> {
         path: &Path,
         old: OldRows,
         mut watch: Option<&mut NewestRows<'_, F>>,
-    ) -> Result<Counts, Stop> {
+    ) -> Result<(Counts, crate::fsutil::Staged), Stop> {
         let mut stop: Option<Stop> = None;
         let mut counts = Counts::default();
-        let written = crate::fsutil::write_atomic_with(path, |out| {
+        let written = crate::fsutil::stage_with(path, |out| {
             let old_file = File::open(path)
                 .ok()
                 .map(|f| BufReader::with_capacity(1 << 16, f));
@@ -585,7 +593,7 @@ impl Pass<'_> {
             }
         });
         match (written, stop) {
-            (Ok(()), _) => Ok(counts),
+            (Ok(staged), _) => Ok((counts, staged)),
             (Err(_), Some(s)) => Err(s),
             (Err(e), None) => Err(Stop::Err(e.into())),
         }

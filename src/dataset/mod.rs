@@ -8,8 +8,12 @@
 //! kept sorted, so diffs stay small and a merge is one streaming pass (see `order` and
 //! `merge`), and is replaced atomically (temp file, fsync, rename) while an exclusive lock (in
 //! `.outrun/locks/`) is held, so concurrent merges never lose rows and a kill at any moment
-//! leaves the old file or the new one.
+//! leaves the old file or the new one. The dataset and its ledger (`NAME.runs.csv`) are
+//! replaced together through a roll-forward journal (`fsutil::Pair`, [`journal_path`]): a
+//! signal or a kill leaves both old or both new, never one of each, once [`settle`] (which
+//! every reader and the next writer run first) has finished an interrupted pair.
 
+mod absorb;
 mod file;
 pub mod ledger;
 mod merge;
@@ -18,6 +22,7 @@ mod order;
 mod prefix;
 
 pub use crate::outputs::Row;
+pub use absorb::absorb;
 pub use merge::{MergeRequest, Mode, key_clashes};
 pub use newest::{Newest, for_each_newest, newest_in_memory};
 
@@ -125,8 +130,64 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
     }
 }
 
+/// The journal of a dataset and its ledger replaced together: `.outrun-STEM.pair` beside them
+/// (`data/evaluation/NAME.csv` → `data/evaluation/.outrun-NAME.pair`).
+pub(crate) fn journal_path(dataset: &Path) -> PathBuf {
+    let stem = dataset
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("dataset");
+    dataset.with_file_name(format!("{}{stem}.pair", crate::fsutil::TMP_PREFIX))
+}
+
+/// The journal of the pair a ledger (`NAME.runs.csv`) belongs to, and the stem they share.
+fn journal_of_ledger(ledger: &Path) -> Option<PathBuf> {
+    let name = ledger.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".runs.csv")?;
+    Some(ledger.with_file_name(format!("{}{stem}.pair", crate::fsutil::TMP_PREFIX)))
+}
+
+/// Finishes the replacement of a dataset and its ledger that a killed writer left half done
+/// (its journal names both; see `fsutil::Pair`). `journal` is [`journal_path`]; with `remove`
+/// the caller holds the dataset's lock and the journal goes too.
+fn roll_forward(journal: &Path, remove: bool) -> Result<bool, crate::fsutil::FsError> {
+    let name = journal
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let stem = name
+        .strip_prefix(crate::fsutil::TMP_PREFIX)
+        .and_then(|n| n.strip_suffix(".pair"))
+        .unwrap_or_default()
+        .to_string();
+    let ledger = format!("{stem}.runs.csv");
+    crate::fsutil::roll_forward(
+        journal,
+        |target| {
+            target == ledger
+                || Path::new(target).file_stem().and_then(|s| s.to_str()) == Some(stem.as_str())
+        },
+        remove,
+    )
+}
+
+/// What a reader of the dataset at `path` runs first: the renames of an interrupted pair
+/// (see [`roll_forward`]), so it never reads the new dataset beside the old ledger. Best
+/// effort: a reader that cannot rename (a read-only checkout) reads what is there.
+pub(crate) fn settle(path: &Path) {
+    let _ = roll_forward(&journal_path(path), false);
+}
+
+/// [`settle`] for a reader of the ledger at `path`.
+pub(crate) fn settle_ledger(path: &Path) {
+    if let Some(j) = journal_of_ledger(path) {
+        let _ = roll_forward(&j, false);
+    }
+}
+
 /// Reads a dataset; a missing file is an empty dataset.
 pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
+    settle(path);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dataset::default()),
@@ -172,7 +233,8 @@ pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
 
 /// The lock every writer of `plan`'s dataset (and its ledger) holds. It lives in `.outrun/locks/`
 /// (git-ignored), not beside the dataset, so it never shows up as an untracked file. Once held,
-/// the temporary files of writers that were killed mid-write are removed.
+/// an interrupted replacement of the dataset and ledger is finished ([`roll_forward`]) and the
+/// temporary files of writers that were killed mid-write are removed.
 pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
     let rel = plan.dataset_path();
     let name: String = rel
@@ -191,6 +253,9 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
             .join("locks")
             .join(format!("{name}.lock")),
     )?;
+    // An interrupted pair first: its temporary files are named by its journal, and may be
+    // older than the stale ones removed next.
+    roll_forward(&journal_path(&root.join(&rel)), true)?;
     if let Some(dir) = root.join(&rel).parent() {
         crate::fsutil::remove_stale_temps(dir, std::time::Duration::from_secs(60));
     }
@@ -201,7 +266,18 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
 /// `root/plan.dataset_path()`, in one streaming pass (see the `merge` module). The caller
 /// holds [`lock`].
 pub fn merge(req: MergeRequest<'_>) -> Result<MergeSummary, DatasetError> {
-    merge::merge(req, None).map(|(summary, _)| summary)
+    merge::merge(req, None, None).map(|(summary, _)| summary)
+}
+
+/// [`merge()`] (with `watch` as [`merge_watching`] has it, when given) that stages the new
+/// file in `pair` instead of renaming it: the caller adds the ledger and commits both
+/// together (see `fsutil::Pair`). Its journal is [`journal_path`] of the dataset.
+pub(crate) fn merge_into_pair(
+    req: MergeRequest<'_>,
+    watch: Option<&mut dyn FnMut(Newest<'_>)>,
+    pair: &mut crate::fsutil::Pair,
+) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
+    merge::merge(req, watch, Some(pair))
 }
 
 /// [`merge()`], handing `watch` the newest row per key of the merged dataset as the merge
@@ -212,7 +288,7 @@ pub fn merge_watching(
     req: MergeRequest<'_>,
     watch: &mut dyn FnMut(Newest<'_>),
 ) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    merge::merge(req, Some(watch))
+    merge::merge(req, Some(watch), None)
 }
 
 /// Numbers compare as numbers (so batch 8 sorts before 32) and before text, text as text: a

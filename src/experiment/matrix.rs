@@ -5,7 +5,7 @@
 //! `include` entry is merged into every combination whose original values it does not change;
 //! an entry that fits no combination becomes a combination of its own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_yaml::Value;
@@ -52,9 +52,27 @@ pub(crate) fn env_name(param: &str) -> String {
     format!("OUTRUN_P_{}", param.to_ascii_uppercase())
 }
 
-/// The slug keeps ids readable in logs and artifact names; the hash keeps them unique and
-/// stable whatever characters the values hold.
+/// How many bytes of the SHA-256 of the canonical parameters an id carries: 8 bytes, 64 bits,
+/// so 65,536 cells (the most a matrix may have) collide with odds of about 1 in 10^10 — and
+/// `validate` refuses the experiment if they ever do. Ids written before this (4 bytes, 32 bits)
+/// stay in older dataset rows and ledgers; [`legacy_cell_id`] still reads them.
+const ID_HASH_BYTES: usize = 8;
+
+/// The slug keeps ids readable in logs and artifact names; the hash of the full canonical
+/// parameters (sorted by name, `name NUL value NUL`; NUL is refused in names and values, so
+/// the encoding is unambiguous) keeps them unique and stable whatever characters the values
+/// hold: `SLUG-HHHHHHHHHHHHHHHH` (16 hex digits), or `c-HHHHHHHHHHHHHHHH` without a slug.
 fn cell_id(params: &[(String, String)]) -> String {
+    id_with(params, ID_HASH_BYTES)
+}
+
+/// The id a cell had before ids carried 64 bits (a 32-bit hash): what older dataset rows
+/// (`outrun_cell`) and ledgers (`failed_cells`) hold. Only ever used to read those back.
+pub(crate) fn legacy_cell_id(params: &[(String, String)]) -> String {
+    id_with(params, 4)
+}
+
+fn id_with(params: &[(String, String)], hash_bytes: usize) -> String {
     let mut sorted: Vec<_> = params.iter().collect();
     sorted.sort();
     let mut h = Sha256::new();
@@ -67,7 +85,7 @@ fn cell_id(params: &[(String, String)]) -> String {
     let hash: String = h
         .finalize()
         .iter()
-        .take(4)
+        .take(hash_bytes)
         .map(|b| format!("{b:02x}"))
         .collect();
     let mut slug = String::new();
@@ -144,6 +162,12 @@ type Combo = Vec<(String, String)>;
 
 /// Expands the matrix, reporting every problem through `v`.
 pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
+    expand_with(m, v, ID_HASH_BYTES)
+}
+
+/// [`expand`] with ids of `hash_bytes` bytes of hash: the tests shorten it to make the
+/// collision check meet a real collision.
+fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) -> Vec<Cell> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     let mut include: Vec<(Combo, Vec<Seg>)> = Vec::new();
     let mut exclude: Vec<(Combo, Vec<Seg>)> = Vec::new();
@@ -235,6 +259,32 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                     format!("exclude names `{k}`, which is not a matrix parameter"),
                     help,
                 );
+            }
+        }
+    }
+    // Names that differ only in case travel in one variable (`OUTRUN_P_A` for `a` and `A`):
+    // the command would see one value while the dataset records another. The matrix's own
+    // keys were checked above; the names `include` and `exclude` entries bring are checked
+    // against them and against each other here, each at its own key.
+    let mut spelled: HashMap<String, String> =
+        axes.iter().map(|(a, _)| (env_name(a), a.clone())).collect();
+    for (combo, at) in include.iter().chain(&exclude) {
+        for (k, _) in combo {
+            let var = env_name(k);
+            match spelled.get(&var) {
+                Some(other) if other != k => {
+                    let mut p = at.clone();
+                    p.push(Seg::Key(k.clone()));
+                    v.at_key(
+                        &p,
+                        format!("parameters `{other}` and `{k}` would share the variable {var}"),
+                        Some(format!("parameter names are compared as environment variables, without case: write `{other}`")),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    spelled.insert(var, k.clone());
+                }
             }
         }
     }
@@ -341,10 +391,16 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
     // Each cell's parameters, sorted (the same cell whatever the order they were written in),
     // hashed: comparing each new cell with every earlier one made 65,536 cells take minutes.
     let mut seen: HashSet<Combo> = HashSet::with_capacity(combos.len());
+    // Id → the index in `cells` of the cell that has it: two cells must never share an id (one
+    // folder, one artifact, one `OUTRUN_CELL`).
+    let mut ids: HashMap<String, usize> = HashMap::with_capacity(combos.len());
     for (c, from) in combos.into_iter().zip(origin) {
         let mut key = c.clone();
         key.sort();
-        let cell = Cell::new(c);
+        let cell = Cell {
+            id: id_with(&c, hash_bytes),
+            params: c,
+        };
         if !seen.insert(key) {
             let at = from.unwrap_or_else(|| path(&["matrix", "include"]));
             v.at_value(
@@ -355,7 +411,34 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
                 ),
                 None,
             );
+        } else if let Some(&first) = ids.get(&cell.id) {
+            // A cell of the product is pointed at by its value of the first parameter.
+            let at = from.unwrap_or_else(|| {
+                cell.params
+                    .iter()
+                    .find_map(|(k, val)| {
+                        let (_, vals) = axes.iter().find(|(a, _)| a == k)?;
+                        let i = vals.iter().position(|x| x == val)?;
+                        Some(vec![
+                            Seg::Key("matrix".into()),
+                            Seg::Key(k.clone()),
+                            Seg::Index(i),
+                        ])
+                    })
+                    .unwrap_or_else(|| path(&["matrix"]))
+            });
+            v.at_value(
+                &at,
+                format!(
+                    "cells {} and {} would share the id `{}`",
+                    describe(&cells[first]),
+                    describe(&cell),
+                    cell.id
+                ),
+                Some("change one of the values; ids are a slug of the values and a 64-bit hash of all parameters".into()),
+            );
         } else {
+            ids.insert(cell.id.clone(), cells.len());
             cells.push(cell);
         }
     }
@@ -447,5 +530,108 @@ mod tests {
             "${{ github.token }}\n$(rm -rf /) u".into(),
         )]);
         assert_ne!(hostile.id, other.id);
+    }
+
+    /// Expands the `matrix:` of `yaml` with ids of `hash_bytes` bytes; the problems as
+    /// (line, message).
+    fn expand_text(yaml: &str, hash_bytes: usize) -> (Vec<Cell>, Vec<(usize, String)>) {
+        let loc = crate::experiment::locate::Locator::new(yaml);
+        let doc: serde_yaml::Mapping = serde_yaml::from_str(yaml).unwrap();
+        let m = doc["matrix"].as_mapping().unwrap().clone();
+        let mut v = Validator {
+            loc: &loc,
+            problems: Vec::new(),
+            placeholders: Vec::new(),
+        };
+        let cells = expand_with(&m, &mut v, hash_bytes);
+        let problems = v
+            .problems
+            .iter()
+            .map(|p| (p.pos.line, p.message.clone()))
+            .collect();
+        (cells, problems)
+    }
+
+    #[test]
+    fn ids_carry_64_bits_and_the_issues_pair_no_longer_collides() {
+        let a = Cell::new(vec![("x".into(), ";&+&".into())]);
+        let b = Cell::new(vec![("x".into(), ";?#>".into())]);
+        // Under the 32-bit ids both were `c-b7315ddd` (issue 21): one folder for two cells.
+        assert_eq!(legacy_cell_id(&a.params), "c-b7315ddd");
+        assert_eq!(legacy_cell_id(&b.params), "c-b7315ddd");
+        assert_ne!(a.id, b.id);
+        for c in [&a, &b] {
+            let hash = c.id.strip_prefix("c-").unwrap();
+            assert_eq!(hash.len(), 16, "{}", c.id);
+            assert!(hash.chars().all(|c| c.is_ascii_hexdigit()), "{}", c.id);
+        }
+        // The new hash extends the old one: the same SHA-256, 8 bytes instead of 4.
+        assert!(a.id.starts_with(&legacy_cell_id(&a.params)));
+    }
+
+    #[test]
+    fn a_256_by_256_sweep_over_long_configuration_paths_has_no_shared_id() {
+        let list = |model: &str| {
+            (0..256)
+                .map(|i| format!("\"experiments/configurations/{model}-v0/layer-{i:03}.yaml\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let yaml = format!(
+            "matrix:\n  config: [{}]\n  baseline: [{}]\n",
+            list("resnet50"),
+            list("mobilenet")
+        );
+        let (cells, problems) = expand_text(&yaml, ID_HASH_BYTES);
+        assert_eq!(problems, vec![]);
+        assert_eq!(cells.len(), 65_536);
+        let ids: HashSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 65_536);
+        // Every slug is the same cut of the first path: only the hash tells these cells apart.
+        assert!(cells.iter().all(|c| {
+            c.id.starts_with("experiments_configurations_resnet50_v0_l-")
+        }));
+    }
+
+    #[test]
+    fn validate_refuses_cells_that_share_an_id_and_names_both() {
+        // With a 1-byte hash, 300 values without a slug must share ids (pigeonhole): the check
+        // that guards the 64-bit ids meets real collisions.
+        let values: Vec<String> = (1..=300)
+            .map(|n| format!("\"{}\"", "+".repeat(n)))
+            .collect();
+        let yaml = format!("matrix:\n  x: [{}]\n", values.join(", "));
+        let (cells, problems) = expand_text(&yaml, 1);
+        assert!(!problems.is_empty());
+        assert!(cells.len() <= 256);
+        let (line, msg) = &problems[0];
+        assert_eq!(*line, 2, "{msg}");
+        assert!(msg.starts_with("cells x=+"), "{msg}");
+        assert!(msg.contains(" and x=+"), "{msg}");
+        assert!(msg.contains("would share the id `c-"), "{msg}");
+        // With the real hash the same matrix is fine.
+        let (cells, problems) = expand_text(&yaml, ID_HASH_BYTES);
+        assert_eq!((cells.len(), problems), (300, vec![]));
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_refused_where_they_are_written() {
+        let yaml = "matrix:\n  a: [one]\n  include:\n    - {a: one, A: two}\n  exclude:\n    - {B: x}\n    - {b: y}\n";
+        let (_, problems) = expand_text(yaml, ID_HASH_BYTES);
+        let clash: Vec<_> = problems
+            .iter()
+            .filter(|(_, m)| m.contains("would share the variable"))
+            .collect();
+        assert_eq!(clash.len(), 2, "{problems:?}");
+        assert_eq!(clash[0].0, 4);
+        assert!(clash[0].1.contains("`a` and `A`") && clash[0].1.contains("OUTRUN_P_A"));
+        assert_eq!(clash[1].0, 7);
+        assert!(clash[1].1.contains("`B` and `b`"), "{}", clash[1].1);
+        // Between two include entries too.
+        let yaml = "matrix:\n  include:\n    - {mode: fast}\n    - {MODE: slow}\n";
+        let (_, problems) = expand_text(yaml, ID_HASH_BYTES);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, 4);
+        assert!(problems[0].1.contains("OUTRUN_P_MODE"));
     }
 }

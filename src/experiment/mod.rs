@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub use error::{ExperimentError, InvalidFile, Problem};
 pub use matrix::Cell;
+pub(crate) use matrix::legacy_cell_id;
 pub use types::{
     Compare, DatasetSpec, ExperimentFile, GithubSpec, History, Land, Layout, Results, Runner,
     Setup, SetupCache,
@@ -177,11 +178,11 @@ fn not_utf8(rel: &Path, e: std::string::FromUtf8Error) -> ExperimentError {
         ),
         help: Some("save the file as UTF-8".into()),
     };
-    ExperimentError::Invalid(Box::new(InvalidFile {
-        path: rel.to_path_buf(),
+    ExperimentError::Invalid(Box::new(InvalidFile::new(
+        rel.to_path_buf(),
         text,
-        problems: vec![problem],
-    }))
+        vec![problem],
+    )))
 }
 
 /// A UTF-8 byte-order mark, which some Windows editors write at the start of a file.
@@ -203,11 +204,11 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, ExperimentEr
     }
     let invalid = |text: String, mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        ExperimentError::Invalid(Box::new(InvalidFile {
-            path: rel.to_path_buf(),
+        ExperimentError::Invalid(Box::new(InvalidFile::new(
+            rel.to_path_buf(),
             text,
             problems,
-        }))
+        )))
     };
     let loc = Locator::new(&text);
     if let Some(pos) = too_deep(&text).or(loc.too_deep) {
@@ -274,3 +275,6 @@ pub fn parse(root: &Path, rel: &Path, text: String) -> Result<Plan, ExperimentEr
     }
     Err(invalid(text, v.problems))
 }
+
+#[cfg(test)]
+mod fuzz_tests;

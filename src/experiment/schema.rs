@@ -83,7 +83,11 @@ const SETUP: &[Field] = &[
     opt("cache", Struct(SETUP_CACHE)),
 ];
 const SETUP_CACHE: &[Field] = &[req("path", Text), req("key", Text)];
-const RESULTS: &[Field] = &[opt("file", Text), req("keys", TextList)];
+const RESULTS: &[Field] = &[
+    opt("file", Text),
+    req("keys", TextList),
+    opt("max-size", Text),
+];
 const DATASET: &[Field] = &[
     opt("path", Text),
     opt("layout", Choice(&["wide", "long"])),

@@ -102,6 +102,45 @@ pub struct Results {
     pub file: String,
     /// Columns that identify a row; parameters count as columns.
     pub keys: Vec<String>,
+    /// The most bytes a cell's results file may have (`1GiB`, `500MB`, `4096`); larger, the
+    /// cell fails alone. Default [`DEFAULT_RESULTS_MAX_SIZE`].
+    #[serde(default)]
+    pub max_size: Option<String>,
+}
+
+/// A cell's results file may have 1 GiB unless `results.max-size` says otherwise.
+pub(crate) const DEFAULT_RESULTS_MAX_SIZE: u64 = 1 << 30;
+/// The most `results.max-size` may say: 64 GiB (the rows are held in memory for the merge).
+pub(crate) const MAX_RESULTS_MAX_SIZE: u64 = 64 << 30;
+
+/// A size: bytes, or a number with a unit `B`, `KB`/`MB`/`GB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB` (powers of 1024), a space allowed between (units case-insensitive).
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000 * 1000,
+        "gb" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+impl Results {
+    /// The limit on a cell's results file, in bytes (validated: a bad value never gets here).
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+            .as_deref()
+            .and_then(parse_size)
+            .unwrap_or(DEFAULT_RESULTS_MAX_SIZE)
+    }
 }
 
 fn default_results_file() -> String {

@@ -182,6 +182,30 @@ impl Validator<'_> {
             );
         }
         self.check_columns(&["results", "keys"], &res.keys);
+        if let Some(size) = &res.max_size {
+            match types::parse_size(size) {
+                Some(n) if (1..=types::MAX_RESULTS_MAX_SIZE).contains(&n) => {}
+                Some(_) => self.at_value(
+                    &path(&["results", "max-size"]),
+                    format!(
+                        "`max-size` must be between 1 byte and 64GiB, not `{}`",
+                        size.escape_debug()
+                    ),
+                    None,
+                ),
+                None => self.at_value(
+                    &path(&["results", "max-size"]),
+                    format!(
+                        "`max-size` must be a size such as `1GiB`, `500MB` or `4096`, not `{}`",
+                        size.escape_debug()
+                    ),
+                    Some(
+                        "units: B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)"
+                            .into(),
+                    ),
+                ),
+            }
+        }
         if let Some(p) = &f.dataset.path
             && (!p.ends_with(".csv") || !is_relative_inside(p) || !is_safe_path(p))
         {

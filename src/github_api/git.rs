@@ -103,6 +103,14 @@ impl Client {
         Ok(c.tree.sha)
     }
 
+    /// A commit's parents, first parent first.
+    pub(crate) async fn commit_parents(&self, sha: &str) -> Result<Vec<String>, GithubError> {
+        let c: models::GitCommit = self
+            .get_json(&self.repo_path(&format!("git/commits/{sha}")))
+            .await?;
+        Ok(c.parents.into_iter().map(|p| p.sha).collect())
+    }
+
     /// POSTs that create a git object: creating the same content twice makes the same object,
     /// so these may be retried.
     async fn create_object(
@@ -142,11 +150,11 @@ impl Client {
         &self,
         message: &str,
         tree: &str,
-        parent: &str,
+        parents: &[String],
     ) -> Result<String, GithubError> {
         self.create_object(
             "git/commits",
-            serde_json::json!({"message": message, "tree": tree, "parents": [parent]}),
+            serde_json::json!({"message": message, "tree": tree, "parents": parents}),
         )
         .await
     }

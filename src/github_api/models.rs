@@ -254,6 +254,8 @@ pub(crate) struct Created {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct GitCommit {
     pub tree: GitObject,
+    #[serde(default)]
+    pub parents: Vec<GitObject>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -119,11 +119,7 @@ impl Client {
         loop {
             attempt += 1;
             let etag = if method == Method::GET {
-                self.etags
-                    .lock()
-                    .expect("etag lock")
-                    .get(path)
-                    .map(|(e, _)| e.clone())
+                self.cached(path).map(|(e, _)| e)
             } else {
                 None
             };
@@ -143,31 +139,12 @@ impl Client {
                         self.clock.sleep(backoff(attempt)).await;
                         continue;
                     }
-                    let (m, p) = (method.to_string(), path.to_string());
-                    return Err(if repeatable {
-                        GithubError::Transport {
-                            method: m,
-                            path: p,
-                            message,
-                        }
-                    } else {
-                        GithubError::Ambiguous {
-                            method: m,
-                            path: p,
-                            message,
-                        }
-                    });
+                    return Err(transport_error(&method, path, message, repeatable));
                 }
             };
             if resp.status == StatusCode::NOT_MODIFIED {
                 self.stats.lock().expect("stats lock").not_modified += 1;
-                let cached = self
-                    .etags
-                    .lock()
-                    .expect("etag lock")
-                    .get(path)
-                    .map(|(_, b)| b.clone());
-                if let Some(body) = cached {
+                if let Some((_, body)) = self.cached(path) {
                     return Ok(Resp {
                         status: StatusCode::OK,
                         headers: resp.headers,
@@ -216,6 +193,11 @@ impl Client {
             }
             return Ok(resp);
         }
+    }
+
+    /// The ETag and body of the last 200 to a GET of `path`.
+    fn cached(&self, path: &str) -> Option<(HeaderValue, bytes::Bytes)> {
+        self.etags.lock().expect("etag lock").get(path).cloned()
     }
 
     pub(super) fn note_retry(&self) {
@@ -381,4 +363,23 @@ pub(super) fn transport_message(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+/// A request that got no answer: a repeatable one failed in transport; any other may or may not
+/// have been carried out, and is never resent.
+fn transport_error(method: &Method, path: &str, message: String, repeatable: bool) -> GithubError {
+    let (method, path) = (method.to_string(), path.to_string());
+    if repeatable {
+        GithubError::Transport {
+            method,
+            path,
+            message,
+        }
+    } else {
+        GithubError::Ambiguous {
+            method,
+            path,
+            message,
+        }
+    }
 }

@@ -141,11 +141,31 @@ pub fn read_outputs(dir: &Path, plan: &Plan) -> Result<Vec<CellOutcome>, Outputs
 /// Folders with a `cell.json`, positioned by their names: a folder named for a cell of the plan
 /// holds that cell (other folders are not this experiment's); its parent, when it is an
 /// artifact of this experiment (`outrun-NAME-SHARD-aN`), gives the attempt, else it is 1.
+///
+/// A folder named by a cell's older 32-bit id (a run started before ids carried 64 bits) is
+/// that cell's when exactly one cell of the plan had that id; it is positioned under the
+/// cell's current id.
 pub fn positioned(dirs: &[PathBuf], plan: &Plan) -> Vec<Positioned> {
+    let mut legacy: Option<BTreeMap<String, Option<&str>>> = None;
     dirs.iter()
         .filter_map(|dir| {
-            let cell = dir.file_name()?.to_str()?;
-            plan.cells.iter().find(|c| c.id == cell)?;
+            let name = dir.file_name()?.to_str()?;
+            let cell = match plan.cells.iter().find(|c| c.id == name) {
+                Some(c) => c.id.as_str(),
+                None => {
+                    let by_old = legacy.get_or_insert_with(|| {
+                        let mut m: BTreeMap<String, Option<&str>> = BTreeMap::new();
+                        for c in &plan.cells {
+                            m.entry(crate::experiment::legacy_cell_id(&c.params))
+                                // Two cells that shared an older id: neither is taken by it.
+                                .and_modify(|v| *v = None)
+                                .or_insert(Some(c.id.as_str()));
+                        }
+                        m
+                    });
+                    (*by_old.get(name)?)?
+                }
+            };
             let attempt = dir
                 .parent()
                 .and_then(|p| p.file_name()?.to_str())
@@ -219,12 +239,20 @@ fn read_cells_keeping(outputs: &[Positioned], plan: &Plan, keep_rows: bool) -> V
 
 /// One cell's output, its `cell.json` checked against its position, then its results.
 fn read_one(plan: &Plan, cell: &crate::experiment::Cell, at: &Positioned) -> CellOutcome {
-    let record = match CellRecord::read(&at.dir) {
+    let mut record = match CellRecord::read(&at.dir) {
         Ok(r) => r,
         // A cell.json cut short (a job killed while writing it) fails that cell only.
         Err(e) => return outcome(unreadable(plan, cell, &e), PathBuf::new()),
     };
     let params: BTreeMap<String, String> = cell.params.iter().cloned().collect();
+    // A record written before ids carried 64 bits names the cell by its older id: the same
+    // cell (its parameters are checked below), known from here on by its current id.
+    if record.cell != cell.id
+        && at.cell == cell.id
+        && record.cell == crate::experiment::legacy_cell_id(&cell.params)
+    {
+        record.cell = cell.id.clone();
+    }
     let claim = if record.experiment != plan.name() {
         Some(format!("experiment {}", claimed(&record.experiment)))
     } else if record.cell != cell.id {
@@ -337,7 +365,7 @@ fn check(plan: &Plan, dir: PathBuf, mut record: CellRecord) -> CellOutcome {
         return outcome;
     }
     let file = &plan.file.results.file;
-    match parse_results(&dir.join(file), file) {
+    match parse_results_in(&dir, file, plan.file.results.max_size()) {
         Ok((columns, rows)) => match with_params(plan, &record, columns, rows) {
             Ok((columns, rows)) => {
                 outcome.rows = rows;
@@ -364,6 +392,15 @@ fn with_params(
     mut columns: Vec<String>,
     mut rows: Rows,
 ) -> Result<(Vec<String>, Rows), String> {
+    // The dataset's provenance columns are outrun's: one from the results would be dropped
+    // (or, named like one, taken for it).
+    if let Some(c) = columns.iter().find(|c| is_reserved_column(c)) {
+        return Err(format!(
+            "{} has a column `{}`: names starting with `outrun_` are reserved for the dataset's provenance columns; rename it",
+            plan.file.results.file,
+            crate::shown::shown(c)
+        ));
+    }
     for (k, v) in &record.params {
         if !columns.contains(k) {
             columns.push(k.clone());
@@ -420,6 +457,12 @@ fn with_params(
     Ok((columns, rows))
 }
 
+/// A column name outrun keeps for itself: `outrun_…`, in any case.
+pub(crate) fn is_reserved_column(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("outrun_"))
+}
+
 /// Where a cell's key fields are: shared by every [`KeyOf`], so the set holds two words a row.
 struct KeyCols<'a> {
     rows: &'a Rows,
@@ -459,8 +502,15 @@ impl PartialEq for KeyOf<'_> {
 
 impl Eq for KeyOf<'_> {}
 
-/// Parses `results.csv` (header + rows) or `results.jsonl` (one flat object a line).
-pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Rows), String> {
+/// Parses `results.csv` (header + rows) or `results.jsonl` (one flat object a line), of at
+/// most `max_size` bytes (`results.max-size`): a larger file fails its cell before a byte of it
+/// is read, and one that grows past the limit while it is read stops there — memory follows
+/// the limit, never the file.
+pub fn parse_results(
+    path: &Path,
+    name: &str,
+    max_size: u64,
+) -> Result<(Vec<String>, Rows), String> {
     // An output folder is data: a results "file" that is a link could point anywhere.
     if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
         return Err(format!("{name} is not a regular file"));
@@ -472,15 +522,106 @@ pub fn parse_results(path: &Path, name: &str) -> Result<(Vec<String>, Rows), Str
         }
         Err(e) => return Err(format!("cannot read {name}: {e}")),
     };
+    parse_open(file, name, max_size)
+}
+
+/// [`parse_results`] of `name` (the experiment's `results.file`, a relative path) in the cell
+/// folder `dir`, opened through a handle on that folder taken without following a link, and
+/// each component of `name` likewise (see `fsutil::open_beneath`): a cell that replaced its
+/// folder or any part of the path with a link has its results refused, never read from
+/// elsewhere.
+pub fn parse_results_in(
+    dir: &Path,
+    name: &str,
+    max_size: u64,
+) -> Result<(Vec<String>, Rows), String> {
+    let opened = crate::fsutil::open_cell_dir(dir).and_then(|d| {
+        crate::fsutil::open_beneath(std::os::fd::AsFd::as_fd(&d), Path::new(name), false)
+    });
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("the command wrote no {name}"));
+        }
+        Err(e)
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            return Err(format!(
+                "{name} is not a regular file (a link on its way is not followed)"
+            ));
+        }
+        Err(e) if e.to_string() == crate::fsutil::NOT_REGULAR => {
+            return Err(format!("{name} is not a regular file"));
+        }
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    };
+    parse_open(file, name, max_size)
+}
+
+/// [`parse_results`] of a file already opened (a regular file, checked by the caller).
+pub(crate) fn parse_open(
+    file: std::fs::File,
+    name: &str,
+    max_size: u64,
+) -> Result<(Vec<String>, Rows), String> {
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?
+        .len();
+    if len > max_size {
+        return Err(too_large(name, Some(len), max_size));
+    }
+    let capped = Capped {
+        inner: file,
+        left: max_size,
+        over: false,
+    };
     let (columns, rows) = if name.ends_with(".jsonl") {
-        parse_jsonl(file, name)?
+        parse_jsonl(capped, name, max_size)?
     } else {
-        parse_csv(file, name)?
+        parse_csv(capped, name, len, max_size)?
     };
     if rows.is_empty() {
         return Err(format!("{name} has no rows"));
     }
     Ok((columns, rows))
+}
+
+fn too_large(name: &str, len: Option<u64>, max: u64) -> String {
+    let is = match len {
+        Some(n) => format!("is {n} bytes"),
+        None => "grew while it was read".into(),
+    };
+    format!("{name} {is}: more than the {max} bytes a cell's results may have (results.max-size)")
+}
+
+/// A reader that ends with an error (and `over` set) at the first byte past `left`.
+struct Capped {
+    inner: std::fs::File,
+    left: u64,
+    over: bool,
+}
+
+impl std::io::Read for Capped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            self.over = true;
+            return Err(std::io::Error::other("past the size limit"));
+        }
+        let cap = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..cap])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Streams the file into [`Rows`]: no allocation per row.
@@ -500,17 +641,30 @@ fn too_many_columns(name: &str, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
+fn parse_csv(
+    file: Capped,
+    name: &str,
+    len: u64,
+    max_size: u64,
+) -> Result<(Vec<String>, Rows), String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(false)
         .buffer_capacity(1 << 16)
         .from_reader(file);
-    let header: Vec<String> = r
-        .headers()
-        .map_err(|e| format!("{name}: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let over = |r: &csv::Reader<Capped>, e: csv::Error| {
+        if r.get_ref().over {
+            too_large(name, None, max_size)
+        } else {
+            format!("{name}: {e}")
+        }
+    };
+    let header: Vec<String> = match r.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(over(&r, e)),
+    }
+    .iter()
+    .map(|h| h.trim().to_string())
+    .collect();
     too_many_columns(name, header.len())?;
     if header.iter().all(|h| h.is_empty()) {
         return Err(format!("{name} has no header row"));
@@ -525,11 +679,9 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
     }
     let mut rows = Rows::new(header.len());
     // The text is at most the file: reserved once, not grown by doubling (a one-cell run's
-    // million rows were copied ~20 times over, and each growth faults in fresh pages).
-    let len = r
-        .get_ref()
-        .metadata()
-        .map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+    // million rows were copied ~20 times over, and each growth faults in fresh pages). The
+    // file is within the size limit (checked before), which bounds the reservation.
+    let len = usize::try_from(len.min(max_size)).unwrap_or(0);
     rows.text.reserve(len);
     let mut rec = csv::ByteRecord::new();
     loop {
@@ -561,25 +713,39 @@ fn parse_csv(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), Str
                 }));
             }
             Ok(false) => break,
-            Err(e) => return Err(format!("{name}: {e}")),
+            Err(e) => return Err(over(&r, e)),
         }
     }
     Ok((header, rows))
 }
 
-fn parse_jsonl(file: std::fs::File, name: &str) -> Result<(Vec<String>, Rows), String> {
+fn parse_jsonl(file: Capped, name: &str, max_size: u64) -> Result<(Vec<String>, Rows), String> {
     use std::io::BufRead as _;
     let mut columns: Vec<String> = Vec::new();
     // Beside the list, so a line of many keys is not searched key by key.
     let mut seen: HashSet<String> = HashSet::new();
     let mut maps: Vec<Row> = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{name} line {}: {e}", i + 1))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut buf = String::new();
+    for i in 0.. {
+        buf.clear();
+        match reader.read_line(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) if reader.get_ref().over => return Err(too_large(name, None, max_size)),
+            Err(e) => return Err(format!("{name} line {}: {e}", i + 1)),
+        }
+        let mut line = buf.strip_suffix('\n').unwrap_or(&buf);
+        line = line.strip_suffix('\r').unwrap_or(line);
+        // A byte-order mark starts the file, not the first object (as for a CSV file).
+        if i == 0 {
+            line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        }
         if line.trim().is_empty() {
             continue;
         }
         let value: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
+            serde_json::from_str(line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
         let serde_json::Value::Object(obj) = value else {
             return Err(format!("{name} line {}: expected a JSON object", i + 1));
         };
@@ -620,7 +786,97 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        parse_results(&path, name)
+        parse_results(&path, name, 1 << 30)
+    }
+
+    /// A sparse 100 GB results file (a header, a row, then holes) fails at once by its size:
+    /// nothing reserved by it, nothing read (issue 21 item 7: this aborted the whole merge).
+    #[test]
+    fn a_results_file_over_the_limit_fails_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        std::fs::write(&path, "mode,v\nsparse,1\n").unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(100 << 30).unwrap();
+        let err = parse_results(&path, "results.csv", 1 << 30).unwrap_err();
+        assert_eq!(
+            err,
+            "results.csv is 107374182400 bytes: more than the 1073741824 bytes a cell's results may have (results.max-size)"
+        );
+        // At the limit exactly, the file is read.
+        let (_, rows) = parse(b"a,b\n1,2\n", "results.csv").unwrap();
+        assert_eq!(rows.len(), 1);
+        let err = parse_results(&dir.path().join("small.csv"), "small.csv", 8);
+        assert!(err.is_err());
+        std::fs::write(dir.path().join("small.csv"), "a,b\n1,2\n").unwrap();
+        assert!(parse_results(&dir.path().join("small.csv"), "small.csv", 8).is_ok());
+        let err = parse_results(&dir.path().join("small.csv"), "small.csv", 7).unwrap_err();
+        assert!(err.contains("is 8 bytes: more than the 7 bytes"), "{err}");
+    }
+
+    /// A file that grows while it is read stops at the limit: the reader never returns a byte
+    /// past it, and says so.
+    #[test]
+    fn the_reader_stops_at_the_limit_whatever_the_file_says_its_size_is() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z");
+        std::fs::write(&path, vec![b'0'; 10_000]).unwrap();
+        let mut capped = Capped {
+            inner: std::fs::File::open(&path).unwrap(),
+            left: 4096,
+            over: false,
+        };
+        let mut all = Vec::new();
+        let err = capped.read_to_end(&mut all).unwrap_err();
+        assert_eq!(all.len(), 4096);
+        assert!(capped.over, "{err}");
+        // Through the CSV parser: one unending header line, cut at the limit.
+        let capped = Capped {
+            inner: std::fs::File::open(&path).unwrap(),
+            left: 4096,
+            over: false,
+        };
+        let err = parse_csv(capped, "results.csv", 0, 4096).unwrap_err();
+        assert!(err.contains("grew while it was read"), "{err}");
+        let capped = Capped {
+            inner: std::fs::File::open(&path).unwrap(),
+            left: 4096,
+            over: false,
+        };
+        let err = parse_jsonl(capped, "results.jsonl", 4096).unwrap_err();
+        assert!(err.contains("grew while it was read"), "{err}");
+        // A file exactly at the limit is not "over".
+        let capped = Capped {
+            inner: std::fs::File::open(&path).unwrap(),
+            left: 10_000,
+            over: false,
+        };
+        let mut all = Vec::new();
+        let mut c = capped;
+        c.read_to_end(&mut all).unwrap();
+        assert_eq!((all.len(), c.over), (10_000, false));
+    }
+
+    #[test]
+    fn a_jsonl_file_with_a_byte_order_mark_is_read_like_a_csv_one() {
+        let (cols, rows) = parse(b"\xEF\xBB\xBF{\"n\": 1, \"v\": 2}\n", "results.jsonl").unwrap();
+        assert_eq!(cols, ["n", "v"]);
+        assert_eq!(rows.get(0, 0), Some("1"));
+        let (cols, _) = parse(b"\xEF\xBB\xBFn,v\n1,2\n", "results.csv").unwrap();
+        assert_eq!(cols, ["n", "v"]);
+        // Only at the start: a mark inside is an error, as JSON says.
+        assert!(parse(b"{\"n\": 1}\n\xEF\xBB\xBF{\"n\": 2}\n", "results.jsonl").is_err());
+    }
+
+    #[test]
+    fn reserved_column_names_are_recognised_in_any_case() {
+        for c in ["outrun_cell", "OUTRUN_x", "Outrun_", "outrun_run_id"] {
+            assert!(is_reserved_column(c), "{c}");
+        }
+        for c in ["outrun", "outrunx", "my_outrun_cell", "ou", "é"] {
+            assert!(!is_reserved_column(c), "{c}");
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! cannot break the table, inject HTML or mention anyone, and the whole text is cut to fit
 //! GitHub's 65,536-character comment limit, pointing at the dataset for the rest.
 //!
-//! This module holds the model and [`build`]; `render` writes the Markdown (with
-//! [`crate::markdown`]'s escaping and tables), `terminal` the text for a terminal, and
+//! This module holds the model and [`build`]; `sections` walks the report's sections in their
+//! one order through a writer: `render` writes the Markdown (with [`crate::markdown`]'s
+//! escaping and tables), `terminal` the text for a terminal; and
 //! `comment` the comment protocol (the stamp, the status comment, notes, the waves table).
 //! Their public items are re-exported here, at the paths callers have always used.
 
@@ -22,6 +23,7 @@ use crate::outputs::{CellOutcome, Row};
 
 mod comment;
 mod render;
+mod sections;
 mod terminal;
 
 pub use comment::{CommentStamp, Phase};
@@ -29,6 +31,7 @@ pub(crate) use comment::{status_comment, with_note};
 pub use render::markdown;
 pub(crate) use render::markdown_with_limit;
 
+pub use crate::contract::Summary;
 pub use crate::markdown::COMMENT_LIMIT;
 pub(crate) const REPORT_SCHEMA: &str = "outrun.report/v1";
 /// At most this many result rows are kept in a report (more cannot fit a comment); the
@@ -113,14 +116,7 @@ impl GroupReport {
                         attempt: e.attempt,
                         url: Some(e.url.clone()).filter(|u| !u.is_empty()),
                         conclusion: e.conclusion.clone(),
-                        summary: Summary {
-                            cells: e.cells,
-                            ok: e.ok,
-                            failed: e.failed,
-                            timed_out: e.timed_out,
-                            cancelled: e.cancelled,
-                            refused: 0,
-                        },
+                        summary: e.summary(),
                         failed_cells: e
                             .failed_cells
                             .split_whitespace()
@@ -191,18 +187,6 @@ pub struct Refused {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub cells: usize,
-    pub ok: usize,
-    pub failed: usize,
-    pub timed_out: usize,
-    pub cancelled: usize,
-    /// Cells whose output was not taken (see `CellStatus::Refused`): ok + failed + timed out +
-    /// cancelled + refused = cells.
-    pub refused: usize,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct CellReport {
     pub id: String,
@@ -215,38 +199,34 @@ pub struct CellReport {
     pub error: Option<String>,
 }
 
-impl Summary {
-    pub fn all_ok(&self) -> bool {
-        self.cells > 0 && self.ok == self.cells
-    }
+/// What a report is assembled from.
+pub struct ReportInput<'a> {
+    pub plan: &'a Plan,
+    /// The run's cell outcomes: empty when only the dataset is reported.
+    pub outcomes: &'a [CellOutcome],
+    pub run: Option<RunInfo>,
+    /// The dataset's columns, in its own order.
+    pub dataset_columns: &'a [String],
+    /// The first of `results_total` newest rows.
+    pub results: Vec<Row>,
+    pub results_total: usize,
+    pub comparison: Option<Comparison>,
+    pub refused: Vec<Refused>,
 }
 
-/// Assembles a report. `outcomes` is empty when only the dataset is reported; `results` are the
-/// first of `results_total` newest rows.
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    plan: &Plan,
-    outcomes: &[CellOutcome],
-    run: Option<RunInfo>,
-    dataset_columns: &[String],
-    results: Vec<Row>,
-    results_total: usize,
-    comparison: Option<Comparison>,
-    refused: Vec<Refused>,
-) -> Report {
-    let mut summary = Summary {
-        cells: outcomes.len(),
-        ..Summary::default()
-    };
-    for o in outcomes {
-        match o.record.status {
-            CellStatus::Ok => summary.ok += 1,
-            CellStatus::Failed => summary.failed += 1,
-            CellStatus::TimedOut => summary.timed_out += 1,
-            CellStatus::Cancelled => summary.cancelled += 1,
-            CellStatus::Refused => summary.refused += 1,
-        }
-    }
+/// Assembles a report.
+pub fn build(input: ReportInput<'_>) -> Report {
+    let ReportInput {
+        plan,
+        outcomes,
+        run,
+        dataset_columns,
+        results,
+        results_total,
+        comparison,
+        refused,
+    } = input;
+    let summary = Summary::of(outcomes.iter().map(|o| o.record.status));
     let keys = &plan.file.results.keys;
     // Keys first, then the dataset's own column order (the order the results declared).
     let mut columns: Vec<String> = keys.clone();
@@ -380,7 +360,7 @@ mod tests {
     }
 
     /// What the statistics leave out is said in the Markdown and at the terminal alike (one
-    /// sentence source, `render::comparison_caveats`).
+    /// sentence source, `sections::comparison_caveats`).
     #[test]
     fn both_renderings_say_what_the_comparison_left_out() {
         let report = Report {

@@ -1,19 +1,20 @@
 //! The report for a person at a terminal: the same facts as the Markdown report, without HTML,
 //! hidden markers or Markdown syntax, tables aligned by comfy-table, the verdict coloured when
 //! the caller says colour is wanted, and long tables cut with a pointer to the full report.
+//! The sections and their order are [`walk`]'s.
 
-use std::fmt::Write as _;
+use std::io;
 
 use comfy_table::{CellAlignment, Table, TableComponent, presets};
 use owo_colors::OwoColorize as _;
 
-use super::render::{
-    FAILED_CELLS_HEADER, MAX_RESULT_COLS, comparison_caveats, comparison_rows, failed_cell_rows,
-    result_rows, whose_time,
+use super::sections::{
+    GROUP_HEADER, Section, Verdict, Writer, attempt, comparison_caveats, counts, walk,
+    wave_sentence,
 };
-use super::{CellReport, Report, TERMINAL_ROWS};
-use crate::contract::CellStatus;
-use crate::markdown::{duration, pct};
+use super::{Refused, Report, RunInfo, TERMINAL_ROWS};
+use crate::compare::Comparison;
+use crate::markdown::duration;
 
 /// Text from the dataset or an artifact, made safe to print: no control or bidi character
 /// reaches the terminal (an escape sequence in a result value must not drive it); they show as
@@ -68,178 +69,143 @@ fn table(header: &[String], rows: &[Vec<String>], max_rows: usize) -> (String, u
 
 /// Renders `r` for a terminal; `colour` adds ANSI colour to the verdict.
 pub(super) fn render(r: &Report, colour: bool) -> String {
-    let mut out = String::new();
-    let title = format!("outrun · {}", clean(&r.experiment));
-    let _ = writeln!(
-        out,
-        "{}\n",
-        if colour {
-            title.bold().to_string()
+    let mut out = Vec::new();
+    write_terminal(&mut out, r, colour).expect("writing to memory does not fail");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes `r` for a terminal to `out`; `colour` adds ANSI colour to the verdict.
+fn write_terminal(out: impl io::Write, r: &Report, colour: bool) -> io::Result<()> {
+    walk(r, Terminal { r, out, colour })
+}
+
+/// The terminal writer: each section goes to `out` as it comes.
+struct Terminal<'a, W> {
+    r: &'a Report,
+    out: W,
+    colour: bool,
+}
+
+impl<W: io::Write> Writer for Terminal<'_, W> {
+    /// As it is: the table makes every cell safe to print; text outside a table goes through
+    /// [`clean`] where it is written.
+    fn text(&self, s: &str) -> String {
+        s.to_string()
+    }
+
+    fn cell_id(&self, id: &str) -> String {
+        id.to_string()
+    }
+
+    fn title(&mut self) -> io::Result<()> {
+        let title = format!("outrun · {}", clean(&self.r.experiment));
+        if self.colour {
+            writeln!(self.out, "{}\n", title.bold())?;
         } else {
-            title
+            writeln!(self.out, "{title}\n")?;
         }
-    );
-    for line in r.description.lines() {
-        let _ = writeln!(out, "{}", clean(line));
+        for line in self.r.description.lines() {
+            writeln!(self.out, "{}", clean(line))?;
+        }
+        if !self.r.description.is_empty() {
+            writeln!(self.out)?;
+        }
+        Ok(())
     }
-    if !r.description.is_empty() {
-        out.push('\n');
-    }
-    let s = &r.summary;
-    if let Some(run) = &r.run {
-        let (verdict, good) = if run.conclusion.as_deref() == Some("cancelled") {
-            ("run cancelled", false)
-        } else if s.all_ok() && r.refused.is_empty() {
-            ("all cells ok", true)
-        } else {
-            ("some cells did not succeed", false)
+
+    fn run(&mut self, run: &RunInfo, verdict: Verdict) -> io::Result<()> {
+        let words = verdict.words();
+        let words = match (self.colour, verdict == Verdict::AllOk) {
+            (false, _) => words.to_string(),
+            (true, true) => words.green().bold().to_string(),
+            (true, false) => words.red().bold().to_string(),
         };
-        let verdict = match (colour, good) {
-            (false, _) => verdict.to_string(),
-            (true, true) => verdict.green().bold().to_string(),
-            (true, false) => verdict.red().bold().to_string(),
-        };
-        let attempt = if run.attempt > 1 {
-            format!(" attempt {}", run.attempt)
-        } else {
-            String::new()
-        };
-        let refused = if s.refused > 0 {
-            format!(", {} refused", s.refused)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "{verdict} · run {}{attempt} ({}) · {} cells: {} ok, {} failed, {} timed out, {} cancelled{refused}",
+        writeln!(
+            self.out,
+            "{words} · run {}{} ({}) · {}",
             clean(&run.id),
+            attempt(run),
             run.source,
-            s.cells,
-            s.ok,
-            s.failed,
-            s.timed_out,
-            s.cancelled
-        );
+            counts(&self.r.summary)
+        )?;
         if let Some(u) = &run.url {
-            let _ = writeln!(out, "{}", clean(u));
+            writeln!(self.out, "{}", clean(u))?;
         }
         if let Some(w) = &run.wave {
-            let _ = writeln!(
-                out,
-                "Wave {} of {} of dispatch {} (a run holds at most 256 jobs): the cells above are this wave's; the dataset and the results below hold every wave's rows collected so far.",
-                w.wave,
-                w.waves,
-                clean(&w.group)
-            );
+            writeln!(self.out, "{}", wave_sentence(w, &clean(&w.group)))?;
         }
-        out.push('\n');
+        writeln!(self.out)
     }
-    let _ = writeln!(
-        out,
-        "Dataset: {} ({} rows, newest run per key)\n",
-        clean(&r.dataset),
-        r.results_total
-    );
-    let more = |total: usize, shown: usize, out: &mut String| {
-        if shown < total {
-            let _ = writeln!(
-                out,
-                "… {} more rows: `outrun report {} --output FILE` writes the full report; all rows are in {}.",
-                total - shown,
-                clean(&r.experiment),
-                clean(&r.dataset)
-            );
-        }
-        out.push('\n');
-    };
 
-    if let Some(c) = &r.comparison {
-        let _ = writeln!(out, "Predicted vs measured");
-        let _ = writeln!(
-            out,
+    fn dataset(&mut self) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "Dataset: {} ({} rows, newest run per key)\n",
+            clean(&self.r.dataset),
+            self.r.results_total
+        )
+    }
+
+    fn statistics(&mut self, c: &Comparison, groups: &[Vec<String>]) -> io::Result<()> {
+        let on: Vec<String> = c.on.iter().map(|o| clean(o)).collect();
+        writeln!(self.out, "Predicted vs measured")?;
+        writeln!(
+            self.out,
             "{} against {} in {}, joined on {}. APE = absolute percentage error.",
             clean(&c.predicted_column),
             clean(&c.actual_column),
             clean(&c.measured),
-            c.on.iter().map(|o| clean(o)).collect::<Vec<_>>().join(", ")
-        );
-        let rows: Vec<Vec<String>> = c
-            .groups
-            .iter()
-            .map(|g| {
-                vec![
-                    g.group.clone(),
-                    g.rows.to_string(),
-                    pct(g.mape_pct),
-                    pct(g.median_ape_pct),
-                    pct(g.max_ape_pct),
-                ]
-            })
-            .collect();
-        let header = ["group", "rows", "MAPE", "median APE", "max APE"].map(String::from);
-        out.push_str(&table(&header, &rows, usize::MAX).0);
+            on.join(", ")
+        )?;
+        let header = GROUP_HEADER.map(String::from);
+        self.out
+            .write_all(table(&header, groups, usize::MAX).0.as_bytes())?;
         for caveat in comparison_caveats(c) {
-            let _ = writeln!(out, "{caveat}");
+            writeln!(self.out, "{caveat}")?;
         }
-        out.push('\n');
+        writeln!(self.out)
     }
-    if !r.refused.is_empty() {
-        let _ = writeln!(out, "Artifacts not merged");
-        for a in &r.refused {
-            let _ = writeln!(out, "- {}: {}", clean(&a.artifact), clean(&a.reason));
+
+    fn refused(&mut self, refused: &[Refused]) -> io::Result<()> {
+        writeln!(self.out, "Artifacts not merged")?;
+        for a in refused {
+            writeln!(self.out, "- {}: {}", clean(&a.artifact), clean(&a.reason))?;
         }
-        out.push('\n');
+        writeln!(self.out)
     }
-    // Cells that did not succeed come first and in full: they are what a reader must act on.
-    let bad: Vec<&CellReport> = r
-        .cells
-        .iter()
-        .filter(|c| c.status != CellStatus::Ok)
-        .collect();
-    if !bad.is_empty() {
-        let rows = failed_cell_rows(&bad, str::to_string, str::to_string);
-        let header = FAILED_CELLS_HEADER.map(String::from);
-        let _ = writeln!(out, "Cells that did not succeed");
-        let (t, shown) = table(&header, &rows, TERMINAL_ROWS);
-        out.push_str(&t);
-        more(rows.len(), shown, &mut out);
-    }
-    if let Some(c) = &r.comparison {
-        let (header, rows) = comparison_rows(c, str::to_string);
-        let _ = writeln!(out, "Per row: predicted vs measured ({} rows)", rows.len());
-        let (t, shown) = table(&header, &rows, TERMINAL_ROWS);
-        out.push_str(&t);
-        more(rows.len(), shown, &mut out);
-    }
-    if !r.results.is_empty() {
-        let (cols, rows) = result_rows(r, str::to_string);
-        let total = r.results_total.max(rows.len());
-        let _ = writeln!(out, "Results ({total} rows)");
-        let (t, shown) = table(&cols, &rows, TERMINAL_ROWS);
-        out.push_str(&t);
-        if r.columns.len() > MAX_RESULT_COLS {
-            let _ = writeln!(
-                out,
+
+    fn table(&mut self, s: Section) -> io::Result<()> {
+        writeln!(self.out, "{}", s.title())?;
+        let (t, shown) = table(&s.header, &s.rows, TERMINAL_ROWS);
+        self.out.write_all(t.as_bytes())?;
+        if s.more_columns > 0 {
+            writeln!(
+                self.out,
                 "{} more columns are in the dataset.",
-                r.columns.len() - MAX_RESULT_COLS
-            );
+                s.more_columns
+            )?;
         }
-        more(total, shown, &mut out);
+        if shown < s.total {
+            writeln!(
+                self.out,
+                "… {} more rows: `outrun report {} --output FILE` writes the full report; all rows are in {}.",
+                s.total - shown,
+                clean(&self.r.experiment),
+                clean(&self.r.dataset)
+            )?;
+        }
+        writeln!(self.out)
     }
-    if !r.cells.is_empty() && bad.len() < r.cells.len() {
-        let ok: Vec<&CellReport> = r
-            .cells
-            .iter()
-            .filter(|c| c.status == CellStatus::Ok)
-            .collect();
-        let total: f64 = ok.iter().map(|c| c.duration_s).sum();
-        let _ = writeln!(
-            out,
-            "{} cells succeeded in {} of cell time in all{}.",
-            ok.len(),
-            duration(total),
-            whose_time(&ok)
-        );
+
+    fn cell_time(&mut self, ok: usize, seconds: f64, whose: &str) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{ok} cells succeeded in {} of cell time in all{whose}.",
+            duration(seconds)
+        )
     }
-    out
+
+    fn finish(mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }

@@ -91,7 +91,9 @@ pub struct Install {
     pub method: &'static str,
     /// The comment above the steps: which way, and why not the ones before it.
     pub why: Vec<String>,
-    /// `actions/cache` key; none for a download (seconds, and a cache would hold it unverified).
+    /// `actions/cache` key, a plain word (the template adds the runner's OS and architecture,
+    /// and for a build of the source the hash of its files); none for a download (seconds, and
+    /// a cache would hold it unverified).
     pub cache_key: Option<String>,
     pub step_name: String,
     /// The install step's environment (plain values, quoted by the template).
@@ -111,10 +113,7 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
         return Install {
             method: "custom",
             why: vec!["outrun: installed by the experiment's own `github.install` command.".into()],
-            cache_key: Some(format!(
-                "outrun-{version}-{}-${{{{ runner.os }}}}-${{{{ runner.arch }}}}",
-                short_hash(&script)
-            )),
+            cache_key: Some(format!("outrun-{version}-{}", short_hash(&script))),
             step_name: format!("Install outrun {version} (the experiment's command)"),
             env: vec![version_env],
             script,
@@ -151,10 +150,7 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
                     .into(),
                 format!("lock file and sources ({no_pin})."),
             ],
-            cache_key: Some(
-                "outrun-source-${{ runner.os }}-${{ runner.arch }}-${{ hashFiles('Cargo.lock', 'src/**', 'workflow-templates/**') }}"
-                    .into(),
-            ),
+            cache_key: Some("outrun-source".into()),
             step_name: "Build outrun from this checkout".into(),
             env: vec![
                 ("OUTRUN_INSTALL", "source".into()),
@@ -169,9 +165,7 @@ pub fn decide(root: &Path, version: &str, custom: Option<&str>) -> Install {
             format!("outrun: `cargo install --locked --version {version} outrun`, cached"),
             format!("({no_pin})."),
         ],
-        cache_key: Some(format!(
-            "outrun-{version}-crates-${{{{ runner.os }}}}-${{{{ runner.arch }}}}"
-        )),
+        cache_key: Some(format!("outrun-{version}-crates")),
         step_name: format!("Install outrun {version} from crates.io"),
         env: vec![version_env, ("OUTRUN_INSTALL", "crates".into())],
         script: SCRIPT.to_string(),

@@ -16,6 +16,7 @@ use crate::experiment::Plan;
 pub mod actionlint;
 pub mod install;
 pub mod pack;
+pub mod yaml;
 
 pub(crate) const TEMPLATE_DIR: &str = "workflow-templates";
 pub(crate) const WORKFLOW_TEMPLATE: &str = "experiment.yml.j2";
@@ -59,17 +60,34 @@ pub enum WorkflowError {
     },
     #[error(transparent)]
     Write(#[from] crate::fsutil::FsError),
+    #[error(
+        "the cells file of `{name}` would be over {} ({} after {done} of {cells} cells), the most outrun writes (GitHub refuses files over 100 MB); use fewer cells or shorter parameter values, or run it with `outrun run {name} --local`",
+        mb(crate::limits::MAX_CELLS_FILE_BYTES),
+        mb(*at_least)
+    )]
+    CellsFileTooLarge {
+        name: String,
+        at_least: usize,
+        done: usize,
+        cells: usize,
+    },
+}
+
+/// Bytes in MB (10^6), one decimal: as GitHub states its limits.
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 pub use crate::names::workflow_path;
 
+/// The pinned actions, written as they are (constants, with their ` # vX` comment).
 #[derive(Serialize)]
 struct Actions {
-    checkout: &'static str,
-    setup_python: &'static str,
-    upload_artifact: &'static str,
-    download_artifact: &'static str,
-    cache: &'static str,
+    checkout: minijinja::Value,
+    setup_python: minijinja::Value,
+    upload_artifact: minijinja::Value,
+    download_artifact: minijinja::Value,
+    cache: minijinja::Value,
 }
 
 #[derive(Serialize)]
@@ -113,6 +131,8 @@ struct CellConfig<'a> {
     results_keys: &'a [String],
     /// Columns a results file may have (`contract::MAX_RESULT_COLUMNS`), for the same checks.
     max_result_columns: usize,
+    /// Bytes a results file may have (`results.max-size`), for the same checks.
+    results_max_size: u64,
     cells: Vec<CellEntry<'a>>,
 }
 
@@ -122,15 +142,13 @@ struct CellEntry<'a> {
     params: &'a [(String, String)],
 }
 
-/// A string as a YAML scalar: JSON's quoting is valid YAML and escapes every control character.
-fn yaml_quote(s: &str) -> String {
-    ascii_only(&serde_json::to_string(s).expect("strings serialise"))
-}
-
-/// JSON text with every non-ASCII character written as `\uXXXX`: YAML parsers disagree about
-/// U+0085, U+2028 and U+2029 (GitHub's treats them as line breaks), so none may appear raw.
-/// Only valid inside JSON strings, which is the only place JSON text has non-ASCII.
+/// JSON text with every non-ASCII character written as `\uXXXX` (a UTF-16 pair beyond the BMP,
+/// as JSON spells it). Only valid inside JSON strings, which is the only place JSON text has
+/// non-ASCII.
 fn ascii_only(json: &str) -> String {
+    if json.is_ascii() {
+        return json.to_string();
+    }
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
         if c.is_ascii() {
@@ -145,27 +163,16 @@ fn ascii_only(json: &str) -> String {
     out
 }
 
-/// A free-text line that is pasted into a YAML comment: no character that could end the
-/// comment (CR, NEL, line and paragraph separators, other controls) survives.
-fn comment_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// JSON text with every `$` written as `\u0024`, so the text never contains `${{` that GitHub
-/// would evaluate, whatever the parameter values hold, should it ever be pasted into YAML. One
-/// cell a line, so that a maintainer can read the file and a diff shows which cells changed.
-fn expression_free_json(config: &CellConfig) -> String {
-    let j = |v: &dyn erased::Ser| ascii_only(&v.json().replace('$', "\\u0024"));
+/// The cells file's JSON text, one cell a line (a maintainer can read it, and a diff shows which
+/// cells changed), printable ASCII only (non-ASCII as JSON `\u` escapes), and never `${`: a `{`
+/// right after `$` is written `\u007b`, so the text holds no `${{` that GitHub would evaluate
+/// should it ever be pasted into YAML, at a cost of five bytes where a value holds `${` (not
+/// six for every `$`). Stops with `Err((bytes so far, cells done))` once the text is over
+/// `limit` bytes, so a huge experiment costs no more than the limit.
+fn expression_free_json(config: &CellConfig, limit: usize) -> Result<String, (usize, usize)> {
+    let j = |v: &dyn erased::Ser| ascii_only(&v.json()).replace("${", "$\\u007b");
     let mut out = format!(
-        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"cells\": [\n",
+        "{{\n  \"experiment\": {},\n  \"command\": {},\n  \"timeout_s\": {},\n  \"kill_grace_s\": {},\n  \"max_jobs\": {},\n  \"max_cells_per_job\": {},\n  \"results_file\": {},\n  \"results_keys\": {},\n  \"max_result_columns\": {},\n  \"results_max_size\": {},\n  \"cells\": [\n",
         j(&config.experiment),
         j(&config.command),
         config.timeout_s,
@@ -174,14 +181,21 @@ fn expression_free_json(config: &CellConfig) -> String {
         config.max_cells_per_job,
         j(&config.results_file),
         j(&config.results_keys),
-        config.max_result_columns
+        config.max_result_columns,
+        config.results_max_size
     );
     for (i, c) in config.cells.iter().enumerate() {
+        if out.len() > limit {
+            return Err((out.len(), i));
+        }
         let sep = if i + 1 < config.cells.len() { "," } else { "" };
         out.push_str(&format!("    {}{sep}\n", j(c)));
     }
     out.push_str("  ]\n}\n");
-    out
+    if out.len() > limit {
+        return Err((out.len(), config.cells.len()));
+    }
+    Ok(out)
 }
 
 mod erased {
@@ -193,36 +207,6 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string(self).expect("config serialises")
         }
-    }
-}
-
-/// Multi-line text as a YAML literal block (readable), anything else as a quoted scalar.
-fn yaml_block(s: &str, indent: usize) -> String {
-    let plain_lines = s
-        .lines()
-        .all(|l| !l.chars().any(|c| c.is_control() && c != '\t'));
-    if s.contains('\n') && !s.starts_with([' ', '\t', '\n']) && plain_lines && !s.contains('\r') {
-        let pad = " ".repeat(indent);
-        let keep = if s.ends_with("\n\n") {
-            "+"
-        } else if s.ends_with('\n') {
-            ""
-        } else {
-            "-"
-        };
-        let body: Vec<String> = s
-            .lines()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("{pad}{l}")
-                }
-            })
-            .collect();
-        format!("|{keep}\n{}", body.join("\n"))
-    } else {
-        yaml_quote(s)
     }
 }
 
@@ -280,6 +264,19 @@ pub fn limit_warnings(plan: &Plan) -> Vec<String> {
             }
         ));
     }
+    match cells_file_size(plan) {
+        None => out.push(format!(
+            "its cells file would be over {}, the most outrun writes (GitHub refuses files over 100 MB): `outrun generate` refuses it; use fewer cells or shorter parameter values, or run it with `outrun run {} --local`",
+            mb(crate::limits::MAX_CELLS_FILE_BYTES),
+            plan.name()
+        )),
+        Some(n) if n >= crate::limits::CELLS_FILE_WARN_BYTES => out.push(format!(
+            "its cells file is {} of the {} outrun writes at most (GitHub refuses files over 100 MB): a few more cells or longer values and `outrun generate` refuses it",
+            mb(n),
+            mb(crate::limits::MAX_CELLS_FILE_BYTES)
+        )),
+        Some(_) => {}
+    }
     let p = packing(plan);
     if p.waves > 1 {
         let n = plan.cells.len();
@@ -332,35 +329,58 @@ pub fn jobs<'a>(plan: &Plan, selected: impl IntoIterator<Item = &'a str>) -> Vec
 }
 
 /// The cells file for `plan` (`.github/workflows/outrun-NAME.cells.json`): what every job of
-/// the workflow reads its cells and command from, in the checkout.
-pub fn render_cells(plan: &Plan) -> String {
-    let f = &plan.file;
-    expression_free_json(&CellConfig {
-        experiment: &f.name,
-        command: &f.command,
-        timeout_s: plan.timeout.as_secs(),
-        kill_grace_s: crate::contract::KILL_GRACE_S,
-        max_jobs: MAX_JOBS,
-        max_cells_per_job: max_cells_per_job(plan),
-        results_file: &f.results.file,
-        results_keys: &f.results.keys,
-        max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
-        cells: plan
-            .cells
-            .iter()
-            .map(|c| CellEntry {
-                id: &c.id,
-                params: &c.params,
-            })
-            .collect(),
+/// the workflow reads its cells and command from, in the checkout. Refused beyond
+/// [`crate::limits::MAX_CELLS_FILE_BYTES`].
+pub fn render_cells(plan: &Plan) -> Result<String, WorkflowError> {
+    cells_text(plan, crate::limits::MAX_CELLS_FILE_BYTES).map_err(|(at_least, done)| {
+        WorkflowError::CellsFileTooLarge {
+            name: plan.name().to_string(),
+            at_least,
+            done,
+            cells: plan.cells.len(),
+        }
     })
+}
+
+/// The cells file's size in bytes, or `None` when it is over the limit (`generate` refuses it).
+pub fn cells_file_size(plan: &Plan) -> Option<usize> {
+    cells_text(plan, crate::limits::MAX_CELLS_FILE_BYTES)
+        .ok()
+        .map(|t| t.len())
+}
+
+fn cells_text(plan: &Plan, limit: usize) -> Result<String, (usize, usize)> {
+    let f = &plan.file;
+    expression_free_json(
+        &CellConfig {
+            experiment: &f.name,
+            command: &f.command,
+            timeout_s: plan.timeout.as_secs(),
+            kill_grace_s: crate::contract::KILL_GRACE_S,
+            max_jobs: MAX_JOBS,
+            max_cells_per_job: max_cells_per_job(plan),
+            results_file: &f.results.file,
+            results_keys: &f.results.keys,
+            max_result_columns: crate::contract::MAX_RESULT_COLUMNS,
+            results_max_size: f.results.max_size(),
+            cells: plan
+                .cells
+                .iter()
+                .map(|c| CellEntry {
+                    id: &c.id,
+                    params: &c.params,
+                })
+                .collect(),
+        },
+        limit,
+    )
 }
 
 /// Every file `generate` writes for `plan`, with its contents: the workflow and its cells file.
 pub fn render_all(root: &Path, plan: &Plan) -> Result<Vec<(PathBuf, String)>, WorkflowError> {
     Ok(vec![
         (workflow_path(plan.name()), render(root, plan)?),
-        (crate::names::cells_path(plan.name()), render_cells(plan)),
+        (crate::names::cells_path(plan.name()), render_cells(plan)?),
     ])
 }
 
@@ -385,7 +405,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         version,
         name: &f.name,
         source: plan.path.display().to_string(),
-        description_lines: f.description.lines().map(comment_line).collect(),
+        description_lines: f.description.lines().map(str::to_string).collect(),
         issue: f.issue.map(|i| i.to_string()).unwrap_or_default(),
         cell_count: plan.cells.len(),
         labels,
@@ -397,12 +417,15 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
         waves: packing.waves,
         cells_file: format!(".github/workflows/{}", crate::names::cells_file(&f.name)),
         script,
-        actions: Actions {
-            checkout: CHECKOUT,
-            setup_python: SETUP_PYTHON,
-            upload_artifact: UPLOAD_ARTIFACT,
-            download_artifact: DOWNLOAD_ARTIFACT,
-            cache: CACHE,
+        actions: {
+            let pinned = |a: &str| minijinja::Value::from_safe_string(a.to_string());
+            Actions {
+                checkout: pinned(CHECKOUT),
+                setup_python: pinned(SETUP_PYTHON),
+                upload_artifact: pinned(UPLOAD_ARTIFACT),
+                download_artifact: pinned(DOWNLOAD_ARTIFACT),
+                cache: pinned(CACHE),
+            }
         },
         artifact_prefix: crate::names::artifact_prefix(&f.name),
         install,
@@ -425,19 +448,40 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
     env.set_keep_trailing_newline(true);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_filter("yaml_block", |v: String, indent: usize| {
-        yaml_block(&v, indent)
+    // Every value goes through the one YAML writer (`yaml`, `yaml_block`, `comment`), or is
+    // a number or plain word: the formatter refuses anything else.
+    env.set_formatter(yaml::gate);
+    env.add_filter(
+        "yaml_block",
+        |v: String, indent: usize| -> Result<minijinja::Value, minijinja::Error> {
+            yaml::block(&v, indent)
+                .map(minijinja::Value::from_safe_string)
+                .map_err(yaml::template_error)
+        },
+    );
+    env.add_filter("comment", |v: String| {
+        minijinja::Value::from_safe_string(yaml::comment(&v))
     });
     env.add_filter(
         "yaml",
-        |v: minijinja::Value| -> Result<String, minijinja::Error> {
-            if let Some(s) = v.as_str() {
-                return Ok(yaml_quote(s));
-            }
-            // Sequences and numbers: JSON is YAML's flow style.
-            serde_json::to_string(&v).map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-            })
+        |v: minijinja::Value| -> Result<minijinja::Value, minijinja::Error> {
+            use minijinja::value::ValueKind;
+            let written = match v.kind() {
+                ValueKind::String => yaml::scalar(v.as_str().unwrap_or_default()),
+                ValueKind::Number => Ok(v.to_string()),
+                ValueKind::Seq => {
+                    let items: Vec<minijinja::Value> = v.try_iter()?.collect();
+                    let strings: Option<Vec<&str>> = items.iter().map(|i| i.as_str()).collect();
+                    match strings {
+                        Some(s) => yaml::sequence(s),
+                        None => Err(yaml::Refused::NotPlain(v.to_string())),
+                    }
+                }
+                _ => Err(yaml::Refused::NotPlain(v.to_string())),
+            };
+            written
+                .map(minijinja::Value::from_safe_string)
+                .map_err(yaml::template_error)
         },
     );
     let render_err = |source| WorkflowError::Render {

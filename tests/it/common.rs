@@ -122,3 +122,13 @@ pub fn require_tool(tool: &str) -> bool {
     eprintln!("skipping: {tool} not installed (scripts/install-test-tools.sh installs it)");
     false
 }
+
+/// Whether act's log says job `job` ended with `how` (act pads job names to the longest one's
+/// width, which follows the cell ids' length).
+pub fn job_ended(log: &str, job: &str, how: &str) -> bool {
+    log.lines().any(|l| {
+        l.split_once(']').is_some_and(|(name, rest)| {
+            name.trim_end().ends_with(&format!("/{job}")) && rest.trim() == format!("🏁  {how}")
+        })
+    })
+}

@@ -528,6 +528,9 @@ fn the_shipped_comparison_is_current() {
         "agreement-rows.csv",
         "comparison.md",
         "chart.svg",
+        "panels.svg",
+        "panels-arrays.svg",
+        "ratios.svg",
     ] {
         let fresh = std::fs::read_to_string(out.path().join(f)).unwrap();
         let shipped =
@@ -950,6 +953,25 @@ fn readme_numbers_come_from_the_shipped_comparison() {
         checked += 1;
     }
     assert!(checked >= 9, "{checked} table rows checked");
+    // 1b. The per-batch table ("| tool | N | rows | MAPE | median APE | max APE | ρ | provenance |").
+    let mut per_n = 0;
+    for line in section.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 8 || !["1", "8", "32", "128"].contains(&cells[1]) {
+            continue;
+        }
+        let (s, g) = (cells[0], format!("N={}", cells[1]));
+        let pct = |v: f64| format!("{v:.1} %");
+        assert_eq!(cells[2], get(s, &g, "rows").to_string(), "{line}");
+        assert_eq!(cells[3], pct(get(s, &g, "mape_pct")), "{line}");
+        assert_eq!(cells[4], pct(get(s, &g, "median_ape_pct")), "{line}");
+        assert_eq!(cells[5], pct(get(s, &g, "max_ape_pct")), "{line}");
+        if cells[6] != "–" {
+            assert_eq!(cells[6], format!("{:.3}", get(s, &g, "spearman")), "{line}");
+        }
+        per_n += 1;
+    }
+    assert!(per_n >= 16, "{per_n} per-batch rows checked");
     // 2. Per-N MAPE lists anywhere in the README ("MAPE 85 % at N = 1, 62 % at 8, 35 % at 32
     // and 56 % at 128"; lines joined: they wrap): each is one series' per-N MAPE, rounded.
     let words: Vec<&str> = readme.split_whitespace().collect();
@@ -1038,4 +1060,68 @@ fn readme_numbers_come_from_the_shipped_comparison() {
             "README example not in comparison.md: {e}"
         );
     }
+}
+
+#[test]
+fn at_least_floors_a_series_and_the_panels_keep_arrays_apart() {
+    let p = project();
+    let decl = DECL.replace(
+        "agreement:\n",
+        "  - label: Sim B floored\n    path: data/b.csv\n    value: t_ms\n    unit: ms\n    \
+         scale: 2\n    at-least: 50\nagreement:\n",
+    );
+    p.write("comparisons/small.yaml", &decl);
+    let c = compare_json(&p);
+    assert_eq!(series(&c, "Sim B floored")["at_least"], 50.0);
+    // Sim B in µs: 0.011 ms × 2 = 22, 36, 50, 70 at N = 1; 60, 100 at N = 2. Floored at 50.
+    let predicted = |label: &str| -> Vec<f64> {
+        c["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["series"] == label)
+            .map(|r| r["predicted"].as_f64().unwrap())
+            .collect()
+    };
+    let plain = predicted("Sim B");
+    let floored = predicted("Sim B floored");
+    assert_eq!(plain.len(), 6);
+    assert_eq!(floored.len(), plain.len());
+    for (a, b) in plain.iter().zip(&floored) {
+        assert!((b - a.max(50.0)).abs() < 1e-9, "{plain:?} {floored:?}");
+    }
+    assert!(
+        floored.iter().filter(|v| **v == 50.0).count() == 3,
+        "{floored:?}"
+    );
+    // The charts: time series in panels.svg and ratios.svg, the cycles series (Sim A) alone in
+    // panels-arrays.svg.
+    let texts = |f: &str| -> Vec<String> {
+        let text = p.read(&format!("data/evaluation/compare-small/{f}"));
+        let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+        doc.root_element()
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+            .collect()
+    };
+    for f in ["panels.svg", "ratios.svg"] {
+        let t = texts(f);
+        assert!(t.iter().any(|x| x == "Sim B floored"), "{f}: {t:?}");
+        assert!(!t.iter().any(|x| x == "Sim A"), "{f}: {t:?}");
+    }
+    let t = texts("panels-arrays.svg");
+    assert!(t.iter().any(|x| x == "Sim A"), "{t:?}");
+    assert!(!t.iter().any(|x| x == "Sim B"), "{t:?}");
+    // A floor under the reference is refused.
+    p.write(
+        "comparisons/small.yaml",
+        &DECL.replace(
+            "  where: {dtype: f16}\nseries:",
+            "  where: {dtype: f16}\n  at-least: 1\nseries:",
+        ),
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "comparisons/small.yaml"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("at-least"), "{err}");
 }

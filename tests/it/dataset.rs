@@ -443,10 +443,27 @@ pub(crate) fn merge_ok(p: &Project, name: &str, from: &str) {
     assert_eq!(code, 0, "{out}\n{err}");
 }
 
+/// Whether the ledger beside `path` (the dataset) has an entry of run `run_id`.
+fn ledger_has_run(path: &Path, run_id: &str) -> bool {
+    let ledger = path.with_file_name(format!(
+        "{}.runs.csv",
+        path.file_stem().unwrap().to_str().unwrap()
+    ));
+    let Ok(bytes) = std::fs::read(&ledger) else {
+        return false;
+    };
+    let (_, rows) = parse_csv(&bytes).expect("the ledger parses");
+    rows.iter().any(|r| r["run_id"] == run_id)
+}
+
+/// A merge stopped at any moment — by SIGINT, SIGTERM or kill -9 — leaves the dataset and its
+/// ledger as a pair: both old or both new (issue 21 item 5), once a reader has run (it
+/// finishes the renames a killed merge left in its journal). 100 stops spread over the merge.
 #[test]
-fn kill_9_mid_merge_leaves_old_or_new() {
+fn signals_and_kill_9_mid_merge_leave_the_dataset_and_ledger_a_pair() {
     const CELLS: usize = 20;
     const ROWS: usize = 500;
+    const TRIES: u32 = 100;
     let p = Project::new();
     p.experiment("big", &big_experiment("big", CELLS, "all"));
     let cells = plan_cells(&p, "big");
@@ -470,10 +487,15 @@ fn kill_9_mid_merge_leaves_old_or_new() {
         7,
     );
     merge_ok(&p, "big", "incoming/old");
+    let path = dataset_path(&p, "big");
+    let ledger = path.with_file_name("big.runs.csv");
+    let journal = path.with_file_name(".outrun-big.pair");
     let old = dataset_bytes(&p, "big");
+    let old_ledger = std::fs::read(&ledger).unwrap();
     assert_eq!(parse_csv(&old).unwrap().1.len(), CELLS * 100);
+    assert!(ledger_has_run(&path, "1001") && !ledger_has_run(&path, "1002"));
 
-    // The result of an uninterrupted merge, in a copy; its duration sets the kill times.
+    // The result of an uninterrupted merge, in a copy; its duration sets the stop times.
     let copy = Project::new();
     copy_dir(p.root(), copy.root());
     let t0 = Instant::now();
@@ -484,8 +506,8 @@ fn kill_9_mid_merge_leaves_old_or_new() {
     assert_eq!(rows.len(), CELLS * (100 + ROWS));
     assert_ne!(old, new);
 
-    let path = dataset_path(&p, "big");
-    let (mut saw_old, mut saw_new, mut killed_running, mut left_tmp) = (0, 0, 0, 0);
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut killed_running, mut left_tmp, mut mixed_then_settled) = (0, 0, 0);
     let tmp_files = || -> BTreeSet<String> {
         std::fs::read_dir(path.parent().unwrap())
             .unwrap()
@@ -493,66 +515,107 @@ fn kill_9_mid_merge_leaves_old_or_new() {
             .filter(|n| n.ends_with(".tmp"))
             .collect()
     };
-    // At least 32 kills, and more (up to 128) until 8 of them landed while the merge ran: on a
-    // loaded machine a merge's duration varies, and a kill that lands after the end proves
-    // nothing.
-    for i in 0..128u32 {
-        if i >= 32 && killed_running >= 8 {
-            break;
-        }
+    for i in 0..TRIES {
         // Spread over the whole merge and a little past it: golden-ratio steps, deterministic.
         let f = (f64::from(i) * 0.618_034).fract() * 1.1;
         let delay = full.mul_f64(f);
+        let signal = [libc::SIGKILL, libc::SIGTERM, libc::SIGINT][i as usize % 3];
         let tmp_before = tmp_files();
         let mut child = spawn_merge(&p, "big", "incoming/new");
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {
             killed_running += 1;
         }
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        // SAFETY: kill(2) on our own child (a zombie at worst: it is waited for below).
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt as _;
+        match signal {
+            libc::SIGKILL => assert!(
+                status.signal() == Some(libc::SIGKILL) || status.code() == Some(0),
+                "iteration {i}: {status:?}"
+            ),
+            // Interrupted (2), done before the signal came (0), or killed by it before its
+            // handler was installed (the first milliseconds, before any file is touched).
+            _ => assert!(
+                matches!(status.code(), Some(0 | 2)) || status.signal() == Some(signal),
+                "iteration {i} (signal {signal} after {delay:?}): {status:?}"
+            ),
+        }
         if tmp_files().len() > tmp_before.len() {
             left_tmp += 1;
         }
+
+        // What is on disk right after the stop: a pair, or (kill -9 between the renames) a
+        // journal that names the rest.
+        let raw = (
+            std::fs::read(&path).unwrap() == new,
+            ledger_has_run(&path, "1002"),
+        );
+        if raw.0 != raw.1 {
+            assert!(
+                journal.exists(),
+                "iteration {i} (signal {signal} after {delay:?}): dataset new={} but ledger new={} and no journal",
+                raw.0,
+                raw.1
+            );
+            mixed_then_settled += 1;
+        }
+        // A reader finishes what the journal says before it reads.
+        let (code, _, err) = common::run(p.cmd().args(["report", "big", "--format", "json"]));
+        assert_eq!(code, 0, "{err}");
 
         let now = std::fs::read(&path).expect("the dataset still exists");
         let (header, _) = parse_csv(&now).unwrap_or_else(|e| {
             panic!("iteration {i} (after {delay:?}): the dataset does not parse: {e}")
         });
         assert!(header.iter().any(|h| h == "outrun_run_id"), "{header:?}");
+        let ledger_new = ledger_has_run(&path, "1002");
         if now == old {
-            saw_old += 1;
+            assert!(
+                !ledger_new,
+                "iteration {i} (signal {signal} after {delay:?}): old dataset, new ledger"
+            );
+            *seen.entry("old").or_default() += 1;
         } else if now == new {
-            saw_new += 1;
-            // Back to the old state, so that later kills land in a merge that writes.
+            assert!(
+                ledger_new,
+                "iteration {i} (signal {signal} after {delay:?}): new dataset, old ledger"
+            );
+            *seen.entry("new").or_default() += 1;
+            // Back to the old pair, so that later stops land in a merge that writes.
             std::fs::write(&path, &old).unwrap();
+            std::fs::write(&ledger, &old_ledger).unwrap();
         } else {
             panic!(
-                "iteration {i} (killed after {delay:?}): the dataset is neither the old nor the merged file ({} bytes)",
+                "iteration {i} (stopped after {delay:?}): the dataset is neither the old nor the merged file ({} bytes)",
                 now.len()
             );
         }
     }
     eprintln!(
-        "kill -9: {saw_old} old, {saw_new} new, {killed_running} killed while running, {left_tmp} left a temp file; full merge {full:?}"
+        "stops: {seen:?}, {killed_running} while running, {left_tmp} left a temp file, {mixed_then_settled} left a half-renamed pair a reader finished; full merge {full:?}"
     );
     assert!(
-        killed_running >= 8,
-        "too few kills landed mid-merge: {killed_running}"
+        killed_running >= 30,
+        "too few stops landed mid-merge: {killed_running}"
     );
 
-    // What a kill leaves beside the dataset: hidden `.outrun-*.tmp` files, none of which is
-    // named like a dataset (the lock is in .outrun/locks/).
+    // What a kill leaves beside the dataset: hidden `.outrun-*.tmp` files and at most a
+    // journal, none of which is named like a dataset (the lock is in .outrun/locks/).
     for e in std::fs::read_dir(path.parent().unwrap()).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         let ok = name == "big.csv"
             || name == "big.runs.csv"
+            || name == ".outrun-big.pair"
             || (name.starts_with(".outrun-") && name.ends_with(".tmp"));
         assert!(ok, "unexpected file beside the dataset: {name}");
     }
     // No lock outlives a killed merge: the next one completes and gives the same result.
     merge_ok(&p, "big", "incoming/new");
     assert_eq!(std::fs::read(&path).unwrap(), new);
+    assert!(ledger_has_run(&path, "1002"));
+    assert!(!journal.exists());
 }
 
 #[test]

@@ -1726,7 +1726,12 @@ results: {keys: [n, mode]}
         "{refused}"
     );
     let data = env.dataset();
-    assert!(!data.contains("666") && !data.contains("2099-"), "{data}");
+    // Field by field: a timestamp such as `…22.356668Z` holds "666" as a substring.
+    let forged_field = |f: &str| f == "666" || f.starts_with("2099-");
+    assert!(
+        !data.lines().any(|l| l.split(',').any(forged_field)),
+        "{data}"
+    );
     let mut want: Vec<String> = cells[..4]
         .iter()
         .map(|(_, p)| (n(p) * 10).to_string())
@@ -1843,10 +1848,32 @@ fn cells_packed_several_to_a_job_are_identified_by_the_plans_packing() {
             .contains(&format!("cell.json claims cell `{}`", shards[2].cells[0])),
         "{thief}"
     );
-    let ok = cell(&shards[0].cells[0]);
+    // Issue 24 §2: the two cells of job 0 claim 30 s each; between them they are given no
+    // more than the job's own time, and the refused cell shows its job's time.
+    let job_s = |shard: &str| {
+        let st = env.fake.state();
+        let st = st.lock().unwrap();
+        let r = st.run(run.parse().unwrap()).unwrap();
+        let j = r.jobs.iter().find(|j| j.name == shard).unwrap();
+        (j.completed_ms / 1000 - j.started_ms / 1000) as f64
+    };
+    let (ok, other) = (cell(&shards[0].cells[0]), cell(&shards[0].cells[1]));
+    let took = job_s(&shards[0].name);
+    assert!(took > 0.0 && took < 60.0, "{took}");
+    let (a, b) = (
+        ok["duration_s"].as_f64().unwrap(),
+        other["duration_s"].as_f64().unwrap(),
+    );
+    assert!(
+        a + b <= took + 1e-9 && (a - b).abs() < 1e-9,
+        "{a} {b} of {took}"
+    );
+    assert!(a > 0.0, "{ok}");
+    assert_eq!(ok["duration_claimed"], true, "{ok}");
     assert_eq!(
-        (ok["duration_s"].as_f64(), &ok["duration_claimed"]),
-        (Some(30.0), &Value::Bool(true))
+        thief["duration_s"].as_f64(),
+        Some(job_s(&shards[2].name)),
+        "{thief}"
     );
     assert_eq!(values(&env.dataset()).len(), 298);
     let comment = env.comments().pop().unwrap();
@@ -1917,4 +1944,359 @@ fn artifacts_of_an_attempt_the_run_never_had_or_twice_in_one_attempt_are_refused
         .clone();
     assert_eq!(twin["status"], "refused", "{twin}");
     assert_eq!(values(&env.dataset()).len(), 7);
+}
+
+/// Issue 24 §1: a landing is a function of the default branch and the set of waiting runs.
+/// Four runs finish; the newest lands and its pull request is merged by hand, then the other
+/// three land in the orders 1-2-3, 3-1-2 and 2-3-1 without a merge in between (two by their
+/// final jobs, the last by `sync` from a fresh clone), and the default branch moves under
+/// their pull request (an unrelated commit). At every step at most one landing pull request is
+/// open, it carries every run not on the default branch, and it merges cleanly; after it is
+/// merged the default branch holds every run's rows, once each.
+#[test]
+fn landings_never_fork_whatever_order_runs_land_in() {
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+        let mut env = landing_env();
+        env.run_clock();
+        let runs: Vec<String> = (0..4).map(|_| env.finished_run()).collect();
+        let data = "data/evaluation/sweep.csv";
+        let rows_of = |text: &str, run: &str| {
+            text.lines()
+                .filter(|l| l.contains(&format!(",{run},")))
+                .count()
+        };
+        // Every open landing pull request merges cleanly, and the one open carries every run
+        // that waits.
+        let check = |env: &Env, step: &str, waiting: &[&String]| {
+            let st = env.fake.state();
+            let st = st.lock().unwrap();
+            let open: Vec<_> = st
+                .pulls_of(REPO)
+                .into_iter()
+                .filter(|p| p.state == "open")
+                .map(|p| (p.number, p.head.clone()))
+                .collect();
+            assert_eq!(
+                open.len(),
+                usize::from(!waiting.is_empty()),
+                "{order:?} {step}: {open:?}"
+            );
+            for (n, head) in &open {
+                assert_eq!(
+                    st.pull_mergeable(REPO, *n),
+                    Ok(()),
+                    "{order:?} {step}: #{n} ({head}) conflicts"
+                );
+                let on_pr = String::from_utf8(st.file_at(REPO, head, data).unwrap()).unwrap();
+                for r in waiting {
+                    assert_eq!(
+                        rows_of(&on_pr, r),
+                        8,
+                        "{order:?} {step}: run {r} on {head}: {on_pr}"
+                    );
+                }
+            }
+        };
+        let merge_open = |env: &Env| {
+            let st = env.fake.state();
+            let mut st = st.lock().unwrap();
+            let n = st
+                .pulls_of(REPO)
+                .into_iter()
+                .find(|p| p.state == "open")
+                .map(|p| p.number)
+                .expect("an open landing pull request");
+            st.merge_pull(REPO, n).unwrap();
+        };
+        // The newest run lands first and is merged by hand.
+        let (code, v) = env.final_job(&runs[3]);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "newest landed", &[&runs[3]]);
+        merge_open(&env);
+        check(&env, "newest merged", &[]);
+
+        let [a, b, c] = order.map(|i| &runs[i]);
+        let (code, v) = env.final_job(a);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "first landed", &[a]);
+        let (code, v) = env.final_job(b);
+        assert_eq!(code, 0, "{v}");
+        check(&env, "second landed", &[a, b]);
+        // Main moves under the pull request.
+        env.fake.state().lock().unwrap().seed_files(
+            REPO,
+            "main",
+            &[("NOTES.md", b"a hand edit\n")],
+        );
+        check(&env, "main moved", &[a, b]);
+        // The third lands from a fresh clone's `sync`.
+        let fresh = env.clone_project();
+        let (code, out, err) = common::run(
+            env.outrun_at(&env.fake.api_url(), &fresh)
+                .args(["sync", "--json"]),
+        );
+        assert_eq!(code, 0, "{out}\n{err}");
+        check(&env, "third landed by sync", &[a, b, c]);
+        // Issue 24 §4: sync says where the rows wait once it has landed them: all three on
+        // the pull request it just opened.
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let held: Vec<(String, String)> = v["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["run_id"].to_string(),
+                    h["branch"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let mut want: Vec<(String, String)> = [a, b, c]
+            .iter()
+            .map(|r| (r.to_string(), format!("outrun/sweep/{c}")))
+            .collect();
+        want.sort();
+        assert_eq!(held, want, "{v}");
+        assert!(
+            v["held"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["pull_url"].is_string()),
+            "{v}"
+        );
+
+        // Merged by hand: main holds every run's rows, once each, and nothing is left open.
+        merge_open(&env);
+        check(&env, "all merged", &[]);
+        let on_main = env.file_on("main", data);
+        for r in &runs {
+            assert_eq!(rows_of(&on_main, r), 8, "{order:?}: run {r}: {on_main}");
+        }
+        assert_eq!(on_main.lines().count(), 1 + 4 * 8, "{order:?}: {on_main}");
+        let ledger = env.file_on("main", "data/evaluation/sweep.runs.csv");
+        for r in &runs {
+            assert!(ledger.contains(&format!("\n{r},")), "{order:?}: {ledger}");
+        }
+    }
+}
+
+/// Issue 24 §3: a cell the trust rules set aside (its job uploaded a `cell.json` claiming
+/// another cell) makes the final job fail with one line saying which and why — after the
+/// honest cells have landed and the report is posted. A clean run's final job succeeds.
+#[test]
+fn a_refused_cell_fails_the_final_job_after_the_rest_has_landed() {
+    let mut env = landing_env();
+    let cells = cells(&env.project);
+    let (victim, victim_params) = cells[0].clone();
+    let (thief, _) = cells[4].clone();
+    let mut specs: Vec<CellSpec> = cells
+        .iter()
+        .map(|(id, p)| shard(id, p, Conclusion::Success))
+        .collect();
+    // In its own job, the thief's cell.json claims to be the victim.
+    specs[4] = CellSpec::new(&thief, Conclusion::Success).cell(
+        &thief,
+        &[
+            (
+                "cell.json",
+                serde_json::json!({
+                    "schema": "outrun.cell/v1", "experiment": "sweep", "cell": victim,
+                    "params": victim_params, "status": "ok", "exit_code": 0, "error": null,
+                    "started_at": "2026-11-26T00:00:00Z", "finished_at": "2026-11-26T00:01:00Z",
+                    "duration_s": 60.0, "source": "github", "runner": "r", "commit": "c",
+                    "run_id": "0", "attempt": 1,
+                })
+                .to_string()
+                .as_bytes(),
+            ),
+            ("results.csv", b"n,mode,value\n1,a,666\n"),
+        ],
+    );
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = specs;
+    }
+    env.run_clock();
+    let run = env.finished_run();
+    let fresh = env.clone_project();
+    let (code, out, err) = common::run(
+        fresh
+            .cmd()
+            .env("GH_TOKEN", ACTIONS_TOKEN)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_RUN_ID", &run)
+            .env("OUTRUN_POLL_SCALE", "0.005")
+            .args(["-R", REPO, "--api-url", &env.fake.api_url()])
+            .args(["collect", &run, "--land", "--comment"]),
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("set aside by the trust rules"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains(&format!("cell {thief}")) && lines[0].contains(&victim),
+        "{}",
+        lines[0]
+    );
+    // The rest landed (7 honest cells on the pull request's branch) and the report is posted.
+    let landed = env.file_on(&format!("outrun/sweep/{run}"), "data/evaluation/sweep.csv");
+    assert_eq!(landed.lines().count(), 1 + 7, "{landed}");
+    assert!(!landed.contains(",666,"), "{landed}");
+    let comments = env.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].contains("refused"), "{}", comments[0]);
+
+    // A run with nothing set aside: the final job succeeds.
+    {
+        let st = env.fake.state();
+        let mut st = st.lock().unwrap();
+        st.workflows
+            .iter_mut()
+            .find(|w| w.file_name == "outrun-sweep.yml")
+            .unwrap()
+            .shards = cells
+            .iter()
+            .map(|(id, p)| shard(id, p, Conclusion::Success))
+            .collect();
+    }
+    let run = env.finished_run();
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+}
+
+/// Issue 24 §5: once a run's final job has landed it, `collect` reads the landed ledger and
+/// dataset (a few requests, no artifact) and merges the run's rows here; a run nothing landed
+/// for is collected from its artifacts as before.
+#[test]
+fn collect_reads_what_the_final_job_landed() {
+    let mut env = landing_env();
+    env.run_clock();
+    let run = env.finished_run();
+    let (code, v) = env.final_job(&run);
+    assert_eq!(code, 0, "{v}");
+    let before = env.fake.requests().len();
+    let c = env.json(env.outrun().args(["collect", &run, "--comment"]), 0);
+    let log = env.fake.requests();
+    let client: Vec<_> = log[before..].iter().collect();
+    assert!(
+        client
+            .iter()
+            .all(|r| !r.path.contains("/artifacts") && !r.path.contains("/jobs")),
+        "{:?}",
+        client.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let counted = client.iter().filter(|r| r.counted).count();
+    assert!(counted <= 8, "{counted} counted requests");
+    assert_eq!(c["collected"]["artifacts"], 0, "{c}");
+    assert_eq!(c["collected"]["merge"]["rows_added"], 8, "{c}");
+    assert_eq!(c["report"]["summary"]["ok"], 8, "{c}");
+    let data = env.dataset();
+    assert_eq!(data.lines().count(), 1 + 8, "{data}");
+    assert_eq!(
+        data.lines()
+            .filter(|l| l.contains(&format!(",{run},")))
+            .count(),
+        8
+    );
+    assert!(
+        env.project
+            .read("data/evaluation/sweep.runs.csv")
+            .contains(&format!("\n{run},"))
+    );
+    // The final job's comment stays as it posted it: one comment.
+    assert_eq!(env.comments().len(), 1);
+    // Again: nothing changes.
+    let c = env.json(env.outrun().args(["collect", &run]), 0);
+    assert_eq!(c["collected"]["merge"]["rows_added"], 0, "{c}");
+    assert_eq!(env.dataset(), data);
+
+    // A run whose final job never ran: its artifacts, as before.
+    let run2 = env.finished_run();
+    let c = env.json(env.outrun().args(["collect", &run2]), 0);
+    assert_eq!(c["collected"]["artifacts"], 8, "{c}");
+    assert_eq!(env.dataset().lines().count(), 1 + 16);
+}
+
+/// Issue 24 §1, the default branch moving during a landing: while run 2's final job is
+/// landing (after it has read the default branch and the waiting runs), run 1's pull request
+/// is merged by hand. The landing sees the default branch moved and lands again on its new
+/// tip, so run 2's pull request does not conflict, and merging it leaves both runs' rows.
+#[test]
+fn a_hand_merge_during_a_landing_leaves_no_conflict() {
+    let mut env = landing_env();
+    env.run_clock();
+    let r1 = env.finished_run();
+    let (code, v) = env.final_job(&r1);
+    assert_eq!(code, 0, "{v}");
+    let r2 = env.finished_run();
+    let mark = env.fake.requests().len();
+    // Slow the landing down once it has read what waits (its first blob), and merge run 1's
+    // pull request by hand in that window.
+    env.fake.inject(Fault::Slow {
+        on: Match::post("/repos/octo/lab/git/blobs").times(1),
+        delay: Duration::from_millis(1500),
+    });
+    let fake_state = env.fake.state();
+    let requests = {
+        let f = &env.fake;
+        move || f.requests()
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..600 {
+                if requests()[mark..]
+                    .iter()
+                    .any(|r| r.path.contains("/git/matching-refs/heads/outrun/sweep"))
+                {
+                    let mut st = fake_state.lock().unwrap();
+                    let n = st
+                        .pulls_of(REPO)
+                        .into_iter()
+                        .find(|p| p.state == "open")
+                        .map(|p| p.number)
+                        .unwrap();
+                    st.merge_pull(REPO, n).unwrap();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the landing never listed the waiting runs");
+        });
+        let (code, v) = env.final_job(&r2);
+        assert_eq!(code, 0, "{v}");
+    });
+    let st = env.fake.state();
+    let mut st = st.lock().unwrap();
+    let open: Vec<u64> = st
+        .pulls_of(REPO)
+        .into_iter()
+        .filter(|p| p.state == "open")
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(st.pull_mergeable(REPO, open[0]), Ok(()));
+    st.merge_pull(REPO, open[0]).unwrap();
+    let on_main = String::from_utf8(
+        st.file_at(REPO, "main", "data/evaluation/sweep.csv")
+            .unwrap(),
+    )
+    .unwrap();
+    for r in [&r1, &r2] {
+        assert_eq!(
+            on_main
+                .lines()
+                .filter(|l| l.contains(&format!(",{r},")))
+                .count(),
+            8,
+            "run {r}: {on_main}"
+        );
+    }
 }

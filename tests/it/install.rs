@@ -180,7 +180,10 @@ fn act_installs_the_pinned_release_binary() {
         log.contains("Success - Main Install outrun") && log.contains(&format!("outrun {VERSION}")),
         "{log}"
     );
-    assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job succeeded"),
+        "{log}"
+    );
     let downloads = lf
         .fake
         .requests()

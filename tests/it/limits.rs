@@ -162,6 +162,72 @@ fn fifty_thousand_cells_fit_githubs_limits() {
         }
         assert!(names <= jobs);
     }
+    // The figures the README quotes for these 50,000 cells are these measurements (to 0.1 KB
+    // or MB, of 1,000 and 1,000,000 bytes; the job outputs in UTF-16, as GitHub counts them),
+    // so that they cannot go stale.
+    let big = p.read(".github/workflows/outrun-big.yml");
+    let big_cells = p.read(".github/workflows/outrun-big.cells.json");
+    let wrapper_len = env_values(&big).iter().map(|(_, v)| v.len()).max().unwrap();
+    let outputs = plan_outputs(&big, "", "1", p.root()).unwrap();
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let row = |key: &str| -> &str {
+        readme
+            .lines()
+            .find(|l| l.starts_with("| ") && l.contains(key))
+            .unwrap_or_else(|| panic!("README's limits table has no row with {key:?}"))
+    };
+    let quoted = |line: &str, before: &str, unit: &str| -> String {
+        let at = line
+            .find(before)
+            .unwrap_or_else(|| panic!("{before:?} not in {line}"))
+            + before.len();
+        let rest = &line[at..];
+        rest[..rest
+            .find(unit)
+            .unwrap_or_else(|| panic!("no {unit} after {before:?}"))]
+            .trim()
+            .to_string()
+    };
+    let kb = |n: usize| format!("{:.1}", n as f64 / 1e3);
+    let mb = |n: usize| format!("{:.1}", n as f64 / 1e6);
+    let figures = [
+        (
+            "a workflow file",
+            "50,000 cells make a workflow of",
+            "KB",
+            kb(big.len()),
+        ),
+        (
+            "a workflow file",
+            "and a cells file of",
+            "MB",
+            mb(big_cells.len()),
+        ),
+        (
+            "one environment value",
+            "the largest is the wrapper script (",
+            "KB",
+            kb(wrapper_len),
+        ),
+        (
+            "a job's outputs",
+            "names of at most 256 jobs (",
+            "KB",
+            kb(outputs.encode_utf16().count() * 2),
+        ),
+    ];
+    let stale: Vec<String> = figures
+        .iter()
+        .filter_map(|(key, before, unit, measured)| {
+            let line = row(key);
+            let q = quoted(line, before, unit);
+            (&q != measured).then(|| format!("{before} {q} {unit}: measured {measured} {unit}"))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "README's limits table is stale: {stale:#?}"
+    );
     // The job's limit: 5 h cells one to a job, whose limit is 5 h + 15 min (< 6 h), never the
     // 615 minutes two of them once made.
     let yaml = p.read(".github/workflows/outrun-long.yml");
@@ -169,6 +235,39 @@ fn fifty_thousand_cells_fit_githubs_limits() {
     let yaml = p.read(".github/workflows/outrun-big.yml");
     // 196 one-minute cells a job: 196 + 15 minutes.
     assert!(yaml.contains("timeout-minutes: 211\n"), "{yaml}");
+}
+
+/// The README's figure for the largest environment value the workflow sets ("the largest is
+/// the wrapper script (N KB)") is the one measured here, on the 50,000-cell workflow: the
+/// figure was 9.6 KB while the value had grown to 14.5 KB (issue 21 item 12).
+#[test]
+fn the_readme_states_the_largest_environment_value_as_measured() {
+    let p = Project::new();
+    p.write(
+        "experiments/big.yaml",
+        &experiment("big", 50_000, "1m", "{labels: ubuntu-latest}"),
+    );
+    let (yaml, _) = generate(&p, "big");
+    let (key, largest) = env_values(&yaml)
+        .into_iter()
+        .max_by_key(|(_, v)| v.len())
+        .unwrap();
+    assert_eq!(
+        key, "OUTRUN_CELL_PY",
+        "the largest value is the wrapper script"
+    );
+    let measured = format!("({:.1} KB)", largest.len() as f64 / 1000.0);
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| one environment value"))
+        .expect("README's limits table has the environment row");
+    assert!(
+        row.contains(&format!("the largest is the wrapper script {measured}")),
+        "README says `{row}`; measured {measured} ({} bytes)",
+        largest.len()
+    );
+    assert!(largest.len() < 128 * 1024);
 }
 
 /// The plan job (Python) and outrun (Rust) pack the same cells into the same jobs and waves:
@@ -252,6 +351,45 @@ fn the_workflow_and_outrun_pack_alike_in_every_wave() {
         p.root(),
     );
     assert!(!ok && err.contains("no job 'shard-999'"), "{err}");
+}
+
+/// The workflow's wrapper, like outrun, writes no `cell.json` through a link the command put in
+/// place of its folder (`rm -rf "$OUTRUN_OUT"; ln -s DIR "$OUTRUN_OUT"`): that cell fails with
+/// the reason and DIR is left as it was (issue 21 item 8).
+#[test]
+fn the_workflow_wrapper_writes_nothing_through_a_linked_cell_folder() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    p.write(
+        "experiments/ln.yaml",
+        &format!(
+            "name: ln\nmatrix:\n  n: [1, 2]\ncommand: 'rm -rf \"$OUTRUN_OUT\"; ln -s {} \"$OUTRUN_OUT\"'\ntimeout: 20s\nresults:\n  keys: [n]\n",
+            elsewhere.path().display()
+        ),
+    );
+    let (yaml, cells_file) = generate(&p, "ln");
+    let cfg: Value = serde_json::from_str(&cells_file).unwrap();
+    let id = cfg["cells"][0]["id"].as_str().unwrap().to_string();
+    let out_root = p.root().join("out");
+    let (ok, out, err) = wrapper(
+        &yaml,
+        "run",
+        &[
+            ("OUTRUN_SHARD", &id),
+            ("OUTRUN_OUT_ROOT", out_root.to_str().unwrap()),
+        ],
+        p.root(),
+    );
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("outrun: {id}: failed (cannot write cell.json:")),
+        "{out}\n{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the wrapper wrote through the link: {left:?}"
+    );
 }
 
 /// `runner.job-timeout` lets self-hosted runners take longer jobs (up to 5 days), never hosted
@@ -354,6 +492,98 @@ fn validate_warns_with_numbers_and_what_to_change() {
         err.contains("warning: experiments/waves.yaml: 600 cells"),
         "{err}"
     );
+}
+
+/// `a × b` cells whose values are `len` dollar signs (after the value's index).
+fn dollars(name: &str, a: usize, b: usize, len: usize) -> String {
+    let values = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("'{i}{}'", "$".repeat(len)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "name: {name}\nmatrix:\n  a: [{}]\n  b: [{}]\ncommand: 'true'\ntimeout: 1m\nresults: {{keys: [a, b]}}\n",
+        values(a),
+        values(b)
+    )
+}
+
+/// Issue 21 item 10: the cells file costs what its values weigh (no six bytes per `$`), never
+/// holds `${`, and is bounded: `validate` warns with the numbers as it nears the limit, and
+/// `generate` refuses beyond it, in bounded time, writing nothing.
+#[test]
+fn the_cells_file_is_compact_and_bounded() {
+    // Compact: 16 cells of two 1,900-dollar values weigh about their values.
+    let p = Project::new();
+    p.write("experiments/small.yaml", &dollars("small", 4, 4, 1_900));
+    let (_, cells) = generate(&p, "small");
+    let raw = 16 * 2 * 1_901;
+    assert!(
+        cells.len() < raw + 16 * 200 + 1_000,
+        "{} bytes for {raw} bytes of values",
+        cells.len()
+    );
+    assert!(!cells.contains("${") && !cells.contains("\\u0024"));
+    let v: Value = serde_json::from_str(&cells).unwrap();
+    assert_eq!(
+        v["cells"][0]["params"][0][1].as_str().unwrap(),
+        format!("0{}", "$".repeat(1_900))
+    );
+
+    // Near the limit: 4,096 cells of two 5,700-dollar values (about 47 MB): a warning with the
+    // size and the limit; generate still writes it.
+    let p = Project::new();
+    p.write("experiments/near.yaml", &dollars("near", 64, 64, 5_700));
+    let (code, out, err) = common::run(p.cmd().args(["validate", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let w = v["files"][0]["warnings"].to_string();
+    assert!(
+        w.contains("its cells file is 4") && w.contains("of the 52.4 MB outrun writes at most"),
+        "{w}"
+    );
+    let (_, cells) = generate(&p, "near");
+    assert!(
+        (40 * 1024 * 1024..50 * 1024 * 1024).contains(&cells.len()),
+        "{}",
+        cells.len()
+    );
+
+    // Over the limit: 4,096 cells of two 7,000-dollar values (about 57 MB): validate says so,
+    // generate refuses and writes nothing.
+    let p = Project::new();
+    p.write("experiments/over.yaml", &dollars("over", 64, 64, 7_000));
+    let (code, _, err) = common::run(p.cmd().args(["validate"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("its cells file would be over 52.4 MB")
+            && err.contains("`outrun generate` refuses it"),
+        "{err}"
+    );
+    let refused = |p: &Project, name: &str, cells: usize| {
+        let (code, _, err) = common::run(p.cmd().args(["generate", name]));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!("the cells file of `{name}` would be over 52.4 MB"))
+                && err.contains(&format!("of {cells} cells")),
+            "{err}"
+        );
+        for f in ["yml", "cells.json"] {
+            let path = p
+                .root()
+                .join(format!(".github/workflows/outrun-{name}.{f}"));
+            assert!(!path.exists(), "{}", path.display());
+        }
+    };
+    refused(&p, "over", 4_096);
+
+    // The issue's experiment: 256 × 256 values of 1,900 `$` (a 975 KB file) would make a cells
+    // file of about 250 MB (1.5 GB before, 13 s and 2 GB to write): refused as soon as the text
+    // passes the limit.
+    let p = Project::new();
+    p.write("experiments/huge.yaml", &dollars("huge", 256, 256, 1_900));
+    refused(&p, "huge", 65_536);
 }
 
 /// The cells file is generated, checked and pruned with its workflow.

@@ -16,6 +16,7 @@ mod github;
 mod hardening;
 mod hostile;
 mod install;
+mod integrity;
 mod limits;
 mod local_run;
 mod onboarding;

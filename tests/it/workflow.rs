@@ -135,7 +135,9 @@ fn hostile_values_travel_as_data() {
         "a parameter value is in the workflow"
     );
     let config = p.read(".github/workflows/outrun-full.cells.json");
-    assert!(!config.contains("${{") && !config.contains('$'), "{config}");
+    // No `${` at all (a `{` after `$` is written `\u007b`), yet every `$` costs one byte.
+    assert!(!config.contains("${"), "{config}");
+    assert!(config.contains("\"$(touch pwned)\""), "{config}");
     assert!(config.is_ascii(), "{config}");
     let cfg: serde_json::Value = serde_json::from_str(&config).unwrap();
     let xs: Vec<&str> = cfg["cells"]
@@ -1046,7 +1048,10 @@ github:
         log.contains("Success - Main Merge, report and land the results"),
         "the final job did its work:\n{log}"
     );
-    assert!(log.contains("collect and land] 🏁  Job succeeded"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job succeeded"),
+        "{log}"
+    );
     assert!(
         log.contains("Success - Main Post the \"run started\" comment on the issue"),
         "the status job did its work:\n{log}"
@@ -1235,9 +1240,21 @@ sleep 0.5
         &setup_log,
         &extra,
     );
+    // Issue 24 §3: the final job does its work, then fails with one line naming what was set
+    // aside and why: the run is red exactly when the comment says something was refused.
     assert!(
-        log.contains("Success - Main Merge, report and land the results"),
-        "the final job did its work:\n{log}"
+        log.contains("Failure - Main Merge, report and land the results")
+            && log.contains("collect and land] 🏁  Job failed"),
+        "the final job fails:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("set aside by the trust rules"))
+        .unwrap_or_else(|| panic!("no line says what was set aside:\n{log}"));
+    assert!(
+        line.contains(&format!("cell {}", id_of("thief")))
+            && line.contains(&format!("cell {}", id_of("ghost"))),
+        "{line}"
     );
     // The boaster's forgery was uploaded (so the report below had it to ignore).
     let boast = id_of("boast");
@@ -1327,7 +1344,10 @@ fn act_final_job_says_which_setting_when_actions_may_not_open_pull_requests() {
         &extra,
     );
     assert!(!ok, "the final job must fail visibly:\n{log}");
-    assert!(log.contains("collect and land] 🏁  Job failed"), "{log}");
+    assert!(
+        common::job_ended(&log, "collect and land", "Job failed"),
+        "{log}"
+    );
     let st = lf.fake.state();
     let st = st.lock().unwrap();
     assert!(st.pulls_of(LoopFake::REPO).is_empty());
@@ -1539,4 +1559,112 @@ fn act_a_refused_pull_request_closes_nothing_and_the_next_run_carries_every_row(
         "{:?}",
         pull.body
     );
+}
+
+/// Issue 24 §1 under act: three runs' final jobs land in the orders 1-2-3, 3-1-2 and 2-3-1
+/// with nothing merged in between; after each, exactly one landing pull request is open, it
+/// carries every run so far and merges cleanly into main. It is merged by hand, a fourth run
+/// lands on the moved main, and after merging that one main holds all four runs' rows.
+#[test]
+fn act_landings_never_fork_whatever_order_runs_land_in() {
+    if !common::require_tool("act") {
+        return;
+    }
+    let p = Project::new();
+    p.experiment("loop", "name: loop\nissue: 7\nmatrix:\n  x: [good]\ncommand: 'printf \"x,v\\n%s,1\\n\" \"$OUTRUN_P_X\" > \"$OUTRUN_OUT/results.csv\"'\nresults: {keys: [x]}\ndataset: {history: all}\ngithub:\n  install: mkdir -p \"$HOME/.outrun/bin\" && cp \"$OUTRUN_TEST_BIN\" \"$HOME/.outrun/bin/outrun\"\n");
+    assert_eq!(common::run(p.cmd().args(["generate"])).0, 0);
+    let (_, out, _) = common::run(p.cmd().args(["plan", "loop", "--json"]));
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    git_commit_all(p.root());
+    for order in [[1, 2, 3], [3, 1, 2], [2, 3, 1]] {
+        let lf = LoopFake::start("loop", &[(id.as_str(), fakegh::Conclusion::Success)]);
+        let scratch = tempfile::tempdir().unwrap();
+        let actions = scratch.path().join("actions");
+        stand_in_actions(&actions);
+        let play = |n: u64| {
+            let run = lf.run(n);
+            let artifacts = scratch.path().join(format!("artifacts-{n}"));
+            std::fs::create_dir(&artifacts).unwrap();
+            let mut extra = lf.act_args(run);
+            extra.extend(["--input".to_string(), "issue=7".to_string()]);
+            let (ok, log) = run_act_with(
+                p.root(),
+                &p.root().join(".github/workflows/outrun-loop.yml"),
+                "",
+                &actions,
+                &artifacts,
+                &scratch.path().join("setup.log"),
+                &extra,
+            );
+            assert!(ok, "{order:?} run {n}:\n{log}");
+            run
+        };
+        // The one open landing pull request: mergeable, and carrying `runs`.
+        let check = |runs: &[u64]| -> u64 {
+            let st = lf.fake.state();
+            let st = st.lock().unwrap();
+            let open: Vec<_> = st
+                .pulls_of(LoopFake::REPO)
+                .into_iter()
+                .filter(|p| p.state == "open")
+                .collect();
+            assert_eq!(open.len(), 1, "{order:?} {runs:?}");
+            let pull = open[0];
+            assert_eq!(
+                st.pull_mergeable(LoopFake::REPO, pull.number),
+                Ok(()),
+                "{order:?}"
+            );
+            let data = String::from_utf8(
+                st.file_at(LoopFake::REPO, &pull.head, "data/evaluation/loop.csv")
+                    .unwrap(),
+            )
+            .unwrap();
+            for r in runs {
+                assert!(
+                    data.contains(&format!(",github,{r},")),
+                    "{order:?} run {r}: {data}"
+                );
+            }
+            pull.number
+        };
+        let mut played = Vec::new();
+        for n in order {
+            played.push(play(n));
+            check(&played);
+        }
+        let merge = |n: u64| {
+            lf.fake
+                .state()
+                .lock()
+                .unwrap()
+                .merge_pull(LoopFake::REPO, n)
+                .unwrap();
+        };
+        merge(check(&played));
+        played.push(play(4));
+        merge(check(&played[3..]));
+        let st = lf.fake.state();
+        let st = st.lock().unwrap();
+        let data = String::from_utf8(
+            st.file_at(LoopFake::REPO, "main", "data/evaluation/loop.csv")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data.lines().count(), 1 + 4, "{order:?}: {data}");
+        for r in &played {
+            assert!(
+                data.contains(&format!(",github,{r},")),
+                "{order:?} run {r}: {data}"
+            );
+        }
+        assert!(
+            st.pulls_of(LoopFake::REPO)
+                .iter()
+                .all(|p| p.state == "closed")
+        );
+    }
 }

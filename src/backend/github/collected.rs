@@ -15,24 +15,6 @@ pub struct CollectedRuns {
 }
 
 impl CollectedRuns {
-    /// Whether `run` is collected only onto its landing branch: its rows wait to land.
-    pub fn waits_to_land(&self, run: &Run) -> bool {
-        self.landing.contains(&run.id)
-            && !ledger::has(&self.ledger, &run.id.to_string(), run.attempt())
-    }
-
-    /// The newest landing branch's run whose rows are not in a ledger here yet (on the default
-    /// branch or this checkout): the tip later landings build on.
-    pub fn tip(&self) -> Option<u64> {
-        self.landing
-            .iter()
-            .rev()
-            .find(|id| !self.ledger.iter().any(|e| e.run_id == id.to_string()))
-            .copied()
-    }
-}
-
-impl CollectedRuns {
     pub async fn load(
         root: &Path,
         client: &Client,

@@ -50,9 +50,12 @@ fn provenance(
         .map(|j| {
             let started_at = j.started_at.clone().unwrap_or_default();
             let finished_at = j.completed_at.clone().unwrap_or_default();
+            let took = crate::contract::seconds_between(&started_at, &finished_at);
             let p = JobProvenance {
                 attempt: j.run_attempt.unwrap_or(run.attempt()),
-                duration_s: crate::contract::seconds_between(&started_at, &finished_at),
+                duration_s: took,
+                job_s: took,
+                job: j.name.clone(),
                 started_at,
                 finished_at,
                 runner: j.runner_name.clone().unwrap_or_default(),
@@ -345,6 +348,7 @@ pub(crate) async fn fetch(
                     JobProvenance {
                         attempt: j.attempt.max(*attempt),
                         duration_s: j.duration_s.filter(|_| own),
+                        job_s: j.job_s.filter(|_| j.attempt == *attempt),
                         ..j.clone()
                     },
                 );

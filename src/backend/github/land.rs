@@ -57,13 +57,10 @@ fn landed_files(plan: &Plan) -> Vec<PathBuf> {
 /// (`artifact`: the workflow uploads the files). Returns what the collect path made of the run,
 /// how it landed, and the report with a note on where the results went.
 ///
-/// The change is merged on top of what is already waiting to land, not on top of the run's
-/// own commit: for a pull request, on the run's landing branch if an earlier attempt made one,
-/// else on the newest landing branch of the experiment whose run is not on the default branch
-/// yet (whatever became of its pull request), else on the default branch; for `branch`, on the
-/// branch's head. The pull requests of the runs it carries are closed only once its own is
-/// open. The new commit only ever fast-forwards: when someone moved the branch in between, the
-/// merge is redone on the new head (rebase and retry).
+/// For a pull request the landing starts from the default branch's tip and carries every run
+/// waiting to land (see [`land_pull`]), so the order runs finish in never matters; for
+/// `branch`, it goes on the branch's head. The new commit only ever fast-forwards: when
+/// someone moved the branch in between, the merge is redone on the new head (retry).
 ///
 /// Outside the workflow's own job (`sync`, `collect --land` on a clone) the checkout's own
 /// dataset and ledger are kept (the landing builds on the branch's copies, not on them), and
@@ -141,101 +138,128 @@ async fn land_on_github(
     files: &[PathBuf],
 ) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
     let default = client.default_branch().await?;
-    // The runs whose rows are on the default branch already (its ledger): what waits to land
-    // is every other run on a landing branch.
-    let on_default: BTreeSet<String> = if plan.file.github.land == experiment::Land::PullRequest {
-        ledger_at(client, plan, &default)
-            .await?
-            .into_iter()
-            .map(|e| e.run_id)
-            .collect()
+    let (finished, landed) = if plan.file.github.land == experiment::Land::PullRequest {
+        land_pull(root, client, plan, run, fetched, opts, files, &default).await?
     } else {
-        BTreeSet::new()
+        land_branch(root, client, plan, run, fetched, files, &default).await?
     };
+    let mut markdown = finished.markdown.clone();
+    if let Some(note) = landing_note(&landed, &default) {
+        markdown = crate::report::with_note(&markdown, &note);
+    }
+    Ok((finished, landed, markdown))
+}
+
+/// Reads `files` at `sha` into `root` (absent files removed); returns their bytes.
+async fn files_at(
+    root: &Path,
+    client: &Client,
+    files: &[PathBuf],
+    sha: &str,
+) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = client.file_at(&f.to_string_lossy(), sha).await?;
+        put_file(&root.join(f), bytes.as_deref())?;
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+/// The files in `root` as they are now.
+fn files_here(root: &Path, files: &[PathBuf]) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
+    files
+        .iter()
+        .map(|f| match std::fs::read(root.join(f)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&root.join(f))(e)),
+        })
+        .collect()
+}
+
+/// Commits `files` from `root` on top of `parents` (the first one's tree as the base).
+async fn commit_files(
+    root: &Path,
+    client: &Client,
+    files: &[PathBuf],
+    message: &str,
+    parents: &[String],
+) -> Result<String, RemoteError> {
+    let mut tree_files = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(root.join(f)).map_err(io(&root.join(f)))?;
+        tree_files.push((
+            f.to_string_lossy().into_owned(),
+            client.create_blob(&bytes).await?,
+        ));
+    }
+    let tree = client
+        .create_tree(&client.commit_tree(&parents[0]).await?, &tree_files)
+        .await?;
+    Ok(client.create_commit(message, &tree, parents).await?)
+}
+
+fn commit_message(plan: &Plan, run: &Run, finished: &pipeline::Finished) -> String {
+    format!(
+        "outrun: {} run {} ({} of {} cells ok)\n\n{}",
+        plan.name(),
+        run.id,
+        finished.report.summary.ok,
+        finished.report.summary.cells,
+        run.html_url
+    )
+}
+
+fn kept_moving(run: &Run) -> RemoteError {
+    RemoteError::Github(GithubError::Decode {
+        path: format!("branch of run {}", run.id),
+        message: "it kept moving while the results were being landed (5 tries)".into(),
+    })
+}
+
+/// `land: branch` (a commit on the branch's head) and `land: artifact` (nothing committed).
+#[allow(clippy::too_many_arguments)]
+async fn land_branch(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    files: &[PathBuf],
+    default: &str,
+) -> Result<(pipeline::Finished, Landed), RemoteError> {
     let mut landed = Landed::default();
-    let mut done = None;
     for _ in 0..5 {
-        // Where to build on, and whether the branch is new.
-        let (branch, base) = match plan.file.github.land {
-            experiment::Land::Artifact => (None, None),
-            experiment::Land::Branch => {
-                let b = plan
-                    .file
-                    .github
-                    .branch
-                    .clone()
-                    .unwrap_or_else(|| default.clone());
-                let head = client.branch_sha(&b).await?;
-                (Some(b), head.map(|h| (h, false)))
-            }
-            experiment::Land::PullRequest => {
-                let own = names::landing_branch(plan.name(), run.id);
-                match client.branch_sha(&own).await? {
-                    Some(h) => (Some(own), Some((h, false))),
-                    // A new branch builds on the rows still waiting to land, wherever the chain
-                    // of earlier landings stopped (a pull request GitHub would not open, a
-                    // final job cancelled, a pull request closed unmerged), else on the
-                    // default branch.
-                    None => match waiting_tip(client, plan, &on_default, run.id).await? {
-                        Some((_, sha)) => (Some(own), Some((sha, true))),
-                        None => (
-                            Some(own),
-                            client.branch_sha(&default).await?.map(|h| (h, true)),
-                        ),
-                    },
-                }
-            }
+        if plan.file.github.land == experiment::Land::Artifact {
+            landed.how = LandedHow::Artifact;
+            return Ok((merge_here(root, plan, run, fetched, false).await?, landed));
+        }
+        let branch = plan
+            .file
+            .github
+            .branch
+            .clone()
+            .unwrap_or_else(|| default.to_string());
+        // A branch that does not exist yet starts from the default branch.
+        let (base_sha, create) = match client.branch_sha(&branch).await? {
+            Some(h) => (Some(h), false),
+            None => (client.branch_sha(default).await?, true),
         };
-        // For `branch`, a branch that does not exist yet starts from the default branch.
-        let (base_sha, create) = match (&base, &branch) {
-            (Some((sha, create)), _) => (Some(sha.clone()), *create),
-            (None, Some(_)) => (client.branch_sha(&default).await?, true),
-            (None, None) => (None, false),
-        };
-        // The files as they are on the base: the merge goes on top of them.
         if let Some(sha) = &base_sha {
-            for f in files {
-                let bytes = client.file_at(&f.to_string_lossy(), sha).await?;
-                put_file(&root.join(f), bytes.as_deref())?;
-            }
+            files_at(root, client, files, sha).await?;
         }
         let finished = merge_here(root, plan, run, fetched, false).await?;
         let changed = finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed;
-        let (Some(branch), Some(base_sha)) = (branch, base_sha) else {
-            landed.how = if plan.file.github.land == experiment::Land::Artifact {
-                LandedHow::Artifact
-            } else {
-                LandedHow::None
-            };
-            done = Some(finished);
-            break;
+        let Some(base_sha) = base_sha else {
+            return Ok((finished, landed));
         };
         if !changed {
-            landed.how = LandedHow::None;
             landed.branch = Some(branch);
-            done = Some(finished);
-            break;
+            return Ok((finished, landed));
         }
-        let mut tree_files = Vec::new();
-        for f in files {
-            let bytes = std::fs::read(root.join(f)).map_err(io(&root.join(f)))?;
-            tree_files.push((
-                f.to_string_lossy().into_owned(),
-                client.create_blob(&bytes).await?,
-            ));
-        }
-        let tree = client
-            .create_tree(&client.commit_tree(&base_sha).await?, &tree_files)
-            .await?;
-        let message = format!(
-            "outrun: {} run {} ({} of {} cells ok)\n\n{}",
-            plan.name(),
-            run.id,
-            finished.report.summary.ok,
-            finished.report.summary.cells,
-            run.html_url
-        );
-        let commit = client.create_commit(&message, &tree, &base_sha).await?;
+        let message = commit_message(plan, run, &finished);
+        let commit = commit_files(root, client, files, &message, &[base_sha]).await?;
         let pushed = if create {
             client.create_branch(&branch, &commit).await?
         } else {
@@ -244,59 +268,210 @@ async fn land_on_github(
         if !pushed {
             continue; // the branch moved (or appeared) meanwhile: merge again on its new head
         }
-        landed.branch = Some(branch.clone());
+        landed.branch = Some(branch);
         landed.commit = Some(commit);
-        landed.how = if plan.file.github.land == experiment::Land::Branch {
-            LandedHow::Branch
-        } else {
-            LandedHow::PullRequest
+        landed.how = LandedHow::Branch;
+        return Ok((finished, landed));
+    }
+    Err(kept_moving(run))
+}
+
+/// `land: pull_request`: a landing is a function of the default branch and the set of runs
+/// waiting to land, never of the order they finished in. It starts from the default branch's
+/// tip, takes in the rows and ledger entries of every run on a landing branch
+/// `outrun/NAME/*` that is not in the default branch's ledger (read from those branches, the
+/// rows outrun merged there), merges this run on top, and commits that on the run's own
+/// landing branch with the default branch's tip as first parent (and the branch's earlier head,
+/// if an earlier attempt made one, as second: the push stays a fast-forward). Its pull request
+/// therefore contains the default branch, carries every waiting run and merges without
+/// conflict; every other open landing pull request of the experiment whose runs it carries is
+/// closed, once this one is open. A landing branch that appears meanwhile (another run
+/// landing at the same moment), or a default branch that moves meanwhile, makes it land again.
+#[allow(clippy::too_many_arguments)]
+async fn land_pull(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    opts: &CollectOptions<'_>,
+    files: &[PathBuf],
+    default: &str,
+) -> Result<(pipeline::Finished, Landed), RemoteError> {
+    let own = names::landing_branch(plan.name(), run.id);
+    let ledger_rel = ledger::path_for(&plan.dataset_path());
+    let data_rel = plan.dataset_path();
+    for _ in 0..5 {
+        let mut landed = Landed::default();
+        let Some(default_sha) = client.branch_sha(default).await? else {
+            return Err(RemoteError::Github(GithubError::Decode {
+                path: format!("branch {default}"),
+                message: "the default branch does not exist".into(),
+            }));
         };
-        if plan.file.github.land == experiment::Land::PullRequest {
-            landed.carries = carried_runs(root, plan, &on_default, run.id)?;
-            let open = client.open_pulls().await?;
-            let stacked: Vec<u64> = open
+        let on_default: BTreeSet<String> = ledger_at(client, plan, &default_sha)
+            .await?
+            .into_iter()
+            .map(|e| e.run_id)
+            .collect();
+        let run_waits = !on_default.contains(&run.id.to_string());
+        let base = files_at(root, client, files, &default_sha).await?;
+        // The landing branches whose run is not on the default branch, newest first.
+        let mut waiting = waiting_branches(client, plan, &on_default).await?;
+        waiting.sort_by_key(|w| std::cmp::Reverse(w.0));
+        let own_sha = waiting
+            .iter()
+            .find(|(id, _, _)| *id == run.id)
+            .map(|(_, _, sha)| sha.clone());
+        // The runs each waiting branch holds (its ledger), and the rows of those not taken in yet.
+        let mut holds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut taken: BTreeSet<String> = BTreeSet::new();
+        let mut own_files = None;
+        for (_, branch, sha) in &waiting {
+            let ledger_bytes = client.file_at(&ledger_rel.to_string_lossy(), sha).await?;
+            let entries = match &ledger_bytes {
+                Some(b) => ledger::parse(b.as_slice(), &ledger_rel)?,
+                None => Vec::new(),
+            };
+            let runs: BTreeSet<String> = entries
                 .iter()
-                .filter(|p| {
-                    names::parse_landing_branch(plan.name(), &p.head.name)
-                        .is_some_and(|id| id != run.id && landed.carries.contains(&id))
-                })
-                .map(|p| p.number)
+                .map(|e| e.run_id.clone())
+                .filter(|id| !on_default.contains(id))
                 .collect();
-            open_pull(
-                client,
-                &open,
-                plan,
-                run,
-                (&branch, &default),
-                &finished.report,
-                opts.issue,
-                &stacked,
-                &mut landed,
-            )
-            .await?;
-            // Only once the pull request that carries their rows exists: closing them before
-            // would leave those rows on branches nobody is asked to merge.
-            if landed.pull_url.is_some() {
-                for n in stacked {
-                    client.close_pull(n).await?;
-                    landed.superseded.push(n);
+            let new: BTreeSet<String> = runs.difference(&taken).cloned().collect();
+            let need_data = !new.is_empty() || *branch == own;
+            let data = if need_data {
+                client.file_at(&data_rel.to_string_lossy(), sha).await?
+            } else {
+                None
+            };
+            if *branch == own {
+                own_files = Some(vec![ledger_bytes, data.clone()]);
+            }
+            if !new.is_empty() {
+                let path = root.join(&ledger_rel);
+                for e in entries.into_iter().filter(|e| new.contains(&e.run_id)) {
+                    ledger::record(&path, e)?;
                 }
+                if let Some(d) = &data {
+                    dataset::absorb(root, plan, d, &new)?;
+                }
+                taken.extend(new);
+            }
+            holds.insert(branch.clone(), runs);
+        }
+        let finished = merge_here(root, plan, run, fetched, false).await?;
+        let now = files_here(root, files)?;
+        // What the landing is compared with: the run's branch where it waits already, else
+        // the default branch (a run on it already lands nothing more).
+        // The run's branch is up to date only with the same files on the default branch's
+        // current tip: one built on an older tip could conflict once merged.
+        let changed = match (&own_files, &own_sha, run_waits) {
+            (Some(o), Some(sha), true) => {
+                *o != now
+                    || client
+                        .commit_parents(sha)
+                        .await?
+                        .first()
+                        .map(String::as_str)
+                        != Some(default_sha.as_str())
+            }
+            _ => {
+                now != base
+                    && (finished.merge.as_ref().is_some_and(|m| m.changed)
+                        || finished.ledger_changed)
+            }
+        };
+        if !changed {
+            landed.how = LandedHow::None;
+            landed.branch = Some(own.clone());
+            if let Some(p) = client
+                .open_pulls()
+                .await?
+                .into_iter()
+                .find(|p| p.head.name == own)
+            {
+                landed.pull_url = Some(p.html_url);
+            }
+            return Ok((finished, landed));
+        }
+        let message = commit_message(plan, run, &finished);
+        let mut parents = vec![default_sha.clone()];
+        parents.extend(own_sha.clone());
+        let commit = commit_files(root, client, files, &message, &parents).await?;
+        let pushed = match &own_sha {
+            Some(_) => client.fast_forward(&own, &commit).await?,
+            None => client.create_branch(&own, &commit).await?,
+        };
+        if !pushed {
+            continue; // the branch moved (or appeared) meanwhile: land again on what is there now
+        }
+        // Another run's landing branch that appeared meanwhile is one more waiting run: land
+        // again so that this pull request carries it too.
+        let ours: BTreeSet<String> = ledger::read(&root.join(&ledger_rel))?
+            .into_iter()
+            .map(|e| e.run_id)
+            .collect();
+        let late = waiting_branches(client, plan, &on_default)
+            .await?
+            .into_iter()
+            .any(|(id, b, _)| {
+                id != run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
+            });
+        // The default branch moved meanwhile (a pull request merged by hand): land again on
+        // its new tip, so that the pull request never conflicts with it.
+        if late || client.branch_sha(default).await?.as_deref() != Some(default_sha.as_str()) {
+            continue;
+        }
+        landed.branch = Some(own.clone());
+        landed.commit = Some(commit);
+        landed.how = LandedHow::PullRequest;
+        landed.carries = ours
+            .iter()
+            .filter(|id| !on_default.contains(*id))
+            .filter_map(|id| id.parse().ok())
+            .filter(|id| *id != run.id)
+            .collect();
+        let open = client.open_pulls().await?;
+        // Every other open landing pull request of the experiment whose runs this one carries
+        // (or that are on the default branch already).
+        let superseded: Vec<u64> = open
+            .iter()
+            .filter(|p| p.head.name != own)
+            .filter(|p| {
+                names::parse_landing_branch(plan.name(), &p.head.name).is_some_and(|id| {
+                    let id = id.to_string();
+                    (ours.contains(&id) || on_default.contains(&id))
+                        && holds
+                            .get(&p.head.name)
+                            .is_none_or(|r| r.iter().all(|x| ours.contains(x)))
+                })
+            })
+            .map(|p| p.number)
+            .collect();
+        open_pull(
+            client,
+            &open,
+            plan,
+            run,
+            (&own, default),
+            &finished.report,
+            opts.issue,
+            &superseded,
+            &mut landed,
+        )
+        .await?;
+        // Only once the pull request that carries their rows exists: closing them before
+        // would leave those rows on branches nobody is asked to merge.
+        if landed.pull_url.is_some() {
+            for n in superseded {
+                client.close_pull(n).await?;
+                landed.superseded.push(n);
             }
         }
-        done = Some(finished);
-        break;
+        return Ok((finished, landed));
     }
-    let Some(finished) = done else {
-        return Err(RemoteError::Github(GithubError::Decode {
-            path: format!("branch of run {}", run.id),
-            message: "it kept moving while the results were being landed (5 tries)".into(),
-        }));
-    };
-    let mut markdown = finished.markdown.clone();
-    if let Some(note) = landing_note(&landed, &default) {
-        markdown = crate::report::with_note(&markdown, &note);
-    }
-    Ok((finished, landed, markdown))
+    Err(kept_moving(run))
 }
 
 /// Opens the pull request for a landed branch (unless one is open already).
@@ -370,27 +545,22 @@ async fn open_pull(
     Ok(())
 }
 
-/// The runs of `experiment` whose rows wait on a landing branch: the landing branches whose run
-/// is not in the default branch's ledger (`on_default`). The newest of them (by run id) is the
-/// tip the next landing builds on, with its name and head; `except` (the run landing now) is
-/// left out.
-async fn waiting_tip(
+/// The landing branches of `experiment` whose run is not in the default branch's ledger
+/// (`on_default`): the runs whose rows wait to land, each as (run id, branch, head).
+pub(crate) async fn waiting_branches(
     client: &Client,
     plan: &Plan,
     on_default: &BTreeSet<String>,
-    except: u64,
-) -> Result<Option<(String, String)>, RemoteError> {
-    let mut waiting: Vec<(u64, String, String)> = client
+) -> Result<Vec<(u64, String, String)>, RemoteError> {
+    Ok(client
         .branches_starting(&names::landing_prefix(plan.name()))
         .await?
         .into_iter()
         .filter_map(|(b, sha)| {
             let id = names::parse_landing_branch(plan.name(), &b)?;
-            (id != except && !on_default.contains(&id.to_string())).then_some((id, b, sha))
+            (!on_default.contains(&id.to_string())).then_some((id, b, sha))
         })
-        .collect();
-    waiting.sort();
-    Ok(waiting.pop().map(|(_, b, sha)| (b, sha)))
+        .collect())
 }
 
 /// The experiment's ledger as it is on `git_ref` (empty when it has none).
@@ -406,24 +576,6 @@ pub(crate) async fn ledger_at(
             None => Vec::new(),
         },
     )
-}
-
-/// The earlier runs a landing carries: those in the merged ledger (in `root`, as built on the
-/// landing's base) that are not on the default branch yet, oldest first.
-fn carried_runs(
-    root: &Path,
-    plan: &Plan,
-    on_default: &BTreeSet<String>,
-    this: u64,
-) -> Result<Vec<u64>, RemoteError> {
-    let entries = ledger::read(&root.join(ledger::path_for(&plan.dataset_path())))?;
-    let ids: BTreeSet<u64> = entries
-        .iter()
-        .filter(|e| !on_default.contains(&e.run_id))
-        .filter_map(|e| e.run_id.parse().ok())
-        .filter(|id| *id != this)
-        .collect();
-    Ok(ids.into_iter().collect())
 }
 
 /// "Also carries the rows of runs …": said in the pull request and the comment.

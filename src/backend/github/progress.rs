@@ -110,22 +110,18 @@ pub async fn failed_cells(
             .max_by_key(|e| e.attempt)
     };
     let Some(entry) = newest(&run_id.to_string()) else {
-        let ids: BTreeSet<&str> = plan.cells.iter().map(|c| c.id.as_str()).collect();
-        let cells = client
-            .jobs(run_id)
-            .await?
-            .into_iter()
-            .filter(|j| ids.contains(j.name.as_str()) && j.completed() && !j.succeeded())
-            .map(|j| j.name)
+        let jobs = client.jobs(run_id).await?;
+        let failed: BTreeSet<&str> = jobs
+            .iter()
+            .filter(|j| j.completed() && !j.succeeded())
+            .map(|j| j.name.as_str())
             .collect();
+        let cells = of_plan(&plan.cells, &failed);
         return Ok(FailedCells { cells, note: None });
     };
     if entry.group.is_empty() {
-        let cells = entry
-            .failed_cells
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
+        let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
+        let cells = of_plan(&plan.cells, &failed);
         return Ok(FailedCells { cells, note: None });
     }
     // Every wave's newest collected attempt (a wave re-run by `outrun rerun` keeps its run).
@@ -142,12 +138,7 @@ pub async fn failed_cells(
             collected.push(w);
         }
     }
-    let cells: Vec<String> = plan
-        .cells
-        .iter()
-        .filter(|c| failed.contains(c.id.as_str()))
-        .map(|c| c.id.clone())
-        .collect();
+    let cells = of_plan(&plan.cells, &failed);
     let list = |ws: &[usize]| {
         ws.iter()
             .map(usize::to_string)
@@ -171,4 +162,37 @@ pub async fn failed_cells(
         cells,
         note: Some(note),
     })
+}
+
+/// The ids (as the plan gives them now) of the plan's `cells` named in `ids`, which a ledger
+/// or a run's job names wrote — perhaps before ids carried 64 bits: a cell is also known by its
+/// older 32-bit id ([`experiment::legacy_cell_id`]), so `--failed-from` an older run still
+/// finds its cells.
+fn of_plan(cells: &[experiment::Cell], ids: &BTreeSet<&str>) -> Vec<String> {
+    cells
+        .iter()
+        .filter(|c| {
+            ids.contains(c.id.as_str())
+                || ids.contains(experiment::legacy_cell_id(&c.params).as_str())
+        })
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_cells_are_found_by_their_current_or_their_older_id() {
+        let cell = |v: &str| experiment::Cell::new(vec![("x".into(), v.into())]);
+        let cells = [cell("1"), cell("2"), cell("3")];
+        let old = experiment::legacy_cell_id(&cells[0].params);
+        assert_ne!(old, cells[0].id);
+        let ids: BTreeSet<&str> = [old.as_str(), cells[2].id.as_str(), "gone-0123abcd"].into();
+        assert_eq!(
+            of_plan(&cells, &ids),
+            vec![cells[0].id.clone(), cells[2].id.clone()]
+        );
+    }
 }

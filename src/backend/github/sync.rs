@@ -36,13 +36,15 @@ pub struct SyncItem {
     pub landed: Option<Landed>,
 }
 
-/// A run collected already (by the workflow's final job or another machine's `sync`) whose
-/// rows wait on a landing branch, not on the default branch yet: where they are.
+/// A run whose rows wait on a landing branch, not on the default branch yet (landed by the
+/// workflow's final job, another machine's `sync` or this one): where they are, as they are
+/// once this `sync` has landed what it collected.
 #[derive(Debug, Clone, Serialize)]
 pub struct Held {
     pub experiment: String,
     pub run_id: u64,
-    /// The branch that holds the run's rows: the newest landing branch that carries them.
+    /// The branch that holds the run's rows: the open landing pull request's branch that
+    /// carries them, else the run's own landing branch.
     pub branch: String,
     /// Its open pull request, if it has one.
     pub pull_url: Option<String>,
@@ -180,15 +182,11 @@ pub async fn sync(
         // Oldest first, so that the comment ends up showing the newest run.
         runs.sort_by(|a, b| a.started_at().cmp(b.started_at()).then(a.id.cmp(&b.id)));
         let mut seen = BTreeSet::new();
-        let mut waiting = Vec::new();
         for run in runs {
             if !seen.insert(run.id) {
                 continue;
             }
             if collected.contains(&run) {
-                if collected.waits_to_land(&run) {
-                    waiting.push(run.id);
-                }
                 continue;
             }
             let rec = records.iter().find(|r| r.run_id == Some(run.id)).cloned();
@@ -233,50 +231,54 @@ pub async fn sync(
             }
             items.push(item);
         }
-        held.extend(held_where(client, &plan, &collected, &waiting).await?);
+        held.extend(held_where(client, &plan).await?);
     }
     Ok(Synced { runs: items, held })
 }
 
-/// Where the rows of `waiting` (runs collected onto landing branches, not on the default
-/// branch yet) are: the newest landing branch carries every run it stacked on; a run it does
-/// not carry is held by its own branch.
-async fn held_where(
-    client: &Client,
-    plan: &Plan,
-    collected: &CollectedRuns,
-    waiting: &[u64],
-) -> Result<Vec<Held>, RemoteError> {
-    let Some(tip) = collected.tip() else {
-        return Ok(Vec::new());
-    };
-    if waiting.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tip_branch = names::landing_branch(plan.name(), tip);
-    let on_tip: BTreeSet<String> = ledger_at(client, plan, &tip_branch)
+/// Where the rows of the runs that wait to land are, read after this pass has landed what it
+/// collected (issue 24 §4): every landing branch whose run is not in the default branch's
+/// ledger; a run is held by the open landing pull request whose branch's ledger carries it
+/// (the newest such), else by its own branch.
+async fn held_where(client: &Client, plan: &Plan) -> Result<Vec<Held>, RemoteError> {
+    let default = client.default_branch().await?;
+    let on_default: BTreeSet<String> = ledger_at(client, plan, &default)
         .await?
         .into_iter()
         .map(|e| e.run_id)
         .collect();
-    let open = client.open_pulls().await?;
-    let pull = |branch: &str| {
-        open.iter()
-            .find(|p| p.head.name == branch)
-            .map(|p| p.html_url.clone())
-    };
+    let mut waiting = waiting_branches(client, plan, &on_default).await?;
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    waiting.sort();
+    let mut open: Vec<_> = client
+        .open_pulls()
+        .await?
+        .into_iter()
+        .filter(|p| names::parse_landing_branch(plan.name(), &p.head.name).is_some())
+        .collect();
+    open.sort_by_key(|p| std::cmp::Reverse(p.number));
+    let mut carried: Vec<(String, String, BTreeSet<String>)> = Vec::new();
+    for p in open {
+        let runs = ledger_at(client, plan, &p.head.name)
+            .await?
+            .into_iter()
+            .map(|e| e.run_id)
+            .collect();
+        carried.push((p.head.name, p.html_url, runs));
+    }
     Ok(waiting
-        .iter()
-        .map(|id| {
-            let branch = if on_tip.contains(&id.to_string()) {
-                tip_branch.clone()
-            } else {
-                names::landing_branch(plan.name(), *id)
-            };
+        .into_iter()
+        .map(|(id, own, _)| {
+            let (branch, pull_url) = carried
+                .iter()
+                .find(|(_, _, runs)| runs.contains(&id.to_string()))
+                .map_or((own, None), |(b, u, _)| (b.clone(), Some(u.clone())));
             Held {
                 experiment: plan.name().into(),
-                run_id: *id,
-                pull_url: pull(&branch),
+                run_id: id,
+                pull_url,
                 branch,
             }
         })

@@ -1,7 +1,15 @@
 //! The CSV outputs, for the paper: full precision, so every figure can be recomputed.
 
+use super::{Cells, ratio_row};
 use crate::compare::CompareError;
 use crate::compare::cross::CrossComparison;
+
+/// As the CSV writes a shared row's values: text as it is, numbers in full precision.
+const CSV: Cells = Cells {
+    text: str::to_string,
+    ratio: of,
+    rho: of,
+};
 
 /// Full precision, so the paper's numbers can be recomputed from the file.
 fn f(x: f64) -> String {
@@ -130,19 +138,9 @@ pub fn agreement_csv(c: &CrossComparison) -> Result<Vec<u8>, CompareError> {
         let kinds =
             (a.vs_floor.iter().map(|r| ("floor", r))).chain(a.pairs.iter().map(|r| ("pair", r)));
         for (kind, r) in kinds {
-            rows.push(vec![
-                a.label.clone(),
-                kind.into(),
-                r.a.clone(),
-                r.b.clone(),
-                r.rows.to_string(),
-                of(r.geomean_ratio),
-                of(r.median_ratio),
-                of(r.min_ratio),
-                of(r.max_ratio),
-                r.below.to_string(),
-                of(r.spearman),
-            ]);
+            let mut row = ratio_row(&CSV, &a.label, r);
+            row.insert(1, kind.into());
+            rows.push(row);
         }
     }
     csv_bytes(header, rows)

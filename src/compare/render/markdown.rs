@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{mermaid, opt_pct, ratio, rho};
-use crate::compare::cross::{CrossComparison, RatioStats};
+use super::{MARKDOWN, mermaid, opt_pct, ratio_row, rho};
+use crate::compare::cross::CrossComparison;
 use crate::markdown::{COMMENT_LIMIT, escape, num, pct, table};
 
 fn code(s: &str) -> String {
@@ -48,12 +48,26 @@ fn conversion(s: &crate::compare::cross::SeriesResult, unit: &str) -> String {
     if let Some(k) = s.scale {
         t += &format!(" × {}", num(k));
     }
+    if let Some(floor) = s.at_least {
+        t += &format!(", at least {} {unit}", num(floor));
+    }
     t
 }
 
 /// Markdown for the issue comment: the per-tool table, per-group tables, Mermaid charts, the
 /// agreement tables and, folded, every joined row.
 pub fn markdown(c: &CrossComparison) -> String {
+    let mut m = head(c);
+    m += &per_tool(c);
+    m += &examples(c);
+    let used = m.chars().count() + 400 + c.declaration.len() * 2;
+    m += &groups_charts_agreement(c, used);
+    per_row(c, &mut m);
+    m
+}
+
+/// The marker, the title, the description and the reference the tools are held against.
+fn head(c: &CrossComparison) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "<!-- outrun:compare:{} -->", c.name);
     let _ = writeln!(m, "## Cross-tool comparison · {}\n", escape(&c.name));
@@ -83,6 +97,12 @@ pub fn markdown(c: &CrossComparison) -> String {
             .join(", "),
         c.unit
     );
+    m
+}
+
+/// "Per tool": one row a series, its statistics over all rows, then the series' notes.
+fn per_tool(c: &CrossComparison) -> String {
+    let mut m = String::new();
     let _ = writeln!(m, "### Per tool\n");
     let rows: Vec<Vec<String>> = c
         .series
@@ -138,14 +158,25 @@ pub fn markdown(c: &CrossComparison) -> String {
             let _ = writeln!(m, "- {}: {}", escape(&s.label), escape(n));
         }
     }
-    m += &examples(c);
-    // Per-group tables and the charts can outgrow a comment on their own (every key grouped):
-    // they are cut too, saying so and naming the file that has all of it.
-    let mut groups = String::new();
-    let mut group_rows = Vec::new();
+    m
+}
+
+const GROUP_HEADER: [&str; 7] = [
+    "tool",
+    "group",
+    "rows",
+    "MAPE",
+    "median APE",
+    "max APE",
+    "ρ",
+];
+
+/// The per-group heading and rows (none when the comparison is not grouped).
+fn group_rows(c: &CrossComparison) -> (String, Vec<Vec<String>>) {
+    let mut heading = String::new();
+    let mut rows = Vec::new();
     if !c.group_by.is_empty() {
-        let _ = writeln!(groups, "\n### Per {}\n", c.group_by.join(", "));
-        let mut rows = Vec::new();
+        let _ = writeln!(heading, "\n### Per {}\n", c.group_by.join(", "));
         for s in &c.series {
             for g in s.stats.iter().filter(|g| g.group != "all") {
                 rows.push(vec![
@@ -159,60 +190,63 @@ pub fn markdown(c: &CrossComparison) -> String {
                 ]);
             }
         }
-        group_rows = rows;
     }
-    const GROUP_HEADER: [&str; 7] = [
-        "tool",
-        "group",
-        "rows",
-        "MAPE",
-        "median APE",
-        "max APE",
-        "ρ",
-    ];
-    let mut charts = mermaid(c);
-    let mut agree = String::new();
-    if !c.agreement.is_empty() {
-        let m = &mut agree;
-        let _ = writeln!(m, "\n### Same array: agreement\n");
-        let _ = writeln!(
-            m,
-            "Series that model the same array, in their own unit ({}). A ratio is a / b: its geometric mean over the rows both have (×2 and ×½ cancel), median, min and max; *below* counts rows where a < b (against the floor: a tool below its own lower bound); ρ is the rank correlation of a with b.\n",
-            c.agreement
-                .iter()
-                .map(|a| a.unit.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut rows = Vec::new();
-        for a in &c.agreement {
-            for r in a.vs_floor.iter().chain(&a.pairs) {
-                rows.push(ratio_row(&a.label, r));
-            }
+    (heading, rows)
+}
+
+/// "Same array: agreement": every series against its floor and against each other.
+fn agreement(c: &CrossComparison) -> String {
+    let mut m = String::new();
+    if c.agreement.is_empty() {
+        return m;
+    }
+    let _ = writeln!(m, "\n### Same array: agreement\n");
+    let _ = writeln!(
+        m,
+        "Series that model the same array, in their own unit ({}). A ratio is a / b: its geometric mean over the rows both have (×2 and ×½ cancel), median, min and max; *below* counts rows where a < b (against the floor: a tool below its own lower bound); ρ is the rank correlation of a with b.\n",
+        c.agreement
+            .iter()
+            .map(|a| a.unit.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut rows = Vec::new();
+    for a in &c.agreement {
+        for r in a.vs_floor.iter().chain(&a.pairs) {
+            rows.push(ratio_row(&MARKDOWN, &a.label, r));
         }
-        *m += &table(
-            &[
-                "array",
-                "a",
-                "b",
-                "rows",
-                "geomean a/b",
-                "median",
-                "min",
-                "max",
-                "below",
-                "ρ",
-            ],
-            &rows,
-            usize::MAX,
-            usize::MAX,
-        )
-        .text;
     }
-    let tail_len = 400 + c.declaration.len() * 2;
-    let fits = |extra: usize| m.chars().count() + extra + tail_len <= COMMENT_LIMIT;
+    m += &table(
+        &[
+            "array",
+            "a",
+            "b",
+            "rows",
+            "geomean a/b",
+            "median",
+            "min",
+            "max",
+            "below",
+            "ρ",
+        ],
+        &rows,
+        usize::MAX,
+        usize::MAX,
+    )
+    .text;
+    m
+}
+
+/// The per-group tables, the charts and the agreement, in `COMMENT_LIMIT` less the `used`
+/// characters. Per-group tables and the charts can outgrow a comment on their own (every key
+/// grouped): they are cut too, saying so and naming the file that has all of it.
+fn groups_charts_agreement(c: &CrossComparison, used: usize) -> String {
+    let (groups, group_rows) = group_rows(c);
+    let mut charts = mermaid(c);
+    let agree = agreement(c);
+    let fits = |extra: usize| used + extra <= COMMENT_LIMIT;
     let mut shown_groups = group_rows.len();
     let group_table = |n: usize| {
         if group_rows.is_empty() {
@@ -232,7 +266,7 @@ pub fn markdown(c: &CrossComparison) -> String {
         shown_groups = shown_groups * 9 / 10;
         g = group_table(shown_groups);
     }
-    m += &groups;
+    let mut m = groups;
     m += &g;
     if shown_groups < group_rows.len() {
         let _ = writeln!(
@@ -243,10 +277,16 @@ pub fn markdown(c: &CrossComparison) -> String {
     }
     m += &charts;
     m += &agree;
+    m
+}
+
+/// Folded, every joined row, then the closing line; the rows are cut so that the whole of `m`
+/// fits one issue comment.
+fn per_row(c: &CrossComparison, m: &mut String) {
     let _ = writeln!(
         m,
         "\n<details><summary>Per row: predicted vs {} ({} rows)</summary>\n",
-        escape(&r.label),
+        escape(&c.reference.label),
         c.rows.len()
     );
     let mut header: Vec<&str> = vec!["tool"];
@@ -285,7 +325,7 @@ pub fn markdown(c: &CrossComparison) -> String {
     if shown == 0 {
         t.clear();
     }
-    m += &t;
+    *m += &t;
     if shown < rows.len() {
         let _ = writeln!(
             m,
@@ -293,8 +333,7 @@ pub fn markdown(c: &CrossComparison) -> String {
             rows.len() - shown
         );
     }
-    m += &tail;
-    m
+    *m += &tail;
 }
 
 /// One sentence per worked example (series declared with `example: true`): "layer L at N=n:
@@ -350,19 +389,4 @@ fn examples(c: &CrossComparison) -> String {
         }
     }
     m
-}
-
-fn ratio_row(label: &str, r: &RatioStats) -> Vec<String> {
-    vec![
-        escape(label),
-        escape(&r.a),
-        escape(&r.b),
-        r.rows.to_string(),
-        ratio(r.geomean_ratio),
-        ratio(r.median_ratio),
-        ratio(r.min_ratio),
-        ratio(r.max_ratio),
-        r.below.to_string(),
-        rho(r.spearman),
-    ]
 }

@@ -76,104 +76,133 @@ pub fn mermaid(c: &CrossComparison) -> String {
             continue;
         }
         in_g.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| cmp_keys(&a.0, &b.0)));
-        let label = |k: &[String]| -> String {
-            let parts: Vec<&str> = (0..k.len())
-                .filter(|i| !group_idx.contains(i))
-                .map(|i| k[i].as_str())
-                .collect();
-            mermaid_text(&parts.join("/"))
-        };
-        let mut lines: Vec<(String, (&str, &str), Vec<f64>)> = vec![(
-            c.reference.label.clone(),
-            REFERENCE_COLOUR,
-            in_g.iter().map(|(_, v)| v.log10()).collect(),
-        )];
-        let mut left_out = Vec::new();
-        for (i, s) in c.series.iter().enumerate() {
-            let vals: Option<Vec<f64>> = in_g
-                .iter()
-                .map(|(k, _)| {
-                    find(&c.rows, &s.label, k)
-                        .map(|r| r.predicted)
-                        .filter(|p| *p > 0.0)
-                        .map(f64::log10)
-                })
-                .collect();
-            match vals {
-                Some(v) => lines.push((s.label.clone(), colour(i), v)),
-                None if c
-                    .rows
-                    .iter()
-                    .any(|r| r.series == s.label && group_of(&r.key) == g) =>
-                {
-                    left_out.push(s.label.clone())
-                }
-                None => {}
-            }
-        }
-        let all: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().copied()).collect();
-        let lo = all.iter().copied().fold(f64::INFINITY, f64::min).floor();
-        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil();
-        let hi = if hi <= lo { lo + 1.0 } else { hi };
-        let title = if g.is_empty() {
-            format!("Predicted vs {}", c.reference.label)
-        } else {
-            let gs: Vec<String> = group_idx
-                .iter()
-                .zip(&g)
-                .map(|(&i, v)| format!("{}={v}", c.keys[i]))
-                .collect();
-            format!("Predicted vs {}, {}", c.reference.label, gs.join(", "))
-        };
-        let palette: Vec<&str> = lines.iter().map(|l| l.1.0).collect();
-        let _ = writeln!(m, "```mermaid");
-        let _ = writeln!(
-            m,
-            "%%{{init: {{\"xyChart\": {{\"width\": {}, \"height\": 450}}, \"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%",
-            (200 + 40 * in_g.len()).clamp(600, 1200),
-            palette.join(", ")
-        );
-        let _ = writeln!(m, "xychart-beta");
-        let _ = writeln!(m, "    title \"{}\"", mermaid_text(&title));
-        // Case names (`layer2.0.downsample.0`) overlap on the axis, which Mermaid cannot tilt:
-        // the axis numbers the cases, and the list under the chart names them.
-        let cats: Vec<String> = (1..=in_g.len()).map(|i| format!("\"{i}\"")).collect();
-        let _ = writeln!(m, "    x-axis [{}]", cats.join(", "));
-        let _ = writeln!(
-            m,
-            "    y-axis \"log10 {}\" {} --> {}",
-            mermaid_text(&c.unit),
-            lo,
-            hi
-        );
-        for (_, _, vals) in &lines {
-            let v: Vec<String> = vals.iter().map(|x| format!("{x:.3}")).collect();
-            let _ = writeln!(m, "    line [{}]", v.join(", "));
-        }
-        let _ = writeln!(m, "```\n");
-        let legend: Vec<String> = lines
-            .iter()
-            .map(|(l, (_, sq), _)| format!("{sq} {}", escape(l)))
-            .collect();
-        let _ = write!(m, "{}", legend.join(" · "));
-        if !left_out.is_empty() {
-            let _ = write!(
-                m,
-                " · not drawn (some cases missing): {}",
-                left_out
-                    .iter()
-                    .map(|l| escape(l))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let names: Vec<String> = in_g
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| format!("{} {}", i + 1, escape(&label(k))))
-            .collect();
-        let _ = writeln!(m, "\n\nCases: {}\n", names.join(" · "));
+        let (lines, left_out) = lines_of(c, &in_g, &|k| group_of(k) == g);
+        m += &chart(c, &group_idx, &g, &in_g, &lines, &left_out);
     }
+    m
+}
+
+/// One line of a chart: its label, its colour (and the legend's square), log10 of its values.
+type Line = (String, (&'static str, &'static str), Vec<f64>);
+
+/// The chart's lines: the reference, then every tool that has each of the chart's cases `in_g`;
+/// and the tools left out for missing some (`in_group`: whether a key is of the chart's group).
+fn lines_of(
+    c: &CrossComparison,
+    in_g: &[&(Vec<String>, f64)],
+    in_group: &dyn Fn(&[String]) -> bool,
+) -> (Vec<Line>, Vec<String>) {
+    let mut lines: Vec<Line> = vec![(
+        c.reference.label.clone(),
+        REFERENCE_COLOUR,
+        in_g.iter().map(|(_, v)| v.log10()).collect(),
+    )];
+    let mut left_out = Vec::new();
+    for (i, s) in c.series.iter().enumerate() {
+        let vals: Option<Vec<f64>> = in_g
+            .iter()
+            .map(|(k, _)| {
+                find(&c.rows, &s.label, k)
+                    .map(|r| r.predicted)
+                    .filter(|p| *p > 0.0)
+                    .map(f64::log10)
+            })
+            .collect();
+        match vals {
+            Some(v) => lines.push((s.label.clone(), colour(i), v)),
+            None if c
+                .rows
+                .iter()
+                .any(|r| r.series == s.label && in_group(&r.key)) =>
+            {
+                left_out.push(s.label.clone())
+            }
+            None => {}
+        }
+    }
+    (lines, left_out)
+}
+
+/// One group's chart (`g`: the group's values of the `group_idx` keys), its legend and the
+/// names of its numbered cases.
+fn chart(
+    c: &CrossComparison,
+    group_idx: &[usize],
+    g: &[String],
+    in_g: &[&(Vec<String>, f64)],
+    lines: &[Line],
+    left_out: &[String],
+) -> String {
+    let mut m = String::new();
+    let label = |k: &[String]| -> String {
+        let parts: Vec<&str> = (0..k.len())
+            .filter(|i| !group_idx.contains(i))
+            .map(|i| k[i].as_str())
+            .collect();
+        mermaid_text(&parts.join("/"))
+    };
+    let all: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().copied()).collect();
+    let lo = all.iter().copied().fold(f64::INFINITY, f64::min).floor();
+    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil();
+    let hi = if hi <= lo { lo + 1.0 } else { hi };
+    let title = if g.is_empty() {
+        format!("Predicted vs {}", c.reference.label)
+    } else {
+        let gs: Vec<String> = group_idx
+            .iter()
+            .zip(g)
+            .map(|(&i, v)| format!("{}={v}", c.keys[i]))
+            .collect();
+        format!("Predicted vs {}, {}", c.reference.label, gs.join(", "))
+    };
+    let palette: Vec<&str> = lines.iter().map(|l| l.1.0).collect();
+    let _ = writeln!(m, "```mermaid");
+    let _ = writeln!(
+        m,
+        "%%{{init: {{\"xyChart\": {{\"width\": {}, \"height\": 450}}, \"themeVariables\": {{\"xyChart\": {{\"plotColorPalette\": \"{}\"}}}}}}}}%%",
+        (200 + 40 * in_g.len()).clamp(600, 1200),
+        palette.join(", ")
+    );
+    let _ = writeln!(m, "xychart-beta");
+    let _ = writeln!(m, "    title \"{}\"", mermaid_text(&title));
+    // Case names (`layer2.0.downsample.0`) overlap on the axis, which Mermaid cannot tilt:
+    // the axis numbers the cases, and the list under the chart names them.
+    let cats: Vec<String> = (1..=in_g.len()).map(|i| format!("\"{i}\"")).collect();
+    let _ = writeln!(m, "    x-axis [{}]", cats.join(", "));
+    let _ = writeln!(
+        m,
+        "    y-axis \"log10 {}\" {} --> {}",
+        mermaid_text(&c.unit),
+        lo,
+        hi
+    );
+    for (_, _, vals) in lines {
+        let v: Vec<String> = vals.iter().map(|x| format!("{x:.3}")).collect();
+        let _ = writeln!(m, "    line [{}]", v.join(", "));
+    }
+    let _ = writeln!(m, "```\n");
+    let legend: Vec<String> = lines
+        .iter()
+        .map(|(l, (_, sq), _)| format!("{sq} {}", escape(l)))
+        .collect();
+    let _ = write!(m, "{}", legend.join(" · "));
+    if !left_out.is_empty() {
+        let _ = write!(
+            m,
+            " · not drawn (some cases missing): {}",
+            left_out
+                .iter()
+                .map(|l| escape(l))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let names: Vec<String> = in_g
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| format!("{} {}", i + 1, escape(&label(k))))
+        .collect();
+    let _ = writeln!(m, "\n\nCases: {}\n", names.join(" · "));
     m
 }
 

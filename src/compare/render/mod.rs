@@ -1,17 +1,18 @@
 //! The cross-tool comparison's outputs: Markdown for the issue comment (with Mermaid charts
-//! GitHub draws itself, `mermaid`), CSV for the paper (`csv`), and an SVG chart (plotters,
-//! `svg`) committed beside them; and the short text `outrun compare` prints.
+//! GitHub draws itself, `mermaid`), CSV for the paper (`csv`), and SVG charts (plotters: the
+//! scatter `svg`, the small multiples and ratio chart `panels`) committed beside them; and the short text `outrun compare` prints.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::CompareError;
-use super::cross::CrossComparison;
-use crate::markdown::{num, pct};
+use super::cross::{CrossComparison, RatioStats};
+use crate::markdown::{escape, num, pct};
 
 mod csv;
 mod markdown;
 mod mermaid;
+mod panels;
 mod svg;
 
 pub use self::csv::{agreement_csv, agreement_rows_csv, comparison_csv, summary_csv};
@@ -38,24 +39,30 @@ fn colour(i: usize) -> (&'static str, &'static str) {
 }
 
 /// The output files, in the order they are written.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 9] = [
     "comparison.csv",
     "summary.csv",
     "agreement.csv",
     "agreement-rows.csv",
     "comparison.md",
     "chart.svg",
+    "panels.svg",
+    "panels-arrays.svg",
+    "ratios.svg",
 ];
 
 /// Writes every output into `dir` (each file atomically); returns their paths.
 pub fn write_all(dir: &Path, c: &CrossComparison) -> Result<Vec<PathBuf>, CompareError> {
-    let contents: [Vec<u8>; 6] = [
+    let contents: [Vec<u8>; 9] = [
         comparison_csv(c)?,
         summary_csv(c)?,
         agreement_csv(c)?,
         agreement_rows_csv(c)?,
         markdown(c).into_bytes(),
         svg(c)?.into_bytes(),
+        panels::panels(c, false)?.into_bytes(),
+        panels::panels(c, true)?.into_bytes(),
+        panels::ratios(c)?.into_bytes(),
     ];
     let mut out = Vec::new();
     for (name, bytes) in FILES.iter().zip(contents) {
@@ -78,6 +85,40 @@ fn rho(x: Option<f64>) -> String {
 fn ratio(x: Option<f64>) -> String {
     x.map(|r| format!("{}×", num(r)))
         .unwrap_or_else(|| "–".into())
+}
+
+/// How an output writes the values of a row that the CSV and the Markdown share: the CSV in
+/// full precision and as they are ([`csv`]), the Markdown rounded and escaped ([`MARKDOWN`]).
+struct Cells {
+    /// Text from a declaration or a dataset.
+    text: fn(&str) -> String,
+    /// A ratio.
+    ratio: fn(Option<f64>) -> String,
+    /// A rank correlation.
+    rho: fn(Option<f64>) -> String,
+}
+
+const MARKDOWN: Cells = Cells {
+    text: escape,
+    ratio,
+    rho,
+};
+
+/// One row a ratio of an agreement: array, a, b, rows, geomean, median, min, max, below, ρ.
+fn ratio_row(cells: &Cells, label: &str, r: &RatioStats) -> Vec<String> {
+    let (text, ratio, rho) = (cells.text, cells.ratio, cells.rho);
+    vec![
+        text(label),
+        text(&r.a),
+        text(&r.b),
+        r.rows.to_string(),
+        ratio(r.geomean_ratio),
+        ratio(r.median_ratio),
+        ratio(r.min_ratio),
+        ratio(r.max_ratio),
+        r.below.to_string(),
+        rho(r.spearman),
+    ]
 }
 
 /// What `outrun compare` prints in a terminal: the per-tool table and the agreement.

@@ -132,7 +132,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
 
 /// Every tick in one format: plain decimals with thousands separators (0.01, 0.1, 1, 10, …,
 /// 100,000), never a mix of `1000` and `1e4`; beyond that range, powers of ten (`1e7`).
-fn axis_label(x: f64) -> String {
+pub(super) fn axis_label(x: f64) -> String {
     let a = x.abs();
     if !(1e-4..1e7).contains(&a) {
         return format!("{x:e}");
@@ -152,7 +152,7 @@ fn axis_label(x: f64) -> String {
     }
 }
 
-fn hex(h: &str) -> plotters::style::RGBColor {
+pub(super) fn hex(h: &str) -> plotters::style::RGBColor {
     let c = |i: usize| u8::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
     plotters::style::RGBColor(c(1), c(3), c(5))
 }

@@ -118,6 +118,77 @@ impl GitStore {
         false
     }
 
+    /// Every commit `sha` descends from (itself included).
+    fn ancestors(&self, sha: &str) -> std::collections::BTreeSet<String> {
+        let mut queue = VecDeque::from([sha.to_string()]);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(s) = queue.pop_front() {
+            if seen.insert(s.clone())
+                && let Some(c) = self.commits.get(&s)
+            {
+                queue.extend(c.parents.iter().cloned());
+            }
+        }
+        seen
+    }
+
+    /// A merge base of two commits: the first common ancestor met walking back from `b`,
+    /// nearest first (enough for the histories the tests build).
+    pub fn merge_base(&self, a: &str, b: &str) -> Option<String> {
+        let of_a = self.ancestors(a);
+        let mut queue = VecDeque::from([b.to_string()]);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(s) = queue.pop_front() {
+            if of_a.contains(&s) {
+                return Some(s);
+            }
+            if seen.insert(s.clone())
+                && let Some(c) = self.commits.get(&s)
+            {
+                queue.extend(c.parents.iter().cloned());
+            }
+        }
+        None
+    }
+
+    /// The three-way merge of `head` into `base` (commit shas), file by file: a file changed
+    /// on one side only since their merge base takes that side; a file changed on both sides
+    /// to different contents is a conflict. Stricter than git (which merges line by line): a
+    /// pull request this calls clean merges cleanly on GitHub too. `Err` lists the conflicts.
+    pub fn three_way(&self, base: &str, head: &str) -> Result<Flat, Vec<String>> {
+        let empty = Flat::new();
+        let mb = self.merge_base(base, head);
+        let anc = mb
+            .as_deref()
+            .and_then(|m| self.flat_of_commit(m))
+            .unwrap_or(&empty);
+        let ours = self.flat_of_commit(base).unwrap_or(&empty);
+        let theirs = self.flat_of_commit(head).unwrap_or(&empty);
+        let paths: std::collections::BTreeSet<&String> =
+            anc.keys().chain(ours.keys()).chain(theirs.keys()).collect();
+        let mut out = Flat::new();
+        let mut conflicts = Vec::new();
+        for p in paths {
+            let (b, o, t) = (anc.get(p), ours.get(p), theirs.get(p));
+            let take = if o == t || b == t {
+                o
+            } else if b == o {
+                t
+            } else {
+                conflicts.push(p.clone());
+                continue;
+            };
+            if let Some(sha) = take {
+                out.insert(p.clone(), sha.clone());
+            }
+        }
+        if conflicts.is_empty() {
+            Ok(out)
+        } else {
+            Err(conflicts)
+        }
+    }
+
     /// Resolves a branch name, `refs/heads/…`/`heads/…`, or a commit sha to a commit sha.
     pub fn resolve(&self, git_ref: &str) -> Option<String> {
         let name = git_ref.strip_prefix("refs/").unwrap_or(git_ref);

@@ -35,6 +35,7 @@ pub(crate) fn router(prefix: &str) -> Router<App> {
         .route(&p("/contents/{*path}"), get(get_contents))
         .route(&p("/pulls"), get(list_pulls).post(create_pull))
         .route(&p("/pulls/{number}"), get(get_pull).patch(update_pull))
+        .route(&p("/pulls/{number}/merge"), axum::routing::put(merge_pull))
 }
 
 fn ts(ms: u64) -> String {
@@ -190,6 +191,8 @@ fn pull_json(st: &State, p: &Pull) -> Value {
             "repo": repo,
         })
     };
+    // Worked out on every read, as GitHub does in the background after a push.
+    let mergeable = (p.state == "open").then(|| st.pull_mergeable(&p.repo, p.number).is_ok());
     let url = format!("{r}/pulls/{}", p.number);
     let issue = format!("{r}/issues/{}", p.number);
     let html = format!("{WEB}/{}/pull/{}", p.repo, p.number);
@@ -220,8 +223,8 @@ fn pull_json(st: &State, p: &Pull) -> Value {
         "created_at": ts(p.created_ms),
         "updated_at": ts(p.updated_ms),
         "closed_at": p.closed_ms.map(ts),
-        "merged_at": null,
-        "merge_commit_sha": null,
+        "merged_at": p.merge_sha.as_ref().and(p.closed_ms).map(ts),
+        "merge_commit_sha": p.merge_sha,
         "assignee": null,
         "assignees": [],
         "requested_reviewers": [],
@@ -241,10 +244,14 @@ fn pull_json(st: &State, p: &Pull) -> Value {
         "author_association": p.association,
         "auto_merge": null,
         "draft": p.draft,
-        "merged": false,
-        "mergeable": null,
-        "rebaseable": null,
-        "mergeable_state": "unknown",
+        "merged": p.merge_sha.is_some(),
+        "mergeable": mergeable,
+        "rebaseable": mergeable,
+        "mergeable_state": match mergeable {
+            Some(true) => "clean",
+            Some(false) => "dirty",
+            None => "unknown",
+        },
         "merged_by": null,
         "comments": 0,
         "review_comments": 0,
@@ -758,6 +765,7 @@ async fn create_pull(
         created_ms: now,
         updated_ms: now,
         closed_ms: None,
+        merge_sha: None,
     });
     let body = pull_json(&st, st.pulls.last().expect("pull"));
     let loc = body["url"].as_str().map(str::to_string);
@@ -863,4 +871,25 @@ async fn update_pull(
     }
     p.updated_ms = now;
     json_response(StatusCode::OK, &pull_json(&st, &st.pulls[i]))
+}
+
+/// `PUT /pulls/{number}/merge`: a merge commit, as the "Merge pull request" button makes.
+async fn merge_pull(
+    Ax(app): Ax<App>,
+    Path((owner, repo, number)): Path<(String, String, String)>,
+) -> Response {
+    let doc = "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request";
+    let mut st = app.lock();
+    let full = format!("{owner}/{repo}");
+    let Some(i) = find_pull(&st, &full, &number) else {
+        return gh_not_found();
+    };
+    let n = st.pulls[i].number;
+    match st.merge_pull(&full, n) {
+        Ok(sha) => json_response(
+            StatusCode::OK,
+            &json!({ "sha": sha, "merged": true, "message": "Pull Request successfully merged" }),
+        ),
+        Err(m) => gh_error(StatusCode::METHOD_NOT_ALLOWED, &m, doc),
+    }
 }

@@ -428,6 +428,8 @@ pub struct Pull {
     pub created_ms: u64,
     pub updated_ms: u64,
     pub closed_ms: Option<u64>,
+    /// The merge commit, once merged (by [`State::merge_pull`] or `PUT …/merge`).
+    pub merge_sha: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -802,6 +804,69 @@ impl State {
             .iter()
             .filter(|p| p.repo.eq_ignore_ascii_case(repo))
             .collect()
+    }
+
+    /// Whether open pull request `number` of `repo` merges cleanly into its base as the
+    /// branches are now (see [`GitStore::three_way`]); `Err` names the conflicting files.
+    pub fn pull_mergeable(&self, repo: &str, number: u64) -> Result<(), Vec<String>> {
+        let p = self
+            .pulls_of(repo)
+            .into_iter()
+            .find(|p| p.number == number)
+            .ok_or_else(|| vec!["no such pull request".to_string()])?;
+        let (Some(g), Some(base), Some(head)) = (
+            self.git_of(repo),
+            self.branch_head(repo, &p.base),
+            self.branch_head(repo, &p.head),
+        ) else {
+            return Err(vec!["a branch is gone".into()]);
+        };
+        g.three_way(&base, &head).map(|_| ())
+    }
+
+    /// Merges open pull request `number` of `repo` as a maintainer's "Merge pull request" button
+    /// does: a merge commit on the base branch, the pull request closed and marked merged.
+    /// `Err` when it is not open or conflicts (naming the files).
+    pub fn merge_pull(&mut self, repo: &str, number: u64) -> Result<String, String> {
+        let now = self.now_ms;
+        let user = self.cfg.user.clone();
+        let Some(i) = self
+            .pulls
+            .iter()
+            .position(|p| p.number == number && p.repo.eq_ignore_ascii_case(repo))
+        else {
+            return Err("Not Found".into());
+        };
+        if self.pulls[i].state != "open" {
+            return Err("Pull Request is not mergeable".into());
+        }
+        let (head_b, base_b) = (self.pulls[i].head.clone(), self.pulls[i].base.clone());
+        let (Some(head), Some(base)) = (
+            self.branch_head(repo, &head_b),
+            self.branch_head(repo, &base_b),
+        ) else {
+            return Err("Head branch was modified".into());
+        };
+        let g = self.git_mut(repo);
+        let flat = g
+            .three_way(&base, &head)
+            .map_err(|c| format!("Merge conflict in {}", c.join(", ")))?;
+        let tree = g.put_tree(flat);
+        let sha = g.put_commit(Commit {
+            tree,
+            parents: vec![base, head.clone()],
+            message: format!("Merge pull request #{number} from {head_b}"),
+            author: (user.clone(), format!("{user}@users.noreply.github.com")),
+            date_ms: now,
+        });
+        g.refs.insert(format!("refs/heads/{base_b}"), sha.clone());
+        let p = &mut self.pulls[i];
+        p.head_sha = head;
+        p.state = "closed".into();
+        p.closed_ms = Some(now);
+        p.updated_ms = now;
+        p.merge_sha = Some(sha.clone());
+        Ok(sha)
     }
 
     /// Marks an artifact expired (as retention would): listed `expired: true`, `/zip` → 410.
