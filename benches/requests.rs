@@ -225,7 +225,7 @@ async fn outrun_cycle(
         Some(outrun::github_api::Conclusion::Success)
     );
     let watched = mark(fake);
-    let opts = gh_backend::CollectOptions {
+    let opts = gh_backend::CollectArgs {
         comment: true,
         issue: Some(ISSUE),
         ..Default::default()
@@ -594,7 +594,7 @@ async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
         job_dir.path(),
         &client(clock.clone()),
         &run,
-        &gh_backend::CollectOptions {
+        &gh_backend::CollectArgs {
             comment: true,
             issue: Some(ISSUE),
             in_run: true,
@@ -610,7 +610,7 @@ async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
         root,
         &mine,
         &run,
-        &gh_backend::CollectOptions {
+        &gh_backend::CollectArgs {
             comment: true,
             issue: Some(ISSUE),
             ..Default::default()

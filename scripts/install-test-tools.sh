@@ -13,6 +13,12 @@
 #       (SHA-256 checked) into ${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-<digest>/, outside
 #       the checkout; rebuilt only when the tarball's digest changes; Debian build packages via
 #       apt-get (as root or sudo -n). OUTRUN_TIMELOOP_TARBALL names another copy of the tarball.
+#   .venv-research/neusight (PyPI, scripts/requirements-neusight.txt: torch 2.1.0, the CUDA wheel
+#       PyPI has, ~2.5 GB with its nvidia-* dependencies, kept in pip's cache) and NeuSight's
+#       source, unpacked from ../shared/vendor/neusight-6945927.tar.gz (SHA-256 checked) into
+#       ${XDG_CACHE_HOME:-~/.cache}/outrun/neusight-<digest>/NeuSight, or, where that tarball is
+#       absent, cloned from github.com/sitar-lab/NeuSight at the pinned commit (CI).
+#       OUTRUN_NEUSIGHT_TARBALL names another copy of the tarball.
 #
 #   rsvg-convert (Debian librsvg2-bin) and DejaVu fonts: scripts/charts-png.sh
 #
@@ -104,6 +110,7 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
   mkdir -p "$RESEARCH"
   research_venv scalesim python3 scripts/requirements-scalesim.txt
   research_venv zigzag python3 scripts/requirements-zigzag.txt
+  research_venv neusight python3 scripts/requirements-neusight.txt
   if py312="$(python312)"; then
     research_venv accelforge "$py312" scripts/requirements-accelforge.txt
   else
@@ -229,6 +236,46 @@ if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
   timeloop_install
 fi
 
+# --- NeuSight (tests/it/research.rs, experiments/neusight-*.yaml) -----------------------------
+# Its source (the package, the paper's scripts, the training measurements and labels), never
+# installed into the venv: scripts/neusight_common.py imports it from the cache folder, which the
+# tarball's digest names. No vendored tarball (CI): a clone at the pinned commit instead.
+NEUSIGHT_SHA256=77d001a625c88b5cfd6382a812c004b0953dc98e18794e3671e3340b1a3d2ed0
+NEUSIGHT_COMMIT=6945927d9afcca2b9daf021f8395e53edc5b4eef
+NEUSIGHT_TARBALL="${OUTRUN_NEUSIGHT_TARBALL:-$ROOT/../shared/vendor/neusight-6945927.tar.gz}"
+NEUSIGHT_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/outrun/neusight-${NEUSIGHT_SHA256:0:16}"
+
+neusight_install() {
+  [[ -f "$NEUSIGHT_DIR/NeuSight/neusight/__init__.py" ]] && return 0
+  local tmp="$NEUSIGHT_DIR.partial.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  if [[ -f "$NEUSIGHT_TARBALL" ]]; then
+    local have
+    have="$(sha256sum "$NEUSIGHT_TARBALL" | cut -c1-64)"
+    if [[ "$have" != "$NEUSIGHT_SHA256" ]]; then
+      log "NeuSight tarball $NEUSIGHT_TARBALL has SHA-256 $have, expected $NEUSIGHT_SHA256: not unpacked"
+      rm -rf "$tmp"; return 0
+    fi
+    tar xzf "$NEUSIGHT_TARBALL" -C "$tmp" || { log "NeuSight unpack FAILED"; rm -rf "$tmp"; return 0; }
+  elif command -v git >/dev/null 2>&1; then
+    log "NeuSight tarball missing ($NEUSIGHT_TARBALL): cloning sitar-lab/NeuSight at $NEUSIGHT_COMMIT"
+    if ! { git init -q "$tmp/NeuSight" \
+           && git -C "$tmp/NeuSight" fetch -q --depth 1 https://github.com/sitar-lab/NeuSight.git "$NEUSIGHT_COMMIT" \
+           && git -C "$tmp/NeuSight" checkout -q FETCH_HEAD; }; then
+      log "NeuSight clone FAILED: its tests fail in CI"; rm -rf "$tmp"; return 0
+    fi
+    echo "$NEUSIGHT_COMMIT" > "$tmp/NeuSight/.commit"
+  else
+    log "NeuSight tarball missing and no git: its tests fail in CI"; rm -rf "$tmp"; return 0
+  fi
+  rm -rf "$NEUSIGHT_DIR" && mv "$tmp" "$NEUSIGHT_DIR"
+  log "NeuSight source in $NEUSIGHT_DIR/NeuSight"
+}
+
+if [[ -z "${OUTRUN_SKIP_RESEARCH:-}" ]]; then
+  neusight_install
+fi
+
 # --- rsvg-convert (scripts/charts-png.sh: the comparison's SVG charts as PNG) -----------------
 # Debian's librsvg2-bin and the DejaVu fonts the charts' sans-serif resolves to, offline.
 if ! command -v rsvg-convert >/dev/null 2>&1 || [[ ! -d /usr/share/fonts/truetype/dejavu ]]; then
@@ -268,7 +315,10 @@ printf 'mermaid %s\n' "$mv" >&2
 if [[ -x "$TIMELOOP_DIR/bin/timeloop-mapper" ]]; then
   printf 'timeloop-mapper: %s/bin/timeloop-mapper (v3.0.3)\n' "$TIMELOOP_DIR" >&2
 fi
-for v in scalesim zigzag accelforge; do
+if [[ -f "$NEUSIGHT_DIR/NeuSight/neusight/__init__.py" ]]; then
+  printf 'neusight: %s/NeuSight (commit %s)\n' "$NEUSIGHT_DIR" "${NEUSIGHT_COMMIT:0:7}" >&2
+fi
+for v in scalesim zigzag accelforge neusight; do
   if [[ -x "$RESEARCH/$v/bin/python" ]]; then
     printf 'research venv %s: %s\n' "$v" "$("$RESEARCH/$v/bin/python" --version 2>&1)" >&2
   fi

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use outrun::backend::github::CollectArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -178,29 +179,8 @@ pub(crate) enum Command {
     Collect {
         /// Run id or URL.
         run: String,
-        /// Post the report on the issue, updating outrun's earlier comment there.
-        #[arg(long)]
-        comment: bool,
-        /// The issue to comment on (default: from the dispatch record, else the experiment's `issue`).
-        #[arg(long, value_name = "N")]
-        issue: Option<u64>,
-        /// Read the artifacts from this folder (one sub-folder per artifact, as
-        /// actions/download-artifact leaves them) instead of downloading them: the workflow's
-        /// final job.
-        #[arg(long, value_name = "DIR")]
-        artifacts: Option<PathBuf>,
-        /// The cells the run was asked for (its `cells` input), so cells it never started are
-        /// reported too.
-        #[arg(long, value_name = "FILTER")]
-        cells: Option<String>,
-        /// The wave the run was asked for (its `wave` input; empty or 1 for the first), so only
-        /// that wave's cells are accounted for.
-        #[arg(long, value_name = "N")]
-        wave: Option<String>,
-        /// Land the dataset change as the experiment's `github.land` says (a pull request by
-        /// default), merged on top of what already waits to land: the workflow's final job.
-        #[arg(long)]
-        land: bool,
+        #[command(flatten)]
+        args: CollectArgs,
         /// Also append the report to this file (the job summary, `$GITHUB_STEP_SUMMARY`).
         #[arg(long, value_name = "FILE")]
         summary: Option<PathBuf>,

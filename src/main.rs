@@ -230,14 +230,14 @@ static DETECT_CLOSED_STDOUT: extern "C" fn() = {
 /// and, where stderr still works, says why. Never a panic.
 pub(crate) fn write_or_exit(to_stderr: bool, args: std::fmt::Arguments) {
     use std::io::Write as _;
-    if !to_stderr && STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "error: cannot write to standard output: it is closed"
-        );
-        std::process::exit(i32::from(exit::FAILED));
-    }
-    let result = if to_stderr {
+    let result = if !to_stderr && STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        // Closed before outrun started: the runtime's /dev/null in its place would swallow the
+        // text, so the write fails here, like one to a pipe whose reader left.
+        Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "it is closed",
+        ))
+    } else if to_stderr {
         let mut e = std::io::stderr().lock();
         e.write_fmt(args).and_then(|()| e.flush())
     } else {

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::contract::{
-    CELL_SCHEMA, CellRecord, CellStatus, STDERR_LOG, STDOUT_LOG, Source, now_rfc3339,
+    CELL_JSON, CELL_SCHEMA, CellRecord, CellStatus, RunProvenance, STDERR_LOG, STDOUT_LOG, Source,
+    now_rfc3339,
 };
 use crate::experiment::{Cell, Plan};
+use crate::outputs::{self, OutputsError, Positioned};
+use crate::pipeline::{self, Finish, Finished, PipelineError};
 
 /// Time a cell gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(crate::contract::KILL_GRACE_S);
@@ -67,6 +70,78 @@ pub struct LocalRun {
     pub records: Vec<CellRecord>,
     /// Ctrl-C arrived: the records of cells that had not finished say `cancelled`.
     pub interrupted: bool,
+}
+
+impl LocalRun {
+    /// Ends this run (in `run_dir`) the way every backend ends: one [`Finish`] for the collect
+    /// path. Each cell's output is the folder this run made for it, and nothing else in the
+    /// run folder (a cell may leave folders of its own inside its output); the provenance is
+    /// the records outrun wrote itself; a cell whose folder is gone or whose record could not
+    /// be written (it deleted its own `$OUTRUN_OUT`, the disk is full) is reported from
+    /// outrun's own account of it. The report is kept as `run_dir/report.md`.
+    pub async fn finish(
+        &self,
+        root: &Path,
+        plan: &Plan,
+        run_dir: &Path,
+        merge: bool,
+    ) -> Result<Finished, PipelineError> {
+        pipeline::finish(Finish {
+            root,
+            plan,
+            outputs: self
+                .records
+                .iter()
+                .map(|r| Positioned {
+                    cell: r.cell.clone(),
+                    dir: run_dir.join(&r.cell),
+                    attempt: 1,
+                })
+                .filter(|o| o.dir.join(CELL_JSON).is_file())
+                .collect(),
+            provenance: &RunProvenance::from_records(&self.records),
+            missing: self.records.clone(),
+            refused: Vec::new(),
+            merge,
+            report_file: Some(run_dir.join("report.md")),
+        })
+        .await
+    }
+}
+
+/// Cell folders merged by hand (`outrun merge`): each folder holds the cell it is named for (at
+/// depth 2, under an artifact's folder), with the records the folders hold.
+pub struct HandMerge {
+    pub outputs: Vec<Positioned>,
+    pub records: Vec<CellRecord>,
+}
+
+impl HandMerge {
+    /// Reads the cell folders under `dir`; `records` is empty when there are none.
+    pub fn read(plan: &Plan, dir: &Path) -> Result<HandMerge, OutputsError> {
+        let outputs = outputs::positioned(&outputs::cell_dirs(dir)?, plan);
+        let records = outputs::read_cells(&outputs, plan)
+            .into_iter()
+            .map(|o| o.record)
+            .collect();
+        Ok(HandMerge { outputs, records })
+    }
+
+    /// Merges them through the collect path. Cell outputs merged by hand carry the provenance
+    /// their own records give: only the user can vouch for where they came from.
+    pub async fn finish(self, root: &Path, plan: &Plan) -> Result<Finished, PipelineError> {
+        pipeline::finish(Finish {
+            root,
+            plan,
+            outputs: self.outputs,
+            provenance: &RunProvenance::from_records(&self.records),
+            missing: Vec::new(),
+            refused: Vec::new(),
+            merge: true,
+            report_file: None,
+        })
+        .await
+    }
 }
 
 /// Where a local run of `experiment` keeps its cell outputs: `.outrun/runs/NAME/`.

@@ -28,6 +28,10 @@
 //! - `refused`: outputs the backend would not take, with why (on GitHub: an artifact that names
 //!   an attempt the run has not had, one expired or too large to download).
 //!
+//! Both backends build it themselves and call `finish`: `github::collect` for a GitHub run,
+//! `local::LocalRun::finish` for a local run and `local::HandMerge::finish` for folders merged
+//! by hand; the commands only parse the flags and print what comes back.
+//!
 //! `finish` does the rest, the same for every backend: checks each output, merges the rows and
 //! the ledger entry atomically, and builds the report. Posting it (`github::upsert_comment`) and
 //! landing rows on a branch are the GitHub backend's, done with what `finish` returns.

@@ -174,7 +174,7 @@ pub(super) async fn dispatch(
     };
     // Without an issue anywhere, `--comment` (the default) just does not comment.
     let comment = comment && pipeline::comment_issue(&plan, rec.issue).is_some();
-    let opts = github::CollectOptions {
+    let opts = github::CollectArgs {
         comment,
         ..Default::default()
     };
@@ -325,38 +325,21 @@ pub(super) async fn watch(
     Ok((code, Some(run)))
 }
 
-/// What `outrun collect` was asked to do.
-pub(super) struct CollectHow<'a> {
-    pub(super) comment: bool,
-    pub(super) issue: Option<u64>,
-    pub(super) artifacts: Option<&'a Path>,
-    pub(super) cells: Option<&'a str>,
-    pub(super) wave: Option<usize>,
-    pub(super) land: bool,
-    pub(super) summary: Option<&'a Path>,
-}
-
+/// `outrun collect`: the flags go to the backend as clap read them; `summary` is where the
+/// report is appended besides.
 pub(super) async fn collect(
     root: &Path,
     gh: &Gh,
     run_id: u64,
-    how: &CollectHow<'_>,
+    mut args: github::CollectArgs,
+    summary: Option<&Path>,
     json: bool,
 ) -> Result<u8> {
-    let CollectHow {
-        comment,
-        issue,
-        artifacts,
-        cells,
-        wave,
-        land,
-        summary,
-    } = *how;
     let run = gh.client.run(run_id).await?;
     // The workflow's own final job collects its run while the run is still going.
-    let in_run = artifacts.is_some()
+    args.in_run = args.artifacts_dir.is_some()
         && std::env::var("GITHUB_RUN_ID").is_ok_and(|id| id == run_id.to_string());
-    if !run.completed() && !in_run {
+    if !run.completed() && !args.in_run {
         if json {
             documents::print(&documents::CollectDoc::Running {
                 state: RunState::Running,
@@ -372,17 +355,7 @@ pub(super) async fn collect(
         }
         return Ok(exit::STILL_RUNNING);
     }
-    let opts = github::CollectOptions {
-        cells,
-        wave,
-        comment,
-        issue,
-        artifacts_dir: artifacts,
-        in_run,
-        land,
-        locked: false,
-    };
-    let (c, landed) = github::collect(root, &gh.client, &run, &opts).await?;
+    let (c, landed) = github::collect(root, &gh.client, &run, &args).await?;
     if let Some(path) = summary {
         use std::io::Write as _;
         let mut f = std::fs::OpenOptions::new()
@@ -499,15 +472,10 @@ pub(super) async fn rerun(root: &Path, gh: &Gh, run_id: u64, json: bool) -> Resu
 
 /// `--wave N` (a workflow input: empty means none).
 pub(super) fn parse_wave(wave: Option<&str>) -> Result<Option<usize>, CliError> {
-    match wave.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(w) => w
-            .parse::<usize>()
-            .ok()
-            .filter(|w| *w >= 1)
-            .map(Some)
-            .ok_or_else(|| CliError::Usage(format!("--wave {w:?}: a wave is a number from 1"))),
-    }
+    wave.map_or(Ok(None), |w| {
+        github::parse_wave(w)
+            .map_err(|why| CliError::Usage(format!("--wave {:?}: {why}", w.trim())))
+    })
 }
 
 /// What `outrun announce` was asked to post.

@@ -107,30 +107,9 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
         }
         return Ok(exit::INTERRUPTED);
     }
-    let done = pipeline::finish(pipeline::Finish {
-        root,
-        plan: &plan,
-        // Each cell's output is the folder this run made for it, and nothing else in the run
-        // folder (a cell may leave folders of its own inside its output).
-        outputs: local_run
-            .records
-            .iter()
-            .map(|r| outrun::outputs::Positioned {
-                cell: r.cell.clone(),
-                dir: run_dir.join(&r.cell),
-                attempt: 1,
-            })
-            .filter(|o| o.dir.join(outrun::contract::CELL_JSON).is_file())
-            .collect(),
-        provenance: &RunProvenance::from_records(&local_run.records),
-        // A cell whose folder is gone or whose record could not be written (it deleted its own
-        // $OUTRUN_OUT, the disk is full) is reported from outrun's own account of it.
-        missing: local_run.records.clone(),
-        refused: Vec::new(),
-        merge: !args.no_merge,
-        report_file: Some(run_dir.join("report.md")),
-    })
-    .await?;
+    let done = local_run
+        .finish(root, &plan, &run_dir, !args.no_merge)
+        .await?;
     let (merge, report, md) = (done.merge, done.report, done.markdown);
     if json {
         documents::print(&documents::RunDoc {
@@ -315,32 +294,17 @@ pub(super) async fn merge(root: &Path, name: &str, from: Option<&Path>, json: bo
     let plan = experiment::load_named(root, name)?;
     stop_on_signals()?;
     let dir = run_dir_or_latest(root, &plan, from)?;
-    // Each folder holds the cell it is named for (at depth 2, under an artifact's folder).
-    let outputs = outrun::outputs::positioned(&outrun::outputs::cell_dirs(&dir)?, &plan);
-    let records: Vec<_> = outrun::outputs::read_cells(&outputs, &plan)
-        .into_iter()
-        .map(|o| o.record)
-        .collect();
-    if records.is_empty() {
+    let found = local::HandMerge::read(&plan, &dir)?;
+    if found.records.is_empty() {
         bail!(
             "no cell outputs of `{name}` (folders with a cell.json) under {}",
             dir.display()
         );
     }
-    // Cell outputs merged by hand carry the provenance their own records give: only the user
-    // can vouch for where they came from.
-    let done = pipeline::finish(pipeline::Finish {
-        root,
-        plan: &plan,
-        outputs,
-        provenance: &RunProvenance::from_records(&records),
-        missing: Vec::new(),
-        refused: Vec::new(),
-        merge: true,
-        report_file: None,
-    })
-    .await
-    .with_context(|| format!("merging {}", dir.display()))?;
+    let done = found
+        .finish(root, &plan)
+        .await
+        .with_context(|| format!("merging {}", dir.display()))?;
     let (outcomes, summary) = (done.outcomes, done.merge.unwrap_or_default());
     if json {
         documents::print(&documents::MergeDoc::Merged {

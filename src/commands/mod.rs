@@ -199,27 +199,13 @@ pub(crate) async fn run_command(root: &Path, cli: Cli) -> Result<u8> {
         }
         Command::Collect {
             run,
-            comment,
-            issue,
-            artifacts,
-            cells,
-            wave,
-            land,
+            args,
             summary,
             gh,
         } => {
             let gh = connect(gh)?;
-            let wave = github::parse_wave(wave.as_deref())?;
-            let how = github::CollectHow {
-                comment,
-                issue,
-                artifacts: artifacts.as_deref(),
-                cells: cells.as_deref(),
-                wave,
-                land,
-                summary: summary.as_deref(),
-            };
-            github::collect(root, &gh, github::parse_run(&run)?, &how, json).await
+            let run = github::parse_run(&run)?;
+            github::collect(root, &gh, run, args, summary.as_deref(), json).await
         }
         Command::Sync {
             no_comment,

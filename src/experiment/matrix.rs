@@ -168,11 +168,65 @@ pub(crate) fn expand(m: &serde_yaml::Mapping, v: &mut Validator) -> Vec<Cell> {
 /// [`expand`] with ids of `hash_bytes` bytes of hash: the tests shorten it to make the
 /// collision check meet a real collision.
 fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) -> Vec<Cell> {
+    let before = v.problems.len();
+    let Matrix {
+        axes,
+        include,
+        exclude,
+    } = read(m, v);
+    check_names(&axes, &include, &exclude, v);
+    // A parameter that was rejected above must not also make the matrix "empty".
+    if v.problems.len() > before {
+        return Vec::new();
+    }
+    if axes.is_empty() && include.is_empty() {
+        v.at_key(
+            &path(&["matrix"]),
+            "the matrix is empty",
+            Some("give at least one parameter with a list of values".into()),
+        );
+        return Vec::new();
+    }
+
+    let Some(combos) = product(&axes, &exclude, v) else {
+        return Vec::new();
+    };
+    let (combos, origin) = with_include(combos, &axes, &include);
+    if combos.is_empty() {
+        v.at_key(
+            &path(&["matrix"]),
+            "the matrix has no cells: `exclude` removes every combination",
+            None,
+        );
+        return Vec::new();
+    }
+    if combos.len() > MAX_CELLS {
+        v.at_key(
+            &path(&["matrix", "include"]),
+            format!(
+                "with `include` the matrix has {} cells; at most {MAX_CELLS} are supported",
+                combos.len()
+            ),
+            None,
+        );
+        return Vec::new();
+    }
+    cells_of(combos, origin, &axes, hash_bytes, v)
+}
+
+/// The matrix as written: its parameters (axes) with their values, and its `include` and
+/// `exclude` entries, each with where it stands.
+struct Matrix {
+    axes: Vec<(String, Vec<String>)>,
+    include: Vec<(Combo, Vec<Seg>)>,
+    exclude: Vec<(Combo, Vec<Seg>)>,
+}
+
+/// Reads the matrix's keys, reporting every problem through `v`.
+fn read(m: &serde_yaml::Mapping, v: &mut Validator) -> Matrix {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     let mut include: Vec<(Combo, Vec<Seg>)> = Vec::new();
     let mut exclude: Vec<(Combo, Vec<Seg>)> = Vec::new();
-    let before = v.problems.len();
-
     for (k, val) in m {
         let Some(key) = k.as_str() else {
             v.at_key(&path(&["matrix"]), "matrix keys must be strings", None);
@@ -198,56 +252,100 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
                 }
             }
             _ => {
-                if !is_param_name(key) {
-                    v.at_key(&at, format!("parameter name `{}` must be a letter or `_` followed by letters, digits or `_`", key.escape_debug()), Some("it becomes the environment variable OUTRUN_P_NAME".into()));
-                    continue;
+                if let Some(values) = axis(key, val, &axes, &mut at, v) {
+                    axes.push((key.to_string(), values));
                 }
-                if let Some((other, _)) = axes.iter().find(|(o, _)| env_name(o) == env_name(key)) {
-                    v.at_key(
-                        &at,
-                        format!(
-                            "parameters `{other}` and `{key}` would share the variable {}",
-                            env_name(key)
-                        ),
-                        None,
-                    );
-                    continue;
-                }
-                let Value::Sequence(items) = val else {
-                    v.at_value(
-                        &at,
-                        format!("parameter `{key}` must be a list of values"),
-                        Some(format!("write `{key}: [a, b]`")),
-                    );
-                    continue;
-                };
-                if items.is_empty() {
-                    v.at_value(&at, format!("parameter `{key}` has no values"), None);
-                    continue;
-                }
-                let mut values = Vec::new();
-                // A set beside the list: a list of 65,536 values must not be searched per value.
-                let mut seen = HashSet::new();
-                for (i, item) in items.iter().enumerate() {
-                    at.push(Seg::Index(i));
-                    match scalar(item) {
-                        None => v.at_value(&at, format!("values of `{key}` must be strings (without NUL), numbers or booleans"), None),
-                        Some(s) if !seen.insert(s.clone()) => {
-                            v.at_value(&at, format!("duplicate cell: value `{}` appears twice in `{key}`", s.escape_debug()), None)
-                        }
-                        Some(s) if too_big_for_env(key, &s).is_some() => {
-                            let why = too_big_for_env(key, &s).unwrap_or_default();
-                            v.at_value(&at, why, Some(TOO_BIG_HELP.into()))
-                        }
-                        Some(s) => values.push(s),
-                    }
-                    at.pop();
-                }
-                axes.push((key.to_string(), values));
             }
         }
     }
-    for (e, at) in &exclude {
+    Matrix {
+        axes,
+        include,
+        exclude,
+    }
+}
+
+/// One parameter's values (`key: [a, b]`), or `None` when the parameter is refused.
+fn axis(
+    key: &str,
+    val: &Value,
+    axes: &[(String, Vec<String>)],
+    at: &mut Vec<Seg>,
+    v: &mut Validator,
+) -> Option<Vec<String>> {
+    if !is_param_name(key) {
+        v.at_key(
+            at,
+            format!(
+                "parameter name `{}` must be a letter or `_` followed by letters, digits or `_`",
+                key.escape_debug()
+            ),
+            Some("it becomes the environment variable OUTRUN_P_NAME".into()),
+        );
+        return None;
+    }
+    if let Some((other, _)) = axes.iter().find(|(o, _)| env_name(o) == env_name(key)) {
+        v.at_key(
+            at,
+            format!(
+                "parameters `{other}` and `{key}` would share the variable {}",
+                env_name(key)
+            ),
+            None,
+        );
+        return None;
+    }
+    let Value::Sequence(items) = val else {
+        v.at_value(
+            at,
+            format!("parameter `{key}` must be a list of values"),
+            Some(format!("write `{key}: [a, b]`")),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        v.at_value(at, format!("parameter `{key}` has no values"), None);
+        return None;
+    }
+    let mut values = Vec::new();
+    // A set beside the list: a list of 65,536 values must not be searched per value.
+    let mut seen = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        at.push(Seg::Index(i));
+        match scalar(item) {
+            None => v.at_value(
+                at,
+                format!("values of `{key}` must be strings (without NUL), numbers or booleans"),
+                None,
+            ),
+            Some(s) if !seen.insert(s.clone()) => v.at_value(
+                at,
+                format!(
+                    "duplicate cell: value `{}` appears twice in `{key}`",
+                    s.escape_debug()
+                ),
+                None,
+            ),
+            Some(s) if too_big_for_env(key, &s).is_some() => {
+                let why = too_big_for_env(key, &s).unwrap_or_default();
+                v.at_value(at, why, Some(TOO_BIG_HELP.into()))
+            }
+            Some(s) => values.push(s),
+        }
+        at.pop();
+    }
+    Some(values)
+}
+
+/// The names `exclude` and `include` entries use: `exclude` names only matrix parameters, and
+/// no two names share an environment variable.
+fn check_names(
+    axes: &[(String, Vec<String>)],
+    include: &[(Combo, Vec<Seg>)],
+    exclude: &[(Combo, Vec<Seg>)],
+    v: &mut Validator,
+) {
+    for (e, at) in exclude {
         for (k, _) in e {
             if !axes.iter().any(|(a, _)| a == k) {
                 let mut p = at.clone();
@@ -268,7 +366,7 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
     // against them and against each other here, each at its own key.
     let mut spelled: HashMap<String, String> =
         axes.iter().map(|(a, _)| (env_name(a), a.clone())).collect();
-    for (combo, at) in include.iter().chain(&exclude) {
+    for (combo, at) in include.iter().chain(exclude) {
         for (k, _) in combo {
             let var = env_name(k);
             match spelled.get(&var) {
@@ -288,19 +386,15 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
             }
         }
     }
-    // A parameter that was rejected above must not also make the matrix "empty".
-    if v.problems.len() > before {
-        return Vec::new();
-    }
-    if axes.is_empty() && include.is_empty() {
-        v.at_key(
-            &path(&["matrix"]),
-            "the matrix is empty",
-            Some("give at least one parameter with a list of values".into()),
-        );
-        return Vec::new();
-    }
+}
 
+/// Every combination of the axes' values, less the excluded ones; `None` (reported) when there
+/// are more than [`MAX_CELLS`].
+fn product(
+    axes: &[(String, Vec<String>)],
+    exclude: &[(Combo, Vec<Seg>)],
+    v: &mut Validator,
+) -> Option<Vec<Combo>> {
     let total = axes.iter().try_fold(1usize, |acc, (_, vals)| {
         acc.checked_mul(vals.len()).filter(|t| *t <= MAX_CELLS)
     });
@@ -310,7 +404,7 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
             format!("the matrix has more than {MAX_CELLS} combinations, the most supported"),
             None,
         );
-        return Vec::new();
+        return None;
     };
     if total > MAX_CELLS {
         v.at_key(
@@ -318,14 +412,14 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
             format!("the matrix has {total} combinations; at most {MAX_CELLS} are supported"),
             None,
         );
-        return Vec::new();
+        return None;
     }
     let mut combos: Vec<Combo> = if axes.is_empty() {
         Vec::new()
     } else {
         vec![Vec::new()]
     };
-    for (k, vals) in &axes {
+    for (k, vals) in axes {
         combos = combos
             .into_iter()
             .flat_map(|c| {
@@ -343,10 +437,21 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
             .any(|(e, _)| e.iter().all(|(k, val)| lookup(c, k) == Some(val)))
     });
 
+    Some(combos)
+}
+
+/// The combinations with `include` applied: an entry that fits combinations of the product
+/// adds its values to them, one that fits none is a cell of its own. Also returns, for each
+/// combination, the `include` entry it came from alone, to point duplicates at it.
+fn with_include(
+    mut combos: Vec<Combo>,
+    axes: &[(String, Vec<String>)],
+    include: &[(Combo, Vec<Seg>)],
+) -> (Vec<Combo>, Vec<Option<Vec<Seg>>>) {
     // Which combinations came from `include` alone, to point duplicates at their entry.
     let mut origin: Vec<Option<Vec<Seg>>> = vec![None; combos.len()];
     let n_original = combos.len();
-    for (entry, at) in &include {
+    for (entry, at) in include {
         let mut fitted = false;
         for c in combos.iter_mut().take(n_original) {
             let fits = entry
@@ -368,25 +473,17 @@ fn expand_with(m: &serde_yaml::Mapping, v: &mut Validator, hash_bytes: usize) ->
             origin.push(Some(at.clone()));
         }
     }
-    if combos.is_empty() {
-        v.at_key(
-            &path(&["matrix"]),
-            "the matrix has no cells: `exclude` removes every combination",
-            None,
-        );
-        return Vec::new();
-    }
-    if combos.len() > MAX_CELLS {
-        v.at_key(
-            &path(&["matrix", "include"]),
-            format!(
-                "with `include` the matrix has {} cells; at most {MAX_CELLS} are supported",
-                combos.len()
-            ),
-            None,
-        );
-        return Vec::new();
-    }
+    (combos, origin)
+}
+
+/// The cells, each with its id; a duplicate cell or an id two cells would share is reported.
+fn cells_of(
+    combos: Vec<Combo>,
+    origin: Vec<Option<Vec<Seg>>>,
+    axes: &[(String, Vec<String>)],
+    hash_bytes: usize,
+    v: &mut Validator,
+) -> Vec<Cell> {
     let mut cells: Vec<Cell> = Vec::with_capacity(combos.len());
     // Each cell's parameters, sorted (the same cell whatever the order they were written in),
     // hashed: comparing each new cell with every earlier one made 65,536 cells take minutes.

@@ -21,9 +21,9 @@ pub use types::{
     Setup, SetupCache,
 };
 
-use locate::{Locator, Pos, Seg};
-pub(crate) use syntax::*;
-pub(crate) use validate::*;
+use locate::{Locator, Pos};
+pub(crate) use syntax::{syntax_problems, too_deep, yaml_problem};
+pub(crate) use validate::{Validator, closest, is_relative_inside, is_safe_name, path};
 
 /// The folder experiment files live in, relative to the project root.
 pub const EXPERIMENTS_DIR: &str = "experiments";

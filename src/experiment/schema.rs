@@ -56,7 +56,7 @@ const fn req(name: &'static str, kind: Kind) -> Field {
     }
 }
 
-use Kind::*;
+use Kind::{AnyMapping, Choice, Count, OptStruct, Struct, Text, TextList, TextOrList};
 
 const TOP: &[Field] = &[
     req("name", Text),

@@ -1,7 +1,8 @@
 //! YAML syntax problems as outrun reports them: position, a plain message, tabs, nesting.
 
-#[allow(unused_imports)]
-use super::*;
+use super::error::Problem;
+use super::locate::{self, Locator, Pos, Seg};
+use super::validate::closest;
 
 /// Where `[` and `{` first stand more than [`locate::MAX_DEPTH`] deep. Both YAML scanners
 /// (libyaml's and saphyr's) take time quadratic in the depth of flow nesting before their first

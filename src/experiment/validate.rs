@@ -1,7 +1,12 @@
 //! Validation of a parsed experiment file: every problem at once, each with its position.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+use super::MAX_DESCRIPTION_CHARS;
+use super::error::Problem;
+use super::locate::{Locator, Seg};
+use super::types::{self, Compare, ExperimentFile, GithubSpec, Land};
 
 /// Collects problems with their positions.
 pub(crate) struct Validator<'a> {
@@ -50,22 +55,7 @@ impl Validator<'_> {
         stem: &str,
         root: &Path,
     ) -> Option<Duration> {
-        if !is_safe_name(&f.name) {
-            self.at_value(
-                &path(&["name"]),
-                format!("unsafe experiment name `{}`", f.name.escape_debug()),
-                Some("use 1-63 characters from a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit".into()),
-            );
-        } else if f.name != stem {
-            self.at_value(
-                &path(&["name"]),
-                format!("the name `{}` differs from the file name `{stem}`", f.name),
-                Some(format!(
-                    "rename the file to `{}.yaml` or the experiment to `{stem}`",
-                    f.name
-                )),
-            );
-        }
+        self.check_name(&f.name, stem);
         let chars = f.description.chars().count();
         if chars > MAX_DESCRIPTION_CHARS {
             self.at_value(
@@ -77,14 +67,57 @@ impl Validator<'_> {
         if f.issue == Some(0) {
             self.at_value(&path(&["issue"]), "issue numbers start at 1", None);
         }
-        if f.runner.labels.is_empty() {
+        self.check_runner_fields(&f.runner);
+        self.check_setup(&f.setup);
+        if f.command.trim().is_empty() {
+            self.at_value(&path(&["command"]), "the command is empty", None);
+        }
+        self.check_shell_text(&path(&["command"]), &f.command);
+
+        self.check_results(&f.results);
+        if let Some(p) = &f.dataset.path
+            && (!p.ends_with(".csv") || !is_relative_inside(p) || !is_safe_path(p))
+        {
+            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), Some(SAFE_PATH_HELP.into()));
+        }
+        if let Some(c) = &f.compare {
+            self.check_compare(c, root);
+        }
+        self.check_github(&f.github);
+
+        self.check_timeout(&f.timeout)
+    }
+
+    /// `name`: safe, and the same as the file's name (`stem`).
+    fn check_name(&mut self, name: &str, stem: &str) {
+        if !is_safe_name(name) {
+            self.at_value(
+                &path(&["name"]),
+                format!("unsafe experiment name `{}`", name.escape_debug()),
+                Some("use 1-63 characters from a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit".into()),
+            );
+        } else if name != stem {
+            self.at_value(
+                &path(&["name"]),
+                format!("the name `{}` differs from the file name `{stem}`", name),
+                Some(format!(
+                    "rename the file to `{}.yaml` or the experiment to `{stem}`",
+                    name
+                )),
+            );
+        }
+    }
+
+    /// `runner.labels` and `runner.container`: plain words that reach the workflow.
+    fn check_runner_fields(&mut self, runner: &types::Runner) {
+        if runner.labels.is_empty() {
             self.at_key(
                 &path(&["runner", "labels"]),
                 "give at least one runner label",
                 None,
             );
         }
-        for (i, l) in f.runner.labels.iter().enumerate() {
+        for (i, l) in runner.labels.iter().enumerate() {
             if l.is_empty()
                 || !l
                     .chars()
@@ -102,7 +135,7 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(img) = &f.runner.container
+        if let Some(img) = &runner.container
             && (img.is_empty()
                 || !img
                     .chars()
@@ -117,7 +150,11 @@ impl Validator<'_> {
                 None,
             );
         }
-        if let Some(py) = &f.setup.python
+    }
+
+    /// `setup`: the Python version, the cache and the steps.
+    fn check_setup(&mut self, setup: &types::Setup) {
+        if let Some(py) = &setup.python
             && (py.is_empty()
                 || !py
                     .chars()
@@ -129,7 +166,7 @@ impl Validator<'_> {
                 Some("for example \"3.11\"".into()),
             );
         }
-        if let Some(c) = &f.setup.cache {
+        if let Some(c) = &setup.cache {
             // Both land in `with:` of actions/cache as YAML scalars: plain words only, so no
             // `${{ }}` expression and no odd character reaches the workflow.
             let ok = |s: &str, extra: &str| {
@@ -152,17 +189,15 @@ impl Validator<'_> {
                 );
             }
         }
-        for (i, s) in f.setup.steps.iter().enumerate() {
+        for (i, s) in setup.steps.iter().enumerate() {
             let mut p = path(&["setup", "steps"]);
             p.push(Seg::Index(i));
             self.check_shell_text(&p, s);
         }
-        if f.command.trim().is_empty() {
-            self.at_value(&path(&["command"]), "the command is empty", None);
-        }
-        self.check_shell_text(&path(&["command"]), &f.command);
+    }
 
-        let res = &f.results;
+    /// `results`: the file, the key columns and `max-size`.
+    fn check_results(&mut self, res: &types::Results) {
         let is_results = res.file.ends_with(".csv") || res.file.ends_with(".jsonl");
         if !is_results || !is_relative_inside(&res.file) || !is_safe_path(&res.file) {
             self.at_value(
@@ -206,17 +241,11 @@ impl Validator<'_> {
                 ),
             }
         }
-        if let Some(p) = &f.dataset.path
-            && (!p.ends_with(".csv") || !is_relative_inside(p) || !is_safe_path(p))
-        {
-            self.at_value(&path(&["dataset", "path"]), format!("dataset path `{}` must be a relative path inside the repository ending in .csv", p.escape_debug()), Some(SAFE_PATH_HELP.into()));
-        }
-        if let Some(c) = &f.compare {
-            self.check_compare(c, root);
-        }
-        self.check_github(&f.github);
+    }
 
-        match humantime::parse_duration(f.timeout.trim()) {
+    /// `timeout`: a duration from 1 s to 5 days, returned when it is valid.
+    fn check_timeout(&mut self, timeout: &str) -> Option<Duration> {
+        match humantime::parse_duration(timeout.trim()) {
             Ok(t) if t.as_secs() >= 1 && t <= Duration::from_secs(5 * 24 * 3600) => Some(t),
             Ok(_) => {
                 self.at_value(
@@ -237,7 +266,7 @@ impl Validator<'_> {
                 };
                 self.at_value(
                     &path(&["timeout"]),
-                    format!("`{}` is not a duration{why}", f.timeout.escape_debug()),
+                    format!("`{}` is not a duration{why}", timeout.escape_debug()),
                     Some("write a number and a unit, for example 90s, 30m, 6h or 1h30m".into()),
                 );
                 None

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, unsafe_code, unreachable_pub)]
 
 mod act_support;
+mod architecture;
 mod cli;
 mod common;
 mod compare;

@@ -632,3 +632,360 @@ fn timeloop_driver_says_where_to_get_timeloop() {
     assert!(err.contains("timeloop-mapper not found"), "{err}");
     assert!(err.contains("scripts/install-test-tools.sh"), "{err}");
 }
+
+/// NeuSight's source as scripts/neusight_common.py finds it (OUTRUN_NEUSIGHT, the folder
+/// scripts/install-test-tools.sh unpacks, ~/neusight), or None (after failing in CI).
+fn neusight_source() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("OUTRUN_NEUSIGHT")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(c) = cache {
+        candidates.push(c.join("outrun/neusight-77d001a625c88b5c/NeuSight"));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(h).join("neusight"));
+    }
+    if let Some(found) = candidates
+        .iter()
+        .find(|c| c.join("neusight/__init__.py").is_file())
+    {
+        return Some(found.clone());
+    }
+    let why = format!(
+        "NeuSight's source is not in {candidates:?} (scripts/install-test-tools.sh unpacks it)"
+    );
+    if required() {
+        panic!("{why}");
+    }
+    eprintln!("skipping: {why}");
+    None
+}
+
+const NEUSIGHT_SCRIPTS: &[&str] = &[
+    "scripts/neusight_common.py",
+    "scripts/neusight_train.py",
+    "scripts/neusight_predict.py",
+    "scripts/neusight_keep_weights.py",
+    "scripts/neusight_devices",
+];
+
+/// The whole NeuSight path on the real code, on a small sample: the five predictors processed
+/// from the collect/ data and trained for one epoch on 200 rows, their weights kept beside the
+/// dataset with their SHA-256, then the paper's fp16 GEMM check and ResNet-50 at N = 1 on the H200
+/// predicted with them; a weights file that no longer matches its digest stops the prediction.
+#[test]
+fn neusight_processes_trains_and_predicts_a_sample() {
+    let Some(bin) = venv("neusight") else { return };
+    let Some(src) = neusight_source() else { return };
+    let p = project(
+        "neusight-train",
+        "matrix:\n  predictor: [BMM, LINEAR, VEC, LN, SOFTMAX]\n  lr: [paper]\n  epochs: [1]\n",
+        NEUSIGHT_SCRIPTS,
+    );
+    for name in ["neusight-h100", "neusight-h200-resnet50"] {
+        p.write(
+            &format!("experiments/{name}.yaml"),
+            &std::fs::read_to_string(repo_root().join(format!("experiments/{name}.yaml"))).unwrap(),
+        );
+    }
+    let path = path_with(&bin);
+    let envs: [(&str, &std::ffi::OsStr); 4] = [
+        ("PATH", path.as_os_str()),
+        ("OUTRUN_NEUSIGHT", src.as_os_str()),
+        ("OUTRUN_NEUSIGHT_SAMPLE", "200".as_ref()),
+        ("OUTRUN_NEUSIGHT_THREADS", "1".as_ref()),
+    ];
+    let rows = run(&p, "neusight-train", &envs);
+    let preds: BTreeSet<&str> = rows.iter().map(|r| r["predictor"].as_str()).collect();
+    assert_eq!(preds, ["BMM", "LINEAR", "LN", "SOFTMAX", "VEC"].into());
+    for r in &rows {
+        assert_eq!(r["train_rows"], "200", "{r:?}");
+        assert!(num(r, "rows_processed") >= 1500.0, "{r:?}");
+        // the paper's MLP_WAVE: 8 x 512, the same size for every operator
+        assert_eq!(r["params"], "1580037", "{r:?}");
+        assert_eq!(
+            (r["epochs_run"].as_str(), r["best_epoch"].as_str()),
+            ("1", "0")
+        );
+        assert_eq!(r["weights_sha256"].len(), 64, "{r:?}");
+        assert!(r["weights_file"].starts_with("data/evaluation/neusight-train/"));
+    }
+    // processed exactly as the paper's run_dataset.py: the rows of each training set
+    let processed: BTreeMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r["predictor"].as_str(), r["rows_processed"].as_str()))
+        .collect();
+    assert_eq!(processed["BMM"], "87623");
+    assert_eq!(processed["LINEAR"], "32224");
+    assert_eq!(processed["VEC"], "8250");
+    assert_eq!(processed["LN"], "1505");
+    assert_eq!(processed["SOFTMAX"], "1500");
+
+    let runs = p.root().join(".outrun/runs/neusight-train");
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let keep = Command::new(bin.join("python3"))
+        .arg(p.root().join("scripts/neusight_keep_weights.py"))
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(
+        keep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keep.stderr)
+    );
+    assert!(
+        p.root()
+            .join("data/evaluation/neusight-train/BMM/model.pth")
+            .is_file()
+    );
+
+    // the paper's fp16 GEMM check: 9 cases, each measured value the paper's
+    p.experiment(
+        "neusight-h100",
+        &with_matrix(
+            &p.read("experiments/neusight-h100.yaml"),
+            "matrix:\n  cases: [fp16mm]\n  gpu: [NVIDIA_H100_80GB_HBM3_TP]\n  linear: [paper]\n",
+        ),
+    );
+    let gemms = run(&p, "neusight-h100", &envs);
+    assert_eq!(gemms.len(), 9, "{gemms:?}");
+    for r in &gemms {
+        assert!(num(r, "predicted_ms") > 0.0, "{r:?}");
+        let err = 100.0 * (num(r, "predicted_ms") - num(r, "measured_ms")) / num(r, "measured_ms");
+        assert!((err - num(r, "error_pct")).abs() < 0.05, "{r:?}");
+        let d = num(r, "ape_pct") - num(r, "paper_neusight_ape_pct");
+        let want = if d.abs() <= 10.0 {
+            "held"
+        } else if d > 0.0 {
+            "not held (worse)"
+        } else {
+            "not held (better)"
+        };
+        assert_eq!(r["verdict"], want, "{r:?}");
+    }
+    assert!(
+        gemms.iter().any(
+            |r| r["case"] == "fp16 bmm B512 M1024 N1024 K1024" && r["measured_ms"] == "3.00238"
+        )
+    );
+
+    // ResNet-50 at N = 1 on the H200 as implicit GEMMs
+    p.experiment(
+        "neusight-h200-resnet50",
+        &with_matrix(
+            &p.read("experiments/neusight-h200-resnet50.yaml"),
+            "matrix:\n  cases: [resnet50]\n  batch: [1]\n  linear: [paper]\n",
+        ),
+    );
+    let convs = run(&p, "neusight-h200-resnet50", &envs);
+    assert_eq!(convs.len(), 23);
+    let macs = measured_macs();
+    for r in &convs {
+        let want = macs[&(r["layer"].clone(), r["N"].clone())];
+        let gemm = num(r, "gemm_m") * num(r, "gemm_n") * num(r, "gemm_k");
+        assert_eq!(
+            gemm as u64, want,
+            "rows x reduction x columns = MACs: {r:?}"
+        );
+        assert!(num(r, "latency_us") > 0.0, "{r:?}");
+        assert_eq!(r["dtype"], "float16");
+    }
+
+    // a weights file that no longer matches its training row is refused
+    let pth = p
+        .root()
+        .join("data/evaluation/neusight-train/LINEAR/model.pth");
+    let mut bytes = std::fs::read(&pth).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&pth, bytes).unwrap();
+    let out = Command::new(bin.join("python3"))
+        .arg(p.root().join("scripts/neusight_predict.py"))
+        .env("OUTRUN_OUT", p.root())
+        .env("OUTRUN_NEUSIGHT", &src)
+        .env("OUTRUN_P_CASES", "resnet50")
+        .env("OUTRUN_P_BATCH", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("LINEAR (lr paper)") && err.contains("SHA-256"),
+        "{err}"
+    );
+}
+
+/// `shipped` with its `matrix:` block replaced.
+fn with_matrix(shipped: &str, matrix: &str) -> String {
+    let start = shipped.find("\nmatrix:\n").expect("a matrix block") + 1;
+    let end = start + shipped[start..].find("\ncommand:").expect("a command") + 1;
+    format!("{}{matrix}{}", &shipped[..start], &shipped[end..])
+}
+
+/// The H200 device configurations hold what their sources say: NVIDIA's datasheet figures, the
+/// paper's fp16 convention (the _TP file doubles memory, bandwidth and L2 and carries the
+/// tensor-core peak), FP32 = SMs x cores x 2 x clock, and the measured peaks beside them are
+/// data/measured/h200's.
+#[test]
+fn neusight_h200_configuration_matches_its_sources() {
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("scripts/neusight_devices").join(f)).unwrap(),
+        )
+        .unwrap()
+    };
+    let base = read("NVIDIA_H200.json");
+    let tp = read("NVIDIA_H200_TP.json");
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k}"));
+    // NVIDIA H200 datasheet: 141 GB, 4.8 TB/s, FP32 67 TFLOPS, FP16 tensor 1,979 TFLOPS
+    assert_eq!(f(&base, "Dev_Mem"), 141.0);
+    assert_eq!(f(&base, "Mem_Bw"), 4800.0);
+    assert_eq!(f(&base, "L2Cache"), 50.0);
+    assert_eq!(f(&tp, "SingleFLOPs"), 1_979_000.0);
+    let fp32 = f(&base, "Num_Sm") * f(&base, "Core_Per_SM") * 2.0 * f(&base, "Freq") / 1000.0;
+    assert_eq!(
+        f(&base, "SingleFLOPs"),
+        fp32.floor(),
+        "SMs x cores x 2 x clock"
+    );
+    assert!(
+        (fp32 / 67_000.0 - 1.0).abs() < 0.005,
+        "{fp32} vs the datasheet's 67 TFLOPS"
+    );
+    for k in ["Dev_Mem", "Mem_Bw", "L2Cache"] {
+        assert_eq!(
+            f(&tp, k),
+            2.0 * f(&base, k),
+            "{k}: the paper's _TP convention"
+        );
+    }
+    for k in ["Num_Sm", "Core_Per_SM", "Freq"] {
+        assert_eq!(f(&tp, k), f(&base, k), "{k}");
+    }
+    for cfg in [&base, &tp] {
+        for k in [
+            "Dev_Mem",
+            "Mem_Bw",
+            "Num_Sm",
+            "Core_Per_SM",
+            "Freq",
+            "SingleFLOPs",
+            "L2Cache",
+        ] {
+            let src = cfg["_sources"][k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no source for {k}"));
+            assert!(
+                src.contains("NVIDIA") || src.contains("132 x 128"),
+                "{k}: {src}"
+            );
+        }
+    }
+    // the measured peaks beside them are this repository's
+    let peaks = std::fs::read_to_string(repo_root().join("data/measured/h200/peaks.csv")).unwrap();
+    let peak = |kind: &str, dtype: &str| -> f64 {
+        read_csv(&peaks)
+            .into_iter()
+            .find(|r| r["kind"] == kind && r["dtype"] == dtype)
+            .map(|r| num(&r, "value"))
+            .unwrap()
+    };
+    assert_eq!(
+        f(&tp["_measured"], "matmul_float16_tflops"),
+        peak("matmul", "float16")
+    );
+    assert_eq!(
+        f(&tp["_measured"], "matmul_float32_tflops"),
+        peak("matmul", "float32")
+    );
+    assert_eq!(
+        f(&tp["_measured"], "copy_gbps_read_write"),
+        peak("copy", "uint8")
+    );
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("data/measured/h200/meta.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(f(&tp["_measured"], "sms"), f(&meta, "sms"));
+    assert_eq!(f(&tp, "Num_Sm"), f(&meta, "sms"));
+    // the paper's own H100 pair follows the same convention (where NeuSight's source is here)
+    if let Some(src) = neusight_source() {
+        let dir = src.join("scripts/asplos/data/device_configs");
+        let h100: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("NVIDIA_H100_80GB_HBM3.json")).unwrap(),
+        )
+        .unwrap();
+        let h100tp: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("NVIDIA_H100_80GB_HBM3_TP.json")).unwrap(),
+        )
+        .unwrap();
+        for k in ["Dev_Mem", "Mem_Bw", "L2Cache"] {
+            assert_eq!(f(&h100tp, k), 2.0 * f(&h100, k), "the paper's H100 {k}");
+        }
+        assert_eq!(f(&h100tp, "SingleFLOPs"), f(&tp, "SingleFLOPs"));
+        assert_eq!(f(&h100, "SingleFLOPs"), f(&base, "SingleFLOPs"));
+    }
+}
+
+/// docs/research.md's NeuSight table is data/evaluation/neusight-h100.csv: every row's errors,
+/// the paper's published figures and the verdicts, for both LINEAR trainings; every case of the
+/// dataset is in the table.
+#[test]
+fn neusight_paper_table_in_the_docs_is_the_dataset() {
+    let docs = std::fs::read_to_string(repo_root().join("docs/research.md")).unwrap();
+    let data = read_csv(
+        &std::fs::read_to_string(repo_root().join("data/evaluation/neusight-h100.csv")).unwrap(),
+    );
+    let start = docs
+        .find("| GPU | case |")
+        .expect("the NeuSight table in docs/research.md");
+    let pct = |v: &str| -> String {
+        if v.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.1} %", v.parse::<f64>().unwrap())
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for line in docs[start..].lines().skip(2) {
+        if !line.starts_with("| ") {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let (gpu, case) = (cells[0], cells[1].trim_matches('`'));
+        for (i, linear) in [(3, "paper"), (5, "1e-4")] {
+            if gpu.ends_with("_TP") && linear != "paper" {
+                // the fp16 GEMM check uses the BMM predictor only: one LINEAR training
+                assert_eq!((cells[i], cells[i + 1]), ("–", "–"), "{line}");
+                continue;
+            }
+            let r = data
+                .iter()
+                .find(|r| r["gpu"] == gpu && r["case"] == case && r["linear"] == linear)
+                .unwrap_or_else(|| panic!("{gpu} {case} {linear} not in the dataset: {line}"));
+            assert_eq!(cells[2], format!("{:.2}", num(r, "measured_ms")), "{line}");
+            assert_eq!(cells[i], pct(&r["error_pct"]), "{line}");
+            assert_eq!(cells[i + 1], r["verdict"], "{line}");
+            assert_eq!(cells[7], pct(&r["paper_neusight_ape_pct"]), "{line}");
+            assert_eq!(cells[8], pct(&r["paper_roofline_ape_pct"]), "{line}");
+            seen.insert((gpu.to_owned(), case.to_owned()));
+        }
+    }
+    let all: BTreeSet<(String, String)> = data
+        .iter()
+        .map(|r| (r["gpu"].clone(), r["case"].clone()))
+        .collect();
+    assert_eq!(
+        seen, all,
+        "the docs' table and the dataset hold the same cases"
+    );
+}

@@ -1244,7 +1244,7 @@ sleep 0.5
     // aside and why: the run is red exactly when the comment says something was refused.
     assert!(
         log.contains("Failure - Main Merge, report and land the results")
-            && log.contains("collect and land] 🏁  Job failed"),
+            && common::job_ended(&log, "collect and land", "Job failed"),
         "the final job fails:\n{log}"
     );
     let line = log

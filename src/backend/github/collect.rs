@@ -2,57 +2,24 @@
 //! `dispatch --wait`, `sync` and the workflow's final job (`collect --land`):
 //! lock → plan → dispatch record → trust → fetch → merge (and land) → comment → mark.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-/// What `collect` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Collected {
-    pub experiment: String,
-    pub run_id: u64,
-    pub attempt: u32,
-    pub html_url: String,
-    pub conclusion: Option<Conclusion>,
-    pub artifacts: usize,
-    pub expired: Vec<String>,
-    pub refused: Vec<Refused>,
-    pub merge: MergeSummary,
-    pub comment_url: Option<String>,
-    /// Why the report was not put on the issue although asked, e.g. "a newer run's comment is
-    /// there: RUN".
-    pub comment_skipped: Option<String>,
-    #[serde(skip)]
-    pub report: Option<Report>,
-    #[serde(skip)]
-    pub markdown: String,
-    #[serde(skip)]
-    pub outcomes: Vec<CellOutcome>,
-}
+use crate::contract::{CellRecord, CellStatus, RunProvenance, Source};
+use crate::dataset::{self, MergeSummary, ledger};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Conclusion, Run};
+use crate::names::{self};
+use crate::pipeline;
 
-/// How to collect a run.
-#[derive(Debug, Clone, Default)]
-pub struct CollectOptions<'a> {
-    /// The cells the run was asked to run (its `cells` input), when known; else the dispatch
-    /// record's.
-    pub cells: Option<&'a str>,
-    /// The run's wave (its `wave` input), when the cells need several runs: only that wave's
-    /// cells belong to it; else the dispatch record's.
-    pub wave: Option<usize>,
-    /// Put the report on an issue: the one given here, else the dispatch record's, else the
-    /// experiment's `issue` (none at all is an error).
-    pub comment: bool,
-    pub issue: Option<u64>,
-    /// Artifacts already downloaded and unpacked here (the workflow's final job).
-    pub artifacts_dir: Option<&'a Path>,
-    /// The run is the caller's own and still going (its final job): its conclusion comes from
-    /// the cells' jobs.
-    pub in_run: bool,
-    /// Land the dataset change the way the experiment asks (see [`land`]) instead of merging
-    /// it into this checkout.
-    pub land: bool,
-    /// The caller holds [`lock`] already (`sync`, for its whole pass).
-    pub locked: bool,
-}
+use super::RemoteError;
+use super::collected::landing_base;
+use super::comment::{Posted, upsert_comment};
+use super::dispatch::{DispatchRecord, lock, plan_of};
+use super::fetch::fetch;
+use super::land::{Landed, land, ledger_at, merge_here};
+use super::trust::untrusted;
+use super::types::{CollectArgs, Collected};
 
 /// Collects a finished run (or the caller's own, from its final job): the one flow. Refuses a
 /// run outrun does not merge ([`untrusted`]); notes the run as collected in this machine's
@@ -61,7 +28,7 @@ pub async fn collect(
     root: &Path,
     client: &Client,
     run: &Run,
-    opts: &CollectOptions<'_>,
+    opts: &CollectArgs,
 ) -> Result<(Collected, Option<Landed>), RemoteError> {
     let plan = plan_of(root, run)?;
     let _lock = if opts.locked { None } else { Some(lock(root)?) };
@@ -82,8 +49,8 @@ pub async fn collect(
     } else {
         None
     };
-    let opts = CollectOptions {
-        cells: opts.cells.or(rec.as_ref().and_then(|r| r.cells.as_deref())),
+    let opts = CollectArgs {
+        cells: (opts.cells.clone()).or_else(|| rec.as_ref().and_then(|r| r.cells.clone())),
         wave: opts.wave.or(rec.as_ref().and_then(|r| r.wave)),
         issue,
         ..opts.clone()
@@ -96,7 +63,7 @@ pub async fn collect(
         && let Some(found) = read_landed(client, &plan, run).await?
     {
         let collected = collect_landed(root, &plan, run, issue.is_some(), found)?;
-        mark_collected(root, &plan, run, rec)?;
+        DispatchRecord::mark_collected(root, &plan, run, rec)?;
         return Ok((collected, None));
     }
     let jobs = client.jobs(run.id).await?;
@@ -113,66 +80,10 @@ pub async fn collect(
         Some(issue) => upsert_comment(client, issue, plan.name(), &markdown).await?,
         None => Posted::default(),
     };
-    mark_collected(root, &plan, run, rec)?;
+    DispatchRecord::mark_collected(root, &plan, run, rec)?;
     let mut collected = Collected::of(&plan, run, fetched, finished, markdown, posted.url);
     collected.comment_skipped = posted.skipped;
     Ok((collected, landed))
-}
-
-/// Merges the fetched outputs into the dataset and ledger in `root` (the one collect path,
-/// without its comment: [`collect`] posts it once landing has added its note).
-pub(super) async fn merge_here(
-    root: &Path,
-    plan: &Plan,
-    run: &Run,
-    fetched: &Fetched,
-    keep_report: bool,
-) -> Result<pipeline::Finished, RemoteError> {
-    Ok(pipeline::finish(pipeline::Finish {
-        root,
-        plan,
-        outputs: fetched.outputs.clone(),
-        provenance: &fetched.provenance,
-        missing: fetched.missing.clone(),
-        refused: fetched.refused.clone(),
-        merge: true,
-        report_file: keep_report.then(|| {
-            root.join(DOWNLOADS_DIR)
-                .join(run.id.to_string())
-                .join("report.md")
-        }),
-    })
-    .await?)
-}
-
-impl Collected {
-    /// What was collected of `run`: what was fetched, what the collect path made of it, and the
-    /// comment as posted (`markdown`, which landing may have added a note to).
-    pub(super) fn of(
-        plan: &Plan,
-        run: &Run,
-        fetched: Fetched,
-        done: pipeline::Finished,
-        markdown: String,
-        comment_url: Option<String>,
-    ) -> Collected {
-        Collected {
-            experiment: plan.name().into(),
-            run_id: run.id,
-            attempt: run.attempt(),
-            html_url: run.html_url.clone(),
-            conclusion: fetched.provenance.conclusion.map(Conclusion::from),
-            artifacts: fetched.artifacts,
-            expired: fetched.expired,
-            refused: fetched.refused,
-            merge: done.merge.unwrap_or_default(),
-            comment_url,
-            comment_skipped: None,
-            report: Some(done.report),
-            markdown,
-            outcomes: done.outcomes,
-        }
-    }
 }
 
 /// A run's landed copy: where its final job (or a `sync`) put its rows and ledger entry.
@@ -267,56 +178,8 @@ fn collect_landed(
                 &crate::contract::Summary::default(),
             )
         });
-    let prov = RunProvenance {
-        source: Source::Github,
-        run_id: id.clone(),
-        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-        run_started_at: run.started_at().to_string(),
-        attempt: entry.attempt.max(run.attempt()),
-        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
-        event: Some(run.event.clone()),
-        git_ref: run.head_branch.clone(),
-        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
-        cells: BTreeMap::new(),
-        wave: None,
-    };
-    // The run's cells: those with rows of this run in the landed dataset, and those its ledger
-    // entry names as not ok.
-    let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
-    let with_rows = found
-        .dataset
-        .as_deref()
-        .map(|b| cells_of_run(b, &id))
-        .unwrap_or_default();
-    let outcomes: Vec<crate::outputs::CellOutcome> = plan
-        .cells
-        .iter()
-        .filter(|c| failed.contains(c.id.as_str()) || with_rows.contains(&c.id))
-        .map(|c| {
-            let ok = !failed.contains(c.id.as_str());
-            let mut record = CellRecord::missing(
-                plan.name(),
-                c,
-                if ok {
-                    CellStatus::Ok
-                } else {
-                    CellStatus::Failed
-                },
-                format!("did not succeed in run {id} (its report on GitHub says why)"),
-                &prov,
-            );
-            if ok {
-                record.error = None;
-            }
-            crate::outputs::CellOutcome {
-                record,
-                dir: PathBuf::new(),
-                rows: crate::outputs::Rows::default(),
-                columns: Vec::new(),
-                duration_claimed: false,
-            }
-        })
-        .collect();
+    let prov = landed_provenance(run, &entry);
+    let outcomes = landed_outcomes(plan, &found, &entry, &prov);
     let report = pipeline::build_report(
         root,
         plan,
@@ -354,6 +217,69 @@ fn collect_landed(
         markdown,
         outcomes,
     })
+}
+
+/// A landed run's provenance: the run as GitHub reports it, at the newest attempt its ledger
+/// entry or the run names.
+fn landed_provenance(run: &Run, entry: &ledger::LedgerEntry) -> RunProvenance {
+    RunProvenance {
+        source: Source::Github,
+        run_id: run.id.to_string(),
+        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+        run_started_at: run.started_at().to_string(),
+        attempt: entry.attempt.max(run.attempt()),
+        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
+        event: Some(run.event.clone()),
+        git_ref: run.head_branch.clone(),
+        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
+        cells: BTreeMap::new(),
+        wave: None,
+    }
+}
+
+/// The run's cells: those with rows of this run in the landed dataset, and those its ledger
+/// entry names as not ok.
+fn landed_outcomes(
+    plan: &Plan,
+    found: &LandedCopy,
+    entry: &ledger::LedgerEntry,
+    prov: &RunProvenance,
+) -> Vec<crate::outputs::CellOutcome> {
+    let id = prov.run_id.as_str();
+    let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
+    let with_rows = found
+        .dataset
+        .as_deref()
+        .map(|b| cells_of_run(b, id))
+        .unwrap_or_default();
+    plan.cells
+        .iter()
+        .filter(|c| failed.contains(c.id.as_str()) || with_rows.contains(&c.id))
+        .map(|c| {
+            let ok = !failed.contains(c.id.as_str());
+            let mut record = CellRecord::missing(
+                plan.name(),
+                c,
+                if ok {
+                    CellStatus::Ok
+                } else {
+                    CellStatus::Failed
+                },
+                format!("did not succeed in run {id} (its report on GitHub says why)"),
+                prov,
+            );
+            if ok {
+                record.error = None;
+            }
+            crate::outputs::CellOutcome {
+                record,
+                dir: PathBuf::new(),
+                rows: crate::outputs::Rows::default(),
+                columns: Vec::new(),
+                duration_claimed: false,
+            }
+        })
+        .collect()
 }
 
 /// The cells with rows of run `id` in a dataset's bytes.

@@ -1,7 +1,15 @@
 //! Collected: which runs are, read from the repository and GitHub.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::dataset::ledger;
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Run};
+use crate::names;
+
+use super::RemoteError;
+use super::land::ledger_at;
 
 /// Which runs of an experiment are collected: those in its ledger — in this checkout, and on
 /// the branch results land on — and those whose results wait on their landing branch

@@ -1,7 +1,12 @@
 //! The experiment's one comment.
 
-#[allow(unused_imports)]
-use super::*;
+use crate::contract::Source;
+use crate::experiment::Plan;
+use crate::github_api::{Client, GithubError, Run};
+use crate::names;
+use crate::report::CommentStamp;
+
+use super::RemoteError;
 
 /// What became of a comment update.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,16 @@
 //! Dispatch a generated workflow, find its run again, follow it.
 
-#[allow(unused_imports)]
-use super::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Clock, GithubError, Run, RunStatus};
+use crate::names::{self, RECORDS_DIR};
+
+use super::{RECORD_SCHEMA, RemoteError};
 
 /// machine knows what it started; sync works without it too.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -101,6 +110,12 @@ pub async fn dispatch_waves(
             dispatch(root, client, clock, plan, cells, issue, git_ref).await?,
         ]);
     }
+    let target = Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    };
     let group = new_dispatch_id();
     let mut out = Vec::new();
     for wave in 1..=waves {
@@ -109,7 +124,7 @@ pub async fn dispatch_waves(
             wave,
             waves,
         };
-        out.push(dispatch_one(root, client, clock, plan, cells, issue, git_ref, Some(w)).await?);
+        out.push(dispatch_one(root, client, clock, &target, Some(w)).await?);
     }
     Ok(out)
 }
@@ -133,21 +148,37 @@ pub async fn dispatch(
     issue: Option<u64>,
     git_ref: &str,
 ) -> Result<DispatchRecord, RemoteError> {
-    dispatch_one(root, client, clock, plan, cells, issue, git_ref, None).await
+    let target = Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    };
+    dispatch_one(root, client, clock, &target, None).await
 }
 
 /// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says.
-#[allow(clippy::too_many_arguments)]
+/// What a dispatch asks for: the experiment, its selected cells, the issue and the ref.
+struct Target<'a> {
+    plan: &'a Plan,
+    cells: Option<&'a str>,
+    issue: Option<u64>,
+    git_ref: &'a str,
+}
+
 async fn dispatch_one(
     root: &Path,
     client: &Client,
     clock: &dyn Clock,
-    plan: &Plan,
-    cells: Option<&str>,
-    issue: Option<u64>,
-    git_ref: &str,
+    target: &Target<'_>,
     wave: Option<Wave<'_>>,
 ) -> Result<DispatchRecord, RemoteError> {
+    let Target {
+        plan,
+        cells,
+        issue,
+        git_ref,
+    } = *target;
     let wf = names::workflow_path(plan.name());
     if !root.join(&wf).is_file() {
         return Err(RemoteError::NoWorkflow {
@@ -332,5 +363,45 @@ pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
     match names::experiment_of_workflow(&run.path) {
         Some(name) => Ok(experiment::load_named(root, name)?),
         None => Err(RemoteError::NotOutrun(run.id)),
+    }
+}
+
+impl DispatchRecord {
+    /// Notes a collected run in this machine's dispatch record (creating one for runs it did not
+    /// dispatch). The record is a convenience for this machine; what counts as collected is the
+    /// ledger in the repository.
+    pub(super) fn mark_collected(
+        root: &Path,
+        plan: &Plan,
+        run: &Run,
+        rec: Option<DispatchRecord>,
+    ) -> Result<(), RemoteError> {
+        let mut rec = rec.unwrap_or_else(|| DispatchRecord {
+            schema: RECORD_SCHEMA.into(),
+            outrun_id: run
+                .outrun_title()
+                .map(|(_, id)| id.to_string())
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("run-{}", run.id)),
+            experiment: plan.name().into(),
+            repo: String::new(),
+            git_ref: run.head_branch.clone().unwrap_or_default(),
+            cells: None,
+            issue: plan.file.issue,
+            run_id: Some(run.id),
+            html_url: Some(run.html_url.clone()),
+            dispatched_at: run.created_at.clone(),
+            collected_at: None,
+            lost_at: None,
+            wave: None,
+            waves: None,
+            group: None,
+        });
+        // Two dispatch ids could collide only by name; keep records apart by run id.
+        if rec.outrun_id == names::MANUAL_ID {
+            rec.outrun_id = format!("{}-{}", names::MANUAL_ID, run.id);
+        }
+        rec.collected_at = Some(crate::contract::now_rfc3339());
+        rec.save(root)
     }
 }

@@ -1,22 +1,16 @@
 //! Fetch: artifacts → cell output folders, with the run's provenance.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-/// A run's outputs as fetched, ready for [`pipeline::finish`].
-#[derive(Debug, Default)]
-pub(crate) struct Fetched {
-    /// The cell folders to read, each with the cell its position gives it (artifact name → job
-    /// → the cells the plan gave that job → folder name), from the newest attempt of each job.
-    pub outputs: Vec<crate::outputs::Positioned>,
-    pub provenance: RunProvenance,
-    /// Cells whose job left nothing usable, with the reason.
-    pub missing: Vec<CellRecord>,
-    pub refused: Vec<Refused>,
-    /// Artifact names that had expired.
-    pub expired: Vec<String>,
-    pub artifacts: usize,
-}
+use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Artifact, Client, Conclusion, GithubError, Job, Run};
+use crate::names::{self, DOWNLOADS_DIR};
+use crate::report::Refused;
+
+use super::types::{CollectArgs, Fetched};
+use super::{MAX_ARTIFACT_BYTES, RemoteError, io};
 
 /// The run's conclusion while its final job is still running: from the cells' jobs.
 fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {
@@ -90,7 +84,7 @@ fn provenance(
 fn wave_of(
     run: &Run,
     jobs: &[Job],
-    opts: &CollectOptions<'_>,
+    opts: &CollectArgs,
     packed: &[crate::workflow::pack::Shard],
 ) -> Option<crate::contract::WaveOf> {
     let waves = packed.last()?.wave;
@@ -130,9 +124,9 @@ pub fn wave_before_jobs(
     let selected = selection(plan, cells);
     let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
     let packed = crate::workflow::pack::shards(&ids, crate::workflow::max_cells_per_job(plan));
-    let opts = CollectOptions {
+    let opts = CollectArgs {
         wave,
-        ..CollectOptions::default()
+        ..CollectArgs::default()
     };
     wave_of(run, &[], &opts, &packed)
 }
@@ -173,19 +167,55 @@ pub(crate) async fn fetch(
     plan: &Plan,
     run: &Run,
     jobs: &[Job],
-    opts: &CollectOptions<'_>,
+    opts: &CollectArgs,
 ) -> Result<Fetched, RemoteError> {
-    let (cells, artifacts_dir) = (opts.cells, opts.artifacts_dir);
     let (mut prov, job_prov) = provenance(run, jobs, opts.in_run);
-    let name = plan.name();
-    let base = root.join(DOWNLOADS_DIR).join(run.id.to_string());
-    let unpacked = base.join("artifacts");
-    let selected = selection(plan, cells);
-    // The jobs the workflow packed the selection into, over all waves (`workflow::pack`).
+    let (shards, selected) = jobs_of_run(plan, run, jobs, opts, &mut prov);
+    let listed = list_artifacts(client, plan.name(), run, opts.artifacts_dir.as_deref()).await?;
+    let mut s = Sorting {
+        name: plan.name(),
+        shard_cells: shards
+            .iter()
+            .map(|s| (s.name.as_str(), s.cells.as_slice()))
+            .collect(),
+        cell_ids: plan.cells.iter().map(|c| (c.id.as_str(), c)).collect(),
+        job_prov: &job_prov,
+        prov,
+        out: Fetched::default(),
+        lost: BTreeMap::new(),
+        taken: BTreeSet::new(),
+    };
+    let newest = s.newest_per_job(listed, run);
+    s.out.artifacts = newest.len();
+    let from = ArtifactsFrom {
+        client,
+        artifacts_dir: opts.artifacts_dir.as_deref(),
+        base: root.join(DOWNLOADS_DIR).join(run.id.to_string()),
+    };
+    for (shard, (attempt, artifacts)) in &newest {
+        s.take(&from, shard, *attempt, artifacts).await?;
+    }
+    s.account_jobs(jobs);
+    s.account_selection(&shards, &selected, jobs, opts.cells.as_deref());
+    let Sorting { mut out, prov, .. } = s;
+    out.provenance = prov;
+    Ok(out)
+}
+
+/// The jobs the workflow packed the selection into (`workflow::pack`), of this run's wave only
+/// (the other waves' cells are other runs'), and the selected cells they hold; sets the run's
+/// wave in `prov`.
+fn jobs_of_run(
+    plan: &Plan,
+    run: &Run,
+    jobs: &[Job],
+    opts: &CollectArgs,
+    prov: &mut RunProvenance,
+) -> (Vec<crate::workflow::Shard>, Vec<experiment::Cell>) {
+    let selected = selection(plan, opts.cells.as_deref());
     let ids: Vec<&str> = selected.iter().map(|c| c.id.as_str()).collect();
     let packed = crate::workflow::pack::shards(&ids, crate::workflow::max_cells_per_job(plan));
     prov.wave = wave_of(run, jobs, opts, &packed);
-    // A run of one wave has that wave's jobs only: the other waves' cells are other runs'.
     let shards: Vec<crate::workflow::Shard> = packed
         .iter()
         .filter(|s| prov.wave.as_ref().is_none_or(|w| s.wave == w.wave))
@@ -198,18 +228,23 @@ pub(crate) async fn fetch(
         .iter()
         .flat_map(|s| s.cells.iter().map(String::as_str))
         .collect();
-    let selected: Vec<experiment::Cell> = selected
+    let selected = selected
         .iter()
         .filter(|c| mine.contains(c.id.as_str()))
         .cloned()
         .collect();
-    let shard_cells: BTreeMap<&str, &[String]> = shards
-        .iter()
-        .map(|s| (s.name.as_str(), s.cells.as_slice()))
-        .collect();
+    (shards, selected)
+}
 
-    // Every artifact per shard and attempt (a re-run uploads `-a2` beside `-a1`).
-    let mut listed: Vec<(String, u32, Option<Artifact>)> = Vec::new();
+/// Every artifact of the run per job (shard) and attempt (a re-run uploads `-a2` beside
+/// `-a1`): listed on GitHub, or found in `artifacts_dir` (the final job's download).
+async fn list_artifacts(
+    client: &Client,
+    name: &str,
+    run: &Run,
+    artifacts_dir: Option<&Path>,
+) -> Result<Vec<(String, u32, Option<Artifact>)>, RemoteError> {
+    let mut listed = Vec::new();
     match artifacts_dir {
         Some(dir) => {
             for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
@@ -227,97 +262,111 @@ pub(crate) async fn fetch(
             }
         }
     }
+    Ok(listed)
+}
 
-    let mut out = Fetched::default();
-    let cell_ids: BTreeMap<&str, &experiment::Cell> =
-        plan.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    // Shard → why its artifact gave nothing (expired, refused).
-    let mut lost: BTreeMap<String, String> = BTreeMap::new();
-    let mut taken: BTreeSet<String> = BTreeSet::new();
-    // An artifact named for a job the plan has not, or for an attempt the run has not had yet,
-    // was not uploaded by the workflow's own step for that job.
-    let mut newest: BTreeMap<String, (u32, Vec<Option<Artifact>>)> = BTreeMap::new();
-    for (shard, attempt, artifact) in listed {
-        let artifact_name = names::artifact_name(name, &shard, attempt);
-        let why = if !shard_cells.contains_key(shard.as_str()) {
-            Some(format!(
-                "names job `{shard}`, which the plan of this run has not"
-            ))
-        } else if attempt > run.attempt().max(1) {
-            Some(format!(
-                "names attempt {attempt}, but the run has had {}",
-                run.attempt().max(1)
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            out.refused.push(Refused {
-                artifact: artifact_name,
-                reason: why,
-            });
-            continue;
-        }
-        let entry = newest.entry(shard).or_insert((attempt, Vec::new()));
-        if attempt > entry.0 {
-            *entry = (attempt, Vec::new());
-        }
-        if attempt == entry.0 {
-            entry.1.push(artifact);
-        }
-    }
-    out.artifacts = newest.len();
+/// Where the artifacts come from: downloaded from GitHub under `base`, or already in
+/// `artifacts_dir`.
+struct ArtifactsFrom<'a> {
+    client: &'a Client,
+    artifacts_dir: Option<&'a Path>,
+    base: PathBuf,
+}
 
-    for (shard, (attempt, artifacts)) in &newest {
-        let planned = shard_cells[shard.as_str()];
-        let artifact_name = names::artifact_name(name, shard, *attempt);
-        if artifacts.len() > 1 {
-            // Two uploads under one job's name in one attempt: not the workflow's doing, and
-            // neither can be told to be the real one.
-            let why = format!(
-                "{} artifacts named `{artifact_name}` in one attempt: none is taken",
-                artifacts.len()
-            );
-            for _ in artifacts {
-                out.refused.push(Refused {
-                    artifact: artifact_name.clone(),
-                    reason: why.clone(),
+/// A run's artifacts being sorted into cell outputs, refusals and missing cells.
+struct Sorting<'a> {
+    name: &'a str,
+    /// Job (shard) → the cells the plan gave it.
+    shard_cells: BTreeMap<&'a str, &'a [String]>,
+    cell_ids: BTreeMap<&'a str, &'a experiment::Cell>,
+    job_prov: &'a BTreeMap<String, JobProvenance>,
+    prov: RunProvenance,
+    out: Fetched,
+    /// Shard → why its artifact gave nothing (expired, refused).
+    lost: BTreeMap<String, String>,
+    /// The cells accounted for.
+    taken: BTreeSet<String>,
+}
+
+type Newest = BTreeMap<String, (u32, Vec<Option<Artifact>>)>;
+
+impl Sorting<'_> {
+    /// The artifacts of each job's newest attempt. An artifact named for a job the plan has
+    /// not, or for an attempt the run has not had yet, was not uploaded by the workflow's own
+    /// step for that job: it is refused.
+    fn newest_per_job(
+        &mut self,
+        listed: Vec<(String, u32, Option<Artifact>)>,
+        run: &Run,
+    ) -> Newest {
+        let mut newest = Newest::new();
+        for (shard, attempt, artifact) in listed {
+            let artifact_name = names::artifact_name(self.name, &shard, attempt);
+            let why = if !self.shard_cells.contains_key(shard.as_str()) {
+                Some(format!(
+                    "names job `{shard}`, which the plan of this run has not"
+                ))
+            } else if attempt > run.attempt().max(1) {
+                Some(format!(
+                    "names attempt {attempt}, but the run has had {}",
+                    run.attempt().max(1)
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.out.refused.push(Refused {
+                    artifact: artifact_name,
+                    reason: why,
                 });
+                continue;
             }
-            for id in planned {
-                if let Some(cell) = cell_ids.get(id.as_str()) {
-                    out.missing.push(CellRecord::missing(
-                        name,
-                        cell,
-                        CellStatus::Refused,
-                        why.clone(),
-                        &prov,
-                    ));
-                    taken.insert(id.clone());
-                }
+            let entry = newest.entry(shard).or_insert((attempt, Vec::new()));
+            if attempt > entry.0 {
+                *entry = (attempt, Vec::new());
             }
-            continue;
+            if attempt == entry.0 {
+                entry.1.push(artifact);
+            }
         }
-        let dir = match (artifacts_dir, &artifacts[0]) {
+        newest
+    }
+
+    /// Takes one job's artifact: downloads and unpacks it when needed, and keeps the cells the
+    /// plan gave this job, each in the folder named for it.
+    async fn take(
+        &mut self,
+        from: &ArtifactsFrom<'_>,
+        shard: &str,
+        attempt: u32,
+        artifacts: &[Option<Artifact>],
+    ) -> Result<(), RemoteError> {
+        let planned = self.shard_cells[shard];
+        let artifact_name = names::artifact_name(self.name, shard, attempt);
+        if artifacts.len() > 1 {
+            self.refuse_twins(&artifact_name, artifacts.len(), planned);
+            return Ok(());
+        }
+        let dir = match (from.artifacts_dir, &artifacts[0]) {
             (Some(d), _) => d.join(&artifact_name),
             (None, Some(a)) => {
-                let dest = unpacked.join(&a.name);
+                let dest = from.base.join("artifacts").join(&a.name);
                 if !dest.is_dir()
-                    && let Some(why) = download(client, a, &base, &dest).await?
+                    && let Some(why) = download(from.client, a, &from.base, &dest).await?
                 {
                     if why == EXPIRED {
-                        out.expired.push(a.name.clone());
+                        self.out.expired.push(a.name.clone());
                     }
-                    out.refused.push(Refused {
+                    self.out.refused.push(Refused {
                         artifact: a.name.clone(),
                         reason: why.clone(),
                     });
-                    lost.insert(shard.clone(), why);
-                    continue;
+                    self.lost.insert(shard.to_string(), why);
+                    return Ok(());
                 }
                 dest
             }
-            (None, None) => continue,
+            (None, None) => return Ok(()),
         };
         // Only the cells the plan gave this job, each in the folder named for it.
         let found = cells_in(&dir);
@@ -331,122 +380,166 @@ pub(crate) async fn fetch(
                 "holds outputs of cells its job did not run ({})",
                 strangers.join(", ")
             );
-            out.refused.push(Refused {
+            self.out.refused.push(Refused {
                 artifact: artifact_name,
                 reason: why.clone(),
             });
-            lost.insert(shard.clone(), why);
-            continue;
+            self.lost.insert(shard.to_string(), why);
+            return Ok(());
         }
         for (cell, path) in found {
-            if let Some(j) = job_prov.get(shard) {
+            if let Some(j) = self.job_prov.get(shard) {
                 // The job's times are this cell's only when they are of this output's attempt
                 // and the job ran nothing else.
-                let own = planned.len() == 1 && j.attempt == *attempt;
-                prov.cells.insert(
+                let own = planned.len() == 1 && j.attempt == attempt;
+                self.prov.cells.insert(
                     cell.clone(),
                     JobProvenance {
-                        attempt: j.attempt.max(*attempt),
+                        attempt: j.attempt.max(attempt),
                         duration_s: j.duration_s.filter(|_| own),
-                        job_s: j.job_s.filter(|_| j.attempt == *attempt),
+                        job_s: j.job_s.filter(|_| j.attempt == attempt),
                         ..j.clone()
                     },
                 );
             }
-            taken.insert(cell.clone());
-            out.outputs.push(crate::outputs::Positioned {
+            self.taken.insert(cell.clone());
+            self.out.outputs.push(crate::outputs::Positioned {
                 cell,
                 dir: path,
-                attempt: *attempt,
+                attempt,
             });
+        }
+        Ok(())
+    }
+
+    /// Two uploads under one job's name in one attempt: not the workflow's doing, and neither
+    /// can be told to be the real one. Both are refused and the job's cells reported so.
+    fn refuse_twins(&mut self, artifact_name: &str, count: usize, planned: &[String]) {
+        let why =
+            format!("{count} artifacts named `{artifact_name}` in one attempt: none is taken");
+        for _ in 0..count {
+            self.out.refused.push(Refused {
+                artifact: artifact_name.to_string(),
+                reason: why.clone(),
+            });
+        }
+        for id in planned {
+            if let Some(cell) = self.cell_ids.get(id.as_str()) {
+                self.out.missing.push(CellRecord::missing(
+                    self.name,
+                    cell,
+                    CellStatus::Refused,
+                    why.clone(),
+                    &self.prov,
+                ));
+                self.taken.insert(id.clone());
+            }
         }
     }
 
-    // Cells whose job ended without output that could be used (cancelled, timed out, runner
-    // lost, artifact expired or refused) are reported, not left out.
-    let status_of = |conclusion: Option<&str>| match conclusion {
-        Some("cancelled") | Some("skipped") => CellStatus::Cancelled,
-        Some("timed_out") => CellStatus::TimedOut,
-        _ => CellStatus::Failed,
-    };
-    for job in jobs {
-        let Some(planned) = shard_cells.get(job.name.as_str()) else {
-            continue;
-        };
-        if !job.completed() {
-            continue;
-        }
-        for id in planned.iter() {
-            let Some(cell) = cell_ids.get(id.as_str()) else {
+    /// Cells whose job ended without output that could be used (cancelled, timed out, runner
+    /// lost, artifact expired or refused) are reported, not left out.
+    fn account_jobs(&mut self, jobs: &[Job]) {
+        for job in jobs {
+            let Some(planned) = self.shard_cells.get(job.name.as_str()).copied() else {
                 continue;
             };
-            if taken.contains(id) {
+            if !job.completed() {
                 continue;
             }
-            let why = match lost.get(&job.name) {
-                Some(w) if w == EXPIRED => {
-                    "artifact expired: GitHub no longer keeps its outputs".to_string()
+            for id in planned {
+                let Some(cell) = self.cell_ids.get(id.as_str()).copied() else {
+                    continue;
+                };
+                if self.taken.contains(id) {
+                    continue;
                 }
-                Some(w) => format!("artifact refused: {w}"),
-                None => format!(
-                    "no output uploaded: job {}",
-                    job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
-                ),
-            };
-            let mut p = prov.clone();
-            if let Some(j) = job_prov.get(&job.name) {
-                let own = planned.len() == 1;
-                p.cells.insert(
-                    cell.id.clone(),
-                    JobProvenance {
-                        duration_s: j.duration_s.filter(|_| own),
-                        ..j.clone()
-                    },
-                );
+                let why = match self.lost.get(&job.name) {
+                    Some(w) if w == EXPIRED => {
+                        "artifact expired: GitHub no longer keeps its outputs".to_string()
+                    }
+                    Some(w) => format!("artifact refused: {w}"),
+                    None => format!(
+                        "no output uploaded: job {}",
+                        job.conclusion.as_ref().map_or("ended", Conclusion::as_str)
+                    ),
+                };
+                let mut p = self.prov.clone();
+                if let Some(j) = self.job_prov.get(&job.name) {
+                    let own = planned.len() == 1;
+                    p.cells.insert(
+                        cell.id.clone(),
+                        JobProvenance {
+                            duration_s: j.duration_s.filter(|_| own),
+                            ..j.clone()
+                        },
+                    );
+                }
+                self.taken.insert(id.clone());
+                self.out.missing.push(CellRecord::missing(
+                    self.name,
+                    cell,
+                    status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
+                    why,
+                    &p,
+                ));
             }
-            taken.insert(id.clone());
-            out.missing.push(CellRecord::missing(
-                name,
-                cell,
-                status_of(job.conclusion.as_ref().map(Conclusion::as_str)),
-                why,
-                &p,
-            ));
         }
     }
-    // Every selected cell is accounted for: one whose job the run never created (it ended
-    // early) or never finished is reported too. Only when the selection is known or the run
-    // ended badly: a run of a few cells, collected without its `cells` input, did not skip
-    // the others.
-    let ended_badly = prov.conclusion.as_deref().is_some_and(|c| c != "success");
-    let known = cells.is_some_and(|c| !c.trim().is_empty());
-    if ended_badly || known {
+
+    /// Every selected cell is accounted for: one whose job the run never created (it ended
+    /// early) or never finished is reported too. Only when the selection is known or the run
+    /// ended badly: a run of a few cells, collected without its `cells` input, did not skip
+    /// the others.
+    fn account_selection(
+        &mut self,
+        shards: &[crate::workflow::Shard],
+        selected: &[experiment::Cell],
+        jobs: &[Job],
+        cells: Option<&str>,
+    ) {
+        let ended_badly = self
+            .prov
+            .conclusion
+            .as_deref()
+            .is_some_and(|c| c != "success");
+        let known = cells.is_some_and(|c| !c.trim().is_empty());
+        if !(ended_badly || known) {
+            return;
+        }
         let shard_of: BTreeMap<&str, &str> = shards
             .iter()
             .flat_map(|s| s.cells.iter().map(|c| (c.as_str(), s.name.as_str())))
             .collect();
-        for c in &selected {
+        for c in selected {
             let running = shard_of
                 .get(c.id.as_str())
                 .is_some_and(|s| jobs.iter().any(|j| j.name == *s && !j.completed()));
-            if taken.contains(&c.id) || running {
+            if self.taken.contains(&c.id) || running {
                 continue;
             }
-            let why = match prov.conclusion.as_deref() {
+            let why = match self.prov.conclusion.as_deref() {
                 Some(c) if c != "success" => format!("not run: the run ended {c}"),
                 _ => "not run: the run has no job for it".to_string(),
             };
-            out.missing.push(CellRecord::missing(
-                name,
+            self.out.missing.push(CellRecord::missing(
+                self.name,
                 c,
-                status_of(prov.conclusion.as_deref()),
+                status_of(self.prov.conclusion.as_deref()),
                 why,
-                &prov,
+                &self.prov,
             ));
         }
     }
-    out.provenance = prov;
-    Ok(out)
+}
+
+/// A cell's status when its job (or the run) ended without its output.
+fn status_of(conclusion: Option<&str>) -> CellStatus {
+    match conclusion {
+        Some("cancelled") | Some("skipped") => CellStatus::Cancelled,
+        Some("timed_out") => CellStatus::TimedOut,
+        _ => CellStatus::Failed,
+    }
 }
 
 /// The reason an artifact gave nothing because GitHub no longer has it.

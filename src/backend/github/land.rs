@@ -1,7 +1,45 @@
 //! Landing: the workflow's final job puts the dataset change where the experiment asks.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::dataset::{self, ledger};
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, GithubError, Run};
+use crate::names;
+use crate::pipeline;
+use crate::report::Report;
+
+use super::types::{CollectArgs, Fetched};
+use super::{RemoteError, io};
+
+/// Merges the fetched outputs into the dataset and ledger in `root` (the one collect path,
+/// without its comment: [`collect`] posts it once landing has added its note).
+pub(super) async fn merge_here(
+    root: &Path,
+    plan: &Plan,
+    run: &Run,
+    fetched: &Fetched,
+    keep_report: bool,
+) -> Result<pipeline::Finished, RemoteError> {
+    Ok(pipeline::finish(pipeline::Finish {
+        root,
+        plan,
+        outputs: fetched.outputs.clone(),
+        provenance: &fetched.provenance,
+        missing: fetched.missing.clone(),
+        refused: fetched.refused.clone(),
+        merge: true,
+        report_file: keep_report.then(|| {
+            root.join(names::DOWNLOADS_DIR)
+                .join(run.id.to_string())
+                .join("report.md")
+        }),
+    })
+    .await?)
+}
 
 /// How the dataset change landed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -71,7 +109,7 @@ pub(super) async fn land(
     plan: &Plan,
     run: &Run,
     fetched: &Fetched,
-    opts: &CollectOptions<'_>,
+    opts: &CollectArgs,
 ) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
     let files = landed_files(plan);
     let kept = if opts.in_run || plan.file.github.land == experiment::Land::Artifact {
@@ -79,7 +117,16 @@ pub(super) async fn land(
     } else {
         Some(Kept::save(root, &files)?)
     };
-    let landed = land_on_github(root, client, plan, run, fetched, opts, &files).await;
+    let landing = Landing {
+        root,
+        client,
+        plan,
+        run,
+        fetched,
+        opts,
+        files: &files,
+    };
+    let landed = land_on_github(&landing).await;
     if let Some(kept) = kept {
         kept.restore(root)?;
         if landed.is_ok() {
@@ -127,21 +174,27 @@ fn put_file(path: &Path, bytes: Option<&[u8]>) -> Result<(), RemoteError> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One landing: the run, what was fetched of it, how it was asked for and the files that land;
+/// every step of the landing reads these.
+#[derive(Clone, Copy)]
+struct Landing<'a> {
+    root: &'a Path,
+    client: &'a Client,
+    plan: &'a Plan,
+    run: &'a Run,
+    fetched: &'a Fetched,
+    opts: &'a CollectArgs,
+    files: &'a [PathBuf],
+}
+
 async fn land_on_github(
-    root: &Path,
-    client: &Client,
-    plan: &Plan,
-    run: &Run,
-    fetched: &Fetched,
-    opts: &CollectOptions<'_>,
-    files: &[PathBuf],
+    l: &Landing<'_>,
 ) -> Result<(pipeline::Finished, Landed, String), RemoteError> {
-    let default = client.default_branch().await?;
-    let (finished, landed) = if plan.file.github.land == experiment::Land::PullRequest {
-        land_pull(root, client, plan, run, fetched, opts, files, &default).await?
+    let default = l.client.default_branch().await?;
+    let (finished, landed) = if l.plan.file.github.land == experiment::Land::PullRequest {
+        land_pull(l, &default).await?
     } else {
-        land_branch(root, client, plan, run, fetched, files, &default).await?
+        land_branch(l, &default).await?
     };
     let mut markdown = finished.markdown.clone();
     if let Some(note) = landing_note(&landed, &default) {
@@ -219,16 +272,19 @@ fn kept_moving(run: &Run) -> RemoteError {
 }
 
 /// `land: branch` (a commit on the branch's head) and `land: artifact` (nothing committed).
-#[allow(clippy::too_many_arguments)]
 async fn land_branch(
-    root: &Path,
-    client: &Client,
-    plan: &Plan,
-    run: &Run,
-    fetched: &Fetched,
-    files: &[PathBuf],
+    l: &Landing<'_>,
     default: &str,
 ) -> Result<(pipeline::Finished, Landed), RemoteError> {
+    let Landing {
+        root,
+        client,
+        plan,
+        run,
+        fetched,
+        files,
+        ..
+    } = *l;
     let mut landed = Landed::default();
     for _ in 0..5 {
         if plan.file.github.land == experiment::Land::Artifact {
@@ -287,33 +343,23 @@ async fn land_branch(
 /// conflict; every other open landing pull request of the experiment whose runs it carries is
 /// closed, once this one is open. A landing branch that appears meanwhile (another run
 /// landing at the same moment), or a default branch that moves meanwhile, makes it land again.
-#[allow(clippy::too_many_arguments)]
 async fn land_pull(
-    root: &Path,
-    client: &Client,
-    plan: &Plan,
-    run: &Run,
-    fetched: &Fetched,
-    opts: &CollectOptions<'_>,
-    files: &[PathBuf],
+    l: &Landing<'_>,
     default: &str,
 ) -> Result<(pipeline::Finished, Landed), RemoteError> {
+    let Landing {
+        root,
+        client,
+        plan,
+        run,
+        fetched,
+        opts,
+        files,
+    } = *l;
     let own = names::landing_branch(plan.name(), run.id);
     let ledger_rel = ledger::path_for(&plan.dataset_path());
-    let data_rel = plan.dataset_path();
     for _ in 0..5 {
-        let mut landed = Landed::default();
-        let Some(default_sha) = client.branch_sha(default).await? else {
-            return Err(RemoteError::Github(GithubError::Decode {
-                path: format!("branch {default}"),
-                message: "the default branch does not exist".into(),
-            }));
-        };
-        let on_default: BTreeSet<String> = ledger_at(client, plan, &default_sha)
-            .await?
-            .into_iter()
-            .map(|e| e.run_id)
-            .collect();
+        let (default_sha, on_default) = default_tip(client, plan, default).await?;
         let run_waits = !on_default.contains(&run.id.to_string());
         let base = files_at(root, client, files, &default_sha).await?;
         // The landing branches whose run is not on the default branch, newest first.
@@ -323,77 +369,23 @@ async fn land_pull(
             .iter()
             .find(|(id, _, _)| *id == run.id)
             .map(|(_, _, sha)| sha.clone());
-        // The runs each waiting branch holds (its ledger), and the rows of those not taken in yet.
-        let mut holds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut taken: BTreeSet<String> = BTreeSet::new();
-        let mut own_files = None;
-        for (_, branch, sha) in &waiting {
-            let ledger_bytes = client.file_at(&ledger_rel.to_string_lossy(), sha).await?;
-            let entries = match &ledger_bytes {
-                Some(b) => ledger::parse(b.as_slice(), &ledger_rel)?,
-                None => Vec::new(),
-            };
-            let runs: BTreeSet<String> = entries
-                .iter()
-                .map(|e| e.run_id.clone())
-                .filter(|id| !on_default.contains(id))
-                .collect();
-            let new: BTreeSet<String> = runs.difference(&taken).cloned().collect();
-            let need_data = !new.is_empty() || *branch == own;
-            let data = if need_data {
-                client.file_at(&data_rel.to_string_lossy(), sha).await?
-            } else {
-                None
-            };
-            if *branch == own {
-                own_files = Some(vec![ledger_bytes, data.clone()]);
-            }
-            if !new.is_empty() {
-                let path = root.join(&ledger_rel);
-                for e in entries.into_iter().filter(|e| new.contains(&e.run_id)) {
-                    ledger::record(&path, e)?;
-                }
-                if let Some(d) = &data {
-                    dataset::absorb(root, plan, d, &new)?;
-                }
-                taken.extend(new);
-            }
-            holds.insert(branch.clone(), runs);
-        }
+        let (holds, own_files) = take_in_waiting(l, &waiting, &on_default, &own).await?;
         let finished = merge_here(root, plan, run, fetched, false).await?;
         let now = files_here(root, files)?;
-        // What the landing is compared with: the run's branch where it waits already, else
-        // the default branch (a run on it already lands nothing more).
-        // The run's branch is up to date only with the same files on the default branch's
-        // current tip: one built on an older tip could conflict once merged.
-        let changed = match (&own_files, &own_sha, run_waits) {
-            (Some(o), Some(sha), true) => {
-                *o != now
-                    || client
-                        .commit_parents(sha)
-                        .await?
-                        .first()
-                        .map(String::as_str)
-                        != Some(default_sha.as_str())
-            }
-            _ => {
-                now != base
-                    && (finished.merge.as_ref().is_some_and(|m| m.changed)
-                        || finished.ledger_changed)
-            }
+        let own_now = match (&own_files, &own_sha, run_waits) {
+            (Some(o), Some(sha), true) => Some((o.as_slice(), sha.as_str())),
+            _ => None,
         };
+        let changed = changes_anything(
+            client,
+            own_now,
+            &default_sha,
+            (now.as_slice(), base.as_slice()),
+            &finished,
+        )
+        .await?;
         if !changed {
-            landed.how = LandedHow::None;
-            landed.branch = Some(own.clone());
-            if let Some(p) = client
-                .open_pulls()
-                .await?
-                .into_iter()
-                .find(|p| p.head.name == own)
-            {
-                landed.pull_url = Some(p.html_url);
-            }
-            return Ok((finished, landed));
+            return Ok((finished, nothing_new(client, &own).await?));
         }
         let message = commit_message(plan, run, &finished);
         let mut parents = vec![default_sha.clone()];
@@ -406,26 +398,19 @@ async fn land_pull(
         if !pushed {
             continue; // the branch moved (or appeared) meanwhile: land again on what is there now
         }
-        // Another run's landing branch that appeared meanwhile is one more waiting run: land
-        // again so that this pull request carries it too.
         let ours: BTreeSet<String> = ledger::read(&root.join(&ledger_rel))?
             .into_iter()
             .map(|e| e.run_id)
             .collect();
-        let late = waiting_branches(client, plan, &on_default)
-            .await?
-            .into_iter()
-            .any(|(id, b, _)| {
-                id != run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
-            });
-        // The default branch moved meanwhile (a pull request merged by hand): land again on
-        // its new tip, so that the pull request never conflicts with it.
-        if late || client.branch_sha(default).await?.as_deref() != Some(default_sha.as_str()) {
+        if moved_meanwhile(l, &holds, (&ours, &on_default), (default, &default_sha)).await? {
             continue;
         }
-        landed.branch = Some(own.clone());
-        landed.commit = Some(commit);
-        landed.how = LandedHow::PullRequest;
+        let mut landed = Landed {
+            branch: Some(own.clone()),
+            commit: Some(commit),
+            how: LandedHow::PullRequest,
+            ..Landed::default()
+        };
         landed.carries = ours
             .iter()
             .filter(|id| !on_default.contains(*id))
@@ -435,32 +420,16 @@ async fn land_pull(
         let open = client.open_pulls().await?;
         // Every other open landing pull request of the experiment whose runs this one carries
         // (or that are on the default branch already).
-        let superseded: Vec<u64> = open
-            .iter()
-            .filter(|p| p.head.name != own)
-            .filter(|p| {
-                names::parse_landing_branch(plan.name(), &p.head.name).is_some_and(|id| {
-                    let id = id.to_string();
-                    (ours.contains(&id) || on_default.contains(&id))
-                        && holds
-                            .get(&p.head.name)
-                            .is_none_or(|r| r.iter().all(|x| ours.contains(x)))
-                })
-            })
-            .map(|p| p.number)
-            .collect();
-        open_pull(
-            client,
-            &open,
-            plan,
-            run,
-            (&own, default),
-            &finished.report,
-            opts.issue,
-            &superseded,
-            &mut landed,
-        )
-        .await?;
+        let superseded = superseded(&open, plan, &own, (&ours, &on_default), &holds);
+        let pull = Pull {
+            open: &open,
+            branch: &own,
+            base: default,
+            report: &finished.report,
+            issue: opts.issue,
+            stacked: &superseded,
+        };
+        open_pull(client, plan, run, &pull, &mut landed).await?;
         // Only once the pull request that carries their rows exists: closing them before
         // would leave those rows on branches nobody is asked to merge.
         if landed.pull_url.is_some() {
@@ -474,19 +443,202 @@ async fn land_pull(
     Err(kept_moving(run))
 }
 
-/// Opens the pull request for a landed branch (unless one is open already).
-#[allow(clippy::too_many_arguments)]
-async fn open_pull(
+/// The default branch's tip, and the runs its ledger holds.
+async fn default_tip(
     client: &Client,
+    plan: &Plan,
+    default: &str,
+) -> Result<(String, BTreeSet<String>), RemoteError> {
+    let Some(default_sha) = client.branch_sha(default).await? else {
+        return Err(RemoteError::Github(GithubError::Decode {
+            path: format!("branch {default}"),
+            message: "the default branch does not exist".into(),
+        }));
+    };
+    let on_default: BTreeSet<String> = ledger_at(client, plan, &default_sha)
+        .await?
+        .into_iter()
+        .map(|e| e.run_id)
+        .collect();
+    Ok((default_sha, on_default))
+}
+
+/// Landing branch → the runs its ledger holds that are not on the default branch.
+type Holds = BTreeMap<String, BTreeSet<String>>;
+
+/// The bytes of the landed files, in `landed_files` order (`None`: absent).
+type Files = Vec<File>;
+
+/// One landed file's bytes (`None`: absent).
+type File = Option<Vec<u8>>;
+
+/// The runs each waiting landing branch holds (its ledger), by branch; the ledger entries and
+/// rows of those not taken in yet go into this checkout (newest branch first). Also returns the
+/// run's own branch's ledger and dataset, when it waits already.
+async fn take_in_waiting(
+    l: &Landing<'_>,
+    waiting: &[(u64, String, String)],
+    on_default: &BTreeSet<String>,
+    own: &str,
+) -> Result<(Holds, Option<Files>), RemoteError> {
+    let Landing {
+        root, client, plan, ..
+    } = *l;
+    let ledger_rel = ledger::path_for(&plan.dataset_path());
+    let data_rel = plan.dataset_path();
+    let mut holds = Holds::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut own_files = None;
+    for (_, branch, sha) in waiting {
+        let ledger_bytes = client.file_at(&ledger_rel.to_string_lossy(), sha).await?;
+        let entries = match &ledger_bytes {
+            Some(b) => ledger::parse(b.as_slice(), &ledger_rel)?,
+            None => Vec::new(),
+        };
+        let runs: BTreeSet<String> = entries
+            .iter()
+            .map(|e| e.run_id.clone())
+            .filter(|id| !on_default.contains(id))
+            .collect();
+        let new: BTreeSet<String> = runs.difference(&taken).cloned().collect();
+        let need_data = !new.is_empty() || *branch == own;
+        let data = if need_data {
+            client.file_at(&data_rel.to_string_lossy(), sha).await?
+        } else {
+            None
+        };
+        if *branch == own {
+            own_files = Some(vec![ledger_bytes, data.clone()]);
+        }
+        if !new.is_empty() {
+            let path = root.join(&ledger_rel);
+            for e in entries.into_iter().filter(|e| new.contains(&e.run_id)) {
+                ledger::record(&path, e)?;
+            }
+            if let Some(d) = &data {
+                dataset::absorb(root, plan, d, &new)?;
+            }
+            taken.extend(new);
+        }
+        holds.insert(branch.clone(), runs);
+    }
+    Ok((holds, own_files))
+}
+
+/// A landing that changes nothing: the run's branch (and its open pull request, if any)
+/// already holds what it would land.
+async fn nothing_new(client: &Client, own: &str) -> Result<Landed, RemoteError> {
+    Ok(Landed {
+        how: LandedHow::None,
+        branch: Some(own.to_string()),
+        pull_url: client
+            .open_pulls()
+            .await?
+            .into_iter()
+            .find(|p| p.head.name == own)
+            .map(|p| p.html_url),
+        ..Landed::default()
+    })
+}
+
+/// Whether the landing changes anything. It is compared with the run's branch where it waits
+/// already (`own`: its files and head), else with the default branch (`base`: a run on it
+/// already lands nothing more). The run's branch is up to date only with the same files on the
+/// default branch's current tip: one built on an older tip could conflict once merged.
+async fn changes_anything(
+    client: &Client,
+    own: Option<(&[File], &str)>,
+    default_sha: &str,
+    (now, base): (&[File], &[File]),
+    finished: &pipeline::Finished,
+) -> Result<bool, RemoteError> {
+    Ok(match own {
+        Some((o, sha)) => {
+            o != now
+                || client
+                    .commit_parents(sha)
+                    .await?
+                    .first()
+                    .map(String::as_str)
+                    != Some(default_sha)
+        }
+        None => {
+            now != base
+                && (finished.merge.as_ref().is_some_and(|m| m.changed) || finished.ledger_changed)
+        }
+    })
+}
+
+/// Whether the landing must be done again: another run's landing branch appeared meanwhile
+/// (one more waiting run, which this pull request must carry too), or the default branch moved
+/// (a pull request merged by hand: land on its new tip, so that the pull request never
+/// conflicts with it).
+async fn moved_meanwhile(
+    l: &Landing<'_>,
+    holds: &Holds,
+    (ours, on_default): (&BTreeSet<String>, &BTreeSet<String>),
+    (default, default_sha): (&str, &str),
+) -> Result<bool, RemoteError> {
+    let late = waiting_branches(l.client, l.plan, on_default)
+        .await?
+        .into_iter()
+        .any(|(id, b, _)| {
+            id != l.run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
+        });
+    Ok(late || l.client.branch_sha(default).await?.as_deref() != Some(default_sha))
+}
+
+/// Every other open landing pull request of the experiment whose runs this one carries
+/// (`ours`), or that are on the default branch already.
+fn superseded(
     open: &[crate::github_api::PullRequest],
     plan: &Plan,
-    run: &Run,
-    (branch, base): (&str, &str),
-    report: &Report,
+    own: &str,
+    (ours, on_default): (&BTreeSet<String>, &BTreeSet<String>),
+    holds: &Holds,
+) -> Vec<u64> {
+    open.iter()
+        .filter(|p| p.head.name != own)
+        .filter(|p| {
+            names::parse_landing_branch(plan.name(), &p.head.name).is_some_and(|id| {
+                let id = id.to_string();
+                (ours.contains(&id) || on_default.contains(&id))
+                    && holds
+                        .get(&p.head.name)
+                        .is_none_or(|r| r.iter().all(|x| ours.contains(x)))
+            })
+        })
+        .map(|p| p.number)
+        .collect()
+}
+
+/// Opens the pull request for a landed branch (unless one is open already).
+/// The pull request a landing asks for: from `branch` into `base`, unless `open` (the open
+/// pull requests) has it already; it says which earlier ones (`stacked`) it carries.
+struct Pull<'a> {
+    open: &'a [crate::github_api::PullRequest],
+    branch: &'a str,
+    base: &'a str,
+    report: &'a Report,
     issue: Option<u64>,
-    stacked: &[u64],
+    stacked: &'a [u64],
+}
+
+async fn open_pull(
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    pull: &Pull<'_>,
     landed: &mut Landed,
 ) -> Result<(), RemoteError> {
+    let Pull {
+        open,
+        branch,
+        base,
+        report,
+        issue,
+        stacked,
+    } = *pull;
     if let Some(p) = open.iter().find(|p| p.head.name == branch) {
         landed.pull_url = Some(p.html_url.clone());
         return Ok(());

@@ -6,22 +6,32 @@
 //! name (`outrun NAME ID`, see the workflow template), and "already collected" is read from the
 //! repository — the run ledger beside the dataset, on this checkout and on the default branch —
 //! and from GitHub (an open outrun pull request for the run), never from one machine's `.outrun/`.
+//!
+//! # A one-way chain, bottom to top
+//!
+//! Each file imports only the files above it in this list (and this file's [`RemoteError`]):
+//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`];
+//! 2. `trust.rs` — which runs outrun merges;
+//! 3. `dispatch.rs` — dispatch a run, find it again, watch it; the dispatch record, which also
+//!    notes a run as collected (`DispatchRecord::mark_collected`);
+//! 4. `fetch.rs` — artifacts → cell folders with the run's provenance;
+//! 5. `land.rs` — the merge into this checkout (`merge_here`) or the landing the experiment asks
+//!    for, and reading a branch's ledger;
+//! 6. `collected.rs` — which runs the repository's ledgers already hold;
+//! 7. `comment.rs` — the one comment on the issue;
+//! 8. `progress.rs` — `watch --comment` and a run's failed cells;
+//! 9. on top, `collect.rs` — the one flow (trust → fetch → merge or land → comment → mark) — and
+//!    `sync.rs`, which takes every waiting run through it.
+//!
+//! `tests/it/architecture.rs` checks the order.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::contract::{CellRecord, CellStatus, JobProvenance, RunProvenance, Source};
-use crate::dataset::{self, MergeSummary, ledger};
-use crate::experiment::{self, Plan};
-use crate::github_api::{Artifact, Client, Clock, Conclusion, GithubError, Job, Run, RunStatus};
-use crate::names::{self, DOWNLOADS_DIR, RECORDS_DIR};
-use crate::outputs::CellOutcome;
+use crate::dataset;
+use crate::experiment;
+use crate::github_api::GithubError;
 use crate::pipeline;
-use crate::report::{CommentStamp, Refused, Report};
 
 mod collect;
 mod collected;
@@ -32,18 +42,20 @@ mod land;
 mod progress;
 mod sync;
 mod trust;
+mod types;
 
-pub use collect::*;
-pub use collected::*;
-pub(crate) use comment::*;
+pub use collect::collect;
+pub use collected::{CollectedRuns, recent_runs};
 pub use comment::{Posted, announce, run_info};
-pub use dispatch::*;
+pub use dispatch::{
+    DispatchRecord, POLL, Watched, Wave, dispatch, dispatch_waves, lock, plan_of, watch, waves_of,
+};
 pub use fetch::wave_before_jobs;
-pub(crate) use fetch::*;
-pub use land::*;
+pub use land::{Landed, LandedHow};
 pub use progress::{FailedCells, failed_cells, watch_comment};
-pub use sync::*;
-pub use trust::*;
+pub use sync::{Held, SyncItem, SyncState, Synced, sync};
+pub use trust::untrusted;
+pub use types::{CollectArgs, Collected, parse_wave};
 
 pub(crate) const RECORD_SCHEMA: &str = "outrun.dispatch/v1";
 /// A dispatch whose run has not appeared this long after it was sent is lost for good.

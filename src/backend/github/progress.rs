@@ -1,7 +1,17 @@
 //! Progress: `watch --comment` keeps the experiment's comment at "k of n cells done".
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::dataset::ledger;
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Clock, Job};
+use crate::pipeline;
+
+use super::RemoteError;
+use super::comment::{announce, run_info};
+use super::dispatch::{DispatchRecord, POLL, plan_of};
 
 /// The cells of `plan` a run was asked for (its `cells` input; none = all).
 pub(crate) fn selected(
@@ -39,7 +49,8 @@ pub async fn watch_comment(
     // A wave's progress comment is stamped with its dispatch, so it never hides the results of
     // the dispatch's other waves already on the issue (see `CommentStamp::may_replace`).
     let cells = rec.as_ref().and_then(|r| r.cells.as_deref());
-    info.wave = super::wave_before_jobs(&plan, &run, cells, rec.as_ref().and_then(|r| r.wave));
+    info.wave =
+        super::fetch::wave_before_jobs(&plan, &run, cells, rec.as_ref().and_then(|r| r.wave));
     let actor = run
         .triggering_actor
         .as_ref()

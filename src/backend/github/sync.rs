@@ -1,7 +1,23 @@
 //! Sync: collect every finished run not collected yet.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Conclusion, GithubError, Run, RunStatus};
+use crate::names;
+use crate::pipeline;
+
+use super::collect::collect;
+use super::collected::CollectedRuns;
+use super::dispatch::{DispatchRecord, lock};
+use super::land::{Landed, ledger_at, waiting_branches};
+use super::trust::untrusted;
+use super::types::CollectArgs;
+use super::{LOST_AFTER, RemoteError};
 
 /// What `sync` found for one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,44 +135,7 @@ pub async fn sync(
             continue;
         }
         let wf = names::workflow_file(&name);
-        // Dispatches that never got a run id: look once more, without waiting; give up for good
-        // after LOST_AFTER, and say so once.
-        for rec in records
-            .iter_mut()
-            .filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none())
-        {
-            let branch = rec
-                .git_ref
-                .strip_prefix("refs/heads/")
-                .unwrap_or(&rec.git_ref)
-                .to_string();
-            let title = names::run_title(&rec.experiment, &rec.outrun_id);
-            let found = match client.runs(&wf, Some(&branch), 30).await {
-                Ok(runs) => runs.into_iter().find(|r| r.display_title == title),
-                Err(GithubError::Http { status: 404, .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(run) = found {
-                rec.run_id = Some(run.id);
-                rec.html_url = Some(run.html_url.clone());
-                rec.save(root)?;
-                continue;
-            }
-            let mut item = SyncItem::new(&name, SyncState::Running);
-            item.outrun_id = Some(rec.outrun_id.clone());
-            if age(&rec.dispatched_at).is_none_or(|a| a > LOST_AFTER) {
-                rec.lost_at = Some(crate::contract::now_rfc3339());
-                rec.save(root)?;
-                item.state = SyncState::Lost;
-                item.error = Some(format!(
-                    "no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)",
-                    humantime::format_duration(LOST_AFTER)
-                ));
-            } else {
-                item.status = Some("dispatched, not listed yet".into());
-            }
-            items.push(item);
-        }
+        items.extend(look_again(root, client, &mut records, &name).await?);
         let mut runs = match client.runs(&wf, None, 30).await {
             Ok(r) => r,
             Err(GithubError::Http { status: 404, .. }) => {
@@ -200,40 +179,103 @@ pub async fn sync(
                 items.push(SyncItem::of_run(&name, &run, SyncState::Running));
                 continue;
             }
-            let issue = if comment {
-                pipeline::comment_issue(&plan, rec.as_ref().and_then(|r| r.issue))
-            } else {
-                None
-            };
-            let opts = CollectOptions {
-                cells: rec.as_ref().and_then(|r| r.cells.as_deref()),
-                wave: rec.as_ref().and_then(|r| r.wave),
-                comment: issue.is_some(),
-                issue,
-                land,
-                locked: true,
-                ..CollectOptions::default()
-            };
-            let mut item = SyncItem::of_run(&name, &run, SyncState::Collected);
-            match collect(root, client, &run, &opts).await {
-                Ok((c, landed)) => {
-                    item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
-                    item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
-                    item.rows_added = Some(c.merge.rows_added);
-                    item.comment_url = c.comment_url;
-                    item.comment_skipped = c.comment_skipped;
-                    item.landed = landed;
-                }
-                Err(e) => {
-                    item.state = SyncState::Failed;
-                    item.error = Some(e.to_string());
-                }
-            }
+            let item = collect_one(root, client, (&plan, &run), rec, comment, land).await;
             items.push(item);
         }
         held.extend(held_where(client, &plan).await?);
     }
     Ok(Synced { runs: items, held })
+}
+
+/// Dispatches of `name` that never got a run id: looks once more, without waiting; gives up
+/// for good after [`LOST_AFTER`], and says so once.
+async fn look_again(
+    root: &Path,
+    client: &Client,
+    records: &mut [DispatchRecord],
+    name: &str,
+) -> Result<Vec<SyncItem>, RemoteError> {
+    let wf = names::workflow_file(name);
+    let mut items = Vec::new();
+    for rec in records
+        .iter_mut()
+        .filter(|r| r.experiment == name && r.run_id.is_none() && r.lost_at.is_none())
+    {
+        let branch = rec
+            .git_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&rec.git_ref)
+            .to_string();
+        let title = names::run_title(&rec.experiment, &rec.outrun_id);
+        let found = match client.runs(&wf, Some(&branch), 30).await {
+            Ok(runs) => runs.into_iter().find(|r| r.display_title == title),
+            Err(GithubError::Http { status: 404, .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(run) = found {
+            rec.run_id = Some(run.id);
+            rec.html_url = Some(run.html_url.clone());
+            rec.save(root)?;
+            continue;
+        }
+        let mut item = SyncItem::new(name, SyncState::Running);
+        item.outrun_id = Some(rec.outrun_id.clone());
+        if age(&rec.dispatched_at).is_none_or(|a| a > LOST_AFTER) {
+            rec.lost_at = Some(crate::contract::now_rfc3339());
+            rec.save(root)?;
+            item.state = SyncState::Lost;
+            item.error = Some(format!(
+                "no run named `{title}` appeared within {}; it was never started (this is the last time it is reported)",
+                humantime::format_duration(LOST_AFTER)
+            ));
+        } else {
+            item.status = Some("dispatched, not listed yet".into());
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// Collects one finished, trusted run for `sync` (commenting and landing as asked), and says
+/// how it went.
+async fn collect_one(
+    root: &Path,
+    client: &Client,
+    (plan, run): (&Plan, &Run),
+    rec: Option<DispatchRecord>,
+    comment: bool,
+    land: bool,
+) -> SyncItem {
+    let issue = if comment {
+        pipeline::comment_issue(plan, rec.as_ref().and_then(|r| r.issue))
+    } else {
+        None
+    };
+    let opts = CollectArgs {
+        cells: rec.as_ref().and_then(|r| r.cells.clone()),
+        wave: rec.as_ref().and_then(|r| r.wave),
+        comment: issue.is_some(),
+        issue,
+        land,
+        locked: true,
+        ..CollectArgs::default()
+    };
+    let mut item = SyncItem::of_run(plan.name(), run, SyncState::Collected);
+    match collect(root, client, run, &opts).await {
+        Ok((c, landed)) => {
+            item.cells_ok = Some(c.outcomes.iter().filter(|o| o.ok()).count());
+            item.cells_failed = Some(c.outcomes.iter().filter(|o| !o.ok()).count());
+            item.rows_added = Some(c.merge.rows_added);
+            item.comment_url = c.comment_url;
+            item.comment_skipped = c.comment_skipped;
+            item.landed = landed;
+        }
+        Err(e) => {
+            item.state = SyncState::Failed;
+            item.error = Some(e.to_string());
+        }
+    }
+    item
 }
 
 /// Where the rows of the runs that wait to land are, read after this pass has landed what it
@@ -283,42 +325,4 @@ async fn held_where(client: &Client, plan: &Plan) -> Result<Vec<Held>, RemoteErr
             }
         })
         .collect())
-}
-
-/// Notes a collected run in this machine's dispatch record (creating one for runs it did not
-/// dispatch). The record is a convenience for this machine; what counts as collected is the
-/// ledger in the repository.
-pub fn mark_collected(
-    root: &Path,
-    plan: &Plan,
-    run: &Run,
-    rec: Option<DispatchRecord>,
-) -> Result<(), RemoteError> {
-    let mut rec = rec.unwrap_or_else(|| DispatchRecord {
-        schema: RECORD_SCHEMA.into(),
-        outrun_id: run
-            .outrun_title()
-            .map(|(_, id)| id.to_string())
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| format!("run-{}", run.id)),
-        experiment: plan.name().into(),
-        repo: String::new(),
-        git_ref: run.head_branch.clone().unwrap_or_default(),
-        cells: None,
-        issue: plan.file.issue,
-        run_id: Some(run.id),
-        html_url: Some(run.html_url.clone()),
-        dispatched_at: run.created_at.clone(),
-        collected_at: None,
-        lost_at: None,
-        wave: None,
-        waves: None,
-        group: None,
-    });
-    // Two dispatch ids could collide only by name; keep records apart by run id.
-    if rec.outrun_id == names::MANUAL_ID {
-        rec.outrun_id = format!("{}-{}", names::MANUAL_ID, run.id);
-    }
-    rec.collected_at = Some(crate::contract::now_rfc3339());
-    rec.save(root)
 }

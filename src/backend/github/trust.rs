@@ -1,7 +1,9 @@
 //! Trust: which runs outrun merges.
 
-#[allow(unused_imports)]
-use super::*;
+use crate::experiment::{self, Plan};
+use crate::github_api::{Client, Run};
+
+use super::RemoteError;
 
 /// Why `run` is not one outrun merges, or `None` if it is: a `workflow_dispatch` run (or one
 /// this machine dispatched and recorded) from a branch the experiment allows — its

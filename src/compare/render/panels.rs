@@ -4,6 +4,11 @@
 //! `ratios.svg`, predicted ÷ reference by case, one panel per time series, coloured by group.
 //! Every panel of one file shares its axes, limited to the range of the data it draws.
 
+use plotters::prelude::{
+    BLACK, ChartBuilder, Circle, Color, EmptyElement, IntoDrawingArea, IntoLogRange, LineSeries,
+    Polygon, Rectangle, SVGBackend, ShapeStyle, TriangleMarker, WHITE,
+};
+
 use super::{PALETTE, colour};
 use crate::compare::CompareError;
 use crate::compare::cross::{CrossComparison, JoinedRow, SeriesResult};
@@ -47,7 +52,6 @@ fn grid(n: usize) -> (usize, usize) {
 
 /// One log–log panel per selected series: predicted against the reference, y = x.
 pub(super) fn panels(c: &CrossComparison, arrays: bool) -> Result<String, CompareError> {
-    use plotters::prelude::*;
     let series: Vec<(usize, &SeriesResult)> = c
         .series
         .iter()
@@ -114,7 +118,6 @@ pub(super) fn panels(c: &CrossComparison, arrays: bool) -> Result<String, Compar
 /// Predicted ÷ reference by case (the first key, in the order of the rows), one panel per time
 /// series, one colour per group, a line at 1.
 pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
-    use plotters::prelude::*;
     let series: Vec<&SeriesResult> = c.series.iter().filter(|s| !is_array(s)).collect();
     let mut cases: Vec<&str> = Vec::new();
     let mut groups: Vec<String> = Vec::new();

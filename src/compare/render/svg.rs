@@ -1,5 +1,12 @@
 //! `chart.svg`: the log–log scatter of predicted against reference (plotters).
 
+use plotters::coord::combinators::BindKeyPoints;
+use plotters::prelude::{
+    BLACK, ChartBuilder, Circle, Color, Cross, EmptyElement, IntoDrawingArea, IntoLogRange,
+    LineSeries, PathElement, Polygon, Rectangle, SVGBackend, SeriesLabelPosition, ShapeStyle,
+    TriangleMarker, WHITE,
+};
+
 use super::{PALETTE, colour};
 use crate::compare::CompareError;
 use crate::compare::cross::CrossComparison;
@@ -9,8 +16,6 @@ use crate::markdown::num;
 /// y = x line, a legend, axis labels with the unit. Points ≤ 0 cannot be drawn on a log axis and
 /// are counted in the caption instead.
 pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
-    use plotters::coord::combinators::BindKeyPoints;
-    use plotters::prelude::*;
     let pts: Vec<(f64, f64)> = c
         .rows
         .iter()

@@ -1,0 +1,121 @@
+//! The source's shape, as docs/architecture.md states it: explicit imports outside test modules,
+//! and `src/backend/github/` a one-way chain.
+
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// A file's text before its test module (`#[cfg(test)]` then `mod`); none for a test-only file.
+fn non_test_part(path: &Path) -> String {
+    if path
+        .file_stem()
+        .is_some_and(|s| s.to_string_lossy().ends_with("_tests"))
+    {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod "))
+        .unwrap_or(lines.len());
+    lines[..end].join("\n")
+}
+
+#[test]
+fn no_glob_import_outside_test_modules() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    assert!(files.len() > 50, "read the source tree: {}", files.len());
+    let mut globs = Vec::new();
+    for f in &files {
+        for (n, line) in non_test_part(f).lines().enumerate() {
+            let l = line.trim();
+            if (l.starts_with("use ")
+                || l.starts_with("pub use ")
+                || l.starts_with("pub(crate) use "))
+                && l.ends_with("::*;")
+            {
+                globs.push(format!("{}:{}: {l}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(globs.is_empty(), "glob imports:\n{}", globs.join("\n"));
+}
+
+/// The files of `src/backend/github/`, bottom to top (its `mod.rs` says what each does).
+const CHAIN: &[&str] = &[
+    "types",
+    "trust",
+    "dispatch",
+    "fetch",
+    "land",
+    "collected",
+    "comment",
+    "progress",
+    "collect",
+    "sync",
+];
+
+#[test]
+fn backend_github_files_import_only_files_below_them() {
+    let dir = src().join("backend").join("github");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n != "mod")
+        .collect();
+    names.sort();
+    let mut chain: Vec<String> = CHAIN.iter().map(|s| s.to_string()).collect();
+    chain.sort();
+    assert_eq!(names, chain, "every file has its place in CHAIN");
+    let mut climbs = Vec::new();
+    for (at, name) in CHAIN.iter().enumerate() {
+        let text = non_test_part(&dir.join(format!("{name}.rs")));
+        for (i, _) in text.match_indices("super::") {
+            let rest = &text[i + "super::".len()..];
+            let used: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if let Some(pos) = CHAIN.iter().position(|c| *c == used)
+                && pos >= at
+            {
+                climbs.push(format!("{name}.rs uses super::{used}"));
+            }
+        }
+        // `use super::{a, b::c}`: the names inside the braces.
+        for (i, _) in text.match_indices("use super::{") {
+            let inner = &text[i + "use super::{".len()..];
+            let inner = &inner[..inner.find('}').unwrap()];
+            for part in inner.split(',') {
+                let head = part.trim().split("::").next().unwrap_or("");
+                if let Some(pos) = CHAIN.iter().position(|c| *c == head)
+                    && pos >= at
+                {
+                    climbs.push(format!("{name}.rs uses super::{head}"));
+                }
+            }
+        }
+    }
+    assert!(
+        climbs.is_empty(),
+        "imports that climb:\n{}",
+        climbs.join("\n")
+    );
+}
