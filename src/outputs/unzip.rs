@@ -297,6 +297,39 @@ fn check_entries<R: Read + io::Seek>(
     archive: &mut ZipArchive<R>,
     limits: &Limits,
 ) -> Result<Vec<Planned>, UnzipError> {
+    check_archive(zip, archive, limits)?;
+    let mut plan = Vec::with_capacity(archive.len());
+    let mut claims = PathClaims::default();
+    let mut declared_total: u64 = 0;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_data(index)
+            .map_err(|source| UnzipError::Archive {
+                zip: zip.to_path_buf(),
+                source,
+            })?;
+        let planned = check_entry(zip, &entry)?;
+        if !planned.is_dir {
+            check_declared_size(
+                zip,
+                &planned.name,
+                entry.size(),
+                &mut declared_total,
+                limits,
+            )?;
+        }
+        claims.claim(zip, &planned)?;
+        plan.push(planned);
+    }
+    Ok(plan)
+}
+
+/// Checks on the archive as a whole: no repeated raw name, not too many entries.
+fn check_archive<R: Read + io::Seek>(
+    zip: &Path,
+    archive: &ZipArchive<R>,
+    limits: &Limits,
+) -> Result<(), UnzipError> {
     // The zip crate keeps one entry per raw name, silently: a repeated name would be extracted
     // from whichever copy it kept. Refuse it, naming it.
     if archive.has_duplicate_names() {
@@ -315,124 +348,139 @@ fn check_entries<R: Read + io::Seek>(
             limit: limits.max_files,
         });
     }
-    let mut plan = Vec::with_capacity(archive.len());
-    // Normalised path → (the entry that named it, is it a file).
-    let mut seen: HashMap<String, (String, bool)> = HashMap::new();
-    // Paths that some entry needs to be a directory (its own path if a directory, its parents).
-    let mut dirs_needed: HashMap<String, String> = HashMap::new();
-    let mut declared_total: u64 = 0;
-    for index in 0..archive.len() {
-        let entry = archive
-            .by_index_data(index)
-            .map_err(|source| UnzipError::Archive {
+    Ok(())
+}
+
+/// One entry's name (decodable, safe), kind (a directory or a regular file) and encryption.
+fn check_entry(zip: &Path, entry: &zip::read::ZipFileEntry<'_>) -> Result<Planned, UnzipError> {
+    let name = match entry.name() {
+        Ok(n) => n.into_owned(),
+        Err(_) => {
+            let entry = String::from_utf8_lossy(entry.name_raw()).into_owned();
+            return Err(UnzipError::UnsafeName {
                 zip: zip.to_path_buf(),
-                source,
-            })?;
-        let name = match entry.name() {
-            Ok(n) => n.into_owned(),
-            Err(_) => {
-                let entry = String::from_utf8_lossy(entry.name_raw()).into_owned();
-                return Err(UnzipError::UnsafeName {
-                    zip: zip.to_path_buf(),
-                    entry,
-                    reason: "its name cannot be decoded",
-                });
-            }
-        };
-        let unsafe_name = |reason| UnzipError::UnsafeName {
-            zip: zip.to_path_buf(),
-            entry: name.clone(),
-            reason,
-        };
-        let parts = check_name(&name).map_err(unsafe_name)?;
-        // The zip crate's own check must agree (it also knows Windows-specific tricks).
-        match entry.enclosed_name() {
-            Some(p) if p.components().count() == parts.len() => {}
-            _ => return Err(unsafe_name("it does not stay inside the destination")),
-        }
-        let kind = entry.unix_mode().map(|m| m & S_IFMT).unwrap_or(0);
-        let is_dir = match kind {
-            S_IFDIR => true,
-            // No type recorded, or a regular file: a trailing `/` marks a directory (DOS
-            // attributes of directory entries often lack the directory bit).
-            0 | S_IFREG => name.ends_with('/'),
-            S_IFLNK => {
-                return Err(UnzipError::NotRegular {
-                    zip: zip.to_path_buf(),
-                    entry: name,
-                    kind: "a symbolic link",
-                });
-            }
-            _ => {
-                return Err(UnzipError::NotRegular {
-                    zip: zip.to_path_buf(),
-                    entry: name,
-                    kind: "a special file (device, FIFO or socket)",
-                });
-            }
-        };
-        if entry.encrypted() {
-            return Err(UnzipError::Encrypted {
-                zip: zip.to_path_buf(),
-                entry: name,
+                entry,
+                reason: "its name cannot be decoded",
             });
         }
-        if !is_dir {
-            let size = entry.size();
-            if size > limits.max_file_bytes {
-                return Err(UnzipError::FileTooLarge {
-                    zip: zip.to_path_buf(),
-                    entry: name,
-                    how: DECLARED,
-                    limit: limits.max_file_bytes,
-                });
-            }
-            declared_total = declared_total.saturating_add(size);
-            if declared_total > limits.max_total_bytes {
-                return Err(UnzipError::TotalTooLarge {
-                    zip: zip.to_path_buf(),
-                    entry: name,
-                    how: DECLARED,
-                    limit: limits.max_total_bytes,
-                });
-            }
-        }
-
-        let key = parts.join("/");
-        if let Some((first, _)) = seen.get(&key) {
-            return Err(UnzipError::Duplicate {
+    };
+    let unsafe_name = |reason| UnzipError::UnsafeName {
+        zip: zip.to_path_buf(),
+        entry: name.clone(),
+        reason,
+    };
+    let parts = check_name(&name).map_err(unsafe_name)?;
+    // The zip crate's own check must agree (it also knows Windows-specific tricks).
+    match entry.enclosed_name() {
+        Some(p) if p.components().count() == parts.len() => {}
+        _ => return Err(unsafe_name("it does not stay inside the destination")),
+    }
+    let kind = entry.unix_mode().map(|m| m & S_IFMT).unwrap_or(0);
+    let is_dir = match kind {
+        S_IFDIR => true,
+        // No type recorded, or a regular file: a trailing `/` marks a directory (DOS
+        // attributes of directory entries often lack the directory bit).
+        0 | S_IFREG => name.ends_with('/'),
+        S_IFLNK => {
+            return Err(UnzipError::NotRegular {
                 zip: zip.to_path_buf(),
                 entry: name,
+                kind: "a symbolic link",
+            });
+        }
+        _ => {
+            return Err(UnzipError::NotRegular {
+                zip: zip.to_path_buf(),
+                entry: name,
+                kind: "a special file (device, FIFO or socket)",
+            });
+        }
+    };
+    if entry.encrypted() {
+        return Err(UnzipError::Encrypted {
+            zip: zip.to_path_buf(),
+            entry: name,
+        });
+    }
+    Ok(Planned {
+        name,
+        parts,
+        is_dir,
+    })
+}
+
+/// A file's declared size against the per-file limit, and the running declared total
+/// (`declared_total`, updated) against the total limit.
+fn check_declared_size(
+    zip: &Path,
+    name: &str,
+    size: u64,
+    declared_total: &mut u64,
+    limits: &Limits,
+) -> Result<(), UnzipError> {
+    if size > limits.max_file_bytes {
+        return Err(UnzipError::FileTooLarge {
+            zip: zip.to_path_buf(),
+            entry: name.to_string(),
+            how: DECLARED,
+            limit: limits.max_file_bytes,
+        });
+    }
+    *declared_total = declared_total.saturating_add(size);
+    if *declared_total > limits.max_total_bytes {
+        return Err(UnzipError::TotalTooLarge {
+            zip: zip.to_path_buf(),
+            entry: name.to_string(),
+            how: DECLARED,
+            limit: limits.max_total_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// The paths the entries checked so far claim, to refuse a duplicate or a file/directory clash.
+#[derive(Default)]
+struct PathClaims {
+    /// Normalised path → (the entry that named it, is it a file).
+    seen: HashMap<String, (String, bool)>,
+    /// Paths that some entry needs to be a directory (its own path if a directory, its parents).
+    dirs_needed: HashMap<String, String>,
+}
+
+impl PathClaims {
+    /// Claims `entry`'s path (and its parents as directories), or refuses it.
+    fn claim(&mut self, zip: &Path, entry: &Planned) -> Result<(), UnzipError> {
+        let (name, parts, is_dir) = (&entry.name, &entry.parts, entry.is_dir);
+        let key = parts.join("/");
+        if let Some((first, _)) = self.seen.get(&key) {
+            return Err(UnzipError::Duplicate {
+                zip: zip.to_path_buf(),
+                entry: name.clone(),
                 first: first.clone(),
             });
         }
         // A file where another entry needs a directory, or the reverse.
         let parents = (1..parts.len()).map(|i| parts[..i].join("/"));
         for p in parents.chain(is_dir.then(|| key.clone())) {
-            if let Some((_, true)) = seen.get(&p) {
+            if let Some((_, true)) = self.seen.get(&p) {
                 return Err(UnzipError::FileDirConflict {
                     zip: zip.to_path_buf(),
-                    entry: name,
+                    entry: name.clone(),
                     conflict: p,
                 });
             }
-            dirs_needed.entry(p).or_insert_with(|| name.clone());
+            self.dirs_needed.entry(p).or_insert_with(|| name.clone());
         }
-        if !is_dir && dirs_needed.contains_key(&key) {
+        if !is_dir && self.dirs_needed.contains_key(&key) {
             return Err(UnzipError::FileDirConflict {
                 zip: zip.to_path_buf(),
-                entry: name,
+                entry: name.clone(),
                 conflict: key,
             });
         }
-        seen.insert(key, (name.clone(), !is_dir));
-        plan.push(Planned {
-            name,
-            parts,
-            is_dir,
-        });
+        self.seen.insert(key, (name.clone(), !is_dir));
+        Ok(())
     }
-    Ok(plan)
 }
 
 /// The first entry name the central directory (at `dir_start`) lists twice, read straight from
