@@ -205,12 +205,28 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
     let root = tmp.path();
     set_mode(root, DIR_MODE).map_err(io_err("set the mode of", root))?;
 
+    let done = extract_planned(&zip, &mut archive, &plan, root, limits)?;
+
+    // Only now does `dest` appear, complete. `keep` first so a failed rename can clean up.
+    move_into_place(zip, tmp, dest)?;
+    Ok(done)
+}
+
+/// Pass 2 proper: every planned entry, in order, under `root`, within the limits on the
+/// bytes actually decompressed.
+fn extract_planned<R: Read + io::Seek>(
+    zip: &Path,
+    archive: &mut ZipArchive<R>,
+    plan: &[Planned],
+    root: &Path,
+    limits: &Limits,
+) -> Result<Extracted, UnzipError> {
     let mut buf = vec![0u8; CHUNK];
     let mut done = Extracted { files: 0, bytes: 0 };
     for (index, entry) in plan.iter().enumerate() {
         if entry.is_dir {
             make_dirs(root, &entry.parts).map_err(|(path, source)| UnzipError::Write {
-                zip: zip.clone(),
+                zip: zip.to_path_buf(),
                 entry: entry.name.clone(),
                 path,
                 source,
@@ -219,7 +235,7 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
         }
         let (dirs, _) = entry.parts.split_at(entry.parts.len() - 1);
         make_dirs(root, dirs).map_err(|(path, source)| UnzipError::Write {
-            zip: zip.clone(),
+            zip: zip.to_path_buf(),
             entry: entry.name.clone(),
             path,
             source,
@@ -229,7 +245,7 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
             .iter()
             .fold(root.to_path_buf(), |p, c| p.join(c));
         let write_err = |source| UnzipError::Write {
-            zip: zip.clone(),
+            zip: zip.to_path_buf(),
             entry: entry.name.clone(),
             path: path.clone(),
             source,
@@ -237,7 +253,7 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
         let mut reader = archive
             .by_index(index)
             .map_err(|source| UnzipError::Entry {
-                zip: zip.clone(),
+                zip: zip.to_path_buf(),
                 entry: entry.name.clone(),
                 source,
             })?;
@@ -248,19 +264,19 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
         };
         let n = copy_limited(&mut reader, &mut out, budget, &mut buf).map_err(|e| match e {
             CopyError::FileLimit => UnzipError::FileTooLarge {
-                zip: zip.clone(),
+                zip: zip.to_path_buf(),
                 entry: entry.name.clone(),
                 how: DECOMPRESSED,
                 limit: limits.max_file_bytes,
             },
             CopyError::TotalLimit => UnzipError::TotalTooLarge {
-                zip: zip.clone(),
+                zip: zip.to_path_buf(),
                 entry: entry.name.clone(),
                 how: DECOMPRESSED,
                 limit: limits.max_total_bytes,
             },
             CopyError::Read(source) => UnzipError::Read {
-                zip: zip.clone(),
+                zip: zip.to_path_buf(),
                 entry: entry.name.clone(),
                 source,
             },
@@ -271,7 +287,12 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
         done.bytes += n;
     }
 
-    // Only now does `dest` appear, complete. `keep` first so a failed rename can clean up.
+    Ok(done)
+}
+
+/// Renames the finished temporary directory to `dest`, never over an existing one; on
+/// failure the temporary directory is removed.
+fn move_into_place(zip: PathBuf, tmp: tempfile::TempDir, dest: &Path) -> Result<(), UnzipError> {
     let kept = tmp.keep();
     if let Err(source) = rename_noreplace(&kept, dest) {
         let _ = fs::remove_dir_all(&kept);
@@ -288,7 +309,7 @@ pub fn extract(zip_path: &Path, dest: &Path, limits: &Limits) -> Result<Extracte
             source,
         });
     }
-    Ok(done)
+    Ok(())
 }
 
 /// The first pass: every entry's name, kind and declared size, and the entry count.
