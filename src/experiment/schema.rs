@@ -282,63 +282,8 @@ impl Checker<'_> {
                 );
                 None
             }
-            Count => match &v {
-                Value::Null => Some(v),
-                Value::Number(n) if n.as_u64().is_some() => Some(v),
-                Value::Number(_) => {
-                    self.at_value(
-                        path,
-                        format!("invalid value: {}, expected u64", unexpected(&v)),
-                        None,
-                    );
-                    None
-                }
-                _ => {
-                    self.at_value(
-                        path,
-                        format!("invalid type: {}, expected u64", unexpected(&v)),
-                        None,
-                    );
-                    None
-                }
-            },
-            TextList | TextOrList => match v {
-                // `keys:` with nothing after it is an empty list to serde_yaml.
-                Value::Null => Some(Value::Sequence(Vec::new())),
-                Value::Sequence(items) => {
-                    let mut ok = Vec::with_capacity(items.len());
-                    let mut bad = false;
-                    for (i, item) in items.into_iter().enumerate() {
-                        let mut p = path.to_vec();
-                        p.push(Seg::Index(i));
-                        if is_scalar(&item) || matches!(item, Value::Tagged(_)) {
-                            ok.push(item);
-                        } else {
-                            self.at_value(
-                                &p,
-                                format!("invalid type: {}, expected a string", unexpected(&item)),
-                                None,
-                            );
-                            bad = true;
-                        }
-                    }
-                    (!bad).then_some(Value::Sequence(ok))
-                }
-                v if matches!(kind, TextOrList) && is_scalar(&v) => Some(v),
-                v => {
-                    let want = if matches!(kind, TextOrList) {
-                        "a string or a list of strings"
-                    } else {
-                        "a list of strings"
-                    };
-                    self.at_value(
-                        path,
-                        format!("invalid type: {}, expected {want}", unexpected(&v)),
-                        None,
-                    );
-                    None
-                }
-            },
+            Count => self.count(path, v),
+            TextList | TextOrList => self.text_list(path, v, kind),
             AnyMapping => match v {
                 Value::Mapping(_) => Some(v),
                 Value::Null => Some(Value::Mapping(Mapping::new())),
@@ -351,39 +296,7 @@ impl Checker<'_> {
                     None
                 }
             },
-            Choice(words) => match &v {
-                // Left out, so that the default applies (every choice is optional).
-                Value::Null => None,
-                Value::String(s) if words.contains(&s.as_str()) => Some(v),
-                Value::String(_) | Value::Number(_) | Value::Bool(_) => {
-                    let word = match &v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        _ => String::new(),
-                    };
-                    let help = closest(&word, words.iter().copied())
-                        .map(|c| format!("did you mean `{c}`?"));
-                    self.at_value(
-                        path,
-                        format!("unknown variant `{word}`, {}", one_of(words, "variants")),
-                        help,
-                    );
-                    None
-                }
-                _ => {
-                    self.at_value(
-                        path,
-                        format!(
-                            "invalid type: {}, {}",
-                            unexpected(&v),
-                            one_of(words, "variants")
-                        ),
-                        None,
-                    );
-                    None
-                }
-            },
+            Choice(words) => self.choice(path, v, words),
             Struct(fields) | OptStruct(fields) => match v {
                 Value::Mapping(m) => Some(Value::Mapping(self.fields(path, m, fields))),
                 // An empty `compare:` is no comparison (left out); an empty `runner:` or
@@ -399,6 +312,108 @@ impl Checker<'_> {
                     None
                 }
             },
+        }
+    }
+
+    /// A `Count`: a non-negative integer, or nothing.
+    fn count(&mut self, path: &[Seg], v: Value) -> Option<Value> {
+        match &v {
+            Value::Null => Some(v),
+            Value::Number(n) if n.as_u64().is_some() => Some(v),
+            Value::Number(_) => {
+                self.at_value(
+                    path,
+                    format!("invalid value: {}, expected u64", unexpected(&v)),
+                    None,
+                );
+                None
+            }
+            _ => {
+                self.at_value(
+                    path,
+                    format!("invalid type: {}, expected u64", unexpected(&v)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A `TextList` (or a `TextOrList`, which also takes one string): every item a scalar.
+    fn text_list(&mut self, path: &[Seg], v: Value, kind: Kind) -> Option<Value> {
+        match v {
+            // `keys:` with nothing after it is an empty list to serde_yaml.
+            Value::Null => Some(Value::Sequence(Vec::new())),
+            Value::Sequence(items) => {
+                let mut ok = Vec::with_capacity(items.len());
+                let mut bad = false;
+                for (i, item) in items.into_iter().enumerate() {
+                    let mut p = path.to_vec();
+                    p.push(Seg::Index(i));
+                    if is_scalar(&item) || matches!(item, Value::Tagged(_)) {
+                        ok.push(item);
+                    } else {
+                        self.at_value(
+                            &p,
+                            format!("invalid type: {}, expected a string", unexpected(&item)),
+                            None,
+                        );
+                        bad = true;
+                    }
+                }
+                (!bad).then_some(Value::Sequence(ok))
+            }
+            v if matches!(kind, TextOrList) && is_scalar(&v) => Some(v),
+            v => {
+                let want = if matches!(kind, TextOrList) {
+                    "a string or a list of strings"
+                } else {
+                    "a list of strings"
+                };
+                self.at_value(
+                    path,
+                    format!("invalid type: {}, expected {want}", unexpected(&v)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A `Choice`: one of `words`, or left out.
+    fn choice(&mut self, path: &[Seg], v: Value, words: &'static [&'static str]) -> Option<Value> {
+        match &v {
+            // Left out, so that the default applies (every choice is optional).
+            Value::Null => None,
+            Value::String(s) if words.contains(&s.as_str()) => Some(v),
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                let word = match &v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => String::new(),
+                };
+                let help =
+                    closest(&word, words.iter().copied()).map(|c| format!("did you mean `{c}`?"));
+                self.at_value(
+                    path,
+                    format!("unknown variant `{word}`, {}", one_of(words, "variants")),
+                    help,
+                );
+                None
+            }
+            _ => {
+                self.at_value(
+                    path,
+                    format!(
+                        "invalid type: {}, {}",
+                        unexpected(&v),
+                        one_of(words, "variants")
+                    ),
+                    None,
+                );
+                None
+            }
         }
     }
 
