@@ -435,6 +435,23 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
             .display()
             .to_string(),
     };
+    let mut env = environment();
+    let render_err = |source| WorkflowError::Render {
+        name: WORKFLOW_TEMPLATE.into(),
+        source,
+    };
+    env.add_template_owned(WORKFLOW_TEMPLATE, template)
+        .map_err(render_err)?;
+    let out = env
+        .get_template(WORKFLOW_TEMPLATE)
+        .and_then(|t| t.render(&ctx))
+        .map_err(render_err)?;
+    Ok(out)
+}
+
+/// The template environment: the workflow delimiters, strict undefined values, and every
+/// value written through the YAML writer.
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_syntax(
         SyntaxConfig::builder()
@@ -484,17 +501,7 @@ pub fn render(root: &Path, plan: &Plan) -> Result<String, WorkflowError> {
                 .map_err(yaml::template_error)
         },
     );
-    let render_err = |source| WorkflowError::Render {
-        name: WORKFLOW_TEMPLATE.into(),
-        source,
-    };
-    env.add_template_owned(WORKFLOW_TEMPLATE, template)
-        .map_err(render_err)?;
-    let out = env
-        .get_template(WORKFLOW_TEMPLATE)
-        .and_then(|t| t.render(&ctx))
-        .map_err(render_err)?;
-    Ok(out)
+    env
 }
 
 /// The result of comparing a rendered workflow with the file on disk.
