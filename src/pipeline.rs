@@ -62,37 +62,7 @@ pub struct Finished {
 }
 
 pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
-    let mut outcomes = outputs::read_cells(&f.outputs, f.plan);
-    // What the run's side says about where and when each cell ran overrides the cell's files.
-    for o in &mut outcomes {
-        o.duration_claimed = f.provenance.stamp(&mut o.record);
-        // A refused cell's own figures are not believed: what is known is its job's time.
-        if o.record.status == crate::contract::CellStatus::Refused
-            && let Some(j) = f.provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
-        {
-            o.record.duration_s = j;
-            o.duration_claimed = false;
-        }
-    }
-    // Cells that shared a job never claim more than the job's time between them.
-    let mut claims: Vec<(&str, &mut f64)> = outcomes
-        .iter_mut()
-        .filter(|o| o.duration_claimed)
-        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
-        .collect();
-    f.provenance.cap_shared(&mut claims);
-    for rec in f.missing {
-        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
-            outcomes.push(CellOutcome {
-                record: rec,
-                dir: PathBuf::new(),
-                rows: outputs::Rows::default(),
-                columns: Vec::new(),
-                duration_claimed: false,
-            });
-        }
-    }
-    outputs::sort_by_plan(&mut outcomes, f.plan);
+    let mut outcomes = gather_outcomes(f.plan, &f.outputs, f.provenance, f.missing);
     if !f.merge {
         fail_key_clashes(f.plan, &mut outcomes);
     }
@@ -125,17 +95,7 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
             }
             other => other?,
         };
-        let counts = crate::contract::Summary::of(outcomes.iter().map(|o| o.record.status));
-        let mut entry = ledger::LedgerEntry::new(f.provenance, &counts);
-        entry.refused = f.refused.len();
-        entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
-        entry.failed_cells = outcomes
-            .iter()
-            .filter(|o| !o.ok())
-            .map(|o| o.record.cell.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        entry.collected_at = crate::contract::now_rfc3339();
+        let entry = ledger_entry(f.provenance, &outcomes, f.refused.len());
         let changed = ledger::record_into(&ledger::path_for(&data_path), entry, &mut pair)?;
         pair.commit()?;
         (Some(summary), changed)
@@ -165,6 +125,69 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
         report,
         markdown,
     })
+}
+
+/// Every cell's outcome, in the plan's order: the outputs read back, stamped with what the
+/// run's side knows of their times, and the cells that left no output.
+fn gather_outcomes(
+    plan: &Plan,
+    positioned: &[outputs::Positioned],
+    provenance: &RunProvenance,
+    missing: Vec<CellRecord>,
+) -> Vec<CellOutcome> {
+    let mut outcomes = outputs::read_cells(positioned, plan);
+    // What the run's side says about where and when each cell ran overrides the cell's files.
+    for o in &mut outcomes {
+        o.duration_claimed = provenance.stamp(&mut o.record);
+        // A refused cell's own figures are not believed: what is known is its job's time.
+        if o.record.status == crate::contract::CellStatus::Refused
+            && let Some(j) = provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
+        {
+            o.record.duration_s = j;
+            o.duration_claimed = false;
+        }
+    }
+    // Cells that shared a job never claim more than the job's time between them.
+    let mut claims: Vec<(&str, &mut f64)> = outcomes
+        .iter_mut()
+        .filter(|o| o.duration_claimed)
+        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
+        .collect();
+    provenance.cap_shared(&mut claims);
+    for rec in missing {
+        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
+            outcomes.push(CellOutcome {
+                record: rec,
+                dir: PathBuf::new(),
+                rows: outputs::Rows::default(),
+                columns: Vec::new(),
+                duration_claimed: false,
+            });
+        }
+    }
+    outputs::sort_by_plan(&mut outcomes, plan);
+    outcomes
+}
+
+/// The ledger's line for this run: its provenance, the cells' statuses, the refused cells
+/// and the rows, the failed cells by name.
+fn ledger_entry(
+    provenance: &RunProvenance,
+    outcomes: &[CellOutcome],
+    refused: usize,
+) -> ledger::LedgerEntry {
+    let counts = crate::contract::Summary::of(outcomes.iter().map(|o| o.record.status));
+    let mut entry = ledger::LedgerEntry::new(provenance, &counts);
+    entry.refused = refused;
+    entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
+    entry.failed_cells = outcomes
+        .iter()
+        .filter(|o| !o.ok())
+        .map(|o| o.record.cell.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    entry.collected_at = crate::contract::now_rfc3339();
+    entry
 }
 
 /// Cells of one run that produce the same key would hide each other in the dataset: both fail,
