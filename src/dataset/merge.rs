@@ -377,14 +377,7 @@ pub(super) fn merge(
     if old_header.is_none() && incoming.len() == 0 {
         return Ok((summary, Some(Vec::new())));
     }
-    // Per cell, not per row: the (cell, run) pairs are few however many rows they bring.
-    let mut replaced: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
-    for o in outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()) {
-        replaced
-            .entry(o.record.cell.as_bytes().to_vec())
-            .or_default()
-            .push(o.record.run_id.as_bytes().to_vec());
-    }
+    let replaced = replaced_runs(outcomes);
     let newest = plan.file.dataset.history == History::Newest || mode == Mode::Migrate;
     let pass = Pass {
         order: &order,
@@ -405,14 +398,7 @@ pub(super) fn merge(
     if matches!(result, Err(Stop::Unsorted)) {
         sink = None;
         // Not in order: sort what is there once (memory for this merge only), write it in order.
-        let mut all = Vec::new();
-        if let Some(mut f) = FileRows::open(path, &columns, false)? {
-            let mut r = Rec::default();
-            while f.next_into(&mut r, &order).map_err(stop_err)? {
-                all.push(std::mem::take(&mut r));
-            }
-        }
-        all.sort_by(|a, b| a.cmp(b, &order));
+        let all = sorted_old_rows(path, &columns, &order)?;
         result = pass.run(path, OldRows::Memory(all.into_iter()), sink.as_mut());
     }
     match result {
@@ -442,6 +428,37 @@ pub(super) fn merge(
         _ => None,
     };
     Ok((summary, watched))
+}
+
+/// The runs whose rows each cell of this merge replaces, by cell. Per cell, not per row: the
+/// (cell, run) pairs are few however many rows they bring.
+fn replaced_runs(outcomes: &[CellOutcome]) -> HashMap<Vec<u8>, Vec<Vec<u8>>> {
+    let mut replaced: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    for o in outcomes.iter().filter(|o| o.ok() && !o.rows.is_empty()) {
+        replaced
+            .entry(o.record.cell.as_bytes().to_vec())
+            .or_default()
+            .push(o.record.run_id.as_bytes().to_vec());
+    }
+    replaced
+}
+
+/// A dataset that was not in order: all its rows, read once into memory (for this merge
+/// only) and sorted, to be written in order.
+fn sorted_old_rows(
+    path: &Path,
+    columns: &[String],
+    order: &Order,
+) -> Result<Vec<Rec>, DatasetError> {
+    let mut all = Vec::new();
+    if let Some(mut f) = FileRows::open(path, columns, false)? {
+        let mut r = Rec::default();
+        while f.next_into(&mut r, order).map_err(stop_err)? {
+            all.push(std::mem::take(&mut r));
+        }
+    }
+    all.sort_by(|a, b| a.cmp(b, order));
+    Ok(all)
 }
 
 struct Pass<'a> {
