@@ -120,29 +120,7 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
             report: Some(&report),
         });
     } else {
-        // A terminal gets the short form; the full report is in the run folder's report.md.
-        if let Some(colour) = crate::terminal_report() {
-            out!("{}", report::for_terminal(&report, colour));
-            outln!("\nFull report: {}", run_dir.join("report.md").display());
-        } else {
-            out!("{md}");
-        }
-        if let Some(m) = merge.as_ref().filter(|_| !quiet) {
-            errln!(
-                "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
-                m.cells_merged,
-                m.path,
-                m.rows_added,
-                m.rows_replaced,
-                m.rows_total,
-                if m.cells_skipped > 0 {
-                    format!("; {} cell(s) not merged (see the report)", m.cells_skipped)
-                } else {
-                    String::new()
-                }
-            );
-            merge_notes(plan.name(), m);
-        }
+        print_done(plan.name(), &run_dir, &report, &md, merge.as_ref(), quiet);
     }
     if let Some(code) = interrupted_after_writing() {
         return Ok(code);
@@ -152,6 +130,41 @@ pub(super) async fn run(root: &Path, args: RunArgs, json: bool, quiet: bool) -> 
     } else {
         exit::FAILED
     })
+}
+
+/// The finished run for a reader: the report (short on a terminal, pointing at the full
+/// one), then what the merge did.
+fn print_done(
+    name: &str,
+    run_dir: &Path,
+    report: &Report,
+    md: &str,
+    merge: Option<&outrun::dataset::MergeSummary>,
+    quiet: bool,
+) {
+    // A terminal gets the short form; the full report is in the run folder's report.md.
+    if let Some(colour) = crate::terminal_report() {
+        out!("{}", report::for_terminal(report, colour));
+        outln!("\nFull report: {}", run_dir.join("report.md").display());
+    } else {
+        out!("{md}");
+    }
+    if let Some(m) = merge.filter(|_| !quiet) {
+        errln!(
+            "merged {} cell(s) into {}: {} rows added, {} replaced, {} in all{}",
+            m.cells_merged,
+            m.path,
+            m.rows_added,
+            m.rows_replaced,
+            m.rows_total,
+            if m.cells_skipped > 0 {
+                format!("; {} cell(s) not merged (see the report)", m.cells_skipped)
+            } else {
+                String::new()
+            }
+        );
+        merge_notes(name, m);
+    }
 }
 
 /// SIGINT, SIGTERM or SIGHUP from now on stops the atomic writes in progress before their
