@@ -115,31 +115,45 @@ pub(super) fn panels(c: &CrossComparison, arrays: bool) -> Result<String, Compar
     Ok(buf)
 }
 
-/// Predicted ÷ reference by case (the first key, in the order of the rows), one panel per time
-/// series, one colour per group, a line at 1.
-pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
-    let series: Vec<&SeriesResult> = c.series.iter().filter(|s| !is_array(s)).collect();
+/// The group a row belongs to in the ratio panels, e.g. `batch=8, dtype=fp16` (empty with no
+/// `group_by`).
+fn group_label(c: &CrossComparison, r: &JoinedRow) -> String {
+    c.group_by
+        .iter()
+        .filter_map(|g| c.keys.iter().position(|k| k == g))
+        .map(|i| format!("{}={}", c.keys[i], r.key[i]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The cases (first key) along the x axis and the groups (one marker each), in the order the
+/// drawn rows first show them.
+fn cases_and_groups<'a>(
+    c: &'a CrossComparison,
+    series: &[&SeriesResult],
+) -> (Vec<&'a str>, Vec<String>) {
     let mut cases: Vec<&str> = Vec::new();
     let mut groups: Vec<String> = Vec::new();
-    let group_of = |r: &JoinedRow| -> String {
-        c.group_by
-            .iter()
-            .filter_map(|g| c.keys.iter().position(|k| k == g))
-            .map(|i| format!("{}={}", c.keys[i], r.key[i]))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for s in &series {
+    for s in series {
         for r in drawn(c, s) {
             if !cases.contains(&r.key[0].as_str()) {
                 cases.push(&r.key[0]);
             }
-            let g = group_of(r);
+            let g = group_label(c, r);
             if !groups.contains(&g) {
                 groups.push(g);
             }
         }
     }
+    (cases, groups)
+}
+
+/// Predicted ÷ reference by case (the first key, in the order of the rows), one panel per time
+/// series, one colour per group, a line at 1.
+pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
+    let series: Vec<&SeriesResult> = c.series.iter().filter(|s| !is_array(s)).collect();
+    let group_of = |r: &JoinedRow| group_label(c, r);
+    let (cases, groups) = cases_and_groups(c, &series);
     let ratio_rows: Vec<&JoinedRow> = series.iter().flat_map(|s| drawn(c, s)).collect();
     let (lo, hi) = log_range(
         ratio_rows
