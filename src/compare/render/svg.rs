@@ -25,24 +25,10 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
     let hidden = c.rows.len() - pts.len();
     // One range of whole decades for both axes, around every value on either: the plot is
     // square and y = x is its diagonal, so "above the line" reads as "predicts more".
-    let (lo, hi) = pts
-        .iter()
-        .flat_map(|&(x, y)| [x, y])
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-    let (lo_exp, hi_exp) = if lo.is_finite() {
-        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-        (a, b.max(a + 1))
-    } else {
-        (0, 1)
-    };
+    let (lo_exp, hi_exp) = decade_range(&pts);
     let (lo, hi) = (10f64.powi(lo_exp), 10f64.powi(hi_exp));
     // A labelled tick and a grid line at every decade, light lines at 2..9 × each decade.
-    let decades: Vec<f64> = (lo_exp..=hi_exp).map(|e| 10f64.powi(e)).collect();
-    let minor: Vec<f64> = (lo_exp..hi_exp)
-        .flat_map(|e| (2..10).map(move |k| f64::from(k) * 10f64.powi(e)))
-        .collect();
+    let (decades, minor) = decade_ticks(lo_exp, hi_exp);
     let err = |e: &dyn std::fmt::Display| CompareError::Output(format!("drawing the chart: {e}"));
     let mut buf = String::new();
     {
@@ -133,6 +119,33 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         root.present().map_err(|e| err(&e))?;
     }
     Ok(buf)
+}
+
+/// The decades (as powers of ten) of the one range both axes share: whole decades around
+/// every value on either, at least one; 10⁰..10¹ with nothing to draw.
+fn decade_range(pts: &[(f64, f64)]) -> (i32, i32) {
+    let (lo, hi) = pts
+        .iter()
+        .flat_map(|&(x, y)| [x, y])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo.is_finite() {
+        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (a, b.max(a + 1))
+    } else {
+        (0, 1)
+    }
+}
+
+/// The ticks for decades `lo_exp..=hi_exp`: the labelled ones (each decade) and the light
+/// ones (2..9 × each decade).
+fn decade_ticks(lo_exp: i32, hi_exp: i32) -> (Vec<f64>, Vec<f64>) {
+    let decades: Vec<f64> = (lo_exp..=hi_exp).map(|e| 10f64.powi(e)).collect();
+    let minor: Vec<f64> = (lo_exp..hi_exp)
+        .flat_map(|e| (2..10).map(move |k| f64::from(k) * 10f64.powi(e)))
+        .collect();
+    (decades, minor)
 }
 
 /// Every tick in one format: plain decimals with thousands separators (0.01, 0.1, 1, 10, …,
