@@ -36,14 +36,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         // sizes make it square (730 × 730 pixels; a test checks).
         let root = SVGBackend::with_string(&mut buf, (900, 854)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let caption = if hidden > 0 {
-            format!(
-                "Predicted vs {} ({} rows ≤ 0 not drawn)",
-                c.reference.label, hidden
-            )
-        } else {
-            format!("Predicted vs {}", c.reference.label)
-        };
+        let caption = caption(c, hidden);
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 22))
             .margin(20)
@@ -119,6 +112,18 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         root.present().map_err(|e| err(&e))?;
     }
     Ok(buf)
+}
+
+/// The chart's title, saying how many rows a log scale cannot show.
+fn caption(c: &CrossComparison, hidden: usize) -> String {
+    if hidden > 0 {
+        format!(
+            "Predicted vs {} ({} rows ≤ 0 not drawn)",
+            c.reference.label, hidden
+        )
+    } else {
+        format!("Predicted vs {}", c.reference.label)
+    }
 }
 
 /// The decades (as powers of ten) of the one range both axes share: whole decades around
