@@ -166,15 +166,8 @@ fn ids_do_not_collide_and_case_clashes_are_refused() {
         "pair",
         "name: pair\nmatrix:\n  x: [\";&+&\", \";?#>\"]\ncommand: 'true'\nresults:\n  keys: [x]\n",
     );
-    let (code, out, err) = common::run(p.cmd().args(["plan", "pair", "--json"]));
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
-    let ids: Vec<&str> = v["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let cells = crate::dataset::plan_cells(&p, "pair");
+    let ids: Vec<&str> = cells.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
     assert!(ids.iter().all(|id| id.len() == "c-".len() + 16), "{ids:?}");
