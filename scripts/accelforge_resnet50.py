@@ -28,14 +28,17 @@ although its metadata says >= 3.8), `pip install -r scripts/requirements-accelfo
 Graphviz's `dot` on PATH (`apt-get install graphviz`): the mapper writes mapping.svg of each
 mapping into the working directory and fails without it, so this script chdirs into OUTRUN_OUT.
 
-The H200 model (h200_sm.yaml). One SM: HBM (its 1/132 share of the measured copy rate) ->
-228 KiB shared memory -> tensor cores at 1/132 of the measured matmul peak. The layer is split
-into 132 equal tiles over N, K, P and Q (the split with the fewest MACs per tile, then the
-least data per tile; column sm_split), AccelForge maps one tile onto the SM, and the layer's
-latency is that tile's: all SMs run at once. Not modelled: L2 reuse between SMs, launch
-overhead, uneven tiles' tail. Mapping the whole chip as a 132-way spatial fanout did not map one
-layer in 280 s; this tile model maps a layer in ~10-20 s. Energies in h200_sm.yaml are
-placeholders.
+The H200 model (h200_sm.yaml). One SM: HBM through the L2 -> 228 KiB shared memory -> tensor
+cores at 1/132 of the measured matmul peak. A strided 1x1 conv is given as a stride-1 1x1 conv on
+the subsampled input (exact in NHWC, as for Timeloop). The layer is split into at most 132 equal
+tiles over N, K, P and Q, each split a divisor of its loop (the split with the fewest MACs per
+tile, then the least data per tile; column sm_split), AccelForge maps one tile onto the SM, and
+the layer's latency is that tile's: all those SMs run at once. The tile's off-chip level
+delivers at the measured HBM rate shared by the active SMs, times the split's L2 reuse (column
+l2_reuse: the tiles' values all together over the layer's values once), because the L2 keeps
+what one SM fetched for the SMs that share it. Not modelled: launch overhead, L2 capacity
+misses. Mapping the whole chip as a 132-way spatial fanout did not map one layer in 280 s; this
+tile model maps a layer in ~10-20 s. Energies in h200_sm.yaml are placeholders.
 
 Outputs, one row per layer (keys: layer, N, arch; shape columns as in
 data/measured/h200/resnet50_conv_latency.csv, so rows join with it on layer, N and dtype):
@@ -54,7 +57,8 @@ data/measured/h200/resnet50_conv_latency.csv, so rows join with it on layer, N a
     energy           AccelForge's energy of that mapping: joules (simple: its abstract units;
                      h200: placeholder energies)
     bottleneck       the component with the largest latency
-    sm_split         h200 only: how the layer was split over the SMs, e.g. "N1 K4 P7 Q1"
+    sm_split         h200 only: how the layer was split over the SMs, e.g. "N1 K4 P8 Q4"
+    l2_reuse         h200 only: how many times over the tiles read the layer's values
     mapper_seconds   wall time of the search
 """
 
@@ -82,7 +86,7 @@ BUNDLED = {
 ARCHES = ("h200",) + tuple(BUNDLED)
 COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
     "dtype", "arch", "macs", "pes", "clock_hz", "ideal_cycles", "cycles", "cycles_over_ideal",
-    "latency_s", "latency_us", "energy", "bottleneck", "sm_split", "mapper_seconds",
+    "latency_s", "latency_us", "energy", "bottleneck", "sm_split", "l2_reuse", "mapper_seconds",
 ]
 
 WORKLOAD = """\
@@ -115,7 +119,7 @@ def fail(message):
 
 
 def h200_parameters(dtype):
-    """(jinja data for h200_sm.yaml, SM count, chip MACs per second)."""
+    """(jinja data for h200_sm.yaml, SM count, chip MACs per second, chip HBM bits per second)."""
     with open(os.path.join(MEASURED, "peaks.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     with open(os.path.join(MEASURED, "meta.json")) as f:
@@ -123,8 +127,8 @@ def h200_parameters(dtype):
     mac_per_s = next(float(r["value"]) * 1e12 for r in rows
                      if r["kind"] == "matmul" and r["dtype"] == dtype) / 2
     copy_bytes_per_s = next(float(r["value"]) * 1e9 for r in rows if r["kind"] == "copy")
-    data = {"MAC_PER_S_SM": mac_per_s / sms, "HBM_BITS_PER_S_SM": 8 * copy_bytes_per_s / sms}
-    return data, sms, mac_per_s
+    data = {"MAC_PER_S_SM": mac_per_s / sms}
+    return data, sms, mac_per_s, 8 * copy_bytes_per_s
 
 
 def main():
@@ -149,7 +153,7 @@ def main():
     af.set_n_parallel_jobs(int(jobs))
     if arch_name == "h200":
         arch = os.path.join(HERE, "accelforge_arch", "h200_sm.yaml")
-        data, sms, mac_per_s = h200_parameters(dtype)
+        data, sms, mac_per_s, hbm_bits_per_s = h200_parameters(dtype)
         pes, clock = mac_per_s / H200_CLOCK_HZ, H200_CLOCK_HZ
     else:
         arch, data, sms = str(getattr(af.examples.arches, arch_name)), {}, 1
@@ -158,12 +162,20 @@ def main():
 
     rows = []
     for index, s in enumerate(layers):
-        split = resnet50_shapes.split_over(s, n, sms) if arch_name == "h200" else (1, 1, 1, 1)
-        tile_n, tile_k, tile_p, tile_q = resnet50_shapes.tile(s, n, split)
+        # h200: the strided 1x1 on its subsampled input, split into divisible tiles; the tile's
+        # off-chip level delivers at the HBM rate the active SMs share, times the L2's reuse.
+        shape, split, reuse = s, (1, 1, 1, 1), 1.0
+        if arch_name == "h200":
+            shape = resnet50_shapes.subsampled(s)
+            split = resnet50_shapes.split_over(shape, n, sms)
+            reuse = resnet50_shapes.l2_reuse(shape, n, split)
+            tiles = split[0] * split[1] * split[2] * split[3]
+            data["HBM_BITS_PER_S_SM"] = hbm_bits_per_s * reuse / tiles
+        tile_n, tile_k, tile_p, tile_q = resnet50_shapes.tile(shape, n, split)
         workload = os.path.join(out, f"workload-{index:02d}.yaml")
         with open(workload, "w") as f:
-            f.write(WORKLOAD.format(bits=BITS[dtype], stride=s.stride, N=tile_n, P=tile_p,
-                                    Q=tile_q, C=s.C, K=tile_k, R=s.R, S=s.S))
+            f.write(WORKLOAD.format(bits=BITS[dtype], stride=shape.stride, N=tile_n, P=tile_p,
+                                    Q=tile_q, C=shape.C, K=tile_k, R=shape.R, S=shape.S))
         start = time.monotonic()
         try:
             spec = af.Spec.from_yaml(arch, workload, jinja_parse_data=data)
@@ -187,7 +199,7 @@ def main():
             f"{cycles / ideal:.4f}", f"{latency:.6g}", f"{latency * 1e6:.4f}", f"{energy:.6g}",
             bottleneck,
             "N{} K{} P{} Q{}".format(*split) if arch_name == "h200" else "",
-            f"{seconds:.1f}",
+            f"{reuse:.4f}" if arch_name == "h200" else "", f"{seconds:.1f}",
         ])
         print(f"{s.layer}: {cycles:.0f} cycles (ideal {ideal}), {latency * 1e6:.3f} us, "
               f"{bottleneck}-bound, mapped in {seconds:.1f} s", flush=True)

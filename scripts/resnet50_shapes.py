@@ -71,24 +71,43 @@ def macs(shape, n=1):
     return n * shape.K * shape.P * shape.Q * shape.C * shape.R * shape.S
 
 
+def subsampled(shape):
+    """The shape a model is given: a 1x1 conv with stride > 1 as a stride-1 1x1 conv on the
+    subsampled input (P x Q pixels; exact in the channels-last layout measured, where the kernel
+    reads C contiguous values at each used pixel and never the others); any other shape as it is."""
+    if shape.R == 1 and shape.S == 1 and shape.stride > 1:
+        return shape._replace(H=shape.P, W=shape.Q, stride=1)
+    return shape
+
+
+def divisors(x, limit):
+    """The divisors of x up to limit, ascending."""
+    return [d for d in range(1, min(x, limit) + 1) if x % d == 0]
+
+
+def tile_values(shape, tn, tk, tp, tq):
+    """Values one tile of tn x tk x tp x tq outputs reads and writes once: its input window
+    (all of C), its weights (tk filters) and its outputs."""
+    s = shape
+    rows, cols = (tp - 1) * s.stride + s.R, (tq - 1) * s.stride + s.S
+    return tn * s.C * rows * cols + s.C * tk * s.R * s.S + tn * tk * tp * tq
+
+
 def split_over(shape, n, parts):
     """How to cut one conv (batch n) into at most `parts` equal tiles for `parts` identical cores
-    (the SMs of a GPU): (a, b, c, d) splits N into a, K into b, P into c and Q into d pieces,
-    a*b*c*d <= parts, chosen for the fewest MACs per tile, then the fewest values (input +
-    weight + output) per tile. A tile is ceil(n/a) x ceil(K/b) x ceil(P/c) x ceil(Q/d) outputs
-    with all of C, R, S."""
-    import math
+    (the SMs of a GPU): (a, b, c, d) splits N into a, K into b, P into c and Q into d pieces, each
+    a divisor of its loop (issue 22: a ceiling split leaves prime tile sizes such as 43 or 47,
+    which give a mapper's exact-divisor tiling almost no choice), a*b*c*d <= parts, chosen for
+    the fewest MACs per tile, then the fewest values (input + weight + output) per tile. A tile
+    is n/a x K/b x P/c x Q/d outputs with all of C, R, S; give it subsampled(shape)."""
     s, best = shape, None
-    for a in range(1, min(n, parts) + 1):
-        for b in range(1, min(s.K, parts // a) + 1):
-            for c in range(1, min(s.P, parts // (a * b)) + 1):
-                for d in range(1, min(s.Q, parts // (a * b * c)) + 1):
-                    tn, tk = math.ceil(n / a), math.ceil(s.K / b)
-                    tp, tq = math.ceil(s.P / c), math.ceil(s.Q / d)
-                    work = tn * tk * tp * tq
-                    data = (tn * s.C * ((tp - 1) * s.stride + s.R) * ((tq - 1) * s.stride + s.S)
-                            + s.C * tk * s.R * s.S + work)
-                    key = (work, data, a * b * c * d, (a, b, c, d))
+    for a in divisors(n, parts):
+        for b in divisors(s.K, parts // a):
+            for c in divisors(s.P, parts // (a * b)):
+                for d in divisors(s.Q, parts // (a * b * c)):
+                    tn, tk, tp, tq = n // a, s.K // b, s.P // c, s.Q // d
+                    key = (tn * tk * tp * tq, tile_values(s, tn, tk, tp, tq), a * b * c * d,
+                           (a, b, c, d))
                     if best is None or key < best:
                         best = key
     return best[3]
@@ -96,10 +115,20 @@ def split_over(shape, n, parts):
 
 def tile(shape, n, split):
     """(tile_n, tile_k, tile_p, tile_q) of split_over()'s split."""
-    import math
     a, b, c, d = split
-    return (math.ceil(n / a), math.ceil(shape.K / b), math.ceil(shape.P / c),
-            math.ceil(shape.Q / d))
+    return n // a, shape.K // b, shape.P // c, shape.Q // d
+
+
+def l2_reuse(shape, n, split):
+    """How many times over the tiles of `split` read the layer's values, all tiles together
+    against each value once (>= 1): the factor by which an L2 that keeps what one SM fetched
+    for the others cuts the HBM traffic of a tile model (K splits share an input, N/P/Q splits
+    share the weights, neighbouring P/Q tiles the halo of a window)."""
+    s = shape
+    tn, tk, tp, tq = tile(s, n, split)
+    tiles = split[0] * split[1] * split[2] * split[3]
+    once = tile_values(s, n, s.K, s.P, s.Q)
+    return tiles * tile_values(s, tn, tk, tp, tq) / once
 
 
 def select(spec):
