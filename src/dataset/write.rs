@@ -1,10 +1,12 @@
 //! Writing a run: the one write every collect path ends in. Under the dataset's lock, the run's
 //! rows are merged (cells whose keys clash failed first, when the merge finds such a clash) and
 //! its ledger entry recorded; the new dataset and the new ledger are put in place together
-//! (see `fsutil::Pair`), or not at all.
+//! (see `fsutil::Pair`), or not at all. A run another copy holds already (what a run's final
+//! job landed) is taken in whole instead ([`take_landed`]).
 
 use std::path::Path;
 
+use super::absorb::absorb;
 use super::ledger::{self, LedgerEntry};
 use super::merge::{self, MergeRequest, key_clashes};
 use super::{DatasetError, MergeSummary, Newest, journal_path, lock};
@@ -78,6 +80,30 @@ pub fn write_run(
         ledger_changed,
         ledger,
     })
+}
+
+/// Takes in a run as another copy of the dataset holds it (what the run's final job landed),
+/// under the dataset's lock: its ledger `entries` are recorded and its rows (those of `run_id`
+/// in `dataset`, that copy's bytes) absorbed by the one merge. Returns the rows taken, the
+/// rows the dataset holds now, and whether the dataset or the ledger changed.
+pub fn take_landed(
+    root: &Path,
+    plan: &Plan,
+    entries: &[LedgerEntry],
+    dataset: Option<&[u8]>,
+    run_id: &str,
+) -> Result<(usize, usize, bool), DatasetError> {
+    let _lock = lock(root, plan)?;
+    let ledger_path = ledger::path_for(&root.join(plan.dataset_path()));
+    let mut changed = false;
+    for e in entries {
+        changed |= ledger::record(&ledger_path, e.clone())?;
+    }
+    let (taken, total) = match dataset {
+        Some(bytes) => absorb(root, plan, bytes, &[run_id.to_string()].into())?,
+        None => (0, 0),
+    };
+    Ok((taken, total, changed || taken > 0))
 }
 
 /// Cells of one run that produce the same key would hide each other in the dataset: both fail,
