@@ -1,6 +1,8 @@
 //! Collect: the one flow every way of collecting a GitHub run goes through — `collect`,
 //! `dispatch --wait`, `sync` and the workflow's final job (`collect --land`):
-//! lock → plan → dispatch record → trust → fetch → merge (and land) → comment → mark.
+//! plan → lock → dispatch record → trust → what the run landed, or its outputs fetched → merge
+//! (and land) → comment; then the dispatch record marked. Either way the run ends in
+//! `pipeline::finish`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
