@@ -124,11 +124,12 @@ fn written_report(
     watched: Option<Results<'_>>,
     written: Option<&dataset::write::Written>,
 ) -> Result<Report, PipelineError> {
-    let run = Some(RunInfo::of(f.provenance));
-    let mut report = match (watched, written.and_then(|w| w.columns.as_ref())) {
-        (Some(acc), Some(columns)) => acc.into_report(f.plan, outcomes, run, columns, refused),
-        _ => build_report(f.root, f.plan, outcomes, run, refused)?,
+    let (acc, columns) = match (watched, written.and_then(|w| w.columns.clone())) {
+        (Some(acc), Some(columns)) => (acc, columns),
+        _ => Results::read(f.root, f.plan)?,
     };
+    let run = Some(RunInfo::of(f.provenance));
+    let mut report = acc.into_report(f.plan, outcomes, run, &columns, refused);
     if let (Some(wave), Some(written)) = (&f.provenance.wave, written) {
         report.group = Some(report::GroupReport::of(wave, &written.ledger));
     }
@@ -145,17 +146,7 @@ pub fn build_report(
     run: Option<RunInfo>,
     refused: Vec<Refused>,
 ) -> Result<Report, PipelineError> {
-    let path = root.join(plan.dataset_path());
-    let mut acc = Results::new(root, plan)?;
-    let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
-        Ok(columns) => columns,
-        // A file out of order (edited by hand): start over, reading it whole once.
-        Err(dataset::DatasetError::Unsorted { .. }) => {
-            acc = Results::new(root, plan)?;
-            dataset::newest_in_memory(&path, plan, |row| acc.feed(row))?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (acc, columns) = Results::read(root, plan)?;
     Ok(acc.into_report(plan, outcomes, run, &columns, refused))
 }
 
@@ -179,6 +170,22 @@ impl<'a> Results<'a> {
             first: Vec::new(),
             total: 0,
         })
+    }
+
+    /// The newest rows of the dataset as they are, read in one pass, and its columns.
+    fn read(root: &Path, plan: &'a Plan) -> Result<(Results<'a>, Vec<String>), PipelineError> {
+        let path = root.join(plan.dataset_path());
+        let mut acc = Results::new(root, plan)?;
+        let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
+            Ok(columns) => columns,
+            // A file out of order (edited by hand): start over, reading it whole once.
+            Err(dataset::DatasetError::Unsorted { .. }) => {
+                acc = Results::new(root, plan)?;
+                dataset::newest_in_memory(&path, plan, |row| acc.feed(row))?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((acc, columns))
     }
 
     fn into_report(
