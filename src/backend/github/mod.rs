@@ -50,7 +50,7 @@ pub use collect::collect;
 pub use collected::{CollectedRuns, recent_runs};
 pub use comment::{Posted, announce, run_info};
 pub use dispatch::{
-    DispatchRecord, POLL, Watched, Wave, dispatch, dispatch_waves, lock, plan_of, watch, waves_of,
+    DispatchRecord, POLL, Watched, Wave, dispatch_waves, lock, plan_of, watch, waves_of,
 };
 pub use fetch::wave_before_jobs;
 pub use land::{Landed, LandedHow};
