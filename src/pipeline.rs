@@ -61,8 +61,9 @@ pub struct Finished {
     pub markdown: String,
 }
 
-/// Reads the run's outputs, writes the run into the dataset and ledger (unless `f.merge` is
-/// off), and builds its report: one call down to `outputs`, one to `dataset`, one to `report`.
+/// Reads the run's outcomes (`outputs::of_run`), writes the run into the dataset and the
+/// ledger together (`dataset::write::write_run`; unless `f.merge` is off), and builds its
+/// report.
 pub async fn finish(mut f: Finish<'_>) -> Result<Finished, PipelineError> {
     let (missing, refused) = (
         std::mem::take(&mut f.missing),
