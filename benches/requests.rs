@@ -206,9 +206,11 @@ async fn outrun_cycle(
     .expect("client");
     let mark = |f: &FakeGithub| f.requests().len();
     let start = mark(fake);
-    let rec = gh_backend::dispatch(root, &client, clock.as_ref(), plan, None, None, "main")
+    let [rec] = gh_backend::dispatch_waves(root, &client, clock.as_ref(), plan, None, None, "main")
         .await
-        .expect("dispatch");
+        .expect("dispatch")
+        .try_into()
+        .expect("one run");
     let run_id = rec.run_id.expect("the dispatch returned the run id");
     let dispatched = mark(fake);
     let run = match gh_backend::watch(&client, clock.as_ref(), run_id, None, |_| {})
@@ -564,9 +566,11 @@ async fn landed_cycle(jobs: usize) -> (Outrun, usize) {
     let mine = client(clock.clone());
     let mark = |f: &FakeGithub| f.requests().len();
     let start = mark(&fake);
-    let rec = gh_backend::dispatch(root, &mine, clock.as_ref(), &plan, None, None, "main")
+    let [rec] = gh_backend::dispatch_waves(root, &mine, clock.as_ref(), &plan, None, None, "main")
         .await
-        .expect("dispatch");
+        .expect("dispatch")
+        .try_into()
+        .expect("one run");
     let run_id = rec.run_id.expect("the dispatch returned the run id");
     let dispatched = mark(&fake);
     let Watched::Completed(run) = gh_backend::watch(&mine, clock.as_ref(), run_id, None, |_| {})

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::compare;
 use crate::contract::{CellRecord, RunProvenance};
-use crate::dataset::{self, MergeSummary, ledger};
+use crate::dataset::{self, MergeSummary};
 use crate::experiment::Plan;
 use crate::outputs::{self, CellOutcome};
 use crate::report::{self, Refused, Report, RunInfo};
@@ -61,63 +61,50 @@ pub struct Finished {
     pub markdown: String,
 }
 
-pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
-    let mut outcomes = gather_outcomes(f.plan, &f.outputs, f.provenance, f.missing);
-    if !f.merge {
-        fail_key_clashes(f.plan, &mut outcomes);
-    }
-
-    // What the report keeps of the dataset's newest rows, gathered as the merge writes them.
-    let mut watched: Option<(Results, Vec<String>)> = None;
-    let (merge, ledger_changed) = if f.merge {
-        let _lock = dataset::lock(f.root, f.plan)?;
-        // The new dataset and the new ledger are put in place together or not at all.
-        let data_path = f.root.join(f.plan.dataset_path());
-        let mut pair = crate::fsutil::Pair::new(dataset::journal_path(&data_path));
-        let mut merge = |outcomes: &[CellOutcome]| -> Result<_, PipelineError> {
-            // A comparison that cannot start (its measured file unreadable) must not keep the
-            // rows out of the dataset: merge them, and let the report say what is wrong after.
-            let req =
-                dataset::MergeRequest::new(f.root, f.plan, outcomes, &f.provenance.run_started_at);
-            let Ok(mut acc) = Results::new(f.root, f.plan) else {
-                return Ok(dataset::merge_into_pair(req, None, &mut pair)?.0);
-            };
-            let (summary, columns) =
-                dataset::merge_into_pair(req, Some(&mut |row| acc.feed(row)), &mut pair)?;
-            watched = columns.map(|c| (acc, c));
-            Ok(summary)
-        };
-        // The merge finds cells whose keys clash as it sorts; only then are they looked for.
-        let summary = match merge(&outcomes) {
-            Err(PipelineError::Dataset(dataset::DatasetError::KeyClash { .. })) => {
-                fail_key_clashes(f.plan, &mut outcomes);
-                merge(&outcomes)?
-            }
-            other => other?,
-        };
-        let entry = ledger_entry(f.provenance, &outcomes, f.refused.len());
-        let changed = ledger::record_into(&ledger::path_for(&data_path), entry, &mut pair)?;
-        pair.commit()?;
-        (Some(summary), changed)
+/// Reads the run's outcomes (`outputs::of_run`), writes the run into the dataset and the
+/// ledger together (`dataset::write::write_run`; unless `f.merge` is off), and builds its
+/// report.
+pub async fn finish(mut f: Finish<'_>) -> Result<Finished, PipelineError> {
+    let (missing, refused) = (
+        std::mem::take(&mut f.missing),
+        std::mem::take(&mut f.refused),
+    );
+    let mut outcomes = outputs::of_run(f.plan, &f.outputs, f.provenance, missing);
+    // What the report keeps of the dataset's newest rows, gathered as the merge writes them. A
+    // comparison that cannot start (its measured file unreadable) must not keep the rows out
+    // of the dataset: merge them, and let the report say what is wrong after.
+    let mut watched = if f.merge {
+        Results::new(f.root, f.plan).ok()
     } else {
-        (None, false)
+        None
     };
-
-    let run = Some(RunInfo::of(f.provenance));
-    let mut report = match watched {
-        Some((acc, columns)) => acc.into_report(f.plan, &outcomes, run, &columns, f.refused),
-        None => build_report(f.root, f.plan, &outcomes, run, f.refused)?,
+    let written = if f.merge {
+        let run = dataset::write::RunWrite {
+            root: f.root,
+            plan: f.plan,
+            provenance: f.provenance,
+            refused: refused.len(),
+        };
+        let mut feed = watched
+            .as_mut()
+            .map(|acc| move |row: dataset::Newest<'_>| acc.feed(row));
+        let watch = feed
+            .as_mut()
+            .map(|feed| feed as &mut dyn FnMut(dataset::Newest<'_>));
+        Some(dataset::write::write_run(run, &mut outcomes, watch)?)
+    } else {
+        dataset::write::fail_key_clashes(f.plan, &mut outcomes);
+        None
     };
-    // One wave of a dispatch reports the whole dispatch: every wave this ledger has collected
-    // (this one just recorded), the others as still to come.
-    if let Some(wave) = &f.provenance.wave {
-        let entries = ledger::read(&ledger::path_for(&f.root.join(f.plan.dataset_path())))?;
-        report.group = Some(report::GroupReport::of(wave, &entries));
-    }
+    let report = written_report(&f, &outcomes, refused, watched, written.as_ref())?;
     let markdown = report::markdown(&report);
     if let Some(path) = &f.report_file {
         crate::fsutil::write_atomic(path, markdown.as_bytes())?;
     }
+    let (merge, ledger_changed) = match written {
+        Some(w) => (Some(w.merge), w.ledger_changed),
+        None => (None, false),
+    };
     Ok(Finished {
         outcomes,
         merge,
@@ -127,87 +114,27 @@ pub async fn finish(f: Finish<'_>) -> Result<Finished, PipelineError> {
     })
 }
 
-/// Every cell's outcome, in the plan's order: the outputs read back, stamped with what the
-/// run's side knows of their times, and the cells that left no output.
-fn gather_outcomes(
-    plan: &Plan,
-    positioned: &[outputs::Positioned],
-    provenance: &RunProvenance,
-    missing: Vec<CellRecord>,
-) -> Vec<CellOutcome> {
-    let mut outcomes = outputs::read_cells(positioned, plan);
-    // What the run's side says about where and when each cell ran overrides the cell's files.
-    for o in &mut outcomes {
-        o.duration_claimed = provenance.stamp(&mut o.record);
-        // A refused cell's own figures are not believed: what is known is its job's time.
-        if o.record.status == crate::contract::CellStatus::Refused
-            && let Some(j) = provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
-        {
-            o.record.duration_s = j;
-            o.duration_claimed = false;
-        }
-    }
-    // Cells that shared a job never claim more than the job's time between them.
-    let mut claims: Vec<(&str, &mut f64)> = outcomes
-        .iter_mut()
-        .filter(|o| o.duration_claimed)
-        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
-        .collect();
-    provenance.cap_shared(&mut claims);
-    for rec in missing {
-        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
-            outcomes.push(CellOutcome {
-                record: rec,
-                dir: PathBuf::new(),
-                rows: outputs::Rows::default(),
-                columns: Vec::new(),
-                duration_claimed: false,
-            });
-        }
-    }
-    outputs::sort_by_plan(&mut outcomes, plan);
-    outcomes
-}
-
-/// The ledger's line for this run: its provenance, the cells' statuses, the refused cells
-/// and the rows, the failed cells by name.
-fn ledger_entry(
-    provenance: &RunProvenance,
+/// The report of a run [`finish`] has written: its results from the rows `watched` saw as the
+/// merge wrote them, else read from the dataset. One wave of a dispatch reports the whole
+/// dispatch: every wave the ledger has collected (this one just recorded), the others as still
+/// to come — a wave is always merged (only `run --no-merge` is not, and it has no waves).
+fn written_report(
+    f: &Finish<'_>,
     outcomes: &[CellOutcome],
-    refused: usize,
-) -> ledger::LedgerEntry {
-    let counts = crate::contract::Summary::of(outcomes.iter().map(|o| o.record.status));
-    let mut entry = ledger::LedgerEntry::new(provenance, &counts);
-    entry.refused = refused;
-    entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
-    entry.failed_cells = outcomes
-        .iter()
-        .filter(|o| !o.ok())
-        .map(|o| o.record.cell.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    entry.collected_at = crate::contract::now_rfc3339();
-    entry
-}
-
-/// Cells of one run that produce the same key would hide each other in the dataset: both fail,
-/// each naming the other, rather than one silently winning.
-pub(crate) fn fail_key_clashes(plan: &Plan, outcomes: &mut [CellOutcome]) {
-    for (a, b, key) in dataset::key_clashes(plan, outcomes) {
-        for o in outcomes.iter_mut() {
-            let other = if o.record.cell == a {
-                &b
-            } else if o.record.cell == b {
-                &a
-            } else {
-                continue;
-            };
-            o.record.status = crate::contract::CellStatus::Failed;
-            o.record.error = Some(format!(
-                "produces the key ({key}) that cell `{other}` of the same run produces too: add the parameter that tells them apart to `results.keys`"
-            ));
-        }
+    refused: Vec<Refused>,
+    watched: Option<Results<'_>>,
+    written: Option<&dataset::write::Written>,
+) -> Result<Report, PipelineError> {
+    let (acc, columns) = match (watched, written.and_then(|w| w.columns.clone())) {
+        (Some(acc), Some(columns)) => (acc, columns),
+        _ => Results::read(f.root, f.plan)?,
+    };
+    let run = Some(RunInfo::of(f.provenance));
+    let mut report = acc.into_report(f.plan, outcomes, run, &columns, refused);
+    if let (Some(wave), Some(written)) = (&f.provenance.wave, written) {
+        report.group = Some(report::GroupReport::of(wave, &written.ledger));
     }
+    Ok(report)
 }
 
 /// The report: cell statuses from `outcomes` (may be empty), results from the dataset — read
@@ -220,17 +147,7 @@ pub fn build_report(
     run: Option<RunInfo>,
     refused: Vec<Refused>,
 ) -> Result<Report, PipelineError> {
-    let path = root.join(plan.dataset_path());
-    let mut acc = Results::new(root, plan)?;
-    let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
-        Ok(columns) => columns,
-        // A file out of order (edited by hand): start over, reading it whole once.
-        Err(dataset::DatasetError::Unsorted { .. }) => {
-            acc = Results::new(root, plan)?;
-            dataset::newest_in_memory(&path, plan, |row| acc.feed(row))?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (acc, columns) = Results::read(root, plan)?;
     Ok(acc.into_report(plan, outcomes, run, &columns, refused))
 }
 
@@ -254,6 +171,22 @@ impl<'a> Results<'a> {
             first: Vec::new(),
             total: 0,
         })
+    }
+
+    /// The newest rows of the dataset as they are, read in one pass, and its columns.
+    fn read(root: &Path, plan: &'a Plan) -> Result<(Results<'a>, Vec<String>), PipelineError> {
+        let path = root.join(plan.dataset_path());
+        let mut acc = Results::new(root, plan)?;
+        let columns = match dataset::for_each_newest(&path, plan, |row| acc.feed(row)) {
+            Ok(columns) => columns,
+            // A file out of order (edited by hand): start over, reading it whole once.
+            Err(dataset::DatasetError::Unsorted { .. }) => {
+                acc = Results::new(root, plan)?;
+                dataset::newest_in_memory(&path, plan, |row| acc.feed(row))?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((acc, columns))
     }
 
     fn into_report(

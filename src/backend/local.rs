@@ -238,7 +238,7 @@ pub async fn run(
     let interrupted = *cancel.borrow();
     if !interrupted {
         let mut succeeded = std::mem::take(&mut *succeeded.lock().expect("not poisoned"));
-        crate::pipeline::fail_key_clashes(plan, &mut succeeded);
+        crate::dataset::write::fail_key_clashes(plan, &mut succeeded);
         for o in succeeded.into_iter().filter(|o| !o.ok()) {
             let _ = events.send(Event::Revised {
                 record: Box::new(o.record),

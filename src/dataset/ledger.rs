@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::DatasetError;
-use crate::contract::{RunProvenance, Summary};
+use crate::contract::{RunProvenance, Summary, now_rfc3339};
+use crate::outputs::CellOutcome;
 
 /// One collected run attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +83,23 @@ impl LedgerEntry {
         }
     }
 
+    /// The ledger's line for a run: its provenance, the cells' statuses, the refused artifacts
+    /// and the rows, the failed cells by name, and when it was collected (now).
+    pub fn of_run(prov: &RunProvenance, outcomes: &[CellOutcome], refused: usize) -> LedgerEntry {
+        let counts = Summary::of(outcomes.iter().map(|o| o.record.status));
+        let mut entry = LedgerEntry::new(prov, &counts);
+        entry.refused = refused;
+        entry.rows = outcomes.iter().map(|o| o.rows.len()).sum();
+        entry.failed_cells = outcomes
+            .iter()
+            .filter(|o| !o.ok())
+            .map(|o| o.record.cell.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        entry.collected_at = now_rfc3339();
+        entry
+    }
+
     /// The cells' count as the ledger keeps it (refused cells among the failed ones).
     pub fn summary(&self) -> Summary {
         Summary {
@@ -150,7 +168,7 @@ pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
 /// it). Returns whether the file changed: collecting the same attempt twice with the same
 /// result leaves the file byte for byte as it was.
 pub fn record(path: &Path, entry: LedgerEntry) -> Result<bool, DatasetError> {
-    let Some(text) = with_entry(path, entry)? else {
+    let (_, Some(text)) = with_entry(path, entry)? else {
         return Ok(false);
     };
     crate::fsutil::write_atomic(path, &text)?;
@@ -158,28 +176,33 @@ pub fn record(path: &Path, entry: LedgerEntry) -> Result<bool, DatasetError> {
 }
 
 /// [`record`], staging the new ledger in `pair` (written and synced, not yet renamed) for the
-/// caller to put in place together with the dataset.
-pub(crate) fn record_into(
+/// caller to put in place together with the dataset. Returns whether the file changes, and
+/// its entries with `entry` among them.
+pub(super) fn record_into(
     path: &Path,
     entry: LedgerEntry,
     pair: &mut crate::fsutil::Pair,
-) -> Result<bool, DatasetError> {
-    let Some(text) = with_entry(path, entry)? else {
-        return Ok(false);
+) -> Result<(bool, Vec<LedgerEntry>), DatasetError> {
+    let (entries, text) = with_entry(path, entry)?;
+    let Some(text) = text else {
+        return Ok((false, entries));
     };
     pair.add(crate::fsutil::stage_with(path, |w| w.write_all(&text))?);
-    Ok(true)
+    Ok((true, entries))
 }
 
-/// The ledger's text with `entry` added or replacing its (run, attempt); `None` when that
-/// would not change the file.
-fn with_entry(path: &Path, mut entry: LedgerEntry) -> Result<Option<Vec<u8>>, DatasetError> {
+/// The ledger's entries with `entry` added or replacing its (run, attempt), and their text;
+/// no text when that would not change the file.
+fn with_entry(
+    path: &Path,
+    mut entry: LedgerEntry,
+) -> Result<(Vec<LedgerEntry>, Option<Vec<u8>>), DatasetError> {
     let mut entries = read(path)?;
     match entries
         .iter_mut()
         .find(|e| e.run_id == entry.run_id && e.attempt == entry.attempt)
     {
-        Some(e) if e.same_as(&entry) => return Ok(None),
+        Some(e) if e.same_as(&entry) => return Ok((entries, None)),
         Some(e) => {
             entry.collected_at = e.collected_at.clone();
             *e = entry;
@@ -206,5 +229,5 @@ fn with_entry(path: &Path, mut entry: LedgerEntry) -> Result<Option<Vec<u8>>, Da
             source,
         })?;
     }
-    Ok(Some(out))
+    Ok((entries, Some(out)))
 }

@@ -20,6 +20,7 @@ mod merge;
 mod newest;
 mod order;
 mod prefix;
+pub mod write;
 
 pub use crate::outputs::Row;
 pub use absorb::absorb;
@@ -132,7 +133,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
 
 /// The journal of a dataset and its ledger replaced together: `.outrun-STEM.pair` beside them
 /// (`data/evaluation/NAME.csv` → `data/evaluation/.outrun-NAME.pair`).
-pub(crate) fn journal_path(dataset: &Path) -> PathBuf {
+fn journal_path(dataset: &Path) -> PathBuf {
     let stem = dataset
         .file_stem()
         .and_then(|s| s.to_str())
@@ -267,17 +268,6 @@ pub fn lock(root: &Path, plan: &Plan) -> Result<File, DatasetError> {
 /// holds [`lock`].
 pub fn merge(req: MergeRequest<'_>) -> Result<MergeSummary, DatasetError> {
     merge::merge(req, None, None).map(|(summary, _)| summary)
-}
-
-/// [`merge()`] (with `watch` as [`merge_watching`] has it, when given) that stages the new
-/// file in `pair` instead of renaming it: the caller adds the ledger and commits both
-/// together (see `fsutil::Pair`). Its journal is [`journal_path`] of the dataset.
-pub(crate) fn merge_into_pair(
-    req: MergeRequest<'_>,
-    watch: Option<&mut dyn FnMut(Newest<'_>)>,
-    pair: &mut crate::fsutil::Pair,
-) -> Result<(MergeSummary, Option<Vec<String>>), DatasetError> {
-    merge::merge(req, watch, Some(pair))
 }
 
 /// [`merge()`], handing `watch` the newest row per key of the merged dataset as the merge

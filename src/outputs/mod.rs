@@ -11,7 +11,7 @@ pub mod unzip;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError};
+use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError, RunProvenance};
 use crate::experiment::Plan;
 
 /// One result row: column → value (text, as in the CSV dataset).
@@ -128,6 +128,17 @@ impl Rows {
 }
 
 impl CellOutcome {
+    /// A cell that left no output to read: its record alone, no rows.
+    pub fn without_output(record: CellRecord) -> CellOutcome {
+        CellOutcome {
+            record,
+            dir: PathBuf::new(),
+            rows: Rows::default(),
+            columns: Vec::new(),
+            duration_claimed: false,
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.record.status == CellStatus::Ok
     }
@@ -210,6 +221,43 @@ pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
     read_cells_keeping(outputs, plan, true)
 }
 
+/// A run's outcomes, one per cell, in the plan's order: its outputs read back ([`read_cells`]),
+/// stamped with what the run's side knows of their times, and the cells that left no output
+/// (`missing`, from the backend's own account of the run).
+pub fn of_run(
+    plan: &Plan,
+    positioned: &[Positioned],
+    provenance: &RunProvenance,
+    missing: Vec<CellRecord>,
+) -> Vec<CellOutcome> {
+    let mut outcomes = read_cells(positioned, plan);
+    // What the run's side says about where and when each cell ran overrides the cell's files.
+    for o in &mut outcomes {
+        o.duration_claimed = provenance.stamp(&mut o.record);
+        // A refused cell's own figures are not believed: what is known is its job's time.
+        if o.record.status == CellStatus::Refused
+            && let Some(j) = provenance.cells.get(&o.record.cell).and_then(|j| j.job_s)
+        {
+            o.record.duration_s = j;
+            o.duration_claimed = false;
+        }
+    }
+    // Cells that shared a job never claim more than the job's time between them.
+    let mut claims: Vec<(&str, &mut f64)> = outcomes
+        .iter_mut()
+        .filter(|o| o.duration_claimed)
+        .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
+        .collect();
+    provenance.cap_shared(&mut claims);
+    for rec in missing {
+        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
+            outcomes.push(CellOutcome::without_output(rec));
+        }
+    }
+    sort_by_plan(&mut outcomes, plan);
+    outcomes
+}
+
 /// Every cell output of `plan` under `dir`, checked as [`read_outputs`] checks it, without its
 /// rows: a report needs the statuses, and a run's rows (millions) are read one cell at a time
 /// and dropped, so memory follows the largest cell rather than the run.
@@ -237,33 +285,41 @@ fn read_cells_keeping(outputs: &[Positioned], plan: &Plan, keep_rows: bool) -> V
             .copied()
             .filter(|o| o.attempt == newest)
             .collect();
-        if let [one] = at[..] {
-            let mut o = read_one(plan, cell, one);
-            if !keep_rows {
-                o.rows = Rows::default();
-            }
-            out.push(o);
+        let taken = if let [one] = at[..] {
+            read_one(plan, cell, one)
         } else {
-            let why = format!(
-                "{} outputs in attempt {newest} ({}): none is taken",
-                at.len(),
-                at.iter()
-                    .map(|o| o.dir.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            out.push(refused(plan, cell, why));
+            Err((
+                CellStatus::Refused,
+                format!(
+                    "{} outputs in attempt {newest} ({}): none is taken",
+                    at.len(),
+                    at.iter()
+                        .map(|o| o.dir.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        };
+        let mut o = taken.unwrap_or_else(|(status, why)| not_taken(plan, cell, status, why));
+        if !keep_rows {
+            o.rows = Rows::default();
         }
+        out.push(o);
     }
     out
 }
 
-/// One cell's output, its `cell.json` checked against its position, then its results.
-fn read_one(plan: &Plan, cell: &crate::experiment::Cell, at: &Positioned) -> CellOutcome {
+/// One cell's output, its `cell.json` checked against its position, then its results; or why
+/// it is not taken (the status that cell gets, and the reason).
+fn read_one(
+    plan: &Plan,
+    cell: &crate::experiment::Cell,
+    at: &Positioned,
+) -> Result<CellOutcome, (CellStatus, String)> {
     let mut record = match CellRecord::read(&at.dir) {
         Ok(r) => r,
         // A cell.json cut short (a job killed while writing it) fails that cell only.
-        Err(e) => return outcome(unreadable(plan, cell, &e), PathBuf::new()),
+        Err(e) => return Err((CellStatus::Failed, e.to_string())),
     };
     let params: BTreeMap<String, String> = cell.params.iter().cloned().collect();
     // A record written before ids carried 64 bits names the cell by its older id: the same
@@ -284,8 +340,8 @@ fn read_one(plan: &Plan, cell: &crate::experiment::Cell, at: &Positioned) -> Cel
         None
     };
     match claim {
-        Some(c) => refused(plan, cell, format!("cell.json claims {c}")),
-        None => check(plan, at.dir.clone(), record),
+        Some(c) => Err((CellStatus::Refused, format!("cell.json claims {c}"))),
+        None => Ok(check(plan, at.dir.clone(), record)),
     }
 }
 
@@ -298,24 +354,21 @@ fn claimed(value: &str) -> String {
 
 fn outcome(record: CellRecord, dir: PathBuf) -> CellOutcome {
     CellOutcome {
-        record,
         dir,
-        rows: Rows::default(),
-        columns: Vec::new(),
-        duration_claimed: false,
+        ..CellOutcome::without_output(record)
     }
 }
 
-/// The outcome of a cell whose output was not taken, with the reason.
-fn refused(plan: &Plan, cell: &crate::experiment::Cell, why: String) -> CellOutcome {
-    let record = CellRecord::missing(
-        plan.name(),
-        cell,
-        CellStatus::Refused,
-        why,
-        &crate::contract::RunProvenance::default(),
-    );
-    outcome(record, PathBuf::new())
+/// The outcome of a cell whose output was not taken (refused, or its `cell.json` unreadable),
+/// with the reason.
+fn not_taken(
+    plan: &Plan,
+    cell: &crate::experiment::Cell,
+    status: CellStatus,
+    why: String,
+) -> CellOutcome {
+    let record = CellRecord::missing(plan.name(), cell, status, why, &RunProvenance::default());
+    CellOutcome::without_output(record)
 }
 
 /// Plan order, so reports list cells as the matrix declares them; unknown cells last.
@@ -335,17 +388,6 @@ pub fn sort_by_plan(out: &mut [CellOutcome], plan: &Plan) {
             o.record.cell.clone(),
         )
     });
-}
-
-/// The record of a cell whose `cell.json` could not be read.
-fn unreadable(plan: &Plan, cell: &crate::experiment::Cell, e: &ContractError) -> CellRecord {
-    CellRecord::missing(
-        plan.name(),
-        cell,
-        CellStatus::Failed,
-        e.to_string(),
-        &crate::contract::RunProvenance::default(),
-    )
 }
 
 /// The cell folders (holding a `cell.json`) under `dir`, at depth 1 or 2.

@@ -77,7 +77,7 @@ const CHAIN: &[&str] = &[
 
 /// The files of `src/dataset/`, bottom first (`mod.rs` re-exports and holds the shared names).
 const DATASET_CHAIN: &[&str] = &[
-    "prefix", "order", "file", "newest", "merge", "ledger", "absorb",
+    "prefix", "order", "file", "newest", "merge", "ledger", "absorb", "write",
 ];
 
 #[test]

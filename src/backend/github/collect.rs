@@ -1,14 +1,17 @@
 //! Collect: the one flow every way of collecting a GitHub run goes through — `collect`,
 //! `dispatch --wait`, `sync` and the workflow's final job (`collect --land`):
-//! lock → plan → dispatch record → trust → fetch → merge (and land) → comment → mark.
+//! plan → lock → dispatch record → trust → what the run landed, or its outputs fetched → merge
+//! (and land) → comment; then the dispatch record marked. Either way the run ends in
+//! `pipeline::finish`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 
-use crate::contract::{CellRecord, CellStatus, RunProvenance, Source};
-use crate::dataset::{self, MergeSummary, ledger};
+use crate::contract::{CellRecord, CellStatus, RunProvenance, Summary};
+use crate::dataset::ledger::{self, LedgerEntry};
+use crate::dataset::{self, MergeSummary};
 use crate::experiment::{self, Plan};
-use crate::github_api::{Client, Conclusion, Run};
+use crate::github_api::{Client, Run};
 use crate::names::{self};
 use crate::pipeline;
 
@@ -16,14 +19,15 @@ use super::RemoteError;
 use super::collected::landing_base;
 use super::comment::{Posted, upsert_comment};
 use super::dispatch::{DispatchRecord, lock, plan_of};
-use super::fetch::fetch;
+use super::fetch::{fetch, run_provenance};
 use super::land::{Landed, land, ledger_at, merge_here};
 use super::trust::untrusted;
 use super::types::{CollectArgs, Collected};
 
 /// Collects a finished run (or the caller's own, from its final job): the one flow. Refuses a
-/// run outrun does not merge ([`untrusted`]); notes the run as collected in this machine's
-/// dispatch record at the end.
+/// run outrun does not merge ([`untrusted`]); reads what the run landed when it landed
+/// ([`collect_landed`]), else fetches and merges (or lands) its outputs ([`collect_fetched`]);
+/// notes the run as collected in this machine's dispatch record at the end.
 pub async fn collect(
     root: &Path,
     client: &Client,
@@ -39,9 +43,34 @@ pub async fn collect(
             reason,
         });
     }
+    let opts = with_record(&plan, opts, rec.as_ref())?;
+    // A client collecting a run its final job has landed reads what landed (a few requests,
+    // however many jobs the run had) instead of downloading every artifact again.
+    let found = if !opts.land && !opts.in_run && opts.artifacts_dir.is_none() {
+        read_landed(client, &plan, run).await?
+    } else {
+        None
+    };
+    let done = match found {
+        Some(found) => {
+            let collected = collect_landed(root, &plan, run, opts.issue.is_some(), found).await?;
+            (collected, None)
+        }
+        None => collect_fetched(root, client, &plan, run, &opts).await?,
+    };
+    DispatchRecord::mark_collected(root, &plan, run, rec)?;
+    Ok(done)
+}
+
+/// The flags completed from the run's dispatch record (its cells, wave and issue, where the
+/// flags say nothing); the issue the report goes on, when a comment is asked for.
+fn with_record(
+    plan: &Plan,
+    opts: &CollectArgs,
+    rec: Option<&DispatchRecord>,
+) -> Result<CollectArgs, RemoteError> {
     let issue = if opts.comment {
-        let issue =
-            pipeline::comment_issue(&plan, opts.issue.or(rec.as_ref().and_then(|r| r.issue)));
+        let issue = pipeline::comment_issue(plan, opts.issue.or(rec.and_then(|r| r.issue)));
         if issue.is_none() {
             return Err(RemoteError::NoIssue);
         }
@@ -49,39 +78,38 @@ pub async fn collect(
     } else {
         None
     };
-    let opts = CollectArgs {
-        cells: (opts.cells.clone()).or_else(|| rec.as_ref().and_then(|r| r.cells.clone())),
-        wave: opts.wave.or(rec.as_ref().and_then(|r| r.wave)),
+    Ok(CollectArgs {
+        cells: (opts.cells.clone()).or_else(|| rec.and_then(|r| r.cells.clone())),
+        wave: opts.wave.or(rec.and_then(|r| r.wave)),
         issue,
         ..opts.clone()
-    };
-    // A client collecting a run its final job has landed reads what landed (a few requests,
-    // however many jobs the run had) instead of downloading every artifact again.
-    if !opts.land
-        && !opts.in_run
-        && opts.artifacts_dir.is_none()
-        && let Some(found) = read_landed(client, &plan, run).await?
-    {
-        let collected = collect_landed(root, &plan, run, issue.is_some(), found)?;
-        DispatchRecord::mark_collected(root, &plan, run, rec)?;
-        return Ok((collected, None));
-    }
+    })
+}
+
+/// Collects a run from its outputs: fetched, merged here or landed, the report posted on
+/// `opts.issue` when there is one.
+async fn collect_fetched(
+    root: &Path,
+    client: &Client,
+    plan: &Plan,
+    run: &Run,
+    opts: &CollectArgs,
+) -> Result<(Collected, Option<Landed>), RemoteError> {
     let jobs = client.jobs(run.id).await?;
-    let fetched = fetch(root, client, &plan, run, &jobs, &opts).await?;
+    let fetched = fetch(root, client, plan, run, &jobs, opts).await?;
     let (finished, landed, markdown) = if opts.land {
-        let (finished, landed, markdown) = land(root, client, &plan, run, &fetched, &opts).await?;
+        let (finished, landed, markdown) = land(root, client, plan, run, &fetched, opts).await?;
         (finished, Some(landed), markdown)
     } else {
-        let finished = merge_here(root, &plan, run, &fetched, true).await?;
+        let finished = merge_here(root, plan, run, &fetched, true).await?;
         let markdown = finished.markdown.clone();
         (finished, None, markdown)
     };
-    let posted = match issue {
+    let posted = match opts.issue {
         Some(issue) => upsert_comment(client, issue, plan.name(), &markdown).await?,
         None => Posted::default(),
     };
-    DispatchRecord::mark_collected(root, &plan, run, rec)?;
-    let mut collected = Collected::of(&plan, run, fetched, finished, markdown, posted.url);
+    let mut collected = Collected::of(plan, run, fetched, finished, markdown, posted.url);
     collected.comment_skipped = posted.skipped;
     Ok((collected, landed))
 }
@@ -91,7 +119,7 @@ pub(super) struct LandedCopy {
     /// The branch read: the run's landing branch, or the branch results land on.
     pub git_ref: String,
     /// The ledger entries of this run there.
-    pub entries: Vec<ledger::LedgerEntry>,
+    pub entries: Vec<LedgerEntry>,
     /// The dataset there.
     pub dataset: Option<Vec<u8>>,
 }
@@ -107,7 +135,7 @@ pub(super) async fn read_landed(
     run: &Run,
 ) -> Result<Option<LandedCopy>, RemoteError> {
     let id = run.id.to_string();
-    let ours = |entries: Vec<ledger::LedgerEntry>| -> Option<Vec<ledger::LedgerEntry>> {
+    let ours = |entries: Vec<LedgerEntry>| -> Option<Vec<LedgerEntry>> {
         ledger::has(&entries, &id, run.attempt())
             .then(|| entries.into_iter().filter(|e| e.run_id == id).collect())
     };
@@ -142,56 +170,43 @@ pub(super) async fn read_landed(
 }
 
 /// Collects a run from its landed copy: its ledger entries and its rows (those of the run in
-/// the landed dataset) are merged into this checkout by the one merge, and the report is built
-/// from them — which cells ran and which failed from the ledger entry and the rows. The
-/// comment is the run's final job's: it is left as that job posted it.
-fn collect_landed(
+/// the landed dataset) are taken into this checkout by the one merge, and the run ends in the
+/// one collect path as any other, its cells from the ledger entry and the rows (which ran,
+/// which failed). The comment is the run's final job's: it is left as that job posted it.
+async fn collect_landed(
     root: &Path,
     plan: &Plan,
     run: &Run,
     comment_asked: bool,
     found: LandedCopy,
 ) -> Result<Collected, RemoteError> {
-    let data = root.join(plan.dataset_path());
-    let ledger_path = ledger::path_for(&data);
     let id = run.id.to_string();
-    let (rows_added, total, changed) = {
-        let _lock = dataset::lock(root, plan)?;
-        let mut changed = false;
-        for e in &found.entries {
-            changed |= ledger::record(&ledger_path, e.clone())?;
-        }
-        let (taken, total) = match &found.dataset {
-            Some(bytes) => dataset::absorb(root, plan, bytes, &[id.clone()].into())?,
-            None => (0, 0),
-        };
-        (taken, total, changed || taken > 0)
-    };
+    let (rows_added, rows_total, changed) =
+        dataset::write::take_landed(root, plan, &found.entries, found.dataset.as_deref(), &id)?;
     let entry = found
         .entries
         .iter()
         .max_by_key(|e| e.attempt)
         .cloned()
-        .unwrap_or_else(|| {
-            ledger::LedgerEntry::new(
-                &RunProvenance::default(),
-                &crate::contract::Summary::default(),
-            )
-        });
+        .unwrap_or_else(|| LedgerEntry::new(&RunProvenance::default(), &Summary::default()));
     let prov = landed_provenance(run, &entry);
-    let outcomes = landed_outcomes(plan, &found, &entry, &prov);
-    let report = pipeline::build_report(
+    let cells = landed_cells(plan, &found, &entry, &prov);
+    let finished = pipeline::finish(pipeline::Finish {
         root,
         plan,
-        &outcomes,
-        Some(crate::report::RunInfo::of(&prov)),
-        Vec::new(),
-    )?;
+        outputs: Vec::new(),
+        provenance: &prov,
+        missing: cells,
+        refused: Vec::new(),
+        merge: false,
+        report_file: None,
+    })
+    .await?;
+    let outcomes = finished.outcomes;
     let note = format!(
         "📥 Read from what the run landed on `{}` (no artifact downloaded).",
         found.git_ref
     );
-    let markdown = crate::report::with_note(&crate::report::markdown(&report), &note);
     Ok(Collected {
         experiment: plan.name().into(),
         run_id: run.id,
@@ -206,45 +221,36 @@ fn collect_landed(
             cells_merged: outcomes.iter().filter(|o| o.ok()).count(),
             cells_skipped: outcomes.iter().filter(|o| !o.ok()).count(),
             rows_added,
-            rows_total: total,
+            rows_total,
             changed,
             ..MergeSummary::default()
         },
         comment_url: None,
         comment_skipped: comment_asked
             .then(|| "the run's own final job posted its report when it landed the run".into()),
-        report: Some(report),
-        markdown,
+        report: Some(finished.report),
+        markdown: crate::report::with_note(&finished.markdown, &note),
         outcomes,
     })
 }
 
 /// A landed run's provenance: the run as GitHub reports it, at the newest attempt its ledger
 /// entry or the run names.
-fn landed_provenance(run: &Run, entry: &ledger::LedgerEntry) -> RunProvenance {
+fn landed_provenance(run: &Run, entry: &LedgerEntry) -> RunProvenance {
     RunProvenance {
-        source: Source::Github,
-        run_id: run.id.to_string(),
-        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-        run_started_at: run.started_at().to_string(),
         attempt: entry.attempt.max(run.attempt()),
-        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
-        event: Some(run.event.clone()),
-        git_ref: run.head_branch.clone(),
-        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
-        cells: BTreeMap::new(),
-        wave: None,
+        ..run_provenance(run)
     }
 }
 
-/// The run's cells: those with rows of this run in the landed dataset, and those its ledger
-/// entry names as not ok.
-fn landed_outcomes(
+/// The run's cells, each as the record of a cell that left no output here: those with rows of
+/// this run in the landed dataset, and those its ledger entry names as not ok.
+fn landed_cells(
     plan: &Plan,
     found: &LandedCopy,
-    entry: &ledger::LedgerEntry,
+    entry: &LedgerEntry,
     prov: &RunProvenance,
-) -> Vec<crate::outputs::CellOutcome> {
+) -> Vec<CellRecord> {
     let id = prov.run_id.as_str();
     let failed: BTreeSet<&str> = entry.failed_cells.split_whitespace().collect();
     let with_rows = found
@@ -257,27 +263,17 @@ fn landed_outcomes(
         .filter(|c| failed.contains(c.id.as_str()) || with_rows.contains(&c.id))
         .map(|c| {
             let ok = !failed.contains(c.id.as_str());
-            let mut record = CellRecord::missing(
-                plan.name(),
-                c,
-                if ok {
-                    CellStatus::Ok
-                } else {
-                    CellStatus::Failed
-                },
-                format!("did not succeed in run {id} (its report on GitHub says why)"),
-                prov,
-            );
+            let status = if ok {
+                CellStatus::Ok
+            } else {
+                CellStatus::Failed
+            };
+            let why = format!("did not succeed in run {id} (its report on GitHub says why)");
+            let mut record = CellRecord::missing(plan.name(), c, status, why, prov);
             if ok {
                 record.error = None;
             }
-            crate::outputs::CellOutcome {
-                record,
-                dir: PathBuf::new(),
-                rows: crate::outputs::Rows::default(),
-                columns: Vec::new(),
-                duration_claimed: false,
-            }
+            record
         })
         .collect()
 }

@@ -104,18 +104,18 @@ pub async fn dispatch_waves(
     issue: Option<u64>,
     git_ref: &str,
 ) -> Result<Vec<DispatchRecord>, RemoteError> {
-    let waves = waves_of(plan, cells);
-    if waves == 1 {
-        return Ok(vec![
-            dispatch(root, client, clock, plan, cells, issue, git_ref).await?,
-        ]);
-    }
     let target = Target {
         plan,
         cells,
         issue,
         git_ref,
     };
+    let waves = waves_of(plan, cells);
+    if waves == 1 {
+        return Ok(vec![
+            dispatch_one(root, client, clock, &target, None).await?,
+        ]);
+    }
     let group = new_dispatch_id();
     let mut out = Vec::new();
     for wave in 1..=waves {
@@ -137,27 +137,6 @@ pub struct Wave<'a> {
     pub waves: usize,
 }
 
-/// Dispatches `plan`'s workflow as one run. The record is written before the request, so that
-/// even a crash in between leaves a trace `sync` can resolve by the run's name.
-pub async fn dispatch(
-    root: &Path,
-    client: &Client,
-    clock: &dyn Clock,
-    plan: &Plan,
-    cells: Option<&str>,
-    issue: Option<u64>,
-    git_ref: &str,
-) -> Result<DispatchRecord, RemoteError> {
-    let target = Target {
-        plan,
-        cells,
-        issue,
-        git_ref,
-    };
-    dispatch_one(root, client, clock, &target, None).await
-}
-
-/// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says.
 /// What a dispatch asks for: the experiment, its selected cells, the issue and the ref.
 struct Target<'a> {
     plan: &'a Plan,
@@ -166,6 +145,9 @@ struct Target<'a> {
     git_ref: &'a str,
 }
 
+/// Dispatches one run of `plan`'s workflow: the whole of it, or the wave `wave` says. The
+/// record is written before the request, so that even a crash in between leaves a trace
+/// `sync` can resolve by the run's name.
 async fn dispatch_one(
     root: &Path,
     client: &Client,

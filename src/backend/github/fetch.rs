@@ -31,6 +31,24 @@ fn conclusion_from_jobs(jobs: &[Job]) -> Conclusion {
     }
 }
 
+/// Where a run came from and when it started, as GitHub reports the run: no cell's times yet,
+/// no wave.
+pub(super) fn run_provenance(run: &Run) -> RunProvenance {
+    RunProvenance {
+        source: Source::Github,
+        run_id: run.id.to_string(),
+        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+        run_started_at: run.started_at().to_string(),
+        attempt: run.attempt(),
+        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
+        event: Some(run.event.clone()),
+        git_ref: run.head_branch.clone(),
+        conclusion: run.conclusion.as_ref().map(Conclusion::to_string),
+        cells: BTreeMap::new(),
+        wave: None,
+    }
+}
+
 /// Where the run came from and when it ran, from GitHub's run and jobs: the commit, the
 /// attempt and the times no artifact can change, per job name (the matrix shard). The job's
 /// duration is its own start to end; it becomes a cell's only where the job ran that cell alone.
@@ -57,23 +75,10 @@ fn provenance(
             (j.name.clone(), p)
         })
         .collect();
-    let prov = RunProvenance {
-        source: Source::Github,
-        run_id: run.id.to_string(),
-        url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-        run_started_at: run.started_at().to_string(),
-        attempt: run.attempt(),
-        commit: Some(run.head_sha.clone()).filter(|s| !s.is_empty()),
-        event: Some(run.event.clone()),
-        git_ref: run.head_branch.clone(),
-        conclusion: if in_run {
-            Some(conclusion_from_jobs(jobs).to_string())
-        } else {
-            run.conclusion.as_ref().map(Conclusion::to_string)
-        },
-        cells: BTreeMap::new(),
-        wave: None,
-    };
+    let mut prov = run_provenance(run);
+    if in_run {
+        prov.conclusion = Some(conclusion_from_jobs(jobs).to_string());
+    }
     (prov, by_shard)
 }
 

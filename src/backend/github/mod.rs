@@ -14,13 +14,15 @@
 //! 2. `trust.rs` — which runs outrun merges;
 //! 3. `dispatch.rs` — dispatch a run, find it again, watch it; the dispatch record, which also
 //!    notes a run as collected (`DispatchRecord::mark_collected`);
-//! 4. `fetch.rs` — artifacts → cell folders with the run's provenance;
+//! 4. `fetch.rs` — artifacts → cell folders with the run's provenance (`run_provenance`: the
+//!    one `RunProvenance` of a GitHub run);
 //! 5. `land.rs` — the merge into this checkout (`merge_here`) or the landing the experiment asks
 //!    for, and reading a branch's ledger;
 //! 6. `collected.rs` — which runs the repository's ledgers already hold;
 //! 7. `comment.rs` — the one comment on the issue;
 //! 8. `progress.rs` — `watch --comment` and a run's failed cells;
-//! 9. on top, `collect.rs` — the one flow (trust → fetch → merge or land → comment → mark) — and
+//! 9. on top, `collect.rs` — the one flow (trust → what landed, or fetch → merge or land →
+//!    comment → mark) — and
 //!    `sync.rs`, which takes every waiting run through it.
 //!
 //! `tests/it/architecture.rs` checks the order.
@@ -48,7 +50,7 @@ pub use collect::collect;
 pub use collected::{CollectedRuns, recent_runs};
 pub use comment::{Posted, announce, run_info};
 pub use dispatch::{
-    DispatchRecord, POLL, Watched, Wave, dispatch, dispatch_waves, lock, plan_of, watch, waves_of,
+    DispatchRecord, POLL, Watched, Wave, dispatch_waves, lock, plan_of, watch, waves_of,
 };
 pub use fetch::wave_before_jobs;
 pub use land::{Landed, LandedHow};
