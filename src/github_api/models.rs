@@ -47,6 +47,15 @@ impl Run {
         crate::names::parse_run_title(&self.display_title)
     }
 
+    /// The experiment this run is of: the `NAME` of its run name, else of its workflow file
+    /// (`.github/workflows/outrun-NAME.yml`); `None` for a run that is not outrun's.
+    pub(crate) fn experiment(&self) -> Option<&str> {
+        match self.outrun_title() {
+            Some((name, _)) => Some(name),
+            None => crate::names::experiment_of_workflow(&self.path),
+        }
+    }
+
     pub fn attempt(&self) -> u32 {
         self.run_attempt.unwrap_or(1).max(1)
     }

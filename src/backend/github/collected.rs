@@ -9,7 +9,7 @@ use crate::github_api::{Client, Run};
 use crate::names;
 
 use super::RemoteError;
-use super::land::ledger_at;
+use super::land::{landing_branches, ledger_at};
 
 /// Which runs of an experiment are collected: those in its ledger — in this checkout, and on
 /// the branch results land on — and those whose results wait on their landing branch
@@ -31,11 +31,10 @@ impl CollectedRuns {
         let rel = ledger::path_for(&plan.dataset_path());
         let mut entries = ledger::read(&root.join(&rel))?;
         entries.extend(ledger_at(client, plan, &landing_base(client, plan).await?).await?);
-        let landing = client
-            .branches_starting(&names::landing_prefix(plan.name()))
+        let landing = landing_branches(client, plan)
             .await?
             .iter()
-            .filter_map(|(b, _)| names::parse_landing_branch(plan.name(), b))
+            .map(|b| b.run_id)
             .collect();
         Ok(CollectedRuns {
             ledger: entries,

@@ -339,13 +339,8 @@ pub async fn watch(
 
 /// The plan of the experiment a run belongs to (by its name, else by its workflow file).
 pub fn plan_of(root: &Path, run: &Run) -> Result<Plan, RemoteError> {
-    if let Some((name, _)) = run.outrun_title() {
-        return Ok(experiment::load_named(root, name)?);
-    }
-    match names::experiment_of_workflow(&run.path) {
-        Some(name) => Ok(experiment::load_named(root, name)?),
-        None => Err(RemoteError::NotOutrun(run.id)),
-    }
+    let name = run.experiment().ok_or(RemoteError::NotOutrun(run.id))?;
+    Ok(experiment::load_named(root, name)?)
 }
 
 impl DispatchRecord {

@@ -241,6 +241,26 @@ fn jobs_of_run(
     (shards, selected)
 }
 
+/// An artifact of the run, read once by its name (`outrun-NAME-SHARD-aN`): the job (shard) and
+/// the attempt it names, and the artifact on GitHub (`None`: already in `artifacts_dir`).
+struct Listed {
+    shard: String,
+    attempt: u32,
+    artifact: Option<Artifact>,
+}
+
+impl Listed {
+    /// `None` for a name that is not one of the experiment's artifacts: it is passed over.
+    fn parse(experiment: &str, name: &str, artifact: Option<Artifact>) -> Option<Listed> {
+        let (shard, attempt) = names::parse_artifact(experiment, name)?;
+        Some(Listed {
+            shard: shard.into(),
+            attempt,
+            artifact,
+        })
+    }
+}
+
 /// Every artifact of the run per job (shard) and attempt (a re-run uploads `-a2` beside
 /// `-a1`): listed on GitHub, or found in `artifacts_dir` (the final job's download).
 async fn list_artifacts(
@@ -248,26 +268,20 @@ async fn list_artifacts(
     name: &str,
     run: &Run,
     artifacts_dir: Option<&Path>,
-) -> Result<Vec<(String, u32, Option<Artifact>)>, RemoteError> {
-    let mut listed = Vec::new();
-    match artifacts_dir {
-        Some(dir) => {
-            for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                if let Some((shard, attempt)) = names::parse_artifact(name, &file) {
-                    listed.push((shard.into(), attempt, None));
-                }
-            }
-        }
-        None => {
-            for a in client.artifacts(run.id).await? {
-                if let Some((shard, attempt)) = names::parse_artifact(name, &a.name) {
-                    listed.push((shard.into(), attempt, Some(a.clone())));
-                }
-            }
-        }
-    }
-    Ok(listed)
+) -> Result<Vec<Listed>, RemoteError> {
+    Ok(match artifacts_dir {
+        Some(dir) => std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .flatten()
+            .filter_map(|e| Listed::parse(name, &e.file_name().to_string_lossy(), None))
+            .collect(),
+        None => client
+            .artifacts(run.id)
+            .await?
+            .into_iter()
+            .filter_map(|a| Listed::parse(name, &a.name.clone(), Some(a)))
+            .collect(),
+    })
 }
 
 /// Where the artifacts come from: downloaded from GitHub under `base`, or already in
@@ -299,13 +313,14 @@ impl Sorting<'_> {
     /// The artifacts of each job's newest attempt. An artifact named for a job the plan has
     /// not, or for an attempt the run has not had yet, was not uploaded by the workflow's own
     /// step for that job: it is refused.
-    fn newest_per_job(
-        &mut self,
-        listed: Vec<(String, u32, Option<Artifact>)>,
-        run: &Run,
-    ) -> Newest {
+    fn newest_per_job(&mut self, listed: Vec<Listed>, run: &Run) -> Newest {
         let mut newest = Newest::new();
-        for (shard, attempt, artifact) in listed {
+        for Listed {
+            shard,
+            attempt,
+            artifact,
+        } in listed
+        {
             let artifact_name = names::artifact_name(self.name, &shard, attempt);
             let why = if !self.shard_cells.contains_key(shard.as_str()) {
                 Some(format!(

@@ -12,7 +12,7 @@ use crate::names;
 use crate::pipeline;
 use crate::report::Report;
 
-use super::types::{CollectArgs, Fetched};
+use super::types::{CollectArgs, Fetched, LandingBranch, LandingPull};
 use super::{RemoteError, io};
 
 /// Merges the fetched outputs into the dataset and ledger in `root` (the one collect path,
@@ -364,11 +364,11 @@ async fn land_pull(
         let base = files_at(root, client, files, &default_sha).await?;
         // The landing branches whose run is not on the default branch, newest first.
         let mut waiting = waiting_branches(client, plan, &on_default).await?;
-        waiting.sort_by_key(|w| std::cmp::Reverse(w.0));
+        waiting.sort_by_key(|w| std::cmp::Reverse(w.run_id));
         let own_sha = waiting
             .iter()
-            .find(|(id, _, _)| *id == run.id)
-            .map(|(_, _, sha)| sha.clone());
+            .find(|w| w.run_id == run.id)
+            .map(|w| w.head.clone());
         let (holds, own_files) = take_in_waiting(l, &waiting, &on_default, &own).await?;
         let finished = merge_here(root, plan, run, fetched, false).await?;
         let now = files_here(root, files)?;
@@ -417,10 +417,10 @@ async fn land_pull(
             .filter_map(|id| id.parse().ok())
             .filter(|id| *id != run.id)
             .collect();
-        let open = client.open_pulls().await?;
+        let open = landing_pulls(client, plan).await?;
         // Every other open landing pull request of the experiment whose runs this one carries
         // (or that are on the default branch already).
-        let superseded = superseded(&open, plan, &own, (&ours, &on_default), &holds);
+        let superseded = superseded(&open, &own, (&ours, &on_default), &holds);
         let pull = Pull {
             open: &open,
             branch: &own,
@@ -477,7 +477,7 @@ type File = Option<Vec<u8>>;
 /// run's own branch's ledger and dataset, when it waits already.
 async fn take_in_waiting(
     l: &Landing<'_>,
-    waiting: &[(u64, String, String)],
+    waiting: &[LandingBranch],
     on_default: &BTreeSet<String>,
     own: &str,
 ) -> Result<(Holds, Option<Files>), RemoteError> {
@@ -489,7 +489,12 @@ async fn take_in_waiting(
     let mut holds = Holds::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut own_files = None;
-    for (_, branch, sha) in waiting {
+    for LandingBranch {
+        name: branch,
+        head: sha,
+        ..
+    } in waiting
+    {
         let ledger_bytes = client.file_at(&ledger_rel.to_string_lossy(), sha).await?;
         let entries = match &ledger_bytes {
             Some(b) => ledger::parse(b.as_slice(), &ledger_rel)?,
@@ -582,8 +587,10 @@ async fn moved_meanwhile(
     let late = waiting_branches(l.client, l.plan, on_default)
         .await?
         .into_iter()
-        .any(|(id, b, _)| {
-            id != l.run.id && !holds.contains_key(&b) && !ours.contains(&id.to_string())
+        .any(|w| {
+            w.run_id != l.run.id
+                && !holds.contains_key(&w.name)
+                && !ours.contains(&w.run_id.to_string())
         });
     Ok(late || l.client.branch_sha(default).await?.as_deref() != Some(default_sha))
 }
@@ -591,32 +598,28 @@ async fn moved_meanwhile(
 /// Every other open landing pull request of the experiment whose runs this one carries
 /// (`ours`), or that are on the default branch already.
 fn superseded(
-    open: &[crate::github_api::PullRequest],
-    plan: &Plan,
+    open: &[LandingPull],
     own: &str,
     (ours, on_default): (&BTreeSet<String>, &BTreeSet<String>),
     holds: &Holds,
 ) -> Vec<u64> {
     open.iter()
-        .filter(|p| p.head.name != own)
+        .filter(|p| p.pull.head.name != own)
         .filter(|p| {
-            names::parse_landing_branch(plan.name(), &p.head.name).is_some_and(|id| {
-                let id = id.to_string();
-                (ours.contains(&id) || on_default.contains(&id))
-                    && holds
-                        .get(&p.head.name)
-                        .is_none_or(|r| r.iter().all(|x| ours.contains(x)))
-            })
+            let id = p.run_id.to_string();
+            (ours.contains(&id) || on_default.contains(&id))
+                && holds
+                    .get(&p.pull.head.name)
+                    .is_none_or(|r| r.iter().all(|x| ours.contains(x)))
         })
-        .map(|p| p.number)
+        .map(|p| p.pull.number)
         .collect()
 }
 
-/// Opens the pull request for a landed branch (unless one is open already).
 /// The pull request a landing asks for: from `branch` into `base`, unless `open` (the open
-/// pull requests) has it already; it says which earlier ones (`stacked`) it carries.
+/// landing pull requests) has it already; it says which earlier ones (`stacked`) it carries.
 struct Pull<'a> {
-    open: &'a [crate::github_api::PullRequest],
+    open: &'a [LandingPull],
     branch: &'a str,
     base: &'a str,
     report: &'a Report,
@@ -624,6 +627,7 @@ struct Pull<'a> {
     stacked: &'a [u64],
 }
 
+/// Opens the pull request for a landed branch (unless one is open already).
 async fn open_pull(
     client: &Client,
     plan: &Plan,
@@ -639,8 +643,8 @@ async fn open_pull(
         issue,
         stacked,
     } = *pull;
-    if let Some(p) = open.iter().find(|p| p.head.name == branch) {
-        landed.pull_url = Some(p.html_url.clone());
+    if let Some(p) = open.iter().find(|p| p.pull.head.name == branch) {
+        landed.pull_url = Some(p.pull.html_url.clone());
         return Ok(());
     }
     let s = &report.summary;
@@ -697,20 +701,48 @@ async fn open_pull(
     Ok(())
 }
 
-/// The landing branches of `experiment` whose run is not in the default branch's ledger
-/// (`on_default`): the runs whose rows wait to land, each as (run id, branch, head).
-pub(crate) async fn waiting_branches(
+/// The experiment's landing branches (`outrun/NAME/RUN_ID`) on GitHub, each read as the run
+/// it carries; a branch under the prefix whose name ends in no run id is none of them.
+pub(crate) async fn landing_branches(
     client: &Client,
     plan: &Plan,
-    on_default: &BTreeSet<String>,
-) -> Result<Vec<(u64, String, String)>, RemoteError> {
+) -> Result<Vec<LandingBranch>, RemoteError> {
     Ok(client
         .branches_starting(&names::landing_prefix(plan.name()))
         .await?
         .into_iter()
-        .filter_map(|(b, sha)| {
-            let id = names::parse_landing_branch(plan.name(), &b)?;
-            (!on_default.contains(&id.to_string())).then_some((id, b, sha))
+        .filter_map(|(name, head)| {
+            let run_id = names::parse_landing_branch(plan.name(), &name)?;
+            Some(LandingBranch { run_id, name, head })
+        })
+        .collect())
+}
+
+/// The landing branches whose run is not in the default branch's ledger (`on_default`): the
+/// runs whose rows wait to land.
+pub(crate) async fn waiting_branches(
+    client: &Client,
+    plan: &Plan,
+    on_default: &BTreeSet<String>,
+) -> Result<Vec<LandingBranch>, RemoteError> {
+    let mut all = landing_branches(client, plan).await?;
+    all.retain(|b| !on_default.contains(&b.run_id.to_string()));
+    Ok(all)
+}
+
+/// The open pull requests from the experiment's landing branches, each with the run its branch
+/// carries.
+pub(crate) async fn landing_pulls(
+    client: &Client,
+    plan: &Plan,
+) -> Result<Vec<LandingPull>, RemoteError> {
+    Ok(client
+        .open_pulls()
+        .await?
+        .into_iter()
+        .filter_map(|pull| {
+            let run_id = names::parse_landing_branch(plan.name(), &pull.head.name)?;
+            Some(LandingPull { run_id, pull })
         })
         .collect())
 }

@@ -10,7 +10,8 @@
 //! # A one-way chain, bottom to top
 //!
 //! Each file imports only the files above it in this list (and this file's [`RemoteError`]):
-//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`];
+//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`],
+//!    the landing branches and pull requests read once from their names;
 //! 2. `trust.rs` — which runs outrun merges;
 //! 3. `dispatch.rs` — dispatch a run, find it again, watch it; the dispatch record, which also
 //!    notes a run as collected (`DispatchRecord::mark_collected`);

@@ -14,9 +14,9 @@ use crate::pipeline;
 use super::collect::collect;
 use super::collected::CollectedRuns;
 use super::dispatch::{DispatchRecord, lock};
-use super::land::{Landed, ledger_at, waiting_branches};
+use super::land::{Landed, landing_pulls, ledger_at, waiting_branches};
 use super::trust::untrusted;
-use super::types::CollectArgs;
+use super::types::{CollectArgs, LandingPull};
 use super::{LOST_AFTER, RemoteError};
 
 /// What `sync` found for one run.
@@ -294,32 +294,27 @@ async fn held_where(client: &Client, plan: &Plan) -> Result<Vec<Held>, RemoteErr
         return Ok(Vec::new());
     }
     waiting.sort();
-    let mut open: Vec<_> = client
-        .open_pulls()
-        .await?
-        .into_iter()
-        .filter(|p| names::parse_landing_branch(plan.name(), &p.head.name).is_some())
-        .collect();
-    open.sort_by_key(|p| std::cmp::Reverse(p.number));
+    let mut open = landing_pulls(client, plan).await?;
+    open.sort_by_key(|p| std::cmp::Reverse(p.pull.number));
     let mut carried: Vec<(String, String, BTreeSet<String>)> = Vec::new();
-    for p in open {
-        let runs = ledger_at(client, plan, &p.head.name)
+    for LandingPull { pull, .. } in open {
+        let runs = ledger_at(client, plan, &pull.head.name)
             .await?
             .into_iter()
             .map(|e| e.run_id)
             .collect();
-        carried.push((p.head.name, p.html_url, runs));
+        carried.push((pull.head.name, pull.html_url, runs));
     }
     Ok(waiting
         .into_iter()
-        .map(|(id, own, _)| {
+        .map(|w| {
             let (branch, pull_url) = carried
                 .iter()
-                .find(|(_, _, runs)| runs.contains(&id.to_string()))
-                .map_or((own, None), |(b, u, _)| (b.clone(), Some(u.clone())));
+                .find(|(_, _, runs)| runs.contains(&w.run_id.to_string()))
+                .map_or((w.name, None), |(b, u, _)| (b.clone(), Some(u.clone())));
             Held {
                 experiment: plan.name().into(),
-                run_id: id,
+                run_id: w.run_id,
                 pull_url,
                 branch,
             }
