@@ -119,7 +119,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()
