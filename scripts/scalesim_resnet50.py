@@ -81,6 +81,13 @@ COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
     "sim_seconds",
 ]
 
+# SCALE-Sim's config. The common 32x32 machine of issue 22 §2 (scripts/array32_machine.py; the
+# same numbers as scripts/timeloop_arch/array32.yaml and scripts/zigzag_arch/array32.yaml) is
+# ArrayHeight = ArrayWidth = 32, Ifmap/Filter/Ofmap SRAMs 256/512/256 KiB (double-buffered:
+# half of each in use) and USER mode at 32 words (int8: bytes) a cycle: SCALE-Sim gives each
+# SRAM its own DRAM channel of that bandwidth (Bandwidth for the ofmap, the SRAM bank bandwidths
+# for ifmap and filter), where the other tools share one 32 B channel. Dataflow ws or os;
+# N = 1 (conv mode). experiments/scalesim-resnet50.yaml's matrix `include` sets it.
 CONFIG = """\
 [general]
 run_name = {run_name}

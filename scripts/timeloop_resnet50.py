@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Timeloop v3.0.3 cycles of ResNet-50 convolutions (timeloop-mapper and timeloop-model).
 
-Needs Timeloop v3.0.3's `timeloop-mapper` (and, for h200, `timeloop-model` beside it):
+Needs Timeloop v3.0.3's `timeloop-mapper` and `timeloop-model` beside it:
 OUTRUN_TIMELOOP_MAPPER, else on PATH, else in the cache scripts/install-test-tools.sh builds it
 into (${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-*/bin/); timeloop-model is looked up the same
 way (OUTRUN_TIMELOOP_MODEL, PATH, next to the mapper). It is given Timeloop's v3 input format
