@@ -11,9 +11,13 @@ subset), all taken from the environment.
                         layer1.0.conv2, ...) or 0-based indices into the distinct shapes
     OUTRUN_P_BANDWIDTH  optional: DRAM interface bandwidth in words/cycle. Unset: SCALE-Sim's
                         CALC mode (it assumes whatever bandwidth avoids stalls and reports
-                        it, so stall_cycles is 0); set: USER mode, stalls are simulated
+                        it, so stall_cycles is 0); set: USER mode, stalls are simulated, each
+                        of the ifmap, filter and ofmap SRAMs with its own DRAM channel of
+                        that many words a cycle (SCALE-Sim has no shared channel)
     OUTRUN_P_SRAM_KB    optional, default 64: size of each of the ifmap, filter and ofmap
-                        double-buffered SRAMs in KiB (SCALE-Sim's default scale.cfg)
+                        double-buffered SRAMs in KiB (SCALE-Sim's default scale.cfg), or
+                        three sizes IFMAP,FILTER,OFMAP (the common 32x32 machine of issue 22
+                        §2, scripts/array32_machine.py: 256,512,256 with bandwidth 32)
     OUTRUN_OUT          an empty directory owned by this script; results.csv is written there,
                         SCALE-Sim's own reports (COMPUTE_REPORT.csv, ...) under scalesim/
 
@@ -42,6 +46,8 @@ know that sliding windows overlap). Run time and memory grow linearly with N: N 
 
 Outputs, one row per layer (no dtype: SCALE-Sim counts words, not bytes):
 
+    bandwidth             DRAM words a cycle per SRAM (USER mode), or "calc" (CALC mode)
+    sram_kb               the ifmap/filter/ofmap SRAM sizes in KiB, e.g. 256/512/256
     cycles                total cycles of the layer (SCALE-Sim "Total Cycles": compute + stalls)
     cycles_incl_prefetch  the same counted from the first DRAM prefetch ("Total Cycles (incl.
                           prefetch)")
@@ -69,12 +75,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import resnet50_shapes  # noqa: E402
 
 COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
-    "dataflow", "array_rows", "array_cols", "pes", "topology", "ifmap_h_eff", "ifmap_w_eff",
+    "dataflow", "array_rows", "array_cols", "pes", "bandwidth", "sram_kb", "topology", "ifmap_h_eff", "ifmap_w_eff",
     "macs", "ideal_cycles", "cycles", "cycles_incl_prefetch", "stall_cycles",
     "compute_util_pct", "overall_util_pct", "mapping_eff_pct", "cycles_over_ideal",
     "sim_seconds",
 ]
 
+# SCALE-Sim's config. The common 32x32 machine of issue 22 §2 (scripts/array32_machine.py; the
+# same numbers as scripts/timeloop_arch/array32.yaml and scripts/zigzag_arch/array32.yaml) is
+# ArrayHeight = ArrayWidth = 32, Ifmap/Filter/Ofmap SRAMs 256/512/256 KiB (double-buffered:
+# half of each in use) and USER mode at 32 words (int8: bytes) a cycle: SCALE-Sim gives each
+# SRAM its own DRAM channel of that bandwidth (Bandwidth for the ofmap, the SRAM bank bandwidths
+# for ifmap and filter), where the other tools share one 32 B channel. Dataflow ws or os;
+# N = 1 (conv mode). experiments/scalesim-resnet50.yaml's matrix `include` sets it.
 CONFIG = """\
 [general]
 run_name = {run_name}
@@ -82,9 +95,9 @@ run_name = {run_name}
 [architecture_presets]
 ArrayHeight: {rows}
 ArrayWidth: {cols}
-IfmapSramSzkB: {sram_kb}
-FilterSramSzkB: {sram_kb}
-OfmapSramSzkB: {sram_kb}
+IfmapSramSzkB: {sram_kb[0]}
+FilterSramSzkB: {sram_kb[1]}
+OfmapSramSzkB: {sram_kb[2]}
 IfmapOffset: 0
 FilterOffset: 10000000
 OfmapOffset: 20000000
@@ -97,11 +110,11 @@ WriteRequestBuffer: 32
 [layout]
 IfmapCustomLayout: False
 IfmapSRAMBankBandwidth: {bandwidth}
-IfmapSRAMBankNum: 10
+IfmapSRAMBankNum: {banks}
 IfmapSRAMBankPort: 2
 FilterCustomLayout: False
 FilterSRAMBankBandwidth: {bandwidth}
-FilterSRAMBankNum: 10
+FilterSRAMBankNum: {banks}
 FilterSRAMBankPort: 2
 
 [sparsity]
@@ -135,12 +148,14 @@ def params():
     if bandwidth and not (bandwidth.isdigit() and int(bandwidth) > 0):
         fail(f"OUTRUN_P_BANDWIDTH must be a positive integer (words/cycle), got {bandwidth!r}")
     sram = os.environ.get("OUTRUN_P_SRAM_KB", "64").strip()
-    if not (sram.isdigit() and int(sram) > 0):
-        fail(f"OUTRUN_P_SRAM_KB must be a positive integer, got {sram!r}")
+    sizes = sram.split(",") if "," in sram else [sram] * 3
+    if len(sizes) != 3 or not all(x.strip().isdigit() and int(x) > 0 for x in sizes):
+        fail(f"OUTRUN_P_SRAM_KB must be a positive integer or three (IFMAP,FILTER,OFMAP), "
+             f"got {sram!r}")
     n = resnet50_shapes.env_batch(fail, default=1)
     layers = resnet50_shapes.env_layers(fail)
     out = resnet50_shapes.env_out(fail)
-    return dataflow, rows, cols, n, layers, bandwidth, int(sram), out
+    return dataflow, rows, cols, n, layers, bandwidth, [int(x) for x in sizes], out
 
 
 def simulate(workdir, name, topo_line, gemm, cfg_text):
@@ -182,6 +197,8 @@ def main():
     cfg_text = CONFIG.format(
         run_name="run", rows=rows, cols=cols, sram_kb=sram_kb, dataflow=dataflow,
         bandwidth=bandwidth or 10, mode="USER" if bandwidth else "CALC",
+        # Banks only matter with a custom layout (off), but must divide the bandwidth.
+        banks=1 if bandwidth else 10,
     )
     gemm = n > 1
     results = []
@@ -208,7 +225,8 @@ def main():
         ideal = math.ceil(macs / pes)
         results.append([
             s.layer, s.occurrences, n, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q,
-            dataflow, rows, cols, pes, "gemm" if gemm else "conv", h_eff, w_eff,
+            dataflow, rows, cols, pes, bandwidth or "calc", "/".join(map(str, sram_kb)),
+            "gemm" if gemm else "conv", h_eff, w_eff,
             macs, ideal, int(cycles), int(incl_prefetch), int(stalls),
             f"{compute_util:.4f}", f"{overall_util:.4f}", f"{mapping_eff:.4f}",
             f"{cycles / ideal:.4f}", f"{seconds:.2f}",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Timeloop v3.0.3 cycles of ResNet-50 convolutions (timeloop-mapper and timeloop-model).
 
-Needs Timeloop v3.0.3's `timeloop-mapper` (and, for h200, `timeloop-model` beside it):
+Needs Timeloop v3.0.3's `timeloop-mapper` and `timeloop-model` beside it:
 OUTRUN_TIMELOOP_MAPPER, else on PATH, else in the cache scripts/install-test-tools.sh builds it
 into (${XDG_CACHE_HOME:-~/.cache}/outrun/timeloop-*/bin/); timeloop-model is looked up the same
 way (OUTRUN_TIMELOOP_MODEL, PATH, next to the mapper). It is given Timeloop's v3 input format
@@ -11,15 +11,27 @@ way (OUTRUN_TIMELOOP_MODEL, PATH, next to the mapper). It is given Timeloop's v3
 One outrun cell: one architecture and one batch size (optionally a layer subset), all taken
 from the environment.
 
-    OUTRUN_P_ARCH       array32 | h200   (scripts/timeloop_arch/*.yaml)
+    OUTRUN_P_ARCH       array32 | array32-os | h200   (scripts/timeloop_arch/*.yaml; both
+                        array32 values use array32.yaml: weight- and output-stationary)
     OUTRUN_P_BATCH      optional, default 1: batch size N
     OUTRUN_P_LAYERS     optional, default all 23: comma-separated layer names, indices or
                         index ranges (`0-5`)
-    array32 only (a bounded random search, as before):
-    OUTRUN_P_VICTORY (100), OUTRUN_P_TIMEOUT (2000), OUTRUN_P_THREADS (1),
-    OUTRUN_P_LAYER_SECONDS (8: then SIGINT; mapper_stopped = 1)
     OUTRUN_OUT          an empty directory owned by this script; results.csv is written there,
                         each layer's Timeloop input and output under timeloop/NN-LAYER/
+
+array32, array32-os: the common 32x32 machine of issue 22 §2 (scripts/array32_machine.py,
+scripts/timeloop_arch/array32.yaml; the same as ZigZag's and SCALE-Sim's): 1,024 int8 MACs a
+cycle at 1 GHz, per PE a weight register (array32: weight-stationary, it keeps the weight while
+N, P, Q stream by) or an accumulator (array32-os: output-stationary, it keeps the output while
+C, R, S stream by), a 1 MiB global buffer keeping all tensors, DRAM at 32 B a cycle. Per layer
+one planned mapping, evaluated by timeloop-model (deterministic; no search, no wall clock): the
+unrolling of array32_machine.unrolling (columns K; rows C, R, S or Q, P, N, exact divisors, as
+ZigZag is given), at DRAM the batch slices and output-channel chunks with the least DRAM
+traffic whose tiles fit the buffer together (array32_plan), in the buffer the folds of the
+array, in the PE the streamed loops (ws: the slice's pixels N, P, Q, as SCALE-Sim streams them;
+os: the reduction C, R, S). timeloop-mapper is not used here: on this 1,024-PE array one of its
+evaluations takes about a second on this machine (timeloop-model evaluates a mapping in
+~0.1 s), so no search that a cell can afford visits enough of the space to matter.
 
 h200: the whole chip (scripts/timeloop_arch/h200.yaml): HBM at the measured copy rate -> L2
 (50 MiB, keeps all tensors) -> a 132-way SM fanout -> shared memory (keeps all tensors) ->
@@ -66,11 +78,11 @@ data/measured/h200/resnet50_conv_latency.csv):
     latency_us        cycles / clock_hz (h200: comparable with latency_us_median)
     energy_uj         Summary "Energy" (placeholder model)
     computes          MACs Timeloop performed; checked against macs
-    spatial           array32: the fixed spatial unrolling, e.g. "K32 C32"; h200: the lane
-                      unrolling of an SM, e.g. "K4 C4"
-    mapper_bound      array32: "victory=V timeout=T seconds=S threads=H"; h200: the search's
-                      settings "linear-pruned victory=0 timeout=0 threads=1"
-    mapper_stopped    array32: 1 when the wall-clock bound stopped the search; h200: 0
+    spatial           array32: the fixed spatial unrolling, e.g. "K32 C32" (os: "K32 Q8 P4");
+                      h200: the lane unrolling of an SM, e.g. "K4 C4"
+    mapper_bound      the search's settings: array32 "none: one planned mapping
+                      (timeloop-model)"; h200 e.g. "linear-pruned victory=0 timeout=0 threads=1"
+    mapper_stopped    0 (no wall-clock bound decides a result)
     h200 only:
     mapping           which mapping gave `cycles`: cutlass | search
     tile              the winning mapping: threadblock tile (N P Q K), SMs used, waves,
@@ -101,13 +113,13 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import array32_machine  # noqa: E402
 import resnet50_shapes  # noqa: E402
 import timeloop_parse  # noqa: E402
 
@@ -142,17 +154,6 @@ problem:
       projection: [[[N]], [[K]], [[Q]], [[P]]]
       read-write: True
   instance: {{C: {C}, K: {K}, N: {N}, P: {P}, Q: {Q}, R: {R}, S: {S}, Wstride: {stride}, Hstride: {stride}}}
-"""
-
-MAPPER = """\
-mapper:
-  algorithm: random-pruned
-  optimization-metrics: [delay, energy]
-  live-status: False
-  num-threads: {threads}
-  timeout: {timeout}
-  victory-condition: {victory}
-  max-permutations-per-if-visit: 4
 """
 
 # h200's search, one thread (so deterministic: Timeloop's random engine has a fixed seed):
@@ -260,12 +261,12 @@ def launch_floor_us():
 
 
 def arch_settings(name):
-    if name not in ("array32", "h200"):
-        fail(f"OUTRUN_P_ARCH must be array32 or h200 (got {name!r})")
-    with open(os.path.join(ARCH_DIR, f"{name}.yaml")) as f:
+    if name not in ARRAY32 and name != "h200":
+        fail(f"OUTRUN_P_ARCH must be array32, array32-os or h200 (got {name!r})")
+    with open(os.path.join(ARCH_DIR, "array32.yaml" if name in ARRAY32 else f"{name}.yaml")) as f:
         text = f.read()
-    if name == "array32":
-        return Arch(name, text, "int8", 1024, 1e9)
+    if name in ARRAY32:
+        return Arch(name, text, "int8", array32_machine.PES, array32_machine.CLOCK_HZ)
     with open(os.path.join(MEASURED, "peaks.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     with open(os.path.join(MEASURED, "meta.json")) as f:
@@ -283,94 +284,97 @@ def arch_settings(name):
                 launch_floor_us())
 
 
-def divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def fill_axis(dims, names, cap):
-    """{dim: factor} for the dims on one mesh axis: exact divisors (Timeloop v3 factors divide
-    the dimension), product <= cap, as large as possible; ties go to the earlier dims."""
-    best = (0, ())
-
-    def walk(i, product, chosen):
-        nonlocal best
-        if i == len(names):
-            key = (product, tuple(chosen))
-            if key > best:
-                best = key
-            return
-        for d in divisors(dims[names[i]]):
-            if product * d <= cap:
-                walk(i + 1, product * d, chosen + [d])
-    walk(0, 1, [])
-    return dict(zip(names, best[1]))
+divisors = array32_machine.divisors
+fill_axis = array32_machine.fill_axis
 
 
 def factor_string(factors):
     return " ".join(f"{d}{factors.get(d, 1)}" for d in DIMS)
 
 
-# --- array32: a bounded random search with a fixed weight-stationary unrolling -------------
+# --- array32: the common 32x32 machine, one planned mapping evaluated by timeloop-model -----
 
-ARRAY32_FIXED = [
-    "- {target: weight_reg, type: datatype, keep: [Weights], bypass: [Inputs, Outputs]}",
-    "- {target: global_buffer, type: datatype, keep: [Inputs, Outputs], bypass: [Weights]}",
-    # weight-stationary: a PE's one weight stays while it streams N, P, Q
-    "- {target: weight_reg, type: temporal, factors: K1 C1 R1 S1}",
-]
+ARRAY32 = {"array32": "ws", "array32-os": "os"}
+BUFFER_WORDS = array32_machine.BUFFER_KIB * 1024      # int8: a word a byte
+ARRAY32_SEARCH = "none: one planned mapping (timeloop-model)"
 
 
-def array32_spatial(dims):
-    """(constraint line, label) fixing the unrolling on the 32 x 32 mesh: X over K, Y over
-    C, R, S."""
-    x = fill_axis(dims, ["K"], 32)
-    y = fill_axis(dims, ["C", "R", "S"], 32)
-    factors = {**x, **y}
-    order = ["K", "C", "R", "S"] + [d for d in DIMS if d not in "KCRS"]
-    line = ("- {target: global_buffer, type: spatial, factors: %s, permutation: %s, split: 1}"
-            % (" ".join(f"{d}{factors.get(d, 1)}" for d in order), "".join(order)))
-    label = " ".join(f"{d}{f}" for d, f in list(x.items()) + list(y.items()) if f > 1) or "1"
-    return line, label
+def array32_plan(dataflow, d):
+    """The mapping's loop bounds: the unrolling (cols, rows), the DRAM loops (batch slices h,
+    output-channel chunks k, and which is inner) chosen for the least DRAM traffic among those
+    whose tiles fit the 1 MiB buffer together, then the buffer's folds and the PE's loops."""
+    cols, rows = array32_machine.unrolling(dataflow, d)
+    h_in, w_in = input_box(d)
+    weights = d["K"] * d["C"] * d["R"] * d["S"]
+    best = None
+    for h in divisors(d["N"] // rows.get("N", 1)):
+        n = d["N"] // h
+        inputs, outputs = n * d["C"] * h_in * w_in, n * d["K"] * d["P"] * d["Q"]
+        for k in divisors(d["K"] // cols["K"]):
+            if inputs + (weights + outputs) // k > BUFFER_WORDS:
+                continue
+            # K inner: a slice's inputs stay while the weight chunks pass (weights h times);
+            # N inner: a weight chunk stays while the slices pass (inputs k times).
+            for traffic, k_inner in ((inputs * h + weights * h, True),
+                                     (inputs * h * k + weights, False)):
+                key = (traffic, h * k, not k_inner)
+                if best is None or key < best[0]:
+                    best = (key, h, k, k_inner)
+    if best is None:
+        raise RuntimeError("no batch slice and channel chunk fits the 1 MiB buffer")
+    _, h, k, k_inner = best
+    n = d["N"] // h
+    folds = {"K": d["K"] // cols["K"] // k}
+    if dataflow == "ws":      # the PE streams the slice's pixels past its weight
+        pe = {"N": n, "P": d["P"], "Q": d["Q"]}
+        folds.update({x: d[x] // rows.get(x, 1) for x in "CRS"})
+    else:                     # the PE reduces C, R, S into its output
+        pe = {"C": d["C"], "R": d["R"], "S": d["S"]}
+        folds.update({x: ({"N": n}.get(x, d[x])) // rows.get(x, 1) for x in "QPN"})
+    return dict(cols=cols, rows=rows, h=h, k=k, k_inner=k_inner, folds=folds, pe=pe)
 
 
-def run_array32(mapper_bin, workdir, arch, dims, p):
-    """Write the layer's v3 input files, run timeloop-mapper, return (stats, spatial, stopped)."""
-    os.makedirs(workdir, exist_ok=True)
-    line, label = array32_spatial(dims)
-    files = {
-        "arch.yaml": arch.text,
-        "problem.yaml": PROBLEM.format(**dims),
-        "mapper.yaml": MAPPER.format(threads=p["threads"], timeout=p["timeout"],
-                                     victory=p["victory"]),
-        "constraints.yaml": "mapspace:\n  constraints:\n"
-        + "".join(f"  {c}\n" for c in ARRAY32_FIXED + [line]),
-    }
-    write_files(workdir, files)
-    log = os.path.join(workdir, "timeloop-mapper.log")
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([mapper_bin, *files], cwd=workdir, stdout=logf,
-                                stderr=subprocess.STDOUT)
-        stopped = False
-        try:
-            code = proc.wait(timeout=p["layer_seconds"])
-        except subprocess.TimeoutExpired:
-            # SIGINT makes timeloop-mapper stop searching and write its best mapping so far.
-            stopped = True
-            # One SIGINT only: a second makes v3.0.3 abandon the evaluation under way and then
-            # fail an assertion (is_evaluated_) instead of writing the best mapping.
-            proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError("timeloop-mapper ignored SIGINT for 300 s and was killed")
-    stats = os.path.join(workdir, "timeloop-mapper.stats.txt")
-    if code != 0 and not (stopped and os.path.exists(stats)):
-        raise RuntimeError(f"timeloop-mapper exited with {code}; see {log}")
-    if not os.path.exists(stats):
-        raise RuntimeError(f"timeloop-mapper wrote no stats (no valid mapping?); see {log}")
-    return timeloop_parse.parse_file(stats), label, stopped
+def array32_mapping(dataflow, plan):
+    """timeloop-model's mapping (v3 `mapping:` list) for the plan."""
+    ones = factor_string({})
+    spatial = {**plan["cols"], **plan["rows"]}
+    order = "".join(list(plan["cols"]) + list(plan["rows"])
+                    + [x for x in DIMS if x not in spatial])
+    if dataflow == "ws":
+        reg, keep, idle, pe_perm, fold_perm = "weight_reg", "Weights", "accumulator", \
+            "QPNCKRS", "SRCKQPN"
+    else:
+        reg, keep, idle, pe_perm, fold_perm = "accumulator", "Outputs", "weight_reg", \
+            "CSRKQPN", "KQPNCSR"
+    others = ", ".join(t for t in ("Weights", "Inputs", "Outputs") if t != keep)
+    dram = {"N": plan["h"], "K": plan["k"]}
+    return [
+        "- {target: weight_reg, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["pe"]) if reg == "weight_reg" else ones, pe_perm),
+        "- {target: accumulator, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["pe"]) if reg == "accumulator" else ones, pe_perm),
+        "- {target: global_buffer, type: spatial, factors: %s, permutation: %s, split: %d}"
+        % (" ".join(f"{x}{spatial.get(x, 1)}" for x in order), order, len(plan["cols"])),
+        "- {target: global_buffer, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(plan["folds"]), fold_perm),
+        "- {target: DRAM, type: temporal, factors: %s, permutation: %s}"
+        % (factor_string(dram), "KNCPQRS" if plan["k_inner"] else "NKCPQRS"),
+        "- {target: %s, type: datatype, keep: [%s], bypass: [%s]}" % (reg, keep, others),
+        "- {target: %s, type: datatype, keep: [], bypass: [Weights, Inputs, Outputs]}" % idle,
+        "- {target: global_buffer, type: datatype, keep: [Weights, Inputs, Outputs], bypass: []}",
+        "- {target: DRAM, type: datatype, keep: [Weights, Inputs, Outputs], bypass: []}",
+    ]
+
+
+def run_array32(tools, workdir, arch, dims):
+    """Evaluate the layer's planned mapping with timeloop-model; return (stats, spatial)."""
+    dataflow = ARRAY32[arch.name]
+    plan = array32_plan(dataflow, dims)
+    stats, _ = run_tool(tools["model"], workdir, {
+        "arch.yaml": arch.text, "problem.yaml": PROBLEM.format(**dims),
+        "mapping.yaml": "mapping:\n" + "".join(f"  {c}\n" for c in array32_mapping(dataflow, plan)),
+    }, "timeloop-model")
+    return stats, array32_machine.label(plan["cols"], plan["rows"])
 
 
 def write_files(workdir, files):
@@ -586,10 +590,6 @@ def params():
         arch=os.environ.get("OUTRUN_P_ARCH", ""),
         n=resnet50_shapes.env_batch(fail, default=1),
         layers=resnet50_shapes.env_layers(fail),
-        victory=positive_int("OUTRUN_P_VICTORY", 100),
-        timeout=positive_int("OUTRUN_P_TIMEOUT", 2000),
-        threads=positive_int("OUTRUN_P_THREADS", 1),
-        layer_seconds=positive_int("OUTRUN_P_LAYER_SECONDS", 8),
         out=resnet50_shapes.env_out(fail),
     )
 
@@ -598,11 +598,8 @@ def main():
     p = params()
     arch = arch_settings(p["arch"])
     mapper_bin = find_mapper()
-    tools = {"mapper": mapper_bin}
-    if arch.name == "h200":
-        tools["model"] = find_tool("timeloop-model", "OUTRUN_TIMELOOP_MODEL", beside=mapper_bin)
-    bound = "victory={victory} timeout={timeout} seconds={layer_seconds} threads={threads}" \
-        .format(**p)
+    tools = {"mapper": mapper_bin,
+             "model": find_tool("timeloop-model", "OUTRUN_TIMELOOP_MODEL", beside=mapper_bin)}
     rows = []
     n = p["n"]
     for index, s in enumerate(p["layers"]):
@@ -611,10 +608,10 @@ def main():
         start = time.monotonic()
         extra = [""] * 12
         try:
-            if arch.name == "array32":
+            if arch.name in ARRAY32:
                 dims = dict(C=s.C, K=s.K, N=n, P=s.P, Q=s.Q, R=s.R, S=s.S, stride=s.stride)
-                stats, label, stopped = run_array32(mapper_bin, workdir, arch, dims, p)
-                row_bound = bound
+                stats, label = run_array32(tools, workdir, arch, dims)
+                stopped, row_bound = False, ARRAY32_SEARCH
             else:
                 b = bound_cycles(s, n, arch)
                 r = run_h200(tools, workdir, arch, effective_dims(s, n), b)

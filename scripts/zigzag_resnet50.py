@@ -19,12 +19,16 @@ scripts/requirements-zigzag.txt). Driven through zigzag.api.get_hardware_perform
 (its `python -m zigzag` command line is broken in 3.9.1), one call per layer, with the
 LOMA temporal-mapping search optimising latency (opt="latency").
 
-Accelerator: scripts/zigzag_arch/array32.yaml, a 32x32 array with a per-PE weight register file
-and accumulator, a 1 MiB global buffer for inputs/outputs and DRAM (64 bits/cycle), energies
-from ZigZag's tpu_like example. The dataflow is the spatial mapping
-(scripts/zigzag_arch/mapping_ws.yaml: K x C; scripts/zigzag_arch/mapping_os.yaml: K x OX); ZigZag shrinks
-an unrolling that exceeds the loop (OX = 7 uses 7 of 32 columns) and searches the temporal
-loop order itself.
+Accelerator: scripts/zigzag_arch/array32.yaml, the common 32x32 machine of issue 22 §2
+(scripts/array32_machine.py; the same numbers as Timeloop's array32 and the SCALE-Sim config):
+32 x 32 int8 PEs at 1 GHz, per PE one weight register and one accumulator, a 1 MiB global
+buffer split per operand (ifmap 256 KiB, filter 512 KiB, ofmap 256 KiB) feeding the array 32
+words a cycle per operand, and DRAM <-> buffer at 32 B a cycle on one shared port; energies
+from ZigZag's tpu_like example. The dataflow is the spatial mapping, written per layer into
+the layer's dump folder (mapping.yaml) with the same exact-divisor unrolling Timeloop's array32
+uses (array32_machine.unrolling): columns (D1) output channels K; rows (D2) C, FY, FX
+(ws: SCALE-Sim's weight-stationary rows C*R*S) or OX, OY, B (os: output pixels). ZigZag
+searches the temporal loop order itself.
 
 Shapes. The 23 distinct Conv2d shapes of torchvision's ResNet-50, named and derived as in
 scripts/roofline.py (shared module scripts/resnet50_shapes.py); ZigZag takes the padding
@@ -52,14 +56,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import array32_machine  # noqa: E402
 import resnet50_shapes  # noqa: E402
 
 ACCELERATOR = os.path.join(HERE, "zigzag_arch", "array32.yaml")
-MAPPINGS = {
-    "ws": os.path.join(HERE, "zigzag_arch", "mapping_ws.yaml"),
-    "os": os.path.join(HERE, "zigzag_arch", "mapping_os.yaml"),
-}
-PES = 32 * 32
+PES = array32_machine.PES
+# Timeloop's dims (array32_machine.unrolling) -> ZigZag's loop dims.
+ZIGZAG_DIMS = {"C": "C", "K": "K", "N": "B", "P": "OY", "Q": "OX", "R": "FY", "S": "FX"}
 
 COLUMNS = resnet50_shapes.SHAPE_COLUMNS + [
     "dataflow", "bits", "pes", "macs", "ideal_cycles", "ideal_temporal_cycles",
@@ -75,7 +78,7 @@ def fail(message):
 
 def params():
     dataflow = os.environ.get("OUTRUN_P_DATAFLOW")
-    if dataflow not in MAPPINGS:
+    if dataflow not in array32_machine.DATAFLOWS:
         fail(f"OUTRUN_P_DATAFLOW must be os or ws (got {dataflow!r})")
     bits = os.environ.get("OUTRUN_P_BITS", "8").strip()
     if bits not in ("4", "8", "16", "32"):
@@ -102,6 +105,23 @@ def workload(s, n, bits):
         "pr_loop_sizes": [s.W, s.H],
         "padding": [[s.pad, s.pad], [s.pad, s.pad]],
     }]
+
+
+def mapping_file(s, n, dataflow, folder):
+    """Write the layer's spatial mapping (ZigZag's mapping format) and return its path."""
+    dims = dict(C=s.C, K=s.K, N=n, P=s.P, Q=s.Q, R=s.R, S=s.S, stride=s.stride)
+    cols, rows = array32_machine.unrolling(dataflow, dims)
+
+    def axis(factors):
+        return "".join(f"      - {ZIGZAG_DIMS[d]}, {f}\n" for d, f in factors.items()
+                       if f > 1) or f"      - {ZIGZAG_DIMS[next(iter(factors))]}, 1\n"
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "mapping.yaml")
+    with open(path, "w") as f:
+        f.write("- name: default\n  spatial_mapping:\n    D1:\n" + axis(cols)
+                + "    D2:\n" + axis(rows)
+                + "  memory_operand_links:\n    O: O\n    W: I2\n    I: I1\n")
+    return path
 
 
 def describe_mapping(cme):
@@ -132,11 +152,12 @@ def main():
     for index, s in enumerate(layers):
         macs = resnet50_shapes.macs(s, n)
         start = time.monotonic()
+        folder = os.path.join(out, "zigzag", f"{index:02d}-{s.layer}")
         try:
             _, _, cmes = get_hardware_performance_zigzag(
-                workload(s, n, bits), ACCELERATOR, MAPPINGS[dataflow],
+                workload(s, n, bits), ACCELERATOR, mapping_file(s, n, dataflow, folder),
                 opt="latency",
-                dump_folder=os.path.join(out, "zigzag", f"{index:02d}-{s.layer}"),
+                dump_folder=folder,
                 loma_show_progress_bar=False,
             )
         except Exception as e:  # noqa: BLE001 - name the layer, then fail the cell

@@ -338,8 +338,9 @@ fn svg_has_one_point_series_per_tool_and_the_identity_line() {
     let doc = roxmltree::Document::parse(&text).expect("the chart is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "svg");
-    // Points: markers (a circle for the first tool, a triangle for the second), grouped by
-    // fill colour (the legend's marker is one more of each).
+    // Points: markers grouped by fill colour (the legend's marker is one more). Sim A is in
+    // cycles (an array at an assumed clock): it is in panels-arrays.svg, not here; Sim B, the
+    // second series, keeps its colour and marker (a triangle).
     let mut by_fill: HashMap<String, Vec<String>> = HashMap::new();
     for n in root
         .descendants()
@@ -350,26 +351,25 @@ fn svg_has_one_point_series_per_tool_and_the_identity_line() {
             .or_default()
             .push(n.tag_name().name().to_string());
     }
-    assert!(by_fill.values().any(|v| v.iter().all(|t| t == "circle")));
-    assert!(by_fill.values().any(|v| v.iter().all(|t| t == "polygon")));
+    assert!(by_fill.values().all(|v| v.iter().all(|t| t == "polygon")));
     assert_eq!(
         by_fill.len(),
-        2,
-        "one colour per tool: {:?}",
+        1,
+        "one colour per tool drawn: {:?}",
         by_fill.keys()
     );
-    let mut counts: Vec<usize> = by_fill.values().map(Vec::len).collect();
-    counts.sort();
-    // Sim A draws 5 rows (e's reference is 0: not on a log axis), Sim B 6; plus a legend marker.
-    assert_eq!(counts, [6, 7]);
+    let counts: Vec<usize> = by_fill.values().map(Vec::len).collect();
+    // Sim B draws 6 rows, plus a legend marker.
+    assert_eq!(counts, [7]);
     let texts: Vec<String> = root
         .descendants()
         .filter(|n| n.has_tag_name("text"))
         .filter_map(|n| n.text().map(|t| t.trim().to_string()))
         .collect();
-    for want in ["Sim A", "Sim B", "y = x (exact prediction)"] {
+    for want in ["Sim B", "y = x (exact prediction)"] {
         assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
     }
+    assert!(!texts.iter().any(|t| t == "Sim A"), "{texts:?}");
     assert!(
         texts.iter().any(|t| t.contains("measured (µs")),
         "{texts:?}"
@@ -771,6 +771,56 @@ fn svg_axes_are_square_with_every_decade_labelled() {
         .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(first))
         .count();
     assert_eq!(filled_circles, 5, "4 points and a legend marker of s0 only");
+}
+
+/// Issue 22 §3b: `chart.svg` draws the series in a time unit only, its axes spanning their
+/// data; a series in cycles (an abstract array at an assumed clock, 1,000× the reference here)
+/// is left to `panels-arrays.svg` and counted in the caption. Before, it was drawn too and
+/// stretched both axes to 100,000.
+#[test]
+fn svg_scatter_leaves_the_cycle_series_to_the_array_panels() {
+    let p = Project::new();
+    p.write("data/ref.csv", "k,v\n1,15\n2,40\n3,70\n");
+    p.write("data/a.csv", "k,v\n1,12\n2,45\n3,60\n");
+    p.write("data/c.csv", "k,v\n1,15000000\n2,40000000\n3,70000000\n");
+    p.write(
+        "c.yaml",
+        "keys: [k]\nreference: {label: ref, path: data/ref.csv, value: v, unit: us}\nseries:\n  - {label: timed, path: data/a.csv, value: v, unit: us}\n  - {label: array, path: data/c.csv, value: v, unit: cycles, clock-ghz: 1.0}\n",
+    );
+    let (code, _, err) = run(p.cmd().args(["compare", "c.yaml", "--out", "o"]));
+    assert_eq!(code, 0, "{err}");
+    let text = p.read("o/chart.svg");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(str::trim))
+        .collect();
+    assert!(texts.contains(&"timed"), "{texts:?}");
+    assert!(!texts.contains(&"array"), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("1 cycle series: panels-arrays.svg")),
+        "{texts:?}"
+    );
+    // Values from 12 to 70 µs: decades 10 and 100 only, on both axes.
+    for label in ["10", "100"] {
+        assert_eq!(
+            texts.iter().filter(|t| **t == label).count(),
+            2,
+            "{texts:?}"
+        );
+    }
+    for label in ["1,000", "10,000", "100,000"] {
+        assert!(!texts.contains(&label), "{label}: {texts:?}");
+    }
+    let arrays = p.read("o/panels-arrays.svg");
+    let doc = roxmltree::Document::parse(&arrays).unwrap();
+    assert!(
+        doc.descendants()
+            .any(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some("array"))
+    );
 }
 
 /// A unit declared wrong (µs data declared `ms`) is named in a note, and `clock-ghz` on a time

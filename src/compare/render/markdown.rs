@@ -260,7 +260,7 @@ fn groups_charts_agreement(c: &CrossComparison, used: usize) -> String {
         groups.chars().count() + g.chars().count() + ch.chars().count() + agree.chars().count()
     };
     if !fits(size(&g, &charts)) && !charts.is_empty() {
-        charts = "\n### Chart\n\nThe Mermaid charts are left out to fit one comment (65,536 characters); `chart.svg` beside this file plots every row.\n".into();
+        charts = "\n### Chart\n\nThe Mermaid charts are left out to fit one comment (65,536 characters); `chart.svg` beside this file plots every row of the series in a time unit, `panels-arrays.svg` those in cycles.\n".into();
     }
     while !fits(size(&g, &charts) + 120) && shown_groups > 0 {
         shown_groups = shown_groups * 9 / 10;

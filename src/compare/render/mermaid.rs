@@ -50,7 +50,7 @@ pub fn mermaid(c: &CrossComparison) -> String {
     }
     let _ = writeln!(
         m,
-        "\n### Chart\n\nlog10 of the value in {} (Mermaid draws no log axis), cases numbered in the order of the reference, from its smallest value. A tool is drawn where it has every case of the chart; the full log–log scatter of every row is `chart.svg` beside this file.\n",
+        "\n### Chart\n\nlog10 of the value in {} (Mermaid draws no log axis), cases numbered in the order of the reference, from its smallest value. A tool is drawn where it has every case of the chart; the log–log scatter of every row is `chart.svg` beside this file (series in a time unit; those in cycles: `panels-arrays.svg`).\n",
         c.unit
     );
     for g in groups {
@@ -65,7 +65,7 @@ pub fn mermaid(c: &CrossComparison) -> String {
         if in_g.len() > MAX_CHART_CASES {
             let _ = writeln!(
                 m,
-                "{}{} cases: too many for a readable chart (at most {MAX_CHART_CASES}); `chart.svg` has them all.\n",
+                "{}{} cases: too many for a readable chart (at most {MAX_CHART_CASES}); `chart.svg` and `panels-arrays.svg` have them all.\n",
                 if g.is_empty() {
                     String::new()
                 } else {

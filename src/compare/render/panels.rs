@@ -21,7 +21,7 @@ fn err(e: &dyn std::fmt::Display) -> CompareError {
 }
 
 /// Series declared in cycles model an abstract array at an assumed clock.
-fn is_array(s: &SeriesResult) -> bool {
+pub(super) fn is_array(s: &SeriesResult) -> bool {
     s.unit == "cycles"
 }
 

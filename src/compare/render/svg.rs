@@ -1,4 +1,6 @@
-//! `chart.svg`: the log–log scatter of predicted against reference (plotters).
+//! `chart.svg`: the log–log scatter of predicted against reference (plotters), for the series
+//! given in a time unit; those declared in cycles (abstract arrays at an assumed clock) are in
+//! `panels-arrays.svg` instead, so the axes span the time series' data only.
 
 use plotters::coord::combinators::BindKeyPoints;
 use plotters::prelude::{
@@ -7,22 +9,35 @@ use plotters::prelude::{
     TriangleMarker, WHITE,
 };
 
+use super::panels::is_array;
 use super::{PALETTE, colour};
 use crate::compare::CompareError;
-use crate::compare::cross::CrossComparison;
+use crate::compare::cross::{CrossComparison, JoinedRow, SeriesResult};
 use crate::markdown::num;
 
-/// The log–log scatter of predicted against reference: one series of points per tool, the
+/// The log–log scatter of predicted against reference: one series of points per tool given in
+/// a time unit (series in cycles are left to `panels-arrays.svg` and named in the caption), the
 /// y = x line, a legend, axis labels with the unit. Points ≤ 0 cannot be drawn on a log axis and
 /// are counted in the caption instead.
 pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
-    let pts: Vec<(f64, f64)> = c
+    let timed: Vec<(usize, &SeriesResult)> = c
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !is_array(s))
+        .collect();
+    let rows: Vec<&JoinedRow> = c
         .rows
+        .iter()
+        .filter(|r| timed.iter().any(|(_, s)| s.label == r.series))
+        .collect();
+    let pts: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.predicted > 0.0 && r.reference > 0.0)
         .map(|r| (r.reference, r.predicted))
         .collect();
-    let hidden = c.rows.len() - pts.len();
+    let hidden = rows.len() - pts.len();
+    let arrays = c.series.len() - timed.len();
     // One range of whole decades for both axes, around every value on either: the plot is
     // square and y = x is its diagonal, so "above the line" reads as "predicts more".
     let (lo_exp, hi_exp) = decade_range(&pts);
@@ -36,7 +51,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         // sizes make it square (730 × 730 pixels; a test checks).
         let root = SVGBackend::with_string(&mut buf, (900, 854)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let caption = caption(c, hidden);
+        let caption = caption(c, hidden, arrays);
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 22))
             .margin(20)
@@ -72,7 +87,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         // Each series' marker differs in shape as well as colour from its neighbours', so
         // series that coincide stay visible: filled circle, triangle, square, diamond, then a
         // cross and hollow circle, triangle and square.
-        for (i, s) in c.series.iter().enumerate() {
+        for &(i, s) in &timed {
             let col = hex(colour(i).0);
             let filled = ShapeStyle::from(col.mix(0.85)).filled();
             let hollow = ShapeStyle::from(col.mix(0.85)).stroke_width(2);
@@ -104,7 +119,7 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()
@@ -114,15 +129,20 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
     Ok(buf)
 }
 
-/// The chart's title, saying how many rows a log scale cannot show.
-fn caption(c: &CrossComparison, hidden: usize) -> String {
+/// The chart's title, saying how many rows a log scale cannot show and where the series in
+/// cycles are.
+fn caption(c: &CrossComparison, hidden: usize, arrays: usize) -> String {
+    let mut notes = Vec::new();
     if hidden > 0 {
-        format!(
-            "Predicted vs {} ({} rows ≤ 0 not drawn)",
-            c.reference.label, hidden
-        )
-    } else {
+        notes.push(format!("{hidden} rows ≤ 0 not drawn"));
+    }
+    if arrays > 0 {
+        notes.push(format!("{arrays} cycle series: panels-arrays.svg"));
+    }
+    if notes.is_empty() {
         format!("Predicted vs {}", c.reference.label)
+    } else {
+        format!("Predicted vs {} ({})", c.reference.label, notes.join("; "))
     }
 }
 
