@@ -20,23 +20,11 @@ use crate::markdown::num;
 /// y = x line, a legend, axis labels with the unit. Points ≤ 0 cannot be drawn on a log axis and
 /// are counted in the caption instead.
 pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
-    let timed: Vec<(usize, &SeriesResult)> = c
-        .series
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !is_array(s))
-        .collect();
-    let rows: Vec<&JoinedRow> = c
-        .rows
-        .iter()
-        .filter(|r| timed.iter().any(|(_, s)| s.label == r.series))
-        .collect();
-    let pts: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.predicted > 0.0 && r.reference > 0.0)
-        .map(|r| (r.reference, r.predicted))
-        .collect();
-    let hidden = rows.len() - pts.len();
+    let Timed {
+        series: timed,
+        pts,
+        hidden,
+    } = Timed::of(c);
     let arrays = c.series.len() - timed.len();
     // One range of whole decades for both axes, around every value on either: the plot is
     // square and y = x is its diagonal, so "above the line" reads as "predicts more".
@@ -127,6 +115,41 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
         root.present().map_err(|e| err(&e))?;
     }
     Ok(buf)
+}
+
+/// What the chart draws: the series given in a time unit (with their palette index), their
+/// points that a log scale can show, and how many of their rows it cannot (a value ≤ 0).
+struct Timed<'a> {
+    series: Vec<(usize, &'a SeriesResult)>,
+    pts: Vec<(f64, f64)>,
+    hidden: usize,
+}
+
+impl<'a> Timed<'a> {
+    fn of(c: &'a CrossComparison) -> Self {
+        let series: Vec<(usize, &SeriesResult)> = c
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !is_array(s))
+            .collect();
+        let rows: Vec<&JoinedRow> = c
+            .rows
+            .iter()
+            .filter(|r| series.iter().any(|(_, s)| s.label == r.series))
+            .collect();
+        let pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.predicted > 0.0 && r.reference > 0.0)
+            .map(|r| (r.reference, r.predicted))
+            .collect();
+        let hidden = rows.len() - pts.len();
+        Timed {
+            series,
+            pts,
+            hidden,
+        }
+    }
 }
 
 /// The chart's title, saying how many rows a log scale cannot show and where the series in
