@@ -77,6 +77,18 @@ pub struct SeriesResult {
     pub notes: Vec<String>,
     /// With `example: true`: per group (or once), the joined row of median absolute error.
     pub examples: Vec<JoinedRow>,
+    /// As declared: what produced the values (tool and version, settings).
+    pub provenance: Option<String>,
+    /// The runs the selected rows come from, "RUN at COMMIT" with their row count, when the
+    /// file is a dataset outrun wrote (empty otherwise).
+    pub runs: Vec<RunRows>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRows {
+    /// "RUN_ID at COMMIT" (the commit's first 7 characters).
+    pub run: String,
+    pub rows: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -264,6 +276,13 @@ fn series_result(
         stats: stats_rows,
         notes,
         examples,
+        provenance: s.provenance.clone(),
+        runs: (t.runs.iter())
+            .map(|(run, &rows)| RunRows {
+                run: run.clone(),
+                rows,
+            })
+            .collect(),
     };
     (result, mine)
 }

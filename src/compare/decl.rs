@@ -73,6 +73,10 @@ pub struct Source {
     /// the tool predicted X, the reference measured Z"), the row of median error.
     #[serde(default)]
     pub example: bool,
+    /// What produced the values, in words (tool and version, settings): shown beside the runs
+    /// and commits the file's rows name (`outrun_run_id`, `outrun_commit`).
+    #[serde(default)]
+    pub provenance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -148,6 +152,9 @@ pub struct Table {
     /// Every selected row in file order: its key and its value (or the text that is no number).
     pub rows: Vec<(Vec<String>, Result<f64, String>)>,
     index: HashMap<Vec<String>, usize>,
+    /// For a dataset outrun wrote: the selected rows per run, as "RUN at COMMIT" (the commit's
+    /// first 7 characters) from its `outrun_run_id` and `outrun_commit` columns.
+    pub runs: BTreeMap<String, usize>,
 }
 
 impl Table {
@@ -633,10 +640,12 @@ impl Checker<'_> {
         if missing {
             return None;
         }
+        let optional = |name: &str| header.iter().position(|h| h == name);
         Some(Columns {
             value: value_i.unwrap_or_default(),
             keys: key_i,
             filter: filter_i,
+            run: optional("outrun_run_id").zip(optional("outrun_commit")),
         })
     }
 
@@ -686,6 +695,12 @@ impl Checker<'_> {
                 );
                 return None;
             }
+            if let Some((run, commit)) = cols.run {
+                let commit: String = field(Some(commit)).chars().take(7).collect();
+                *t.runs
+                    .entry(format!("{} at {commit}", field(Some(run))))
+                    .or_default() += 1;
+            }
             let raw = rec.get(cols.value).unwrap_or("").trim();
             let v = raw
                 .parse::<f64>()
@@ -726,6 +741,8 @@ struct Columns {
     keys: Vec<Option<usize>>,
     /// The filter's columns, each with the value a row must have.
     filter: Vec<(Option<usize>, String)>,
+    /// `outrun_run_id` and `outrun_commit`, when the file has both.
+    run: Option<(usize, usize)>,
 }
 
 #[cfg(test)]
@@ -745,6 +762,7 @@ mod tests {
             key_columns: BTreeMap::new(),
             aggregate: None,
             example: false,
+            provenance: None,
         }
     }
 

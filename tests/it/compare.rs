@@ -1175,3 +1175,56 @@ fn at_least_floors_a_series_and_the_panels_keep_arrays_apart() {
     assert_ne!(code, 0);
     assert!(err.contains("at-least"), "{err}");
 }
+
+#[test]
+fn each_series_names_what_produced_it_and_the_runs_its_rows_come_from() {
+    let p = project();
+    // Sim B as outrun writes a dataset: two runs, at two commits; the filter keeps 3 + 1 rows.
+    p.write(
+        "data/b.csv",
+        "layer,N,t_ms,outrun_run_id,outrun_commit\n\
+         a,1,0.011,local-1,0123456789abcdef\n\
+         b,1,0.018,local-1,0123456789abcdef\n\
+         c,1,0.025,local-1,0123456789abcdef\n\
+         d,1,0.035,local-2,fedcba9876543210\n",
+    );
+    let decl = DECL.replace(
+        "    scale: 2\nagreement:",
+        "    scale: 2\n    provenance: \"Sim B 2.1, tuned for latency\"\nagreement:",
+    );
+    p.write("comparisons/small.yaml", &decl);
+    let c = compare_json(&p);
+    let b = series(&c, "Sim B");
+    assert_eq!(b["provenance"], "Sim B 2.1, tuned for latency");
+    assert_eq!(
+        b["runs"],
+        serde_json::json!([
+            {"run": "local-1 at 0123456", "rows": 3},
+            {"run": "local-2 at fedcba9", "rows": 1}
+        ])
+    );
+    // Sim A's file names no run and it declares nothing: no provenance, no runs.
+    let a = series(&c, "Sim A");
+    assert_eq!(a["provenance"], Value::Null);
+    assert_eq!(a["runs"], serde_json::json!([]));
+    let md = p.read("data/evaluation/compare-small/comparison.md");
+    let section = md
+        .split("### Provenance\n")
+        .nth(1)
+        .expect("a Provenance section")
+        .split("\n###")
+        .next()
+        .unwrap();
+    assert!(
+        section.contains(
+            "- **Sim B**: `data/b.csv`; Sim B 2.1, tuned for latency; runs `local-1 at 0123456` (3 rows), `local-2 at fedcba9` (1 row)"
+        ),
+        "{section}"
+    );
+    assert!(section.contains("- **Sim A**: `data/a.csv`\n"), "{section}");
+    // Without either anywhere, the section is left out.
+    let plain = project();
+    compare_json(&plain);
+    let md = plain.read("data/evaluation/compare-small/comparison.md");
+    assert!(!md.contains("### Provenance"), "{md}");
+}

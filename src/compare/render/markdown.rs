@@ -158,6 +158,41 @@ fn per_tool(c: &CrossComparison) -> String {
             let _ = writeln!(m, "- {}: {}", escape(&s.label), escape(n));
         }
     }
+    m += &provenance(c);
+    m
+}
+
+/// Runs named per series in the comment; the rest are counted (all are in the `--json`).
+const MAX_RUNS_SHOWN: usize = 3;
+
+/// "Provenance": per series, what produced its values as declared, and the runs (and commits)
+/// its rows come from; nothing when no series has either.
+fn provenance(c: &CrossComparison) -> String {
+    let mut m = String::new();
+    if c.series
+        .iter()
+        .all(|s| s.provenance.is_none() && s.runs.is_empty())
+    {
+        return m;
+    }
+    let _ = writeln!(m, "\n### Provenance\n");
+    for s in &c.series {
+        let mut parts = vec![code(&s.path)];
+        parts.extend(s.provenance.as_deref().map(escape));
+        if !s.runs.is_empty() {
+            let mut runs: Vec<String> = (s.runs.iter().take(MAX_RUNS_SHOWN))
+                .map(|r| {
+                    let rows = if r.rows == 1 { "row" } else { "rows" };
+                    format!("{} ({} {rows})", code(&r.run), r.rows)
+                })
+                .collect();
+            if s.runs.len() > MAX_RUNS_SHOWN {
+                runs.push(format!("{} more", s.runs.len() - MAX_RUNS_SHOWN));
+            }
+            parts.push(format!("runs {}", runs.join(", ")));
+        }
+        let _ = writeln!(m, "- **{}**: {}", escape(&s.label), parts.join("; "));
+    }
     m
 }
 
