@@ -153,7 +153,8 @@ pub struct Table {
     pub rows: Vec<(Vec<String>, Result<f64, String>)>,
     index: HashMap<Vec<String>, usize>,
     /// For a dataset outrun wrote: the selected rows per run, as "RUN at COMMIT" (the commit's
-    /// first 7 characters) from its `outrun_run_id` and `outrun_commit` columns.
+    /// first 7 characters; "RUN" alone when the commit is blank) from its `outrun_run_id` and
+    /// `outrun_commit` columns.
     pub runs: BTreeMap<String, usize>,
 }
 
@@ -696,10 +697,13 @@ impl Checker<'_> {
                 return None;
             }
             if let Some((run, commit)) = cols.run {
-                let commit: String = field(Some(commit)).chars().take(7).collect();
-                *t.runs
-                    .entry(format!("{} at {commit}", field(Some(run))))
-                    .or_default() += 1;
+                let (run, commit) = (field(Some(run)), field(Some(commit)));
+                // A run outside git (or a file that leaves it blank) has no commit to name.
+                let named = match commit.get(..7).unwrap_or(commit) {
+                    "" => run.to_string(),
+                    short => format!("{run} at {short}"),
+                };
+                *t.runs.entry(named).or_default() += 1;
             }
             let raw = rec.get(cols.value).unwrap_or("").trim();
             let v = raw
