@@ -1,7 +1,7 @@
 """The one 32x32 machine that Timeloop, ZigZag and SCALE-Sim all model (issue 22 §2).
 
-Standard library only; scripts/timeloop_resnet50.py, scripts/zigzag_resnet50.py and
-scripts/scalesim_resnet50.py import it, and the comments at the top of
+Standard library and resnet50_shapes only; scripts/timeloop_resnet50.py,
+scripts/zigzag_resnet50.py and scripts/scalesim_resnet50.py import it, and the comments at the top of
 scripts/timeloop_arch/array32.yaml and scripts/zigzag_arch/array32.yaml repeat its numbers
 (docs/research.md, "The common 32x32 machine", explains the choices):
 
@@ -17,6 +17,8 @@ scripts/timeloop_arch/array32.yaml and scripts/zigzag_arch/array32.yaml repeat i
 Where a tool cannot express a number, its driver and docs/research.md say what differs.
 """
 
+import resnet50_shapes
+
 ROWS = COLS = 32
 PES = ROWS * COLS
 CLOCK_HZ = 1e9
@@ -28,9 +30,7 @@ DRAM_WORDS = 32                                      # DRAM <-> buffer, a cycle,
 
 DATAFLOWS = ("ws", "os")
 
-
-def divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
+divisors = resnet50_shapes.divisors
 
 
 def fill_axis(dims, names, cap):

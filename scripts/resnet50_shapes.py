@@ -80,9 +80,10 @@ def subsampled(shape):
     return shape
 
 
-def divisors(x, limit):
-    """The divisors of x up to limit, ascending."""
-    return [d for d in range(1, min(x, limit) + 1) if x % d == 0]
+def divisors(x, limit=None):
+    """The divisors of x (up to limit, when given), ascending."""
+    top = x if limit is None else min(x, limit)
+    return [d for d in range(1, top + 1) if x % d == 0]
 
 
 def tile_values(shape, tn, tk, tp, tq):

@@ -389,8 +389,8 @@ def write_files(workdir, files):
 def effective_dims(s, n):
     """The problem Timeloop is given: a strided 1x1 conv becomes a stride-1 1x1 conv on the
     subsampled input (exact in NHWC: only every stride-th pixel is read)."""
-    stride = 1 if (s.R == 1 and s.S == 1) else s.stride
-    return dict(C=s.C, K=s.K, N=n, P=s.P, Q=s.Q, R=s.R, S=s.S, stride=stride)
+    t = resnet50_shapes.subsampled(s)
+    return dict(C=t.C, K=t.K, N=n, P=t.P, Q=t.Q, R=t.R, S=t.S, stride=t.stride)
 
 
 def input_box(d):
@@ -529,11 +529,8 @@ def describe(levels):
 
 def bound_cycles(s, n, arch):
     """max(compute at full rate, compulsory HBM traffic at the measured rate), in cycles."""
-    if s.R == 1 and s.S == 1 and s.stride > 1:
-        inputs = n * s.C * s.P * s.Q                  # only the pixels the strided 1x1 reads
-    else:
-        inputs = n * s.C * s.H * s.W
-    words = inputs + s.K * s.C * s.R * s.S + n * s.K * s.P * s.Q
+    t = resnet50_shapes.subsampled(s)               # a strided 1x1 reads P x Q pixels only
+    words = n * s.C * t.H * t.W + s.K * s.C * s.R * s.S + n * s.K * s.P * s.Q
     return max(math.ceil(resnet50_shapes.macs(s, n) / arch.pes),
                math.ceil(words / arch.words_per_cycle))
 
