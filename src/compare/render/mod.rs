@@ -13,6 +13,7 @@ mod csv;
 mod markdown;
 mod mermaid;
 mod panels;
+mod plot;
 mod svg;
 
 pub use self::csv::{agreement_csv, agreement_rows_csv, comparison_csv, summary_csv};

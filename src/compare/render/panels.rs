@@ -9,21 +9,13 @@ use plotters::prelude::{
     Polygon, Rectangle, SVGBackend, ShapeStyle, TriangleMarker, WHITE,
 };
 
+use super::plot::{axis_label, err, hex, is_array};
 use super::{PALETTE, colour};
 use crate::compare::CompareError;
 use crate::compare::cross::{CrossComparison, JoinedRow, SeriesResult};
 
 const COLS: usize = 3;
 const PANEL: (u32, u32) = (400, 340);
-
-fn err(e: &dyn std::fmt::Display) -> CompareError {
-    CompareError::Output(format!("drawing the chart: {e}"))
-}
-
-/// Series declared in cycles model an abstract array at an assumed clock.
-pub(super) fn is_array(s: &SeriesResult) -> bool {
-    s.unit == "cycles"
-}
 
 fn drawn<'a>(c: &'a CrossComparison, s: &SeriesResult) -> Vec<&'a JoinedRow> {
     c.rows
@@ -91,8 +83,8 @@ pub(super) fn panels(c: &CrossComparison, arrays: bool) -> Result<String, Compar
                 .configure_mesh()
                 .x_labels(4)
                 .y_labels(4)
-                .x_label_formatter(&|x| super::svg::axis_label(*x))
-                .y_label_formatter(&|y| super::svg::axis_label(*y))
+                .x_label_formatter(&|x| axis_label(*x))
+                .y_label_formatter(&|y| axis_label(*y))
                 .bold_line_style(BLACK.mix(0.2))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()
@@ -100,7 +92,7 @@ pub(super) fn panels(c: &CrossComparison, arrays: bool) -> Result<String, Compar
             chart
                 .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.stroke_width(1)))
                 .map_err(|e| err(&e))?;
-            let col = super::svg::hex(colour(*i).0);
+            let col = hex(colour(*i).0);
             let style = ShapeStyle::from(col.mix(0.8)).filled();
             chart
                 .draw_series(
@@ -200,7 +192,7 @@ pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
                     c.keys.first().map_or("case", String::as_str)
                 ))
                 .x_label_formatter(&|x| format!("{x:.0}"))
-                .y_label_formatter(&|y| super::svg::axis_label(*y))
+                .y_label_formatter(&|y| axis_label(*y))
                 .bold_line_style(BLACK.mix(0.2))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()
@@ -212,7 +204,7 @@ pub(super) fn ratios(c: &CrossComparison) -> Result<String, CompareError> {
                 ))
                 .map_err(|e| err(&e))?;
             for (gi, g) in groups.iter().enumerate() {
-                let col = super::svg::hex(PALETTE[gi % PALETTE.len()].0);
+                let col = hex(PALETTE[gi % PALETTE.len()].0);
                 let style = ShapeStyle::from(col.mix(0.85)).filled();
                 let pts: Vec<(f64, f64)> = drawn(c, s)
                     .into_iter()

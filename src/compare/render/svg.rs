@@ -9,11 +9,10 @@ use plotters::prelude::{
     TriangleMarker, WHITE,
 };
 
-use super::panels::is_array;
+use super::plot::{axis_label, err, hex, is_array};
 use super::{PALETTE, colour};
 use crate::compare::CompareError;
 use crate::compare::cross::{CrossComparison, JoinedRow, SeriesResult};
-use crate::markdown::num;
 
 /// The log–log scatter of predicted against reference: one series of points per tool given in
 /// a time unit (series in cycles are left to `panels-arrays.svg` and named in the caption), the
@@ -32,7 +31,6 @@ pub fn svg(c: &CrossComparison) -> Result<String, CompareError> {
     let (lo, hi) = (10f64.powi(lo_exp), 10f64.powi(hi_exp));
     // A labelled tick and a grid line at every decade, light lines at 2..9 × each decade.
     let (decades, minor) = decade_ticks(lo_exp, hi_exp);
-    let err = |e: &dyn std::fmt::Display| CompareError::Output(format!("drawing the chart: {e}"));
     let mut buf = String::new();
     {
         // Plot area = width − margins − y labels, height − title − margins − x labels: these
@@ -194,31 +192,4 @@ fn decade_ticks(lo_exp: i32, hi_exp: i32) -> (Vec<f64>, Vec<f64>) {
         .flat_map(|e| (2..10).map(move |k| f64::from(k) * 10f64.powi(e)))
         .collect();
     (decades, minor)
-}
-
-/// Every tick in one format: plain decimals with thousands separators (0.01, 0.1, 1, 10, …,
-/// 100,000), never a mix of `1000` and `1e4`; beyond that range, powers of ten (`1e7`).
-pub(super) fn axis_label(x: f64) -> String {
-    let a = x.abs();
-    if !(1e-4..1e7).contains(&a) {
-        return format!("{x:e}");
-    }
-    if a >= 1.0 {
-        let digits = format!("{:.0}", a);
-        let mut out = String::new();
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(ch);
-        }
-        if x < 0.0 { format!("-{out}") } else { out }
-    } else {
-        num(x)
-    }
-}
-
-pub(super) fn hex(h: &str) -> plotters::style::RGBColor {
-    let c = |i: usize| u8::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
-    plotters::style::RGBColor(c(1), c(3), c(5))
 }
