@@ -8,7 +8,7 @@
 //! reason, and contributes no rows; the other cells are unaffected.
 
 pub mod unzip;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::contract::{CELL_JSON, CellRecord, CellStatus, ContractError, RunProvenance};
@@ -222,17 +222,32 @@ pub fn read_cells(outputs: &[Positioned], plan: &Plan) -> Vec<CellOutcome> {
 }
 
 /// A run's outcomes, one per cell, in the plan's order: its outputs read back ([`read_cells`]),
-/// stamped with what the run's side knows of their times, and the cells that left no output
-/// (`missing`, from the backend's own account of the run).
+/// stamped with what the run's side knows of their times, and in the places of the cells that
+/// left no output, the records the backend made of them (`missing`, its own account of the
+/// run; one whose cell has an output read, or is not the plan's, is not used). One pass over
+/// the plan, as `read_cells` gives its outcomes in the plan's order already: nothing to sort.
 pub fn of_run(
     plan: &Plan,
     positioned: &[Positioned],
     provenance: &RunProvenance,
     missing: Vec<CellRecord>,
 ) -> Vec<CellOutcome> {
-    let mut outcomes = read_cells(positioned, plan);
-    // What the run's side says about where and when each cell ran overrides the cell's files.
-    for o in &mut outcomes {
+    let mut missing: HashMap<String, CellRecord> = missing
+        .into_iter()
+        .rev()
+        .map(|r| (r.cell.clone(), r))
+        .collect();
+    let mut read = read_cells(positioned, plan).into_iter().peekable();
+    let mut outcomes = Vec::with_capacity(plan.cells.len());
+    for cell in &plan.cells {
+        let Some(mut o) = read.next_if(|o| o.record.cell == cell.id) else {
+            if let Some(rec) = missing.remove(&cell.id) {
+                outcomes.push(CellOutcome::without_output(rec));
+            }
+            continue;
+        };
+        // What the run's side says about where and when each cell ran overrides the cell's
+        // files.
         o.duration_claimed = provenance.stamp(&mut o.record);
         // A refused cell's own figures are not believed: what is known is its job's time.
         if o.record.status == CellStatus::Refused
@@ -241,7 +256,12 @@ pub fn of_run(
             o.record.duration_s = j;
             o.duration_claimed = false;
         }
+        outcomes.push(o);
     }
+    debug_assert!(
+        read.next().is_none(),
+        "read_cells gives the plan's cells, in its order"
+    );
     // Cells that shared a job never claim more than the job's time between them.
     let mut claims: Vec<(&str, &mut f64)> = outcomes
         .iter_mut()
@@ -249,12 +269,6 @@ pub fn of_run(
         .map(|o| (o.record.cell.as_str(), &mut o.record.duration_s))
         .collect();
     provenance.cap_shared(&mut claims);
-    for rec in missing {
-        if !outcomes.iter().any(|o| o.record.cell == rec.cell) {
-            outcomes.push(CellOutcome::without_output(rec));
-        }
-    }
-    sort_by_plan(&mut outcomes, plan);
     outcomes
 }
 
@@ -369,25 +383,6 @@ fn not_taken(
 ) -> CellOutcome {
     let record = CellRecord::missing(plan.name(), cell, status, why, &RunProvenance::default());
     CellOutcome::without_output(record)
-}
-
-/// Plan order, so reports list cells as the matrix declares them; unknown cells last.
-pub fn sort_by_plan(out: &mut [CellOutcome], plan: &Plan) {
-    let order: BTreeMap<&str, usize> = plan
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id.as_str(), i))
-        .collect();
-    out.sort_by_key(|o| {
-        (
-            order
-                .get(o.record.cell.as_str())
-                .copied()
-                .unwrap_or(usize::MAX),
-            o.record.cell.clone(),
-        )
-    });
 }
 
 /// The cell folders (holding a `cell.json`) under `dir`, at depth 1 or 2.
@@ -1067,5 +1062,77 @@ mod tests {
                 .iter()
                 .all(|o| o.rows.is_empty() && o.rows.text_len() == 0)
         );
+    }
+
+    /// A run's outcomes come in the plan's order in one pass: the cells read from their
+    /// outputs (stamped with the run's attempt), and in the places of those that left none the
+    /// backend's records of them; a record for a cell whose output was read, or for a cell the
+    /// plan does not have, is not used.
+    #[test]
+    fn of_run_puts_read_and_missing_cells_in_plan_order() {
+        let root = tempfile::tempdir().unwrap();
+        let yaml = "name: po\nmatrix:\n  n: [1, 2, 3, 4]\ncommand: 'true'\ntimeout: 20s\n\
+                    results:\n  keys: [n]\n";
+        let plan = crate::experiment::parse(
+            root.path(),
+            Path::new("experiments/po.yaml"),
+            yaml.to_string(),
+        )
+        .unwrap();
+        let prov = RunProvenance {
+            run_id: "9".into(),
+            attempt: 2,
+            ..RunProvenance::default()
+        };
+        let missing = |cell: &crate::experiment::Cell, why: &str| {
+            CellRecord::missing(plan.name(), cell, CellStatus::Failed, why.into(), &prov)
+        };
+        // Cells 2 and 4 left outputs; the backend has records of 1, 2 and 3.
+        let mut positioned = Vec::new();
+        for cell in [&plan.cells[3], &plan.cells[1]] {
+            let dir = root.path().join("run").join(&cell.id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut rec = missing(cell, "");
+            (rec.status, rec.error, rec.exit_code) = (CellStatus::Ok, None, Some(0));
+            rec.write(&dir).unwrap();
+            let n = &cell.params[0].1;
+            std::fs::write(dir.join("results.csv"), format!("n,v\n{n},1\n")).unwrap();
+            positioned.push(Positioned {
+                cell: cell.id.clone(),
+                dir,
+                attempt: 1,
+            });
+        }
+        let mut stranger = missing(&plan.cells[0], "not the plan's");
+        stranger.cell = "elsewhere".into();
+        let records = vec![
+            missing(&plan.cells[2], "job cancelled"),
+            missing(&plan.cells[1], "overruled by its output"),
+            stranger,
+            missing(&plan.cells[0], "no output uploaded"),
+        ];
+        let out = of_run(&plan, &positioned, &prov, records);
+        let seen: Vec<(&str, CellStatus, Option<&str>)> = out
+            .iter()
+            .map(|o| {
+                let r = &o.record;
+                (r.cell.as_str(), r.status, r.error.as_deref())
+            })
+            .collect();
+        let id = |i: usize| plan.cells[i].id.as_str();
+        assert_eq!(
+            seen,
+            [
+                (id(0), CellStatus::Failed, Some("no output uploaded")),
+                (id(1), CellStatus::Ok, None),
+                (id(2), CellStatus::Failed, Some("job cancelled")),
+                (id(3), CellStatus::Ok, None),
+            ]
+        );
+        assert!(
+            out.iter()
+                .all(|o| o.record.run_id == "9" && o.record.attempt == 2)
+        );
+        assert_eq!((out[1].rows.len(), out[3].rows.len()), (1, 1));
     }
 }
