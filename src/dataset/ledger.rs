@@ -157,13 +157,6 @@ pub fn parse(r: impl std::io::Read, path: &Path) -> Result<Vec<LedgerEntry>, Dat
         })
 }
 
-/// Whether attempt `attempt` (or a later one) of run `run_id` is in `entries`.
-pub fn has(entries: &[LedgerEntry], run_id: &str, attempt: u32) -> bool {
-    entries
-        .iter()
-        .any(|e| e.run_id == run_id && e.attempt >= attempt)
-}
-
 /// Adds or replaces the entry for (run, attempt), under the dataset's lock (the caller holds
 /// it). Returns whether the file changed: collecting the same attempt twice with the same
 /// result leaves the file byte for byte as it was.

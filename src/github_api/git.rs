@@ -4,7 +4,8 @@
 use http::{Method, StatusCode};
 
 use super::transport::{api_error, decode, urlencode};
-use super::{Client, GithubError, models};
+use super::{Client, GithubError, LandingBranch, models};
+use crate::names;
 
 impl Client {
     /// The repository's default branch (asked once).
@@ -77,6 +78,24 @@ impl Client {
             .filter_map(|r| {
                 let name = r.name.strip_prefix("refs/heads/")?.to_string();
                 Some((name, r.object.sha))
+            })
+            .collect())
+    }
+
+    /// The experiment's landing branches (`outrun/NAME/RUN_ID`), each read as the run it
+    /// carries: parsed here, where they come in, so the backend only ever holds typed ones. A
+    /// branch under the prefix whose name ends in no run id is none of them.
+    pub(crate) async fn landing_branches(
+        &self,
+        experiment: &str,
+    ) -> Result<Vec<LandingBranch>, GithubError> {
+        Ok(self
+            .branches_starting(&names::landing_prefix(experiment))
+            .await?
+            .into_iter()
+            .filter_map(|(name, head)| {
+                let run_id = names::parse_landing_branch(experiment, &name)?;
+                Some(LandingBranch { run_id, name, head })
             })
             .collect())
     }

@@ -34,7 +34,9 @@ use http::{HeaderValue, header};
 use octocrab::Octocrab;
 
 pub use auth::{Repo, Token};
-pub use models::{Artifact, Comment, Conclusion, Job, PullRequest, Run, RunStatus};
+pub use models::{
+    Artifact, Comment, Conclusion, Job, LandingBranch, LandingPull, PullRequest, Run, RunStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {

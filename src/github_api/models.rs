@@ -293,3 +293,20 @@ pub(crate) struct Contents {
     #[serde(default)]
     pub encoding: String,
 }
+
+/// A landing branch of the experiment, `outrun/NAME/RUN_ID`, read once as it comes from GitHub ([`Client::landing_branches`](super::Client::landing_branches)): the
+/// run whose rows it carries, its name and its head commit (ordered by run id first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LandingBranch {
+    pub run_id: u64,
+    pub name: String,
+    pub head: String,
+}
+
+/// An open pull request from a landing branch of the experiment, with the run its branch
+/// carries ([`Client::landing_pulls`](super::Client::landing_pulls)).
+#[derive(Debug, Clone)]
+pub struct LandingPull {
+    pub run_id: u64,
+    pub pull: PullRequest,
+}

@@ -3,13 +3,31 @@
 use http::{Method, StatusCode};
 
 use super::transport::{api_error, decode};
-use super::{Client, GithubError, PullRequest};
+use super::{Client, GithubError, LandingPull, PullRequest};
+use crate::names;
 
 impl Client {
     /// Open pull requests (every page).
     pub(crate) async fn open_pulls(&self) -> Result<Vec<PullRequest>, GithubError> {
         self.get_pages(&self.repo_path("pulls?state=open&per_page=100"), "")
             .await
+    }
+
+    /// The open pull requests from the experiment's landing branches, each with the run its
+    /// branch carries (read as [`Client::landing_branches`] reads branches).
+    pub(crate) async fn landing_pulls(
+        &self,
+        experiment: &str,
+    ) -> Result<Vec<LandingPull>, GithubError> {
+        Ok(self
+            .open_pulls()
+            .await?
+            .into_iter()
+            .filter_map(|pull| {
+                let run_id = names::parse_landing_branch(experiment, &pull.head.name)?;
+                Some(LandingPull { run_id, pull })
+            })
+            .collect())
     }
 
     /// Opens a pull request. Never resent: on an ambiguous failure the caller re-lists.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::contract::{CellRecord, CellStatus, RunProvenance, Summary};
-use crate::dataset::ledger::{self, LedgerEntry};
+use crate::dataset::ledger::LedgerEntry;
 use crate::dataset::{self, MergeSummary};
 use crate::experiment::{self, Plan};
 use crate::github_api::{Client, Run};
@@ -20,7 +20,7 @@ use super::collected::landing_base;
 use super::comment::{Posted, upsert_comment};
 use super::dispatch::{DispatchRecord, lock, plan_of};
 use super::fetch::{fetch, run_provenance};
-use super::land::{Landed, land, ledger_at, merge_here};
+use super::land::{Landed, in_ledger, land, ledger_at, merge_here};
 use super::trust::untrusted;
 use super::types::{CollectArgs, Collected};
 
@@ -136,8 +136,7 @@ pub(super) async fn read_landed(
 ) -> Result<Option<LandedCopy>, RemoteError> {
     let id = run.id.to_string();
     let ours = |entries: Vec<LedgerEntry>| -> Option<Vec<LedgerEntry>> {
-        ledger::has(&entries, &id, run.attempt())
-            .then(|| entries.into_iter().filter(|e| e.run_id == id).collect())
+        in_ledger(&entries, run).then(|| entries.into_iter().filter(|e| e.run_id == id).collect())
     };
     let mut found = None;
     if plan.file.github.land != experiment::Land::Artifact {

@@ -9,7 +9,7 @@ use crate::github_api::{Client, Run};
 use crate::names;
 
 use super::RemoteError;
-use super::land::{landing_branches, ledger_at};
+use super::land::{in_ledger, ledger_at};
 
 /// Which runs of an experiment are collected: those in its ledger — in this checkout, and on
 /// the branch results land on — and those whose results wait on their landing branch
@@ -31,7 +31,8 @@ impl CollectedRuns {
         let rel = ledger::path_for(&plan.dataset_path());
         let mut entries = ledger::read(&root.join(&rel))?;
         entries.extend(ledger_at(client, plan, &landing_base(client, plan).await?).await?);
-        let landing = landing_branches(client, plan)
+        let landing = client
+            .landing_branches(plan.name())
             .await?
             .iter()
             .map(|b| b.run_id)
@@ -43,8 +44,7 @@ impl CollectedRuns {
     }
 
     pub fn contains(&self, run: &Run) -> bool {
-        ledger::has(&self.ledger, &run.id.to_string(), run.attempt())
-            || self.landing.contains(&run.id)
+        in_ledger(&self.ledger, run) || self.landing.contains(&run.id)
     }
 }
 

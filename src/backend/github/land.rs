@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use crate::dataset::{self, ledger};
 use crate::experiment::{self, Plan};
-use crate::github_api::{Client, GithubError, Run};
+use crate::github_api::{Client, GithubError, LandingBranch, LandingPull, Run};
 use crate::names;
 use crate::pipeline;
 use crate::report::Report;
 
-use super::types::{CollectArgs, Fetched, LandingBranch, LandingPull};
+use super::types::{CollectArgs, Fetched};
 use super::{RemoteError, io};
 
 /// Merges the fetched outputs into the dataset and ledger in `root` (the one collect path,
@@ -417,7 +417,7 @@ async fn land_pull(
             .filter_map(|id| id.parse().ok())
             .filter(|id| *id != run.id)
             .collect();
-        let open = landing_pulls(client, plan).await?;
+        let open = client.landing_pulls(plan.name()).await?;
         // Every other open landing pull request of the experiment whose runs this one carries
         // (or that are on the default branch already).
         let superseded = superseded(&open, &own, (&ours, &on_default), &holds);
@@ -701,23 +701,6 @@ async fn open_pull(
     Ok(())
 }
 
-/// The experiment's landing branches (`outrun/NAME/RUN_ID`) on GitHub, each read as the run
-/// it carries; a branch under the prefix whose name ends in no run id is none of them.
-pub(crate) async fn landing_branches(
-    client: &Client,
-    plan: &Plan,
-) -> Result<Vec<LandingBranch>, RemoteError> {
-    Ok(client
-        .branches_starting(&names::landing_prefix(plan.name()))
-        .await?
-        .into_iter()
-        .filter_map(|(name, head)| {
-            let run_id = names::parse_landing_branch(plan.name(), &name)?;
-            Some(LandingBranch { run_id, name, head })
-        })
-        .collect())
-}
-
 /// The landing branches whose run is not in the default branch's ledger (`on_default`): the
 /// runs whose rows wait to land.
 pub(crate) async fn waiting_branches(
@@ -725,26 +708,9 @@ pub(crate) async fn waiting_branches(
     plan: &Plan,
     on_default: &BTreeSet<String>,
 ) -> Result<Vec<LandingBranch>, RemoteError> {
-    let mut all = landing_branches(client, plan).await?;
+    let mut all = client.landing_branches(plan.name()).await?;
     all.retain(|b| !on_default.contains(&b.run_id.to_string()));
     Ok(all)
-}
-
-/// The open pull requests from the experiment's landing branches, each with the run its branch
-/// carries.
-pub(crate) async fn landing_pulls(
-    client: &Client,
-    plan: &Plan,
-) -> Result<Vec<LandingPull>, RemoteError> {
-    Ok(client
-        .open_pulls()
-        .await?
-        .into_iter()
-        .filter_map(|pull| {
-            let run_id = names::parse_landing_branch(plan.name(), &pull.head.name)?;
-            Some(LandingPull { run_id, pull })
-        })
-        .collect())
 }
 
 /// The experiment's ledger as it is on `git_ref` (empty when it has none).
@@ -760,6 +726,15 @@ pub(crate) async fn ledger_at(
             None => Vec::new(),
         },
     )
+}
+
+/// Whether `run`, at its attempt or a later one, is in `entries`: the GitHub backend's
+/// question of a ledger (a local run has no attempt that GitHub could re-run), so it lives here.
+pub(crate) fn in_ledger(entries: &[ledger::LedgerEntry], run: &Run) -> bool {
+    let id = run.id.to_string();
+    entries
+        .iter()
+        .any(|e| e.run_id == id && e.attempt >= run.attempt())
 }
 
 /// "Also carries the rows of runs …": said in the pull request and the comment.

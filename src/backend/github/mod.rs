@@ -10,15 +10,16 @@
 //! # A one-way chain, bottom to top
 //!
 //! Each file imports only the files above it in this list (and this file's [`RemoteError`]):
-//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`],
-//!    the landing branches and pull requests read once from their names;
+//! 1. `types.rs` — what the stages hand each other: [`CollectArgs`], `Fetched`, [`Collected`]
+//!    (the landing branches and pull requests come typed from the client,
+//!    `Client::landing_branches`);
 //! 2. `trust.rs` — which runs outrun merges;
 //! 3. `dispatch.rs` — dispatch a run, find it again, watch it; the dispatch record, which also
 //!    notes a run as collected (`DispatchRecord::mark_collected`);
 //! 4. `fetch.rs` — artifacts → cell folders with the run's provenance (`run_provenance`: the
 //!    one `RunProvenance` of a GitHub run);
 //! 5. `land.rs` — the merge into this checkout (`merge_here`) or the landing the experiment asks
-//!    for, and reading a branch's ledger;
+//!    for, and reading a branch's ledger (`ledger_at`, `in_ledger`);
 //! 6. `collected.rs` — which runs the repository's ledgers already hold;
 //! 7. `comment.rs` — the one comment on the issue;
 //! 8. `progress.rs` — `watch --comment` and a run's failed cells;

@@ -7,16 +7,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::experiment::{self, Plan};
-use crate::github_api::{Client, Conclusion, GithubError, Run, RunStatus};
+use crate::github_api::{Client, Conclusion, GithubError, LandingPull, Run, RunStatus};
 use crate::names;
 use crate::pipeline;
 
 use super::collect::collect;
 use super::collected::CollectedRuns;
 use super::dispatch::{DispatchRecord, lock};
-use super::land::{Landed, landing_pulls, ledger_at, waiting_branches};
+use super::land::{Landed, ledger_at, waiting_branches};
 use super::trust::untrusted;
-use super::types::{CollectArgs, LandingPull};
+use super::types::CollectArgs;
 use super::{LOST_AFTER, RemoteError};
 
 /// What `sync` found for one run.
@@ -294,7 +294,7 @@ async fn held_where(client: &Client, plan: &Plan) -> Result<Vec<Held>, RemoteErr
         return Ok(Vec::new());
     }
     waiting.sort();
-    let mut open = landing_pulls(client, plan).await?;
+    let mut open = client.landing_pulls(plan.name()).await?;
     open.sort_by_key(|p| std::cmp::Reverse(p.pull.number));
     let mut carried: Vec<(String, String, BTreeSet<String>)> = Vec::new();
     for LandingPull { pull, .. } in open {

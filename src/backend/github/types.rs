@@ -1,7 +1,6 @@
 //! The types every stage of a collect shares, at the bottom of the chain: how to collect a run
 //! ([`CollectArgs`]), what fetching it gave ([`Fetched`]), what collecting it did
-//! ([`Collected`]), and the landing branches and pull requests as read once from their names
-//! (`LandingBranch`, `LandingPull`). Nothing here calls GitHub or writes a file.
+//! ([`Collected`]). Nothing here calls GitHub or writes a file.
 
 use std::path::PathBuf;
 
@@ -10,7 +9,7 @@ use serde::Serialize;
 use crate::contract::{CellRecord, RunProvenance};
 use crate::dataset::MergeSummary;
 use crate::experiment::Plan;
-use crate::github_api::{Conclusion, PullRequest, Run};
+use crate::github_api::{Conclusion, Run};
 use crate::outputs::CellOutcome;
 use crate::pipeline;
 use crate::report::{Refused, Report};
@@ -89,23 +88,6 @@ pub fn parse_wave(wave: &str) -> Result<Option<usize>, String> {
             .map(Some)
             .ok_or_else(|| "a wave is a number from 1".to_string()),
     }
-}
-
-/// A landing branch of the experiment, `outrun/NAME/RUN_ID`, read once where it is listed: the
-/// run whose rows it carries, its name and its head commit (ordered by run id first).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct LandingBranch {
-    pub run_id: u64,
-    pub name: String,
-    pub head: String,
-}
-
-/// An open pull request from a landing branch of the experiment, with the run its branch
-/// carries.
-#[derive(Debug, Clone)]
-pub(crate) struct LandingPull {
-    pub run_id: u64,
-    pub pull: PullRequest,
 }
 
 /// A run's outputs as fetched, ready for [`pipeline::finish`].
