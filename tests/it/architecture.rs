@@ -139,3 +139,154 @@ fn files_import_only_files_below(dir: &Path, chain_order: &[&str]) {
         climbs.join("\n")
     );
 }
+
+/// No circle among the files of any folder of `src/`: a file that uses a sibling (through
+/// `super::NAME` or its `crate::` path) is never used back by it, however far round.
+#[test]
+fn no_folder_has_files_that_import_each_other() {
+    let mut dirs = vec![src()];
+    let mut circles = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let mut siblings = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_stem().is_some_and(|s| s != "mod" && s != "lib")
+            {
+                siblings.push(path);
+            }
+        }
+        siblings.sort();
+        let stems: Vec<String> = (siblings.iter())
+            .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let module_path = dir
+            .strip_prefix(src())
+            .unwrap()
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .fold("crate".to_string(), |acc, c| format!("{acc}::{c}"));
+        let uses: Vec<Vec<usize>> = (siblings.iter())
+            .map(|f| {
+                let text = non_test_part(f);
+                (0..stems.len())
+                    .filter(|&j| names_sibling(&text, &module_path, &stems[j]))
+                    .collect()
+            })
+            .collect();
+        for (a, used) in uses.iter().enumerate() {
+            for &b in used {
+                if a != b && reaches(&uses, b, a) {
+                    circles.push(format!("{}: {} ↔ {}", dir.display(), stems[a], stems[b]));
+                }
+            }
+        }
+    }
+    assert!(circles.is_empty(), "circles:\n{}", circles.join("\n"));
+}
+
+/// Whether `text` names the sibling module `stem`: `super::stem`, `crate::…::stem` (the
+/// folder's own path), or `stem` inside `use super::{…}`.
+fn names_sibling(text: &str, module_path: &str, stem: &str) -> bool {
+    let ends_name = |rest: &str| {
+        !rest
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let direct = [format!("super::{stem}"), format!("{module_path}::{stem}")];
+    if direct.iter().any(|p| {
+        text.match_indices(p.as_str())
+            .any(|(i, _)| ends_name(&text[i + p.len()..]))
+    }) {
+        return true;
+    }
+    text.match_indices("use super::{").any(|(i, _)| {
+        let inner = &text[i + "use super::{".len()..];
+        let inner = &inner[..inner.find('}').unwrap_or(inner.len())];
+        inner
+            .split(',')
+            .any(|part| part.trim().split("::").next() == Some(stem))
+    })
+}
+
+/// Whether `from` reaches `to` along `uses`.
+fn reaches(uses: &[Vec<usize>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; uses.len()];
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        if n == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[n], true) {
+            stack.extend(&uses[n]);
+        }
+    }
+    false
+}
+
+/// The library's top-level modules, top first, as docs/architecture.md lists them ("imports
+/// only go down"); the modules of one layer do not import each other either.
+const LAYERS: &[&[&str]] = &[
+    &["backend"],
+    &["pipeline"],
+    &["report"],
+    &["compare"],
+    &["dataset"],
+    &["workflow", "init"],
+    &["outputs"],
+    &["contract"],
+    &["fsutil", "github_api"],
+    &["names"],
+    &["experiment"],
+    &["limits", "markdown", "shown"],
+];
+
+#[test]
+fn top_level_modules_import_only_modules_below_them() {
+    let layer_of = |m: &str| LAYERS.iter().position(|l| l.contains(&m));
+    let mut climbs = Vec::new();
+    for (at, layer) in LAYERS.iter().enumerate() {
+        for module in *layer {
+            let mut files = Vec::new();
+            let dir = src().join(module);
+            if dir.is_dir() {
+                rust_files(&dir, &mut files);
+            } else {
+                files.push(src().join(format!("{module}.rs")));
+            }
+            for f in &files {
+                let text = non_test_part(f);
+                for (i, _) in text.match_indices("crate::") {
+                    let used: String = text[i + "crate::".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if used != *module
+                        && let Some(pos) = layer_of(&used)
+                        && pos <= at
+                    {
+                        climbs.push(format!("{} uses crate::{used}", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut listed: Vec<&str> = LAYERS.iter().flat_map(|l| l.iter().copied()).collect();
+    listed.sort_unstable();
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    let mut declared: Vec<&str> = (lib.lines())
+        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .collect();
+    declared.sort_unstable();
+    assert_eq!(listed, declared, "every module of lib.rs has its layer");
+    climbs.sort();
+    climbs.dedup();
+    assert!(
+        climbs.is_empty(),
+        "imports that climb:\n{}",
+        climbs.join("\n")
+    );
+}
