@@ -1,3 +1,7 @@
+//! What can be wrong with experiment files, and how it is shown: every problem of a file at
+//! once, each with its file, line and column and an excerpt of the line (`Excerpt`), printed
+//! plainly or through miette.
+
 use std::fmt;
 use std::path::PathBuf;
 
