@@ -232,6 +232,7 @@ pub fn of_run(
     provenance: &RunProvenance,
     missing: Vec<CellRecord>,
 ) -> Vec<CellOutcome> {
+    // Collected in reverse, so that of two records of one cell the backend's first is kept.
     let mut missing: HashMap<String, CellRecord> = missing
         .into_iter()
         .rev()
