@@ -361,11 +361,7 @@ fn svg_has_one_point_series_per_tool_and_the_identity_line() {
     let counts: Vec<usize> = by_fill.values().map(Vec::len).collect();
     // Sim B draws 6 rows, plus a legend marker.
     assert_eq!(counts, [7]);
-    let texts: Vec<String> = root
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
-        .collect();
+    let texts = svg_texts(&doc);
     for want in ["Sim B", "y = x (exact prediction)"] {
         assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
     }
@@ -665,6 +661,14 @@ fn key_columns_map_a_files_own_names() {
 }
 
 /// The points of the SVG's black two-point polylines (the axes and y = x).
+/// Every text of an SVG document, trimmed, in document order.
+fn svg_texts(doc: &roxmltree::Document) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
 fn black_lines(doc: &roxmltree::Document) -> Vec<Vec<(f64, f64)>> {
     doc.descendants()
         .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#000000"))
@@ -704,14 +708,10 @@ fn svg_axes_are_square_with_every_decade_labelled() {
     assert_eq!(code, 0, "{err}");
     let text = p.read("o/chart.svg");
     let doc = roxmltree::Document::parse(&text).unwrap();
-    let texts: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text().map(str::trim))
-        .collect();
+    let texts = svg_texts(&doc);
     // Values from 0.15 to 96,000: decades 0.1 … 100,000 on both axes, each labelled twice.
     for label in ["0.1", "1", "10", "100", "1,000", "10,000", "100,000"] {
-        let n = texts.iter().filter(|t| **t == label).count();
+        let n = texts.iter().filter(|t| *t == label).count();
         assert_eq!(n, 2, "tick {label} on both axes: {texts:?}");
     }
     assert!(
@@ -791,13 +791,9 @@ fn svg_scatter_leaves_the_cycle_series_to_the_array_panels() {
     assert_eq!(code, 0, "{err}");
     let text = p.read("o/chart.svg");
     let doc = roxmltree::Document::parse(&text).unwrap();
-    let texts: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .filter_map(|n| n.text().map(str::trim))
-        .collect();
-    assert!(texts.contains(&"timed"), "{texts:?}");
-    assert!(!texts.contains(&"array"), "{texts:?}");
+    let texts = svg_texts(&doc);
+    assert!(texts.iter().any(|t| t == "timed"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t == "array"), "{texts:?}");
     assert!(
         texts
             .iter()
@@ -813,7 +809,7 @@ fn svg_scatter_leaves_the_cycle_series_to_the_array_panels() {
         );
     }
     for label in ["1,000", "10,000", "100,000"] {
-        assert!(!texts.contains(&label), "{label}: {texts:?}");
+        assert!(!texts.iter().any(|t| t == label), "{label}: {texts:?}");
     }
     let arrays = p.read("o/panels-arrays.svg");
     let doc = roxmltree::Document::parse(&arrays).unwrap();
@@ -1148,12 +1144,7 @@ fn at_least_floors_a_series_and_the_panels_keep_arrays_apart() {
     // panels-arrays.svg.
     let texts = |f: &str| -> Vec<String> {
         let text = p.read(&format!("data/evaluation/compare-small/{f}"));
-        let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
-        doc.root_element()
-            .descendants()
-            .filter(|n| n.has_tag_name("text"))
-            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
-            .collect()
+        svg_texts(&roxmltree::Document::parse(&text).expect("well-formed XML"))
     };
     for f in ["panels.svg", "ratios.svg"] {
         let t = texts(f);
